@@ -1,0 +1,57 @@
+# Two commands matter: `make demo` and `make test`. Both install what is missing (system
+# packages with apt, the virtualenv with pip), start the project's own PostgreSQL cluster
+# and migrate it; both are idempotent.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PGVER  := 15
+APT_PACKAGES := postgresql-$(PGVER) postgresql-$(PGVER)-postgis-3 postgresql-$(PGVER)-pgrouting
+
+.PHONY: demo test setup system venv db lint serve bench clean
+
+demo: setup
+	$(BIN)/gis-service demo
+	$(BIN)/gis-service serve
+
+test: setup
+	$(BIN)/ruff check gis_service tests benchmarks
+	$(BIN)/python -m pytest
+
+setup: system venv db
+
+system:
+	@if [ ! -f /usr/share/postgresql/$(PGVER)/extension/postgis.control ] \
+	 || [ ! -f /usr/share/postgresql/$(PGVER)/extension/pgrouting.control ] \
+	 || [ ! -x /usr/lib/postgresql/$(PGVER)/bin/pg_ctl ]; then \
+	  echo "installing $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+db: venv
+	$(BIN)/gis-service db up
+	$(BIN)/gis-service db migrate
+
+serve: setup
+	$(BIN)/gis-service serve
+
+bench: setup
+	$(BIN)/python benchmarks/locate.py
+
+lint: venv
+	$(BIN)/ruff check gis_service tests benchmarks
+	$(BIN)/ruff format --check gis_service tests benchmarks
+
+clean:
+	-$(BIN)/gis-service db down
+	rm -rf $(VENV) .var

@@ -1,0 +1,1 @@
+"""The HTTP layer: dependencies, parameters and the router that mounts the domains."""

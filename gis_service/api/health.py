@@ -1,0 +1,30 @@
+"""/healthz: is the database there, with PostGIS and the current schema."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gis_service import __version__
+from gis_service.api.deps import SettingsDep
+from gis_service.db.engine import get_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness and database check")
+def healthz(settings: SettingsDep) -> JSONResponse:
+    try:
+        with get_engine(settings).connect() as conn:
+            postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError as exc:
+        return JSONResponse(
+            {"status": "error", "database": "unreachable",
+             "detail": str(exc.__cause__ or exc).splitlines()[0]},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
+                         "postgis": postgis, "schema": revision})

@@ -1,0 +1,12 @@
+"""The v1 API: every domain's router mounted under /api/v1."""
+
+from fastapi import APIRouter
+
+from gis_service.imports.routes import router as imports_router
+from gis_service.service_points.routes import router as points_router
+from gis_service.units.routes import router as units_router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(units_router)
+api_router.include_router(points_router)
+api_router.include_router(imports_router)

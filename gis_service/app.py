@@ -1,0 +1,90 @@
+"""create_app(settings) -> FastAPI. Nothing is built at import time.
+
+Everything the browser loads is served from here (Swagger UI from the installed
+swagger-ui-bundle package): government networks are often isolated from the internet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from gis_service import __version__
+from gis_service.api.health import router as health_router
+from gis_service.api.router import api_router
+from gis_service.errors import STATUS_CODES, GisServiceError
+from gis_service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Grid management and issue tracking for city communities: the four-level grid
+(district → subdistrict → community → grid → building), service points, and the tools to
+locate a point in the grid. Coordinates are stored in WGS-84; inputs may be GCJ-02 or BD-09.
+"""
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def handler(status: int):
+        async def handle(_: Request, exc: GisServiceError) -> JSONResponse:
+            return JSONResponse(exc.to_dict(), status_code=status)
+
+        return handle
+
+    for exc_type, status in STATUS_CODES.items():
+        app.add_exception_handler(exc_type, handler(status))
+
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+             "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"error": "invalid_input", "detail": detail, "errors": errors},
+                            status_code=422)
+
+    app.add_exception_handler(RequestValidationError, validation)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.import_executor = ThreadPoolExecutor(max_workers=1,
+                                                       thread_name_prefix="import")
+        yield
+        app.state.import_executor.shutdown(wait=True)
+
+    app = FastAPI(
+        title="gis_service",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="gis_service API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    return app

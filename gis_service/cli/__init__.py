@@ -1,0 +1,1 @@
+"""The ``gis-service`` console script: the same functions the API calls."""

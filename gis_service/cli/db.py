@@ -1,0 +1,52 @@
+"""``gis-service db``: the project-local cluster and the migrations."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from gis_service.db import cluster, migrate
+from gis_service.settings import get_settings
+
+app = typer.Typer(help="Manage the database (local cluster, migrations).", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up() -> None:
+    """Initialise (first time) and start the local cluster on 127.0.0.1."""
+    st = cluster.start(get_settings())
+    where = f"data in {st.data_dir}, port {st.port}" if st.port else "external DATABASE_URL"
+    console.print(f"[green]database up[/] ({where})")
+    print(st.url)
+
+
+@app.command()
+def down() -> None:
+    """Stop the local cluster (its data stays)."""
+    cluster.stop(get_settings())
+    console.print("database stopped")
+
+
+@app.command()
+def status() -> None:
+    """Say whether the database is running, and where."""
+    st = cluster.status(get_settings())
+    state = "[green]running[/]" if st.running else "[red]stopped[/]"
+    console.print(f"{state}  {st.url}  data: {st.data_dir}")
+    raise typer.Exit(0 if st.running else 3)
+
+
+@app.command()
+def url() -> None:
+    """Print the database URL (for psql, notebooks, DATABASE_URL)."""
+    print(cluster.public_url(get_settings()))
+
+
+@app.command("migrate")
+def migrate_cmd(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Bring the schema to ``revision`` (creates the extensions on first run)."""
+    settings = get_settings()
+    cluster.start(settings)
+    migrate.upgrade(settings, revision)
+    console.print(f"schema at {migrate.current_revision(settings)}")

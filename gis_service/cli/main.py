@@ -1,0 +1,29 @@
+"""Entry point of ``gis-service``; errors print one clear line and exit non-zero."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from gis_service.cli import db, imports, serve
+from gis_service.errors import GisServiceError
+
+app = typer.Typer(
+    help="Grid management and issue tracking on PostGIS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(imports.app, name="import")
+app.command("serve")(serve.serve)
+app.command("demo")(serve.demo)
+
+
+def run() -> None:
+    try:
+        app()
+    except GisServiceError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc.message}")
+        sys.exit(2)

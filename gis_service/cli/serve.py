@@ -1,0 +1,43 @@
+"""``gis-service serve`` and ``gis-service demo``."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from gis_service.cli.progress import steps
+from gis_service.db import cluster, migrate
+from gis_service.demo.run import load_demo
+from gis_service.settings import get_settings
+
+console = Console(stderr=True)
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8000)."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    """Serve the API and the pages."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    cluster.start(settings)
+    base = f"http://{host}:{port}"
+    console.print(f"API docs:  {base}/docs")
+    console.print(f"Health:    {base}/healthz")
+    console.print(f"Units:     {base}/api/v1/units?level=subdistrict")
+    console.print(f"Locate:    {base}/api/v1/locate?lon=113.68&lat=34.78")
+    uvicorn.run("gis_service.app:create_app", factory=True, host=host, port=port,
+                workers=workers, loop="uvloop", http="httptools", log_level="warning")
+
+
+def demo(seed: int = typer.Option(2026, help="Seed of the generator.")) -> None:
+    """Start the database, migrate, and load the demo city (idempotent)."""
+    settings = get_settings()
+    cluster.start(settings)
+    migrate.upgrade(settings)
+    with steps("demo") as step:
+        result = load_demo(settings, seed=seed, progress=step)
+    console.print(f"[green]{result.summary()}[/]")

@@ -1,0 +1,1 @@
+"""Database: the engine, the project-local cluster and the Alembic migrations."""

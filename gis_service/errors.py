@@ -1,0 +1,59 @@
+"""Domain exceptions and the one table that maps them to HTTP statuses.
+
+Services raise these; the API installs a handler per entry of ``STATUS_CODES`` so every
+error leaves as ``{"error": <code>, "detail": <message>, ...}`` with the right status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GisServiceError(Exception):
+    """Base class: ``code`` is a stable machine name, the message is for people."""
+
+    code = "error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.message, **self.extra}
+
+
+class ClusterError(GisServiceError):
+    code = "database_unavailable"
+
+
+class NotFound(GisServiceError):
+    code = "not_found"
+
+
+class InvalidInput(GisServiceError):
+    code = "invalid_input"
+
+
+class OutsideCoverage(GisServiceError):
+    code = "outside_coverage"
+
+
+class ImportRejected(GisServiceError):
+    """A fatal problem in an import file; nothing was written."""
+
+    code = "import_rejected"
+
+
+class Unauthorized(GisServiceError):
+    code = "unauthorized"
+
+
+STATUS_CODES: dict[type[GisServiceError], int] = {
+    ClusterError: 503,
+    NotFound: 404,
+    InvalidInput: 422,
+    OutsideCoverage: 422,
+    ImportRejected: 422,
+    Unauthorized: 401,
+}

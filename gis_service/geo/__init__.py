@@ -1,0 +1,1 @@
+"""Coordinates and geometry helpers. Imports nothing from the web or the database."""

@@ -1,0 +1,1 @@
+"""Imports: readers per format, QA checks, and the transactional loaders."""

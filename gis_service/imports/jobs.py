@@ -1,0 +1,136 @@
+"""Imports as jobs: a row in import_run that the API can poll while the work runs.
+
+The data an import writes is one transaction; the job row is written apart from it so
+that a failed import still leaves its status and the reason behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import traceback
+import zipfile
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis_service.db.engine import get_engine, transaction
+from gis_service.errors import GisServiceError, ImportRejected, InvalidInput, NotFound
+from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
+from gis_service.imports.points import PointOptions, import_points
+from gis_service.imports.report import ImportReport
+from gis_service.imports.roster import read_roster, replace_roster
+from gis_service.settings import Settings
+
+KINDS = ("boundaries", "points", "roster")
+DATA_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".csv")
+
+
+@dataclass
+class ImportRequest:
+    kind: str
+    path: Path
+    boundary: BoundaryOptions | None = None
+    points: PointOptions | None = None
+
+    def params(self) -> dict[str, Any]:
+        opts = self.boundary or self.points
+        return opts.as_params() if opts else {}
+
+
+def unpack(upload: Path) -> Path:
+    """A zip (a shapefile's parts travel zipped) is unpacked; the data file is returned."""
+    if upload.suffix.lower() != ".zip":
+        return upload
+    target = upload.parent / "unzipped"
+    try:
+        with zipfile.ZipFile(upload) as zf:
+            for member in zf.namelist():
+                if member.startswith("/") or ".." in Path(member).parts:
+                    raise ImportRejected(f"{upload.name}: unsafe path {member!r} in the zip")
+            zf.extractall(target)
+    except zipfile.BadZipFile:
+        raise ImportRejected(f"{upload.name} is not a valid zip file") from None
+    found = sorted(p for p in target.rglob("*") if p.suffix.lower() in DATA_SUFFIXES)
+    if len(found) != 1:
+        names = [p.name for p in found] or "none"
+        raise ImportRejected(f"{upload.name}: expected one data file in the zip, found {names}")
+    return found[0]
+
+
+def create_run(settings: Settings, request: ImportRequest) -> str:
+    if request.kind not in KINDS:
+        raise InvalidInput(f"kind {request.kind!r} must be one of {list(KINDS)}", field="kind")
+    with transaction(settings) as conn:
+        return str(conn.execute(
+            text("INSERT INTO import_run (kind, filename, params) "
+                 "VALUES (:k, :f, CAST(:p AS jsonb)) RETURNING id"),
+            {"k": request.kind, "f": request.path.name,
+             "p": json.dumps(request.params(), ensure_ascii=False, default=str)},
+        ).scalar_one())
+
+
+def _finish(settings: Settings, run_id: str, status: str, report: dict | None,
+            error: dict | None) -> None:
+    with transaction(settings) as conn:
+        conn.execute(
+            text("UPDATE import_run SET status = :s, report = CAST(:r AS jsonb), "
+                 "error = CAST(:e AS jsonb), finished_at = now() WHERE id = :id"),
+            {"s": status, "id": run_id,
+             "r": json.dumps(report, ensure_ascii=False, default=str) if report else None,
+             "e": json.dumps(error, ensure_ascii=False, default=str) if error else None},
+        )
+
+
+def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
+    """Run the import; record success or the error. Never raises."""
+    with transaction(settings) as conn:
+        conn.execute(text("UPDATE import_run SET status = 'running', started_at = now() "
+                          "WHERE id = :id"), {"id": run_id})
+    try:
+        path = unpack(request.path)
+        report: ImportReport
+        if request.kind == "boundaries" and request.boundary:
+            report = import_boundaries(path, request.boundary, settings=settings,
+                                       import_id=run_id)
+        elif request.kind == "points" and request.points:
+            report = import_points(path, request.points, settings=settings, import_id=run_id)
+        else:
+            report = replace_roster(read_roster(path), filename=path.name, settings=settings)
+        _finish(settings, run_id, "succeeded", report.to_dict(), None)
+    except GisServiceError as exc:
+        _finish(settings, run_id, "failed", None, exc.to_dict())
+    except Exception as exc:  # noqa: BLE001 - the job must record any failure
+        _finish(settings, run_id, "failed", None,
+                {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}",
+                 "trace": traceback.format_exc(limit=3)})
+    finally:
+        shutil.rmtree(request.path.parent, ignore_errors=True)
+
+
+def submit(executor: Executor, settings: Settings, request: ImportRequest) -> tuple[str, Future]:
+    run_id = create_run(settings, request)
+    return run_id, executor.submit(execute, settings, run_id, request)
+
+
+def get_run(conn: Connection, run_id: str) -> dict[str, Any]:
+    try:
+        row = conn.execute(
+            text("SELECT id::text, kind, filename, params, status, report, error, created_at, "
+                 "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"),
+            {"id": run_id},
+        ).first()
+    except Exception:  # noqa: BLE001 - a malformed uuid is simply not found
+        conn.rollback()
+        row = None
+    if row is None:
+        raise NotFound(f"no import {run_id}")
+    return dict(row._mapping)
+
+
+def get_run_fresh(settings: Settings, run_id: str) -> dict[str, Any]:
+    with get_engine(settings).connect() as conn:
+        return get_run(conn, run_id)

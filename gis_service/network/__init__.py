@@ -1,0 +1,1 @@
+"""The walking network: storage of a noded, pgRouting-ready graph."""

@@ -1,0 +1,1 @@
+"""Service points: red homes, party-masses service centres, outlets and their kinds."""

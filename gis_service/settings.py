@@ -1,0 +1,67 @@
+"""One Settings object, read once from the environment (prefix ``GIS_``).
+
+``DATABASE_URL`` (without prefix, the usual convention) points everything at an
+existing server; without it the project-local cluster under ``var_dir`` is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (where pyproject.toml is), else the cwd."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def default_port(var_dir: Path) -> int:
+    digest = hashlib.sha1(str(var_dir.resolve()).encode()).digest()
+    return 54330 + int.from_bytes(digest[:2], "big") % 600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GIS_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GIS_DATABASE_URL")
+    )
+    var_dir: Path = Field(default_factory=lambda: project_root() / ".var")
+    # Derived from the checkout's path, so two checkouts on one machine never collide.
+    db_port: int = Field(default_factory=lambda: default_port(project_root() / ".var"))
+    db_name: str = "gis_service"
+    db_user: str = "gis"
+    db_pool_size: int = 8
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Imports over the API need this bearer token until roles exist (issue: cases/auth).
+    admin_token: str | None = None
+    # An API import that takes longer than this answers 202 with a status URL.
+    import_wait_seconds: float = 5.0
+    # Children may stick out of their parent by this many square metres before QA warns.
+    qa_area_tolerance_m2: float = 1.0
+
+    @property
+    def local_database_url(self) -> str:
+        return f"postgresql+psycopg2://{self.db_user}@127.0.0.1:{self.db_port}/{self.db_name}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or self.local_database_url
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

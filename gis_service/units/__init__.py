@@ -1,0 +1,1 @@
+"""The four-level grid (district → subdistrict → community → grid → building)."""

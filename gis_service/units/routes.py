@@ -1,0 +1,61 @@
+"""Routes of the unit hierarchy: thin, the SQL is in service.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from gis_service.api.deps import ConnDep
+from gis_service.api.params import BBoxParams, PageParams, PointParams
+from gis_service.errors import NotFound
+from gis_service.geo.geojson import page_links
+from gis_service.units import service
+from gis_service.units.codes import LEVELS, Level
+
+router = APIRouter(tags=["units"])
+GEOJSON = "application/geo+json"
+
+
+@router.get("/locate", summary="The units that hold a point, district to building")
+def locate(conn: ConnDep, point: Annotated[PointParams, Depends()]) -> dict[str, Any]:
+    lon, lat = point.wgs84()
+    chain = service.locate_point(conn, lon, lat)
+    if not chain:
+        raise NotFound(f"no unit holds the point lon={point.lon}, lat={point.lat} "
+                       f"({point.coord_sys.value})", wgs84={"lon": lon, "lat": lat})
+    by_level: dict[str, Any] = {lvl.value: None for lvl in LEVELS}
+    for unit in chain:
+        by_level[unit["level"]] = unit
+    return {
+        "query": {"lon": point.lon, "lat": point.lat, "coord_sys": point.coord_sys.value},
+        "wgs84": {"lon": lon, "lat": lat},
+        **by_level,
+        "chain": chain,
+    }
+
+
+@router.get("/units", summary="Units as GeoJSON, filtered and paged")
+def list_units(
+    request: Request,
+    conn: ConnDep,
+    page: Annotated[PageParams, Depends()],
+    area: Annotated[BBoxParams, Depends()],
+    level: Annotated[Level | None, Query()] = None,
+    parent: Annotated[str | None, Query(description="Parent unit code")] = None,
+    q: Annotated[str | None, Query(description="Part of the name")] = None,
+    geometry: Annotated[bool, Query(description="Include geometries")] = True,
+) -> JSONResponse:
+    fc = service.list_units(conn, level=level, parent=parent, bbox=area.parsed(), q=q,
+                            limit=page.limit, offset=page.offset, geometry=geometry)
+    fc["links"] = page_links(str(request.url).split("?")[0],
+                             dict(request.query_params), page.limit, page.offset,
+                             fc["numberMatched"])
+    return JSONResponse(fc, media_type=GEOJSON)
+
+
+@router.get("/units/{code}", summary="One unit with its ancestors, children and roster")
+def get_unit(conn: ConnDep, code: str,
+             geometry: Annotated[bool, Query()] = True) -> JSONResponse:
+    return JSONResponse(service.get_unit(conn, code, geometry), media_type=GEOJSON)

@@ -1,0 +1,115 @@
+"""Queries over the unit hierarchy: locate a point, list, and read one unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis_service.errors import InvalidInput, NotFound
+from gis_service.geo.geojson import feature_collection
+from gis_service.units import codes
+from gis_service.units.codes import CODE_LENGTH, LEVELS, Level
+
+# One indexed query: the deepest unit whose polygon holds the point (GiST on geom), then its
+# ancestors by primary key, read off the code's prefixes (the code scheme guarantees them).
+LOCATE_SQL = text(
+    """
+    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+    hit AS (
+        SELECT u.code FROM admin_unit u, pt
+         WHERE u.geom && pt.g AND ST_Intersects(u.geom, pt.g)
+         ORDER BY length(u.code) DESC
+         LIMIT 1)
+    SELECT a.code, a.level, a.name, a.parent_code, a.population, a.households
+      FROM hit JOIN admin_unit a
+        ON a.code = ANY (ARRAY[left(hit.code, 6), left(hit.code, 9), left(hit.code, 12),
+                               left(hit.code, 14), left(hit.code, 17)])
+     ORDER BY length(a.code)
+    """
+)
+
+UNIT_PROPERTIES = """json_build_object(
+    'code', code, 'level', level, 'name', name, 'parent_code', parent_code,
+    'population', population, 'households', households, 'area_m2', round(area_m2::numeric))"""
+
+
+def locate_point(conn: Connection, lon: float, lat: float) -> list[dict[str, Any]]:
+    """The chain of units holding a WGS-84 point, district first; empty if none does."""
+    return [dict(r._mapping) for r in conn.execute(LOCATE_SQL, {"lon": lon, "lat": lat})]
+
+
+def list_units(conn: Connection, *, level: Level | None, parent: str | None,
+               bbox: tuple[float, float, float, float] | None, q: str | None,
+               limit: int, offset: int, geometry: bool) -> dict[str, Any]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if level is not None:
+        where.append("level = :level")
+        params["level"] = level.value
+    if parent is not None:
+        _check_code(parent, "parent")
+        where.append("parent_code = :parent")
+        params["parent"] = parent
+    if bbox is not None:
+        where.append("geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+        params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
+    if q:
+        where.append("name LIKE :q")
+        params["q"] = f"%{q}%"
+    return feature_collection(
+        conn, source="admin_unit", where=where, params=params, id_expr="code",
+        properties=UNIT_PROPERTIES, order_by="code", limit=limit, offset=offset,
+        geometry=geometry,
+    )
+
+
+def _check_code(code: str, field: str) -> None:
+    try:
+        codes.validate(code)
+    except codes.CodeError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+
+
+def get_unit(conn: Connection, code: str, geometry: bool = True) -> dict[str, Any]:
+    """One unit as a Feature, with its ancestors, child counts and roster."""
+    _check_code(code, "code")
+    fc = feature_collection(
+        conn, source="admin_unit", where=["code = :code"], params={"code": code},
+        id_expr="code", properties=UNIT_PROPERTIES, order_by="code", limit=1, offset=0,
+        geometry=geometry,
+    )
+    if not fc["features"]:
+        raise NotFound(f"no unit with code {code}")
+    feature = fc["features"][0]
+    props = feature["properties"]
+    prefixes = [code[: CODE_LENGTH[lvl]] for lvl in LEVELS if CODE_LENGTH[lvl] < len(code)]
+    props["ancestors"] = [
+        dict(r._mapping)
+        for r in conn.execute(
+            text("SELECT code, level, name FROM admin_unit WHERE code = ANY(:c) "
+                 "ORDER BY length(code)"),
+            {"c": prefixes},
+        )
+    ]
+    props["children"] = {
+        r.level: r.n
+        for r in conn.execute(
+            text("SELECT level, count(*) AS n FROM admin_unit WHERE parent_code = :c "
+                 "GROUP BY level"),
+            {"c": code},
+        )
+    }
+    props["roster"] = roster(conn, code)
+    return feature
+
+
+def roster(conn: Connection, code: str) -> list[dict[str, Any]]:
+    return [
+        dict(r._mapping)
+        for r in conn.execute(
+            text("SELECT role, name, phone, photo_url FROM unit_staff WHERE unit_code = :c "
+                 "ORDER BY sort, id"),
+            {"c": code},
+        )
+    ]
