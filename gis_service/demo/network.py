@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
@@ -60,6 +62,17 @@ def _road_name(prefix: str, index: int, cls: str) -> str | None:
     if cls == "secondary":
         return f"{prefix}{numeral}路支路"
     return None
+
+
+def _largest_component(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The node ids of the largest connected component."""
+    nodes, inverse = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    n = len(nodes)
+    a, b = inverse[: len(src)], inverse[len(src) :]
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    biggest = np.bincount(labels).argmax()
+    return nodes[labels == biggest]
 
 
 def generate(area_metric: BaseGeometry, plane: Plane, density: Density,
@@ -132,6 +145,14 @@ def generate(area_metric: BaseGeometry, plane: Plane, density: Density,
         kinds.append(kind)
         road_names.append(_road_name(prefix, line_index, cls))
 
+    members = _largest_component(np.array(src), np.array(dst))
+    keep = np.isin(np.array(src), members) & np.isin(np.array(dst), members)
+    # Lanes cut off by the dropped segments would be islands no one can walk to: drop them,
+    # as an OSM import keeps only the main component.
+    src = [s for s, k in zip(src, keep, strict=True) if k]
+    dst = [d for d, k in zip(dst, keep, strict=True) if k]
+    kinds = [x for x, k in zip(kinds, keep, strict=True) if k]
+    road_names = [x for x, k in zip(road_names, keep, strict=True) if k]
     used = np.unique(np.concatenate([np.array(src), np.array(dst)]))
     ui = (used - 1) // ny
     uj = (used - 1) % ny

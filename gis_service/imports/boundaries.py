@@ -154,7 +154,8 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
         if reason:
             report.repaired.append(
                 {"feature": seq, **label, "reason": reason,
-                 "parts_after": len(fixed.geoms), "vertices": int(shapely.get_num_coordinates(geom))}
+                 "parts_after": len(fixed.geoms),
+                 "vertices": int(shapely.get_num_coordinates(geom))}
             )
         if code is not None:
             try:

@@ -103,7 +103,7 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
         _finish(settings, run_id, "succeeded", report.to_dict(), None)
     except GisServiceError as exc:
         _finish(settings, run_id, "failed", None, exc.to_dict())
-    except Exception as exc:  # noqa: BLE001 - the job must record any failure
+    except Exception as exc:
         _finish(settings, run_id, "failed", None,
                 {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}",
                  "trace": traceback.format_exc(limit=3)})
@@ -123,7 +123,7 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any]:
                  "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"),
             {"id": run_id},
         ).first()
-    except Exception:  # noqa: BLE001 - a malformed uuid is simply not found
+    except Exception:
         conn.rollback()
         row = None
     if row is None:

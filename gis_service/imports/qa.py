@@ -1,7 +1,7 @@
 """The SQL side of a boundary import: staging, parents, codes, QA checks, upsert.
 
 All of it runs inside the caller's transaction on a temporary ``import_stage`` table, so
-PostGIS does the heavy geometry (differences, unions, geography areas in m²).
+PostGIS does the heavy geometry (differences, unions, areas in m²).
 """
 
 from __future__ import annotations
@@ -156,10 +156,10 @@ def outside_parent(conn: Connection, tol_m2: float) -> list[dict[str, Any]]:
         """
         SELECT * FROM (
             SELECT s.seq AS feature, s.code, s.name, s.parent_code,
-                   round(ST_Area(ST_Difference(s.geom, p.geom)::geography)::numeric, 1)::float
+                   round(planar_area_m2(ST_Difference(s.geom, p.geom))::numeric, 1)::float
                        AS outside_m2,
-                   round((ST_Area(ST_Difference(s.geom, p.geom)::geography)
-                          / nullif(ST_Area(s.geom::geography), 0))::numeric, 4)::float AS share
+                   round((ST_Area(ST_Difference(s.geom, p.geom))
+                          / nullif(ST_Area(s.geom), 0))::numeric, 4)::float AS share
               FROM import_stage s JOIN admin_unit p ON p.code = s.parent_code
              WHERE NOT ST_CoveredBy(s.geom, p.geom)) x
          WHERE outside_m2 > :tol
@@ -190,7 +190,7 @@ def sibling_overlaps(conn: Connection, level: Level, tol_m2: float) -> list[dict
         + """
         SELECT * FROM (
             SELECT a.code AS a_code, a.name AS a_name, b.code AS b_code, b.name AS b_name,
-                   round(ST_Area(ST_Intersection(a.geom, b.geom)::geography)::numeric, 1)::float
+                   round(planar_area_m2(ST_Intersection(a.geom, b.geom))::numeric, 1)::float
                        AS area_m2,
                    ST_X(ST_PointOnSurface(ST_Intersection(a.geom, b.geom))) AS lon,
                    ST_Y(ST_PointOnSurface(ST_Intersection(a.geom, b.geom))) AS lat
@@ -219,8 +219,8 @@ def parent_gaps(conn: Connection, level: Level, tol_m2: float) -> list[dict[str,
              GROUP BY p.code, p.name, p.geom)
         SELECT * FROM (
             SELECT code AS parent_code, name AS parent_name,
-                   round(ST_Area(g::geography)::numeric, 1)::float AS area_m2,
-                   round((ST_Area(g::geography) / ST_Area(pgeom::geography))::numeric, 4)::float
+                   round(planar_area_m2(g)::numeric, 1)::float AS area_m2,
+                   round((ST_Area(g) / ST_Area(pgeom))::numeric, 4)::float
                        AS share,
                    CASE WHEN NOT ST_IsEmpty(g) THEN ST_X(ST_PointOnSurface(g)) END AS lon,
                    CASE WHEN NOT ST_IsEmpty(g) THEN ST_Y(ST_PointOnSurface(g)) END AS lat

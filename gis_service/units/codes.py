@@ -105,7 +105,8 @@ def validate(code: str, level: Level | str | None = None) -> str:
     for lvl in LEVELS[1 : depth(actual) + 1]:
         end = CODE_LENGTH[lvl]
         if set(code[start:end]) == {"0"}:
-            raise CodeError(f"code {code!r}: the {lvl.value} segment {code[start:end]} is all zeros")
+            segment = code[start:end]
+            raise CodeError(f"code {code!r}: the {lvl.value} segment {segment} is all zeros")
         start = end
     return code
 

@@ -1,0 +1,168 @@
+"""Locate benchmark: 10,000 random points in the demo district.
+
+Prints, in one run:
+- in the database: the locate statement's execution time (EXPLAIN ANALYZE, server side)
+  and its round trip from Python over loopback (psycopg2, one connection);
+- the same statement under pgbench (the peer: PostgreSQL's own load generator), 1 client;
+- through the API: HTTP GET /api/v1/locate against a uvicorn started here, over loopback.
+Targets (issue 3): median ≤ 1 ms in the database, ≤ 5 ms through the API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg2
+from sqlalchemy import text
+
+from gis_service.db import cluster, migrate
+from gis_service.db.cluster import pg_bindir
+from gis_service.db.engine import get_engine
+from gis_service.demo.run import load_demo
+from gis_service.settings import Settings
+from gis_service.units.service import LOCATE_SQL
+
+N = int(os.environ.get("LOCATE_POINTS", "10000"))
+DB = "gis_service_bench"
+
+
+def pct(values: list[float], p: float) -> float:
+    return float(np.percentile(values, p))
+
+
+def line(label: str, ms: list[float]) -> str:
+    return (f"{label:<42} median {statistics.median(ms):7.3f} ms   p99 {pct(ms, 99):7.3f} ms"
+            f"   ({len(ms)} samples)")
+
+
+def setup() -> Settings:
+    settings = Settings(db_name=DB)
+    cluster.start(settings)
+    cluster.ensure_database(settings, DB)
+    migrate.upgrade(settings)
+    with get_engine(settings).connect() as conn:
+        have = conn.execute(text("SELECT count(*) FROM admin_unit WHERE level = 'building'"))
+        if have.scalar() == 0:
+            print("loading the demo …", file=sys.stderr)
+            load_demo(settings)
+    return settings
+
+
+def random_points(settings: Settings) -> list[tuple[float, float]]:
+    with get_engine(settings).connect() as conn:
+        conn.execute(text("SELECT setseed(0.42)"))
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, :n, 42))).geom"
+            " AS g FROM admin_unit WHERE code = '410105') x"), {"n": N})]
+
+
+def in_database(settings: Settings, points) -> tuple[list[float], list[float]]:
+    dsn = cluster.public_url(settings)
+    sql = str(LOCATE_SQL.compile(compile_kwargs={})).replace(":lon", "%(lon)s").replace(
+        ":lat", "%(lat)s")
+    conn = psycopg2.connect(dsn)
+    cur = conn.cursor()
+    for lon, lat in points[:200]:  # warm the cache
+        cur.execute(sql, {"lon": lon, "lat": lat})
+        cur.fetchall()
+    round_trip = []
+    for lon, lat in points:
+        t = time.perf_counter()
+        cur.execute(sql, {"lon": lon, "lat": lat})
+        cur.fetchall()
+        round_trip.append((time.perf_counter() - t) * 1000)
+    server = []
+    for lon, lat in points[:2000]:
+        cur.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + sql, {"lon": lon, "lat": lat})
+        plan = cur.fetchone()[0][0]
+        server.append(plan["Execution Time"] + plan.get("Planning Time", 0.0))
+    conn.close()
+    return server, round_trip
+
+
+def pgbench(settings: Settings) -> str:
+    """The same statement in pgbench with random points over the district's bounding box."""
+    script = """
+\\set x random(0, 1000000)
+\\set y random(0, 1000000)
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(113.61 + :x * 0.00000024, 34.735 + :y * 0.000000155), 4326) AS g),
+hit AS (SELECT u.code FROM admin_unit u, pt WHERE u.geom && pt.g AND ST_Intersects(u.geom, pt.g)
+        ORDER BY length(u.code) DESC LIMIT 1)
+SELECT a.code, a.level, a.name FROM hit JOIN admin_unit a ON a.code = ANY (ARRAY[left(hit.code, 6),
+  left(hit.code, 9), left(hit.code, 12), left(hit.code, 14), left(hit.code, 17)]);
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(script)
+    os.chmod(fh.name, 0o644)
+    cmd = [str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-T", "10", "-f", fh.name,
+           "-h", "127.0.0.1", "-p", str(settings.db_port), "-U", settings.db_user, DB]
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    tps = re.search(r"tps = ([\d.]+)", out)
+    lat = re.search(r"latency average = ([\d.]+) ms", out)
+    return (f"{'pgbench, same statement, 1 client, 10 s':<42} latency avg "
+            f"{lat.group(1) if lat else '?'} ms   {tps.group(1) if tps else '?'} tps")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def through_api(settings: Settings, points) -> list[float]:
+    port = free_port()
+    env = {**os.environ, "GIS_DB_NAME": DB, "GIS_DB_PORT": str(settings.db_port)}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gis-service"), "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            for lon, lat in points[:200]:
+                client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+            ms = []
+            for lon, lat in points:
+                t = time.perf_counter()
+                r = client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+                ms.append((time.perf_counter() - t) * 1000)
+                if r.status_code != 200:
+                    raise SystemExit(f"locate failed at {lon},{lat}: {r.text}")
+            return ms
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    settings = setup()
+    points = random_points(settings)
+    print(f"locate over {len(points):,} random points in 金水区 (demo: 2,025 units)")
+    server, round_trip = in_database(settings, points)
+    print(line("database: execution (EXPLAIN ANALYZE)", server))
+    print(line("database: round trip from Python", round_trip))
+    print(pgbench(settings))
+    api = through_api(settings, points)
+    print(line("API: HTTP GET /api/v1/locate (loopback)", api))
+    ok_db = statistics.median(server) <= 1.0
+    ok_api = statistics.median(api) <= 5.0
+    print(f"targets: database median ≤ 1 ms {'met' if ok_db else 'MISSED'}; "
+          f"API median ≤ 5 ms {'met' if ok_api else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
