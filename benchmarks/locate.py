@@ -95,7 +95,8 @@ def pgbench(settings: Settings) -> str:
     script = """
 \\set x random(0, 1000000)
 \\set y random(0, 1000000)
-WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(113.61 + :x * 0.00000024, 34.735 + :y * 0.000000155), 4326) AS g),
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(113.61 + :x * 0.00000024,
+                                           34.735 + :y * 0.000000155), 4326) AS g),
 hit AS (SELECT u.code FROM admin_unit u, pt WHERE u.geom && pt.g AND ST_Intersects(u.geom, pt.g)
         ORDER BY length(u.code) DESC LIMIT 1)
 SELECT a.code, a.level, a.name FROM hit JOIN admin_unit a ON a.code = ANY (ARRAY[left(hit.code, 6),
