@@ -162,3 +162,25 @@ def test_docs_are_served_without_the_internet(client):
     assert "/static/swagger/swagger-ui-bundle.js" in page and "https://" not in page
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/api/v1/locate"]
+
+
+def test_slow_import_answers_202_with_a_status_url(test_city, tmp_path):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from gis_service.app import create_app
+
+    slow = test_city.model_copy(update={"import_wait_seconds": 0.0})
+    path = tmp_path / "g.geojson"
+    frame({"41019900100101": box(113.0, 34.05, 113.05, 34.1)}).to_file(path)
+    with TestClient(create_app(slow)) as c:
+        r = _upload(c, "g.geojson", path.read_bytes(), kind="boundaries", level="grid")
+        assert r.status_code == 202 and r.headers["location"] == r.json()["status_url"]
+        for _ in range(100):
+            status = c.get(r.json()["status_url"]).json()
+            if status["status"] == "succeeded":
+                break
+            time.sleep(0.1)
+        assert status["status"] == "succeeded" and status["report"]["inserted"] == 1
+        assert c.get("/api/v1/imports/not-a-uuid").status_code == 404
