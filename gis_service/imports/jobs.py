@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import traceback
+import uuid
 import zipfile
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
         _finish(settings, run_id, "succeeded", report.to_dict(), None)
     except GisServiceError as exc:
         _finish(settings, run_id, "failed", None, exc.to_dict())
-    except Exception as exc:
+    except Exception as exc:  # any failure, expected or not, must end in the job's row
         _finish(settings, run_id, "failed", None,
                 {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}",
                  "trace": traceback.format_exc(limit=3)})
@@ -118,14 +119,14 @@ def submit(executor: Executor, settings: Settings, request: ImportRequest) -> tu
 
 def get_run(conn: Connection, run_id: str) -> dict[str, Any]:
     try:
-        row = conn.execute(
-            text("SELECT id::text, kind, filename, params, status, report, error, created_at, "
-                 "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"),
-            {"id": run_id},
-        ).first()
-    except Exception:
-        conn.rollback()
-        row = None
+        uuid.UUID(run_id)
+    except ValueError:
+        raise NotFound(f"no import {run_id}") from None
+    row = conn.execute(
+        text("SELECT id::text, kind, filename, params, status, report, error, created_at, "
+             "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"),
+        {"id": run_id},
+    ).first()
     if row is None:
         raise NotFound(f"no import {run_id}")
     return dict(row._mapping)

@@ -156,11 +156,11 @@ def outside_parent(conn: Connection, tol_m2: float) -> list[dict[str, Any]]:
         """
         SELECT * FROM (
             SELECT s.seq AS feature, s.code, s.name, s.parent_code,
-                   round(planar_area_m2(ST_Difference(s.geom, p.geom))::numeric, 1)::float
-                       AS outside_m2,
-                   round((ST_Area(ST_Difference(s.geom, p.geom))
-                          / nullif(ST_Area(s.geom), 0))::numeric, 4)::float AS share
+                   round(planar_area_m2(d.g)::numeric, 1)::float AS outside_m2,
+                   round((ST_Area(d.g) / nullif(ST_Area(s.geom), 0))::numeric, 4)::float
+                       AS share
               FROM import_stage s JOIN admin_unit p ON p.code = s.parent_code
+             CROSS JOIN LATERAL (SELECT ST_Difference(s.geom, p.geom) AS g) d
              WHERE NOT ST_CoveredBy(s.geom, p.geom)) x
          WHERE outside_m2 > :tol
          ORDER BY outside_m2 DESC
@@ -190,13 +190,12 @@ def sibling_overlaps(conn: Connection, level: Level, tol_m2: float) -> list[dict
         + """
         SELECT * FROM (
             SELECT a.code AS a_code, a.name AS a_name, b.code AS b_code, b.name AS b_name,
-                   round(planar_area_m2(ST_Intersection(a.geom, b.geom))::numeric, 1)::float
-                       AS area_m2,
-                   ST_X(ST_PointOnSurface(ST_Intersection(a.geom, b.geom))) AS lon,
-                   ST_Y(ST_PointOnSurface(ST_Intersection(a.geom, b.geom))) AS lat
+                   round(planar_area_m2(i.g)::numeric, 1)::float AS area_m2,
+                   ST_X(ST_PointOnSurface(i.g)) AS lon, ST_Y(ST_PointOnSurface(i.g)) AS lat
               FROM sib a JOIN sib b
                 ON a.code < b.code AND a.parent_code IS NOT DISTINCT FROM b.parent_code
                AND a.geom && b.geom
+             CROSS JOIN LATERAL (SELECT ST_Intersection(a.geom, b.geom) AS g) i
              WHERE (a.staged OR b.staged) AND ST_Relate(a.geom, b.geom, '2********')) x
          WHERE area_m2 > :tol
          ORDER BY area_m2 DESC

@@ -56,11 +56,10 @@ def upgrade() -> None:
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
             SELECT CASE WHEN ST_IsEmpty(g) THEN 0.0 ELSE
                 ST_Area(g)
-                * (111412.84 * cos(radians(ST_Y(ST_Centroid(g))))
-                   - 93.5 * cos(3 * radians(ST_Y(ST_Centroid(g)))))
-                * (111132.954 - 559.822 * cos(2 * radians(ST_Y(ST_Centroid(g))))
-                   + 1.175 * cos(4 * radians(ST_Y(ST_Centroid(g)))))
+                * (111412.84 * cos(phi) - 93.5 * cos(3 * phi))
+                * (111132.954 - 559.822 * cos(2 * phi) + 1.175 * cos(4 * phi))
             END
+            FROM (SELECT radians(ST_Y(ST_Centroid(g))) AS phi) latitude
         $$
         """
     )
