@@ -22,6 +22,7 @@ from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
 from gis_service.errors import STATUS_CODES, GisServiceError
 from gis_service.settings import Settings, get_settings
+from gis_service.stats.cube import CaseCube
 
 DESCRIPTION = """
 Grid management and issue tracking for city communities: the four-level grid
@@ -32,8 +33,10 @@ locate a point in the grid. Coordinates are stored in WGS-84; inputs may be GCJ-
 
 def _install_error_handlers(app: FastAPI) -> None:
     def handler(status: int):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+
         async def handle(_: Request, exc: GisServiceError) -> JSONResponse:
-            return JSONResponse(exc.to_dict(), status_code=status)
+            return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
         return handle
 
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.cube = CaseCube(settings)
     _install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)

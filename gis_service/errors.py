@@ -49,6 +49,26 @@ class Unauthorized(GisServiceError):
     code = "unauthorized"
 
 
+class Forbidden(GisServiceError):
+    """Signed in, but the role or the jurisdiction does not allow it."""
+
+    code = "forbidden"
+
+
+class Conflict(GisServiceError):
+    """Not allowed in the current state (e.g. a workflow action); ``allowed`` lists what is."""
+
+    code = "conflict"
+
+
+class TooLarge(GisServiceError):
+    code = "too_large"
+
+
+class UnsupportedMedia(GisServiceError):
+    code = "unsupported_media"
+
+
 STATUS_CODES: dict[type[GisServiceError], int] = {
     ClusterError: 503,
     NotFound: 404,
@@ -56,4 +76,8 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     OutsideCoverage: 422,
     ImportRejected: 422,
     Unauthorized: 401,
+    Forbidden: 403,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
 }

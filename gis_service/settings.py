@@ -41,12 +41,35 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    # Imports over the API need this bearer token until roles exist (issue: cases/auth).
-    admin_token: str | None = None
+    # Signs access tokens. Unset: a random key is made once and kept in var_dir/secret_key.
+    secret_key: str | None = None
+    token_hours: float = 12.0
+    # Case photos, content-addressed (sha256) with thumbnails.
+    photo_dir: Path | None = None
+    photo_max_bytes: int = 10 * 1024 * 1024
+    # Local time for case numbers, day boundaries and weekly statistics.
+    timezone: str = "Asia/Shanghai"
     # An API import that takes longer than this answers 202 with a status URL.
     import_wait_seconds: float = 5.0
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
+
+    @property
+    def photos_path(self) -> Path:
+        return self.photo_dir or self.var_dir / "photos"
+
+    def signing_key(self) -> str:
+        """The token signing key: configured, or made once per checkout and kept."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
     @property
     def local_database_url(self) -> str:

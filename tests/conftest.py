@@ -3,6 +3,7 @@ and a second one with the whole demo loaded once."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +14,25 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from gis_service.app import create_app
+from gis_service.auth import tokens
 from gis_service.db import cluster, migrate
 from gis_service.db.engine import get_engine
 from gis_service.demo.run import load_demo
 from gis_service.settings import Settings
 
-ADMIN_TOKEN = "test-admin-token"
-TABLES = "walk_edge, walk_node, import_run, service_point, unit_staff, admin_unit"
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+TABLES = ("case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
+          "walk_node, import_run, service_point, unit_staff, admin_unit")
+# A token for an admin that exists only in the token: enough for routes that check the
+# role (imports); case writes also check the account in the database (see make_user).
+ADMIN_AUTH = {"Authorization": "Bearer " + tokens.issue(
+    {"id": 0, "username": "root", "display_name": "root", "role": "admin", "scopes": [],
+     "team_id": None, "token_version": 1}, Settings(secret_key=TEST_SECRET))[0]}
 
 
 def _fresh_database(name: str) -> Settings:
-    settings = Settings(db_name=name, admin_token=ADMIN_TOKEN, import_wait_seconds=30)
+    settings = Settings(db_name=name, secret_key=TEST_SECRET, import_wait_seconds=30,
+                        photo_dir=Path(tempfile.mkdtemp(prefix=f"{name}-photos-")))
     cluster.start(settings)
     cluster.drop_database(settings, name)
     cluster.ensure_database(settings, name)
@@ -99,3 +108,72 @@ def test_city(db: Settings, tmp_path: Path) -> Settings:
         path = write(frame(rows, level.value), tmp_path / f"{level.value}.geojson")
         import_boundaries(path, BoundaryOptions(level=level), settings=db)
     return db
+
+
+def make_user(settings: Settings, role: str, *, scopes: list[str] | None = None,
+              team_id: int | None = None, username: str | None = None,
+              password: str = "password-123") -> dict[str, str]:
+    """Create an account and return its Authorization header (token issued directly; the
+    password flow has its own tests)."""
+    from gis_service.auth.users import create_user
+    from gis_service.db.engine import transaction
+
+    name = username or f"{role}-{'-'.join(scopes or [])}-{team_id or ''}".rstrip("-")
+    with transaction(settings) as conn:
+        user = create_user(conn, username=name[:64], password=password, role=role,
+                           scopes=scopes, team_id=team_id)
+    return {"Authorization": "Bearer " + tokens.issue(user, settings)[0]}
+
+
+def _halves(cell) -> list:
+    x0, y0, x1, y1 = cell.bounds
+    xm = (x0 + x1) / 2
+    return [box(x0, y0, xm, y1), box(xm, y0, x1, y1)]
+
+
+# Two grids per community of the test city: the west (…01) and east (…02) halves.
+GRIDS = {f"{code}{i:02d}": half for code, cell in COMMUNITIES.items()
+         for i, half in enumerate(_halves(cell), 1)}
+
+
+@pytest.fixture
+def case_city(test_city: Settings, tmp_path: Path) -> dict:
+    """The test city with grids, teams and one account per role that the case tests use.
+
+    Returns the settings and the Authorization headers by name."""
+    from gis_service.cases.teams import create_team
+    from gis_service.db.engine import transaction
+    from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
+    from gis_service.units.codes import Level
+
+    path = write(frame(GRIDS, "网格"), tmp_path / "grids.geojson")
+    import_boundaries(path, BoundaryOptions(level=Level.grid), settings=test_city)
+    with transaction(test_city) as conn:
+        team_a = create_team(conn, name="东北社区两委", kind="community_committee",
+                             unit_code="410199001001")
+        team_b = create_team(conn, name="区直工作队", kind="district_work_team",
+                             unit_code="410199")
+        team_c = create_team(conn, name="东街道志愿队", kind="party_volunteers",
+                             unit_code="410199002")
+    s = test_city
+    return {
+        "settings": s,
+        "teams": {"a": team_a["id"], "b": team_b["id"], "c": team_c["id"]},
+        "admin": make_user(s, "admin", username="admin"),
+        "district_sup": make_user(s, "supervisor", scopes=["410199"], username="sup-d"),
+        "sub1_sup": make_user(s, "supervisor", scopes=["410199001"], username="sup-s1"),
+        "sub2_sup": make_user(s, "supervisor", scopes=["410199002"], username="sup-s2"),
+        "worker1": make_user(s, "grid_worker", scopes=["41019900100101"], username="gw1"),
+        "worker1b": make_user(s, "grid_worker", scopes=["41019900100101"], username="gw1b"),
+        "worker2": make_user(s, "grid_worker", scopes=["41019900200101"], username="gw2"),
+        "team_a": make_user(s, "team_member", team_id=team_a["id"], username="ta"),
+        "team_b": make_user(s, "team_member", team_id=team_b["id"], username="tb"),
+        "team_c": make_user(s, "team_member", team_id=team_c["id"], username="tc"),
+        "planner": make_user(s, "planner", scopes=["410199"], username="planner"),
+    }
+
+
+# A point in grid 41019900100101 (west half of the north-west community) and one in grid
+# 41019900200101 (west half of the north-east community).
+IN_GRID_1 = (113.01, 34.07)
+IN_GRID_2 = (113.06, 34.07)

@@ -9,15 +9,19 @@ import pytest
 from shapely.geometry import box
 
 from gis_service.geo import coords
-from tests.conftest import ADMIN_TOKEN, frame
+from tests.conftest import ADMIN_AUTH, frame, make_user
 
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+AUTH = ADMIN_AUTH
 
 
 def test_healthz_reports_database_and_postgis(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["postgis"].startswith("3.")
-    assert body["schema"] == "0001"
+    from alembic.script import ScriptDirectory
+
+    from gis_service.db.migrate import alembic_config
+
+    assert body["schema"] == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @pytest.mark.parametrize("system", ["wgs84", "gcj02", "bd09"])
@@ -129,10 +133,16 @@ def test_import_api_rejects_bad_files_and_stores_nothing(client, test_city):
     assert client.get("/api/v1/units", params={"level": "grid"}).json()["numberMatched"] == 0
 
 
-def test_import_api_needs_the_admin_token(client):
+def test_import_api_needs_an_admin(client, test_city):
     r = client.post("/api/v1/imports", files={"file": ("a.geojson", b"{}")},
                     data={"kind": "boundaries", "level": "district"})
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
+    planner = make_user(test_city, "planner", scopes=["410199"])
+    r = client.post("/api/v1/imports", headers=planner,
+                    files={"file": ("a.geojson", b"{}")},
+                    data={"kind": "boundaries", "level": "district"})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
 
 
 def test_service_points_filters(client, test_city, tmp_path):

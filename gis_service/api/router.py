@@ -2,11 +2,17 @@
 
 from fastapi import APIRouter
 
+from gis_service.auth.routes import router as auth_router
+from gis_service.cases.routes import router as cases_router
 from gis_service.imports.routes import router as imports_router
 from gis_service.service_points.routes import router as points_router
+from gis_service.stats.routes import router as stats_router
 from gis_service.units.routes import router as units_router
 
 api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth_router)
+api_router.include_router(cases_router)
+api_router.include_router(stats_router)
 api_router.include_router(units_router)
 api_router.include_router(points_router)
 api_router.include_router(imports_router)

@@ -21,7 +21,14 @@ def alembic_config(settings: Settings | None = None) -> Config:
 
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
+    """Migrate, then seed the reference data an empty database needs (the taxonomy)."""
     command.upgrade(alembic_config(settings), revision)
+    if revision == "head":
+        from gis_service.cases.categories import seed_default
+        from gis_service.db.engine import transaction
+
+        with transaction(settings) as conn:
+            seed_default(conn)
 
 
 def downgrade(settings: Settings | None = None, revision: str = "base") -> None:

@@ -1,0 +1,1 @@
+"""Cases found on grid walks, tracked from report to rating."""

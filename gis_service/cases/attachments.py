@@ -1,0 +1,74 @@
+"""Photos attached to a case: checked and stored by photos.py, recorded here, served back
+only to those who may see the case."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis_service.auth.principal import Principal
+from gis_service.cases import photos
+from gis_service.cases.actions import check_account
+from gis_service.cases.service import OPEN_STATUSES, visible_case
+from gis_service.errors import Conflict, InvalidInput, NotFound
+from gis_service.settings import Settings
+
+STAGES = ("before", "after")
+
+
+def add_photo(conn: Connection, settings: Settings, principal: Principal, case_id: int,
+              stage: str, data: bytes) -> dict[str, Any]:
+    """Store one photo (idempotent: the same bytes for the same case and stage return the
+    photo already stored). Runs inside the caller's transaction."""
+    if stage not in STAGES:
+        raise InvalidInput("stage must be before or after", field="stage")
+    meta, stored, thumb = photos.process(data, settings.photo_max_bytes)
+    check_account(conn, principal)
+    case = visible_case(conn, principal, case_id)
+    if case["status"] not in OPEN_STATUSES:
+        raise Conflict(f"case {case['case_no']} is {case['status']}: no more photos",
+                       status=case["status"], allowed=[])
+    photos.save(settings.photos_path, meta, stored, thumb)
+    row = conn.execute(text(
+        """
+        INSERT INTO case_photo (case_id, stage, sha256, mime, width, height, bytes,
+                                exif_lon, exif_lat, uploaded_by, client_id)
+        VALUES (:case_id, :stage, :sha256, :mime, :width, :height, :bytes,
+                :exif_lon, :exif_lat, :user, :client)
+        ON CONFLICT (case_id, stage, sha256) DO NOTHING
+        RETURNING id, true AS created
+        """), {**asdict(meta), "case_id": case_id, "stage": stage,
+               "user": principal.user_id, "client": principal.client_id}).first()
+    if row is None:
+        row = conn.execute(text(
+            "SELECT id, false AS created FROM case_photo "
+            "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
+            {"c": case_id, "s": stage, "h": meta.sha256}).one()
+    else:
+        conn.execute(text(
+            "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
+            "VALUES (:c, :u, :k, 'photo', CAST(:d AS jsonb), ARRAY[:p]::bigint[])"),
+            {"c": case_id, "u": principal.user_id, "k": principal.client_id,
+             "d": f'{{"stage": "{stage}"}}', "p": row.id})
+    base = f"/api/v1/cases/{case_id}/photos/{row.id}"
+    exif = ({"lon": meta.exif_lon, "lat": meta.exif_lat}
+            if meta.exif_lon is not None and meta.exif_lat is not None else None)
+    return {"id": row.id, "case_id": case_id, "stage": stage, "mime": meta.mime,
+            "width": meta.width, "height": meta.height, "bytes": meta.bytes,
+            "sha256": meta.sha256, "created": row.created, "exif_location": exif,
+            "url": base, "thumbnail_url": base + "?thumb=true"}
+
+
+def photo_file(conn: Connection, settings: Settings, principal: Principal, case_id: int,
+               photo_id: int, thumb: bool) -> tuple[Path, str]:
+    visible_case(conn, principal, case_id)
+    row = conn.execute(text(
+        "SELECT sha256, mime FROM case_photo WHERE id = :p AND case_id = :c"),
+        {"p": photo_id, "c": case_id}).first()
+    if row is None:
+        raise NotFound(f"case {case_id} has no photo {photo_id}")
+    path = photos.read(settings.photos_path, row.sha256, row.mime, thumb=thumb)
+    return path, "image/jpeg" if thumb else row.mime

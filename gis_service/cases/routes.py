@@ -1,0 +1,221 @@
+"""Routes of the case loop: thin; the work is in report.py, service.py, actions.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.params import BBoxParams, PageParams, PointParams
+from gis_service.auth.principal import Principal
+from gis_service.cases import actions, attachments, categories, report, service, teams
+from gis_service.cases.photos import check_size
+from gis_service.db.engine import transaction
+from gis_service.errors import InvalidInput, TooLarge
+from gis_service.geo.geojson import page_links
+from gis_service.settings import Settings
+
+router = APIRouter(tags=["cases"])
+GEOJSON = "application/geo+json"
+MAX_REPORT_PHOTOS = 3
+CaseId = Annotated[int, Path(gt=0, description="Case id")]
+
+
+def _report_schema() -> dict[str, Any]:
+    schema = report.CaseReport.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": schema},
+        "multipart/form-data": {"schema": {
+            **schema, "properties": {**schema["properties"], "photo": {
+                "type": "array", "maxItems": MAX_REPORT_PHOTOS,
+                "items": {"type": "string", "format": "binary"}}}}}}}}
+
+
+@router.post(
+    "/cases", summary="Report a problem found on a grid walk", status_code=201,
+    openapi_extra=_report_schema(),
+    responses={200: {"description": "A retry with the same Idempotency-Key: the same case"},
+               201: {"description": "The new case, its unit chain and possible duplicates"}},
+)
+async def report_case(
+    request: Request, principal: PrincipalDep, settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(
+        description="Any unique string per report; a retry with it never makes a second "
+                    "case")] = None,
+) -> Response:
+    """JSON, or multipart/form-data with the same fields and up to three `photo` files
+    (the first photo's EXIF GPS fills lon/lat when they are missing)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        payload, uploads = await _multipart_report(request, settings)
+    else:
+        try:
+            payload = report.CaseReport.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(_body_errors(exc)) from None
+        uploads = []
+    result = await run_in_threadpool(report.report, settings, principal, payload,
+                                     idempotency_key)
+    if uploads and result["created"]:
+        result["photos"] = await run_in_threadpool(
+            _store_photos, settings, principal, result["id"], uploads)
+    status = 201 if result["created"] else 200
+    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")),
+                    status_code=status, media_type="application/json",
+                    headers={"Location": f"/api/v1/cases/{result['id']}"})
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+
+
+async def _multipart_report(request: Request,
+                            settings: Settings) -> tuple[report.CaseReport, list[bytes]]:
+    length = int(request.headers.get("content-length") or 0)
+    limit = MAX_REPORT_PHOTOS * settings.photo_max_bytes + 1024 * 1024
+    if length > limit:
+        raise TooLarge(f"the report is {length / 2**20:.1f} MB; up to {MAX_REPORT_PHOTOS} "
+                       f"photos of {settings.photo_max_bytes / 2**20:g} MB each are accepted")
+    form = await request.form(max_files=MAX_REPORT_PHOTOS, max_fields=20)
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+    uploads = [await _read_upload(f, settings) for f in form.getlist("photo")
+               if not isinstance(f, str)]
+    if ("lon" not in fields or "lat" not in fields) and uploads:
+        from gis_service.cases.photos import process
+
+        meta, _, _ = await run_in_threadpool(process, uploads[0], settings.photo_max_bytes)
+        if meta.exif_lon is not None and meta.exif_lat is not None:
+            fields.update(lon=str(meta.exif_lon), lat=str(meta.exif_lat), coord_sys="wgs84")
+    try:
+        return report.CaseReport.model_validate(fields), uploads
+    except ValidationError as exc:
+        raise RequestValidationError(_body_errors(exc)) from None
+
+
+async def _read_upload(upload: UploadFile, settings: Settings) -> bytes:
+    data = await upload.read(settings.photo_max_bytes + 1)
+    check_size(len(data), settings.photo_max_bytes)
+    return data
+
+
+def _store_photos(settings: Settings, principal: Principal, case_id: int,
+                  uploads: list[bytes]) -> list[dict[str, Any]]:
+    with transaction(settings) as conn:
+        return [attachments.add_photo(conn, settings, principal, case_id, "before", data)
+                for data in uploads]
+
+
+@router.get("/cases", summary="Cases in your jurisdiction as GeoJSON, filtered and paged")
+def list_cases(
+    request: Request, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
+    page: Annotated[PageParams, Depends()], area: Annotated[BBoxParams, Depends()],
+    status: Annotated[list[str] | None, Query(description="One or more statuses")] = None,
+    category: Annotated[str | None, Query(description="A domain or sub-category")] = None,
+    unit: Annotated[str | None, Query(description="Cases inside this unit")] = None,
+    team_id: Annotated[int | None, Query()] = None,
+    mine: Annotated[bool, Query(description="Only cases I reported")] = False,
+    overdue: Annotated[bool | None, Query()] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    q: Annotated[str | None, Query(description="Text in description, number or address")] = None,
+    order: Annotated[str, Query(pattern="^(newest|oldest|deadline)$")] = "newest",
+) -> JSONResponse:
+    bad = [s for s in status or [] if s not in service.STATUSES]
+    if bad:
+        raise InvalidInput(f"unknown status {bad[0]!r}; one of {', '.join(service.STATUSES)}",
+                           field="status")
+    filters = service.CaseFilters(
+        status=status, category=category, unit=unit, team_id=team_id,
+        reporter_id=principal.user_id if mine else None, overdue=overdue,
+        date_from=date_from, date_to=date_to, bbox=area.parsed(), q=q)
+    fc = service.list_cases(conn, principal, filters, tz=settings.timezone,
+                            limit=page.limit, offset=page.offset, order=order)
+    fc["links"] = page_links(str(request.url).split("?")[0], dict(request.query_params),
+                             page.limit, page.offset, fc["numberMatched"])
+    return JSONResponse(fc, media_type=GEOJSON)
+
+
+@router.get("/cases/nearby", summary="Open cases within 50 m and 7 days: possible duplicates")
+def nearby(conn: ConnDep, principal: PrincipalDep, point: Annotated[PointParams, Depends()],
+           category: Annotated[str | None, Query()] = None,
+           radius_m: Annotated[float, Query(gt=0, le=500)] = 50.0) -> dict[str, Any]:
+    lon, lat = point.wgs84()
+    return {"cases": service.nearby_open(conn, principal, lon, lat, category, radius_m)}
+
+
+@router.get("/cases/{case_id}", summary="One case with its timeline, photos and team")
+def get_case(conn: ConnDep, principal: PrincipalDep, case_id: CaseId) -> JSONResponse:
+    case = service.get_case(conn, principal, case_id)
+    return JSONResponse(jsonable_encoder(case))
+
+
+@router.post("/cases/{case_id}/actions",
+             summary="Move a case along the loop: accept, reject, dispatch, start, handle, "
+                     "verify, rate, escalate, return, comment")
+def act(settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
+        body: actions.ActionRequest) -> JSONResponse:
+    with transaction(settings) as conn:
+        result = actions.apply_action(conn, principal, case_id, body)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.post("/cases/{case_id}/photos", status_code=201,
+             summary="Attach a photo (JPEG, PNG or WebP up to 10 MB) before or after the work")
+async def upload_photo(
+    request: Request, settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
+    file: UploadFile, stage: Annotated[str, Form(pattern="^(before|after)$")] = "before",
+) -> JSONResponse:
+    length = int(request.headers.get("content-length") or 0)
+    if length > settings.photo_max_bytes + 64 * 1024:
+        check_size(length, settings.photo_max_bytes)
+    data = await _read_upload(file, settings)
+
+    def store() -> dict[str, Any]:
+        with transaction(settings) as conn:
+            return attachments.add_photo(conn, settings, principal, case_id, stage, data)
+
+    result = await run_in_threadpool(store)
+    return JSONResponse(result, status_code=201 if result["created"] else 200)
+
+
+@router.get("/cases/{case_id}/photos/{photo_id}", summary="A photo (EXIF removed) or thumbnail",
+            response_class=FileResponse)
+def get_photo(conn: ConnDep, settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
+              photo_id: Annotated[int, Path(gt=0)],
+              thumb: Annotated[bool, Query()] = False) -> FileResponse:
+    path, mime = attachments.photo_file(conn, settings, principal, case_id, photo_id, thumb)
+    return FileResponse(path, media_type=mime,
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+@router.get("/categories", summary="The case taxonomy: domains, sub-categories, deadlines")
+def list_categories(conn: ConnDep) -> dict[str, Any]:
+    return {"domains": categories.list_categories(conn)}
+
+
+@router.get("/teams", summary="Service teams that work in your jurisdiction")
+def list_teams(conn: ConnDep, principal: PrincipalDep,
+               unit: Annotated[str | None, Query(description="Teams serving this unit")] = None,
+               ) -> dict[str, Any]:
+    return {"teams": teams.list_teams(conn, principal, unit)}
+
+
+@router.post("/public/rate/{token}", summary="A resident rates a closed case (public link)")
+def rate_by_link(settings: SettingsDep, token: Annotated[str, Path(max_length=64)],
+                 score: Annotated[int, Form(ge=1, le=5)],
+                 note: Annotated[str | None, Form(max_length=500)] = None) -> dict[str, Any]:
+    import uuid
+
+    try:
+        uuid.UUID(token)
+    except ValueError:
+        raise InvalidInput("this rating link is not valid", field="token") from None
+    with transaction(settings) as conn:
+        return actions.rate_by_link(conn, token, score, note)

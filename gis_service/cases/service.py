@@ -1,0 +1,189 @@
+"""Reading cases: one case with its timeline and photos, filtered lists as GeoJSON, and
+nearby open cases (possible duplicates). Every query carries the principal's filter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis_service.auth.principal import Principal
+from gis_service.cases.workflow import allowed_actions
+from gis_service.errors import NotFound
+
+OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled")
+STATUSES = (*OPEN_STATUSES, "rejected", "closed", "duplicate")
+
+
+def visible_case(conn: Connection, principal: Principal, case_id: int, *,
+                 lock: bool = False) -> dict[str, Any]:
+    """The case row if the principal may see it; otherwise 404, never 403, so ids outside
+    one's jurisdiction do not even reveal that they exist."""
+    principal.require_case_reader()
+    cond, params = principal.case_filter("c")
+    row = conn.execute(text(
+        f"""
+        SELECT c.*, case_summary(c) AS summary, cat.deadline_hours,
+               cat.name_zh AS category_zh, cat.name_en AS category_en
+          FROM cases c JOIN case_category cat ON cat.code = c.category_code
+         WHERE c.id = :id AND {cond}
+         {"FOR UPDATE OF c" if lock else ""}
+        """), {"id": case_id, **params}).mappings().first()
+    if row is None:
+        raise NotFound(f"no case {case_id} in your jurisdiction", case_id=case_id)
+    return dict(row)
+
+
+def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(text(
+        """
+        SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data, e.photo_ids,
+               e.actor_id, u.display_name AS actor_name, u.role AS actor_role,
+               k.name AS client_name
+          FROM case_event e
+          LEFT JOIN app_user u ON u.id = e.actor_id
+          LEFT JOIN open311_client k ON k.id = e.client_id
+         WHERE e.case_id = :id ORDER BY e.id
+        """), {"id": case_id}).mappings()]
+
+
+def photos(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(text(
+        """
+        SELECT id, stage, mime, width, height, bytes, uploaded_at, uploaded_by
+          FROM case_photo WHERE case_id = :id ORDER BY id
+        """), {"id": case_id}).mappings()
+    base = f"/api/v1/cases/{case_id}/photos"
+    return [{**r, "url": f"{base}/{r['id']}", "thumbnail_url": f"{base}/{r['id']}?thumb=true"}
+            for r in rows]
+
+
+def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, Any]:
+    row = visible_case(conn, principal, case_id)
+    summary = row["summary"]
+    team = None
+    if row["team_id"] is not None:
+        team = dict(conn.execute(text(
+            "SELECT id, name, kind, unit_code, phone FROM team WHERE id = :id"),
+            {"id": row["team_id"]}).mappings().one())
+    units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
+    return {
+        **summary,
+        "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
+        "units": units, "team": team, "photos": photos(conn, case_id),
+        "timeline": timeline(conn, case_id),
+        "allowed_actions": allowed_actions(principal, row),
+        "rating_url": (f"/api/v1/public/rate/{row['public_token']}"
+                       if row["status"] == "closed" and row["rating"] is None else None),
+    }
+
+
+@dataclass
+class CaseFilters:
+    status: list[str] | None = None
+    category: str | None = None
+    unit: str | None = None
+    team_id: int | None = None
+    reporter_id: int | None = None
+    overdue: bool | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    q: str | None = None
+    ids: list[int] | None = None
+
+    def sql(self, tz: str) -> tuple[list[str], dict[str, Any]]:
+        where: list[str] = []
+        p: dict[str, Any] = {"tz": tz}
+        if self.status:
+            where.append("c.status = ANY(:f_status)")
+            p["f_status"] = self.status
+        if self.category:
+            where.append("(c.category_code = :f_cat OR c.category_code LIKE :f_cat_prefix)")
+            p["f_cat"], p["f_cat_prefix"] = self.category, self.category + ".%"
+        if self.unit:
+            where.append("c.unit_code LIKE :f_unit")
+            p["f_unit"] = self.unit + "%"
+        if self.team_id is not None:
+            where.append("c.team_id = :f_team")
+            p["f_team"] = self.team_id
+        if self.reporter_id is not None:
+            where.append("c.reporter_id = :f_reporter")
+            p["f_reporter"] = self.reporter_id
+        if self.overdue is not None:
+            where.append(("" if self.overdue else "NOT ") + "coalesce(c.status = ANY(:f_open) "
+                         "AND c.deadline_at < now(), false)")
+            p["f_open"] = list(OPEN_STATUSES)
+        if self.date_from:
+            where.append("c.reported_at >= (:f_from)::timestamp AT TIME ZONE :tz")
+            p["f_from"] = self.date_from
+        if self.date_to:
+            where.append("c.reported_at < ((:f_to)::timestamp + interval '1 day') "
+                         "AT TIME ZONE :tz")
+            p["f_to"] = self.date_to
+        if self.bbox:
+            where.append("c.geom && ST_MakeEnvelope(:f_x0, :f_y0, :f_x1, :f_y1, 4326)")
+            p.update(zip(("f_x0", "f_y0", "f_x1", "f_y1"), self.bbox, strict=True))
+        if self.q:
+            where.append("(c.description LIKE :f_q OR c.case_no LIKE :f_q "
+                         "OR c.address LIKE :f_q)")
+            p["f_q"] = f"%{self.q}%"
+        if self.ids:
+            where.append("c.id = ANY(:f_ids)")
+            p["f_ids"] = self.ids
+        return where, p
+
+
+def list_cases(conn: Connection, principal: Principal, filters: CaseFilters, *, tz: str,
+               limit: int, offset: int, order: str = "newest") -> dict[str, Any]:
+    """A page of cases as a GeoJSON FeatureCollection, newest first."""
+    principal.require_case_reader()
+    scope, params = principal.case_filter("c")
+    where, fparams = filters.sql(tz)
+    cond = " AND ".join([scope, *where])
+    order_by = {"newest": "c.reported_at DESC, c.id DESC",
+                "oldest": "c.reported_at, c.id",
+                "deadline": "c.deadline_at NULLS LAST, c.id"}[order]
+    row = conn.execute(text(
+        f"""
+        WITH page AS (
+            SELECT c.*, case_summary(c) AS summary, ST_AsGeoJSON(c.geom, 7) AS gj
+              FROM cases c WHERE {cond} ORDER BY {order_by} LIMIT :limit OFFSET :offset)
+        SELECT (SELECT count(*) FROM cases c WHERE {cond}) AS matched,
+               coalesce(json_agg(json_build_object(
+                   'type', 'Feature', 'id', id, 'geometry', gj::json,
+                   'properties', summary)), '[]'::json) AS features
+          FROM page
+        """), {**params, **fparams, "limit": limit, "offset": offset}).one()
+    features = row.features if isinstance(row.features, list) else json.loads(row.features)
+    return {"type": "FeatureCollection", "numberMatched": row.matched,
+            "numberReturned": len(features), "features": features}
+
+
+def nearby_open(conn: Connection, principal: Principal, lon: float, lat: float,
+                category: str | None, radius_m: float = 50.0,
+                days: int = 7) -> list[dict[str, Any]]:
+    """Open cases near a point (same category if given): what a worker checks before
+    reporting, to link instead of filing the same problem twice."""
+    principal.require_case_reader()
+    scope, params = principal.case_filter("c")
+    rows = conn.execute(text(
+        f"""
+        WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+        SELECT * FROM (
+            SELECT c.id, c.case_no, c.status, c.category_code AS category,
+                   left(c.description, 120) AS description, c.reported_at,
+                   round(ST_Distance(c.geom::geography, pt.g::geography)::numeric, 1)
+                       AS distance_m
+              FROM cases c, pt
+             WHERE c.geom && ST_Expand(pt.g, :deg) AND c.status = ANY(:open)
+               AND c.reported_at > now() - make_interval(days => :days)
+               AND (CAST(:cat AS text) IS NULL OR c.category_code = :cat) AND {scope}) near
+         WHERE distance_m <= :radius ORDER BY distance_m LIMIT 20
+        """), {**params, "lon": lon, "lat": lat, "deg": radius_m / 50_000.0,
+               "open": list(OPEN_STATUSES), "days": days, "cat": category,
+               "radius": radius_m}).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Resolution statistics: how many cases each unit closed, on time, reworked, rated."""

@@ -1,0 +1,185 @@
+"""A columnar, in-memory copy of the case facts that statistics need, kept in step with
+PostgreSQL by transaction snapshots.
+
+Why not a rollup table: at a district's 1 M cases a year the natural rollup key (day ×
+grid × category) has about as many rows as there are cases, so it saves nothing, and
+exact medians cannot be pre-aggregated at all. Aggregating 1 M rows in SQL took 0.5 s
+(3.5 s with the medians); numpy does the same from this cube in tens of milliseconds.
+
+Staying exact: every write stamps ``cases.changed_xid`` with its transaction id. A sync
+opens a REPEATABLE READ transaction, reads its snapshot, and fetches the rows written by
+transactions the previous sync's snapshot could not see (``pg_visible_in_snapshot``) —
+including those that were still running then and committed later, which a timestamp
+watermark would miss. The index on changed_xid keeps that an index range scan.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gis_service.settings import Settings
+
+EPOCH = date(2000, 1, 1)
+LEVEL_LENGTHS = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14}
+OPEN = ("reported", "accepted", "dispatched", "in_progress", "handled")
+
+FACTS_SQL = """
+    SELECT c.id, c.unit_code, c.category_code, c.status,
+           (c.reported_at AT TIME ZONE {tz})::date - DATE '2000-01-01' AS day,
+           (c.accepted_at IS NOT NULL)::int AS accepted,
+           coalesce(extract(epoch FROM c.deadline_at), 'NaN') AS deadline,
+           coalesce(extract(epoch FROM c.closed_at - c.reported_at) / 3600.0, 'NaN')
+               AS close_hours,
+           coalesce(c.closed_at <= c.deadline_at, false)::int AS on_time,
+           (c.rework_count > 0)::int AS rework,
+           coalesce(c.rating, 0) AS rating
+      FROM cases c
+"""
+DTYPES = {"id": "int64", "unit_code": "str", "category_code": "str", "status": "str",
+          "day": "int32", "accepted": "bool", "deadline": "float64",
+          "close_hours": "float64", "on_time": "bool", "rework": "bool", "rating": "int8"}
+
+
+@dataclass
+class Facts:
+    """One array per column, row i = one case; ``ids`` sorted ascending."""
+
+    ids: np.ndarray
+    levels: dict[str, np.ndarray]  # level -> index into codes[level], -1 if above it
+    codes: dict[str, dict[str, int]]  # level -> code -> index (append-only)
+    category: np.ndarray  # index into categories
+    categories: list[str]
+    status: np.ndarray  # index into STATUSES
+    day: np.ndarray
+    accepted: np.ndarray
+    deadline: np.ndarray
+    close_hours: np.ndarray
+    on_time: np.ndarray
+    rework: np.ndarray
+    rating: np.ndarray
+
+
+STATUSES = ["reported", "accepted", "dispatched", "in_progress", "handled", "closed",
+            "rejected", "duplicate"]
+
+
+class CaseCube:
+    """One per process (app.state.cube); ``facts()`` syncs and returns a consistent copy."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._facts: Facts | None = None
+        self._snapshot: str | None = None
+        self._code_index: dict[str, dict[str, int]] = {lvl: {} for lvl in LEVEL_LENGTHS}
+        self._cat_index: dict[str, int] = {}
+        self.synced_at = 0.0
+        self.last_delta = 0
+
+    def facts(self, conn: Connection) -> Facts:
+        with self._lock:
+            self._sync(conn)
+            assert self._facts is not None
+            return self._facts
+
+    def _sync(self, conn: Connection) -> None:
+        with conn.begin():
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+            sql = FACTS_SQL.format(tz="'" + self.settings.timezone.replace("'", "") + "'")
+            if self._snapshot is None:
+                frame = _copy(conn, sql)
+            else:
+                frame = _copy(conn, sql + f"""
+                 WHERE c.changed_xid >= pg_snapshot_xmin('{self._snapshot}'::pg_snapshot)
+                   AND NOT pg_visible_in_snapshot(c.changed_xid,
+                                                  '{self._snapshot}'::pg_snapshot)""")
+        self._merge(frame)
+        self._snapshot = snapshot
+        self.synced_at = time.time()
+        self.last_delta = len(frame)
+
+    def _merge(self, frame: pd.DataFrame) -> None:
+        new = self._arrays(frame)
+        old = self._facts
+        if old is None or len(old.ids) == 0:
+            self._facts = new
+            return
+        if len(new.ids) == 0:
+            return
+        pos = np.searchsorted(old.ids, new.ids)
+        pos_clipped = np.minimum(pos, len(old.ids) - 1)
+        known = old.ids[pos_clipped] == new.ids
+        merged = {}
+        for name in ("ids", "category", "status", "day", "accepted", "deadline",
+                     "close_hours", "on_time", "rework", "rating"):
+            a, b = getattr(old, name).copy(), getattr(new, name)
+            a[pos_clipped[known]] = b[known]
+            merged[name] = np.concatenate([a, b[~known]])
+        levels = {}
+        for lvl in LEVEL_LENGTHS:
+            a = old.levels[lvl].copy()
+            a[pos_clipped[known]] = new.levels[lvl][known]
+            levels[lvl] = np.concatenate([a, new.levels[lvl][~known]])
+        order = None
+        if (~known).any() and new.ids[~known].min() < old.ids[-1]:
+            order = np.argsort(merged["ids"], kind="stable")
+        if order is not None:
+            merged = {k: v[order] for k, v in merged.items()}
+            levels = {k: v[order] for k, v in levels.items()}
+        self._facts = Facts(levels=levels, codes=new.codes, categories=new.categories,
+                            **merged)
+
+    def _arrays(self, frame: pd.DataFrame) -> Facts:
+        frame = frame.sort_values("id", kind="stable")
+        levels = {}
+        for lvl, n in LEVEL_LENGTHS.items():
+            index = self._code_index[lvl]
+            prefix = frame["unit_code"].str.slice(0, n)
+            prefix = prefix.where(frame["unit_code"].str.len() >= n, None)
+            for code in prefix.dropna().unique():
+                index.setdefault(code, len(index))
+            levels[lvl] = prefix.map(index).fillna(-1).to_numpy(dtype=np.int32)
+        for code in frame["category_code"].unique():
+            self._cat_index.setdefault(code, len(self._cat_index))
+        status_index = {s: i for i, s in enumerate(STATUSES)}
+        return Facts(
+            ids=frame["id"].to_numpy(np.int64),
+            levels=levels,
+            codes=self._code_index,
+            category=frame["category_code"].map(self._cat_index).to_numpy(np.int16),
+            categories=list(self._cat_index),
+            status=frame["status"].map(status_index).to_numpy(np.int8),
+            day=frame["day"].to_numpy(np.int32),
+            accepted=frame["accepted"].to_numpy(bool),
+            deadline=frame["deadline"].to_numpy(np.float64),
+            close_hours=frame["close_hours"].to_numpy(np.float64),
+            on_time=frame["on_time"].to_numpy(bool),
+            rework=frame["rework"].to_numpy(bool),
+            rating=frame["rating"].to_numpy(np.int8),
+        )
+
+
+def _copy(conn: Connection, sql: str) -> pd.DataFrame:
+    """COPY … TO STDOUT into pandas: 1 M rows in about a second, against ~5 s row by row."""
+    buf = io.BytesIO()
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", buf)
+    finally:
+        cursor.close()
+    buf.seek(0)
+    frame = pd.read_csv(buf, dtype={k: v for k, v in DTYPES.items()
+                                    if v not in ("bool",)}, keep_default_na=False,
+                        na_values={"deadline": ["NaN"], "close_hours": ["NaN"]})
+    for col in ("accepted", "on_time", "rework"):
+        frame[col] = frame[col].astype(bool)
+    return frame

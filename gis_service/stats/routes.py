@@ -1,0 +1,38 @@
+"""Statistics routes: per-unit resolution figures and their weekly series."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.stats.resolution import StatsQuery, resolution
+
+router = APIRouter(prefix="/stats", tags=["statistics"])
+
+
+@router.get("/resolution",
+            summary="Reported, accepted, closed, resolution / on-time / rework / satisfaction "
+                    "rates and median hours to close, per unit and per week")
+def resolution_stats(
+    request: Request, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
+    level: Annotated[str, Query(pattern="^(grid|community|subdistrict|district)$")] = "community",
+    date_from: Annotated[date | None, Query(alias="from", description="First day (local)")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
+    category: Annotated[str | None, Query(description="A domain or sub-category")] = None,
+    unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
+) -> JSONResponse:
+    """Defaults to the last 52 weeks. Cases are those reported in the period (a cohort)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    q = StatsQuery(level=level, date_to=date_to or today,
+                   date_from=date_from or (date_to or today) - timedelta(days=363),
+                   category=category, unit=unit)
+    result = resolution(conn, request.app.state.cube, principal, q)
+    return JSONResponse(jsonable_encoder(result))
