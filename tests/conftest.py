@@ -3,6 +3,7 @@ and a second one with the whole demo loaded once."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from gis_service.db.engine import get_engine
 from gis_service.demo.run import load_demo
 from gis_service.settings import Settings
 
+# GIS_TEST_DB lets two test runs share one cluster without dropping each other's data.
+TEST_DB = os.environ.get("GIS_TEST_DB", "gis_service_test")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 TABLES = ("case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
           "walk_node, import_run, service_point, unit_staff, admin_unit")
@@ -42,7 +45,7 @@ def _fresh_database(name: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return _fresh_database("gis_service_test")
+    return _fresh_database(TEST_DB)
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def db(settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def demo_settings() -> Settings:
-    settings = _fresh_database("gis_service_test_demo")
+    settings = _fresh_database(f"{TEST_DB}_demo")
     load_demo(settings)
     return settings
 

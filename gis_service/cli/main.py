@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from gis_service.cli import db, imports, serve
+from gis_service.cli import categories, db, imports, open311, people, serve
 from gis_service.errors import GisServiceError
 
 app = typer.Typer(
@@ -17,6 +17,10 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
+app.add_typer(people.users_app, name="users")
+app.add_typer(people.teams_app, name="teams")
+app.add_typer(categories.app, name="categories")
+app.add_typer(open311.app, name="open311")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

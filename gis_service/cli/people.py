@@ -1,0 +1,113 @@
+"""``gis-service users`` and ``gis-service teams``: accounts and service teams."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gis_service.auth import users as users_service
+from gis_service.auth.principal import Principal, Role
+from gis_service.cases import teams as teams_service
+from gis_service.db import cluster
+from gis_service.db.engine import transaction
+from gis_service.settings import get_settings
+
+users_app = typer.Typer(help="Accounts: create, list, deactivate.", no_args_is_help=True)
+teams_app = typer.Typer(help="Service teams that cases are dispatched to.",
+                        no_args_is_help=True)
+console = Console()
+ROLES = [r.value for r in Role if r is not Role.client]
+
+
+@users_app.command("create")
+def create(
+    username: str = typer.Option(..., help="Sign-in name (letters, digits, _ . @ -)."),
+    password: str = typer.Option(..., prompt=True, hide_input=True,
+                                 confirmation_prompt=True, help="At least 8 characters."),
+    role: str = typer.Option(..., help=" | ".join(ROLES)),
+    scope: list[str] = typer.Option(None, help="Unit code; repeat for several grids."),
+    team: int = typer.Option(None, help="Team id (team members)."),
+    name: str = typer.Option(None, help="Display name, e.g. 张伟."),
+    phone: str = typer.Option(None),
+) -> None:
+    """Create an account; grid workers are scoped to grids, supervisors and planners to a
+    community, subdistrict or district, team members to a team."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        user = users_service.create_user(conn, username=username, password=password,
+                                         role=role, scopes=scope or [], team_id=team,
+                                         display_name=name, phone=phone)
+    scopes = ", ".join(user["scopes"]) or (f"team {user['team_id']}" if user["team_id"]
+                                           else "everything")
+    console.print(f"created user {user['username']} (id {user['id']}, {user['role']}, "
+                  f"scope: {scopes})")
+
+
+@users_app.command("list")
+def list_users() -> None:
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        rows = users_service.list_users(conn)
+    table = Table("id", "username", "name", "role", "scope", "team", "active")
+    for u in rows:
+        table.add_row(str(u["id"]), u["username"], u["display_name"], u["role"],
+                      ", ".join(u["scopes"]), str(u["team_id"] or ""),
+                      "yes" if u["active"] else "no")
+    console.print(table)
+    console.print(f"{len(rows)} users")
+
+
+@users_app.command("deactivate")
+def deactivate(username: str) -> None:
+    """Deactivate and revoke every token the user holds."""
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        users_service.set_active(conn, username, False)
+    console.print(f"deactivated {username}; their tokens no longer work")
+
+
+@users_app.command("password")
+def password(username: str,
+             new_password: str = typer.Option(..., "--password", prompt=True, hide_input=True,
+                                              confirmation_prompt=True)) -> None:
+    """Set a new password (and revoke the old tokens)."""
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        users_service.set_password(conn, username, new_password)
+    console.print(f"password changed for {username}")
+
+
+@teams_app.command("create")
+def create_team(
+    name: str = typer.Option(..., help="e.g. 经八路社区两委"),
+    kind: str = typer.Option(..., help=" | ".join(teams_service.TEAM_KINDS)),
+    unit: str = typer.Option(..., help="Code of the unit the team serves."),
+    phone: str = typer.Option(None),
+) -> None:
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        team = teams_service.create_team(conn, name=name, kind=kind, unit_code=unit,
+                                         phone=phone)
+    console.print(f"team {team['id']}: {team['name']} ({team['kind']}, unit {team['unit_code']})")
+
+
+@teams_app.command("list")
+def list_teams(unit: str = typer.Option(None, help="Teams serving this unit.")) -> None:
+    settings = get_settings()
+    cluster.start(settings)
+    with transaction(settings) as conn:
+        rows = teams_service.list_teams(conn, Principal(role=Role.admin), unit)
+    table = Table("id", "name", "kind", "unit", "members")
+    for t in rows:
+        table.add_row(str(t["id"]), t["name"], t["kind_zh"], f"{t['unit_code']} {t['unit_name']}",
+                      str(t["members"]))
+    console.print(table)
+    console.print(f"{len(rows)} teams")
