@@ -11,29 +11,19 @@ Targets (issue 3): median ≤ 1 ms in the database, ≤ 5 ms through the API.
 from __future__ import annotations
 
 import os
-import re
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg2
-from sqlalchemy import text
+from common import DB, pgbench, random_points, server, setup
 
-from gis_service.db import cluster, migrate
-from gis_service.db.cluster import pg_bindir
-from gis_service.db.engine import get_engine
-from gis_service.demo.run import load_demo
+from gis_service.db import cluster
 from gis_service.settings import Settings
 from gis_service.units.service import LOCATE_SQL
 
 N = int(os.environ.get("LOCATE_POINTS", "10000"))
-DB = "gis_service_bench"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -45,25 +35,9 @@ def line(label: str, ms: list[float]) -> str:
             f"   ({len(ms)} samples)")
 
 
-def setup() -> Settings:
-    settings = Settings(db_name=DB)
-    cluster.start(settings)
-    cluster.ensure_database(settings, DB)
-    migrate.upgrade(settings)
-    with get_engine(settings).connect() as conn:
-        have = conn.execute(text("SELECT count(*) FROM admin_unit WHERE level = 'building'"))
-        if have.scalar() == 0:
-            print("loading the demo …", file=sys.stderr)
-            load_demo(settings)
-    return settings
-
-
-def random_points(settings: Settings) -> list[tuple[float, float]]:
-    with get_engine(settings).connect() as conn:
-        conn.execute(text("SELECT setseed(0.42)"))
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, :n, 42))).geom"
-            " AS g FROM admin_unit WHERE code = '410105') x"), {"n": N})]
+def setup_points() -> tuple[Settings, list[tuple[float, float]]]:
+    settings = setup(DB)
+    return settings, random_points(settings, N, seed=42)
 
 
 def in_database(settings: Settings, points) -> tuple[list[float], list[float]]:
@@ -90,7 +64,7 @@ def in_database(settings: Settings, points) -> tuple[list[float], list[float]]:
     return server, round_trip
 
 
-def pgbench(settings: Settings) -> str:
+def pgbench_line(settings: Settings) -> str:
     """The same statement in pgbench with random points over the district's bounding box."""
     script = """
 \\set x random(0, 1000000)
@@ -102,61 +76,32 @@ hit AS (SELECT u.code FROM admin_unit u, pt WHERE u.geom && pt.g AND ST_Intersec
 SELECT a.code, a.level, a.name FROM hit JOIN admin_unit a ON a.code = ANY (ARRAY[left(hit.code, 6),
   left(hit.code, 9), left(hit.code, 12), left(hit.code, 14), left(hit.code, 17)]);
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
-        fh.write(script)
-    os.chmod(fh.name, 0o644)
-    cmd = [str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-T", "10", "-f", fh.name,
-           "-h", "127.0.0.1", "-p", str(settings.db_port), "-U", settings.db_user, DB]
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout
-    tps = re.search(r"tps = ([\d.]+)", out)
-    lat = re.search(r"latency average = ([\d.]+) ms", out)
-    return (f"{'pgbench, same statement, 1 client, 10 s':<42} latency avg "
-            f"{lat.group(1) if lat else '?'} ms   {tps.group(1) if tps else '?'} tps")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    tps, lat = pgbench(settings, script, clients=1, seconds=10)
+    label = "pgbench, same statement, 1 client, 10 s"
+    return f"{label:<42} latency avg {lat:.3f} ms   {tps:,.0f} tps"
 
 
 def through_api(settings: Settings, points) -> list[float]:
-    port = free_port()
-    env = {**os.environ, "GIS_DB_NAME": DB, "GIS_DB_PORT": str(settings.db_port)}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gis-service"), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            for lon, lat in points[:200]:
-                client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
-            ms = []
-            for lon, lat in points:
-                t = time.perf_counter()
-                r = client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
-                ms.append((time.perf_counter() - t) * 1000)
-                if r.status_code != 200:
-                    raise SystemExit(f"locate failed at {lon},{lat}: {r.text}")
-            return ms
-    finally:
-        server.terminate()
-        server.wait(10)
+    with server(settings) as srv, httpx.Client(base_url=srv.base) as client:
+        for lon, lat in points[:200]:
+            client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+        ms = []
+        for lon, lat in points:
+            t = time.perf_counter()
+            r = client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+            ms.append((time.perf_counter() - t) * 1000)
+            if r.status_code != 200:
+                raise SystemExit(f"locate failed at {lon},{lat}: {r.text}")
+        return ms
 
 
 def main() -> None:
-    settings = setup()
-    points = random_points(settings)
+    settings, points = setup_points()
     print(f"locate over {len(points):,} random points in 金水区 (demo: 2,025 units)")
     server, round_trip = in_database(settings, points)
     print(line("database: execution (EXPLAIN ANALYZE)", server))
     print(line("database: round trip from Python", round_trip))
-    print(pgbench(settings))
+    print(pgbench_line(settings))
     api = through_api(settings, points)
     print(line("API: HTTP GET /api/v1/locate (loopback)", api))
     ok_db = statistics.median(server) <= 1.0

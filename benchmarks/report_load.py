@@ -1,0 +1,121 @@
+"""Load test of case reporting (issue 4): authenticated POST /api/v1/cases with the
+location lookup, from a separate process over loopback, against `gis-service serve`.
+
+Prints, in one run:
+- open loop at the target rate for 60 s (latency from the scheduled send time);
+- closed loop for 15 s: the ceiling of this machine;
+- the cases counted afterwards: every 201 stored exactly once, nothing lost or doubled;
+- the peer: pgbench's single-row INSERT rate on the same cluster, and pgbench running our
+  report_case() statement itself (the database's share of the work).
+Target: ≥ 1,000 reports/s for 60 s with p99 ≤ 50 ms, zero errors.
+Environment: REPORT_RATE (1000), REPORT_SECONDS (60), REPORT_WORKERS (2),
+REPORT_CONNECTIONS (32).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import DB, pgbench, random_points, server, setup
+from sqlalchemy import text
+
+from gis_service.auth import tokens
+from gis_service.auth.users import create_user
+from gis_service.db.engine import get_engine, transaction
+from gis_service.settings import Settings
+
+RATE = float(os.environ.get("REPORT_RATE", "1000"))
+SECONDS = float(os.environ.get("REPORT_SECONDS", "60"))
+WORKERS = int(os.environ.get("REPORT_WORKERS", "2"))
+CONNECTIONS = int(os.environ.get("REPORT_CONNECTIONS", "32"))
+SECRET = "benchmark-secret-key-not-for-production-use-0123456789"
+
+
+def bench_user(settings: Settings) -> dict:
+    with transaction(settings) as conn:
+        row = conn.execute(text(
+            "SELECT id, username, display_name, role, scopes, team_id, token_version "
+            "FROM app_user WHERE username = 'bench-supervisor'")).mappings().first()
+        if row:
+            return dict(row)
+        return create_user(conn, username="bench-supervisor", password="bench-password",
+                           role="supervisor", scopes=["410105"], display_name="压测督办")
+
+
+def loadgen(port: int, token: str, points: str, *, rate: float, seconds: float,
+            connections: int, tag: str) -> dict:
+    cmd = [sys.executable, str(Path(__file__).with_name("loadgen.py")), str(port), token,
+           points, "--rate", str(rate), "--seconds", str(seconds), "--connections",
+           str(connections), "--tag", tag]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
+    if done.returncode != 0:
+        raise SystemExit(f"loadgen failed: {done.stderr}")
+    return json.loads(done.stdout)
+
+
+def stored(settings: Settings, user_id: int, tag: str) -> tuple[int, int]:
+    with get_engine(settings).connect() as conn:
+        row = conn.execute(text(
+            "SELECT count(*), count(DISTINCT idempotency_key) FROM cases "
+            "WHERE idempotency_key LIKE :p"), {"p": f"u{user_id}:{tag}-%"}).one()
+    return int(row[0]), int(row[1])
+
+
+def show(label: str, r: dict) -> None:
+    print(f"{label:<34} {r['rate']:8,.0f} req/s   p50 {r['p50']:6.1f} ms   p90 {r['p90']:6.1f}"
+          f" ms   p99 {r['p99']:6.1f} ms   max {r['max']:7.1f} ms   statuses {r['statuses']}"
+          f"   errors {r['errors']}")
+
+
+def main() -> None:
+    settings = setup(DB).model_copy(update={"secret_key": SECRET})
+    user = bench_user(settings)
+    token, _ = tokens.issue(user, settings)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(random_points(settings, 20_000, seed=7), fh)
+    run = secrets.token_hex(4)
+    print(f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
+          f"connections, separate load-generator process (run {run})")
+    with server(settings, workers=WORKERS, GIS_SECRET_KEY=SECRET) as srv:
+        loadgen(srv.port, token, fh.name, rate=300, seconds=5, connections=CONNECTIONS,
+                tag=f"{run}-warm")
+        steady = loadgen(srv.port, token, fh.name, rate=RATE, seconds=SECONDS,
+                         connections=CONNECTIONS, tag=f"{run}-steady")
+        show(f"open loop {RATE:,.0f}/s for {SECONDS:.0f} s", steady)
+        ceiling = loadgen(srv.port, token, fh.name, rate=0, seconds=15,
+                          connections=CONNECTIONS, tag=f"{run}-max")
+        show("closed loop 15 s (ceiling)", ceiling)
+    created = steady["statuses"].get("201", 0)
+    rows, distinct = stored(settings, user["id"], f"{run}-steady")
+    print(f"{'stored after the steady run':<34} {rows:,} cases, {distinct:,} distinct keys, "
+          f"{created:,} answered 201 -> lost {created - rows}, doubled {rows - distinct}")
+
+    with get_engine(settings).begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
+                          "note text, at timestamptz NOT NULL DEFAULT now())"))
+    tps, lat = pgbench(settings, "INSERT INTO bench_insert (note) VALUES ('x');\n",
+                       clients=CONNECTIONS // 2, threads=2, seconds=15)
+    print(f"{'pgbench single-row INSERT':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
+          f"({CONNECTIONS // 2} clients)")
+    script = (
+        "\\set x random(0, 1000000)\n\\set y random(0, 1000000)\n"
+        f"SELECT report_case({user['id']}, {user['token_version']}, NULL, ARRAY['410105'], "
+        "NULL, 'environment.garbage', 113.64 + :x * 0.00000012, 34.75 + :y * 0.00000005, "
+        "'pgbench', NULL, 'normal', 'pgbench', NULL, NULL, 'Asia/Shanghai');\n")
+    tps, lat = pgbench(settings, script, clients=CONNECTIONS // 2, threads=2, seconds=15)
+    print(f"{'pgbench report_case() statement':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
+          f"({CONNECTIONS // 2} clients)")
+    ok = (steady["rate"] >= RATE * 0.98 and steady["p99"] <= 50 and steady["errors"] == 0
+          and set(steady["statuses"]) == {"201"} and rows == created == distinct)
+    print(f"target ≥ {RATE:,.0f}/s sustained, p99 ≤ 50 ms, zero errors, nothing lost or "
+          f"doubled: {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
