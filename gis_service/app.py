@@ -21,6 +21,7 @@ from gis_service import __version__
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
 from gis_service.errors import STATUS_CODES, GisServiceError
+from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
 from gis_service.stats.cube import CaseCube
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)
+    app.include_router(open311_router)
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
 
     @app.get("/docs", include_in_schema=False)

@@ -1,0 +1,150 @@
+"""Open311 GeoReport v2 endpoints under /open311/v2, each as .json and .xml.
+
+Thin: parsing of the spec's loose parameters and the SQL are in service.py. Parameters are
+read from the request itself (not pydantic-validated), and ``Open311Route`` turns every
+error — ours and FastAPI's — into the GeoReport error list in the requested format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
+
+from gis_service.api.deps import ConnDep, SettingsDep
+from gis_service.auth.principal import Principal
+from gis_service.errors import STATUS_CODES, GisServiceError, InvalidInput, NotFound
+from gis_service.open311 import formats, keys, service
+
+# Our statuses, as GeoReport clients expect them: bad input is 400, any key problem 403.
+OPEN311_STATUS = {422: 400, 401: 403, 415: 400}
+
+
+def error_status(exc: GisServiceError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            status = STATUS_CODES[cls]
+            return OPEN311_STATUS.get(status, status)
+    return 400
+
+
+class Open311Route(APIRoute):
+    """Errors leave in the GeoReport format (json or xml, from the path suffix)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def open311_handler(request: Request) -> Response:
+            fmt = formats.format_of(request.path_params.get("fmt"))
+            try:
+                return await handler(request)
+            except InvalidInput as exc:
+                return formats.error(fmt, 400, service.describe_error(exc))
+            except GisServiceError as exc:
+                return formats.error(fmt, error_status(exc), exc.message)
+            except RequestValidationError as exc:
+                detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in exc.errors())
+                return formats.error(fmt, 400, detail or "invalid request")
+
+        return open311_handler
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+FORM_FIELDS = ("api_key", "service_code", "lat", "long", "description", "address_string",
+               "address_id", "email", "device_id", "account_id", "first_name", "last_name",
+               "phone", "media_url")
+FORM_SCHEMA = {"type": "object", "required": ["service_code", "lat", "long", "description"],
+               "properties": {f: {"type": "string"} for f in FORM_FIELDS}}
+POST_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": FORM_SCHEMA},
+    "multipart/form-data": {"schema": FORM_SCHEMA}}}}
+
+
+def _format(fmt: str) -> str:
+    if fmt not in formats.FORMATS:
+        raise NotFound(f"no format {fmt!r}: use .json or .xml")
+    return fmt
+
+
+def _lang(request: Request) -> str:
+    return service.language(request.query_params.get("locale"),
+                            request.headers.get("accept-language"))
+
+
+def _principal(conn: ConnDep, request: Request) -> Principal:
+    return keys.principal_for_key(conn, request.query_params.get("api_key"))
+
+
+@router.get("/services.{fmt}", summary="Service types: one per active sub-category")
+def services(fmt: str, request: Request, conn: ConnDep) -> Response:
+    """Public, no api_key. `locale=en` (or Accept-Language: en) for English names."""
+    fmt = _format(fmt)
+    return formats.render(fmt, service.list_services(conn, _lang(request)), root="services",
+                          item="service")
+
+
+@router.get("/services/{service_code}.{fmt}", summary="A service definition (no attributes)")
+def service_definition(service_code: str, fmt: str, conn: ConnDep) -> Response:
+    fmt = _format(fmt)
+    return formats.render(fmt, service.service_definition(conn, service_code),
+                          root="service_definition")
+
+
+@router.post("/requests.{fmt}", summary="Report a problem (a new case)",
+             openapi_extra=POST_BODY,
+             responses={200: {"description": "A retry with the same Idempotency-Key"},
+                        201: {"description": "The new service request"}})
+async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Response:
+    """Form fields (urlencoded or multipart): api_key (also accepted in the query string),
+    service_code, lat, long (WGS-84), description, address_string, email, device_id,
+    account_id, first_name, last_name, phone, media_url. Optional header Idempotency-Key."""
+    fmt = _format(fmt)
+    try:
+        form = await request.form()
+    except Exception as exc:  # malformed multipart or urlencoded body
+        raise InvalidInput(f"unreadable form body: {exc}") from None
+    fields = {k: v for k, v in request.query_params.items()}
+    fields.update({k: v for k, v in form.items() if not isinstance(v, UploadFile)})
+    body, created = await run_in_threadpool(
+        service.submit, settings, fields, request.headers.get("idempotency-key"),
+        _lang(request))
+    return formats.render(fmt, [body], root="service_requests", item="request",
+                          status=201 if created else 200)
+
+
+@router.get("/requests.{fmt}", summary="Service requests in the api_key's jurisdiction")
+def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
+    """api_key required. Filters: service_request_id (comma-separated, overrides the rest),
+    service_code, status (open, closed), start_date, end_date (w3c datetimes; the last
+    90 days by default). At most 1000, newest first."""
+    fmt = _format(fmt)
+    principal = _principal(conn, request)
+    filters = service.RequestFilters.parse(dict(request.query_params), settings.timezone)
+    found = service.find_requests(conn, principal, filters, lang=_lang(request),
+                                  tz=settings.timezone, base_url=str(request.base_url))
+    return formats.render(fmt, found, root="service_requests", item="request")
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
+def get_request(service_request_id: str, fmt: str, request: Request, conn: ConnDep,
+                settings: SettingsDep) -> Response:
+    fmt = _format(fmt)
+    principal = _principal(conn, request)
+    found = service.one_request(conn, principal, service_request_id, lang=_lang(request),
+                                tz=settings.timezone, base_url=str(request.base_url))
+    return formats.render(fmt, [found], root="service_requests", item="request")
+
+
+@router.get("/tokens/{token}.{fmt}", summary="The service request of a token")
+def get_token(token: str, fmt: str, request: Request, conn: ConnDep) -> Response:
+    """Requests are numbered at once: the token returned by POST is the case number."""
+    fmt = _format(fmt)
+    principal = _principal(conn, request)
+    return formats.render(fmt, [service.token(conn, principal, token)],
+                          root="service_requests", item="request")
