@@ -180,3 +180,17 @@ def case_city(test_city: Settings, tmp_path: Path) -> dict:
 # 41019900200101 (west half of the north-east community).
 IN_GRID_1 = (113.01, 34.07)
 IN_GRID_2 = (113.06, 34.07)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real Argon2id, at test-sized cost: every case test creates about ten accounts."""
+    from argon2 import PasswordHasher
+
+    from gis_service.auth import passwords
+
+    passwords._hasher.cache_clear()
+    original = passwords._hasher
+    passwords._hasher = lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original

@@ -110,7 +110,12 @@ def test_loading_the_demo_twice_changes_nothing(demo_settings):
     before = scalar(demo_settings, "SELECT md5(string_agg(code || name || population, ',' "
                     "ORDER BY code)) FROM admin_unit")
     points = scalar(demo_settings, "SELECT count(*) FROM service_point")
+    cases = scalar(demo_settings, "SELECT count(*) FROM cases")
+    users = scalar(demo_settings, "SELECT count(*) FROM app_user")
     result = load_demo(demo_settings)
+    assert result.cases is None and "already loaded" in result.summary()
+    assert scalar(demo_settings, "SELECT count(*) FROM cases") == cases > 0
+    assert scalar(demo_settings, "SELECT count(*) FROM app_user") == users > 0
     assert result.seconds < 120
     for report in result.reports[1:5]:  # the generated levels pass their own QA
         assert (report.overlaps, report.gaps, report.outside_parent, report.repaired) == (
@@ -118,3 +123,27 @@ def test_loading_the_demo_twice_changes_nothing(demo_settings):
     assert scalar(demo_settings, "SELECT md5(string_agg(code || name || population, ',' "
                   "ORDER BY code)) FROM admin_unit") == before
     assert scalar(demo_settings, "SELECT count(*) FROM service_point") == points
+
+
+def test_demo_history_reads_like_the_seed_through_the_api(demo_client, demo_settings):
+    """Sign in as the demo's district supervisor; a year of cases resolves near 98 %."""
+    from gis_service.demo.cases import DEMO_PASSWORD
+
+    username = scalar(demo_settings, "SELECT username FROM app_user WHERE role = 'supervisor' "
+                      "AND scopes = ARRAY['410105'] LIMIT 1")
+    r = demo_client.post("/api/v1/auth/token",
+                         data={"username": username, "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    body = demo_client.get("/api/v1/stats/resolution", headers=auth,
+                           params={"level": "subdistrict"}).json()
+    assert len(body["units"]) == 17
+    assert 0.96 <= body["totals"]["resolution_rate"] <= 0.995
+    assert body["totals"]["reported"] > 15_000 and body["totals"]["overdue_now"] > 0
+    assert 50 <= len(body["weekly"]) <= 53
+    rates = [u["resolution_rate"] for u in body["units"]]
+    assert min(rates) < max(rates)  # units differ: something for the map to show
+    cases = demo_client.get("/api/v1/cases", headers=auth,
+                            params={"overdue": "true", "limit": 5}).json()
+    # The list is not limited to the last 52 weeks, so it holds at least as many.
+    assert cases["numberMatched"] >= body["totals"]["overdue_now"]

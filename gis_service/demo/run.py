@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from gis_service.db.engine import get_engine, transaction
 from gis_service.demo import hierarchy, network, services
+from gis_service.demo.cases import CaseHistory, People, generate_case_history, seed_people
 from gis_service.demo.plane import Plane, centred_density
 from gis_service.geo.coords import CoordSys
 from gis_service.imports.boundaries import BoundaryOptions, import_boundaries, import_frame
@@ -40,6 +41,8 @@ class DemoResult:
     roster: int = 0
     edges: int = 0
     population: int = 0
+    people: People | None = None
+    cases: CaseHistory | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -48,6 +51,8 @@ class DemoResult:
             f"demo loaded in {self.seconds:.1f} s: {units}; {self.population:,} residents; "
             f"{sum(self.service_points.values())} service points; {self.roster} roster entries; "
             f"{self.edges:,} walking edges"
+            + (f"; {self.people.summary()}" if self.people else "")
+            + (f"; {self.cases.summary()}" if self.cases else "; case history already loaded")
         )
 
 
@@ -71,7 +76,9 @@ def _frame(units: list[hierarchy.Unit]) -> gpd.GeoDataFrame:
 
 def load_demo(settings: Settings | None = None, *, seed: int = 2026,
               size: hierarchy.DemoSize | None = None,
-              progress: Progress = no_progress) -> DemoResult:
+              progress: Progress = no_progress, cases: int = 20_000) -> DemoResult:
+    """Load (or refresh) the demo city. The year of case history is generated only into a
+    district that has no cases yet, so running the demo twice does not double it."""
     settings = settings or get_settings()
     size = size or hierarchy.DemoSize()
     started = time.perf_counter()
@@ -129,5 +136,16 @@ def load_demo(settings: Settings | None = None, *, seed: int = 2026,
     with transaction(settings) as conn:
         result.edges = replace_network(conn, net.node_id, np.asarray(lon), np.asarray(lat),
                                        net.source, net.target, net.kind, net.name)
+
+    progress("people: service teams and accounts")
+    with transaction(settings) as conn:
+        result.people = seed_people(conn, DEMO_DISTRICT)
+    with transaction(settings) as conn:
+        has_cases = conn.execute(text("SELECT EXISTS (SELECT 1 FROM cases WHERE unit_code "
+                                      "LIKE :d)"), {"d": DEMO_DISTRICT + "%"}).scalar()
+        if cases and not has_cases:
+            progress(f"cases: a year of grid-walk history ({cases:,} cases)")
+            result.cases = generate_case_history(conn, n=cases, seed=seed,
+                                                 district_code=DEMO_DISTRICT)
     result.seconds = time.perf_counter() - started
     return result
