@@ -456,7 +456,17 @@ def test_tokens(api, case_city):
 
 # --- CLI --------------------------------------------------------------------------------
 
-def test_cli_creates_lists_and_revokes_keys(api, case_city):
+@pytest.fixture
+def fresh_settings():
+    """The CLI reads its settings once per process; in-process runs must re-read the env."""
+    from gis_service.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_cli_creates_lists_and_revokes_keys(api, case_city, fresh_settings):
     s = case_city["settings"]
     runner = CliRunner()
     env = {"GIS_DB_NAME": s.db_name}
