@@ -70,9 +70,10 @@ def server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]
     port = free_port()
     environ = {**os.environ, "GIS_DB_NAME": settings.db_name,
                "GIS_DB_PORT": str(settings.db_port), **env}
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(BIN / "gis-service"), "serve", "--port", str(port), "--workers", str(workers)],
-        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=environ, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base) as client:
@@ -88,6 +89,7 @@ def server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]
     finally:
         proc.terminate()
         proc.wait(15)
+        log.close()
 
 
 def pgbench(settings: Settings, script: str, *, clients: int = 1, seconds: int = 10,

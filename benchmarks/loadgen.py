@@ -54,6 +54,7 @@ async def run(args: argparse.Namespace) -> dict:
     total = int(args.rate * args.seconds) if args.rate else 10**9
     queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
     latencies: list[float] = []
+    sent_at: list[float] = []
     statuses: dict[int, int] = {}
     errors: list[str] = []
     deadline = time.perf_counter() + args.seconds
@@ -79,6 +80,7 @@ async def run(args: argparse.Namespace) -> dict:
                 reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
                 continue
             latencies.append((time.perf_counter() - scheduled) * 1000)
+            sent_at.append(scheduled - started)
             statuses[status] = statuses.get(status, 0) + 1
         writer.close()
 
@@ -98,6 +100,11 @@ async def run(args: argparse.Namespace) -> dict:
     await asyncio.gather(*workers)
     elapsed = time.perf_counter() - started
     lat = np.array(latencies) if latencies else np.array([np.nan])
+    # The seconds with the worst latencies: when a stall happened, to line up with the
+    # server's and database's logs.
+    second = np.array(sent_at, dtype=int) if sent_at else np.array([0])
+    worst = sorted(((float(lat[second == s].max()), int(s)) for s in np.unique(second)),
+                   reverse=True)[:3]
     return {"mode": "open" if args.rate else "closed", "target_rate": args.rate,
             "connections": args.connections, "seconds": round(elapsed, 2),
             "sent": len(latencies) + len(errors), "statuses": statuses,
@@ -106,7 +113,9 @@ async def run(args: argparse.Namespace) -> dict:
             "p50": round(float(np.percentile(lat, 50)), 2),
             "p90": round(float(np.percentile(lat, 90)), 2),
             "p99": round(float(np.percentile(lat, 99)), 2),
-            "max": round(float(lat.max()), 2)}
+            "max": round(float(lat.max()), 2),
+            "started_unix": round(time.time() - elapsed, 1),
+            "worst_seconds": [{"second": s, "max_ms": round(m, 1)} for m, s in worst]}
 
 
 def main() -> None:

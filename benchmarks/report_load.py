@@ -28,6 +28,7 @@ from sqlalchemy import text
 from gis_service.auth import tokens
 from gis_service.auth.users import create_user
 from gis_service.db.engine import get_engine, transaction
+from gis_service.demo.cases import generate_case_history, seed_people
 from gis_service.settings import Settings
 
 RATE = float(os.environ.get("REPORT_RATE", "1000"))
@@ -67,6 +68,21 @@ def stored(settings: Settings, user_id: int, tag: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def autovacuum(settings: Settings, run: dict) -> list[str]:
+    """Autovacuum and autoanalyze of the case tables, in seconds from the run's start."""
+    with get_engine(settings).connect() as conn:
+        rows = conn.execute(text(
+            "SELECT relname, extract(epoch FROM last_autovacuum), "
+            "extract(epoch FROM last_autoanalyze) FROM pg_stat_user_tables "
+            "WHERE relname IN ('cases', 'case_event')")).all()
+    out = []
+    for name, vacuum, analyze in rows:
+        for what, at in (("vacuum", vacuum), ("analyze", analyze)):
+            if at and float(at) >= run["started_unix"]:
+                out.append(f"{what} {name} at {float(at) - run['started_unix']:.0f} s")
+    return out
+
+
 def show(label: str, r: dict) -> None:
     print(f"{label:<34} {r['rate']:8,.0f} req/s   p50 {r['p50']:6.1f} ms   p90 {r['p90']:6.1f}"
           f" ms   p99 {r['p99']:6.1f} ms   max {r['max']:7.1f} ms   statuses {r['statuses']}"
@@ -75,19 +91,35 @@ def show(label: str, r: dict) -> None:
 
 def main() -> None:
     settings = setup(DB).model_copy(update={"secret_key": SECRET})
+    # Every run starts from the same state: the demo district with a year of history
+    # (20,000 cases), analysed, so plans are those of a district in service.
+    with get_engine(settings).begin() as conn:
+        conn.execute(text("TRUNCATE case_event, case_photo, cases"))
+        seed_people(conn)
+        history = generate_case_history(conn, n=20_000, seed=11)
+    with get_engine(settings).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("ANALYZE cases"))
+        conn.execute(text("ANALYZE case_event"))
+        conn.execute(text("CHECKPOINT"))
+    print(f"history: {history.summary()}")
     user = bench_user(settings)
     token, _ = tokens.issue(user, settings)
+    points = random_points(settings, 100_000, seed=7)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(random_points(settings, 20_000, seed=7), fh)
+        json.dump(points, fh)
     run = secrets.token_hex(4)
     print(f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
           f"connections, separate load-generator process (run {run})")
-    with server(settings, workers=WORKERS, GIS_SECRET_KEY=SECRET) as srv:
+    with server(settings, workers=WORKERS, GIS_SECRET_KEY=SECRET,
+                GIS_DB_POOL_SIZE=os.environ.get("REPORT_POOL", "4")) as srv:
         loadgen(srv.port, token, fh.name, rate=300, seconds=5, connections=CONNECTIONS,
                 tag=f"{run}-warm")
         steady = loadgen(srv.port, token, fh.name, rate=RATE, seconds=SECONDS,
                          connections=CONNECTIONS, tag=f"{run}-steady")
         show(f"open loop {RATE:,.0f}/s for {SECONDS:.0f} s", steady)
+        print(f"{'  slowest seconds of the run':<34} {steady['worst_seconds']}")
+        print(f"{'  autovacuum during the run':<34} {autovacuum(settings, steady)}")
         ceiling = loadgen(srv.port, token, fh.name, rate=0, seconds=15,
                           connections=CONNECTIONS, tag=f"{run}-max")
         show("closed loop 15 s (ceiling)", ceiling)
@@ -103,11 +135,19 @@ def main() -> None:
                        clients=CONNECTIONS // 2, threads=2, seconds=15)
     print(f"{'pgbench single-row INSERT':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
           f"({CONNECTIONS // 2} clients)")
+    with get_engine(settings).begin() as conn:  # pgbench stops a client at its first error
+        conn.execute(text("DROP TABLE IF EXISTS bench_point"))
+        conn.execute(text("CREATE TABLE bench_point (id int PRIMARY KEY, lon float8, lat float8)"))
+        conn.execute(text("INSERT INTO bench_point VALUES (:i, :lon, :lat)"),
+                     [{"i": i, "lon": lon, "lat": lat} for i, (lon, lat) in enumerate(points, 1)])
     script = (
-        "\\set x random(0, 1000000)\n\\set y random(0, 1000000)\n"
+        f"\\set i random(1, {len(points)})\n"
+        "\\set c random(1, 7)\n"
         f"SELECT report_case({user['id']}, {user['token_version']}, NULL, ARRAY['410105'], "
-        "NULL, 'environment.garbage', 113.64 + :x * 0.00000012, 34.75 + :y * 0.00000005, "
-        "'pgbench', NULL, 'normal', 'pgbench', NULL, NULL, 'Asia/Shanghai');\n")
+        "NULL, (ARRAY['environment.garbage', 'safety.fire_lane', 'facilities.road', "
+        "'public_order.parking', 'disputes.neighbours', 'livelihood.elderly_alone', "
+        "'courtyard.sanitation'])[:c], p.lon, p.lat, 'pgbench', NULL, 'normal', 'pgbench', "
+        "NULL, NULL, 'Asia/Shanghai') IS NOT NULL FROM bench_point p WHERE p.id = :i;\n")
     tps, lat = pgbench(settings, script, clients=CONNECTIONS // 2, threads=2, seconds=15)
     print(f"{'pgbench report_case() statement':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
           f"({CONNECTIONS // 2} clients)")

@@ -74,7 +74,8 @@ class Principal:
         if self.unrestricted:
             return "TRUE", {}
         if self.role is Role.team_member:
-            return (f"(:scope_team = ANY ({alias}.team_history))",
+            return (f"({alias}.team_history @> ARRAY[CAST(:scope_team AS integer)] "
+                    f"AND {alias}.team_history <> '{{}}')",
                     {"scope_team": self.team_id})
         if not self.scopes:
             return "FALSE", {}

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import psycopg2
+import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.principal import Principal
-from gis_service.db.engine import get_engine
+from gis_service.db.asyncpool import get_pool
 from gis_service.errors import (
     Forbidden,
     GisServiceError,
@@ -32,7 +33,8 @@ KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
     "GS401": Unauthorized, "GS403": Forbidden, "GS422": InvalidInput, "GSOUT": OutsideCoverage,
 }
-REPORT_SQL = f"SELECT report_case({', '.join(['%s'] * 15)})::text"
+REPORT_SQL = ("SELECT case_id, created, body FROM report_case("
+              + ", ".join(f"${i}" for i in range(1, 16)) + ")")
 
 
 class CaseReport(BaseModel):
@@ -68,35 +70,39 @@ def idempotency_scope(principal: Principal, key: str | None) -> str | None:
     return f"{sender}:{key}"
 
 
-def report(settings: Settings, principal: Principal, payload: CaseReport, key: str | None,
-           source: str = "app") -> dict[str, Any]:
-    """Record a report; returns the case summary with ``created`` (False on a replay)."""
+@dataclass(frozen=True)
+class Reported:
+    """The function's answer, kept as the JSON text PostgreSQL built (no re-encoding)."""
+
+    id: int
+    created: bool
+    json: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(self.json)
+
+
+async def report(settings: Settings, principal: Principal, payload: CaseReport,
+                 key: str | None, source: str = "app") -> Reported:
+    """Record a report; ``created`` is False on a replay of the same Idempotency-Key."""
     scopes = principal.report_scopes()
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
-    attrs = json.dumps(payload.attrs) if payload.attrs else None
-    params = (principal.user_id, principal.token_version, principal.client_id, scopes,
-              idempotency_scope(principal, key), payload.category, lon, lat,
-              payload.description, payload.address, payload.priority, source, attrs,
-              payload.link_to, settings.timezone)
-    conn = get_engine(settings).raw_connection()
+    attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
+    pool = await get_pool(settings)
     try:
-        with conn.cursor() as cur:
-            try:
-                cur.execute(REPORT_SQL, params)
-                row = cur.fetchone()
-                conn.commit()
-            except psycopg2.Error as exc:
-                conn.rollback()
-                raise _translate(exc) from None
-    finally:
-        conn.close()
-    return json.loads(row[0])
+        row = await pool.fetchrow(
+            REPORT_SQL, principal.user_id, principal.token_version, principal.client_id,
+            scopes, idempotency_scope(principal, key), payload.category, lon, lat,
+            payload.description, payload.address, payload.priority, source, attrs,
+            payload.link_to, settings.timezone)
+    except asyncpg.PostgresError as exc:
+        raise _translate(exc) from None
+    return Reported(id=row[0], created=row[1], json=row[2])
 
 
-def _translate(exc: psycopg2.Error) -> Exception:
-    error = SQLSTATE_ERRORS.get(exc.pgcode or "")
+def _translate(exc: asyncpg.PostgresError) -> Exception:
+    error = SQLSTATE_ERRORS.get(exc.sqlstate or "")
     if error is None:
         return exc
-    diag = exc.diag
-    extra = {"field": diag.column_name} if diag.column_name else {}
-    return error(diag.message_primary or str(exc), **extra)
+    column = getattr(exc, "column_name", None)
+    return error(exc.message, **({"field": column} if column else {}))

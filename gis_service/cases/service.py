@@ -176,7 +176,7 @@ def nearby_open(conn: Connection, principal: Principal, lon: float, lat: float,
         SELECT * FROM (
             SELECT c.id, c.case_no, c.status, c.category_code AS category,
                    left(c.description, 120) AS description, c.reported_at,
-                   round(ST_Distance(c.geom::geography, pt.g::geography)::numeric, 1)
+                   round(ST_DistanceSphere(c.geom, pt.g)::numeric, 1)
                        AS distance_m
               FROM cases c, pt
              WHERE c.geom && ST_Expand(pt.g, :deg) AND c.status = ANY(:open)

@@ -26,6 +26,12 @@ listen_addresses = '127.0.0.1'
 port = {port}
 unix_socket_directories = '{socket_dir}'
 max_connections = 200
+include_if_exists = 'gis_service.conf'
+"""
+
+# Rewritten at every start, so tuning reaches clusters made by earlier versions.
+TUNING_CONF = """
+# Written by gis-service at every start: edit gis_service/db/cluster.py instead.
 shared_buffers = 512MB
 work_mem = 32MB
 maintenance_work_mem = 256MB
@@ -34,7 +40,24 @@ effective_cache_size = 4GB
 # costs far more than it saves (PERFORMANCE-NOTES: 270 ms of a 299 ms tile).
 jit = off
 random_page_cost = 1.1
+# Fewer checkpoints under a stream of reports: each one makes the next write of every
+# page a full-page image in the WAL. Durability is unchanged (synchronous_commit = on).
+max_wal_size = 4GB
+checkpoint_timeout = 15min
 """
+
+
+def write_tuning(pgdata: Path) -> None:
+    conf = pgdata / "postgresql.conf"
+    text_ = conf.read_text()
+    if "include_if_exists = 'gis_service.conf'" not in text_:
+        conf.write_text(text_ + "\ninclude_if_exists = 'gis_service.conf'\n")
+    tuning = pgdata / "gis_service.conf"
+    if not tuning.exists() or tuning.read_text() != TUNING_CONF:
+        tuning.write_text(TUNING_CONF)
+        if _is_root():
+            shutil.chown(tuning, "postgres", "postgres")
+            shutil.chown(conf, "postgres", "postgres")
 
 
 @dataclass(frozen=True)
@@ -144,7 +167,10 @@ def start(settings: Settings) -> ClusterStatus:
         return status(settings)
     pgdata = data_dir(settings)
     init_cluster(settings, pgdata)
-    if not is_running(pgdata):
+    write_tuning(pgdata)
+    if is_running(pgdata):
+        _run([str(pg_bindir() / "pg_ctl"), "reload", "-s", "-D", str(pgdata)], "pg_ctl reload")
+    else:
         log = pgdata.parent / "postgres.log"
         if _is_root():
             log.touch()

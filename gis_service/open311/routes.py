@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -111,9 +110,9 @@ async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Res
         raise InvalidInput(f"unreadable form body: {exc}") from None
     fields = {k: v for k, v in request.query_params.items()}
     fields.update({k: v for k, v in form.items() if not isinstance(v, UploadFile)})
-    body, created = await run_in_threadpool(
-        service.submit, settings, fields, request.headers.get("idempotency-key"),
-        _lang(request))
+    body, created = await service.submit(settings, fields,
+                                         request.headers.get("idempotency-key"),
+                                         _lang(request))
     return formats.render(fmt, [body], root="service_requests", item="request",
                           status=201 if created else 200)
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
@@ -95,15 +96,19 @@ def _service(r: Any, lang: str) -> dict[str, Any]:
 
 # --- POST requests ----------------------------------------------------------------------
 
-def submit(settings: Settings, fields: dict[str, str], idempotency_key: str | None,
-           lang: str) -> tuple[dict[str, Any], bool]:
+async def submit(settings: Settings, fields: dict[str, str], idempotency_key: str | None,
+                 lang: str) -> tuple[dict[str, Any], bool]:
     """Report a case from the POST's fields; returns the response object and whether a new
     case was made (False: a retry with the same Idempotency-Key)."""
-    with get_engine(settings).connect() as conn:
-        principal = keys.principal_for_key(conn, fields.get("api_key"))
+    def principal_for_key() -> Principal:
+        with get_engine(settings).connect() as conn:
+            return keys.principal_for_key(conn, fields.get("api_key"))
+
+    principal = await run_in_threadpool(principal_for_key)
     payload = case_report(fields)
-    result = report.report(settings, principal, payload, key=idempotency_key,
-                           source="open311")
+    reported = await report.report(settings, principal, payload, key=idempotency_key,
+                                   source="open311")
+    result = reported.as_dict()
     case_no = result["case_no"]
     notice = (f"Received as case {case_no}; use it to follow the request." if lang == "en"
               else f"已收到，案件编号 {case_no}，可凭此编号查询办理进度。")

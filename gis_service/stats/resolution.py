@@ -184,7 +184,8 @@ def _scope_mask(conn: Connection, f: Facts, principal: Principal,
         return mask
     if principal.role is Role.team_member:
         ids = [r[0] for r in conn.execute(text(
-            "SELECT id FROM cases WHERE :t = ANY(team_history)"), {"t": principal.team_id})]
+            "SELECT id FROM cases WHERE team_history @> ARRAY[CAST(:t AS integer)] "
+            "AND team_history <> '{}'"), {"t": principal.team_id})]
         return mask & np.isin(f.ids, np.asarray(ids, dtype=np.int64))
     allowed = np.zeros(len(f.ids), dtype=bool)
     for scope in principal.scopes:

@@ -1,0 +1,53 @@
+"""asyncpg pools for the report path: one per event loop and database, built on first use.
+
+The report is the one request that must be cheap at a thousand a second: on asyncpg it
+runs on the event loop (no worker-thread hop) as a prepared statement over the binary
+protocol. Everything else stays on SQLAlchemy + psycopg2. min_size = max_size: a pool that
+shrinks reconnects on every burst (PERFORMANCE-NOTES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import asyncpg
+
+from gis_service.settings import Settings
+
+# One pool per loop and DSN, held as a task: the first burst of requests after start all
+# await the same pool instead of each opening one (which ran out of connections).
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                  dict[str, asyncio.Task[asyncpg.Pool]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def dsn(settings: Settings) -> str:
+    return settings.sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+async def get_pool(settings: Settings) -> asyncpg.Pool:
+    loop = asyncio.get_running_loop()
+    pools = _pools.setdefault(loop, {})
+    key = dsn(settings)
+    task = pools.get(key)
+    if task is None:
+        task = loop.create_task(_create(key, settings.db_pool_size))
+        pools[key] = task
+    try:
+        return await asyncio.shield(task)
+    except Exception:
+        pools.pop(key, None)  # the next request tries again
+        raise
+
+
+async def _create(key: str, size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(key, min_size=size, max_size=size)
+
+
+async def close_pools() -> None:
+    """Close this loop's pools (app shutdown)."""
+    loop = asyncio.get_running_loop()
+    for task in _pools.pop(loop, {}).values():
+        if task.done() and not task.exception():
+            await task.result().close()
