@@ -88,13 +88,13 @@ def main() -> None:
     cube = CaseCube(settings)
     with engine.connect() as conn:
         t = time.perf_counter()
-        cube.facts(conn)
+        cube.facts()
         print(f"{'cube: first load (COPY of the facts)':<46} {(time.perf_counter() - t):8.2f} s")
         with transaction(settings) as tx:
             tx.execute(text("UPDATE cases SET rating = coalesce(rating, 5) WHERE id IN "
                             "(SELECT id FROM cases ORDER BY id DESC LIMIT 1000)"))
         t = time.perf_counter()
-        cube.facts(conn)
+        cube.facts()
         print(f"{'cube: sync after 1,000 changed cases':<46} "
               f"{(time.perf_counter() - t) * 1000:8.1f} ms  ({cube.last_delta} rows fetched)")
         for level in LEVEL_LENGTHS:

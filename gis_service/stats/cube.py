@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis_service.db.engine import get_engine
 from gis_service.settings import Settings
 
 EPOCH = date(2000, 1, 1)
@@ -84,14 +85,16 @@ class CaseCube:
         self.synced_at = 0.0
         self.last_delta = 0
 
-    def facts(self, conn: Connection) -> Facts:
+    def facts(self) -> Facts:
         with self._lock:
-            self._sync(conn)
+            self._sync()
             assert self._facts is not None
             return self._facts
 
-    def _sync(self, conn: Connection) -> None:
-        with conn.begin():
+    def _sync(self) -> None:
+        """On a connection of its own: REPEATABLE READ must be the transaction's first
+        statement, whatever the caller's connection has done already."""
+        with get_engine(self.settings).connect() as conn, conn.begin():
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
             sql = FACTS_SQL.format(tz="'" + self.settings.timezone.replace("'", "") + "'")

@@ -60,24 +60,48 @@ def _rate(num: np.ndarray, den: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else round(float(v), 4) for v in r]
 
 
-def _figures(group: np.ndarray, n: int, f: Facts, mask: np.ndarray,
-             now: float) -> list[dict[str, Any]]:
-    """All figures for ``n`` groups; ``group`` maps each masked row to 0..n-1."""
-    def count(sel: np.ndarray) -> np.ndarray:
-        return np.bincount(group[sel[mask]], minlength=n)
+@dataclass
+class _Flags:
+    """Per-case booleans and hours for the selected cases, computed once per request and
+    shared by the three groupings (units, weeks, total)."""
 
-    closed_sel = f.status == CLOSED
-    open_sel = np.isin(f.status, OPEN_CODES)
+    accepted: np.ndarray
+    rejected: np.ndarray
+    closed: np.ndarray
+    on_time: np.ndarray
+    rework: np.ndarray
+    rated: np.ndarray
+    satisfied: np.ndarray
+    overdue: np.ndarray
+    close_hours: np.ndarray
+
+    @classmethod
+    def of(cls, f: Facts, mask: np.ndarray, now: float) -> _Flags:
+        status = f.status[mask]
+        closed = status == CLOSED
+        rating = f.rating[mask]
+        return cls(accepted=f.accepted[mask], rejected=status == STATUSES.index("rejected"),
+                   closed=closed, on_time=closed & f.on_time[mask],
+                   rework=closed & f.rework[mask], rated=rating > 0, satisfied=rating >= 4,
+                   overdue=np.isin(status, OPEN_CODES) & (f.deadline[mask] < now),
+                   close_hours=f.close_hours[mask])
+
+    def subset(self, keep: np.ndarray) -> _Flags:
+        return _Flags(**{k: v[keep] for k, v in vars(self).items()})
+
+
+def _figures(group: np.ndarray, n: int, fl: _Flags,
+             medians: list[float | None] | None = None) -> list[dict[str, Any]]:
+    """All figures for ``n`` groups; ``group`` maps each selected case to 0..n-1."""
+    def count(sel: np.ndarray) -> np.ndarray:
+        return np.bincount(group[sel], minlength=n)
+
     reported = np.bincount(group, minlength=n)
-    accepted = count(f.accepted)
-    rejected = count(f.status == STATUSES.index("rejected"))
-    closed = count(closed_sel)
-    on_time = count(closed_sel & f.on_time)
-    rework = count(closed_sel & f.rework)
-    rated = count(f.rating > 0)
-    satisfied = count(f.rating >= 4)
-    overdue = count(open_sel & (f.deadline < now))
-    medians = _medians(group[closed_sel[mask]], f.close_hours[mask & closed_sel], n)
+    accepted, rejected, closed = count(fl.accepted), count(fl.rejected), count(fl.closed)
+    on_time, rework = count(fl.on_time), count(fl.rework)
+    rated, satisfied, overdue = count(fl.rated), count(fl.satisfied), count(fl.overdue)
+    if medians is None:
+        medians = _medians(group[fl.closed], fl.close_hours[fl.closed], n)
     resolution, on_time_rate = _rate(closed, accepted), _rate(on_time, closed)
     rework_rate, satisfaction = _rate(rework, closed), _rate(satisfied, rated)
     return [{"reported": int(reported[i]), "accepted": int(accepted[i]),
@@ -113,7 +137,7 @@ def resolution(conn: Connection, cube: CaseCube, principal: Principal,
                q: StatsQuery) -> dict[str, Any]:
     q.check()
     started = time.perf_counter()
-    f = cube.facts(conn)
+    f = cube.facts()
     units = _units(conn, principal, q)
     d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
     mask = (f.day >= d0) & (f.day <= d1) & (f.status != DUPLICATE)
@@ -131,16 +155,19 @@ def resolution(conn: Connection, cube: CaseCube, principal: Principal,
         j = cube_index(f, q.level, u["code"])
         if j is not None:
             slot[j] = i
-    lvl = f.levels[q.level]
-    in_units = mask & (lvl >= 0)
-    in_units &= slot[np.where((lvl >= 0) & (lvl < n_codes), lvl, n_codes)] >= 0
-    per_unit = _figures(slot[lvl[in_units]], len(units), f, in_units, now)
+    flags = _Flags.of(f, mask, now)
+    lvl = f.levels[q.level][mask]
+    unit_of = slot[np.where((lvl >= 0) & (lvl < n_codes), lvl, n_codes)]
+    in_units = unit_of >= 0
+    per_unit = _figures(unit_of[in_units], len(units), flags.subset(in_units))
 
     first_monday = d0 - (q.date_from.weekday())
     weeks = (d1 - first_monday) // 7 + 1
-    week_of = (f.day[mask] - first_monday) // 7
-    weekly = _figures(week_of, weeks, f, mask, now)
-    totals = _figures(np.zeros(int(mask.sum()), dtype=np.int64), 1, f, mask, now)[0]
+    weekly = _figures((f.day[mask] - first_monday) // 7, weeks, flags)
+    hours = flags.close_hours[flags.closed]
+    total_median = round(float(np.median(hours)), 4) if len(hours) else None
+    totals = _figures(np.zeros(len(flags.closed), dtype=np.int64), 1, flags,
+                      medians=[total_median])[0]
     return {
         "level": q.level, "from": q.date_from, "to": q.date_to, "category": q.category,
         "unit": q.unit, "definitions": DEFINITIONS, "totals": totals,

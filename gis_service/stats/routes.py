@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.stats.resolution import StatsQuery, resolution
@@ -25,7 +25,7 @@ def resolution_stats(
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
     category: Annotated[str | None, Query(description="A domain or sub-category")] = None,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
-) -> JSONResponse:
+) -> Response:
     """Defaults to the last 52 weeks. Cases are those reported in the period (a cohort)."""
     import datetime as dt
     from zoneinfo import ZoneInfo
@@ -35,4 +35,12 @@ def resolution_stats(
                    date_from=date_from or (date_to or today) - timedelta(days=363),
                    category=category, unit=unit)
     result = resolution(conn, request.app.state.cube, principal, q)
-    return JSONResponse(jsonable_encoder(result))
+    # json.dumps with isoformat for dates: jsonable_encoder took 70 ms on 571 units.
+    return Response(json.dumps(result, ensure_ascii=False, default=_iso),
+                    media_type="application/json")
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
