@@ -8,9 +8,7 @@ import typer
 from rich.console import Console
 
 from gis_service.cases.categories import list_categories, load_taxonomy, read_taxonomy
-from gis_service.db import cluster
-from gis_service.db.engine import transaction
-from gis_service.settings import get_settings
+from gis_service.cli.session import database
 
 app = typer.Typer(help="The case taxonomy (domains, sub-categories, deadlines).",
                   no_args_is_help=True)
@@ -21,9 +19,7 @@ console = Console()
 def load(file: Path = typer.Argument(..., help="JSON like cases/taxonomy.json")) -> None:
     """Replace the taxonomy; categories missing from FILE are deactivated, not deleted."""
     rows = read_taxonomy(file)
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         counts = load_taxonomy(conn, rows)
     console.print(f"taxonomy loaded: {counts['active']} active categories, "
                   f"{counts['inactive']} deactivated")
@@ -31,9 +27,7 @@ def load(file: Path = typer.Argument(..., help="JSON like cases/taxonomy.json"))
 
 @app.command("list")
 def show() -> None:
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         domains = list_categories(conn)
     for d in domains:
         console.print(f"[bold]{d['code']}[/] {d['name_zh']} / {d['name_en']} "

@@ -6,10 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gis_service.db import cluster
-from gis_service.db.engine import transaction
+from gis_service.cli.session import database
 from gis_service.open311 import keys as keys_service
-from gis_service.settings import get_settings
 
 app = typer.Typer(help="Open311 GeoReport v2: client keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="api_keys of client apps: create, list, revoke.",
@@ -25,9 +23,7 @@ def create(
                                          "(default: the whole coverage)."),
 ) -> None:
     """Make a key for a client app and print it once."""
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         client, key = keys_service.create_key(conn, name, scope)
     where = f"unit {client['scope_code']}" if client["scope_code"] else "the whole coverage"
     console.print(f"created Open311 client {client['name']} (id {client['id']}, "
@@ -40,9 +36,7 @@ def create(
 @keys_app.command("list")
 def list_keys() -> None:
     """Clients with the first characters of their key, scope and revocation."""
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         rows = keys_service.list_keys(conn)
     table = Table("id", "name", "key", "scope", "created", "revoked")
     for k in rows:
@@ -58,9 +52,7 @@ def list_keys() -> None:
 @keys_app.command("revoke")
 def revoke(name: str) -> None:
     """Revoke a client's key at once (its cases stay)."""
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         client = keys_service.revoke_key(conn, name)
     console.print(f"revoked the key of {client['name']} "
                   f"(since {client['revoked_at']:%Y-%m-%d %H:%M}); it no longer works")

@@ -9,9 +9,7 @@ from rich.table import Table
 from gis_service.auth import users as users_service
 from gis_service.auth.principal import Principal, Role
 from gis_service.cases import teams as teams_service
-from gis_service.db import cluster
-from gis_service.db.engine import transaction
-from gis_service.settings import get_settings
+from gis_service.cli.session import database
 
 users_app = typer.Typer(help="Accounts: create, list, deactivate.", no_args_is_help=True)
 teams_app = typer.Typer(help="Service teams that cases are dispatched to.",
@@ -35,9 +33,7 @@ def create(
     community, subdistrict or district, team members to a team."""
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         user = users_service.create_user(conn, username=username, password=password,
                                          role=role, scopes=scope or [], team_id=team,
                                          display_name=name, phone=phone)
@@ -49,9 +45,7 @@ def create(
 
 @users_app.command("list")
 def list_users() -> None:
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         rows = users_service.list_users(conn)
     table = Table("id", "username", "name", "role", "scope", "team", "active")
     for u in rows:
@@ -65,9 +59,7 @@ def list_users() -> None:
 @users_app.command("deactivate")
 def deactivate(username: str) -> None:
     """Deactivate and revoke every token the user holds."""
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         users_service.set_active(conn, username, False)
     console.print(f"deactivated {username}; their tokens no longer work")
 
@@ -77,9 +69,7 @@ def password(username: str,
              new_password: str = typer.Option(..., "--password", prompt=True, hide_input=True,
                                               confirmation_prompt=True)) -> None:
     """Set a new password (and revoke the old tokens)."""
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         users_service.set_password(conn, username, new_password)
     console.print(f"password changed for {username}")
 
@@ -91,9 +81,7 @@ def create_team(
     unit: str = typer.Option(..., help="Code of the unit the team serves."),
     phone: str = typer.Option(None),
 ) -> None:
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         team = teams_service.create_team(conn, name=name, kind=kind, unit_code=unit,
                                          phone=phone)
     console.print(f"team {team['id']}: {team['name']} ({team['kind']}, unit {team['unit_code']})")
@@ -101,9 +89,7 @@ def create_team(
 
 @teams_app.command("list")
 def list_teams(unit: str = typer.Option(None, help="Teams serving this unit.")) -> None:
-    settings = get_settings()
-    cluster.start(settings)
-    with transaction(settings) as conn:
+    with database() as conn:
         rows = teams_service.list_teams(conn, Principal(role=Role.admin), unit)
     table = Table("id", "name", "kind", "unit", "members")
     for t in rows:
