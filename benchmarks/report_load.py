@@ -108,6 +108,9 @@ def main() -> None:
     points = random_points(settings, 100_000, seed=7)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(points, fh)
+    tps, lat = pgbench(settings, "SELECT 1;\n", clients=1, seconds=3)
+    print(f"machine check: pgbench 'SELECT 1', one client: {lat * 1000:.0f} µs a round trip "
+          "(≈ 60 µs when this VM is quiet; its speed varies by up to 3x from hour to hour)")
     run = secrets.token_hex(4)
     print(f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
           f"connections, separate load-generator process (run {run})")
