@@ -47,6 +47,8 @@ serve: setup
 
 bench: setup
 	$(BIN)/python benchmarks/locate.py
+	$(BIN)/python benchmarks/report_load.py
+	$(BIN)/python benchmarks/stats.py
 
 lint: venv
 	$(BIN)/ruff check gis_service tests benchmarks
