@@ -117,7 +117,7 @@ def main() -> None:
         params = {"level": "grid", "from": str(d0), "to": str(d1)}
         t = time.perf_counter()
         assert client.get("/api/v1/stats/resolution", params=params).status_code == 200
-        print(f"{'API: first request (loads the cube)':<46} {(time.perf_counter() - t):8.2f} s")
+        print(f"{'API: first request (cube still loading)':<46} {(time.perf_counter() - t):8.2f} s")
         ms = timed(lambda: client.get("/api/v1/stats/resolution", params=params), 20)
         print(fmt("API: GET /stats/resolution?level=grid", ms))
     ok = statistics.median(ms) <= 300
