@@ -112,7 +112,8 @@ def _changes(conn: Connection, case: dict[str, Any],
         data["passed"] = req.passed
         if req.passed:
             target = "closed"
-            sets += ["status = :target", "closed_at = now()"]
+            sets += ["status = :target", "closed_at = now()",
+                     "public_token = coalesce(public_token, gen_random_uuid())"]
         else:
             if not req.note:
                 raise InvalidInput("a failed check needs a note saying what is still wrong",

@@ -77,7 +77,8 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
         "timeline": timeline(conn, case_id),
         "allowed_actions": allowed_actions(principal, row),
         "rating_url": (f"/api/v1/public/rate/{row['public_token']}"
-                       if row["status"] == "closed" and row["rating"] is None else None),
+                       if row["status"] == "closed" and row["rating"] is None
+                       and row["public_token"] else None),
     }
 
 

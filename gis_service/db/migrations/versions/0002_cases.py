@@ -132,7 +132,8 @@ def upgrade() -> None:
             escalation_count  integer NOT NULL DEFAULT 0,
             rating            smallint CHECK (rating BETWEEN 1 AND 5),
             rated_at          timestamptz,
-            public_token      uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+            -- The resident's rating link, made when the case closes (cases/actions.py).
+            public_token      uuid,
             attrs             jsonb NOT NULL DEFAULT '{{}}'::jsonb,
             updated_at        timestamptz NOT NULL DEFAULT now(),
             -- The transaction that last wrote the row: statistics caches fetch exactly the
@@ -153,6 +154,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX cases_team_idx ON cases USING gin (team_history) "
                "WHERE team_history <> '{}'")
     op.execute("CREATE INDEX cases_changed_idx ON cases (changed_xid)")
+    op.execute("CREATE UNIQUE INDEX cases_public_token_idx ON cases (public_token) "
+               "WHERE public_token IS NOT NULL")
     op.execute(
         """
         CREATE FUNCTION cases_touch() RETURNS trigger LANGUAGE plpgsql AS $$
