@@ -8,8 +8,8 @@ Prints, in one run:
 - the peer: pgbench's single-row INSERT rate on the same cluster, and pgbench running our
   report_case() statement itself (the database's share of the work).
 Target: ≥ 1,000 reports/s for 60 s with p99 ≤ 50 ms, zero errors.
-Environment: REPORT_RATE (1000), REPORT_SECONDS (60), REPORT_WORKERS (2),
-REPORT_CONNECTIONS (32).
+Environment: REPORT_RATE (1000), REPORT_SECONDS (60), REPORT_WORKERS (1), REPORT_POOL
+(8 database connections per worker), REPORT_CONNECTIONS (32 client connections).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from gis_service.settings import Settings
 
 RATE = float(os.environ.get("REPORT_RATE", "1000"))
 SECONDS = float(os.environ.get("REPORT_SECONDS", "60"))
-WORKERS = int(os.environ.get("REPORT_WORKERS", "2"))
+WORKERS = int(os.environ.get("REPORT_WORKERS", "1"))
 CONNECTIONS = int(os.environ.get("REPORT_CONNECTIONS", "32"))
 SECRET = "benchmark-secret-key-not-for-production-use-0123456789"
 
@@ -115,7 +115,7 @@ def main() -> None:
     print(f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
           f"connections, separate load-generator process (run {run})")
     with server(settings, workers=WORKERS, GIS_SECRET_KEY=SECRET,
-                GIS_DB_POOL_SIZE=os.environ.get("REPORT_POOL", "4")) as srv:
+                GIS_DB_POOL_SIZE=os.environ.get("REPORT_POOL", "8")) as srv:
         loadgen(srv.port, token, fh.name, rate=300, seconds=5, connections=CONNECTIONS,
                 tag=f"{run}-warm")
         steady = loadgen(srv.port, token, fh.name, rate=RATE, seconds=SECONDS,
