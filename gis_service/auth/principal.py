@@ -83,6 +83,17 @@ class Principal:
         return ("(" + " OR ".join(terms) + ")",
                 {f"scope_{i}": s + "%" for i, s in enumerate(self.scopes)})
 
+    def unit_filter(self, column: str) -> tuple[str, dict[str, Any]]:
+        """SQL true for units inside the principal's scopes or above them (the chain a
+        grid worker sees: their district, subdistrict and community, not the neighbours)."""
+        if self.unrestricted:
+            return "TRUE", {}
+        terms, params = [], {}
+        for i, scope in enumerate(self.scopes):
+            terms.append(f"({column} LIKE :unit_in_{i} OR starts_with(:unit_of_{i}, {column}))")
+            params[f"unit_in_{i}"], params[f"unit_of_{i}"] = scope + "%", scope
+        return "(" + " OR ".join(terms or ["FALSE"]) + ")", params
+
     def public(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "username": self.username,
                 "display_name": self.display_name, "role": self.role.value,

@@ -47,12 +47,10 @@ def list_teams(conn: Connection, principal: Principal,
     if principal.role is Role.team_member:
         where.append("t.id = :team")
         params["team"] = principal.team_id
-    elif not principal.unrestricted:
-        terms = []
-        for i, scope in enumerate(principal.scopes):
-            terms.append(f"(t.unit_code LIKE :s{i} OR starts_with(:r{i}, t.unit_code))")
-            params[f"s{i}"], params[f"r{i}"] = scope + "%", scope
-        where.append("(" + " OR ".join(terms or ["FALSE"]) + ")")
+    else:
+        cond, cond_params = principal.unit_filter("t.unit_code")
+        where.append(cond)
+        params.update(cond_params)
     if unit:
         where.append("starts_with(:unit, t.unit_code)")
         params["unit"] = unit

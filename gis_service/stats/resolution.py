@@ -190,12 +190,10 @@ def _units(conn: Connection, principal: Principal, q: StatsQuery) -> list[dict[s
     if q.unit:
         where.append("code LIKE :unit")
         params["unit"] = q.unit + "%"
-    if not principal.unrestricted and principal.role is not Role.team_member:
-        terms = []
-        for i, s in enumerate(principal.scopes):
-            terms.append(f"(code LIKE :s{i} OR starts_with(:r{i}, code))")
-            params[f"s{i}"], params[f"r{i}"] = s + "%", s
-        where.append("(" + " OR ".join(terms or ["FALSE"]) + ")")
+    if principal.role is not Role.team_member:
+        cond, cond_params = principal.unit_filter("code")
+        where.append(cond)
+        params.update(cond_params)
     return [dict(r) for r in conn.execute(text(
         f"SELECT code, name, parent_code FROM admin_unit WHERE {' AND '.join(where)} "
         "ORDER BY code"), params).mappings()]
