@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness and database check")
-def healthz(settings: SettingsDep) -> JSONResponse:
+def healthz(request: Request, settings: SettingsDep) -> JSONResponse:
     try:
         with get_engine(settings).connect() as conn:
             postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
@@ -26,5 +26,9 @@ def healthz(settings: SettingsDep) -> JSONResponse:
              "detail": str(exc.__cause__ or exc).splitlines()[0]},
             status_code=503,
         )
+    cube = request.app.state.cube
+    # stats_ready: the statistics cube is loaded (it loads in the background after start,
+    # taking the process's CPU for a few seconds at 1 M cases; load tests wait for it).
     return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
-                         "postgis": postgis, "schema": revision})
+                         "postgis": postgis, "schema": revision,
+                         "stats_ready": cube.synced_at > 0})
