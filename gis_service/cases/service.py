@@ -180,11 +180,12 @@ def nearby_open(conn: Connection, principal: Principal, lon: float, lat: float,
                    round(ST_DistanceSphere(c.geom, pt.g)::numeric, 1)
                        AS distance_m
               FROM cases c, pt
-             WHERE c.geom && ST_Expand(pt.g, :deg) AND c.status = ANY(:open)
+             WHERE c.geom && ST_Expand(pt.g, :deg)
+               AND c.status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled')
                AND c.reported_at > now() - make_interval(days => :days)
                AND (CAST(:cat AS text) IS NULL OR c.category_code = :cat) AND {scope}) near
          WHERE distance_m <= :radius ORDER BY distance_m LIMIT 20
         """), {**params, "lon": lon, "lat": lat, "deg": radius_m / 50_000.0,
-               "open": list(OPEN_STATUSES), "days": days, "cat": category,
+               "days": days, "cat": category,
                "radius": radius_m}).mappings()
     return [dict(r) for r in rows]
