@@ -22,6 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 from gis_service import __version__
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
+from gis_service.auth.throttle import SignInThrottle
 from gis_service.cases.routes import fast_report
 from gis_service.db.asyncpool import close_pools
 from gis_service.errors import STATUS_CODES, GisServiceError
@@ -38,10 +39,11 @@ locate a point in the grid. Coordinates are stored in WGS-84; inputs may be GCJ-
 
 def _install_error_handlers(app: FastAPI) -> None:
     def handler(status: int):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-
         async def handle(_: Request, exc: GisServiceError) -> JSONResponse:
-            return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+            if "retry_after" in exc.extra:
+                headers["Retry-After"] = str(exc.extra["retry_after"])
+            return JSONResponse(exc.to_dict(), status_code=status, headers=headers or None)
 
         return handle
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cube = CaseCube(settings)
+    app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).
     app.router.routes.append(Route("/api/v1/cases", fast_report, methods=["POST"],

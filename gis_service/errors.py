@@ -69,6 +69,12 @@ class UnsupportedMedia(GisServiceError):
     code = "unsupported_media"
 
 
+class TooManyAttempts(GisServiceError):
+    """Rate limited; ``retry_after`` says in how many seconds to try again."""
+
+    code = "too_many_attempts"
+
+
 STATUS_CODES: dict[type[GisServiceError], int] = {
     ClusterError: 503,
     NotFound: 404,
@@ -80,4 +86,5 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     Conflict: 409,
     TooLarge: 413,
     UnsupportedMedia: 415,
+    TooManyAttempts: 429,
 }

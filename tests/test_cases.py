@@ -396,3 +396,15 @@ def test_categories_and_teams(api, case_city):
     assert teams == {c["teams"]["a"], c["teams"]["b"]}
     teams = {t["id"] for t in api.get("/api/v1/teams", headers=c["admin"]).json()["teams"]}
     assert teams == set(c["teams"].values())
+
+
+def test_password_guessing_is_throttled(api, case_city):
+    for _ in range(5):
+        r = api.post("/api/v1/auth/token", data={"username": "gw1", "password": "guess-123"})
+        assert r.status_code == 401
+    r = api.post("/api/v1/auth/token", data={"username": "gw1", "password": "password-123"})
+    assert r.status_code == 429 and r.json()["error"] == "too_many_attempts"
+    assert 0 < int(r.headers["retry-after"]) <= 900
+    # Another account from the same address is not held up.
+    r = api.post("/api/v1/auth/token", data={"username": "gw2", "password": "password-123"})
+    assert r.status_code == 200
