@@ -12,7 +12,8 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.cases import photos
 from gis_service.cases.actions import check_account
-from gis_service.cases.service import OPEN_STATUSES, visible_case
+from gis_service.cases.service import visible_case
+from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import Conflict, InvalidInput, NotFound
 from gis_service.settings import Settings
 

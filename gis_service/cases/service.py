@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.cases.workflow import allowed_actions
+from gis_service.cases.workflow import OPEN_STATUSES, allowed_actions
 from gis_service.errors import NotFound
 
-OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled")
 STATUSES = (*OPEN_STATUSES, "rejected", "closed", "duplicate")
 
 

@@ -46,7 +46,9 @@ class Step:
     note_required: bool = False
 
 
-OPEN = frozenset({"reported", "accepted", "dispatched", "in_progress", "handled"})
+# The statuses of a case still being worked on (the SQL in migration 0002 repeats them).
+OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled")
+OPEN = frozenset(OPEN_STATUSES)
 STEPS: dict[Action, Step] = {
     Action.accept: Step(frozenset({"reported"}), "accepted"),
     Action.reject: Step(frozenset({"reported"}), "rejected", note_required=True),

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.cases import report
-from gis_service.cases.service import OPEN_STATUSES
+from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.db.engine import get_engine
 from gis_service.errors import InvalidInput, NotFound
 from gis_service.open311 import keys

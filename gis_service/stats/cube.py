@@ -30,7 +30,6 @@ from gis_service.settings import Settings
 
 EPOCH = date(2000, 1, 1)
 LEVEL_LENGTHS = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14}
-OPEN = ("reported", "accepted", "dispatched", "in_progress", "handled")
 
 FACTS_SQL = """
     SELECT c.id, c.unit_code, c.category_code, c.status,

@@ -24,13 +24,13 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import InvalidInput
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUSES, CaseCube, Facts
 
 DEFINITIONS = {line.split()[0]: " ".join(line.split()[1:]) for line in
                __doc__.split("\n\n")[1].splitlines()[1:] if line.strip()}
-OPEN_CODES = [STATUSES.index(s) for s in ("reported", "accepted", "dispatched",
-                                          "in_progress", "handled")]
+OPEN_CODES = [STATUSES.index(s) for s in OPEN_STATUSES]
 CLOSED = STATUSES.index("closed")
 DUPLICATE = STATUSES.index("duplicate")
 
