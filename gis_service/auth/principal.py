@@ -83,6 +83,14 @@ class Principal:
         return ("(" + " OR ".join(terms) + ")",
                 {f"scope_{i}": s + "%" for i, s in enumerate(self.scopes)})
 
+    def inside_filter(self, column: str) -> tuple[str, dict[str, Any]]:
+        """SQL true for unit codes inside the principal's scopes (not the units above)."""
+        if self.unrestricted:
+            return "TRUE", {}
+        terms = [f"{column} LIKE :inside_{i}" for i in range(len(self.scopes))]
+        return ("(" + " OR ".join(terms or ["FALSE"]) + ")",
+                {f"inside_{i}": s + "%" for i, s in enumerate(self.scopes)})
+
     def unit_filter(self, column: str) -> tuple[str, dict[str, Any]]:
         """SQL true for units inside the principal's scopes or above them (the chain a
         grid worker sees: their district, subdistrict and community, not the neighbours)."""

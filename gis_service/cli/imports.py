@@ -86,3 +86,37 @@ def roster(file: Path = typer.Argument(..., help="CSV: unit_code, role, name, ph
     cluster.start(settings)
     report = replace_roster(read_roster(file), filename=file.name, settings=settings)
     console.print(f"[green]{report.inserted} roster entries for {file.name}[/]")
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
+        raise typer.BadParameter("--bbox takes minlon,minlat,maxlon,maxlat (min < max)")
+    return values  # type: ignore[return-value]
+
+
+@app.command()
+def network(
+    file: Path = typer.Argument(..., help="OSM extract (.osm.pbf, .osm) or a line layer "
+                                          "(GeoJSON, GeoPackage, Shapefile)."),
+    bbox: str = typer.Option(None, help="minlon,minlat,maxlon,maxlat: keep streets inside."),
+    keep_all: bool = typer.Option(False, help="Keep disconnected islands (default: the "
+                                              "largest connected network only)."),
+    crs: str = typer.Option(None, help="Source CRS of a line layer, e.g. EPSG:4547."),
+    coord_sys: CoordSys = typer.Option(CoordSys.wgs84, help="Datum of lon/lat coordinates."),
+    layer: str = typer.Option(None, help="Layer of a GeoPackage."),
+) -> None:
+    """Replace the walking network (one transaction) and print a one-line summary."""
+    from gis_service.network.imports import import_network
+
+    settings = get_settings()
+    cluster.start(settings)
+    with steps(f"import {file.name}") as step:
+        done = import_network(file, settings=settings, progress=step, bbox=_bbox(bbox),
+                              keep_all=keep_all, crs=crs, coord_sys=coord_sys, layer=layer)
+    console.print(f"[green]{done.summary()}[/]")

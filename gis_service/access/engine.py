@@ -1,0 +1,138 @@
+"""AccessEngine: one loaded network and the questions asked of it (isochrones, nearest).
+
+Built once per network version and shared by all requests of a process; read-only after
+construction, so concurrent requests need no lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+from shapely.geometry import LineString, MultiPolygon
+from shapely.ops import transform
+
+from gis_service.access.graph import F, WalkGraph
+from gis_service.access.isochrone import Contour, band_polygon, circle, sample_pieces
+from gis_service.access.search import LocalSearch, search_from
+from gis_service.access.snap import SegmentIndex, Snapped
+
+#: how far from the network a location may be and still be walked from it; farther, the
+#: answer falls back to straight-line distance and says so (method "euclidean")
+MAX_ACCESS_M = 300.0
+
+
+@dataclass
+class Walk:
+    """A walking distance with how it was measured (and, on request, the path)."""
+
+    distance_m: float
+    method: str  # "network" or "euclidean"
+    path: list[tuple[float, float]] | None = None  # projected
+
+
+class AccessEngine:
+    def __init__(self, graph: WalkGraph) -> None:
+        self.graph = graph
+        self.segments = SegmentIndex(graph)
+        self.node_tree = cKDTree(graph.node_xy)
+
+    @property
+    def version(self) -> int:
+        return self.graph.version
+
+    def project(self, lon: F | float, lat: F | float) -> tuple[F, F]:
+        return self.graph.projection.to_xy(lon, lat)
+
+    def snap(self, lon: F | float, lat: F | float) -> Snapped:
+        x, y = self.project(lon, lat)
+        return self.segments.nearest(np.atleast_1d(x), np.atleast_1d(y))
+
+    def to_wgs84(self, geom):
+        inv = self.graph.projection.inverse
+        return transform(lambda x, y, z=None: inv.transform(x, y), geom)
+
+    def search(self, origin: Snapped, budget: float) -> LocalSearch:
+        return search_from(self.graph, origin, budget, self.node_tree)
+
+    def isochrones(self, lon: float, lat: float, distances: list[float], walk_off: float,
+                   resolution: float | None = None,
+                   max_access: float = MAX_ACCESS_M) -> list[Contour]:
+        """One search to the largest budget, then one polygon per budget (projected)."""
+        origin = self.snap(lon, lat)
+        x, y = self.project(lon, lat)
+        out = []
+        if float(origin.leg[0]) > max_access:
+            return [Contour(0, d, circle(float(x), float(y), d), "euclidean", 0.0)
+                    for d in distances]
+        found = self.search(origin, max(distances))
+        for d in distances:
+            edge, f0, f1 = found.pieces(d)
+            if resolution is None:
+                step = max(1.0, (2 * d + 2 * walk_off) / 256) / 2
+            else:
+                step = resolution / 2
+            px, py = sample_pieces(self.graph, edge, f0, f1, step)
+            # the access leg is walked too: draw it as part of the reached ground
+            leg = float(origin.leg[0])
+            if leg > 0 and leg <= d:
+                n = int(np.ceil(leg / step)) + 1
+                t = np.linspace(0, 1, n)
+                px = np.concatenate([px, float(x) + (origin.x[0] - float(x)) * t])
+                py = np.concatenate([py, float(y) + (origin.y[0] - float(y)) * t])
+            if len(px) == 0:
+                out.append(Contour(0, d, MultiPolygon(), "network", 0.0))
+                continue
+            poly, cell = band_polygon(px, py, walk_off, resolution)
+            out.append(Contour(0, d, poly, "network", cell))
+        return out
+
+    def path_line(self, found: LocalSearch, target: Snapped, i: int,
+                  start_xy: tuple[float, float], end_xy: tuple[float, float]) -> LineString:
+        """The walked line from the start to target i (projected)."""
+        g = self.graph
+        k, f = int(target.edge[i]), float(target.frac[i])
+        o_k, o_t = found.origin_edge, found.origin_frac
+        origin_pt = g.point_at(o_k, o_t)
+        target_pt = (float(target.x[i]), float(target.y[i]))
+        length = g.length[k]
+        u_d = found._node_dist(np.array([g.u[k]]))[0] + f * length
+        v_d = (np.inf if g.oneway[k] else found._node_dist(np.array([g.v[k]]))[0]
+               + (1 - f) * length)
+        parts: list = [start_xy, tuple(origin_pt)]
+        direct = np.inf
+        if k == o_k and (f >= o_t or not g.oneway[k]):
+            direct = found.origin_leg + abs(f - o_t) * length
+        if direct <= min(u_d, v_d):
+            lo, hi = sorted((o_t, f))
+            seg = g.edge_line(k, lo, hi)
+            parts.extend(map(tuple, seg if f >= o_t else seg[::-1]))
+        else:
+            via_u = u_d <= v_d
+            end_node = int(g.u[k] if via_u else g.v[k])
+            nodes = found.path_nodes(end_node)
+            parts.extend(map(tuple, self._origin_leg_line(found, nodes[0])))
+            for a, b in itertools.pairwise(nodes):
+                parts.extend(map(tuple, self._edge_between(a, b)))
+            seg = g.edge_line(k, 0.0, f) if via_u else g.edge_line(k, f, 1.0)[::-1]
+            parts.extend(map(tuple, seg))
+        parts.extend([target_pt, end_xy])
+        return LineString(parts)
+
+    def _origin_leg_line(self, found: LocalSearch, first: int) -> F:
+        g, k, t = self.graph, found.origin_edge, found.origin_frac
+        if first == g.v[k]:
+            return g.edge_line(k, t, 1.0)
+        return g.edge_line(k, 0.0, t)[::-1]
+
+    def _edge_between(self, a: int, b: int) -> F:
+        g = self.graph
+        out = g.arc_order[g.out_ptr[a]:g.out_ptr[a + 1]]
+        out = out[g.arc_to[out] == b]
+        arc = out[np.argmin(g.arc_cost[out])]
+        e = int(g.arc_edge[arc])
+        line = g.edge_line(e)
+        return line if g.arc_forward[arc] else line[::-1]
+

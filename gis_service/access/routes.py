@@ -1,0 +1,80 @@
+"""Access routes: walking isochrones, the nearest service, reach, living circles, siting.
+
+Thin: parameters in, the engine (access/engine.py) and the SQL (access/*.py) do the work.
+Isochrones and the nearest service are public like the service points; figures about
+residents need a planner's, supervisor's or admin's sign-in and follow their scopes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from gis_service.access import service
+from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
+from gis_service.api.deps import ConnDep
+from gis_service.api.params import PointParams
+from gis_service.errors import InvalidInput
+
+router = APIRouter(prefix="/access", tags=["access"])
+GEOJSON = "application/geo+json"
+
+
+def engine_of(request: Request, conn) -> AccessEngine:
+    return request.app.state.access.get(conn)
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                    media_type=media_type)
+
+
+def parse_minutes(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 60 for v in values) or len(values) > 6:
+        raise InvalidInput(f"minutes: {text!r} is not a list of 1–6 contours of 0–60 minutes, "
+                           "e.g. minutes=5,10,15")
+    return values
+
+
+@router.get("/isochrone", summary="Walking isochrones: the ground reachable on foot within "
+                                  "each number of minutes, as GeoJSON polygons")
+def isochrone(
+    request: Request, conn: ConnDep, point: Annotated[PointParams, Depends()],
+    minutes: Annotated[str, Query(description="Contours in minutes, comma-separated")] = "15",
+    speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
+    walk_off_m: Annotated[float, Query(ge=0, le=500, description="Ground this far from a "
+                                       "reached street counts as reached")]
+    = service.DEFAULT_WALK_OFF_M,
+    resolution_m: Annotated[float | None, Query(ge=1, le=100, description="Grid on which the "
+                                                "outline is traced (default: ~1/256 of it)")]
+    = None,
+    max_access_m: Annotated[float, Query(gt=0, le=5000, description="Farther from every "
+                                         "street, a plain circle is returned")] = MAX_ACCESS_M,
+) -> Response:
+    lon, lat = point.wgs84()
+    body = service.isochrone(engine_of(request, conn), lon, lat, parse_minutes(minutes),
+                             speed_kmh, walk_off_m, resolution_m, max_access_m)
+    return _json(body, GEOJSON)
+
+
+@router.get("/nearest", summary="The nearest service point by walking distance")
+def nearest(
+    request: Request, conn: ConnDep, point: Annotated[PointParams, Depends()],
+    kind: Annotated[str | None, Query(examples=["party_org"])] = None,
+    category: Annotated[str | None, Query(examples=["health"])] = None,
+    max_m: Annotated[float, Query(gt=0, le=20000, description="Search this far")] = 5000,
+    path: Annotated[bool, Query(description="Include the walked line")] = False,
+    max_access_m: Annotated[float, Query(gt=0, le=5000)] = MAX_ACCESS_M,
+) -> Response:
+    lon, lat = point.wgs84()
+    body = service.nearest(conn, engine_of(request, conn), lon, lat, kind=kind,
+                           category=category, max_m=max_m, with_path=path,
+                           max_access_m=max_access_m)
+    return _json(body, GEOJSON)

@@ -1,0 +1,205 @@
+"""Shortest walks: from one place within a budget, and from many services to every place.
+
+The definition of walking distance, used everywhere (docs/access.md):
+
+    straight access leg from the location to the nearest point of the network
+  + the shortest path along the network, entering and leaving streets part-way
+  + straight egress leg from the target's nearest network point to the target.
+
+A one-way footway (steps, an escalator, a one-way path) is walked only its way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+from gis_service.access.graph import MIN_COST, F, I, WalkGraph, arcs_matrix
+from gis_service.access.snap import Snapped
+
+#: UTM scale and geodesic lengths differ by well under 1 %: the slack for the Euclidean
+#: bound that selects the nodes a budget can reach.
+SLACK = 1.01
+
+
+@dataclass
+class LocalSearch:
+    """The result of one search from a snapped origin, over the nodes a budget may reach."""
+
+    graph: WalkGraph
+    origin_edge: int
+    origin_frac: float
+    origin_leg: float
+    nodes: I  # graph node indices, sorted
+    dist: F  # walking distance to each of them (inf: beyond the budget)
+    arcs: I  # graph arcs leaving these nodes (their far node may lie outside)
+    pred: I  # predecessor in local numbering (-9999 none; len(nodes) is the origin)
+
+    def pieces(self, budget: float) -> tuple[I, F, F]:
+        """The parts of streets walkable within ``budget``: (edge, from fraction, to fraction)."""
+        g = self.graph
+        frm = np.searchsorted(self.nodes, g.arc_from[self.arcs])
+        d = self.dist[frm]
+        ok = d <= budget
+        arcs, d = self.arcs[ok], d[ok]
+        edge = g.arc_edge[arcs]
+        length = np.maximum(g.length[edge], MIN_COST)
+        f = np.minimum(1.0, (budget - d) / length)
+        fwd = g.arc_forward[arcs]
+        f0 = np.where(fwd, 0.0, 1.0 - f)
+        f1 = np.where(fwd, f, 1.0)
+        rest = budget - self.origin_leg
+        k, t = self.origin_edge, self.origin_frac
+        extra_e, extra_0, extra_1 = [], [], []
+        if rest >= 0:
+            r = rest / max(g.length[k], MIN_COST)
+            extra_e.append(k), extra_0.append(t), extra_1.append(min(1.0, t + r))
+            if not g.oneway[k]:
+                extra_e.append(k), extra_0.append(max(0.0, t - r)), extra_1.append(t)
+        return (np.concatenate([edge, np.asarray(extra_e, np.int64)]),
+                np.concatenate([f0, extra_0]), np.concatenate([f1, extra_1]))
+
+    def distance_to(self, edge: I, frac: F) -> F:
+        """Network distance to points part-way along edges (no egress leg added)."""
+        g = self.graph
+        u, v = g.u[edge], g.v[edge]
+        length = g.length[edge]
+        du = self._node_dist(u) + frac * length
+        dv = np.where(g.oneway[edge], np.inf, self._node_dist(v) + (1 - frac) * length)
+        best = np.minimum(du, dv)
+        same = edge == self.origin_edge
+        if same.any():
+            along = (frac[same] - self.origin_frac) * length[same]
+            direct = np.where((along >= 0) | ~g.oneway[edge[same]], np.abs(along), np.inf)
+            best[same] = np.minimum(best[same], self.origin_leg + direct)
+        return best
+
+    def _node_dist(self, nodes: I) -> F:
+        i = np.searchsorted(self.nodes, nodes)
+        i = np.minimum(i, len(self.nodes) - 1)
+        found = self.nodes[i] == nodes
+        return np.where(found, self.dist[i], np.inf)
+
+    def path_nodes(self, node: int) -> list[int]:
+        """Graph nodes from the origin's street to ``node`` (inclusive)."""
+        i = int(np.searchsorted(self.nodes, node))
+        out = []
+        while 0 <= i < len(self.nodes):
+            out.append(int(self.nodes[i]))
+            i = int(self.pred[i])
+        return out[::-1]
+
+
+def search_from(graph: WalkGraph, origin: Snapped, budget: float,
+                node_index=None) -> LocalSearch:
+    """Single-source search bounded by ``budget`` metres, touching only nearby nodes.
+
+    Nodes farther than the budget in a straight line cannot be reached, so only the nodes
+    within that circle (found with the k-d tree of nodes) enter the search: its cost
+    follows the size of the isochrone, not of the city.
+    """
+    k, t, leg = int(origin.edge[0]), float(origin.frac[0]), float(origin.leg[0])
+    cx, cy = float(origin.x[0]), float(origin.y[0])
+    radius = max(0.0, budget - leg) * SLACK + 1.0
+    tree = node_index if node_index is not None else _node_tree(graph)
+    nodes = np.asarray(tree.query_ball_point((cx, cy), radius), dtype=np.int64)
+    nodes.sort()
+    n = len(nodes)
+    starts, ends = graph.out_ptr[nodes], graph.out_ptr[nodes + 1]
+    counts = ends - starts
+    pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    arcs = graph.arc_order[pos]
+    frm = np.repeat(np.arange(n), counts)
+    to = np.searchsorted(nodes, graph.arc_to[arcs])
+    to_c = np.minimum(to, max(n - 1, 0))
+    inside = (to < n) & (nodes[to_c] == graph.arc_to[arcs]) if n else np.zeros(0, bool)
+    src_to, src_cost = [], []
+    length = graph.length[k]
+    for node, cost, allowed in ((graph.v[k], leg + (1 - t) * length, True),
+                                (graph.u[k], leg + t * length, not graph.oneway[k])):
+        j = int(np.searchsorted(nodes, node))
+        if allowed and j < n and nodes[j] == node:
+            src_to.append(j), src_cost.append(max(cost, MIN_COST))
+    m = arcs_matrix(np.concatenate([frm[inside], np.full(len(src_to), n)]),
+                    np.concatenate([to_c[inside], np.asarray(src_to, np.int64)]),
+                    np.concatenate([graph.arc_cost[arcs[inside]], src_cost]), n + 1)
+    dist, pred = dijkstra(m, directed=True, indices=n, limit=budget, return_predecessors=True)
+    return LocalSearch(graph=graph, origin_edge=k, origin_frac=t, origin_leg=leg, nodes=nodes,
+                       dist=dist[:n], arcs=arcs, pred=pred[:n])
+
+
+def _node_tree(graph: WalkGraph):
+    from scipy.spatial import cKDTree
+
+    return cKDTree(graph.node_xy)
+
+
+def nearest_sources(graph: WalkGraph, sources: Snapped, *, toward: bool = True,
+                    limit: float = np.inf) -> tuple[F, I]:
+    """One search from many sources at once: per node, the distance to the nearest source
+    (its leg and part-way street included) and which source it is (-1: none).
+
+    ``toward``: distances walked from the node to the source (a resident walking to a
+    service), searched on the reversed graph; otherwise from the source to the node. Each
+    source is a virtual node joined to its street's ends; scipy's Dijkstra with
+    ``min_only`` labels every node with its nearest source in one pass.
+    """
+    n, s = graph.node_count, len(sources)
+    idx = np.arange(s)
+    e = sources.edge
+    length = graph.length[e]
+    one = graph.oneway[e]
+    # toward: the walker reaches the source from u always, from v only on a two-way street
+    near_u = sources.leg + sources.frac * length
+    near_v = sources.leg + (1 - sources.frac) * length
+    if toward:
+        ok_u, ok_v = np.ones(s, bool), ~one
+    else:
+        ok_u, ok_v = ~one, np.ones(s, bool)
+    frm = np.concatenate([n + idx[ok_u], n + idx[ok_v]])
+    to = np.concatenate([graph.u[e[ok_u]], graph.v[e[ok_v]]])
+    cost = np.concatenate([near_u[ok_u], near_v[ok_v]])
+    a_from, a_to = (graph.arc_to, graph.arc_from) if toward else (graph.arc_from, graph.arc_to)
+    m = arcs_matrix(np.concatenate([a_from, frm]), np.concatenate([a_to, to]),
+                    np.concatenate([graph.arc_cost, np.maximum(cost, MIN_COST)]), n + s)
+    dist, _, src = dijkstra(m, directed=True, indices=n + idx, limit=limit, min_only=True,
+                            return_predecessors=True)
+    which = np.where(src >= 0, src - n, -1)
+    return dist[:n], which[:n].astype(np.int64)
+
+
+def distance_to_targets(graph: WalkGraph, node_dist: F, node_src: I, sources: Snapped,
+                        targets: Snapped, *, toward: bool = True) -> tuple[F, I]:
+    """Per target (snapped): walking distance to (``toward``) or from the nearest source,
+    and which source; the target's leg included.
+
+    Enters the target's street from either end where its way allows, or walks straight
+    along the street when a source stands on the same street.
+    """
+    e, f = targets.edge, targets.frac
+    length = graph.length[e]
+    one = graph.oneway[e]
+    via_u = node_dist[graph.u[e]] + f * length
+    via_v = node_dist[graph.v[e]] + (1 - f) * length
+    if toward:  # target → u walks v→u: two-way streets only
+        via_u = np.where(one, np.inf, via_u)
+    else:  # v → target walks v→u
+        via_v = np.where(one, np.inf, via_v)
+    best = np.minimum(via_u, via_v)
+    which = np.where(via_u <= via_v, node_src[graph.u[e]], node_src[graph.v[e]])
+    by_edge: dict[int, list[int]] = {}
+    for i, k in enumerate(sources.edge.tolist()):
+        by_edge.setdefault(k, []).append(i)
+    for ti in np.nonzero(np.isin(e, sources.edge))[0].tolist():
+        k = int(e[ti])
+        for si in by_edge[k]:
+            ahead = (sources.frac[si] - f[ti]) if toward else (f[ti] - sources.frac[si])
+            if ahead < 0 and graph.oneway[k]:
+                continue
+            d = sources.leg[si] + abs(ahead) * length[ti]
+            if d < best[ti]:
+                best[ti], which[ti] = d, si
+    total = best + targets.leg
+    return total, np.where(np.isfinite(total), which, -1)

@@ -1,0 +1,141 @@
+"""Answers of the access API as GeoJSON-ready dicts: isochrones and the nearest service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+from sqlalchemy import Connection, text
+
+from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
+from gis_service.errors import InvalidInput, NotFound
+
+#: GB 50180-2018's quarter-hour life circle: 15 minutes at 4 km/h ≈ 1,000 m
+DEFAULT_SPEED_KMH = 4.0
+DEFAULT_WALK_OFF_M = 50.0
+
+
+def metres(minutes: float, speed_kmh: float) -> float:
+    return minutes * speed_kmh * 1000.0 / 60.0
+
+
+def wgs84_geojson(engine: AccessEngine, geom) -> dict[str, Any]:
+    """Projected geometry → GeoJSON geometry in WGS-84, rounded to 1e-7° (≈ 1 cm)."""
+    inv = engine.graph.projection.inverse
+
+    def back(xy: np.ndarray) -> np.ndarray:
+        lon, lat = inv.transform(xy[:, 0], xy[:, 1])
+        return np.round(np.column_stack([lon, lat]), 7)
+
+    return mapping(shapely.transform(geom, back))
+
+
+def isochrone(engine: AccessEngine, lon: float, lat: float, minutes: list[float],
+              speed_kmh: float = DEFAULT_SPEED_KMH, walk_off_m: float = DEFAULT_WALK_OFF_M,
+              resolution_m: float | None = None,
+              max_access_m: float = MAX_ACCESS_M) -> dict[str, Any]:
+    if not minutes:
+        raise InvalidInput("minutes: give at least one contour, e.g. minutes=5,10,15")
+    minutes = sorted(set(minutes))
+    distances = [metres(m, speed_kmh) for m in minutes]
+    contours = engine.isochrones(lon, lat, distances, walk_off_m, resolution_m, max_access_m)
+    origin = engine.snap(lon, lat)
+    features = []
+    for m, c in zip(minutes, contours, strict=True):
+        features.append({
+            "type": "Feature",
+            "geometry": wgs84_geojson(engine, c.polygon),
+            "properties": {
+                "minutes": m, "distance_m": round(c.distance_m, 1), "method": c.method,
+                "walk_off_m": walk_off_m if c.method == "network" else 0.0,
+                "resolution_m": round(c.resolution_m, 2), "speed_kmh": speed_kmh,
+                "area_m2": round(float(c.polygon.area), 1),
+            },
+        })
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "origin": {"lon": lon, "lat": lat, "access_m": round(float(origin.leg[0]), 1),
+                   "max_access_m": max_access_m},
+        "network_version": engine.version,
+    }
+
+
+def _points(conn: Connection, kind: str | None, category: str | None) -> list[dict]:
+    where, params = ["TRUE"], {}
+    if kind:
+        where.append("kind = :kind")
+        params["kind"] = kind
+    if category:
+        where.append(":category = ANY (categories)")
+        params["category"] = category
+    rows = conn.execute(text(
+        f"SELECT id, name, kind, categories, ST_X(geom) AS lon, ST_Y(geom) AS lat, address "
+        f"FROM service_point WHERE {' AND '.join(where)} ORDER BY id"), params).mappings()
+    return [dict(r) for r in rows]
+
+
+def check_kind_category(conn: Connection, kind: str | None, category: str | None) -> None:
+    if kind and not conn.execute(text("SELECT 1 FROM service_kind WHERE code = :k"),
+                                 {"k": kind}).first():
+        known = conn.execute(text("SELECT string_agg(code, ', ' ORDER BY code) "
+                                  "FROM service_kind")).scalar()
+        raise InvalidInput(f"kind: unknown kind {kind!r}; known: {known}")
+    if category and not conn.execute(text("SELECT 1 FROM living_category WHERE code = :c"),
+                                     {"c": category}).first():
+        known = conn.execute(text("SELECT string_agg(code, ', ' ORDER BY sort) "
+                                  "FROM living_category")).scalar()
+        raise InvalidInput(f"category: unknown category {category!r}; known: {known}")
+
+
+def nearest(conn: Connection, engine: AccessEngine, lon: float, lat: float, *,
+            kind: str | None, category: str | None, max_m: float, with_path: bool,
+            max_access_m: float = MAX_ACCESS_M) -> dict[str, Any]:
+    check_kind_category(conn, kind, category)
+    points = _points(conn, kind, category)
+    what = " and ".join(x for x in (f"kind {kind}" if kind else "",
+                                    f"category {category}" if category else "") if x)
+    if not points:
+        raise NotFound(f"no service point of {what or 'any kind'} exists")
+    plon = np.array([p["lon"] for p in points])
+    plat = np.array([p["lat"] for p in points])
+    targets = engine.snap(plon, plat)
+    origin = engine.snap(lon, lat)
+    x, y = engine.project(lon, lat)
+    px, py = engine.project(plon, plat)
+    found = None
+    if float(origin.leg[0]) > max_access_m:
+        method = "euclidean"
+        dist = np.hypot(px - x, py - y)
+    else:
+        method = "network"
+        found = engine.search(origin, max_m)
+        dist = found.distance_to(targets.edge, targets.frac) + targets.leg
+    best = int(np.argmin(dist))
+    if not np.isfinite(dist[best]) or dist[best] > max_m:
+        raise NotFound(f"no service point of {what or 'any kind'} within {max_m:,.0f} m walk",
+                       max_m=max_m, method=method)
+    p = points[best]
+    out: dict[str, Any] = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
+        "properties": {
+            "id": p["id"], "name": p["name"], "kind": p["kind"],
+            "categories": list(p["categories"]), "address": p["address"],
+            "distance_m": round(float(dist[best]), 1), "method": method,
+            "access_m": round(float(origin.leg[0]), 1),
+            "egress_m": round(float(targets.leg[best]), 1),
+            "straight_m": round(float(np.hypot(px[best] - x, py[best] - y)), 1),
+        },
+        "network_version": engine.version,
+    }
+    if with_path:
+        if found is None:
+            line = shapely.LineString([(float(x), float(y)), (float(px[best]), float(py[best]))])
+        else:
+            line = engine.path_line(found, targets, best, (float(x), float(y)),
+                                    (float(px[best]), float(py[best])))
+        out["properties"]["path"] = wgs84_geojson(engine, line)
+    return out

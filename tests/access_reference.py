@@ -1,0 +1,110 @@
+"""An independent walking-distance computation for the tests: networkx on the edges read
+back from PostGIS, with snapping done by shapely on geopandas' own UTM projection.
+
+It shares no code with gis_service.access, so agreement means something.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+from shapely.ops import substring
+from sqlalchemy import text
+
+from gis_service.db.engine import get_engine
+from gis_service.settings import Settings
+
+
+@dataclass
+class Reference:
+    edges: gpd.GeoDataFrame  # projected, with source, target, length_m, oneway
+    graph: nx.DiGraph
+    crs: object
+    tree: shapely.STRtree
+
+    @classmethod
+    def load(cls, settings: Settings) -> Reference:
+        with get_engine(settings).connect() as conn:
+            frame = gpd.read_postgis(
+                text("SELECT id, source, target, length_m, reverse_cost < 0 AS oneway, geom "
+                     "FROM walk_edge ORDER BY id"), conn, geom_col="geom")
+        crs = frame.estimate_utm_crs()
+        frame = frame.to_crs(crs)
+        g = nx.DiGraph()
+        for r in frame.itertuples():
+            for a, b in ((r.source, r.target), (r.target, r.source)) if not r.oneway \
+                    else ((r.source, r.target),):
+                if not g.has_edge(a, b) or g[a][b]["weight"] > r.length_m:
+                    g.add_edge(a, b, weight=r.length_m)
+        return cls(frame, g, crs, shapely.STRtree(frame.geometry.values))
+
+    def project(self, lon: float, lat: float) -> shapely.Point:
+        return gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326).to_crs(self.crs).iloc[0]
+
+    def snap(self, p: shapely.Point) -> tuple[int, float, float]:
+        """(row of the nearest edge, fraction along it, straight leg)."""
+        i = int(self.tree.nearest(p))
+        line = self.edges.geometry.iloc[i]
+        return i, line.project(p) / line.length, line.distance(p)
+
+    def from_point(self, lon: float, lat: float, forward: bool = True) -> dict:
+        """Network distance from (forward) or to a location, for every node."""
+        i, f, leg = self.snap(self.project(lon, lat))
+        e = self.edges.iloc[i]
+        g = self.graph if forward else self.graph.reverse(copy=False)
+        start = {}
+        # forward: leaving the point toward the target end is always allowed
+        start[e.target if forward else e.source] = leg + (1 - f if forward else f) * e.length_m
+        if not e.oneway:
+            other = e.source if forward else e.target
+            start[other] = leg + (f if forward else 1 - f) * e.length_m
+        g2 = g.copy()
+        g2.add_node("origin")
+        for n, c in start.items():
+            g2.add_edge("origin", n, weight=c)
+        dist = nx.single_source_dijkstra_path_length(g2, "origin", weight="weight")
+        dist.pop("origin")
+        return {"dist": dist, "edge": i, "frac": f, "leg": leg}
+
+    def distance_to(self, origin: dict, lon: float, lat: float) -> float:
+        """Walking distance from the origin to a location (its egress leg included)."""
+        j, f, leg = self.snap(self.project(lon, lat))
+        e = self.edges.iloc[j]
+        d = origin["dist"]
+        best = d.get(e.source, np.inf) + f * e.length_m
+        if not e.oneway:
+            best = min(best, d.get(e.target, np.inf) + (1 - f) * e.length_m)
+        if j == origin["edge"]:
+            ahead = f - origin["frac"]
+            if ahead >= 0 or not e.oneway:
+                best = min(best, origin["leg"] + abs(ahead) * e.length_m)
+        return best + leg
+
+    def reached_distance(self, origin: dict, budget: float, p: shapely.Point,
+                         walk_off: float) -> float:
+        """Straight distance from p to the nearest street part reachable within budget."""
+        d = origin["dist"]
+        best = np.inf
+        for j in self.tree.query(p.buffer(walk_off * 2)):
+            e = self.edges.iloc[int(j)]
+            line, length = self.edges.geometry.iloc[int(j)], e.length_m
+            parts = []
+            du = d.get(e.source, np.inf)
+            if du <= budget:
+                parts.append((0.0, min(1.0, (budget - du) / length)))
+            dv = d.get(e.target, np.inf)
+            if dv <= budget and not e.oneway:
+                parts.append((max(0.0, 1 - (budget - dv) / length), 1.0))
+            if int(j) == origin["edge"] and origin["leg"] <= budget:
+                r = (budget - origin["leg"]) / length
+                parts.append((origin["frac"], min(1.0, origin["frac"] + r)))
+                if not e.oneway:
+                    parts.append((max(0.0, origin["frac"] - r), origin["frac"]))
+            for a, b in parts:
+                piece = substring(line, a, b, normalized=True)
+                best = min(best, piece.distance(p))
+        return best
