@@ -108,3 +108,34 @@ class Reference:
                 piece = substring(line, a, b, normalized=True)
                 best = min(best, piece.distance(p))
         return best
+
+    def nearest_of(self, points: list[tuple[float, float]]):
+        """A function giving the walking distance from a location to the nearest of the
+        points (legs included): networkx multi-source Dijkstra on the reversed graph."""
+        snaps = [self.snap(self.project(lon, lat)) for lon, lat in points]
+        g = self.graph.reverse(copy=True)
+        g.add_node("services")
+        for i, f, leg in snaps:
+            e = self.edges.iloc[i]
+            # a walker reaches the point from the street's start always, from its end only
+            # on a two-way street
+            ends = [(e.source, leg + f * e.length_m)]
+            if not e.oneway:
+                ends.append((e.target, leg + (1 - f) * e.length_m))
+            for n, c in ends:
+                if not g.has_edge("services", n) or g["services"][n]["weight"] > c:
+                    g.add_edge("services", n, weight=c)
+        dist = nx.single_source_dijkstra_path_length(g, "services", weight="weight")
+
+        def walk(lon: float, lat: float) -> float:
+            j, f, leg = self.snap(self.project(lon, lat))
+            e = self.edges.iloc[j]
+            best = dist.get(e.target, np.inf) + (1 - f) * e.length_m
+            if not e.oneway:
+                best = min(best, dist.get(e.source, np.inf) + f * e.length_m)
+            for i, fs, ls in snaps:
+                if i == j and (fs >= f or not e.oneway):
+                    best = min(best, ls + abs(fs - f) * e.length_m)
+            return best + leg
+
+        return walk

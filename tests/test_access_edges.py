@@ -187,7 +187,7 @@ def test_a_line_layer_imports_like_osm(town, tmp_path):
     """The same town as a GeoJSON line layer (crossings noded by the importer)."""
     import geopandas as gpd
 
-    settings, _, ref = town
+    _settings, _, ref = town
     # S1 and S2 as single straight lines: the paths meeting them must be noded onto them
     rows = [{"kind": t["highway"], "name": t.get("name"), "oneway": t.get("oneway"),
              "geometry": shapely.LineString([lonlat(*p) for p in

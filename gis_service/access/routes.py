@@ -13,10 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from gis_service.access import service
+from gis_service.access import coverage, service
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
-from gis_service.api.deps import ConnDep
+from gis_service.access.reach import PARTY_REACH_M
+from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PointParams
+from gis_service.auth.principal import Principal, Role
 from gis_service.errors import InvalidInput
 
 router = APIRouter(prefix="/access", tags=["access"])
@@ -78,3 +80,62 @@ def nearest(
                            category=category, max_m=max_m, with_path=path,
                            max_access_m=max_access_m)
     return _json(body, GEOJSON)
+
+
+def _fresh(request: Request, settings) -> list[int]:
+    """Recompute building distances first if the network, points or units changed."""
+    from gis_service.access.reach import ensure_fresh
+    from gis_service.db.engine import transaction
+
+    with transaction(settings) as conn:
+        return ensure_fresh(conn, engine_of(request, conn))
+
+
+def _planner(principal: Principal) -> Principal:
+    principal.require(Role.planner, Role.supervisor, Role.admin,
+                      what="figures about residents")
+    return principal
+
+
+LEVEL = "^(district|subdistrict|community|grid)$"
+
+
+@router.get("/reach", summary="The one-kilometre reach of party organisations per unit: "
+                              "residents within the walking distance, and those without")
+def reach(
+    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
+    level: Annotated[str, Query(pattern=LEVEL)] = "community",
+    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
+) -> Response:
+    versions = _fresh(request, settings)
+    return _json(coverage.reach(conn, _planner(principal), versions, level=level,
+                                max_m=max_m, unit=unit))
+
+
+@router.get("/gaps", summary="Buildings farther than the reach from every party "
+                             "organisation, with their residents (GeoJSON)")
+def gaps(
+    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
+    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
+) -> Response:
+    versions = _fresh(request, settings)
+    return _json(coverage.gaps(conn, _planner(principal), versions, max_m=max_m, unit=unit),
+                 GEOJSON)
+
+
+@router.get("/living-circle", summary="Quarter-hour living circle: which of the six "
+                                      "everyday services each building reaches on foot")
+def living_circle(
+    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
+    level: Annotated[str, Query(pattern="^(district|subdistrict|community|grid|building)$")]
+    = "community",
+    minutes: Annotated[float, Query(gt=0, le=45)] = 15,
+    speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
+    unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
+) -> Response:
+    versions = _fresh(request, settings)
+    return _json(coverage.living_circle(conn, _planner(principal), versions, level=level,
+                                        within_m=service.metres(minutes, speed_kmh),
+                                        unit=unit))
