@@ -20,6 +20,7 @@ from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
+from gis_service.access.jobs import AccessJobs, Pending
 from gis_service.access.store import EngineCache
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
@@ -63,6 +64,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation)
 
+    async def pending(_: Request, exc: Pending) -> JSONResponse:
+        body = exc.job.public()
+        return JSONResponse(body, status_code=202, headers={"Location": body["status_url"]})
+
+    app.add_exception_handler(Pending, pending)
+
 
 def _warm_cube(app: FastAPI) -> None:
     import logging
@@ -97,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threading.Thread(target=_warm_cube, args=(app,), name="warm-cube", daemon=True).start()
         yield
         app.state.import_executor.shutdown(wait=True)
+        app.state.access_jobs.shutdown()
         await close_pools()
 
     app = FastAPI(
@@ -111,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.cube = CaseCube(settings)
     app.state.access = EngineCache()
+    app.state.access_jobs = AccessJobs()
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).

@@ -10,13 +10,19 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiPolygon
 from shapely.ops import transform
 
 from gis_service.access.graph import F, WalkGraph
 from gis_service.access.isochrone import Contour, band_polygon, circle, sample_pieces
-from gis_service.access.search import LocalSearch, search_from
+from gis_service.access.search import (
+    LocalSearch,
+    nearest_sources,
+    reached_pieces,
+    search_from,
+)
 from gis_service.access.snap import SegmentIndex, Snapped
 
 #: how far from the network a location may be and still be walked from it; farther, the
@@ -76,18 +82,44 @@ class AccessEngine:
                 step = resolution / 2
             px, py = sample_pieces(self.graph, edge, f0, f1, step)
             # the access leg is walked too: draw it as part of the reached ground
-            leg = float(origin.leg[0])
-            if leg > 0 and leg <= d:
-                n = int(np.ceil(leg / step)) + 1
-                t = np.linspace(0, 1, n)
-                px = np.concatenate([px, float(x) + (origin.x[0] - float(x)) * t])
-                py = np.concatenate([py, float(y) + (origin.y[0] - float(y)) * t])
+            lx, ly = _leg_samples(np.atleast_1d(x), np.atleast_1d(y), origin, d, step)
+            px, py = np.concatenate([px, lx]), np.concatenate([py, ly])
             if len(px) == 0:
                 out.append(Contour(0, d, MultiPolygon(), "network", 0.0))
                 continue
             poly, cell = band_polygon(px, py, walk_off, resolution)
             out.append(Contour(0, d, poly, "network", cell))
         return out
+
+    def union_polygon(self, lon: F, lat: F, budget: float, walk_off: float,
+                      resolution: float, max_access: float = MAX_ACCESS_M) -> MultiPolygon:
+        """The union of the isochrones of many origins, drawn in one pass: one multi-source
+        search, then the reached streets of all of them traced together (the union of
+        bands is the band of the union), instead of unioning hundreds of polygons."""
+        origins = self.snap(lon, lat)
+        x, y = self.project(lon, lat)
+        near = origins.leg <= max_access
+        parts = []
+        if near.any():
+            sub = Snapped(origins.edge[near], origins.frac[near], origins.leg[near],
+                          origins.x[near], origins.y[near])
+            node_dist, _ = nearest_sources(self.graph, sub, toward=False, limit=budget)
+            g = self.graph
+            arcs = np.nonzero(node_dist[g.arc_from] <= budget)[0]
+            edge, f0, f1 = reached_pieces(g, arcs, node_dist[g.arc_from[arcs]], budget, sub)
+            px, py = sample_pieces(g, edge, f0, f1, resolution / 2)
+            lx, ly = _leg_samples(np.asarray(x)[near], np.asarray(y)[near], sub, budget,
+                                  resolution / 2)
+            poly, _ = band_polygon(np.concatenate([px, lx]), np.concatenate([py, ly]),
+                                   walk_off, resolution)
+            parts.append(poly)
+        for cx, cy in zip(np.asarray(x)[~near], np.asarray(y)[~near], strict=True):
+            parts.append(circle(float(cx), float(cy), budget))
+        if not parts:
+            return MultiPolygon()
+        merged = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        return merged if isinstance(merged, MultiPolygon) else MultiPolygon(
+            [g for g in shapely.get_parts(merged) if g.geom_type == "Polygon"])
 
     def path_line(self, found: LocalSearch, target: Snapped, i: int,
                   start_xy: tuple[float, float], end_xy: tuple[float, float]) -> LineString:
@@ -136,3 +168,13 @@ class AccessEngine:
         line = g.edge_line(e)
         return line if g.arc_forward[arc] else line[::-1]
 
+
+
+def _leg_samples(x: F, y: F, snapped: Snapped, budget: float, step: float) -> tuple[F, F]:
+    """Points along the straight legs from the origins to the network (legs ≤ budget)."""
+    ok = snapped.leg <= budget
+    n = np.maximum(2, np.ceil(snapped.leg[ok] / step).astype(np.int64) + 1)
+    t = np.concatenate([np.linspace(0, 1, k) for k in n]) if len(n) else np.zeros(0)
+    i = np.repeat(np.arange(len(n)), n)
+    sx, sy, ox, oy = x[ok][i], y[ok][i], snapped.x[ok][i], snapped.y[ok][i]
+    return sx + (ox - sx) * t, sy + (oy - sy) * t

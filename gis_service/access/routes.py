@@ -82,13 +82,30 @@ def nearest(
     return _json(body, GEOJSON)
 
 
-def _fresh(request: Request, settings) -> list[int]:
-    """Recompute building distances first if the network, points or units changed."""
-    from gis_service.access.reach import ensure_fresh
+def _in_job(request: Request, settings, name: str, work) -> Any:
+    """Run ``work(conn, engine, progress)`` in one transaction as the named job; answer
+    when it is done, or 202 with its status URL if it takes longer than the wait."""
     from gis_service.db.engine import transaction
 
-    with transaction(settings) as conn:
-        return ensure_fresh(conn, engine_of(request, conn))
+    def body(progress):
+        with transaction(settings) as conn:
+            return work(conn, engine_of(request, conn), progress)
+
+    return request.app.state.access_jobs.run(name, body, settings.import_wait_seconds)
+
+
+def _fresh(request: Request, settings) -> list[int]:
+    """Recompute building distances first if the network, points or units changed."""
+    from gis_service.access import reach as reach_mod
+    from gis_service.db.engine import get_engine
+
+    with get_engine(settings).connect() as conn:
+        current = reach_mod.current_versions(conn)
+        if reach_mod.stored_versions(conn) == current:
+            return current
+    return _in_job(request, settings, "buildings",
+                   lambda conn, engine, progress: reach_mod.compute(conn, engine, progress)
+                   ).versions
 
 
 def _planner(principal: Principal) -> Principal:
@@ -139,3 +156,30 @@ def living_circle(
     return _json(coverage.living_circle(conn, _planner(principal), versions, level=level,
                                         within_m=service.metres(minutes, speed_kmh),
                                         unit=unit))
+
+
+@router.get("/circles", summary="Quarter-hour service circles (walking, cached), per point "
+                                "or united per category and per kind")
+def circles(
+    request: Request, conn: ConnDep, settings: SettingsDep,
+    category: Annotated[str | None, Query(examples=["health"])] = None,
+    kind: Annotated[str | None, Query(examples=["red_home"])] = None,
+    union: Annotated[bool, Query(description="One area per category / kind")] = False,
+) -> Response:
+    from gis_service.access import circles as circles_mod
+
+    service.check_kind_category(conn, kind, category)
+    if circles_mod.stale_count(conn) or (union and not circles_mod.unions_current(conn)):
+        _in_job(request, settings, "circles", circles_mod.refresh)
+    return Response(circles_mod.circles_geojson(conn, category=category, kind=kind,
+                                                union=union), media_type=GEOJSON)
+
+
+@router.get("/jobs/{name}", summary="Status of a long access computation")
+def job_status(request: Request, name: str) -> Response:
+    from gis_service.errors import NotFound
+
+    job = request.app.state.access_jobs.get(name)
+    if job is None:
+        raise NotFound(f"no access job {name!r} has run in this process")
+    return _json(job.public())

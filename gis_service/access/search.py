@@ -39,27 +39,10 @@ class LocalSearch:
 
     def pieces(self, budget: float) -> tuple[I, F, F]:
         """The parts of streets walkable within ``budget``: (edge, from fraction, to fraction)."""
-        g = self.graph
-        frm = np.searchsorted(self.nodes, g.arc_from[self.arcs])
-        d = self.dist[frm]
-        ok = d <= budget
-        arcs, d = self.arcs[ok], d[ok]
-        edge = g.arc_edge[arcs]
-        length = np.maximum(g.length[edge], MIN_COST)
-        f = np.minimum(1.0, (budget - d) / length)
-        fwd = g.arc_forward[arcs]
-        f0 = np.where(fwd, 0.0, 1.0 - f)
-        f1 = np.where(fwd, f, 1.0)
-        rest = budget - self.origin_leg
-        k, t = self.origin_edge, self.origin_frac
-        extra_e, extra_0, extra_1 = [], [], []
-        if rest >= 0:
-            r = rest / max(g.length[k], MIN_COST)
-            extra_e.append(k), extra_0.append(t), extra_1.append(min(1.0, t + r))
-            if not g.oneway[k]:
-                extra_e.append(k), extra_0.append(max(0.0, t - r)), extra_1.append(t)
-        return (np.concatenate([edge, np.asarray(extra_e, np.int64)]),
-                np.concatenate([f0, extra_0]), np.concatenate([f1, extra_1]))
+        frm = np.searchsorted(self.nodes, self.graph.arc_from[self.arcs])
+        origin = Snapped(edge=np.array([self.origin_edge]), frac=np.array([self.origin_frac]),
+                         leg=np.array([self.origin_leg]), x=np.zeros(1), y=np.zeros(1))
+        return reached_pieces(self.graph, self.arcs, self.dist[frm], budget, origin)
 
     def distance_to(self, edge: I, frac: F) -> F:
         """Network distance to points part-way along edges (no egress leg added)."""
@@ -90,6 +73,29 @@ class LocalSearch:
             out.append(int(self.nodes[i]))
             i = int(self.pred[i])
         return out[::-1]
+
+
+def reached_pieces(graph: WalkGraph, arcs: I, from_dist: F, budget: float,
+                   origins: Snapped) -> tuple[I, F, F]:
+    """Parts of streets walkable within ``budget``, as (edge, from fraction, to fraction):
+    every arc whose start is reached, as far along as the rest of the budget goes, and the
+    origins' own streets both ways (one way on a one-way street) from where they stand."""
+    ok = from_dist <= budget
+    arcs, d = arcs[ok], from_dist[ok]
+    edge = graph.arc_edge[arcs]
+    length = np.maximum(graph.length[edge], MIN_COST)
+    f = np.minimum(1.0, (budget - d) / length)
+    fwd = graph.arc_forward[arcs]
+    f0 = np.where(fwd, 0.0, 1.0 - f)
+    f1 = np.where(fwd, f, 1.0)
+    rest = budget - origins.leg
+    on = rest >= 0
+    k, t = origins.edge[on], origins.frac[on]
+    r = rest[on] / np.maximum(graph.length[k], MIN_COST)
+    two = ~graph.oneway[k]
+    return (np.concatenate([edge, k, k[two]]),
+            np.concatenate([f0, t, np.maximum(0.0, t - r)[two]]),
+            np.concatenate([f1, np.minimum(1.0, t + r), t[two]]))
 
 
 def search_from(graph: WalkGraph, origin: Snapped, budget: float,

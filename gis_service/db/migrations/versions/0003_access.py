@@ -72,6 +72,7 @@ def upgrade() -> None:
             key              text PRIMARY KEY,  -- 'category:health' or 'kind:red_home'
             versions         bigint[] NOT NULL,
             point_count      integer NOT NULL,
+            area_m2          double precision NOT NULL,
             geom             geometry(MultiPolygon, 4326) NOT NULL,
             computed_at      timestamptz NOT NULL DEFAULT now()
         )
