@@ -51,22 +51,31 @@ class Reference:
         line = self.edges.geometry.iloc[i]
         return i, line.project(p) / line.length, line.distance(p)
 
-    def from_point(self, lon: float, lat: float, forward: bool = True) -> dict:
+    def from_point(self, lon: float, lat: float, forward: bool = True,
+                   cutoff: float | None = None) -> dict:
         """Network distance from (forward) or to a location, for every node."""
         i, f, leg = self.snap(self.project(lon, lat))
         e = self.edges.iloc[i]
-        g = self.graph if forward else self.graph.reverse(copy=False)
+        if forward:
+            g = self.graph
+        else:
+            if not hasattr(self, "_reversed"):
+                self._reversed = self.graph.reverse(copy=True)
+            g = self._reversed
         start = {}
         # forward: leaving the point toward the target end is always allowed
         start[e.target if forward else e.source] = leg + (1 - f if forward else f) * e.length_m
         if not e.oneway:
             other = e.source if forward else e.target
             start[other] = leg + (f if forward else 1 - f) * e.length_m
-        g2 = g.copy()
-        g2.add_node("origin")
+        g.add_node("origin")
         for n, c in start.items():
-            g2.add_edge("origin", n, weight=c)
-        dist = nx.single_source_dijkstra_path_length(g2, "origin", weight="weight")
+            g.add_edge("origin", n, weight=c)
+        try:
+            dist = nx.single_source_dijkstra_path_length(g, "origin", cutoff=cutoff,
+                                                         weight="weight")
+        finally:
+            g.remove_node("origin")
         dist.pop("origin")
         return {"dist": dist, "edge": i, "frac": f, "leg": leg}
 

@@ -67,7 +67,7 @@ def stored_versions(conn: Connection) -> list[int] | None:
     return None if row is None else [int(v) for v in row[0]]
 
 
-def _buildings(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def building_rows(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     rows = conn.execute(text(
         "SELECT code, coalesce(population, 0), ST_X(p), ST_Y(p) FROM admin_unit, "
         "LATERAL ST_PointOnSurface(geom) p WHERE level = 'building' ORDER BY code")).all()
@@ -77,7 +77,7 @@ def _buildings(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, np.
     return list(code), np.array(pop, np.int64), np.array(lon), np.array(lat)
 
 
-def _points(conn: Connection) -> tuple[Points, set[str]]:
+def point_rows(conn: Connection) -> tuple[Points, set[str]]:
     rows = conn.execute(text(
         "SELECT id, kind, categories, ST_X(geom), ST_Y(geom) FROM service_point ORDER BY id"
     )).all()
@@ -123,8 +123,8 @@ def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
     t0 = time.perf_counter()
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     versions = current_versions(conn)
-    codes, pop, blon, blat = _buildings(conn)
-    points, party_kinds = _points(conn)
+    codes, pop, blon, blat = building_rows(conn)
+    points, party_kinds = point_rows(conn)
     categories = [r[0] for r in conn.execute(text(
         "SELECT code FROM living_category ORDER BY sort"))]
     progress(f"snapping {len(codes):,} buildings and {len(points.id):,} service points")

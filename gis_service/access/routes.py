@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from gis_service.access import coverage, service
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
@@ -20,6 +21,7 @@ from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PointParams
 from gis_service.auth.principal import Principal, Role
 from gis_service.errors import InvalidInput
+from gis_service.geo.coords import CoordSys
 
 router = APIRouter(prefix="/access", tags=["access"])
 GEOJSON = "application/geo+json"
@@ -183,3 +185,45 @@ def job_status(request: Request, name: str) -> Response:
     if job is None:
         raise NotFound(f"no access job {name!r} has run in this process")
     return _json(job.public())
+
+
+class SitingRequest(BaseModel):
+    kind: str | None = Field(None, examples=["party_org"])
+    category: str | None = Field(None, examples=["health"])
+    k: int = Field(3, ge=1, le=50)
+    max_m: float = Field(PARTY_REACH_M, gt=0, le=3000)
+    candidates: dict | None = Field(
+        None, description="GeoJSON FeatureCollection of candidate points (id or "
+                          "properties.id names each); default: every network node")
+
+
+def _site(request: Request, conn, principal: Principal, body: SitingRequest,
+          coord_sys: CoordSys) -> Response:
+    from gis_service.access import siting
+
+    _planner(principal)
+    service.check_kind_category(conn, body.kind, body.category)
+    cands = siting.candidates_from_geojson(body.candidates, coord_sys) \
+        if body.candidates is not None else None
+    return _json(siting.site(conn, engine_of(request, conn), kind=body.kind,
+                             category=body.category, k=body.k, max_m=body.max_m,
+                             candidates=cands), GEOJSON)
+
+
+@router.get("/siting", summary="The k sites that bring the most uncovered residents within "
+                               "walking reach (maximal covering, solved exactly)")
+def siting_get(
+    request: Request, conn: ConnDep, principal: PrincipalDep,
+    kind: Annotated[str | None, Query(examples=["party_org"])] = None,
+    category: Annotated[str | None, Query(examples=["health"])] = None,
+    k: Annotated[int, Query(ge=1, le=50)] = 3,
+    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+) -> Response:
+    body = SitingRequest(kind=kind, category=category, k=k, max_m=max_m)
+    return _site(request, conn, principal, body, CoordSys.wgs84)
+
+
+@router.post("/siting", summary="Siting among supplied candidate points")
+def siting_post(request: Request, conn: ConnDep, principal: PrincipalDep,
+                body: SitingRequest, coord_sys: CoordSys = CoordSys.wgs84) -> Response:
+    return _site(request, conn, principal, body, coord_sys)
