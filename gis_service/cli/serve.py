@@ -41,3 +41,7 @@ def demo(seed: int = typer.Option(2026, help="Seed of the generator.")) -> None:
     with steps("demo") as step:
         result = load_demo(settings, seed=seed, progress=step)
     console.print(f"[green]{result.summary()}[/]")
+    # walking distances and quarter-hour circles, so the first map opens at once
+    from gis_service.cli.access import compute
+
+    compute()
