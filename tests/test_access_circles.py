@@ -51,7 +51,7 @@ def _computed_at(settings) -> dict[str, object]:
 
 
 def test_each_circle_is_the_points_quarter_hour_isochrone(city):
-    settings, client = city
+    _settings, client = city
     r = client.get("/api/v1/access/circles")
     assert r.status_code == 200, r.text
     fc = r.json()
