@@ -16,7 +16,14 @@ from shapely.geometry import LineString, MultiPolygon
 from shapely.ops import transform
 
 from gis_service.access.graph import F, WalkGraph
-from gis_service.access.isochrone import Contour, band_polygon, circle, sample_pieces
+from gis_service.access.isochrone import (
+    MIN_RESOLUTION_M,
+    TARGET_CELLS,
+    Contour,
+    band_polygon,
+    circle,
+    sample_pieces,
+)
 from gis_service.access.search import (
     LocalSearch,
     nearest_sources,
@@ -76,10 +83,9 @@ class AccessEngine:
         found = self.search(origin, max(distances))
         for d in distances:
             edge, f0, f1 = found.pieces(d)
-            if resolution is None:
-                step = max(1.0, (2 * d + 2 * walk_off) / 256) / 2
-            else:
-                step = resolution / 2
+            # a sample at least every 0.7 cell marks every cell a street crosses
+            cell = resolution or max(MIN_RESOLUTION_M, (2 * d + 2 * walk_off) / TARGET_CELLS)
+            step = 0.7 * cell
             px, py = sample_pieces(self.graph, edge, f0, f1, step)
             # the access leg is walked too: draw it as part of the reached ground
             lx, ly = _leg_samples(np.atleast_1d(x), np.atleast_1d(y), origin, d, step)
@@ -107,9 +113,9 @@ class AccessEngine:
             g = self.graph
             arcs = np.nonzero(node_dist[g.arc_from] <= budget)[0]
             edge, f0, f1 = reached_pieces(g, arcs, node_dist[g.arc_from[arcs]], budget, sub)
-            px, py = sample_pieces(g, edge, f0, f1, resolution / 2)
+            px, py = sample_pieces(g, edge, f0, f1, 0.7 * resolution)
             lx, ly = _leg_samples(np.asarray(x)[near], np.asarray(y)[near], sub, budget,
-                                  resolution / 2)
+                                  0.7 * resolution)
             poly, _ = band_polygon(np.concatenate([px, lx]), np.concatenate([py, ly]),
                                    walk_off, resolution)
             parts.append(poly)

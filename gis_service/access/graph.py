@@ -107,7 +107,30 @@ class WalkGraph:
 
     @property
     def proj_length(self) -> F:
-        return self.along[self.offset[1:] - 1]
+        """Projected length of each edge (cached: the searches ask for it every time)."""
+        cached = self.__dict__.get("_proj_length")
+        if cached is None:
+            cached = self.along[self.offset[1:] - 1]
+            self.__dict__["_proj_length"] = cached
+        return cached
+
+    def matrix_with_sources(self, frm: I, to: I, cost: F, reverse: bool) -> csr_matrix:
+        """The arc matrix (reversed if asked) plus rows for virtual source nodes n, n+1, …
+
+        Concatenated onto the cached CSR arrays instead of rebuilt from two million arcs:
+        a multi-source search then costs the search, not the matrix."""
+        base = self.__dict__.get("_reverse_matrix") if reverse else self.matrix
+        if base is None:
+            base = self.matrix.T.tocsr()
+            base.sort_indices()
+            self.__dict__["_reverse_matrix"] = base
+        n = self.node_count
+        s = int(frm.max()) - n + 1 if len(frm) else 0
+        extra = arcs_matrix(frm - n, to, cost, max(n, s))[:s]
+        indptr = np.concatenate([base.indptr, base.indptr[-1] + extra.indptr[1:]])
+        return csr_matrix((np.concatenate([base.data, extra.data]),
+                           np.concatenate([base.indices, extra.indices]), indptr),
+                          shape=(n + s, n + s))
 
     def edge_line(self, k: int, f0: float = 0.0, f1: float = 1.0) -> F:
         """The part of edge k between fractions f0 < f1 of its length, projected."""

@@ -44,35 +44,22 @@ def sample_pieces(graph: WalkGraph, edge: I, f0: F, f1: F, step: float) -> tuple
     j = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     s = start[piece] + (end - start)[piece] * (j / (count[piece] - 1))
     k = edge[piece]
-    lo, hi = graph.offset[k], graph.offset[k + 1] - 1
-    # global along-coordinate: each edge's vertices shifted past the previous edges'
-    base = _edge_base(graph)
-    g = base[k] + s
-    idx = np.clip(np.searchsorted(graph_galong(graph), g, side="right") - 1, lo, hi - 1)
+    # the segment holding each sample: start at the edge's first vertex and step on while
+    # the next vertex is still behind the sample (most streets have a handful of vertices)
+    idx = graph.offset[k].copy()
+    last = graph.offset[k + 1] - 2
+    todo = np.nonzero(idx < last)[0]
+    while len(todo):
+        ahead = graph.along[idx[todo] + 1] < s[todo]
+        todo = todo[ahead]
+        idx[todo] += 1
+        todo = todo[idx[todo] < last[todo]]
     a0 = graph.along[idx]
     seg = graph.along[idx + 1] - a0
     t = np.where(seg > 0, (s - a0) / np.where(seg > 0, seg, 1), 0.0)
     t = np.clip(t, 0, 1)
     p0, p1 = graph.coords[idx], graph.coords[idx + 1]
     return p0[:, 0] + (p1[:, 0] - p0[:, 0]) * t, p0[:, 1] + (p1[:, 1] - p0[:, 1]) * t
-
-
-def _edge_base(graph: WalkGraph) -> F:
-    cache = graph.__dict__.get("_edge_base")
-    if cache is None:
-        # strictly increasing even across zero-length edges, so searchsorted stays in-edge
-        cache = np.concatenate([[0.0], np.cumsum(graph.proj_length + 1.0)[:-1]])
-        graph.__dict__["_edge_base"] = cache
-    return cache
-
-
-def graph_galong(graph: WalkGraph) -> F:
-    cache = graph.__dict__.get("_galong")
-    if cache is None:
-        counts = np.diff(graph.offset)
-        cache = graph.along + np.repeat(_edge_base(graph), counts)
-        graph.__dict__["_galong"] = cache
-    return cache
 
 
 def band_polygon(x: F, y: F, walk_off: float, resolution: float | None = None

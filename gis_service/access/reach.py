@@ -12,7 +12,6 @@ question recomputes them (``ensure_fresh``).
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass
 
@@ -69,8 +68,8 @@ def stored_versions(conn: Connection) -> list[int] | None:
 
 def building_rows(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     rows = conn.execute(text(
-        "SELECT code, coalesce(population, 0), ST_X(p), ST_Y(p) FROM admin_unit, "
-        "LATERAL ST_PointOnSurface(geom) p WHERE level = 'building' ORDER BY code")).all()
+        "SELECT code, coalesce(population, 0), ST_X(label_point), ST_Y(label_point) "
+        "FROM admin_unit WHERE level = 'building' ORDER BY code")).all()
     if not rows:
         raise NotFound("no building units: import the building level of the grid first")
     code, pop, lon, lat = zip(*rows, strict=True)
@@ -158,24 +157,8 @@ def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
             per_cat[cat] = np.full(len(codes), np.inf)
     progress(f"writing {len(codes):,} buildings")
     conn.execute(text("TRUNCATE building_access"))
-    buf = io.StringIO()
-    vtext = "{" + ",".join(map(str, versions)) + "}"
-    for i, code in enumerate(codes):
-        cat_m = {c: (round(float(per_cat[c][i]), 1) if np.isfinite(per_cat[c][i]) else None)
-                 for c in categories}
-        within = [c for c in categories if per_cat[c][i] <= QUARTER_HOUR_M]
-        pm = party_m[i]
-        buf.write("\t".join([
-            code, f"SRID=4326;POINT({blon[i]:.8f} {blat[i]:.8f})", str(int(pop[i])),
-            f"{b_snap.leg[i]:.2f}", str(method[i]),
-            f"{pm:.2f}" if np.isfinite(pm) else "\\N",
-            str(int(party_id[i])) if party_id[i] >= 0 else "\\N",
-            json.dumps(cat_m), "{" + ",".join(within) + "}", vtext]) + "\n")
-    buf.seek(0)
-    with conn.connection.dbapi_connection.cursor() as cur:
-        cur.copy_expert(
-            "COPY building_access (unit_code, geom, population, leg_m, method, party_m, "
-            "party_point_id, category_m, categories_within, versions) FROM STDIN", buf)
+    _copy_rows(conn, codes, blon, blat, pop, b_snap.leg, method, party_m, party_id, per_cat,
+               categories, versions)
     return ReachRun(len(codes), int(pop.sum()), time.perf_counter() - t0, versions)
 
 
@@ -185,3 +168,38 @@ def ensure_fresh(conn: Connection, engine: AccessEngine) -> list[int]:
     if stored_versions(conn) != current:
         compute(conn, engine)
     return current
+
+
+def _fmt(values: np.ndarray, digits: int) -> list[str]:
+    """Numbers as COPY text, \\N for unknown (inf)."""
+    out = np.round(values, digits).astype(str).astype(object)
+    out[~np.isfinite(values)] = "\\N"
+    return out.tolist()
+
+
+def _copy_rows(conn: Connection, codes: list[str], lon: np.ndarray, lat: np.ndarray,
+               pop: np.ndarray, leg: np.ndarray, method: np.ndarray, party_m: np.ndarray,
+               party_id: np.ndarray, per_cat: dict[str, np.ndarray], categories: list[str],
+               versions: list[int]) -> None:
+    """COPY building_access, the text built column by column (numpy, then one join)."""
+    vtext = "{" + ",".join(map(str, versions)) + "}"
+    cat_text = {c: [("null" if v == "\\N" else v) for v in _fmt(per_cat[c], 1)]
+                for c in categories}
+    within = np.column_stack([per_cat[c] <= QUARTER_HOUR_M for c in categories]) \
+        if categories else np.zeros((len(codes), 0), bool)
+    lines = []
+    points = [f"SRID=4326;POINT({x:.8f} {y:.8f})" for x, y in zip(lon.tolist(), lat.tolist(),
+                                                                  strict=True)]
+    pid = party_id.astype(str).astype(object)
+    pid[party_id < 0] = "\\N"
+    cols = [codes, points, pop.astype(str).tolist(), _fmt(leg, 2), method.tolist(),
+            _fmt(party_m, 2), pid.tolist()]
+    for i, row in enumerate(zip(*cols, strict=True)):
+        cat_json = "{" + ",".join(f'"{c}": {cat_text[c][i]}' for c in categories) + "}"
+        near = "{" + ",".join(c for c, w in zip(categories, within[i], strict=True) if w) + "}"
+        lines.append("\t".join((*row, cat_json, near, vtext)))
+    buf = io.StringIO("\n".join(lines) + "\n")
+    with conn.connection.dbapi_connection.cursor() as cur:
+        cur.copy_expert(
+            "COPY building_access (unit_code, geom, population, leg_m, method, party_m, "
+            "party_point_id, category_m, categories_within, versions) FROM STDIN", buf)

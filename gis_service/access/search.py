@@ -167,9 +167,7 @@ def nearest_sources(graph: WalkGraph, sources: Snapped, *, toward: bool = True,
     frm = np.concatenate([n + idx[ok_u], n + idx[ok_v]])
     to = np.concatenate([graph.u[e[ok_u]], graph.v[e[ok_v]]])
     cost = np.concatenate([near_u[ok_u], near_v[ok_v]])
-    a_from, a_to = (graph.arc_to, graph.arc_from) if toward else (graph.arc_from, graph.arc_to)
-    m = arcs_matrix(np.concatenate([a_from, frm]), np.concatenate([a_to, to]),
-                    np.concatenate([graph.arc_cost, np.maximum(cost, MIN_COST)]), n + s)
+    m = graph.matrix_with_sources(frm, to, np.maximum(cost, MIN_COST), reverse=toward)
     dist, _, src = dijkstra(m, directed=True, indices=n + idx, limit=limit, min_only=True,
                             return_predecessors=True)
     which = np.where(src >= 0, src - n, -1)

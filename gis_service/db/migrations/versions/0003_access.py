@@ -23,6 +23,10 @@ WATCHED = {
 
 def upgrade() -> None:
     op.execute("ALTER TABLE walk_edge ADD COLUMN osm_id bigint")
+    # where a building's residents are taken to stand: inside the polygon even when it is
+    # concave; computed once at import, not at every reach computation
+    op.execute("ALTER TABLE admin_unit ADD COLUMN label_point geometry(Point, 4326) "
+               "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
     op.execute(
         """
         CREATE TABLE access_state (
@@ -78,10 +82,13 @@ def upgrade() -> None:
         )
         """
     )
+    # A cache, recomputed whenever the versions it was made from move: UNLOGGED, no foreign
+    # key and no spatial index, so that writing 100,000 buildings costs a COPY, not seconds
+    # of per-row checks (queries join admin_unit on the code).
     op.execute(
         """
-        CREATE TABLE building_access (
-            unit_code        text PRIMARY KEY REFERENCES admin_unit (code) ON DELETE CASCADE,
+        CREATE UNLOGGED TABLE building_access (
+            unit_code        text PRIMARY KEY,
             geom             geometry(Point, 4326) NOT NULL,
             population       integer NOT NULL,
             leg_m            double precision NOT NULL,
@@ -95,7 +102,6 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("CREATE INDEX building_access_geom_idx ON building_access USING gist (geom)")
 
 
 def downgrade() -> None:
@@ -105,3 +111,4 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_bumps_access ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS bump_{table}_version()")
     op.execute("ALTER TABLE walk_edge DROP COLUMN osm_id")
+    op.execute("ALTER TABLE admin_unit DROP COLUMN label_point")
