@@ -49,6 +49,8 @@ bench: setup
 	$(BIN)/python benchmarks/locate.py
 	$(BIN)/python benchmarks/report_load.py
 	$(BIN)/python benchmarks/stats.py
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python benchmarks/access.py
 
 lint: venv
 	$(BIN)/ruff check gis_service tests benchmarks

@@ -80,6 +80,23 @@ def _warm_cube(app: FastAPI) -> None:
         logging.getLogger(__name__).warning("statistics cube not loaded", exc_info=True)
 
 
+def _warm_access(app: FastAPI) -> None:
+    """Load the walking network into memory before the first isochrone asks for it
+    (12 s at a million edges). No network yet is not an error."""
+    import logging
+
+    from gis_service.db.engine import get_engine
+    from gis_service.errors import NotFound
+
+    try:
+        with get_engine(app.state.settings).connect() as conn:
+            app.state.access.get(conn)
+    except NotFound:
+        pass
+    except Exception:  # the first request will try again and report the error
+        logging.getLogger(__name__).warning("walking network not loaded", exc_info=True)
+
+
 def _no_telemetry() -> dict:
     """Recent FastAPI instruments every request with OpenTelemetry spans, metrics and logs
     by default. We export none of them, and on the report path the no-op instruments cost
@@ -102,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Load the statistics cube in the background, so the first supervisor to open a
         # report does not wait for it (~8 s at 1 M cases).
         threading.Thread(target=_warm_cube, args=(app,), name="warm-cube", daemon=True).start()
+        threading.Thread(target=_warm_access, args=(app,), name="warm-access",
+                         daemon=True).start()
         yield
         app.state.import_executor.shutdown(wait=True)
         app.state.access_jobs.shutdown()

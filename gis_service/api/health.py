@@ -31,4 +31,5 @@ def healthz(request: Request, settings: SettingsDep) -> JSONResponse:
     # taking the process's CPU for a few seconds at 1 M cases; load tests wait for it).
     return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
                          "postgis": postgis, "schema": revision,
-                         "stats_ready": cube.synced_at > 0})
+                         "stats_ready": cube.synced_at > 0,
+                         "access_ready": request.app.state.access.ready})

@@ -58,20 +58,33 @@ def read_layer(path: Path, *, crs: str | None = None,
 
 
 def _node(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split every line where it crosses or touches another, keeping its own direction."""
+    """Split every line where another crosses or touches it inside (not at its own ends),
+    keeping its direction. Pairs are found with an STRtree and intersected in one
+    vectorised call; only lines with an inner crossing are split."""
     tree = shapely.STRtree(lines)
-    pairs = tree.query(lines, predicate="intersects")
-    pairs = pairs[:, pairs[0] != pairs[1]]
+    a, b = tree.query(lines, predicate="intersects")
+    keep = a != b
+    a, b = a[keep], b[keep]
+    cuts = shapely.intersection(lines[a], lines[b])
+    points, owner = shapely.get_parts(shapely.get_parts(cuts), return_index=True)
+    points = np.asarray(points)
+    pair = owner
+    is_point = shapely.get_type_id(points) == 0
+    # overlapping stretches (lines) are cut at their ends
+    others = shapely.get_type_id(points) == 1
+    ends = shapely.get_parts(shapely.boundary(points[others]), return_index=True)
+    pts = np.concatenate([points[is_point], np.asarray(ends[0])])
+    line_of = np.concatenate([a[pair[is_point]], a[pair[others]][ends[1]]])
+    first = shapely.get_point(lines[line_of], 0)
+    last = shapely.get_point(lines[line_of], -1)
+    inner = ~(shapely.equals_exact(pts, first, 1e-9) | shapely.equals_exact(pts, last, 1e-9))
+    by_line: dict[int, list] = {}
+    for i, p in zip(line_of[inner].tolist(), pts[inner], strict=True):
+        by_line.setdefault(i, []).append(p)
     out, parent = [], []
-    crossing: dict[int, list] = {}
-    for a, b in pairs.T.tolist():
-        crossing.setdefault(a, []).append(b)
     for i, line in enumerate(lines):
-        others = crossing.get(i)
-        if not others:
-            out.append(line), parent.append(i)
-            continue
-        pieces = _split(line, shapely.intersection(line, shapely.union_all(lines[others])))
+        cut = by_line.get(i)
+        pieces = _split(line, shapely.multipoints(cut)) if cut else [line]
         out.extend(pieces), parent.extend([i] * len(pieces))
     return np.asarray(out, dtype=object), np.asarray(parent)
 

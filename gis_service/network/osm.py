@@ -86,7 +86,7 @@ class _Way:
 def read_osm(path: Path, bbox: tuple[float, float, float, float] | None = None,
              keep_all: bool = False, progress: Callable[[str], None] | None = None) -> Network:
     if not path.exists():
-        raise ImportRejected(f"{path}: no such file")
+        raise ImportRejected(f"{path.name}: no such file")
     ways: list[_Way] = []
     location: dict[int, tuple[float, float]] = {}
     try:
@@ -107,11 +107,11 @@ def read_osm(path: Path, bbox: tuple[float, float, float, float] | None = None,
                 ways.append(_Way(obj.id, refs, tags["highway"], tags.get("name"),
                                  oneway_for_walkers(tags)))
     except RuntimeError as exc:
-        raise ImportRejected(f"{path}: not a readable OpenStreetMap file ({exc})") from exc
+        raise ImportRejected(f"{path.name}: not a readable OpenStreetMap file ({exc})") from exc
     if progress:
         progress(f"{len(ways):,} walkable ways")
     if not ways:
-        raise ImportRejected(f"{path}: no walkable ways found")
+        raise ImportRejected(f"{path.name}: no walkable ways found")
     return _noded(ways, location, bbox, keep_all)
 
 
