@@ -246,7 +246,7 @@ def reach_pandana(scale: str) -> dict:
     engine = load_engine(settings)
     g = engine.graph
     with get_engine(settings).connect() as conn:
-        codes, pop, lon, lat = reach.building_rows(conn)
+        _codes, pop, lon, lat = reach.building_rows(conn)
         points, party = reach.point_rows(conn)
     mask = np.array([k in party for k in points.kind])
     t0 = time.perf_counter()
