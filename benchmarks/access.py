@@ -75,15 +75,33 @@ def settings_for(scale: str):
     return settings
 
 
-def origins(engine, n: int, seed: int = 5) -> list[tuple[float, float]]:
-    """Random points within 30 m of random nodes (all on the network's main part)."""
-    g = engine.graph
+def origins(settings, n: int, seed: int = 5) -> list[tuple[float, float]]:
+    """Random points within about 30 m of random nodes, the same for every method (read
+    from PostGIS, so a peer's process holds nothing of ours)."""
+    from sqlalchemy import text
+
+    from gis_service.db.engine import get_engine
+
+    with get_engine(settings).connect() as conn:
+        xy = np.array(conn.execute(text(
+            "SELECT ST_X(geom), ST_Y(geom) FROM walk_node ORDER BY id")).all())
     rng = np.random.default_rng(seed)
-    pick = rng.choice(g.node_count, n, replace=False)
-    x = g.node_xy[pick, 0] + rng.uniform(-30, 30, n)
-    y = g.node_xy[pick, 1] + rng.uniform(-30, 30, n)
-    lon, lat = g.projection.to_lonlat(x, y)
+    pick = rng.choice(len(xy), n, replace=False)
+    lat = xy[pick, 1] + rng.uniform(-30, 30, n) / 111_000
+    lon = xy[pick, 0] + rng.uniform(-30, 30, n) / (111_000 * np.cos(np.radians(lat)))
     return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
+def read_edges(settings):
+    """Edges with their projected shapes, straight from PostGIS (for the peers)."""
+    import geopandas as gpd
+
+    from gis_service.db.engine import get_engine
+
+    with get_engine(settings).connect() as conn:
+        frame = gpd.read_postgis("SELECT id, source, target, length_m, geom FROM walk_edge",
+                                 conn, geom_col="geom")
+    return frame.to_crs(frame.estimate_utm_crs())
 
 
 def load_engine(settings):
@@ -113,7 +131,7 @@ def iso_ours(scale: str) -> dict:
     t0 = time.perf_counter()
     engine = load_engine(settings)
     load_s = time.perf_counter() - t0
-    pts = origins(engine, SAMPLES + 10)
+    pts = origins(settings, SAMPLES + 10)
     for lon, lat in pts[:10]:
         isochrone(engine, lon, lat, [15])
     times, areas = [], []
@@ -132,25 +150,32 @@ def iso_networkx(scale: str) -> dict:
     from scipy.spatial import cKDTree
 
     settings = settings_for(scale)
-    engine = load_engine(settings)
-    g = engine.graph
     t0 = time.perf_counter()
+    edges = read_edges(settings)
     graph = nx.Graph()
-    lines = [shapely.LineString(g.edge_line(k)) for k in range(g.edge_count)]
-    for k in range(g.edge_count):
-        graph.add_edge(int(g.u[k]), int(g.v[k]), length=float(g.length[k]), key=k)
-    tree = cKDTree(g.node_xy)
+    lines = np.asarray(edges.geometry.values, dtype=object)
+    for k, (a, b, length) in enumerate(zip(edges.source, edges.target, edges.length_m,
+                                           strict=True)):
+        graph.add_edge(int(a), int(b), length=float(length), key=k)
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                      shapely.get_coordinates(shapely.get_point(lines, -1))])
+    ids = np.concatenate([edges.source.to_numpy(), edges.target.to_numpy()])
+    nodes, first = np.unique(ids, return_index=True)
+    tree = cKDTree(ends[first])
+    to_utm = edges.crs
     build_s = time.perf_counter() - t0
-    pts = origins(engine, PEER_SAMPLES + 2)
+    from pyproj import Transformer
+
+    project = Transformer.from_crs(4326, to_utm, always_xy=True)
+    pts = origins(settings, PEER_SAMPLES + 2)
     times, areas = [], []
     for i, (lon, lat) in enumerate(pts):
         t = time.perf_counter()
-        x, y = g.projection.to_xy(lon, lat)
-        node = int(tree.query((float(x), float(y)))[1])  # OSMnx: the nearest node
+        x, y = project.transform(lon, lat)
+        node = int(nodes[tree.query((x, y))[1]])  # OSMnx: the nearest node (of a start)
         sub = nx.ego_graph(graph, node, radius=BUDGET, distance="length")
-        edges = [d["key"] for _, _, d in sub.edges(data=True)]
-        poly = shapely.union_all(shapely.buffer(np.asarray(lines, dtype=object)[edges],
-                                                WALK_OFF))
+        keys = [d["key"] for _, _, d in sub.edges(data=True)]
+        poly = shapely.union_all(shapely.buffer(lines[keys], WALK_OFF))
         elapsed = time.perf_counter() - t
         if i >= 2:
             times.append(elapsed)
@@ -166,10 +191,8 @@ def iso_pgrouting(scale: str) -> dict:
     from gis_service.db.engine import get_engine
 
     settings = settings_for(scale)
-    engine = load_engine(settings)
-    srid = engine.graph.projection.crs.to_epsg()
-    pts = origins(engine, PEER_SAMPLES + 2)
-    del utm_crs
+    pts = origins(settings, PEER_SAMPLES + 2)
+    srid = utm_crs(*pts[0]).to_epsg()
     sql = text(f"""
         WITH o AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
         start AS (SELECT n.id FROM walk_node n, o ORDER BY n.geom <-> o.g LIMIT 1),
@@ -238,28 +261,31 @@ def reach_ours(scale: str) -> dict:
 def reach_pandana(scale: str) -> dict:
     import pandana
     import pandas as pd
+    from pyproj import Transformer
 
     from gis_service.access import reach
+    from gis_service.access.graph import utm_crs
     from gis_service.db.engine import get_engine
 
     settings = settings_for(scale)
-    engine = load_engine(settings)
-    g = engine.graph
     with get_engine(settings).connect() as conn:
         _codes, pop, lon, lat = reach.building_rows(conn)
         points, party = reach.point_rows(conn)
+        node = pd.read_sql("SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM walk_node "
+                           "ORDER BY id", conn)
+        edge = pd.read_sql("SELECT source, target, length_m FROM walk_edge", conn)
     mask = np.array([k in party for k in points.kind])
+    project = Transformer.from_crs(4326, utm_crs(float(lon[0]), float(lat[0])), always_xy=True)
     t0 = time.perf_counter()
-    nodes = pd.DataFrame({"x": g.node_xy[:, 0], "y": g.node_xy[:, 1]})
-    edges = pd.DataFrame({"from": g.u, "to": g.v, "length": g.length})
-    net = pandana.Network(nodes.x, nodes.y, edges["from"], edges["to"], edges[["length"]],
-                          twoway=True)
+    nx_, ny_ = project.transform(node.lon.to_numpy(), node.lat.to_numpy())
+    net = pandana.Network(pd.Series(nx_, index=node.id), pd.Series(ny_, index=node.id),
+                          edge.source, edge.target, edge[["length_m"]], twoway=True)
     prep = time.perf_counter() - t0
     t1 = time.perf_counter()
-    px, py = engine.project(points.lon[mask], points.lat[mask])
+    px, py = project.transform(points.lon[mask], points.lat[mask])
     net.set_pois("party", 1000, 1, pd.Series(px), pd.Series(py))
     near = net.nearest_pois(1000, "party", num_pois=1)
-    bx, by = engine.project(lon, lat)
+    bx, by = project.transform(lon, lat)
     ids = net.get_node_ids(pd.Series(bx), pd.Series(by))
     dist = near[1].reindex(ids.values).to_numpy()
     query = time.perf_counter() - t1

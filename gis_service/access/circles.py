@@ -22,6 +22,7 @@ from gis_service.access.engine import AccessEngine
 from gis_service.access.reach import QUARTER_HOUR_M, current_versions
 from gis_service.access.service import DEFAULT_WALK_OFF_M
 from gis_service.imports.report import Progress, no_progress
+from gis_service.service_points.service import kind_filter
 
 #: the stored outline is traced on this grid (an API isochrone may ask for finer)
 CIRCLE_RESOLUTION_M = 8.0
@@ -154,13 +155,9 @@ def circles_geojson(conn: Connection, *, category: str | None, kind: str | None,
                            'computed_at', computed_at)) ORDER BY key), '[]'))::text
             FROM circle_union WHERE {where}"""
     else:
-        where = ["TRUE"]
-        if category:
-            where.append(":category = ANY (p.categories)")
-            params["category"] = category
-        if kind:
-            where.append("p.kind = :kind")
-            params["kind"] = kind
+        terms, more = kind_filter(kind, category, "p")
+        where = ["TRUE", *terms]
+        params.update(more)
         sql = f"""
             SELECT json_build_object('type', 'FeatureCollection', 'features',
                    coalesce(json_agg(json_build_object(

@@ -22,6 +22,7 @@ from gis_service.api.params import PointParams
 from gis_service.auth.principal import Principal, Role
 from gis_service.errors import InvalidInput
 from gis_service.geo.coords import CoordSys
+from gis_service.service_points.service import check_vocab
 
 router = APIRouter(prefix="/access", tags=["access"])
 GEOJSON = "application/geo+json"
@@ -170,7 +171,7 @@ def circles(
 ) -> Response:
     from gis_service.access import circles as circles_mod
 
-    service.check_kind_category(conn, kind, category)
+    check_vocab(conn, kind, category)
     if circles_mod.stale_count(conn) or (union and not circles_mod.unions_current(conn)):
         _in_job(request, settings, "circles", circles_mod.refresh)
     return Response(circles_mod.circles_geojson(conn, category=category, kind=kind,
@@ -202,7 +203,7 @@ def _site(request: Request, conn, principal: Principal, body: SitingRequest,
     from gis_service.access import siting
 
     _planner(principal)
-    service.check_kind_category(conn, body.kind, body.category)
+    check_vocab(conn, body.kind, body.category)
     cands = siting.candidates_from_geojson(body.candidates, coord_sys) \
         if body.candidates is not None else None
     return _json(siting.site(conn, engine_of(request, conn), kind=body.kind,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
 from gis_service.errors import InvalidInput, NotFound
+from gis_service.service_points.service import check_vocab, kind_filter
 
 #: GB 50180-2018's quarter-hour life circle: 15 minutes at 4 km/h ≈ 1,000 m
 DEFAULT_SPEED_KMH = 4.0
@@ -64,36 +65,18 @@ def isochrone(engine: AccessEngine, lon: float, lat: float, minutes: list[float]
 
 
 def _points(conn: Connection, kind: str | None, category: str | None) -> list[dict]:
-    where, params = ["TRUE"], {}
-    if kind:
-        where.append("kind = :kind")
-        params["kind"] = kind
-    if category:
-        where.append(":category = ANY (categories)")
-        params["category"] = category
+    where, params = kind_filter(kind, category)
     rows = conn.execute(text(
         f"SELECT id, name, kind, categories, ST_X(geom) AS lon, ST_Y(geom) AS lat, address "
-        f"FROM service_point WHERE {' AND '.join(where)} ORDER BY id"), params).mappings()
+        f"FROM service_point WHERE {' AND '.join(['TRUE', *where])} ORDER BY id"),
+        params).mappings()
     return [dict(r) for r in rows]
-
-
-def check_kind_category(conn: Connection, kind: str | None, category: str | None) -> None:
-    if kind and not conn.execute(text("SELECT 1 FROM service_kind WHERE code = :k"),
-                                 {"k": kind}).first():
-        known = conn.execute(text("SELECT string_agg(code, ', ' ORDER BY code) "
-                                  "FROM service_kind")).scalar()
-        raise InvalidInput(f"kind: unknown kind {kind!r}; known: {known}")
-    if category and not conn.execute(text("SELECT 1 FROM living_category WHERE code = :c"),
-                                     {"c": category}).first():
-        known = conn.execute(text("SELECT string_agg(code, ', ' ORDER BY sort) "
-                                  "FROM living_category")).scalar()
-        raise InvalidInput(f"category: unknown category {category!r}; known: {known}")
 
 
 def nearest(conn: Connection, engine: AccessEngine, lon: float, lat: float, *,
             kind: str | None, category: str | None, max_m: float, with_path: bool,
             max_access_m: float = MAX_ACCESS_M) -> dict[str, Any]:
-    check_kind_category(conn, kind, category)
+    check_vocab(conn, kind, category)
     points = _points(conn, kind, category)
     what = " and ".join(x for x in (f"kind {kind}" if kind else "",
                                     f"category {category}" if category else "") if x)

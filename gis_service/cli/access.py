@@ -50,9 +50,9 @@ def siting(
 ) -> None:
     """The k sites that bring the most uncovered residents within walking reach."""
     from gis_service.access import siting as siting_mod
-    from gis_service.access.service import check_kind_category
     from gis_service.access.store import EngineCache
     from gis_service.errors import InvalidInput
+    from gis_service.service_points.service import check_vocab
 
     settings = get_settings()
     cluster.start(settings)
@@ -64,7 +64,7 @@ def siting(
             raise InvalidInput(f"{candidates}: not a readable GeoJSON file ({exc})") from exc
         cands = siting_mod.candidates_from_geojson(fc)
     with steps("siting") as step, transaction(settings) as conn:
-        check_kind_category(conn, kind, category)
+        check_vocab(conn, kind, category)
         step("loading the walking network")
         engine = EngineCache().get(conn)
         step("solving")

@@ -24,28 +24,38 @@ def kinds(conn: Connection) -> dict[str, Any]:
     }
 
 
-def _check_vocab(conn: Connection, kind: str | None, category: str | None) -> None:
-    if kind and not conn.execute(text("SELECT 1 FROM service_kind WHERE code = :k"),
-                                 {"k": kind}).first():
-        raise InvalidInput(f"unknown kind {kind!r}; see /api/v1/service-kinds", field="kind")
-    if category and not conn.execute(text("SELECT 1 FROM living_category WHERE code = :c"),
-                                     {"c": category}).first():
-        raise InvalidInput(f"unknown category {category!r}; see /api/v1/service-kinds",
-                           field="category")
+def check_vocab(conn: Connection, kind: str | None, category: str | None) -> None:
+    """A kind or category that is not in the vocabulary is a 422 listing the known ones."""
+    for value, table, field, order in ((kind, "service_kind", "kind", "code"),
+                                       (category, "living_category", "category", "sort")):
+        if value and not conn.execute(text(f"SELECT 1 FROM {table} WHERE code = :v"),
+                                      {"v": value}).first():
+            known = conn.execute(text(f"SELECT string_agg(code, ', ' ORDER BY {order}) "
+                                      f"FROM {table}")).scalar()
+            raise InvalidInput(f"{field}: unknown {field} {value!r}; known: {known}",
+                               field=field)
+
+
+def kind_filter(kind: str | None, category: str | None, alias: str = ""
+                ) -> tuple[list[str], dict[str, Any]]:
+    """SQL terms (and parameters) selecting service points by kind and category."""
+    prefix = f"{alias}." if alias else ""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if kind:
+        where.append(f"{prefix}kind = :kind")
+        params["kind"] = kind
+    if category:
+        where.append(f":category = ANY({prefix}categories)")
+        params["category"] = category
+    return where, params
 
 
 def list_points(conn: Connection, *, kind: str | None, category: str | None, unit: str | None,
                 bbox: tuple[float, float, float, float] | None, limit: int,
                 offset: int) -> dict[str, Any]:
-    _check_vocab(conn, kind, category)
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if kind:
-        where.append("kind = :kind")
-        params["kind"] = kind
-    if category:
-        where.append(":category = ANY(categories)")
-        params["category"] = category
+    check_vocab(conn, kind, category)
+    where, params = kind_filter(kind, category)
     if unit:
         if not unit.isdigit():
             raise InvalidInput(f"unit {unit!r} must be a unit code (digits)", field="unit")
