@@ -167,7 +167,7 @@ def iso_networkx(scale: str) -> dict:
     from pyproj import Transformer
 
     project = Transformer.from_crs(4326, to_utm, always_xy=True)
-    pts = origins(settings, PEER_SAMPLES + 2)
+    pts = origins(settings, SAMPLES + 10)[:PEER_SAMPLES + 2]
     times, areas = [], []
     for i, (lon, lat) in enumerate(pts):
         t = time.perf_counter()
@@ -191,7 +191,7 @@ def iso_pgrouting(scale: str) -> dict:
     from gis_service.db.engine import get_engine
 
     settings = settings_for(scale)
-    pts = origins(settings, PEER_SAMPLES + 2)
+    pts = origins(settings, SAMPLES + 10)[:PEER_SAMPLES + 2]
     srid = utm_crs(*pts[0]).to_epsg()
     sql = text(f"""
         WITH o AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
