@@ -8,8 +8,11 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PGVER  := 15
 APT_PACKAGES := postgresql-$(PGVER) postgresql-$(PGVER)-postgis-3 postgresql-$(PGVER)-pgrouting
+# the browser the page tests drive, a CJK font for its screenshots, npm for the map libraries
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+WEB    := gis_service/web
 
-.PHONY: demo test setup system venv db lint serve bench clean
+.PHONY: demo test setup system venv assets db lint serve bench clean
 
 demo: setup
 	$(BIN)/gis-service demo
@@ -19,7 +22,7 @@ test: setup
 	$(BIN)/ruff check gis_service tests benchmarks
 	$(BIN)/python -m pytest
 
-setup: system venv db
+setup: system venv assets db
 
 system:
 	@if [ ! -f /usr/share/postgresql/$(PGVER)/extension/postgis.control ] \
@@ -29,6 +32,13 @@ system:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] \
+	 || ! command -v npm >/dev/null; then \
+	  echo "installing $(BROWSER_PACKAGES) (and npm if missing)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER_PACKAGES) \
+	    $$(command -v npm >/dev/null || echo npm); \
+	fi
 
 venv: $(STAMP)
 
@@ -37,6 +47,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# Leaflet and its plugins from the npm registry, served by our own server (never a CDN)
+assets: $(WEB)/node_modules/.installed
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --silent
+	@touch $@
 
 db: venv
 	$(BIN)/gis-service db up

@@ -28,9 +28,15 @@ from gis_service.auth.throttle import SignInThrottle
 from gis_service.cases.routes import fast_report
 from gis_service.db.asyncpool import close_pools
 from gis_service.errors import STATUS_CODES, GisServiceError
+from gis_service.maps.assets import APP_DIR, VENDOR_DIR
+from gis_service.maps.routes import router as maps_router
 from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
 from gis_service.stats.cube import CaseCube
+from gis_service.tiles.basemap import Basemap
+from gis_service.tiles.cache import TileCache
+from gis_service.tiles.caseindex import CaseIndex
+from gis_service.tiles.routes import router as tiles_router
 
 DESCRIPTION = """
 Grid management and issue tracking for city communities: the four-level grid
@@ -139,6 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cube = CaseCube(settings)
     app.state.access = EngineCache()
     app.state.access_jobs = AccessJobs()
+    app.state.case_index = CaseIndex(app.state.cube)
+    app.state.tiles = TileCache()
+    app.state.tile_figures = {}
+    app.state.basemap = Basemap()
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).
@@ -147,7 +157,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(open311_router)
+    app.include_router(tiles_router)
+    app.include_router(maps_router)
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+    app.mount("/static/app", StaticFiles(directory=str(APP_DIR)), name="app-static")
+    # Leaflet and plugins from npm (make assets); absent until installed, then served
+    app.mount("/static/vendor", StaticFiles(directory=str(VENDOR_DIR), check_dir=False),
+              name="vendor")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -39,8 +39,16 @@ ConnDep = Annotated[Connection, Depends(get_conn)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_principal(settings: SettingsDep,
-                  token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+#: the map pages' sign-in keeps the token in this HttpOnly, SameSite=Strict cookie
+TOKEN_COOKIE = "gis_token"
+
+
+async def get_principal(request: Request, settings: SettingsDep,
+                        token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
+    cookie; writes always need the header, so a cookie cannot be used to forge one."""
+    if not token and request.method in ("GET", "HEAD"):
+        token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         raise Unauthorized("sign in first: send Authorization: Bearer <token> "
                            "(POST /api/v1/auth/token)")

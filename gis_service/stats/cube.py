@@ -40,12 +40,14 @@ FACTS_SQL = """
                AS close_hours,
            coalesce(c.closed_at <= c.deadline_at, false)::int AS on_time,
            (c.rework_count > 0)::int AS rework,
-           coalesce(c.rating, 0) AS rating
+           coalesce(c.rating, 0) AS rating,
+           ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
       FROM cases c
 """
 DTYPES = {"id": "int64", "unit_code": "str", "category_code": "str", "status": "str",
           "day": "int32", "accepted": "bool", "deadline": "float64",
-          "close_hours": "float64", "on_time": "bool", "rework": "bool", "rating": "int8"}
+          "close_hours": "float64", "on_time": "bool", "rework": "bool", "rating": "int8",
+          "lon": "float64", "lat": "float64"}
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Facts:
     on_time: np.ndarray
     rework: np.ndarray
     rating: np.ndarray
+    lon: np.ndarray  # where it was reported (for map tiles; never changes)
+    lat: np.ndarray
 
 
 STATUSES = ["reported", "accepted", "dispatched", "in_progress", "handled", "closed",
@@ -122,7 +126,7 @@ class CaseCube:
         known = old.ids[pos_clipped] == new.ids
         merged = {}
         for name in ("ids", "category", "status", "day", "accepted", "deadline",
-                     "close_hours", "on_time", "rework", "rating"):
+                     "close_hours", "on_time", "rework", "rating", "lon", "lat"):
             a, b = getattr(old, name).copy(), getattr(new, name)
             a[pos_clipped[known]] = b[known]
             merged[name] = np.concatenate([a, b[~known]])
@@ -167,6 +171,8 @@ class CaseCube:
             on_time=frame["on_time"].to_numpy(bool),
             rework=frame["rework"].to_numpy(bool),
             rating=frame["rating"].to_numpy(np.int8),
+            lon=frame["lon"].to_numpy(np.float64),
+            lat=frame["lat"].to_numpy(np.float64),
         )
 
 

@@ -1,0 +1,79 @@
+"""Page text in Simplified Chinese (default) and English."""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "resolution.title": {"zh": "问题办结率", "en": "Case resolution rate"},
+    "cases.title": {"zh": "问题分布", "en": "Cases"},
+    "coverage.title": {"zh": "千米党组织覆盖与一刻钟生活圈", "en": "One-kilometre reach and "
+                       "quarter-hour living circle"},
+    "units.title": {"zh": "四级网格与网格员", "en": "The four-level grid and its people"},
+    "login.title": {"zh": "登录", "en": "Sign in"},
+    "login.username": {"zh": "用户名", "en": "Username"},
+    "login.password": {"zh": "密码", "en": "Password"},
+    "login.submit": {"zh": "登录", "en": "Sign in"},
+    "login.failed": {"zh": "用户名或密码错误", "en": "Wrong username or password"},
+    "data_as_of": {"zh": "数据截至", "en": "Data as of"},
+    "filters": {"zh": "筛选", "en": "Filters"},
+    "level": {"zh": "层级", "en": "Level"},
+    "period": {"zh": "时段", "en": "Period"},
+    "unit": {"zh": "范围", "en": "Within"},
+    "all": {"zh": "全部", "en": "all"},
+    "viewer": {"zh": "当前用户", "en": "Signed in as"},
+    "sign_out": {"zh": "退出", "en": "Sign out"},
+    "lang_switch": {"zh": "English", "en": "中文"},
+    "district": {"zh": "区", "en": "District"},
+    "subdistrict": {"zh": "街道", "en": "Subdistrict"},
+    "community": {"zh": "社区", "en": "Community"},
+    "grid": {"zh": "网格", "en": "Grid"},
+    "building": {"zh": "楼栋", "en": "Building"},
+    "reported": {"zh": "上报", "en": "Reported"},
+    "accepted": {"zh": "立案", "en": "Accepted"},
+    "closed": {"zh": "结案", "en": "Closed"},
+    "resolution_rate": {"zh": "办结率", "en": "Resolution rate"},
+    "on_time_rate": {"zh": "按期办结率", "en": "On-time rate"},
+    "rework_rate": {"zh": "返工率", "en": "Rework rate"},
+    "satisfaction_rate": {"zh": "满意率", "en": "Satisfaction"},
+    "overdue_now": {"zh": "当前超期", "en": "Overdue now"},
+    "overdue_cases": {"zh": "超期未办结问题", "en": "Overdue open cases"},
+    "no_cases": {"zh": "无问题", "en": "no cases"},
+    "click_drill": {"zh": "点击单元查看下一级", "en": "Click a unit to see the level below"},
+    "cases.legend": {"zh": "问题状态", "en": "Case status"},
+    "cluster": {"zh": "聚合（数字为问题数）", "en": "Grouped (number of cases)"},
+    "status.reported": {"zh": "已上报", "en": "Reported"},
+    "status.accepted": {"zh": "已立案", "en": "Accepted"},
+    "status.dispatched": {"zh": "已派遣", "en": "Dispatched"},
+    "status.in_progress": {"zh": "处置中", "en": "In progress"},
+    "status.handled": {"zh": "已处置", "en": "Handled"},
+    "status.closed": {"zh": "已结案", "en": "Closed"},
+    "status.rejected": {"zh": "不予立案", "en": "Rejected"},
+    "status.duplicate": {"zh": "重复", "en": "Duplicate"},
+    "timeline": {"zh": "办理过程", "en": "Timeline"},
+    "category": {"zh": "类别", "en": "Category"},
+    "status": {"zh": "状态", "en": "Status"},
+    "roster": {"zh": "网格员", "en": "Roster"},
+    "population": {"zh": "人口", "en": "Residents"},
+    "party_distance": {"zh": "到最近党组织步行距离", "en": "Walk to the nearest party "
+                       "organisation"},
+    "gap": {"zh": "千米覆盖缺口", "en": "Beyond one kilometre"},
+    "circles": {"zh": "一刻钟服务圈", "en": "Quarter-hour circles"},
+    "complete_share": {"zh": "六类服务齐全的居民比例", "en": "Residents with all six services"},
+    "most_missing": {"zh": "最常缺少", "en": "Most often missing"},
+    "sites": {"zh": "建议选址", "en": "Proposed sites"},
+    "adds": {"zh": "新增覆盖人口", "en": "Residents added"},
+    "basemap": {"zh": "底图（本地）", "en": "Basemap (local)"},
+    "m": {"zh": "米", "en": "m"},
+}
+
+
+def t(key: str, lang: str) -> str:
+    entry = TEXT.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry["zh"]
+
+
+def table(keys: list[str], lang: str) -> dict[str, str]:
+    return {k: t(k, lang) for k in keys}

@@ -1,0 +1,330 @@
+"""The map pages, built with folium on Leaflet served from our own server.
+
+Every page: a title, the data's date, the filters in use, a legend, our offline basemap,
+the viewer's jurisdiction applied to every figure and feature. Units travel inline as
+simplified GeoJSON (a district has about 2,000); cases always come as vector tiles, so a
+page over a million cases stays as light as one over a hundred.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import folium
+from sqlalchemy import Connection, text
+
+from gis_service.auth.principal import Principal
+from gis_service.maps.assets import localise
+from gis_service.maps.i18n import TEXT, t
+from gis_service.units.codes import child_level
+
+RATE_BINS = [(0.98, "#006d2c"), (0.95, "#31a354"), (0.90, "#a1d99b"), (0.80, "#fdae6b"),
+             (0.0, "#de2d26")]
+NO_DATA = "#cccccc"
+SIMPLIFY_DEG = 0.00005  # ≈ 5 m: invisible at the zooms these pages open at
+
+
+@dataclass
+class Page:
+    kind: str
+    lang: str
+    principal: Principal
+    data_date: str
+    filters: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+    def text(self, key: str) -> str:
+        return t(key, self.lang)
+
+    def labels(self) -> dict[str, str]:
+        return {k: t(k, self.lang) for k in TEXT}
+
+    def other_lang_url(self) -> str:
+        from urllib.parse import urlencode
+
+        q = {**self.query, "lang": "en" if self.lang == "zh" else "zh"}
+        return f"/maps/{self.kind}?{urlencode(q)}"
+
+
+def rate_colour(rate: float | None) -> str:
+    if rate is None:
+        return NO_DATA
+    return next(c for lo, c in RATE_BINS if rate >= lo)
+
+
+def new_map(page: Page, bounds: list[list[float]] | None, basemap_style: dict) -> folium.Map:
+    m = folium.Map(tiles=None, control_scale=True, zoom_start=13, location=[34.78, 113.68])
+    localise(m)
+    if bounds:
+        m.fit_bounds(bounds)
+    root = m.get_root()
+    root.header.add_child(folium.Element(
+        '<link rel="stylesheet" href="/static/app/maps.css"/>'))
+    # in the body, so they load after Leaflet (folium puts its own links in the head)
+    root.html.add_child(folium.Element(
+        '<script src="/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js">'
+        '</script><script src="/static/app/maps.js"></script>'))
+    root.html.add_child(folium.Element(_title_box(page)))
+    on_load(m, f"gisBasemap({m.get_name()}, {json.dumps(basemap_style, ensure_ascii=False)});")
+    return m
+
+
+def on_load(m: folium.Map, js: str) -> None:
+    """Run after the page's scripts: folium defines the map's variables at render time,
+    after anything added to the page before."""
+    m.get_root().script.add_child(folium.Element(
+        f"window.addEventListener('load', function () {{ {js} }});"))
+
+
+def _title_box(page: Page) -> str:
+    rows = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
+                   for k, v in page.filters.items())
+    who = page.principal.display_name or page.principal.username or page.principal.role.value
+    return f"""
+<div class="gis-title" data-testid="map-title" lang="{page.lang}">
+  <h1>{html.escape(page.text(page.kind + '.title'))}</h1>
+  <p class="gis-date" data-testid="data-date">{page.text('data_as_of')} {page.data_date}</p>
+  <ul class="gis-filters" data-testid="filters">{rows}</ul>
+  <p class="gis-who">{page.text('viewer')}: {html.escape(who)} ·
+     <a href="{page.other_lang_url()}" data-testid="lang-switch">{page.text('lang_switch')}</a> ·
+     <a href="/maps/logout">{page.text('sign_out')}</a></p>
+</div>"""
+
+
+def legend(m: folium.Map, title: str, items: list[tuple[str, str]], note: str = "") -> None:
+    rows = "".join(f'<li><span class="swatch" style="background:{c}"></span>'
+                   f"{html.escape(label)}</li>" for c, label in items)
+    extra = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    m.get_root().html.add_child(folium.Element(
+        f'<div class="gis-legend" data-testid="legend"><h2>{html.escape(title)}</h2>'
+        f"<ul>{rows}</ul>{extra}</div>"))
+
+
+def finish(m: folium.Map) -> str:
+    on_load(m, "gisReady();")
+    return m.get_root().render()
+
+
+# ------------------------------------------------------------------ data helpers
+
+def unit_shapes(conn: Connection, codes: list[str]) -> dict[str, dict]:
+    rows = conn.execute(text(
+        "SELECT code, name, level, parent_code, population, "
+        "ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g "
+        "FROM admin_unit WHERE code = ANY(:codes)"), {"codes": codes, "tol": SIMPLIFY_DEG})
+    return {r.code: {"name": r.name, "level": r.level, "parent": r.parent_code,
+                     "population": r.population, "geometry": r.g} for r in rows}
+
+
+def bounds_of(conn: Connection, codes: list[str]) -> list[list[float]] | None:
+    row = conn.execute(text(
+        "SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM (SELECT ST_Extent(geom) "
+        "AS e FROM admin_unit WHERE code = ANY(:codes)) x"), {"codes": codes}).one()
+    return None if row[0] is None else [[row[0], row[1]], [row[2], row[3]]]
+
+
+def scope_codes(conn: Connection, principal: Principal, unit: str | None) -> list[str]:
+    """The units a page opens on: the one asked for, else the viewer's scopes, else the
+    districts."""
+    if unit:
+        return [unit]
+    if principal.scopes:
+        return list(principal.scopes)
+    return [r[0] for r in conn.execute(text(
+        "SELECT code FROM admin_unit WHERE level = 'district' AND EXISTS (SELECT 1 FROM "
+        "admin_unit c WHERE c.parent_code = admin_unit.code) ORDER BY code"))]
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+# ------------------------------------------------------------------ pages
+
+def resolution_page(conn: Connection, page: Page, stats: dict[str, Any], style: dict,
+                    unit: str | None) -> str:
+    level = stats["level"]
+    units = stats["units"]
+    shapes = unit_shapes(conn, [u["code"] for u in units])
+    features = []
+    for u in units:
+        shape = shapes.get(u["code"])
+        if not shape:
+            continue
+        props = {"code": u["code"], "name": u["name"], "level": level,
+                 "colour": rate_colour(u.get("resolution_rate"))}
+        for k in ("reported", "accepted", "closed", "overdue_now"):
+            props[k] = u.get(k, 0)
+        for k in ("resolution_rate", "on_time_rate", "rework_rate", "satisfaction_rate"):
+            props[k] = _pct(u.get(k))
+        features.append({"type": "Feature", "id": u["code"], "geometry": shape["geometry"],
+                         "properties": props})
+    bounds = bounds_of(conn, [u["code"] for u in units]) or \
+        bounds_of(conn, scope_codes(conn, page.principal, unit))
+    m = new_map(page, bounds, style)
+    fields = ["name", "reported", "closed", "resolution_rate", "on_time_rate", "rework_rate",
+              "satisfaction_rate", "overdue_now"]
+    aliases = [page.text(level)] + [page.text(f) for f in fields[1:]]
+    layer = folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name=page.text(level),
+        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#555",
+                                  "weight": 1, "fillOpacity": 0.65},
+        highlight_function=lambda f: {"weight": 3, "color": "#222"},
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
+    ).add_to(m)
+    child = child_level(level)
+    q = {k: v for k, v in page.query.items() if k in ("from", "to", "lang")}
+    from urllib.parse import urlencode
+
+    if child is not None and child.value != "building":
+        target = f"/maps/resolution?{urlencode({**q, 'level': child.value})}&unit="
+    else:
+        target = f"/maps/cases?{urlencode({k: v for k, v in q.items() if k == 'lang'})}&unit="
+    on_load(m, f"gisDrill({layer.get_name()}, function (p) {{ return {json.dumps(target)} "
+               f"+ encodeURIComponent(p.code); }});")
+    labels = json.dumps(page.labels(), ensure_ascii=False)
+    on_load(m, f"gisCases({m.get_name()}, 'open=true&overdue=true', {labels}, "
+               f"gisTimeline({m.get_name()}, {labels}));")
+    items = [(c, f"≥ {lo * 100:.0f}%") for lo, c in RATE_BINS[:-1]]
+    items += [(RATE_BINS[-1][1], f"< {RATE_BINS[-2][0] * 100:.0f}%"),
+              (NO_DATA, page.text("no_cases")), ("#a50f15", page.text("overdue_cases"))]
+    legend(m, page.text("resolution_rate"), items, page.text("click_drill"))
+    return finish(m)
+
+
+def cases_page(conn: Connection, page: Page, style: dict, unit: str | None,
+               query: str) -> str:
+    bounds = bounds_of(conn, scope_codes(conn, page.principal, unit))
+    m = new_map(page, bounds, style)
+    labels = json.dumps(page.labels(), ensure_ascii=False)
+    on_load(m, f"gisCases({m.get_name()}, {json.dumps(query)}, {labels}, "
+               f"gisTimeline({m.get_name()}, {labels}));")
+    from gis_service.stats.cube import STATUSES
+
+    colours = {"reported": "#e6550d", "accepted": "#fd8d3c", "dispatched": "#fdae6b",
+               "in_progress": "#6baed6", "handled": "#3182bd", "closed": "#31a354",
+               "rejected": "#969696", "duplicate": "#bdbdbd"}
+    items = [(colours[s], page.text("status." + s)) for s in STATUSES]
+    items.append(("#fd8d3c", page.text("cluster")))
+    legend(m, page.text("cases.legend"), items)
+    return finish(m)
+
+
+def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> str:
+    where, params = page.principal.unit_filter("u.code")
+    scope = scope_codes(conn, page.principal, unit)
+    inside = " OR ".join(f"u.code LIKE :s{i}" for i in range(len(scope))) or "TRUE"
+    params.update({f"s{i}": s + "%" for i, s in enumerate(scope)})
+    rows = conn.execute(text(f"""
+        SELECT u.code, u.name, u.level, u.population,
+               ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, :tol), 6)::json AS g,
+               (SELECT json_agg(json_build_object('role', s.role, 'name', s.name,
+                                                  'phone', s.phone) ORDER BY s.sort)
+                  FROM unit_staff s WHERE s.unit_code = u.code) AS staff
+        FROM admin_unit u
+        WHERE u.level IN ('subdistrict', 'community', 'grid') AND {where} AND ({inside})
+        ORDER BY u.code"""), {"tol": SIMPLIFY_DEG, **params}).mappings().all()
+    m = new_map(page, bounds_of(conn, scope), style)
+    colours = {"subdistrict": "#54278f", "community": "#3182bd", "grid": "#31a354"}
+    for level in ("subdistrict", "community", "grid"):
+        feats = []
+        for r in rows:
+            if r["level"] != level:
+                continue
+            staff = r["staff"] or []
+            roster = "".join(f"<li>{html.escape(s['name'])} "
+                             f"{html.escape(s['phone'] or '')}</li>" for s in staff)
+            feats.append({"type": "Feature", "id": r["code"], "geometry": r["g"],
+                          "properties": {"code": r["code"], "name": r["name"],
+                                         "population": r["population"] or 0,
+                                         "roster": f"<ul>{roster}</ul>" if roster else ""}})
+        if not feats:
+            continue
+        group = folium.GeoJson(
+            {"type": "FeatureCollection", "features": feats}, name=page.text(level),
+            style_function=lambda f, c=colours[level], lv=level: {
+                "color": c, "weight": {"subdistrict": 3, "community": 2, "grid": 1}[lv],
+                "fillOpacity": 0.05 if lv == "grid" else 0.0},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "code"],
+                                          aliases=[page.text(level), "code"]),
+            popup=folium.GeoJsonPopup(fields=["name", "population", "roster"],
+                                      aliases=[page.text(level), page.text("population"),
+                                               page.text("roster")]) if level == "grid"
+            else None,
+        )
+        group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    legend(m, page.text("units.title"), [(c, page.text(lv)) for lv, c in colours.items()])
+    return finish(m)
+
+
+def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
+                  reach_m: float, sites: dict | None) -> str:
+    where, params = page.principal.inside_filter("b.unit_code")
+    if unit:
+        where += " AND b.unit_code LIKE :u"
+        params["u"] = unit + "%"
+    buildings = conn.execute(text(f"""
+        SELECT b.unit_code, u.name, b.population, b.party_m,
+               ST_AsGeoJSON(u.geom, 6)::json AS g
+        FROM building_access b JOIN admin_unit u ON u.code = b.unit_code
+        WHERE {where} ORDER BY b.unit_code"""), params).mappings().all()
+    scope = scope_codes(conn, page.principal, unit)
+    m = new_map(page, bounds_of(conn, scope), style)
+    circles = conn.execute(text(
+        "SELECT key, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g "
+        "FROM circle_union WHERE key LIKE 'category:%' ORDER BY key"),
+        {"tol": SIMPLIFY_DEG * 2}).all()
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+    for (key, geom), colour in zip(circles, palette, strict=False):
+        folium.GeoJson({"type": "Feature", "geometry": geom, "properties": {"key": key}},
+                       name=f"{page.text('circles')} · {key.split(':', 1)[1]}",
+                       show=key == "category:government",
+                       style_function=lambda f, c=colour: {"color": c, "weight": 1,
+                                                           "fillOpacity": 0.12},
+                       ).add_to(m)
+    feats = []
+    for b in buildings:
+        d = b["party_m"]
+        gap = d is None or d > reach_m
+        feats.append({"type": "Feature", "id": b["unit_code"], "geometry": b["g"],
+                      "properties": {"code": b["unit_code"], "name": b["name"],
+                                     "population": b["population"],
+                                     "distance": "—" if d is None else f"{d:,.0f}",
+                                     "gap": gap}})
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": feats}, name=page.text("party_distance"),
+        style_function=lambda f: {"color": "#de2d26" if f["properties"]["gap"] else "#3182bd",
+                                  "weight": 3 if f["properties"]["gap"] else 1,
+                                  "fillOpacity": 0.7},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "population", "distance"],
+                                      aliases=[page.text("building"), page.text("population"),
+                                               page.text("party_distance")]),
+    ).add_to(m)
+    if sites:
+        for f in sites["features"]:
+            lon, lat = f["geometry"]["coordinates"]
+            p = f["properties"]
+            folium.CircleMarker(
+                [lat, lon], radius=9, color="#000", fill=True, fill_color="#ffd92f",
+                fill_opacity=1,
+                tooltip=f"{page.text('sites')} #{p['rank']}: {page.text('adds')} "
+                        f"{p['population_added']:,}").add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    gaps = [f for f in feats if f["properties"]["gap"]]
+    gap_pop = sum(f["properties"]["population"] for f in gaps)
+    legend(m, page.text("coverage.title"),
+           [("#3182bd", f"≤ {reach_m:,.0f} {page.text('m')}"),
+            ("#de2d26", f"{page.text('gap')}: {len(gaps):,} · {gap_pop:,}"),
+            ("#ffd92f", page.text("sites"))] +
+           [(c, f"{page.text('circles')} · {k.split(':', 1)[1]}")
+            for (k, _), c in zip(circles, palette, strict=False)])
+    return finish(m)
+
+
+def today_iso() -> str:
+    return date.today().isoformat()

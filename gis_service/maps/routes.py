@@ -1,0 +1,202 @@
+"""``/maps/…``: the supervisors' and planners' pages, and their sign-in.
+
+Pages sign in with a form that keeps the token in an HttpOnly, SameSite=Strict cookie
+(navigations cannot send a bearer header); every figure and feature on a page is then
+cut to the viewer's jurisdiction by the same SQL and cube filters as the API.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gis_service.api.deps import TOKEN_COOKIE, ConnDep, SettingsDep, get_principal
+from gis_service.auth import tokens, users
+from gis_service.auth.principal import Principal, Role
+from gis_service.errors import Forbidden, Unauthorized
+from gis_service.maps import pages
+from gis_service.maps.i18n import LANGS, t
+
+router = APIRouter(prefix="/maps", tags=["maps"], include_in_schema=False)
+Lang = Annotated[str, Query(pattern="^(zh|en)$")]
+
+
+async def _principal(request: Request, settings) -> Principal | None:
+    try:
+        return await get_principal(request, settings, None)
+    except Unauthorized:
+        return None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/maps/login?next={quote(target)}", status_code=303)
+
+
+def _page(html_text: str) -> HTMLResponse:
+    return HTMLResponse(html_text, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/login")
+def login_form(next: str = "/maps/resolution", lang: Lang = "zh",
+               error: bool = False) -> HTMLResponse:
+    target = next if next.startswith("/maps/") else "/maps/resolution"
+    err = f'<p class="error" data-testid="login-error">{t("login.failed", lang)}</p>' \
+        if error else ""
+    return HTMLResponse(f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t("login.title", lang)}</title><link rel="stylesheet" href="/static/app/maps.css">
+</head><body><form class="gis-login" method="post" action="/maps/login">
+<h1>{t("login.title", lang)}</h1>{err}
+<input type="hidden" name="next" value="{html.escape(target)}">
+<input type="hidden" name="lang" value="{lang}">
+<label for="u">{t("login.username", lang)}</label>
+<input id="u" name="username" autocomplete="username" data-testid="login-username" required>
+<label for="p">{t("login.password", lang)}</label>
+<input id="p" name="password" type="password" autocomplete="current-password"
+       data-testid="login-password" required>
+<button type="submit" data-testid="login-submit">{t("login.submit", lang)}</button>
+</form></body></html>""")
+
+
+@router.post("/login")
+def login(request: Request, conn: ConnDep, settings: SettingsDep,
+          username: Annotated[str, Form()], password: Annotated[str, Form()],
+          next: Annotated[str, Form()] = "/maps/resolution",
+          lang: Annotated[str, Form()] = "zh") -> Response:
+    throttle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "-"
+    throttle.check(username, address)
+    lang = lang if lang in LANGS else "zh"
+    try:
+        user = users.authenticate(conn, username, password)
+    except Unauthorized:
+        throttle.failed(username, address)
+        return RedirectResponse(f"/maps/login?error=1&lang={lang}&next={quote(next)}",
+                                status_code=303)
+    throttle.succeeded(username, address)
+    token, lifetime = tokens.issue(user, settings)
+    target = next if next.startswith("/maps/") else "/maps/resolution"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(TOKEN_COOKIE, token, max_age=lifetime, httponly=True,
+                        samesite="strict", path="/")
+    return response
+
+
+@router.get("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/maps/login", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/")
+    return response
+
+
+def _style(request: Request) -> dict:
+    return request.app.state.basemap.style
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+@router.get("/resolution")
+async def resolution(
+    request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
+    level: Annotated[str, Query(pattern="^(subdistrict|community|grid)$")] = "subdistrict",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    unit: str | None = None,
+) -> Response:
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    if principal.role is Role.team_member:
+        raise Forbidden("the resolution map is for supervisors, planners and admins")
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from gis_service.stats.resolution import StatsQuery
+    from gis_service.stats.resolution import resolution as stats
+
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    q = StatsQuery(level=level, date_to=date_to or today,
+                   date_from=date_from or (date_to or today) - timedelta(days=363), unit=unit)
+    figures = stats(conn, request.app.state.cube, principal, q)
+    page = pages.Page("resolution", lang, principal, data_date=_cube_date(request, settings),
+                      filters={t("level", lang): t(level, lang),
+                               t("period", lang): f"{q.date_from} – {q.date_to}",
+                               t("unit", lang): unit or t("all", lang)},
+                      query=_query(request))
+    return _page(pages.resolution_page(conn, page, figures, _style(request), unit))
+
+
+def _cube_date(request: Request, settings) -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    synced = request.app.state.cube.synced_at or dt.datetime.now().timestamp()
+    return dt.datetime.fromtimestamp(synced, ZoneInfo(settings.timezone)).strftime(
+        "%Y-%m-%d %H:%M")
+
+
+@router.get("/cases")
+async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
+                status: str | None = None, category: str | None = None,
+                unit: str | None = None, open: bool = False) -> Response:
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    principal.require_case_reader()
+    from urllib.parse import urlencode
+
+    tile_query = urlencode({k: v for k, v in (("status", status), ("category", category),
+                                               ("open", "true" if open else None)) if v})
+    page = pages.Page("cases", lang, principal, data_date=_cube_date(request, settings),
+                      filters={t("status", lang): t("status." + status, lang) if status
+                               else t("all", lang),
+                               t("category", lang): category or t("all", lang),
+                               t("unit", lang): unit or t("all", lang)},
+                      query=_query(request))
+    return _page(pages.cases_page(conn, page, _style(request), unit, tile_query))
+
+
+@router.get("/units")
+async def units(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
+                unit: str | None = None) -> Response:
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    page = pages.Page("units", lang, principal, data_date=pages.today_iso(),
+                      filters={t("unit", lang): unit or t("all", lang)}, query=_query(request))
+    return _page(pages.units_page(conn, page, _style(request), unit))
+
+
+@router.get("/coverage")
+async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
+                   unit: str | None = None,
+                   reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000) -> Response:
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    principal.require(Role.planner, Role.supervisor, Role.admin, what="the coverage map")
+    from gis_service.access import circles, reach, siting
+    from gis_service.db.engine import transaction
+
+    with transaction(settings) as tx:
+        engine = request.app.state.access.get(tx)
+        reach.ensure_fresh(tx, engine)
+        if circles.stale_count(tx) or not circles.unions_current(tx):
+            circles.refresh(tx, engine)
+    sites = siting.site(conn, request.app.state.access.get(conn), kind="party_org",
+                        category=None, k=3, max_m=reach_m)
+    at = conn.exec_driver_sql("SELECT max(computed_at) FROM building_access").scalar()
+    page = pages.Page("coverage", lang, principal,
+                      data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
+                      filters={t("unit", lang): unit or t("all", lang),
+                               t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}"},
+                      query=_query(request))
+    return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites))

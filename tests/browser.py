@@ -1,0 +1,127 @@
+"""Real pages in a real browser: the server as its own process, Debian's Chromium driven by
+Playwright, every request to a host other than 127.0.0.1 blocked and counted, console
+errors collected, screenshots kept in tests/artifacts/."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# as the machine's own probe starts it: no background traffic to Google's hosts
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(settings) -> Iterator[str]:
+    """``gis-service serve`` on a free port of 127.0.0.1, ready when /healthz answers."""
+    port = free_port()
+    env = {**os.environ, "GIS_DB_NAME": settings.db_name, "GIS_DB_PORT": str(settings.db_port),
+           "GIS_SECRET_KEY": settings.secret_key or "", "GIS_PHOTO_DIR": str(
+               settings.photos_path)}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gis-service"), "serve",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                body = httpx.get(base + "/healthz", timeout=2).json()
+                if body.get("access_ready") or body.get("status") == "ok":
+                    break
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class Watch:
+    """What a page did: requests that tried to leave the machine, errors it logged."""
+
+    external: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def browser_context(**options) -> Iterator[tuple[object, Watch]]:
+    from playwright.sync_api import sync_playwright
+
+    watch = Watch()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                    headless=True)
+        context = browser.new_context(locale="zh-CN", **options)
+
+        def route(r) -> None:
+            host = urlparse(r.request.url).hostname
+            if r.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+                r.continue_()
+            else:
+                watch.external.append(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        context.on("console", lambda m: watch.console_errors.append(m.text)
+                   if m.type == "error" else None)
+        context.on("weberror", lambda e: watch.console_errors.append(str(e.error)))
+        context.on("requestfailed", lambda r: watch.failed.append(r.url))
+        try:
+            yield context, watch
+        finally:
+            context.close()
+            browser.close()
+
+
+def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:
+    page.goto(f"{base}/maps/login?next={next_path}")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"**{next_path.split('?')[0]}*")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+# JavaScript run in the page: the features Leaflet drew, per GeoJSON layer of the map
+FEATURES_JS = """() => {
+  const out = [];
+  for (const v of Object.values(window)) {
+    if (v && v instanceof L.GeoJSON) {
+      v.eachLayer(l => out.push({code: l.feature.properties.code || null,
+                                 drawn: !!(l._path && l._path.getAttribute('d'))}));
+    }
+  }
+  return out;
+}"""
