@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.case_index = CaseIndex(app.state.cube)
     app.state.tiles = TileCache()
     app.state.tile_figures = {}
-    app.state.basemap = Basemap()
+    app.state.basemap = Basemap(settings.db_name)
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from gis_service.cli import access, categories, db, imports, open311, people, serve
+from gis_service.cli import access, categories, db, imports, open311, people, serve, tiles
 from gis_service.errors import GisServiceError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(people.teams_app, name="teams")
 app.add_typer(categories.app, name="categories")
 app.add_typer(open311.app, name="open311")
 app.add_typer(access.app, name="access")
+app.add_typer(tiles.app, name="tiles")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

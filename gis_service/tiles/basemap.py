@@ -2,7 +2,7 @@
 
 Isolated government networks cannot fetch OpenStreetMap's or a vendor's tiles, so the
 pages draw this by default. A tile on disk is used while the network and units versions it
-was cut from are current (tiles/cache/basemap/VERSION); otherwise it is cut again.
+was cut from are current (tiles/cache/<database>/basemap/VERSION); otherwise it is cut again.
 ``gis-service tiles seed --maxzoom N`` cuts every tile over the data ahead of time.
 """
 
@@ -29,9 +29,10 @@ def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 class Basemap:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, database: str, root: Path | None = None) -> None:
         self.root = root or project_root() / "tiles"
-        self.cache_dir = self.root / "cache" / "basemap"
+        # one cache per database: two databases may stand at the same versions
+        self.cache_dir = self.root / "cache" / database / "basemap"
         self.style = json.loads((self.root / "style.json").read_text(encoding="utf-8"))
         self._lock = threading.Lock()
 

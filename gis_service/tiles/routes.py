@@ -28,7 +28,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 LAYERS = ("units", "cases", "service_points", "basemap")
 
 
-def _versions(conn) -> tuple[int, int, int]:
+def versions_of(conn) -> tuple[int, int, int]:
     row = conn.execute(text("SELECT network_version, points_version, units_version "
                             "FROM access_state")).one()
     return int(row[0]), int(row[1]), int(row[2])
@@ -76,7 +76,7 @@ async def tile(
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}", field="layer")
     mvt.check_tile(z, x, y)
     cache: TileCache = request.app.state.tiles
-    versions = _versions(conn)
+    versions = versions_of(conn)
     if layer in ("basemap", "service_points"):
         key = f"{layer}/{z}/{x}/{y}/{versions}/{kind}/{category}"
         private = False
