@@ -145,9 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cube = CaseCube(settings)
     app.state.access = EngineCache()
     app.state.access_jobs = AccessJobs()
-    app.state.case_index = CaseIndex(app.state.cube)
-    app.state.tiles = TileCache()
+    app.state.case_index = CaseIndex(app.state.cube, settings.tile_freshness_seconds)
+    app.state.tiles = TileCache(settings.tile_cache_size)
     app.state.tile_figures = {}
+    app.state.map_memo = {}
     app.state.basemap = Basemap(settings.db_name)
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # An API import that takes longer than this answers 202 with a status URL.
     import_wait_seconds: float = 5.0
+    # Vector tiles kept in memory per process (0: none, as when measuring uncached tiles).
+    tile_cache_size: int = 4096
+    # Case tiles may show the cases as of this many seconds ago (one sync per second at
+    # most, instead of one per tile).
+    tile_freshness_seconds: float = 1.0
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

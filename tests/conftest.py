@@ -35,6 +35,7 @@ ADMIN_AUTH = {"Authorization": "Bearer " + tokens.issue(
 
 def _fresh_database(name: str) -> Settings:
     settings = Settings(db_name=name, secret_key=TEST_SECRET, import_wait_seconds=30,
+                        tile_freshness_seconds=0,
                         photo_dir=Path(tempfile.mkdtemp(prefix=f"{name}-photos-")))
     cluster.start(settings)
     cluster.drop_database(settings, name)

@@ -45,8 +45,15 @@ TOKEN_COOKIE = "gis_token"
 
 async def get_principal(request: Request, settings: SettingsDep,
                         token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    return principal_of(request, settings, token)
+
+
+def principal_of(request: Request, settings: Settings, token: str | None = None) -> Principal:
     """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
     cookie; writes always need the header, so a cookie cannot be used to forge one."""
+    if token is None:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else None
     if not token and request.method in ("GET", "HEAD"):
         token = request.cookies.get(TOKEN_COOKIE)
     if not token:

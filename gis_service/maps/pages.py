@@ -263,7 +263,7 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
 
 
 def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
-                  reach_m: float, sites: dict | None) -> str:
+                  reach_m: float, sites: dict | None, circle: str) -> str:
     where, params = page.principal.inside_filter("b.unit_code")
     if unit:
         where += " AND b.unit_code LIKE :u"
@@ -275,15 +275,15 @@ def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
         WHERE {where} ORDER BY b.unit_code"""), params).mappings().all()
     scope = scope_codes(conn, page.principal, unit)
     m = new_map(page, bounds_of(conn, scope), style)
+    # one category's quarter-hour area at a time: a district's union has ~140,000 vertices
     circles = conn.execute(text(
-        "SELECT key, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g "
-        "FROM circle_union WHERE key LIKE 'category:%' ORDER BY key"),
-        {"tol": SIMPLIFY_DEG * 2}).all()
-    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+        "SELECT key, ST_AsGeoJSON(ST_Simplify(geom, :tol), 6)::json AS g "
+        "FROM circle_union WHERE key = :key"),
+        {"tol": SIMPLIFY_DEG * 2, "key": f"category:{circle}"}).all()
+    palette = ["#1b9e77"]
     for (key, geom), colour in zip(circles, palette, strict=False):
         folium.GeoJson({"type": "Feature", "geometry": geom, "properties": {"key": key}},
                        name=f"{page.text('circles')} · {key.split(':', 1)[1]}",
-                       show=key == "category:government",
                        style_function=lambda f, c=colour: {"color": c, "weight": 1,
                                                            "fillOpacity": 0.12},
                        ).add_to(m)

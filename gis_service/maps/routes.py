@@ -178,7 +178,10 @@ async def units(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
 @router.get("/coverage")
 async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
                    unit: str | None = None,
-                   reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000) -> Response:
+                   reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000,
+                   circle: Annotated[str, Query(pattern="^(government|daily_life|"
+                                                "culture_education|health|public_welfare|"
+                                                "safety)$")] = "government") -> Response:
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
@@ -188,15 +191,22 @@ async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang:
 
     with transaction(settings) as tx:
         engine = request.app.state.access.get(tx)
-        reach.ensure_fresh(tx, engine)
+        versions = tuple(reach.ensure_fresh(tx, engine))
         if circles.stale_count(tx) or not circles.unions_current(tx):
             circles.refresh(tx, engine)
-    sites = siting.site(conn, request.app.state.access.get(conn), kind="party_org",
-                        category=None, k=3, max_m=reach_m)
+    memo = request.app.state.map_memo
+    key = ("sites", versions, reach_m)
+    if key not in memo:  # proposed sites: same data, same answer
+        memo.clear()
+        memo[key] = siting.site(conn, engine, kind="party_org", category=None, k=3,
+                                max_m=reach_m)
+    sites = memo[key]
     at = conn.exec_driver_sql("SELECT max(computed_at) FROM building_access").scalar()
     page = pages.Page("coverage", lang, principal,
                       data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
                       filters={t("unit", lang): unit or t("all", lang),
-                               t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}"},
+                               t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
+                               t("circles", lang): circle},
                       query=_query(request))
-    return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites))
+    return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites,
+                                     circle))

@@ -34,6 +34,8 @@ class TileCache:
                 self.hits += 1
                 return tile
         tile = make()
+        if self.capacity <= 0:
+            return tile
         with self._lock:
             self.misses += 1
             self._data[key] = tile

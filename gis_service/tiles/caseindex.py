@@ -49,29 +49,40 @@ def morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class TileCases:
-    """The rows of the cube inside one tile (indices into the facts arrays)."""
+class Sums:
+    """Prefix sums, in key order, of the cases a filter keeps: a count, how many are
+    open and overdue, and their coordinates, over any key range in O(1)."""
 
-    rows: np.ndarray
-    x: np.ndarray  # world coordinates
+    count: np.ndarray
+    open: np.ndarray
+    overdue: np.ndarray
+    x: np.ndarray
     y: np.ndarray
 
 
+def _cumsum(v: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(v) + 1, np.float64)
+    np.cumsum(v, out=out[1:])
+    return out
+
+
 class CaseIndex:
-    def __init__(self, cube: CaseCube) -> None:
+    def __init__(self, cube: CaseCube, max_age: float = 0.0) -> None:
         self.cube = cube
+        self.max_age = max_age
         self._lock = threading.Lock()
         self._facts: Facts | None = None
         self._keys = np.zeros(0, np.uint64)  # sorted Morton keys
         self._ids_by_key = np.zeros(0, np.int64)  # case ids in key order
         self._order = np.zeros(0, np.int64)  # rows of the current facts in key order
         self._tail = np.zeros(0, np.int64)  # rows not in the sort (reported since)
-        self._wx = np.zeros(0, np.uint64)
-        self._wy = np.zeros(0, np.uint64)
+        self.wx = np.zeros(0, np.uint64)
+        self.wy = np.zeros(0, np.uint64)
+        self._sums: dict[object, Sums] = {}
 
     def facts(self) -> Facts:
-        """The cube's facts, synced, with this index brought up to them."""
-        facts = self.cube.facts()
+        """The cube's facts (at most ``max_age`` seconds old), with this index up to them."""
+        facts = self.cube.facts(self.max_age)
         if facts is not self._facts:
             with self._lock:
                 if facts is not self._facts:
@@ -95,29 +106,38 @@ class CaseIndex:
             tail = np.zeros(0, np.int64)
         else:
             self._order = rows
-        self._wx, self._wy, self._tail, self._facts = wx, wy, tail, facts
+        self.wx, self.wy, self._tail, self._facts = wx, wy, tail, facts
+        self._sums = {}
 
-    def in_tile(self, z: int, x: int, y: int, margin: float = 0.0) -> TileCases:
-        """Rows inside tile (z, x, y), grown by ``margin`` of a tile on each side."""
-        lo_x = int((x - margin) * (1 << (BITS - z)))
-        hi_x = int((x + 1 + margin) * (1 << (BITS - z)))
-        lo_y = int((y - margin) * (1 << (BITS - z)))
-        hi_y = int((y + 1 + margin) * (1 << (BITS - z)))
-        rows = []
-        # the tile's own key range, and its eight neighbours' ranges for the margin
-        for dx in ((-1, 0, 1) if margin else (0,)):
-            for dy in ((-1, 0, 1) if margin else (0,)):
-                tx, ty = x + dx, y + dy
-                if not (0 <= tx < (1 << z) and 0 <= ty < (1 << z)):
-                    continue
-                k0 = int(morton(np.array([tx << (BITS - z)]), np.array([ty << (BITS - z)]))[0])
-                k1 = k0 + (1 << (2 * (BITS - z)))
-                a = np.searchsorted(self._keys, np.uint64(k0))
-                b = np.searchsorted(self._keys, np.uint64(k1))
-                rows.append(self._order[a:b])
-        rows.append(self._tail)
-        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        wx, wy = self._wx[r], self._wy[r]
-        inside = (wx >= lo_x) & (wx < hi_x) & (wy >= lo_y) & (wy < hi_y)
-        r = r[inside]
-        return TileCases(rows=r, x=self._wx[r], y=self._wy[r])
+    def sums(self, key: object, keep: np.ndarray, is_open: np.ndarray,
+             overdue: np.ndarray) -> Sums:
+        """Prefix sums for one filter (``keep`` over all rows), cached per facts version."""
+        got = self._sums.get(key)
+        if got is None:
+            o = self._order
+            k = keep[o].astype(np.float64)
+            got = Sums(count=_cumsum(k), open=_cumsum(k * is_open[o]),
+                       overdue=_cumsum(k * overdue[o]),
+                       x=_cumsum(k * self.wx[o].astype(np.float64)),
+                       y=_cumsum(k * self.wy[o].astype(np.float64)))
+            if len(self._sums) >= 8:
+                self._sums.pop(next(iter(self._sums)))
+            self._sums[key] = got
+        return got
+
+    def cell_ranges(self, z: int, cx: np.ndarray, cy: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in the sorted keys where each cell (zoom z grid) starts and ends."""
+        shift = np.uint64(BITS - z)
+        k0 = morton(cx.astype(np.uint64) << shift, cy.astype(np.uint64) << shift)
+        k1 = k0 + np.uint64(1 << (2 * (BITS - z)))
+        return np.searchsorted(self._keys, k0), np.searchsorted(self._keys, k1)
+
+    @property
+    def tail(self) -> np.ndarray:
+        return self._tail
+
+    def rows_between(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        parts = [self._order[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+                 if b > a]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -21,6 +21,7 @@ from gis_service.auth.principal import Principal, Role
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import Forbidden, InvalidInput
 from gis_service.stats.cube import LEVEL_LENGTHS, STATUSES
+from gis_service.tiles import encode
 from gis_service.tiles.caseindex import BITS, CaseIndex
 
 EXTENT = 4096
@@ -29,6 +30,7 @@ MARGIN = BUFFER / EXTENT
 MAX_POINTS = 5000
 POINT_ZOOM = 14
 CELL_PX = 64
+CELL_ZOOM = 6  # 64 cells per tile side: 2^6
 WORLD_M = 2 * np.pi * 6378137.0
 
 
@@ -142,15 +144,14 @@ def basemap_tile(conn: Connection, z: int, x: int, y: int) -> bytes:
 
 # ------------------------------------------------------------------------- cases
 
-def _scope_rows(index: CaseIndex, principal: Principal, rows: np.ndarray) -> np.ndarray:
-    """The rows the principal may see (jurisdiction by unit code prefix)."""
+def _scope_mask(facts, principal: Principal, rows: np.ndarray) -> np.ndarray:
+    """Which of the rows the principal may see (jurisdiction by unit code prefix)."""
     if principal.unrestricted:
-        return rows
+        return np.ones(len(rows), bool)
     if principal.role is Role.team_member:
         raise Forbidden("the case map is for grid workers, supervisors and admins; a team "
                         "member sees the team's cases in the task list")
     principal.require_case_reader()
-    facts = index._facts
     keep = np.zeros(len(rows), bool)
     for scope in principal.scopes:
         level = next((lvl for lvl, n in LEVEL_LENGTHS.items() if n == len(scope)), None)
@@ -159,85 +160,140 @@ def _scope_rows(index: CaseIndex, principal: Principal, rows: np.ndarray) -> np.
         j = facts.codes[level].get(scope)
         if j is not None:
             keep |= facts.levels[level][rows] == j
-    return rows[keep]
+    return keep
+
+
+def _masks(facts, principal: Principal, rows: np.ndarray, status: str | None,
+           category: str | None, open_only: bool, overdue_only: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kept, open, overdue) for the given rows."""
+    keep = _scope_mask(facts, principal, rows)
+    st = facts.status[rows]
+    keep &= st != STATUSES.index("duplicate")
+    if status:
+        if status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+        keep &= st == STATUSES.index(status)
+    is_open = np.isin(st, [STATUSES.index(s) for s in OPEN_STATUSES])
+    overdue = is_open & (facts.deadline[rows] < time.time())
+    if open_only:
+        keep &= is_open
+    if overdue_only:
+        keep &= overdue
+    if category:
+        cats = [i for i, c in enumerate(facts.categories)
+                if c == category or c.startswith(category + ".")]
+        keep &= np.isin(facts.category[rows], cats)
+    return keep, is_open, overdue
+
+
+def _scope_key(p: Principal) -> str:
+    return f"{p.role.value}:{','.join(sorted(p.scopes))}"
 
 
 def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int, x: int,
                y: int, *, status: str | None = None, category: str | None = None,
                open_only: bool = False, overdue_only: bool = False) -> bytes:
+    """Cases of one tile. Counts per 64-pixel cell come from prefix sums over the
+    Morton-sorted cases (each cell is one key range), so a crowded tile costs the same
+    as an empty one; only a tile that will show single cases touches their rows."""
     facts = index.facts()
-    found = index.in_tile(z, x, y, MARGIN)
-    rows = _scope_rows(index, principal, found.rows)
-    keep = np.ones(len(rows), bool)
-    if status:
-        if status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-        keep &= facts.status[rows] == STATUSES.index(status)
-    open_codes = np.array([STATUSES.index(s) for s in OPEN_STATUSES])
-    is_open = np.isin(facts.status[rows], open_codes)
-    if open_only:
-        keep &= is_open
-    if category:
-        cats = [i for i, c in enumerate(facts.categories)
-                if c == category or c.startswith(category + ".")]
-        keep &= np.isin(facts.category[rows], cats)
-    if overdue_only:
-        keep &= is_open & (facts.deadline[rows] < time.time())
-    rows, is_open = rows[keep], is_open[keep]
+    filters = (_scope_key(principal), status, category, open_only, overdue_only)
+    sums = index._sums.get(filters)
+    if sums is None:
+        everything = np.arange(len(facts.ids))
+        sums = index.sums(filters, *_masks(facts, principal, everything, status, category,
+                                           open_only, overdue_only))
+    zc = z + CELL_ZOOM
+    per = 1 << CELL_ZOOM
+    ring = BUFFER * per // EXTENT
+    cx, cy = np.meshgrid(np.arange(x * per - ring, (x + 1) * per + ring),
+                         np.arange(y * per - ring, (y + 1) * per + ring), indexing="ij")
+    cx, cy = cx.ravel(), cy.ravel()
+    ok = (cx >= 0) & (cy >= 0) & (cx < (1 << zc)) & (cy < (1 << zc))
+    cx, cy = cx[ok], cy[ok]
+    start, end = index.cell_ranges(zc, cx, cy)
+    count = sums.count[end] - sums.count[start]
+    # cases reported since the last sort: few, filtered and binned one by one
+    tail = index.tail
+    t_open = t_over = np.zeros(0, bool)
+    if len(tail):
+        keep, t_open, t_over = _masks(facts, principal, tail, status, category, open_only,
+                                      overdue_only)
+        tail, t_open, t_over = tail[keep], t_open[keep], t_over[keep]
     size = float(1 << (BITS - z))
-    px = (index._wx[rows].astype(np.float64) - x * size) / size * EXTENT
-    py = (index._wy[rows].astype(np.float64) - y * size) / size * EXTENT
-    overdue = is_open & (facts.deadline[rows] < time.time())
-    if z >= POINT_ZOOM and len(rows) <= MAX_POINTS:
-        return _points_mvt(conn, facts, rows, px, py, overdue)
-    return _cells_mvt(conn, px, py, is_open, overdue)
+    total = int(count.sum()) + len(tail)
+    if z >= POINT_ZOOM and total <= MAX_POINTS:
+        rows = index.rows_between(start[count > 0], end[count > 0])
+        keep, _is_open, overdue = _masks(facts, principal, rows, status, category,
+                                        open_only, overdue_only)
+        rows = np.concatenate([rows[keep], tail])
+        overdue = np.concatenate([overdue[keep], t_over])
+        px = (index.wx[rows].astype(np.float64) - x * size) / size * EXTENT
+        py = (index.wy[rows].astype(np.float64) - y * size) / size * EXTENT
+        inside = (px >= -BUFFER) & (px < EXTENT + BUFFER) & (py >= -BUFFER) & \
+            (py < EXTENT + BUFFER)
+        return _points_mvt(conn, facts, rows[inside], px[inside], py[inside],
+                           overdue[inside])
+    used = count > 0
+    n = count[used].astype(np.float64)
+    s, e = start[used], end[used]
+    mx = (sums.x[e] - sums.x[s]) / n
+    my = (sums.y[e] - sums.y[s]) / n
+    open_n = sums.open[e] - sums.open[s]
+    over_n = sums.overdue[e] - sums.overdue[s]
+    if len(tail):  # fold the tail into the cells it falls in (or new ones)
+        tx = index.wx[tail] >> np.uint64(BITS - zc)
+        ty = index.wy[tail] >> np.uint64(BITS - zc)
+        cells = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(cx[used], cy[used],
+                                                                    strict=True))}
+        n, mx, my = list(n), list(mx), list(my)
+        open_n, over_n = list(open_n), list(over_n)
+        for r, a, b, o, v in zip(tail.tolist(), tx.tolist(), ty.tolist(), t_open.tolist(),
+                                 t_over.tolist(), strict=True):
+            i = cells.get((a, b))
+            if i is None:
+                cells[(a, b)] = i = len(n)
+                n.append(0.0), mx.append(0.0), my.append(0.0)
+                open_n.append(0.0), over_n.append(0.0)
+            w = n[i]
+            mx[i] = (mx[i] * w + float(index.wx[r])) / (w + 1)
+            my[i] = (my[i] * w + float(index.wy[r])) / (w + 1)
+            n[i], open_n[i], over_n[i] = w + 1, open_n[i] + o, over_n[i] + v
+        n, mx, my = np.asarray(n), np.asarray(mx), np.asarray(my)
+        open_n, over_n = np.asarray(open_n), np.asarray(over_n)
+    px = (mx - x * size) / size * EXTENT
+    py = (my - y * size) / size * EXTENT
+    inside = (px >= 0) & (px < EXTENT) & (py >= 0) & (py < EXTENT)
+    return _cells_mvt(conn, px, py, n, open_n, over_n, int(n[inside].sum()))
 
 
 def _points_mvt(conn: Connection, facts, rows, px, py, overdue) -> bytes:
+    """Single cases, each with its id, status, category, day reported and overdue flag."""
     from datetime import date, timedelta
 
     days = facts.day[rows]
-    reported = [(date(2000, 1, 1) + timedelta(days=int(d))).isoformat() for d in days]
-    return conn.execute(text(f"""
-        SELECT coalesce(ST_AsMVT(t, 'cases', {EXTENT}, 'geom', 'id'), '') FROM (
-            SELECT id, status, category, reported, overdue,
-                   ST_Point(round(px), round(py)) AS geom
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:status AS text[]),
-                        CAST(:category AS text[]), CAST(:reported AS text[]),
-                        CAST(:overdue AS boolean[]), CAST(:px AS float8[]),
-                        CAST(:py AS float8[]))
-                 AS u(id, status, category, reported, overdue, px, py)) t"""), {
-        "ids": facts.ids[rows].tolist(),
-        "status": [STATUSES[s] for s in facts.status[rows].tolist()],
-        "category": [facts.categories[c] for c in facts.category[rows].tolist()],
-        "reported": reported, "overdue": overdue.tolist(),
-        "px": px.tolist(), "py": py.tolist()}).scalar_one().tobytes()
+    uniq, inverse = np.unique(days, return_inverse=True)
+    labels = np.array([(date(2000, 1, 1) + timedelta(days=int(d))).isoformat()
+                       for d in uniq.tolist()], dtype=object)
+    return encode.point_layer(
+        "cases", px, py, ids=facts.ids[rows],
+        props={"status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
+               "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
+               "reported": labels[inverse.ravel()] if len(rows) else labels,
+               "overdue": np.asarray(overdue, bool)})
 
 
-def _cells_mvt(conn: Connection, px, py, is_open, overdue) -> bytes:
-    """Counts per 64-pixel cell, at the cases' mean position, marked aggregated."""
-    lo = -BUFFER // CELL_PX
-    n = EXTENT // CELL_PX - 2 * lo
-    cx = np.clip((px // CELL_PX).astype(np.int64) - lo, 0, n - 1)
-    cy = np.clip((py // CELL_PX).astype(np.int64) - lo, 0, n - 1)
-    cell = cx * n + cy
-    count = np.bincount(cell, minlength=n * n)
-    used = np.nonzero(count)[0]
-    mx = np.bincount(cell, px, n * n)[used] / count[used]
-    my = np.bincount(cell, py, n * n)[used] / count[used]
-    open_n = np.bincount(cell, is_open.astype(float), n * n)[used]
-    over_n = np.bincount(cell, overdue.astype(float), n * n)[used]
-    inside = (px >= 0) & (px < EXTENT) & (py >= 0) & (py < EXTENT)
-    return conn.execute(text(f"""
-        SELECT coalesce((SELECT ST_AsMVT(t, 'cases', {EXTENT}, 'geom') FROM (
-            SELECT count, open, overdue, true AS aggregated, {CELL_PX} AS cell_px,
-                   ST_Point(round(px), round(py)) AS geom
-            FROM unnest(CAST(:count AS int[]), CAST(:open AS int[]),
-                        CAST(:overdue AS int[]), CAST(:px AS float8[]),
-                        CAST(:py AS float8[])) AS u(count, open, overdue, px, py)) t), '')
-          || (SELECT ST_AsMVT(m, 'meta', {EXTENT}, 'geom') FROM (
-            SELECT true AS aggregated, :total AS cases, :cells AS cells,
-                   {CELL_PX} AS cell_px, ST_Point({EXTENT // 2}, {EXTENT // 2}) AS geom) m)
-        """), {"count": count[used].tolist(), "open": open_n.astype(int).tolist(),
-               "overdue": over_n.astype(int).tolist(), "px": mx.tolist(), "py": my.tolist(),
-               "total": int(inside.sum()), "cells": len(used)}).scalar_one().tobytes()
+def _cells_mvt(conn: Connection, px, py, count, open_n, over_n, total: int) -> bytes:
+    """Counts per 64-pixel cell at the cases' mean position, each marked aggregated, and a
+    ``meta`` layer with how many cases the tile holds."""
+    n = len(count)
+    cells = encode.point_layer("cases", px, py, props={
+        "count": np.asarray(count).astype(np.int64),
+        "open": np.asarray(open_n).astype(np.int64),
+        "overdue": np.asarray(over_n).astype(np.int64),
+        "aggregated": np.ones(n, bool), "cell_px": np.full(n, CELL_PX, np.int64)})
+    meta = encode.point_layer("meta", np.array([EXTENT / 2]), np.array([EXTENT / 2]), props={
+        "aggregated": np.array([True]), "cases": np.array([total], np.int64),
+        "cells": np.array([n], np.int64), "cell_px": np.array([CELL_PX], np.int64)})
+    return cells + meta

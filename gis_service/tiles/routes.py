@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, get_principal
+from gis_service.api.deps import ConnDep, SettingsDep, principal_of
 from gis_service.auth.principal import Principal, Role
 from gis_service.errors import InvalidInput
 from gis_service.tiles import mvt
@@ -43,7 +43,7 @@ def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]
     from gis_service.stats.resolution import StatsQuery, resolution
 
     cube = request.app.state.cube
-    facts = cube.facts()
+    facts = cube.facts(request.app.state.settings.tile_freshness_seconds)
     memo = request.app.state.tile_figures
     key = (id(facts), level)
     if key not in memo:
@@ -62,7 +62,7 @@ def _scope_key(p: Principal) -> str:
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="A vector tile (Mapbox Vector Tile)",
             response_class=Response)
-async def tile(
+def tile(
     request: Request, conn: ConnDep, settings: SettingsDep,
     layer: Annotated[str, Path(description="units, cases, service_points or basemap")],
     z: int, x: int, y: int,
@@ -86,7 +86,7 @@ async def tile(
                 return request.app.state.basemap.tile(conn, z, x, y, versions)
             return mvt.points_tile(conn, z, x, y, kind, category)
     else:
-        principal = await get_principal(request, settings, _bearer(request))
+        principal = principal_of(request, settings)
         private = True
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
@@ -114,15 +114,9 @@ async def tile(
     return Response(body, media_type=MVT, headers=headers)
 
 
-def _bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    return auth[7:] if auth.lower().startswith("bearer ") else None
-
-
 @router.get("/tiles/style.json", summary="The basemap's style (layers, colours, zooms)")
 def style(request: Request) -> Response:
     return Response(json.dumps(request.app.state.basemap.style, ensure_ascii=False),
                     media_type="application/json")
 
 
-__all__ = ["PrincipalDep", "router"]

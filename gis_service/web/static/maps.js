@@ -2,7 +2,12 @@
    Served by our own server; needs Leaflet and Leaflet.VectorGrid (also served by us). */
 (function () {
   "use strict";
-  var stats = (window.gisStats = { tilesLoaded: 0, tileErrors: 0, features: 0, ready: false });
+  var stats = (window.gisStats = { tilesLoaded: 0, tileErrors: 0, features: 0, ready: false,
+                                    firstPaint: null });
+  /* when the map first shows data: the page's own figure for "time to first map paint" */
+  function painted() {
+    if (stats.firstPaint === null) { stats.firstPaint = performance.now(); }
+  }
 
   function pick(styles, value) {
     return (styles && (styles[value] || styles["default"])) || { weight: 1, color: "#999" };
@@ -24,7 +29,7 @@
       vectorTileLayerStyles: layerStyles, maxNativeZoom: 18, minZoom: 3, pane: "tilePane",
       rendererFactory: L.canvas.tile, attribution: style.attribution || "gis_service"
     });
-    layer.on("tileload", function () { stats.tilesLoaded += 1; });
+    layer.on("tileload", function () { stats.tilesLoaded += 1; painted(); });
     layer.on("tileerror", function () { stats.tileErrors += 1; });
     return layer.addTo(map);
   };
@@ -97,5 +102,8 @@
     });
   };
 
-  window.gisReady = function () { stats.ready = true; };
+  window.gisReady = function () {
+    stats.ready = true;
+    if (document.querySelector(".leaflet-overlay-pane path")) { painted(); }
+  };
 })();
