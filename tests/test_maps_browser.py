@@ -118,3 +118,36 @@ def test_a_subdistrict_supervisor_sees_no_other(server, demo_settings):
         # another subdistrict's cases are not in its tiles either (checked by decoding in
         # tests/test_tiles.py); here: the page asks for nothing outside the machine
         assert watch.external == []
+
+
+def test_exported_pages_work_from_a_file_with_no_server(demo_settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "GIS_DB_NAME": demo_settings.db_name}
+    done = subprocess.run([str(Path(sys.executable).parent / "gis-service"), "maps", "export",
+                           "--out", str(tmp_path), "--lang", "zh"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pages" in done.stderr
+    names = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert {"resolution.html", "cases.html", "units.html"} <= set(names)
+    with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
+        asked = []
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
+            ("file:", "data:")) else (asked.append(r.request.url), r.abort()))
+        page = context.new_page()
+        for name in names:
+            page.goto((tmp_path / name).as_uri())
+            page.wait_for_function("() => window.gisStats && window.gisStats.ready")
+            screenshot(page, f"export-{name.removesuffix('.html')}")
+            if name == "cases.html":  # inline cases (points or counted cells)
+                assert page.evaluate("() => window.gisStats.features") > 0
+            else:
+                units = [f for f in page.evaluate(FEATURES_JS) if f["code"]]
+                assert units and all(f["drawn"] for f in units)
+            # the inline basemap drew its streets too
+            assert page.locator(".leaflet-overlay-pane path").count() > 10
+        assert asked == [] and watch.console_errors == []

@@ -7,7 +7,17 @@ import sys
 import typer
 from rich.console import Console
 
-from gis_service.cli import access, categories, db, imports, open311, people, serve, tiles
+from gis_service.cli import (
+    access,
+    categories,
+    db,
+    imports,
+    maps,
+    open311,
+    people,
+    serve,
+    tiles,
+)
 from gis_service.errors import GisServiceError
 
 app = typer.Typer(
@@ -23,6 +33,7 @@ app.add_typer(categories.app, name="categories")
 app.add_typer(open311.app, name="open311")
 app.add_typer(access.app, name="access")
 app.add_typer(tiles.app, name="tiles")
+app.add_typer(maps.app, name="maps")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

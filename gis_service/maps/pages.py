@@ -36,6 +36,8 @@ class Page:
     data_date: str
     filters: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    #: exported to a file: data inline, no tiles, no links back to the server
+    offline: dict[str, Any] | None = None
 
     def text(self, key: str) -> str:
         return t(key, self.lang)
@@ -69,8 +71,25 @@ def new_map(page: Page, bounds: list[list[float]] | None, basemap_style: dict) -
         '<script src="/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js">'
         '</script><script src="/static/app/maps.js"></script>'))
     root.html.add_child(folium.Element(_title_box(page)))
-    on_load(m, f"gisBasemap({m.get_name()}, {json.dumps(basemap_style, ensure_ascii=False)});")
+    style = json.dumps(basemap_style, ensure_ascii=False)
+    if page.offline is not None:
+        layers = json.dumps(page.offline["basemap"], ensure_ascii=False)
+        on_load(m, f"gisBasemapInline({m.get_name()}, {layers}, {style});")
+    else:
+        on_load(m, f"gisBasemap({m.get_name()}, {style});")
     return m
+
+
+def cases_layer(m: folium.Map, page: Page, query: str, cases_fc: dict | None) -> None:
+    """Cases as tiles from the server, or inline in an exported page."""
+    labels = json.dumps(page.labels(), ensure_ascii=False)
+    if page.offline is not None:
+        on_load(m, f"gisCasesInline({m.get_name()}, "
+                   f"{json.dumps(cases_fc or {'type': 'FeatureCollection', 'features': []})}, "
+                   f"{labels});")
+    else:
+        on_load(m, f"gisCases({m.get_name()}, {json.dumps(query)}, {labels}, "
+                   f"gisTimeline({m.get_name()}, {labels}));")
 
 
 def on_load(m: folium.Map, js: str) -> None:
@@ -89,10 +108,16 @@ def _title_box(page: Page) -> str:
   <h1>{html.escape(page.text(page.kind + '.title'))}</h1>
   <p class="gis-date" data-testid="data-date">{page.text('data_as_of')} {page.data_date}</p>
   <ul class="gis-filters" data-testid="filters">{rows}</ul>
-  <p class="gis-who">{page.text('viewer')}: {html.escape(who)} ·
-     <a href="{page.other_lang_url()}" data-testid="lang-switch">{page.text('lang_switch')}</a> ·
-     <a href="/maps/logout">{page.text('sign_out')}</a></p>
+  <p class="gis-who">{page.text('viewer')}: {html.escape(who)} {_links(page)}</p>
 </div>"""
+
+
+def _links(page: Page) -> str:
+    if page.offline is not None:
+        return ""
+    return (f'· <a href="{page.other_lang_url()}" data-testid="lang-switch">'
+            f'{page.text("lang_switch")}</a> · <a href="/maps/logout">'
+            f'{page.text("sign_out")}</a>')
 
 
 def legend(m: folium.Map, title: str, items: list[tuple[str, str]], note: str = "") -> None:
@@ -184,15 +209,16 @@ def resolution_page(conn: Connection, page: Page, stats: dict[str, Any], style: 
         target = f"/maps/resolution?{urlencode({**q, 'level': child.value})}&unit="
     else:
         target = f"/maps/cases?{urlencode({k: v for k, v in q.items() if k == 'lang'})}&unit="
-    on_load(m, f"gisDrill({layer.get_name()}, function (p) {{ return {json.dumps(target)} "
-               f"+ encodeURIComponent(p.code); }});")
-    labels = json.dumps(page.labels(), ensure_ascii=False)
-    on_load(m, f"gisCases({m.get_name()}, 'open=true&overdue=true', {labels}, "
-               f"gisTimeline({m.get_name()}, {labels}));")
+    if page.offline is None:
+        on_load(m, f"gisDrill({layer.get_name()}, function (p) {{ return "
+                   f"{json.dumps(target)} + encodeURIComponent(p.code); }});")
+    cases_layer(m, page, "open=true&overdue=true",
+                page.offline.get("overdue") if page.offline is not None else None)
     items = [(c, f"≥ {lo * 100:.0f}%") for lo, c in RATE_BINS[:-1]]
     items += [(RATE_BINS[-1][1], f"< {RATE_BINS[-2][0] * 100:.0f}%"),
               (NO_DATA, page.text("no_cases")), ("#a50f15", page.text("overdue_cases"))]
-    legend(m, page.text("resolution_rate"), items, page.text("click_drill"))
+    legend(m, page.text("resolution_rate"), items,
+           page.text("click_drill") if page.offline is None else "")
     return finish(m)
 
 
@@ -200,9 +226,7 @@ def cases_page(conn: Connection, page: Page, style: dict, unit: str | None,
                query: str) -> str:
     bounds = bounds_of(conn, scope_codes(conn, page.principal, unit))
     m = new_map(page, bounds, style)
-    labels = json.dumps(page.labels(), ensure_ascii=False)
-    on_load(m, f"gisCases({m.get_name()}, {json.dumps(query)}, {labels}, "
-               f"gisTimeline({m.get_name()}, {labels}));")
+    cases_layer(m, page, query, page.offline.get("cases") if page.offline is not None else None)
     from gis_service.stats.cube import STATUSES
 
     colours = {"reported": "#e6550d", "accepted": "#fd8d3c", "dispatched": "#fdae6b",

@@ -68,6 +68,21 @@ def _value(v: object) -> bytes:
     return b"\x0a" + varint(len(s)) + s
 
 
+def _values(uniq: np.ndarray) -> bytes:
+    """The layer's Value entries (field 4) for one key's distinct values, in order."""
+    if uniq.dtype.kind in "iu" and (uniq.size == 0 or uniq.min() >= 0):
+        # [0x22, len, 0x28 (uint_value), v] per value, all varints: encoded at once
+        v = uniq.astype(U64)
+        inner = _lengths(v[:, None])[:, 0] + 1
+        return _varints(np.column_stack([np.full(len(v), 0x22, U64), inner.astype(U64),
+                                         np.full(len(v), 0x28, U64), v])).tobytes()
+    out = bytearray()
+    for v in uniq.tolist():
+        vb = _value(v)
+        out += b"\x22" + varint(len(vb)) + vb
+    return bytes(out)
+
+
 def point_layer(name: str, px: np.ndarray, py: np.ndarray,
                 props: dict[str, Sequence[object] | np.ndarray],
                 ids: np.ndarray | None = None, extent: int = 4096) -> bytes:
@@ -76,23 +91,17 @@ def point_layer(name: str, px: np.ndarray, py: np.ndarray,
     if n == 0:
         return b""
     keys = list(props)
-    values: list[object] = []
-    value_index: dict[tuple[type, object], int] = {}
+    value_blocks: list[bytes] = []
+    offset = 0
     tag_cols = []
     for k_i, key in enumerate(keys):
         column = np.asarray(props[key])
         if column.dtype == object:
             column = column.astype(str)
-        uniq, first, inverse = np.unique(column, return_index=True, return_inverse=True)
-        idx = np.empty(len(uniq), np.int64)
-        for u, row in enumerate(first.tolist()):
-            v = column[row].item() if hasattr(column[row], "item") else column[row]
-            tkey = (type(v), v)
-            if tkey not in value_index:
-                value_index[tkey] = len(values)
-                values.append(v)
-            idx[u] = value_index[tkey]
-        tag_cols += [np.full(n, k_i, np.int64), idx[inverse.ravel()]]
+        uniq, inverse = np.unique(column, return_inverse=True)
+        value_blocks.append(_values(uniq))
+        tag_cols += [np.full(n, k_i, np.int64), inverse.ravel() + offset]
+        offset += len(uniq)
     tags = np.column_stack(tag_cols).astype(U64) if tag_cols else np.zeros((n, 0), U64)
     x = _zigzag(np.round(px))
     y = _zigzag(np.round(py))
@@ -115,8 +124,7 @@ def point_layer(name: str, px: np.ndarray, py: np.ndarray,
     for key in keys:
         kb = key.encode()
         layer += b"\x1a" + varint(len(kb)) + kb
-    for v in values:
-        vb = _value(v)
-        layer += b"\x22" + varint(len(vb)) + vb
+    for block in value_blocks:
+        layer += block
     layer += b"\x28" + varint(extent)
     return b"\x1a" + varint(len(layer)) + bytes(layer)

@@ -61,7 +61,13 @@ def units_tile(conn: Connection, principal: Principal, z: int, x: int, y: int, l
                figures: dict[str, dict[str, Any]]) -> bytes:
     """Unit polygons of one level with their resolution figures (from the cube)."""
     where, params = principal.unit_filter("u.code")
-    codes = list(figures)
+    # only the figures of the units in this tile travel to the query (all 571 grids'
+    # figures as arrays cost 15–25 ms; the tile's dozen, nothing)
+    codes = [c for c in conn.execute(text(ENVELOPE + f"""
+        SELECT u.code FROM admin_unit u CROSS JOIN b
+        WHERE u.level = :level AND u.geom && b.area AND {where}"""), {
+        "z": z, "x": x, "y": y, "margin": MARGIN, "level": level, **params}).scalars()
+        if c in figures]
     get = lambda k: [figures[c].get(k) for c in codes]  # noqa: E731
     sql = ENVELOPE + f"""
         SELECT ST_AsMVT(t, 'units', {EXTENT}, 'geom') FROM (

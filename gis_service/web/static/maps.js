@@ -107,3 +107,40 @@
     if (document.querySelector(".leaflet-overlay-pane path")) { painted(); }
   };
 })();
+
+/* Exported pages (gis-service maps export) carry their data inline: no server behind them. */
+(function () {
+  "use strict";
+  function pick(styles, value) {
+    return (styles && (styles[value] || styles["default"])) || { weight: 1, color: "#999" };
+  }
+  window.gisBasemapInline = function (map, layers, style) {
+    map.getContainer().style.background = style.background || "#f4f1ea";
+    Object.keys(layers).forEach(function (name) {
+      var spec = style.layers[name] || {};
+      L.geoJSON(layers[name], {
+        interactive: false,
+        style: function (f) { return pick(spec.styles, spec.by ? f.properties[spec.by] : "default"); }
+      }).addTo(map);
+    });
+    window.gisStats.tilesLoaded += 1;
+    if (window.gisStats.firstPaint === null) { window.gisStats.firstPaint = performance.now(); }
+  };
+  window.gisCasesInline = function (map, fc, labels) {
+    var colours = window.gisStatusColours || {};
+    return L.geoJSON(fc, {
+      pointToLayer: function (f, latlng) {
+        var p = f.properties;
+        window.gisStats.features += 1;
+        if (p.aggregated) {
+          return L.circleMarker(latlng, { radius: Math.min(22, 5 + Math.sqrt(p.count)),
+            weight: 1, color: p.overdue ? "#a50f15" : "#636363", fillColor: p.open ? "#fd8d3c" : "#74c476",
+            fillOpacity: 0.6 }).bindTooltip(String(p.count));
+        }
+        return L.circleMarker(latlng, { radius: 5, weight: p.overdue ? 3 : 1,
+          color: p.overdue ? "#a50f15" : "#fff", fillColor: colours[p.status] || "#444",
+          fillOpacity: 0.9 }).bindTooltip((labels["status." + p.status] || p.status) + " " + (p.reported || ""));
+      }
+    }).addTo(map);
+  };
+})();
