@@ -151,3 +151,27 @@ def test_exported_pages_work_from_a_file_with_no_server(demo_settings, tmp_path)
             # the inline basemap drew its streets too
             assert page.locator(".leaflet-overlay-pane path").count() > 10
         assert asked == [] and watch.console_errors == []
+
+
+def test_a_case_on_the_map_opens_its_timeline(server, demo_settings):
+    from sqlalchemy import text
+
+    from gis_service.db.engine import get_engine
+
+    with get_engine(demo_settings).connect() as conn:
+        grid = conn.execute(text(
+            "SELECT left(unit_code, 14) FROM cases WHERE status = 'closed' GROUP BY 1 "
+            "ORDER BY count(*) LIMIT 1")).scalar()
+    with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, "admin", PASSWORD, f"/maps/cases?unit={grid}")
+        _wait_drawn(page)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.leaflet-tile-container svg path').length > 0")
+        point = page.locator(".leaflet-tile-container svg path.leaflet-interactive").first
+        point.click(force=True)
+        popup = page.locator(".gis-case")
+        popup.wait_for(timeout=10000)
+        assert popup.locator("li").count() >= 1  # the timeline's events
+        screenshot(page, "map-case-timeline")
+        assert watch.external == [] and watch.console_errors == []

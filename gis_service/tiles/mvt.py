@@ -284,7 +284,8 @@ def _points_mvt(conn: Connection, facts, rows, px, py, overdue) -> bytes:
                        for d in uniq.tolist()], dtype=object)
     return encode.point_layer(
         "cases", px, py, ids=facts.ids[rows],
-        props={"status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
+        props={"case_id": facts.ids[rows],
+               "status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
                "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
                "reported": labels[inverse.ravel()] if len(rows) else labels,
                "overdue": np.asarray(overdue, bool)})
@@ -303,3 +304,31 @@ def _cells_mvt(conn: Connection, px, py, count, open_n, over_n, total: int) -> b
         "aggregated": np.array([True]), "cases": np.array([total], np.int64),
         "cells": np.array([n], np.int64), "cell_px": np.array([CELL_PX], np.int64)})
     return cells + meta
+
+
+def pick_case(index: CaseIndex, principal: Principal, lon: float, lat: float, z: int, *,
+              radius_px: float = 8.0, status: str | None = None, category: str | None = None,
+              open_only: bool = False, overdue_only: bool = False) -> int | None:
+    """The case drawn nearest a click (within ``radius_px`` screen pixels at zoom z), by the
+    same filters and jurisdiction as the tiles; None if nothing is that close."""
+    from gis_service.tiles.caseindex import world_xy
+
+    facts = index.facts()
+    wx, wy = (int(v[0]) for v in world_xy(np.array([lon]), np.array([lat])))
+    zc = min(z + 5, BITS)  # cells of 8 screen pixels (tiles are 256 px wide)
+    shift = BITS - zc
+    cx, cy = wx >> shift, wy >> shift
+    gx, gy = np.meshgrid(np.arange(cx - 1, cx + 2), np.arange(cy - 1, cy + 2), indexing="ij")
+    start, end = index.cell_ranges(zc, gx.ravel(), gy.ravel())
+    rows = np.concatenate([index.rows_between(start, end), index.tail])
+    if len(rows) == 0:
+        return None
+    keep = _masks(facts, principal, rows, status, category, open_only, overdue_only)[0]
+    rows = rows[keep]
+    if len(rows) == 0:
+        return None
+    per_px = float(1 << (BITS - z)) / 256.0
+    d = np.hypot(index.wx[rows].astype(np.float64) - wx,
+                 index.wy[rows].astype(np.float64) - wy) / per_px
+    best = int(np.argmin(d))
+    return int(facts.ids[rows[best]]) if d[best] <= radius_px else None

@@ -60,6 +60,24 @@ def _scope_key(p: Principal) -> str:
     return f"{p.role.value}:{','.join(sorted(p.scopes))}:{p.team_id}"
 
 
+@router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
+def pick(request: Request, settings: SettingsDep,
+         lon: Annotated[float, Query(ge=-180, le=180)],
+         lat: Annotated[float, Query(ge=-90, le=90)],
+         z: Annotated[int, Query(ge=0, le=22)], status: str | None = None,
+         category: str | None = None, open: bool = False,
+         overdue: bool = False) -> Response:
+    from gis_service.errors import NotFound
+
+    principal = principal_of(request, settings)
+    found = mvt.pick_case(request.app.state.case_index, principal, lon, lat, z,
+                          status=status, category=category, open_only=open,
+                          overdue_only=overdue)
+    if found is None:
+        raise NotFound("no case drawn there")
+    return Response(json.dumps({"id": found}), media_type="application/json")
+
+
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="A vector tile (Mapbox Vector Tile)",
             response_class=Response)
 def tile(

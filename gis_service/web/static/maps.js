@@ -46,7 +46,6 @@
     var url = "/tiles/cases/{z}/{x}/{y}.pbf" + (query ? "?" + query : "");
     var layer = L.vectorGrid.protobuf(url, {
       rendererFactory: L.svg.tile, interactive: true, maxNativeZoom: 18,
-      getFeatureId: function (f) { return f.properties.aggregated ? undefined : f.id; },
       vectorTileLayerStyles: {
         meta: function () { return []; },
         cases: function (p) {
@@ -63,13 +62,18 @@
     });
     layer.on("tileload", function () { stats.tilesLoaded += 1; });
     layer.on("tileerror", function () { stats.tileErrors += 1; });
-    layer.on("click", function (e) {
-      var p = e.layer.properties;
-      if (p.aggregated) {
-        map.setView(e.latlng, Math.min(map.getZoom() + 2, 18));
-        return;
-      }
-      if (onCase) { onCase(e.layer.properties.id !== undefined ? e.layer.properties.id : e.layer.feature && e.layer.feature.id, e.latlng); }
+    /* Clicks are resolved by the server (the case index), not by the tile's paths:
+       Leaflet.VectorGrid's own feature events do not fire under Leaflet 1.9. */
+    map.on("click", function (e) {
+      var q = "lon=" + e.latlng.lng + "&lat=" + e.latlng.lat + "&z=" + map.getZoom() +
+        (query ? "&" + query : "");
+      fetch("/tiles/cases/pick?" + q, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (hit) {
+          if (!hit) { return; }
+          if (map.getZoom() < 14) { map.setView(e.latlng, Math.min(map.getZoom() + 2, 18)); }
+          else if (onCase) { onCase(hit.id, e.latlng); }
+        });
     });
     return layer.addTo(map);
   };
