@@ -68,6 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/access.py
+	$(BIN)/python benchmarks/tiles.py
 
 lint: venv
 	$(BIN)/ruff check gis_service tests benchmarks

@@ -127,12 +127,13 @@ def test_a_close_tile_has_each_case_with_its_id(demo_client, demo_settings):
     tile = decode(demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf",
                                   headers=ADMIN_AUTH).content)
     feats = tile.get("cases", {}).get("features", [])
-    ids = {f["id"] for f in feats if 0 <= f["geometry"]["coordinates"][0] < 4096
+    ids = {f["properties"]["case_id"] for f in feats
+           if 0 <= f["geometry"]["coordinates"][0] < 4096
            and 0 <= f["geometry"]["coordinates"][1] < 4096}
     expected = set(_cases_in(demo_settings, z, x, y))
     assert expected and ids == expected
     assert all(not f["properties"].get("aggregated") for f in feats)
-    assert {"status", "category", "reported", "overdue"} <= set(feats[0]["properties"])
+    assert {"case_id", "status", "category", "overdue"} <= set(feats[0]["properties"])
 
 
 def test_cases_tiles_follow_the_viewers_jurisdiction(demo_client, demo_settings):
@@ -143,7 +144,7 @@ def test_cases_tiles_follow_the_viewers_jurisdiction(demo_client, demo_settings)
     for dx in range(-2, 3):
         tile = decode(demo_client.get(f"/tiles/cases/{z}/{x + dx}/{y}.pbf",
                                       headers=sup).content)
-        ids = [f["id"] for f in tile.get("cases", {}).get("features", [])]
+        ids = [f["properties"]["case_id"] for f in tile.get("cases", {}).get("features", [])]
         if ids:
             units = {r[0] for r in _rows(demo_settings, "SELECT unit_code FROM cases "
                                                         "WHERE id = ANY(:ids)", ids=ids)}

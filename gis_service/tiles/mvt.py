@@ -275,19 +275,12 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
 
 
 def _points_mvt(conn: Connection, facts, rows, px, py, overdue) -> bytes:
-    """Single cases, each with its id, status, category, day reported and overdue flag."""
-    from datetime import date, timedelta
-
-    days = facts.day[rows]
-    uniq, inverse = np.unique(days, return_inverse=True)
-    labels = np.array([(date(2000, 1, 1) + timedelta(days=int(d))).isoformat()
-                       for d in uniq.tolist()], dtype=object)
+    """Single cases: id, status, category and overdue flag (the rest is one click away)."""
     return encode.point_layer(
-        "cases", px, py, ids=facts.ids[rows],
+        "cases", px, py,
         props={"case_id": facts.ids[rows],
                "status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
                "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
-               "reported": labels[inverse.ravel()] if len(rows) else labels,
                "overdue": np.asarray(overdue, bool)})
 
 
