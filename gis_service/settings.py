@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # An API import that takes longer than this answers 202 with a status URL.
     import_wait_seconds: float = 5.0
+    # An outside raster basemap for the map pages instead of our own (e.g. a government
+    # WMTS as an XYZ template "https://host/{z}/{x}/{y}.png"); its datum, since Chinese
+    # vendors' tiles are GCJ-02 and our data WGS-84 (the pages warn of the offset).
+    basemap_url: str | None = None
+    basemap_coord_sys: str = "wgs84"
     # Vector tiles kept in memory per process (0: none, as when measuring uncached tiles).
     tile_cache_size: int = 4096
     # Case tiles may show the cases as of this many seconds ago (one sync per second at

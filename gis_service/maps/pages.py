@@ -38,6 +38,9 @@ class Page:
     query: dict[str, str] = field(default_factory=dict)
     #: exported to a file: data inline, no tiles, no links back to the server
     offline: dict[str, Any] | None = None
+    #: an outside basemap configured instead of ours (Settings.basemap_url)
+    basemap_url: str | None = None
+    basemap_note: str = ""
 
     def text(self, key: str) -> str:
         return t(key, self.lang)
@@ -72,7 +75,10 @@ def new_map(page: Page, bounds: list[list[float]] | None, basemap_style: dict) -
         '</script><script src="/static/app/maps.js"></script>'))
     root.html.add_child(folium.Element(_title_box(page)))
     style = json.dumps(basemap_style, ensure_ascii=False)
-    if page.offline is not None:
+    if page.basemap_url and page.offline is None:
+        folium.TileLayer(tiles=page.basemap_url, attr="basemap", name="basemap").add_to(m)
+        on_load(m, "window.gisStats.tilesLoaded += 1;")
+    elif page.offline is not None:
         layers = json.dumps(page.offline["basemap"], ensure_ascii=False)
         on_load(m, f"gisBasemapInline({m.get_name()}, {layers}, {style});")
     else:
@@ -108,6 +114,7 @@ def _title_box(page: Page) -> str:
   <h1>{html.escape(page.text(page.kind + '.title'))}</h1>
   <p class="gis-date" data-testid="data-date">{page.text('data_as_of')} {page.data_date}</p>
   <ul class="gis-filters" data-testid="filters">{rows}</ul>
+  {f'<p class="gis-warn">{html.escape(page.basemap_note)}</p>' if page.basemap_note else ''}
   <p class="gis-who">{page.text('viewer')}: {html.escape(who)} {_links(page)}</p>
 </div>"""
 
@@ -287,7 +294,8 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
 
 
 def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
-                  reach_m: float, sites: dict | None, circle: str) -> str:
+                  reach_m: float, sites: dict | None, circle: str,
+                  living: list[dict] | None = None) -> str:
     where, params = page.principal.inside_filter("b.unit_code")
     if unit:
         where += " AND b.unit_code LIKE :u"
@@ -329,6 +337,26 @@ def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
                                       aliases=[page.text("building"), page.text("population"),
                                                page.text("party_distance")]),
     ).add_to(m)
+    if living:
+        shapes = unit_shapes(conn, [u["code"] for u in living])
+        feats_lc = [{"type": "Feature", "id": u["code"], "geometry": shapes[u["code"]]["geometry"],
+                     "properties": {"code": u["code"], "name": u["name"],
+                                    "share": _pct(u["complete_share"]),
+                                    "colour": rate_colour(u["complete_share"] and
+                                                          0.8 + 0.2 * u["complete_share"]),
+                                    "missing": (u["most_missing"] or {}).get(
+                                        "name_zh" if page.lang == "zh" else "name_en") or "—"}}
+                    for u in living if u["code"] in shapes]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": feats_lc},
+            name=page.text("complete_share"), show=False,
+            style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#777",
+                                      "weight": 1, "fillOpacity": 0.5},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "share", "missing"],
+                                          aliases=[page.text("community"),
+                                                   page.text("complete_share"),
+                                                   page.text("most_missing")]),
+        ).add_to(m)
     if sites:
         for f in sites["features"]:
             lon, lat = f["geometry"]["coordinates"]

@@ -99,6 +99,17 @@ def _style(request: Request) -> dict:
     return request.app.state.basemap.style
 
 
+def _basemap(settings, lang: str) -> dict[str, str | None]:
+    """The outside basemap, if one is configured, and the datum warning it needs."""
+    if not settings.basemap_url:
+        return {}
+    note = ""
+    if settings.basemap_coord_sys.lower() != "wgs84":
+        note = ("底图为GCJ-02/BD-09坐标，与WGS-84数据相差数百米" if lang == "zh" else
+                "The basemap is GCJ-02/BD-09: it sits a few hundred metres off the WGS-84 data")
+    return {"basemap_url": settings.basemap_url, "basemap_note": note}
+
+
 def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
@@ -126,7 +137,8 @@ async def resolution(
     q = StatsQuery(level=level, date_to=date_to or today,
                    date_from=date_from or (date_to or today) - timedelta(days=363), unit=unit)
     figures = stats(conn, request.app.state.cube, principal, q)
-    page = pages.Page("resolution", lang, principal, data_date=_cube_date(request, settings),
+    page = pages.Page("resolution", lang, principal, **_basemap(settings, lang),
+                      data_date=_cube_date(request, settings),
                       filters={t("level", lang): t(level, lang),
                                t("period", lang): f"{q.date_from} – {q.date_to}",
                                t("unit", lang): unit or t("all", lang)},
@@ -155,7 +167,8 @@ async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
 
     tile_query = urlencode({k: v for k, v in (("status", status), ("category", category),
                                                ("open", "true" if open else None)) if v})
-    page = pages.Page("cases", lang, principal, data_date=_cube_date(request, settings),
+    page = pages.Page("cases", lang, principal, **_basemap(settings, lang),
+                      data_date=_cube_date(request, settings),
                       filters={t("status", lang): t("status." + status, lang) if status
                                else t("all", lang),
                                t("category", lang): category or t("all", lang),
@@ -170,7 +183,8 @@ async def units(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
-    page = pages.Page("units", lang, principal, data_date=pages.today_iso(),
+    page = pages.Page("units", lang, principal, **_basemap(settings, lang),
+                      data_date=pages.today_iso(),
                       filters={t("unit", lang): unit or t("all", lang)}, query=_query(request))
     return _page(pages.units_page(conn, page, _style(request), unit))
 
@@ -201,12 +215,16 @@ async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang:
         memo[key] = siting.site(conn, engine, kind="party_org", category=None, k=3,
                                 max_m=reach_m)
     sites = memo[key]
+    from gis_service.access import coverage as coverage_mod
+
+    living = coverage_mod.living_circle(conn, principal, list(versions), level="community",
+                                        within_m=1000.0, unit=unit)["units"]
     at = conn.exec_driver_sql("SELECT max(computed_at) FROM building_access").scalar()
-    page = pages.Page("coverage", lang, principal,
+    page = pages.Page("coverage", lang, principal, **_basemap(settings, lang),
                       data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
                       filters={t("unit", lang): unit or t("all", lang),
                                t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
                                t("circles", lang): circle},
                       query=_query(request))
     return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites,
-                                     circle))
+                                     circle, living))
