@@ -124,10 +124,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                        thread_name_prefix="import")
         # Load the statistics cube in the background, so the first supervisor to open a
         # report does not wait for it (~8 s at 1 M cases).
-        threading.Thread(target=_warm_cube, args=(app,), name="warm-cube", daemon=True).start()
-        threading.Thread(target=_warm_access, args=(app,), name="warm-access",
-                         daemon=True).start()
+        warmers = [threading.Thread(target=_warm_cube, args=(app,), name="warm-cube",
+                                    daemon=True),
+                   threading.Thread(target=_warm_access, args=(app,), name="warm-access",
+                                    daemon=True)]
+        for t in warmers:
+            t.start()
         yield
+        # a warm-up still reading when the app stops would hold its locks against
+        # whatever comes next (a migration, a test's TRUNCATE): let it finish first
+        for t in warmers:
+            t.join(timeout=60)
         app.state.import_executor.shutdown(wait=True)
         app.state.access_jobs.shutdown()
         await close_pools()

@@ -175,3 +175,21 @@ def test_a_case_on_the_map_opens_its_timeline(server, demo_settings):
         assert popup.locator("li").count() >= 1  # the timeline's events
         screenshot(page, "map-case-timeline")
         assert watch.external == [] and watch.console_errors == []
+
+
+def test_the_filter_form_filters_the_cases(server):
+    with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, "admin", PASSWORD, "/maps/cases")
+        _wait_drawn(page)
+        page.get_by_test_id("filter-status").select_option("closed")
+        page.get_by_test_id("filter-form").locator("button").click()
+        page.wait_for_url("**status=closed**")
+        _wait_drawn(page)
+        page.wait_for_load_state("networkidle")
+        assert "已结案" in page.get_by_test_id("filters").inner_text()
+        tiles = [r for r in page.evaluate(
+            "() => performance.getEntriesByType('resource').map(e => e.name)")
+            if "/tiles/cases/" in r]
+        assert tiles and all("status=closed" in u for u in tiles)
+        assert watch.external == [] and watch.console_errors == []

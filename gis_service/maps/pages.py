@@ -38,6 +38,8 @@ class Page:
     query: dict[str, str] = field(default_factory=dict)
     #: exported to a file: data inline, no tiles, no links back to the server
     offline: dict[str, Any] | None = None
+    #: the filter form's fields: (name, label, [(value, label)], current) — a GET form
+    form: list[tuple[str, str, list[tuple[str, str]], str]] = field(default_factory=list)
     #: an outside basemap configured instead of ours (Settings.basemap_url)
     basemap_url: str | None = None
     basemap_note: str = ""
@@ -114,9 +116,32 @@ def _title_box(page: Page) -> str:
   <h1>{html.escape(page.text(page.kind + '.title'))}</h1>
   <p class="gis-date" data-testid="data-date">{page.text('data_as_of')} {page.data_date}</p>
   <ul class="gis-filters" data-testid="filters">{rows}</ul>
+  {_form(page)}
   {f'<p class="gis-warn">{html.escape(page.basemap_note)}</p>' if page.basemap_note else ''}
   <p class="gis-who">{page.text('viewer')}: {html.escape(who)} {_links(page)}</p>
 </div>"""
+
+
+def _form(page: Page) -> str:
+    """The page's filters as a small form (GET: the URL stays shareable)."""
+    if not page.form or page.offline is not None:
+        return ""
+    fields = []
+    for name, label, options, current in page.form:
+        if options:
+            opts = "".join(f'<option value="{html.escape(v)}"'
+                           f'{" selected" if v == current else ""}>{html.escape(lb)}</option>'
+                           for v, lb in options)
+            fields.append(f'<label>{html.escape(label)} <select name="{name}" '
+                          f'data-testid="filter-{name}">{opts}</select></label>')
+        else:
+            fields.append(f'<label>{html.escape(label)} <input type="date" name="{name}" '
+                          f'value="{html.escape(current)}" data-testid="filter-{name}"></label>')
+    keep = "".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+                   for k, v in page.query.items()
+                   if k in ("lang", "unit") and k not in {f[0] for f in page.form})
+    return (f'<form class="gis-form" method="get" data-testid="filter-form">{"".join(fields)}'
+            f'{keep}<button type="submit">{page.text("filters")}</button></form>')
 
 
 def _links(page: Page) -> str:

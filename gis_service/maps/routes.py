@@ -95,6 +95,14 @@ def logout() -> Response:
     return response
 
 
+def _domains(conn) -> list[dict]:
+    from sqlalchemy import text
+
+    return [dict(r) for r in conn.execute(text(
+        "SELECT code, name_zh, name_en FROM case_category WHERE parent_code IS NULL "
+        "ORDER BY code")).mappings()]
+
+
 def _style(request: Request) -> dict:
     return request.app.state.basemap.style
 
@@ -142,7 +150,12 @@ async def resolution(
                       filters={t("level", lang): t(level, lang),
                                t("period", lang): f"{q.date_from} – {q.date_to}",
                                t("unit", lang): unit or t("all", lang)},
-                      query=_query(request))
+                      query=_query(request),
+                      form=[("level", t("level", lang),
+                             [(lv, t(lv, lang)) for lv in ("subdistrict", "community", "grid")],
+                             level),
+                            ("from", t("period", lang), [], q.date_from.isoformat()),
+                            ("to", "–", [], q.date_to.isoformat())])
     return _page(pages.resolution_page(conn, page, figures, _style(request), unit))
 
 
@@ -165,6 +178,9 @@ async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
     principal.require_case_reader()
     from urllib.parse import urlencode
 
+    from gis_service.stats.cube import STATUSES
+
+    status, category = status or None, category or None
     tile_query = urlencode({k: v for k, v in (("status", status), ("category", category),
                                                ("open", "true" if open else None)) if v})
     page = pages.Page("cases", lang, principal, **_basemap(settings, lang),
@@ -173,7 +189,12 @@ async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
                                else t("all", lang),
                                t("category", lang): category or t("all", lang),
                                t("unit", lang): unit or t("all", lang)},
-                      query=_query(request))
+                      query=_query(request),
+                      form=[("status", t("status", lang), [("", t("all", lang))] + [
+                                (s_, t("status." + s_, lang)) for s_ in STATUSES], status or ""),
+                            ("category", t("category", lang), [("", t("all", lang))] + [
+                                (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
+                                for c in _domains(conn)], category or "")])
     return _page(pages.cases_page(conn, page, _style(request), unit, tile_query))
 
 
