@@ -114,11 +114,12 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-# JavaScript run in the page: the features Leaflet drew, per GeoJSON layer of the map
+# JavaScript run in the page: the features Leaflet drew, per GeoJSON layer shown on the map
+# (a layer switched off in the layer control is not on the map and draws nothing)
 FEATURES_JS = """() => {
   const out = [];
   for (const v of Object.values(window)) {
-    if (v && v instanceof L.GeoJSON) {
+    if (v && v instanceof L.GeoJSON && v._map) {
       v.eachLayer(l => out.push({code: l.feature.properties.code || null,
                                  drawn: !!(l._path && l._path.getAttribute('d'))}));
     }

@@ -73,7 +73,8 @@
           if (!hit) { return; }
           if (map.getZoom() < 14) { map.setView(e.latlng, Math.min(map.getZoom() + 2, 18)); }
           else if (onCase) { onCase(hit.id, e.latlng); }
-        });
+        })
+        .catch(function () { /* the page moved on (a drill-down click): nothing to show */ });
     });
     return layer.addTo(map);
   };
@@ -93,7 +94,8 @@
             "<div class='gis-case' data-case='" + id + "'><b>" + (c.case_no || id) + "</b> " +
             (labels["status." + c.status] || c.status) + "<br>" + (c.description || "") +
             "<h4>" + labels.timeline + "</h4><ol>" + rows + "</ol></div>").openOn(map);
-        });
+        })
+        .catch(function () { /* navigated away while loading */ });
     };
   };
 
