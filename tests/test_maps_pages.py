@@ -41,7 +41,7 @@ def test_pages_ask_nothing_of_other_hosts_by_default(demo_settings):
             assert sources and all(s.startswith(("/", "#", "?")) for s in sources), path
         coverage = client.get("/maps/coverage?circle=health&lang=en").text
         assert "Residents with all six services" in coverage  # the living-circle layer
-        assert "health" in coverage
+        assert '<option value="health" selected>Health</option>' in coverage
 
 
 def test_an_outside_basemap_can_be_configured_and_its_datum_is_flagged(demo_settings):

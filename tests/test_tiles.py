@@ -194,3 +194,19 @@ def test_basemap_has_streets_and_boundaries_and_is_public(demo_client):
 def test_bad_tile_requests_name_the_problem(demo_client, url, field):
     r = demo_client.get(url, headers=ADMIN_AUTH)
     assert r.status_code == 422 and field in r.json()["detail"]
+
+
+def test_pick_finds_the_case_under_a_click_or_says_none(demo_client, demo_settings):
+    case_id, lon, lat = _rows(demo_settings, "SELECT id, ST_X(geom), ST_Y(geom) FROM cases "
+                                             "WHERE status = 'closed' ORDER BY id LIMIT 1")[0]
+    hit = demo_client.get("/tiles/cases/pick", headers=ADMIN_AUTH,
+                          params={"lon": lon, "lat": lat, "z": 18}).json()
+    near = _rows(demo_settings, "SELECT id FROM cases WHERE ST_DWithin(geom::geography, "
+                                "ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, 1)",
+                 x=lon, y=lat)
+    assert hit["id"] in {r[0] for r in near} and case_id in {r[0] for r in near}
+    empty = demo_client.get("/tiles/cases/pick", headers=ADMIN_AUTH,
+                            params={"lon": 100.0, "lat": 20.0, "z": 18})
+    assert empty.status_code == 200 and empty.json() == {"id": None}
+    assert demo_client.get("/tiles/cases/pick", params={"lon": lon, "lat": lat,
+                                                        "z": 18}).status_code == 401

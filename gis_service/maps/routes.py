@@ -103,6 +103,13 @@ def _domains(conn) -> list[dict]:
         "ORDER BY code")).mappings()]
 
 
+def _living_categories(conn, lang: str) -> list[tuple[str, str]]:
+    from sqlalchemy import text
+
+    return [(r[0], r[1] if lang == "zh" else r[2]) for r in conn.execute(text(
+        "SELECT code, name_zh, name_en FROM living_category ORDER BY sort"))]
+
+
 def _style(request: Request) -> dict:
     return request.app.state.basemap.style
 
@@ -246,6 +253,8 @@ async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang:
                       filters={t("unit", lang): unit or t("all", lang),
                                t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
                                t("circles", lang): circle},
-                      query=_query(request))
+                      query=_query(request),
+                      form=[("circle", t("circles", lang), [
+                          (c, n) for c, n in _living_categories(conn, lang)], circle)])
     return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites,
                                      circle, living))

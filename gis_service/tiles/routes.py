@@ -67,14 +67,11 @@ def pick(request: Request, settings: SettingsDep,
          z: Annotated[int, Query(ge=0, le=22)], status: str | None = None,
          category: str | None = None, open: bool = False,
          overdue: bool = False) -> Response:
-    from gis_service.errors import NotFound
-
     principal = principal_of(request, settings)
     found = mvt.pick_case(request.app.state.case_index, principal, lon, lat, z,
                           status=status, category=category, open_only=open,
                           overdue_only=overdue)
-    if found is None:
-        raise NotFound("no case drawn there")
+    # nothing there is an ordinary answer, not an error: {"id": null}
     return Response(json.dumps({"id": found}), media_type="application/json")
 
 

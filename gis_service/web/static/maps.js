@@ -70,7 +70,7 @@
       fetch("/tiles/cases/pick?" + q, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (hit) {
-          if (!hit) { return; }
+          if (!hit || hit.id === null) { return; }
           if (map.getZoom() < 14) { map.setView(e.latlng, Math.min(map.getZoom() + 2, 18)); }
           else if (onCase) { onCase(hit.id, e.latlng); }
         })
