@@ -6,6 +6,7 @@ swagger-ui-bundle package): government networks are often isolated from the inte
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +104,19 @@ def _warm_access(app: FastAPI) -> None:
         logging.getLogger(__name__).warning("walking network not loaded", exc_info=True)
 
 
+async def _open_report_pool(settings: Settings) -> None:
+    """Open the report path's connections before the first report, not during it (a
+    burst at start otherwise waits for eight connections to open)."""
+    import logging
+
+    from gis_service.db.asyncpool import get_pool
+
+    try:
+        await get_pool(settings)
+    except Exception:  # no database yet: the first report will try again and say so
+        logging.getLogger(__name__).warning("report pool not opened", exc_info=True)
+
+
 def _no_telemetry() -> dict:
     """Recent FastAPI instruments every request with OpenTelemetry spans, metrics and logs
     by default. We export none of them, and on the report path the no-op instruments cost
@@ -130,6 +144,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     daemon=True)]
         for t in warmers:
             t.start()
+        await _open_report_pool(settings)
+        # Objects alive at start (modules, routes, settings) never become garbage: keep
+        # them out of every collection, so a full one does not stall a report.
+        gc.freeze()
         yield
         # a warm-up still reading when the app stops would hold its locks against
         # whatever comes next (a migration, a test's TRUNCATE): let it finish first
