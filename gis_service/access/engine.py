@@ -7,7 +7,6 @@ construction, so concurrent requests need no lock.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -35,15 +34,6 @@ from gis_service.access.snap import SegmentIndex, Snapped
 #: how far from the network a location may be and still be walked from it; farther, the
 #: answer falls back to straight-line distance and says so (method "euclidean")
 MAX_ACCESS_M = 300.0
-
-
-@dataclass
-class Walk:
-    """A walking distance with how it was measured (and, on request, the path)."""
-
-    distance_m: float
-    method: str  # "network" or "euclidean"
-    path: list[tuple[float, float]] | None = None  # projected
 
 
 class AccessEngine:

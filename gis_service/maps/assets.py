@@ -21,6 +21,3 @@ def localise(m: folium.Map) -> folium.Map:
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     return m
 
-
-def vendor_ready() -> bool:
-    return (VENDOR_DIR / "leaflet" / "dist" / "leaflet.js").exists()

@@ -193,7 +193,8 @@ def _masks(facts, principal: Principal, rows: np.ndarray, status: str | None,
     return keep, is_open, overdue
 
 
-def _scope_key(p: Principal) -> str:
+def scope_key(p: Principal) -> str:
+    """What makes two viewers' tiles differ: role and scopes."""
     return f"{p.role.value}:{','.join(sorted(p.scopes))}"
 
 
@@ -204,7 +205,7 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
     Morton-sorted cases (each cell is one key range), so a crowded tile costs the same
     as an empty one; only a tile that will show single cases touches their rows."""
     facts = index.facts()
-    filters = (_scope_key(principal), status, category, open_only, overdue_only)
+    filters = (scope_key(principal), status, category, open_only, overdue_only)
     sums = index._sums.get(filters)
     if sums is None:
         everything = np.arange(len(facts.ids))

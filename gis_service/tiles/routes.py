@@ -56,9 +56,6 @@ def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]
     return memo[key]
 
 
-def _scope_key(p: Principal) -> str:
-    return f"{p.role.value}:{','.join(sorted(p.scopes))}:{p.team_id}"
-
 
 @router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
 def pick(request: Request, settings: SettingsDep,
@@ -106,7 +103,7 @@ def tile(
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
             figures = unit_figures(request, conn, lvl)
-            key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{id(figures)}/{_scope_key(principal)}"
+            key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{id(figures)}/{mvt.scope_key(principal)}"
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
@@ -114,7 +111,7 @@ def tile(
             index = request.app.state.case_index
             facts = index.facts()
             key = (f"cases/{z}/{x}/{y}/{id(facts)}/{status}/{category}/{open}/{overdue}/"
-                   f"{_scope_key(principal)}")
+                   f"{mvt.scope_key(principal)}")
 
             def make() -> bytes:
                 return mvt.cases_tile(conn, index, principal, z, x, y, status=status,
