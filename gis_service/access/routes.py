@@ -97,9 +97,13 @@ def _in_job(request: Request, settings, name: str, work) -> Any:
     return request.app.state.access_jobs.run(name, body, settings.import_wait_seconds)
 
 
-def _fresh(request: Request, settings) -> list[int]:
-    """Recompute building distances first if the network, points or units changed."""
+def _fresh(request: Request, settings, principal: Principal) -> list[int]:
+    """Check the viewer may see figures about residents, then recompute building
+    distances first if the network, points or units changed (never for a refused
+    viewer)."""
     from gis_service.access import reach as reach_mod
+
+    _planner(principal)
     from gis_service.db.engine import get_engine
 
     with get_engine(settings).connect() as conn:
@@ -128,8 +132,8 @@ def reach(
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
-    versions = _fresh(request, settings)
-    return _json(coverage.reach(conn, _planner(principal), versions, level=level,
+    versions = _fresh(request, settings, principal)
+    return _json(coverage.reach(conn, principal, versions, level=level,
                                 max_m=max_m, unit=unit))
 
 
@@ -140,8 +144,8 @@ def gaps(
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
 ) -> Response:
-    versions = _fresh(request, settings)
-    return _json(coverage.gaps(conn, _planner(principal), versions, max_m=max_m, unit=unit),
+    versions = _fresh(request, settings, principal)
+    return _json(coverage.gaps(conn, principal, versions, max_m=max_m, unit=unit),
                  GEOJSON)
 
 
@@ -155,8 +159,8 @@ def living_circle(
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
-    versions = _fresh(request, settings)
-    return _json(coverage.living_circle(conn, _planner(principal), versions, level=level,
+    versions = _fresh(request, settings, principal)
+    return _json(coverage.living_circle(conn, principal, versions, level=level,
                                         within_m=service.metres(minutes, speed_kmh),
                                         unit=unit))
 
