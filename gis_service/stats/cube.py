@@ -69,6 +69,9 @@ class Facts:
     rating: np.ndarray
     lon: np.ndarray  # where it was reported (for map tiles; never changes)
     lat: np.ndarray
+    #: which load of the cube this is: a new number whenever a sync brings changes (tile
+    #: caches key on it; an object's id() can be reused once the old facts are freed)
+    version: int = 0
 
 
 STATUSES = ["reported", "accepted", "dispatched", "in_progress", "handled", "closed",
@@ -87,6 +90,7 @@ class CaseCube:
         self._cat_index: dict[str, int] = {}
         self.synced_at = 0.0
         self.last_delta = 0
+        self._version = 0
 
     def facts(self, max_age: float = 0.0) -> Facts:
         """The facts, synced now — or, with ``max_age``, as of a sync at most that many
@@ -112,7 +116,11 @@ class CaseCube:
                  WHERE c.changed_xid >= pg_snapshot_xmin('{self._snapshot}'::pg_snapshot)
                    AND NOT pg_visible_in_snapshot(c.changed_xid,
                                                   '{self._snapshot}'::pg_snapshot)""")
+        before = self._facts
         self._merge(frame)
+        if self._facts is not before:
+            self._version += 1
+            self._facts.version = self._version
         self._snapshot = snapshot
         self.synced_at = time.time()
         self.last_delta = len(frame)

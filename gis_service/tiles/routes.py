@@ -44,17 +44,23 @@ def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]
 
     cube = request.app.state.cube
     facts = cube.facts(request.app.state.settings.tile_freshness_seconds)
+    # one entry per level, kept until the cube's facts change: a zoom animation asks for
+    # tiles of two levels at once, and must not recompute one level's figures per tile
     memo = request.app.state.tile_figures
-    key = (id(facts), level)
-    if key not in memo:
+    held = memo.get(level)
+    if held is None or held[0] is not facts:
         settings = request.app.state.settings
         today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
         q = StatsQuery(level=level, date_from=today - timedelta(days=363), date_to=today)
         result = resolution(conn, cube, Principal(role=Role.admin), q)
-        memo.clear()
-        memo[key] = {u["code"]: u for u in result["units"]}
-    return memo[key]
+        held = memo[level] = (facts, {u["code"]: u for u in result["units"]})
+    return held[1]
 
+
+
+def figures_version(request: Request, level: str) -> int:
+    """The cube load the level's held figures were computed from."""
+    return request.app.state.tile_figures[level][0].version
 
 
 @router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
@@ -103,14 +109,15 @@ def tile(
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
             figures = unit_figures(request, conn, lvl)
-            key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{id(figures)}/{mvt.scope_key(principal)}"
+            key = (f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_version(request, lvl)}/"
+                   f"{mvt.scope_key(principal)}")
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
         else:
             index = request.app.state.case_index
             facts = index.facts()
-            key = (f"cases/{z}/{x}/{y}/{id(facts)}/{status}/{category}/{open}/{overdue}/"
+            key = (f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
                    f"{mvt.scope_key(principal)}")
 
             def make() -> bytes:
