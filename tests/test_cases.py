@@ -346,6 +346,28 @@ def test_multipart_report_takes_the_location_from_the_photo(api, case_city):
     assert count(c["settings"], "case_photo") == 1
 
 
+def test_a_replay_stores_the_photos_a_broken_first_attempt_did_not(api, case_city):
+    """The phone's connection broke after the case was written but before its photos
+    were: the resend (same key, same photos) completes the report, once."""
+    c = case_city
+    r = report(api, c["worker1"], key="lost-photos")
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    data = image_bytes(seed=77)
+    resend = {"category": "environment.garbage", "lon": str(IN_GRID_1[0]),
+              "lat": str(IN_GRID_1[1]), "description": "楼下垃圾堆放"}
+    for _ in range(2):
+        r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "lost-photos"},
+                     data=resend, files=[("photo", ("a.jpg", data, "image/jpeg"))])
+        assert r.status_code == 200 and r.json()["id"] == cid, r.text
+        assert len(r.json()["photos"]) == 1
+    with get_engine(c["settings"]).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_photo WHERE case_id = :c"),
+                            {"c": cid}).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM cases WHERE id >= :c"),
+                            {"c": cid}).scalar_one() == 1
+
+
 def test_sign_in_and_deactivation(api, case_city):
     from gis_service.auth.users import create_user, set_active
     from gis_service.db.engine import transaction

@@ -29,26 +29,33 @@ def add_photo(conn: Connection, settings: Settings, principal: Principal, case_i
     meta, stored, thumb = photos.process(data, settings.photo_max_bytes)
     check_account(conn, principal)
     case = visible_case(conn, principal, case_id)
-    if case["status"] not in OPEN_STATUSES:
+    # a retry (a phone resending its queued report) finds its photo whatever the case's
+    # status is now: only new photos need an open case
+    row = conn.execute(text(
+        "SELECT id, false AS created FROM case_photo "
+        "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
+        {"c": case_id, "s": stage, "h": meta.sha256}).first()
+    if row is None and case["status"] not in OPEN_STATUSES:
         raise Conflict(f"case {case['case_no']} is {case['status']}: no more photos",
                        status=case["status"], allowed=[])
-    photos.save(settings.photos_path, meta, stored, thumb)
-    row = conn.execute(text(
-        """
-        INSERT INTO case_photo (case_id, stage, sha256, mime, width, height, bytes,
-                                exif_lon, exif_lat, uploaded_by, client_id)
-        VALUES (:case_id, :stage, :sha256, :mime, :width, :height, :bytes,
-                :exif_lon, :exif_lat, :user, :client)
-        ON CONFLICT (case_id, stage, sha256) DO NOTHING
-        RETURNING id, true AS created
-        """), {**asdict(meta), "case_id": case_id, "stage": stage,
-               "user": principal.user_id, "client": principal.client_id}).first()
     if row is None:
+        photos.save(settings.photos_path, meta, stored, thumb)
+        row = conn.execute(text(
+            """
+            INSERT INTO case_photo (case_id, stage, sha256, mime, width, height, bytes,
+                                    exif_lon, exif_lat, uploaded_by, client_id)
+            VALUES (:case_id, :stage, :sha256, :mime, :width, :height, :bytes,
+                    :exif_lon, :exif_lat, :user, :client)
+            ON CONFLICT (case_id, stage, sha256) DO NOTHING
+            RETURNING id, true AS created
+            """), {**asdict(meta), "case_id": case_id, "stage": stage,
+                   "user": principal.user_id, "client": principal.client_id}).first()
+    if row is None:  # a concurrent upload of the same bytes won the insert
         row = conn.execute(text(
             "SELECT id, false AS created FROM case_photo "
             "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
             {"c": case_id, "s": stage, "h": meta.sha256}).one()
-    else:
+    elif row.created:
         conn.execute(text(
             "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
             "VALUES (:c, :u, :k, 'photo', CAST(:d AS jsonb), ARRAY[:p]::bigint[])"),

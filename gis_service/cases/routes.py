@@ -83,7 +83,10 @@ async def handle_report(request: Request, principal: Principal, settings: Settin
         uploads = []
     result = await report.report(settings, principal, payload, key)
     body = result.json
-    if uploads and result.created:
+    # A replay stores its photos too: a phone whose connection broke after the case was
+    # written but before its photos were resends the whole report with the same key, and
+    # photos are idempotent per case (by content), so each is stored exactly once.
+    if uploads:
         data = result.as_dict()
         data["photos"] = await run_in_threadpool(
             _store_photos, settings, principal, result.id, uploads)
