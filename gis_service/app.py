@@ -16,7 +16,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
@@ -31,8 +30,11 @@ from gis_service.db.asyncpool import close_pools
 from gis_service.errors import STATUS_CODES, GisServiceError
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
+from gis_service.mobile.routes import router as mobile_router
+from gis_service.mobile.shell import MOBILE_DIR
 from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
+from gis_service.static_files import CompressedStaticFiles
 from gis_service.stats.cube import CaseCube
 from gis_service.tiles.basemap import Basemap
 from gis_service.tiles.cache import TileCache
@@ -185,11 +187,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router)
     app.include_router(tiles_router)
     app.include_router(maps_router)
-    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
-    app.mount("/static/app", StaticFiles(directory=str(APP_DIR)), name="app-static")
+    app.include_router(mobile_router)
+    app.mount("/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)),
+              name="swagger")
+    app.mount("/static/app", CompressedStaticFiles(directory=str(APP_DIR)), name="app-static")
+    app.mount("/static/mobile", CompressedStaticFiles(directory=str(MOBILE_DIR)),
+              name="mobile-static")
     # Leaflet and plugins from npm (make assets); absent until installed, then served
-    app.mount("/static/vendor", StaticFiles(directory=str(VENDOR_DIR), check_dir=False),
-              name="vendor")
+    app.mount("/static/vendor", CompressedStaticFiles(directory=str(VENDOR_DIR),
+                                                      check_dir=False), name="vendor")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

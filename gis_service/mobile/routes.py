@@ -1,0 +1,47 @@
+"""``/m/``: the phone app's page, manifest, icons and service worker (its scripts and
+styles are static files under /static/mobile, gzipped and cached by version)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from gis_service.errors import NotFound
+from gis_service.mobile import shell
+
+router = APIRouter(prefix="/m", tags=["mobile"], include_in_schema=False)
+# the page itself is static (data comes from the API), but must be revalidated so a new
+# build reaches phones that have no service worker yet
+NO_CACHE = {"Cache-Control": "no-cache", "Content-Security-Policy": shell.CSP,
+            "X-Content-Type-Options": "nosniff"}
+
+
+@router.get("")
+def bare() -> RedirectResponse:
+    return RedirectResponse("/m/", status_code=308)
+
+
+@router.get("/")
+def app_page() -> HTMLResponse:
+    return HTMLResponse(shell.page(), headers=NO_CACHE)
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    return Response(shell.service_worker(), media_type="text/javascript", headers=NO_CACHE)
+
+
+@router.get("/manifest.webmanifest")
+def manifest(lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh") -> JSONResponse:
+    return JSONResponse(shell.manifest(lang), media_type="application/manifest+json",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/icon-{size}.png")
+def icon(size: Annotated[int, Path()]) -> Response:
+    if size not in shell.ICON_SIZES:
+        raise NotFound(f"no {size}px icon; sizes: {', '.join(map(str, shell.ICON_SIZES))}")
+    return Response(shell.icon(size), media_type="image/png",
+                    headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,982 @@
+/* 网格通: the grid worker's phone app. Plain JavaScript, no build step, everything from
+   our own server. Reports go into an IndexedDB outbox first and are sent from there with
+   their Idempotency-Key, so a report made in a basement is kept, sent when the network
+   returns, and stored once however often the send is retried. */
+(function () {
+  "use strict";
+
+  /* ---------- words ---------- */
+  const WORDS = {
+    zh: {
+      app: "网格通", "tab.report": "上报", "tab.tasks": "任务", "tab.cases": "案件",
+      "tab.grids": "网格", "tab.queue": "待发",
+      online: "在线", offline: "离线",
+      "login.title": "网格员登录", "login.username": "用户名", "login.password": "密码",
+      "login.submit": "登录", "login.failed": "用户名或密码不正确",
+      "login.throttled": "尝试次数过多，请稍后再试", "signout": "退出登录",
+      "report.title": "上报问题", "report.position": "位置",
+      "report.locating": "正在获取 GPS 位置…", "report.gps": "GPS", "report.pin": "手动",
+      "report.accuracy": "精度 ±{m} 米", "report.relocate": "重新定位",
+      "report.nogps": "无法获取 GPS：请在地图上点选位置",
+      "report.outside": "该位置不在辖区网格内", "report.unit_offline": "离线：发送后定位网格",
+      "report.category": "问题类别", "report.choose": "请选择类别",
+      "report.description": "问题描述", "report.placeholder": "例如：3号楼东侧垃圾堆放",
+      "report.photos": "现场照片（最多 3 张）", "report.photo_added": "已压缩至 {w}×{h}",
+      "report.not_image": "这不是图片文件", "report.too_many": "最多 3 张照片",
+      "report.submit": "提交上报", "report.queued": "已保存，联网后自动发送",
+      "report.missing": "请填写：{what}",
+      "dup.title": "附近 50 米内已有相同问题", "dup.same": "同一问题",
+      "dup.note": "是同一问题？点“同一问题”关联，不重复立案。", "dup.default": "同一问题",
+      "dup.far": "{m} 米",
+      "queue.title": "待发送", "queue.empty": "没有待发送的上报",
+      "queue.queued": "排队中", "queue.sending": "发送中", "queue.sent": "已发送",
+      "queue.failed": "发送失败", "queue.retry": "重试", "queue.delete": "删除",
+      "queue.photos": "{n} 张照片", "queue.attempts": "第 {n} 次尝试",
+      "queue.other_user": "等待 {u} 登录后发送", "queue.confirm_delete": "删除这条未发送的上报？",
+      "cases.title": "我的案件", "cases.mine": "我上报的", "cases.area": "我的网格",
+      "cases.empty": "暂无案件", "cases.cached": "离线：显示上次的数据",
+      "case.title": "案件详情", "case.timeline": "处理过程", "case.photos": "照片",
+      "case.deadline": "处理时限", "case.overdue": "已超期", "case.team": "处置队伍",
+      "case.note": "说明", "case.after_photo": "处置后照片",
+      "act.start": "接单", "act.comment": "记录进展", "act.handle": "处置完成",
+      "act.verify_pass": "核查通过", "act.verify_fail": "未解决，返工",
+      "act.rate": "评价", "act.escalate": "上报上级", "act.return": "退回",
+      "act.done": "已提交", "act.need_note": "请填写说明", "act.need_photo": "请先拍处置后照片",
+      "act.offline": "离线时不能办理，请联网后再试",
+      "tasks.title": "我的任务", "tasks.team": "派给我们队伍的", "tasks.check": "等我核查的",
+      "tasks.empty": "暂无任务",
+      "grids.title": "我的网格", "grids.none": "您没有分管网格", "grids.roster": "网格人员",
+      "grids.population": "人口 {p} · 户数 {h}",
+      "err.network": "网络不通，稍后自动重发", "err.signin": "登录已失效，请重新登录",
+      "err.server": "服务器暂时不可用（{s}），稍后自动重发",
+      "role.grid_leader": "网格长", "role.grid_worker": "网格员", "role.party_member": "党员",
+      "role.police": "民警", "role.volunteer": "志愿者", "role.team_member": "处置队员",
+      "role.supervisor": "指挥中心", "role.admin": "管理员",
+      "status.reported": "已上报", "status.accepted": "已立案", "status.dispatched": "已派遣",
+      "status.in_progress": "处置中", "status.handled": "已处置", "status.closed": "已结案",
+      "status.rejected": "不予立案", "status.duplicate": "重复",
+      "ev.report": "上报", "ev.accept": "立案", "ev.reject": "不予立案", "ev.dispatch": "派遣",
+      "ev.start": "接单", "ev.handle": "处置", "ev.verify": "核查", "ev.rate": "评价",
+      "ev.escalate": "上报上级", "ev.return": "退回", "ev.comment": "进展", "ev.photo": "照片",
+      "ev.duplicate": "重复上报", "ev.reopen": "返工"
+    },
+    en: {
+      app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
+      "tab.grids": "Grids", "tab.queue": "Outbox",
+      online: "Online", offline: "Offline",
+      "login.title": "Grid worker sign-in", "login.username": "Username",
+      "login.password": "Password", "login.submit": "Sign in",
+      "login.failed": "Wrong username or password",
+      "login.throttled": "Too many attempts, try again later", "signout": "Sign out",
+      "report.title": "Report a problem", "report.position": "Position",
+      "report.locating": "Getting the GPS position…", "report.gps": "GPS", "report.pin": "pin",
+      "report.accuracy": "accuracy ±{m} m", "report.relocate": "Locate again",
+      "report.nogps": "No GPS position: tap the map to place the pin",
+      "report.outside": "This point is outside every grid",
+      "report.unit_offline": "Offline: the grid is found when it is sent",
+      "report.category": "Category", "report.choose": "Choose a category",
+      "report.description": "Description", "report.placeholder": "e.g. rubbish piled east of block 3",
+      "report.photos": "Photos (up to 3)", "report.photo_added": "scaled to {w}×{h}",
+      "report.not_image": "This file is not an image", "report.too_many": "Up to 3 photos",
+      "report.submit": "Send report", "report.queued": "Saved; it is sent when online",
+      "report.missing": "Please fill in: {what}",
+      "dup.title": "The same problem may be reported within 50 m", "dup.same": "Same problem",
+      "dup.note": "Same problem? Link to it instead of filing it twice.",
+      "dup.default": "Same problem", "dup.far": "{m} m",
+      "queue.title": "Outbox", "queue.empty": "Nothing waiting to be sent",
+      "queue.queued": "Queued", "queue.sending": "Sending", "queue.sent": "Sent",
+      "queue.failed": "Failed", "queue.retry": "Retry", "queue.delete": "Delete",
+      "queue.photos": "{n} photo(s)", "queue.attempts": "attempt {n}",
+      "queue.other_user": "Waits for {u} to sign in",
+      "queue.confirm_delete": "Delete this unsent report?",
+      "cases.title": "My cases", "cases.mine": "Reported by me", "cases.area": "My grids",
+      "cases.empty": "No cases", "cases.cached": "Offline: showing the last data",
+      "case.title": "Case", "case.timeline": "Timeline", "case.photos": "Photos",
+      "case.deadline": "Deadline", "case.overdue": "Overdue", "case.team": "Team",
+      "case.note": "Note", "case.after_photo": "Photo after the work",
+      "act.start": "Accept", "act.comment": "Record progress", "act.handle": "Mark handled",
+      "act.verify_pass": "Check passed", "act.verify_fail": "Not fixed: rework",
+      "act.rate": "Rate", "act.escalate": "Escalate", "act.return": "Return",
+      "act.done": "Done", "act.need_note": "Please write a note",
+      "act.need_photo": "Take a photo of the finished work first",
+      "act.offline": "Offline: try again when connected",
+      "tasks.title": "My tasks", "tasks.team": "Dispatched to my team",
+      "tasks.check": "Waiting for my check", "tasks.empty": "No tasks",
+      "grids.title": "My grids", "grids.none": "You look after no grid",
+      "grids.roster": "Roster", "grids.population": "population {p} · households {h}",
+      "err.network": "No network: it is resent automatically",
+      "err.signin": "Signed out: please sign in again",
+      "err.server": "Server unavailable ({s}): it is resent automatically",
+      "role.grid_leader": "Grid leader", "role.grid_worker": "Grid worker",
+      "role.party_member": "Party member", "role.police": "Police", "role.volunteer": "Volunteer",
+      "role.team_member": "Team member", "role.supervisor": "Supervisor", "role.admin": "Administrator",
+      "status.reported": "Reported", "status.accepted": "Accepted",
+      "status.dispatched": "Dispatched", "status.in_progress": "In progress",
+      "status.handled": "Handled", "status.closed": "Closed", "status.rejected": "Rejected",
+      "status.duplicate": "Duplicate",
+      "ev.report": "Reported", "ev.accept": "Accepted", "ev.reject": "Rejected",
+      "ev.dispatch": "Dispatched", "ev.start": "Accepted by team", "ev.handle": "Handled",
+      "ev.verify": "Checked", "ev.rate": "Rated", "ev.escalate": "Escalated",
+      "ev.return": "Returned", "ev.comment": "Progress", "ev.photo": "Photo",
+      "ev.duplicate": "Duplicate report", "ev.reopen": "Rework"
+    }
+  };
+  const params = new URLSearchParams(location.search);
+  let lang = params.get("lang") || localStorage.getItem("gis.m.lang") || "zh";
+  if (!WORDS[lang]) { lang = "zh"; }
+
+  function t(key, vars) {
+    let s = WORDS[lang][key] || WORDS.zh[key] || key;
+    if (vars) { Object.keys(vars).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); }); }
+    return s;
+  }
+  function esc(v) {
+    return String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+  function when(iso) {
+    if (!iso) { return ""; }
+    const d = new Date(iso);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getMonth() + 1}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const screen = $("#screen");
+
+  /* ---------- session and cached reads ---------- */
+  const session = JSON.parse(localStorage.getItem("gis.m.session") || "null") || {};
+  function signedIn() { return !!session.token && session.exp > Date.now(); }
+  function saveSession() { localStorage.setItem("gis.m.session", JSON.stringify(session)); }
+
+  class ApiError extends Error {
+    constructor(status, message, body) { super(message); this.status = status; this.body = body; }
+  }
+
+  async function api(path, options) {
+    const opts = Object.assign({}, options || {});
+    opts.headers = Object.assign({}, opts.headers || {});
+    if (session.token) { opts.headers.Authorization = "Bearer " + session.token; }
+    if (opts.json !== undefined) {
+      opts.body = JSON.stringify(opts.json);
+      opts.headers["Content-Type"] = "application/json";
+      delete opts.json;
+    }
+    const r = await fetch(path, opts);
+    const body = await r.json().catch(() => null);
+    if (!r.ok) {
+      if (r.status === 401 && session.token) { expire(); }
+      throw new ApiError(r.status, (body && (body.detail || body.error)) || r.statusText, body);
+    }
+    return body;
+  }
+
+  /* A read that works offline: the last answer is kept per user and shown when the
+     network fails (with a note saying so). */
+  async function cachedGet(path) {
+    const key = "gis.m.cache." + (session.user ? session.user.id : "-") + ":" + path;
+    try {
+      const body = await api(path);
+      try { localStorage.setItem(key, JSON.stringify(body)); } catch (e) { /* full */ }
+      return { body, cached: false };
+    } catch (err) {
+      if (err instanceof ApiError) { throw err; }
+      const kept = localStorage.getItem(key);
+      if (kept) { return { body: JSON.parse(kept), cached: true }; }
+      throw err;
+    }
+  }
+
+  function expire() {
+    session.token = null;
+    saveSession();
+    if (location.hash !== "#login") { location.hash = "#login"; }
+  }
+
+  /* ---------- the outbox (IndexedDB) ---------- */
+  const outbox = (function () {
+    let dbp = null;
+    function db() {
+      if (!dbp) {
+        dbp = new Promise((resolve, reject) => {
+          const req = indexedDB.open("gis-m", 1);
+          req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "key" });
+          req.onsuccess = () => resolve(req.result);
+          req.onerror = () => reject(req.error);
+        });
+      }
+      return dbp;
+    }
+    function tx(mode, fn) {
+      return db().then((d) => new Promise((resolve, reject) => {
+        const x = d.transaction("outbox", mode);
+        const out = fn(x.objectStore("outbox"));
+        x.oncomplete = () => resolve(out && out.result !== undefined ? out.result : undefined);
+        x.onerror = () => reject(x.error);
+        x.onabort = () => reject(x.error);
+      }));
+    }
+    return {
+      all: () => tx("readonly", (s) => s.getAll()).then((items) =>
+        (items || []).sort((a, b) => a.created_at - b.created_at)),
+      put: (item) => tx("readwrite", (s) => { s.put(item); }),
+      remove: (key) => tx("readwrite", (s) => { s.delete(key); })
+    };
+  })();
+
+  function newKey() {
+    if (crypto.randomUUID) { return crypto.randomUUID(); }
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  let flushing = null;
+  let flushTimer = null;
+
+  /* Send every queued report of the signed-in user, oldest first. One sender at a time
+     (Web Locks across tabs); a network failure leaves the item queued with a backoff, a
+     refusal (4xx) marks it failed with the server's reason. */
+  function flush() {
+    if (flushing) { return flushing; }
+    flushing = (async () => {
+      try {
+        if (!navigator.onLine || !signedIn()) { return; }
+        const run = () => sendDue();
+        if (navigator.locks) { await navigator.locks.request("gis-m-outbox", run); }
+        else { await run(); }
+      } finally {
+        flushing = null;
+        schedule();
+      }
+    })();
+    return flushing;
+  }
+
+  async function sendDue() {
+    const items = await outbox.all();
+    for (const item of items) {
+      if (!navigator.onLine || !signedIn()) { return; }
+      if ((item.state !== "queued" && item.state !== "sending") ||
+          item.user_id !== session.user.id || (item.next_at || 0) > Date.now()) { continue; }
+      await send(item);
+    }
+  }
+
+  function backoff(attempts) { return Math.min(60000, 1000 * Math.pow(2, attempts - 1)); }
+
+  async function send(item) {
+    item.state = "sending";
+    item.attempts = (item.attempts || 0) + 1;
+    await outbox.put(item);
+    refreshQueue();
+    const form = new FormData();
+    Object.keys(item.fields).forEach((k) => {
+      if (item.fields[k] !== null && item.fields[k] !== undefined) { form.append(k, item.fields[k]); }
+    });
+    (item.photos || []).forEach((blob, i) => form.append("photo", blob, `photo-${i + 1}.jpg`));
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 120000);
+    try {
+      const r = await fetch("/api/v1/cases", {
+        method: "POST", body: form, signal: abort.signal,
+        headers: { Authorization: "Bearer " + session.token, "Idempotency-Key": item.key }
+      });
+      const body = await r.json().catch(() => null);
+      if (r.ok) {
+        Object.assign(item, { state: "sent", error: null, case_id: body.id, case_no: body.case_no,
+                              photos_stored: (body.photos || []).length, photos: [],
+                              sent_at: Date.now() });
+      } else if (r.status === 401) {
+        Object.assign(item, { state: "failed", error: t("err.signin"), auth: true });
+        expire();
+      } else if (r.status >= 500 || r.status === 429 || r.status === 408) {
+        Object.assign(item, { state: "queued", error: t("err.server", { s: r.status }),
+                              next_at: Date.now() + backoff(item.attempts) });
+      } else {
+        Object.assign(item, { state: "failed",
+                              error: (body && (body.detail || body.error)) || String(r.status) });
+      }
+    } catch (err) {
+      Object.assign(item, { state: "queued", error: t("err.network"),
+                            next_at: Date.now() + backoff(item.attempts) });
+    } finally {
+      clearTimeout(timer);
+    }
+    await outbox.put(item);
+    refreshQueue();
+  }
+
+  async function schedule() {
+    clearTimeout(flushTimer);
+    const items = await outbox.all();
+    const due = items.filter((i) => i.state === "queued" && session.user &&
+                             i.user_id === session.user.id).map((i) => i.next_at || 0);
+    updateBadge(items);
+    if (due.length && navigator.onLine) {
+      flushTimer = setTimeout(flush, Math.max(500, Math.min(...due) - Date.now()));
+    }
+  }
+
+  async function enqueue(fields, photos, extra) {
+    const item = Object.assign({
+      key: newKey(), user_id: session.user.id, user_name: session.user.username,
+      created_at: Date.now(), state: "queued", attempts: 0, next_at: 0, error: null,
+      fields, photos, photo_count: photos.length
+    }, extra || {});
+    await outbox.put(item);
+    flush();
+    return item;
+  }
+
+  /* a send cut short by a reload or a closed app is simply sent again (same key) */
+  async function recoverOutbox() {
+    const week = Date.now() - 3 * 86400000;
+    for (const item of await outbox.all()) {
+      if (item.state === "sending") { item.state = "queued"; item.next_at = 0; await outbox.put(item); }
+      else if (item.state === "sent" && item.sent_at < week) { await outbox.remove(item.key); }
+    }
+  }
+
+  function updateBadge(items) {
+    const n = items.filter((i) => i.state !== "sent").length;
+    $("#queue-count").textContent = n ? String(n) : "";
+  }
+
+  function refreshQueue() {
+    if (current === "queue") { renderQueue(); } else { outbox.all().then(updateBadge); }
+  }
+
+  /* ---------- photos: scaled on the phone, EXIF dropped by the re-encode ---------- */
+  const MAX_PX = 1600;
+  async function downscale(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch (err) {
+      throw new Error(t("report.not_image"));
+    }
+    const scale = Math.min(1, MAX_PX / Math.max(bitmap.width, bitmap.height));
+    const w = Math.round(bitmap.width * scale);
+    const h = Math.round(bitmap.height * scale);
+    const canvas = document.createElement("canvas");
+    canvas.width = w;
+    canvas.height = h;
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+    return { blob, w, h };
+  }
+
+  /* ---------- maps (Leaflet loaded on first use) ---------- */
+  const lazy = JSON.parse(document.body.dataset.lazy || "{}");
+  let leaflet = null;
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = () => reject(new Error("cannot load " + src));
+      document.head.appendChild(s);
+    });
+  }
+  function loadLeaflet() {
+    if (!leaflet) {
+      const css = document.createElement("link");
+      css.rel = "stylesheet";
+      css.href = lazy["leaflet.css"];
+      document.head.appendChild(css);
+      leaflet = loadScript(lazy["leaflet.js"])
+        .then(() => loadScript(lazy["vectorgrid.js"]))
+        .then(() => loadScript(lazy["maps.js"]))
+        .then(() => fetch("/tiles/style.json").then((r) => r.json()))
+        .catch((err) => { leaflet = null; throw err; });
+    }
+    return leaflet;
+  }
+  async function makeMap(el, center) {
+    const style = await loadLeaflet();
+    const map = L.map(el, { zoomControl: true, attributionControl: false, tap: true })
+      .setView(center, 17);
+    window.gisBasemap(map, style);
+    return map;
+  }
+  const PIN = () => L.divIcon({ className: "", html: '<div class="pin"></div>',
+                                iconSize: [28, 28], iconAnchor: [14, 30] });
+
+  /* ---------- screens ---------- */
+  let current = null;
+  let cleanup = [];
+  const ROUTES = {
+    login: renderLogin, report: renderReport, queue: renderQueue, cases: renderCases,
+    case: renderCase, tasks: renderTasks, grids: renderGrids
+  };
+
+  function route() {
+    cleanup.forEach((fn) => fn());
+    cleanup = [];
+    const [name, arg] = (location.hash.slice(1) || "").split("/");
+    let target = ROUTES[name] ? name : home();
+    if (!signedIn()) { target = "login"; }
+    current = target;
+    document.querySelectorAll("#tabs a").forEach((a) =>
+      a.classList.toggle("on", a.dataset.tab === target || (target === "case" && a.dataset.tab === "cases")));
+    $("#tabs").hidden = target === "login";
+    window.scrollTo(0, 0);
+    return Promise.resolve(ROUTES[target](arg)).catch(showError);
+  }
+
+  function home() {
+    return session.user && session.user.role === "team_member" ? "tasks" : "report";
+  }
+
+  function title(key) {
+    $("#title").textContent = t(key);
+    document.title = t(key) + " · " + t("app");
+  }
+
+  function showError(err) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.dataset.testid = "error";
+    p.textContent = err.message || String(err);
+    screen.prepend(p);
+  }
+
+  function renderLogin() {
+    title("login.title");
+    screen.innerHTML = `<form class="login" data-testid="login-form" novalidate>
+      <p class="error" data-testid="login-error" hidden></p>
+      <label for="u">${t("login.username")}</label>
+      <input id="u" name="username" autocomplete="username" autocapitalize="none"
+             data-testid="login-username" required value="${esc(session.user ? session.user.username : "")}">
+      <label for="p">${t("login.password")}</label>
+      <input id="p" name="password" type="password" autocomplete="current-password"
+             data-testid="login-password" required>
+      <p><button class="primary" type="submit" data-testid="login-submit">${t("login.submit")}</button></p>
+    </form>`;
+    const form = $("form", screen);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const err = $("[data-testid=login-error]", screen);
+      err.hidden = true;
+      try {
+        const r = await fetch("/api/v1/auth/token", { method: "POST", body: new URLSearchParams({
+          username: form.username.value.trim(), password: form.password.value }) });
+        const body = await r.json().catch(() => null);
+        if (!r.ok) {
+          throw new Error(r.status === 429 ? t("login.throttled") : r.status === 401 ?
+            t("login.failed") : (body && body.detail) || String(r.status));
+        }
+        Object.assign(session, { token: body.access_token, user: body.user,
+                                 exp: Date.now() + body.expires_in * 1000 });
+        saveSession();
+        await reviveAuthFailures();
+        const target = "#" + home();
+        if (location.hash === target) { route(); } else { location.hash = target; }
+        flush();
+        loadCategories();
+      } catch (ex) {
+        err.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
+        err.hidden = false;
+      }
+    });
+  }
+
+  async function reviveAuthFailures() {
+    for (const item of await outbox.all()) {
+      if (item.state === "failed" && item.auth && item.user_id === session.user.id) {
+        Object.assign(item, { state: "queued", auth: false, error: null, next_at: 0 });
+        await outbox.put(item);
+      }
+    }
+  }
+
+  /* categories: the taxonomy, kept for offline use */
+  let categories = null;
+  let categoriesLoading = null;
+  function loadCategories() {
+    if (categories) { return Promise.resolve(categories); }
+    categoriesLoading = categoriesLoading || cachedGet("/api/v1/categories").then((r) => {
+      categories = r.body.domains.filter((d) => d.active !== false);
+      return categories;
+    }).finally(() => { categoriesLoading = null; });
+    return categoriesLoading;
+  }
+  function categoryName(code) {
+    for (const d of categories || []) {
+      for (const c of [d, ...(d.children || [])]) {
+        if (c.code === code) { return lang === "zh" ? c.name_zh : c.name_en; }
+      }
+    }
+    return code;
+  }
+
+  /* The draft survives switching tabs (not a reload: photos are not saved until sent). */
+  let draft = null;
+  function newDraft() {
+    return { lon: null, lat: null, accuracy: null, source: null, category: "", description: "",
+             photos: [], units: null };
+  }
+
+  async function renderReport() {
+    title("report.title");
+    draft = draft || newDraft();
+    const cats = await loadCategories().catch(() => []);
+    const options = cats.map((d) => `<optgroup label="${esc(lang === "zh" ? d.name_zh : d.name_en)}">${
+      (d.children || []).filter((c) => c.active !== false).map((c) =>
+        `<option value="${esc(c.code)}" data-code="${esc(c.code)}"${c.code === draft.category ? " selected" : ""}>${
+          esc(lang === "zh" ? c.name_zh : c.name_en)}</option>`).join("")}</optgroup>`).join("");
+    screen.innerHTML = `<form data-testid="report-form" novalidate>
+      <label>${t("report.position")}</label>
+      <div id="report-map" class="map" data-testid="report-map"></div>
+      <div class="where"><span data-testid="report-position"></span>
+        <button type="button" id="relocate" data-testid="report-relocate">${t("report.relocate")}</button></div>
+      <div class="where meta" data-testid="report-units"></div>
+      <label for="cat">${t("report.category")}</label>
+      <select id="cat" data-testid="report-category" required>
+        <option value="">${t("report.choose")}</option>${options}</select>
+      <div id="dups"></div>
+      <label for="desc">${t("report.description")}</label>
+      <textarea id="desc" data-testid="report-description" maxlength="2000"
+        placeholder="${t("report.placeholder")}">${esc(draft.description)}</textarea>
+      <label for="photo">${t("report.photos")}</label>
+      <input id="photo" type="file" accept="image/*" capture="environment" multiple
+             data-testid="report-photo">
+      <div class="photos" data-testid="report-photos"></div>
+      <p class="error" data-testid="report-error" hidden></p>
+      <div class="sticky"><button class="primary" type="submit" data-testid="report-submit">${
+        t("report.submit")}</button></div>
+    </form>`;
+    const form = $("form", screen);
+    const errBox = $("[data-testid=report-error]", screen);
+    drawPhotos();
+    showPosition();
+    form.cat.addEventListener("change", () => { draft.category = form.cat.value; checkDuplicates(); });
+    form.desc.addEventListener("input", () => { draft.description = form.desc.value; });
+    form.photo.addEventListener("change", async () => {
+      errBox.hidden = true;
+      for (const file of Array.from(form.photo.files)) {
+        if (draft.photos.length >= 3) { errBox.textContent = t("report.too_many"); errBox.hidden = false; break; }
+        try {
+          const shot = await downscale(file);
+          shot.url = URL.createObjectURL(shot.blob);
+          draft.photos.push(shot);
+        } catch (ex) { errBox.textContent = ex.message; errBox.hidden = false; }
+      }
+      form.photo.value = "";
+      drawPhotos();
+    });
+    $("#relocate").addEventListener("click", () => { draft.source = null; locate(true); });
+    form.addEventListener("submit", (e) => { e.preventDefault(); submitReport(null); });
+    locate(false);
+    const map = await makeMap($("#report-map"), draft.lat !== null ? [draft.lat, draft.lon] :
+      await defaultCenter()).catch(() => null);
+    if (!map || current !== "report") { return; }
+    reportMap = map;
+    cleanup.push(() => { reportMap = null; marker = null; circle = null; map.remove(); });
+    map.on("click", (e) => setPosition(e.latlng.lng, e.latlng.lat, null, "pin"));
+    showPosition();
+  }
+
+  async function defaultCenter() {
+    const grid = (session.user.scopes || [])[0];
+    if (grid) {
+      try {
+        const g = (await cachedGet(`/api/v1/units/${grid}`)).body.geometry;
+        const ring = g.type === "Polygon" ? g.coordinates[0] : g.coordinates[0][0];
+        const sum = ring.reduce((a, c) => [a[0] + c[0], a[1] + c[1]], [0, 0]);
+        return [sum[1] / ring.length, sum[0] / ring.length];
+      } catch (e) { /* fall through */ }
+    }
+    return [34.75, 113.65];
+  }
+
+  let reportMap = null;
+  let marker = null;
+  let circle = null;
+  let watchId = null;
+  function locate(force) {
+    if (!navigator.geolocation) { return; }
+    if (watchId !== null) { navigator.geolocation.clearWatch(watchId); }
+    const pos = $("[data-testid=report-position]");
+    if (draft.lat === null && pos) { pos.textContent = t("report.locating"); }
+    watchId = navigator.geolocation.watchPosition((p) => {
+      if (draft.source === "pin" && !force) { return; }
+      setPosition(p.coords.longitude, p.coords.latitude, p.coords.accuracy, "gps");
+    }, () => {
+      if (draft.lat === null && pos) { pos.textContent = t("report.nogps"); }
+    }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 20000 });
+    const id = watchId;
+    cleanup.push(() => navigator.geolocation.clearWatch(id));
+  }
+
+  let lookup = null;
+  function setPosition(lon, lat, accuracy, source) {
+    draft.lon = Math.round(lon * 1e7) / 1e7;
+    draft.lat = Math.round(lat * 1e7) / 1e7;
+    draft.accuracy = accuracy;
+    draft.source = source;
+    showPosition();
+    clearTimeout(lookup);
+    lookup = setTimeout(() => { lookupUnits(); checkDuplicates(); }, 250);
+  }
+
+  function showPosition() {
+    const pos = $("[data-testid=report-position]");
+    if (!pos || draft.lat === null) { return; }
+    pos.textContent = `${draft.lon.toFixed(6)}, ${draft.lat.toFixed(6)} · ` +
+      (draft.source === "gps" && draft.accuracy ? t("report.accuracy", { m: Math.round(draft.accuracy) })
+        : t("report.pin"));
+    pos.dataset.lon = draft.lon;
+    pos.dataset.lat = draft.lat;
+    const units = $("[data-testid=report-units]");
+    if (units && draft.units) { units.textContent = draft.units; }
+    if (!reportMap) { return; }
+    const ll = [draft.lat, draft.lon];
+    if (!marker) {
+      marker = L.marker(ll, { draggable: true, icon: PIN(), autoPan: true }).addTo(reportMap);
+      marker.on("dragend", () => { const p = marker.getLatLng(); setPosition(p.lng, p.lat, null, "pin"); });
+    } else { marker.setLatLng(ll); }
+    if (circle) { circle.remove(); circle = null; }
+    if (draft.source === "gps" && draft.accuracy) {
+      circle = L.circle(ll, { radius: draft.accuracy, weight: 1, color: "#3182bd", fillOpacity: 0.12,
+                              interactive: false }).addTo(reportMap);
+    }
+    if (!reportMap.getBounds().contains(ll)) { reportMap.setView(ll); }
+  }
+
+  async function lookupUnits() {
+    const el = $("[data-testid=report-units]");
+    if (!navigator.onLine) { if (el) { el.textContent = t("report.unit_offline"); } return; }
+    try {
+      const r = await fetch(`/api/v1/locate?lon=${draft.lon}&lat=${draft.lat}`);
+      const body = r.ok ? await r.json() : null;
+      draft.units = body ? body.chain.filter((u) => u.level !== "district").map((u) => u.name).join(" › ")
+        : t("report.outside");
+      draft.unitCode = body && body.grid ? body.grid.code : null;
+    } catch (e) { draft.units = t("report.unit_offline"); }
+    const now = $("[data-testid=report-units]");
+    if (now) { now.textContent = draft.units; now.dataset.grid = draft.unitCode || ""; }
+  }
+
+  async function checkDuplicates() {
+    const box = $("#dups");
+    if (!box) { return; }
+    if (!navigator.onLine || draft.lat === null || !draft.category) { box.innerHTML = ""; return; }
+    let cases = [];
+    try {
+      cases = (await api(`/api/v1/cases/nearby?lon=${draft.lon}&lat=${draft.lat}` +
+                         `&category=${encodeURIComponent(draft.category)}`)).cases;
+    } catch (e) { cases = []; }
+    const now = $("#dups");
+    if (!now) { return; }
+    now.innerHTML = cases.length ? `<div class="card dups" data-testid="duplicates">
+      <b>${t("dup.title")}</b><p class="note">${t("dup.note")}</p><ul class="list">${cases.map((c) => `
+      <li data-testid="duplicate" data-case-id="${c.id}"><div>${esc(c.description)}<br>
+        <span class="meta">${esc(c.case_no)} · ${t("status." + c.status)} · ${t("dup.far", { m: Math.round(c.distance_m) })}</span></div>
+        <button type="button" data-testid="duplicate-link" data-case-id="${c.id}">${t("dup.same")}</button></li>`).join("")}
+      </ul></div>` : "";
+    now.querySelectorAll("[data-testid=duplicate-link]").forEach((b) =>
+      b.addEventListener("click", () => submitReport(Number(b.dataset.caseId))));
+  }
+
+  async function submitReport(linkTo) {
+    const errBox = $("[data-testid=report-error]");
+    const missing = [];
+    if (draft.lat === null) { missing.push(t("report.position")); }
+    if (!draft.category) { missing.push(t("report.category")); }
+    if (!draft.description.trim() && !linkTo) { missing.push(t("report.description")); }
+    if (missing.length) {
+      errBox.textContent = t("report.missing", { what: missing.join("、") });
+      errBox.hidden = false;
+      return;
+    }
+    const fields = { category: draft.category, lon: String(draft.lon), lat: String(draft.lat),
+                     coord_sys: "wgs84", description: draft.description.trim() || t("dup.default"),
+                     link_to: linkTo ? String(linkTo) : null };
+    await enqueue(fields, draft.photos.map((p) => p.blob),
+                  { category_name: categoryName(draft.category), link_to: linkTo });
+    draft.photos.forEach((p) => URL.revokeObjectURL(p.url));
+    draft = newDraft();
+    location.hash = "#queue";
+  }
+
+  function drawPhotos() {
+    const box = $("[data-testid=report-photos]");
+    if (!box) { return; }
+    box.innerHTML = draft.photos.map((p, i) => `<figure data-testid="report-photo-item"
+      data-width="${p.w}" data-height="${p.h}"><img src="${p.url}" alt="">
+      <button type="button" data-i="${i}" aria-label="remove">✕</button></figure>`).join("");
+    box.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
+      const [gone] = draft.photos.splice(Number(b.dataset.i), 1);
+      URL.revokeObjectURL(gone.url);
+      drawPhotos();
+    }));
+    $("#photo").disabled = draft.photos.length >= 3;
+  }
+
+  async function renderQueue() {
+    title("queue.title");
+    const items = (await outbox.all()).reverse();
+    updateBadge(items);
+    if (current !== "queue") { return; }
+    const mine = session.user ? session.user.id : null;
+    screen.innerHTML = items.length ? `<ul class="list" data-testid="queue">${items.map((i) => `
+      <li data-testid="queue-item" data-state="${i.state}" data-key="${esc(i.key)}"
+          data-case-id="${i.case_id || ""}">
+        <span class="badge ${i.state}">${t("queue." + i.state)}</span>
+        <b>${esc(i.category_name || i.fields.category)}</b>
+        <div>${esc(i.fields.description)}</div>
+        <div class="meta">${when(new Date(i.created_at).toISOString())} ·
+          ${t("queue.photos", { n: i.photo_count })}${i.attempts > 1 ? " · " + t("queue.attempts", { n: i.attempts }) : ""}
+          ${i.case_no ? ` · <a href="#case/${i.case_id}" data-testid="queue-case">${esc(i.case_no)}</a>` : ""}</div>
+        ${i.user_id !== mine && i.state !== "sent" ? `<div class="note">${t("queue.other_user", { u: esc(i.user_name) })}</div>` : ""}
+        ${i.error && i.state !== "sent" ? `<div class="error" data-testid="queue-error">${esc(i.error)}</div>` : ""}
+        ${i.state === "failed" ? `<div class="row"><button type="button" data-retry="${esc(i.key)}"
+            data-testid="queue-retry">${t("queue.retry")}</button><button type="button" class="danger"
+            data-delete="${esc(i.key)}" data-testid="queue-delete">${t("queue.delete")}</button></div>` : ""}
+      </li>`).join("")}</ul>` : `<p class="note" data-testid="queue-empty">${t("queue.empty")}</p>`;
+    screen.querySelectorAll("[data-retry]").forEach((b) => b.addEventListener("click", async () => {
+      const item = items.find((i) => i.key === b.dataset.retry);
+      Object.assign(item, { state: "queued", error: null, next_at: 0, auth: false });
+      await outbox.put(item);
+      renderQueue();
+      flush();
+    }));
+    screen.querySelectorAll("[data-delete]").forEach((b) => b.addEventListener("click", async () => {
+      if (!confirm(t("queue.confirm_delete"))) { return; }
+      await outbox.remove(b.dataset.delete);
+      renderQueue();
+    }));
+  }
+
+  function caseList(features, empty) {
+    if (!features.length) { return `<p class="note">${t(empty)}</p>`; }
+    return `<ul class="list">${features.map((f) => {
+      const c = f.properties;
+      return `<li data-testid="case-item" data-case-id="${c.id}" data-status="${c.status}">
+        <a href="#case/${c.id}"><span class="badge ${c.status}">${t("status." + c.status)}</span>
+        ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
+        <b>${esc(categoryName(c.category))}</b><div>${esc(c.description)}</div>
+        <div class="meta">${esc(c.case_no)} · ${when(c.reported_at)}</div></a></li>`;
+    }).join("")}</ul>`;
+  }
+
+  let casesScope = "mine";
+  async function renderCases() {
+    title("cases.title");
+    await loadCategories().catch(() => null);
+    const q = casesScope === "mine" ? "mine=true" : "";
+    const { body, cached } = await cachedGet(`/api/v1/cases?${q}&limit=50&order=newest`);
+    if (current !== "cases") { return; }
+    screen.innerHTML = `<div class="row">
+      <button type="button" data-scope="mine" data-testid="cases-mine" class="${casesScope === "mine" ? "primary" : ""}">${t("cases.mine")}</button>
+      <button type="button" data-scope="area" data-testid="cases-area" class="${casesScope === "area" ? "primary" : ""}">${t("cases.area")}</button></div>
+      ${cached ? `<p class="note">${t("cases.cached")}</p>` : ""}
+      <div data-testid="cases">${caseList(body.features, "cases.empty")}</div>`;
+    screen.querySelectorAll("[data-scope]").forEach((b) => b.addEventListener("click", () => {
+      casesScope = b.dataset.scope;
+      renderCases();
+    }));
+  }
+
+  async function renderTasks() {
+    title("tasks.title");
+    await loadCategories().catch(() => null);
+    const parts = [];
+    const user = session.user;
+    if (user.team_id) {
+      const r = await cachedGet(`/api/v1/cases?team_id=${user.team_id}&status=dispatched` +
+                                "&status=in_progress&order=deadline&limit=50");
+      parts.push(`<h2>${t("tasks.team")}</h2><div data-testid="tasks-team">${caseList(r.body.features, "tasks.empty")}</div>`);
+    }
+    if (user.role === "grid_worker" || (user.scopes || []).length) {
+      const r = await cachedGet("/api/v1/cases?status=handled&order=deadline&limit=50");
+      parts.push(`<h2>${t("tasks.check")}</h2><div data-testid="tasks-check">${caseList(r.body.features, "tasks.empty")}</div>`);
+    }
+    if (current !== "tasks") { return; }
+    screen.innerHTML = parts.join("") || `<p class="note">${t("tasks.empty")}</p>`;
+  }
+
+  async function photoImg(caseId, photo) {
+    const r = await fetch(`/api/v1/cases/${caseId}/photos/${photo.id}?thumb=true`,
+                          { headers: { Authorization: "Bearer " + session.token } });
+    return r.ok ? URL.createObjectURL(await r.blob()) : "";
+  }
+
+  async function renderCase(id) {
+    title("case.title");
+    await loadCategories().catch(() => null);
+    const c = await api(`/api/v1/cases/${Number(id)}`);
+    if (current !== "case") { return; }
+    const acts = c.allowed_actions || [];
+    const has = (a) => acts.includes(a);
+    const units = (c.units || []).filter((u) => u.level !== "district").map((u) => u.name).join(" › ");
+    screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${c.id}" data-status="${c.status}">
+      <span class="badge ${c.status}" data-testid="case-status">${t("status." + c.status)}</span>
+      ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
+      <h2>${esc(c.category_name ? c.category_name[lang] : categoryName(c.category))}</h2>
+      <div>${esc(c.description)}</div>
+      <div class="meta">${esc(c.case_no)} · ${when(c.reported_at)}</div>
+      <div class="meta">${esc(units || c.address || "")}</div>
+      ${c.deadline_at ? `<div class="meta">${t("case.deadline")}: ${when(c.deadline_at)}</div>` : ""}
+      ${c.team ? `<div class="meta">${t("case.team")}: ${esc(c.team.name || "")}</div>` : ""}
+      <div class="photos" data-testid="case-photos"></div></div>
+      ${actionsPanel(has)}
+      <h2>${t("case.timeline")}</h2><ol class="timeline" data-testid="timeline">${(c.timeline || []).map((e) => `
+        <li data-action="${esc(e.action)}"><b>${esc(t("ev." + e.action))}</b>
+        ${e.to_status && e.to_status !== e.from_status ? `→ ${t("status." + e.to_status)}` : ""}
+        <div class="meta">${when(e.at)} ${esc(e.actor_name || e.client_name || "")}</div>
+        ${e.note ? `<div>${esc(e.note)}</div>` : ""}</li>`).join("")}</ol>`;
+    const box = $("[data-testid=case-photos]", screen);
+    for (const p of c.photos || []) {
+      const url = await photoImg(c.id, p).catch(() => "");
+      if (url && current === "case") {
+        box.insertAdjacentHTML("beforeend", `<figure data-testid="case-photo" data-stage="${p.stage}"><img src="${url}" alt=""></figure>`);
+      }
+    }
+    bindActions(c);
+  }
+
+  function actionsPanel(has) {
+    const buttons = [];
+    if (has("start")) { buttons.push(`<button type="button" class="primary" data-act="start" data-testid="action-start">${t("act.start")}</button>`); }
+    if (has("handle")) {
+      buttons.push(`<label for="after">${t("case.after_photo")}</label>
+        <input id="after" type="file" accept="image/*" capture="environment" data-testid="handle-photo">
+        <button type="button" class="primary" data-act="handle" data-testid="action-handle">${t("act.handle")}</button>`);
+    }
+    if (has("verify")) {
+      buttons.push(`<div class="row"><button type="button" class="primary" data-act="verify-pass" data-testid="verify-pass">${t("act.verify_pass")}</button>
+        <button type="button" class="danger" data-act="verify-fail" data-testid="verify-fail">${t("act.verify_fail")}</button></div>`);
+    }
+    if (has("rate")) {
+      buttons.push(`<div class="row"><select id="score" data-testid="rate-score">${[5, 4, 3, 2, 1].map((s) =>
+        `<option value="${s}">${"★".repeat(s)}</option>`).join("")}</select>
+        <button type="button" data-act="rate" data-testid="action-rate">${t("act.rate")}</button></div>`);
+    }
+    const extra = ["comment", "return", "escalate"].filter(has).map((a) =>
+      `<button type="button" data-act="${a}" data-testid="action-${a}">${t("act." + a)}</button>`);
+    if (extra.length) { buttons.push(`<div class="row">${extra.join("")}</div>`); }
+    if (!buttons.length) { return ""; }
+    return `<div class="card" data-testid="actions"><label for="note">${t("case.note")}</label>
+      <textarea id="note" data-testid="action-note" maxlength="2000"></textarea>
+      <p class="error" data-testid="action-error" hidden></p>${buttons.join("")}</div>`;
+  }
+
+  function bindActions(c) {
+    const errBox = $("[data-testid=action-error]", screen);
+    screen.querySelectorAll("[data-act]").forEach((b) => b.addEventListener("click", async () => {
+      errBox.hidden = true;
+      const note = ($("#note", screen) || {}).value || "";
+      const name = b.dataset.act;
+      try {
+        if (!navigator.onLine) { throw new Error(t("act.offline")); }
+        b.disabled = true;
+        const body = { action: name.split("-")[0], note: note.trim() || null };
+        if (name === "verify-pass" || name === "verify-fail") { body.passed = name === "verify-pass"; }
+        if (name === "rate") { body.score = Number($("#score", screen).value); }
+        if (["handle", "return", "escalate", "verify-fail"].includes(name) && !body.note) {
+          throw new Error(t("act.need_note"));
+        }
+        if (name === "handle") {
+          const file = $("#after", screen).files[0];
+          const hasAfter = (c.photos || []).some((p) => p.stage === "after");
+          if (!file && !hasAfter) { throw new Error(t("act.need_photo")); }
+          if (file) {
+            const shot = await downscale(file);
+            const form = new FormData();
+            form.append("stage", "after");
+            form.append("file", shot.blob, "after.jpg");
+            const photo = await api(`/api/v1/cases/${c.id}/photos`, { method: "POST", body: form });
+            body.photo_ids = [photo.id];
+          }
+        }
+        await api(`/api/v1/cases/${c.id}/actions`, { method: "POST", json: body });
+        renderCase(c.id);
+      } catch (ex) {
+        b.disabled = false;
+        errBox.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
+        errBox.hidden = false;
+      }
+    }));
+  }
+
+  async function renderGrids() {
+    title("grids.title");
+    const codes = session.user.scopes || [];
+    const me = `<div class="card" data-testid="me"><b>${esc(session.user.display_name || session.user.username)}</b>
+      <span class="meta">${esc(t("role." + session.user.role))}</span>
+      <p><button type="button" class="danger" data-testid="sign-out">${t("signout")}</button></p></div>`;
+    const bindSignOut = () => $("[data-testid=sign-out]", screen).addEventListener("click", () => {
+      session.token = null;
+      saveSession();
+      location.hash = "#login";
+    });
+    if (!codes.length) { screen.innerHTML = `<p class="note">${t("grids.none")}</p>${me}`; bindSignOut(); return; }
+    const units = [];
+    for (const code of codes) { units.push((await cachedGet(`/api/v1/units/${code}`)).body); }
+    if (current !== "grids") { return; }
+    screen.innerHTML = `<div id="grid-map" class="map tall" data-testid="grid-map"></div>${units.map((u) => {
+      const p = u.properties;
+      return `<div class="card" data-testid="grid" data-code="${esc(p.code)}"><h2>${esc(p.name)}</h2>
+        <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== "district").map((a) => a.name).join(" › "))}</div>
+        <div class="meta">${t("grids.population", { p: p.population ?? "-", h: p.households ?? "-" })}</div>
+        <h2>${t("grids.roster")}</h2><ul class="list">${(p.roster || []).map((r) => `
+          <li data-testid="roster-item">${esc(t("role." + r.role))} · <b>${esc(r.name)}</b>
+          ${r.phone ? ` · <a href="tel:${esc(r.phone)}">${esc(r.phone)}</a>` : ""}</li>`).join("")}</ul></div>`;
+    }).join("")}${me}`;
+    bindSignOut();
+    const map = await makeMap($("#grid-map"), [34.75, 113.65]).catch(() => null);
+    if (!map || current !== "grids") { if (map) { map.remove(); } return; }
+    cleanup.push(() => map.remove());
+    const layer = L.geoJSON({ type: "FeatureCollection", features: units.filter((u) => u.geometry) },
+      { style: { color: "#0b6e4f", weight: 3, fillOpacity: 0.08 } }).addTo(map);
+    window.gisMobile.gridLayer = layer;
+    if (layer.getLayers().length) { map.fitBounds(layer.getBounds(), { padding: [12, 12] }); }
+  }
+
+  /* ---------- chrome: network state, language, start ---------- */
+  function showNetwork() {
+    const el = $("#net");
+    el.textContent = navigator.onLine ? t("online") : t("offline");
+    el.classList.toggle("offline", !navigator.onLine);
+    el.dataset.online = String(navigator.onLine);
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    $("#lang").textContent = lang === "zh" ? "EN" : "中文";
+    document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+    $("link[rel=manifest]").href = "/m/manifest.webmanifest" + (lang === "en" ? "?lang=en" : "");
+    showNetwork();
+  }
+
+  window.addEventListener("online", () => {
+    showNetwork();
+    outbox.all().then(async (items) => {
+      for (const i of items) { if (i.state === "queued") { i.next_at = 0; await outbox.put(i); } }
+      flush();
+    });
+  });
+  window.addEventListener("offline", showNetwork);
+  window.addEventListener("hashchange", route);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) { flush(); } });
+  $("#lang").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("gis.m.lang", lang);
+    applyLanguage();
+    route();
+  });
+
+  window.gisMobile = { ready: null, flush, outbox, version: document.body.dataset.version };
+  applyLanguage();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" })
+      .then((reg) => { window.gisMobile.sw = reg; })
+      .catch(() => { /* the app works without it, only not offline after a reload */ });
+  }
+  recoverOutbox().then(() => route()).then(() => {
+    window.gisMobile.ready = performance.now();
+    flush();
+  });
+})();
