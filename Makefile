@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/access.py
 	$(BIN)/python benchmarks/tiles.py
+	$(BIN)/python benchmarks/mobile.py
 
 lint: venv
 	$(BIN)/ruff check gis_service tests benchmarks

@@ -49,6 +49,10 @@
       "grids.population": "人口 {p} · 户数 {h}",
       "err.network": "网络不通，稍后自动重发", "err.signin": "登录已失效，请重新登录",
       "err.server": "服务器暂时不可用（{s}），稍后自动重发",
+      "err.forbidden": "不在您的辖区", "err.outside_coverage": "位置不在网格范围内",
+      "err.invalid_input": "填写有误", "err.conflict": "案件状态已变化",
+      "err.too_large": "照片过大", "err.unsupported_media": "照片格式不支持",
+      "err.not_found": "找不到", "err.too_many_attempts": "操作过于频繁",
       "role.grid_leader": "网格长", "role.grid_worker": "网格员", "role.party_member": "党员",
       "role.police": "民警", "role.volunteer": "志愿者", "role.team_member": "处置队员",
       "role.supervisor": "指挥中心", "role.admin": "管理员",
@@ -107,6 +111,10 @@
       "err.network": "No network: it is resent automatically",
       "err.signin": "Signed out: please sign in again",
       "err.server": "Server unavailable ({s}): it is resent automatically",
+      "err.forbidden": "Outside your jurisdiction", "err.outside_coverage": "Outside every grid",
+      "err.invalid_input": "Invalid input", "err.conflict": "The case has moved on",
+      "err.too_large": "Photo too large", "err.unsupported_media": "Unsupported photo",
+      "err.not_found": "Not found", "err.too_many_attempts": "Too many attempts",
       "role.grid_leader": "Grid leader", "role.grid_worker": "Grid worker",
       "role.party_member": "Party member", "role.police": "Police", "role.volunteer": "Volunteer",
       "role.team_member": "Team member", "role.supervisor": "Supervisor", "role.admin": "Administrator",
@@ -148,6 +156,14 @@
   function signedIn() { return !!session.token && session.exp > Date.now(); }
   function saveSession() { localStorage.setItem("gis.m.session", JSON.stringify(session)); }
 
+  /* The server's reason, led by a phrase in the user's language (API details are English). */
+  function reason(status, body) {
+    const code = body && body.error;
+    const lead = code && WORDS[lang]["err." + code];
+    const detail = (body && (body.detail || body.error)) || String(status);
+    return lead ? lead + (lang === "zh" ? "：" : ": ") + detail : detail;
+  }
+
   class ApiError extends Error {
     constructor(status, message, body) { super(message); this.status = status; this.body = body; }
   }
@@ -165,7 +181,7 @@
     const body = await r.json().catch(() => null);
     if (!r.ok) {
       if (r.status === 401 && session.token) { expire(); }
-      throw new ApiError(r.status, (body && (body.detail || body.error)) || r.statusText, body);
+      throw new ApiError(r.status, reason(r.status, body), body);
     }
     return body;
   }
@@ -236,18 +252,13 @@
      (Web Locks across tabs); a network failure leaves the item queued with a backoff, a
      refusal (4xx) marks it failed with the server's reason. */
   function flush() {
-    if (flushing) { return flushing; }
-    flushing = (async () => {
-      try {
-        if (!navigator.onLine || !signedIn()) { return; }
-        const run = () => sendDue();
-        if (navigator.locks) { await navigator.locks.request("gis-m-outbox", run); }
-        else { await run(); }
-      } finally {
-        flushing = null;
-        schedule();
-      }
-    })();
+    if (!navigator.onLine || !signedIn()) { return Promise.resolve(); }
+    if (!flushing) {
+      const run = () => sendDue();
+      flushing = Promise.resolve()
+        .then(() => (navigator.locks ? navigator.locks.request("gis-m-outbox", run) : run()))
+        .finally(() => { flushing = null; schedule(); });
+    }
     return flushing;
   }
 
@@ -292,8 +303,7 @@
         Object.assign(item, { state: "queued", error: t("err.server", { s: r.status }),
                               next_at: Date.now() + backoff(item.attempts) });
       } else {
-        Object.assign(item, { state: "failed",
-                              error: (body && (body.detail || body.error)) || String(r.status) });
+        Object.assign(item, { state: "failed", error: reason(r.status, body) });
       }
     } catch (err) {
       Object.assign(item, { state: "queued", error: t("err.network"),
