@@ -192,9 +192,16 @@ def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_setting
                 f"() => document.querySelectorAll('[data-testid=queue-item]').length === {n}")
         assert queue_states(page) == ["queued", "queued"]
         assert page.get_by_test_id("network-state").get_attribute("data-online") == "false"
-        page.reload()  # still offline: the service worker serves the app
+        reloaded = page.reload()  # still offline: the service worker serves the app
+        assert reloaded.from_service_worker
         page.wait_for_selector("[data-testid=queue-item]")
         assert queue_states(page) == ["queued", "queued"]
+        page.close()  # and closing the app loses nothing either
+        page = context.new_page()
+        page.goto(f"{server}/m/#queue")
+        page.wait_for_selector("[data-testid=queue-item]")
+        assert queue_states(page) == ["queued", "queued"]
+        assert page.evaluate("navigator.onLine") is False
         assert page.get_by_test_id("queue-count").inner_text() == "2"
         screenshot(page, "m-queue-offline")
         assert new_cases(demo_settings, before) == []
@@ -325,6 +332,12 @@ def test_a_refused_report_fails_with_the_servers_reason(server, demo_settings):
     before = last_case_id(demo_settings)
     with browser_context(**phone(lon, lat)) as (context, watch):
         page = context.new_page()
+        page.goto(f"{server}/m/")
+        page.get_by_test_id("login-username").fill(WORKER)
+        page.get_by_test_id("login-password").fill("not-the-password")
+        page.get_by_test_id("login-submit").click()
+        page.wait_for_selector("[data-testid=login-error]:not([hidden])")
+        assert page.get_by_test_id("login-error").inner_text() == "用户名或密码不正确"
         sign_in(page, server, WORKER)
         fill_report(page, "别的网格的问题", [])
         page.get_by_test_id("report-submit").click()

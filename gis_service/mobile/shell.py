@@ -35,7 +35,7 @@ LAZY = {
                       / "Leaflet.VectorGrid.bundled.min.js"),
     "maps.js": ("/static/app/maps.js", APP_DIR / "maps.js"),
 }
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
        "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "
        "manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")

@@ -578,9 +578,14 @@
     $("#relocate").addEventListener("click", () => { draft.source = null; locate(true); });
     form.addEventListener("submit", (e) => { e.preventDefault(); submitReport(null); });
     locate(false);
-    const map = await makeMap($("#report-map"), draft.lat !== null ? [draft.lat, draft.lon] :
-      await defaultCenter()).catch(() => null);
-    if (!map || current !== "report") { return; }
+    mountReportMap();  // the form is usable now; the map follows
+  }
+
+  async function mountReportMap() {
+    const el = $("#report-map");
+    const center = draft.lat !== null ? [draft.lat, draft.lon] : await defaultCenter();
+    const map = await makeMap(el, center).catch(() => null);
+    if (!map || !el.isConnected) { if (map) { map.remove(); } return; }
     reportMap = map;
     cleanup.push(() => { reportMap = null; marker = null; circle = null; map.remove(); });
     map.on("click", (e) => setPosition(e.latlng.lng, e.latlng.lat, null, "pin"));
@@ -936,8 +941,9 @@
           ${r.phone ? ` · <a href="tel:${esc(r.phone)}">${esc(r.phone)}</a>` : ""}</li>`).join("")}</ul></div>`;
     }).join("")}${me}`;
     bindSignOut();
-    const map = await makeMap($("#grid-map"), [34.75, 113.65]).catch(() => null);
-    if (!map || current !== "grids") { if (map) { map.remove(); } return; }
+    const el = $("#grid-map");
+    const map = await makeMap(el, [34.75, 113.65]).catch(() => null);
+    if (!map || !el.isConnected) { if (map) { map.remove(); } return; }
     cleanup.push(() => map.remove());
     const layer = L.geoJSON({ type: "FeatureCollection", features: units.filter((u) => u.geometry) },
       { style: { color: "#0b6e4f", weight: 3, fillOpacity: 0.08 } }).addTo(map);
