@@ -262,6 +262,9 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
         task.click()
         page.get_by_test_id("action-start").click()
         page.wait_for_selector("[data-testid=case][data-status=in_progress]")
+        page.get_by_test_id("action-note").fill("已联系清运车，下午处理")
+        page.get_by_test_id("action-comment").click()
+        page.wait_for_selector("[data-testid=timeline] li[data-action=comment]")
         page.get_by_test_id("action-note").fill("已清理，运走两车")
         page.get_by_test_id("handle-photo").set_input_files([photo_file(300)])
         page.get_by_test_id("action-handle").click()
@@ -285,8 +288,8 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
         screenshot(page, "m-case-closed")
         assert watch.external == [] and watch.console_errors == []
 
-    assert actions[:1] == ["report"] and {"accept", "dispatch", "start", "photo", "handle",
-                                          "verify"} <= set(actions)
+    assert actions[:1] == ["report"] and {"accept", "dispatch", "start", "comment", "photo",
+                                          "handle", "verify"} <= set(actions)
     case = httpx.get(f"{server}/api/v1/cases/{cid}", headers=sup).json()
     assert case["status"] == "closed"
     after = [p for p in case["photos"] if p["stage"] == "after"]
