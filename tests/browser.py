@@ -70,14 +70,22 @@ class Watch:
 
 
 @contextlib.contextmanager
-def browser_context(**options) -> Iterator[tuple[object, Watch]]:
+def browser_context(profile: Path | None = None, **options) -> Iterator[tuple[object, Watch]]:
+    """A fresh incognito context, or with ``profile`` a browser with a profile on disk
+    (what an installed web app needs: Chromium will not install one from incognito)."""
     from playwright.sync_api import sync_playwright
 
     watch = Watch()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                    headless=True)
-        context = browser.new_context(locale="zh-CN", **options)
+        if profile is None:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                        headless=True)
+            context = browser.new_context(locale="zh-CN", **options)
+        else:
+            browser = None
+            context = p.chromium.launch_persistent_context(
+                str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                locale="zh-CN", **options)
 
         def route(r) -> None:
             host = urlparse(r.request.url).hostname
@@ -96,7 +104,8 @@ def browser_context(**options) -> Iterator[tuple[object, Watch]]:
             yield context, watch
         finally:
             context.close()
-            browser.close()
+            if browser is not None:
+                browser.close()
 
 
 def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:

@@ -24,6 +24,7 @@ GRID = "41010500100101"
 SUPERVISOR = "sup410105001"
 TEAM_MEMBER = "team1"  # the committee of the grid's community
 CATEGORY = "environment.garbage"
+GRID_SPOT = (113.7965164, 34.8835355)  # any point: this test reports nothing
 
 
 def phone(lon: float, lat: float) -> dict:
@@ -104,6 +105,18 @@ def fill_report(page, description: str, photos: list[dict], wait_position=True) 
             f" === {len(photos)}")
 
 
+def assert_one_thumb(page) -> None:
+    """Nothing wider than the 360-px screen; every control a test drives is at least
+    44 px tall (a thumb, not a stylus)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    small = page.evaluate("""() => [...document.querySelectorAll(
+        'button[data-testid], select[data-testid], a[data-testid], ' +
+        'input[data-testid]:not([type=file])')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+        .map(e => e.dataset.testid)""")
+    assert small == []
+
+
 def queue_states(page) -> list[str]:
     return page.eval_on_selector_all("[data-testid=queue-item]",
                                      "els => els.map(e => e.dataset.state)")
@@ -132,6 +145,7 @@ def test_report_with_a_photo_reaches_the_api(server, demo_settings, spots):
         assert page.get_by_test_id("report-units").get_attribute("data-grid") == GRID
         assert "12" in page.get_by_test_id("report-position").inner_text()
         page.wait_for_selector(".leaflet-marker-icon")
+        assert_one_thumb(page)
         screenshot(page, "m-report")
         page.get_by_test_id("report-submit").click()
         page.wait_for_selector("[data-testid=queue-item][data-state=sent]", timeout=20000)
@@ -182,6 +196,9 @@ def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_setting
         page = context.new_page()
         sign_in(page, server, WORKER)
         wait_controlled(page)
+        page.get_by_test_id("tab-cases").click()
+        page.wait_for_selector("[data-testid=case-item]")
+        seen = page.get_by_test_id("case-item").count()
         page.get_by_test_id("report-new").click()
         page.wait_for_selector(".leaflet-tile-loaded")  # the basemap here is cached
         context.set_offline(True)
@@ -202,6 +219,12 @@ def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_setting
         page.wait_for_selector("[data-testid=queue-item]")
         assert queue_states(page) == ["queued", "queued"]
         assert page.evaluate("navigator.onLine") is False
+        page.get_by_test_id("tab-cases").click()  # read offline: the last answer, said so
+        page.wait_for_selector("[data-testid=case-item]")
+        assert page.get_by_test_id("case-item").count() == seen
+        assert page.get_by_text("离线：显示上次的数据").is_visible()
+        page.get_by_test_id("tab-queue").click()
+        page.wait_for_selector("[data-testid=queue-item]")
         assert page.get_by_test_id("queue-count").inner_text() == "2"
         screenshot(page, "m-queue-offline")
         assert new_cases(demo_settings, before) == []
@@ -306,15 +329,18 @@ def test_my_grids_my_cases_and_english(server, spots):
         page.wait_for_function("() => window.gisMobile.gridLayer && "
                                "document.querySelector('#grid-map path.leaflet-interactive')")
         assert page.get_by_test_id("roster-item").count() >= 1
+        assert_one_thumb(page)
         screenshot(page, "m-grids")
         page.get_by_test_id("tab-cases").click()
         page.wait_for_selector("[data-testid=case-item]")
         statuses = page.eval_on_selector_all("[data-testid=case-item]",
                                              "els => els.map(e => e.dataset.status)")
         assert statuses
+        assert_one_thumb(page)
         screenshot(page, "m-cases")
         page.get_by_test_id("case-item").first.click()
         page.wait_for_selector("[data-testid=timeline] li")
+        assert_one_thumb(page)
         screenshot(page, "m-case")
         page.get_by_test_id("lang-toggle").click()
         page.get_by_test_id("report-new").click()
@@ -355,3 +381,18 @@ def test_a_refused_report_fails_with_the_servers_reason(server, demo_settings):
         page.get_by_test_id("queue-empty").wait_for()
         assert watch.external == []
     assert new_cases(demo_settings, before) == []
+
+
+def test_chromium_finds_the_app_installable(server, tmp_path):
+    """Chromium's own installability check (manifest, icons, service worker, scope), in a
+    browser with a profile on disk, as on a phone."""
+    with browser_context(profile=tmp_path / "profile", **phone(*GRID_SPOT)) as (context, watch):
+        page = context.new_page()
+        page.goto(f"{server}/m/")
+        wait_controlled(page)
+        cdp = context.new_cdp_session(page)
+        errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+        assert errors == [], errors
+        manifest = cdp.send("Page.getAppManifest")
+        assert manifest["url"].endswith("/m/manifest.webmanifest") and not manifest["errors"]
+        assert watch.external == [] and watch.console_errors == []

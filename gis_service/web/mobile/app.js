@@ -187,12 +187,23 @@
   }
 
   /* A read that works offline: the last answer is kept per user and shown when the
-     network fails (with a note saying so). */
+     network fails (with a note saying so). The newest KEEP answers are kept. */
+  const KEEP = 120;
+  function keep(key, body) {
+    const index = JSON.parse(localStorage.getItem("gis.m.cache") || "[]")
+      .filter((k) => k !== key);
+    index.push(key);
+    while (index.length > KEEP) { localStorage.removeItem(index.shift()); }
+    try {
+      localStorage.setItem(key, JSON.stringify(body));
+      localStorage.setItem("gis.m.cache", JSON.stringify(index));
+    } catch (e) { /* storage full: this answer is simply not kept */ }
+  }
   async function cachedGet(path) {
     const key = "gis.m.cache." + (session.user ? session.user.id : "-") + ":" + path;
     try {
       const body = await api(path);
-      try { localStorage.setItem(key, JSON.stringify(body)); } catch (e) { /* full */ }
+      keep(key, body);
       return { body, cached: false };
     } catch (err) {
       if (err instanceof ApiError) { throw err; }
@@ -821,7 +832,7 @@
   async function renderCase(id) {
     title("case.title");
     await loadCategories().catch(() => null);
-    const c = await api(`/api/v1/cases/${Number(id)}`);
+    const { body: c, cached } = await cachedGet(`/api/v1/cases/${Number(id)}`);
     if (current !== "case") { return; }
     const acts = c.allowed_actions || [];
     const has = (a) => acts.includes(a);
@@ -836,7 +847,7 @@
       ${c.deadline_at ? `<div class="meta">${t("case.deadline")}: ${when(c.deadline_at)}</div>` : ""}
       ${c.team ? `<div class="meta">${t("case.team")}: ${esc(c.team.name || "")}</div>` : ""}
       <div class="photos" data-testid="case-photos"></div></div>
-      ${actionsPanel(has)}
+      ${cached ? `<p class="note" data-testid="cached">${t("cases.cached")}</p>` : actionsPanel(has)}
       <h2>${t("case.timeline")}</h2><ol class="timeline" data-testid="timeline">${(c.timeline || []).map((e) => `
         <li data-action="${esc(e.action)}"><b>${esc(t("ev." + e.action))}</b>
         ${e.to_status && e.to_status !== e.from_status ? `→ ${t("status." + e.to_status)}` : ""}
