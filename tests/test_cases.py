@@ -306,6 +306,23 @@ def test_bad_photos_are_refused_and_nothing_is_stored(api, case_city):
     assert (sorted(root.rglob("*")) if root.exists() else []) == files_before
 
 
+def test_a_report_with_a_bad_photo_is_refused_whole(api, case_city):
+    """One good photo and one that is not an image: no case, no photo, no file."""
+    c = case_city
+    root: Path = c["settings"].photos_path
+    files_before = sorted(root.rglob("*")) if root.exists() else []
+    cases_before = count(c["settings"], "cases")
+    r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "bad-photo"},
+                 data={"category": "environment.garbage", "lon": str(IN_GRID_1[0]),
+                       "lat": str(IN_GRID_1[1]), "description": "楼下垃圾堆放"},
+                 files=[("photo", ("a.jpg", image_bytes(seed=5), "image/jpeg")),
+                        ("photo", ("b.jpg", b"not a picture\n" * 50, "image/jpeg"))])
+    assert r.status_code == 422 and r.json()["field"] == "file", r.text
+    assert count(c["settings"], "cases") == cases_before
+    assert count(c["settings"], "case_photo") == 0
+    assert (sorted(root.rglob("*")) if root.exists() else []) == files_before
+
+
 def test_photos_are_stripped_deduplicated_and_thumbnailed(api, case_city):
     c = case_city
     cid = report(api, c["worker1"]).json()["id"]

@@ -22,11 +22,19 @@ STAGES = ("before", "after")
 
 def add_photo(conn: Connection, settings: Settings, principal: Principal, case_id: int,
               stage: str, data: bytes) -> dict[str, Any]:
-    """Store one photo (idempotent: the same bytes for the same case and stage return the
-    photo already stored). Runs inside the caller's transaction."""
+    """Store one uploaded photo; see add_processed."""
+    return add_processed(conn, settings, principal, case_id, stage,
+                         photos.process(data, settings.photo_max_bytes))
+
+
+def add_processed(conn: Connection, settings: Settings, principal: Principal, case_id: int,
+                  stage: str, processed: photos.Processed) -> dict[str, Any]:
+    """Store one photo already checked by photos.process (idempotent: the same bytes for
+    the same case and stage return the photo already stored). Runs inside the caller's
+    transaction."""
     if stage not in STAGES:
         raise InvalidInput("stage must be before or after", field="stage")
-    meta, stored, thumb = photos.process(data, settings.photo_max_bytes)
+    meta, stored, thumb = processed
     check_account(conn, principal)
     case = visible_case(conn, principal, case_id)
     # a retry (a phone resending its queued report) finds its photo whatever the case's

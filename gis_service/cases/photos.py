@@ -60,7 +60,11 @@ def check_size(n: int, max_bytes: int) -> None:
         )
 
 
-def process(data: bytes, max_bytes: int) -> tuple[StoredPhoto, bytes, bytes]:
+# a checked upload: its metadata, the stripped copy to serve, its JPEG thumbnail
+Processed = tuple[StoredPhoto, bytes, bytes]
+
+
+def process(data: bytes, max_bytes: int) -> Processed:
     """Validate an upload; return its metadata, the stripped copy to serve and a JPEG thumb."""
     check_size(len(data), max_bytes)
     if not data:

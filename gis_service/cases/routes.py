@@ -18,7 +18,7 @@ from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal
 from gis_service.cases import actions, attachments, categories, report, service, teams
-from gis_service.cases.photos import check_size
+from gis_service.cases.photos import Processed, check_size, process
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
 from gis_service.geo.geojson import page_links
@@ -74,6 +74,8 @@ async def fast_report(request: Request) -> Response:
 async def handle_report(request: Request, principal: Principal, settings: Settings,
                         key: str | None) -> Response:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        # photos are checked before the case is written: a bad photo refuses the whole
+        # report, never leaves a case without the photos its reporter sent
         payload, uploads = await _multipart_report(request, settings)
     else:
         try:
@@ -100,8 +102,8 @@ def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
 
 
-async def _multipart_report(request: Request,
-                            settings: Settings) -> tuple[report.CaseReport, list[bytes]]:
+async def _multipart_report(
+        request: Request, settings: Settings) -> tuple[report.CaseReport, list[Processed]]:
     length = int(request.headers.get("content-length") or 0)
     limit = MAX_REPORT_PHOTOS * settings.photo_max_bytes + 1024 * 1024
     if length > limit:
@@ -111,14 +113,14 @@ async def _multipart_report(request: Request,
     fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
     uploads = [await _read_upload(f, settings) for f in form.getlist("photo")
                if not isinstance(f, str)]
-    if ("lon" not in fields or "lat" not in fields) and uploads:
-        from gis_service.cases.photos import process
-
-        meta, _, _ = await run_in_threadpool(process, uploads[0], settings.photo_max_bytes)
+    checked = await run_in_threadpool(
+        lambda: [process(data, settings.photo_max_bytes) for data in uploads])
+    if ("lon" not in fields or "lat" not in fields) and checked:
+        meta = checked[0][0]
         if meta.exif_lon is not None and meta.exif_lat is not None:
             fields.update(lon=str(meta.exif_lon), lat=str(meta.exif_lat), coord_sys="wgs84")
     try:
-        return report.CaseReport.model_validate(fields), uploads
+        return report.CaseReport.model_validate(fields), checked
     except ValidationError as exc:
         raise RequestValidationError(_body_errors(exc)) from None
 
@@ -130,10 +132,10 @@ async def _read_upload(upload: UploadFile, settings: Settings) -> bytes:
 
 
 def _store_photos(settings: Settings, principal: Principal, case_id: int,
-                  uploads: list[bytes]) -> list[dict[str, Any]]:
+                  uploads: list[Processed]) -> list[dict[str, Any]]:
     with transaction(settings) as conn:
-        return [attachments.add_photo(conn, settings, principal, case_id, "before", data)
-                for data in uploads]
+        return [attachments.add_processed(conn, settings, principal, case_id, "before", p)
+                for p in uploads]
 
 
 @router.get("/cases", summary="Cases in your jurisdiction as GeoJSON, filtered and paged")
