@@ -32,6 +32,7 @@ from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
 from gis_service.mobile.routes import router as mobile_router
 from gis_service.mobile.shell import MOBILE_DIR
+from gis_service.mobile.shell import version as mobile_version
 from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
 from gis_service.static_files import CompressedStaticFiles
@@ -190,12 +191,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mobile_router)
     app.mount("/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)),
               name="swagger")
-    app.mount("/static/app", CompressedStaticFiles(directory=str(APP_DIR)), name="app-static")
-    app.mount("/static/mobile", CompressedStaticFiles(directory=str(MOBILE_DIR)),
+    # ?v=<build> URLs (the phone app's) are cached for a year; see static_files.py
+    app.mount("/static/app", CompressedStaticFiles(directory=str(APP_DIR),
+                                                   version=mobile_version), name="app-static")
+    app.mount("/static/mobile", CompressedStaticFiles(directory=str(MOBILE_DIR),
+                                                      version=mobile_version),
               name="mobile-static")
     # Leaflet and plugins from npm (make assets); absent until installed, then served
     app.mount("/static/vendor", CompressedStaticFiles(directory=str(VENDOR_DIR),
-                                                      check_dir=False), name="vendor")
+                                                      check_dir=False, version=mobile_version),
+              name="vendor")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

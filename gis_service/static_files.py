@@ -2,8 +2,9 @@
 
 Phones on a weak signal pay for every byte: Leaflet alone is 148 KB as a file and 42 KB
 gzipped. Files are few and small, so each is compressed once (keyed by its mtime and
-size) instead of per request, and a URL carrying ``?v=`` (the build's content hash) may
-be cached for a year: a new build changes the URL.
+size) instead of per request. A URL carrying ``?v=`` with the current build's hash may be
+cached for a year (a new build changes the URL); any other ``v`` is an old page asking
+after a deploy, and gets the current file marked for revalidation, never pinned.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import gzip
 import os
 import threading
+from collections.abc import Callable
+from urllib.parse import parse_qs
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
@@ -22,11 +25,30 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 
+def accepts_gzip(header: str) -> bool:
+    """True unless gzip is absent or refused with q=0."""
+    for part in header.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip()
+            return not (q.startswith("q=") and float(q[2:] or 0) == 0)
+    return False
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match holds this ETag (weak or strong, in a list, or *)."""
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 class CompressedStaticFiles(StaticFiles):
     """StaticFiles that answers gzip to browsers that accept it (all do)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, version: Callable[[], str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._version = version
         self._gz: dict[str, tuple[tuple[float, int], bytes]] = {}
         self._lock = threading.Lock()
 
@@ -41,22 +63,28 @@ class CompressedStaticFiles(StaticFiles):
             self._gz[full_path] = (stamp, body)
         return body
 
+    def _cache_control(self, scope: Scope) -> str:
+        asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
+        current = self._version() if self._version else None
+        return IMMUTABLE if asked and current and asked[0] == current else REVALIDATE
+
     def file_response(self, full_path, stat_result: os.stat_result, scope: Scope,
                       status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        versioned = b"v=" in scope.get("query_string", b"")
-        response.headers["Cache-Control"] = IMMUTABLE if versioned else REVALIDATE
-        request = Headers(scope=scope)
-        if (isinstance(response, NotModifiedResponse) or status_code != 200
-                or not str(full_path).endswith(COMPRESSIBLE)
-                or "gzip" not in request.get("accept-encoding", "")):
+        response.headers["Cache-Control"] = self._cache_control(scope)
+        if status_code != 200 or not str(full_path).endswith(COMPRESSIBLE):
             return response
-        body = self._gzipped(str(full_path), stat_result)
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() not in ("content-length", "etag")}
-        headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding",
-                        "ETag": response.headers["etag"].rstrip('"') + '-gz"'})
-        if request.get("if-none-match") == headers["ETag"]:
+        response.headers["Vary"] = "Accept-Encoding"
+        request = Headers(scope=scope)
+        if isinstance(response, NotModifiedResponse) or \
+                not accepts_gzip(request.get("accept-encoding", "")):
+            return response
+        headers = MutableHeaders({k: v for k, v in response.headers.items()
+                                  if k not in ("content-length", "etag")})
+        headers["etag"] = response.headers["etag"].rstrip('"') + '-gz"'
+        if etag_matches(request.get("if-none-match"), headers["etag"]):
             return NotModifiedResponse(headers)
-        return Response(body, status_code=200, headers=headers,
+        body = self._gzipped(str(full_path), stat_result)
+        headers["content-encoding"] = "gzip"
+        return Response(body, status_code=200, headers=dict(headers),
                         media_type=response.media_type)

@@ -147,7 +147,7 @@ def test_report_with_a_photo_reaches_the_api(server, demo_settings, spots):
         page.wait_for_selector(".leaflet-marker-icon")
         assert_one_thumb(page)
         screenshot(page, "m-report")
-        page.get_by_test_id("report-submit").click()
+        page.get_by_test_id("report-submit").dblclick()  # an impatient thumb: one report
         page.wait_for_selector("[data-testid=queue-item][data-state=sent]", timeout=20000)
         screenshot(page, "m-queue-sent")
         case_id = int(page.get_by_test_id("queue-item").first.get_attribute("data-case-id"))
@@ -395,4 +395,28 @@ def test_chromium_finds_the_app_installable(server, tmp_path):
         assert errors == [], errors
         manifest = cdp.send("Page.getAppManifest")
         assert manifest["url"].endswith("/m/manifest.webmanifest") and not manifest["errors"]
+        assert watch.external == [] and watch.console_errors == []
+
+
+def test_a_placed_pin_stays_until_the_worker_asks_for_gps_again(server, spots):
+    lon, lat = spots[0]
+    with browser_context(**phone(lon, lat)) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, WORKER)
+        page.get_by_test_id("report-new").click()
+        page.wait_for_selector(".leaflet-marker-icon")
+        position = page.get_by_test_id("report-position")
+        page.locator("#report-map").click(position={"x": 80, "y": 60})  # tap to place
+        page.wait_for_function("() => document.querySelector("
+                               "'[data-testid=report-position]').innerText.includes('手动')")
+        placed = (position.get_attribute("data-lon"), position.get_attribute("data-lat"))
+        assert placed != (str(round(lon, 7)), str(round(lat, 7)))
+        context.set_geolocation({"longitude": lon + 0.001, "latitude": lat, "accuracy": 8})
+        page.wait_for_timeout(1500)
+        assert (position.get_attribute("data-lon"), position.get_attribute("data-lat")) == placed
+        page.get_by_test_id("report-relocate").click()
+        page.wait_for_function(
+            f"() => Math.abs(document.querySelector('[data-testid=report-position]')"
+            f".dataset.lon - {lon + 0.001}) < 1e-6")
+        assert "±8" in position.inner_text()
         assert watch.external == [] and watch.console_errors == []

@@ -69,12 +69,25 @@ def test_assets_are_gzipped_once_and_cached_by_version(web):
     raw = shell.LAZY["leaflet.js"][1].read_bytes()
     assert r.content == raw  # httpx decoded it
     assert int(r.headers["content-length"]) < len(raw) / 3
-    again = web.get(url, headers={"Accept-Encoding": "gzip",
-                                  "If-None-Match": r.headers["etag"]})
-    assert again.status_code == 304
+    assert r.headers["vary"] == "Accept-Encoding"
+    for tags in (r.headers["etag"], f'W/{r.headers["etag"]}, "other"'):
+        again = web.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": tags})
+        assert again.status_code == 304 and again.headers["etag"] == r.headers["etag"]
+        assert again.headers["vary"] == "Accept-Encoding"
     plain = web.get(url.split("?")[0], headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.headers["cache-control"] == \
-        "no-cache" and plain.content == raw
+        "no-cache" and plain.content == raw and plain.headers["vary"] == "Accept-Encoding"
+    refused = web.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers
+
+
+def test_an_old_build_url_is_never_pinned(web):
+    """After a deploy an open page may still ask for ?v=<old build>: it gets today's file,
+    to be revalidated, not cached for a year under the old name."""
+    url = shell.asset_urls()["app.js"].split("?")[0]
+    assert web.get(url + "?v=0123456789ab").headers["cache-control"] == "no-cache"
+    assert web.get(url + "?dev=1").headers["cache-control"] == "no-cache"
+    assert "immutable" in web.get(url + f"?v={shell.version()}").headers["cache-control"]
 
 
 def test_nothing_in_the_app_points_at_another_host():

@@ -134,7 +134,7 @@
   if (!WORDS[lang]) { lang = "zh"; }
 
   function t(key, vars) {
-    let s = WORDS[lang][key] || WORDS.zh[key] || key;
+    let s = WORDS[lang][key] || WORDS.zh[key] || esc(key);
     if (vars) { Object.keys(vars).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); }); }
     return s;
   }
@@ -227,8 +227,14 @@
         dbp = new Promise((resolve, reject) => {
           const req = indexedDB.open("gis-m", 1);
           req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "key" });
-          req.onsuccess = () => resolve(req.result);
-          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const d = req.result;
+            // the browser may close it (storage cleared, a newer version): open again next time
+            d.onclose = () => { dbp = null; };
+            d.onversionchange = () => { d.close(); dbp = null; };
+            resolve(d);
+          };
+          req.onerror = () => { dbp = null; reject(req.error || new Error("IndexedDB")); };
         });
       }
       return dbp;
@@ -236,17 +242,29 @@
     function tx(mode, fn) {
       return db().then((d) => new Promise((resolve, reject) => {
         const x = d.transaction("outbox", mode);
-        const out = fn(x.objectStore("outbox"));
-        x.oncomplete = () => resolve(out && out.result !== undefined ? out.result : undefined);
-        x.onerror = () => reject(x.error);
-        x.onabort = () => reject(x.error);
+        let out;
+        x.oncomplete = () => resolve(out);
+        x.onerror = () => reject(x.error || new Error("IndexedDB"));
+        x.onabort = () => reject(x.error || new Error("IndexedDB"));
+        fn(x.objectStore("outbox"), (v) => { out = v; });
       }));
     }
     return {
-      all: () => tx("readonly", (s) => s.getAll()).then((items) =>
-        (items || []).sort((a, b) => a.created_at - b.created_at)),
-      put: (item) => tx("readwrite", (s) => { s.put(item); }),
-      remove: (key) => tx("readwrite", (s) => { s.delete(key); })
+      all: () => tx("readonly", (s, done) => { s.getAll().onsuccess = (e) => done(e.target.result); })
+        .then((items) => (items || []).sort((a, b) => a.created_at - b.created_at)),
+      add: (item) => tx("readwrite", (s) => { s.add(item); }),
+      remove: (key) => tx("readwrite", (s) => { s.delete(key); }),
+      /* Read, change and write one item in one transaction, so two writers never put back
+         each other's stale copies: change(item) returns the item to store, or null to
+         leave it as it is. Resolves to what was stored (or null). */
+      update: (key, change) => tx("readwrite", (s, done) => {
+        s.get(key).onsuccess = (e) => {
+          const item = e.target.result;
+          const next = item ? change(item) : null;
+          if (next) { s.put(next); }
+          done(next || null);
+        };
+      })
     };
   })();
 
@@ -256,79 +274,110 @@
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   }
 
+  /* Everything that changes the outbox's states runs under one lock, across tabs. */
+  function locked(fn) {
+    return navigator.locks ? navigator.locks.request("gis-m-outbox", fn) : fn();
+  }
+
   let flushing = null;
   let flushTimer = null;
 
-  /* Send every queued report of the signed-in user, oldest first. One sender at a time
-     (Web Locks across tabs); a network failure leaves the item queued with a backoff, a
-     refusal (4xx) marks it failed with the server's reason. */
+  /* Send every queued report of the signed-in user, oldest first. A network failure
+     leaves the item queued with a backoff; a refusal (4xx) marks it failed with the
+     server's reason. */
   function flush() {
+    if (session.token && !signedIn()) { expire(); }  // the token ran out: sign in again
     if (!navigator.onLine || !signedIn()) { return Promise.resolve(); }
     if (!flushing) {
-      const run = () => sendDue();
-      flushing = Promise.resolve()
-        .then(() => (navigator.locks ? navigator.locks.request("gis-m-outbox", run) : run()))
+      flushing = Promise.resolve().then(() => locked(sendDue))
+        .catch(() => { /* storage failed: the timer tries again */ })
         .finally(() => { flushing = null; schedule(); });
     }
     return flushing;
   }
 
   async function sendDue() {
-    const items = await outbox.all();
-    for (const item of items) {
+    for (const item of await outbox.all()) {
       if (!navigator.onLine || !signedIn()) { return; }
-      if ((item.state !== "queued" && item.state !== "sending") ||
-          item.user_id !== session.user.id || (item.next_at || 0) > Date.now()) { continue; }
-      await send(item);
+      if ((item.state === "queued" || item.state === "sending") &&
+          item.user_id === session.user.id && (item.next_at || 0) <= Date.now()) {
+        await send(item.key);
+      }
     }
   }
 
   function backoff(attempts) { return Math.min(60000, 1000 * Math.pow(2, attempts - 1)); }
 
-  async function send(item) {
-    item.state = "sending";
-    item.attempts = (item.attempts || 0) + 1;
-    await outbox.put(item);
+  /* A POST that gives up only when nothing has moved for STALL ms (a fixed timeout would
+     never let three photos through a slow uplink), reporting upload progress. */
+  const STALL = 45000;
+  function post(url, body, headers, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      let stall = null;
+      const alive = () => {
+        clearTimeout(stall);
+        stall = setTimeout(() => xhr.abort(), STALL);
+      };
+      xhr.open("POST", url);
+      Object.keys(headers).forEach((k) => xhr.setRequestHeader(k, headers[k]));
+      xhr.upload.onprogress = (e) => { alive(); if (e.lengthComputable) { onProgress(e.loaded / e.total); } };
+      xhr.onprogress = alive;
+      xhr.onload = () => {
+        clearTimeout(stall);
+        let parsed = null;
+        try { parsed = JSON.parse(xhr.responseText); } catch (e) { parsed = null; }
+        resolve({ status: xhr.status, body: parsed });
+      };
+      xhr.onerror = xhr.onabort = xhr.ontimeout = () => { clearTimeout(stall); reject(new Error("network")); };
+      alive();
+      xhr.send(body);
+    });
+  }
+
+  async function send(key) {
+    const item = await outbox.update(key, (cur) =>
+      (cur.state === "queued" || cur.state === "sending")
+        ? Object.assign(cur, { state: "sending", attempts: (cur.attempts || 0) + 1 }) : null);
+    if (!item) { return; }
     refreshQueue();
     const form = new FormData();
     Object.keys(item.fields).forEach((k) => {
       if (item.fields[k] !== null && item.fields[k] !== undefined) { form.append(k, item.fields[k]); }
     });
     (item.photos || []).forEach((blob, i) => form.append("photo", blob, `photo-${i + 1}.jpg`));
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), 120000);
+    let change;
     try {
-      const r = await fetch("/api/v1/cases", {
-        method: "POST", body: form, signal: abort.signal,
-        headers: { Authorization: "Bearer " + session.token, "Idempotency-Key": item.key }
-      });
-      const body = await r.json().catch(() => null);
-      if (r.ok) {
-        Object.assign(item, { state: "sent", error: null, case_id: body.id, case_no: body.case_no,
-                              photos_stored: (body.photos || []).length, photos: [],
-                              sent_at: Date.now() });
+      const r = await post("/api/v1/cases", form,
+        { Authorization: "Bearer " + session.token, "Idempotency-Key": item.key },
+        (done) => showProgress(item.key, done));
+      if (r.status === 200 || r.status === 201) {
+        change = { state: "sent", error: null, case_id: r.body.id, case_no: r.body.case_no,
+                   photos_stored: (r.body.photos || []).length, photos: [], sent_at: Date.now() };
       } else if (r.status === 401) {
-        Object.assign(item, { state: "failed", error: t("err.signin"), auth: true });
-        expire();
-      } else if (r.status >= 500 || r.status === 429 || r.status === 408) {
-        Object.assign(item, { state: "queued", error: t("err.server", { s: r.status }),
-                              next_at: Date.now() + backoff(item.attempts) });
+        change = { state: "failed", error: t("err.signin"), auth: true };
+      } else if (r.status >= 500 || r.status === 429 || r.status === 408 || r.status === 0) {
+        change = { state: "queued", error: t("err.server", { s: r.status }),
+                   next_at: Date.now() + backoff(item.attempts) };
       } else {
-        Object.assign(item, { state: "failed", error: reason(r.status, body) });
+        change = { state: "failed", error: reason(r.status, r.body) };
       }
     } catch (err) {
-      Object.assign(item, { state: "queued", error: t("err.network"),
-                            next_at: Date.now() + backoff(item.attempts) });
-    } finally {
-      clearTimeout(timer);
+      change = { state: "queued", error: t("err.network"), next_at: Date.now() + backoff(item.attempts) };
     }
-    await outbox.put(item);
+    await outbox.update(key, (cur) => Object.assign(cur, change));
     refreshQueue();
+    if (change.auth) { expire(); }
+  }
+
+  function showProgress(key, done) {
+    const el = document.querySelector(`[data-testid=queue-item][data-key="${CSS.escape(key)}"] .progress`);
+    if (el) { el.textContent = Math.round(done * 100) + "%"; }
   }
 
   async function schedule() {
     clearTimeout(flushTimer);
-    const items = await outbox.all();
+    const items = await outbox.all().catch(() => []);
     const due = items.filter((i) => i.state === "queued" && session.user &&
                              i.user_id === session.user.id).map((i) => i.next_at || 0);
     updateBadge(items);
@@ -343,17 +392,28 @@
       created_at: Date.now(), state: "queued", attempts: 0, next_at: 0, error: null,
       fields, photos, photo_count: photos.length
     }, extra || {});
-    await outbox.put(item);
+    await outbox.add(item);
     flush();
     return item;
   }
 
-  /* a send cut short by a reload or a closed app is simply sent again (same key) */
+  /* Change the items matching pick (under the lock: never while one is being sent). */
+  async function requeue(pick, change) {
+    await locked(async () => {
+      for (const item of await outbox.all()) {
+        if (pick(item)) { await outbox.update(item.key, (cur) => (pick(cur) ? change(cur) : null)); }
+      }
+    });
+  }
+
+  /* A send cut short by a reload or a closed app is simply sent again (same key); sent
+     items are shown for three days. */
   async function recoverOutbox() {
-    const week = Date.now() - 3 * 86400000;
+    const old = Date.now() - 3 * 86400000;
+    await requeue((i) => i.state === "sending",
+                  (i) => Object.assign(i, { state: "queued", next_at: 0 }));
     for (const item of await outbox.all()) {
-      if (item.state === "sending") { item.state = "queued"; item.next_at = 0; await outbox.put(item); }
-      else if (item.state === "sent" && item.sent_at < week) { await outbox.remove(item.key); }
+      if (item.state === "sent" && item.sent_at < old) { await outbox.remove(item.key); }
     }
   }
 
@@ -426,23 +486,32 @@
   /* ---------- screens ---------- */
   let current = null;
   let cleanup = [];
+  let routeGen = 0;
   const ROUTES = {
     login: renderLogin, report: renderReport, queue: renderQueue, cases: renderCases,
     case: renderCase, tasks: renderTasks, grids: renderGrids
   };
 
+  let newBuild = false;
   function route() {
+    if (newBuild && !(draft && (draft.description || draft.photos.length))) {
+      location.reload();  // a new build took over: load its page, not half of each
+      return Promise.resolve();
+    }
     cleanup.forEach((fn) => fn());
     cleanup = [];
     const [name, arg] = (location.hash.slice(1) || "").split("/");
     let target = ROUTES[name] ? name : home();
     if (!signedIn()) { target = "login"; }
     current = target;
+    const gen = ++routeGen;
+    const live = () => gen === routeGen;  // false once the user has moved on
     document.querySelectorAll("#tabs a").forEach((a) =>
       a.classList.toggle("on", a.dataset.tab === target || (target === "case" && a.dataset.tab === "cases")));
     $("#tabs").hidden = target === "login";
     window.scrollTo(0, 0);
-    return Promise.resolve(ROUTES[target](arg)).catch(showError);
+    return Promise.resolve(ROUTES[target](arg, live))
+      .catch((err) => { if (live()) { showError(err); } });
   }
 
   function home() {
@@ -487,6 +556,7 @@
           throw new Error(r.status === 429 ? t("login.throttled") : r.status === 401 ?
             t("login.failed") : (body && body.detail) || String(r.status));
         }
+        if (!session.user || session.user.id !== body.user.id) { clearDraft(); }
         Object.assign(session, { token: body.access_token, user: body.user,
                                  exp: Date.now() + body.expires_in * 1000 });
         saveSession();
@@ -502,13 +572,10 @@
     });
   }
 
-  async function reviveAuthFailures() {
-    for (const item of await outbox.all()) {
-      if (item.state === "failed" && item.auth && item.user_id === session.user.id) {
-        Object.assign(item, { state: "queued", auth: false, error: null, next_at: 0 });
-        await outbox.put(item);
-      }
-    }
+  function reviveAuthFailures() {
+    const me = session.user.id;
+    return requeue((i) => i.state === "failed" && i.auth && i.user_id === me,
+                   (i) => Object.assign(i, { state: "queued", auth: false, error: null, next_at: 0 }));
   }
 
   /* categories: the taxonomy, kept for offline use */
@@ -538,10 +605,11 @@
              photos: [], units: null };
   }
 
-  async function renderReport() {
+  async function renderReport(_, live) {
     title("report.title");
     draft = draft || newDraft();
     const cats = await loadCategories().catch(() => []);
+    if (!live()) { return; }
     const options = cats.map((d) => `<optgroup label="${esc(lang === "zh" ? d.name_zh : d.name_en)}">${
       (d.children || []).filter((c) => c.active !== false).map((c) =>
         `<option value="${esc(c.code)}" data-code="${esc(c.code)}"${c.code === draft.category ? " selected" : ""}>${
@@ -586,9 +654,10 @@
       form.photo.value = "";
       drawPhotos();
     });
-    $("#relocate").addEventListener("click", () => { draft.source = null; locate(true); });
+    $("#relocate").addEventListener("click", () => { draft.source = null; lookedUp = null; locate(); });
     form.addEventListener("submit", (e) => { e.preventDefault(); submitReport(null); });
-    locate(false);
+    locate();
+    if (draft.lat !== null) { checkDuplicates(); }
     mountReportMap();  // the form is usable now; the map follows
   }
 
@@ -620,13 +689,13 @@
   let marker = null;
   let circle = null;
   let watchId = null;
-  function locate(force) {
+  function locate() {
     if (!navigator.geolocation) { return; }
     if (watchId !== null) { navigator.geolocation.clearWatch(watchId); }
     const pos = $("[data-testid=report-position]");
     if (draft.lat === null && pos) { pos.textContent = t("report.locating"); }
     watchId = navigator.geolocation.watchPosition((p) => {
-      if (draft.source === "pin" && !force) { return; }
+      if (draft.source === "pin") { return; }  // the worker placed the pin: keep it
       setPosition(p.coords.longitude, p.coords.latitude, p.coords.accuracy, "gps");
     }, () => {
       if (draft.lat === null && pos) { pos.textContent = t("report.nogps"); }
@@ -636,14 +705,28 @@
   }
 
   let lookup = null;
+  let lookedUp = null;  // [lon, lat] of the last unit and duplicate lookup
+  let lookupSeq = 0;
+  function metres(a, b) {
+    const dx = (a[0] - b[0]) * 111320 * Math.cos(a[1] * Math.PI / 180);
+    return Math.hypot(dx, (a[1] - b[1]) * 110540);
+  }
   function setPosition(lon, lat, accuracy, source) {
+    if (!draft) { return; }  // a late GPS fix after the report was filed
     draft.lon = Math.round(lon * 1e7) / 1e7;
     draft.lat = Math.round(lat * 1e7) / 1e7;
     draft.accuracy = accuracy;
     draft.source = source;
     showPosition();
+    // GPS fixes come every second and wander a few metres: look up again only after a
+    // real move, so the duplicate list does not jump under the worker's thumb
+    if (lookedUp && metres(lookedUp, [draft.lon, draft.lat]) < 10) { return; }
     clearTimeout(lookup);
-    lookup = setTimeout(() => { lookupUnits(); checkDuplicates(); }, 250);
+    lookup = setTimeout(() => {
+      lookedUp = [draft.lon, draft.lat];
+      lookupUnits();
+      checkDuplicates();
+    }, 250);
   }
 
   function showPosition() {
@@ -673,20 +756,24 @@
   async function lookupUnits() {
     const el = $("[data-testid=report-units]");
     if (!navigator.onLine) { if (el) { el.textContent = t("report.unit_offline"); } return; }
+    const seq = ++lookupSeq;
     try {
       const r = await fetch(`/api/v1/locate?lon=${draft.lon}&lat=${draft.lat}`);
       const body = r.ok ? await r.json() : null;
       draft.units = body ? body.chain.filter((u) => u.level !== "district").map((u) => u.name).join(" › ")
         : t("report.outside");
+      if (seq !== lookupSeq) { return; }  // an answer for an older position
       draft.unitCode = body && body.grid ? body.grid.code : null;
     } catch (e) { draft.units = t("report.unit_offline"); }
     const now = $("[data-testid=report-units]");
     if (now) { now.textContent = draft.units; now.dataset.grid = draft.unitCode || ""; }
   }
 
+  let dupSeq = 0;
   async function checkDuplicates() {
     const box = $("#dups");
     if (!box) { return; }
+    const seq = ++dupSeq;
     if (!navigator.onLine || draft.lat === null || !draft.category) { box.innerHTML = ""; return; }
     let cases = [];
     try {
@@ -694,18 +781,23 @@
                          `&category=${encodeURIComponent(draft.category)}`)).cases;
     } catch (e) { cases = []; }
     const now = $("#dups");
-    if (!now) { return; }
+    if (!now || seq !== dupSeq) { return; }
+    const ids = cases.map((c) => c.id).join(",");
+    if (now.dataset.ids === ids && ids) { return; }  // the same list: leave it where it is
+    now.dataset.ids = ids;
     now.innerHTML = cases.length ? `<div class="card dups" data-testid="duplicates">
       <b>${t("dup.title")}</b><p class="note">${t("dup.note")}</p><ul class="list">${cases.map((c) => `
-      <li data-testid="duplicate" data-case-id="${c.id}"><div>${esc(c.description)}<br>
-        <span class="meta">${esc(c.case_no)} · ${t("status." + c.status)} · ${t("dup.far", { m: Math.round(c.distance_m) })}</span></div>
-        <button type="button" data-testid="duplicate-link" data-case-id="${c.id}">${t("dup.same")}</button></li>`).join("")}
+      <li data-testid="duplicate" data-case-id="${esc(c.id)}"><div>${esc(c.description)}<br>
+        <span class="meta">${esc(c.case_no)} · ${t("status." + c.status)} · ${t("dup.far", { m: Math.round(Number(c.distance_m)) })}</span></div>
+        <button type="button" data-testid="duplicate-link" data-case-id="${esc(c.id)}">${t("dup.same")}</button></li>`).join("")}
       </ul></div>` : "";
     now.querySelectorAll("[data-testid=duplicate-link]").forEach((b) =>
       b.addEventListener("click", () => submitReport(Number(b.dataset.caseId))));
   }
 
+  let submitting = false;
   async function submitReport(linkTo) {
+    if (submitting) { return; }  // a double tap files one report
     const errBox = $("[data-testid=report-error]");
     const missing = [];
     if (draft.lat === null) { missing.push(t("report.position")); }
@@ -719,11 +811,29 @@
     const fields = { category: draft.category, lon: String(draft.lon), lat: String(draft.lat),
                      coord_sys: "wgs84", description: draft.description.trim() || t("dup.default"),
                      link_to: linkTo ? String(linkTo) : null };
-    await enqueue(fields, draft.photos.map((p) => p.blob),
-                  { category_name: categoryName(draft.category), link_to: linkTo });
-    draft.photos.forEach((p) => URL.revokeObjectURL(p.url));
-    draft = newDraft();
+    submitting = true;
+    screen.querySelectorAll("[data-testid=report-submit], [data-testid=duplicate-link]")
+      .forEach((b) => { b.disabled = true; });
+    try {
+      await enqueue(fields, draft.photos.map((p) => p.blob),
+                    { category_name: categoryName(draft.category), link_to: linkTo });
+    } catch (err) {  // storage full or refused: say so, keep the draft
+      errBox.textContent = err.message || String(err);
+      errBox.hidden = false;
+      screen.querySelectorAll("[data-testid=report-submit], [data-testid=duplicate-link]")
+        .forEach((b) => { b.disabled = false; });
+      return;
+    } finally {
+      submitting = false;
+    }
+    clearDraft();
     location.hash = "#queue";
+  }
+
+  function clearDraft() {
+    if (draft) { draft.photos.forEach((p) => URL.revokeObjectURL(p.url)); }
+    draft = null;
+    lookedUp = null;
   }
 
   function drawPhotos() {
@@ -740,21 +850,21 @@
     $("#photo").disabled = draft.photos.length >= 3;
   }
 
-  async function renderQueue() {
+  async function renderQueue(_, live) {
     title("queue.title");
     const items = (await outbox.all()).reverse();
     updateBadge(items);
-    if (current !== "queue") { return; }
+    if (current !== "queue" || (live && !live())) { return; }
     const mine = session.user ? session.user.id : null;
     screen.innerHTML = items.length ? `<ul class="list" data-testid="queue">${items.map((i) => `
       <li data-testid="queue-item" data-state="${i.state}" data-key="${esc(i.key)}"
-          data-case-id="${i.case_id || ""}">
+          data-case-id="${esc(i.case_id || "")}">
         <span class="badge ${i.state}">${t("queue." + i.state)}</span>
         <b>${esc(i.category_name || i.fields.category)}</b>
         <div>${esc(i.fields.description)}</div>
         <div class="meta">${when(new Date(i.created_at).toISOString())} ·
-          ${t("queue.photos", { n: i.photo_count })}${i.attempts > 1 ? " · " + t("queue.attempts", { n: i.attempts }) : ""}
-          ${i.case_no ? ` · <a href="#case/${i.case_id}" data-testid="queue-case">${esc(i.case_no)}</a>` : ""}</div>
+          ${t("queue.photos", { n: i.photo_count })}${i.attempts > 1 ? " · " + t("queue.attempts", { n: i.attempts }) : ""}${i.state === "sending" ? ' · <span class="progress"></span>' : ""}
+          ${i.case_no ? ` · <a href="#case/${esc(i.case_id)}" data-testid="queue-case">${esc(i.case_no)}</a>` : ""}</div>
         ${i.user_id !== mine && i.state !== "sent" ? `<div class="note">${t("queue.other_user", { u: esc(i.user_name) })}</div>` : ""}
         ${i.error && i.state !== "sent" ? `<div class="error" data-testid="queue-error">${esc(i.error)}</div>` : ""}
         ${i.state === "failed" ? `<div class="row"><button type="button" data-retry="${esc(i.key)}"
@@ -762,15 +872,16 @@
             data-delete="${esc(i.key)}" data-testid="queue-delete">${t("queue.delete")}</button></div>` : ""}
       </li>`).join("")}</ul>` : `<p class="note" data-testid="queue-empty">${t("queue.empty")}</p>`;
     screen.querySelectorAll("[data-retry]").forEach((b) => b.addEventListener("click", async () => {
-      const item = items.find((i) => i.key === b.dataset.retry);
-      Object.assign(item, { state: "queued", error: null, next_at: 0, auth: false });
-      await outbox.put(item);
+      const key = b.dataset.retry;
+      await requeue((i) => i.key === key && i.state === "failed",
+                    (i) => Object.assign(i, { state: "queued", error: null, next_at: 0, auth: false }));
       renderQueue();
       flush();
     }));
     screen.querySelectorAll("[data-delete]").forEach((b) => b.addEventListener("click", async () => {
       if (!confirm(t("queue.confirm_delete"))) { return; }
-      await outbox.remove(b.dataset.delete);
+      const key = b.dataset.delete;
+      await locked(() => outbox.remove(key));
       renderQueue();
     }));
   }
@@ -779,8 +890,8 @@
     if (!features.length) { return `<p class="note">${t(empty)}</p>`; }
     return `<ul class="list">${features.map((f) => {
       const c = f.properties;
-      return `<li data-testid="case-item" data-case-id="${c.id}" data-status="${c.status}">
-        <a href="#case/${c.id}"><span class="badge ${c.status}">${t("status." + c.status)}</span>
+      return `<li data-testid="case-item" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
+        <a href="#case/${esc(c.id)}"><span class="badge ${esc(c.status)}">${t("status." + c.status)}</span>
         ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
         <b>${esc(categoryName(c.category))}</b><div>${esc(c.description)}</div>
         <div class="meta">${esc(c.case_no)} · ${when(c.reported_at)}</div></a></li>`;
@@ -788,12 +899,12 @@
   }
 
   let casesScope = "mine";
-  async function renderCases() {
+  async function renderCases(_, live) {
     title("cases.title");
     await loadCategories().catch(() => null);
     const q = casesScope === "mine" ? "mine=true" : "";
     const { body, cached } = await cachedGet(`/api/v1/cases?${q}&limit=50&order=newest`);
-    if (current !== "cases") { return; }
+    if (!live()) { return; }
     screen.innerHTML = `<div class="row">
       <button type="button" data-scope="mine" data-testid="cases-mine" class="${casesScope === "mine" ? "primary" : ""}">${t("cases.mine")}</button>
       <button type="button" data-scope="area" data-testid="cases-area" class="${casesScope === "area" ? "primary" : ""}">${t("cases.area")}</button></div>
@@ -805,7 +916,7 @@
     }));
   }
 
-  async function renderTasks() {
+  async function renderTasks(_, live) {
     title("tasks.title");
     await loadCategories().catch(() => null);
     const parts = [];
@@ -819,7 +930,7 @@
       const r = await cachedGet("/api/v1/cases?status=handled&order=deadline&limit=50");
       parts.push(`<h2>${t("tasks.check")}</h2><div data-testid="tasks-check">${caseList(r.body.features, "tasks.empty")}</div>`);
     }
-    if (current !== "tasks") { return; }
+    if (!live()) { return; }
     screen.innerHTML = parts.join("") || `<p class="note">${t("tasks.empty")}</p>`;
   }
 
@@ -829,16 +940,16 @@
     return r.ok ? URL.createObjectURL(await r.blob()) : "";
   }
 
-  async function renderCase(id) {
+  async function renderCase(id, live) {
     title("case.title");
     await loadCategories().catch(() => null);
     const { body: c, cached } = await cachedGet(`/api/v1/cases/${Number(id)}`);
-    if (current !== "case") { return; }
+    if (!live()) { return; }
     const acts = c.allowed_actions || [];
     const has = (a) => acts.includes(a);
     const units = (c.units || []).filter((u) => u.level !== "district").map((u) => u.name).join(" › ");
-    screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${c.id}" data-status="${c.status}">
-      <span class="badge ${c.status}" data-testid="case-status">${t("status." + c.status)}</span>
+    screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
+      <span class="badge ${esc(c.status)}" data-testid="case-status">${t("status." + c.status)}</span>
       ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
       <h2>${esc(c.category_name ? c.category_name[lang] : categoryName(c.category))}</h2>
       <div>${esc(c.description)}</div>
@@ -853,14 +964,15 @@
         ${e.to_status && e.to_status !== e.from_status ? `→ ${t("status." + e.to_status)}` : ""}
         <div class="meta">${when(e.at)} ${esc(e.actor_name || e.client_name || "")}</div>
         ${e.note ? `<div>${esc(e.note)}</div>` : ""}</li>`).join("")}</ol>`;
+    bindActions(c, live);
     const box = $("[data-testid=case-photos]", screen);
     for (const p of c.photos || []) {
       const url = await photoImg(c.id, p).catch(() => "");
-      if (url && current === "case") {
-        box.insertAdjacentHTML("beforeend", `<figure data-testid="case-photo" data-stage="${p.stage}"><img src="${url}" alt=""></figure>`);
-      }
+      if (!url) { continue; }
+      if (!live()) { URL.revokeObjectURL(url); return; }
+      cleanup.push(() => URL.revokeObjectURL(url));
+      box.insertAdjacentHTML("beforeend", `<figure data-testid="case-photo" data-stage="${esc(p.stage)}"><img src="${url}" alt=""></figure>`);
     }
-    bindActions(c);
   }
 
   function actionsPanel(has) {
@@ -889,7 +1001,7 @@
       <p class="error" data-testid="action-error" hidden></p>${buttons.join("")}</div>`;
   }
 
-  function bindActions(c) {
+  function bindActions(c, live) {
     const errBox = $("[data-testid=action-error]", screen);
     screen.querySelectorAll("[data-act]").forEach((b) => b.addEventListener("click", async () => {
       errBox.hidden = true;
@@ -918,7 +1030,7 @@
           }
         }
         await api(`/api/v1/cases/${c.id}/actions`, { method: "POST", json: body });
-        renderCase(c.id);
+        if (live()) { route(); }
       } catch (ex) {
         b.disabled = false;
         errBox.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
@@ -927,13 +1039,14 @@
     }));
   }
 
-  async function renderGrids() {
+  async function renderGrids(_, live) {
     title("grids.title");
     const codes = session.user.scopes || [];
     const me = `<div class="card" data-testid="me"><b>${esc(session.user.display_name || session.user.username)}</b>
       <span class="meta">${esc(t("role." + session.user.role))}</span>
       <p><button type="button" class="danger" data-testid="sign-out">${t("signout")}</button></p></div>`;
     const bindSignOut = () => $("[data-testid=sign-out]", screen).addEventListener("click", () => {
+      clearDraft();
       session.token = null;
       saveSession();
       location.hash = "#login";
@@ -941,12 +1054,12 @@
     if (!codes.length) { screen.innerHTML = `<p class="note">${t("grids.none")}</p>${me}`; bindSignOut(); return; }
     const units = [];
     for (const code of codes) { units.push((await cachedGet(`/api/v1/units/${code}`)).body); }
-    if (current !== "grids") { return; }
+    if (!live()) { return; }
     screen.innerHTML = `<div id="grid-map" class="map tall" data-testid="grid-map"></div>${units.map((u) => {
       const p = u.properties;
       return `<div class="card" data-testid="grid" data-code="${esc(p.code)}"><h2>${esc(p.name)}</h2>
         <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== "district").map((a) => a.name).join(" › "))}</div>
-        <div class="meta">${t("grids.population", { p: p.population ?? "-", h: p.households ?? "-" })}</div>
+        <div class="meta">${t("grids.population", { p: esc(p.population ?? "-"), h: esc(p.households ?? "-") })}</div>
         <h2>${t("grids.roster")}</h2><ul class="list">${(p.roster || []).map((r) => `
           <li data-testid="roster-item">${esc(t("role." + r.role))} · <b>${esc(r.name)}</b>
           ${r.phone ? ` · <a href="tel:${esc(r.phone)}">${esc(r.phone)}</a>` : ""}</li>`).join("")}</ul></div>`;
@@ -980,10 +1093,8 @@
 
   window.addEventListener("online", () => {
     showNetwork();
-    outbox.all().then(async (items) => {
-      for (const i of items) { if (i.state === "queued") { i.next_at = 0; await outbox.put(i); } }
-      flush();
-    });
+    requeue((i) => i.state === "queued" && i.next_at > 0, (i) => Object.assign(i, { next_at: 0 }))
+      .finally(flush);
   });
   window.addEventListener("offline", showNetwork);
   window.addEventListener("hashchange", route);
@@ -998,6 +1109,8 @@
   window.gisMobile = { ready: null, flush, outbox, version: document.body.dataset.version };
   applyLanguage();
   if ("serviceWorker" in navigator) {
+    const hadWorker = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.addEventListener("controllerchange", () => { newBuild = hadWorker; });
     navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" })
       .then((reg) => { window.gisMobile.sw = reg; })
       .catch(() => { /* the app works without it, only not offline after a reload */ });

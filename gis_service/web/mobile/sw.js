@@ -29,18 +29,29 @@ async function shellFirst(request) {
   return hit || fetch(request);
 }
 
-async function trim(cache) {
-  const keys = await cache.keys();
-  for (let i = 0; i < keys.length - MAX_TILES; i++) { await cache.delete(keys[i]); }
+/* Keep at most MAX_TILES tiles; when storage is full (full), drop the oldest tenth. */
+async function trim(cache, full) {
+  const keys = await cache.keys();  // oldest first
+  const excess = full ? Math.ceil(keys.length / 10) : keys.length - MAX_TILES;
+  for (let i = 0; i < excess; i++) { await cache.delete(keys[i]); }
 }
 
-async function networkThenCache(request) {
+/* Network first (a few seconds at most: a "connected" phone in a basement may get
+   nothing back), then the kept copy. A full storage never fails a tile that arrived. */
+const TILE_WAIT = 6000;
+async function networkThenCache(event) {
+  const request = event.request;
   const cache = await caches.open(TILES);
   try {
-    const response = await fetch(request);
+    const response = await Promise.race([
+      fetch(request),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("slow")), TILE_WAIT))
+    ]);
     if (response.ok) {
-      await cache.put(request, response.clone());
-      if (Math.random() < 0.02) { trim(cache); }
+      const copy = response.clone();
+      event.waitUntil(cache.put(request, copy)
+        .then(() => (Math.random() < 0.02 ? trim(cache) : null))
+        .catch(() => trim(cache, true)));
     }
     return response;
   } catch (err) {
@@ -60,6 +71,6 @@ self.addEventListener("fetch", (event) => {
   } else if (PRECACHE.includes(url.pathname + url.search)) {
     event.respondWith(shellFirst(request));
   } else if (url.pathname.startsWith("/tiles/basemap/") || url.pathname === "/tiles/style.json") {
-    event.respondWith(networkThenCache(request));
+    event.respondWith(networkThenCache(event));
   }
 });
