@@ -281,6 +281,7 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
         sign_in(page, server, TEAM_MEMBER)  # a team member starts on the task list
         task = page.locator(f"[data-testid=tasks-team] [data-case-id='{cid}']")
         task.wait_for()
+        assert int(page.get_by_test_id("tasks-count").inner_text()) >= 1
         screenshot(page, "m-tasks-team")
         task.click()
         page.get_by_test_id("action-start").click()

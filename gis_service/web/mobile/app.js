@@ -564,6 +564,7 @@
         const target = "#" + home();
         if (location.hash === target) { route(); } else { location.hash = target; }
         flush();
+        refreshTaskBadge();
         loadCategories();
       } catch (ex) {
         err.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
@@ -894,10 +895,12 @@
         <a href="#case/${esc(c.id)}"><span class="badge ${esc(c.status)}">${t("status." + c.status)}</span>
         ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
         <b>${esc(categoryName(c.category))}</b><div>${esc(c.description)}</div>
-        <div class="meta">${esc(c.case_no)} · ${when(c.reported_at)}</div></a></li>`;
+        <div class="meta">${esc(c.case_no)} · ${when(c.reported_at)}${c.deadline_at && OPEN.includes(c.status) ?
+          ` · ${t("case.deadline")} ${when(c.deadline_at)}` : ""}</div></a></li>`;
     }).join("")}</ul>`;
   }
 
+  const OPEN = ["reported", "accepted", "dispatched", "in_progress", "handled"];
   let casesScope = "mine";
   async function renderCases(_, live) {
     title("cases.title");
@@ -916,22 +919,48 @@
     }));
   }
 
+  /* My tasks: cases dispatched to my team (to start and handle), and handled cases in my
+     grids (to check), each list most urgent first. */
+  function taskLists() {
+    const user = session.user;
+    const lists = [];
+    if (user.team_id) {
+      lists.push(["tasks.team", "tasks-team", `/api/v1/cases?team_id=${Number(user.team_id)}` +
+                  "&status=dispatched&status=in_progress&order=deadline&limit=50"]);
+    }
+    if (user.role === "grid_worker") {
+      lists.push(["tasks.check", "tasks-check", "/api/v1/cases?status=handled&order=deadline&limit=50"]);
+    }
+    return lists;
+  }
+
   async function renderTasks(_, live) {
     title("tasks.title");
     await loadCategories().catch(() => null);
     const parts = [];
-    const user = session.user;
-    if (user.team_id) {
-      const r = await cachedGet(`/api/v1/cases?team_id=${user.team_id}&status=dispatched` +
-                                "&status=in_progress&order=deadline&limit=50");
-      parts.push(`<h2>${t("tasks.team")}</h2><div data-testid="tasks-team">${caseList(r.body.features, "tasks.empty")}</div>`);
+    let waiting = 0;
+    for (const [head, id, path] of taskLists()) {
+      const r = await cachedGet(path);
+      waiting += r.body.numberMatched || 0;
+      parts.push(`<h2>${t(head)}</h2><div data-testid="${id}">${caseList(r.body.features, "tasks.empty")}</div>`);
     }
-    if (user.role === "grid_worker" || (user.scopes || []).length) {
-      const r = await cachedGet("/api/v1/cases?status=handled&order=deadline&limit=50");
-      parts.push(`<h2>${t("tasks.check")}</h2><div data-testid="tasks-check">${caseList(r.body.features, "tasks.empty")}</div>`);
-    }
+    setTaskBadge(waiting);
     if (!live()) { return; }
     screen.innerHTML = parts.join("") || `<p class="note">${t("tasks.empty")}</p>`;
+  }
+
+  function setTaskBadge(n) { $("#tasks-count").textContent = n ? String(n) : ""; }
+
+  /* the tasks tab shows how many wait, so a new dispatch is seen without opening it */
+  async function refreshTaskBadge() {
+    if (!signedIn() || !navigator.onLine || document.hidden) { return; }
+    let n = 0;
+    try {
+      for (const [, , path] of taskLists()) {
+        n += (await api(path.replace("limit=50", "limit=1"))).numberMatched || 0;
+      }
+      setTaskBadge(n);
+    } catch (e) { /* offline or signed out: keep the last count */ }
   }
 
   async function photoImg(caseId, photo) {
@@ -1098,7 +1127,9 @@
   });
   window.addEventListener("offline", showNetwork);
   window.addEventListener("hashchange", route);
-  document.addEventListener("visibilitychange", () => { if (!document.hidden) { flush(); } });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) { flush(); refreshTaskBadge(); }
+  });
   $("#lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
     localStorage.setItem("gis.m.lang", lang);
@@ -1118,5 +1149,7 @@
   recoverOutbox().then(() => route()).then(() => {
     window.gisMobile.ready = performance.now();
     flush();
+    refreshTaskBadge();
   });
+  setInterval(refreshTaskBadge, 120000);
 })();
