@@ -23,9 +23,10 @@ self.addEventListener("activate", (event) => {
 
 async function shellFirst(request) {
   const cache = await caches.open(SHELL);
-  const hit = request.mode === "navigate"
-    ? await cache.match("/m/")  // one page for every /m/ address (the app routes by #)
-    : await cache.match(request);
+  // one page for every /m/ address (the app routes by #); the precached copy serves
+  // whatever encoding the page asked for (the browser decoded it when it was stored)
+  const hit = await cache.match(request.mode === "navigate" ? "/m/" : request,
+                                { ignoreVary: true, ignoreSearch: request.mode === "navigate" });
   return hit || fetch(request);
 }
 
@@ -55,7 +56,7 @@ async function networkThenCache(event) {
     }
     return response;
   } catch (err) {
-    const hit = await cache.match(request);
+    const hit = await cache.match(request, { ignoreVary: true });
     if (hit) { return hit; }
     throw err;
   }
