@@ -26,6 +26,8 @@ def serve(
     cluster.start(settings)
     base = f"http://{host}:{port}"
     console.print(f"API docs:  {base}/docs")
+    console.print(f"Maps:      {base}/maps/login")
+    console.print(f"Phone:     {base}/m/  (grid workers; install it from the browser)")
     console.print(f"Health:    {base}/healthz")
     console.print(f"Units:     {base}/api/v1/units?level=subdistrict")
     console.print(f"Locate:    {base}/api/v1/locate?lon=113.68&lat=34.78")
