@@ -6,7 +6,9 @@ Every request must stay on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -83,6 +85,15 @@ def sign_in(page, base: str, username: str) -> None:
     page.get_by_test_id("login-password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
     page.wait_for_selector("[data-testid=tab-tasks]:visible")
+
+
+@contextlib.contextmanager
+def phone_signed_in(base: str, username: str, lon: float, lat: float) -> Iterator[tuple]:
+    """A phone at (lon, lat) with the app open and this user signed in."""
+    with browser_context(**phone(lon, lat)) as (context, watch):
+        page = context.new_page()
+        sign_in(page, base, username)
+        yield context, page, watch
 
 
 def photo_file(seed: int, size=(3000, 2250)) -> dict:
@@ -174,9 +185,7 @@ def test_a_possible_duplicate_is_linked_instead_of_filed_twice(server, demo_sett
     first = httpx.post(f"{server}/api/v1/cases", headers=token(server, WORKER), json={
         "category": CATEGORY, "lon": lon + 0.0001, "lat": lat, "description": "垃圾桶满溢"})
     assert first.status_code == 201, first.text
-    with browser_context(**phone(lon, lat)) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, WORKER)
+    with phone_signed_in(server, WORKER, lon, lat) as (_context, page, watch):
         fill_report(page, "", [], wait_position=True)
         link = page.get_by_test_id("duplicate-link")
         link.wait_for()
@@ -192,9 +201,7 @@ def test_a_possible_duplicate_is_linked_instead_of_filed_twice(server, demo_sett
 def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_settings, spots):
     lon, lat = spots[2]
     before = last_case_id(demo_settings)
-    with browser_context(**phone(lon, lat)) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, WORKER)
+    with phone_signed_in(server, WORKER, lon, lat) as (context, page, watch):
         wait_controlled(page)
         page.get_by_test_id("tab-cases").click()
         page.wait_for_selector("[data-testid=case-item]")
@@ -247,9 +254,7 @@ def test_a_connection_cut_mid_upload_still_stores_the_report_once(server, demo_s
     relay = CuttingRelay(int(server.rsplit(":", 1)[1]), [CUT_UPLOAD, DROP_RESPONSE])
     base = f"http://127.0.0.1:{relay.port}"
     try:
-        with browser_context(**phone(lon, lat)) as (context, watch):
-            page = context.new_page()
-            sign_in(page, base, WORKER)
+        with phone_signed_in(base, WORKER, lon, lat) as (_context, page, watch):
             fill_report(page, "断网重传测试", [photo_file(200), photo_file(201)])
             page.get_by_test_id("report-submit").click()
             page.wait_for_selector("[data-testid=queue-item][data-state=sent]", timeout=40000)
@@ -297,9 +302,7 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
         screenshot(page, "m-case-handled")
         assert watch.external == [] and watch.console_errors == []
 
-    with browser_context(**phone(lon, lat)) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, WORKER)
+    with phone_signed_in(server, WORKER, lon, lat) as (context, page, watch):
         page.get_by_test_id("tab-tasks").click()
         check = page.locator(f"[data-testid=tasks-check] [data-case-id='{cid}']")
         check.wait_for()
@@ -322,9 +325,7 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
 
 def test_my_grids_my_cases_and_english(server, spots):
     lon, lat = spots[0]
-    with browser_context(**phone(lon, lat)) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, WORKER)
+    with phone_signed_in(server, WORKER, lon, lat) as (_context, page, watch):
         page.get_by_test_id("tab-grids").click()
         page.wait_for_selector(f"[data-testid=grid][data-code='{GRID}']")
         page.wait_for_function("() => window.gisMobile.gridLayer && "
@@ -401,9 +402,7 @@ def test_chromium_finds_the_app_installable(server, tmp_path):
 
 def test_a_placed_pin_stays_until_the_worker_asks_for_gps_again(server, spots):
     lon, lat = spots[0]
-    with browser_context(**phone(lon, lat)) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, WORKER)
+    with phone_signed_in(server, WORKER, lon, lat) as (context, page, watch):
         page.get_by_test_id("report-new").click()
         page.wait_for_selector(".leaflet-marker-icon")
         position = page.get_by_test_id("report-position")
