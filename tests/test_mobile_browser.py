@@ -275,11 +275,20 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
     assert reported.status_code == 201, reported.text
     cid = reported.json()["id"]
     sup = token(server, SUPERVISOR)
-    team_id = next(u["team_id"] for u in [httpx.get(
-        f"{server}/api/v1/auth/me", headers=token(server, TEAM_MEMBER)).json()])
-    for body in ({"action": "accept"}, {"action": "dispatch", "team_id": team_id}):
-        r = httpx.post(f"{server}/api/v1/cases/{cid}/actions", headers=sup, json=body)
-        assert r.status_code == 200, r.text
+    team_id = httpx.get(f"{server}/api/v1/auth/me",
+                        headers=token(server, TEAM_MEMBER)).json()["team_id"]
+
+    with phone_signed_in(server, SUPERVISOR, lon, lat) as (_context, page, watch):
+        page.get_by_test_id("tab-tasks").click()
+        page.locator(f"[data-testid=tasks-dispatch] [data-case-id='{cid}']").click()
+        page.get_by_test_id("action-accept").click()
+        page.wait_for_selector("[data-testid=case][data-status=accepted]")
+        # the community's own team is offered first
+        assert page.get_by_test_id("dispatch-team").input_value() == str(team_id)
+        screenshot(page, "m-case-dispatch")
+        page.get_by_test_id("action-dispatch").click()
+        page.wait_for_selector("[data-testid=case][data-status=dispatched]")
+        assert watch.external == [] and watch.console_errors == []
 
     with browser_context(**phone(lon, lat)) as (context, watch):
         page = context.new_page()

@@ -44,6 +44,8 @@
       "act.done": "已提交", "act.need_note": "请填写说明", "act.need_photo": "请先拍处置后照片",
       "act.offline": "离线时不能办理，请联网后再试",
       "tasks.title": "我的任务", "tasks.team": "派给我们队伍的", "tasks.check": "等我核查的",
+      "tasks.dispatch": "待立案、待派遣的", "act.accept": "立案", "act.reject": "不予立案",
+      "act.dispatch": "派遣", "case.team_pick": "派给",
       "tasks.empty": "暂无任务",
       "grids.title": "我的网格", "grids.none": "您没有分管网格", "grids.roster": "网格人员",
       "grids.population": "人口 {p} · 户数 {h}",
@@ -106,6 +108,8 @@
       "act.offline": "Offline: try again when connected",
       "tasks.title": "My tasks", "tasks.team": "Dispatched to my team",
       "tasks.check": "Waiting for my check", "tasks.empty": "No tasks",
+      "tasks.dispatch": "To accept or dispatch", "act.accept": "Accept case",
+      "act.reject": "Reject", "act.dispatch": "Dispatch", "case.team_pick": "Dispatch to",
       "grids.title": "My grids", "grids.none": "You look after no grid",
       "grids.roster": "Roster", "grids.population": "population {p} · households {h}",
       "err.network": "No network: it is resent automatically",
@@ -931,6 +935,10 @@
     if (user.role === "grid_worker") {
       lists.push(["tasks.check", "tasks-check", "/api/v1/cases?status=handled&order=deadline&limit=50"]);
     }
+    if (user.role === "supervisor") {  // a supervisor out in the field
+      lists.push(["tasks.dispatch", "tasks-dispatch",
+                  "/api/v1/cases?status=reported&status=accepted&order=deadline&limit=50"]);
+    }
     return lists;
   }
 
@@ -976,6 +984,10 @@
     if (!live()) { return; }
     const acts = c.allowed_actions || [];
     const has = (a) => acts.includes(a);
+    // the nearest teams first: the community's own before the district's
+    const teams = has("dispatch") && !cached ? (await api(`/api/v1/teams?unit=${encodeURIComponent(c.unit_code)}`))
+      .teams.sort((a, b) => b.unit_code.length - a.unit_code.length) : [];
+    if (!live()) { return; }
     const units = (c.units || []).filter((u) => u.level !== "district").map((u) => u.name).join(" › ");
     screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
       <span class="badge ${esc(c.status)}" data-testid="case-status">${t("status." + c.status)}</span>
@@ -987,7 +999,7 @@
       ${c.deadline_at ? `<div class="meta">${t("case.deadline")}: ${when(c.deadline_at)}</div>` : ""}
       ${c.team ? `<div class="meta">${t("case.team")}: ${esc(c.team.name || "")}</div>` : ""}
       <div class="photos" data-testid="case-photos"></div></div>
-      ${cached ? `<p class="note" data-testid="cached">${t("cases.cached")}</p>` : actionsPanel(has)}
+      ${cached ? `<p class="note" data-testid="cached">${t("cases.cached")}</p>` : actionsPanel(has, teams)}
       <h2>${t("case.timeline")}</h2><ol class="timeline" data-testid="timeline">${(c.timeline || []).map((e) => `
         <li data-action="${esc(e.action)}"><b>${esc(t("ev." + e.action))}</b>
         ${e.to_status && e.to_status !== e.from_status ? `→ ${t("status." + e.to_status)}` : ""}
@@ -1004,8 +1016,15 @@
     }
   }
 
-  function actionsPanel(has) {
+  function actionsPanel(has, teams) {
     const buttons = [];
+    if (has("accept")) { buttons.push(`<button type="button" class="primary" data-act="accept" data-testid="action-accept">${t("act.accept")}</button>`); }
+    if (has("dispatch")) {
+      buttons.push(`<label for="team">${t("case.team_pick")}</label>
+        <select id="team" data-testid="dispatch-team">${teams.map((tm) =>
+          `<option value="${esc(tm.id)}">${esc(tm.name)} · ${esc(tm.unit_name)}</option>`).join("")}</select>
+        <button type="button" class="primary" data-act="dispatch" data-testid="action-dispatch">${t("act.dispatch")}</button>`);
+    }
     if (has("start")) { buttons.push(`<button type="button" class="primary" data-act="start" data-testid="action-start">${t("act.start")}</button>`); }
     if (has("handle")) {
       buttons.push(`<label for="after">${t("case.after_photo")}</label>
@@ -1021,7 +1040,7 @@
         `<option value="${s}">${"★".repeat(s)}</option>`).join("")}</select>
         <button type="button" data-act="rate" data-testid="action-rate">${t("act.rate")}</button></div>`);
     }
-    const extra = ["comment", "return", "escalate"].filter(has).map((a) =>
+    const extra = ["comment", "return", "escalate", "reject"].filter(has).map((a) =>
       `<button type="button" data-act="${a}" data-testid="action-${a}">${t("act." + a)}</button>`);
     if (extra.length) { buttons.push(`<div class="row">${extra.join("")}</div>`); }
     if (!buttons.length) { return ""; }
@@ -1042,7 +1061,8 @@
         const body = { action: name.split("-")[0], note: note.trim() || null };
         if (name === "verify-pass" || name === "verify-fail") { body.passed = name === "verify-pass"; }
         if (name === "rate") { body.score = Number($("#score", screen).value); }
-        if (["handle", "return", "escalate", "verify-fail"].includes(name) && !body.note) {
+        if (name === "dispatch") { body.team_id = Number($("#team", screen).value); }
+        if (["handle", "return", "escalate", "reject", "verify-fail"].includes(name) && !body.note) {
           throw new Error(t("act.need_note"));
         }
         if (name === "handle") {
