@@ -91,7 +91,7 @@ def test_an_old_build_url_is_never_pinned(web):
 
 
 def test_nothing_in_the_app_points_at_another_host():
-    texts = [(shell.MOBILE_DIR / n).read_text(encoding="utf-8")
-             for n in ("index.html", "app.js", "app.css", "sw.js")]
+    texts = [f.read_text(encoding="utf-8") for f in sorted(shell.MOBILE_DIR.iterdir())]
+    assert len(texts) >= 6
     for text in texts:
         assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I) == []

@@ -22,7 +22,8 @@ THEME = "#0b6e4f"
 
 # Files the page loads from /static/…; Leaflet and its tile plugin load only when a map
 # is first shown, but the service worker precaches them so maps work offline.
-SCRIPTS = {"app.js": ("/static/mobile/app.js", MOBILE_DIR / "app.js")}
+SCRIPTS = {name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
+           for name in ("words.js", "outbox.js", "app.js")}
 STYLES = {"app.css": ("/static/mobile/app.css", MOBILE_DIR / "app.css")}
 LAZY = {
     "leaflet.js": ("/static/vendor/leaflet/dist/leaflet.js",
@@ -69,7 +70,8 @@ def precache() -> list[str]:
 def page() -> str:
     html = (MOBILE_DIR / "index.html").read_text(encoding="utf-8")
     urls = asset_urls()
-    return (html.replace("{{app_js}}", urls["app.js"])
+    scripts = "\n".join(f'<script src="{urls[name]}" defer></script>' for name in SCRIPTS)
+    return (html.replace("{{scripts}}", scripts)
                 .replace("{{app_css}}", urls["app.css"])
                 .replace("{{lazy}}", json.dumps({k: urls[k] for k in LAZY}).replace('"', "&quot;"))
                 .replace("{{theme}}", THEME)

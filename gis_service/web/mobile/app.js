@@ -1,138 +1,10 @@
 /* 网格通: the grid worker's phone app. Plain JavaScript, no build step, everything from
-   our own server. Reports go into an IndexedDB outbox first and are sent from there with
-   their Idempotency-Key, so a report made in a basement is kept, sent when the network
-   returns, and stored once however often the send is retried. */
+   our own server: words.js (the words), outbox.js (reports kept and sent), and here the
+   session, the screens and the maps. */
 (function () {
   "use strict";
+  const WORDS = window.gisWords;  // words.js
 
-  /* ---------- words ---------- */
-  const WORDS = {
-    zh: {
-      app: "网格通", "tab.report": "上报", "tab.tasks": "任务", "tab.cases": "案件",
-      "tab.grids": "网格", "tab.queue": "待发",
-      online: "在线", offline: "离线",
-      "login.title": "网格员登录", "login.username": "用户名", "login.password": "密码",
-      "login.submit": "登录", "login.failed": "用户名或密码不正确",
-      "login.throttled": "尝试次数过多，请稍后再试", "signout": "退出登录",
-      "report.title": "上报问题", "report.position": "位置",
-      "report.locating": "正在获取 GPS 位置…", "report.gps": "GPS", "report.pin": "手动",
-      "report.accuracy": "精度 ±{m} 米", "report.relocate": "重新定位",
-      "report.nogps": "无法获取 GPS：请在地图上点选位置",
-      "report.outside": "该位置不在辖区网格内", "report.unit_offline": "离线：发送后定位网格",
-      "report.category": "问题类别", "report.choose": "请选择类别",
-      "report.description": "问题描述", "report.placeholder": "例如：3号楼东侧垃圾堆放",
-      "report.photos": "现场照片（最多 3 张）", "report.photo_added": "已压缩至 {w}×{h}",
-      "report.not_image": "这不是图片文件", "report.too_many": "最多 3 张照片",
-      "report.submit": "提交上报", "report.queued": "已保存，联网后自动发送",
-      "report.missing": "请填写：{what}",
-      "dup.title": "附近 50 米内已有相同问题", "dup.same": "同一问题",
-      "dup.note": "是同一问题？点“同一问题”关联，不重复立案。", "dup.default": "同一问题",
-      "dup.far": "{m} 米",
-      "queue.title": "待发送", "queue.empty": "没有待发送的上报",
-      "queue.queued": "排队中", "queue.sending": "发送中", "queue.sent": "已发送",
-      "queue.failed": "发送失败", "queue.retry": "重试", "queue.delete": "删除",
-      "queue.photos": "{n} 张照片", "queue.attempts": "第 {n} 次尝试",
-      "queue.other_user": "等待 {u} 登录后发送", "queue.confirm_delete": "删除这条未发送的上报？",
-      "cases.title": "我的案件", "cases.mine": "我上报的", "cases.area": "我的网格",
-      "cases.empty": "暂无案件", "cases.cached": "离线：显示上次的数据",
-      "case.title": "案件详情", "case.timeline": "处理过程", "case.photos": "照片",
-      "case.deadline": "处理时限", "case.overdue": "已超期", "case.team": "处置队伍",
-      "case.note": "说明", "case.after_photo": "处置后照片",
-      "act.start": "接单", "act.comment": "记录进展", "act.handle": "处置完成",
-      "act.verify_pass": "核查通过", "act.verify_fail": "未解决，返工",
-      "act.rate": "评价", "act.escalate": "上报上级", "act.return": "退回",
-      "act.done": "已提交", "act.need_note": "请填写说明", "act.need_photo": "请先拍处置后照片",
-      "act.offline": "离线时不能办理，请联网后再试",
-      "tasks.title": "我的任务", "tasks.team": "派给我们队伍的", "tasks.check": "等我核查的",
-      "tasks.dispatch": "待立案、待派遣的", "act.accept": "立案", "act.reject": "不予立案",
-      "act.dispatch": "派遣", "case.team_pick": "派给",
-      "tasks.empty": "暂无任务",
-      "grids.title": "我的网格", "grids.none": "您没有分管网格", "grids.roster": "网格人员",
-      "grids.population": "人口 {p} · 户数 {h}",
-      "err.network": "网络不通，稍后自动重发", "err.signin": "登录已失效，请重新登录",
-      "err.server": "服务器暂时不可用（{s}），稍后自动重发",
-      "err.forbidden": "不在您的辖区", "err.outside_coverage": "位置不在网格范围内",
-      "err.invalid_input": "填写有误", "err.conflict": "案件状态已变化",
-      "err.too_large": "照片过大", "err.unsupported_media": "照片格式不支持",
-      "err.not_found": "找不到", "err.too_many_attempts": "操作过于频繁",
-      "role.grid_leader": "网格长", "role.grid_worker": "网格员", "role.party_member": "党员",
-      "role.police": "民警", "role.volunteer": "志愿者", "role.team_member": "处置队员",
-      "role.supervisor": "指挥中心", "role.admin": "管理员",
-      "status.reported": "已上报", "status.accepted": "已立案", "status.dispatched": "已派遣",
-      "status.in_progress": "处置中", "status.handled": "已处置", "status.closed": "已结案",
-      "status.rejected": "不予立案", "status.duplicate": "重复",
-      "ev.report": "上报", "ev.accept": "立案", "ev.reject": "不予立案", "ev.dispatch": "派遣",
-      "ev.start": "接单", "ev.handle": "处置", "ev.verify": "核查", "ev.rate": "评价",
-      "ev.escalate": "上报上级", "ev.return": "退回", "ev.comment": "进展", "ev.photo": "照片",
-      "ev.duplicate": "重复上报", "ev.reopen": "返工"
-    },
-    en: {
-      app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
-      "tab.grids": "Grids", "tab.queue": "Outbox",
-      online: "Online", offline: "Offline",
-      "login.title": "Grid worker sign-in", "login.username": "Username",
-      "login.password": "Password", "login.submit": "Sign in",
-      "login.failed": "Wrong username or password",
-      "login.throttled": "Too many attempts, try again later", "signout": "Sign out",
-      "report.title": "Report a problem", "report.position": "Position",
-      "report.locating": "Getting the GPS position…", "report.gps": "GPS", "report.pin": "pin",
-      "report.accuracy": "accuracy ±{m} m", "report.relocate": "Locate again",
-      "report.nogps": "No GPS position: tap the map to place the pin",
-      "report.outside": "This point is outside every grid",
-      "report.unit_offline": "Offline: the grid is found when it is sent",
-      "report.category": "Category", "report.choose": "Choose a category",
-      "report.description": "Description", "report.placeholder": "e.g. rubbish piled east of block 3",
-      "report.photos": "Photos (up to 3)", "report.photo_added": "scaled to {w}×{h}",
-      "report.not_image": "This file is not an image", "report.too_many": "Up to 3 photos",
-      "report.submit": "Send report", "report.queued": "Saved; it is sent when online",
-      "report.missing": "Please fill in: {what}",
-      "dup.title": "The same problem may be reported within 50 m", "dup.same": "Same problem",
-      "dup.note": "Same problem? Link to it instead of filing it twice.",
-      "dup.default": "Same problem", "dup.far": "{m} m",
-      "queue.title": "Outbox", "queue.empty": "Nothing waiting to be sent",
-      "queue.queued": "Queued", "queue.sending": "Sending", "queue.sent": "Sent",
-      "queue.failed": "Failed", "queue.retry": "Retry", "queue.delete": "Delete",
-      "queue.photos": "{n} photo(s)", "queue.attempts": "attempt {n}",
-      "queue.other_user": "Waits for {u} to sign in",
-      "queue.confirm_delete": "Delete this unsent report?",
-      "cases.title": "My cases", "cases.mine": "Reported by me", "cases.area": "My grids",
-      "cases.empty": "No cases", "cases.cached": "Offline: showing the last data",
-      "case.title": "Case", "case.timeline": "Timeline", "case.photos": "Photos",
-      "case.deadline": "Deadline", "case.overdue": "Overdue", "case.team": "Team",
-      "case.note": "Note", "case.after_photo": "Photo after the work",
-      "act.start": "Accept", "act.comment": "Record progress", "act.handle": "Mark handled",
-      "act.verify_pass": "Check passed", "act.verify_fail": "Not fixed: rework",
-      "act.rate": "Rate", "act.escalate": "Escalate", "act.return": "Return",
-      "act.done": "Done", "act.need_note": "Please write a note",
-      "act.need_photo": "Take a photo of the finished work first",
-      "act.offline": "Offline: try again when connected",
-      "tasks.title": "My tasks", "tasks.team": "Dispatched to my team",
-      "tasks.check": "Waiting for my check", "tasks.empty": "No tasks",
-      "tasks.dispatch": "To accept or dispatch", "act.accept": "Accept case",
-      "act.reject": "Reject", "act.dispatch": "Dispatch", "case.team_pick": "Dispatch to",
-      "grids.title": "My grids", "grids.none": "You look after no grid",
-      "grids.roster": "Roster", "grids.population": "population {p} · households {h}",
-      "err.network": "No network: it is resent automatically",
-      "err.signin": "Signed out: please sign in again",
-      "err.server": "Server unavailable ({s}): it is resent automatically",
-      "err.forbidden": "Outside your jurisdiction", "err.outside_coverage": "Outside every grid",
-      "err.invalid_input": "Invalid input", "err.conflict": "The case has moved on",
-      "err.too_large": "Photo too large", "err.unsupported_media": "Unsupported photo",
-      "err.not_found": "Not found", "err.too_many_attempts": "Too many attempts",
-      "role.grid_leader": "Grid leader", "role.grid_worker": "Grid worker",
-      "role.party_member": "Party member", "role.police": "Police", "role.volunteer": "Volunteer",
-      "role.team_member": "Team member", "role.supervisor": "Supervisor", "role.admin": "Administrator",
-      "status.reported": "Reported", "status.accepted": "Accepted",
-      "status.dispatched": "Dispatched", "status.in_progress": "In progress",
-      "status.handled": "Handled", "status.closed": "Closed", "status.rejected": "Rejected",
-      "status.duplicate": "Duplicate",
-      "ev.report": "Reported", "ev.accept": "Accepted", "ev.reject": "Rejected",
-      "ev.dispatch": "Dispatched", "ev.start": "Accepted by team", "ev.handle": "Handled",
-      "ev.verify": "Checked", "ev.rate": "Rated", "ev.escalate": "Escalated",
-      "ev.return": "Returned", "ev.comment": "Progress", "ev.photo": "Photo",
-      "ev.duplicate": "Duplicate report", "ev.reopen": "Rework"
-    }
-  };
   const params = new URLSearchParams(location.search);
   let lang = params.get("lang") || localStorage.getItem("gis.m.lang") || "zh";
   if (!WORDS[lang]) { lang = "zh"; }
@@ -223,203 +95,17 @@
     if (location.hash !== "#login") { location.hash = "#login"; }
   }
 
-  /* ---------- the outbox (IndexedDB) ---------- */
-  const outbox = (function () {
-    let dbp = null;
-    function db() {
-      if (!dbp) {
-        dbp = new Promise((resolve, reject) => {
-          const req = indexedDB.open("gis-m", 1);
-          req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "key" });
-          req.onsuccess = () => {
-            const d = req.result;
-            // the browser may close it (storage cleared, a newer version): open again next time
-            d.onclose = () => { dbp = null; };
-            d.onversionchange = () => { d.close(); dbp = null; };
-            resolve(d);
-          };
-          req.onerror = () => { dbp = null; reject(req.error || new Error("IndexedDB")); };
-        });
-      }
-      return dbp;
+  /* ---------- the outbox (outbox.js) ---------- */
+  const outbox = window.gisOutbox({
+    session: () => session, signedIn, expire, t, reason,
+    changed: () => refreshQueue(), counted: (items) => updateBadge(items),
+    progress: (key, done) => {
+      const el = document.querySelector(
+        `[data-testid=queue-item][data-key="${CSS.escape(key)}"] .progress`);
+      if (el) { el.textContent = Math.round(done * 100) + "%"; }
     }
-    function tx(mode, fn) {
-      return db().then((d) => new Promise((resolve, reject) => {
-        const x = d.transaction("outbox", mode);
-        let out;
-        x.oncomplete = () => resolve(out);
-        x.onerror = () => reject(x.error || new Error("IndexedDB"));
-        x.onabort = () => reject(x.error || new Error("IndexedDB"));
-        fn(x.objectStore("outbox"), (v) => { out = v; });
-      }));
-    }
-    return {
-      all: () => tx("readonly", (s, done) => { s.getAll().onsuccess = (e) => done(e.target.result); })
-        .then((items) => (items || []).sort((a, b) => a.created_at - b.created_at)),
-      add: (item) => tx("readwrite", (s) => { s.add(item); }),
-      remove: (key) => tx("readwrite", (s) => { s.delete(key); }),
-      /* Read, change and write one item in one transaction, so two writers never put back
-         each other's stale copies: change(item) returns the item to store, or null to
-         leave it as it is. Resolves to what was stored (or null). */
-      update: (key, change) => tx("readwrite", (s, done) => {
-        s.get(key).onsuccess = (e) => {
-          const item = e.target.result;
-          const next = item ? change(item) : null;
-          if (next) { s.put(next); }
-          done(next || null);
-        };
-      })
-    };
-  })();
-
-  function newKey() {
-    if (crypto.randomUUID) { return crypto.randomUUID(); }
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  }
-
-  /* Everything that changes the outbox's states runs under one lock, across tabs. */
-  function locked(fn) {
-    return navigator.locks ? navigator.locks.request("gis-m-outbox", fn) : fn();
-  }
-
-  let flushing = null;
-  let flushTimer = null;
-
-  /* Send every queued report of the signed-in user, oldest first. A network failure
-     leaves the item queued with a backoff; a refusal (4xx) marks it failed with the
-     server's reason. */
-  function flush() {
-    if (session.token && !signedIn()) { expire(); }  // the token ran out: sign in again
-    if (!navigator.onLine || !signedIn()) { return Promise.resolve(); }
-    if (!flushing) {
-      flushing = Promise.resolve().then(() => locked(sendDue))
-        .catch(() => { /* storage failed: the timer tries again */ })
-        .finally(() => { flushing = null; schedule(); });
-    }
-    return flushing;
-  }
-
-  async function sendDue() {
-    for (const item of await outbox.all()) {
-      if (!navigator.onLine || !signedIn()) { return; }
-      if ((item.state === "queued" || item.state === "sending") &&
-          item.user_id === session.user.id && (item.next_at || 0) <= Date.now()) {
-        await send(item.key);
-      }
-    }
-  }
-
-  function backoff(attempts) { return Math.min(60000, 1000 * Math.pow(2, attempts - 1)); }
-
-  /* A POST that gives up only when nothing has moved for STALL ms (a fixed timeout would
-     never let three photos through a slow uplink), reporting upload progress. */
-  const STALL = 45000;
-  function post(url, body, headers, onProgress) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      let stall = null;
-      const alive = () => {
-        clearTimeout(stall);
-        stall = setTimeout(() => xhr.abort(), STALL);
-      };
-      xhr.open("POST", url);
-      Object.keys(headers).forEach((k) => xhr.setRequestHeader(k, headers[k]));
-      xhr.upload.onprogress = (e) => { alive(); if (e.lengthComputable) { onProgress(e.loaded / e.total); } };
-      xhr.onprogress = alive;
-      xhr.onload = () => {
-        clearTimeout(stall);
-        let parsed = null;
-        try { parsed = JSON.parse(xhr.responseText); } catch (e) { parsed = null; }
-        resolve({ status: xhr.status, body: parsed });
-      };
-      xhr.onerror = xhr.onabort = xhr.ontimeout = () => { clearTimeout(stall); reject(new Error("network")); };
-      alive();
-      xhr.send(body);
-    });
-  }
-
-  async function send(key) {
-    const item = await outbox.update(key, (cur) =>
-      (cur.state === "queued" || cur.state === "sending")
-        ? Object.assign(cur, { state: "sending", attempts: (cur.attempts || 0) + 1 }) : null);
-    if (!item) { return; }
-    refreshQueue();
-    const form = new FormData();
-    Object.keys(item.fields).forEach((k) => {
-      if (item.fields[k] !== null && item.fields[k] !== undefined) { form.append(k, item.fields[k]); }
-    });
-    (item.photos || []).forEach((blob, i) => form.append("photo", blob, `photo-${i + 1}.jpg`));
-    let change;
-    try {
-      const r = await post("/api/v1/cases", form,
-        { Authorization: "Bearer " + session.token, "Idempotency-Key": item.key },
-        (done) => showProgress(item.key, done));
-      if (r.status === 200 || r.status === 201) {
-        change = { state: "sent", error: null, case_id: r.body.id, case_no: r.body.case_no,
-                   photos_stored: (r.body.photos || []).length, photos: [], sent_at: Date.now() };
-      } else if (r.status === 401) {
-        change = { state: "failed", error: t("err.signin"), auth: true };
-      } else if (r.status >= 500 || r.status === 429 || r.status === 408 || r.status === 0) {
-        change = { state: "queued", error: t("err.server", { s: r.status }),
-                   next_at: Date.now() + backoff(item.attempts) };
-      } else {
-        change = { state: "failed", error: reason(r.status, r.body) };
-      }
-    } catch (err) {
-      change = { state: "queued", error: t("err.network"), next_at: Date.now() + backoff(item.attempts) };
-    }
-    await outbox.update(key, (cur) => Object.assign(cur, change));
-    refreshQueue();
-    if (change.auth) { expire(); }
-  }
-
-  function showProgress(key, done) {
-    const el = document.querySelector(`[data-testid=queue-item][data-key="${CSS.escape(key)}"] .progress`);
-    if (el) { el.textContent = Math.round(done * 100) + "%"; }
-  }
-
-  async function schedule() {
-    clearTimeout(flushTimer);
-    const items = await outbox.all().catch(() => []);
-    const due = items.filter((i) => i.state === "queued" && session.user &&
-                             i.user_id === session.user.id).map((i) => i.next_at || 0);
-    updateBadge(items);
-    if (due.length && navigator.onLine) {
-      flushTimer = setTimeout(flush, Math.max(500, Math.min(...due) - Date.now()));
-    }
-  }
-
-  async function enqueue(fields, photos, extra) {
-    const item = Object.assign({
-      key: newKey(), user_id: session.user.id, user_name: session.user.username,
-      created_at: Date.now(), state: "queued", attempts: 0, next_at: 0, error: null,
-      fields, photos, photo_count: photos.length
-    }, extra || {});
-    await outbox.add(item);
-    flush();
-    return item;
-  }
-
-  /* Change the items matching pick (under the lock: never while one is being sent). */
-  async function requeue(pick, change) {
-    await locked(async () => {
-      for (const item of await outbox.all()) {
-        if (pick(item)) { await outbox.update(item.key, (cur) => (pick(cur) ? change(cur) : null)); }
-      }
-    });
-  }
-
-  /* A send cut short by a reload or a closed app is simply sent again (same key); sent
-     items are shown for three days. */
-  async function recoverOutbox() {
-    const old = Date.now() - 3 * 86400000;
-    await requeue((i) => i.state === "sending",
-                  (i) => Object.assign(i, { state: "queued", next_at: 0 }));
-    for (const item of await outbox.all()) {
-      if (item.state === "sent" && item.sent_at < old) { await outbox.remove(item.key); }
-    }
-  }
+  });
+  const flush = outbox.flush;
 
   function updateBadge(items) {
     const n = items.filter((i) => i.state !== "sent").length;
@@ -579,7 +265,7 @@
 
   function reviveAuthFailures() {
     const me = session.user.id;
-    return requeue((i) => i.state === "failed" && i.auth && i.user_id === me,
+    return outbox.requeue((i) => i.state === "failed" && i.auth && i.user_id === me,
                    (i) => Object.assign(i, { state: "queued", auth: false, error: null, next_at: 0 }));
   }
 
@@ -820,7 +506,7 @@
     screen.querySelectorAll("[data-testid=report-submit], [data-testid=duplicate-link]")
       .forEach((b) => { b.disabled = true; });
     try {
-      await enqueue(fields, draft.photos.map((p) => p.blob),
+      await outbox.enqueue(fields, draft.photos.map((p) => p.blob),
                     { category_name: categoryName(draft.category), link_to: linkTo });
     } catch (err) {  // storage full or refused: say so, keep the draft
       errBox.textContent = err.message || String(err);
@@ -878,7 +564,7 @@
       </li>`).join("")}</ul>` : `<p class="note" data-testid="queue-empty">${t("queue.empty")}</p>`;
     screen.querySelectorAll("[data-retry]").forEach((b) => b.addEventListener("click", async () => {
       const key = b.dataset.retry;
-      await requeue((i) => i.key === key && i.state === "failed",
+      await outbox.requeue((i) => i.key === key && i.state === "failed",
                     (i) => Object.assign(i, { state: "queued", error: null, next_at: 0, auth: false }));
       renderQueue();
       flush();
@@ -886,7 +572,7 @@
     screen.querySelectorAll("[data-delete]").forEach((b) => b.addEventListener("click", async () => {
       if (!confirm(t("queue.confirm_delete"))) { return; }
       const key = b.dataset.delete;
-      await locked(() => outbox.remove(key));
+      await outbox.remove(key);
       renderQueue();
     }));
   }
@@ -1142,7 +828,7 @@
 
   window.addEventListener("online", () => {
     showNetwork();
-    requeue((i) => i.state === "queued" && i.next_at > 0, (i) => Object.assign(i, { next_at: 0 }))
+    outbox.requeue((i) => i.state === "queued" && i.next_at > 0, (i) => Object.assign(i, { next_at: 0 }))
       .finally(flush);
   });
   window.addEventListener("offline", showNetwork);
@@ -1166,7 +852,7 @@
       .then((reg) => { window.gisMobile.sw = reg; })
       .catch(() => { /* the app works without it, only not offline after a reload */ });
   }
-  recoverOutbox().then(() => route()).then(() => {
+  outbox.recover().then(() => route()).then(() => {
     window.gisMobile.ready = performance.now();
     flush();
     refreshTaskBadge();
