@@ -23,7 +23,7 @@ THEME = "#0b6e4f"
 # Files the page loads from /static/…; Leaflet and its tile plugin load only when a map
 # is first shown, but the service worker precaches them so maps work offline.
 SCRIPTS = {name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
-           for name in ("words.js", "outbox.js", "app.js")}
+           for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")}
 STYLES = {"app.css": ("/static/mobile/app.css", MOBILE_DIR / "app.css")}
 LAZY = {
     "leaflet.js": ("/static/vendor/leaflet/dist/leaflet.js",
