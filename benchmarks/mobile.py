@@ -10,7 +10,8 @@ the first time):
   is drawn with its handlers bound), from navigation start;
 - a signed-in reopen (the service worker answering from its cache): time until the
   report form is interactive.
-Peer in the same run: the desk page /maps/cases (folium + Leaflet + VectorGrid), and our
+Also three cold loads on a slow phone (4× slower CPU, "fast 3G"), for the reader on a
+busy cell. Peer in the same run: the desk page /maps/cases (folium + Leaflet + VectorGrid), and our
 app with compression refused (Accept-Encoding: identity), to show what gzip buys.
 
 Targets: first load ≤ 300 KB transferred before photos and tiles; interactive ≤ 1 s.
@@ -58,11 +59,23 @@ class Bytes:
             self.page += n
 
 
-def first_load(base: str, *, identity: bool = False) -> tuple[int, int, float, float]:
+# a mid-range phone on a busy cell: 4× slower CPU, "fast 3G" (150 ms, 1.6 / 0.75 Mbit/s)
+SLOW_CPU = 4
+SLOW_NET = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8,
+            "uploadThroughput": 750_000 / 8}
+
+
+def first_load(base: str, *, identity: bool = False,
+               slow: bool = False) -> tuple[int, int, float, float]:
     with browser_context(**phone(*SPOT), **({"extra_http_headers": {
             "Accept-Encoding": "identity"}} if identity else {})) as (context, watch):
         counter = Bytes(context)
         page = context.new_page()
+        if slow:
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", SLOW_NET)
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": SLOW_CPU})
         page.goto(base + "/m/")
         page.wait_for_function("() => window.gisMobile && window.gisMobile.ready !== null")
         counter.marked = True
@@ -100,6 +113,7 @@ def main() -> None:
     with server(settings) as srv:
         rows = [first_load(srv.base) for _ in range(ROUNDS)]
         plain = first_load(srv.base, identity=True)
+        slow = sorted(first_load(srv.base, slow=True)[2] for _ in range(3))
         desk = desk_page(srv.base)
     kb = 1024
     page_b = statistics.median(r[0] for r in rows)
@@ -113,6 +127,8 @@ def main() -> None:
           "   (target ≤ 1,000 ms)")
     print(f"  signed-in reopen (service worker) p50 {statistics.median(reopen):.0f} ms, "
           f"max {reopen[-1]:.0f} ms")
+    print(f"  a slow phone (CPU ÷{SLOW_CPU}, fast 3G), 3 cold loads: interactive "
+          f"p50 {statistics.median(slow):.0f} ms, max {slow[-1]:.0f} ms")
     print("same run, peers:")
     print(f"  /m/ without compression         {plain[0] / kb:7.1f} KB until interactive, "
           f"{plain[1] / kb:.1f} KB with the precache")
