@@ -429,3 +429,28 @@ def test_a_placed_pin_stays_until_the_worker_asks_for_gps_again(server, spots):
             f".dataset.lon - {lon + 0.001}) < 1e-6")
         assert "±8" in position.inner_text()
         assert watch.external == [] and watch.console_errors == []
+
+
+def test_without_gps_the_worker_taps_the_map_inside_their_grid(server, demo_settings):
+    """Indoors, or GPS refused: the map opens on the worker's own grid and a tap places
+    the pin; the report is filed there."""
+    before = last_case_id(demo_settings)
+    options = {**phone(0, 0), "permissions": []}
+    del options["geolocation"]
+    with browser_context(**options) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, WORKER)
+        page.get_by_test_id("report-new").click()
+        page.wait_for_function("() => document.querySelector("
+                               "'[data-testid=report-position]').innerText.includes('无法获取')")
+        page.wait_for_selector(".leaflet-tile-loaded")
+        page.locator("#report-map").click()  # the middle of the map: the grid's centre
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=report-units]').dataset.grid")
+        assert page.get_by_test_id("report-units").get_attribute("data-grid") == GRID
+        page.get_by_test_id("report-category").select_option(CATEGORY)
+        page.get_by_test_id("report-description").fill("室内无GPS，手动选点")
+        page.get_by_test_id("report-submit").click()
+        page.wait_for_selector("[data-testid=queue-item][data-state=sent]", timeout=20000)
+        assert watch.external == [] and watch.console_errors == []
+    assert [c["description"] for c in new_cases(demo_settings, before)] == ["室内无GPS，手动选点"]
