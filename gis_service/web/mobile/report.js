@@ -75,28 +75,35 @@ window.gisReport = function (app) {
     mountReportMap();  // the form is usable now; the map follows
   }
 
+  /* The map shows the worker's own grids (is the pin inside?); with no position yet it
+     opens on them, so a tap inside places the pin. */
   async function mountReportMap() {
     const el = $("#report-map");
-    const center = draft.lat !== null ? [draft.lat, draft.lon] : await defaultCenter();
-    const map = await media.makeMap(el, center).catch(() => null);
+    const grids = await myGrids();
+    const map = await media.makeMap(el, draft.lat !== null ? [draft.lat, draft.lon]
+      : [34.75, 113.65]).catch(() => null);
     if (!map || !el.isConnected) { if (map) { map.remove(); } return; }
     reportMap = map;
     onLeave(() => { reportMap = null; marker = null; circle = null; map.remove(); });
+    if (grids.length) {
+      const outline = L.geoJSON({ type: "FeatureCollection", features: grids },
+        { style: { color: "#0b6e4f", weight: 2, fill: false, dashArray: "6 4" },
+          interactive: false }).addTo(map);
+      if (draft.lat === null) { map.fitBounds(outline.getBounds(), { padding: [8, 8] }); }
+    }
     map.on("click", (e) => setPosition(e.latlng.lng, e.latlng.lat, null, "pin"));
     showPosition();
   }
 
-  async function defaultCenter() {
-    const grid = (app.session.user.scopes || [])[0];
-    if (grid) {
+  async function myGrids() {
+    const out = [];
+    for (const code of app.session.user.scopes || []) {
       try {
-        const g = (await cachedGet(`/api/v1/units/${grid}`)).body.geometry;
-        const ring = g.type === "Polygon" ? g.coordinates[0] : g.coordinates[0][0];
-        const sum = ring.reduce((a, c) => [a[0] + c[0], a[1] + c[1]], [0, 0]);
-        return [sum[1] / ring.length, sum[0] / ring.length];
-      } catch (e) { /* fall through */ }
+        const unit = (await cachedGet(`/api/v1/units/${encodeURIComponent(code)}`)).body;
+        if (unit.geometry) { out.push(unit); }
+      } catch (e) { /* offline and never seen: the map opens without it */ }
     }
-    return [34.75, 113.65];
+    return out;
   }
 
   let reportMap = null;
