@@ -39,10 +39,7 @@ def add_processed(conn: Connection, settings: Settings, principal: Principal, ca
     case = visible_case(conn, principal, case_id)
     # a retry (a phone resending its queued report) finds its photo whatever the case's
     # status is now: only new photos need an open case
-    row = conn.execute(text(
-        "SELECT id, false AS created FROM case_photo "
-        "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
-        {"c": case_id, "s": stage, "h": meta.sha256}).first()
+    row = _stored(conn, case_id, stage, meta.sha256)
     if row is None and case["status"] not in OPEN_STATUSES:
         raise Conflict(f"case {case['case_no']} is {case['status']}: no more photos",
                        status=case["status"], allowed=[])
@@ -59,10 +56,7 @@ def add_processed(conn: Connection, settings: Settings, principal: Principal, ca
             """), {**asdict(meta), "case_id": case_id, "stage": stage,
                    "user": principal.user_id, "client": principal.client_id}).first()
     if row is None:  # a concurrent upload of the same bytes won the insert
-        row = conn.execute(text(
-            "SELECT id, false AS created FROM case_photo "
-            "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
-            {"c": case_id, "s": stage, "h": meta.sha256}).one()
+        row = _stored(conn, case_id, stage, meta.sha256)
     elif row.created:
         conn.execute(text(
             "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
@@ -76,6 +70,14 @@ def add_processed(conn: Connection, settings: Settings, principal: Principal, ca
             "width": meta.width, "height": meta.height, "bytes": meta.bytes,
             "sha256": meta.sha256, "created": row.created, "exif_location": exif,
             "url": base, "thumbnail_url": base + "?thumb=true"}
+
+
+def _stored(conn: Connection, case_id: int, stage: str, sha256: str):
+    """The photo already stored for these bytes at this stage of the case, if any."""
+    return conn.execute(text(
+        "SELECT id, false AS created FROM case_photo "
+        "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
+        {"c": case_id, "s": stage, "h": sha256}).first()
 
 
 def photo_file(conn: Connection, settings: Settings, principal: Principal, case_id: int,

@@ -12,6 +12,8 @@ VENDOR_DIR = WEB / "node_modules"
 APP_DIR = WEB / "static"
 LEAFLET_JS = "/static/vendor/leaflet/dist/leaflet.js"
 LEAFLET_CSS = "/static/vendor/leaflet/dist/leaflet.css"
+VECTORGRID_JS = "/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"
+MAPS_JS = "/static/app/maps.js"  # our helpers: basemap, case tiles, timelines
 
 
 def localise(m: folium.Map) -> folium.Map:

@@ -18,7 +18,7 @@ import folium
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.maps.assets import localise
+from gis_service.maps.assets import MAPS_JS, VECTORGRID_JS, localise
 from gis_service.maps.i18n import TEXT, t
 from gis_service.units.codes import child_level
 
@@ -73,8 +73,7 @@ def new_map(page: Page, bounds: list[list[float]] | None, basemap_style: dict) -
         '<link rel="stylesheet" href="/static/app/maps.css"/>'))
     # in the body, so they load after Leaflet (folium puts its own links in the head)
     root.html.add_child(folium.Element(
-        '<script src="/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js">'
-        '</script><script src="/static/app/maps.js"></script>'))
+        f'<script src="{VECTORGRID_JS}"></script><script src="{MAPS_JS}"></script>'))
     root.html.add_child(folium.Element(_title_box(page)))
     style = json.dumps(basemap_style, ensure_ascii=False)
     if page.basemap_url and page.offline is None:

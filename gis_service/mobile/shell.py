@@ -14,7 +14,14 @@ import json
 from functools import cache
 from pathlib import Path
 
-from gis_service.maps.assets import APP_DIR, VENDOR_DIR
+from gis_service.maps.assets import (
+    APP_DIR,
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    MAPS_JS,
+    VECTORGRID_JS,
+    VENDOR_DIR,
+)
 
 MOBILE_DIR = Path(__file__).resolve().parents[1] / "web" / "mobile"
 ICON_SIZES = (192, 512)
@@ -25,17 +32,17 @@ THEME = "#0b6e4f"
 SCRIPTS = {name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
            for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")}
 STYLES = {"app.css": ("/static/mobile/app.css", MOBILE_DIR / "app.css")}
-LAZY = {
-    "leaflet.js": ("/static/vendor/leaflet/dist/leaflet.js",
-                   VENDOR_DIR / "leaflet" / "dist" / "leaflet.js"),
-    "leaflet.css": ("/static/vendor/leaflet/dist/leaflet.css",
-                    VENDOR_DIR / "leaflet" / "dist" / "leaflet.css"),
-    "vectorgrid.js": ("/static/vendor/leaflet.vectorgrid/dist/"
-                      "Leaflet.VectorGrid.bundled.min.js",
-                      VENDOR_DIR / "leaflet.vectorgrid" / "dist"
-                      / "Leaflet.VectorGrid.bundled.min.js"),
-    "maps.js": ("/static/app/maps.js", APP_DIR / "maps.js"),
-}
+# the same files the desk pages load (maps/assets.py), found on disk from their URLs
+_MOUNTS = {"/static/vendor/": VENDOR_DIR, "/static/app/": APP_DIR}
+
+
+def _on_disk(url: str) -> tuple[str, Path]:
+    prefix = next(p for p in _MOUNTS if url.startswith(p))
+    return url, _MOUNTS[prefix] / url.removeprefix(prefix)
+
+
+LAZY = {"leaflet.js": _on_disk(LEAFLET_JS), "leaflet.css": _on_disk(LEAFLET_CSS),
+        "vectorgrid.js": _on_disk(VECTORGRID_JS), "maps.js": _on_disk(MAPS_JS)}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
        "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "
        "manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "

@@ -41,6 +41,9 @@
     return lead ? lead + (lang === "zh" ? "：" : ": ") + detail : detail;
   }
 
+  /* what to tell the user about a failed request: fetch's own words mean no network */
+  function said(err) { return err.message === "Failed to fetch" ? t("err.network") : err.message; }
+
   class ApiError extends Error {
     constructor(status, message, body) { super(message); this.status = status; this.body = body; }
   }
@@ -202,7 +205,7 @@
         refreshTaskBadge();
         loadCategories();
       } catch (ex) {
-        err.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
+        err.textContent = said(ex);
         err.hidden = false;
       }
     });
@@ -466,7 +469,7 @@
         if (live()) { route(); }
       } catch (ex) {
         b.disabled = false;
-        errBox.textContent = ex.message === "Failed to fetch" ? t("err.network") : ex.message;
+        errBox.textContent = said(ex);
         errBox.hidden = false;
       }
     }));

@@ -232,17 +232,17 @@ window.gisReport = function (app) {
     const fields = { category: draft.category, lon: String(draft.lon), lat: String(draft.lat),
                      coord_sys: "wgs84", description: draft.description.trim() || t("dup.default"),
                      link_to: linkTo ? String(linkTo) : null };
+    const senders = screen.querySelectorAll(
+      "[data-testid=report-submit], [data-testid=duplicate-link]");
     submitting = true;
-    screen.querySelectorAll("[data-testid=report-submit], [data-testid=duplicate-link]")
-      .forEach((b) => { b.disabled = true; });
+    senders.forEach((b) => { b.disabled = true; });
     try {
       await outbox.enqueue(fields, draft.photos.map((p) => p.blob),
                     { category_name: categoryName(draft.category), link_to: linkTo });
     } catch (err) {  // storage full or refused: say so, keep the draft
       errBox.textContent = err.message || String(err);
       errBox.hidden = false;
-      screen.querySelectorAll("[data-testid=report-submit], [data-testid=duplicate-link]")
-        .forEach((b) => { b.disabled = false; });
+      senders.forEach((b) => { b.disabled = false; });
       return;
     } finally {
       submitting = false;
