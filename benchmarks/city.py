@@ -28,10 +28,14 @@ SIDE = 710
 SPACING = 50.0
 ORIGIN = (700_000.0, 3_830_000.0)  # UTM 49N, near Zhengzhou
 CODE = "419901"
-KINDS = [("party_org", "{government}", 2000), ("convenience_outlet", "{daily_life}", 2000),
-         ("community_center", "{government,culture_education,daily_life}", 1000),
-         ("health_station", "{health}", 1000), ("volunteer_studio", "{public_welfare}", 1000),
-         ("police_post", "{safety}", 1000)]
+KINDS = [
+    ("party_org", "{government}", 2000),
+    ("convenience_outlet", "{daily_life}", 2000),
+    ("community_center", "{government,culture_education,daily_life}", 1000),
+    ("health_station", "{health}", 1000),
+    ("volunteer_studio", "{public_welfare}", 1000),
+    ("police_post", "{safety}", 1000),
+]
 
 to_wgs = Transformer.from_crs(32649, 4326, always_xy=True)
 
@@ -46,10 +50,12 @@ def network(rng: np.random.Generator) -> tuple[Network, np.ndarray, np.ndarray]:
     x = ORIGIN[0] + i * SPACING + rng.uniform(-10, 10, i.shape)
     y = ORIGIN[1] + j * SPACING + rng.uniform(-10, 10, i.shape)
     ids = (i * SIDE + j + 1).ravel()
-    src = np.concatenate([(i[:-1, :] * SIDE + j[:-1, :] + 1).ravel(),
-                          (i[:, :-1] * SIDE + j[:, :-1] + 1).ravel()])
-    dst = np.concatenate([(i[1:, :] * SIDE + j[1:, :] + 1).ravel(),
-                          (i[:, 1:] * SIDE + j[:, 1:] + 1).ravel()])
+    src = np.concatenate(
+        [(i[:-1, :] * SIDE + j[:-1, :] + 1).ravel(), (i[:, :-1] * SIDE + j[:, :-1] + 1).ravel()]
+    )
+    dst = np.concatenate(
+        [(i[1:, :] * SIDE + j[1:, :] + 1).ravel(), (i[:, 1:] * SIDE + j[:, 1:] + 1).ravel()]
+    )
     # the canal runs east-west between rows 350 and 351; bridges every 40th column
     col = (src - 1) // SIDE
     row_a, row_b = (src - 1) % SIDE, (dst - 1) % SIDE
@@ -57,12 +63,20 @@ def network(rng: np.random.Generator) -> tuple[Network, np.ndarray, np.ndarray]:
     src, dst = src[~crossing], dst[~crossing]
     lon, lat = _lonlat(x.ravel(), y.ravel())
     a, b = src - 1, dst - 1
-    lines = shapely.linestrings(np.stack([np.column_stack([lon[a], lat[a]]),
-                                          np.column_stack([lon[b], lat[b]])], axis=1))
+    lines = shapely.linestrings(
+        np.stack([np.column_stack([lon[a], lat[a]]), np.column_stack([lon[b], lat[b]])], axis=1)
+    )
     kind = ["residential"] * len(src)
-    net = Network(node_id=ids.astype(np.int64), node_lon=lon, node_lat=lat,
-                  source=src.astype(np.int64), target=dst.astype(np.int64), lines=lines,
-                  kind=kind, name=[None] * len(src))
+    net = Network(
+        node_id=ids.astype(np.int64),
+        node_lon=lon,
+        node_lat=lat,
+        source=src.astype(np.int64),
+        target=dst.astype(np.int64),
+        lines=lines,
+        kind=kind,
+        name=[None] * len(src),
+    )
     return net, x.ravel(), y.ravel()
 
 
@@ -77,11 +91,14 @@ def units(rng: np.random.Generator) -> tuple[io.StringIO, int]:
     buf = io.StringIO()
     rows = 0
 
-    def row(code: str, level: str, name: str, parent: str | None, geom: str,
-            pop: int | None) -> None:
+    def row(
+        code: str, level: str, name: str, parent: str | None, geom: str, pop: int | None
+    ) -> None:
         nonlocal rows
-        buf.write(f"{code}\t{level}\t{name}\t{parent or chr(92) + 'N'}\t{geom}\t"
-                  f"{chr(92) + 'N' if pop is None else pop}\n")
+        buf.write(
+            f"{code}\t{level}\t{name}\t{parent or chr(92) + 'N'}\t{geom}\t"
+            f"{chr(92) + 'N' if pop is None else pop}\n"
+        )
         rows += 1
 
     x0, y0 = ORIGIN
@@ -90,24 +107,48 @@ def units(rng: np.random.Generator) -> tuple[io.StringIO, int]:
     for s in range(10):
         sx0 = x0 + s * step_s
         s_code = f"{CODE}{s + 1:03d}"
-        row(s_code, "subdistrict", f"街道{s + 1}", CODE, _box(sx0, y0, sx0 + step_s, y0 + size),
-            None)
+        row(
+            s_code,
+            "subdistrict",
+            f"街道{s + 1}",
+            CODE,
+            _box(sx0, y0, sx0 + step_s, y0 + size),
+            None,
+        )
         for c in range(10):
             cy0 = y0 + c * step_c
             c_code = f"{s_code}{c + 1:03d}"
-            row(c_code, "community", f"社区{s + 1}-{c + 1}", s_code,
-                _box(sx0, cy0, sx0 + step_s, cy0 + step_c), None)
+            row(
+                c_code,
+                "community",
+                f"社区{s + 1}-{c + 1}",
+                s_code,
+                _box(sx0, cy0, sx0 + step_s, cy0 + step_c),
+                None,
+            )
             for g in range(10):
                 gx0 = sx0 + g * step_g
                 g_code = f"{c_code}{g + 1:02d}"
-                row(g_code, "grid", f"网格{g + 1}", c_code,
-                    _box(gx0, cy0, gx0 + step_g, cy0 + step_c), None)
+                row(
+                    g_code,
+                    "grid",
+                    f"网格{g + 1}",
+                    c_code,
+                    _box(gx0, cy0, gx0 + step_g, cy0 + step_c),
+                    None,
+                )
                 bx = rng.uniform(gx0 + 5, gx0 + step_g - 25, 100)
                 by = rng.uniform(cy0 + 5, cy0 + step_c - 25, 100)
                 pop = rng.integers(20, 400, 100)
                 for b in range(100):
-                    row(f"{g_code}{b + 1:03d}", "building", f"{b + 1}号楼", g_code,
-                        _box(bx[b], by[b], bx[b] + 20, by[b] + 20), int(pop[b]))
+                    row(
+                        f"{g_code}{b + 1:03d}",
+                        "building",
+                        f"{b + 1}号楼",
+                        g_code,
+                        _box(bx[b], by[b], bx[b] + 20, by[b] + 20),
+                        int(pop[b]),
+                    )
     buf.seek(0)
     return buf, rows
 
@@ -117,8 +158,9 @@ def points(rng: np.random.Generator, nx: np.ndarray, ny: np.ndarray) -> io.Strin
     n = 0
     for kind, cats, count in KINDS:
         pick = rng.choice(len(nx), count, replace=False)
-        lon, lat = _lonlat(nx[pick] + rng.uniform(-15, 15, count),
-                           ny[pick] + rng.uniform(-15, 15, count))
+        lon, lat = _lonlat(
+            nx[pick] + rng.uniform(-15, 15, count), ny[pick] + rng.uniform(-15, 15, count)
+        )
         for a, b in zip(lon, lat, strict=True):
             n += 1
             buf.write(f"city-{n}\t{kind}\t{cats}\t{kind}{n}\tSRID=4326;POINT({a:.8f} {b:.8f})\n")
@@ -133,8 +175,9 @@ def ensure_city() -> Settings:
     migrate.upgrade(settings)
     with get_engine(settings).connect() as conn:
         edges = conn.execute(text("SELECT count(*) FROM walk_edge")).scalar()
-        buildings = conn.execute(text(
-            "SELECT count(*) FROM admin_unit WHERE level = 'building'")).scalar()
+        buildings = conn.execute(
+            text("SELECT count(*) FROM admin_unit WHERE level = 'building'")
+        ).scalar()
     if edges >= 1_000_000 and buildings >= 100_000:
         return settings
     t0 = time.perf_counter()
@@ -148,13 +191,17 @@ def ensure_city() -> Settings:
         raw = conn.connection.dbapi_connection
         with raw.cursor() as cur:
             cur.execute("SET CONSTRAINTS ALL DEFERRED")
-            cur.copy_expert("COPY admin_unit (code, level, name, parent_code, geom, population) "
-                            "FROM STDIN", buf)
-            cur.copy_expert("COPY service_point (external_id, kind, categories, name, geom) "
-                            "FROM STDIN", points(rng, nx, ny))
+            cur.copy_expert(
+                "COPY admin_unit (code, level, name, parent_code, geom, population) FROM STDIN", buf
+            )
+            cur.copy_expert(
+                "COPY service_point (external_id, kind, categories, name, geom) FROM STDIN",
+                points(rng, nx, ny),
+            )
         conn.execute(text("ANALYZE admin_unit"))
-    print(f"  {net.edge_count:,} edges written in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    print(
+        f"  {net.edge_count:,} edges written in {time.perf_counter() - t0:.0f} s", file=sys.stderr
+    )
     return settings
 
 

@@ -42,14 +42,22 @@ def setup(db: str = DB) -> Settings:
     return settings
 
 
-def random_points(settings: Settings, n: int, seed: int = 42,
-                  code: str = "410105") -> list[tuple[float, float]]:
+def random_points(
+    settings: Settings, n: int, seed: int = 42, code: str = "410105"
+) -> list[tuple[float, float]]:
     """n random WGS-84 points inside a unit (reproducible)."""
     with get_engine(settings).connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, :n, :seed)))"
-            ".geom AS g FROM admin_unit WHERE code = :code) x"),
-            {"n": n, "seed": seed, "code": code})]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT ST_X(g), ST_Y(g) FROM (SELECT "
+                    "(ST_Dump(ST_GeneratePoints(geom, :n, :seed)))"
+                    ".geom AS g FROM admin_unit WHERE code = :code) x"
+                ),
+                {"n": n, "seed": seed, "code": code},
+            )
+        ]
 
 
 def free_port() -> int:
@@ -68,12 +76,19 @@ class Server:
 def server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]:
     """``gis-service serve`` as its own process(es), ready when /healthz answers."""
     port = free_port()
-    environ = {**os.environ, "GIS_DB_NAME": settings.db_name,
-               "GIS_DB_PORT": str(settings.db_port), **env}
+    environ = {
+        **os.environ,
+        "GIS_DB_NAME": settings.db_name,
+        "GIS_DB_PORT": str(settings.db_port),
+        **env,
+    }
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(BIN / "gis-service"), "serve", "--port", str(port), "--workers", str(workers)],
-        env=environ, stdout=subprocess.DEVNULL, stderr=log)
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base) as client:
@@ -96,15 +111,32 @@ def server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]
         log.close()
 
 
-def pgbench(settings: Settings, script: str, *, clients: int = 1, seconds: int = 10,
-            threads: int = 1) -> tuple[float, float]:
+def pgbench(
+    settings: Settings, script: str, *, clients: int = 1, seconds: int = 10, threads: int = 1
+) -> tuple[float, float]:
     """Run a pgbench script on the bench database; returns (tps, average latency ms)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(script)
     os.chmod(fh.name, 0o644)
-    cmd = [str(pg_bindir() / "pgbench"), "-n", "-c", str(clients), "-j", str(threads),
-           "-T", str(seconds), "-f", fh.name, "-h", "127.0.0.1", "-p", str(settings.db_port),
-           "-U", settings.db_user, settings.db_name]
+    cmd = [
+        str(pg_bindir() / "pgbench"),
+        "-n",
+        "-c",
+        str(clients),
+        "-j",
+        str(threads),
+        "-T",
+        str(seconds),
+        "-f",
+        fh.name,
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(settings.db_port),
+        "-U",
+        settings.db_user,
+        settings.db_name,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     tps = re.search(r"tps = ([\d.]+)", done.stdout)
     lat = re.search(r"latency average = ([\d.]+) ms", done.stdout)

@@ -20,23 +20,37 @@ import time
 
 import numpy as np
 
-CATEGORIES = ["environment.garbage", "safety.fire_lane", "facilities.road",
-              "public_order.parking", "disputes.neighbours", "livelihood.elderly_alone",
-              "courtyard.sanitation"]
+CATEGORIES = [
+    "environment.garbage",
+    "safety.fire_lane",
+    "facilities.road",
+    "public_order.parking",
+    "disputes.neighbours",
+    "livelihood.elderly_alone",
+    "courtyard.sanitation",
+]
 
 
 def request_bytes(i: int, token: str, tag: str, points: list[list[float]]) -> bytes:
     lon, lat = points[i % len(points)]
-    body = json.dumps({"category": CATEGORIES[i % len(CATEGORIES)], "lon": lon, "lat": lat,
-                       "description": f"压测上报 {tag} #{i}"}, ensure_ascii=False).encode()
-    head = (f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            f"Idempotency-Key: {tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {
+            "category": CATEGORIES[i % len(CATEGORIES)],
+            "lon": lon,
+            "lat": lat,
+            "description": f"压测上报 {tag} #{i}",
+        },
+        ensure_ascii=False,
+    ).encode()
+    head = (
+        f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: {tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
-async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-               data: bytes) -> int:
+async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> int:
     writer.write(data)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -72,8 +86,7 @@ async def run(args: argparse.Namespace) -> dict:
                     break
                 i, scheduled = next(counter), time.perf_counter()
             try:
-                status = await send(reader, writer, request_bytes(i, args.token, args.tag,
-                                                                  points))
+                status = await send(reader, writer, request_bytes(i, args.token, args.tag, points))
             except (OSError, asyncio.IncompleteReadError) as exc:
                 errors.append(repr(exc))
                 writer.close()
@@ -103,19 +116,26 @@ async def run(args: argparse.Namespace) -> dict:
     # The seconds with the worst latencies: when a stall happened, to line up with the
     # server's and database's logs.
     second = np.array(sent_at, dtype=int) if sent_at else np.array([0])
-    worst = sorted(((float(lat[second == s].max()), int(s)) for s in np.unique(second)),
-                   reverse=True)[:3]
-    return {"mode": "open" if args.rate else "closed", "target_rate": args.rate,
-            "connections": args.connections, "seconds": round(elapsed, 2),
-            "sent": len(latencies) + len(errors), "statuses": statuses,
-            "errors": len(errors), "error_samples": errors[:3],
-            "rate": round(len(latencies) / elapsed, 1),
-            "p50": round(float(np.percentile(lat, 50)), 2),
-            "p90": round(float(np.percentile(lat, 90)), 2),
-            "p99": round(float(np.percentile(lat, 99)), 2),
-            "max": round(float(lat.max()), 2),
-            "started_unix": round(time.time() - elapsed, 1),
-            "worst_seconds": [{"second": s, "max_ms": round(m, 1)} for m, s in worst]}
+    worst = sorted(
+        ((float(lat[second == s].max()), int(s)) for s in np.unique(second)), reverse=True
+    )[:3]
+    return {
+        "mode": "open" if args.rate else "closed",
+        "target_rate": args.rate,
+        "connections": args.connections,
+        "seconds": round(elapsed, 2),
+        "sent": len(latencies) + len(errors),
+        "statuses": statuses,
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "rate": round(len(latencies) / elapsed, 1),
+        "p50": round(float(np.percentile(lat, 50)), 2),
+        "p90": round(float(np.percentile(lat, 90)), 2),
+        "p99": round(float(np.percentile(lat, 99)), 2),
+        "max": round(float(lat.max()), 2),
+        "started_unix": round(time.time() - elapsed, 1),
+        "worst_seconds": [{"second": s, "max_ms": round(m, 1)} for m, s in worst],
+    }
 
 
 def main() -> None:

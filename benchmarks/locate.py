@@ -31,8 +31,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(label: str, ms: list[float]) -> str:
-    return (f"{label:<42} median {statistics.median(ms):7.3f} ms   p99 {pct(ms, 99):7.3f} ms"
-            f"   ({len(ms)} samples)")
+    return (
+        f"{label:<42} median {statistics.median(ms):7.3f} ms   p99 {pct(ms, 99):7.3f} ms"
+        f"   ({len(ms)} samples)"
+    )
 
 
 def setup_points() -> tuple[Settings, list[tuple[float, float]]]:
@@ -42,8 +44,11 @@ def setup_points() -> tuple[Settings, list[tuple[float, float]]]:
 
 def in_database(settings: Settings, points) -> tuple[list[float], list[float]]:
     dsn = cluster.public_url(settings)
-    sql = str(LOCATE_SQL.compile(compile_kwargs={})).replace(":lon", "%(lon)s").replace(
-        ":lat", "%(lat)s")
+    sql = (
+        str(LOCATE_SQL.compile(compile_kwargs={}))
+        .replace(":lon", "%(lon)s")
+        .replace(":lat", "%(lat)s")
+    )
     conn = psycopg2.connect(dsn)
     cur = conn.cursor()
     for lon, lat in points[:200]:  # warm the cache
@@ -106,8 +111,10 @@ def main() -> None:
     print(line("API: HTTP GET /api/v1/locate (loopback)", api))
     ok_db = statistics.median(server) <= 1.0
     ok_api = statistics.median(api) <= 5.0
-    print(f"targets: database median ≤ 1 ms {'met' if ok_db else 'MISSED'}; "
-          f"API median ≤ 5 ms {'met' if ok_api else 'MISSED'}")
+    print(
+        f"targets: database median ≤ 1 ms {'met' if ok_db else 'MISSED'}; "
+        f"API median ≤ 5 ms {'met' if ok_api else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ class Bytes:
             sizes = request.sizes()
         except Exception:
             return
-        if response is None or any(p in request.url for p in EXCLUDED) or \
-                response.from_service_worker:
+        if (
+            response is None
+            or any(p in request.url for p in EXCLUDED)
+            or response.from_service_worker
+        ):
             return
         n = sizes["responseHeadersSize"] + max(sizes["responseBodySize"], 0)
         self.total += n
@@ -61,14 +64,21 @@ class Bytes:
 
 # a mid-range phone on a busy cell: 4× slower CPU, "fast 3G" (150 ms, 1.6 / 0.75 Mbit/s)
 SLOW_CPU = 4
-SLOW_NET = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8,
-            "uploadThroughput": 750_000 / 8}
+SLOW_NET = {
+    "offline": False,
+    "latency": 150,
+    "downloadThroughput": 1_600_000 / 8,
+    "uploadThroughput": 750_000 / 8,
+}
 
 
-def first_load(base: str, *, identity: bool = False,
-               slow: bool = False) -> tuple[int, int, float, float]:
-    with browser_context(**phone(*SPOT), **({"extra_http_headers": {
-            "Accept-Encoding": "identity"}} if identity else {})) as (context, watch):
+def first_load(
+    base: str, *, identity: bool = False, slow: bool = False
+) -> tuple[int, int, float, float]:
+    with browser_context(
+        **phone(*SPOT),
+        **({"extra_http_headers": {"Accept-Encoding": "identity"}} if identity else {}),
+    ) as (context, watch):
         counter = Bytes(context)
         page = context.new_page()
         if slow:
@@ -103,8 +113,7 @@ def desk_page(base: str) -> tuple[int, float]:
         sign_in(page, base, "admin", "demo-2026", "/maps/cases")
         page.wait_for_function("() => window.gisStats && window.gisStats.ready")
         page.wait_for_load_state("networkidle")
-        ready = page.evaluate("() => performance.getEntriesByType('navigation')[0]"
-                              ".domInteractive")
+        ready = page.evaluate("() => performance.getEntriesByType('navigation')[0].domInteractive")
         return counter.total, ready
 
 
@@ -123,20 +132,32 @@ def main() -> None:
     print(f"phone app /m/, {ROUNDS} cold loads in Chromium (360×640, touch):")
     print(f"  transferred until interactive   {page_b / kb:7.1f} KB")
     print(f"  with the offline precache       {total_b / kb:7.1f} KB   (target ≤ 300 KB)")
-    print(f"  interactive p50 {statistics.median(ready):6.0f} ms, max {ready[-1]:.0f} ms"
-          "   (target ≤ 1,000 ms)")
-    print(f"  signed-in reopen (service worker) p50 {statistics.median(reopen):.0f} ms, "
-          f"max {reopen[-1]:.0f} ms")
-    print(f"  a slow phone (CPU ÷{SLOW_CPU}, fast 3G), 3 cold loads: interactive "
-          f"p50 {statistics.median(slow):.0f} ms, max {slow[-1]:.0f} ms")
+    print(
+        f"  interactive p50 {statistics.median(ready):6.0f} ms, max {ready[-1]:.0f} ms"
+        "   (target ≤ 1,000 ms)"
+    )
+    print(
+        f"  signed-in reopen (service worker) p50 {statistics.median(reopen):.0f} ms, "
+        f"max {reopen[-1]:.0f} ms"
+    )
+    print(
+        f"  a slow phone (CPU ÷{SLOW_CPU}, fast 3G), 3 cold loads: interactive "
+        f"p50 {statistics.median(slow):.0f} ms, max {slow[-1]:.0f} ms"
+    )
     print("same run, peers:")
-    print(f"  /m/ without compression         {plain[0] / kb:7.1f} KB until interactive, "
-          f"{plain[1] / kb:.1f} KB with the precache")
-    print(f"  desk page /maps/cases (folium)  {desk[0] / kb:7.1f} KB, DOM interactive "
-          f"{desk[1]:.0f} ms")
+    print(
+        f"  /m/ without compression         {plain[0] / kb:7.1f} KB until interactive, "
+        f"{plain[1] / kb:.1f} KB with the precache"
+    )
+    print(
+        f"  desk page /maps/cases (folium)  {desk[0] / kb:7.1f} KB, DOM interactive "
+        f"{desk[1]:.0f} ms"
+    )
     ok = total_b <= 300 * kb and ready[-1] <= 1000
-    print(f"summary: first load {total_b / kb:.0f} KB, interactive p50 "
-          f"{statistics.median(ready):.0f} ms — targets {'met' if ok else 'MISSED'}")
+    print(
+        f"summary: first load {total_b / kb:.0f} KB, interactive p50 "
+        f"{statistics.median(ready):.0f} ms — targets {'met' if ok else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

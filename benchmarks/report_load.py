@@ -42,20 +42,46 @@ SECRET = "benchmark-secret-key-not-for-production-use-0123456789"
 
 def bench_user(settings: Settings) -> dict:
     with transaction(settings) as conn:
-        row = conn.execute(text(
-            "SELECT id, username, display_name, role, scopes, team_id, token_version "
-            "FROM app_user WHERE username = 'bench-supervisor'")).mappings().first()
+        row = (
+            conn.execute(
+                text(
+                    "SELECT id, username, display_name, role, scopes, team_id, token_version "
+                    "FROM app_user WHERE username = 'bench-supervisor'"
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row:
             return dict(row)
-        return create_user(conn, username="bench-supervisor", password="bench-password",
-                           role="supervisor", scopes=["410105"], display_name="压测督办")
+        return create_user(
+            conn,
+            username="bench-supervisor",
+            password="bench-password",
+            role="supervisor",
+            scopes=["410105"],
+            display_name="压测督办",
+        )
 
 
-def loadgen(port: int, token: str, points: str, *, rate: float, seconds: float,
-            connections: int, tag: str) -> dict:
-    cmd = [sys.executable, str(Path(__file__).with_name("loadgen.py")), str(port), token,
-           points, "--rate", str(rate), "--seconds", str(seconds), "--connections",
-           str(connections), "--tag", tag]
+def loadgen(
+    port: int, token: str, points: str, *, rate: float, seconds: float, connections: int, tag: str
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).with_name("loadgen.py")),
+        str(port),
+        token,
+        points,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--connections",
+        str(connections),
+        "--tag",
+        tag,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
     if done.returncode != 0:
         raise SystemExit(f"loadgen failed: {done.stderr}")
@@ -64,19 +90,26 @@ def loadgen(port: int, token: str, points: str, *, rate: float, seconds: float,
 
 def stored(settings: Settings, user_id: int, tag: str) -> tuple[int, int]:
     with get_engine(settings).connect() as conn:
-        row = conn.execute(text(
-            "SELECT count(*), count(DISTINCT idempotency_key) FROM cases "
-            "WHERE idempotency_key LIKE :p"), {"p": f"u{user_id}:{tag}-%"}).one()
+        row = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT idempotency_key) FROM cases "
+                "WHERE idempotency_key LIKE :p"
+            ),
+            {"p": f"u{user_id}:{tag}-%"},
+        ).one()
     return int(row[0]), int(row[1])
 
 
 def autovacuum(settings: Settings, run: dict) -> list[str]:
     """Autovacuum and autoanalyze of the case tables, in seconds from the run's start."""
     with get_engine(settings).connect() as conn:
-        rows = conn.execute(text(
-            "SELECT relname, extract(epoch FROM last_autovacuum), "
-            "extract(epoch FROM last_autoanalyze) FROM pg_stat_user_tables "
-            "WHERE relname IN ('cases', 'case_event')")).all()
+        rows = conn.execute(
+            text(
+                "SELECT relname, extract(epoch FROM last_autovacuum), "
+                "extract(epoch FROM last_autoanalyze) FROM pg_stat_user_tables "
+                "WHERE relname IN ('cases', 'case_event')"
+            )
+        ).all()
     out = []
     for name, vacuum, analyze in rows:
         for what, at in (("vacuum", vacuum), ("analyze", analyze)):
@@ -86,9 +119,11 @@ def autovacuum(settings: Settings, run: dict) -> list[str]:
 
 
 def show(label: str, r: dict) -> None:
-    print(f"{label:<34} {r['rate']:8,.0f} req/s   p50 {r['p50']:6.1f} ms   p90 {r['p90']:6.1f}"
-          f" ms   p99 {r['p99']:6.1f} ms   max {r['max']:7.1f} ms   statuses {r['statuses']}"
-          f"   errors {r['errors']}")
+    print(
+        f"{label:<34} {r['rate']:8,.0f} req/s   p50 {r['p50']:6.1f} ms   p90 {r['p90']:6.1f}"
+        f" ms   p99 {r['p99']:6.1f} ms   max {r['max']:7.1f} ms   statuses {r['statuses']}"
+        f"   errors {r['errors']}"
+    )
 
 
 def main() -> None:
@@ -100,9 +135,10 @@ def main() -> None:
     user = bench_user(settings)
     with get_engine(settings).connect() as conn:
         have = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        leftover = conn.execute(text("SELECT count(*) FROM cases WHERE idempotency_key "
-                                     "LIKE :p OR source = 'pgbench'"),
-                                {"p": f"u{user['id']}:%"}).scalar_one()
+        leftover = conn.execute(
+            text("SELECT count(*) FROM cases WHERE idempotency_key LIKE :p OR source = 'pgbench'"),
+            {"p": f"u{user['id']}:%"},
+        ).scalar_one()
     if leftover or have < BASE_CASES:
         print(f"building the history: {BASE_CASES:,} cases …")
         with get_engine(settings).begin() as conn:
@@ -120,12 +156,15 @@ def main() -> None:
         # A server in service has its hot indexes in memory; a rebuilt one reads them
         # from disk during the first seconds (measured: a 5-s stall at the start).
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
-        conn.execute(text(
-            "SELECT pg_prewarm(c.oid) FROM pg_class c WHERE c.relname IN ("
-            "'admin_unit', 'admin_unit_geom_idx', 'admin_unit_pkey', 'case_category', "
-            "'app_user', 'cases_geom_idx', 'cases_open_geom_idx', 'cases_unit_idx', "
-            "'cases_idempotency_key_key', 'cases_case_no_key', 'cases_changed_idx', "
-            "'cases_pkey', 'case_event_pkey', 'case_event_case_idx')"))
+        conn.execute(
+            text(
+                "SELECT pg_prewarm(c.oid) FROM pg_class c WHERE c.relname IN ("
+                "'admin_unit', 'admin_unit_geom_idx', 'admin_unit_pkey', 'case_category', "
+                "'app_user', 'cases_geom_idx', 'cases_open_geom_idx', 'cases_unit_idx', "
+                "'cases_idempotency_key_key', 'cases_case_no_key', 'cases_changed_idx', "
+                "'cases_pkey', 'case_event_pkey', 'case_event_case_idx')"
+            )
+        )
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
     print(f"the district holds {total:,} cases before the run")
     token, _ = tokens.issue(user, settings)
@@ -133,40 +172,78 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(points, fh)
     tps, lat = pgbench(settings, "SELECT 1;\n", clients=1, seconds=3)
-    print(f"machine check: pgbench 'SELECT 1', one client: {lat * 1000:.0f} µs a round trip "
-          "(≈ 60 µs when this VM is quiet; its speed varies by up to 3x from hour to hour)")
+    print(
+        f"machine check: pgbench 'SELECT 1', one client: {lat * 1000:.0f} µs a round trip "
+        "(≈ 60 µs when this VM is quiet; its speed varies by up to 3x from hour to hour)"
+    )
     run = secrets.token_hex(4)
-    print(f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
-          f"connections, separate load-generator process (run {run})")
-    with server(settings, workers=WORKERS, GIS_SECRET_KEY=SECRET,
-                GIS_DB_POOL_SIZE=os.environ.get("REPORT_POOL", "8")) as srv:
-        loadgen(srv.port, token, fh.name, rate=500, seconds=10, connections=CONNECTIONS,
-                tag=f"{run}-warm")
-        steady = loadgen(srv.port, token, fh.name, rate=RATE, seconds=SECONDS,
-                         connections=CONNECTIONS, tag=f"{run}-steady")
+    print(
+        f"case reporting over loopback: {WORKERS} server workers, {CONNECTIONS} client "
+        f"connections, separate load-generator process (run {run})"
+    )
+    with server(
+        settings,
+        workers=WORKERS,
+        GIS_SECRET_KEY=SECRET,
+        GIS_DB_POOL_SIZE=os.environ.get("REPORT_POOL", "8"),
+    ) as srv:
+        loadgen(
+            srv.port,
+            token,
+            fh.name,
+            rate=500,
+            seconds=10,
+            connections=CONNECTIONS,
+            tag=f"{run}-warm",
+        )
+        steady = loadgen(
+            srv.port,
+            token,
+            fh.name,
+            rate=RATE,
+            seconds=SECONDS,
+            connections=CONNECTIONS,
+            tag=f"{run}-steady",
+        )
         show(f"open loop {RATE:,.0f}/s for {SECONDS:.0f} s", steady)
         print(f"{'  slowest seconds of the run':<34} {steady['worst_seconds']}")
         print(f"{'  autovacuum during the run':<34} {autovacuum(settings, steady)}")
-        ceiling = loadgen(srv.port, token, fh.name, rate=0, seconds=15,
-                          connections=CONNECTIONS, tag=f"{run}-max")
+        ceiling = loadgen(
+            srv.port, token, fh.name, rate=0, seconds=15, connections=CONNECTIONS, tag=f"{run}-max"
+        )
         show("closed loop 15 s (ceiling)", ceiling)
     created = steady["statuses"].get("201", 0)
     rows, distinct = stored(settings, user["id"], f"{run}-steady")
-    print(f"{'stored after the steady run':<34} {rows:,} cases, {distinct:,} distinct keys, "
-          f"{created:,} answered 201 -> lost {created - rows}, doubled {rows - distinct}")
+    print(
+        f"{'stored after the steady run':<34} {rows:,} cases, {distinct:,} distinct keys, "
+        f"{created:,} answered 201 -> lost {created - rows}, doubled {rows - distinct}"
+    )
 
     with get_engine(settings).begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
-                          "note text, at timestamptz NOT NULL DEFAULT now())"))
-    tps, lat = pgbench(settings, "INSERT INTO bench_insert (note) VALUES ('x');\n",
-                       clients=CONNECTIONS // 2, threads=2, seconds=15)
-    print(f"{'pgbench single-row INSERT':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
-          f"({CONNECTIONS // 2} clients)")
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
+                "note text, at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+    tps, lat = pgbench(
+        settings,
+        "INSERT INTO bench_insert (note) VALUES ('x');\n",
+        clients=CONNECTIONS // 2,
+        threads=2,
+        seconds=15,
+    )
+    print(
+        f"{'pgbench single-row INSERT':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
+        f"({CONNECTIONS // 2} clients)"
+    )
     with get_engine(settings).begin() as conn:  # pgbench stops a client at its first error
         conn.execute(text("DROP TABLE IF EXISTS bench_point"))
         conn.execute(text("CREATE TABLE bench_point (id int PRIMARY KEY, lon float8, lat float8)"))
-        conn.execute(text("INSERT INTO bench_point VALUES (:i, :lon, :lat)"),
-                     [{"i": i, "lon": lon, "lat": lat} for i, (lon, lat) in enumerate(points, 1)])
+        conn.execute(
+            text("INSERT INTO bench_point VALUES (:i, :lon, :lat)"),
+            [{"i": i, "lon": lon, "lat": lat} for i, (lon, lat) in enumerate(points, 1)],
+        )
     script = (
         f"\\set i random(1, {len(points)})\n"
         "\\set c random(1, 7)\n"
@@ -174,14 +251,24 @@ def main() -> None:
         "NULL, (ARRAY['environment.garbage', 'safety.fire_lane', 'facilities.road', "
         "'public_order.parking', 'disputes.neighbours', 'livelihood.elderly_alone', "
         "'courtyard.sanitation'])[:c], p.lon, p.lat, 'pgbench', NULL, 'normal', 'pgbench', "
-        "NULL, NULL, 'Asia/Shanghai') IS NOT NULL FROM bench_point p WHERE p.id = :i;\n")
+        "NULL, NULL, 'Asia/Shanghai') IS NOT NULL FROM bench_point p WHERE p.id = :i;\n"
+    )
     tps, lat = pgbench(settings, script, clients=CONNECTIONS // 2, threads=2, seconds=15)
-    print(f"{'pgbench report_case() statement':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
-          f"({CONNECTIONS // 2} clients)")
-    ok = (steady["rate"] >= RATE * 0.98 and steady["p99"] <= 50 and steady["errors"] == 0
-          and set(steady["statuses"]) == {"201"} and rows == created == distinct)
-    print(f"target ≥ {RATE:,.0f}/s sustained, p99 ≤ 50 ms, zero errors, nothing lost or "
-          f"doubled: {'met' if ok else 'MISSED'}")
+    print(
+        f"{'pgbench report_case() statement':<34} {tps:8,.0f} tps     latency avg {lat:.2f} ms "
+        f"({CONNECTIONS // 2} clients)"
+    )
+    ok = (
+        steady["rate"] >= RATE * 0.98
+        and steady["p99"] <= 50
+        and steady["errors"] == 0
+        and set(steady["statuses"]) == {"201"}
+        and rows == created == distinct
+    )
+    print(
+        f"target ≥ {RATE:,.0f}/s sustained, p99 ≤ 50 ms, zero errors, nothing lost or "
+        f"doubled: {'met' if ok else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def timed(fn, repeat: int) -> list[float]:
 
 
 def fmt(label: str, ms: list[float]) -> str:
-    return (f"{label:<46} p50 {statistics.median(ms):8.1f} ms   p99 "
-            f"{float(np.percentile(ms, 99)):8.1f} ms   ({len(ms)} runs)")
+    return (
+        f"{label:<46} p50 {statistics.median(ms):8.1f} ms   p99 "
+        f"{float(np.percentile(ms, 99)):8.1f} ms   ({len(ms)} runs)"
+    )
 
 
 def main() -> None:
@@ -77,11 +79,13 @@ def main() -> None:
         print(f"  {h.summary()}")
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE cases"))
+                text("VACUUM ANALYZE cases")
+            )
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        d1 = conn.execute(text("SELECT (max(reported_at) AT TIME ZONE 'Asia/Shanghai')::date "
-                               "FROM cases")).scalar_one()
+        d1 = conn.execute(
+            text("SELECT (max(reported_at) AT TIME ZONE 'Asia/Shanghai')::date FROM cases")
+        ).scalar_one()
     d0 = d1 - timedelta(days=363)
     print(f"statistics over {total:,} cases, {d0} … {d1}")
 
@@ -91,29 +95,52 @@ def main() -> None:
         cube.facts()
         print(f"{'cube: first load (COPY of the facts)':<46} {(time.perf_counter() - t):8.2f} s")
         with transaction(settings) as tx:
-            tx.execute(text("UPDATE cases SET rating = coalesce(rating, 5) WHERE id IN "
-                            "(SELECT id FROM cases ORDER BY id DESC LIMIT 1000)"))
+            tx.execute(
+                text(
+                    "UPDATE cases SET rating = coalesce(rating, 5) WHERE id IN "
+                    "(SELECT id FROM cases ORDER BY id DESC LIMIT 1000)"
+                )
+            )
         t = time.perf_counter()
         cube.facts()
-        print(f"{'cube: sync after 1,000 changed cases':<46} "
-              f"{(time.perf_counter() - t) * 1000:8.1f} ms  ({cube.last_delta} rows fetched)")
+        print(
+            f"{'cube: sync after 1,000 changed cases':<46} "
+            f"{(time.perf_counter() - t) * 1000:8.1f} ms  ({cube.last_delta} rows fetched)"
+        )
         for level in LEVEL_LENGTHS:
             for category in (None, "environment"):
                 q = StatsQuery(level=level, date_from=d0, date_to=d1, category=category)
                 ms = timed(lambda q=q: resolution(conn, cube, ADMIN, q), 10)
-                print(fmt(f"cube: level={level}" + (f" category={category}" if category
-                                                    else ""), ms))
+                print(
+                    fmt(f"cube: level={level}" + (f" category={category}" if category else ""), ms)
+                )
         for level in ("community", "grid"):
-            ms = timed(lambda level=level: conn.execute(
-                text(PEER_SQL), {"n": LEVEL_LENGTHS[level], "d0": d0, "d1": d1}).all(), 3)
+            ms = timed(
+                lambda level=level: conn.execute(
+                    text(PEER_SQL), {"n": LEVEL_LENGTHS[level], "d0": d0, "d1": d1}
+                ).all(),
+                3,
+            )
             print(fmt(f"peer: one SQL GROUP BY, level={level}", ms))
 
-    token = tokens.issue({"id": 0, "username": "bench", "display_name": "bench",
-                          "role": "admin", "scopes": [], "team_id": None,
-                          "token_version": 1}, settings)[0]
-    with server(settings, GIS_SECRET_KEY=SECRET) as srv, \
-            httpx.Client(base_url=srv.base, timeout=120,
-                         headers={"Authorization": f"Bearer {token}"}) as client:
+    token = tokens.issue(
+        {
+            "id": 0,
+            "username": "bench",
+            "display_name": "bench",
+            "role": "admin",
+            "scopes": [],
+            "team_id": None,
+            "token_version": 1,
+        },
+        settings,
+    )[0]
+    with (
+        server(settings, GIS_SECRET_KEY=SECRET) as srv,
+        httpx.Client(
+            base_url=srv.base, timeout=120, headers={"Authorization": f"Bearer {token}"}
+        ) as client,
+    ):
         params = {"level": "grid", "from": str(d0), "to": str(d1)}
         t = time.perf_counter()
         assert client.get("/api/v1/stats/resolution", params=params).status_code == 200

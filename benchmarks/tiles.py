@@ -57,30 +57,47 @@ def setup() -> Settings:
 
 def admin_token(settings: Settings) -> str:
     with transaction(settings) as conn:
-        row = conn.execute(text(
-            "SELECT id, username, display_name, role, scopes, team_id, token_version "
-            "FROM app_user WHERE username = 'bench-tiles-admin'")).mappings().first()
-        user = dict(row) if row else create_user(
-            conn, username="bench-tiles-admin", password="bench-password", role="admin")
+        row = (
+            conn.execute(
+                text(
+                    "SELECT id, username, display_name, role, scopes, team_id, token_version "
+                    "FROM app_user WHERE username = 'bench-tiles-admin'"
+                )
+            )
+            .mappings()
+            .first()
+        )
+        user = (
+            dict(row)
+            if row
+            else create_user(
+                conn, username="bench-tiles-admin", password="bench-password", role="admin"
+            )
+        )
     return tokens.issue(user, settings)[0]
 
 
 def tiles_around(settings: Settings) -> dict[int, list[tuple[int, int]]]:
     with get_engine(settings).connect() as conn:
-        lon, lat = conn.execute(text(
-            "SELECT avg(ST_X(geom)), avg(ST_Y(geom)) FROM (SELECT geom FROM cases "
-            "TABLESAMPLE SYSTEM (1)) s")).one()
+        lon, lat = conn.execute(
+            text(
+                "SELECT avg(ST_X(geom)), avg(ST_Y(geom)) FROM (SELECT geom FROM cases "
+                "TABLESAMPLE SYSTEM (1)) s"
+            )
+        ).one()
     out = {}
     for z in ZOOMS:
         cx, cy = lonlat_to_tile(lon, lat, z)
         side = int(np.ceil(np.sqrt(PER_ZOOM)))
-        out[z] = [(cx + dx - side // 2, cy + dy - side // 2)
-                  for dx in range(side) for dy in range(side)][:PER_ZOOM]
+        out[z] = [
+            (cx + dx - side // 2, cy + dy - side // 2) for dx in range(side) for dy in range(side)
+        ][:PER_ZOOM]
     return out
 
 
-def measure(client: httpx.Client, urls: list[str], headers: dict | None = None
-            ) -> tuple[list[float], list[int], list[int]]:
+def measure(
+    client: httpx.Client, urls: list[str], headers: dict | None = None
+) -> tuple[list[float], list[int], list[int]]:
     times, sizes, counts = [], [], []
     for url in urls:
         t = time.perf_counter()
@@ -97,19 +114,27 @@ def ensure_tipg() -> Path:
     uvicorn = PEERS / "bin" / "uvicorn"
     if not uvicorn.exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "tipg==1.6.1", "uvicorn"],
-                       check=True)
+        subprocess.run(
+            [str(PEERS / "bin" / "pip"), "install", "-q", "tipg==1.6.1", "uvicorn"], check=True
+        )
     return uvicorn
 
 
 def tipg_server(settings: Settings):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": (f"postgresql://{settings.db_user}@127.0.0.1:"
-                                          f"{settings.db_port}/{settings.db_name}"),
-           "TIPG_DB_TABLES": '["public.admin_unit","public.cases"]'}
-    proc = subprocess.Popen([str(ensure_tipg()), "tipg.main:app", "--port", str(port),
-                             "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgresql://{settings.db_user}@127.0.0.1:{settings.db_port}/{settings.db_name}"
+        ),
+        "TIPG_DB_TABLES": '["public.admin_unit","public.cases"]',
+    }
+    proc = subprocess.Popen(
+        [str(ensure_tipg()), "tipg.main:app", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -139,8 +164,9 @@ def paint_times(base: str) -> dict[str, float]:
             runs = []
             for _ in range(3):
                 page.goto(f"{base}/maps/{name}")
-                page.wait_for_function("() => window.gisStats && window.gisStats.firstPaint",
-                                       timeout=60000)
+                page.wait_for_function(
+                    "() => window.gisStats && window.gisStats.firstPaint", timeout=60000
+                )
                 runs.append(page.evaluate("() => window.gisStats.firstPaint") / 1000)
             out[name] = statistics.median(runs)
         if watch.external:
@@ -153,8 +179,10 @@ def main() -> None:
     token = admin_token(settings)
     auth = {"Authorization": f"Bearer {token}"}
     tiles = tiles_around(settings)
-    print(f"vector tiles — {time.strftime('%Y-%m-%d %H:%M')}, {DB} (1 M cases), "
-          f"{PER_ZOOM} tiles per zoom around the densest point, uncached, sequential")
+    print(
+        f"vector tiles — {time.strftime('%Y-%m-%d %H:%M')}, {DB} (1 M cases), "
+        f"{PER_ZOOM} tiles per zoom around the densest point, uncached, sequential"
+    )
     with server(settings, GIS_SECRET_KEY=SECRET, GIS_TILE_CACHE_SIZE="0") as srv:
         with httpx.Client(base_url=srv.base, timeout=60) as client:
             # warm: the cube and the case index load once per process
@@ -173,21 +201,27 @@ def main() -> None:
             theirs = {}
             for layer, table in (("units", "public.admin_unit"), ("cases", "public.cases")):
                 for z in ZOOMS:
-                    urls = [f"/collections/{table}/tiles/WebMercatorQuad/{z}/{x}/{y}"
-                            for x, y in tiles[z]]
+                    urls = [
+                        f"/collections/{table}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                        for x, y in tiles[z]
+                    ]
                     measure(client, urls[:3])
                     theirs[layer, z] = measure(client, urls)
     finally:
         proc.terminate()
-    print("\nlayer  z    ours p50/p99 ms  size KB  features |  tipg p50/p99 ms  size KB  "
-          "features (max)")
+    print(
+        "\nlayer  z    ours p50/p99 ms  size KB  features |  tipg p50/p99 ms  size KB  "
+        "features (max)"
+    )
     for layer in ("units", "cases"):
         for z in ZOOMS:
             t, s, c = ours[layer, z]
             tt, ts, tc = theirs[layer, z]
-            print(f"{layer:<6} {z:<3} {pct(t)}  {np.median(s) / 1024:7.1f} {np.median(c):9.0f} |"
-                  f"  {pct(tt)}  {np.median(ts) / 1024:7.1f} {np.median(tc):9.0f} "
-                  f"({max(tc):,})")
+            print(
+                f"{layer:<6} {z:<3} {pct(t)}  {np.median(s) / 1024:7.1f} {np.median(c):9.0f} |"
+                f"  {pct(tt)}  {np.median(ts) / 1024:7.1f} {np.median(tc):9.0f} "
+                f"({max(tc):,})"
+            )
     print("\nfirst map paint in Chromium (median of 3, s; target ≤ 1.5):")
     for name, secs in paint.items():
         print(f"  {name:<12} {secs:.2f}")

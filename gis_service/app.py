@@ -64,13 +64,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-             "message": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse({"error": "invalid_input", "detail": detail, "errors": errors},
-                            status_code=422)
+        return JSONResponse(
+            {"error": "invalid_input", "detail": detail, "errors": errors}, status_code=422
+        )
 
     app.add_exception_handler(RequestValidationError, validation)
 
@@ -128,8 +131,9 @@ def _no_telemetry() -> dict:
 
     if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
         return {}
-    return {"telemetry": {"tracing": False, "metrics": False, "logs": False,
-                          "operation_spans": False}}
+    return {
+        "telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -137,14 +141,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.import_executor = ThreadPoolExecutor(max_workers=1,
-                                                       thread_name_prefix="import")
+        app.state.import_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
         # Load the statistics cube in the background, so the first supervisor to open a
         # report does not wait for it (~8 s at 1 M cases).
-        warmers = [threading.Thread(target=_warm_cube, args=(app,), name="warm-cube",
-                                    daemon=True),
-                   threading.Thread(target=_warm_access, args=(app,), name="warm-access",
-                                    daemon=True)]
+        warmers = [
+            threading.Thread(target=_warm_cube, args=(app,), name="warm-cube", daemon=True),
+            threading.Thread(target=_warm_access, args=(app,), name="warm-access", daemon=True),
+        ]
         for t in warmers:
             t.start()
         await _open_report_pool(settings)
@@ -181,26 +184,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sign_in_throttle = SignInThrottle()
     _install_error_handlers(app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).
-    app.router.routes.append(Route("/api/v1/cases", fast_report, methods=["POST"],
-                                   include_in_schema=False))
+    app.router.routes.append(
+        Route("/api/v1/cases", fast_report, methods=["POST"], include_in_schema=False)
+    )
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(open311_router)
     app.include_router(tiles_router)
     app.include_router(maps_router)
     app.include_router(mobile_router)
-    app.mount("/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)),
-              name="swagger")
+    app.mount(
+        "/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)), name="swagger"
+    )
     # ?v=<build> URLs (the phone app's) are cached for a year; see static_files.py
-    app.mount("/static/app", CompressedStaticFiles(directory=str(APP_DIR),
-                                                   version=mobile_version), name="app-static")
-    app.mount("/static/mobile", CompressedStaticFiles(directory=str(MOBILE_DIR),
-                                                      version=mobile_version),
-              name="mobile-static")
+    app.mount(
+        "/static/app",
+        CompressedStaticFiles(directory=str(APP_DIR), version=mobile_version),
+        name="app-static",
+    )
+    app.mount(
+        "/static/mobile",
+        CompressedStaticFiles(directory=str(MOBILE_DIR), version=mobile_version),
+        name="mobile-static",
+    )
     # Leaflet and plugins from npm (make assets); absent until installed, then served
-    app.mount("/static/vendor", CompressedStaticFiles(directory=str(VENDOR_DIR),
-                                                      check_dir=False, version=mobile_version),
-              name="vendor")
+    app.mount(
+        "/static/vendor",
+        CompressedStaticFiles(directory=str(VENDOR_DIR), check_dir=False, version=mobile_version),
+        name="vendor",
+    )
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -68,23 +68,27 @@ class CompressedStaticFiles(StaticFiles):
         current = self._version() if self._version else None
         return IMMUTABLE if asked and current and asked[0] == current else REVALIDATE
 
-    def file_response(self, full_path, stat_result: os.stat_result, scope: Scope,
-                      status_code: int = 200) -> Response:
+    def file_response(
+        self, full_path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = self._cache_control(scope)
         if status_code != 200 or not str(full_path).endswith(COMPRESSIBLE):
             return response
         response.headers["Vary"] = "Accept-Encoding"
         request = Headers(scope=scope)
-        if isinstance(response, NotModifiedResponse) or \
-                not accepts_gzip(request.get("accept-encoding", "")):
+        if isinstance(response, NotModifiedResponse) or not accepts_gzip(
+            request.get("accept-encoding", "")
+        ):
             return response
-        headers = MutableHeaders({k: v for k, v in response.headers.items()
-                                  if k not in ("content-length", "etag")})
+        headers = MutableHeaders(
+            {k: v for k, v in response.headers.items() if k not in ("content-length", "etag")}
+        )
         headers["etag"] = response.headers["etag"].rstrip('"') + '-gz"'
         if etag_matches(request.get("if-none-match"), headers["etag"]):
             return NotModifiedResponse(headers)
         body = self._gzipped(str(full_path), stat_result)
         headers["content-encoding"] = "gzip"
-        return Response(body, status_code=200, headers=dict(headers),
-                        media_type=response.media_type)
+        return Response(
+            body, status_code=200, headers=dict(headers), media_type=response.media_type
+        )

@@ -30,14 +30,22 @@ class Reference:
     def load(cls, settings: Settings) -> Reference:
         with get_engine(settings).connect() as conn:
             frame = gpd.read_postgis(
-                text("SELECT id, source, target, length_m, reverse_cost < 0 AS oneway, geom "
-                     "FROM walk_edge ORDER BY id"), conn, geom_col="geom")
+                text(
+                    "SELECT id, source, target, length_m, reverse_cost < 0 AS oneway, geom "
+                    "FROM walk_edge ORDER BY id"
+                ),
+                conn,
+                geom_col="geom",
+            )
         crs = frame.estimate_utm_crs()
         frame = frame.to_crs(crs)
         g = nx.DiGraph()
         for r in frame.itertuples():
-            for a, b in ((r.source, r.target), (r.target, r.source)) if not r.oneway \
-                    else ((r.source, r.target),):
+            for a, b in (
+                ((r.source, r.target), (r.target, r.source))
+                if not r.oneway
+                else ((r.source, r.target),)
+            ):
                 if not g.has_edge(a, b) or g[a][b]["weight"] > r.length_m:
                     g.add_edge(a, b, weight=r.length_m)
         return cls(frame, g, crs, shapely.STRtree(frame.geometry.values))
@@ -51,8 +59,9 @@ class Reference:
         line = self.edges.geometry.iloc[i]
         return i, line.project(p) / line.length, line.distance(p)
 
-    def from_point(self, lon: float, lat: float, forward: bool = True,
-                   cutoff: float | None = None) -> dict:
+    def from_point(
+        self, lon: float, lat: float, forward: bool = True, cutoff: float | None = None
+    ) -> dict:
         """Network distance from (forward) or to a location, for every node."""
         i, f, leg = self.snap(self.project(lon, lat))
         e = self.edges.iloc[i]
@@ -72,8 +81,9 @@ class Reference:
         for n, c in start.items():
             g.add_edge("origin", n, weight=c)
         try:
-            dist = nx.single_source_dijkstra_path_length(g, "origin", cutoff=cutoff,
-                                                         weight="weight")
+            dist = nx.single_source_dijkstra_path_length(
+                g, "origin", cutoff=cutoff, weight="weight"
+            )
         finally:
             g.remove_node("origin")
         dist.pop("origin")
@@ -93,8 +103,9 @@ class Reference:
                 best = min(best, origin["leg"] + abs(ahead) * e.length_m)
         return best + leg
 
-    def reached_distance(self, origin: dict, budget: float, p: shapely.Point,
-                         walk_off: float) -> float:
+    def reached_distance(
+        self, origin: dict, budget: float, p: shapely.Point, walk_off: float
+    ) -> float:
         """Straight distance from p to the nearest street part reachable within budget."""
         d = origin["dist"]
         best = np.inf

@@ -20,9 +20,16 @@ import httpx
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # as the machine's own probe starts it: no background traffic to Google's hosts
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -35,12 +42,19 @@ def free_port() -> int:
 def live_server(settings) -> Iterator[str]:
     """``gis-service serve`` on a free port of 127.0.0.1, ready when /healthz answers."""
     port = free_port()
-    env = {**os.environ, "GIS_DB_NAME": settings.db_name, "GIS_DB_PORT": str(settings.db_port),
-           "GIS_SECRET_KEY": settings.secret_key or "", "GIS_PHOTO_DIR": str(
-               settings.photos_path)}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gis-service"), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "GIS_DB_NAME": settings.db_name,
+        "GIS_DB_PORT": str(settings.db_port),
+        "GIS_SECRET_KEY": settings.secret_key or "",
+        "GIS_PHOTO_DIR": str(settings.photos_path),
+    }
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gis-service"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -78,14 +92,18 @@ def browser_context(profile: Path | None = None, **options) -> Iterator[tuple[ob
     watch = Watch()
     with sync_playwright() as p:
         if profile is None:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                        headless=True)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             context = browser.new_context(locale="zh-CN", **options)
         else:
             browser = None
             context = p.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                locale="zh-CN", **options)
+                str(profile),
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS,
+                headless=True,
+                locale="zh-CN",
+                **options,
+            )
 
         def route(r) -> None:
             host = urlparse(r.request.url).hostname
@@ -96,8 +114,9 @@ def browser_context(profile: Path | None = None, **options) -> Iterator[tuple[ob
                 r.abort()
 
         context.route("**/*", route)
-        context.on("console", lambda m: watch.console_errors.append(m.text)
-                   if m.type == "error" else None)
+        context.on(
+            "console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None
+        )
         context.on("weberror", lambda e: watch.console_errors.append(str(e.error)))
         context.on("requestfailed", lambda r: watch.failed.append(r.url))
         try:

@@ -24,19 +24,37 @@ from gis_service.settings import Settings
 # GIS_TEST_DB lets two test runs share one cluster without dropping each other's data.
 TEST_DB = os.environ.get("GIS_TEST_DB", "gis_service_test")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
-TABLES = ("case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
-          "walk_node, import_run, service_point, unit_staff, admin_unit")
+TABLES = (
+    "case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
+    "walk_node, import_run, service_point, unit_staff, admin_unit"
+)
 # A token for an admin that exists only in the token: enough for routes that check the
 # role (imports); case writes also check the account in the database (see make_user).
-ADMIN_AUTH = {"Authorization": "Bearer " + tokens.issue(
-    {"id": 0, "username": "root", "display_name": "root", "role": "admin", "scopes": [],
-     "team_id": None, "token_version": 1}, Settings(secret_key=TEST_SECRET))[0]}
+ADMIN_AUTH = {
+    "Authorization": "Bearer "
+    + tokens.issue(
+        {
+            "id": 0,
+            "username": "root",
+            "display_name": "root",
+            "role": "admin",
+            "scopes": [],
+            "team_id": None,
+            "token_version": 1,
+        },
+        Settings(secret_key=TEST_SECRET),
+    )[0]
+}
 
 
 def _fresh_database(name: str) -> Settings:
-    settings = Settings(db_name=name, secret_key=TEST_SECRET, import_wait_seconds=30,
-                        tile_freshness_seconds=0,
-                        photo_dir=Path(tempfile.mkdtemp(prefix=f"{name}-photos-")))
+    settings = Settings(
+        db_name=name,
+        secret_key=TEST_SECRET,
+        import_wait_seconds=30,
+        tile_freshness_seconds=0,
+        photo_dir=Path(tempfile.mkdtemp(prefix=f"{name}-photos-")),
+    )
     cluster.start(settings)
     cluster.drop_database(settings, name)
     cluster.ensure_database(settings, name)
@@ -96,8 +114,10 @@ def demo_client(demo_settings: Settings) -> Iterator[TestClient]:
 # A small test city: one district square split into two subdistricts (west, east), each
 # into two communities (north, south). Coordinates are WGS-84 near Zhengzhou.
 DISTRICT = box(113.0, 34.0, 113.1, 34.1)
-SUBDISTRICTS = {"410199001": box(113.0, 34.0, 113.05, 34.1),
-                "410199002": box(113.05, 34.0, 113.1, 34.1)}
+SUBDISTRICTS = {
+    "410199001": box(113.0, 34.0, 113.05, 34.1),
+    "410199002": box(113.05, 34.0, 113.1, 34.1),
+}
 COMMUNITIES = {
     "410199001001": box(113.0, 34.05, 113.05, 34.1),
     "410199001002": box(113.0, 34.0, 113.05, 34.05),
@@ -109,7 +129,8 @@ COMMUNITIES = {
 def frame(rows: dict[str, object], prefix: str = "单元") -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"code": list(rows), "name": [f"{prefix}{c[-3:]}" for c in rows]},
-        geometry=list(rows.values()), crs=4326,
+        geometry=list(rows.values()),
+        crs=4326,
     )
 
 
@@ -124,16 +145,25 @@ def test_city(db: Settings, tmp_path: Path) -> Settings:
     from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
     from gis_service.units.codes import Level
 
-    for level, rows in ((Level.district, {"410199": DISTRICT}),
-                        (Level.subdistrict, SUBDISTRICTS), (Level.community, COMMUNITIES)):
+    for level, rows in (
+        (Level.district, {"410199": DISTRICT}),
+        (Level.subdistrict, SUBDISTRICTS),
+        (Level.community, COMMUNITIES),
+    ):
         path = write(frame(rows, level.value), tmp_path / f"{level.value}.geojson")
         import_boundaries(path, BoundaryOptions(level=level), settings=db)
     return db
 
 
-def make_user(settings: Settings, role: str, *, scopes: list[str] | None = None,
-              team_id: int | None = None, username: str | None = None,
-              password: str = "password-123") -> dict[str, str]:
+def make_user(
+    settings: Settings,
+    role: str,
+    *,
+    scopes: list[str] | None = None,
+    team_id: int | None = None,
+    username: str | None = None,
+    password: str = "password-123",
+) -> dict[str, str]:
     """Create an account and return its Authorization header (token issued directly; the
     password flow has its own tests)."""
     from gis_service.auth.users import create_user
@@ -141,8 +171,9 @@ def make_user(settings: Settings, role: str, *, scopes: list[str] | None = None,
 
     name = username or f"{role}-{'-'.join(scopes or [])}-{team_id or ''}".rstrip("-")
     with transaction(settings) as conn:
-        user = create_user(conn, username=name[:64], password=password, role=role,
-                           scopes=scopes, team_id=team_id)
+        user = create_user(
+            conn, username=name[:64], password=password, role=role, scopes=scopes, team_id=team_id
+        )
     return {"Authorization": "Bearer " + tokens.issue(user, settings)[0]}
 
 
@@ -153,8 +184,11 @@ def _halves(cell) -> list:
 
 
 # Two grids per community of the test city: the west (…01) and east (…02) halves.
-GRIDS = {f"{code}{i:02d}": half for code, cell in COMMUNITIES.items()
-         for i, half in enumerate(_halves(cell), 1)}
+GRIDS = {
+    f"{code}{i:02d}": half
+    for code, cell in COMMUNITIES.items()
+    for i, half in enumerate(_halves(cell), 1)
+}
 
 
 @pytest.fixture
@@ -170,12 +204,13 @@ def case_city(test_city: Settings, tmp_path: Path) -> dict:
     path = write(frame(GRIDS, "网格"), tmp_path / "grids.geojson")
     import_boundaries(path, BoundaryOptions(level=Level.grid), settings=test_city)
     with transaction(test_city) as conn:
-        team_a = create_team(conn, name="东北社区两委", kind="community_committee",
-                             unit_code="410199001001")
-        team_b = create_team(conn, name="区直工作队", kind="district_work_team",
-                             unit_code="410199")
-        team_c = create_team(conn, name="东街道志愿队", kind="party_volunteers",
-                             unit_code="410199002")
+        team_a = create_team(
+            conn, name="东北社区两委", kind="community_committee", unit_code="410199001001"
+        )
+        team_b = create_team(conn, name="区直工作队", kind="district_work_team", unit_code="410199")
+        team_c = create_team(
+            conn, name="东街道志愿队", kind="party_volunteers", unit_code="410199002"
+        )
     s = test_city
     return {
         "settings": s,

@@ -16,8 +16,12 @@ def _rational(value: float) -> tuple[Fraction, Fraction, Fraction]:
     return Fraction(deg), Fraction(minutes), seconds
 
 
-def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (640, 480),
-                gps: tuple[float, float] | None = None, seed: int = 0) -> bytes:
+def image_bytes(
+    fmt: str = "JPEG",
+    size: tuple[int, int] = (640, 480),
+    gps: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> bytes:
     """A gradient image (distinct per seed); ``gps`` = (lon, lat) written into EXIF."""
     w, h = size
     img = Image.linear_gradient("L").resize((w, h)).convert("RGB")
@@ -25,8 +29,12 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (640, 480),
     exif = Image.Exif()
     if gps is not None:
         lon, lat = gps
-        gps_ifd = {1: "N" if lat >= 0 else "S", 2: _rational(abs(lat)),
-                   3: "E" if lon >= 0 else "W", 4: _rational(abs(lon))}
+        gps_ifd = {
+            1: "N" if lat >= 0 else "S",
+            2: _rational(abs(lat)),
+            3: "E" if lon >= 0 else "W",
+            4: _rational(abs(lon)),
+        }
         exif[0x8825] = gps_ifd
     out = io.BytesIO()
     img.save(out, fmt, exif=exif.tobytes()) if gps else img.save(out, fmt)

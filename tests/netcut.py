@@ -75,14 +75,17 @@ class CuttingRelay:
                 return
             data += more
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         while len(body) < length // 2:
             more = client.recv(65536)
             if not more:
                 break
             body += more
-        server.sendall(head + b"\r\n\r\n" + body[:length // 2])
+        server.sendall(head + b"\r\n\r\n" + body[: length // 2])
 
     @staticmethod
     def _down(server: socket.socket, client: socket.socket, drop: threading.Event) -> None:

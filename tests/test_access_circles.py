@@ -30,10 +30,14 @@ def city():
     import_network(osm_extract("Helsinki.osm.pbf"), settings=settings)
     with get_engine(settings).begin() as conn:
         for i, (kind, cats, lon, lat) in enumerate(POINTS):
-            conn.execute(text(
-                "INSERT INTO service_point (external_id, kind, categories, name, geom) "
-                "VALUES (:e, :k, CAST(:c AS text[]), :n, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
-            ), {"e": f"p{i}", "k": kind, "c": cats, "n": f"点{i}", "x": lon, "y": lat})
+            conn.execute(
+                text(
+                    "INSERT INTO service_point (external_id, kind, categories, name, geom) "
+                    "VALUES (:e, :k, CAST(:c AS text[]), :n, "
+                    "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+                ),
+                {"e": f"p{i}", "k": kind, "c": cats, "n": f"点{i}", "x": lon, "y": lat},
+            )
     with TestClient(create_app(settings)) as client:
         yield settings, client
 
@@ -45,9 +49,14 @@ def _shape(feature) -> shapely.Geometry:
 
 def _computed_at(settings) -> dict[str, object]:
     with get_engine(settings).connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT p.external_id, c.computed_at FROM service_circle c "
-            "JOIN service_point p ON p.id = c.point_id")).all())
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT p.external_id, c.computed_at FROM service_circle c "
+                    "JOIN service_point p ON p.id = c.point_id"
+                )
+            ).all()
+        )
 
 
 def test_each_circle_is_the_points_quarter_hour_isochrone(city):
@@ -58,8 +67,9 @@ def test_each_circle_is_the_points_quarter_hour_isochrone(city):
     assert len(fc["features"]) == len(POINTS)
     for f, (_, _, lon, lat) in zip(fc["features"], POINTS, strict=True):
         assert f["properties"]["method"] == "network"
-        iso = client.get("/api/v1/access/isochrone",
-                         params={"lon": lon, "lat": lat, "minutes": 15}).json()
+        iso = client.get(
+            "/api/v1/access/isochrone", params={"lon": lon, "lat": lat, "minutes": 15}
+        ).json()
         a, b = _shape(f), _shape(iso["features"][0])
         # stored on an 8 m grid and simplified within 4 m; the same ground
         assert a.symmetric_difference(b).area < 0.03 * b.area
@@ -70,8 +80,9 @@ def test_each_circle_is_the_points_quarter_hour_isochrone(city):
 def test_unions_cover_their_circles_and_no_more(city):
     _, client = city
     circles = client.get("/api/v1/access/circles", params={"category": "government"}).json()
-    union = client.get("/api/v1/access/circles",
-                       params={"category": "government", "union": "true"}).json()
+    union = client.get(
+        "/api/v1/access/circles", params={"category": "government", "union": "true"}
+    ).json()
     assert [f["id"] for f in union["features"]] == ["category:government"]
     u = _shape(union["features"][0])
     parts = [_shape(f) for f in circles["features"]]
@@ -89,8 +100,12 @@ def test_moving_one_point_redraws_only_its_circle(city):
     client.get("/api/v1/access/circles")
     before = _computed_at(settings)
     with get_engine(settings).begin() as conn:
-        conn.execute(text("UPDATE service_point SET geom = ST_Translate(geom, 0.002, 0) "
-                          "WHERE external_id = 'p1'"))
+        conn.execute(
+            text(
+                "UPDATE service_point SET geom = ST_Translate(geom, 0.002, 0) "
+                "WHERE external_id = 'p1'"
+            )
+        )
     client.get("/api/v1/access/circles")
     after = _computed_at(settings)
     assert after["p1"] > before["p1"]

@@ -45,13 +45,16 @@ def _osm_xml(ways: list[tuple[list[tuple[float, float]], dict[str, str]]]) -> st
             if p not in ids:
                 ids[p] = len(ids) + 1
                 lon, lat = lonlat(*p)
-                nodes.append(f'<node id="{ids[p]}" version="1" lat="{lat:.8f}" '
-                             f'lon="{lon:.8f}"/>')
+                nodes.append(f'<node id="{ids[p]}" version="1" lat="{lat:.8f}" lon="{lon:.8f}"/>')
             refs.append(f'<nd ref="{ids[p]}"/>')
         tag_xml = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
         way_xml.append(f'<way id="{i}" version="1">{"".join(refs)}{tag_xml}</way>')
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test">'
-            + "".join(nodes) + "".join(way_xml) + "</osm>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test">'
+        + "".join(nodes)
+        + "".join(way_xml)
+        + "</osm>"
+    )
 
 
 def _line(x0, y0, x1, y1, step=100.0) -> list[tuple[float, float]]:
@@ -90,17 +93,20 @@ def _nearest(client, at, service, **params):
         conn.exec_driver_sql("DELETE FROM service_point")
         conn.exec_driver_sql(
             "INSERT INTO service_point (kind, categories, name, geom) VALUES ('party_org', "
-            f"'{{government}}', '党支部', ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))")
+            f"'{{government}}', '党支部', ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))"
+        )
     olon, olat = lonlat(*at)
-    r = client.get("/api/v1/access/nearest", params={
-        "lon": olon, "lat": olat, "kind": "party_org", **params})
+    r = client.get(
+        "/api/v1/access/nearest", params={"lon": olon, "lat": olat, "kind": "party_org", **params}
+    )
     return r
 
 
 def _inside(client, at, minutes, points) -> list[bool]:
     olon, olat = lonlat(*at)
-    fc = client.get("/api/v1/access/isochrone",
-                    params={"lon": olon, "lat": olat, "minutes": minutes}).json()
+    fc = client.get(
+        "/api/v1/access/isochrone", params={"lon": olon, "lat": olat, "minutes": minutes}
+    ).json()
     poly = shapely.geometry.shape(fc["features"][0]["geometry"])
     return [poly.contains(shapely.Point(*lonlat(*p))) for p in points]
 
@@ -127,8 +133,7 @@ def test_a_one_way_footway_is_walked_only_its_way(town):
     back = _nearest(client, target, at).json()["properties"]["distance_m"]
     assert back == pytest.approx(5 + 140, rel=0.01)
     # five minutes (333 m) go down to B and along to C, never back up
-    assert _inside(client, at, "5", [(300, -290), (450, -300), (300, -40)]) == \
-        [True, True, False]
+    assert _inside(client, at, "5", [(300, -290), (450, -300), (300, -40)]) == [True, True, False]
 
 
 def test_a_river_without_a_bridge_is_walked_round(town):
@@ -137,10 +142,10 @@ def test_a_river_without_a_bridge_is_walked_round(town):
     d = _nearest(client, at, other_bank).json()["properties"]["distance_m"]
     assert d == pytest.approx(900 + 80 + 900, rel=0.01)
     assert d == pytest.approx(
-        ref.distance_to(ref.from_point(*lonlat(*at)), *lonlat(*other_bank)), abs=0.5)
+        ref.distance_to(ref.from_point(*lonlat(*at)), *lonlat(*other_bank)), abs=0.5
+    )
     # a quarter hour reaches the river bank (walk-off 50 m) but not the far street
-    assert _inside(client, at, "15", [(100, 30), (100, 70), (100, 80)]) == \
-        [True, False, False]
+    assert _inside(client, at, "15", [(100, 30), (100, 70), (100, 80)]) == [True, False, False]
 
 
 def test_a_dead_end_is_a_start_like_any_other(town):
@@ -149,8 +154,12 @@ def test_a_dead_end_is_a_start_like_any_other(town):
     r = _nearest(client, at, (650, 0)).json()["properties"]
     assert r["distance_m"] == pytest.approx(200 + 150, rel=0.01)
     # 5 minutes: 200 m up the dead end, then 133 m each way along S1 (+ 50 m walk-off)
-    assert _inside(client, at, "5", [(620, 0), (660, 0), (700, 0), (500, -250)]) == \
-        [True, True, False, True]
+    assert _inside(client, at, "5", [(620, 0), (660, 0), (700, 0), (500, -250)]) == [
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_far_from_every_street_the_answer_is_straight_and_flagged(town):
@@ -171,16 +180,18 @@ def test_gcj02_coordinates_are_converted_before_walking(town):
     glon, glat = (float(v) for v in wgs84_to_gcj02(wlon, wlat))
     assert abs(glon - wlon) > 1e-3  # inside China the offset is hundreds of metres
     a = client.get("/api/v1/access/isochrone", params={"lon": wlon, "lat": wlat}).json()
-    b = client.get("/api/v1/access/isochrone",
-                   params={"lon": glon, "lat": glat, "coord_sys": "gcj02"}).json()
+    b = client.get(
+        "/api/v1/access/isochrone", params={"lon": glon, "lat": glat, "coord_sys": "gcj02"}
+    ).json()
     pa = a["features"][0]["properties"]
     pb = b["features"][0]["properties"]
     assert pa["method"] == pb["method"] == "network"
     assert pb["area_m2"] == pytest.approx(pa["area_m2"], rel=0.01)
     # taken as WGS-84, the same numbers land hundreds of metres away: another answer
     c = client.get("/api/v1/access/isochrone", params={"lon": glon, "lat": glat}).json()
-    assert c["features"][0]["properties"]["method"] == "euclidean" or \
-        not np.isclose(c["features"][0]["properties"]["area_m2"], pa["area_m2"], rtol=0.01)
+    assert c["features"][0]["properties"]["method"] == "euclidean" or not np.isclose(
+        c["features"][0]["properties"]["area_m2"], pa["area_m2"], rtol=0.01
+    )
 
 
 def test_a_line_layer_imports_like_osm(town, tmp_path):
@@ -189,10 +200,17 @@ def test_a_line_layer_imports_like_osm(town, tmp_path):
 
     _settings, _, ref = town
     # S1 and S2 as single straight lines: the paths meeting them must be noded onto them
-    rows = [{"kind": t["highway"], "name": t.get("name"), "oneway": t.get("oneway"),
-             "geometry": shapely.LineString([lonlat(*p) for p in
-                                             ((pts[0], pts[-1]) if i < 2 else pts)])}
-            for i, (pts, t) in enumerate(WAYS[:6])]
+    rows = [
+        {
+            "kind": t["highway"],
+            "name": t.get("name"),
+            "oneway": t.get("oneway"),
+            "geometry": shapely.LineString(
+                [lonlat(*p) for p in ((pts[0], pts[-1]) if i < 2 else pts)]
+            ),
+        }
+        for i, (pts, t) in enumerate(WAYS[:6])
+    ]
     path = tmp_path / "town.geojson"
     gpd.GeoDataFrame(rows, crs=4326).to_file(path)
     other = _fresh_database(f"{TEST_DB}_edges_layer")

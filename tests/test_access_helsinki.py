@@ -49,15 +49,18 @@ def _near_streets(reference: Reference, seed: int) -> tuple[float, float]:
 
 def test_the_import_keeps_walkways_and_drops_what_walkers_cannot_use(helsinki_settings):
     with get_engine(helsinki_settings).connect() as conn:
-        kinds = dict(conn.exec_driver_sql(
-            "SELECT kind, count(*) FROM walk_edge GROUP BY kind").all())
+        kinds = dict(
+            conn.exec_driver_sql("SELECT kind, count(*) FROM walk_edge GROUP BY kind").all()
+        )
         broken = conn.exec_driver_sql(
             "SELECT count(*) FROM walk_edge e JOIN walk_node a ON a.id = e.source "
             "JOIN walk_node b ON b.id = e.target WHERE NOT (ST_StartPoint(e.geom) = a.geom "
-            "AND ST_EndPoint(e.geom) = b.geom)").scalar()
+            "AND ST_EndPoint(e.geom) = b.geom)"
+        ).scalar()
         components = conn.exec_driver_sql(
             "SELECT count(DISTINCT component) FROM pgr_connectedComponents("
-            "'SELECT id, source, target, cost, reverse_cost FROM walk_edge')").scalar()
+            "'SELECT id, source, target, cost, reverse_cost FROM walk_edge')"
+        ).scalar()
     assert kinds["footway"] > 1000 and kinds["steps"] > 50
     assert not {"motorway", "trunk", "motorway_link", "construction"} & set(kinds)
     assert broken == 0  # every edge runs from its source node to its target node
@@ -86,12 +89,15 @@ def test_nearest_service_by_walking_matches_networkx(api, helsinki_settings, ref
             conn.exec_driver_sql(
                 "INSERT INTO service_point (kind, categories, name, geom) VALUES "
                 f"('health_station', '{{health}}', '站{i}', "
-                f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))")
+                f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))"
+            )
     for olon, olat in pts[:2]:
         origin = reference.from_point(olon, olat)
         expected = [reference.distance_to(origin, lon, lat) for lon, lat in pts[2:]]
-        r = api.get("/api/v1/access/nearest", params={
-            "lon": olon, "lat": olat, "kind": "health_station", "path": "true"})
+        r = api.get(
+            "/api/v1/access/nearest",
+            params={"lon": olon, "lat": olat, "kind": "health_station", "path": "true"},
+        )
         assert r.status_code == 200, r.text
         props = r.json()["properties"]
         assert props["method"] == "network"
@@ -101,9 +107,9 @@ def test_nearest_service_by_walking_matches_networkx(api, helsinki_settings, ref
         path = shapely.geometry.shape(props["path"])
         assert path.coords[0] == pytest.approx((olon, olat), abs=1e-6)
         # the drawn path is as long as the distance reported (legs + streets)
-        length = reference.edges.crs and \
-            shapely.length(__import__("geopandas").GeoSeries([path], crs=4326)
-                           .to_crs(reference.crs).iloc[0])
+        length = reference.edges.crs and shapely.length(
+            __import__("geopandas").GeoSeries([path], crs=4326).to_crs(reference.crs).iloc[0]
+        )
         assert length == pytest.approx(props["distance_m"], rel=0.01)
 
 
@@ -111,8 +117,7 @@ def test_nearest_service_by_walking_matches_networkx(api, helsinki_settings, ref
 def test_isochrone_membership_matches_networkx(api, reference, seed):
     olon, olat = _near_streets(reference, seed)
     walk_off, budget = 50.0, 1000.0
-    r = api.get("/api/v1/access/isochrone",
-                params={"lon": olon, "lat": olat, "minutes": "5,10,15"})
+    r = api.get("/api/v1/access/isochrone", params={"lon": olon, "lat": olat, "minutes": "5,10,15"})
     assert r.status_code == 200, r.text
     fc = r.json()
     assert [f["properties"]["minutes"] for f in fc["features"]] == [5, 10, 15]
@@ -168,26 +173,29 @@ def test_gcj02_input_gives_the_wgs84_answer(api):
     lon, lat = 24.94, 60.168
     glon, glat = (float(v) for v in wgs84_to_gcj02(lon, lat))
     a = api.get("/api/v1/access/isochrone", params={"lon": lon, "lat": lat}).json()
-    b = api.get("/api/v1/access/isochrone", params={"lon": glon, "lat": glat,
-                                                    "coord_sys": "gcj02"}).json()
+    b = api.get(
+        "/api/v1/access/isochrone", params={"lon": glon, "lat": glat, "coord_sys": "gcj02"}
+    ).json()
     # Helsinki is outside China: GCJ-02 there equals WGS-84, and must come back unchanged
     assert a["features"][0]["properties"] == b["features"][0]["properties"]
 
 
 def test_far_from_every_street_falls_back_to_a_flagged_circle(api):
-    r = api.get("/api/v1/access/isochrone", params={"lon": 24.80, "lat": 60.0,
-                                                    "minutes": "15"})
+    r = api.get("/api/v1/access/isochrone", params={"lon": 24.80, "lat": 60.0, "minutes": "15"})
     props = r.json()["features"][0]["properties"]
     assert props["method"] == "euclidean"
-    assert props["area_m2"] == pytest.approx(np.pi * 1000 ** 2, rel=0.01)
+    assert props["area_m2"] == pytest.approx(np.pi * 1000**2, rel=0.01)
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"lon": 24.94, "lat": 60.17, "minutes": "abc"}, "minutes"),
-    ({"lon": 24.94, "lat": 60.17, "minutes": "90"}, "minutes"),
-    ({"lon": 240, "lat": 60.17}, "lon"),
-    ({"lon": 24.94, "lat": 60.17, "speed_kmh": 0}, "speed_kmh"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"lon": 24.94, "lat": 60.17, "minutes": "abc"}, "minutes"),
+        ({"lon": 24.94, "lat": 60.17, "minutes": "90"}, "minutes"),
+        ({"lon": 240, "lat": 60.17}, "lon"),
+        ({"lon": 24.94, "lat": 60.17, "speed_kmh": 0}, "speed_kmh"),
+    ],
+)
 def test_bad_isochrone_input_names_the_field(api, params, field):
     r = api.get("/api/v1/access/isochrone", params=params)
     assert r.status_code == 422

@@ -26,26 +26,42 @@ def _rows(settings, sql: str) -> list:
 
 def test_siting_among_candidates_equals_spopt_mclp(demo_client, demo_settings, demo_reference):
     max_m, k = 1000.0, 3
-    party = _rows(demo_settings, """
+    party = _rows(
+        demo_settings,
+        """
         SELECT ST_X(p.geom), ST_Y(p.geom) FROM service_point p
-        JOIN service_kind k ON k.code = p.kind WHERE k.counts_for_party_reach""")
+        JOIN service_kind k ON k.code = p.kind WHERE k.counts_for_party_reach""",
+    )
     walk = demo_reference.nearest_of([(x, y) for x, y in party])
-    buildings = _rows(demo_settings, """
+    buildings = _rows(
+        demo_settings,
+        """
         SELECT code, population, ST_X(p), ST_Y(p) FROM admin_unit,
-        LATERAL ST_PointOnSurface(geom) p WHERE level = 'building' AND population > 0""")
+        LATERAL ST_PointOnSurface(geom) p WHERE level = 'building' AND population > 0""",
+    )
     gaps = [(c, pop, x, y) for c, pop, x, y in buildings if walk(x, y) > max_m]
     assert len(gaps) > 20
     # candidates: points near the gaps (some good, some useless), named c0, c1, ...
     rng = np.random.default_rng(11)
     picks = rng.choice(len(gaps), 30, replace=False)
-    cands = [(gaps[i][2] + rng.normal(0, 0.004), gaps[i][3] + rng.normal(0, 0.004))
-             for i in picks]
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": f"c{j}", "properties": {},
-         "geometry": {"type": "Point", "coordinates": [x, y]}} for j, (x, y) in enumerate(cands)]}
-    r = demo_client.post("/api/v1/access/siting",
-                         json={"kind": "party_org", "k": k, "max_m": max_m, "candidates": fc},
-                         headers=ADMIN_AUTH)
+    cands = [(gaps[i][2] + rng.normal(0, 0.004), gaps[i][3] + rng.normal(0, 0.004)) for i in picks]
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": f"c{j}",
+                "properties": {},
+                "geometry": {"type": "Point", "coordinates": [x, y]},
+            }
+            for j, (x, y) in enumerate(cands)
+        ],
+    }
+    r = demo_client.post(
+        "/api/v1/access/siting",
+        json={"kind": "party_org", "k": k, "max_m": max_m, "candidates": fc},
+        headers=ADMIN_AUTH,
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["uncovered_buildings"] == len(gaps)
@@ -74,26 +90,45 @@ def test_siting_among_candidates_equals_spopt_mclp(demo_client, demo_settings, d
 
 
 def test_siting_on_network_nodes_covers_more_than_any_single_site(demo_client):
-    one = demo_client.get("/api/v1/access/siting", params={"kind": "party_org", "k": 1},
-                          headers=ADMIN_AUTH).json()
-    three = demo_client.get("/api/v1/access/siting", params={"kind": "party_org", "k": 3},
-                            headers=ADMIN_AUTH).json()
+    one = demo_client.get(
+        "/api/v1/access/siting", params={"kind": "party_org", "k": 1}, headers=ADMIN_AUTH
+    ).json()
+    three = demo_client.get(
+        "/api/v1/access/siting", params={"kind": "party_org", "k": 3}, headers=ADMIN_AUTH
+    ).json()
     assert len(three["features"]) == 3
     assert three["population_covered"] > one["population_covered"] > 0
     # the best single site is the first site of the best three, or as good as it
-    assert three["features"][0]["properties"]["population_added"] == \
-        one["features"][0]["properties"]["population_added"]
+    assert (
+        three["features"][0]["properties"]["population_added"]
+        == one["features"][0]["properties"]["population_added"]
+    )
     assert three["features"][0]["properties"]["candidate"].startswith("node:")
 
 
 def test_siting_needs_a_planner_and_says_what_is_wrong(demo_client, demo_settings):
-    worker = make_user(demo_settings, "grid_worker", scopes=["41010500100101"],
-                       username="siting-worker")
-    assert demo_client.get("/api/v1/access/siting", params={"kind": "party_org"},
-                           headers=worker).status_code == 403
+    worker = make_user(
+        demo_settings, "grid_worker", scopes=["41010500100101"], username="siting-worker"
+    )
+    assert (
+        demo_client.get(
+            "/api/v1/access/siting", params={"kind": "party_org"}, headers=worker
+        ).status_code
+        == 403
+    )
     r = demo_client.get("/api/v1/access/siting", headers=ADMIN_AUTH)
     assert r.status_code == 422 and "kind or category" in r.json()["detail"]
-    r = demo_client.post("/api/v1/access/siting", headers=ADMIN_AUTH, json={
-        "kind": "party_org", "candidates": {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": []}}]}})
+    r = demo_client.post(
+        "/api/v1/access/siting",
+        headers=ADMIN_AUTH,
+        json={
+            "kind": "party_org",
+            "candidates": {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "geometry": {"type": "LineString", "coordinates": []}}
+                ],
+            },
+        },
+    )
     assert r.status_code == 422 and "feature 0 is not a Point" in r.json()["detail"]

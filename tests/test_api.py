@@ -27,8 +27,9 @@ def test_healthz_reports_database_and_postgis(client):
 @pytest.mark.parametrize("system", ["wgs84", "gcj02", "bd09"])
 def test_locate_returns_the_chain_in_every_coord_sys(client, test_city, system):
     lon, lat = coords.from_wgs84(113.07, 34.02, system)
-    r = client.get("/api/v1/locate", params={"lon": float(lon), "lat": float(lat),
-                                             "coord_sys": system})
+    r = client.get(
+        "/api/v1/locate", params={"lon": float(lon), "lat": float(lat), "coord_sys": system}
+    )
     assert r.status_code == 200
     body = r.json()
     assert [u["code"] for u in body["chain"]] == ["410199", "410199002", "410199002002"]
@@ -42,8 +43,9 @@ def test_locate_near_a_border_depends_on_the_datum(client, test_city):
     west = client.get("/api/v1/locate", params={"lon": 113.049, "lat": 34.02}).json()
     assert west["subdistrict"]["code"] == "410199001"
     gx, gy = coords.wgs84_to_gcj02(113.051, 34.02)
-    east = client.get("/api/v1/locate", params={"lon": float(gx), "lat": float(gy),
-                                                "coord_sys": "gcj02"}).json()
+    east = client.get(
+        "/api/v1/locate", params={"lon": float(gx), "lat": float(gy), "coord_sys": "gcj02"}
+    ).json()
     assert east["subdistrict"]["code"] == "410199002"
 
 
@@ -68,8 +70,9 @@ def test_units_filter_page_and_link(client, test_city):
     assert [f["id"] for f in rest["features"]] == ["410199002002"]
     by_parent = client.get("/api/v1/units", params={"parent": "410199001"}).json()
     assert [f["id"] for f in by_parent["features"]] == ["410199001001", "410199001002"]
-    in_box = client.get("/api/v1/units", params={"level": "community",
-                                                 "bbox": "113.06,34.06,113.07,34.07"}).json()
+    in_box = client.get(
+        "/api/v1/units", params={"level": "community", "bbox": "113.06,34.06,113.07,34.07"}
+    ).json()
     assert [f["id"] for f in in_box["features"]] == ["410199002001"]
     bad = client.get("/api/v1/units", params={"bbox": "1,2,3"})
     assert bad.status_code == 422 and bad.json()["field"] == "bbox"
@@ -79,28 +82,39 @@ def test_units_filter_page_and_link(client, test_city):
 def test_unit_detail_has_ancestors_children_and_roster(client, test_city, tmp_path):
     from gis_service.imports.roster import replace_roster
 
-    replace_roster([{"unit_code": "410199001001", "role": "grid_leader", "name": "王芳",
-                     "phone": "13800000000"}], filename="r", settings=test_city)
+    replace_roster(
+        [
+            {
+                "unit_code": "410199001001",
+                "role": "grid_leader",
+                "name": "王芳",
+                "phone": "13800000000",
+            }
+        ],
+        filename="r",
+        settings=test_city,
+    )
     body = client.get("/api/v1/units/410199001001").json()
     props = body["properties"]
     assert [a["code"] for a in props["ancestors"]] == ["410199", "410199001"]
-    assert props["roster"] == [{"role": "grid_leader", "name": "王芳",
-                                "phone": "13800000000", "photo_url": None}]
+    assert props["roster"] == [
+        {"role": "grid_leader", "name": "王芳", "phone": "13800000000", "photo_url": None}
+    ]
     assert body["geometry"]["type"] == "MultiPolygon"
-    assert client.get("/api/v1/units/410199").json()["properties"]["children"] == {
-        "subdistrict": 2}
+    assert client.get("/api/v1/units/410199").json()["properties"]["children"] == {"subdistrict": 2}
     assert client.get("/api/v1/units/410199009").status_code == 404
     assert client.get("/api/v1/units/abc").status_code == 422
 
 
 def _upload(client, name: str, data: bytes, **form):
-    return client.post("/api/v1/imports", headers=AUTH, files={"file": (name, data)},
-                       data=form)
+    return client.post("/api/v1/imports", headers=AUTH, files={"file": (name, data)}, data=form)
 
 
 def test_import_api_returns_the_qa_report(client, test_city, tmp_path):
-    grids = {"41019900100101": box(113.0, 34.05, 113.03, 34.1),
-             "41019900100102": box(113.025, 34.05, 113.05, 34.1)}
+    grids = {
+        "41019900100101": box(113.0, 34.05, 113.03, 34.1),
+        "41019900100102": box(113.025, 34.05, 113.05, 34.1),
+    }
     path = tmp_path / "g.geojson"
     frame(grids).to_file(path)
     r = _upload(client, "g.geojson", path.read_bytes(), kind="boundaries", level="grid")
@@ -122,8 +136,13 @@ def test_import_api_zipped_shapefile(client, db, tmp_path):
 
 
 def test_import_api_rejects_bad_files_and_stores_nothing(client, test_city):
-    r = _upload(client, "broken.geojson", b'{"type": "FeatureCollection", "features": [',
-                kind="boundaries", level="grid")
+    r = _upload(
+        client,
+        "broken.geojson",
+        b'{"type": "FeatureCollection", "features": [',
+        kind="boundaries",
+        level="grid",
+    )
     assert r.status_code == 422 and r.json()["error"] == "import_rejected"
     assert client.get(r.json()["status_url"]).json()["status"] == "failed"
     r = _upload(client, "x.txt", b"hello", kind="boundaries", level="grid")
@@ -134,14 +153,20 @@ def test_import_api_rejects_bad_files_and_stores_nothing(client, test_city):
 
 
 def test_import_api_needs_an_admin(client, test_city):
-    r = client.post("/api/v1/imports", files={"file": ("a.geojson", b"{}")},
-                    data={"kind": "boundaries", "level": "district"})
+    r = client.post(
+        "/api/v1/imports",
+        files={"file": ("a.geojson", b"{}")},
+        data={"kind": "boundaries", "level": "district"},
+    )
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     assert r.headers["www-authenticate"] == "Bearer"
     planner = make_user(test_city, "planner", scopes=["410199"])
-    r = client.post("/api/v1/imports", headers=planner,
-                    files={"file": ("a.geojson", b"{}")},
-                    data={"kind": "boundaries", "level": "district"})
+    r = client.post(
+        "/api/v1/imports",
+        headers=planner,
+        files={"file": ("a.geojson", b"{}")},
+        data={"kind": "boundaries", "level": "district"},
+    )
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
 
 
@@ -151,8 +176,9 @@ def test_service_points_filters(client, test_city, tmp_path):
     from gis_service.imports.points import PointOptions, import_points
 
     path = tmp_path / "p.csv"
-    pd.DataFrame({"name": ["甲", "乙"], "lon": [113.01, 113.07],
-                  "lat": [34.07, 34.02]}).to_csv(path, index=False)
+    pd.DataFrame({"name": ["甲", "乙"], "lon": [113.01, 113.07], "lat": [34.07, 34.02]}).to_csv(
+        path, index=False
+    )
     import_points(path, PointOptions(kind="red_home"), settings=test_city)
     fc = client.get("/api/v1/service-points", params={"kind": "red_home"}).json()
     assert fc["numberMatched"] == 2
@@ -164,7 +190,10 @@ def test_service_points_filters(client, test_city, tmp_path):
     kinds = client.get("/api/v1/service-kinds").json()
     assert len(kinds["categories"]) == 6
     assert {k["code"] for k in kinds["kinds"] if k["counts_for_party_reach"]} == {
-        "red_home", "party_service_center", "party_org"}
+        "red_home",
+        "party_service_center",
+        "party_org",
+    }
 
 
 def test_docs_are_served_without_the_internet(client):

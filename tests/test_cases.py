@@ -23,20 +23,29 @@ def api(case_city):
 
 def report(api, who, point=IN_GRID_1, category="environment.garbage", key=None, **extra):
     headers = {**who, **({"Idempotency-Key": key} if key else {})}
-    body = {"category": category, "lon": point[0], "lat": point[1],
-            "description": "楼下垃圾堆放", **extra}
+    body = {
+        "category": category,
+        "lon": point[0],
+        "lat": point[1],
+        "description": "楼下垃圾堆放",
+        **extra,
+    }
     return api.post("/api/v1/cases", headers=headers, json=body)
 
 
 def act(api, who, case_id, action, **body):
-    return api.post(f"/api/v1/cases/{case_id}/actions", headers=who,
-                    json={"action": action, **body})
+    return api.post(
+        f"/api/v1/cases/{case_id}/actions", headers=who, json={"action": action, **body}
+    )
 
 
 def photo(api, who, case_id, stage="after", data=None, name="p.jpg"):
-    return api.post(f"/api/v1/cases/{case_id}/photos", headers=who,
-                    files={"file": (name, data or image_bytes(seed=case_id), "image/jpeg")},
-                    data={"stage": stage})
+    return api.post(
+        f"/api/v1/cases/{case_id}/photos",
+        headers=who,
+        files={"file": (name, data or image_bytes(seed=case_id), "image/jpeg")},
+        data={"stage": stage},
+    )
 
 
 def count(settings, table: str) -> int:
@@ -51,8 +60,7 @@ def test_the_whole_loop_with_rework_and_rating(api, case_city):
     case = r.json()
     cid = case["id"]
     assert case["status"] == "reported" and case["unit_code"] == "41019900100101"
-    assert [u["level"] for u in case["units"]] == ["district", "subdistrict", "community",
-                                                     "grid"]
+    assert [u["level"] for u in case["units"]] == ["district", "subdistrict", "community", "grid"]
     assert case["case_no"].startswith("410199") and len(case["case_no"]) == 20
 
     r = act(api, c["sub1_sup"], cid, "accept", note="立案")
@@ -65,8 +73,7 @@ def test_the_whole_loop_with_rework_and_rating(api, case_city):
     r = act(api, c["team_a"], cid, "handle", note="已清运")
     assert r.status_code == 409 and "after photo" in r.json()["detail"]
     assert photo(api, c["team_a"], cid).status_code == 201
-    assert act(api, c["team_a"], cid, "handle", note="已清运").json()["case"]["status"] == \
-        "handled"
+    assert act(api, c["team_a"], cid, "handle", note="已清运").json()["case"]["status"] == "handled"
 
     r = act(api, c["worker1"], cid, "verify", passed=False, note="还有残留")
     assert r.status_code == 200 and r.json()["case"]["status"] == "dispatched"
@@ -83,8 +90,20 @@ def test_the_whole_loop_with_rework_and_rating(api, case_city):
 
     detail = api.get(f"/api/v1/cases/{cid}", headers=c["worker1"]).json()
     actions = [e["action"] for e in detail["timeline"]]
-    assert actions == ["report", "accept", "dispatch", "start", "photo", "handle", "verify",
-                       "start", "photo", "handle", "verify", "rate"]
+    assert actions == [
+        "report",
+        "accept",
+        "dispatch",
+        "start",
+        "photo",
+        "handle",
+        "verify",
+        "start",
+        "photo",
+        "handle",
+        "verify",
+        "rate",
+    ]
     assert detail["timeline"][6]["data"] == {"passed": False}
     assert detail["timeline"][1]["actor_role"] == "supervisor"
     assert [p["stage"] for p in detail["photos"]] == ["after", "after"]
@@ -93,8 +112,10 @@ def test_the_whole_loop_with_rework_and_rating(api, case_city):
 
 def test_timeline_is_append_only(api, case_city):
     cid = report(api, case_city["worker1"]).json()["id"]
-    with get_engine(case_city["settings"]).begin() as conn, pytest.raises(Exception,
-                                                                           match="append-only"):
+    with (
+        get_engine(case_city["settings"]).begin() as conn,
+        pytest.raises(Exception, match="append-only"),
+    ):
         conn.execute(text("UPDATE case_event SET note = 'x' WHERE case_id = :c"), {"c": cid})
 
 
@@ -123,16 +144,18 @@ def test_escalation_and_return(api, case_city):
     assert r.status_code == 409 and "district" in r.json()["detail"]
 
 
-@pytest.mark.parametrize(("status_path", "action", "body"), [
-    ([], "verify", {"passed": True}),
-    ([], "dispatch", {}),
-    ([], "rate", {"score": 4}),
-    (["accept"], "accept", {}),
-    (["accept"], "start", {}),
-    (["reject"], "accept", {}),
-])
-def test_illegal_actions_get_409_with_the_allowed_ones(api, case_city, status_path, action,
-                                                       body):
+@pytest.mark.parametrize(
+    ("status_path", "action", "body"),
+    [
+        ([], "verify", {"passed": True}),
+        ([], "dispatch", {}),
+        ([], "rate", {"score": 4}),
+        (["accept"], "accept", {}),
+        (["accept"], "start", {}),
+        (["reject"], "accept", {}),
+    ],
+)
+def test_illegal_actions_get_409_with_the_allowed_ones(api, case_city, status_path, action, body):
     c = case_city
     cid = report(api, c["worker1"]).json()["id"]
     for step in status_path:
@@ -142,9 +165,11 @@ def test_illegal_actions_get_409_with_the_allowed_ones(api, case_city, status_pa
     assert r.status_code == 409, r.text
     body = r.json()
     assert body["error"] == "conflict" and isinstance(body["allowed"], list)
-    expected = {(): ["accept", "reject", "escalate", "comment"],
-                ("accept",): ["dispatch", "escalate", "comment"],
-                ("reject",): []}[tuple(status_path)]
+    expected = {
+        (): ["accept", "reject", "escalate", "comment"],
+        ("accept",): ["dispatch", "escalate", "comment"],
+        ("reject",): [],
+    }[tuple(status_path)]
     assert body["allowed"] == expected
     assert count(c["settings"], "case_event") == before
 
@@ -174,9 +199,15 @@ def test_jurisdiction_through_every_case_endpoint(api, case_city):
     r = report(api, c["worker1"], point=IN_GRID_2)
     assert r.status_code == 403 and "41019900200101" in r.json()["detail"]
 
-    for who, sees in (("worker1", {mine}), ("worker2", {theirs}), ("sub1_sup", {mine}),
-                      ("sub2_sup", {theirs}), ("district_sup", {mine, theirs}),
-                      ("admin", {mine, theirs}), ("team_a", set())):
+    for who, sees in (
+        ("worker1", {mine}),
+        ("worker2", {theirs}),
+        ("sub1_sup", {mine}),
+        ("sub2_sup", {theirs}),
+        ("district_sup", {mine, theirs}),
+        ("admin", {mine, theirs}),
+        ("team_a", set()),
+    ):
         ids = {f["id"] for f in api.get("/api/v1/cases", headers=c[who]).json()["features"]}
         assert ids == sees, who
         for cid in (mine, theirs):
@@ -189,8 +220,11 @@ def test_jurisdiction_through_every_case_endpoint(api, case_city):
     assert photo(api, c["worker2"], mine).status_code == 404
     assert act(api, c["worker2"], mine, "comment", note="x").status_code == 404
     assert act(api, c["sub2_sup"], mine, "accept").status_code == 404
-    r = api.get("/api/v1/cases/nearby", headers=c["worker2"],
-                params={"lon": IN_GRID_1[0], "lat": IN_GRID_1[1]})
+    r = api.get(
+        "/api/v1/cases/nearby",
+        headers=c["worker2"],
+        params={"lon": IN_GRID_1[0], "lat": IN_GRID_1[1]},
+    )
     assert r.json()["cases"] == []
     # Planners read statistics, not cases.
     assert api.get("/api/v1/cases", headers=c["planner"]).status_code == 403
@@ -253,8 +287,11 @@ def test_possible_duplicates_and_linking(api, case_city):
     assert 20 < r["possible_duplicates"][0]["distance_m"] < 35
     other = report(api, c["worker1b"], point=near, category="public_order.noise").json()
     assert other["possible_duplicates"] == []
-    r = api.get("/api/v1/cases/nearby", headers=c["worker1"],
-                params={"lon": near[0], "lat": near[1], "category": "environment.garbage"})
+    r = api.get(
+        "/api/v1/cases/nearby",
+        headers=c["worker1"],
+        params={"lon": near[0], "lat": near[1], "category": "environment.garbage"},
+    )
     assert first["id"] in [x["id"] for x in r.json()["cases"]]
 
     linked = report(api, c["worker1b"], point=near, link_to=first["id"]).json()
@@ -265,19 +302,27 @@ def test_possible_duplicates_and_linking(api, case_city):
     assert r.status_code == 422 and r.json()["field"] == "link_to"
 
 
-@pytest.mark.parametrize(("body", "status", "field"), [
-    ({"lon": 200.0}, 422, "lon"),
-    ({"lat": -91.0}, 422, "lat"),
-    ({"lon": 120.0, "lat": 30.0}, 422, "location"),
-    ({"category": "no.such"}, 422, "category"),
-    ({"description": ""}, 422, "description"),
-    ({"coord_sys": "mars"}, 422, "coord_sys"),
-    ({"surprise": 1}, 422, "surprise"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"lon": 200.0}, 422, "lon"),
+        ({"lat": -91.0}, 422, "lat"),
+        ({"lon": 120.0, "lat": 30.0}, 422, "location"),
+        ({"category": "no.such"}, 422, "category"),
+        ({"description": ""}, 422, "description"),
+        ({"coord_sys": "mars"}, 422, "coord_sys"),
+        ({"surprise": 1}, 422, "surprise"),
+    ],
+)
 def test_bad_reports_are_refused_and_nothing_is_stored(api, case_city, body, status, field):
     c = case_city
-    payload = {"category": "environment.garbage", "lon": IN_GRID_1[0], "lat": IN_GRID_1[1],
-               "description": "测试", **body}
+    payload = {
+        "category": "environment.garbage",
+        "lon": IN_GRID_1[0],
+        "lat": IN_GRID_1[1],
+        "description": "测试",
+        **body,
+    }
     r = api.post("/api/v1/cases", headers=c["worker1"], json=payload)
     assert r.status_code == status, r.text
     err = r.json()
@@ -312,11 +357,20 @@ def test_a_report_with_a_bad_photo_is_refused_whole(api, case_city):
     root: Path = c["settings"].photos_path
     files_before = sorted(root.rglob("*")) if root.exists() else []
     cases_before = count(c["settings"], "cases")
-    r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "bad-photo"},
-                 data={"category": "environment.garbage", "lon": str(IN_GRID_1[0]),
-                       "lat": str(IN_GRID_1[1]), "description": "楼下垃圾堆放"},
-                 files=[("photo", ("a.jpg", image_bytes(seed=5), "image/jpeg")),
-                        ("photo", ("b.jpg", b"not a picture\n" * 50, "image/jpeg"))])
+    r = api.post(
+        "/api/v1/cases",
+        headers={**c["worker1"], "Idempotency-Key": "bad-photo"},
+        data={
+            "category": "environment.garbage",
+            "lon": str(IN_GRID_1[0]),
+            "lat": str(IN_GRID_1[1]),
+            "description": "楼下垃圾堆放",
+        },
+        files=[
+            ("photo", ("a.jpg", image_bytes(seed=5), "image/jpeg")),
+            ("photo", ("b.jpg", b"not a picture\n" * 50, "image/jpeg")),
+        ],
+    )
     assert r.status_code == 422 and r.json()["field"] == "file", r.text
     assert count(c["settings"], "cases") == cases_before
     assert count(c["settings"], "case_photo") == 0
@@ -349,16 +403,22 @@ def test_photos_are_stripped_deduplicated_and_thumbnailed(api, case_city):
 def test_multipart_report_takes_the_location_from_the_photo(api, case_city):
     c = case_city
     data = image_bytes(gps=IN_GRID_1)
-    r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "mp-1"},
-                 data={"category": "safety.fire_lane", "description": "消防通道堵塞"},
-                 files=[("photo", ("a.jpg", data, "image/jpeg"))])
+    r = api.post(
+        "/api/v1/cases",
+        headers={**c["worker1"], "Idempotency-Key": "mp-1"},
+        data={"category": "safety.fire_lane", "description": "消防通道堵塞"},
+        files=[("photo", ("a.jpg", data, "image/jpeg"))],
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["lon"] == pytest.approx(IN_GRID_1[0], abs=1e-6)
     assert body["photos"][0]["stage"] == "before"
-    r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "mp-1"},
-                 data={"category": "safety.fire_lane", "description": "消防通道堵塞"},
-                 files=[("photo", ("a.jpg", data, "image/jpeg"))])
+    r = api.post(
+        "/api/v1/cases",
+        headers={**c["worker1"], "Idempotency-Key": "mp-1"},
+        data={"category": "safety.fire_lane", "description": "消防通道堵塞"},
+        files=[("photo", ("a.jpg", data, "image/jpeg"))],
+    )
     assert r.status_code == 200 and r.json()["id"] == body["id"]
     assert count(c["settings"], "case_photo") == 1
 
@@ -371,18 +431,32 @@ def test_a_replay_stores_the_photos_a_broken_first_attempt_did_not(api, case_cit
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     data = image_bytes(seed=77)
-    resend = {"category": "environment.garbage", "lon": str(IN_GRID_1[0]),
-              "lat": str(IN_GRID_1[1]), "description": "楼下垃圾堆放"}
+    resend = {
+        "category": "environment.garbage",
+        "lon": str(IN_GRID_1[0]),
+        "lat": str(IN_GRID_1[1]),
+        "description": "楼下垃圾堆放",
+    }
     for _ in range(2):
-        r = api.post("/api/v1/cases", headers={**c["worker1"], "Idempotency-Key": "lost-photos"},
-                     data=resend, files=[("photo", ("a.jpg", data, "image/jpeg"))])
+        r = api.post(
+            "/api/v1/cases",
+            headers={**c["worker1"], "Idempotency-Key": "lost-photos"},
+            data=resend,
+            files=[("photo", ("a.jpg", data, "image/jpeg"))],
+        )
         assert r.status_code == 200 and r.json()["id"] == cid, r.text
         assert len(r.json()["photos"]) == 1
     with get_engine(c["settings"]).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM case_photo WHERE case_id = :c"),
-                            {"c": cid}).scalar_one() == 1
-        assert conn.execute(text("SELECT count(*) FROM cases WHERE id >= :c"),
-                            {"c": cid}).scalar_one() == 1
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM case_photo WHERE case_id = :c"), {"c": cid}
+            ).scalar_one()
+            == 1
+        )
+        assert (
+            conn.execute(text("SELECT count(*) FROM cases WHERE id >= :c"), {"c": cid}).scalar_one()
+            == 1
+        )
 
 
 def test_sign_in_and_deactivation(api, case_city):
@@ -391,8 +465,14 @@ def test_sign_in_and_deactivation(api, case_city):
 
     s = case_city["settings"]
     with transaction(s) as conn:
-        create_user(conn, username="li.wei", password="correct-horse", role="grid_worker",
-                    scopes=["41019900100101"], display_name="李伟")
+        create_user(
+            conn,
+            username="li.wei",
+            password="correct-horse",
+            role="grid_worker",
+            scopes=["41019900100101"],
+            display_name="李伟",
+        )
     r = api.post("/api/v1/auth/token", data={"username": "li.wei", "password": "wrong-pass"})
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     r = api.post("/api/v1/auth/token", data={"username": "nobody", "password": "whatever1"})
@@ -412,8 +492,7 @@ def test_sign_in_and_deactivation(api, case_city):
 def test_public_rating_link(api, case_city):
     c = case_city
     cid = report(api, c["worker1"]).json()["id"]
-    for step, body in (("accept", {}), ("dispatch", {"team_id": c["teams"]["a"]}),
-                       ("start", {})):
+    for step, body in (("accept", {}), ("dispatch", {"team_id": c["teams"]["a"]}), ("start", {})):
         act(api, c["sub1_sup"], cid, step, **body)
     photo(api, c["sub1_sup"], cid)
     act(api, c["sub1_sup"], cid, "handle", note="done")

@@ -14,8 +14,7 @@ BIN = Path(sys.executable).parent / "gis-service"
 
 def run(settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIS_DB_NAME": settings.db_name}
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_db_status_and_url(settings):
@@ -48,28 +47,80 @@ def test_missing_file_is_a_clear_error(db):
 
 def test_users_and_teams_from_the_command_line(test_city, tmp_path):
     s = test_city
-    done = run(s, "teams", "create", "--name", "东北社区两委", "--kind", "community_committee",
-               "--unit", "410199001001")
+    done = run(
+        s,
+        "teams",
+        "create",
+        "--name",
+        "东北社区两委",
+        "--kind",
+        "community_committee",
+        "--unit",
+        "410199001001",
+    )
     assert done.returncode == 0, done.stderr
     team_id = done.stdout.split()[1].rstrip(":")
-    done = run(s, "users", "create", "--username", "zhang.wei", "--password", "s3cret-pass",
-               "--role", "supervisor", "--scope", "410199001", "--name", "张伟")
+    done = run(
+        s,
+        "users",
+        "create",
+        "--username",
+        "zhang.wei",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "supervisor",
+        "--scope",
+        "410199001",
+        "--name",
+        "张伟",
+    )
     assert done.returncode == 0, done.stderr
     assert "created user zhang.wei" in done.stdout and "410199001" in done.stdout
-    done = run(s, "users", "create", "--username", "li.na", "--password", "s3cret-pass",
-               "--role", "team_member", "--team", team_id)
+    done = run(
+        s,
+        "users",
+        "create",
+        "--username",
+        "li.na",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "team_member",
+        "--team",
+        team_id,
+    )
     assert done.returncode == 0, done.stderr
     listing = run(s, "users", "list").stdout
     assert "zhang.wei" in listing and "li.na" in listing and "2 users" in listing
     # Mistakes are named, and exit non-zero.
-    done = run(s, "users", "create", "--username", "wang", "--password", "s3cret-pass",
-               "--role", "grid_worker", "--scope", "410199001")
+    done = run(
+        s,
+        "users",
+        "create",
+        "--username",
+        "wang",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "grid_worker",
+        "--scope",
+        "410199001",
+    )
     assert done.returncode == 2 and "scoped to grid units" in done.stderr
-    done = run(s, "users", "create", "--username", "zhang.wei", "--password", "s3cret-pass",
-               "--role", "admin")
+    done = run(
+        s,
+        "users",
+        "create",
+        "--username",
+        "zhang.wei",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "admin",
+    )
     assert done.returncode == 2 and "taken" in done.stderr
-    done = run(s, "users", "create", "--username", "x1", "--password", "short",
-               "--role", "admin")
+    done = run(s, "users", "create", "--username", "x1", "--password", "short", "--role", "admin")
     assert done.returncode == 2 and "at least 8" in done.stderr
     assert run(s, "users", "deactivate", "zhang.wei").returncode == 0
     assert "no" in run(s, "users", "list").stdout
@@ -83,7 +134,8 @@ def test_categories_load_replaces_the_taxonomy(db, tmp_path):
     data = json.loads(DEFAULT_TAXONOMY.read_text())
     data["domains"] = data["domains"][:2]
     data["domains"][0]["children"].append(
-        {"code": "environment.dogs", "name_zh": "犬只扰民", "name_en": "Dog nuisance"})
+        {"code": "environment.dogs", "name_zh": "犬只扰民", "name_en": "Dog nuisance"}
+    )
     path = tmp_path / "taxonomy.json"
     path.write_text(json.dumps(data, ensure_ascii=False))
     try:
@@ -93,9 +145,21 @@ def test_categories_load_replaces_the_taxonomy(db, tmp_path):
         listing = run(db, "categories", "list").stdout
         assert "environment.dogs" in listing and "courtyard" not in listing
         bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps({"domains": [{"code": "x", "name_zh": "甲", "name_en": "X",
-                                                "deadline_hours": 0,
-                                                "handling_level": "grid"}]}))
+        bad.write_text(
+            json.dumps(
+                {
+                    "domains": [
+                        {
+                            "code": "x",
+                            "name_zh": "甲",
+                            "name_en": "X",
+                            "deadline_hours": 0,
+                            "handling_level": "grid",
+                        }
+                    ]
+                }
+            )
+        )
         done = run(db, "categories", "load", str(bad))
         assert done.returncode == 2 and "deadline_hours" in done.stderr
     finally:

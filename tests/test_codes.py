@@ -18,7 +18,11 @@ def test_chain_is_read_off_the_code():
     assert codes.parent_of("41010500100302015") == "41010500100302"
     assert codes.parent_of("410105") is None
     assert codes.ancestors("41010500100302015") == [
-        "410105", "410105001", "410105001003", "41010500100302"]
+        "410105",
+        "410105001",
+        "410105001003",
+        "41010500100302",
+    ]
 
 
 def test_child_codes_are_zero_padded_and_bounded():

@@ -101,9 +101,12 @@ def test_a_subdistrict_supervisor_sees_no_other(server, demo_settings):
     from gis_service.db.engine import get_engine
 
     with get_engine(demo_settings).connect() as conn:
-        sub = conn.execute(text(
-            "SELECT code FROM admin_unit WHERE level = 'subdistrict' AND code LIKE '410105%' "
-            "ORDER BY code LIMIT 1")).scalar()
+        sub = conn.execute(
+            text(
+                "SELECT code FROM admin_unit WHERE level = 'subdistrict' AND code LIKE '410105%' "
+                "ORDER BY code LIMIT 1"
+            )
+        ).scalar()
     with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
         page = context.new_page()
         sign_in(page, server, f"sup{sub}", PASSWORD, "/maps/resolution?level=community")
@@ -127,17 +130,35 @@ def test_exported_pages_work_from_a_file_with_no_server(demo_settings, tmp_path)
     from pathlib import Path
 
     env = {**os.environ, "GIS_DB_NAME": demo_settings.db_name}
-    done = subprocess.run([str(Path(sys.executable).parent / "gis-service"), "maps", "export",
-                           "--out", str(tmp_path), "--lang", "zh"], capture_output=True,
-                          text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gis-service"),
+            "maps",
+            "export",
+            "--out",
+            str(tmp_path),
+            "--lang",
+            "zh",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "pages" in done.stderr
     names = sorted(p.name for p in tmp_path.glob("*.html"))
     assert {"resolution.html", "cases.html", "units.html"} <= set(names)
     with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
         asked = []
-        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
-            ("file:", "data:")) else (asked.append(r.request.url), r.abort()))
+        context.route(
+            "**/*",
+            lambda r: (
+                r.continue_()
+                if r.request.url.startswith(("file:", "data:"))
+                else (asked.append(r.request.url), r.abort())
+            ),
+        )
         page = context.new_page()
         for name in names:
             page.goto((tmp_path / name).as_uri())
@@ -159,15 +180,19 @@ def test_a_case_on_the_map_opens_its_timeline(server, demo_settings):
     from gis_service.db.engine import get_engine
 
     with get_engine(demo_settings).connect() as conn:
-        grid = conn.execute(text(
-            "SELECT left(unit_code, 14) FROM cases WHERE status = 'closed' GROUP BY 1 "
-            "ORDER BY count(*) LIMIT 1")).scalar()
+        grid = conn.execute(
+            text(
+                "SELECT left(unit_code, 14) FROM cases WHERE status = 'closed' GROUP BY 1 "
+                "ORDER BY count(*) LIMIT 1"
+            )
+        ).scalar()
     with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
         page = context.new_page()
         sign_in(page, server, "admin", PASSWORD, f"/maps/cases?unit={grid}")
         _wait_drawn(page)
         page.wait_for_function(
-            "() => document.querySelectorAll('.leaflet-tile-container svg path').length > 0")
+            "() => document.querySelectorAll('.leaflet-tile-container svg path').length > 0"
+        )
         point = page.locator(".leaflet-tile-container svg path.leaflet-interactive").first
         point.click(force=True)
         popup = page.locator(".gis-case")
@@ -188,8 +213,12 @@ def test_the_filter_form_filters_the_cases(server):
         _wait_drawn(page)
         page.wait_for_load_state("networkidle")
         assert "已结案" in page.get_by_test_id("filters").inner_text()
-        tiles = [r for r in page.evaluate(
-            "() => performance.getEntriesByType('resource').map(e => e.name)")
-            if "/tiles/cases/" in r]
+        tiles = [
+            r
+            for r in page.evaluate(
+                "() => performance.getEntriesByType('resource').map(e => e.name)"
+            )
+            if "/tiles/cases/" in r
+        ]
         assert tiles and all("status=closed" in u for u in tiles)
         assert watch.external == [] and watch.console_errors == []

@@ -11,8 +11,11 @@ from gis_service.app import create_app
 
 def _signed_in(settings, username: str = "admin") -> TestClient:
     client = TestClient(create_app(settings))
-    r = client.post("/maps/login", data={"username": username, "password": "demo-2026",
-                                         "next": "/maps/units"}, follow_redirects=False)
+    r = client.post(
+        "/maps/login",
+        data={"username": username, "password": "demo-2026", "next": "/maps/units"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and "gis_token" in r.cookies
     return client
 
@@ -22,14 +25,21 @@ def test_pages_need_a_sign_in_and_a_wrong_password_says_so(demo_settings):
         r = client.get("/maps/cases?status=closed", follow_redirects=False)
         assert r.status_code == 303
         assert r.headers["location"] == "/maps/login?next=/maps/cases%3Fstatus%3Dclosed"
-        r = client.post("/maps/login", data={"username": "admin", "password": "nope"},
-                        follow_redirects=True)
+        r = client.post(
+            "/maps/login", data={"username": "admin", "password": "nope"}, follow_redirects=True
+        )
         assert 'data-testid="login-error"' in r.text
         # the cookie is for reading: a write with it alone is refused
         client.post("/maps/login", data={"username": "admin", "password": "demo-2026"})
-        r = client.post("/api/v1/cases", json={"lon": 113.68, "lat": 34.78,
-                                               "category": "environment.garbage",
-                                               "description": "cookie only"})
+        r = client.post(
+            "/api/v1/cases",
+            json={
+                "lon": 113.68,
+                "lat": 34.78,
+                "category": "environment.garbage",
+                "description": "cookie only",
+            },
+        )
         assert r.status_code == 401
 
 
@@ -45,9 +55,12 @@ def test_pages_ask_nothing_of_other_hosts_by_default(demo_settings):
 
 
 def test_an_outside_basemap_can_be_configured_and_its_datum_is_flagged(demo_settings):
-    settings = demo_settings.model_copy(update={
-        "basemap_url": "https://wmts.gov.example/tiles/{z}/{x}/{y}.png",
-        "basemap_coord_sys": "gcj02"})
+    settings = demo_settings.model_copy(
+        update={
+            "basemap_url": "https://wmts.gov.example/tiles/{z}/{x}/{y}.png",
+            "basemap_coord_sys": "gcj02",
+        }
+    )
     with _signed_in(settings) as client:
         html = client.get("/maps/resolution").text
         assert "https://wmts.gov.example/tiles/{z}/{x}/{y}.png" in html

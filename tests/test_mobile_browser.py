@@ -30,9 +30,14 @@ GRID_SPOT = (113.7965164, 34.8835355)  # any point: this test reports nothing
 
 
 def phone(lon: float, lat: float) -> dict:
-    return {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2,
-            "is_mobile": True, "has_touch": True, "permissions": ["geolocation"],
-            "geolocation": {"longitude": lon, "latitude": lat, "accuracy": 12}}
+    return {
+        "viewport": {"width": 360, "height": 640},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+        "permissions": ["geolocation"],
+        "geolocation": {"longitude": lon, "latitude": lat, "accuracy": 12},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +51,14 @@ def spots(demo_settings) -> list[tuple[float, float]]:
     """Points inside the worker's grid, far enough apart not to be each other's
     duplicates (one per test)."""
     with get_engine(demo_settings).connect() as conn:
-        rows = conn.execute(text(
-            "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints("
-            "ST_Buffer(geom::geography, -20)::geometry, 40, 7))).geom AS g "
-            "FROM admin_unit WHERE code = :c) p"), {"c": GRID}).all()
+        rows = conn.execute(
+            text(
+                "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints("
+                "ST_Buffer(geom::geography, -20)::geometry, 40, 7))).geom AS g "
+                "FROM admin_unit WHERE code = :c) p"
+            ),
+            {"c": GRID},
+        ).all()
     picked: list[tuple[float, float]] = []
     for x, y in rows:
         if all(abs(x - a) > 0.0012 or abs(y - b) > 0.0012 for a, b in picked):
@@ -59,8 +68,7 @@ def spots(demo_settings) -> list[tuple[float, float]]:
 
 
 def token(base: str, username: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/v1/auth/token",
-                   data={"username": username, "password": PASSWORD})
+    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
     r.raise_for_status()
     return {"Authorization": "Bearer " + r.json()["access_token"]}
 
@@ -72,11 +80,18 @@ def last_case_id(settings) -> int:
 
 def new_cases(settings, after: int) -> list[dict]:
     with get_engine(settings).connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "SELECT c.id, c.description, c.category_code, c.duplicate_of, u.username, "
-            "(SELECT count(*) FROM case_photo p WHERE p.case_id = c.id) AS photos "
-            "FROM cases c JOIN app_user u ON u.id = c.reporter_id WHERE c.id > :a "
-            "ORDER BY c.id"), {"a": after}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "SELECT c.id, c.description, c.category_code, c.duplicate_of, u.username, "
+                    "(SELECT count(*) FROM case_photo p WHERE p.case_id = c.id) AS photos "
+                    "FROM cases c JOIN app_user u ON u.id = c.reporter_id WHERE c.id > :a "
+                    "ORDER BY c.id"
+                ),
+                {"a": after},
+            ).mappings()
+        ]
 
 
 def sign_in(page, base: str, username: str) -> None:
@@ -97,8 +112,11 @@ def phone_signed_in(base: str, username: str, lon: float, lat: float) -> Iterato
 
 
 def photo_file(seed: int, size=(3000, 2250)) -> dict:
-    return {"name": f"IMG_{seed}.jpg", "mimeType": "image/jpeg",
-            "buffer": image_bytes(size=size, seed=seed)}
+    return {
+        "name": f"IMG_{seed}.jpg",
+        "mimeType": "image/jpeg",
+        "buffer": image_bytes(size=size, seed=seed),
+    }
 
 
 def fill_report(page, description: str, photos: list[dict], wait_position=True) -> None:
@@ -106,14 +124,16 @@ def fill_report(page, description: str, photos: list[dict], wait_position=True) 
     page.wait_for_selector("[data-testid=report-form]")
     if wait_position:
         page.wait_for_function(
-            "() => document.querySelector('[data-testid=report-position]').dataset.lat")
+            "() => document.querySelector('[data-testid=report-position]').dataset.lat"
+        )
     page.get_by_test_id("report-category").select_option(CATEGORY)
     page.get_by_test_id("report-description").fill(description)
     if photos:
         page.get_by_test_id("report-photo").set_input_files(photos)
         page.wait_for_function(
             f"() => document.querySelectorAll('[data-testid=report-photo-item]').length"
-            f" === {len(photos)}")
+            f" === {len(photos)}"
+        )
 
 
 def assert_one_thumb(page) -> None:
@@ -129,8 +149,9 @@ def assert_one_thumb(page) -> None:
 
 
 def queue_states(page) -> list[str]:
-    return page.eval_on_selector_all("[data-testid=queue-item]",
-                                     "els => els.map(e => e.dataset.state)")
+    return page.eval_on_selector_all(
+        "[data-testid=queue-item]", "els => els.map(e => e.dataset.state)"
+    )
 
 
 def wait_controlled(page) -> None:
@@ -149,10 +170,13 @@ def test_report_with_a_photo_reaches_the_api(server, demo_settings, spots):
         fill_report(page, "手机上报：3号楼东侧垃圾堆放", [photo_file(1)])
         # the photo was scaled on the phone, the unit chain looked up, the accuracy shown
         item = page.get_by_test_id("report-photo-item")
-        assert (item.get_attribute("data-width"), item.get_attribute("data-height")) == \
-            ("1600", "1200")
+        assert (item.get_attribute("data-width"), item.get_attribute("data-height")) == (
+            "1600",
+            "1200",
+        )
         page.wait_for_function(
-            "() => document.querySelector('[data-testid=report-units]').dataset.grid")
+            "() => document.querySelector('[data-testid=report-units]').dataset.grid"
+        )
         assert page.get_by_test_id("report-units").get_attribute("data-grid") == GRID
         assert "12" in page.get_by_test_id("report-position").inner_text()
         page.wait_for_selector(".leaflet-marker-icon")
@@ -170,8 +194,10 @@ def test_report_with_a_photo_reaches_the_api(server, demo_settings, spots):
     body = httpx.get(f"{server}/api/v1/cases/{case_id}", headers=auth).json()
     assert body["description"] == "手机上报：3号楼东侧垃圾堆放"
     assert body["category"] == CATEGORY
-    assert (body["lon"], body["lat"]) == (pytest.approx(lon, abs=1e-6),
-                                          pytest.approx(lat, abs=1e-6))
+    assert (body["lon"], body["lat"]) == (
+        pytest.approx(lon, abs=1e-6),
+        pytest.approx(lat, abs=1e-6),
+    )
     assert body["unit_code"].startswith(GRID)
     photo = body["photos"][0]
     assert (photo["width"], photo["height"]) == (1600, 1200)
@@ -182,8 +208,11 @@ def test_report_with_a_photo_reaches_the_api(server, demo_settings, spots):
 def test_a_possible_duplicate_is_linked_instead_of_filed_twice(server, demo_settings, spots):
     lon, lat = spots[1]
     before = last_case_id(demo_settings)
-    first = httpx.post(f"{server}/api/v1/cases", headers=token(server, WORKER), json={
-        "category": CATEGORY, "lon": lon + 0.0001, "lat": lat, "description": "垃圾桶满溢"})
+    first = httpx.post(
+        f"{server}/api/v1/cases",
+        headers=token(server, WORKER),
+        json={"category": CATEGORY, "lon": lon + 0.0001, "lat": lat, "description": "垃圾桶满溢"},
+    )
     assert first.status_code == 201, first.text
     with phone_signed_in(server, WORKER, lon, lat) as (_context, page, watch):
         fill_report(page, "", [], wait_position=True)
@@ -213,7 +242,8 @@ def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_setting
             fill_report(page, f"离线上报第{n}条", [photo_file(100 + n)])
             page.get_by_test_id("report-submit").click()
             page.wait_for_function(
-                f"() => document.querySelectorAll('[data-testid=queue-item]').length === {n}")
+                f"() => document.querySelectorAll('[data-testid=queue-item]').length === {n}"
+            )
         assert queue_states(page) == ["queued", "queued"]
         assert page.get_by_test_id("network-state").get_attribute("data-online") == "false"
         reloaded = page.reload()  # still offline: the service worker serves the app
@@ -238,15 +268,16 @@ def test_offline_reports_survive_a_reload_and_are_sent_once(server, demo_setting
         context.set_offline(False)
         page.wait_for_function(
             "() => [...document.querySelectorAll('[data-testid=queue-item]')]"
-            ".every(e => e.dataset.state === 'sent')", timeout=30000)
+            ".every(e => e.dataset.state === 'sent')",
+            timeout=30000,
+        )
         assert watch.external == []
     cases = new_cases(demo_settings, before)
     assert sorted(c["description"] for c in cases) == ["离线上报第1条", "离线上报第2条"]
     assert [c["photos"] for c in cases] == [1, 1]
 
 
-def test_a_connection_cut_mid_upload_still_stores_the_report_once(server, demo_settings,
-                                                                   spots):
+def test_a_connection_cut_mid_upload_still_stores_the_report_once(server, demo_settings, spots):
     """First attempt: the connection breaks half-way through the photo. Second: the server
     stores the case but the answer is lost. The phone retries until it hears back."""
     lon, lat = spots[3]
@@ -270,13 +301,17 @@ def test_a_connection_cut_mid_upload_still_stores_the_report_once(server, demo_s
 
 def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spots):
     lon, lat = spots[4]
-    reported = httpx.post(f"{server}/api/v1/cases", headers=token(server, WORKER), json={
-        "category": CATEGORY, "lon": lon, "lat": lat, "description": "单元门口建筑垃圾"})
+    reported = httpx.post(
+        f"{server}/api/v1/cases",
+        headers=token(server, WORKER),
+        json={"category": CATEGORY, "lon": lon, "lat": lat, "description": "单元门口建筑垃圾"},
+    )
     assert reported.status_code == 201, reported.text
     cid = reported.json()["id"]
     sup = token(server, SUPERVISOR)
-    team_id = httpx.get(f"{server}/api/v1/auth/me",
-                        headers=token(server, TEAM_MEMBER)).json()["team_id"]
+    team_id = httpx.get(f"{server}/api/v1/auth/me", headers=token(server, TEAM_MEMBER)).json()[
+        "team_id"
+    ]
 
     with phone_signed_in(server, SUPERVISOR, lon, lat) as (_context, page, watch):
         page.get_by_test_id("tab-tasks").click()
@@ -319,13 +354,21 @@ def test_dispatch_handle_with_after_photo_and_verify(server, demo_settings, spot
         check.click()
         page.get_by_test_id("verify-pass").click()
         page.wait_for_selector("[data-testid=case][data-status=closed]")
-        actions = page.eval_on_selector_all("[data-testid=timeline] li",
-                                            "els => els.map(e => e.dataset.action)")
+        actions = page.eval_on_selector_all(
+            "[data-testid=timeline] li", "els => els.map(e => e.dataset.action)"
+        )
         screenshot(page, "m-case-closed")
         assert watch.external == [] and watch.console_errors == []
 
-    assert actions[:1] == ["report"] and {"accept", "dispatch", "start", "comment", "photo",
-                                          "handle", "verify"} <= set(actions)
+    assert actions[:1] == ["report"] and {
+        "accept",
+        "dispatch",
+        "start",
+        "comment",
+        "photo",
+        "handle",
+        "verify",
+    } <= set(actions)
     case = httpx.get(f"{server}/api/v1/cases/{cid}", headers=sup).json()
     assert case["status"] == "closed"
     after = [p for p in case["photos"] if p["stage"] == "after"]
@@ -337,15 +380,18 @@ def test_my_grids_my_cases_and_english(server, spots):
     with phone_signed_in(server, WORKER, lon, lat) as (_context, page, watch):
         page.get_by_test_id("tab-grids").click()
         page.wait_for_selector(f"[data-testid=grid][data-code='{GRID}']")
-        page.wait_for_function("() => window.gisMobile.gridLayer && "
-                               "document.querySelector('#grid-map path.leaflet-interactive')")
+        page.wait_for_function(
+            "() => window.gisMobile.gridLayer && "
+            "document.querySelector('#grid-map path.leaflet-interactive')"
+        )
         assert page.get_by_test_id("roster-item").count() >= 1
         assert_one_thumb(page)
         screenshot(page, "m-grids")
         page.get_by_test_id("tab-cases").click()
         page.wait_for_selector("[data-testid=case-item]")
-        statuses = page.eval_on_selector_all("[data-testid=case-item]",
-                                             "els => els.map(e => e.dataset.status)")
+        statuses = page.eval_on_selector_all(
+            "[data-testid=case-item]", "els => els.map(e => e.dataset.status)"
+        )
         assert statuses
         assert_one_thumb(page)
         screenshot(page, "m-cases")
@@ -366,9 +412,12 @@ def test_a_refused_report_fails_with_the_servers_reason(server, demo_settings):
     """Outside the worker's own grid the server refuses (403): the item is failed, says
     why, is not retried on its own, and can be deleted."""
     with get_engine(demo_settings).connect() as conn:
-        lon, lat = conn.execute(text(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
-            "FROM admin_unit WHERE code = '41010500100201') x")).one()
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                "FROM admin_unit WHERE code = '41010500100201') x"
+            )
+        ).one()
     before = last_case_id(demo_settings)
     with browser_context(**phone(lon, lat)) as (context, watch):
         page = context.new_page()
@@ -416,8 +465,10 @@ def test_a_placed_pin_stays_until_the_worker_asks_for_gps_again(server, spots):
         page.wait_for_selector(".leaflet-marker-icon")
         position = page.get_by_test_id("report-position")
         page.locator("#report-map").click(position={"x": 80, "y": 60})  # tap to place
-        page.wait_for_function("() => document.querySelector("
-                               "'[data-testid=report-position]').innerText.includes('手动')")
+        page.wait_for_function(
+            "() => document.querySelector("
+            "'[data-testid=report-position]').innerText.includes('手动')"
+        )
         placed = (position.get_attribute("data-lon"), position.get_attribute("data-lat"))
         assert placed != (str(round(lon, 7)), str(round(lat, 7)))
         context.set_geolocation({"longitude": lon + 0.001, "latitude": lat, "accuracy": 8})
@@ -426,7 +477,8 @@ def test_a_placed_pin_stays_until_the_worker_asks_for_gps_again(server, spots):
         page.get_by_test_id("report-relocate").click()
         page.wait_for_function(
             f"() => Math.abs(document.querySelector('[data-testid=report-position]')"
-            f".dataset.lon - {lon + 0.001}) < 1e-6")
+            f".dataset.lon - {lon + 0.001}) < 1e-6"
+        )
         assert "±8" in position.inner_text()
         assert watch.external == [] and watch.console_errors == []
 
@@ -441,12 +493,15 @@ def test_without_gps_the_worker_taps_the_map_inside_their_grid(server, demo_sett
         page = context.new_page()
         sign_in(page, server, WORKER)
         page.get_by_test_id("report-new").click()
-        page.wait_for_function("() => document.querySelector("
-                               "'[data-testid=report-position]').innerText.includes('无法获取')")
+        page.wait_for_function(
+            "() => document.querySelector("
+            "'[data-testid=report-position]').innerText.includes('无法获取')"
+        )
         page.wait_for_selector(".leaflet-tile-loaded")
         page.locator("#report-map").click()  # the middle of the map: the grid's centre
         page.wait_for_function(
-            "() => document.querySelector('[data-testid=report-units]').dataset.grid")
+            "() => document.querySelector('[data-testid=report-units]').dataset.grid"
+        )
         assert page.get_by_test_id("report-units").get_attribute("data-grid") == GRID
         page.get_by_test_id("report-category").select_option(CATEGORY)
         page.get_by_test_id("report-description").fill("室内无GPS，手动选点")

@@ -29,7 +29,7 @@ def test_the_page_links_versioned_assets_and_forbids_other_origins(web):
     for directive in ("default-src 'self'", "script-src 'self'", "connect-src 'self'"):
         assert directive in csp
     v = shell.version()
-    assert f'/static/mobile/app.js?v={v}' in r.text and 'rel="manifest"' in r.text
+    assert f"/static/mobile/app.js?v={v}" in r.text and 'rel="manifest"' in r.text
     assert web.get("/m", follow_redirects=False).headers["location"] == "/m/"
 
 
@@ -54,8 +54,7 @@ def test_the_service_worker_precaches_this_build(web):
     assert r.headers["content-type"].startswith("text/javascript")
     assert r.headers["cache-control"] == "no-cache"
     precache = json.loads(re.search(r"const PRECACHE = (\[.*?\]);", r.text).group(1))
-    assert json.loads(re.search(r"const VERSION = (\".*?\");", r.text).group(1)) == \
-        shell.version()
+    assert json.loads(re.search(r"const VERSION = (\".*?\");", r.text).group(1)) == shell.version()
     assert "/m/" in precache
     for url in precache:  # every precached URL answers, or the install would fail
         assert web.get(url).status_code == 200, url
@@ -75,8 +74,12 @@ def test_assets_are_gzipped_once_and_cached_by_version(web):
         assert again.status_code == 304 and again.headers["etag"] == r.headers["etag"]
         assert again.headers["vary"] == "Accept-Encoding"
     plain = web.get(url.split("?")[0], headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.headers["cache-control"] == \
-        "no-cache" and plain.content == raw and plain.headers["vary"] == "Accept-Encoding"
+    assert (
+        "content-encoding" not in plain.headers
+        and plain.headers["cache-control"] == "no-cache"
+        and plain.content == raw
+        and plain.headers["vary"] == "Accept-Encoding"
+    )
     refused = web.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "content-encoding" not in refused.headers
 

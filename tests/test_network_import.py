@@ -38,11 +38,13 @@ def test_the_cli_imports_pyrosms_test_extract_with_a_summary(db):
 def test_a_box_keeps_only_the_streets_inside_it(db):
     full = import_network(osm_extract("Helsinki.osm.pbf"), settings=db)
     bbox = (24.935, 60.165, 24.945, 60.170)
-    part = import_network(osm_extract("Helsinki.osm.pbf"), settings=db, bbox=bbox,
-                          keep_all=True)
+    part = import_network(osm_extract("Helsinki.osm.pbf"), settings=db, bbox=bbox, keep_all=True)
     assert 0 < part.edges < full.edges / 2
-    outside = _count(db, "SELECT count(*) FROM walk_edge WHERE NOT ST_Intersects(geom, "
-                         f"ST_MakeEnvelope({', '.join(map(str, bbox))}, 4326))")
+    outside = _count(
+        db,
+        "SELECT count(*) FROM walk_edge WHERE NOT ST_Intersects(geom, "
+        f"ST_MakeEnvelope({', '.join(map(str, bbox))}, 4326))",
+    )
     assert outside == 0
 
 
@@ -67,14 +69,16 @@ def test_bad_files_are_refused_and_the_old_network_stays(db, tmp_path):
 
 def test_the_demo_network_round_trips_through_a_line_layer(demo_settings, db, tmp_path):
     with get_engine(demo_settings).connect() as conn:
-        frame = gpd.read_postgis("SELECT kind, name, geom FROM walk_edge", conn,
-                                 geom_col="geom")
+        frame = gpd.read_postgis("SELECT kind, name, geom FROM walk_edge", conn, geom_col="geom")
         length = conn.execute(text("SELECT sum(length_m) FROM walk_edge")).scalar()
     path = tmp_path / "demo_network.gpkg"
     frame.to_file(path, driver="GPKG")
     done = import_network(path, settings=db)
     assert done.edges == len(frame)
     assert done.length_km == pytest.approx(length / 1000, rel=1e-6)
-    components = _count(db, "SELECT count(DISTINCT component) FROM pgr_connectedComponents("
-                            "'SELECT id, source, target, cost, reverse_cost FROM walk_edge')")
+    components = _count(
+        db,
+        "SELECT count(DISTINCT component) FROM pgr_connectedComponents("
+        "'SELECT id, source, target, cost, reverse_cost FROM walk_edge')",
+    )
     assert components == 1

@@ -26,14 +26,14 @@ def test_coverage_gaps_notebook_runs_on_the_demo(demo_settings, monkeypatch, tmp
     monkeypatch.setenv("GIS_DB_PORT", str(demo_settings.db_port))
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path))
     nb = nbformat.read(NOTEBOOKS / "coverage_gaps.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors
     text = _outputs(nb)
     assert "within a 1 km walk of a party organisation" in text
     assert "sites cover" in text
-    images = [o for c in nb.cells for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the gap map and the sites map
     assert os.environ["GIS_DB_NAME"] == demo_settings.db_name

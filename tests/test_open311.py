@@ -37,22 +37,41 @@ def make_key(settings, name: str = "hotline", scope: str | None = None) -> str:
         return keys.create_key(conn, name, scope)[1]
 
 
-def post(api, key: str | None, point=IN_GRID_1, code: str = "environment.garbage",
-         fmt: str = "json", key_in: str = "form", headers=None, **fields):
-    data = {"service_code": code, "lat": point[1], "long": point[0],
-            "description": "小区门口垃圾无人清运", **fields}
+def post(
+    api,
+    key: str | None,
+    point=IN_GRID_1,
+    code: str = "environment.garbage",
+    fmt: str = "json",
+    key_in: str = "form",
+    headers=None,
+    **fields,
+):
+    data = {
+        "service_code": code,
+        "lat": point[1],
+        "long": point[0],
+        "description": "小区门口垃圾无人清运",
+        **fields,
+    }
     params = {}
     if key is not None:
         (data if key_in == "form" else params)["api_key"] = key
-    return api.post(f"{V2}/requests.{fmt}", data={k: v for k, v in data.items()
-                                                     if v is not None},
-                    params=params, headers=headers or {})
+    return api.post(
+        f"{V2}/requests.{fmt}",
+        data={k: v for k, v in data.items() if v is not None},
+        params=params,
+        headers=headers or {},
+    )
 
 
 def case_row(settings, case_no: str):
     with get_engine(settings).connect() as conn:
-        return conn.execute(text("SELECT * FROM cases WHERE case_no = :n"),
-                            {"n": case_no}).mappings().first()
+        return (
+            conn.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": case_no})
+            .mappings()
+            .first()
+        )
 
 
 def assert_error(r, status: int, fragment: str = "", fmt: str = "json") -> str:
@@ -81,6 +100,7 @@ def ids(r) -> set[str]:
 
 # --- services ---------------------------------------------------------------------------
 
+
 def test_services_in_json_and_xml_in_chinese_and_english(api):
     r = api.get(f"{V2}/services.json")
     assert r.status_code == 200
@@ -94,16 +114,23 @@ def test_services_in_json_and_xml_in_chinese_and_english(api):
     assert garbage["metadata"] is False and garbage["type"] == "realtime"
     assert "24小时" in garbage["description"]
     assert "Piled-up rubbish" in garbage["keywords"] and "垃圾堆放" in garbage["keywords"]
-    assert list(garbage) == ["service_code", "service_name", "description", "metadata",
-                             "type", "keywords", "group"]
+    assert list(garbage) == [
+        "service_code",
+        "service_name",
+        "description",
+        "metadata",
+        "type",
+        "keywords",
+        "group",
+    ]
 
-    english = {s["service_code"]: s for s in
-               api.get(f"{V2}/services.json", params={"locale": "en"}).json()}
+    english = {
+        s["service_code"]: s for s in api.get(f"{V2}/services.json", params={"locale": "en"}).json()
+    }
     assert english["environment.garbage"]["service_name"] == "Piled-up rubbish"
     assert english["environment.garbage"]["group"] == "Environment and sanitation"
     r = api.get(f"{V2}/services.json", headers={"Accept-Language": "en-US,en;q=0.9"})
-    assert {s["service_name"] for s in r.json()} == {s["service_name"]
-                                                     for s in english.values()}
+    assert {s["service_name"] for s in r.json()} == {s["service_name"] for s in english.values()}
     r = api.get(f"{V2}/services.json", headers={"Accept-Language": "zh-CN,en;q=0.5"})
     assert r.json() == services
 
@@ -113,10 +140,8 @@ def test_services_in_json_and_xml_in_chinese_and_english(api):
     root = ET.fromstring(r.content)
     assert root.tag == "services"
     items = root.findall("service")
-    assert [s.findtext("service_code") for s in items] == [s["service_code"]
-                                                             for s in services]
-    xml_garbage = next(s for s in items if s.findtext("service_code") ==
-                       "environment.garbage")
+    assert [s.findtext("service_code") for s in items] == [s["service_code"] for s in services]
+    xml_garbage = next(s for s in items if s.findtext("service_code") == "environment.garbage")
     assert xml_garbage.findtext("service_name") == "垃圾堆放"
     assert xml_garbage.findtext("metadata") == "false"
     assert xml_garbage.findtext("group") == "环境卫生"
@@ -132,8 +157,9 @@ def test_inactive_categories_are_not_services(api, case_city):
         assert_error(api.get(f"{V2}/services/environment.ads.json"), 404)
     finally:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE case_category SET active = true "
-                              "WHERE code = 'environment.ads'"))
+            conn.execute(
+                text("UPDATE case_category SET active = true WHERE code = 'environment.ads'")
+            )
 
 
 def test_service_definition_and_unknown_codes(api):
@@ -154,12 +180,22 @@ def test_service_definition_and_unknown_codes(api):
 
 # --- POST requests ----------------------------------------------------------------------
 
+
 def test_post_with_the_key_in_the_form_body(api, case_city):
     s = case_city["settings"]
     key = make_key(s)
-    r = post(api, key, address_string="经八路1号", email="li@example.com", first_name="丽",
-             last_name="李", phone="13800000000", device_id="dev-1", account_id="acc-9",
-             media_url="https://example.com/p.jpg")
+    r = post(
+        api,
+        key,
+        address_string="经八路1号",
+        email="li@example.com",
+        first_name="丽",
+        last_name="李",
+        phone="13800000000",
+        device_id="dev-1",
+        account_id="acc-9",
+        media_url="https://example.com/p.jpg",
+    )
     assert r.status_code == 201, r.text
     [body] = r.json()
     no = body["service_request_id"]
@@ -167,15 +203,22 @@ def test_post_with_the_key_in_the_form_body(api, case_city):
     row = case_row(s, no)
     assert row is not None and row["source"] == "open311"
     with get_engine(s).connect() as conn:
-        client_id = conn.execute(text("SELECT id FROM open311_client WHERE name = 'hotline'"
-                                      )).scalar_one()
+        client_id = conn.execute(
+            text("SELECT id FROM open311_client WHERE name = 'hotline'")
+        ).scalar_one()
     assert row["client_id"] == client_id and row["reporter_id"] is None
     assert row["category_code"] == "environment.garbage"
     assert row["unit_code"] == "41019900100101" and row["address"] == "经八路1号"
     assert row["description"] == "小区门口垃圾无人清运"
-    assert row["attrs"] == {"email": "li@example.com", "first_name": "丽", "last_name": "李",
-                            "phone": "13800000000", "device_id": "dev-1",
-                            "account_id": "acc-9", "media_url": "https://example.com/p.jpg"}
+    assert row["attrs"] == {
+        "email": "li@example.com",
+        "first_name": "丽",
+        "last_name": "李",
+        "phone": "13800000000",
+        "device_id": "dev-1",
+        "account_id": "acc-9",
+        "media_url": "https://example.com/p.jpg",
+    }
     # Without a photo of ours, the client's own media_url is what requests show.
     [req] = api.get(f"{V2}/requests/{no}.json", params={"api_key": key}).json()
     assert req["media_url"] == "https://example.com/p.jpg"
@@ -184,10 +227,17 @@ def test_post_with_the_key_in_the_form_body(api, case_city):
 def test_post_with_the_key_in_the_query_string_multipart_and_xml(api, case_city):
     s = case_city["settings"]
     key = make_key(s)
-    r = api.post(f"{V2}/requests.xml", params={"api_key": key},
-                 data={"service_code": "public_order.noise", "lat": str(IN_GRID_2[1]),
-                       "long": str(IN_GRID_2[0]), "description": "夜间施工噪音"},
-                 files={"media": ("x.txt", b"ignored", "text/plain")})
+    r = api.post(
+        f"{V2}/requests.xml",
+        params={"api_key": key},
+        data={
+            "service_code": "public_order.noise",
+            "lat": str(IN_GRID_2[1]),
+            "long": str(IN_GRID_2[0]),
+            "description": "夜间施工噪音",
+        },
+        files={"media": ("x.txt", b"ignored", "text/plain")},
+    )
     assert r.status_code == 201, r.text
     assert r.headers["content-type"] == "text/xml; charset=utf-8"
     root = ET.fromstring(r.content)
@@ -231,20 +281,23 @@ def test_bad_missing_and_revoked_keys_get_403(api, case_city):
     assert count(s, "cases") == 0
 
 
-@pytest.mark.parametrize(("fields", "fragment"), [
-    ({"lat": OUTSIDE[1], "long": OUTSIDE[0]}, "outside every district"),
-    ({"service_code": "no.such"}, "unknown service_code 'no.such'"),
-    ({"service_code": "environment"}, "unknown service_code"),
-    ({"service_code": ""}, "service_code is required"),
-    ({"lat": None, "long": None, "address_string": "经八路1号"}, "lat/long required"),
-    ({"lat": None, "long": None}, "lat/long required"),
-    ({"lat": "north", "long": "113.0"}, "decimal degrees"),
-    ({"lat": 95, "long": 113.0}, "lat:"),
-    ({"description": "  "}, "description is required"),
-    ({"description": "x" * 2001}, "description:"),
-    ({"media_url": "file:///etc/passwd"}, "media_url"),
-    ({"email": "x" * 501}, "email"),
-])
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"lat": OUTSIDE[1], "long": OUTSIDE[0]}, "outside every district"),
+        ({"service_code": "no.such"}, "unknown service_code 'no.such'"),
+        ({"service_code": "environment"}, "unknown service_code"),
+        ({"service_code": ""}, "service_code is required"),
+        ({"lat": None, "long": None, "address_string": "经八路1号"}, "lat/long required"),
+        ({"lat": None, "long": None}, "lat/long required"),
+        ({"lat": "north", "long": "113.0"}, "decimal degrees"),
+        ({"lat": 95, "long": 113.0}, "lat:"),
+        ({"description": "  "}, "description is required"),
+        ({"description": "x" * 2001}, "description:"),
+        ({"media_url": "file:///etc/passwd"}, "media_url"),
+        ({"email": "x" * 501}, "email"),
+    ],
+)
 def test_bad_reports_get_400_and_nothing_is_stored(api, case_city, fields, fragment):
     key = make_key(case_city["settings"])
     fields = dict(fields)
@@ -262,6 +315,7 @@ def test_bad_reports_get_400_and_nothing_is_stored(api, case_city, fields, fragm
 
 # --- jurisdiction -----------------------------------------------------------------------
 
+
 def test_a_scoped_key_reports_and_reads_only_inside_its_unit(api, case_city):
     c = case_city
     s = c["settings"]
@@ -274,15 +328,16 @@ def test_a_scoped_key_reports_and_reads_only_inside_its_unit(api, case_city):
     east = report(api, c["worker2"], point=IN_GRID_2).json()["case_no"]
 
     assert ids(api.get(f"{V2}/requests.json", params={"api_key": scoped})) == {own, west}
-    assert ids(api.get(f"{V2}/requests.json", params={"api_key": everywhere})) == \
-        {own, west, east}
-    assert ids(api.get(f"{V2}/requests.json", params={
-        "api_key": scoped, "service_request_id": f"{west},{east}"})) == {west}
-    assert_error(api.get(f"{V2}/requests/{east}.json", params={"api_key": scoped}), 404,
-                 east)
+    assert ids(api.get(f"{V2}/requests.json", params={"api_key": everywhere})) == {own, west, east}
+    assert ids(
+        api.get(
+            f"{V2}/requests.json",
+            params={"api_key": scoped, "service_request_id": f"{west},{east}"},
+        )
+    ) == {west}
+    assert_error(api.get(f"{V2}/requests/{east}.json", params={"api_key": scoped}), 404, east)
     assert_error(api.get(f"{V2}/tokens/{east}.json", params={"api_key": scoped}), 404)
-    assert api.get(f"{V2}/requests/{east}.json",
-                   params={"api_key": everywhere}).status_code == 200
+    assert api.get(f"{V2}/requests/{east}.json", params={"api_key": everywhere}).status_code == 200
 
 
 def test_scope_must_be_a_unit_and_names_are_unique(case_city):
@@ -294,8 +349,7 @@ def test_scope_must_be_a_unit_and_names_are_unique(case_city):
     with get_engine(s).connect() as conn:
         stored = conn.execute(text("SELECT key_hash FROM open311_client")).scalar_one()
     assert stored == hashlib.sha256(key.encode()).hexdigest() and key not in stored
-    with pytest.raises(InvalidInput, match="no unit with code 4101990099"), \
-            transaction(s) as conn:
+    with pytest.raises(InvalidInput, match="no unit with code 4101990099"), transaction(s) as conn:
         keys.create_key(conn, "other", "4101990099")
     with pytest.raises(Conflict, match="exists already"), transaction(s) as conn:
         keys.create_key(conn, "app", None)
@@ -309,6 +363,7 @@ def test_scope_must_be_a_unit_and_names_are_unique(case_city):
 
 # --- reading requests -------------------------------------------------------------------
 
+
 def test_status_follows_the_case_loop(api, case_city):
     c = case_city
     key = make_key(c["settings"])
@@ -321,11 +376,25 @@ def test_status_follows_the_case_loop(api, case_city):
         return r if fmt == "xml" else r.json()[0]
 
     req = get()
-    assert list(req) == ["service_request_id", "status", "status_notes", "service_name",
-                         "service_code", "description", "agency_responsible",
-                         "service_notice", "requested_datetime", "updated_datetime",
-                         "expected_datetime", "address", "address_id", "zipcode", "lat",
-                         "long", "media_url"]
+    assert list(req) == [
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+    ]
     assert req["service_request_id"] == no and req["status"] == "open"
     assert req["status_notes"] == "已上报，待受理"
     assert req["service_name"] == "垃圾堆放" and req["service_code"] == "environment.garbage"
@@ -333,8 +402,9 @@ def test_status_follows_the_case_loop(api, case_city):
     assert req["expected_datetime"] is None and req["media_url"] is None
     assert (req["long"], req["lat"]) == IN_GRID_1
     assert req["requested_datetime"].endswith("+08:00")
-    assert datetime.fromisoformat(req["requested_datetime"]) > \
-        datetime.now(UTC) - timedelta(minutes=5)
+    assert datetime.fromisoformat(req["requested_datetime"]) > datetime.now(UTC) - timedelta(
+        minutes=5
+    )
 
     assert act(api, c["sub1_sup"], cid, "accept", note="立案").status_code == 200
     req = get()
@@ -351,8 +421,7 @@ def test_status_follows_the_case_loop(api, case_city):
     r = api.get(f"{V2}/requests/{dup}.json", params={"api_key": key}).json()[0]
     assert r["status"] == "closed" and no in r["status_notes"]
 
-    assert act(api, c["worker1"], cid, "verify", passed=True).json()["case"]["status"] == \
-        "closed"
+    assert act(api, c["worker1"], cid, "verify", passed=True).json()["case"]["status"] == "closed"
     req = get()
     assert req["status"] == "closed" and req["status_notes"] == "已办结：已清运"
     assert req["media_url"] == f"http://testserver/api/v1/cases/{cid}/photos/{photo_id}"
@@ -372,8 +441,7 @@ def test_status_follows_the_case_loop(api, case_city):
     r = api.get(f"{V2}/requests/{rejected['case_no']}.json", params={"api_key": key})
     assert r.json()[0]["status"] == "closed"
     assert r.json()[0]["status_notes"] == "不予受理：不属于网格事项"
-    assert_error(api.get(f"{V2}/requests/41019920990101000001.json",
-                         params={"api_key": key}), 404)
+    assert_error(api.get(f"{V2}/requests/41019920990101000001.json", params={"api_key": key}), 404)
 
 
 def test_request_filters(api, case_city, monkeypatch):
@@ -397,8 +465,11 @@ def test_request_filters(api, case_city, monkeypatch):
     assert q(status="closed") == {b}
     assert q(status="open,closed") == {a, b, cc}
     assert q(status="closed", service_code="environment.garbage") == set()
-    assert_error(api.get(f"{V2}/requests.json", params={"api_key": key, "status": "done"}),
-                 400, "open or closed")
+    assert_error(
+        api.get(f"{V2}/requests.json", params={"api_key": key, "status": "done"}),
+        400,
+        "open or closed",
+    )
     assert q(service_request_id=f"{a},{cc}") == {a, cc}
     # service_request_id overrides the other filters.
     assert q(service_request_id=b, status="open") == {b}
@@ -406,19 +477,35 @@ def test_request_filters(api, case_city, monkeypatch):
     now = datetime.now(UTC)
     assert q(start_date=(now + timedelta(hours=1)).isoformat()) == set()
     assert q(end_date=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) == set()
-    assert q(start_date=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+08:00"),
-             end_date=(now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) == {a, b, cc}
-    assert_error(api.get(f"{V2}/requests.xml", params={"api_key": key,
-                                                       "start_date": "yesterday"}),
-                 400, "start_date", fmt="xml")
-    assert_error(api.get(f"{V2}/requests.json", params={
-        "api_key": key, "start_date": now.isoformat(),
-        "end_date": (now - timedelta(days=2)).isoformat()}), 400, "after end_date")
+    assert q(
+        start_date=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+        end_date=(now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ) == {a, b, cc}
+    assert_error(
+        api.get(f"{V2}/requests.xml", params={"api_key": key, "start_date": "yesterday"}),
+        400,
+        "start_date",
+        fmt="xml",
+    )
+    assert_error(
+        api.get(
+            f"{V2}/requests.json",
+            params={
+                "api_key": key,
+                "start_date": now.isoformat(),
+                "end_date": (now - timedelta(days=2)).isoformat(),
+            },
+        ),
+        400,
+        "after end_date",
+    )
 
     # The last 90 days by default; older requests by date or by id.
     with get_engine(s).begin() as conn:
-        conn.execute(text("UPDATE cases SET reported_at = now() - interval '100 days' "
-                          "WHERE case_no = :n"), {"n": a})
+        conn.execute(
+            text("UPDATE cases SET reported_at = now() - interval '100 days' WHERE case_no = :n"),
+            {"n": a},
+        )
     assert q() == {b, cc}
     assert q(start_date=(now - timedelta(days=200)).isoformat()) == {a, b, cc}
     assert q(end_date=(now - timedelta(days=95)).isoformat()) == {a}
@@ -426,8 +513,9 @@ def test_request_filters(api, case_city, monkeypatch):
 
     # Newest first, at most MAX_REQUESTS.
     monkeypatch.setattr(open311_service, "MAX_REQUESTS", 2)
-    r = api.get(f"{V2}/requests.json", params={"api_key": key,
-                                               "start_date": "2000-01-01T00:00:00Z"})
+    r = api.get(
+        f"{V2}/requests.json", params={"api_key": key, "start_date": "2000-01-01T00:00:00Z"}
+    )
     assert [x["service_request_id"] for x in r.json()] == [cc, b]
 
 
@@ -456,6 +544,7 @@ def test_tokens(api, case_city):
 
 # --- CLI --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fresh_settings():
     """The CLI reads its settings once per process; in-process runs must re-read the env."""
@@ -470,8 +559,11 @@ def test_cli_creates_lists_and_revokes_keys(api, case_city, fresh_settings):
     s = case_city["settings"]
     runner = CliRunner()
     env = {"GIS_DB_NAME": s.db_name}
-    done = runner.invoke(cli_app, ["open311", "keys", "create", "--name", "12345热线",
-                                   "--scope", "410199001"], env=env)
+    done = runner.invoke(
+        cli_app,
+        ["open311", "keys", "create", "--name", "12345热线", "--scope", "410199001"],
+        env=env,
+    )
     assert done.exit_code == 0, done.output
     assert "cannot be shown again" in done.output and "stored hashed" in done.output
     match = re.search(r"^api_key: (\S+)$", done.output, re.MULTILINE)
@@ -485,11 +577,11 @@ def test_cli_creates_lists_and_revokes_keys(api, case_city, fresh_settings):
     assert "12345热线" in listed.output and key[:8] in listed.output
     assert key not in listed.output
 
-    again = runner.invoke(cli_app, ["open311", "keys", "create", "--name", "12345热线"],
-                          env=env)
+    again = runner.invoke(cli_app, ["open311", "keys", "create", "--name", "12345热线"], env=env)
     assert again.exit_code != 0 and isinstance(again.exception, Conflict)
-    bad = runner.invoke(cli_app, ["open311", "keys", "create", "--name", "x", "--scope",
-                                  "999999"], env=env)
+    bad = runner.invoke(
+        cli_app, ["open311", "keys", "create", "--name", "x", "--scope", "999999"], env=env
+    )
     assert bad.exit_code != 0 and isinstance(bad.exception, InvalidInput)
 
     revoked = runner.invoke(cli_app, ["open311", "keys", "revoke", "12345热线"], env=env)

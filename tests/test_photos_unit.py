@@ -20,8 +20,9 @@ GPS = ExifTags.GPS
 def gradient(width: int, height: int, mode: str = "RGB") -> Image.Image:
     """A picture that is clearly not blank, so encoders have something to do."""
     img = Image.new("RGB", (width, height))
-    img.putdata([(x * 255 // width, y * 255 // height, 128)
-                 for y in range(height) for x in range(width)])
+    img.putdata(
+        [(x * 255 // width, y * 255 // height, 128) for y in range(height) for x in range(width)]
+    )
     return img.convert(mode)
 
 
@@ -114,14 +115,30 @@ def test_southern_western_hemispheres_are_negative() -> None:
     [
         {},  # no fix
         {GPS.GPSLatitude: (IFDRational(34, 1),), GPS.GPSLongitude: (IFDRational(113, 1),)},
-        {GPS.GPSLatitudeRef: "N", GPS.GPSLatitude: (IFDRational(34, 0), IFDRational(1, 1)),
-         GPS.GPSLongitudeRef: "E", GPS.GPSLongitude: (IFDRational(113, 1),)},
-        {GPS.GPSLatitudeRef: "N", GPS.GPSLatitude: (IFDRational(0, 1),),
-         GPS.GPSLongitudeRef: "E", GPS.GPSLongitude: (IFDRational(0, 1),)},
-        {GPS.GPSLatitudeRef: "N", GPS.GPSLatitude: (IFDRational(95, 1),),
-         GPS.GPSLongitudeRef: "E", GPS.GPSLongitude: (IFDRational(113, 1),)},
-        {GPS.GPSLatitudeRef: "Q", GPS.GPSLatitude: (IFDRational(34, 1),),
-         GPS.GPSLongitudeRef: "E", GPS.GPSLongitude: (IFDRational(113, 1),)},
+        {
+            GPS.GPSLatitudeRef: "N",
+            GPS.GPSLatitude: (IFDRational(34, 0), IFDRational(1, 1)),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: (IFDRational(113, 1),),
+        },
+        {
+            GPS.GPSLatitudeRef: "N",
+            GPS.GPSLatitude: (IFDRational(0, 1),),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: (IFDRational(0, 1),),
+        },
+        {
+            GPS.GPSLatitudeRef: "N",
+            GPS.GPSLatitude: (IFDRational(95, 1),),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: (IFDRational(113, 1),),
+        },
+        {
+            GPS.GPSLatitudeRef: "Q",
+            GPS.GPSLatitude: (IFDRational(34, 1),),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: (IFDRational(113, 1),),
+        },
     ],
     ids=["empty", "no-refs", "zero-denominator", "null-island", "out-of-range", "bad-ref"],
 )
@@ -166,8 +183,13 @@ def test_png_with_alpha_keeps_alpha_and_thumb_is_flattened_on_white() -> None:
 
 
 def test_webp_accepted_and_stripped() -> None:
-    data = encode(gradient(300, 500), "WEBP", exif=phone_exif(34.7466, 113.6253, 1),
-                  xmp=b"<x:xmpmeta>secret</x:xmpmeta>", quality=80)
+    data = encode(
+        gradient(300, 500),
+        "WEBP",
+        exif=phone_exif(34.7466, 113.6253, 1),
+        xmp=b"<x:xmpmeta>secret</x:xmpmeta>",
+        quality=80,
+    )
     meta, stored, thumb = photos.process(data, MAX)
     assert meta.mime == "image/webp"
     assert (meta.width, meta.height) == (300, 500)
@@ -181,8 +203,12 @@ def test_webp_accepted_and_stripped() -> None:
 
 
 def test_jpeg_xmp_and_comment_are_stripped() -> None:
-    data = encode(gradient(100, 80), "JPEG", xmp=b"<x:xmpmeta>secret-xmp</x:xmpmeta>",
-                  comment=b"secret-comment")
+    data = encode(
+        gradient(100, 80),
+        "JPEG",
+        xmp=b"<x:xmpmeta>secret-xmp</x:xmpmeta>",
+        comment=b"secret-comment",
+    )
     _, stored, _ = photos.process(data, MAX)
     assert b"secret-xmp" in data and b"secret-comment" in data
     assert b"secret-xmp" not in stored
@@ -261,7 +287,8 @@ def test_path_for_layout(tmp_path: Path) -> None:
     assert photos.path_for(tmp_path, sha, ".jpg") == tmp_path / "ab" / "cd" / f"{sha}.jpg"
     assert photos.path_for(tmp_path, sha, "png") == tmp_path / "ab" / "cd" / f"{sha}.png"
     assert photos.path_for(tmp_path, sha, ".png", thumb=True) == (
-        tmp_path / "ab" / "cd" / f"{sha}.thumb.jpg")
+        tmp_path / "ab" / "cd" / f"{sha}.thumb.jpg"
+    )
     with pytest.raises(ValueError):
         photos.path_for(tmp_path, "../../etc/passwd", ".jpg")
 
@@ -277,7 +304,8 @@ def test_save_is_idempotent_and_read_finds_files(tmp_path: Path, phone_jpeg: byt
     assert main.read_bytes() == stored
     assert small.read_bytes() == thumb
     assert sorted(p.name for p in root.rglob("*") if p.is_file()) == sorted(
-        [main.name, small.name])  # no temporary files left behind
+        [main.name, small.name]
+    )  # no temporary files left behind
     mtime = main.stat().st_mtime_ns
 
     photos.save(root, meta, b"different bytes", b"other thumb")  # same hash: nothing rewritten

@@ -47,10 +47,14 @@ def stats(api, who, **params):
 
 def test_figures_per_unit_and_week(api, case_city):
     c = case_city
-    ids = [report(api, c["worker1"], point=(IN_GRID_1[0] + i * 1e-4, IN_GRID_1[1]),
-                  category=cat).json()["id"]
-           for i, cat in enumerate(["environment.garbage", "environment.sewage",
-                                    "safety.gas", "facilities.road"])]
+    ids = [
+        report(
+            api, c["worker1"], point=(IN_GRID_1[0] + i * 1e-4, IN_GRID_1[1]), category=cat
+        ).json()["id"]
+        for i, cat in enumerate(
+            ["environment.garbage", "environment.sewage", "safety.gas", "facilities.road"]
+        )
+    ]
     close(api, c, ids[0], score=5)
     close(api, c, ids[1], rework=True, score=3)
     act(api, c["sub1_sup"], ids[2], "accept")
@@ -58,8 +62,10 @@ def test_figures_per_unit_and_week(api, case_city):
     other = report(api, c["worker2"], point=IN_GRID_2).json()["id"]
     # A deadline in the past makes the accepted case overdue now.
     with transaction(c["settings"]) as conn:
-        conn.execute(text("UPDATE cases SET deadline_at = now() - interval '1 hour' "
-                          "WHERE id = :id"), {"id": ids[2]})
+        conn.execute(
+            text("UPDATE cases SET deadline_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": ids[2]},
+        )
 
     body = stats(api, c["district_sup"], level="grid")
     grid = {u["code"]: u for u in body["units"]}
@@ -70,9 +76,12 @@ def test_figures_per_unit_and_week(api, case_city):
     assert g1["rated"] == 2 and g1["satisfaction_rate"] == 0.5
     assert g1["on_time_rate"] == 1.0 and g1["overdue_now"] == 1
     with get_engine(c["settings"]).connect() as conn:
-        median = conn.execute(text(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
-            "closed_at - reported_at) / 3600) FROM cases WHERE status = 'closed'")).scalar()
+        median = conn.execute(
+            text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
+                "closed_at - reported_at) / 3600) FROM cases WHERE status = 'closed'"
+            )
+        ).scalar()
     assert g1["median_hours_to_close"] == pytest.approx(median, abs=1e-4)
     assert grid["41019900200101"]["reported"] == 1
     assert len(body["units"]) == 8 and grid["41019900100102"]["reported"] == 0
@@ -83,8 +92,7 @@ def test_figures_per_unit_and_week(api, case_city):
     del other
 
     body = stats(api, c["district_sup"], level="subdistrict", category="environment")
-    assert {u["code"]: u["reported"] for u in body["units"]} == {"410199001": 2,
-                                                                 "410199002": 1}
+    assert {u["code"]: u["reported"] for u in body["units"]} == {"410199001": 2, "410199002": 1}
 
 
 def test_statistics_respect_jurisdiction(api, case_city):
@@ -92,8 +100,9 @@ def test_statistics_respect_jurisdiction(api, case_city):
     report(api, c["worker1"])
     report(api, c["worker2"], point=IN_GRID_2)
     assert stats(api, c["worker1"], level="grid")["totals"]["reported"] == 1
-    assert [u["code"] for u in stats(api, c["worker1"], level="grid")["units"]] == \
-        ["41019900100101"]
+    assert [u["code"] for u in stats(api, c["worker1"], level="grid")["units"]] == [
+        "41019900100101"
+    ]
     body = stats(api, c["sub2_sup"], level="community")
     assert body["totals"]["reported"] == 1
     assert {u["code"][:9] for u in body["units"]} == {"410199002"}
@@ -102,8 +111,11 @@ def test_statistics_respect_jurisdiction(api, case_city):
     assert api.get("/api/v1/stats/resolution").status_code == 401
     r = api.get("/api/v1/stats/resolution", headers=c["admin"], params={"level": "street"})
     assert r.status_code == 422
-    r = api.get("/api/v1/stats/resolution", headers=c["admin"],
-                params={"from": "2026-02-01", "to": "2026-01-01"})
+    r = api.get(
+        "/api/v1/stats/resolution",
+        headers=c["admin"],
+        params={"from": "2026-02-01", "to": "2026-01-01"},
+    )
     assert r.status_code == 422 and r.json()["field"] == "from"
 
 
@@ -115,8 +127,10 @@ def test_the_cache_sees_every_commit_including_late_ones(api, case_city):
     engine = get_engine(c["settings"])
     slow = engine.connect()
     tx = slow.begin()
-    slow.execute(text("UPDATE cases SET accepted_at = now(), status = 'accepted' "
-                      "WHERE id = :id"), {"id": cid})
+    slow.execute(
+        text("UPDATE cases SET accepted_at = now(), status = 'accepted' WHERE id = :id"),
+        {"id": cid},
+    )
     # A sync while the write is in flight sees nothing new...
     assert stats(api, c["admin"], level="district")["totals"]["accepted"] == 0
     tx.commit()

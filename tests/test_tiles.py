@@ -20,7 +20,7 @@ def decode(body: bytes) -> dict:
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """(west, south, east, north) in degrees."""
-    n = 2 ** z
+    n = 2**z
 
     def lat(t: float) -> float:
         return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * t / n))))
@@ -76,17 +76,23 @@ def test_a_point_just_outside_the_tile_is_in_its_buffer(demo_client, demo_settin
     lon = east + (east - west) * 0.02  # 2 % of a tile east of this tile's edge
     lat = (south + north) / 2
     with get_engine(demo_settings).begin() as conn:
-        conn.execute(text(
-            "INSERT INTO service_point (external_id, kind, categories, name, geom) VALUES "
-            "('edge-test', 'health_station', '{health}', '边界站', "
-            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"), {"lon": lon, "lat": lat})
+        conn.execute(
+            text(
+                "INSERT INTO service_point (external_id, kind, categories, name, geom) VALUES "
+                "('edge-test', 'health_station', '{health}', '边界站', "
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            ),
+            {"lon": lon, "lat": lat},
+        )
     try:
         here = decode(demo_client.get(f"/tiles/service_points/{z}/{x}/{y}.pbf").content)
         there = decode(demo_client.get(f"/tiles/service_points/{z}/{x + 1}/{y}.pbf").content)
-        mine = [f for f in here["service_points"]["features"]
-                if f["properties"]["name"] == "边界站"]
-        theirs = [f for f in there["service_points"]["features"]
-                  if f["properties"]["name"] == "边界站"]
+        mine = [
+            f for f in here["service_points"]["features"] if f["properties"]["name"] == "边界站"
+        ]
+        theirs = [
+            f for f in there["service_points"]["features"] if f["properties"]["name"] == "边界站"
+        ]
         assert len(mine) == len(theirs) == 1
         px, _ = mine[0]["geometry"]["coordinates"]
         assert 4096 < px < 4096 + 256  # in this tile's buffer, right of its edge
@@ -98,24 +104,38 @@ def test_a_point_just_outside_the_tile_is_in_its_buffer(demo_client, demo_settin
 
 def _cases_in(settings, z, x, y, scope: str = "") -> list[int]:
     west, south, east, north = tile_bounds(z, x, y)
-    return [r[0] for r in _rows(settings, """
+    return [
+        r[0]
+        for r in _rows(
+            settings,
+            """
         SELECT id FROM cases WHERE status <> 'duplicate' AND unit_code LIKE :scope
           AND ST_X(geom) >= :w AND ST_X(geom) < :e AND ST_Y(geom) > :s AND ST_Y(geom) <= :n
-        """, scope=scope + "%", w=west, e=east, s=south, n=north)]
+        """,
+            scope=scope + "%",
+            w=west,
+            e=east,
+            s=south,
+            n=north,
+        )
+    ]
 
 
 def test_a_crowded_tile_aggregates_and_says_so(demo_client, demo_settings):
     z, x, y = _busiest_tile(demo_settings, 12)
-    tile = decode(demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf",
-                                  headers=ADMIN_AUTH).content)
+    tile = decode(demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf", headers=ADMIN_AUTH).content)
     feats = tile["cases"]["features"]
     assert feats and all(f["properties"]["aggregated"] for f in feats)
     meta = tile["meta"]["features"][0]["properties"]
     assert meta["aggregated"] is True
     # every case of the tile is counted: none dropped
     all_cases = _rows(demo_settings, "SELECT count(*) FROM cases WHERE status <> 'duplicate'")
-    inside = [f for f in feats if 0 <= f["geometry"]["coordinates"][0] < 4096
-              and 0 <= f["geometry"]["coordinates"][1] < 4096]
+    inside = [
+        f
+        for f in feats
+        if 0 <= f["geometry"]["coordinates"][0] < 4096
+        and 0 <= f["geometry"]["coordinates"][1] < 4096
+    ]
     expected = len(_cases_in(demo_settings, z, x, y))
     assert meta["cases"] == pytest.approx(expected, abs=2)  # ± cases on the tile's edge
     assert sum(f["properties"]["count"] for f in inside) == pytest.approx(expected, rel=0.05)
@@ -124,12 +144,14 @@ def test_a_crowded_tile_aggregates_and_says_so(demo_client, demo_settings):
 
 def test_a_close_tile_has_each_case_with_its_id(demo_client, demo_settings):
     z, x, y = _busiest_tile(demo_settings, 16)
-    tile = decode(demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf",
-                                  headers=ADMIN_AUTH).content)
+    tile = decode(demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf", headers=ADMIN_AUTH).content)
     feats = tile.get("cases", {}).get("features", [])
-    ids = {f["properties"]["case_id"] for f in feats
-           if 0 <= f["geometry"]["coordinates"][0] < 4096
-           and 0 <= f["geometry"]["coordinates"][1] < 4096}
+    ids = {
+        f["properties"]["case_id"]
+        for f in feats
+        if 0 <= f["geometry"]["coordinates"][0] < 4096
+        and 0 <= f["geometry"]["coordinates"][1] < 4096
+    }
     expected = set(_cases_in(demo_settings, z, x, y))
     assert expected and ids == expected
     assert all(not f["properties"].get("aggregated") for f in feats)
@@ -137,25 +159,32 @@ def test_a_close_tile_has_each_case_with_its_id(demo_client, demo_settings):
 
 
 def test_cases_tiles_follow_the_viewers_jurisdiction(demo_client, demo_settings):
-    sub = _rows(demo_settings, "SELECT code FROM admin_unit WHERE level = 'subdistrict' "
-                               "AND code LIKE '410105%' ORDER BY code LIMIT 1")[0][0]
+    sub = _rows(
+        demo_settings,
+        "SELECT code FROM admin_unit WHERE level = 'subdistrict' "
+        "AND code LIKE '410105%' ORDER BY code LIMIT 1",
+    )[0][0]
     sup = make_user(demo_settings, "supervisor", scopes=[sub], username=f"tiles-{sub}")
     z, x, y = _busiest_tile(demo_settings, 16)
     for dx in range(-2, 3):
-        tile = decode(demo_client.get(f"/tiles/cases/{z}/{x + dx}/{y}.pbf",
-                                      headers=sup).content)
+        tile = decode(demo_client.get(f"/tiles/cases/{z}/{x + dx}/{y}.pbf", headers=sup).content)
         ids = [f["properties"]["case_id"] for f in tile.get("cases", {}).get("features", [])]
         if ids:
-            units = {r[0] for r in _rows(demo_settings, "SELECT unit_code FROM cases "
-                                                        "WHERE id = ANY(:ids)", ids=ids)}
+            units = {
+                r[0]
+                for r in _rows(
+                    demo_settings, "SELECT unit_code FROM cases WHERE id = ANY(:ids)", ids=ids
+                )
+            }
             assert all(u.startswith(sub) for u in units)
     assert demo_client.get(f"/tiles/cases/{z}/{x}/{y}.pbf").status_code == 401
     assert demo_client.get(f"/tiles/units/{z}/{x}/{y}.pbf").status_code == 401
 
 
 def test_etag_answers_304_and_a_new_case_changes_the_tile(demo_client, demo_settings):
-    lon, lat = _rows(demo_settings, "SELECT ST_X(geom), ST_Y(geom) FROM cases "
-                                    "ORDER BY id LIMIT 1")[0]
+    lon, lat = _rows(demo_settings, "SELECT ST_X(geom), ST_Y(geom) FROM cases ORDER BY id LIMIT 1")[
+        0
+    ]
     z = 17
     x, y = lonlat_to_tile(lon, lat, z)
     url = f"/tiles/cases/{z}/{x}/{y}.pbf"
@@ -166,9 +195,16 @@ def test_etag_answers_304_and_a_new_case_changes_the_tile(demo_client, demo_sett
     assert again.status_code == 304 and again.content == b""
     before = len(decode(first.content).get("cases", {}).get("features", []))
     admin = make_user(demo_settings, "admin", username="tiles-etag-admin")
-    r = demo_client.post("/api/v1/cases", headers=admin, json={
-        "lon": lon, "lat": lat, "category": "environment.garbage",
-        "description": "瓦片测试：新问题"})
+    r = demo_client.post(
+        "/api/v1/cases",
+        headers=admin,
+        json={
+            "lon": lon,
+            "lat": lat,
+            "category": "environment.garbage",
+            "description": "瓦片测试：新问题",
+        },
+    )
     assert r.status_code == 201, r.text
     later = demo_client.get(url, headers={**ADMIN_AUTH, "If-None-Match": etag})
     assert later.status_code == 200 and later.headers["etag"] != etag
@@ -186,27 +222,40 @@ def test_basemap_has_streets_and_boundaries_and_is_public(demo_client):
     assert set(style["layers"]) == {"streets", "boundaries", "buildings"}
 
 
-@pytest.mark.parametrize(("url", "field"), [
-    ("/tiles/castles/12/1/1.pbf", "layer"),
-    ("/tiles/basemap/30/1/1.pbf", "zoom"),
-    ("/tiles/basemap/3/9/1.pbf", "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/tiles/castles/12/1/1.pbf", "layer"),
+        ("/tiles/basemap/30/1/1.pbf", "zoom"),
+        ("/tiles/basemap/3/9/1.pbf", "does not exist"),
+    ],
+)
 def test_bad_tile_requests_name_the_problem(demo_client, url, field):
     r = demo_client.get(url, headers=ADMIN_AUTH)
     assert r.status_code == 422 and field in r.json()["detail"]
 
 
 def test_pick_finds_the_case_under_a_click_or_says_none(demo_client, demo_settings):
-    case_id, lon, lat = _rows(demo_settings, "SELECT id, ST_X(geom), ST_Y(geom) FROM cases "
-                                             "WHERE status = 'closed' ORDER BY id LIMIT 1")[0]
-    hit = demo_client.get("/tiles/cases/pick", headers=ADMIN_AUTH,
-                          params={"lon": lon, "lat": lat, "z": 18}).json()
-    near = _rows(demo_settings, "SELECT id FROM cases WHERE ST_DWithin(geom::geography, "
-                                "ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, 1)",
-                 x=lon, y=lat)
+    case_id, lon, lat = _rows(
+        demo_settings,
+        "SELECT id, ST_X(geom), ST_Y(geom) FROM cases WHERE status = 'closed' ORDER BY id LIMIT 1",
+    )[0]
+    hit = demo_client.get(
+        "/tiles/cases/pick", headers=ADMIN_AUTH, params={"lon": lon, "lat": lat, "z": 18}
+    ).json()
+    near = _rows(
+        demo_settings,
+        "SELECT id FROM cases WHERE ST_DWithin(geom::geography, "
+        "ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, 1)",
+        x=lon,
+        y=lat,
+    )
     assert hit["id"] in {r[0] for r in near} and case_id in {r[0] for r in near}
-    empty = demo_client.get("/tiles/cases/pick", headers=ADMIN_AUTH,
-                            params={"lon": 100.0, "lat": 20.0, "z": 18})
+    empty = demo_client.get(
+        "/tiles/cases/pick", headers=ADMIN_AUTH, params={"lon": 100.0, "lat": 20.0, "z": 18}
+    )
     assert empty.status_code == 200 and empty.json() == {"id": None}
-    assert demo_client.get("/tiles/cases/pick", params={"lon": lon, "lat": lat,
-                                                        "z": 18}).status_code == 401
+    assert (
+        demo_client.get("/tiles/cases/pick", params={"lon": lon, "lat": lat, "z": 18}).status_code
+        == 401
+    )

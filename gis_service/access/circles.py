@@ -38,17 +38,25 @@ class CircleRun:
     seconds: float
 
     def summary(self) -> str:
-        return (f"{self.drawn:,} service circles drawn, {self.kept:,} still current, "
-                f"{self.unions:,} unions in {self.seconds:.1f} s")
+        return (
+            f"{self.drawn:,} service circles drawn, {self.kept:,} still current, "
+            f"{self.unions:,} unions in {self.seconds:.1f} s"
+        )
 
 
 def stale_points(conn: Connection, network_version: int) -> list[tuple[int, float, float]]:
-    return [tuple(r) for r in conn.execute(text("""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text("""
         SELECT p.id, ST_X(p.geom), ST_Y(p.geom) FROM service_point p
         LEFT JOIN service_circle c ON c.point_id = p.id
         WHERE c.point_id IS NULL OR c.network_version <> :v
            OR NOT ST_Equals(c.point_geom, p.geom) OR c.distance_m <> :d
-        ORDER BY p.id"""), {"v": network_version, "d": QUARTER_HOUR_M})]
+        ORDER BY p.id"""),
+            {"v": network_version, "d": QUARTER_HOUR_M},
+        )
+    ]
 
 
 def stale_count(conn: Connection) -> int:
@@ -73,8 +81,7 @@ def _ewkt(engine: AccessEngine, poly, tolerance: float = 0.0) -> str:
     return "SRID=4326;" + shapely.to_wkt(geom, rounding_precision=7, trim=True)
 
 
-def refresh(conn: Connection, engine: AccessEngine, progress: Progress = no_progress
-            ) -> CircleRun:
+def refresh(conn: Connection, engine: AccessEngine, progress: Progress = no_progress) -> CircleRun:
     """Redraw the stale circles and, if anything changed, the unions (one transaction)."""
     t0 = time.perf_counter()
     conn.execute(text("SELECT pg_advisory_xact_lock(5410106)"))
@@ -85,37 +92,48 @@ def refresh(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
     for i, (pid, lon, lat) in enumerate(todo):
         if i % 50 == 0:
             progress(f"service circles {i:,}/{len(todo):,}")
-        c = engine.isochrones(lon, lat, [QUARTER_HOUR_M], DEFAULT_WALK_OFF_M,
-                              CIRCLE_RESOLUTION_M)[0]
+        c = engine.isochrones(lon, lat, [QUARTER_HOUR_M], DEFAULT_WALK_OFF_M, CIRCLE_RESOLUTION_M)[
+            0
+        ]
         outline = _ewkt(engine, c.polygon, CIRCLE_RESOLUTION_M / 2)
-        buf.write(f"{pid}\t{QUARTER_HOUR_M}\t{DEFAULT_WALK_OFF_M}\t{c.method}\t"
-                  f"SRID=4326;POINT({lon!r} {lat!r})\t{versions[0]}\t{outline}\n")
+        buf.write(
+            f"{pid}\t{QUARTER_HOUR_M}\t{DEFAULT_WALK_OFF_M}\t{c.method}\t"
+            f"SRID=4326;POINT({lon!r} {lat!r})\t{versions[0]}\t{outline}\n"
+        )
     if todo:
         ids = [t[0] for t in todo]
         conn.execute(text("DELETE FROM service_circle WHERE point_id = ANY(:ids)"), {"ids": ids})
         buf.seek(0)
         with conn.connection.dbapi_connection.cursor() as cur:
-            cur.copy_expert("COPY service_circle (point_id, distance_m, walk_off_m, method, "
-                            "point_geom, network_version, geom) FROM STDIN", buf)
+            cur.copy_expert(
+                "COPY service_circle (point_id, distance_m, walk_off_m, method, "
+                "point_geom, network_version, geom) FROM STDIN",
+                buf,
+            )
     unions = _refresh_unions(conn, engine, versions, progress)
     return CircleRun(len(todo), total - len(todo), unions, time.perf_counter() - t0)
 
 
 def unions_current(conn: Connection) -> bool:
     stamp = current_versions(conn)[:2]
-    return bool(conn.execute(text("SELECT bool_and(versions = CAST(:v AS bigint[])) "
-                                  "FROM circle_union"), {"v": stamp}).scalar())
+    return bool(
+        conn.execute(
+            text("SELECT bool_and(versions = CAST(:v AS bigint[])) FROM circle_union"), {"v": stamp}
+        ).scalar()
+    )
 
 
-def _refresh_unions(conn: Connection, engine: AccessEngine, versions: list[int],
-                    progress: Progress) -> int:
+def _refresh_unions(
+    conn: Connection, engine: AccessEngine, versions: list[int], progress: Progress
+) -> int:
     stamp = [versions[0], versions[1]]
     if unions_current(conn):
         return 0
     progress("unions per category and per kind")
     conn.execute(text("DELETE FROM circle_union"))
-    rows = conn.execute(text("SELECT kind, categories, ST_X(geom), ST_Y(geom) "
-                             "FROM service_point")).all()
+    rows = conn.execute(
+        text("SELECT kind, categories, ST_X(geom), ST_Y(geom) FROM service_point")
+    ).all()
     groups: dict[str, list[tuple[float, float]]] = {}
     for kind, cats, lon, lat in rows:
         groups.setdefault(f"kind:{kind}", []).append((lon, lat))
@@ -123,24 +141,34 @@ def _refresh_unions(conn: Connection, engine: AccessEngine, versions: list[int],
             groups.setdefault(f"category:{c}", []).append((lon, lat))
     for key, pts in sorted(groups.items()):
         xy = np.asarray(pts)
-        poly = engine.union_polygon(xy[:, 0], xy[:, 1], QUARTER_HOUR_M, DEFAULT_WALK_OFF_M,
-                                    UNION_RESOLUTION_M)
-        conn.execute(text(
-            "INSERT INTO circle_union (key, versions, point_count, area_m2, geom) VALUES "
-            "(:k, CAST(:v AS bigint[]), :n, :a, ST_GeomFromEWKT(:g))"),
-            {"k": key, "v": stamp, "n": len(pts), "a": float(poly.area),
-             "g": _ewkt(engine, poly)})
+        poly = engine.union_polygon(
+            xy[:, 0], xy[:, 1], QUARTER_HOUR_M, DEFAULT_WALK_OFF_M, UNION_RESOLUTION_M
+        )
+        conn.execute(
+            text(
+                "INSERT INTO circle_union (key, versions, point_count, area_m2, geom) VALUES "
+                "(:k, CAST(:v AS bigint[]), :n, :a, ST_GeomFromEWKT(:g))"
+            ),
+            {"k": key, "v": stamp, "n": len(pts), "a": float(poly.area), "g": _ewkt(engine, poly)},
+        )
     return len(groups)
 
 
-def circles_geojson(conn: Connection, *, category: str | None, kind: str | None,
-                    union: bool) -> str:
+def circles_geojson(
+    conn: Connection, *, category: str | None, kind: str | None, union: bool
+) -> str:
     """The FeatureCollection as text, assembled by PostgreSQL: a district's union has
     ~140,000 vertices, and parsing and re-serialising them in Python took seconds."""
     params: dict = {"d": QUARTER_HOUR_M}
     if union:
-        keys = [k for k in (f"category:{category}" if category else None,
-                            f"kind:{kind}" if kind else None) if k]
+        keys = [
+            k
+            for k in (
+                f"category:{category}" if category else None,
+                f"kind:{kind}" if kind else None,
+            )
+            if k
+        ]
         where = "key = ANY(:keys)" if keys else "TRUE"
         params["keys"] = keys
         sql = f"""
@@ -170,5 +198,5 @@ def circles_geojson(conn: Connection, *, category: str | None, kind: str | None,
                            'area_m2', round(ST_Area(c.geom::geography)::numeric, 1)))
                        ORDER BY p.id), '[]'))::text
             FROM service_point p JOIN service_circle c ON c.point_id = p.id
-            WHERE {' AND '.join(where)}"""
+            WHERE {" AND ".join(where)}"""
     return conn.execute(text(sql), params).scalar_one()

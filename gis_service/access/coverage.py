@@ -30,14 +30,25 @@ def _scope(principal: Principal, unit: str | None, column: str) -> tuple[str, di
 
 def _meta(conn: Connection, versions: list[int]) -> dict[str, Any]:
     at = conn.execute(text("SELECT max(computed_at) FROM building_access")).scalar()
-    return {"versions": {"network": versions[0], "points": versions[1], "units": versions[2]},
-            "computed_at": at.isoformat() if at else None, "definition": DEFINITION}
+    return {
+        "versions": {"network": versions[0], "points": versions[1], "units": versions[2]},
+        "computed_at": at.isoformat() if at else None,
+        "definition": DEFINITION,
+    }
 
 
-def reach(conn: Connection, principal: Principal, versions: list[int], *, level: str,
-          max_m: float, unit: str | None) -> dict[str, Any]:
+def reach(
+    conn: Connection,
+    principal: Principal,
+    versions: list[int],
+    *,
+    level: str,
+    max_m: float,
+    unit: str | None,
+) -> dict[str, Any]:
     where, params = _scope(principal, unit, "u.code")
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT u.code, u.name, count(*) AS buildings,
                sum(b.population) AS population,
                coalesce(sum(b.population) FILTER (WHERE b.party_m <= :max_m), 0) AS covered,
@@ -53,37 +64,54 @@ def reach(conn: Connection, principal: Principal, versions: list[int], *, level:
         JOIN building_access b ON left(b.unit_code, :len) = u.code
         WHERE u.level = :level AND {where}
         GROUP BY u.code, u.name ORDER BY u.code
-    """), {"max_m": max_m, "len": CODE_LENGTH[Level(level)], "level": level, **params})
+    """),
+        {"max_m": max_m, "len": CODE_LENGTH[Level(level)], "level": level, **params},
+    )
     units = []
     for r in rows.mappings():
         pop = int(r["population"] or 0)
-        units.append({
-            "code": r["code"], "name": r["name"], "buildings": r["buildings"],
-            "population": pop, "covered_population": int(r["covered"]),
-            "covered_share": round(r["covered"] / pop, 4) if pop else None,
-            "uncovered_buildings": r["uncovered_buildings"],
-            "uncovered_population": int(r["uncovered_population"]),
-            "median_distance_m": _round(r["median_m"]), "max_distance_m": _round(r["max_m"]),
-            "straight_line_buildings": r["straight_line_buildings"],
-        })
+        units.append(
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "buildings": r["buildings"],
+                "population": pop,
+                "covered_population": int(r["covered"]),
+                "covered_share": round(r["covered"] / pop, 4) if pop else None,
+                "uncovered_buildings": r["uncovered_buildings"],
+                "uncovered_population": int(r["uncovered_population"]),
+                "median_distance_m": _round(r["median_m"]),
+                "max_distance_m": _round(r["max_m"]),
+                "straight_line_buildings": r["straight_line_buildings"],
+            }
+        )
     pop = sum(u["population"] for u in units)
     covered = sum(u["covered_population"] for u in units)
-    return {"level": level, "max_m": max_m, "units": units,
-            "total": {"population": pop, "covered_population": covered,
-                      "covered_share": round(covered / pop, 4) if pop else None,
-                      "uncovered_buildings": sum(u["uncovered_buildings"] for u in units),
-                      "uncovered_population": pop - covered},
-            **_meta(conn, versions)}
+    return {
+        "level": level,
+        "max_m": max_m,
+        "units": units,
+        "total": {
+            "population": pop,
+            "covered_population": covered,
+            "covered_share": round(covered / pop, 4) if pop else None,
+            "uncovered_buildings": sum(u["uncovered_buildings"] for u in units),
+            "uncovered_population": pop - covered,
+        },
+        **_meta(conn, versions),
+    }
 
 
 def _round(v: float | None) -> float | None:
     return None if v is None else round(float(v), 1)
 
 
-def gaps(conn: Connection, principal: Principal, versions: list[int], *, max_m: float,
-         unit: str | None) -> dict[str, Any]:
+def gaps(
+    conn: Connection, principal: Principal, versions: list[int], *, max_m: float, unit: str | None
+) -> dict[str, Any]:
     where, params = _scope(principal, unit, "b.unit_code")
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT b.unit_code, u.name, b.population, b.party_m, b.method, b.leg_m,
                sp.name AS nearest_name, sp.kind AS nearest_kind,
                ST_AsGeoJSON(u.geom, 7)::json AS geometry,
@@ -93,43 +121,87 @@ def gaps(conn: Connection, principal: Principal, versions: list[int], *, max_m: 
         LEFT JOIN service_point sp ON sp.id = b.party_point_id
         WHERE (b.party_m IS NULL OR b.party_m > :max_m) AND {where}
         ORDER BY b.population DESC, b.unit_code
-    """), {"max_m": max_m, **params})
-    features = [{
-        "type": "Feature", "id": r["unit_code"], "geometry": r["geometry"],
-        "properties": {
-            "unit_code": r["unit_code"], "name": r["name"], "population": r["population"],
-            "distance_m": _round(r["party_m"]), "method": r["method"],
-            "nearest_party": r["nearest_name"], "nearest_kind": r["nearest_kind"],
-            "point": [round(r["lon"], 7), round(r["lat"], 7)],
-        }} for r in rows.mappings()]
-    return {"type": "FeatureCollection", "features": features, "max_m": max_m,
-            "numberMatched": len(features),
-            "uncovered_population": sum(f["properties"]["population"] for f in features),
-            **_meta(conn, versions)}
+    """),
+        {"max_m": max_m, **params},
+    )
+    features = [
+        {
+            "type": "Feature",
+            "id": r["unit_code"],
+            "geometry": r["geometry"],
+            "properties": {
+                "unit_code": r["unit_code"],
+                "name": r["name"],
+                "population": r["population"],
+                "distance_m": _round(r["party_m"]),
+                "method": r["method"],
+                "nearest_party": r["nearest_name"],
+                "nearest_kind": r["nearest_kind"],
+                "point": [round(r["lon"], 7), round(r["lat"], 7)],
+            },
+        }
+        for r in rows.mappings()
+    ]
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "max_m": max_m,
+        "numberMatched": len(features),
+        "uncovered_population": sum(f["properties"]["population"] for f in features),
+        **_meta(conn, versions),
+    }
 
 
-def living_circle(conn: Connection, principal: Principal, versions: list[int], *,
-                  level: str, within_m: float, unit: str | None) -> dict[str, Any]:
-    cats = conn.execute(text(
-        "SELECT code, name_zh, name_en FROM living_category ORDER BY sort")).mappings().all()
+def living_circle(
+    conn: Connection,
+    principal: Principal,
+    versions: list[int],
+    *,
+    level: str,
+    within_m: float,
+    unit: str | None,
+) -> dict[str, Any]:
+    cats = (
+        conn.execute(text("SELECT code, name_zh, name_en FROM living_category ORDER BY sort"))
+        .mappings()
+        .all()
+    )
     codes = [c["code"] for c in cats]
     if level == "building":
         where, params = _scope(principal, unit, "b.unit_code")
-        rows = conn.execute(text(f"""
+        rows = conn.execute(
+            text(f"""
             SELECT b.unit_code AS code, u.name, b.population, b.category_m
             FROM building_access b JOIN admin_unit u ON u.code = b.unit_code
-            WHERE {where} ORDER BY b.unit_code"""), params).mappings()
+            WHERE {where} ORDER BY b.unit_code"""),
+            params,
+        ).mappings()
         units = []
         for r in rows:
             dist = r["category_m"]
             within = [c for c in codes if dist.get(c) is not None and dist[c] <= within_m]
-            units.append({"code": r["code"], "name": r["name"], "population": r["population"],
-                          "within": within, "missing": [c for c in codes if c not in within],
-                          "complete": len(within) == len(codes), "distance_m": dist})
-        return {"level": level, "within_m": within_m, "categories": [dict(c) for c in cats],
-                "units": units, **_meta(conn, versions)}
+            units.append(
+                {
+                    "code": r["code"],
+                    "name": r["name"],
+                    "population": r["population"],
+                    "within": within,
+                    "missing": [c for c in codes if c not in within],
+                    "complete": len(within) == len(codes),
+                    "distance_m": dist,
+                }
+            )
+        return {
+            "level": level,
+            "within_m": within_m,
+            "categories": [dict(c) for c in cats],
+            "units": units,
+            **_meta(conn, versions),
+        }
     where, params = _scope(principal, unit, "u.code")
-    rows = conn.execute(text(f"""
+    rows = (
+        conn.execute(
+            text(f"""
         WITH b AS (
             SELECT left(unit_code, :len) AS code, population,
                    ARRAY(SELECT c FROM unnest(CAST(:cats AS text[])) c
@@ -142,9 +214,21 @@ def living_circle(conn: Connection, principal: Principal, versions: list[int], *
         JOIN b ON b.code = u.code
         WHERE u.level = :level AND {where}
         GROUP BY u.code, u.name ORDER BY u.code
-    """), {"len": CODE_LENGTH[Level(level)], "cats": codes, "within_m": within_m,
-           "ncat": len(codes), "level": level, **params}).mappings().all()
-    per_cat = conn.execute(text(f"""
+    """),
+            {
+                "len": CODE_LENGTH[Level(level)],
+                "cats": codes,
+                "within_m": within_m,
+                "ncat": len(codes),
+                "level": level,
+                **params,
+            },
+        )
+        .mappings()
+        .all()
+    )
+    per_cat = conn.execute(
+        text(f"""
         SELECT left(b.unit_code, :len) AS code, c AS category,
                coalesce(sum(b.population) FILTER (
                    WHERE (b.category_m ->> c)::float8 <= :within_m), 0) AS covered
@@ -152,8 +236,9 @@ def living_circle(conn: Connection, principal: Principal, versions: list[int], *
         JOIN admin_unit u ON u.code = left(b.unit_code, :len)
         WHERE {where}
         GROUP BY 1, 2
-    """), {"len": CODE_LENGTH[Level(level)], "cats": codes, "within_m": within_m,
-           **params}).all()
+    """),
+        {"len": CODE_LENGTH[Level(level)], "cats": codes, "within_m": within_m, **params},
+    ).all()
     covered: dict[str, dict[str, int]] = {}
     for code, cat, n in per_cat:
         covered.setdefault(code, {})[cat] = int(n)
@@ -165,14 +250,28 @@ def living_circle(conn: Connection, principal: Principal, versions: list[int], *
         share = {c: (round(cov.get(c, 0) / pop, 4) if pop else None) for c in codes}
         missing = {c: pop - cov.get(c, 0) for c in codes}
         worst = max(codes, key=lambda c: missing[c]) if pop else None
-        units.append({
-            "code": r["code"], "name": r["name"], "population": pop,
-            "complete_population": int(r["complete"]),
-            "complete_share": round(r["complete"] / pop, 4) if pop else None,
-            "category_share": share,
-            "most_missing": None if worst is None or missing[worst] == 0 else {
-                "category": worst, "name_zh": names[worst]["name_zh"],
-                "name_en": names[worst]["name_en"], "population_missing": missing[worst]},
-        })
-    return {"level": level, "within_m": within_m, "categories": [dict(c) for c in cats],
-            "units": units, **_meta(conn, versions)}
+        units.append(
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "population": pop,
+                "complete_population": int(r["complete"]),
+                "complete_share": round(r["complete"] / pop, 4) if pop else None,
+                "category_share": share,
+                "most_missing": None
+                if worst is None or missing[worst] == 0
+                else {
+                    "category": worst,
+                    "name_zh": names[worst]["name_zh"],
+                    "name_en": names[worst]["name_en"],
+                    "population_missing": missing[worst],
+                },
+            }
+        )
+    return {
+        "level": level,
+        "within_m": within_m,
+        "categories": [dict(c) for c in cats],
+        "units": units,
+        **_meta(conn, versions),
+    }

@@ -60,16 +60,23 @@ class AccessEngine:
     def search(self, origin: Snapped, budget: float) -> LocalSearch:
         return search_from(self.graph, origin, budget, self.node_tree)
 
-    def isochrones(self, lon: float, lat: float, distances: list[float], walk_off: float,
-                   resolution: float | None = None,
-                   max_access: float = MAX_ACCESS_M) -> list[Contour]:
+    def isochrones(
+        self,
+        lon: float,
+        lat: float,
+        distances: list[float],
+        walk_off: float,
+        resolution: float | None = None,
+        max_access: float = MAX_ACCESS_M,
+    ) -> list[Contour]:
         """One search to the largest budget, then one polygon per budget (projected)."""
         origin = self.snap(lon, lat)
         x, y = self.project(lon, lat)
         out = []
         if float(origin.leg[0]) > max_access:
-            return [Contour(0, d, circle(float(x), float(y), d), "euclidean", 0.0)
-                    for d in distances]
+            return [
+                Contour(0, d, circle(float(x), float(y), d), "euclidean", 0.0) for d in distances
+            ]
         found = self.search(origin, max(distances))
         for d in distances:
             edge, f0, f1 = found.pieces(d)
@@ -87,8 +94,15 @@ class AccessEngine:
             out.append(Contour(0, d, poly, "network", cell))
         return out
 
-    def union_polygon(self, lon: F, lat: F, budget: float, walk_off: float,
-                      resolution: float, max_access: float = MAX_ACCESS_M) -> MultiPolygon:
+    def union_polygon(
+        self,
+        lon: F,
+        lat: F,
+        budget: float,
+        walk_off: float,
+        resolution: float,
+        max_access: float = MAX_ACCESS_M,
+    ) -> MultiPolygon:
         """The union of the isochrones of many origins, drawn in one pass: one multi-source
         search, then the reached streets of all of them traced together (the union of
         bands is the band of the union), instead of unioning hundreds of polygons."""
@@ -97,28 +111,44 @@ class AccessEngine:
         near = origins.leg <= max_access
         parts = []
         if near.any():
-            sub = Snapped(origins.edge[near], origins.frac[near], origins.leg[near],
-                          origins.x[near], origins.y[near])
+            sub = Snapped(
+                origins.edge[near],
+                origins.frac[near],
+                origins.leg[near],
+                origins.x[near],
+                origins.y[near],
+            )
             node_dist, _ = nearest_sources(self.graph, sub, toward=False, limit=budget)
             g = self.graph
             arcs = np.nonzero(node_dist[g.arc_from] <= budget)[0]
             edge, f0, f1 = reached_pieces(g, arcs, node_dist[g.arc_from[arcs]], budget, sub)
             px, py = sample_pieces(g, edge, f0, f1, 0.7 * resolution)
-            lx, ly = _leg_samples(np.asarray(x)[near], np.asarray(y)[near], sub, budget,
-                                  0.7 * resolution)
-            poly, _ = band_polygon(np.concatenate([px, lx]), np.concatenate([py, ly]),
-                                   walk_off, resolution)
+            lx, ly = _leg_samples(
+                np.asarray(x)[near], np.asarray(y)[near], sub, budget, 0.7 * resolution
+            )
+            poly, _ = band_polygon(
+                np.concatenate([px, lx]), np.concatenate([py, ly]), walk_off, resolution
+            )
             parts.append(poly)
         for cx, cy in zip(np.asarray(x)[~near], np.asarray(y)[~near], strict=True):
             parts.append(circle(float(cx), float(cy), budget))
         if not parts:
             return MultiPolygon()
         merged = parts[0] if len(parts) == 1 else shapely.union_all(parts)
-        return merged if isinstance(merged, MultiPolygon) else MultiPolygon(
-            [g for g in shapely.get_parts(merged) if g.geom_type == "Polygon"])
+        return (
+            merged
+            if isinstance(merged, MultiPolygon)
+            else MultiPolygon([g for g in shapely.get_parts(merged) if g.geom_type == "Polygon"])
+        )
 
-    def path_line(self, found: LocalSearch, target: Snapped, i: int,
-                  start_xy: tuple[float, float], end_xy: tuple[float, float]) -> LineString:
+    def path_line(
+        self,
+        found: LocalSearch,
+        target: Snapped,
+        i: int,
+        start_xy: tuple[float, float],
+        end_xy: tuple[float, float],
+    ) -> LineString:
         """The walked line from the start to target i (projected)."""
         g = self.graph
         k, f = int(target.edge[i]), float(target.frac[i])
@@ -127,8 +157,7 @@ class AccessEngine:
         target_pt = (float(target.x[i]), float(target.y[i]))
         length = g.length[k]
         u_d = found._node_dist(np.array([g.u[k]]))[0] + f * length
-        v_d = (np.inf if g.oneway[k] else found._node_dist(np.array([g.v[k]]))[0]
-               + (1 - f) * length)
+        v_d = np.inf if g.oneway[k] else found._node_dist(np.array([g.v[k]]))[0] + (1 - f) * length
         parts: list = [start_xy, tuple(origin_pt)]
         direct = np.inf
         if k == o_k and (f >= o_t or not g.oneway[k]):
@@ -157,13 +186,12 @@ class AccessEngine:
 
     def _edge_between(self, a: int, b: int) -> F:
         g = self.graph
-        out = g.arc_order[g.out_ptr[a]:g.out_ptr[a + 1]]
+        out = g.arc_order[g.out_ptr[a] : g.out_ptr[a + 1]]
         out = out[g.arc_to[out] == b]
         arc = out[np.argmin(g.arc_cost[out])]
         e = int(g.arc_edge[arc])
         line = g.edge_line(e)
         return line if g.arc_forward[arc] else line[::-1]
-
 
 
 def _leg_samples(x: F, y: F, snapped: Snapped, budget: float, step: float) -> tuple[F, F]:

@@ -128,14 +128,19 @@ class WalkGraph:
         s = int(frm.max()) - n + 1 if len(frm) else 0
         extra = arcs_matrix(frm - n, to, cost, max(n, s))[:s]
         indptr = np.concatenate([base.indptr, base.indptr[-1] + extra.indptr[1:]])
-        return csr_matrix((np.concatenate([base.data, extra.data]),
-                           np.concatenate([base.indices, extra.indices]), indptr),
-                          shape=(n + s, n + s))
+        return csr_matrix(
+            (
+                np.concatenate([base.data, extra.data]),
+                np.concatenate([base.indices, extra.indices]),
+                indptr,
+            ),
+            shape=(n + s, n + s),
+        )
 
     def edge_line(self, k: int, f0: float = 0.0, f1: float = 1.0) -> F:
         """The part of edge k between fractions f0 < f1 of its length, projected."""
-        xy = self.coords[self.offset[k]:self.offset[k + 1]]
-        al = self.along[self.offset[k]:self.offset[k + 1]]
+        xy = self.coords[self.offset[k] : self.offset[k + 1]]
+        al = self.along[self.offset[k] : self.offset[k + 1]]
         total = al[-1]
         a, b = f0 * total, f1 * total
         inner = (al > a) & (al < b)
@@ -144,8 +149,8 @@ class WalkGraph:
         return np.vstack([start, xy[inner], end])
 
     def point_at(self, k: int, f: float) -> F:
-        xy = self.coords[self.offset[k]:self.offset[k + 1]]
-        al = self.along[self.offset[k]:self.offset[k + 1]]
+        xy = self.coords[self.offset[k] : self.offset[k + 1]]
+        al = self.along[self.offset[k] : self.offset[k + 1]]
         return _interp(xy, al, f * al[-1])
 
 
@@ -164,9 +169,18 @@ def arcs_matrix(frm: I, to: I, cost: F, size: int) -> csr_matrix:
     return csr_matrix((cost[keep], (frm[keep], to[keep])), shape=(size, size))
 
 
-def build_graph(node_id: I, node_lon: F, node_lat: F, edge_id: I, source: I, target: I,
-                length: F, oneway: NDArray[np.bool_], lines: NDArray[np.object_],
-                version: int = 0) -> WalkGraph:
+def build_graph(
+    node_id: I,
+    node_lon: F,
+    node_lat: F,
+    edge_id: I,
+    source: I,
+    target: I,
+    length: F,
+    oneway: NDArray[np.bool_],
+    lines: NDArray[np.object_],
+    version: int = 0,
+) -> WalkGraph:
     """Arrays from the store → a WalkGraph. ``lines`` are shapely LineStrings in WGS-84."""
     if len(node_id) == 0:
         raise ValueError("the walking network is empty")
@@ -189,8 +203,17 @@ def build_graph(node_id: I, node_lon: F, node_lat: F, edge_id: I, source: I, tar
     step[offset[:-1]] = 0.0  # each edge starts at zero
     cum = np.cumsum(step)
     along = cum - np.repeat(cum[offset[:-1]], counts)
-    return WalkGraph(node_id=node_id, node_xy=np.column_stack([nx_, ny_]), u=u.astype(np.int64),
-                     v=v.astype(np.int64), length=np.asarray(length, float),
-                     oneway=np.asarray(oneway, bool), edge_id=np.asarray(edge_id, np.int64),
-                     coords=coords, offset=offset, along=along, projection=proj,
-                     version=version)
+    return WalkGraph(
+        node_id=node_id,
+        node_xy=np.column_stack([nx_, ny_]),
+        u=u.astype(np.int64),
+        v=v.astype(np.int64),
+        length=np.asarray(length, float),
+        oneway=np.asarray(oneway, bool),
+        edge_id=np.asarray(edge_id, np.int64),
+        coords=coords,
+        offset=offset,
+        along=along,
+        projection=proj,
+        version=version,
+    )

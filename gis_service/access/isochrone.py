@@ -62,8 +62,9 @@ def sample_pieces(graph: WalkGraph, edge: I, f0: F, f1: F, step: float) -> tuple
     return p0[:, 0] + (p1[:, 0] - p0[:, 0]) * t, p0[:, 1] + (p1[:, 1] - p0[:, 1]) * t
 
 
-def band_polygon(x: F, y: F, walk_off: float, resolution: float | None = None
-                 ) -> tuple[MultiPolygon, float]:
+def band_polygon(
+    x: F, y: F, walk_off: float, resolution: float | None = None
+) -> tuple[MultiPolygon, float]:
     """The ground within ``walk_off`` of the sampled points, with its holes."""
     pad = walk_off + 0.0
     x0, y0 = x.min() - pad, y.min() - pad
@@ -79,12 +80,16 @@ def band_polygon(x: F, y: F, walk_off: float, resolution: float | None = None
     free[((y - y0) / c).astype(np.int64), ((x - x0) / c).astype(np.int64)] = False
     dist = ndimage.distance_transform_edt(free) * c
     gen = contourpy.contour_generator(
-        x=x0 + (np.arange(nx_) + 0.5) * c, y=y0 + (np.arange(ny_) + 0.5) * c, z=dist,
-        fill_type=contourpy.FillType.OuterOffset, name="serial")
+        x=x0 + (np.arange(nx_) + 0.5) * c,
+        y=y0 + (np.arange(ny_) + 0.5) * c,
+        z=dist,
+        fill_type=contourpy.FillType.OuterOffset,
+        name="serial",
+    )
     points, offsets = gen.filled(-1.0, walk_off)
     polys = []
     for pts, off in zip(points, offsets, strict=True):
-        rings = [pts[off[i]:off[i + 1]] for i in range(len(off) - 1)]
+        rings = [pts[off[i] : off[i + 1]] for i in range(len(off) - 1)]
         polys.append(Polygon(rings[0], rings[1:]))
     return MultiPolygon(polys), c
 

@@ -29,11 +29,17 @@ class Job:
     summary: str | None = None
 
     def public(self) -> dict[str, Any]:
-        state = ("failed" if self.error else "done" if self.finished else "running")
-        return {"job": self.name, "status": state, "step": self.step,
-                "started_at": self.started, "finished_at": self.finished,
-                "error": self.error, "summary": self.summary,
-                "status_url": f"/api/v1/access/jobs/{self.name}"}
+        state = "failed" if self.error else "done" if self.finished else "running"
+        return {
+            "job": self.name,
+            "status": state,
+            "step": self.step,
+            "started_at": self.started,
+            "finished_at": self.finished,
+            "error": self.error,
+            "summary": self.summary,
+            "status_url": f"/api/v1/access/jobs/{self.name}",
+        }
 
 
 class Pending(Exception):
@@ -50,8 +56,7 @@ class AccessJobs:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def run(self, name: str, work: Callable[[Callable[[str], None]], Any],
-            wait: float) -> Any:
+    def run(self, name: str, work: Callable[[Callable[[str], None]], Any], wait: float) -> Any:
         """Start ``work(progress)`` unless a job of that name is running; wait for it."""
         with self._lock:
             job = self._jobs.get(name)

@@ -51,13 +51,16 @@ class ReachRun:
     versions: list[int]
 
     def summary(self) -> str:
-        return (f"walking distances of {self.buildings:,} buildings "
-                f"({self.population:,} residents) in {self.seconds:.2f} s")
+        return (
+            f"walking distances of {self.buildings:,} buildings "
+            f"({self.population:,} residents) in {self.seconds:.2f} s"
+        )
 
 
 def current_versions(conn: Connection) -> list[int]:
-    row = conn.execute(text("SELECT network_version, points_version, units_version "
-                            "FROM access_state")).one()
+    row = conn.execute(
+        text("SELECT network_version, points_version, units_version FROM access_state")
+    ).one()
     return [int(v) for v in row]
 
 
@@ -67,9 +70,12 @@ def stored_versions(conn: Connection) -> list[int] | None:
 
 
 def building_rows(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    rows = conn.execute(text(
-        "SELECT code, coalesce(population, 0), ST_X(label_point), ST_Y(label_point) "
-        "FROM admin_unit WHERE level = 'building' ORDER BY code")).all()
+    rows = conn.execute(
+        text(
+            "SELECT code, coalesce(population, 0), ST_X(label_point), ST_Y(label_point) "
+            "FROM admin_unit WHERE level = 'building' ORDER BY code"
+        )
+    ).all()
     if not rows:
         raise NotFound("no building units: import the building level of the grid first")
     code, pop, lon, lat = zip(*rows, strict=True)
@@ -77,26 +83,34 @@ def building_rows(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, 
 
 
 def point_rows(conn: Connection) -> tuple[Points, set[str]]:
-    rows = conn.execute(text(
-        "SELECT id, kind, categories, ST_X(geom), ST_Y(geom) FROM service_point ORDER BY id"
-    )).all()
-    party = {r[0] for r in conn.execute(text(
-        "SELECT code FROM service_kind WHERE counts_for_party_reach"))}
+    rows = conn.execute(
+        text("SELECT id, kind, categories, ST_X(geom), ST_Y(geom) FROM service_point ORDER BY id")
+    ).all()
+    party = {
+        r[0]
+        for r in conn.execute(text("SELECT code FROM service_kind WHERE counts_for_party_reach"))
+    }
     if not rows:
         return Points(np.zeros(0, np.int64), [], [], np.zeros(0), np.zeros(0)), party
     pid, kind, cats, lon, lat = zip(*rows, strict=True)
-    return Points(np.array(pid, np.int64), list(kind), [list(c) for c in cats], np.array(lon),
-                  np.array(lat)), party
+    return Points(
+        np.array(pid, np.int64), list(kind), [list(c) for c in cats], np.array(lon), np.array(lat)
+    ), party
 
 
 def _subset(s: Snapped, mask: np.ndarray) -> Snapped:
-    return Snapped(edge=s.edge[mask], frac=s.frac[mask], leg=s.leg[mask], x=s.x[mask],
-                   y=s.y[mask])
+    return Snapped(edge=s.edge[mask], frac=s.frac[mask], leg=s.leg[mask], x=s.x[mask], y=s.y[mask])
 
 
-def distances_to(engine: AccessEngine, sources: Snapped, src_xy: np.ndarray,
-                 targets: Snapped, tgt_xy: np.ndarray, on_network: np.ndarray,
-                 limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def distances_to(
+    engine: AccessEngine,
+    sources: Snapped,
+    src_xy: np.ndarray,
+    targets: Snapped,
+    tgt_xy: np.ndarray,
+    on_network: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per target: distance to the nearest source (inf if none within limit), its index,
     and the method (network, or euclidean for targets too far from any street)."""
     n = len(targets)
@@ -116,16 +130,16 @@ def distances_to(engine: AccessEngine, sources: Snapped, src_xy: np.ndarray,
     return dist, which, np.where(on_network, "network", "euclidean")
 
 
-def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_progress
-            ) -> ReachRun:
+def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_progress) -> ReachRun:
     """Recompute building_access (the caller's transaction; nothing half-written)."""
     t0 = time.perf_counter()
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     versions = current_versions(conn)
     codes, pop, blon, blat = building_rows(conn)
     points, party_kinds = point_rows(conn)
-    categories = [r[0] for r in conn.execute(text(
-        "SELECT code FROM living_category ORDER BY sort"))]
+    categories = [
+        r[0] for r in conn.execute(text("SELECT code FROM living_category ORDER BY sort"))
+    ]
     progress(f"snapping {len(codes):,} buildings and {len(points.id):,} service points")
     b_snap = engine.snap(blon, blat)
     bx, by = engine.project(blon, blat)
@@ -139,8 +153,8 @@ def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
     is_party = np.array([k in party_kinds for k in points.kind], bool)
     if is_party.any():
         party_m, party_i, method = distances_to(
-            engine, _subset(p_snap, is_party), p_xy[is_party], b_snap, b_xy, on_net,
-            SEARCH_LIMIT_M)
+            engine, _subset(p_snap, is_party), p_xy[is_party], b_snap, b_xy, on_net, SEARCH_LIMIT_M
+        )
         party_id = np.where(party_i >= 0, points.id[is_party][np.maximum(party_i, 0)], -1)
     else:
         party_m = np.full(len(codes), np.inf)
@@ -151,14 +165,27 @@ def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
         progress(f"quarter-hour circle: {cat}")
         mask = np.array([cat in c for c in points.categories], bool)
         if mask.any():
-            per_cat[cat] = distances_to(engine, _subset(p_snap, mask), p_xy[mask], b_snap,
-                                        b_xy, on_net, SEARCH_LIMIT_M)[0]
+            per_cat[cat] = distances_to(
+                engine, _subset(p_snap, mask), p_xy[mask], b_snap, b_xy, on_net, SEARCH_LIMIT_M
+            )[0]
         else:
             per_cat[cat] = np.full(len(codes), np.inf)
     progress(f"writing {len(codes):,} buildings")
     conn.execute(text("TRUNCATE building_access"))
-    _copy_rows(conn, codes, blon, blat, pop, b_snap.leg, method, party_m, party_id, per_cat,
-               categories, versions)
+    _copy_rows(
+        conn,
+        codes,
+        blon,
+        blat,
+        pop,
+        b_snap.leg,
+        method,
+        party_m,
+        party_id,
+        per_cat,
+        categories,
+        versions,
+    )
     return ReachRun(len(codes), int(pop.sum()), time.perf_counter() - t0, versions)
 
 
@@ -177,23 +204,43 @@ def _fmt(values: np.ndarray, digits: int) -> list[str]:
     return out.tolist()
 
 
-def _copy_rows(conn: Connection, codes: list[str], lon: np.ndarray, lat: np.ndarray,
-               pop: np.ndarray, leg: np.ndarray, method: np.ndarray, party_m: np.ndarray,
-               party_id: np.ndarray, per_cat: dict[str, np.ndarray], categories: list[str],
-               versions: list[int]) -> None:
+def _copy_rows(
+    conn: Connection,
+    codes: list[str],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    pop: np.ndarray,
+    leg: np.ndarray,
+    method: np.ndarray,
+    party_m: np.ndarray,
+    party_id: np.ndarray,
+    per_cat: dict[str, np.ndarray],
+    categories: list[str],
+    versions: list[int],
+) -> None:
     """COPY building_access, the text built column by column (numpy, then one join)."""
     vtext = "{" + ",".join(map(str, versions)) + "}"
-    cat_text = {c: [("null" if v == "\\N" else v) for v in _fmt(per_cat[c], 1)]
-                for c in categories}
-    within = np.column_stack([per_cat[c] <= QUARTER_HOUR_M for c in categories]) \
-        if categories else np.zeros((len(codes), 0), bool)
+    cat_text = {c: [("null" if v == "\\N" else v) for v in _fmt(per_cat[c], 1)] for c in categories}
+    within = (
+        np.column_stack([per_cat[c] <= QUARTER_HOUR_M for c in categories])
+        if categories
+        else np.zeros((len(codes), 0), bool)
+    )
     lines = []
-    points = [f"SRID=4326;POINT({x:.8f} {y:.8f})" for x, y in zip(lon.tolist(), lat.tolist(),
-                                                                  strict=True)]
+    points = [
+        f"SRID=4326;POINT({x:.8f} {y:.8f})" for x, y in zip(lon.tolist(), lat.tolist(), strict=True)
+    ]
     pid = party_id.astype(str).astype(object)
     pid[party_id < 0] = "\\N"
-    cols = [codes, points, pop.astype(str).tolist(), _fmt(leg, 2), method.tolist(),
-            _fmt(party_m, 2), pid.tolist()]
+    cols = [
+        codes,
+        points,
+        pop.astype(str).tolist(),
+        _fmt(leg, 2),
+        method.tolist(),
+        _fmt(party_m, 2),
+        pid.tolist(),
+    ]
     for i, row in enumerate(zip(*cols, strict=True)):
         cat_json = "{" + ",".join(f'"{c}": {cat_text[c][i]}' for c in categories) + "}"
         near = "{" + ",".join(c for c, w in zip(categories, within[i], strict=True) if w) + "}"
@@ -202,4 +249,6 @@ def _copy_rows(conn: Connection, codes: list[str], lon: np.ndarray, lat: np.ndar
     with conn.connection.dbapi_connection.cursor() as cur:
         cur.copy_expert(
             "COPY building_access (unit_code, geom, population, leg_m, method, party_m, "
-            "party_point_id, category_m, categories_within, versions) FROM STDIN", buf)
+            "party_point_id, category_m, categories_within, versions) FROM STDIN",
+            buf,
+        )

@@ -33,8 +33,9 @@ def engine_of(request: Request, conn) -> AccessEngine:
 
 
 def _json(body: Any, media_type: str = "application/json") -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                    media_type=media_type)
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type=media_type
+    )
 
 
 def parse_minutes(text: str) -> list[float]:
@@ -43,35 +44,57 @@ def parse_minutes(text: str) -> list[float]:
     except ValueError:
         values = []
     if not values or any(not 0 < v <= 60 for v in values) or len(values) > 6:
-        raise InvalidInput(f"minutes: {text!r} is not a list of 1–6 contours of 0–60 minutes, "
-                           "e.g. minutes=5,10,15")
+        raise InvalidInput(
+            f"minutes: {text!r} is not a list of 1–6 contours of 0–60 minutes, e.g. minutes=5,10,15"
+        )
     return values
 
 
-@router.get("/isochrone", summary="Walking isochrones: the ground reachable on foot within "
-                                  "each number of minutes, as GeoJSON polygons")
+@router.get(
+    "/isochrone",
+    summary="Walking isochrones: the ground reachable on foot within "
+    "each number of minutes, as GeoJSON polygons",
+)
 def isochrone(
-    request: Request, conn: ConnDep, point: Annotated[PointParams, Depends()],
+    request: Request,
+    conn: ConnDep,
+    point: Annotated[PointParams, Depends()],
     minutes: Annotated[str, Query(description="Contours in minutes, comma-separated")] = "15",
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
-    walk_off_m: Annotated[float, Query(ge=0, le=500, description="Ground this far from a "
-                                       "reached street counts as reached")]
-    = service.DEFAULT_WALK_OFF_M,
-    resolution_m: Annotated[float | None, Query(ge=1, le=100, description="Grid on which the "
-                                                "outline is traced (default: ~1/256 of it)")]
-    = None,
-    max_access_m: Annotated[float, Query(gt=0, le=5000, description="Farther from every "
-                                         "street, a plain circle is returned")] = MAX_ACCESS_M,
+    walk_off_m: Annotated[
+        float,
+        Query(ge=0, le=500, description="Ground this far from a reached street counts as reached"),
+    ] = service.DEFAULT_WALK_OFF_M,
+    resolution_m: Annotated[
+        float | None,
+        Query(
+            ge=1, le=100, description="Grid on which the outline is traced (default: ~1/256 of it)"
+        ),
+    ] = None,
+    max_access_m: Annotated[
+        float,
+        Query(gt=0, le=5000, description="Farther from every street, a plain circle is returned"),
+    ] = MAX_ACCESS_M,
 ) -> Response:
     lon, lat = point.wgs84()
-    body = service.isochrone(engine_of(request, conn), lon, lat, parse_minutes(minutes),
-                             speed_kmh, walk_off_m, resolution_m, max_access_m)
+    body = service.isochrone(
+        engine_of(request, conn),
+        lon,
+        lat,
+        parse_minutes(minutes),
+        speed_kmh,
+        walk_off_m,
+        resolution_m,
+        max_access_m,
+    )
     return _json(body, GEOJSON)
 
 
 @router.get("/nearest", summary="The nearest service point by walking distance")
 def nearest(
-    request: Request, conn: ConnDep, point: Annotated[PointParams, Depends()],
+    request: Request,
+    conn: ConnDep,
+    point: Annotated[PointParams, Depends()],
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     max_m: Annotated[float, Query(gt=0, le=20000, description="Search this far")] = 5000,
@@ -79,9 +102,17 @@ def nearest(
     max_access_m: Annotated[float, Query(gt=0, le=5000)] = MAX_ACCESS_M,
 ) -> Response:
     lon, lat = point.wgs84()
-    body = service.nearest(conn, engine_of(request, conn), lon, lat, kind=kind,
-                           category=category, max_m=max_m, with_path=path,
-                           max_access_m=max_access_m)
+    body = service.nearest(
+        conn,
+        engine_of(request, conn),
+        lon,
+        lat,
+        kind=kind,
+        category=category,
+        max_m=max_m,
+        with_path=path,
+        max_access_m=max_access_m,
+    )
     return _json(body, GEOJSON)
 
 
@@ -110,65 +141,96 @@ def _fresh(request: Request, settings, principal: Principal) -> list[int]:
         current = reach_mod.current_versions(conn)
         if reach_mod.stored_versions(conn) == current:
             return current
-    return _in_job(request, settings, "buildings",
-                   lambda conn, engine, progress: reach_mod.compute(conn, engine, progress)
-                   ).versions
+    return _in_job(
+        request,
+        settings,
+        "buildings",
+        lambda conn, engine, progress: reach_mod.compute(conn, engine, progress),
+    ).versions
 
 
 def _planner(principal: Principal) -> Principal:
-    principal.require(Role.planner, Role.supervisor, Role.admin,
-                      what="figures about residents")
+    principal.require(Role.planner, Role.supervisor, Role.admin, what="figures about residents")
     return principal
 
 
 LEVEL = "^(district|subdistrict|community|grid)$"
 
 
-@router.get("/reach", summary="The one-kilometre reach of party organisations per unit: "
-                              "residents within the walking distance, and those without")
+@router.get(
+    "/reach",
+    summary="The one-kilometre reach of party organisations per unit: "
+    "residents within the walking distance, and those without",
+)
 def reach(
-    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     level: Annotated[str, Query(pattern=LEVEL)] = "community",
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(request, settings, principal)
-    return _json(coverage.reach(conn, principal, versions, level=level,
-                                max_m=max_m, unit=unit))
+    return _json(coverage.reach(conn, principal, versions, level=level, max_m=max_m, unit=unit))
 
 
-@router.get("/gaps", summary="Buildings farther than the reach from every party "
-                             "organisation, with their residents (GeoJSON)")
+@router.get(
+    "/gaps",
+    summary="Buildings farther than the reach from every party "
+    "organisation, with their residents (GeoJSON)",
+)
 def gaps(
-    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
 ) -> Response:
     versions = _fresh(request, settings, principal)
-    return _json(coverage.gaps(conn, principal, versions, max_m=max_m, unit=unit),
-                 GEOJSON)
+    return _json(coverage.gaps(conn, principal, versions, max_m=max_m, unit=unit), GEOJSON)
 
 
-@router.get("/living-circle", summary="Quarter-hour living circle: which of the six "
-                                      "everyday services each building reaches on foot")
+@router.get(
+    "/living-circle",
+    summary="Quarter-hour living circle: which of the six "
+    "everyday services each building reaches on foot",
+)
 def living_circle(
-    request: Request, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep,
-    level: Annotated[str, Query(pattern="^(district|subdistrict|community|grid|building)$")]
-    = "community",
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    level: Annotated[
+        str, Query(pattern="^(district|subdistrict|community|grid|building)$")
+    ] = "community",
     minutes: Annotated[float, Query(gt=0, le=45)] = 15,
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(request, settings, principal)
-    return _json(coverage.living_circle(conn, principal, versions, level=level,
-                                        within_m=service.metres(minutes, speed_kmh),
-                                        unit=unit))
+    return _json(
+        coverage.living_circle(
+            conn,
+            principal,
+            versions,
+            level=level,
+            within_m=service.metres(minutes, speed_kmh),
+            unit=unit,
+        )
+    )
 
 
-@router.get("/circles", summary="Quarter-hour service circles (walking, cached), per point "
-                                "or united per category and per kind")
+@router.get(
+    "/circles",
+    summary="Quarter-hour service circles (walking, cached), per point "
+    "or united per category and per kind",
+)
 def circles(
-    request: Request, conn: ConnDep, settings: SettingsDep,
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     kind: Annotated[str | None, Query(examples=["red_home"])] = None,
     union: Annotated[bool, Query(description="One area per category / kind")] = False,
@@ -178,8 +240,10 @@ def circles(
     check_vocab(conn, kind, category)
     if circles_mod.stale_count(conn) or (union and not circles_mod.unions_current(conn)):
         _in_job(request, settings, "circles", circles_mod.refresh)
-    return Response(circles_mod.circles_geojson(conn, category=category, kind=kind,
-                                                union=union), media_type=GEOJSON)
+    return Response(
+        circles_mod.circles_geojson(conn, category=category, kind=kind, union=union),
+        media_type=GEOJSON,
+    )
 
 
 @router.get("/jobs/{name}", summary="Status of a long access computation")
@@ -198,27 +262,47 @@ class SitingRequest(BaseModel):
     k: int = Field(3, ge=1, le=50)
     max_m: float = Field(PARTY_REACH_M, gt=0, le=3000)
     candidates: dict | None = Field(
-        None, description="GeoJSON FeatureCollection of candidate points (id or "
-                          "properties.id names each); default: every network node")
+        None,
+        description="GeoJSON FeatureCollection of candidate points (id or "
+        "properties.id names each); default: every network node",
+    )
 
 
-def _site(request: Request, conn, principal: Principal, body: SitingRequest,
-          coord_sys: CoordSys) -> Response:
+def _site(
+    request: Request, conn, principal: Principal, body: SitingRequest, coord_sys: CoordSys
+) -> Response:
     from gis_service.access import siting
 
     _planner(principal)
     check_vocab(conn, body.kind, body.category)
-    cands = siting.candidates_from_geojson(body.candidates, coord_sys) \
-        if body.candidates is not None else None
-    return _json(siting.site(conn, engine_of(request, conn), kind=body.kind,
-                             category=body.category, k=body.k, max_m=body.max_m,
-                             candidates=cands), GEOJSON)
+    cands = (
+        siting.candidates_from_geojson(body.candidates, coord_sys)
+        if body.candidates is not None
+        else None
+    )
+    return _json(
+        siting.site(
+            conn,
+            engine_of(request, conn),
+            kind=body.kind,
+            category=body.category,
+            k=body.k,
+            max_m=body.max_m,
+            candidates=cands,
+        ),
+        GEOJSON,
+    )
 
 
-@router.get("/siting", summary="The k sites that bring the most uncovered residents within "
-                               "walking reach (maximal covering, solved exactly)")
+@router.get(
+    "/siting",
+    summary="The k sites that bring the most uncovered residents within "
+    "walking reach (maximal covering, solved exactly)",
+)
 def siting_get(
-    request: Request, conn: ConnDep, principal: PrincipalDep,
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 3,
@@ -229,6 +313,11 @@ def siting_get(
 
 
 @router.post("/siting", summary="Siting among supplied candidate points")
-def siting_post(request: Request, conn: ConnDep, principal: PrincipalDep,
-                body: SitingRequest, coord_sys: CoordSys = CoordSys.wgs84) -> Response:
+def siting_post(
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    body: SitingRequest,
+    coord_sys: CoordSys = CoordSys.wgs84,
+) -> Response:
     return _site(request, conn, principal, body, coord_sys)

@@ -40,8 +40,13 @@ class LocalSearch:
     def pieces(self, budget: float) -> tuple[I, F, F]:
         """The parts of streets walkable within ``budget``: (edge, from fraction, to fraction)."""
         frm = np.searchsorted(self.nodes, self.graph.arc_from[self.arcs])
-        origin = Snapped(edge=np.array([self.origin_edge]), frac=np.array([self.origin_frac]),
-                         leg=np.array([self.origin_leg]), x=np.zeros(1), y=np.zeros(1))
+        origin = Snapped(
+            edge=np.array([self.origin_edge]),
+            frac=np.array([self.origin_frac]),
+            leg=np.array([self.origin_leg]),
+            x=np.zeros(1),
+            y=np.zeros(1),
+        )
         return reached_pieces(self.graph, self.arcs, self.dist[frm], budget, origin)
 
     def distance_to(self, edge: I, frac: F) -> F:
@@ -75,8 +80,9 @@ class LocalSearch:
         return out[::-1]
 
 
-def reached_pieces(graph: WalkGraph, arcs: I, from_dist: F, budget: float,
-                   origins: Snapped) -> tuple[I, F, F]:
+def reached_pieces(
+    graph: WalkGraph, arcs: I, from_dist: F, budget: float, origins: Snapped
+) -> tuple[I, F, F]:
     """Parts of streets walkable within ``budget``, as (edge, from fraction, to fraction):
     every arc whose start is reached, as far along as the rest of the budget goes, and the
     origins' own streets both ways (one way on a one-way street) from where they stand."""
@@ -93,13 +99,14 @@ def reached_pieces(graph: WalkGraph, arcs: I, from_dist: F, budget: float,
     k, t = origins.edge[on], origins.frac[on]
     r = rest[on] / np.maximum(graph.length[k], MIN_COST)
     two = ~graph.oneway[k]
-    return (np.concatenate([edge, k, k[two]]),
-            np.concatenate([f0, t, np.maximum(0.0, t - r)[two]]),
-            np.concatenate([f1, np.minimum(1.0, t + r), t[two]]))
+    return (
+        np.concatenate([edge, k, k[two]]),
+        np.concatenate([f0, t, np.maximum(0.0, t - r)[two]]),
+        np.concatenate([f1, np.minimum(1.0, t + r), t[two]]),
+    )
 
 
-def search_from(graph: WalkGraph, origin: Snapped, budget: float,
-                node_index=None) -> LocalSearch:
+def search_from(graph: WalkGraph, origin: Snapped, budget: float, node_index=None) -> LocalSearch:
     """Single-source search bounded by ``budget`` metres, touching only nearby nodes.
 
     Nodes farther than the budget in a straight line cannot be reached, so only the nodes
@@ -123,17 +130,30 @@ def search_from(graph: WalkGraph, origin: Snapped, budget: float,
     inside = (to < n) & (nodes[to_c] == graph.arc_to[arcs]) if n else np.zeros(0, bool)
     src_to, src_cost = [], []
     length = graph.length[k]
-    for node, cost, allowed in ((graph.v[k], leg + (1 - t) * length, True),
-                                (graph.u[k], leg + t * length, not graph.oneway[k])):
+    for node, cost, allowed in (
+        (graph.v[k], leg + (1 - t) * length, True),
+        (graph.u[k], leg + t * length, not graph.oneway[k]),
+    ):
         j = int(np.searchsorted(nodes, node))
         if allowed and j < n and nodes[j] == node:
             src_to.append(j), src_cost.append(max(cost, MIN_COST))
-    m = arcs_matrix(np.concatenate([frm[inside], np.full(len(src_to), n)]),
-                    np.concatenate([to_c[inside], np.asarray(src_to, np.int64)]),
-                    np.concatenate([graph.arc_cost[arcs[inside]], src_cost]), n + 1)
+    m = arcs_matrix(
+        np.concatenate([frm[inside], np.full(len(src_to), n)]),
+        np.concatenate([to_c[inside], np.asarray(src_to, np.int64)]),
+        np.concatenate([graph.arc_cost[arcs[inside]], src_cost]),
+        n + 1,
+    )
     dist, pred = dijkstra(m, directed=True, indices=n, limit=budget, return_predecessors=True)
-    return LocalSearch(graph=graph, origin_edge=k, origin_frac=t, origin_leg=leg, nodes=nodes,
-                       dist=dist[:n], arcs=arcs, pred=pred[:n])
+    return LocalSearch(
+        graph=graph,
+        origin_edge=k,
+        origin_frac=t,
+        origin_leg=leg,
+        nodes=nodes,
+        dist=dist[:n],
+        arcs=arcs,
+        pred=pred[:n],
+    )
 
 
 def _node_tree(graph: WalkGraph):
@@ -142,8 +162,9 @@ def _node_tree(graph: WalkGraph):
     return cKDTree(graph.node_xy)
 
 
-def nearest_sources(graph: WalkGraph, sources: Snapped, *, toward: bool = True,
-                    limit: float = np.inf) -> tuple[F, I]:
+def nearest_sources(
+    graph: WalkGraph, sources: Snapped, *, toward: bool = True, limit: float = np.inf
+) -> tuple[F, I]:
     """One search from many sources at once: per node, the distance to the nearest source
     (its leg and part-way street included) and which source it is (-1: none).
 
@@ -168,14 +189,22 @@ def nearest_sources(graph: WalkGraph, sources: Snapped, *, toward: bool = True,
     to = np.concatenate([graph.u[e[ok_u]], graph.v[e[ok_v]]])
     cost = np.concatenate([near_u[ok_u], near_v[ok_v]])
     m = graph.matrix_with_sources(frm, to, np.maximum(cost, MIN_COST), reverse=toward)
-    dist, _, src = dijkstra(m, directed=True, indices=n + idx, limit=limit, min_only=True,
-                            return_predecessors=True)
+    dist, _, src = dijkstra(
+        m, directed=True, indices=n + idx, limit=limit, min_only=True, return_predecessors=True
+    )
     which = np.where(src >= 0, src - n, -1)
     return dist[:n], which[:n].astype(np.int64)
 
 
-def distance_to_targets(graph: WalkGraph, node_dist: F, node_src: I, sources: Snapped,
-                        targets: Snapped, *, toward: bool = True) -> tuple[F, I]:
+def distance_to_targets(
+    graph: WalkGraph,
+    node_dist: F,
+    node_src: I,
+    sources: Snapped,
+    targets: Snapped,
+    *,
+    toward: bool = True,
+) -> tuple[F, I]:
     """Per target (snapped): walking distance to (``toward``) or from the nearest source,
     and which source; the target's leg included.
 

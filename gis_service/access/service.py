@@ -33,10 +33,16 @@ def wgs84_geojson(engine: AccessEngine, geom) -> dict[str, Any]:
     return mapping(shapely.transform(geom, back))
 
 
-def isochrone(engine: AccessEngine, lon: float, lat: float, minutes: list[float],
-              speed_kmh: float = DEFAULT_SPEED_KMH, walk_off_m: float = DEFAULT_WALK_OFF_M,
-              resolution_m: float | None = None,
-              max_access_m: float = MAX_ACCESS_M) -> dict[str, Any]:
+def isochrone(
+    engine: AccessEngine,
+    lon: float,
+    lat: float,
+    minutes: list[float],
+    speed_kmh: float = DEFAULT_SPEED_KMH,
+    walk_off_m: float = DEFAULT_WALK_OFF_M,
+    resolution_m: float | None = None,
+    max_access_m: float = MAX_ACCESS_M,
+) -> dict[str, Any]:
     if not minutes:
         raise InvalidInput("minutes: give at least one contour, e.g. minutes=5,10,15")
     minutes = sorted(set(minutes))
@@ -45,41 +51,63 @@ def isochrone(engine: AccessEngine, lon: float, lat: float, minutes: list[float]
     origin = engine.snap(lon, lat)
     features = []
     for m, c in zip(minutes, contours, strict=True):
-        features.append({
-            "type": "Feature",
-            "geometry": wgs84_geojson(engine, c.polygon),
-            "properties": {
-                "minutes": m, "distance_m": round(c.distance_m, 1), "method": c.method,
-                "walk_off_m": walk_off_m if c.method == "network" else 0.0,
-                "resolution_m": round(c.resolution_m, 2), "speed_kmh": speed_kmh,
-                "area_m2": round(float(c.polygon.area), 1),
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": wgs84_geojson(engine, c.polygon),
+                "properties": {
+                    "minutes": m,
+                    "distance_m": round(c.distance_m, 1),
+                    "method": c.method,
+                    "walk_off_m": walk_off_m if c.method == "network" else 0.0,
+                    "resolution_m": round(c.resolution_m, 2),
+                    "speed_kmh": speed_kmh,
+                    "area_m2": round(float(c.polygon.area), 1),
+                },
+            }
+        )
     return {
         "type": "FeatureCollection",
         "features": features,
-        "origin": {"lon": lon, "lat": lat, "access_m": round(float(origin.leg[0]), 1),
-                   "max_access_m": max_access_m},
+        "origin": {
+            "lon": lon,
+            "lat": lat,
+            "access_m": round(float(origin.leg[0]), 1),
+            "max_access_m": max_access_m,
+        },
         "network_version": engine.version,
     }
 
 
 def _points(conn: Connection, kind: str | None, category: str | None) -> list[dict]:
     where, params = kind_filter(kind, category)
-    rows = conn.execute(text(
-        f"SELECT id, name, kind, categories, ST_X(geom) AS lon, ST_Y(geom) AS lat, address "
-        f"FROM service_point WHERE {' AND '.join(['TRUE', *where])} ORDER BY id"),
-        params).mappings()
+    rows = conn.execute(
+        text(
+            f"SELECT id, name, kind, categories, ST_X(geom) AS lon, ST_Y(geom) AS lat, address "
+            f"FROM service_point WHERE {' AND '.join(['TRUE', *where])} ORDER BY id"
+        ),
+        params,
+    ).mappings()
     return [dict(r) for r in rows]
 
 
-def nearest(conn: Connection, engine: AccessEngine, lon: float, lat: float, *,
-            kind: str | None, category: str | None, max_m: float, with_path: bool,
-            max_access_m: float = MAX_ACCESS_M) -> dict[str, Any]:
+def nearest(
+    conn: Connection,
+    engine: AccessEngine,
+    lon: float,
+    lat: float,
+    *,
+    kind: str | None,
+    category: str | None,
+    max_m: float,
+    with_path: bool,
+    max_access_m: float = MAX_ACCESS_M,
+) -> dict[str, Any]:
     check_vocab(conn, kind, category)
     points = _points(conn, kind, category)
-    what = " and ".join(x for x in (f"kind {kind}" if kind else "",
-                                    f"category {category}" if category else "") if x)
+    what = " and ".join(
+        x for x in (f"kind {kind}" if kind else "", f"category {category}" if category else "") if x
+    )
     if not points:
         raise NotFound(f"no service point of {what or 'any kind'} exists")
     plon = np.array([p["lon"] for p in points])
@@ -98,16 +126,23 @@ def nearest(conn: Connection, engine: AccessEngine, lon: float, lat: float, *,
         dist = found.distance_to(targets.edge, targets.frac) + targets.leg
     best = int(np.argmin(dist))
     if not np.isfinite(dist[best]) or dist[best] > max_m:
-        raise NotFound(f"no service point of {what or 'any kind'} within {max_m:,.0f} m walk",
-                       max_m=max_m, method=method)
+        raise NotFound(
+            f"no service point of {what or 'any kind'} within {max_m:,.0f} m walk",
+            max_m=max_m,
+            method=method,
+        )
     p = points[best]
     out: dict[str, Any] = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
         "properties": {
-            "id": p["id"], "name": p["name"], "kind": p["kind"],
-            "categories": list(p["categories"]), "address": p["address"],
-            "distance_m": round(float(dist[best]), 1), "method": method,
+            "id": p["id"],
+            "name": p["name"],
+            "kind": p["kind"],
+            "categories": list(p["categories"]),
+            "address": p["address"],
+            "distance_m": round(float(dist[best]), 1),
+            "method": method,
             "access_m": round(float(origin.leg[0]), 1),
             "egress_m": round(float(targets.leg[best]), 1),
             "straight_m": round(float(np.hypot(px[best] - x, py[best] - y)), 1),
@@ -118,7 +153,8 @@ def nearest(conn: Connection, engine: AccessEngine, lon: float, lat: float, *,
         if found is None:
             line = shapely.LineString([(float(x), float(y)), (float(px[best]), float(py[best]))])
         else:
-            line = engine.path_line(found, targets, best, (float(x), float(y)),
-                                    (float(px[best]), float(py[best])))
+            line = engine.path_line(
+                found, targets, best, (float(x), float(y)), (float(px[best]), float(py[best]))
+            )
         out["properties"]["path"] = wgs84_geojson(engine, line)
     return out

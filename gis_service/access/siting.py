@@ -45,8 +45,9 @@ class Candidates:
     node: np.ndarray | None = None  # graph node index when the candidates are nodes
 
 
-def uncovered(conn: Connection, engine: AccessEngine, *, kind: str | None,
-              category: str | None, max_m: float) -> Demand:
+def uncovered(
+    conn: Connection, engine: AccessEngine, *, kind: str | None, category: str | None, max_m: float
+) -> Demand:
     """Buildings with residents and no existing service of the kind / category within a
     max_m walk (for a party-reach kind, none of any party-reach kind)."""
     codes, pop, lon, lat = reach.building_rows(conn)
@@ -61,18 +62,22 @@ def uncovered(conn: Connection, engine: AccessEngine, *, kind: str | None,
     if mask.any():
         p_snap = engine.snap(points.lon[mask], points.lat[mask])
         px, py = engine.project(points.lon[mask], points.lat[mask])
-        dist = reach.distances_to(engine, p_snap, np.column_stack([px, py]), b_snap,
-                                  np.column_stack([bx, by]), b_snap.leg <= MAX_ACCESS_M,
-                                  max_m)[0]
+        dist = reach.distances_to(
+            engine,
+            p_snap,
+            np.column_stack([px, py]),
+            b_snap,
+            np.column_stack([bx, by]),
+            b_snap.leg <= MAX_ACCESS_M,
+            max_m,
+        )[0]
     else:
         dist = np.full(len(codes), np.inf)
     gap = (dist > max_m) & (pop > 0)
-    return Demand([c for c, g in zip(codes, gap, strict=True) if g], pop[gap], lon[gap],
-                  lat[gap])
+    return Demand([c for c, g in zip(codes, gap, strict=True) if g], pop[gap], lon[gap], lat[gap])
 
 
-def candidates_from_geojson(fc: dict, coord_sys: CoordSys | str = CoordSys.wgs84
-                            ) -> Candidates:
+def candidates_from_geojson(fc: dict, coord_sys: CoordSys | str = CoordSys.wgs84) -> Candidates:
     """Candidate points from a GeoJSON FeatureCollection (named by id or properties.id)."""
     feats = fc.get("features") if isinstance(fc, dict) else None
     if not feats:
@@ -93,12 +98,10 @@ def candidates_from_geojson(fc: dict, coord_sys: CoordSys | str = CoordSys.wgs84
 def node_candidates(engine: AccessEngine) -> Candidates:
     g = engine.graph
     lon, lat = g.projection.to_lonlat(g.node_xy[:, 0], g.node_xy[:, 1])
-    return Candidates(lon, lat, [f"node:{int(i)}" for i in g.node_id],
-                      np.arange(g.node_count))
+    return Candidates(lon, lat, [f"node:{int(i)}" for i in g.node_id], np.arange(g.node_count))
 
 
-def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: float
-             ) -> csr_matrix:
+def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: float) -> csr_matrix:
     """Boolean (buildings × candidates): who walks to which candidate within max_m."""
     rows, cols = [], []
     targets: Snapped | None = None
@@ -108,8 +111,13 @@ def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: flo
         tree_xy = np.column_stack([cx, cy])
     snaps = engine.snap(demand.lon, demand.lat)
     for i in range(len(demand.codes)):
-        one = Snapped(snaps.edge[i:i + 1], snaps.frac[i:i + 1], snaps.leg[i:i + 1],
-                      snaps.x[i:i + 1], snaps.y[i:i + 1])
+        one = Snapped(
+            snaps.edge[i : i + 1],
+            snaps.frac[i : i + 1],
+            snaps.leg[i : i + 1],
+            snaps.x[i : i + 1],
+            snaps.y[i : i + 1],
+        )
         if one.leg[0] > MAX_ACCESS_M:
             continue  # off the network: no walk can be proven; left to planners
         found = engine.search(one, max_m)
@@ -123,8 +131,9 @@ def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: flo
             hit = near[d <= max_m]
         rows.extend([i] * len(hit))
         cols.extend(hit.tolist())
-    return csr_matrix((np.ones(len(rows), bool), (rows, cols)),
-                      shape=(len(demand.codes), len(cands.label)))
+    return csr_matrix(
+        (np.ones(len(rows), bool), (rows, cols)), shape=(len(demand.codes), len(cands.label))
+    )
 
 
 def solve(cover: csr_matrix, weight: np.ndarray, k: int) -> tuple[list[int], float]:
@@ -135,14 +144,15 @@ def solve(cover: csr_matrix, weight: np.ndarray, k: int) -> tuple[list[int], flo
         return [], 0.0
     # merge candidates with identical coverage, and buildings with identical candidates
     cols = cover[:, used].T.tocsr()
-    keys = [cols.indices[cols.indptr[j]:cols.indptr[j + 1]].tobytes() for j in range(len(used))]
+    keys = [cols.indices[cols.indptr[j] : cols.indptr[j + 1]].tobytes() for j in range(len(used))]
     first: dict[bytes, int] = {}
     for j, key in enumerate(keys):
         first.setdefault(key, j)
     reps = used[sorted(first.values())]
     sub = cover[:, reps].tocsr()
-    rows_keys = [sub.indices[sub.indptr[i]:sub.indptr[i + 1]].tobytes()
-                 for i in range(sub.shape[0])]
+    rows_keys = [
+        sub.indices[sub.indptr[i] : sub.indptr[i + 1]].tobytes() for i in range(sub.shape[0])
+    ]
     groups: dict[bytes, list[int]] = {}
     for i, key in enumerate(rows_keys):
         if key:
@@ -156,19 +166,22 @@ def solve(cover: csr_matrix, weight: np.ndarray, k: int) -> tuple[list[int], flo
     c = np.concatenate([np.zeros(n_c), -w])
     link = hstack([-a, identity(n_d)]).tocsr()  # y_i - sum of x_j covering i <= 0
     count = np.concatenate([np.ones(n_c), np.zeros(n_d)])[None, :]
-    result = milp(c, integrality=np.ones(n_c + n_d),
-                  bounds=Bounds(np.zeros(n_c + n_d), np.ones(n_c + n_d)),
-                  constraints=[LinearConstraint(link, -np.inf, 0),
-                               LinearConstraint(count, k, k)],
-                  options={"time_limit": 60})
+    result = milp(
+        c,
+        integrality=np.ones(n_c + n_d),
+        bounds=Bounds(np.zeros(n_c + n_d), np.ones(n_c + n_d)),
+        constraints=[LinearConstraint(link, -np.inf, 0), LinearConstraint(count, k, k)],
+        options={"time_limit": 60},
+    )
     if result.x is None:
         raise InvalidInput(f"the siting problem could not be solved ({result.message})")
     chosen = reps[np.nonzero(result.x[:n_c] > 0.5)[0]]
     return [int(j) for j in chosen], float(-result.fun)
 
 
-def order_by_gain(cover: csr_matrix, weight: np.ndarray, chosen: list[int]
-                  ) -> list[tuple[int, float, int]]:
+def order_by_gain(
+    cover: csr_matrix, weight: np.ndarray, chosen: list[int]
+) -> list[tuple[int, float, int]]:
     """The chosen sites, each with the residents and buildings it adds, largest first."""
     cover = cover.tocsc()
     covered = np.zeros(cover.shape[0], bool)
@@ -176,7 +189,7 @@ def order_by_gain(cover: csr_matrix, weight: np.ndarray, chosen: list[int]
     while left:
         gains = []
         for j in left:
-            rows = cover.indices[cover.indptr[j]:cover.indptr[j + 1]]
+            rows = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
             new = rows[~covered[rows]]
             gains.append((weight[new].sum(), len(new), j, new))
         gain, nb, j, new = max(gains, key=lambda t: (t[0], -t[2]))
@@ -186,8 +199,16 @@ def order_by_gain(cover: csr_matrix, weight: np.ndarray, chosen: list[int]
     return out
 
 
-def site(conn: Connection, engine: AccessEngine, *, kind: str | None, category: str | None,
-         k: int, max_m: float, candidates: Candidates | None = None) -> dict[str, Any]:
+def site(
+    conn: Connection,
+    engine: AccessEngine,
+    *,
+    kind: str | None,
+    category: str | None,
+    k: int,
+    max_m: float,
+    candidates: Candidates | None = None,
+) -> dict[str, Any]:
     if not kind and not category:
         raise InvalidInput("kind or category: say what is to be sited")
     demand = uncovered(conn, engine, kind=kind, category=category, max_m=max_m)
@@ -196,17 +217,33 @@ def site(conn: Connection, engine: AccessEngine, *, kind: str | None, category: 
     chosen, total = solve(cover, demand.population, k)
     sites = []
     for rank, (j, gain, nb) in enumerate(order_by_gain(cover, demand.population, chosen), 1):
-        sites.append({"type": "Feature",
-                      "geometry": {"type": "Point", "coordinates": [
-                          round(float(cands.lon[j]), 7), round(float(cands.lat[j]), 7)]},
-                      "properties": {"rank": rank, "candidate": cands.label[j],
-                                     "population_added": int(gain), "buildings_added": nb}})
+        sites.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round(float(cands.lon[j]), 7), round(float(cands.lat[j]), 7)],
+                },
+                "properties": {
+                    "rank": rank,
+                    "candidate": cands.label[j],
+                    "population_added": int(gain),
+                    "buildings_added": nb,
+                },
+            }
+        )
     reachable = cover.getnnz(axis=1) > 0
-    return {"type": "FeatureCollection", "features": sites,
-            "kind": kind, "category": category, "k": k, "max_m": max_m,
-            "uncovered_buildings": len(demand.codes),
-            "uncovered_population": int(demand.population.sum()),
-            "population_covered": round(total),
-            "population_coverable": int(demand.population[reachable].sum()),
-            "candidates": "network nodes" if candidates is None else "supplied",
-            "method": "exact MCLP (HiGHS) over merged candidates"}
+    return {
+        "type": "FeatureCollection",
+        "features": sites,
+        "kind": kind,
+        "category": category,
+        "k": k,
+        "max_m": max_m,
+        "uncovered_buildings": len(demand.codes),
+        "uncovered_population": int(demand.population.sum()),
+        "population_covered": round(total),
+        "population_coverable": int(demand.population[reachable].sum()),
+        "candidates": "network nodes" if candidates is None else "supplied",
+        "method": "exact MCLP (HiGHS) over merged candidates",
+    }

@@ -63,10 +63,14 @@ class SegmentIndex:
         """Distance from each point to each of its candidate pieces, and the piece parameter."""
         a, b = self.a[cand], self.b[cand]
         d = b - a
-        dd = (d ** 2).sum(-1)
+        dd = (d**2).sum(-1)
         dd = np.where(dd == 0, 1.0, dd)
-        t = np.clip(((px[..., None] - a[..., 0]) * d[..., 0]
-                     + (py[..., None] - a[..., 1]) * d[..., 1]) / dd, 0, 1)
+        t = np.clip(
+            ((px[..., None] - a[..., 0]) * d[..., 0] + (py[..., None] - a[..., 1]) * d[..., 1])
+            / dd,
+            0,
+            1,
+        )
         qx = a[..., 0] + t * d[..., 0]
         qy = a[..., 1] + t * d[..., 1]
         return np.hypot(px[..., None] - qx, py[..., None] - qy), t
@@ -94,7 +98,7 @@ class SegmentIndex:
                 break
         for i in todo:  # very crowded: search the whole proving ball
             ball = np.asarray(self.tree.query_ball_point((x[i], y[i]), leg[i] + self.half + 1e-6))
-            dd, tt = self._exact(x[i:i + 1], y[i:i + 1], ball[None, :])
+            dd, tt = self._exact(x[i : i + 1], y[i : i + 1], ball[None, :])
             j = int(dd[0].argmin())
             piece[i], tb[i], leg[i] = ball[j], tt[0, j], dd[0, j]
         return self._result(piece, tb, leg)
@@ -108,4 +112,3 @@ class SegmentIndex:
         total = g.proj_length[edge]
         frac = np.clip(np.where(total > 0, along / np.where(total > 0, total, 1), 0.0), 0, 1)
         return Snapped(edge=edge, frac=frac, leg=leg, x=q[:, 0], y=q[:, 1])
-

@@ -29,17 +29,28 @@ def load_graph(conn: Connection) -> WalkGraph:
         nodes = np.array(cur.fetchall(), dtype=float).reshape(-1, 3)
         cur.execute(
             "SELECT id, source, target, length_m, reverse_cost < 0, ST_AsBinary(geom) "
-            "FROM walk_edge ORDER BY id")
+            "FROM walk_edge ORDER BY id"
+        )
         rows = cur.fetchall()
     if not rows:
-        raise NotFound("no walking network has been imported: "
-                       "run `gis-service import network FILE` (or `gis-service demo`)")
+        raise NotFound(
+            "no walking network has been imported: "
+            "run `gis-service import network FILE` (or `gis-service demo`)"
+        )
     edge_id, source, target, length, oneway, wkb = zip(*rows, strict=True)
     lines = shapely.from_wkb([bytes(w) for w in wkb])
-    return build_graph(nodes[:, 0].astype(np.int64), nodes[:, 1], nodes[:, 2],
-                       np.array(edge_id, np.int64), np.array(source, np.int64),
-                       np.array(target, np.int64), np.array(length, float),
-                       np.array(oneway, bool), lines, version=version)
+    return build_graph(
+        nodes[:, 0].astype(np.int64),
+        nodes[:, 1],
+        nodes[:, 2],
+        np.array(edge_id, np.int64),
+        np.array(source, np.int64),
+        np.array(target, np.int64),
+        np.array(length, float),
+        np.array(oneway, bool),
+        lines,
+        version=version,
+    )
 
 
 class EngineCache:

@@ -43,8 +43,9 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 TOKEN_COOKIE = "gis_token"
 
 
-async def get_principal(request: Request, settings: SettingsDep,
-                        token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+async def get_principal(
+    request: Request, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
     return principal_of(request, settings, token)
 
 
@@ -57,8 +58,9 @@ def principal_of(request: Request, settings: Settings, token: str | None = None)
     if not token and request.method in ("GET", "HEAD"):
         token = request.cookies.get(TOKEN_COOKIE)
     if not token:
-        raise Unauthorized("sign in first: send Authorization: Bearer <token> "
-                           "(POST /api/v1/auth/token)")
+        raise Unauthorized(
+            "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
+        )
     return tokens.read(token, settings)
 
 

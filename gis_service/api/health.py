@@ -22,14 +22,24 @@ def healthz(request: Request, settings: SettingsDep) -> JSONResponse:
             revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError as exc:
         return JSONResponse(
-            {"status": "error", "database": "unreachable",
-             "detail": str(exc.__cause__ or exc).splitlines()[0]},
+            {
+                "status": "error",
+                "database": "unreachable",
+                "detail": str(exc.__cause__ or exc).splitlines()[0],
+            },
             status_code=503,
         )
     cube = request.app.state.cube
     # stats_ready: the statistics cube is loaded (it loads in the background after start,
     # taking the process's CPU for a few seconds at 1 M cases; load tests wait for it).
-    return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
-                         "postgis": postgis, "schema": revision,
-                         "stats_ready": cube.synced_at > 0,
-                         "access_ready": request.app.state.access.ready})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "database": "ok",
+            "postgis": postgis,
+            "schema": revision,
+            "stats_ready": cube.synced_at > 0,
+            "access_ready": request.app.state.access.ready,
+        }
+    )

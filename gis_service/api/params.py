@@ -18,8 +18,9 @@ MAX_LIMIT = 1000
 class BBoxParams:
     bbox: Annotated[
         str | None,
-        Query(description="minlon,minlat,maxlon,maxlat in WGS-84",
-              examples=["113.6,34.7,113.9,34.9"]),
+        Query(
+            description="minlon,minlat,maxlon,maxlat in WGS-84", examples=["113.6,34.7,113.9,34.9"]
+        ),
     ] = None
 
     def parsed(self) -> tuple[float, float, float, float] | None:

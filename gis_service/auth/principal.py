@@ -25,12 +25,17 @@ class Role(StrEnum):
 
 
 ROLE_NAMES_ZH = {
-    Role.grid_worker: "网格员", Role.team_member: "服务队员", Role.supervisor: "督办人员",
-    Role.planner: "规划人员", Role.admin: "管理员", Role.client: "接入应用",
+    Role.grid_worker: "网格员",
+    Role.team_member: "服务队员",
+    Role.supervisor: "督办人员",
+    Role.planner: "规划人员",
+    Role.admin: "管理员",
+    Role.client: "接入应用",
 }
 REPORTERS = frozenset({Role.grid_worker, Role.supervisor, Role.admin, Role.client})
-CASE_READERS = frozenset({Role.grid_worker, Role.team_member, Role.supervisor, Role.admin,
-                          Role.client})
+CASE_READERS = frozenset(
+    {Role.grid_worker, Role.team_member, Role.supervisor, Role.admin, Role.client}
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,7 @@ class Principal:
     def require(self, *roles: Role, what: str) -> None:
         if self.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"{what} needs one of the roles: {allowed} (you are "
-                            f"{self.role.value})")
+            raise Forbidden(f"{what} needs one of the roles: {allowed} (you are {self.role.value})")
 
     def require_case_reader(self) -> None:
         if self.role not in CASE_READERS:
@@ -74,22 +78,28 @@ class Principal:
         if self.unrestricted:
             return "TRUE", {}
         if self.role is Role.team_member:
-            return (f"({alias}.team_history @> ARRAY[CAST(:scope_team AS integer)] "
-                    f"AND {alias}.team_history <> '{{}}')",
-                    {"scope_team": self.team_id})
+            return (
+                f"({alias}.team_history @> ARRAY[CAST(:scope_team AS integer)] "
+                f"AND {alias}.team_history <> '{{}}')",
+                {"scope_team": self.team_id},
+            )
         if not self.scopes:
             return "FALSE", {}
         terms = [f"{alias}.unit_code LIKE :scope_{i}" for i in range(len(self.scopes))]
-        return ("(" + " OR ".join(terms) + ")",
-                {f"scope_{i}": s + "%" for i, s in enumerate(self.scopes)})
+        return (
+            "(" + " OR ".join(terms) + ")",
+            {f"scope_{i}": s + "%" for i, s in enumerate(self.scopes)},
+        )
 
     def inside_filter(self, column: str) -> tuple[str, dict[str, Any]]:
         """SQL true for unit codes inside the principal's scopes (not the units above)."""
         if self.unrestricted:
             return "TRUE", {}
         terms = [f"{column} LIKE :inside_{i}" for i in range(len(self.scopes))]
-        return ("(" + " OR ".join(terms or ["FALSE"]) + ")",
-                {f"inside_{i}": s + "%" for i, s in enumerate(self.scopes)})
+        return (
+            "(" + " OR ".join(terms or ["FALSE"]) + ")",
+            {f"inside_{i}": s + "%" for i, s in enumerate(self.scopes)},
+        )
 
     def unit_filter(self, column: str) -> tuple[str, dict[str, Any]]:
         """SQL true for units inside the principal's scopes or above them (the chain a
@@ -103,7 +113,13 @@ class Principal:
         return "(" + " OR ".join(terms or ["FALSE"]) + ")", params
 
     def public(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "username": self.username,
-                "display_name": self.display_name, "role": self.role.value,
-                "role_zh": ROLE_NAMES_ZH[self.role], "scopes": list(self.scopes),
-                "team_id": self.team_id, "client_id": self.client_id}
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role.value,
+            "role_zh": ROLE_NAMES_ZH[self.role],
+            "scopes": list(self.scopes),
+            "team_id": self.team_id,
+            "client_id": self.client_id,
+        }

@@ -15,8 +15,12 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/token", summary="Sign in with username and password; returns a bearer token")
-def token(request: Request, conn: ConnDep, settings: SettingsDep,
-          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+def token(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> dict[str, Any]:
     """Five wrong passwords for one username from one address in 15 minutes: 429 with
     Retry-After until the oldest of them is 15 minutes old."""
     throttle = request.app.state.sign_in_throttle
@@ -29,9 +33,14 @@ def token(request: Request, conn: ConnDep, settings: SettingsDep,
         raise
     throttle.succeeded(form.username, address)
     access_token, lifetime = tokens.issue(user, settings)
-    return {"access_token": access_token, "token_type": "bearer", "expires_in": lifetime,
-            "user": {k: user[k] for k in ("id", "username", "display_name", "role", "scopes",
-                                          "team_id")}}
+    return {
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": lifetime,
+        "user": {
+            k: user[k] for k in ("id", "username", "display_name", "role", "scopes", "team_id")
+        },
+    }
 
 
 @router.get("/me", summary="The signed-in user, role and jurisdiction")

@@ -16,8 +16,7 @@ WINDOW_SECONDS = 15 * 60
 
 
 class SignInThrottle:
-    def __init__(self, max_failures: int = MAX_FAILURES,
-                 window: float = WINDOW_SECONDS) -> None:
+    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS) -> None:
         self.max_failures = max_failures
         self.window = window
         self._failures: dict[tuple[str, str], deque[float]] = {}
@@ -31,7 +30,8 @@ class SignInThrottle:
                 wait = int(recent[0] + self.window - time.monotonic()) + 1
                 raise TooManyAttempts(
                     f"too many failed sign-ins for {username!r}: try again in {wait} s",
-                    retry_after=wait)
+                    retry_after=wait,
+                )
 
     def failed(self, username: str, address: str) -> None:
         with self._lock:

@@ -25,9 +25,15 @@ def issue(user: dict[str, Any], settings: Settings) -> tuple[str, int]:
     lifetime = int(settings.token_hours * 3600)
     now = int(time.time())
     claims = {
-        "sub": str(user["id"]), "usr": user["username"], "name": user["display_name"],
-        "role": user["role"], "scp": list(user["scopes"]), "team": user["team_id"],
-        "ver": user["token_version"], "iat": now, "exp": now + lifetime,
+        "sub": str(user["id"]),
+        "usr": user["username"],
+        "name": user["display_name"],
+        "role": user["role"],
+        "scp": list(user["scopes"]),
+        "team": user["team_id"],
+        "ver": user["token_version"],
+        "iat": now,
+        "exp": now + lifetime,
     }
     return jwt.encode(claims, settings.signing_key(), algorithm=ALGORITHM), lifetime
 
@@ -43,14 +49,19 @@ def read(token: str, settings: Settings) -> Principal:
 def _decode(token: str, key: str) -> tuple[Principal, int]:
     """Verified once per token and process: a phone sends the same token all day."""
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM],
-                            options={"require": ["sub", "exp", "role"]})
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "role"]}
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired: sign in again") from None
     except (jwt.PyJWTError, ValueError):
         raise Unauthorized("the access token is not valid") from None
     return Principal(
-        role=Role(claims["role"]), user_id=int(claims["sub"]), username=claims.get("usr", ""),
-        display_name=claims.get("name", ""), scopes=tuple(claims.get("scp") or ()),
-        team_id=claims.get("team"), token_version=int(claims.get("ver", 0)),
+        role=Role(claims["role"]),
+        user_id=int(claims["sub"]),
+        username=claims.get("usr", ""),
+        display_name=claims.get("name", ""),
+        scopes=tuple(claims.get("scp") or ()),
+        team_id=claims.get("team"),
+        token_version=int(claims.get("ver", 0)),
     ), int(claims["exp"])

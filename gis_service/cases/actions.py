@@ -29,64 +29,111 @@ class ActionRequest(BaseModel):
     team_id: Annotated[int | None, Field(description="dispatch: the team to send it to")] = None
     passed: Annotated[bool | None, Field(description="verify: was it fixed?")] = None
     score: Annotated[int | None, Field(ge=1, le=5, description="rate: 1–5")] = None
-    photo_ids: Annotated[list[int], Field(max_length=10,
-                                          description="Photos of this case to attach")] = []
+    photo_ids: Annotated[
+        list[int], Field(max_length=10, description="Photos of this case to attach")
+    ] = []
 
 
 def check_account(conn: Connection, principal: Principal) -> None:
     """Writes re-check the account: a deactivated user's token stops working at once."""
     if principal.user_id is None:
         return
-    ok = conn.execute(text(
-        "SELECT 1 FROM app_user WHERE id = :id AND active AND token_version = :v"),
-        {"id": principal.user_id, "v": principal.token_version}).first()
+    ok = conn.execute(
+        text("SELECT 1 FROM app_user WHERE id = :id AND active AND token_version = :v"),
+        {"id": principal.user_id, "v": principal.token_version},
+    ).first()
     if not ok:
         raise Unauthorized("this sign-in is no longer valid: sign in again")
 
 
-def apply_action(conn: Connection, principal: Principal, case_id: int,
-                 req: ActionRequest) -> dict[str, Any]:
+def apply_action(
+    conn: Connection, principal: Principal, case_id: int, req: ActionRequest
+) -> dict[str, Any]:
     check_account(conn, principal)
     case = visible_case(conn, principal, case_id, lock=True)
     action, step = req.action, STEPS[req.action]
     if not state_allows(action, case):
-        why = (f"case {case['case_no']} is {case['status']}"
-               + (" and already rated" if action is Action.rate and case["rating"] else "")
-               + (" and already at district level" if action is Action.escalate
-                  and case["status"] in step.sources else ""))
-        raise Conflict(f"cannot {action.value}: {why}", status=case["status"],
-                       allowed=allowed_actions(principal, case))
+        why = (
+            f"case {case['case_no']} is {case['status']}"
+            + (" and already rated" if action is Action.rate and case["rating"] else "")
+            + (
+                " and already at district level"
+                if action is Action.escalate and case["status"] in step.sources
+                else ""
+            )
+        )
+        raise Conflict(
+            f"cannot {action.value}: {why}",
+            status=case["status"],
+            allowed=allowed_actions(principal, case),
+        )
     if not may_act(step, principal, case):
-        raise Forbidden(f"a {principal.role.value} cannot {action.value} this case",
-                        allowed=allowed_actions(principal, case))
+        raise Forbidden(
+            f"a {principal.role.value} cannot {action.value} this case",
+            allowed=allowed_actions(principal, case),
+        )
     if step.note_required and not req.note:
         raise InvalidInput(f"{action.value} needs a note saying why", field="note")
     _check_photos(conn, case_id, req.photo_ids)
 
     sets, data, target = _changes(conn, case, req)
     target = target or case["status"]
-    summary = conn.execute(text(
-        f"UPDATE cases c SET {', '.join(sets or ['updated_at = now()'])} "
-        "WHERE c.id = :id RETURNING case_summary(c)"),
-        {"id": case_id, "team": req.team_id, "score": req.score, "target": target,
-         "hours": case["deadline_hours"]}).scalar_one()
-    event = conn.execute(text(
-        """
+    summary = conn.execute(
+        text(
+            f"UPDATE cases c SET {', '.join(sets or ['updated_at = now()'])} "
+            "WHERE c.id = :id RETURNING case_summary(c)"
+        ),
+        {
+            "id": case_id,
+            "team": req.team_id,
+            "score": req.score,
+            "target": target,
+            "hours": case["deadline_hours"],
+        },
+    ).scalar_one()
+    event = (
+        conn.execute(
+            text(
+                """
         INSERT INTO case_event (case_id, actor_id, client_id, action, from_status, to_status,
                                 note, data, photo_ids)
         VALUES (:id, :actor, :client, :action, :from, :to, :note, CAST(:data AS jsonb), :photos)
         RETURNING id, at, action, from_status, to_status, note, data, photo_ids
-        """), {"id": case_id, "actor": principal.user_id, "client": principal.client_id,
-               "action": action.value, "from": case["status"], "to": target,
-               "note": req.note, "data": _json(data), "photos": req.photo_ids}).mappings().one()
-    new_case = {**case, **summary, "status": summary["status"], "team_id": summary["team_id"],
-                "rating": summary["rating"], "handling_level": summary["handling_level"]}
-    return {"case": summary, "event": dict(event),
-            "allowed_actions": allowed_actions(principal, new_case)}
+        """
+            ),
+            {
+                "id": case_id,
+                "actor": principal.user_id,
+                "client": principal.client_id,
+                "action": action.value,
+                "from": case["status"],
+                "to": target,
+                "note": req.note,
+                "data": _json(data),
+                "photos": req.photo_ids,
+            },
+        )
+        .mappings()
+        .one()
+    )
+    new_case = {
+        **case,
+        **summary,
+        "status": summary["status"],
+        "team_id": summary["team_id"],
+        "rating": summary["rating"],
+        "handling_level": summary["handling_level"],
+    }
+    return {
+        "case": summary,
+        "event": dict(event),
+        "allowed_actions": allowed_actions(principal, new_case),
+    }
 
 
-def _changes(conn: Connection, case: dict[str, Any],
-             req: ActionRequest) -> tuple[list[str], dict[str, Any], str | None]:
+def _changes(
+    conn: Connection, case: dict[str, Any], req: ActionRequest
+) -> tuple[list[str], dict[str, Any], str | None]:
     """SET clauses, event data and the new status for the action."""
     action, step = req.action, STEPS[req.action]
     sets = ["status = :target"] if step.target else []
@@ -99,9 +146,12 @@ def _changes(conn: Connection, case: dict[str, Any],
         sets.append("rejected_at = now()")
     elif action is Action.dispatch:
         team = _team_for(conn, case, req.team_id)
-        sets += ["team_id = :team", "dispatched_at = now()",
-                 "team_history = CASE WHEN :team = ANY(team_history) THEN team_history "
-                 "ELSE team_history || :team END"]
+        sets += [
+            "team_id = :team",
+            "dispatched_at = now()",
+            "team_history = CASE WHEN :team = ANY(team_history) THEN team_history "
+            "ELSE team_history || :team END",
+        ]
         data.update(team_id=team["id"], team_name=team["name"])
     elif action is Action.handle:
         _require_after_photo(conn, case)
@@ -112,15 +162,18 @@ def _changes(conn: Connection, case: dict[str, Any],
         data["passed"] = req.passed
         if req.passed:
             target = "closed"
-            sets += ["status = :target", "closed_at = now()",
-                     "public_token = coalesce(public_token, gen_random_uuid())"]
+            sets += [
+                "status = :target",
+                "closed_at = now()",
+                "public_token = coalesce(public_token, gen_random_uuid())",
+            ]
         else:
             if not req.note:
-                raise InvalidInput("a failed check needs a note saying what is still wrong",
-                                   field="note")
+                raise InvalidInput(
+                    "a failed check needs a note saying what is still wrong", field="note"
+                )
             target = "dispatched"
-            sets += ["status = :target", "rework_count = rework_count + 1",
-                     "dispatched_at = now()"]
+            sets += ["status = :target", "rework_count = rework_count + 1", "dispatched_at = now()"]
     elif action is Action.rate:
         if req.score is None:
             raise InvalidInput("rate needs a score from 1 to 5", field="score")
@@ -142,57 +195,90 @@ def _changes(conn: Connection, case: dict[str, Any],
 def _team_for(conn: Connection, case: dict[str, Any], team_id: int | None) -> dict[str, Any]:
     if team_id is None:
         raise InvalidInput("dispatch needs team_id (GET /api/v1/teams)", field="team_id")
-    team = conn.execute(text("SELECT id, name, unit_code, active FROM team WHERE id = :id"),
-                        {"id": team_id}).mappings().first()
+    team = (
+        conn.execute(
+            text("SELECT id, name, unit_code, active FROM team WHERE id = :id"), {"id": team_id}
+        )
+        .mappings()
+        .first()
+    )
     if team is None or not team["active"]:
         raise InvalidInput(f"no active team {team_id}", field="team_id")
     if not case["unit_code"].startswith(team["unit_code"]):
-        raise InvalidInput(f"team {team['name']} serves unit {team['unit_code']}, which does "
-                           f"not include this case's unit {case['unit_code']}",
-                           field="team_id")
+        raise InvalidInput(
+            f"team {team['name']} serves unit {team['unit_code']}, which does "
+            f"not include this case's unit {case['unit_code']}",
+            field="team_id",
+        )
     return dict(team)
 
 
 def _require_after_photo(conn: Connection, case: dict[str, Any]) -> None:
-    has = conn.execute(text(
-        "SELECT 1 FROM case_photo WHERE case_id = :id AND stage = 'after' "
-        "AND uploaded_at >= :since LIMIT 1"),
-        {"id": case["id"], "since": case["dispatched_at"]}).first()
+    has = conn.execute(
+        text(
+            "SELECT 1 FROM case_photo WHERE case_id = :id AND stage = 'after' "
+            "AND uploaded_at >= :since LIMIT 1"
+        ),
+        {"id": case["id"], "since": case["dispatched_at"]},
+    ).first()
     if not has:
-        raise Conflict("handle needs an after photo of the work: upload one first "
-                       f"(POST /api/v1/cases/{case['id']}/photos, stage=after)",
-                       status=case["status"], allowed=["comment"])
+        raise Conflict(
+            "handle needs an after photo of the work: upload one first "
+            f"(POST /api/v1/cases/{case['id']}/photos, stage=after)",
+            status=case["status"],
+            allowed=["comment"],
+        )
 
 
 def _check_photos(conn: Connection, case_id: int, photo_ids: list[int]) -> None:
     if not photo_ids:
         return
-    found = {r[0] for r in conn.execute(text(
-        "SELECT id FROM case_photo WHERE case_id = :c AND id = ANY(:ids)"),
-        {"c": case_id, "ids": photo_ids})}
+    found = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT id FROM case_photo WHERE case_id = :c AND id = ANY(:ids)"),
+            {"c": case_id, "ids": photo_ids},
+        )
+    }
     missing = sorted(set(photo_ids) - found)
     if missing:
-        raise InvalidInput(f"photos {missing} do not belong to case {case_id}",
-                           field="photo_ids")
+        raise InvalidInput(f"photos {missing} do not belong to case {case_id}", field="photo_ids")
 
 
 def rate_by_link(conn: Connection, token: str, score: int, note: str | None) -> dict[str, Any]:
     """A resident rates through the public link the reporter passed on (no account)."""
-    row = conn.execute(text(
-        "SELECT id, status, rating, case_no FROM cases WHERE public_token = CAST(:t AS uuid) "
-        "FOR UPDATE"), {"t": token}).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, status, rating, case_no FROM cases WHERE "
+                "public_token = CAST(:t AS uuid) "
+                "FOR UPDATE"
+            ),
+            {"t": token},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound("this rating link is not valid")
     if row["status"] != "closed" or row["rating"] is not None:
-        raise Conflict(f"case {row['case_no']} cannot be rated now "
-                       f"({'already rated' if row['rating'] else row['status']})",
-                       status=row["status"], allowed=[])
-    conn.execute(text("UPDATE cases SET rating = :s, rated_at = now() WHERE id = :id"),
-                 {"s": score, "id": row["id"]})
-    conn.execute(text(
-        "INSERT INTO case_event (case_id, action, from_status, to_status, note, data) "
-        "VALUES (:id, 'rate', 'closed', 'closed', :note, CAST(:data AS jsonb))"),
-        {"id": row["id"], "note": note, "data": _json({"score": score, "via": "public_link"})})
+        raise Conflict(
+            f"case {row['case_no']} cannot be rated now "
+            f"({'already rated' if row['rating'] else row['status']})",
+            status=row["status"],
+            allowed=[],
+        )
+    conn.execute(
+        text("UPDATE cases SET rating = :s, rated_at = now() WHERE id = :id"),
+        {"s": score, "id": row["id"]},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO case_event (case_id, action, from_status, to_status, note, data) "
+            "VALUES (:id, 'rate', 'closed', 'closed', :note, CAST(:data AS jsonb))"
+        ),
+        {"id": row["id"], "note": note, "data": _json({"score": score, "via": "public_link"})},
+    )
     return {"case_no": row["case_no"], "rating": score}
 
 

@@ -20,15 +20,28 @@ from gis_service.settings import Settings
 STAGES = ("before", "after")
 
 
-def add_photo(conn: Connection, settings: Settings, principal: Principal, case_id: int,
-              stage: str, data: bytes) -> dict[str, Any]:
+def add_photo(
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    case_id: int,
+    stage: str,
+    data: bytes,
+) -> dict[str, Any]:
     """Store one uploaded photo; see add_processed."""
-    return add_processed(conn, settings, principal, case_id, stage,
-                         photos.process(data, settings.photo_max_bytes))
+    return add_processed(
+        conn, settings, principal, case_id, stage, photos.process(data, settings.photo_max_bytes)
+    )
 
 
-def add_processed(conn: Connection, settings: Settings, principal: Principal, case_id: int,
-                  stage: str, processed: photos.Processed) -> dict[str, Any]:
+def add_processed(
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    case_id: int,
+    stage: str,
+    processed: photos.Processed,
+) -> dict[str, Any]:
     """Store one photo already checked by photos.process (idempotent: the same bytes for
     the same case and stage return the photo already stored). Runs inside the caller's
     transaction."""
@@ -41,51 +54,94 @@ def add_processed(conn: Connection, settings: Settings, principal: Principal, ca
     # status is now: only new photos need an open case
     row = _stored(conn, case_id, stage, meta.sha256)
     if row is None and case["status"] not in OPEN_STATUSES:
-        raise Conflict(f"case {case['case_no']} is {case['status']}: no more photos",
-                       status=case["status"], allowed=[])
+        raise Conflict(
+            f"case {case['case_no']} is {case['status']}: no more photos",
+            status=case["status"],
+            allowed=[],
+        )
     if row is None:
         photos.save(settings.photos_path, meta, stored, thumb)
-        row = conn.execute(text(
-            """
+        row = conn.execute(
+            text(
+                """
             INSERT INTO case_photo (case_id, stage, sha256, mime, width, height, bytes,
                                     exif_lon, exif_lat, uploaded_by, client_id)
             VALUES (:case_id, :stage, :sha256, :mime, :width, :height, :bytes,
                     :exif_lon, :exif_lat, :user, :client)
             ON CONFLICT (case_id, stage, sha256) DO NOTHING
             RETURNING id, true AS created
-            """), {**asdict(meta), "case_id": case_id, "stage": stage,
-                   "user": principal.user_id, "client": principal.client_id}).first()
+            """
+            ),
+            {
+                **asdict(meta),
+                "case_id": case_id,
+                "stage": stage,
+                "user": principal.user_id,
+                "client": principal.client_id,
+            },
+        ).first()
     if row is None:  # a concurrent upload of the same bytes won the insert
         row = _stored(conn, case_id, stage, meta.sha256)
     elif row.created:
-        conn.execute(text(
-            "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
-            "VALUES (:c, :u, :k, 'photo', CAST(:d AS jsonb), ARRAY[:p]::bigint[])"),
-            {"c": case_id, "u": principal.user_id, "k": principal.client_id,
-             "d": f'{{"stage": "{stage}"}}', "p": row.id})
+        conn.execute(
+            text(
+                "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
+                "VALUES (:c, :u, :k, 'photo', CAST(:d AS jsonb), ARRAY[:p]::bigint[])"
+            ),
+            {
+                "c": case_id,
+                "u": principal.user_id,
+                "k": principal.client_id,
+                "d": f'{{"stage": "{stage}"}}',
+                "p": row.id,
+            },
+        )
     base = f"/api/v1/cases/{case_id}/photos/{row.id}"
-    exif = ({"lon": meta.exif_lon, "lat": meta.exif_lat}
-            if meta.exif_lon is not None and meta.exif_lat is not None else None)
-    return {"id": row.id, "case_id": case_id, "stage": stage, "mime": meta.mime,
-            "width": meta.width, "height": meta.height, "bytes": meta.bytes,
-            "sha256": meta.sha256, "created": row.created, "exif_location": exif,
-            "url": base, "thumbnail_url": base + "?thumb=true"}
+    exif = (
+        {"lon": meta.exif_lon, "lat": meta.exif_lat}
+        if meta.exif_lon is not None and meta.exif_lat is not None
+        else None
+    )
+    return {
+        "id": row.id,
+        "case_id": case_id,
+        "stage": stage,
+        "mime": meta.mime,
+        "width": meta.width,
+        "height": meta.height,
+        "bytes": meta.bytes,
+        "sha256": meta.sha256,
+        "created": row.created,
+        "exif_location": exif,
+        "url": base,
+        "thumbnail_url": base + "?thumb=true",
+    }
 
 
 def _stored(conn: Connection, case_id: int, stage: str, sha256: str):
     """The photo already stored for these bytes at this stage of the case, if any."""
-    return conn.execute(text(
-        "SELECT id, false AS created FROM case_photo "
-        "WHERE case_id = :c AND stage = :s AND sha256 = :h"),
-        {"c": case_id, "s": stage, "h": sha256}).first()
+    return conn.execute(
+        text(
+            "SELECT id, false AS created FROM case_photo "
+            "WHERE case_id = :c AND stage = :s AND sha256 = :h"
+        ),
+        {"c": case_id, "s": stage, "h": sha256},
+    ).first()
 
 
-def photo_file(conn: Connection, settings: Settings, principal: Principal, case_id: int,
-               photo_id: int, thumb: bool) -> tuple[Path, str]:
+def photo_file(
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    case_id: int,
+    photo_id: int,
+    thumb: bool,
+) -> tuple[Path, str]:
     visible_case(conn, principal, case_id)
-    row = conn.execute(text(
-        "SELECT sha256, mime FROM case_photo WHERE id = :p AND case_id = :c"),
-        {"p": photo_id, "c": case_id}).first()
+    row = conn.execute(
+        text("SELECT sha256, mime FROM case_photo WHERE id = :p AND case_id = :c"),
+        {"p": photo_id, "c": case_id},
+    ).first()
     if row is None:
         raise NotFound(f"case {case_id} has no photo {photo_id}")
     path = photos.read(settings.photos_path, row.sha256, row.mime, thumb=thumb)

@@ -27,25 +27,28 @@ def read_taxonomy(path: Path) -> list[dict[str, Any]]:
         raise InvalidInput(f"{path}: not a readable JSON taxonomy ({exc})") from None
     domains = data.get("domains") if isinstance(data, dict) else None
     if not isinstance(domains, list) or not domains:
-        raise InvalidInput(f"{path}: expected {{\"domains\": [...]}} with at least one domain")
+        raise InvalidInput(f'{path}: expected {{"domains": [...]}} with at least one domain')
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for d_sort, domain in enumerate(domains, 1):
         rows.append(_row(path, domain, None, d_sort * 100, seen))
         for c_sort, child in enumerate(domain.get("children") or [], 1):
-            child = {"deadline_hours": domain.get("deadline_hours"),
-                     "handling_level": domain.get("handling_level"), **child}
+            child = {
+                "deadline_hours": domain.get("deadline_hours"),
+                "handling_level": domain.get("handling_level"),
+                **child,
+            }
             rows.append(_row(path, child, domain["code"], d_sort * 100 + c_sort, seen))
     return rows
 
 
-def _row(path: Path, item: dict[str, Any], parent: str | None, sort: int,
-         seen: set[str]) -> dict[str, Any]:
+def _row(
+    path: Path, item: dict[str, Any], parent: str | None, sort: int, seen: set[str]
+) -> dict[str, Any]:
     code = str(item.get("code", ""))
     where = f"{path.name}: category {code or '(no code)'}"
     if not code or (parent is None) == ("." in code):
-        raise InvalidInput(f"{where}: domains have plain codes, sub-categories "
-                           "'domain.name' codes")
+        raise InvalidInput(f"{where}: domains have plain codes, sub-categories 'domain.name' codes")
     if parent and not code.startswith(parent + "."):
         raise InvalidInput(f"{where}: must start with its domain '{parent}.'")
     if code in seen:
@@ -59,17 +62,24 @@ def _row(path: Path, item: dict[str, Any], parent: str | None, sort: int,
         raise InvalidInput(f"{where}: deadline_hours must be a positive whole number")
     if item.get("handling_level") not in HANDLING_LEVELS:
         raise InvalidInput(f"{where}: handling_level must be one of {', '.join(HANDLING_LEVELS)}")
-    return {"code": code, "parent_code": parent, "name_zh": item["name_zh"],
-            "name_en": item["name_en"], "deadline_hours": hours,
-            "handling_level": item["handling_level"], "sort": sort}
+    return {
+        "code": code,
+        "parent_code": parent,
+        "name_zh": item["name_zh"],
+        "name_en": item["name_en"],
+        "deadline_hours": hours,
+        "handling_level": item["handling_level"],
+        "sort": sort,
+    }
 
 
 def load_taxonomy(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Upsert the rows; categories missing from them are deactivated, never deleted."""
     conn.execute(text("UPDATE case_category SET active = false"))
     for row in sorted(rows, key=lambda r: r["parent_code"] is not None):
-        conn.execute(text(
-            """
+        conn.execute(
+            text(
+                """
             INSERT INTO case_category (code, parent_code, name_zh, name_en, deadline_hours,
                                        handling_level, sort, active)
             VALUES (:code, :parent_code, :name_zh, :name_en, :deadline_hours,
@@ -78,7 +88,10 @@ def load_taxonomy(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int
                 parent_code = EXCLUDED.parent_code, name_zh = EXCLUDED.name_zh,
                 name_en = EXCLUDED.name_en, deadline_hours = EXCLUDED.deadline_hours,
                 handling_level = EXCLUDED.handling_level, sort = EXCLUDED.sort, active = true
-            """), row)
+            """
+            ),
+            row,
+        )
     inactive = conn.execute(text("SELECT count(*) FROM case_category WHERE NOT active")).scalar()
     return {"active": len(rows), "inactive": int(inactive or 0)}
 
@@ -93,11 +106,19 @@ def seed_default(conn: Connection) -> bool:
 
 def list_categories(conn: Connection, include_inactive: bool = False) -> list[dict[str, Any]]:
     """Domains with their children nested, in display order."""
-    rows = conn.execute(text(
-        """
+    rows = (
+        conn.execute(
+            text(
+                """
         SELECT code, parent_code, name_zh, name_en, deadline_hours, handling_level, active
           FROM case_category WHERE active OR :all ORDER BY sort, code
-        """), {"all": include_inactive}).mappings().all()
+        """
+            ),
+            {"all": include_inactive},
+        )
+        .mappings()
+        .all()
+    )
     domains: dict[str, dict[str, Any]] = {}
     for r in rows:
         item = dict(r)

@@ -121,9 +121,7 @@ def _decode(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"image has too many pixels ({exc})", max_pixels=MAX_PIXELS) from None
     except Exception as exc:  # any decoder failure on untrusted bytes means "not an image"
-        raise InvalidInput(
-            f"not a JPEG, PNG or WebP image ({exc})", field="file"
-        ) from None
+        raise InvalidInput(f"not a JPEG, PNG or WebP image ({exc})", field="file") from None
     fmt = _ALIASES.get(img.format or "", img.format or "")
     if fmt not in FORMATS:
         raise UnsupportedMedia(
@@ -150,10 +148,12 @@ def _gps(img: Image.Image) -> tuple[float | None, float | None]:
     """
     try:
         gps = img.getexif().get_ifd(ExifTags.IFD.GPSInfo)
-        lat = _degrees(gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef),
-                       "NS")
-        lon = _degrees(gps.get(ExifTags.GPS.GPSLongitude),
-                       gps.get(ExifTags.GPS.GPSLongitudeRef), "EW")
+        lat = _degrees(
+            gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef), "NS"
+        )
+        lon = _degrees(
+            gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef), "EW"
+        )
     except Exception:  # garbage EXIF must not make a good photo fail
         return None, None
     if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180 or (lat == 0 and lon == 0):

@@ -31,10 +31,16 @@ from gis_service.settings import Settings
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
-    "GS401": Unauthorized, "GS403": Forbidden, "GS422": InvalidInput, "GSOUT": OutsideCoverage,
+    "GS401": Unauthorized,
+    "GS403": Forbidden,
+    "GS422": InvalidInput,
+    "GSOUT": OutsideCoverage,
 }
-REPORT_SQL = ("SELECT case_id, created, body FROM report_case("
-              + ", ".join(f"${i}" for i in range(1, 16)) + ")")
+REPORT_SQL = (
+    "SELECT case_id, created, body FROM report_case("
+    + ", ".join(f"${i}" for i in range(1, 16))
+    + ")"
+)
 
 
 class CaseReport(BaseModel):
@@ -42,18 +48,28 @@ class CaseReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    category: Annotated[str, Field(min_length=1, max_length=64,
-                                   description="A category code from GET /api/v1/categories",
-                                   examples=["environment.garbage"])]
+    category: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="A category code from GET /api/v1/categories",
+            examples=["environment.garbage"],
+        ),
+    ]
     lon: Annotated[float, Field(ge=-180, le=180, description="Longitude in coord_sys")]
     lat: Annotated[float, Field(ge=-90, le=90, description="Latitude in coord_sys")]
     coord_sys: CoordSys = CoordSys.wgs84
     description: Annotated[str, Field(min_length=1, max_length=2000)]
     address: Annotated[str | None, Field(max_length=200)] = None
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    link_to: Annotated[int | None, Field(
-        gt=0, description="Id of an open case this report is the same problem as: the "
-                          "report is kept as its duplicate and the case's timeline notes it")
+    link_to: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="Id of an open case this report is the same problem as: the "
+            "report is kept as its duplicate and the case's timeline notes it",
+        ),
     ] = None
     attrs: dict[str, Any] | None = Field(default=None, description="Extra client fields")
 
@@ -63,10 +79,10 @@ def idempotency_scope(principal: Principal, key: str | None) -> str | None:
     if key is None:
         return None
     if not KEY_PATTERN.match(key):
-        raise InvalidInput("Idempotency-Key must be 1–200 visible ASCII characters",
-                           field="Idempotency-Key")
-    sender = f"u{principal.user_id}" if principal.user_id is not None else \
-        f"k{principal.client_id}"
+        raise InvalidInput(
+            "Idempotency-Key must be 1–200 visible ASCII characters", field="Idempotency-Key"
+        )
+    sender = f"u{principal.user_id}" if principal.user_id is not None else f"k{principal.client_id}"
     return f"{sender}:{key}"
 
 
@@ -82,8 +98,13 @@ class Reported:
         return json.loads(self.json)
 
 
-async def report(settings: Settings, principal: Principal, payload: CaseReport,
-                 key: str | None, source: str = "app") -> Reported:
+async def report(
+    settings: Settings,
+    principal: Principal,
+    payload: CaseReport,
+    key: str | None,
+    source: str = "app",
+) -> Reported:
     """Record a report; ``created`` is False on a replay of the same Idempotency-Key."""
     scopes = principal.report_scopes()
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
@@ -91,10 +112,23 @@ async def report(settings: Settings, principal: Principal, payload: CaseReport,
     pool = await get_pool(settings)
     try:
         row = await pool.fetchrow(
-            REPORT_SQL, principal.user_id, principal.token_version, principal.client_id,
-            scopes, idempotency_scope(principal, key), payload.category, lon, lat,
-            payload.description, payload.address, payload.priority, source, attrs,
-            payload.link_to, settings.timezone)
+            REPORT_SQL,
+            principal.user_id,
+            principal.token_version,
+            principal.client_id,
+            scopes,
+            idempotency_scope(principal, key),
+            payload.category,
+            lon,
+            lat,
+            payload.description,
+            payload.address,
+            payload.priority,
+            source,
+            attrs,
+            payload.link_to,
+            settings.timezone,
+        )
     except asyncpg.PostgresError as exc:
         raise _translate(exc) from None
     return Reported(id=row[0], created=row[1], json=row[2])

@@ -32,25 +32,49 @@ CaseId = Annotated[int, Path(gt=0, description="Case id")]
 
 def _report_schema() -> dict[str, Any]:
     schema = report.CaseReport.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema},
-        "multipart/form-data": {"schema": {
-            **schema, "properties": {**schema["properties"], "photo": {
-                "type": "array", "maxItems": MAX_REPORT_PHOTOS,
-                "items": {"type": "string", "format": "binary"}}}}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {
+                    "schema": {
+                        **schema,
+                        "properties": {
+                            **schema["properties"],
+                            "photo": {
+                                "type": "array",
+                                "maxItems": MAX_REPORT_PHOTOS,
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    }
 
 
 @router.post(
-    "/cases", summary="Report a problem found on a grid walk", status_code=201,
+    "/cases",
+    summary="Report a problem found on a grid walk",
+    status_code=201,
     openapi_extra=_report_schema(),
-    responses={200: {"description": "A retry with the same Idempotency-Key: the same case"},
-               201: {"description": "The new case, its unit chain and possible duplicates"}},
+    responses={
+        200: {"description": "A retry with the same Idempotency-Key: the same case"},
+        201: {"description": "The new case, its unit chain and possible duplicates"},
+    },
 )
 async def report_case(
-    request: Request, principal: PrincipalDep, settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(
-        description="Any unique string per report; a retry with it never makes a second "
-                    "case")] = None,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Any unique string per report; a retry with it never makes a second case"
+        ),
+    ] = None,
 ) -> Response:
     """JSON, or multipart/form-data with the same fields and up to three `photo` files
     (the first photo's EXIF GPS fills lon/lat when they are missing)."""
@@ -64,15 +88,16 @@ async def fast_report(request: Request) -> Response:
     settings = request.app.state.settings
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("sign in first: send Authorization: Bearer <token> "
-                           "(POST /api/v1/auth/token)")
+        raise Unauthorized(
+            "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
+        )
     principal = tokens.read(token, settings)
-    return await handle_report(request, principal, settings,
-                               request.headers.get("idempotency-key"))
+    return await handle_report(request, principal, settings, request.headers.get("idempotency-key"))
 
 
-async def handle_report(request: Request, principal: Principal, settings: Settings,
-                        key: str | None) -> Response:
+async def handle_report(
+    request: Request, principal: Principal, settings: Settings, key: str | None
+) -> Response:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         # photos are checked before the case is written: a bad photo refuses the whole
         # report, never leaves a case without the photos its reporter sent
@@ -91,11 +116,15 @@ async def handle_report(request: Request, principal: Principal, settings: Settin
     if uploads:
         data = result.as_dict()
         data["photos"] = await run_in_threadpool(
-            _store_photos, settings, principal, result.id, uploads)
+            _store_photos, settings, principal, result.id, uploads
+        )
         body = json.dumps(jsonable_encoder(data), ensure_ascii=False)
-    return Response(body, status_code=201 if result.created else 200,
-                    media_type="application/json",
-                    headers={"Location": f"/api/v1/cases/{result.id}"})
+    return Response(
+        body,
+        status_code=201 if result.created else 200,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/cases/{result.id}"},
+    )
 
 
 def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -103,18 +132,23 @@ def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 async def _multipart_report(
-        request: Request, settings: Settings) -> tuple[report.CaseReport, list[Processed]]:
+    request: Request, settings: Settings
+) -> tuple[report.CaseReport, list[Processed]]:
     length = int(request.headers.get("content-length") or 0)
     limit = MAX_REPORT_PHOTOS * settings.photo_max_bytes + 1024 * 1024
     if length > limit:
-        raise TooLarge(f"the report is {length / 2**20:.1f} MB; up to {MAX_REPORT_PHOTOS} "
-                       f"photos of {settings.photo_max_bytes / 2**20:g} MB each are accepted")
+        raise TooLarge(
+            f"the report is {length / 2**20:.1f} MB; up to {MAX_REPORT_PHOTOS} "
+            f"photos of {settings.photo_max_bytes / 2**20:g} MB each are accepted"
+        )
     form = await request.form(max_files=MAX_REPORT_PHOTOS, max_fields=20)
     fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
-    uploads = [await _read_upload(f, settings) for f in form.getlist("photo")
-               if not isinstance(f, str)]
+    uploads = [
+        await _read_upload(f, settings) for f in form.getlist("photo") if not isinstance(f, str)
+    ]
     checked = await run_in_threadpool(
-        lambda: [process(data, settings.photo_max_bytes) for data in uploads])
+        lambda: [process(data, settings.photo_max_bytes) for data in uploads]
+    )
     if ("lon" not in fields or "lat" not in fields) and checked:
         meta = checked[0][0]
         if meta.exif_lon is not None and meta.exif_lat is not None:
@@ -131,17 +165,24 @@ async def _read_upload(upload: UploadFile, settings: Settings) -> bytes:
     return data
 
 
-def _store_photos(settings: Settings, principal: Principal, case_id: int,
-                  uploads: list[Processed]) -> list[dict[str, Any]]:
+def _store_photos(
+    settings: Settings, principal: Principal, case_id: int, uploads: list[Processed]
+) -> list[dict[str, Any]]:
     with transaction(settings) as conn:
-        return [attachments.add_processed(conn, settings, principal, case_id, "before", p)
-                for p in uploads]
+        return [
+            attachments.add_processed(conn, settings, principal, case_id, "before", p)
+            for p in uploads
+        ]
 
 
 @router.get("/cases", summary="Cases in your jurisdiction as GeoJSON, filtered and paged")
 def list_cases(
-    request: Request, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
-    page: Annotated[PageParams, Depends()], area: Annotated[BBoxParams, Depends()],
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    page: Annotated[PageParams, Depends()],
+    area: Annotated[BBoxParams, Depends()],
     status: Annotated[list[str] | None, Query(description="One or more statuses")] = None,
     category: Annotated[str | None, Query(description="A domain or sub-category")] = None,
     unit: Annotated[str | None, Query(description="Cases inside this unit")] = None,
@@ -155,23 +196,48 @@ def list_cases(
 ) -> JSONResponse:
     bad = [s for s in status or [] if s not in service.STATUSES]
     if bad:
-        raise InvalidInput(f"unknown status {bad[0]!r}; one of {', '.join(service.STATUSES)}",
-                           field="status")
+        raise InvalidInput(
+            f"unknown status {bad[0]!r}; one of {', '.join(service.STATUSES)}", field="status"
+        )
     filters = service.CaseFilters(
-        status=status, category=category, unit=unit, team_id=team_id,
-        reporter_id=principal.user_id if mine else None, overdue=overdue,
-        date_from=date_from, date_to=date_to, bbox=area.parsed(), q=q)
-    fc = service.list_cases(conn, principal, filters, tz=settings.timezone,
-                            limit=page.limit, offset=page.offset, order=order)
-    fc["links"] = page_links(str(request.url).split("?")[0], dict(request.query_params),
-                             page.limit, page.offset, fc["numberMatched"])
+        status=status,
+        category=category,
+        unit=unit,
+        team_id=team_id,
+        reporter_id=principal.user_id if mine else None,
+        overdue=overdue,
+        date_from=date_from,
+        date_to=date_to,
+        bbox=area.parsed(),
+        q=q,
+    )
+    fc = service.list_cases(
+        conn,
+        principal,
+        filters,
+        tz=settings.timezone,
+        limit=page.limit,
+        offset=page.offset,
+        order=order,
+    )
+    fc["links"] = page_links(
+        str(request.url).split("?")[0],
+        dict(request.query_params),
+        page.limit,
+        page.offset,
+        fc["numberMatched"],
+    )
     return JSONResponse(fc, media_type=GEOJSON)
 
 
 @router.get("/cases/nearby", summary="Open cases within 50 m and 7 days: possible duplicates")
-def nearby(conn: ConnDep, principal: PrincipalDep, point: Annotated[PointParams, Depends()],
-           category: Annotated[str | None, Query()] = None,
-           radius_m: Annotated[float, Query(gt=0, le=500)] = 50.0) -> dict[str, Any]:
+def nearby(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    point: Annotated[PointParams, Depends()],
+    category: Annotated[str | None, Query()] = None,
+    radius_m: Annotated[float, Query(gt=0, le=500)] = 50.0,
+) -> dict[str, Any]:
     lon, lat = point.wgs84()
     return {"cases": service.nearby_open(conn, principal, lon, lat, category, radius_m)}
 
@@ -182,21 +248,31 @@ def get_case(conn: ConnDep, principal: PrincipalDep, case_id: CaseId) -> JSONRes
     return JSONResponse(jsonable_encoder(case))
 
 
-@router.post("/cases/{case_id}/actions",
-             summary="Move a case along the loop: accept, reject, dispatch, start, handle, "
-                     "verify, rate, escalate, return, comment")
-def act(settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
-        body: actions.ActionRequest) -> JSONResponse:
+@router.post(
+    "/cases/{case_id}/actions",
+    summary="Move a case along the loop: accept, reject, dispatch, start, handle, "
+    "verify, rate, escalate, return, comment",
+)
+def act(
+    settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, body: actions.ActionRequest
+) -> JSONResponse:
     with transaction(settings) as conn:
         result = actions.apply_action(conn, principal, case_id, body)
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.post("/cases/{case_id}/photos", status_code=201,
-             summary="Attach a photo (JPEG, PNG or WebP up to 10 MB) before or after the work")
+@router.post(
+    "/cases/{case_id}/photos",
+    status_code=201,
+    summary="Attach a photo (JPEG, PNG or WebP up to 10 MB) before or after the work",
+)
 async def upload_photo(
-    request: Request, settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
-    file: UploadFile, stage: Annotated[str, Form(pattern="^(before|after)$")] = "before",
+    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    case_id: CaseId,
+    file: UploadFile,
+    stage: Annotated[str, Form(pattern="^(before|after)$")] = "before",
 ) -> JSONResponse:
     length = int(request.headers.get("content-length") or 0)
     if length > settings.photo_max_bytes + 64 * 1024:
@@ -211,14 +287,23 @@ async def upload_photo(
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
 
-@router.get("/cases/{case_id}/photos/{photo_id}", summary="A photo (EXIF removed) or thumbnail",
-            response_class=FileResponse)
-def get_photo(conn: ConnDep, settings: SettingsDep, principal: PrincipalDep, case_id: CaseId,
-              photo_id: Annotated[int, Path(gt=0)],
-              thumb: Annotated[bool, Query()] = False) -> FileResponse:
+@router.get(
+    "/cases/{case_id}/photos/{photo_id}",
+    summary="A photo (EXIF removed) or thumbnail",
+    response_class=FileResponse,
+)
+def get_photo(
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    case_id: CaseId,
+    photo_id: Annotated[int, Path(gt=0)],
+    thumb: Annotated[bool, Query()] = False,
+) -> FileResponse:
     path, mime = attachments.photo_file(conn, settings, principal, case_id, photo_id, thumb)
-    return FileResponse(path, media_type=mime,
-                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return FileResponse(
+        path, media_type=mime, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    )
 
 
 @router.get("/categories", summary="The case taxonomy: domains, sub-categories, deadlines")
@@ -227,16 +312,21 @@ def list_categories(conn: ConnDep) -> dict[str, Any]:
 
 
 @router.get("/teams", summary="Service teams that work in your jurisdiction")
-def list_teams(conn: ConnDep, principal: PrincipalDep,
-               unit: Annotated[str | None, Query(description="Teams serving this unit")] = None,
-               ) -> dict[str, Any]:
+def list_teams(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    unit: Annotated[str | None, Query(description="Teams serving this unit")] = None,
+) -> dict[str, Any]:
     return {"teams": teams.list_teams(conn, principal, unit)}
 
 
 @router.post("/public/rate/{token}", summary="A resident rates a closed case (public link)")
-def rate_by_link(settings: SettingsDep, token: Annotated[str, Path(max_length=64)],
-                 score: Annotated[int, Form(ge=1, le=5)],
-                 note: Annotated[str | None, Form(max_length=500)] = None) -> dict[str, Any]:
+def rate_by_link(
+    settings: SettingsDep,
+    token: Annotated[str, Path(max_length=64)],
+    score: Annotated[int, Form(ge=1, le=5)],
+    note: Annotated[str | None, Form(max_length=500)] = None,
+) -> dict[str, Any]:
     import uuid
 
     try:

@@ -17,28 +17,40 @@ from gis_service.errors import NotFound
 STATUSES = (*OPEN_STATUSES, "rejected", "closed", "duplicate")
 
 
-def visible_case(conn: Connection, principal: Principal, case_id: int, *,
-                 lock: bool = False) -> dict[str, Any]:
+def visible_case(
+    conn: Connection, principal: Principal, case_id: int, *, lock: bool = False
+) -> dict[str, Any]:
     """The case row if the principal may see it; otherwise 404, never 403, so ids outside
     one's jurisdiction do not even reveal that they exist."""
     principal.require_case_reader()
     cond, params = principal.case_filter("c")
-    row = conn.execute(text(
-        f"""
+    row = (
+        conn.execute(
+            text(
+                f"""
         SELECT c.*, case_summary(c) AS summary, cat.deadline_hours,
                cat.name_zh AS category_zh, cat.name_en AS category_en
           FROM cases c JOIN case_category cat ON cat.code = c.category_code
          WHERE c.id = :id AND {cond}
          {"FOR UPDATE OF c" if lock else ""}
-        """), {"id": case_id, **params}).mappings().first()
+        """
+            ),
+            {"id": case_id, **params},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no case {case_id} in your jurisdiction", case_id=case_id)
     return dict(row)
 
 
 def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(text(
-        """
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                """
         SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data, e.photo_ids,
                e.actor_id, u.display_name AS actor_name, u.role AS actor_role,
                k.name AS client_name
@@ -46,18 +58,28 @@ def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
           LEFT JOIN app_user u ON u.id = e.actor_id
           LEFT JOIN open311_client k ON k.id = e.client_id
          WHERE e.case_id = :id ORDER BY e.id
-        """), {"id": case_id}).mappings()]
+        """
+            ),
+            {"id": case_id},
+        ).mappings()
+    ]
 
 
 def photos(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(text(
-        """
+    rows = conn.execute(
+        text(
+            """
         SELECT id, stage, mime, width, height, bytes, uploaded_at, uploaded_by
           FROM case_photo WHERE case_id = :id ORDER BY id
-        """), {"id": case_id}).mappings()
+        """
+        ),
+        {"id": case_id},
+    ).mappings()
     base = f"/api/v1/cases/{case_id}/photos"
-    return [{**r, "url": f"{base}/{r['id']}", "thumbnail_url": f"{base}/{r['id']}?thumb=true"}
-            for r in rows]
+    return [
+        {**r, "url": f"{base}/{r['id']}", "thumbnail_url": f"{base}/{r['id']}?thumb=true"}
+        for r in rows
+    ]
 
 
 def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, Any]:
@@ -65,19 +87,28 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
     summary = row["summary"]
     team = None
     if row["team_id"] is not None:
-        team = dict(conn.execute(text(
-            "SELECT id, name, kind, unit_code, phone FROM team WHERE id = :id"),
-            {"id": row["team_id"]}).mappings().one())
+        team = dict(
+            conn.execute(
+                text("SELECT id, name, kind, unit_code, phone FROM team WHERE id = :id"),
+                {"id": row["team_id"]},
+            )
+            .mappings()
+            .one()
+        )
     units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
     return {
         **summary,
         "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
-        "units": units, "team": team, "photos": photos(conn, case_id),
+        "units": units,
+        "team": team,
+        "photos": photos(conn, case_id),
         "timeline": timeline(conn, case_id),
         "allowed_actions": allowed_actions(principal, row),
-        "rating_url": (f"/api/v1/public/rate/{row['public_token']}"
-                       if row["status"] == "closed" and row["rating"] is None
-                       and row["public_token"] else None),
+        "rating_url": (
+            f"/api/v1/public/rate/{row['public_token']}"
+            if row["status"] == "closed" and row["rating"] is None and row["public_token"]
+            else None
+        ),
     }
 
 
@@ -114,22 +145,22 @@ class CaseFilters:
             where.append("c.reporter_id = :f_reporter")
             p["f_reporter"] = self.reporter_id
         if self.overdue is not None:
-            where.append(("" if self.overdue else "NOT ") + "coalesce(c.status = ANY(:f_open) "
-                         "AND c.deadline_at < now(), false)")
+            where.append(
+                ("" if self.overdue else "NOT ") + "coalesce(c.status = ANY(:f_open) "
+                "AND c.deadline_at < now(), false)"
+            )
             p["f_open"] = list(OPEN_STATUSES)
         if self.date_from:
             where.append("c.reported_at >= (:f_from)::timestamp AT TIME ZONE :tz")
             p["f_from"] = self.date_from
         if self.date_to:
-            where.append("c.reported_at < ((:f_to)::timestamp + interval '1 day') "
-                         "AT TIME ZONE :tz")
+            where.append("c.reported_at < ((:f_to)::timestamp + interval '1 day') AT TIME ZONE :tz")
             p["f_to"] = self.date_to
         if self.bbox:
             where.append("c.geom && ST_MakeEnvelope(:f_x0, :f_y0, :f_x1, :f_y1, 4326)")
             p.update(zip(("f_x0", "f_y0", "f_x1", "f_y1"), self.bbox, strict=True))
         if self.q:
-            where.append("(c.description LIKE :f_q OR c.case_no LIKE :f_q "
-                         "OR c.address LIKE :f_q)")
+            where.append("(c.description LIKE :f_q OR c.case_no LIKE :f_q OR c.address LIKE :f_q)")
             p["f_q"] = f"%{self.q}%"
         if self.ids:
             where.append("c.id = ANY(:f_ids)")
@@ -137,18 +168,29 @@ class CaseFilters:
         return where, p
 
 
-def list_cases(conn: Connection, principal: Principal, filters: CaseFilters, *, tz: str,
-               limit: int, offset: int, order: str = "newest") -> dict[str, Any]:
+def list_cases(
+    conn: Connection,
+    principal: Principal,
+    filters: CaseFilters,
+    *,
+    tz: str,
+    limit: int,
+    offset: int,
+    order: str = "newest",
+) -> dict[str, Any]:
     """A page of cases as a GeoJSON FeatureCollection, newest first."""
     principal.require_case_reader()
     scope, params = principal.case_filter("c")
     where, fparams = filters.sql(tz)
     cond = " AND ".join([scope, *where])
-    order_by = {"newest": "c.reported_at DESC, c.id DESC",
-                "oldest": "c.reported_at, c.id",
-                "deadline": "c.deadline_at NULLS LAST, c.id"}[order]
-    row = conn.execute(text(
-        f"""
+    order_by = {
+        "newest": "c.reported_at DESC, c.id DESC",
+        "oldest": "c.reported_at, c.id",
+        "deadline": "c.deadline_at NULLS LAST, c.id",
+    }[order]
+    row = conn.execute(
+        text(
+            f"""
         WITH page AS (
             SELECT c.*, case_summary(c) AS summary, ST_AsGeoJSON(c.geom, 7) AS gj
               FROM cases c WHERE {cond} ORDER BY {order_by} LIMIT :limit OFFSET :offset)
@@ -157,21 +199,35 @@ def list_cases(conn: Connection, principal: Principal, filters: CaseFilters, *, 
                    'type', 'Feature', 'id', id, 'geometry', gj::json,
                    'properties', summary)), '[]'::json) AS features
           FROM page
-        """), {**params, **fparams, "limit": limit, "offset": offset}).one()
+        """
+        ),
+        {**params, **fparams, "limit": limit, "offset": offset},
+    ).one()
     features = row.features if isinstance(row.features, list) else json.loads(row.features)
-    return {"type": "FeatureCollection", "numberMatched": row.matched,
-            "numberReturned": len(features), "features": features}
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": row.matched,
+        "numberReturned": len(features),
+        "features": features,
+    }
 
 
-def nearby_open(conn: Connection, principal: Principal, lon: float, lat: float,
-                category: str | None, radius_m: float = 50.0,
-                days: int = 7) -> list[dict[str, Any]]:
+def nearby_open(
+    conn: Connection,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    category: str | None,
+    radius_m: float = 50.0,
+    days: int = 7,
+) -> list[dict[str, Any]]:
     """Open cases near a point (same category if given): what a worker checks before
     reporting, to link instead of filing the same problem twice."""
     principal.require_case_reader()
     scope, params = principal.case_filter("c")
-    rows = conn.execute(text(
-        f"""
+    rows = conn.execute(
+        text(
+            f"""
         WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
         SELECT * FROM (
             SELECT c.id, c.case_no, c.status, c.category_code AS category,
@@ -184,7 +240,16 @@ def nearby_open(conn: Connection, principal: Principal, lon: float, lat: float,
                AND c.reported_at > now() - make_interval(days => :days)
                AND (CAST(:cat AS text) IS NULL OR c.category_code = :cat) AND {scope}) near
          WHERE distance_m <= :radius ORDER BY distance_m LIMIT 20
-        """), {**params, "lon": lon, "lat": lat, "deg": radius_m / 50_000.0,
-               "days": days, "cat": category,
-               "radius": radius_m}).mappings()
+        """
+        ),
+        {
+            **params,
+            "lon": lon,
+            "lat": lat,
+            "deg": radius_m / 50_000.0,
+            "days": days,
+            "cat": category,
+            "radius": radius_m,
+        },
+    ).mappings()
     return [dict(r) for r in rows]

@@ -22,24 +22,33 @@ TEAM_KINDS = {
 }
 
 
-def create_team(conn: Connection, *, name: str, kind: str, unit_code: str,
-                phone: str | None = None) -> dict[str, Any]:
+def create_team(
+    conn: Connection, *, name: str, kind: str, unit_code: str, phone: str | None = None
+) -> dict[str, Any]:
     if kind not in TEAM_KINDS:
         raise InvalidInput(f"team kind must be one of {', '.join(TEAM_KINDS)}", field="kind")
-    if not conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c"),
-                        {"c": unit_code}).first():
+    if not conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c"), {"c": unit_code}).first():
         raise InvalidInput(f"no unit with code {unit_code}", field="unit")
-    return dict(conn.execute(text(
-        """
+    return dict(
+        conn.execute(
+            text(
+                """
         INSERT INTO team (name, kind, unit_code, phone) VALUES (:name, :kind, :unit, :phone)
         ON CONFLICT (unit_code, name) DO UPDATE SET kind = EXCLUDED.kind,
             phone = EXCLUDED.phone, active = true
         RETURNING id, name, kind, unit_code, phone, active
-        """), {"name": name, "kind": kind, "unit": unit_code, "phone": phone}).mappings().one())
+        """
+            ),
+            {"name": name, "kind": kind, "unit": unit_code, "phone": phone},
+        )
+        .mappings()
+        .one()
+    )
 
 
-def list_teams(conn: Connection, principal: Principal,
-               unit: str | None = None) -> list[dict[str, Any]]:
+def list_teams(
+    conn: Connection, principal: Principal, unit: str | None = None
+) -> list[dict[str, Any]]:
     """Teams that can work in the principal's scope: those serving a unit inside it, or a
     unit above it (a district work team serves every community below)."""
     where = ["t.active"]
@@ -54,14 +63,24 @@ def list_teams(conn: Connection, principal: Principal,
     if unit:
         where.append("starts_with(:unit, t.unit_code)")
         params["unit"] = unit
-    rows = conn.execute(text(
-        f"""
+    rows = (
+        conn.execute(
+            text(
+                f"""
         SELECT t.id, t.name, t.kind, t.unit_code, u.name AS unit_name, u.level AS unit_level,
                t.phone,
                (SELECT count(*) FROM app_user m WHERE m.team_id = t.id AND m.active) AS members
           FROM team t JOIN admin_unit u ON u.code = t.unit_code
-         WHERE {' AND '.join(where)}
+         WHERE {" AND ".join(where)}
          ORDER BY length(t.unit_code), t.unit_code, t.kind, t.name
-        """), params).mappings().all()
-    return [{**r, "kind_zh": TEAM_KINDS[r["kind"]][0], "kind_en": TEAM_KINDS[r["kind"]][1]}
-            for r in rows]
+        """
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {**r, "kind_zh": TEAM_KINDS[r["kind"]][0], "kind_en": TEAM_KINDS[r["kind"]][1]}
+        for r in rows
+    ]

@@ -57,10 +57,16 @@ STEPS: dict[Action, Step] = {
     Action.handle: Step(frozenset({"in_progress"}), "handled", team=True, note_required=True),
     Action.verify: Step(frozenset({"handled"}), None, reporter=True),
     Action.rate: Step(frozenset({"closed"}), None, reporter=True),
-    Action.escalate: Step(frozenset({"reported", "accepted", "dispatched", "in_progress"}),
-                          None, team=True, reporter=True, note_required=True),
-    Action.return_: Step(frozenset({"dispatched", "in_progress"}), "accepted", team=True,
-                         note_required=True),
+    Action.escalate: Step(
+        frozenset({"reported", "accepted", "dispatched", "in_progress"}),
+        None,
+        team=True,
+        reporter=True,
+        note_required=True,
+    ),
+    Action.return_: Step(
+        frozenset({"dispatched", "in_progress"}), "accepted", team=True, note_required=True
+    ),
     Action.comment: Step(OPEN, None, team=True, reporter=True),
 }
 NEXT_LEVEL = {"grid": "community", "community": "subdistrict", "subdistrict": "district"}
@@ -87,5 +93,8 @@ def state_allows(action: Action, case: dict) -> bool:
 
 def allowed_actions(principal: Principal, case: dict) -> list[str]:
     """What this principal may do to this case now (the 409 answer and the UI's buttons)."""
-    return [a.value for a, step in STEPS.items()
-            if state_allows(a, case) and may_act(step, principal, case)]
+    return [
+        a.value
+        for a, step in STEPS.items()
+        if state_allows(a, case) and may_act(step, principal, case)
+    ]

@@ -14,8 +14,9 @@ from gis_service.db import cluster
 from gis_service.db.engine import transaction
 from gis_service.settings import get_settings
 
-app = typer.Typer(help="Walking access: reach, living circles, service circles, siting.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Walking access: reach, living circles, service circles, siting.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 
@@ -44,8 +45,9 @@ def siting(
     category: str = typer.Option(None, help="Or a living-circle category, e.g. health."),
     k: int = typer.Option(3, min=1, max=50, help="How many sites."),
     max_m: float = typer.Option(1000.0, help="Walking reach in metres."),
-    candidates: Path = typer.Option(None, help="GeoJSON of candidate points (default: "
-                                               "every node of the walking network)."),
+    candidates: Path = typer.Option(
+        None, help="GeoJSON of candidate points (default: every node of the walking network)."
+    ),
     out: Path = typer.Option(None, help="Write the sites as GeoJSON here."),
 ) -> None:
     """The k sites that bring the most uncovered residents within walking reach."""
@@ -68,16 +70,25 @@ def siting(
         step("loading the walking network")
         engine = EngineCache().get(conn)
         step("solving")
-        result = siting_mod.site(conn, engine, kind=kind, category=category, k=k, max_m=max_m,
-                                 candidates=cands)
+        result = siting_mod.site(
+            conn, engine, kind=kind, category=category, k=k, max_m=max_m, candidates=cands
+        )
     table = Table("rank", "site", "lon", "lat", "residents added", "buildings added")
     for f in result["features"]:
         p, (x, y) = f["properties"], f["geometry"]["coordinates"]
-        table.add_row(str(p["rank"]), p["candidate"], f"{x:.6f}", f"{y:.6f}",
-                      f"{p['population_added']:,}", str(p["buildings_added"]))
+        table.add_row(
+            str(p["rank"]),
+            p["candidate"],
+            f"{x:.6f}",
+            f"{y:.6f}",
+            f"{p['population_added']:,}",
+            str(p["buildings_added"]),
+        )
     Console().print(table)
     if out:
         out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
-    console.print(f"[green]{len(result['features'])} sites cover "
-                  f"{result['population_covered']:,} of {result['uncovered_population']:,} "
-                  f"uncovered residents ({result['uncovered_buildings']:,} buildings)[/]")
+    console.print(
+        f"[green]{len(result['features'])} sites cover "
+        f"{result['population_covered']:,} of {result['uncovered_population']:,} "
+        f"uncovered residents ({result['uncovered_buildings']:,} buildings)[/]"
+    )

@@ -10,8 +10,9 @@ from rich.console import Console
 from gis_service.cases.categories import list_categories, load_taxonomy, read_taxonomy
 from gis_service.cli.session import database
 
-app = typer.Typer(help="The case taxonomy (domains, sub-categories, deadlines).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The case taxonomy (domains, sub-categories, deadlines).", no_args_is_help=True
+)
 console = Console()
 
 
@@ -21,8 +22,9 @@ def load(file: Path = typer.Argument(..., help="JSON like cases/taxonomy.json"))
     rows = read_taxonomy(file)
     with database() as conn:
         counts = load_taxonomy(conn, rows)
-    console.print(f"taxonomy loaded: {counts['active']} active categories, "
-                  f"{counts['inactive']} deactivated")
+    console.print(
+        f"taxonomy loaded: {counts['active']} active categories, {counts['inactive']} deactivated"
+    )
 
 
 @app.command("list")
@@ -30,7 +32,9 @@ def show() -> None:
     with database() as conn:
         domains = list_categories(conn)
     for d in domains:
-        console.print(f"[bold]{d['code']}[/] {d['name_zh']} / {d['name_en']} "
-                      f"({d['deadline_hours']} h, {d['handling_level']})")
+        console.print(
+            f"[bold]{d['code']}[/] {d['name_zh']} / {d['name_en']} "
+            f"({d['deadline_hours']} h, {d['handling_level']})"
+        )
         for c in d["children"]:
             console.print(f"  {c['code']} {c['name_zh']} ({c['deadline_hours']} h)")

@@ -43,9 +43,18 @@ def boundaries(
     settings = get_settings()
     cluster.start(settings)
     options = BoundaryOptions(
-        level=level, code_field=code_field, name_field=name_field, parent_field=parent_field,
-        parent=parent, population_field=population_field, households_field=households_field,
-        crs=crs, coord_sys=coord_sys, layer=layer, encoding=encoding, wkt_field=wkt_field,
+        level=level,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        parent=parent,
+        population_field=population_field,
+        households_field=households_field,
+        crs=crs,
+        coord_sys=coord_sys,
+        layer=layer,
+        encoding=encoding,
+        wkt_field=wkt_field,
         dry_run=dry_run,
     )
     with steps(f"import {file.name}") as step:
@@ -70,17 +79,26 @@ def points(
     """Import service points of one kind."""
     settings = get_settings()
     cluster.start(settings)
-    options = PointOptions(kind=kind, name_field=name_field, categories_field=categories_field,
-                           id_field=id_field, lon_field=lon_field, lat_field=lat_field, crs=crs,
-                           coord_sys=coord_sys, dry_run=dry_run)
+    options = PointOptions(
+        kind=kind,
+        name_field=name_field,
+        categories_field=categories_field,
+        id_field=id_field,
+        lon_field=lon_field,
+        lat_field=lat_field,
+        crs=crs,
+        coord_sys=coord_sys,
+        dry_run=dry_run,
+    )
     with steps(f"import {file.name}") as step:
         report = import_points(file, options, settings=settings, progress=step)
     print_report(report, console, as_json)
 
 
 @app.command()
-def roster(file: Path = typer.Argument(..., help="CSV: unit_code, role, name, phone, sort.")
-           ) -> None:
+def roster(
+    file: Path = typer.Argument(..., help="CSV: unit_code, role, name, phone, sort."),
+) -> None:
     """Replace the roster of every unit the file names."""
     settings = get_settings()
     cluster.start(settings)
@@ -102,11 +120,13 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 @app.command()
 def network(
-    file: Path = typer.Argument(..., help="OSM extract (.osm.pbf, .osm) or a line layer "
-                                          "(GeoJSON, GeoPackage, Shapefile)."),
+    file: Path = typer.Argument(
+        ..., help="OSM extract (.osm.pbf, .osm) or a line layer (GeoJSON, GeoPackage, Shapefile)."
+    ),
     bbox: str = typer.Option(None, help="minlon,minlat,maxlon,maxlat: keep streets inside."),
-    keep_all: bool = typer.Option(False, help="Keep disconnected islands (default: the "
-                                              "largest connected network only)."),
+    keep_all: bool = typer.Option(
+        False, help="Keep disconnected islands (default: the largest connected network only)."
+    ),
     crs: str = typer.Option(None, help="Source CRS of a line layer, e.g. EPSG:4547."),
     coord_sys: CoordSys = typer.Option(CoordSys.wgs84, help="Datum of lon/lat coordinates."),
     layer: str = typer.Option(None, help="Layer of a GeoPackage."),
@@ -117,6 +137,14 @@ def network(
     settings = get_settings()
     cluster.start(settings)
     with steps(f"import {file.name}") as step:
-        done = import_network(file, settings=settings, progress=step, bbox=_bbox(bbox),
-                              keep_all=keep_all, crs=crs, coord_sys=coord_sys, layer=layer)
+        done = import_network(
+            file,
+            settings=settings,
+            progress=step,
+            bbox=_bbox(bbox),
+            keep_all=keep_all,
+            crs=crs,
+            coord_sys=coord_sys,
+            layer=layer,
+        )
     console.print(f"[green]{done.summary()}[/]")

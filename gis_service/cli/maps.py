@@ -18,11 +18,13 @@ console = Console(stderr=True)
 
 
 @app.command()
-def export(out: Path = typer.Option(..., help="Folder to write the pages into."),
-           unit: str = typer.Option(None, help="Only this unit (code)."),
-           date_from: str = typer.Option(None, "--from", help="First day, YYYY-MM-DD."),
-           date_to: str = typer.Option(None, "--to", help="Last day, YYYY-MM-DD."),
-           lang: str = typer.Option("zh", help="zh or en.")) -> None:
+def export(
+    out: Path = typer.Option(..., help="Folder to write the pages into."),
+    unit: str = typer.Option(None, help="Only this unit (code)."),
+    date_from: str = typer.Option(None, "--from", help="First day, YYYY-MM-DD."),
+    date_to: str = typer.Option(None, "--to", help="Last day, YYYY-MM-DD."),
+    lang: str = typer.Option("zh", help="zh or en."),
+) -> None:
     """Write resolution, cases, units (and coverage) as HTML files that need no server."""
     from gis_service.errors import InvalidInput
     from gis_service.maps.export import export as run
@@ -38,10 +40,15 @@ def export(out: Path = typer.Option(..., help="Folder to write the pages into.")
     settings = get_settings()
     cluster.start(settings)
     with steps("export") as step, get_engine(settings).connect() as conn:
-        if unit and not conn.exec_driver_sql(
-                "SELECT 1 FROM admin_unit WHERE code = %(c)s", {"c": unit}).first():
+        if (
+            unit
+            and not conn.exec_driver_sql(
+                "SELECT 1 FROM admin_unit WHERE code = %(c)s", {"c": unit}
+            ).first()
+        ):
             raise InvalidInput(f"--unit {unit}: no such unit")
         step("figures and pages")
-        done = run(conn, CaseCube(settings), out, unit=unit, date_from=first, date_to=last,
-                   lang=lang)
+        done = run(
+            conn, CaseCube(settings), out, unit=unit, date_from=first, date_to=last, lang=lang
+        )
     console.print(f"[green]{done.summary()} in {out}[/]")

@@ -12,8 +12,7 @@ from gis_service.cases import teams as teams_service
 from gis_service.cli.session import database
 
 users_app = typer.Typer(help="Accounts: create, list, deactivate.", no_args_is_help=True)
-teams_app = typer.Typer(help="Service teams that cases are dispatched to.",
-                        no_args_is_help=True)
+teams_app = typer.Typer(help="Service teams that cases are dispatched to.", no_args_is_help=True)
 console = Console()
 ROLES = [r.value for r in Role if r is not Role.client]
 
@@ -21,8 +20,9 @@ ROLES = [r.value for r in Role if r is not Role.client]
 @users_app.command("create")
 def create(
     username: str = typer.Option(..., help="Sign-in name (letters, digits, _ . @ -)."),
-    password: str = typer.Option(..., prompt=True, hide_input=True,
-                                 confirmation_prompt=True, help="At least 8 characters."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
+    ),
     role: str = typer.Option(..., help=" | ".join(ROLES)),
     scope: list[str] = typer.Option(None, help="Unit code; repeat for several grids."),
     team: int = typer.Option(None, help="Team id (team members)."),
@@ -34,13 +34,22 @@ def create(
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     with database() as conn:
-        user = users_service.create_user(conn, username=username, password=password,
-                                         role=role, scopes=scope or [], team_id=team,
-                                         display_name=name, phone=phone)
-    scopes = ", ".join(user["scopes"]) or (f"team {user['team_id']}" if user["team_id"]
-                                           else "everything")
-    console.print(f"created user {user['username']} (id {user['id']}, {user['role']}, "
-                  f"scope: {scopes})")
+        user = users_service.create_user(
+            conn,
+            username=username,
+            password=password,
+            role=role,
+            scopes=scope or [],
+            team_id=team,
+            display_name=name,
+            phone=phone,
+        )
+    scopes = ", ".join(user["scopes"]) or (
+        f"team {user['team_id']}" if user["team_id"] else "everything"
+    )
+    console.print(
+        f"created user {user['username']} (id {user['id']}, {user['role']}, scope: {scopes})"
+    )
 
 
 @users_app.command("list")
@@ -49,9 +58,15 @@ def list_users() -> None:
         rows = users_service.list_users(conn)
     table = Table("id", "username", "name", "role", "scope", "team", "active")
     for u in rows:
-        table.add_row(str(u["id"]), u["username"], u["display_name"], u["role"],
-                      ", ".join(u["scopes"]), str(u["team_id"] or ""),
-                      "yes" if u["active"] else "no")
+        table.add_row(
+            str(u["id"]),
+            u["username"],
+            u["display_name"],
+            u["role"],
+            ", ".join(u["scopes"]),
+            str(u["team_id"] or ""),
+            "yes" if u["active"] else "no",
+        )
     console.print(table)
     console.print(f"{len(rows)} users")
 
@@ -65,9 +80,12 @@ def deactivate(username: str) -> None:
 
 
 @users_app.command("password")
-def password(username: str,
-             new_password: str = typer.Option(..., "--password", prompt=True, hide_input=True,
-                                              confirmation_prompt=True)) -> None:
+def password(
+    username: str,
+    new_password: str = typer.Option(
+        ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
+    ),
+) -> None:
     """Set a new password (and revoke the old tokens)."""
     with database() as conn:
         users_service.set_password(conn, username, new_password)
@@ -82,8 +100,7 @@ def create_team(
     phone: str = typer.Option(None),
 ) -> None:
     with database() as conn:
-        team = teams_service.create_team(conn, name=name, kind=kind, unit_code=unit,
-                                         phone=phone)
+        team = teams_service.create_team(conn, name=name, kind=kind, unit_code=unit, phone=phone)
     console.print(f"team {team['id']}: {team['name']} ({team['kind']}, unit {team['unit_code']})")
 
 
@@ -93,7 +110,12 @@ def list_teams(unit: str = typer.Option(None, help="Teams serving this unit.")) 
         rows = teams_service.list_teams(conn, Principal(role=Role.admin), unit)
     table = Table("id", "name", "kind", "unit", "members")
     for t in rows:
-        table.add_row(str(t["id"]), t["name"], t["kind_zh"], f"{t['unit_code']} {t['unit_name']}",
-                      str(t["members"]))
+        table.add_row(
+            str(t["id"]),
+            t["name"],
+            t["kind_zh"],
+            f"{t['unit_code']} {t['unit_name']}",
+            str(t["members"]),
+        )
     console.print(table)
     console.print(f"{len(rows)} teams")

@@ -16,8 +16,13 @@ console = Console(stderr=True)
 @contextmanager
 def steps(title: str) -> Iterator[ProgressFn]:
     """Yield a callback that shows each step; finished steps stay listed."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(title, total=None)
 
         def step(name: str) -> None:

@@ -31,8 +31,16 @@ def serve(
     console.print(f"Health:    {base}/healthz")
     console.print(f"Units:     {base}/api/v1/units?level=subdistrict")
     console.print(f"Locate:    {base}/api/v1/locate?lon=113.68&lat=34.78")
-    uvicorn.run("gis_service.app:create_app", factory=True, host=host, port=port,
-                workers=workers, loop="uvloop", http="httptools", log_level="warning")
+    uvicorn.run(
+        "gis_service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+    )
 
 
 def demo(seed: int = typer.Option(2026, help="Seed of the generator.")) -> None:

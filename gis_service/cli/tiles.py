@@ -15,8 +15,10 @@ console = Console(stderr=True)
 
 
 @app.command()
-def seed(maxzoom: int = typer.Option(15, min=0, max=18, help="Deepest zoom to cut."),
-         minzoom: int = typer.Option(10, min=0, max=18, help="Shallowest zoom to cut.")) -> None:
+def seed(
+    maxzoom: int = typer.Option(15, min=0, max=18, help="Deepest zoom to cut."),
+    minzoom: int = typer.Option(10, min=0, max=18, help="Shallowest zoom to cut."),
+) -> None:
     """Cut every basemap tile over the data from minzoom to maxzoom."""
     from gis_service.tiles.basemap import Basemap
     from gis_service.tiles.routes import versions_of
@@ -26,14 +28,22 @@ def seed(maxzoom: int = typer.Option(15, min=0, max=18, help="Deepest zoom to cu
     settings = get_settings()
     cluster.start(settings)
     basemap = Basemap(settings.db_name)
-    with get_engine(settings).connect() as conn, Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console) as bar:
+    with (
+        get_engine(settings).connect() as conn,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar,
+    ):
         task = bar.add_task(f"basemap z{minzoom}–{maxzoom}", total=None)
 
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         tiles, size = basemap.seed(conn, versions_of(conn), minzoom, maxzoom, step)
-    console.print(f"[green]{tiles:,} basemap tiles, {size / 1e6:,.1f} MB, in "
-                  f"{basemap.cache_dir}[/]")
+    console.print(
+        f"[green]{tiles:,} basemap tiles, {size / 1e6:,.1f} MB, in {basemap.cache_dir}[/]"
+    )

@@ -17,9 +17,9 @@ from gis_service.settings import Settings
 
 # One pool per loop and DSN, held as a task: the first burst of requests after start all
 # await the same pool instead of each opening one (which ran out of connections).
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                  dict[str, asyncio.Task[asyncpg.Pool]]] = (
-    weakref.WeakKeyDictionary())
+_pools: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, asyncio.Task[asyncpg.Pool]]
+] = weakref.WeakKeyDictionary()
 
 
 def dsn(settings: Settings) -> str:

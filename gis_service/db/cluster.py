@@ -146,10 +146,13 @@ def init_cluster(settings: Settings, pgdata: Path) -> bool:
     _run(
         [
             str(pg_bindir() / "initdb"),
-            "-D", str(pgdata),
-            "-U", settings.db_user,
+            "-D",
+            str(pgdata),
+            "-U",
+            settings.db_user,
             "--auth=trust",
-            "-E", "UTF8",
+            "-E",
+            "UTF8",
             "--locale=C.UTF-8",
         ],
         "initdb",
@@ -178,9 +181,17 @@ def start(settings: Settings) -> ClusterStatus:
         done = subprocess.run(
             _as_owner(
                 [
-                    str(pg_bindir() / "pg_ctl"), "start", "-w", "-t", "60",
-                    "-D", str(pgdata), "-l", str(log),
-                    "-o", f"-p {settings.db_port}",
+                    str(pg_bindir() / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(pgdata),
+                    "-l",
+                    str(log),
+                    "-o",
+                    f"-p {settings.db_port}",
                 ]
             ),
             capture_output=True,

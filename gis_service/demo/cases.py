@@ -69,17 +69,24 @@ class People:
     usernames: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"{self.teams} teams, {self.users} users (password {self.password!r}; e.g. "
-                + ", ".join(f"{k} {v}" for k, v in self.usernames.items()) + ")")
+        return (
+            f"{self.teams} teams, {self.users} users (password {self.password!r}; e.g. "
+            + ", ".join(f"{k} {v}" for k, v in self.usernames.items())
+            + ")"
+        )
 
 
-def seed_people(conn: Connection, district_code: str = "410105",
-                password: str = DEMO_PASSWORD) -> People:
+def seed_people(
+    conn: Connection, district_code: str = "410105", password: str = DEMO_PASSWORD
+) -> People:
     """Teams and accounts for the demo district. Idempotent: what exists is kept."""
-    units = conn.execute(text(
-        "SELECT code, level, name FROM admin_unit WHERE code LIKE :p "
-        "AND level IN ('district', 'subdistrict', 'community', 'grid') ORDER BY code"),
-        {"p": district_code + "%"}).all()
+    units = conn.execute(
+        text(
+            "SELECT code, level, name FROM admin_unit WHERE code LIKE :p "
+            "AND level IN ('district', 'subdistrict', 'community', 'grid') ORDER BY code"
+        ),
+        {"p": district_code + "%"},
+    ).all()
     by_level: dict[str, list[tuple[str, str]]] = {}
     for code, level, name in units:
         by_level.setdefault(level, []).append((code, name))
@@ -96,48 +103,84 @@ def seed_people(conn: Connection, district_code: str = "410105",
     for code, name in subs:
         teams.extend((name + zh, kind, code) for kind, zh in SUBDISTRICT_TEAMS.items())
     teams.append((district_name + "区直工作队", "district_work_team", district_code))
-    conn.execute(text(
-        """
+    conn.execute(
+        text(
+            """
         INSERT INTO team (name, kind, unit_code)
         SELECT * FROM unnest(CAST(:names AS text[]), CAST(:kinds AS text[]),
                              CAST(:units AS text[]))
         ON CONFLICT (unit_code, name) DO NOTHING
-        """), {"names": [t[0] for t in teams], "kinds": [t[1] for t in teams],
-               "units": [t[2] for t in teams]})
+        """
+        ),
+        {
+            "names": [t[0] for t in teams],
+            "kinds": [t[1] for t in teams],
+            "units": [t[2] for t in teams],
+        },
+    )
     wanted = {(t[2], t[0]) for t in teams}
-    team_rows = [r for r in conn.execute(text(
-        "SELECT id, unit_code, name, kind FROM team WHERE unit_code LIKE :p ORDER BY id"),
-        {"p": district_code + "%"}).all() if (r.unit_code, r.name) in wanted]
+    team_rows = [
+        r
+        for r in conn.execute(
+            text("SELECT id, unit_code, name, kind FROM team WHERE unit_code LIKE :p ORDER BY id"),
+            {"p": district_code + "%"},
+        ).all()
+        if (r.unit_code, r.name) in wanted
+    ]
 
     rng = np.random.default_rng(int(district_code) * 7 + 11)
-    staff = dict(conn.execute(text(
-        """
+    staff = dict(
+        conn.execute(
+            text(
+                """
         SELECT DISTINCT ON (unit_code) unit_code, name FROM unit_staff
          WHERE role = 'grid_worker' AND unit_code LIKE :p ORDER BY unit_code, sort
-        """), {"p": district_code + "%"}).all())
+        """
+            ),
+            {"p": district_code + "%"},
+        ).all()
+    )
     # username, display name, role, scope (or None), team id (or None), phone
     users: list[tuple[str, str, str, str | None, int | None, str | None]] = [
         ("admin", "系统管理员", "admin", None, None, None),
-        ("planner", hierarchy._person(rng), "planner", district_code, None,
-         hierarchy._phone(rng)),
+        ("planner", hierarchy._person(rng), "planner", district_code, None, hierarchy._phone(rng)),
     ]
     for code, _name in [*by_level["district"], *subs, *comms]:
-        users.append((f"sup{code}", hierarchy._person(rng), "supervisor", code, None,
-                      hierarchy._phone(rng)))
+        users.append(
+            (f"sup{code}", hierarchy._person(rng), "supervisor", code, None, hierarchy._phone(rng))
+        )
     for code, _name in grids:
-        users.append((f"gw{code}", staff.get(code) or hierarchy._person(rng), "grid_worker",
-                      code, None, hierarchy._phone(rng)))
+        users.append(
+            (
+                f"gw{code}",
+                staff.get(code) or hierarchy._person(rng),
+                "grid_worker",
+                code,
+                None,
+                hierarchy._phone(rng),
+            )
+        )
     for t in team_rows:
-        users.append((f"team{t.id}", hierarchy._person(rng), "team_member", None, t.id,
-                      hierarchy._phone(rng)))
+        users.append(
+            (
+                f"team{t.id}",
+                hierarchy._person(rng),
+                "team_member",
+                None,
+                t.id,
+                hierarchy._phone(rng),
+            )
+        )
     names = [u[0] for u in users]
-    existing = conn.execute(text("SELECT count(*) FROM app_user WHERE username = ANY(:u)"),
-                            {"u": names}).scalar_one()
+    existing = conn.execute(
+        text("SELECT count(*) FROM app_user WHERE username = ANY(:u)"), {"u": names}
+    ).scalar_one()
     if existing < len(users):
         # One argon2 hash (about 50 ms) shared by every demo account.
         pw_hash = hash_password(password)
-        conn.execute(text(
-            """
+        conn.execute(
+            text(
+                """
             INSERT INTO app_user (username, password_hash, display_name, role, scopes,
                                   team_id, phone)
             SELECT u, :hash, d, r, CASE WHEN s IS NULL THEN '{}'::text[] ELSE ARRAY[s] END,
@@ -146,26 +189,39 @@ def seed_people(conn: Connection, district_code: str = "410105",
                           CAST(:s AS text[]), CAST(:t AS integer[]), CAST(:ph AS text[]))
                    AS x(u, d, r, s, t, ph)
             ON CONFLICT (username) DO NOTHING
-            """), {"hash": pw_hash, "u": names, "d": [u[1] for u in users],
-                   "r": [u[2] for u in users], "s": [u[3] for u in users],
-                   "t": [u[4] for u in users], "ph": [u[5] for u in users]})
-    n_users = conn.execute(text("SELECT count(*) FROM app_user WHERE username = ANY(:u)"),
-                           {"u": names}).scalar_one()
+            """
+            ),
+            {
+                "hash": pw_hash,
+                "u": names,
+                "d": [u[1] for u in users],
+                "r": [u[2] for u in users],
+                "s": [u[3] for u in users],
+                "t": [u[4] for u in users],
+                "ph": [u[5] for u in users],
+            },
+        )
+    n_users = conn.execute(
+        text("SELECT count(*) FROM app_user WHERE username = ANY(:u)"), {"u": names}
+    ).scalar_one()
 
     first_comm = comms[0][0] if comms else None
-    example_grid = next((g for g, _ in grids if first_comm and g.startswith(first_comm)),
-                        grids[0][0])
+    example_grid = next(
+        (g for g, _ in grids if first_comm and g.startswith(first_comm)), grids[0][0]
+    )
     committee = next((t.id for t in team_rows if t.unit_code == first_comm), team_rows[0].id)
-    usernames = {"admin": "admin", "planner": "planner",
-                 "district_supervisor": f"sup{district_code}"}
+    usernames = {
+        "admin": "admin",
+        "planner": "planner",
+        "district_supervisor": f"sup{district_code}",
+    }
     if subs:
         usernames["subdistrict_supervisor"] = f"sup{subs[0][0]}"
     if comms:
         usernames["community_supervisor"] = f"sup{first_comm}"
     usernames["grid_worker"] = f"gw{example_grid}"
     usernames["team_member"] = f"team{committee}"
-    return People(teams=len(team_rows), users=int(n_users), password=password,
-                  usernames=usernames)
+    return People(teams=len(team_rows), users=int(n_users), password=password, usernames=usernames)
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,111 +239,270 @@ DOMAINS: dict[str, tuple[float, float]] = {
     "livelihood": (0.07, 1.2),
 }
 SUB_WEIGHTS = {
-    "environment.garbage": 3.0, "environment.ads": 1.5, "environment.other": 0.8,
-    "public_order.parking": 2.5, "public_order.vending": 1.5, "public_order.noise": 1.5,
-    "safety.ebike_charging": 2.0, "safety.fire_lane": 1.5, "safety.gas": 0.5,
-    "facilities.road": 1.5, "facilities.streetlight": 1.5, "facilities.stairwell": 1.5,
-    "facilities.manhole": 0.7, "disputes.neighbours": 2.0, "disputes.property": 1.5,
-    "disputes.wages": 0.5, "livelihood.elderly_alone": 2.0, "courtyard.sanitation": 1.5,
+    "environment.garbage": 3.0,
+    "environment.ads": 1.5,
+    "environment.other": 0.8,
+    "public_order.parking": 2.5,
+    "public_order.vending": 1.5,
+    "public_order.noise": 1.5,
+    "safety.ebike_charging": 2.0,
+    "safety.fire_lane": 1.5,
+    "safety.gas": 0.5,
+    "facilities.road": 1.5,
+    "facilities.streetlight": 1.5,
+    "facilities.stairwell": 1.5,
+    "facilities.manhole": 0.7,
+    "disputes.neighbours": 2.0,
+    "disputes.property": 1.5,
+    "disputes.wages": 0.5,
+    "livelihood.elderly_alone": 2.0,
+    "courtyard.sanitation": 1.5,
     "courtyard.renovation": 0.6,
 }
 # Who gets dispatched first, by domain: team kind -> weight.
 DISPATCH = {
     "environment": {"community_committee": 6, "walking_team": 2, "party_volunteers": 2},
     "public_order": {"community_committee": 7, "walking_team": 2, "social_forces": 1},
-    "safety": {"community_committee": 6, "walking_team": 1.5, "social_forces": 1.5,
-               "district_work_team": 1},
+    "safety": {
+        "community_committee": 6,
+        "walking_team": 1.5,
+        "social_forces": 1.5,
+        "district_work_team": 1,
+    },
     "facilities": {"community_committee": 3, "social_forces": 3, "district_work_team": 4},
     "disputes": {"community_committee": 6, "deputies": 3, "party_volunteers": 1},
     "livelihood": {"community_committee": 4, "party_volunteers": 5, "social_forces": 1},
-    "courtyard": {"community_committee": 3, "district_work_team": 4, "deputies": 1.5,
-                  "social_forces": 1.5},
+    "courtyard": {
+        "community_committee": 3,
+        "district_work_team": 4,
+        "deputies": 1.5,
+        "social_forces": 1.5,
+    },
 }
 DEFAULT_DISPATCH = {"community_committee": 1.0}
-KIND_ORDER = ["community_committee", "walking_team", "party_volunteers", "social_forces",
-              "deputies", "district_work_team"]
+KIND_ORDER = [
+    "community_committee",
+    "walking_team",
+    "party_volunteers",
+    "social_forces",
+    "deputies",
+    "district_work_team",
+]
 ESCALATION = {"courtyard": 0.08, "disputes": 0.05, "facilities": 0.04, "safety": 0.02}
 REWORK = {"facilities": 0.07, "courtyard": 0.07, "environment": 0.05}
 LEVELS = ["grid", "community", "subdistrict", "district"]
 # Report hour of day (local): mostly 08:00-20:00 with morning and afternoon peaks.
-HOURS = np.array([0.15, 0.08, 0.05, 0.05, 0.05, 0.1, 0.4, 1.2, 3.5, 6.0, 6.5, 5.5,
-                  3.0, 3.0, 5.0, 6.0, 6.0, 5.0, 3.5, 2.5, 1.6, 0.9, 0.5, 0.25])
+HOURS = np.array(
+    [
+        0.15,
+        0.08,
+        0.05,
+        0.05,
+        0.05,
+        0.1,
+        0.4,
+        1.2,
+        3.5,
+        6.0,
+        6.5,
+        5.5,
+        3.0,
+        3.0,
+        5.0,
+        6.0,
+        6.0,
+        5.0,
+        3.5,
+        2.5,
+        1.6,
+        0.9,
+        0.5,
+        0.25,
+    ]
+)
 WEEKDAY = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.65, 0.55])
-SPRING_FESTIVAL = {2023: (1, 22), 2024: (2, 10), 2025: (1, 29), 2026: (2, 17),
-                   2027: (2, 6), 2028: (1, 26), 2029: (2, 13), 2030: (2, 3), 2031: (1, 23)}
+SPRING_FESTIVAL = {
+    2023: (1, 22),
+    2024: (2, 10),
+    2025: (1, 29),
+    2026: (2, 17),
+    2027: (2, 6),
+    2028: (1, 26),
+    2029: (2, 13),
+    2030: (2, 3),
+    2031: (1, 23),
+}
 
-SPOTS = ["东门", "西门", "南门", "北门", "中心广场", "停车棚", "围墙边", "主干道旁",
-         "垃圾站旁", "花园内", "大门口", "南侧路边"]
+SPOTS = [
+    "东门",
+    "西门",
+    "南门",
+    "北门",
+    "中心广场",
+    "停车棚",
+    "围墙边",
+    "主干道旁",
+    "垃圾站旁",
+    "花园内",
+    "大门口",
+    "南侧路边",
+]
 TEMPLATES: dict[str, list[str]] = {
-    "environment.garbage": ["{p}{b}号楼门口垃圾堆放，已影响通行",
-                            "{p}{s}生活垃圾堆积未及时清运，气味较大",
-                            "{p}{s}有人倾倒建筑垃圾"],
-    "environment.sewage": ["{p}{b}号楼下水道堵塞，污水外溢", "{p}{s}化粪池满溢，污水流到路面",
-                           "{p}{b}号楼{u}单元门前污水积存"],
-    "environment.ads": ["{p}{b}号楼{u}单元楼道内小广告贴满墙面", "{p}{s}电线杆上乱贴小广告",
-                        "{p}{b}号楼外墙被喷涂办证广告"],
-    "environment.greenery": ["{p}{s}绿化带被毁种菜", "{p}{b}号楼旁树木被折断",
-                             "{p}{s}草坪被车辆碾压损毁"],
-    "environment.other": ["{p}{s}积水长期未清", "{p}{b}号楼楼顶堆放杂物",
-                          "{p}{s}餐饮油烟扰民，居民多次反映"],
-    "public_order.patrol": ["{p}{s}监控探头损坏，存在治安隐患",
-                            "{p}{b}号楼单元门禁损坏，外来人员随意进出",
-                            "{p}{s}夜间照明不足，存在安全隐患"],
-    "public_order.noise": ["{p}{b}号楼附近夜间施工噪音扰民", "{p}{s}广场舞音响声音过大",
-                           "{p}{b}号楼{u}单元住户装修噪音扰民"],
-    "public_order.parking": ["{p}{s}机动车乱停乱放，堵塞通道", "{p}{b}号楼门口共享单车堆积",
-                             "{p}{s}僵尸车长期占用车位"],
-    "public_order.vending": ["{p}{s}流动摊贩占道经营", "{p}{s}商户店外经营，占用人行道",
-                             "{p}{s}早市摊点散市后未清理"],
-    "safety.electrical": ["{p}{b}号楼{u}单元楼道电线私拉乱接", "{p}{s}配电箱门损坏，线路裸露",
-                          "{p}{b}号楼楼道照明线路老化"],
-    "safety.fire_lane": ["{p}{s}消防通道被车辆堵塞", "{p}{b}号楼楼道堆放杂物，堵塞疏散通道",
-                         "{p}{s}消防通道被摊位占用"],
-    "safety.ebike_charging": ["{p}{b}号楼{u}单元电动车在楼道内充电",
-                              "{p}{b}号楼住户飞线为电动车充电", "{p}{s}电动车停放充电无人管理"],
-    "safety.gas": ["{p}{b}号楼{u}单元楼道内有燃气异味", "{p}{s}燃气管道锈蚀",
-                   "{p}{b}号楼底商违规使用液化气罐"],
-    "safety.falling_objects": ["{p}{b}号楼外墙瓷砖松动脱落", "{p}{b}号楼窗台花盆有坠落危险",
-                               "{p}{b}号楼空调外机支架锈蚀松动"],
-    "facilities.road": ["{p}{s}路面破损坑洼，雨后积水", "{p}{s}人行道砖松动翘起",
-                        "{p}{b}号楼门前路面塌陷"],
-    "facilities.streetlight": ["{p}{s}路灯不亮", "{p}{b}号楼附近路灯损坏多日",
-                               "{p}{s}路灯灯杆倾斜"],
-    "facilities.manhole": ["{p}{s}井盖缺失，存在安全隐患", "{p}{b}号楼门口井盖破损",
-                           "{p}{s}雨水井盖下沉"],
-    "facilities.water": ["{p}{b}号楼供水管道漏水", "{p}{b}号楼{u}单元水压不足，高层停水",
-                         "{p}{s}消防栓漏水"],
-    "facilities.stairwell": ["{p}{b}号楼{u}单元楼道扶手损坏", "{p}{b}号楼{u}单元声控灯不亮",
-                             "{p}{b}号楼单元门锁损坏"],
-    "disputes.neighbours": ["{p}{b}号楼{u}单元上下楼因漏水产生纠纷",
-                            "{p}{b}号楼邻里因占用公共空间发生争执",
-                            "{p}{b}号楼{u}单元邻居因噪音问题产生矛盾"],
-    "disputes.property": ["{p}业主与物业因收费问题产生纠纷", "{p}居民反映物业服务不到位",
-                          "{p}{b}号楼业主与物业因停车管理发生争执"],
-    "disputes.family": ["{p}{b}号楼{u}单元住户家庭矛盾，需上门调解",
-                        "{p}{b}号楼老人赡养问题引发家庭纠纷", "{p}{b}号楼{u}单元夫妻矛盾激化"],
-    "disputes.wages": ["{p}附近工地工人反映被拖欠工资", "{p}{s}商户拖欠员工工资",
-                       "{p}装修工人反映工钱未结清"],
-    "livelihood.elderly_alone": ["{p}{b}号楼{u}单元独居老人行动不便，需定期探访",
-                                 "{p}{b}号楼独居老人家中无人照料",
-                                 "{p}{b}号楼{u}单元高龄老人需要助餐服务"],
-    "livelihood.disability": ["{p}{b}号楼{u}单元残疾人需要办理补贴",
-                              "{p}{b}号楼残疾居民出行需要无障碍设施",
-                              "{p}{b}号楼残疾人家庭需要康复帮扶"],
-    "livelihood.hardship": ["{p}{b}号楼{u}单元困难家庭需要救助",
-                            "{p}{b}号楼居民因病致困申请帮扶", "{p}{b}号楼低保户反映生活困难"],
-    "livelihood.employment": ["{p}{b}号楼居民失业需要就业帮扶",
-                              "{p}{b}号楼高校毕业生咨询就业岗位",
-                              "{p}{b}号楼{u}单元居民希望参加技能培训"],
-    "courtyard.no_management": ["{p}无物业管理，公共区域无人维护",
-                                "{p}原物业撤离，楼院处于失管状态",
-                                "{p}门岗无人值守，楼院管理缺失"],
-    "courtyard.sanitation": ["{p}楼院内卫生死角长期无人清扫", "{p}{s}杂物堆积，蚊蝇滋生",
-                             "{p}楼院化粪池长期未清掏"],
-    "courtyard.renovation": ["{p}居民申请老旧小区改造", "{p}{b}号楼外墙保温层脱落，居民要求改造",
-                             "{p}居民希望加装电梯"],
-    "courtyard.parking": ["{p}楼院内停车无序，车辆进出困难", "{p}{s}私装地锁占用公共车位",
-                          "{p}楼院车位不足，居民要求规划停车位"],
+    "environment.garbage": [
+        "{p}{b}号楼门口垃圾堆放，已影响通行",
+        "{p}{s}生活垃圾堆积未及时清运，气味较大",
+        "{p}{s}有人倾倒建筑垃圾",
+    ],
+    "environment.sewage": [
+        "{p}{b}号楼下水道堵塞，污水外溢",
+        "{p}{s}化粪池满溢，污水流到路面",
+        "{p}{b}号楼{u}单元门前污水积存",
+    ],
+    "environment.ads": [
+        "{p}{b}号楼{u}单元楼道内小广告贴满墙面",
+        "{p}{s}电线杆上乱贴小广告",
+        "{p}{b}号楼外墙被喷涂办证广告",
+    ],
+    "environment.greenery": [
+        "{p}{s}绿化带被毁种菜",
+        "{p}{b}号楼旁树木被折断",
+        "{p}{s}草坪被车辆碾压损毁",
+    ],
+    "environment.other": [
+        "{p}{s}积水长期未清",
+        "{p}{b}号楼楼顶堆放杂物",
+        "{p}{s}餐饮油烟扰民，居民多次反映",
+    ],
+    "public_order.patrol": [
+        "{p}{s}监控探头损坏，存在治安隐患",
+        "{p}{b}号楼单元门禁损坏，外来人员随意进出",
+        "{p}{s}夜间照明不足，存在安全隐患",
+    ],
+    "public_order.noise": [
+        "{p}{b}号楼附近夜间施工噪音扰民",
+        "{p}{s}广场舞音响声音过大",
+        "{p}{b}号楼{u}单元住户装修噪音扰民",
+    ],
+    "public_order.parking": [
+        "{p}{s}机动车乱停乱放，堵塞通道",
+        "{p}{b}号楼门口共享单车堆积",
+        "{p}{s}僵尸车长期占用车位",
+    ],
+    "public_order.vending": [
+        "{p}{s}流动摊贩占道经营",
+        "{p}{s}商户店外经营，占用人行道",
+        "{p}{s}早市摊点散市后未清理",
+    ],
+    "safety.electrical": [
+        "{p}{b}号楼{u}单元楼道电线私拉乱接",
+        "{p}{s}配电箱门损坏，线路裸露",
+        "{p}{b}号楼楼道照明线路老化",
+    ],
+    "safety.fire_lane": [
+        "{p}{s}消防通道被车辆堵塞",
+        "{p}{b}号楼楼道堆放杂物，堵塞疏散通道",
+        "{p}{s}消防通道被摊位占用",
+    ],
+    "safety.ebike_charging": [
+        "{p}{b}号楼{u}单元电动车在楼道内充电",
+        "{p}{b}号楼住户飞线为电动车充电",
+        "{p}{s}电动车停放充电无人管理",
+    ],
+    "safety.gas": [
+        "{p}{b}号楼{u}单元楼道内有燃气异味",
+        "{p}{s}燃气管道锈蚀",
+        "{p}{b}号楼底商违规使用液化气罐",
+    ],
+    "safety.falling_objects": [
+        "{p}{b}号楼外墙瓷砖松动脱落",
+        "{p}{b}号楼窗台花盆有坠落危险",
+        "{p}{b}号楼空调外机支架锈蚀松动",
+    ],
+    "facilities.road": [
+        "{p}{s}路面破损坑洼，雨后积水",
+        "{p}{s}人行道砖松动翘起",
+        "{p}{b}号楼门前路面塌陷",
+    ],
+    "facilities.streetlight": [
+        "{p}{s}路灯不亮",
+        "{p}{b}号楼附近路灯损坏多日",
+        "{p}{s}路灯灯杆倾斜",
+    ],
+    "facilities.manhole": [
+        "{p}{s}井盖缺失，存在安全隐患",
+        "{p}{b}号楼门口井盖破损",
+        "{p}{s}雨水井盖下沉",
+    ],
+    "facilities.water": [
+        "{p}{b}号楼供水管道漏水",
+        "{p}{b}号楼{u}单元水压不足，高层停水",
+        "{p}{s}消防栓漏水",
+    ],
+    "facilities.stairwell": [
+        "{p}{b}号楼{u}单元楼道扶手损坏",
+        "{p}{b}号楼{u}单元声控灯不亮",
+        "{p}{b}号楼单元门锁损坏",
+    ],
+    "disputes.neighbours": [
+        "{p}{b}号楼{u}单元上下楼因漏水产生纠纷",
+        "{p}{b}号楼邻里因占用公共空间发生争执",
+        "{p}{b}号楼{u}单元邻居因噪音问题产生矛盾",
+    ],
+    "disputes.property": [
+        "{p}业主与物业因收费问题产生纠纷",
+        "{p}居民反映物业服务不到位",
+        "{p}{b}号楼业主与物业因停车管理发生争执",
+    ],
+    "disputes.family": [
+        "{p}{b}号楼{u}单元住户家庭矛盾，需上门调解",
+        "{p}{b}号楼老人赡养问题引发家庭纠纷",
+        "{p}{b}号楼{u}单元夫妻矛盾激化",
+    ],
+    "disputes.wages": [
+        "{p}附近工地工人反映被拖欠工资",
+        "{p}{s}商户拖欠员工工资",
+        "{p}装修工人反映工钱未结清",
+    ],
+    "livelihood.elderly_alone": [
+        "{p}{b}号楼{u}单元独居老人行动不便，需定期探访",
+        "{p}{b}号楼独居老人家中无人照料",
+        "{p}{b}号楼{u}单元高龄老人需要助餐服务",
+    ],
+    "livelihood.disability": [
+        "{p}{b}号楼{u}单元残疾人需要办理补贴",
+        "{p}{b}号楼残疾居民出行需要无障碍设施",
+        "{p}{b}号楼残疾人家庭需要康复帮扶",
+    ],
+    "livelihood.hardship": [
+        "{p}{b}号楼{u}单元困难家庭需要救助",
+        "{p}{b}号楼居民因病致困申请帮扶",
+        "{p}{b}号楼低保户反映生活困难",
+    ],
+    "livelihood.employment": [
+        "{p}{b}号楼居民失业需要就业帮扶",
+        "{p}{b}号楼高校毕业生咨询就业岗位",
+        "{p}{b}号楼{u}单元居民希望参加技能培训",
+    ],
+    "courtyard.no_management": [
+        "{p}无物业管理，公共区域无人维护",
+        "{p}原物业撤离，楼院处于失管状态",
+        "{p}门岗无人值守，楼院管理缺失",
+    ],
+    "courtyard.sanitation": [
+        "{p}楼院内卫生死角长期无人清扫",
+        "{p}{s}杂物堆积，蚊蝇滋生",
+        "{p}楼院化粪池长期未清掏",
+    ],
+    "courtyard.renovation": [
+        "{p}居民申请老旧小区改造",
+        "{p}{b}号楼外墙保温层脱落，居民要求改造",
+        "{p}居民希望加装电梯",
+    ],
+    "courtyard.parking": [
+        "{p}楼院内停车无序，车辆进出困难",
+        "{p}{s}私装地锁占用公共车位",
+        "{p}楼院车位不足，居民要求规划停车位",
+    ],
 }
 HANDLE_NOTES = {
     "environment": ["已组织保洁人员清理完毕", "已联系环卫部门清运", "已清除并张贴文明提示"],
@@ -299,16 +514,35 @@ HANDLE_NOTES = {
     "courtyard": ["已协调引入物业服务", "已纳入改造计划并答复居民", "已组织居民议事协商解决"],
 }
 DEFAULT_HANDLE = ["已处置完毕"]
-REJECT_NOTES = ["不属于网格受理范围，已告知居民向相关部门反映", "经核实为重复上报",
-                "现场核实问题不存在", "信息不全，无法核实具体位置"]
-FAIL_NOTES = ["现场核查未整改到位，退回重办", "问题反复出现，要求彻底整改",
-              "居民反映仍未解决，退回重办"]
+REJECT_NOTES = [
+    "不属于网格受理范围，已告知居民向相关部门反映",
+    "经核实为重复上报",
+    "现场核实问题不存在",
+    "信息不全，无法核实具体位置",
+]
+FAIL_NOTES = [
+    "现场核查未整改到位，退回重办",
+    "问题反复出现，要求彻底整改",
+    "居民反映仍未解决，退回重办",
+]
 ESCALATE_NOTES = ["超出本级处置能力，申请上级协调", "涉及多个部门，需上级统筹解决"]
 PASS_NOTE = "现场核查已整改到位"
 
 # Timeline slots of one case, in order; absent or not yet reached slots are NEVER.
-(S_REPORT, S_DECIDE, S_DISPATCH, S_ESCALATE, S_REDISPATCH, S_START, S_HANDLE, S_VERIFY,
- S_RESTART, S_REHANDLE, S_REVERIFY, S_RATE) = range(12)
+(
+    S_REPORT,
+    S_DECIDE,
+    S_DISPATCH,
+    S_ESCALATE,
+    S_REDISPATCH,
+    S_START,
+    S_HANDLE,
+    S_VERIFY,
+    S_RESTART,
+    S_REHANDLE,
+    S_REVERIFY,
+    S_RATE,
+) = range(12)
 SLOTS = 12
 NEVER = np.int64(2**62)
 
@@ -329,19 +563,22 @@ class CaseHistory:
     satisfaction_rate: float = 0.0
 
     def summary(self) -> str:
-        return (f"{self.cases:,} cases, {self.events:,} timeline events in "
-                f"{self.seconds:.1f} s: resolution {self.resolution_rate:.1%}, on time "
-                f"{self.on_time_rate:.1%}, satisfaction {self.satisfaction_rate:.1%}, "
-                f"{self.open:,} open ({self.overdue_open:,} overdue), {self.rework:,} rework, "
-                f"{self.escalated:,} escalated, {self.rejected:,} rejected")
+        return (
+            f"{self.cases:,} cases, {self.events:,} timeline events in "
+            f"{self.seconds:.1f} s: resolution {self.resolution_rate:.1%}, on time "
+            f"{self.on_time_rate:.1%}, satisfaction {self.satisfaction_rate:.1%}, "
+            f"{self.open:,} open ({self.overdue_open:,} overdue), {self.rework:,} rework, "
+            f"{self.escalated:,} escalated, {self.rejected:,} rejected"
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # Helpers
 
 
-def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float,
-               n: int) -> np.ndarray:
+def _lognormal(
+    rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int
+) -> np.ndarray:
     return np.asarray(median) * np.exp(rng.normal(0.0, sigma, n))
 
 
@@ -359,10 +596,17 @@ def _season(domain: str, days: list[date]) -> np.ndarray:
         m, dd = SPRING_FESTIVAL.get(d.year, (2, 1))
         sf = date(d.year, m, dd)
         nxt = date(d.year + 1, *SPRING_FESTIVAL.get(d.year + 1, (2, 1)))
-        holiday[i] = (-1 <= (d - sf).days <= 6 or (d.month, d.day) == (1, 1)
-                      or (d.month == 5 and d.day <= 5) or (d.month == 10 and d.day <= 7))
-        before_sf[i] = min(x for x in ((sf - d).days, (nxt - d).days) if x >= 0) \
-            if (sf - d).days >= 0 or (nxt - d).days >= 0 else 400
+        holiday[i] = (
+            -1 <= (d - sf).days <= 6
+            or (d.month, d.day) == (1, 1)
+            or (d.month == 5 and d.day <= 5)
+            or (d.month == 10 and d.day <= 7)
+        )
+        before_sf[i] = (
+            min(x for x in ((sf - d).days, (nxt - d).days) if x >= 0)
+            if (sf - d).days >= 0 or (nxt - d).days >= 0
+            else 400
+        )
     phase = 2 * math.pi / 365.25
     if domain == "environment":  # heat, rain and flies: a summer peak
         s = 1 + 0.45 * np.cos(phase * (doy - 200))
@@ -388,15 +632,13 @@ def _season(domain: str, days: list[date]) -> np.ndarray:
 def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
     """n indices drawn with the given (unnormalised) weights."""
     cdf = np.cumsum(weights, dtype=float)
-    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"),
-                      len(weights) - 1)
+    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), len(weights) - 1)
 
 
 def _ts(values: np.ndarray) -> list[str]:
     """Epoch seconds as timestamptz text (UTC), NEVER/negative as NULL."""
     ok = (values >= 0) & (values < NEVER)
-    s = np.datetime_as_string(np.where(ok, values, 0).astype("datetime64[s]"),
-                              timezone="UTC")
+    s = np.datetime_as_string(np.where(ok, values, 0).astype("datetime64[s]"), timezone="UTC")
     return np.where(ok, s, "\\N").tolist()
 
 
@@ -411,15 +653,19 @@ def _ints(values: np.ndarray) -> list[str]:
 def _drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
     """Drop the foreign keys of the tables about to be bulk-loaded; return the statements
     that put them back (and check every row, in one join each, when they run)."""
-    rows = conn.execute(text(
-        """
+    rows = conn.execute(
+        text(
+            """
         SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
                format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
                       pg_get_constraintdef(oid))
           FROM pg_constraint
          WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[]))
          ORDER BY conrelid, conname
-        """), {"t": tables}).all()
+        """
+        ),
+        {"t": tables},
+    ).all()
     for drop, _add in rows:
         conn.execute(text(drop))
     return [add for _drop, add in rows]
@@ -500,8 +746,9 @@ class _Place:
 
 
 def _load_places(conn: Connection, district_code: str) -> _Place:
-    rows = conn.execute(text(
-        """
+    rows = conn.execute(
+        text(
+            """
         SELECT b.code, b.name, coalesce(b.population, 0) AS population,
                ST_AsBinary(b.geom) AS wkb, coalesce(s.name, '') AS sub_name,
                coalesce(d.name, '') AS district_name
@@ -510,7 +757,10 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
           LEFT JOIN admin_unit d ON d.code = left(b.code, 6)
          WHERE b.level = 'building' AND b.code LIKE :p AND coalesce(b.population, 0) > 0
          ORDER BY b.code
-        """), {"p": district_code + "%"}).all()
+        """
+        ),
+        {"p": district_code + "%"},
+    ).all()
     if not rows:
         raise ValueError(f"no populated buildings below {district_code}: load the demo first")
     codes = [r.code for r in rows]
@@ -522,25 +772,34 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
     dist = np.hypot((cx - OLD_TOWN[0]) * kx, (cy - OLD_TOWN[1]) * 110_574.0)
     old_town = 1.0 + 0.8 * np.exp(-((dist / 2500.0) ** 2))
 
-    users = conn.execute(text(
-        """
+    users = conn.execute(
+        text(
+            """
         SELECT id, role, scopes[1] AS scope FROM app_user
          WHERE active AND role IN ('grid_worker', 'supervisor')
            AND cardinality(scopes) = 1 AND starts_with(scopes[1], :d)
          ORDER BY id
-        """), {"d": district_code}).all()
+        """
+        ),
+        {"d": district_code},
+    ).all()
     workers: dict[str, int] = {}
     sups: dict[str, int] = {}
     for u in users:
         (workers if u.role == "grid_worker" else sups).setdefault(u.scope, u.id)
     if not workers:
         raise ValueError("no grid workers: run seed_people first")
-    admin = conn.execute(text(
-        "SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id LIMIT 1")).scalar()
+    admin = conn.execute(
+        text("SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id LIMIT 1")
+    ).scalar()
 
-    team_rows = conn.execute(text(
-        "SELECT id, kind, unit_code, name FROM team WHERE active AND unit_code LIKE :p "
-        "ORDER BY id"), {"p": district_code + "%"}).all()
+    team_rows = conn.execute(
+        text(
+            "SELECT id, kind, unit_code, name FROM team WHERE active AND unit_code LIKE :p "
+            "ORDER BY id"
+        ),
+        {"p": district_code + "%"},
+    ).all()
     teams_at: dict[tuple[str, str], int] = {}
     for t in team_rows:
         teams_at.setdefault((t.unit_code, t.kind), t.id)
@@ -555,12 +814,15 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
     for kind in KIND_ORDER:
         teams[kind] = np.array([team_for(c, kind) for c in codes])
     # Fall back to the community committee, then to any team that serves the building.
-    serving = np.array([next((tid for (u, _k), tid in teams_at.items() if c.startswith(u)), -1)
-                        for c in codes])
+    serving = np.array(
+        [next((tid for (u, _k), tid in teams_at.items() if c.startswith(u)), -1) for c in codes]
+    )
     for kind in KIND_ORDER:
-        teams[kind] = np.where(teams[kind] >= 0, teams[kind],
-                               np.where(teams["community_committee"] >= 0,
-                                        teams["community_committee"], serving))
+        teams[kind] = np.where(
+            teams[kind] >= 0,
+            teams[kind],
+            np.where(teams["community_committee"] >= 0, teams["community_committee"], serving),
+        )
     if (teams["community_committee"] < 0).any():
         raise ValueError("buildings without any serving team: run seed_people first")
 
@@ -576,22 +838,35 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
         "district": np.array([sup(c, c[:6]) for c in codes]),
     }
     sup_by_level["grid"] = sup_by_level["community"]
-    reporter = np.array([workers.get(c[:14], sup_by_level["community"][i])
-                         for i, c in enumerate(codes)])
+    reporter = np.array(
+        [workers.get(c[:14], sup_by_level["community"][i]) for i, c in enumerate(codes)]
+    )
     return _Place(
-        code=np.array(codes), name=[r.name for r in rows],
+        code=np.array(codes),
+        name=[r.name for r in rows],
         address=[f"{r.district_name}{r.sub_name}{r.name}" for r in rows],
-        geoms=geoms, bounds=shapely.bounds(geoms),
-        weight=np.array([r.population for r in rows], dtype=float), old_town=old_town,
-        reporter=reporter, sup=sup_by_level, teams=teams,
+        geoms=geoms,
+        bounds=shapely.bounds(geoms),
+        weight=np.array([r.population for r in rows], dtype=float),
+        old_town=old_town,
+        reporter=reporter,
+        sup=sup_by_level,
+        teams=teams,
         team_names={t.id: t.name for t in team_rows},
-        members=dict(conn.execute(text(
-            "SELECT DISTINCT ON (team_id) team_id, id FROM app_user "
-            "WHERE role = 'team_member' AND active ORDER BY team_id, id")).all()))
+        members=dict(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT ON (team_id) team_id, id FROM app_user "
+                    "WHERE role = 'team_member' AND active ORDER BY team_id, id"
+                )
+            ).all()
+        ),
+    )
 
 
-def _points_in(rng: np.random.Generator, place: _Place, b: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _points_in(
+    rng: np.random.Generator, place: _Place, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A uniform random point inside each chosen building (rejection on its bbox)."""
     x = np.empty(len(b))
     y = np.empty(len(b))
@@ -625,11 +900,18 @@ def _as_end(end: Any, tz: ZoneInfo) -> datetime:
     raise TypeError("end must be a date or a datetime")
 
 
-def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026,
-                          district_code: str = "410105", events: bool = True,
-                          end: date | datetime | None = None,
-                          progress: Progress | None = None,
-                          tz: str = DEFAULT_TZ, bulk: bool | None = None) -> CaseHistory:
+def generate_case_history(
+    conn: Connection,
+    *,
+    n: int = 20_000,
+    seed: int = 2026,
+    district_code: str = "410105",
+    events: bool = True,
+    end: date | datetime | None = None,
+    progress: Progress | None = None,
+    tz: str = DEFAULT_TZ,
+    bulk: bool | None = None,
+) -> CaseHistory:
     """n cases reported in the 365 days before ``end`` (default: the start of today,
     local time), with their timelines when ``events``. Written in the caller's
     transaction; run seed_people first.
@@ -650,12 +932,15 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
 
     say("cases: reading buildings, people, teams and categories")
     place = _load_places(conn, district_code)
-    cats = conn.execute(text(
-        """
+    cats = conn.execute(
+        text(
+            """
         SELECT c.code, c.parent_code, c.name_zh, c.deadline_hours, c.handling_level
           FROM case_category c JOIN case_category p ON p.code = c.parent_code
          WHERE c.active AND p.active ORDER BY c.sort, c.code
-        """)).all()
+        """
+        )
+    ).all()
     if not cats:
         raise ValueError("no active sub-categories: load the taxonomy first")
     cat_code = np.array([c.code for c in cats])
@@ -668,8 +953,9 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     # -- when, what and where -------------------------------------------------------
     say(f"cases: drawing {n:,} reports")
     days = [end_dt.date() - timedelta(days=365 - i) for i in range(365)]
-    day_start = np.array([int(datetime.combine(d, dtime(0), tzinfo=zone).timestamp())
-                          for d in days], dtype=np.int64)
+    day_start = np.array(
+        [int(datetime.combine(d, dtime(0), tzinfo=zone).timestamp()) for d in days], dtype=np.int64
+    )
     dom_w = np.array([DOMAINS.get(d, (0.04, 1.0))[0] for d in domains])
     dom = _pick(rng, dom_w, n)
     cat = np.empty(n, dtype=np.int64)
@@ -678,10 +964,11 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     for k, d in enumerate(domains):
         idx = np.flatnonzero(dom == k)
         subs = np.flatnonzero(dom_of_cat == k)
-        cat[idx] = subs[_pick(rng, np.array([SUB_WEIGHTS.get(str(cat_code[s]), 1.0)
-                                             for s in subs]), len(idx))]
+        cat[idx] = subs[
+            _pick(rng, np.array([SUB_WEIGHTS.get(str(cat_code[s]), 1.0) for s in subs]), len(idx))
+        ]
         exponent = DOMAINS.get(d, (0.0, 1.0))[1]
-        bld[idx] = _pick(rng, place.weight * place.old_town ** exponent, len(idx))
+        bld[idx] = _pick(rng, place.weight * place.old_town**exponent, len(idx))
         day[idx] = _pick(rng, _season(d, days), len(idx))
     hour = _pick(rng, HOURS, n)
     reported = day_start[day] + hour * 3600 + rng.integers(0, 3600, n)
@@ -689,8 +976,7 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     reported = np.minimum(reported, day_end[day] - 1)
 
     order = np.argsort(reported, kind="stable")
-    dom, cat, bld, day, reported = dom[order], cat[order], bld[order], day[order], \
-        reported[order]
+    dom, cat, bld, day, reported = dom[order], cat[order], bld[order], day[order], reported[order]
     hours = cat_hours[cat]
     deadline_s = hours * 3600
     level = cat_level[cat]
@@ -704,8 +990,10 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     tod = reported - day_start[day]
     # Reports outside office hours wait for the morning, unless they cannot wait.
     deferrable = hours >= 24
-    next_morning = np.where(tod >= 20 * 3600, day_start[day] + 86400 + 8 * 3600,
-                            day_start[day] + 8 * 3600) - reported
+    next_morning = (
+        np.where(tod >= 20 * 3600, day_start[day] + 86400 + 8 * 3600, day_start[day] + 8 * 3600)
+        - reported
+    )
     night = deferrable & ((tod < 8 * 3600) | (tod >= 20 * 3600))
     delay = np.where(night, next_morning + _lognormal(rng, 1800.0, 0.6, n), delay)
     when[:, S_DECIDE] = reported + delay.astype(np.int64)
@@ -751,13 +1039,15 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     if surplus > 0:
         say(f"cases: calibrating ({surplus:,} cases left open)")
         cand = np.flatnonzero(closed)
-        stall_w = np.array([{"courtyard": 4.0, "disputes": 2.0, "facilities": 2.0}
-                            .get(d, 1.0) for d in domains])[dom[cand]]
+        stall_w = np.array(
+            [{"courtyard": 4.0, "disputes": 2.0, "facilities": 2.0}.get(d, 1.0) for d in domains]
+        )[dom[cand]]
         stall_w = stall_w * np.exp((reported[cand] - end_s) / (120 * 86400.0))
         keys = np.log(rng.random(len(cand))) / stall_w  # weighted sampling (Efraimidis)
         stalled = cand[np.argpartition(-keys, surplus - 1)[:surplus]]
-        at = np.array([S_START, S_HANDLE, S_VERIFY])[_pick(rng, np.array([0.35, 0.5, 0.15]),
-                                                           len(stalled))]
+        at = np.array([S_START, S_HANDLE, S_VERIFY])[
+            _pick(rng, np.array([0.35, 0.5, 0.15]), len(stalled))
+        ]
         cols = np.arange(SLOTS)
         when[stalled] = np.where(cols[None, :] >= at[:, None], NEVER, when[stalled])
         happened = when < end_s
@@ -765,9 +1055,23 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     last = (happened * np.arange(SLOTS)).max(axis=1)
     verify_pass = np.where(rework, S_REVERIFY, S_VERIFY)
     is_closed = happened[np.arange(n), verify_pass] & ok
-    status_of_slot = np.array(["reported", "accepted", "dispatched", "accepted", "dispatched",
-                               "in_progress", "handled", "closed", "in_progress", "handled",
-                               "closed", "closed"], dtype=object)
+    status_of_slot = np.array(
+        [
+            "reported",
+            "accepted",
+            "dispatched",
+            "accepted",
+            "dispatched",
+            "in_progress",
+            "handled",
+            "closed",
+            "in_progress",
+            "handled",
+            "closed",
+            "closed",
+        ],
+        dtype=object,
+    )
     status = status_of_slot[last]
     status[(last == S_DECIDE) & rejected] = "rejected"
     status[(last == S_VERIFY) & rework] = "dispatched"
@@ -777,11 +1081,19 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     deadline_at = np.where(accepted_at < NEVER, accepted_at + deadline_s, NEVER)
     # A failed check sends the case back to its team: dispatched again at that moment.
     dispatched_at = np.where(
-        rework & happened[:, S_VERIFY], when[:, S_VERIFY],
-        np.where(happened[:, S_REDISPATCH], when[:, S_REDISPATCH],
-                 np.where(happened[:, S_DISPATCH], when[:, S_DISPATCH], NEVER)))
-    handled_at = np.where(happened[:, S_REHANDLE], when[:, S_REHANDLE],
-                          np.where(happened[:, S_HANDLE], when[:, S_HANDLE], NEVER))
+        rework & happened[:, S_VERIFY],
+        when[:, S_VERIFY],
+        np.where(
+            happened[:, S_REDISPATCH],
+            when[:, S_REDISPATCH],
+            np.where(happened[:, S_DISPATCH], when[:, S_DISPATCH], NEVER),
+        ),
+    )
+    handled_at = np.where(
+        happened[:, S_REHANDLE],
+        when[:, S_REHANDLE],
+        np.where(happened[:, S_HANDLE], when[:, S_HANDLE], NEVER),
+    )
     closed_at = np.where(is_closed, when[np.arange(n), verify_pass], NEVER)
     rework_count = (rework & happened[:, S_VERIFY]).astype(np.int64)
     escalation_count = happened[:, S_ESCALATE].astype(np.int64)
@@ -798,20 +1110,32 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
         for j, kind in enumerate(names):
             sel = idx[choice == j]
             team_a[sel] = place.teams[kind][bld[sel]]
-    esc_first = np.where(level == 0, place.teams["walking_team"][bld],
-                         np.where(level == 1, place.teams["community_committee"][bld],
-                                  place.teams["social_forces"][bld]))
-    esc_second = np.where(level == 0, place.teams["community_committee"][bld],
-                          np.where((level == 1) & (rng.random(n) < 0.5),
-                                   place.teams["social_forces"][bld],
-                                   place.teams["district_work_team"][bld]))
-    esc_second = np.where(esc_second == esc_first, place.teams["district_work_team"][bld],
-                          esc_second)
+    esc_first = np.where(
+        level == 0,
+        place.teams["walking_team"][bld],
+        np.where(
+            level == 1, place.teams["community_committee"][bld], place.teams["social_forces"][bld]
+        ),
+    )
+    esc_second = np.where(
+        level == 0,
+        place.teams["community_committee"][bld],
+        np.where(
+            (level == 1) & (rng.random(n) < 0.5),
+            place.teams["social_forces"][bld],
+            place.teams["district_work_team"][bld],
+        ),
+    )
+    esc_second = np.where(
+        esc_second == esc_first, place.teams["district_work_team"][bld], esc_second
+    )
     team_a = np.where(escalated, esc_first, team_a)
     team_b = np.where(escalated, esc_second, -1)
-    current_team = np.where(happened[:, S_REDISPATCH], team_b,
-                            np.where(happened[:, S_DISPATCH] & ~happened[:, S_ESCALATE],
-                                     team_a, -1))
+    current_team = np.where(
+        happened[:, S_REDISPATCH],
+        team_b,
+        np.where(happened[:, S_DISPATCH] & ~happened[:, S_ESCALATE], team_a, -1),
+    )
     # Rating: mostly 4-5; lower after rework or a late closure.
     late = is_closed & (closed_at > deadline_at)
     good = _pick(rng, np.array([0.004, 0.006, 0.02, 0.15, 0.82]), n) + 1
@@ -824,20 +1148,33 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     # Priority: gas is urgent, safety often high, the rest mostly normal.
     pri_names = np.array(["low", "normal", "high", "urgent"], dtype=object)
     safety_dom = np.array([d == "safety" for d in domains])[dom]
-    priority = pri_names[np.where(safety_dom, _pick(rng, np.array([0.0, 0.65, 0.3, 0.05]), n),
-                                  _pick(rng, np.array([0.05, 0.87, 0.07, 0.01]), n))]
+    priority = pri_names[
+        np.where(
+            safety_dom,
+            _pick(rng, np.array([0.0, 0.65, 0.3, 0.05]), n),
+            _pick(rng, np.array([0.05, 0.87, 0.07, 0.01]), n),
+        )
+    ]
     gas = cat_code[cat] == "safety.gas"
     priority[gas] = pri_names[2 + (rng.random(int(gas.sum())) < 0.6)]
 
     # -- numbers, places and words ------------------------------------------------------
     seq = np.arange(n) - np.searchsorted(day, day, side="left")
-    base = dict(conn.execute(text(
-        """
+    base = dict(
+        conn.execute(
+            text(
+                """
         SELECT substr(case_no, :o, 8), max(right(case_no, 6)::int) FROM cases
          WHERE case_no >= :lo AND case_no < :hi GROUP BY 1
-        """), {"o": len(district_code) + 1,
-               "lo": district_code + days[0].strftime("%Y%m%d"),
-               "hi": district_code + end_dt.strftime("%Y%m%d") + "999999"}).all())
+        """
+            ),
+            {
+                "o": len(district_code) + 1,
+                "lo": district_code + days[0].strftime("%Y%m%d"),
+                "hi": district_code + end_dt.strftime("%Y%m%d") + "999999",
+            },
+        ).all()
+    )
     day_str = np.array([d.strftime("%Y%m%d") for d in days], dtype=object)
     offset = np.array([base.get(s, 0) for s in day_str], dtype=np.int64)
     numbers = seq + 1 + offset[day]
@@ -845,78 +1182,141 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
         raise ValueError("more than 999,999 cases on one day: the case number overflows")
 
     x, y = _points_in(rng, place, bld)
-    first_id = conn.execute(text(
-        "SELECT nextval(pg_get_serial_sequence('cases', 'id'))")).scalar_one()
+    first_id = conn.execute(
+        text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")
+    ).scalar_one()
     if n > 1:
         # Sequences are not transactional: reserving the block is safe beside live reports.
-        conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :v)"),
-                     {"v": first_id + n - 1})
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :v)"),
+            {"v": first_id + n - 1},
+        )
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
     tmpl_choice = rng.integers(0, 3, n)
     b_no = rng.integers(1, 13, n)
     u_no = rng.integers(1, 5, n)
     spot = rng.integers(0, len(SPOTS), n)
-    cat_templates = [TEMPLATES.get(str(c), [f"{{p}}{{s}}发现{cats[i].name_zh}问题，请尽快处理"])
-                     for i, c in enumerate(cat_code)]
+    cat_templates = [
+        TEMPLATES.get(str(c), [f"{{p}}{{s}}发现{cats[i].name_zh}问题，请尽快处理"])
+        for i, c in enumerate(cat_code)
+    ]
 
     def case_chunks() -> Iterator[str]:
         for lo in range(0, n, CHUNK_CASES):
             s = slice(lo, min(n, lo + CHUNK_CASES))
             b = bld[s]
-            desc = [cat_templates[c][t % len(cat_templates[c])].format(
-                        p=place.name[bi], b=bn, u=un, s=SPOTS[sp])
-                    for c, t, bi, bn, un, sp in zip(cat[s].tolist(), tmpl_choice[s].tolist(),
-                                                    b.tolist(), b_no[s].tolist(),
-                                                    u_no[s].tolist(), spot[s].tolist(),
-                                                    strict=True)]
-            geom = shapely.to_wkb(shapely.set_srid(shapely.points(x[s], y[s]), 4326),
-                                  hex=True, include_srid=True).tolist()
+            desc = [
+                cat_templates[c][t % len(cat_templates[c])].format(
+                    p=place.name[bi], b=bn, u=un, s=SPOTS[sp]
+                )
+                for c, t, bi, bn, un, sp in zip(
+                    cat[s].tolist(),
+                    tmpl_choice[s].tolist(),
+                    b.tolist(),
+                    b_no[s].tolist(),
+                    u_no[s].tolist(),
+                    spot[s].tolist(),
+                    strict=True,
+                )
+            ]
+            geom = shapely.to_wkb(
+                shapely.set_srid(shapely.points(x[s], y[s]), 4326), hex=True, include_srid=True
+            ).tolist()
             case_no = (district_code + day_str[day[s]]).tolist()
-            case_no = [f"{a}{int(m):06d}" for a, m in zip(case_no, numbers[s].tolist(),
-                                                           strict=True)]
+            case_no = [
+                f"{a}{int(m):06d}" for a, m in zip(case_no, numbers[s].tolist(), strict=True)
+            ]
             hist_a, hist_b = team_a[s], team_b[s]
-            history = np.where(happened[s, S_REDISPATCH] & (hist_a != hist_b),
-                               np.char.add(np.char.add(np.char.add("{", hist_a.astype(str)),
-                                                       ","), np.char.add(hist_b.astype(str),
-                                                                         "}")),
-                               np.where(happened[s, S_DISPATCH],
-                                        np.char.add(np.char.add("{", hist_a.astype(str)), "}"),
-                                        "{}")).tolist()
+            history = np.where(
+                happened[s, S_REDISPATCH] & (hist_a != hist_b),
+                np.char.add(
+                    np.char.add(np.char.add("{", hist_a.astype(str)), ","),
+                    np.char.add(hist_b.astype(str), "}"),
+                ),
+                np.where(
+                    happened[s, S_DISPATCH],
+                    np.char.add(np.char.add("{", hist_a.astype(str)), "}"),
+                    "{}",
+                ),
+            ).tolist()
             address = [place.address[i] for i in b.tolist()]
-            cols = [_ints(ids[s]), case_no, cat_code[cat[s]].tolist(),
-                    status[s].tolist(), priority[s].tolist(), desc, address, geom,
-                    place.code[b].tolist(), np.array(LEVELS)[case_level[s]].tolist(),
-                    _ints(place.reporter[b]), _ints(current_team[s]), history,
-                    _ts(reported[s]), _ts(accepted_at[s]), _ts(deadline_at[s]),
-                    _ts(dispatched_at[s]), _ts(handled_at[s]), _ts(closed_at[s]),
-                    _ts(rejected_at[s]), _ints(rework_count[s]),
-                    _ints(escalation_count[s]), _ints(rating[s]),
-                    _ts(rated_at[s]), _ts(updated_at[s])]
+            cols = [
+                _ints(ids[s]),
+                case_no,
+                cat_code[cat[s]].tolist(),
+                status[s].tolist(),
+                priority[s].tolist(),
+                desc,
+                address,
+                geom,
+                place.code[b].tolist(),
+                np.array(LEVELS)[case_level[s]].tolist(),
+                _ints(place.reporter[b]),
+                _ints(current_team[s]),
+                history,
+                _ts(reported[s]),
+                _ts(accepted_at[s]),
+                _ts(deadline_at[s]),
+                _ts(dispatched_at[s]),
+                _ts(handled_at[s]),
+                _ts(closed_at[s]),
+                _ts(rejected_at[s]),
+                _ints(rework_count[s]),
+                _ints(escalation_count[s]),
+                _ints(rating[s]),
+                _ts(rated_at[s]),
+                _ts(updated_at[s]),
+            ]
             yield "\n".join(map("\t".join, zip(*cols, strict=True))) + "\n"
 
     restore: list[str] = []
     if bulk if bulk is not None else n >= BULK_FROM:
         restore = _drop_foreign_keys(conn, ["cases", "case_event"] if events else ["cases"])
     say(f"cases: writing {n:,} cases")
-    _copy(conn, """
+    _copy(
+        conn,
+        """
         COPY cases (id, case_no, category_code, status, priority, description, address, geom,
                     unit_code, handling_level, reporter_id, team_id, team_history,
                     reported_at, accepted_at, deadline_at, dispatched_at, handled_at,
                     closed_at, rejected_at, rework_count, escalation_count, rating, rated_at,
                     updated_at)
-        FROM STDIN""", case_chunks())
+        FROM STDIN""",
+        case_chunks(),
+    )
 
     # -- the timeline -----------------------------------------------------------------
     n_events = 0
     if events:
         say("events: building the timeline")
-        ev = _timeline(rng, when, happened, ids, rejected, rework, escalated, hours, level,
-                       case_level, dom, domains, bld, place, team_a, team_b, rating)
+        ev = _timeline(
+            rng,
+            when,
+            happened,
+            ids,
+            rejected,
+            rework,
+            escalated,
+            hours,
+            level,
+            case_level,
+            dom,
+            domains,
+            bld,
+            place,
+            team_a,
+            team_b,
+            rating,
+        )
         n_events = len(ev[0])
         say(f"events: writing {n_events:,} timeline events")
-        _copy(conn, """
+        _copy(
+            conn,
+            """
             COPY case_event (case_id, at, actor_id, action, from_status, to_status, note, data)
-            FROM STDIN""", _event_chunks(*ev))
+            FROM STDIN""",
+            _event_chunks(*ev),
+        )
     if restore:
         say("cases: adding the foreign keys back (checking every row)")
         for stmt in restore:
@@ -931,22 +1331,40 @@ def generate_case_history(conn: Connection, *, n: int = 20_000, seed: int = 2026
     is_open = np.isin(status, ["reported", "accepted", "dispatched", "in_progress", "handled"])
     n_rated = int(rated_now.sum())
     return CaseHistory(
-        cases=n, events=n_events, photos=0, seconds=time.perf_counter() - started,
+        cases=n,
+        events=n_events,
+        photos=0,
+        seconds=time.perf_counter() - started,
         resolution_rate=n_closed / n_accepted if n_accepted else 0.0,
         on_time_rate=float((is_closed & ~late).sum() / n_closed) if n_closed else 0.0,
         overdue_open=int((is_open & (deadline_at < now_s)).sum()),
-        rework=int((rework_count > 0).sum()), rejected=int((status == "rejected").sum()),
-        escalated=int((escalation_count > 0).sum()), open=int(is_open.sum()),
+        rework=int((rework_count > 0).sum()),
+        rejected=int((status == "rejected").sum()),
+        escalated=int((escalation_count > 0).sum()),
+        open=int(is_open.sum()),
         satisfaction_rate=float((rating[rated_now] >= 4).sum() / n_rated) if n_rated else 0.0,
     )
 
 
-def _timeline(rng: np.random.Generator, when: np.ndarray, happened: np.ndarray,
-              ids: np.ndarray, rejected: np.ndarray, rework: np.ndarray,
-              escalated: np.ndarray, hours: np.ndarray, level: np.ndarray,
-              case_level: np.ndarray, dom: np.ndarray, domains: list[str], bld: np.ndarray,
-              place: _Place, team_a: np.ndarray, team_b: np.ndarray, rating: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _timeline(
+    rng: np.random.Generator,
+    when: np.ndarray,
+    happened: np.ndarray,
+    ids: np.ndarray,
+    rejected: np.ndarray,
+    rework: np.ndarray,
+    escalated: np.ndarray,
+    hours: np.ndarray,
+    level: np.ndarray,
+    case_level: np.ndarray,
+    dom: np.ndarray,
+    domains: list[str],
+    bld: np.ndarray,
+    place: _Place,
+    team_a: np.ndarray,
+    team_b: np.ndarray,
+    rating: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every event that happened, in time order: case id, time, actor, and the rest of the
     row (action, statuses, note, data) as one interned string."""
     vocab: dict[str, int] = {}
@@ -978,34 +1396,65 @@ def _timeline(rng: np.random.Generator, when: np.ndarray, happened: np.ndarray,
 
     all_ = np.ones(len(ids), dtype=bool)
     emit(S_REPORT, all_, reporter, v("report", None, "reported", None, '{"source": "app"}'))
-    accept_lut = np.array([v("accept", "reported", "accepted", None,
-                             f'{{"deadline_hours": {h}}}') for h in range(int(hours.max()) + 1)])
+    accept_lut = np.array(
+        [
+            v("accept", "reported", "accepted", None, f'{{"deadline_hours": {h}}}')
+            for h in range(int(hours.max()) + 1)
+        ]
+    )
     reject_note = rng.integers(0, len(REJECT_NOTES), len(ids))
     reject_lut = np.array([v("reject", "reported", "rejected", r, "{}") for r in REJECT_NOTES])
     decider = dispatcher_at(level)
     emit(S_DECIDE, ~rejected, decider, accept_lut[hours])
     emit(S_DECIDE, rejected, decider, reject_lut[reject_note])
-    dispatch_lut = np.array([v("dispatch", "accepted", "dispatched", None, json.dumps(
-        {"team_id": t, "team_name": place.team_names.get(t, "")}, ensure_ascii=False))
-        for t in range(len(member))])
+    dispatch_lut = np.array(
+        [
+            v(
+                "dispatch",
+                "accepted",
+                "dispatched",
+                None,
+                json.dumps(
+                    {"team_id": t, "team_name": place.team_names.get(t, "")}, ensure_ascii=False
+                ),
+            )
+            for t in range(len(member))
+        ]
+    )
     emit(S_DISPATCH, all_, decider, dispatch_lut[team_a])
     esc_note = rng.integers(0, len(ESCALATE_NOTES), len(ids))
-    esc_lut = np.array([[v("escalate", "dispatched", "accepted", note,
-                           f'{{"from_level": "{LEVELS[lv]}", "to_level": "{LEVELS[lv + 1]}"}}')
-                         for note in ESCALATE_NOTES] for lv in range(len(LEVELS) - 1)])
+    esc_lut = np.array(
+        [
+            [
+                v(
+                    "escalate",
+                    "dispatched",
+                    "accepted",
+                    note,
+                    f'{{"from_level": "{LEVELS[lv]}", "to_level": "{LEVELS[lv + 1]}"}}',
+                )
+                for note in ESCALATE_NOTES
+            ]
+            for lv in range(len(LEVELS) - 1)
+        ]
+    )
     emit(S_ESCALATE, escalated, member[team_a], esc_lut[np.minimum(level, 2), esc_note])
-    emit(S_REDISPATCH, escalated, dispatcher_at(case_level),
-         dispatch_lut[np.maximum(team_b, 0)])
+    emit(S_REDISPATCH, escalated, dispatcher_at(case_level), dispatch_lut[np.maximum(team_b, 0)])
     team_actor = member[cur_team]
     start = v("start", "dispatched", "in_progress", None, "{}")
     emit(S_START, all_, team_actor, start)
     notes = [HANDLE_NOTES.get(d, DEFAULT_HANDLE) for d in domains]
-    handle_lut = np.array([[v("handle", "in_progress", "handled", ns[j % len(ns)], "{}")
-                            for j in range(3)] for ns in notes])
+    handle_lut = np.array(
+        [
+            [v("handle", "in_progress", "handled", ns[j % len(ns)], "{}") for j in range(3)]
+            for ns in notes
+        ]
+    )
     handle_note = rng.integers(0, 3, len(ids))
     emit(S_HANDLE, all_, team_actor, handle_lut[dom, handle_note])
-    fail_lut = np.array([v("verify", "handled", "dispatched", f, '{"passed": false}')
-                         for f in FAIL_NOTES])
+    fail_lut = np.array(
+        [v("verify", "handled", "dispatched", f, '{"passed": false}') for f in FAIL_NOTES]
+    )
     passed = v("verify", "handled", "closed", PASS_NOTE, '{"passed": true}')
     emit(S_VERIFY, ~rework, reporter, passed)
     emit(S_VERIFY, rework, reporter, fail_lut[rng.integers(0, len(FAIL_NOTES), len(ids))])
@@ -1013,10 +1462,15 @@ def _timeline(rng: np.random.Generator, when: np.ndarray, happened: np.ndarray,
     emit(S_REHANDLE, all_, team_actor, handle_lut[dom, (handle_note + 1) % 3])
     emit(S_REVERIFY, all_, reporter, passed)
     # Residents rate through the grid worker, or themselves through the public link.
-    score_lut = np.array([v("rate", "closed", "closed", None, f'{{"score": {s}}}')
-                          for s in range(6)])
-    link_lut = np.array([v("rate", "closed", "closed", None,
-                           f'{{"score": {s}, "via": "public_link"}}') for s in range(6)])
+    score_lut = np.array(
+        [v("rate", "closed", "closed", None, f'{{"score": {s}}}') for s in range(6)]
+    )
+    link_lut = np.array(
+        [
+            v("rate", "closed", "closed", None, f'{{"score": {s}, "via": "public_link"}}')
+            for s in range(6)
+        ]
+    )
     by_link = rng.random(len(ids)) < 0.4
     emit(S_RATE, ~by_link, reporter, score_lut[np.maximum(rating, 0)])
     emit(S_RATE, by_link, np.full(len(ids), -1), link_lut[np.maximum(rating, 0)])
@@ -1030,8 +1484,9 @@ def _timeline(rng: np.random.Generator, when: np.ndarray, happened: np.ndarray,
     return case_id[order], at[order], actor[order], table[kind[order]]
 
 
-def _event_chunks(case_id: np.ndarray, at: np.ndarray, actor: np.ndarray,
-                  rest: np.ndarray) -> Iterator[str]:
+def _event_chunks(
+    case_id: np.ndarray, at: np.ndarray, actor: np.ndarray, rest: np.ndarray
+) -> Iterator[str]:
     for lo in range(0, len(case_id), CHUNK_EVENTS):
         s = slice(lo, lo + CHUNK_EVENTS)
         cols = [_ints(case_id[s]), _ts(at[s]), _ints(actor[s]), rest[s].tolist()]

@@ -67,13 +67,21 @@ def _weights(cells: list[BaseGeometry], density: Density) -> np.ndarray:
         xs, ys = np.meshgrid(np.arange(minx, maxx, 100.0) + 50, np.arange(miny, maxy, 100.0) + 50)
         inside = shapely.contains_xy(c, xs.ravel(), ys.ravel())
         w = density(xs.ravel()[inside], ys.ravel()[inside]).sum() if inside.any() else 0.0
-        out.append(max(float(w), float(density(*[np.array([c.centroid.x]),
-                                                  np.array([c.centroid.y])])[0])))
+        out.append(
+            max(float(w), float(density(*[np.array([c.centroid.x]), np.array([c.centroid.y])])[0]))
+        )
     return np.array(out)
 
 
-def _split(plane: Plane, parents: list[Unit], total: int, minimum: int,
-           rng: np.random.Generator, density: Density, name_for) -> list[Unit]:
+def _split(
+    plane: Plane,
+    parents: list[Unit],
+    total: int,
+    minimum: int,
+    rng: np.random.Generator,
+    density: Density,
+    name_for,
+) -> list[Unit]:
     counts = allocate(total, _weights([p.metric for p in parents], density), minimum)
     children: list[Unit] = []
     for parent, n in zip(parents, counts, strict=True):
@@ -131,8 +139,9 @@ def _place_compounds(grid: BaseGeometry, count: int, rng: np.random.Generator) -
 
 def _person(rng: np.random.Generator) -> str:
     surname = names.SURNAMES[int(rng.integers(len(names.SURNAMES)))]
-    given = "".join(names.GIVEN[int(rng.integers(len(names.GIVEN)))]
-                    for _ in range(int(rng.integers(1, 3))))
+    given = "".join(
+        names.GIVEN[int(rng.integers(len(names.GIVEN)))] for _ in range(int(rng.integers(1, 3)))
+    )
     return surname + given
 
 
@@ -140,19 +149,42 @@ def _phone(rng: np.random.Generator) -> str:
     return f"1{int(rng.choice([37, 38, 39, 55, 58, 86, 89]))}{int(rng.integers(0, 10**8)):08d}"
 
 
-def generate(district_code: str, district_name: str, district_wgs: BaseGeometry,
-             density: Density, plane: Plane, size: DemoSize,
-             rng: np.random.Generator) -> Hierarchy:
-    district = Unit(district_code, district_name, None, as_multipolygon(district_wgs),
-                    plane.metric(district_wgs))
+def generate(
+    district_code: str,
+    district_name: str,
+    district_wgs: BaseGeometry,
+    density: Density,
+    plane: Plane,
+    size: DemoSize,
+    rng: np.random.Generator,
+) -> Hierarchy:
+    district = Unit(
+        district_code,
+        district_name,
+        None,
+        as_multipolygon(district_wgs),
+        plane.metric(district_wgs),
+    )
     sub_names = iter(names.SUBDISTRICTS)
     subdistricts = _split(
-        plane, [district], size.subdistricts, 1, rng, density,
+        plane,
+        [district],
+        size.subdistricts,
+        1,
+        rng,
+        density,
         lambda p, i, r: next(sub_names, f"第{i}街道"),
     )
     communities = _split(plane, subdistricts, size.communities, 4, rng, density, _community_namer())
-    grids = _split(plane, communities, size.grids, 2, rng, density,
-                   lambda p, i, r: f"{p.name.removesuffix('社区')}第{i}网格")
+    grids = _split(
+        plane,
+        communities,
+        size.grids,
+        2,
+        rng,
+        density,
+        lambda p, i, r: f"{p.name.removesuffix('社区')}第{i}网格",
+    )
 
     counts = allocate(size.buildings, _weights([g.metric for g in grids], density), 1)
     buildings: list[Unit] = []
@@ -161,8 +193,9 @@ def generate(district_code: str, district_name: str, district_wgs: BaseGeometry,
             geom = _to_wgs84(plane, rect, grid.geom)
             if geom.is_empty:
                 continue
-            buildings.append(Unit(child_code(grid.code, i), f"{grid.name}{i}号院",
-                                  grid.code, geom, rect))
+            buildings.append(
+                Unit(child_code(grid.code, i), f"{grid.name}{i}号院", grid.code, geom, rect)
+            )
 
     _spread_population(buildings, size.population, density, rng)
     by_code = {u.code: u for u in [district, *subdistricts, *communities, *grids]}
@@ -174,24 +207,52 @@ def generate(district_code: str, district_name: str, district_wgs: BaseGeometry,
 
     roster: list[dict[str, Any]] = []
     for g in grids:
-        roster.append({"unit_code": g.code, "role": "grid_leader", "name": _person(rng),
-                       "phone": _phone(rng), "sort": 0})
+        roster.append(
+            {
+                "unit_code": g.code,
+                "role": "grid_leader",
+                "name": _person(rng),
+                "phone": _phone(rng),
+                "sort": 0,
+            }
+        )
         for k in range(int(rng.integers(1, 3))):
-            roster.append({"unit_code": g.code, "role": "grid_worker", "name": _person(rng),
-                           "phone": _phone(rng), "sort": k + 1})
+            roster.append(
+                {
+                    "unit_code": g.code,
+                    "role": "grid_worker",
+                    "name": _person(rng),
+                    "phone": _phone(rng),
+                    "sort": k + 1,
+                }
+            )
     for b in buildings:
-        roster.append({"unit_code": b.code, "role": "building_head", "name": _person(rng),
-                       "phone": _phone(rng), "sort": 0})
+        roster.append(
+            {
+                "unit_code": b.code,
+                "role": "building_head",
+                "name": _person(rng),
+                "phone": _phone(rng),
+                "sort": 0,
+            }
+        )
     return Hierarchy(
-        plane=plane, density=density,
-        levels={"district": [district], "subdistrict": subdistricts,
-                "community": communities, "grid": grids, "building": buildings},
+        plane=plane,
+        density=density,
+        levels={
+            "district": [district],
+            "subdistrict": subdistricts,
+            "community": communities,
+            "grid": grids,
+            "building": buildings,
+        },
         roster=roster,
     )
 
 
-def _spread_population(buildings: list[Unit], total: int, density: Density,
-                       rng: np.random.Generator) -> None:
+def _spread_population(
+    buildings: list[Unit], total: int, density: Density, rng: np.random.Generator
+) -> None:
     cx = np.array([b.metric.centroid.x for b in buildings])
     cy = np.array([b.metric.centroid.y for b in buildings])
     weight = density(cx, cy) * rng.lognormal(0.0, 0.35, len(buildings))

@@ -27,8 +27,7 @@ SECONDARY_EVERY = 4  # 400 m
 MAIN_EVERY = 8  # 800 m
 
 # The canal and the railway, in WGS-84 (lon, lat), drawn after the real ones' course.
-CANAL = [(113.595, 34.812), (113.66, 34.806), (113.72, 34.812), (113.78, 34.803),
-         (113.86, 34.808)]
+CANAL = [(113.595, 34.812), (113.66, 34.806), (113.72, 34.812), (113.78, 34.803), (113.86, 34.808)]
 RAILWAY = [(113.641, 34.72), (113.643, 34.80), (113.648, 34.90)]
 
 
@@ -75,8 +74,9 @@ def _largest_component(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return nodes[labels == biggest]
 
 
-def generate(area_metric: BaseGeometry, plane: Plane, density: Density,
-             rng: np.random.Generator) -> Network:
+def generate(
+    area_metric: BaseGeometry, plane: Plane, density: Density, rng: np.random.Generator
+) -> Network:
     region = area_metric.buffer(300)
     shapely.prepare(region)
     minx, miny, maxx, maxy = region.bounds
@@ -118,9 +118,13 @@ def generate(area_metric: BaseGeometry, plane: Plane, density: Density,
                 candidates.append((i, j, i, j + 1, _class(i), "经", i, j))
     cand = np.array([(c[0], c[1], c[2], c[3]) for c in candidates])
     lines = shapely.linestrings(
-        np.stack([np.column_stack([xs[cand[:, 0], cand[:, 1]], ys[cand[:, 0], cand[:, 1]]]),
-                  np.column_stack([xs[cand[:, 2], cand[:, 3]], ys[cand[:, 2], cand[:, 3]]])],
-                 axis=1)
+        np.stack(
+            [
+                np.column_stack([xs[cand[:, 0], cand[:, 1]], ys[cand[:, 0], cand[:, 1]]]),
+                np.column_stack([xs[cand[:, 2], cand[:, 3]], ys[cand[:, 2], cand[:, 3]]]),
+            ],
+            axis=1,
+        )
     )
     crosses_canal = shapely.intersects(lines, canal)
     crosses_rail = shapely.intersects(lines, railway)

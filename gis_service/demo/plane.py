@@ -36,12 +36,14 @@ class Plane:
         )
 
     def metric(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geom, lambda xy: np.column_stack(self.to_metric.transform(
-            xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            geom, lambda xy: np.column_stack(self.to_metric.transform(xy[:, 0], xy[:, 1]))
+        )
 
     def lonlat(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geom, lambda xy: np.column_stack(self.to_wgs84.transform(
-            xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            geom, lambda xy: np.column_stack(self.to_wgs84.transform(xy[:, 0], xy[:, 1]))
+        )
 
     def xy(self, lon: float, lat: float) -> tuple[float, float]:
         x, y = self.to_metric.transform(lon, lat)
@@ -60,8 +62,9 @@ def centred_density(centres: list[tuple[float, float, float, float]], floor: flo
     return density
 
 
-def sample_points(poly: BaseGeometry, n: int, rng: np.random.Generator,
-                  density: Density) -> np.ndarray:
+def sample_points(
+    poly: BaseGeometry, n: int, rng: np.random.Generator, density: Density
+) -> np.ndarray:
     """n points inside ``poly``, drawn with probability proportional to ``density``."""
     minx, miny, maxx, maxy = poly.bounds
     probe_x = rng.uniform(minx, maxx, 4096)
@@ -80,8 +83,9 @@ def sample_points(poly: BaseGeometry, n: int, rng: np.random.Generator,
     return np.vstack(out)[:n]
 
 
-def partition(poly: BaseGeometry, n: int, rng: np.random.Generator, density: Density,
-              relax: int = 2) -> list[tuple[BaseGeometry, BaseGeometry]]:
+def partition(
+    poly: BaseGeometry, n: int, rng: np.random.Generator, density: Density, relax: int = 2
+) -> list[tuple[BaseGeometry, BaseGeometry]]:
     """Split ``poly`` into n cells (density-weighted Voronoi, lightly Lloyd-relaxed),
     ordered north-west first so that codes read like a map.
 
@@ -101,10 +105,12 @@ def partition(poly: BaseGeometry, n: int, rng: np.random.Generator, density: Den
         cells = [poly.intersection(c) for c in raw]
         if step < relax:
             moved = [c.centroid if not c.is_empty else None for c in cells]
-            seeds = np.array([
-                [p.x, p.y] if p is not None and poly.contains(p) else seeds[i]
-                for i, p in enumerate(moved)
-            ])
+            seeds = np.array(
+                [
+                    [p.x, p.y] if p is not None and poly.contains(p) else seeds[i]
+                    for i, p in enumerate(moved)
+                ]
+            )
     kept = [i for i, c in enumerate(cells) if not c.is_empty]
     reps = {i: cells[i].representative_point() for i in kept}
     order = sorted(kept, key=lambda i: (-round(reps[i].y, -2), reps[i].x))

@@ -74,9 +74,14 @@ def _frame(units: list[hierarchy.Unit]) -> gpd.GeoDataFrame:
     )
 
 
-def load_demo(settings: Settings | None = None, *, seed: int = 2026,
-              size: hierarchy.DemoSize | None = None,
-              progress: Progress = no_progress, cases: int = 20_000) -> DemoResult:
+def load_demo(
+    settings: Settings | None = None,
+    *,
+    seed: int = 2026,
+    size: hierarchy.DemoSize | None = None,
+    progress: Progress = no_progress,
+    cases: int = 20_000,
+) -> DemoResult:
     """Load (or refresh) the demo city. The year of case history is generated only into a
     district that has no cases yet, so running the demo twice does not double it."""
     settings = settings or get_settings()
@@ -86,12 +91,15 @@ def load_demo(settings: Settings | None = None, *, seed: int = 2026,
     rng = np.random.default_rng(seed)
 
     progress("districts: importing and repairing the Zhengzhou outlines")
-    result.reports.append(import_boundaries(
-        boundaries_file(),
-        BoundaryOptions(level=Level.district, code_field="code", name_field="name",
-                        coord_sys=CoordSys.gcj02),
-        settings=settings,
-    ))
+    result.reports.append(
+        import_boundaries(
+            boundaries_file(),
+            BoundaryOptions(
+                level=Level.district, code_field="code", name_field="name", coord_sys=CoordSys.gcj02
+            ),
+            settings=settings,
+        )
+    )
     with get_engine(settings).connect() as conn:
         name, wkb = conn.execute(
             text("SELECT name, ST_AsBinary(geom) FROM admin_unit WHERE code = :c"),
@@ -107,15 +115,22 @@ def load_demo(settings: Settings | None = None, *, seed: int = 2026,
     h = hierarchy.generate(DEMO_DISTRICT, name, district, density, plane, size, rng)
     for level in (Level.subdistrict, Level.community, Level.grid, Level.building):
         progress(f"grid: importing {level.value} units")
-        result.reports.append(import_frame(
-            _frame(h.levels[level.value]), BoundaryOptions(level=level),
-            filename=f"demo:{level.value}", settings=settings,
-        ))
+        result.reports.append(
+            import_frame(
+                _frame(h.levels[level.value]),
+                BoundaryOptions(level=level),
+                filename=f"demo:{level.value}",
+                settings=settings,
+            )
+        )
     with transaction(settings) as conn:
         conn.execute(
             text("UPDATE admin_unit SET population = :p, households = :hh WHERE code = :c"),
-            {"p": h.levels["district"][0].population,
-             "hh": h.levels["district"][0].households, "c": DEMO_DISTRICT},
+            {
+                "p": h.levels["district"][0].population,
+                "hh": h.levels["district"][0].households,
+                "c": DEMO_DISTRICT,
+            },
         )
     result.units = {lvl: len(units) for lvl, units in h.levels.items()}
     result.population = h.levels["district"][0].population
@@ -125,8 +140,9 @@ def load_demo(settings: Settings | None = None, *, seed: int = 2026,
 
     progress("service points")
     for kind, frame in services.generate(h, rng).items():
-        report = import_points_frame(frame, PointOptions(kind=kind), filename=f"demo:{kind}",
-                                     settings=settings)
+        report = import_points_frame(
+            frame, PointOptions(kind=kind), filename=f"demo:{kind}", settings=settings
+        )
         result.reports.append(report)
         result.service_points[kind] = len(frame)
 
@@ -134,18 +150,29 @@ def load_demo(settings: Settings | None = None, *, seed: int = 2026,
     net = network.generate(h.levels["district"][0].metric, plane, density, rng)
     lon, lat = plane.to_wgs84.transform(net.node_xy[:, 0], net.node_xy[:, 1])
     with transaction(settings) as conn:
-        result.edges = replace_network(conn, net.node_id, np.asarray(lon), np.asarray(lat),
-                                       net.source, net.target, net.kind, net.name)
+        result.edges = replace_network(
+            conn,
+            net.node_id,
+            np.asarray(lon),
+            np.asarray(lat),
+            net.source,
+            net.target,
+            net.kind,
+            net.name,
+        )
 
     progress("people: service teams and accounts")
     with transaction(settings) as conn:
         result.people = seed_people(conn, DEMO_DISTRICT)
     with transaction(settings) as conn:
-        has_cases = conn.execute(text("SELECT EXISTS (SELECT 1 FROM cases WHERE unit_code "
-                                      "LIKE :d)"), {"d": DEMO_DISTRICT + "%"}).scalar()
+        has_cases = conn.execute(
+            text("SELECT EXISTS (SELECT 1 FROM cases WHERE unit_code LIKE :d)"),
+            {"d": DEMO_DISTRICT + "%"},
+        ).scalar()
         if cases and not has_cases:
             progress(f"cases: a year of grid-walk history ({cases:,} cases)")
-            result.cases = generate_case_history(conn, n=cases, seed=seed,
-                                                 district_code=DEMO_DISTRICT)
+            result.cases = generate_case_history(
+                conn, n=cases, seed=seed, district_code=DEMO_DISTRICT
+            )
     result.seconds = time.perf_counter() - started
     return result

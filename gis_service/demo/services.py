@@ -45,33 +45,58 @@ def generate(h: Hierarchy, rng: np.random.Generator) -> dict[str, gpd.GeoDataFra
 
     def add(kind: str, name: str, xy: tuple[float, float], address: str) -> None:
         n = len(out.setdefault(kind, [])) + 1
-        out[kind].append({
-            "id": f"demo:{kind}:{n:04d}", "name": name, "address": address,
-            "opening_hours": HOURS.get(kind, DEFAULT_HOURS),
-            "phone": f"0371-6{int(rng.integers(0, 10**7)):07d}", "xy": xy,
-        })
+        out[kind].append(
+            {
+                "id": f"demo:{kind}:{n:04d}",
+                "name": name,
+                "address": address,
+                "opening_hours": HOURS.get(kind, DEFAULT_HOURS),
+                "phone": f"0371-6{int(rng.integers(0, 10**7)):07d}",
+                "xy": xy,
+            }
+        )
 
     def busiest(units: list[Unit]) -> Unit:
         return max(units, key=lambda u: u.population)
 
     for s in subs:
         members = [b for b in buildings if b.code.startswith(s.code)]
-        add("party_service_center", f"{s.name}党群服务中心", _near(busiest(members), rng),
-            f"{s.name}{int(rng.integers(1, 300))}号")
-        add("volunteer_studio", f"{s.name}党员志愿服务工作室",
-            _near(members[int(rng.integers(len(members)))], rng), f"{s.name}")
+        add(
+            "party_service_center",
+            f"{s.name}党群服务中心",
+            _near(busiest(members), rng),
+            f"{s.name}{int(rng.integers(1, 300))}号",
+        )
+        add(
+            "volunteer_studio",
+            f"{s.name}党员志愿服务工作室",
+            _near(members[int(rng.integers(len(members)))], rng),
+            f"{s.name}",
+        )
     for c in comms:
         members = comm_buildings.get(c.code, [])
         if not members:
             continue
-        add("community_center", f"{c.name}服务中心", _near(busiest(members), rng),
-            f"{c.name}{int(rng.integers(1, 200))}号")
+        add(
+            "community_center",
+            f"{c.name}服务中心",
+            _near(busiest(members), rng),
+            f"{c.name}{int(rng.integers(1, 200))}号",
+        )
         if rng.uniform() < 0.45:
-            add("health_station", f"{c.name}卫生服务站",
-                _near(members[int(rng.integers(len(members)))], rng), c.name)
+            add(
+                "health_station",
+                f"{c.name}卫生服务站",
+                _near(members[int(rng.integers(len(members)))], rng),
+                c.name,
+            )
         if rng.uniform() < 0.35:
-            add("police_post", f"{c.name}警务室",
-                _near(members[int(rng.integers(len(members)))], rng), c.name)
+            add(
+                "police_post",
+                f"{c.name}警务室",
+                _near(members[int(rng.integers(len(members)))], rng),
+                c.name,
+            )
     pops = np.array([c.population for c in comms], dtype=float)
     for idx in rng.choice(len(comms), size=21, replace=False, p=pops / pops.sum()):
         c = comms[int(idx)]
@@ -82,8 +107,12 @@ def generate(h: Hierarchy, rng: np.random.Generator) -> dict[str, gpd.GeoDataFra
         c = comms[int(idx)]
         members = comm_buildings.get(c.code) or []
         if members:
-            add("love_supermarket", f"{c.name}爱心超市",
-                _near(members[int(rng.integers(len(members)))], rng), c.name)
+            add(
+                "love_supermarket",
+                f"{c.name}爱心超市",
+                _near(members[int(rng.integers(len(members)))], rng),
+                c.name,
+            )
 
     gx = np.array([g.metric.representative_point().x for g in grids])
     gy = np.array([g.metric.representative_point().y for g in grids])
@@ -92,12 +121,15 @@ def generate(h: Hierarchy, rng: np.random.Generator) -> dict[str, gpd.GeoDataFra
     for g, d in zip(grids, dens, strict=True):
         members = by_parent.get(g.code, [])
         if members and rng.uniform() < 0.15 + 0.8 * float(d) ** 0.7:
-            add("party_org", f"{g.name}党支部", _near(members[0], rng, 25.0),
-                names[g.code[:12]])
+            add("party_org", f"{g.name}党支部", _near(members[0], rng, 25.0), names[g.code[:12]])
     district = h.levels["district"][0]
     for x, y in sample_points(district.metric, 273, rng, h.density):
-        add("convenience_outlet", f"便民网点{len(out.get('convenience_outlet', [])) + 1:03d}",
-            (float(x), float(y)), district.name)
+        add(
+            "convenience_outlet",
+            f"便民网点{len(out.get('convenience_outlet', [])) + 1:03d}",
+            (float(x), float(y)),
+            district.name,
+        )
 
     frames: dict[str, gpd.GeoDataFrame] = {}
     for kind, rows in out.items():

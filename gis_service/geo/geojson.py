@@ -51,9 +51,11 @@ def feature_collection(
     }
 
 
-def page_links(base: str, query: dict[str, Any], limit: int, offset: int,
-               matched: int) -> list[dict[str, str]]:
+def page_links(
+    base: str, query: dict[str, Any], limit: int, offset: int, matched: int
+) -> list[dict[str, str]]:
     """self/next/prev links that keep every other filter of the request."""
+
     def href(off: int) -> str:
         q = {k: v for k, v in query.items() if v is not None and k not in ("limit", "offset")}
         return f"{base}?{urlencode({**q, 'limit': limit, 'offset': off})}"
@@ -62,6 +64,7 @@ def page_links(base: str, query: dict[str, Any], limit: int, offset: int,
     if offset + limit < matched:
         links.append({"rel": "next", "type": "application/geo+json", "href": href(offset + limit)})
     if offset > 0:
-        links.append({"rel": "prev", "type": "application/geo+json",
-                      "href": href(max(0, offset - limit))})
+        links.append(
+            {"rel": "prev", "type": "application/geo+json", "href": href(max(0, offset - limit))}
+        )
     return links

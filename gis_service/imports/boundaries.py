@@ -115,8 +115,9 @@ def repair(geom: BaseGeometry) -> tuple[MultiPolygon, str | None]:
     return _polygonal(fixed), reason
 
 
-def prepare(frame, options: BoundaryOptions, problems: Problems,
-            report: ImportReport) -> list[StagedUnit]:
+def prepare(
+    frame, options: BoundaryOptions, problems: Problems, report: ImportReport
+) -> list[StagedUnit]:
     """Check and repair each feature in Python; SQL checks come after staging."""
     columns = [c for c in frame.columns if c != frame.geometry.name]
     code_col = pick_column(columns, options.code_field, CODE_NAMES, "code")
@@ -125,9 +126,7 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
     pop_col = pick_column(columns, options.population_field, POPULATION_NAMES, "population")
     hh_col = pick_column(columns, options.households_field, HOUSEHOLD_NAMES, "households")
     if name_col is None:
-        raise ImportRejected(
-            f"no name field: pass --name-field (fields in the file: {columns})"
-        )
+        raise ImportRejected(f"no name field: pass --name-field (fields in the file: {columns})")
     if options.level is Level.district and code_col is None:
         raise ImportRejected("districts need their national division code: pass --code-field")
     used = {c for c in (code_col, name_col, parent_col, pop_col, hh_col) if c}
@@ -142,8 +141,9 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
             problems.add(seq, "has no geometry", **label)
             continue
         if geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
-            problems.add(seq, f"is a {geom.geom_type}; {options.level.value} units are polygons",
-                         **label)
+            problems.add(
+                seq, f"is a {geom.geom_type}; {options.level.value} units are polygons", **label
+            )
             continue
         if not name:
             problems.add(seq, "has no name", **label)
@@ -153,9 +153,13 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
             continue
         if reason:
             report.repaired.append(
-                {"feature": seq, **label, "reason": reason,
-                 "parts_after": len(fixed.geoms),
-                 "vertices": int(shapely.get_num_coordinates(geom))}
+                {
+                    "feature": seq,
+                    **label,
+                    "reason": reason,
+                    "parts_after": len(fixed.geoms),
+                    "vertices": int(shapely.get_num_coordinates(geom)),
+                }
             )
         if code is not None:
             try:
@@ -165,15 +169,15 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
                 code = None
             else:
                 if code in seen:
-                    problems.add(seq, f"duplicate code {code} (also feature {seen[code]})",
-                                 **label)
+                    problems.add(seq, f"duplicate code {code} (also feature {seen[code]})", **label)
                 seen.setdefault(code, seq)
         elif code_col:
             problems.add(seq, f"has no code in field {code_col!r}", **label)
         parent = text_value(row[parent_col]) if parent_col else options.parent
         if code and parent and not code.startswith(parent):
-            problems.add(seq, f"code {code} does not start with its parent's code {parent}",
-                         **label)
+            problems.add(
+                seq, f"code {code} does not start with its parent's code {parent}", **label
+            )
         if code and not parent and options.level is not Level.district:
             parent = codes.parent_of(code)
         try:
@@ -184,9 +188,16 @@ def prepare(frame, options: BoundaryOptions, problems: Problems,
             continue
         attrs = {c: text_value(row[c]) for c in columns if c not in used}
         units.append(
-            StagedUnit(seq=seq, name=name or "", geom=fixed, code=code, parent_code=parent,
-                       population=population, households=households,
-                       attrs={k: v for k, v in attrs.items() if v is not None})
+            StagedUnit(
+                seq=seq,
+                name=name or "",
+                geom=fixed,
+                code=code,
+                parent_code=parent,
+                population=population,
+                households=households,
+                attrs={k: v for k, v in attrs.items() if v is not None},
+            )
         )
     return units
 
@@ -204,12 +215,24 @@ def import_boundaries(
     settings = settings or get_settings()
     progress("reading")
     read = read_vector(
-        path, crs=options.crs, coord_sys=options.coord_sys, layer=options.layer,
-        encoding=options.encoding, wkt_field=options.wkt_field,
+        path,
+        crs=options.crs,
+        coord_sys=options.coord_sys,
+        layer=options.layer,
+        encoding=options.encoding,
+        wkt_field=options.wkt_field,
     )
-    return import_frame(read.frame, options, filename=path.name, settings=settings,
-                        progress=progress, import_id=import_id,
-                        source_crs=read.source_crs, encoding=read.encoding, notes=read.notes)
+    return import_frame(
+        read.frame,
+        options,
+        filename=path.name,
+        settings=settings,
+        progress=progress,
+        import_id=import_id,
+        source_crs=read.source_crs,
+        encoding=read.encoding,
+        notes=read.notes,
+    )
 
 
 def import_frame(
@@ -226,9 +249,16 @@ def import_frame(
 ) -> ImportReport:
     """Import a GeoDataFrame already in EPSG:4326 (the demo generator uses this directly)."""
     settings = settings or get_settings()
-    report = ImportReport(kind="boundaries", file=filename, level=options.level.value,
-                          source_crs=source_crs, encoding=encoding, notes=list(notes or []),
-                          features=len(frame), dry_run=options.dry_run)
+    report = ImportReport(
+        kind="boundaries",
+        file=filename,
+        level=options.level.value,
+        source_crs=source_crs,
+        encoding=encoding,
+        notes=list(notes or []),
+        features=len(frame),
+        dry_run=options.dry_run,
+    )
     if frame.empty:
         raise ImportRejected(f"{filename}: no features")
     problems = Problems()
@@ -262,9 +292,13 @@ def _stage(conn: Connection, units: list[StagedUnit]) -> None:
     conn.exec_driver_sql(qa.CREATE_STAGE)
     rows = [
         {
-            "seq": u.seq, "code": u.code, "name": u.name, "parent_code": u.parent_code,
+            "seq": u.seq,
+            "code": u.code,
+            "name": u.name,
+            "parent_code": u.parent_code,
             "wkb": shapely.to_wkb(u.geom, hex=True, include_srid=False),
-            "population": u.population, "households": u.households,
+            "population": u.population,
+            "households": u.households,
             "attrs": json.dumps(u.attrs, ensure_ascii=False),
         }
         for u in units

@@ -10,8 +10,9 @@ import pandas as pd
 from gis_service.errors import ImportRejected
 
 
-def pick_column(columns: list[str], wanted: str | None, names: tuple[str, ...],
-                what: str) -> str | None:
+def pick_column(
+    columns: list[str], wanted: str | None, names: tuple[str, ...], what: str
+) -> str | None:
     """The column to use: the one asked for (which must exist) or the first known name."""
     if wanted:
         if wanted not in columns:

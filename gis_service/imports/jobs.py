@@ -66,37 +66,51 @@ def create_run(settings: Settings, request: ImportRequest) -> str:
     if request.kind not in KINDS:
         raise InvalidInput(f"kind {request.kind!r} must be one of {list(KINDS)}", field="kind")
     with transaction(settings) as conn:
-        return str(conn.execute(
-            text("INSERT INTO import_run (kind, filename, params) "
-                 "VALUES (:k, :f, CAST(:p AS jsonb)) RETURNING id"),
-            {"k": request.kind, "f": request.path.name,
-             "p": json.dumps(request.params(), ensure_ascii=False, default=str)},
-        ).scalar_one())
+        return str(
+            conn.execute(
+                text(
+                    "INSERT INTO import_run (kind, filename, params) "
+                    "VALUES (:k, :f, CAST(:p AS jsonb)) RETURNING id"
+                ),
+                {
+                    "k": request.kind,
+                    "f": request.path.name,
+                    "p": json.dumps(request.params(), ensure_ascii=False, default=str),
+                },
+            ).scalar_one()
+        )
 
 
-def _finish(settings: Settings, run_id: str, status: str, report: dict | None,
-            error: dict | None) -> None:
+def _finish(
+    settings: Settings, run_id: str, status: str, report: dict | None, error: dict | None
+) -> None:
     with transaction(settings) as conn:
         conn.execute(
-            text("UPDATE import_run SET status = :s, report = CAST(:r AS jsonb), "
-                 "error = CAST(:e AS jsonb), finished_at = now() WHERE id = :id"),
-            {"s": status, "id": run_id,
-             "r": json.dumps(report, ensure_ascii=False, default=str) if report else None,
-             "e": json.dumps(error, ensure_ascii=False, default=str) if error else None},
+            text(
+                "UPDATE import_run SET status = :s, report = CAST(:r AS jsonb), "
+                "error = CAST(:e AS jsonb), finished_at = now() WHERE id = :id"
+            ),
+            {
+                "s": status,
+                "id": run_id,
+                "r": json.dumps(report, ensure_ascii=False, default=str) if report else None,
+                "e": json.dumps(error, ensure_ascii=False, default=str) if error else None,
+            },
         )
 
 
 def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
     """Run the import; record success or the error. Never raises."""
     with transaction(settings) as conn:
-        conn.execute(text("UPDATE import_run SET status = 'running', started_at = now() "
-                          "WHERE id = :id"), {"id": run_id})
+        conn.execute(
+            text("UPDATE import_run SET status = 'running', started_at = now() WHERE id = :id"),
+            {"id": run_id},
+        )
     try:
         path = unpack(request.path)
         report: ImportReport
         if request.kind == "boundaries" and request.boundary:
-            report = import_boundaries(path, request.boundary, settings=settings,
-                                       import_id=run_id)
+            report = import_boundaries(path, request.boundary, settings=settings, import_id=run_id)
         elif request.kind == "points" and request.points:
             report = import_points(path, request.points, settings=settings, import_id=run_id)
         else:
@@ -105,9 +119,17 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
     except GisServiceError as exc:
         _finish(settings, run_id, "failed", None, exc.to_dict())
     except Exception as exc:  # any failure, expected or not, must end in the job's row
-        _finish(settings, run_id, "failed", None,
-                {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}",
-                 "trace": traceback.format_exc(limit=3)})
+        _finish(
+            settings,
+            run_id,
+            "failed",
+            None,
+            {
+                "error": "internal_error",
+                "detail": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc(limit=3),
+            },
+        )
     finally:
         shutil.rmtree(request.path.parent, ignore_errors=True)
 
@@ -123,8 +145,10 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any]:
     except ValueError:
         raise NotFound(f"no import {run_id}") from None
     row = conn.execute(
-        text("SELECT id::text, kind, filename, params, status, report, error, created_at, "
-             "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"),
+        text(
+            "SELECT id::text, kind, filename, params, status, report, error, created_at, "
+            "started_at, finished_at FROM import_run WHERE id = CAST(:id AS uuid)"
+        ),
         {"id": run_id},
     ).first()
     if row is None:

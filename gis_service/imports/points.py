@@ -63,8 +63,9 @@ def _vocabulary(conn: Connection, kind: str) -> tuple[list[str], dict[str, str]]
     return list(row[0]), names
 
 
-def _categories(raw: str | None, default: list[str], vocab: dict[str, str], seq: int,
-                problems: Problems) -> list[str]:
+def _categories(
+    raw: str | None, default: list[str], vocab: dict[str, str], seq: int, problems: Problems
+) -> list[str]:
     if not raw:
         return default
     out: list[str] = []
@@ -73,35 +74,67 @@ def _categories(raw: str | None, default: list[str], vocab: dict[str, str], seq:
         if not label:
             continue
         if label not in vocab:
-            problems.add(seq, f"unknown category {part.strip()!r}; use one of "
-                         f"{sorted(set(vocab.values()))}")
+            problems.add(
+                seq, f"unknown category {part.strip()!r}; use one of {sorted(set(vocab.values()))}"
+            )
             continue
         if vocab[label] not in out:
             out.append(vocab[label])
     return out or default
 
 
-def import_points(path: Path | str, options: PointOptions, *, settings: Settings | None = None,
-                  progress: Progress = no_progress, import_id: str | None = None) -> ImportReport:
+def import_points(
+    path: Path | str,
+    options: PointOptions,
+    *,
+    settings: Settings | None = None,
+    progress: Progress = no_progress,
+    import_id: str | None = None,
+) -> ImportReport:
     path = Path(path)
     progress("reading")
-    read = read_vector(path, crs=options.crs, coord_sys=options.coord_sys,
-                       lon_field=options.lon_field, lat_field=options.lat_field)
-    return import_points_frame(read.frame, options, filename=path.name, settings=settings,
-                               progress=progress, import_id=import_id,
-                               source_crs=read.source_crs, encoding=read.encoding,
-                               notes=read.notes)
+    read = read_vector(
+        path,
+        crs=options.crs,
+        coord_sys=options.coord_sys,
+        lon_field=options.lon_field,
+        lat_field=options.lat_field,
+    )
+    return import_points_frame(
+        read.frame,
+        options,
+        filename=path.name,
+        settings=settings,
+        progress=progress,
+        import_id=import_id,
+        source_crs=read.source_crs,
+        encoding=read.encoding,
+        notes=read.notes,
+    )
 
 
-def import_points_frame(frame, options: PointOptions, *, filename: str,
-                        settings: Settings | None = None, progress: Progress = no_progress,
-                        import_id: str | None = None, source_crs: str | None = "EPSG:4326",
-                        encoding: str | None = None,
-                        notes: list[str] | None = None) -> ImportReport:
+def import_points_frame(
+    frame,
+    options: PointOptions,
+    *,
+    filename: str,
+    settings: Settings | None = None,
+    progress: Progress = no_progress,
+    import_id: str | None = None,
+    source_crs: str | None = "EPSG:4326",
+    encoding: str | None = None,
+    notes: list[str] | None = None,
+) -> ImportReport:
     settings = settings or get_settings()
-    report = ImportReport(kind=f"points:{options.kind}", file=filename, source_crs=source_crs,
-                          encoding=encoding, notes=list(notes or []), features=len(frame),
-                          dry_run=options.dry_run)
+    report = ImportReport(
+        kind=f"points:{options.kind}",
+        file=filename,
+        source_crs=source_crs,
+        encoding=encoding,
+        notes=list(notes or []),
+        features=len(frame),
+        dry_run=options.dry_run,
+    )
     if frame.empty:
         raise ImportRejected(f"{filename}: no features")
     cols = [c for c in frame.columns if c != frame.geometry.name]
@@ -132,15 +165,24 @@ def import_points_frame(frame, options: PointOptions, *, filename: str,
             if not name:
                 problems.add(seq, "has no name")
                 continue
+
             def val(key: str, row=row) -> str | None:
                 return text_value(row[col[key]]) if col[key] else None
+
             ext = val("id") or f"{options.kind}:{name}:{geom.x:.5f},{geom.y:.5f}"
-            rows.append({
-                "seq": seq, "external_id": ext, "name": name, "address": val("address"),
-                "hours": val("hours"), "phone": val("phone"),
-                "cats": _categories(val("categories"), default, vocab, seq, problems),
-                "lon": geom.x, "lat": geom.y,
-            })
+            rows.append(
+                {
+                    "seq": seq,
+                    "external_id": ext,
+                    "name": name,
+                    "address": val("address"),
+                    "hours": val("hours"),
+                    "phone": val("phone"),
+                    "cats": _categories(val("categories"), default, vocab, seq, problems),
+                    "lon": geom.x,
+                    "lat": geom.y,
+                }
+            )
         problems.raise_if_any(filename)
         progress("staging")
         conn.exec_driver_sql(
@@ -161,9 +203,12 @@ def import_points_frame(frame, options: PointOptions, *, filename: str,
             ),
             rows,
         )
-        dup_ids = conn.execute(text(
-            "SELECT external_id, array_agg(seq ORDER BY seq) FROM point_stage "
-            "GROUP BY external_id HAVING count(*) > 1")).all()
+        dup_ids = conn.execute(
+            text(
+                "SELECT external_id, array_agg(seq ORDER BY seq) FROM point_stage "
+                "GROUP BY external_id HAVING count(*) > 1"
+            )
+        ).all()
         for ext, seqs in dup_ids:
             problems.add(seqs[1], f"same id {ext!r} as feature {seqs[0]}")
         problems.raise_if_any(filename)
@@ -176,11 +221,20 @@ def import_points_frame(frame, options: PointOptions, *, filename: str,
                                  ORDER BY length(u.code) DESC LIMIT 1)
             """
         )
-        report.unlocated = [dict(r._mapping) for r in conn.execute(text(
-            "SELECT seq AS feature, name, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-            "FROM point_stage WHERE unit_code IS NULL ORDER BY seq"))]
-        report.duplicates = [dict(r._mapping) for r in conn.execute(text(
-            """
+        report.unlocated = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text(
+                    "SELECT seq AS feature, name, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                    "FROM point_stage WHERE unit_code IS NULL ORDER BY seq"
+                )
+            )
+        ]
+        report.duplicates = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text(
+                    """
             SELECT a.seq AS feature, a.name, b.name AS other_name, b.external_id AS other_id,
                    round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)::float
                        AS distance_m
@@ -194,7 +248,11 @@ def import_points_frame(frame, options: PointOptions, *, filename: str,
                    WHERE t.seq < a.seq AND ST_DWithin(t.geom::geography, a.geom::geography, :d)
               ) b ON true
              ORDER BY a.seq
-            """), {"kind": options.kind, "d": DUPLICATE_M})]
+            """
+                ),
+                {"kind": options.kind, "d": DUPLICATE_M},
+            )
+        ]
         progress("writing")
         result = conn.execute(
             text(

@@ -144,7 +144,8 @@ def check_disjoint(conn: Connection, problems) -> None:
             r["seq"],
             f"lies entirely outside its parent {r['parent_code']} ({r['parent_name']}): "
             "wrong CRS, coordinate system (--coord-sys) or parent?",
-            code=r["code"], name=r["name"],
+            code=r["code"],
+            name=r["name"],
         )
     for r in _rows(conn, "SELECT seq, name FROM import_stage WHERE code IS NULL ORDER BY seq"):
         problems.add(r["seq"], "no free code left under its parent", name=r["name"])

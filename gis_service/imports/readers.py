@@ -75,8 +75,9 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, str]:
     raise ImportRejected(f"{path.name}: text is neither UTF-8 nor GB18030/GBK ({last})")
 
 
-def _read_csv(path: Path, wkt_field: str | None, lon_field: str | None,
-              lat_field: str | None) -> tuple[gpd.GeoDataFrame, str]:
+def _read_csv(
+    path: Path, wkt_field: str | None, lon_field: str | None, lat_field: str | None
+) -> tuple[gpd.GeoDataFrame, str]:
     df, enc = _read_text_table(path)
     cols = list(df.columns)
     wkt_col = pick_column(cols, wkt_field, WKT_NAMES, "WKT geometry")

@@ -39,8 +39,12 @@ class ImportReport:
         return sum(
             len(x)
             for x in (
-                self.repaired, self.outside_parent, self.overlaps, self.gaps,
-                self.duplicates, self.unlocated,
+                self.repaired,
+                self.outside_parent,
+                self.overlaps,
+                self.gaps,
+                self.duplicates,
+                self.unlocated,
             )
         )
 

@@ -33,13 +33,16 @@ def read_roster(path: Path) -> list[dict[str, Any]]:
         raise ImportRejected(f"{path.name}: text is neither UTF-8 nor GB18030")
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise ImportRejected(f"{path.name}: missing columns {missing}; need {list(REQUIRED)}"
-                             " (and optionally phone, sort)")
+        raise ImportRejected(
+            f"{path.name}: missing columns {missing}; need {list(REQUIRED)}"
+            " (and optionally phone, sort)"
+        )
     return df.to_dict("records")
 
 
-def replace_roster(rows: list[dict[str, Any]], *, filename: str,
-                   settings: Settings | None = None) -> ImportReport:
+def replace_roster(
+    rows: list[dict[str, Any]], *, filename: str, settings: Settings | None = None
+) -> ImportReport:
     settings = settings or get_settings()
     report = ImportReport(kind="roster", file=filename, features=len(rows))
     problems = Problems()
@@ -52,23 +55,37 @@ def replace_roster(rows: list[dict[str, Any]], *, filename: str,
             problems.add(seq, f"role {role!r} is not one of {list(ROLES)}")
         if not name or not unit:
             problems.add(seq, "needs unit_code and name")
-        clean.append({"seq": seq, "unit_code": unit, "role": role, "name": name,
-                      "phone": text_value(r.get("phone")),
-                      "sort": int(text_value(r.get("sort")) or 0)})
+        clean.append(
+            {
+                "seq": seq,
+                "unit_code": unit,
+                "role": role,
+                "name": name,
+                "phone": text_value(r.get("phone")),
+                "sort": int(text_value(r.get("sort")) or 0),
+            }
+        )
     problems.raise_if_any(filename)
     with transaction(settings) as conn:
         units = {c["unit_code"] for c in clean}
-        known = {row[0] for row in conn.execute(
-            text("SELECT code FROM admin_unit WHERE code = ANY(:codes)"), {"codes": list(units)})}
+        known = {
+            row[0]
+            for row in conn.execute(
+                text("SELECT code FROM admin_unit WHERE code = ANY(:codes)"), {"codes": list(units)}
+            )
+        }
         for c in clean:
             if c["unit_code"] not in known:
                 problems.add(c["seq"], f"unknown unit {c['unit_code']}")
         problems.raise_if_any(filename)
-        conn.execute(text("DELETE FROM unit_staff WHERE unit_code = ANY(:codes)"),
-                     {"codes": list(units)})
         conn.execute(
-            text("INSERT INTO unit_staff (unit_code, role, name, phone, sort) "
-                 "VALUES (:unit_code, :role, :name, :phone, :sort)"),
+            text("DELETE FROM unit_staff WHERE unit_code = ANY(:codes)"), {"codes": list(units)}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO unit_staff (unit_code, role, name, phone, sort) "
+                "VALUES (:unit_code, :role, :name, :phone, :sort)"
+            ),
             clean,
         )
     report.inserted = len(clean)

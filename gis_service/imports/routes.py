@@ -33,8 +33,9 @@ def _save(upload: UploadFile, folder: Path) -> Path:
         while chunk := upload.file.read(1 << 20):
             size += len(chunk)
             if size > MAX_UPLOAD_BYTES:
-                raise InvalidInput(f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB",
-                                   field="file")
+                raise InvalidInput(
+                    f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB", field="file"
+                )
             out.write(chunk)
     return target
 
@@ -43,8 +44,7 @@ def _status_url(request: Request, run_id: str) -> str:
     return str(request.url_for("get_import", run_id=run_id))
 
 
-@router.post("/imports", summary="Import a file and return its QA report",
-             status_code=201)
+@router.post("/imports", summary="Import a file and return its QA report", status_code=201)
 def create_import(
     request: Request,
     settings: SettingsDep,
@@ -70,30 +70,42 @@ def create_import(
     req = jobs.ImportRequest(kind=kind, path=path)
     if kind == "boundaries" and level is not None:
         req.boundary = BoundaryOptions(
-            level=level, code_field=code_field, name_field=name_field,
-            parent_field=parent_field, parent=parent, crs=crs, coord_sys=coord_sys,
-            encoding=encoding, dry_run=dry_run)
+            level=level,
+            code_field=code_field,
+            name_field=name_field,
+            parent_field=parent_field,
+            parent=parent,
+            crs=crs,
+            coord_sys=coord_sys,
+            encoding=encoding,
+            dry_run=dry_run,
+        )
     elif kind == "points" and point_kind:
-        req.points = PointOptions(kind=point_kind, name_field=name_field, crs=crs,
-                                  coord_sys=coord_sys, dry_run=dry_run)
+        req.points = PointOptions(
+            kind=point_kind, name_field=name_field, crs=crs, coord_sys=coord_sys, dry_run=dry_run
+        )
     run_id, future = jobs.submit(request.app.state.import_executor, settings, req)
     status_url = _status_url(request, run_id)
     try:
         future.result(timeout=settings.import_wait_seconds)
     except FutureTimeout:
-        return JSONResponse({"id": run_id, "status": "running", "status_url": status_url},
-                            status_code=202, headers={"Location": status_url})
+        return JSONResponse(
+            {"id": run_id, "status": "running", "status_url": status_url},
+            status_code=202,
+            headers={"Location": status_url},
+        )
     run = jobs.get_run_fresh(settings, run_id)
     body = {"id": run_id, "status": run["status"], "status_url": status_url}
     if run["status"] == "failed":
-        return JSONResponse({**run["error"], **body}, status_code=422,
-                            headers={"Location": status_url})
-    return JSONResponse({**body, "report": run["report"]}, status_code=201,
-                        headers={"Location": status_url})
+        return JSONResponse(
+            {**run["error"], **body}, status_code=422, headers={"Location": status_url}
+        )
+    return JSONResponse(
+        {**body, "report": run["report"]}, status_code=201, headers={"Location": status_url}
+    )
 
 
-@router.get("/imports/{run_id}", summary="Status and QA report of an import",
-            name="get_import")
+@router.get("/imports/{run_id}", summary="Status and QA report of an import", name="get_import")
 def get_import(conn: ConnDep, run_id: str) -> JSONResponse:
     run = jobs.get_run(conn, run_id)
     return JSONResponse(jsonable(run))

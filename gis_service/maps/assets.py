@@ -22,4 +22,3 @@ def localise(m: folium.Map) -> folium.Map:
     m.default_js = [("leaflet", LEAFLET_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     return m
-

@@ -39,6 +39,7 @@ class Exported:
 
 def inline_assets(html: str) -> str:
     """Replace our /static links by the files' contents."""
+
     def read(url: str) -> str:
         if url.startswith("/static/vendor/"):
             path = VENDOR_DIR / url.removeprefix("/static/vendor/")
@@ -48,8 +49,11 @@ def inline_assets(html: str) -> str:
 
     def css(url: str) -> str:
         body = read(url)
-        base = (VENDOR_DIR / url.removeprefix("/static/vendor/")).parent \
-            if url.startswith("/static/vendor/") else APP_DIR
+        base = (
+            (VENDOR_DIR / url.removeprefix("/static/vendor/")).parent
+            if url.startswith("/static/vendor/")
+            else APP_DIR
+        )
 
         def data_uri(m: re.Match) -> str:
             ref = m.group(1).strip("'\"")
@@ -63,43 +67,57 @@ def inline_assets(html: str) -> str:
 
         return re.sub(r"url\(([^)]+)\)", data_uri, body)
 
-    html = re.sub(r'<script src="(/static/[^"]+)"></script>',
-                  lambda m: "<script>" + read(m.group(1)).replace("</script", "<\\/script")
-                  + "</script>", html)
-    return re.sub(r'<link rel="stylesheet" href="(/static/[^"]+)"\s*/?>',
-                  lambda m: "<style>" + css(m.group(1)) + "</style>", html)
+    html = re.sub(
+        r'<script src="(/static/[^"]+)"></script>',
+        lambda m: "<script>" + read(m.group(1)).replace("</script", "<\\/script") + "</script>",
+        html,
+    )
+    return re.sub(
+        r'<link rel="stylesheet" href="(/static/[^"]+)"\s*/?>',
+        lambda m: "<style>" + css(m.group(1)) + "</style>",
+        html,
+    )
 
 
 def basemap_layers(conn: Connection, codes: list[str]) -> dict[str, Any]:
     """Main streets and unit boundaries round the exported units, as GeoJSON."""
-    streets = conn.execute(text("""
+    streets = conn.execute(
+        text("""
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
             json_build_object('type', 'Feature', 'properties', json_build_object('kind', kind),
                               'geometry', ST_AsGeoJSON(geom, 5)::json)), '[]'))
         FROM walk_edge e
         WHERE kind IN ('primary', 'secondary', 'tertiary', 'bridge', 'residential', 'trunk')
           AND e.geom && (SELECT ST_Expand(ST_Extent(geom), 0.01) FROM admin_unit
-                         WHERE code = ANY(:codes))"""), {"codes": codes}).scalar()
-    bounds = conn.execute(text("""
+                         WHERE code = ANY(:codes))"""),
+        {"codes": codes},
+    ).scalar()
+    bounds = conn.execute(
+        text("""
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
             json_build_object('type', 'Feature', 'properties', json_build_object('level', level),
                               'geometry', ST_AsGeoJSON(ST_Boundary(
                                   ST_SimplifyPreserveTopology(geom, 0.0001)), 5)::json)), '[]'))
         FROM admin_unit WHERE level IN ('district', 'subdistrict')
           AND (code = ANY(:codes) OR starts_with(code, :first) OR starts_with(:first, code))
-        """), {"codes": codes, "first": codes[0] if codes else ""}).scalar()
+        """),
+        {"codes": codes, "first": codes[0] if codes else ""},
+    ).scalar()
     return {"streets": streets, "boundaries": bounds}
 
 
-def inline_cases(conn: Connection, unit: str | None, date_from: date, date_to: date,
-                 overdue_only: bool) -> dict[str, Any]:
+def inline_cases(
+    conn: Connection, unit: str | None, date_from: date, date_to: date, overdue_only: bool
+) -> dict[str, Any]:
     """Cases of the unit and period as GeoJSON: points, or counts per cell if too many."""
     where = ["status <> 'duplicate'", "reported_at::date BETWEEN :a AND :b"]
     if unit:
         where.append("unit_code LIKE :u")
     if overdue_only:
-        where.append("status IN ('reported', 'accepted', 'dispatched', 'in_progress', "
-                     "'handled') AND deadline_at < now()")
+        where.append(
+            "status IN ('reported', 'accepted', 'dispatched', 'in_progress', "
+            "'handled') AND deadline_at < now()"
+        )
     cond = " AND ".join(where)
     params = {"a": date_from, "b": date_to, "u": f"{unit}%", "cell": CELL_M}
     n = conn.execute(text(f"SELECT count(*) FROM cases WHERE {cond}"), params).scalar()
@@ -127,8 +145,16 @@ def inline_cases(conn: Connection, unit: str | None, date_from: date, date_to: d
     return conn.execute(text(sql), params).scalar()
 
 
-def export(conn: Connection, cube: CaseCube, out: Path, *, unit: str | None,
-           date_from: date | None, date_to: date | None, lang: str) -> Exported:
+def export(
+    conn: Connection,
+    cube: CaseCube,
+    out: Path,
+    *,
+    unit: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    lang: str,
+) -> Exported:
     from gis_service.stats.resolution import StatsQuery, resolution
 
     out.mkdir(parents=True, exist_ok=True)
@@ -144,23 +170,39 @@ def export(conn: Connection, cube: CaseCube, out: Path, *, unit: str | None,
     written = []
 
     def page(kind: str, extra: dict | None = None) -> pages.Page:
-        return pages.Page(kind, lang, admin, data_date=date.today().isoformat(),
-                          filters=filters, offline={**base, **(extra or {})})
+        return pages.Page(
+            kind,
+            lang,
+            admin,
+            data_date=date.today().isoformat(),
+            filters=filters,
+            offline={**base, **(extra or {})},
+        )
 
-    stats = resolution(conn, cube, admin, StatsQuery(level=level, date_from=date_from,
-                                                     date_to=date_to, unit=unit))
+    stats = resolution(
+        conn, cube, admin, StatsQuery(level=level, date_from=date_from, date_to=date_to, unit=unit)
+    )
     overdue = inline_cases(conn, unit, date_from, date_to, overdue_only=True)
     docs = {
-        "resolution": pages.resolution_page(conn, page("resolution", {"overdue": overdue}),
-                                            stats, style, unit),
-        "cases": pages.cases_page(conn, page("cases", {"cases": inline_cases(
-            conn, unit, date_from, date_to, overdue_only=False)}), style, unit, ""),
+        "resolution": pages.resolution_page(
+            conn, page("resolution", {"overdue": overdue}), stats, style, unit
+        ),
+        "cases": pages.cases_page(
+            conn,
+            page(
+                "cases", {"cases": inline_cases(conn, unit, date_from, date_to, overdue_only=False)}
+            ),
+            style,
+            unit,
+            "",
+        ),
         "units": pages.units_page(conn, page("units"), style, unit),
     }
     has_access = conn.execute(text("SELECT EXISTS (SELECT 1 FROM building_access)")).scalar()
     if has_access:
-        docs["coverage"] = pages.coverage_page(conn, page("coverage"), style, unit, 1000.0,
-                                               None, "government")
+        docs["coverage"] = pages.coverage_page(
+            conn, page("coverage"), style, unit, 1000.0, None, "government"
+        )
     size = 0
     for name, html in docs.items():
         path = out / f"{name}.html"

@@ -7,8 +7,10 @@ LANGS = ("zh", "en")
 TEXT: dict[str, dict[str, str]] = {
     "resolution.title": {"zh": "问题办结率", "en": "Case resolution rate"},
     "cases.title": {"zh": "问题分布", "en": "Cases"},
-    "coverage.title": {"zh": "千米党组织覆盖与一刻钟生活圈", "en": "One-kilometre reach and "
-                       "quarter-hour living circle"},
+    "coverage.title": {
+        "zh": "千米党组织覆盖与一刻钟生活圈",
+        "en": "One-kilometre reach and quarter-hour living circle",
+    },
     "units.title": {"zh": "四级网格与网格员", "en": "The four-level grid and its people"},
     "login.title": {"zh": "登录", "en": "Sign in"},
     "login.username": {"zh": "用户名", "en": "Username"},
@@ -55,8 +57,10 @@ TEXT: dict[str, dict[str, str]] = {
     "status": {"zh": "状态", "en": "Status"},
     "roster": {"zh": "网格员", "en": "Roster"},
     "population": {"zh": "人口", "en": "Residents"},
-    "party_distance": {"zh": "到最近党组织步行距离", "en": "Walk to the nearest party "
-                       "organisation"},
+    "party_distance": {
+        "zh": "到最近党组织步行距离",
+        "en": "Walk to the nearest party organisation",
+    },
     "gap": {"zh": "千米覆盖缺口", "en": "Beyond one kilometre"},
     "circles": {"zh": "一刻钟服务圈", "en": "Quarter-hour circles"},
     "complete_share": {"zh": "六类服务齐全的居民比例", "en": "Residents with all six services"},

@@ -22,8 +22,13 @@ from gis_service.maps.assets import MAPS_JS, VECTORGRID_JS, localise
 from gis_service.maps.i18n import TEXT, t
 from gis_service.units.codes import child_level
 
-RATE_BINS = [(0.98, "#006d2c"), (0.95, "#31a354"), (0.90, "#a1d99b"), (0.80, "#fdae6b"),
-             (0.0, "#de2d26")]
+RATE_BINS = [
+    (0.98, "#006d2c"),
+    (0.95, "#31a354"),
+    (0.90, "#a1d99b"),
+    (0.80, "#fdae6b"),
+    (0.0, "#de2d26"),
+]
 NO_DATA = "#cccccc"
 SIMPLIFY_DEG = 0.00005  # ≈ 5 m: invisible at the zooms these pages open at
 
@@ -69,11 +74,11 @@ def new_map(page: Page, bounds: list[list[float]] | None, basemap_style: dict) -
     if bounds:
         m.fit_bounds(bounds)
     root = m.get_root()
-    root.header.add_child(folium.Element(
-        '<link rel="stylesheet" href="/static/app/maps.css"/>'))
+    root.header.add_child(folium.Element('<link rel="stylesheet" href="/static/app/maps.css"/>'))
     # in the body, so they load after Leaflet (folium puts its own links in the head)
-    root.html.add_child(folium.Element(
-        f'<script src="{VECTORGRID_JS}"></script><script src="{MAPS_JS}"></script>'))
+    root.html.add_child(
+        folium.Element(f'<script src="{VECTORGRID_JS}"></script><script src="{MAPS_JS}"></script>')
+    )
     root.html.add_child(folium.Element(_title_box(page)))
     style = json.dumps(basemap_style, ensure_ascii=False)
     if page.basemap_url and page.offline is None:
@@ -91,33 +96,39 @@ def cases_layer(m: folium.Map, page: Page, query: str, cases_fc: dict | None) ->
     """Cases as tiles from the server, or inline in an exported page."""
     labels = json.dumps(page.labels(), ensure_ascii=False)
     if page.offline is not None:
-        on_load(m, f"gisCasesInline({m.get_name()}, "
-                   f"{json.dumps(cases_fc or {'type': 'FeatureCollection', 'features': []})}, "
-                   f"{labels});")
+        on_load(
+            m,
+            f"gisCasesInline({m.get_name()}, "
+            f"{json.dumps(cases_fc or {'type': 'FeatureCollection', 'features': []})}, "
+            f"{labels});",
+        )
     else:
-        on_load(m, f"gisCases({m.get_name()}, {json.dumps(query)}, {labels}, "
-                   f"gisTimeline({m.get_name()}, {labels}));")
+        on_load(
+            m,
+            f"gisCases({m.get_name()}, {json.dumps(query)}, {labels}, "
+            f"gisTimeline({m.get_name()}, {labels}));",
+        )
 
 
 def on_load(m: folium.Map, js: str) -> None:
     """Run after the page's scripts: folium defines the map's variables at render time,
     after anything added to the page before."""
-    m.get_root().script.add_child(folium.Element(
-        f"window.addEventListener('load', function () {{ {js} }});"))
+    m.get_root().script.add_child(
+        folium.Element(f"window.addEventListener('load', function () {{ {js} }});")
+    )
 
 
 def _title_box(page: Page) -> str:
-    rows = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
-                   for k, v in page.filters.items())
+    rows = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in page.filters.items())
     who = page.principal.display_name or page.principal.username or page.principal.role.value
     return f"""
 <div class="gis-title" data-testid="map-title" lang="{page.lang}">
-  <h1>{html.escape(page.text(page.kind + '.title'))}</h1>
-  <p class="gis-date" data-testid="data-date">{page.text('data_as_of')} {page.data_date}</p>
+  <h1>{html.escape(page.text(page.kind + ".title"))}</h1>
+  <p class="gis-date" data-testid="data-date">{page.text("data_as_of")} {page.data_date}</p>
   <ul class="gis-filters" data-testid="filters">{rows}</ul>
   {_form(page)}
-  {f'<p class="gis-warn">{html.escape(page.basemap_note)}</p>' if page.basemap_note else ''}
-  <p class="gis-who">{page.text('viewer')}: {html.escape(who)} {_links(page)}</p>
+  {f'<p class="gis-warn">{html.escape(page.basemap_note)}</p>' if page.basemap_note else ""}
+  <p class="gis-who">{page.text("viewer")}: {html.escape(who)} {_links(page)}</p>
 </div>"""
 
 
@@ -128,36 +139,53 @@ def _form(page: Page) -> str:
     fields = []
     for name, label, options, current in page.form:
         if options:
-            opts = "".join(f'<option value="{html.escape(v)}"'
-                           f'{" selected" if v == current else ""}>{html.escape(lb)}</option>'
-                           for v, lb in options)
-            fields.append(f'<label>{html.escape(label)} <select name="{name}" '
-                          f'data-testid="filter-{name}">{opts}</select></label>')
+            opts = "".join(
+                f'<option value="{html.escape(v)}"'
+                f"{' selected' if v == current else ''}>{html.escape(lb)}</option>"
+                for v, lb in options
+            )
+            fields.append(
+                f'<label>{html.escape(label)} <select name="{name}" '
+                f'data-testid="filter-{name}">{opts}</select></label>'
+            )
         else:
-            fields.append(f'<label>{html.escape(label)} <input type="date" name="{name}" '
-                          f'value="{html.escape(current)}" data-testid="filter-{name}"></label>')
-    keep = "".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
-                   for k, v in page.query.items()
-                   if k in ("lang", "unit") and k not in {f[0] for f in page.form})
-    return (f'<form class="gis-form" method="get" data-testid="filter-form">{"".join(fields)}'
-            f'{keep}<button type="submit">{page.text("filters")}</button></form>')
+            fields.append(
+                f'<label>{html.escape(label)} <input type="date" name="{name}" '
+                f'value="{html.escape(current)}" data-testid="filter-{name}"></label>'
+            )
+    keep = "".join(
+        f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+        for k, v in page.query.items()
+        if k in ("lang", "unit") and k not in {f[0] for f in page.form}
+    )
+    return (
+        f'<form class="gis-form" method="get" data-testid="filter-form">{"".join(fields)}'
+        f'{keep}<button type="submit">{page.text("filters")}</button></form>'
+    )
 
 
 def _links(page: Page) -> str:
     if page.offline is not None:
         return ""
-    return (f'· <a href="{page.other_lang_url()}" data-testid="lang-switch">'
-            f'{page.text("lang_switch")}</a> · <a href="/maps/logout">'
-            f'{page.text("sign_out")}</a>')
+    return (
+        f'· <a href="{page.other_lang_url()}" data-testid="lang-switch">'
+        f'{page.text("lang_switch")}</a> · <a href="/maps/logout">'
+        f"{page.text('sign_out')}</a>"
+    )
 
 
 def legend(m: folium.Map, title: str, items: list[tuple[str, str]], note: str = "") -> None:
-    rows = "".join(f'<li><span class="swatch" style="background:{c}"></span>'
-                   f"{html.escape(label)}</li>" for c, label in items)
+    rows = "".join(
+        f'<li><span class="swatch" style="background:{c}"></span>{html.escape(label)}</li>'
+        for c, label in items
+    )
     extra = f'<p class="note">{html.escape(note)}</p>' if note else ""
-    m.get_root().html.add_child(folium.Element(
-        f'<div class="gis-legend" data-testid="legend"><h2>{html.escape(title)}</h2>'
-        f"<ul>{rows}</ul>{extra}</div>"))
+    m.get_root().html.add_child(
+        folium.Element(
+            f'<div class="gis-legend" data-testid="legend"><h2>{html.escape(title)}</h2>'
+            f"<ul>{rows}</ul>{extra}</div>"
+        )
+    )
 
 
 def finish(m: folium.Map) -> str:
@@ -167,19 +195,36 @@ def finish(m: folium.Map) -> str:
 
 # ------------------------------------------------------------------ data helpers
 
+
 def unit_shapes(conn: Connection, codes: list[str]) -> dict[str, dict]:
-    rows = conn.execute(text(
-        "SELECT code, name, level, parent_code, population, "
-        "ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g "
-        "FROM admin_unit WHERE code = ANY(:codes)"), {"codes": codes, "tol": SIMPLIFY_DEG})
-    return {r.code: {"name": r.name, "level": r.level, "parent": r.parent_code,
-                     "population": r.population, "geometry": r.g} for r in rows}
+    rows = conn.execute(
+        text(
+            "SELECT code, name, level, parent_code, population, "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g "
+            "FROM admin_unit WHERE code = ANY(:codes)"
+        ),
+        {"codes": codes, "tol": SIMPLIFY_DEG},
+    )
+    return {
+        r.code: {
+            "name": r.name,
+            "level": r.level,
+            "parent": r.parent_code,
+            "population": r.population,
+            "geometry": r.g,
+        }
+        for r in rows
+    }
 
 
 def bounds_of(conn: Connection, codes: list[str]) -> list[list[float]] | None:
-    row = conn.execute(text(
-        "SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM (SELECT ST_Extent(geom) "
-        "AS e FROM admin_unit WHERE code = ANY(:codes)) x"), {"codes": codes}).one()
+    row = conn.execute(
+        text(
+            "SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM (SELECT ST_Extent(geom) "
+            "AS e FROM admin_unit WHERE code = ANY(:codes)) x"
+        ),
+        {"codes": codes},
+    ).one()
     return None if row[0] is None else [[row[0], row[1]], [row[2], row[3]]]
 
 
@@ -190,9 +235,15 @@ def scope_codes(conn: Connection, principal: Principal, unit: str | None) -> lis
         return [unit]
     if principal.scopes:
         return list(principal.scopes)
-    return [r[0] for r in conn.execute(text(
-        "SELECT code FROM admin_unit WHERE level = 'district' AND EXISTS (SELECT 1 FROM "
-        "admin_unit c WHERE c.parent_code = admin_unit.code) ORDER BY code"))]
+    return [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT code FROM admin_unit WHERE level = 'district' AND EXISTS (SELECT 1 FROM "
+                "admin_unit c WHERE c.parent_code = admin_unit.code) ORDER BY code"
+            )
+        )
+    ]
 
 
 def _pct(v: float | None) -> str:
@@ -201,8 +252,10 @@ def _pct(v: float | None) -> str:
 
 # ------------------------------------------------------------------ pages
 
-def resolution_page(conn: Connection, page: Page, stats: dict[str, Any], style: dict,
-                    unit: str | None) -> str:
+
+def resolution_page(
+    conn: Connection, page: Page, stats: dict[str, Any], style: dict, unit: str | None
+) -> str:
     level = stats["level"]
     units = stats["units"]
     shapes = unit_shapes(conn, [u["code"] for u in units])
@@ -211,24 +264,43 @@ def resolution_page(conn: Connection, page: Page, stats: dict[str, Any], style: 
         shape = shapes.get(u["code"])
         if not shape:
             continue
-        props = {"code": u["code"], "name": u["name"], "level": level,
-                 "colour": rate_colour(u.get("resolution_rate"))}
+        props = {
+            "code": u["code"],
+            "name": u["name"],
+            "level": level,
+            "colour": rate_colour(u.get("resolution_rate")),
+        }
         for k in ("reported", "accepted", "closed", "overdue_now"):
             props[k] = u.get(k, 0)
         for k in ("resolution_rate", "on_time_rate", "rework_rate", "satisfaction_rate"):
             props[k] = _pct(u.get(k))
-        features.append({"type": "Feature", "id": u["code"], "geometry": shape["geometry"],
-                         "properties": props})
-    bounds = bounds_of(conn, [u["code"] for u in units]) or \
-        bounds_of(conn, scope_codes(conn, page.principal, unit))
+        features.append(
+            {"type": "Feature", "id": u["code"], "geometry": shape["geometry"], "properties": props}
+        )
+    bounds = bounds_of(conn, [u["code"] for u in units]) or bounds_of(
+        conn, scope_codes(conn, page.principal, unit)
+    )
     m = new_map(page, bounds, style)
-    fields = ["name", "reported", "closed", "resolution_rate", "on_time_rate", "rework_rate",
-              "satisfaction_rate", "overdue_now"]
+    fields = [
+        "name",
+        "reported",
+        "closed",
+        "resolution_rate",
+        "on_time_rate",
+        "rework_rate",
+        "satisfaction_rate",
+        "overdue_now",
+    ]
     aliases = [page.text(level)] + [page.text(f) for f in fields[1:]]
     layer = folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name=page.text(level),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#555",
-                                  "weight": 1, "fillOpacity": 0.65},
+        {"type": "FeatureCollection", "features": features},
+        name=page.text(level),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#555",
+            "weight": 1,
+            "fillOpacity": 0.65,
+        },
         highlight_function=lambda f: {"weight": 3, "color": "#222"},
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
     ).add_to(m)
@@ -241,28 +313,48 @@ def resolution_page(conn: Connection, page: Page, stats: dict[str, Any], style: 
     else:
         target = f"/maps/cases?{urlencode({k: v for k, v in q.items() if k == 'lang'})}&unit="
     if page.offline is None:
-        on_load(m, f"gisDrill({layer.get_name()}, function (p) {{ return "
-                   f"{json.dumps(target)} + encodeURIComponent(p.code); }});")
-    cases_layer(m, page, "open=true&overdue=true",
-                page.offline.get("overdue") if page.offline is not None else None)
+        on_load(
+            m,
+            f"gisDrill({layer.get_name()}, function (p) {{ return "
+            f"{json.dumps(target)} + encodeURIComponent(p.code); }});",
+        )
+    cases_layer(
+        m,
+        page,
+        "open=true&overdue=true",
+        page.offline.get("overdue") if page.offline is not None else None,
+    )
     items = [(c, f"≥ {lo * 100:.0f}%") for lo, c in RATE_BINS[:-1]]
-    items += [(RATE_BINS[-1][1], f"< {RATE_BINS[-2][0] * 100:.0f}%"),
-              (NO_DATA, page.text("no_cases")), ("#a50f15", page.text("overdue_cases"))]
-    legend(m, page.text("resolution_rate"), items,
-           page.text("click_drill") if page.offline is None else "")
+    items += [
+        (RATE_BINS[-1][1], f"< {RATE_BINS[-2][0] * 100:.0f}%"),
+        (NO_DATA, page.text("no_cases")),
+        ("#a50f15", page.text("overdue_cases")),
+    ]
+    legend(
+        m,
+        page.text("resolution_rate"),
+        items,
+        page.text("click_drill") if page.offline is None else "",
+    )
     return finish(m)
 
 
-def cases_page(conn: Connection, page: Page, style: dict, unit: str | None,
-               query: str) -> str:
+def cases_page(conn: Connection, page: Page, style: dict, unit: str | None, query: str) -> str:
     bounds = bounds_of(conn, scope_codes(conn, page.principal, unit))
     m = new_map(page, bounds, style)
     cases_layer(m, page, query, page.offline.get("cases") if page.offline is not None else None)
     from gis_service.stats.cube import STATUSES
 
-    colours = {"reported": "#e6550d", "accepted": "#fd8d3c", "dispatched": "#fdae6b",
-               "in_progress": "#6baed6", "handled": "#3182bd", "closed": "#31a354",
-               "rejected": "#969696", "duplicate": "#bdbdbd"}
+    colours = {
+        "reported": "#e6550d",
+        "accepted": "#fd8d3c",
+        "dispatched": "#fdae6b",
+        "in_progress": "#6baed6",
+        "handled": "#3182bd",
+        "closed": "#31a354",
+        "rejected": "#969696",
+        "duplicate": "#bdbdbd",
+    }
     items = [(colours[s], page.text("status." + s)) for s in STATUSES]
     items.append(("#fd8d3c", page.text("cluster")))
     legend(m, page.text("cases.legend"), items)
@@ -274,7 +366,9 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
     scope = scope_codes(conn, page.principal, unit)
     inside = " OR ".join(f"u.code LIKE :s{i}" for i in range(len(scope))) or "TRUE"
     params.update({f"s{i}": s + "%" for i, s in enumerate(scope)})
-    rows = conn.execute(text(f"""
+    rows = (
+        conn.execute(
+            text(f"""
         SELECT u.code, u.name, u.level, u.population,
                ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, :tol), 6)::json AS g,
                (SELECT json_agg(json_build_object('role', s.role, 'name', s.name,
@@ -282,7 +376,12 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
                   FROM unit_staff s WHERE s.unit_code = u.code) AS staff
         FROM admin_unit u
         WHERE u.level IN ('subdistrict', 'community', 'grid') AND {where} AND ({inside})
-        ORDER BY u.code"""), {"tol": SIMPLIFY_DEG, **params}).mappings().all()
+        ORDER BY u.code"""),
+            {"tol": SIMPLIFY_DEG, **params},
+        )
+        .mappings()
+        .all()
+    )
     m = new_map(page, bounds_of(conn, scope), style)
     colours = {"subdistrict": "#54278f", "community": "#3182bd", "grid": "#31a354"}
     for level in ("subdistrict", "community", "grid"):
@@ -291,24 +390,40 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
             if r["level"] != level:
                 continue
             staff = r["staff"] or []
-            roster = "".join(f"<li>{html.escape(s['name'])} "
-                             f"{html.escape(s['phone'] or '')}</li>" for s in staff)
-            feats.append({"type": "Feature", "id": r["code"], "geometry": r["g"],
-                          "properties": {"code": r["code"], "name": r["name"],
-                                         "population": r["population"] or 0,
-                                         "roster": f"<ul>{roster}</ul>" if roster else ""}})
+            roster = "".join(
+                f"<li>{html.escape(s['name'])} {html.escape(s['phone'] or '')}</li>" for s in staff
+            )
+            feats.append(
+                {
+                    "type": "Feature",
+                    "id": r["code"],
+                    "geometry": r["g"],
+                    "properties": {
+                        "code": r["code"],
+                        "name": r["name"],
+                        "population": r["population"] or 0,
+                        "roster": f"<ul>{roster}</ul>" if roster else "",
+                    },
+                }
+            )
         if not feats:
             continue
         group = folium.GeoJson(
-            {"type": "FeatureCollection", "features": feats}, name=page.text(level),
+            {"type": "FeatureCollection", "features": feats},
+            name=page.text(level),
             style_function=lambda f, c=colours[level], lv=level: {
-                "color": c, "weight": {"subdistrict": 3, "community": 2, "grid": 1}[lv],
-                "fillOpacity": 0.05 if lv == "grid" else 0.0},
-            tooltip=folium.GeoJsonTooltip(fields=["name", "code"],
-                                          aliases=[page.text(level), "code"]),
-            popup=folium.GeoJsonPopup(fields=["name", "population", "roster"],
-                                      aliases=[page.text(level), page.text("population"),
-                                               page.text("roster")]) if level == "grid"
+                "color": c,
+                "weight": {"subdistrict": 3, "community": 2, "grid": 1}[lv],
+                "fillOpacity": 0.05 if lv == "grid" else 0.0,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["name", "code"], aliases=[page.text(level), "code"]
+            ),
+            popup=folium.GeoJsonPopup(
+                fields=["name", "population", "roster"],
+                aliases=[page.text(level), page.text("population"), page.text("roster")],
+            )
+            if level == "grid"
             else None,
         )
         group.add_to(m)
@@ -317,88 +432,150 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
     return finish(m)
 
 
-def coverage_page(conn: Connection, page: Page, style: dict, unit: str | None,
-                  reach_m: float, sites: dict | None, circle: str,
-                  living: list[dict] | None = None) -> str:
+def coverage_page(
+    conn: Connection,
+    page: Page,
+    style: dict,
+    unit: str | None,
+    reach_m: float,
+    sites: dict | None,
+    circle: str,
+    living: list[dict] | None = None,
+) -> str:
     where, params = page.principal.inside_filter("b.unit_code")
     if unit:
         where += " AND b.unit_code LIKE :u"
         params["u"] = unit + "%"
-    buildings = conn.execute(text(f"""
+    buildings = (
+        conn.execute(
+            text(f"""
         SELECT b.unit_code, u.name, b.population, b.party_m,
                ST_AsGeoJSON(u.geom, 6)::json AS g
         FROM building_access b JOIN admin_unit u ON u.code = b.unit_code
-        WHERE {where} ORDER BY b.unit_code"""), params).mappings().all()
+        WHERE {where} ORDER BY b.unit_code"""),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     scope = scope_codes(conn, page.principal, unit)
     m = new_map(page, bounds_of(conn, scope), style)
     # one category's quarter-hour area at a time: a district's union has ~140,000 vertices
-    circles = conn.execute(text(
-        "SELECT key, ST_AsGeoJSON(ST_Simplify(geom, :tol), 6)::json AS g "
-        "FROM circle_union WHERE key = :key"),
-        {"tol": SIMPLIFY_DEG * 2, "key": f"category:{circle}"}).all()
+    circles = conn.execute(
+        text(
+            "SELECT key, ST_AsGeoJSON(ST_Simplify(geom, :tol), 6)::json AS g "
+            "FROM circle_union WHERE key = :key"
+        ),
+        {"tol": SIMPLIFY_DEG * 2, "key": f"category:{circle}"},
+    ).all()
     palette = ["#1b9e77"]
     for (key, geom), colour in zip(circles, palette, strict=False):
-        folium.GeoJson({"type": "Feature", "geometry": geom, "properties": {"key": key}},
-                       name=f"{page.text('circles')} · {key.split(':', 1)[1]}",
-                       style_function=lambda f, c=colour: {"color": c, "weight": 1,
-                                                           "fillOpacity": 0.12},
-                       ).add_to(m)
+        folium.GeoJson(
+            {"type": "Feature", "geometry": geom, "properties": {"key": key}},
+            name=f"{page.text('circles')} · {key.split(':', 1)[1]}",
+            style_function=lambda f, c=colour: {"color": c, "weight": 1, "fillOpacity": 0.12},
+        ).add_to(m)
     feats = []
     for b in buildings:
         d = b["party_m"]
         gap = d is None or d > reach_m
-        feats.append({"type": "Feature", "id": b["unit_code"], "geometry": b["g"],
-                      "properties": {"code": b["unit_code"], "name": b["name"],
-                                     "population": b["population"],
-                                     "distance": "—" if d is None else f"{d:,.0f}",
-                                     "gap": gap}})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": b["unit_code"],
+                "geometry": b["g"],
+                "properties": {
+                    "code": b["unit_code"],
+                    "name": b["name"],
+                    "population": b["population"],
+                    "distance": "—" if d is None else f"{d:,.0f}",
+                    "gap": gap,
+                },
+            }
+        )
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": feats}, name=page.text("party_distance"),
-        style_function=lambda f: {"color": "#de2d26" if f["properties"]["gap"] else "#3182bd",
-                                  "weight": 3 if f["properties"]["gap"] else 1,
-                                  "fillOpacity": 0.7},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "population", "distance"],
-                                      aliases=[page.text("building"), page.text("population"),
-                                               page.text("party_distance")]),
+        {"type": "FeatureCollection", "features": feats},
+        name=page.text("party_distance"),
+        style_function=lambda f: {
+            "color": "#de2d26" if f["properties"]["gap"] else "#3182bd",
+            "weight": 3 if f["properties"]["gap"] else 1,
+            "fillOpacity": 0.7,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "population", "distance"],
+            aliases=[page.text("building"), page.text("population"), page.text("party_distance")],
+        ),
     ).add_to(m)
     if living:
         shapes = unit_shapes(conn, [u["code"] for u in living])
-        feats_lc = [{"type": "Feature", "id": u["code"], "geometry": shapes[u["code"]]["geometry"],
-                     "properties": {"code": u["code"], "name": u["name"],
-                                    "share": _pct(u["complete_share"]),
-                                    "colour": rate_colour(u["complete_share"] and
-                                                          0.8 + 0.2 * u["complete_share"]),
-                                    "missing": (u["most_missing"] or {}).get(
-                                        "name_zh" if page.lang == "zh" else "name_en") or "—"}}
-                    for u in living if u["code"] in shapes]
+        feats_lc = [
+            {
+                "type": "Feature",
+                "id": u["code"],
+                "geometry": shapes[u["code"]]["geometry"],
+                "properties": {
+                    "code": u["code"],
+                    "name": u["name"],
+                    "share": _pct(u["complete_share"]),
+                    "colour": rate_colour(u["complete_share"] and 0.8 + 0.2 * u["complete_share"]),
+                    "missing": (u["most_missing"] or {}).get(
+                        "name_zh" if page.lang == "zh" else "name_en"
+                    )
+                    or "—",
+                },
+            }
+            for u in living
+            if u["code"] in shapes
+        ]
         folium.GeoJson(
             {"type": "FeatureCollection", "features": feats_lc},
-            name=page.text("complete_share"), show=False,
-            style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#777",
-                                      "weight": 1, "fillOpacity": 0.5},
-            tooltip=folium.GeoJsonTooltip(fields=["name", "share", "missing"],
-                                          aliases=[page.text("community"),
-                                                   page.text("complete_share"),
-                                                   page.text("most_missing")]),
+            name=page.text("complete_share"),
+            show=False,
+            style_function=lambda f: {
+                "fillColor": f["properties"]["colour"],
+                "color": "#777",
+                "weight": 1,
+                "fillOpacity": 0.5,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["name", "share", "missing"],
+                aliases=[
+                    page.text("community"),
+                    page.text("complete_share"),
+                    page.text("most_missing"),
+                ],
+            ),
         ).add_to(m)
     if sites:
         for f in sites["features"]:
             lon, lat = f["geometry"]["coordinates"]
             p = f["properties"]
             folium.CircleMarker(
-                [lat, lon], radius=9, color="#000", fill=True, fill_color="#ffd92f",
+                [lat, lon],
+                radius=9,
+                color="#000",
+                fill=True,
+                fill_color="#ffd92f",
                 fill_opacity=1,
                 tooltip=f"{page.text('sites')} #{p['rank']}: {page.text('adds')} "
-                        f"{p['population_added']:,}").add_to(m)
+                f"{p['population_added']:,}",
+            ).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     gaps = [f for f in feats if f["properties"]["gap"]]
     gap_pop = sum(f["properties"]["population"] for f in gaps)
-    legend(m, page.text("coverage.title"),
-           [("#3182bd", f"≤ {reach_m:,.0f} {page.text('m')}"),
+    legend(
+        m,
+        page.text("coverage.title"),
+        [
+            ("#3182bd", f"≤ {reach_m:,.0f} {page.text('m')}"),
             ("#de2d26", f"{page.text('gap')}: {len(gaps):,} · {gap_pop:,}"),
-            ("#ffd92f", page.text("sites"))] +
-           [(c, f"{page.text('circles')} · {k.split(':', 1)[1]}")
-            for (k, _), c in zip(circles, palette, strict=False)])
+            ("#ffd92f", page.text("sites")),
+        ]
+        + [
+            (c, f"{page.text('circles')} · {k.split(':', 1)[1]}")
+            for (k, _), c in zip(circles, palette, strict=False)
+        ],
+    )
     return finish(m)
 
 

@@ -43,11 +43,13 @@ def _page(html_text: str) -> HTMLResponse:
 
 
 @router.get("/login")
-def login_form(next: str = "/maps/resolution", lang: Lang = "zh",
-               error: bool = False) -> HTMLResponse:
+def login_form(
+    next: str = "/maps/resolution", lang: Lang = "zh", error: bool = False
+) -> HTMLResponse:
     target = next if next.startswith("/maps/") else "/maps/resolution"
-    err = f'<p class="error" data-testid="login-error">{t("login.failed", lang)}</p>' \
-        if error else ""
+    err = (
+        f'<p class="error" data-testid="login-error">{t("login.failed", lang)}</p>' if error else ""
+    )
     return HTMLResponse(f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{t("login.title", lang)}</title><link rel="stylesheet" href="/static/app/maps.css">
@@ -65,10 +67,15 @@ def login_form(next: str = "/maps/resolution", lang: Lang = "zh",
 
 
 @router.post("/login")
-def login(request: Request, conn: ConnDep, settings: SettingsDep,
-          username: Annotated[str, Form()], password: Annotated[str, Form()],
-          next: Annotated[str, Form()] = "/maps/resolution",
-          lang: Annotated[str, Form()] = "zh") -> Response:
+def login(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/maps/resolution",
+    lang: Annotated[str, Form()] = "zh",
+) -> Response:
     throttle = request.app.state.sign_in_throttle
     address = request.client.host if request.client else "-"
     throttle.check(username, address)
@@ -77,14 +84,16 @@ def login(request: Request, conn: ConnDep, settings: SettingsDep,
         user = users.authenticate(conn, username, password)
     except Unauthorized:
         throttle.failed(username, address)
-        return RedirectResponse(f"/maps/login?error=1&lang={lang}&next={quote(next)}",
-                                status_code=303)
+        return RedirectResponse(
+            f"/maps/login?error=1&lang={lang}&next={quote(next)}", status_code=303
+        )
     throttle.succeeded(username, address)
     token, lifetime = tokens.issue(user, settings)
     target = next if next.startswith("/maps/") else "/maps/resolution"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(TOKEN_COOKIE, token, max_age=lifetime, httponly=True,
-                        samesite="strict", path="/")
+    response.set_cookie(
+        TOKEN_COOKIE, token, max_age=lifetime, httponly=True, samesite="strict", path="/"
+    )
     return response
 
 
@@ -98,16 +107,26 @@ def logout() -> Response:
 def _domains(conn) -> list[dict]:
     from sqlalchemy import text
 
-    return [dict(r) for r in conn.execute(text(
-        "SELECT code, name_zh, name_en FROM case_category WHERE parent_code IS NULL "
-        "ORDER BY code")).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT code, name_zh, name_en FROM case_category WHERE parent_code IS NULL "
+                "ORDER BY code"
+            )
+        ).mappings()
+    ]
 
 
 def _living_categories(conn, lang: str) -> list[tuple[str, str]]:
     from sqlalchemy import text
 
-    return [(r[0], r[1] if lang == "zh" else r[2]) for r in conn.execute(text(
-        "SELECT code, name_zh, name_en FROM living_category ORDER BY sort"))]
+    return [
+        (r[0], r[1] if lang == "zh" else r[2])
+        for r in conn.execute(
+            text("SELECT code, name_zh, name_en FROM living_category ORDER BY sort")
+        )
+    ]
 
 
 def _style(request: Request) -> dict:
@@ -120,8 +139,11 @@ def _basemap(settings, lang: str) -> dict[str, str | None]:
         return {}
     note = ""
     if settings.basemap_coord_sys.lower() != "wgs84":
-        note = ("底图为GCJ-02/BD-09坐标，与WGS-84数据相差数百米" if lang == "zh" else
-                "The basemap is GCJ-02/BD-09: it sits a few hundred metres off the WGS-84 data")
+        note = (
+            "底图为GCJ-02/BD-09坐标，与WGS-84数据相差数百米"
+            if lang == "zh"
+            else "The basemap is GCJ-02/BD-09: it sits a few hundred metres off the WGS-84 data"
+        )
     return {"basemap_url": settings.basemap_url, "basemap_note": note}
 
 
@@ -131,7 +153,10 @@ def _query(request: Request) -> dict[str, str]:
 
 @router.get("/resolution")
 async def resolution(
-    request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    lang: Lang = "zh",
     level: Annotated[str, Query(pattern="^(subdistrict|community|grid)$")] = "subdistrict",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
@@ -149,20 +174,36 @@ async def resolution(
     from gis_service.stats.resolution import resolution as stats
 
     today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
-    q = StatsQuery(level=level, date_to=date_to or today,
-                   date_from=date_from or (date_to or today) - timedelta(days=363), unit=unit)
+    q = StatsQuery(
+        level=level,
+        date_to=date_to or today,
+        date_from=date_from or (date_to or today) - timedelta(days=363),
+        unit=unit,
+    )
     figures = stats(conn, request.app.state.cube, principal, q)
-    page = pages.Page("resolution", lang, principal, **_basemap(settings, lang),
-                      data_date=_cube_date(request, settings),
-                      filters={t("level", lang): t(level, lang),
-                               t("period", lang): f"{q.date_from} – {q.date_to}",
-                               t("unit", lang): unit or t("all", lang)},
-                      query=_query(request),
-                      form=[("level", t("level", lang),
-                             [(lv, t(lv, lang)) for lv in ("subdistrict", "community", "grid")],
-                             level),
-                            ("from", t("period", lang), [], q.date_from.isoformat()),
-                            ("to", "–", [], q.date_to.isoformat())])
+    page = pages.Page(
+        "resolution",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=_cube_date(request, settings),
+        filters={
+            t("level", lang): t(level, lang),
+            t("period", lang): f"{q.date_from} – {q.date_to}",
+            t("unit", lang): unit or t("all", lang),
+        },
+        query=_query(request),
+        form=[
+            (
+                "level",
+                t("level", lang),
+                [(lv, t(lv, lang)) for lv in ("subdistrict", "community", "grid")],
+                level,
+            ),
+            ("from", t("period", lang), [], q.date_from.isoformat()),
+            ("to", "–", [], q.date_to.isoformat()),
+        ],
+    )
     return _page(pages.resolution_page(conn, page, figures, _style(request), unit))
 
 
@@ -171,14 +212,20 @@ def _cube_date(request: Request, settings) -> str:
     from zoneinfo import ZoneInfo
 
     synced = request.app.state.cube.synced_at or dt.datetime.now().timestamp()
-    return dt.datetime.fromtimestamp(synced, ZoneInfo(settings.timezone)).strftime(
-        "%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(synced, ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/cases")
-async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
-                status: str | None = None, category: str | None = None,
-                unit: str | None = None, open: bool = False) -> Response:
+async def cases(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    lang: Lang = "zh",
+    status: str | None = None,
+    category: str | None = None,
+    unit: str | None = None,
+    open: bool = False,
+) -> Response:
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
@@ -188,42 +235,87 @@ async def cases(request: Request, conn: ConnDep, settings: SettingsDep, lang: La
     from gis_service.stats.cube import STATUSES
 
     status, category = status or None, category or None
-    tile_query = urlencode({k: v for k, v in (("status", status), ("category", category),
-                                               ("open", "true" if open else None)) if v})
-    page = pages.Page("cases", lang, principal, **_basemap(settings, lang),
-                      data_date=_cube_date(request, settings),
-                      filters={t("status", lang): t("status." + status, lang) if status
-                               else t("all", lang),
-                               t("category", lang): category or t("all", lang),
-                               t("unit", lang): unit or t("all", lang)},
-                      query=_query(request),
-                      form=[("status", t("status", lang), [("", t("all", lang))] + [
-                                (s_, t("status." + s_, lang)) for s_ in STATUSES], status or ""),
-                            ("category", t("category", lang), [("", t("all", lang))] + [
-                                (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
-                                for c in _domains(conn)], category or "")])
+    tile_query = urlencode(
+        {
+            k: v
+            for k, v in (
+                ("status", status),
+                ("category", category),
+                ("open", "true" if open else None),
+            )
+            if v
+        }
+    )
+    page = pages.Page(
+        "cases",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=_cube_date(request, settings),
+        filters={
+            t("status", lang): t("status." + status, lang) if status else t("all", lang),
+            t("category", lang): category or t("all", lang),
+            t("unit", lang): unit or t("all", lang),
+        },
+        query=_query(request),
+        form=[
+            (
+                "status",
+                t("status", lang),
+                [("", t("all", lang))] + [(s_, t("status." + s_, lang)) for s_ in STATUSES],
+                status or "",
+            ),
+            (
+                "category",
+                t("category", lang),
+                [("", t("all", lang))]
+                + [
+                    (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
+                    for c in _domains(conn)
+                ],
+                category or "",
+            ),
+        ],
+    )
     return _page(pages.cases_page(conn, page, _style(request), unit, tile_query))
 
 
 @router.get("/units")
-async def units(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
-                unit: str | None = None) -> Response:
+async def units(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    lang: Lang = "zh",
+    unit: str | None = None,
+) -> Response:
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
-    page = pages.Page("units", lang, principal, **_basemap(settings, lang),
-                      data_date=pages.today_iso(),
-                      filters={t("unit", lang): unit or t("all", lang)}, query=_query(request))
+    page = pages.Page(
+        "units",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=pages.today_iso(),
+        filters={t("unit", lang): unit or t("all", lang)},
+        query=_query(request),
+    )
     return _page(pages.units_page(conn, page, _style(request), unit))
 
 
 @router.get("/coverage")
-async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang: Lang = "zh",
-                   unit: str | None = None,
-                   reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000,
-                   circle: Annotated[str, Query(pattern="^(government|daily_life|"
-                                                "culture_education|health|public_welfare|"
-                                                "safety)$")] = "government") -> Response:
+async def coverage(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    lang: Lang = "zh",
+    unit: str | None = None,
+    reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000,
+    circle: Annotated[
+        str,
+        Query(pattern="^(government|daily_life|culture_education|health|public_welfare|safety)$"),
+    ] = "government",
+) -> Response:
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
@@ -240,21 +332,35 @@ async def coverage(request: Request, conn: ConnDep, settings: SettingsDep, lang:
     key = ("sites", versions, reach_m)
     if key not in memo:  # proposed sites: same data, same answer
         memo.clear()
-        memo[key] = siting.site(conn, engine, kind="party_org", category=None, k=3,
-                                max_m=reach_m)
+        memo[key] = siting.site(conn, engine, kind="party_org", category=None, k=3, max_m=reach_m)
     sites = memo[key]
     from gis_service.access import coverage as coverage_mod
 
-    living = coverage_mod.living_circle(conn, principal, list(versions), level="community",
-                                        within_m=1000.0, unit=unit)["units"]
+    living = coverage_mod.living_circle(
+        conn, principal, list(versions), level="community", within_m=1000.0, unit=unit
+    )["units"]
     at = conn.exec_driver_sql("SELECT max(computed_at) FROM building_access").scalar()
-    page = pages.Page("coverage", lang, principal, **_basemap(settings, lang),
-                      data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
-                      filters={t("unit", lang): unit or t("all", lang),
-                               t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
-                               t("circles", lang): circle},
-                      query=_query(request),
-                      form=[("circle", t("circles", lang), [
-                          (c, n) for c, n in _living_categories(conn, lang)], circle)])
-    return _page(pages.coverage_page(conn, page, _style(request), unit, reach_m, sites,
-                                     circle, living))
+    page = pages.Page(
+        "coverage",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
+        filters={
+            t("unit", lang): unit or t("all", lang),
+            t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
+            t("circles", lang): circle,
+        },
+        query=_query(request),
+        form=[
+            (
+                "circle",
+                t("circles", lang),
+                [(c, n) for c, n in _living_categories(conn, lang)],
+                circle,
+            )
+        ],
+    )
+    return _page(
+        pages.coverage_page(conn, page, _style(request), unit, reach_m, sites, circle, living)
+    )

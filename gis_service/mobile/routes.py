@@ -14,8 +14,11 @@ from gis_service.mobile import shell
 router = APIRouter(prefix="/m", tags=["mobile"], include_in_schema=False)
 # the page itself is static (data comes from the API), but must be revalidated so a new
 # build reaches phones that have no service worker yet
-NO_CACHE = {"Cache-Control": "no-cache", "Content-Security-Policy": shell.CSP,
-            "X-Content-Type-Options": "nosniff"}
+NO_CACHE = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": shell.CSP,
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @router.get("")
@@ -35,13 +38,17 @@ def service_worker() -> Response:
 
 @router.get("/manifest.webmanifest")
 def manifest(lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh") -> JSONResponse:
-    return JSONResponse(shell.manifest(lang), media_type="application/manifest+json",
-                        headers={"Cache-Control": "no-cache"})
+    return JSONResponse(
+        shell.manifest(lang),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/icon-{size}.png")
 def icon(size: Annotated[int, Path()]) -> Response:
     if size not in shell.ICON_SIZES:
         raise NotFound(f"no {size}px icon; sizes: {', '.join(map(str, shell.ICON_SIZES))}")
-    return Response(shell.icon(size), media_type="image/png",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        shell.icon(size), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -29,8 +29,10 @@ THEME = "#0b6e4f"
 
 # Files the page loads from /static/…; Leaflet and its tile plugin load only when a map
 # is first shown, but the service worker precaches them so maps work offline.
-SCRIPTS = {name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
-           for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")}
+SCRIPTS = {
+    name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
+    for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")
+}
 STYLES = {"app.css": ("/static/mobile/app.css", MOBILE_DIR / "app.css")}
 # the same files the desk pages load (maps/assets.py), found on disk from their URLs
 _MOUNTS = {"/static/vendor/": VENDOR_DIR, "/static/app/": APP_DIR}
@@ -41,12 +43,18 @@ def _on_disk(url: str) -> tuple[str, Path]:
     return url, _MOUNTS[prefix] / url.removeprefix(prefix)
 
 
-LAZY = {"leaflet.js": _on_disk(LEAFLET_JS), "leaflet.css": _on_disk(LEAFLET_CSS),
-        "vectorgrid.js": _on_disk(VECTORGRID_JS), "maps.js": _on_disk(MAPS_JS)}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
-       "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "
-       "manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-       "form-action 'self'; frame-ancestors 'none'")
+LAZY = {
+    "leaflet.js": _on_disk(LEAFLET_JS),
+    "leaflet.css": _on_disk(LEAFLET_CSS),
+    "vectorgrid.js": _on_disk(VECTORGRID_JS),
+    "maps.js": _on_disk(MAPS_JS),
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "
+    "manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @cache
@@ -64,13 +72,16 @@ def version() -> str:
 def asset_urls() -> dict[str, str]:
     """Name → versioned URL of every asset the page or its service worker loads."""
     v = version()
-    return {name: f"{url}?v={v}" for name, (url, _) in
-            {**SCRIPTS, **STYLES, **LAZY}.items()}
+    return {name: f"{url}?v={v}" for name, (url, _) in {**SCRIPTS, **STYLES, **LAZY}.items()}
 
 
 def precache() -> list[str]:
-    return ["/m/", "/m/manifest.webmanifest", *(f"/m/icon-{s}.png" for s in ICON_SIZES),
-            *asset_urls().values()]
+    return [
+        "/m/",
+        "/m/manifest.webmanifest",
+        *(f"/m/icon-{s}.png" for s in ICON_SIZES),
+        *asset_urls().values(),
+    ]
 
 
 @cache
@@ -78,18 +89,21 @@ def page() -> str:
     html = (MOBILE_DIR / "index.html").read_text(encoding="utf-8")
     urls = asset_urls()
     scripts = "\n".join(f'<script src="{urls[name]}" defer></script>' for name in SCRIPTS)
-    return (html.replace("{{scripts}}", scripts)
-                .replace("{{app_css}}", urls["app.css"])
-                .replace("{{lazy}}", json.dumps({k: urls[k] for k in LAZY}).replace('"', "&quot;"))
-                .replace("{{theme}}", THEME)
-                .replace("{{version}}", version()))
+    return (
+        html.replace("{{scripts}}", scripts)
+        .replace("{{app_css}}", urls["app.css"])
+        .replace("{{lazy}}", json.dumps({k: urls[k] for k in LAZY}).replace('"', "&quot;"))
+        .replace("{{theme}}", THEME)
+        .replace("{{version}}", version())
+    )
 
 
 @cache
 def service_worker() -> str:
     js = (MOBILE_DIR / "sw.js").read_text(encoding="utf-8")
-    return (js.replace('"{{version}}"', json.dumps(version()))
-              .replace('["{{precache}}"]', json.dumps(precache())))
+    return js.replace('"{{version}}"', json.dumps(version())).replace(
+        '["{{precache}}"]', json.dumps(precache())
+    )
 
 
 def manifest(lang: str) -> dict:
@@ -98,8 +112,9 @@ def manifest(lang: str) -> dict:
         "id": "/m/",
         "name": "网格通 · 网格员" if zh else "Grid worker",
         "short_name": "网格通" if zh else "Grid",
-        "description": "巡查上报、离线待发、我的任务" if zh else
-                       "Report on a walk, work offline, handle my tasks",
+        "description": "巡查上报、离线待发、我的任务"
+        if zh
+        else "Report on a walk, work offline, handle my tasks",
         "lang": "zh-CN" if zh else "en",
         "start_url": "/m/" if zh else "/m/?lang=en",
         "scope": "/m/",
@@ -107,8 +122,15 @@ def manifest(lang: str) -> dict:
         "orientation": "portrait",
         "background_color": "#ffffff",
         "theme_color": THEME,
-        "icons": [{"src": f"/m/icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png",
-                   "purpose": "any maskable"} for s in ICON_SIZES],
+        "icons": [
+            {
+                "src": f"/m/icon-{s}.png",
+                "sizes": f"{s}x{s}",
+                "type": "image/png",
+                "purpose": "any maskable",
+            }
+            for s in ICON_SIZES
+        ],
     }
 
 
@@ -127,8 +149,10 @@ def icon(size: int) -> bytes:
         d.line([(x, round(30 * u)), (x, round(70 * u))], fill="white", width=line)
         d.line([(round(30 * u), x), (round(70 * u), x)], fill="white", width=line)
     cx, cy, r = 60 * u, 44 * u, 9 * u
-    d.polygon([(cx - r * 0.9, cy + r * 0.4), (cx + r * 0.9, cy + r * 0.4),
-               (cx, cy + r * 2.2)], fill="#f5a623")
+    d.polygon(
+        [(cx - r * 0.9, cy + r * 0.4), (cx + r * 0.9, cy + r * 0.4), (cx, cy + r * 2.2)],
+        fill="#f5a623",
+    )
     d.ellipse([cx - r, cy - r, cx + r, cy + r], fill="#f5a623")
     d.ellipse([cx - r / 2.5, cy - r / 2.5, cx + r / 2.5, cy + r / 2.5], fill=THEME)
     out = io.BytesIO()

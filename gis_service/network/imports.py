@@ -28,30 +28,46 @@ class NetworkImport:
     oneway_edges: int
 
     def summary(self) -> str:
-        return (f"{self.source}: {self.edges:,} edges, {self.nodes:,} nodes, "
-                f"{self.length_km:,.1f} km walkable, {self.oneway_edges:,} one-way")
+        return (
+            f"{self.source}: {self.edges:,} edges, {self.nodes:,} nodes, "
+            f"{self.length_km:,.1f} km walkable, {self.oneway_edges:,} one-way"
+        )
 
 
-def read_network(path: Path, *, bbox: tuple[float, float, float, float] | None = None,
-                 keep_all: bool = False, crs: str | None = None,
-                 coord_sys: CoordSys | str = CoordSys.wgs84, layer: str | None = None,
-                 progress: Progress = no_progress) -> Network:
+def read_network(
+    path: Path,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    keep_all: bool = False,
+    crs: str | None = None,
+    coord_sys: CoordSys | str = CoordSys.wgs84,
+    layer: str | None = None,
+    progress: Progress = no_progress,
+) -> Network:
     name = path.name.lower()
     if not name.endswith(OSM_SUFFIXES + tuple(VECTOR_SUFFIXES)):
-        raise ImportRejected(f"{path.name}: not a network file; use an OpenStreetMap extract "
-                             "(.osm.pbf, .osm) or lines in GeoJSON, GeoPackage or Shapefile")
+        raise ImportRejected(
+            f"{path.name}: not a network file; use an OpenStreetMap extract "
+            "(.osm.pbf, .osm) or lines in GeoJSON, GeoPackage or Shapefile"
+        )
     if name.endswith(OSM_SUFFIXES):
         return read_osm(path, bbox=bbox, keep_all=keep_all, progress=progress)
     return read_layer(path, crs=crs, coord_sys=coord_sys, layer=layer)
 
 
-def import_network(path: Path, *, settings: Settings | None = None,
-                   progress: Progress = no_progress, **options) -> NetworkImport:
+def import_network(
+    path: Path, *, settings: Settings | None = None, progress: Progress = no_progress, **options
+) -> NetworkImport:
     progress("reading")
     net = read_network(Path(path), progress=progress, **options)
     progress(f"writing {net.edge_count:,} edges")
     with transaction(settings) as conn:
         write_network(conn, net)
         length = conn.exec_driver_sql("SELECT sum(length_m) FROM walk_edge").scalar() or 0.0
-    return NetworkImport(source=Path(path).name, edges=net.edge_count, nodes=len(net.node_id),
-                         length_km=length / 1000, oneway_edges=int(net.oneway.sum()))
+    return NetworkImport(
+        source=Path(path).name,
+        edges=net.edge_count,
+        nodes=len(net.node_id),
+        length_km=length / 1000,
+        oneway_edges=int(net.oneway.sum()),
+    )

@@ -30,26 +30,37 @@ def _field(frame, names: tuple[str, ...]) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
-def read_layer(path: Path, *, crs: str | None = None,
-               coord_sys: CoordSys | str = CoordSys.wgs84, layer: str | None = None,
-               node: bool = True, snap_m: float = 0.5) -> Network:
+def read_layer(
+    path: Path,
+    *,
+    crs: str | None = None,
+    coord_sys: CoordSys | str = CoordSys.wgs84,
+    layer: str | None = None,
+    node: bool = True,
+    snap_m: float = 0.5,
+) -> Network:
     frame = read_vector(path, crs=crs, coord_sys=coord_sys, layer=layer).frame
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     types = set(frame.geometry.geom_type)
     if not types <= {"LineString", "MultiLineString"}:
-        raise ImportRejected(f"{Path(path).name}: a network needs lines, found "
-                             f"{', '.join(sorted(types - {'LineString', 'MultiLineString'}))}")
+        raise ImportRejected(
+            f"{Path(path).name}: a network needs lines, found "
+            f"{', '.join(sorted(types - {'LineString', 'MultiLineString'}))}"
+        )
     frame = frame.explode(index_parts=False).reset_index(drop=True)
     if frame.empty:
         raise ImportRejected(f"{Path(path).name}: no lines")
     kf, nf, of = (_field(frame, f) for f in (KIND_FIELDS, NAME_FIELDS, ONEWAY_FIELDS))
     kind = frame[kf].astype(str).tolist() if kf else ["street"] * len(frame)
-    name = ([None if v is None or v != v else str(v) for v in frame[nf]] if nf
-            else [None] * len(frame))
+    name = (
+        [None if v is None or v != v else str(v) for v in frame[nf]] if nf else [None] * len(frame)
+    )
     flags = [str(v).lower() if v is not None else "" for v in frame[of]] if of else []
     lines = np.asarray(frame.geometry.values, dtype=object)
-    direction = np.array([-1 if f == "-1" else 1 if f in ("yes", "true", "1") else 0
-                          for f in flags] or [0] * len(lines))
+    direction = np.array(
+        [-1 if f == "-1" else 1 if f in ("yes", "true", "1") else 0 for f in flags]
+        or [0] * len(lines)
+    )
     lines = np.where(direction < 0, shapely.reverse(lines), lines)
     parent = np.arange(len(lines))
     if node:
@@ -95,13 +106,24 @@ def _split(line, cut) -> list:
     points = [p for p in shapely.get_parts(cut) if p.geom_type == "Point"]
     if not points:
         return [line]
-    parts = list(shapely.get_parts(split(shapely.snap(line, shapely.multipoints(points), 1e-9),
-                                         shapely.multipoints(points))))
+    parts = list(
+        shapely.get_parts(
+            split(
+                shapely.snap(line, shapely.multipoints(points), 1e-9), shapely.multipoints(points)
+            )
+        )
+    )
     return [p for p in parts if p.length > 0]
 
 
-def _topology(lines: np.ndarray, parent: np.ndarray, kind: list[str],
-              name: list[str | None], oneway: np.ndarray, snap_m: float) -> Network:
+def _topology(
+    lines: np.ndarray,
+    parent: np.ndarray,
+    kind: list[str],
+    name: list[str | None],
+    oneway: np.ndarray,
+    snap_m: float,
+) -> Network:
     first = shapely.get_point(lines, 0)
     last = shapely.get_point(lines, -1)
     ends = np.vstack([shapely.get_coordinates(first), shapely.get_coordinates(last)])
@@ -119,8 +141,14 @@ def _topology(lines: np.ndarray, parent: np.ndarray, kind: list[str],
     if not keep.any():
         raise ImportRejected("the layer has no line with two distinct ends")
     idx = np.nonzero(keep)[0]
-    return Network(node_id=np.arange(1, len(uniq) + 1, dtype=np.int64),
-                   node_lon=node_xy[:, 0], node_lat=node_xy[:, 1],
-                   source=source[idx].astype(np.int64), target=target[idx].astype(np.int64),
-                   lines=lines[idx], kind=[kind[parent[i]] for i in idx],
-                   name=[name[parent[i]] for i in idx], oneway=oneway[parent[idx]])
+    return Network(
+        node_id=np.arange(1, len(uniq) + 1, dtype=np.int64),
+        node_lon=node_xy[:, 0],
+        node_lat=node_xy[:, 1],
+        source=source[idx].astype(np.int64),
+        target=target[idx].astype(np.int64),
+        lines=lines[idx],
+        kind=[kind[parent[i]] for i in idx],
+        name=[name[parent[i]] for i in idx],
+        oneway=oneway[parent[idx]],
+    )

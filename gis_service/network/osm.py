@@ -35,9 +35,26 @@ from gis_service.errors import ImportRejected
 from gis_service.network.store import Network
 
 WALKABLE = {
-    "footway", "path", "pedestrian", "steps", "living_street", "residential", "service",
-    "unclassified", "track", "corridor", "elevator", "bridleway", "cycleway", "road",
-    "tertiary", "tertiary_link", "secondary", "secondary_link", "primary", "primary_link",
+    "footway",
+    "path",
+    "pedestrian",
+    "steps",
+    "living_street",
+    "residential",
+    "service",
+    "unclassified",
+    "track",
+    "corridor",
+    "elevator",
+    "bridleway",
+    "cycleway",
+    "road",
+    "tertiary",
+    "tertiary_link",
+    "secondary",
+    "secondary_link",
+    "primary",
+    "primary_link",
     "platform",
 }
 NEVER = {"construction", "proposed", "abandoned", "disused", "razed", "raceway"}
@@ -83,8 +100,12 @@ class _Way:
     oneway: int
 
 
-def read_osm(path: Path, bbox: tuple[float, float, float, float] | None = None,
-             keep_all: bool = False, progress: Callable[[str], None] | None = None) -> Network:
+def read_osm(
+    path: Path,
+    bbox: tuple[float, float, float, float] | None = None,
+    keep_all: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Network:
     if not path.exists():
         raise ImportRejected(f"{path.name}: no such file")
     ways: list[_Way] = []
@@ -104,8 +125,9 @@ def read_osm(path: Path, bbox: tuple[float, float, float, float] | None = None,
                 refs.append(n.ref)
                 location[n.ref] = (n.lon, n.lat)
             if len(refs) >= 2:
-                ways.append(_Way(obj.id, refs, tags["highway"], tags.get("name"),
-                                 oneway_for_walkers(tags)))
+                ways.append(
+                    _Way(obj.id, refs, tags["highway"], tags.get("name"), oneway_for_walkers(tags))
+                )
     except RuntimeError as exc:
         raise ImportRejected(f"{path.name}: not a readable OpenStreetMap file ({exc})") from exc
     if progress:
@@ -115,8 +137,12 @@ def read_osm(path: Path, bbox: tuple[float, float, float, float] | None = None,
     return _noded(ways, location, bbox, keep_all)
 
 
-def _noded(ways: list[_Way], location: dict[int, tuple[float, float]],
-           bbox: tuple[float, float, float, float] | None, keep_all: bool) -> Network:
+def _noded(
+    ways: list[_Way],
+    location: dict[int, tuple[float, float]],
+    bbox: tuple[float, float, float, float] | None,
+    keep_all: bool,
+) -> Network:
     uses: dict[int, int] = {}
     for w in ways:
         for r in w.refs:
@@ -130,7 +156,7 @@ def _noded(ways: list[_Way], location: dict[int, tuple[float, float]],
         start = 0
         for i in range(1, len(refs)):
             if uses[refs[i]] > 1 or i == len(refs) - 1:
-                piece = refs[start:i + 1]
+                piece = refs[start : i + 1]
                 start = i
                 if piece[0] == piece[-1] and len(piece) <= 2:
                     continue  # a zero-length repeat of one node
@@ -155,14 +181,21 @@ def _noded(ways: list[_Way], location: dict[int, tuple[float, float]],
     source, target = source[idx], target[idx]
     ids = np.unique(np.concatenate([source, target]))
     lonlat = np.array([location[int(i)] for i in ids])
-    return Network(node_id=ids, node_lon=lonlat[:, 0], node_lat=lonlat[:, 1], source=source,
-                   target=target, lines=lines[idx], kind=[kinds[i] for i in idx],
-                   name=[names[i] for i in idx], oneway=np.asarray(oneway, bool)[idx],
-                   osm_id=[osm[i] for i in idx])
+    return Network(
+        node_id=ids,
+        node_lon=lonlat[:, 0],
+        node_lat=lonlat[:, 1],
+        source=source,
+        target=target,
+        lines=lines[idx],
+        kind=[kinds[i] for i in idx],
+        name=[names[i] for i in idx],
+        oneway=np.asarray(oneway, bool)[idx],
+        osm_id=[osm[i] for i in idx],
+    )
 
 
-def _in_largest_component(source: np.ndarray, target: np.ndarray,
-                          keep: np.ndarray) -> np.ndarray:
+def _in_largest_component(source: np.ndarray, target: np.ndarray, keep: np.ndarray) -> np.ndarray:
     ids, inverse = np.unique(np.concatenate([source, target]), return_inverse=True)
     n, m = len(ids), len(source)
     a, b = inverse[:m][keep], inverse[m:][keep]

@@ -58,21 +58,35 @@ def write_network(conn: Connection, net: Network) -> int:
     """Replace the whole network (the caller's transaction). Returns the number of edges."""
     conn.exec_driver_sql("TRUNCATE walk_edge, walk_node RESTART IDENTITY")
     nodes = io.StringIO()
-    for i, x, y in zip(net.node_id.tolist(), net.node_lon.tolist(), net.node_lat.tolist(),
-                       strict=True):
+    for i, x, y in zip(
+        net.node_id.tolist(), net.node_lon.tolist(), net.node_lat.tolist(), strict=True
+    ):
         nodes.write(f"{i}\tSRID=4326;POINT({x:.9f} {y:.9f})\n")
     _copy(conn, "walk_node", "id, geom", nodes)
 
     wkt = shapely.to_wkt(net.lines, rounding_precision=9, trim=True)
     osm = net.osm_id if net.osm_id is not None else [None] * net.edge_count
     edges = io.StringIO()
-    for s, t, k, nm, ow, w, o in zip(net.source.tolist(), net.target.tolist(), net.kind,
-                                     net.name, net.oneway.tolist(), wkt.tolist(), osm,
-                                     strict=True):
-        edges.write(f"{s}\t{t}\t0\t0\t{'-1' if ow else '0'}\t{_text(k)}\t{_text(nm)}\t"
-                    f"{_text(None if o is None else str(o))}\tSRID=4326;{w}\n")
-    _copy(conn, "walk_edge",
-          "source, target, length_m, cost, reverse_cost, kind, name, osm_id, geom", edges)
+    for s, t, k, nm, ow, w, o in zip(
+        net.source.tolist(),
+        net.target.tolist(),
+        net.kind,
+        net.name,
+        net.oneway.tolist(),
+        wkt.tolist(),
+        osm,
+        strict=True,
+    ):
+        edges.write(
+            f"{s}\t{t}\t0\t0\t{'-1' if ow else '0'}\t{_text(k)}\t{_text(nm)}\t"
+            f"{_text(None if o is None else str(o))}\tSRID=4326;{w}\n"
+        )
+    _copy(
+        conn,
+        "walk_edge",
+        "source, target, length_m, cost, reverse_cost, kind, name, osm_id, geom",
+        edges,
+    )
     # reverse_cost -1 marks a one-way edge (pgRouting's convention); others cost their length.
     conn.exec_driver_sql(
         """
@@ -87,18 +101,35 @@ def write_network(conn: Connection, net: Network) -> int:
     return net.edge_count
 
 
-def replace_network(conn: Connection, node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray,
-                    source: np.ndarray, target: np.ndarray, kind: list[str],
-                    name: list[str | None], oneway: np.ndarray | None = None) -> int:
+def replace_network(
+    conn: Connection,
+    node_id: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+    kind: list[str],
+    name: list[str | None],
+    oneway: np.ndarray | None = None,
+) -> int:
     """A network of straight edges between its nodes (the demo's)."""
     order = np.argsort(node_id)
     ids = np.asarray(node_id)[order]
     a, b = order[np.searchsorted(ids, source)], order[np.searchsorted(ids, target)]
-    lines = shapely.linestrings(np.stack([np.column_stack([lon[a], lat[a]]),
-                                          np.column_stack([lon[b], lat[b]])], axis=1))
-    return write_network(conn, Network(node_id=np.asarray(node_id, np.int64),
-                                       node_lon=np.asarray(lon, float),
-                                       node_lat=np.asarray(lat, float),
-                                       source=np.asarray(source, np.int64),
-                                       target=np.asarray(target, np.int64), lines=lines,
-                                       kind=kind, name=name, oneway=oneway))
+    lines = shapely.linestrings(
+        np.stack([np.column_stack([lon[a], lat[a]]), np.column_stack([lon[b], lat[b]])], axis=1)
+    )
+    return write_network(
+        conn,
+        Network(
+            node_id=np.asarray(node_id, np.int64),
+            node_lon=np.asarray(lon, float),
+            node_lat=np.asarray(lat, float),
+            source=np.asarray(source, np.int64),
+            target=np.asarray(target, np.int64),
+            lines=lines,
+            kind=kind,
+            name=name,
+            oneway=oneway,
+        ),
+    )

@@ -27,19 +27,24 @@ def format_of(fmt: str | None) -> str:
     return fmt if fmt in FORMATS else "json"
 
 
-def render(fmt: str, data: Any, *, root: str, item: str | None = None,
-           status: int = 200) -> Response:
+def render(
+    fmt: str, data: Any, *, root: str, item: str | None = None, status: int = 200
+) -> Response:
     """``data`` is a list of items (``item`` names their element) or one object."""
     if fmt == "xml":
-        return Response(to_xml(data, root=root, item=item), status_code=status,
-                        media_type=XML_TYPE)
+        return Response(to_xml(data, root=root, item=item), status_code=status, media_type=XML_TYPE)
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return Response(body.encode("utf-8"), status_code=status, media_type=JSON_TYPE)
 
 
 def error(fmt: str, status: int, description: str) -> Response:
-    return render(fmt, [{"code": status, "description": description}], root="errors",
-                  item="error", status=status)
+    return render(
+        fmt,
+        [{"code": status, "description": description}],
+        root="errors",
+        item="error",
+        status=status,
+    )
 
 
 def to_xml(data: Any, *, root: str, item: str | None = None) -> bytes:

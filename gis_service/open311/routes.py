@@ -47,22 +47,45 @@ class Open311Route(APIRoute):
             except GisServiceError as exc:
                 return formats.error(fmt, error_status(exc), exc.message)
             except RequestValidationError as exc:
-                detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                   for e in exc.errors())
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
                 return formats.error(fmt, 400, detail or "invalid request")
 
         return open311_handler
 
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
-FORM_FIELDS = ("api_key", "service_code", "lat", "long", "description", "address_string",
-               "address_id", "email", "device_id", "account_id", "first_name", "last_name",
-               "phone", "media_url")
-FORM_SCHEMA = {"type": "object", "required": ["service_code", "lat", "long", "description"],
-               "properties": {f: {"type": "string"} for f in FORM_FIELDS}}
-POST_BODY = {"requestBody": {"required": True, "content": {
-    "application/x-www-form-urlencoded": {"schema": FORM_SCHEMA},
-    "multipart/form-data": {"schema": FORM_SCHEMA}}}}
+FORM_FIELDS = (
+    "api_key",
+    "service_code",
+    "lat",
+    "long",
+    "description",
+    "address_string",
+    "address_id",
+    "email",
+    "device_id",
+    "account_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "media_url",
+)
+FORM_SCHEMA = {
+    "type": "object",
+    "required": ["service_code", "lat", "long", "description"],
+    "properties": {f: {"type": "string"} for f in FORM_FIELDS},
+}
+POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": FORM_SCHEMA},
+            "multipart/form-data": {"schema": FORM_SCHEMA},
+        },
+    }
+}
 
 
 def _format(fmt: str) -> str:
@@ -72,8 +95,9 @@ def _format(fmt: str) -> str:
 
 
 def _lang(request: Request) -> str:
-    return service.language(request.query_params.get("locale"),
-                            request.headers.get("accept-language"))
+    return service.language(
+        request.query_params.get("locale"), request.headers.get("accept-language")
+    )
 
 
 def _principal(conn: ConnDep, request: Request) -> Principal:
@@ -84,21 +108,28 @@ def _principal(conn: ConnDep, request: Request) -> Principal:
 def services(fmt: str, request: Request, conn: ConnDep) -> Response:
     """Public, no api_key. `locale=en` (or Accept-Language: en) for English names."""
     fmt = _format(fmt)
-    return formats.render(fmt, service.list_services(conn, _lang(request)), root="services",
-                          item="service")
+    return formats.render(
+        fmt, service.list_services(conn, _lang(request)), root="services", item="service"
+    )
 
 
 @router.get("/services/{service_code}.{fmt}", summary="A service definition (no attributes)")
 def service_definition(service_code: str, fmt: str, conn: ConnDep) -> Response:
     fmt = _format(fmt)
-    return formats.render(fmt, service.service_definition(conn, service_code),
-                          root="service_definition")
+    return formats.render(
+        fmt, service.service_definition(conn, service_code), root="service_definition"
+    )
 
 
-@router.post("/requests.{fmt}", summary="Report a problem (a new case)",
-             openapi_extra=POST_BODY,
-             responses={200: {"description": "A retry with the same Idempotency-Key"},
-                        201: {"description": "The new service request"}})
+@router.post(
+    "/requests.{fmt}",
+    summary="Report a problem (a new case)",
+    openapi_extra=POST_BODY,
+    responses={
+        200: {"description": "A retry with the same Idempotency-Key"},
+        201: {"description": "The new service request"},
+    },
+)
 async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Response:
     """Form fields (urlencoded or multipart): api_key (also accepted in the query string),
     service_code, lat, long (WGS-84), description, address_string, email, device_id,
@@ -110,11 +141,12 @@ async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Res
         raise InvalidInput(f"unreadable form body: {exc}") from None
     fields = {k: v for k, v in request.query_params.items()}
     fields.update({k: v for k, v in form.items() if not isinstance(v, UploadFile)})
-    body, created = await service.submit(settings, fields,
-                                         request.headers.get("idempotency-key"),
-                                         _lang(request))
-    return formats.render(fmt, [body], root="service_requests", item="request",
-                          status=201 if created else 200)
+    body, created = await service.submit(
+        settings, fields, request.headers.get("idempotency-key"), _lang(request)
+    )
+    return formats.render(
+        fmt, [body], root="service_requests", item="request", status=201 if created else 200
+    )
 
 
 @router.get("/requests.{fmt}", summary="Service requests in the api_key's jurisdiction")
@@ -125,18 +157,31 @@ def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDe
     fmt = _format(fmt)
     principal = _principal(conn, request)
     filters = service.RequestFilters.parse(dict(request.query_params), settings.timezone)
-    found = service.find_requests(conn, principal, filters, lang=_lang(request),
-                                  tz=settings.timezone, base_url=str(request.base_url))
+    found = service.find_requests(
+        conn,
+        principal,
+        filters,
+        lang=_lang(request),
+        tz=settings.timezone,
+        base_url=str(request.base_url),
+    )
     return formats.render(fmt, found, root="service_requests", item="request")
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
-def get_request(service_request_id: str, fmt: str, request: Request, conn: ConnDep,
-                settings: SettingsDep) -> Response:
+def get_request(
+    service_request_id: str, fmt: str, request: Request, conn: ConnDep, settings: SettingsDep
+) -> Response:
     fmt = _format(fmt)
     principal = _principal(conn, request)
-    found = service.one_request(conn, principal, service_request_id, lang=_lang(request),
-                                tz=settings.timezone, base_url=str(request.base_url))
+    found = service.one_request(
+        conn,
+        principal,
+        service_request_id,
+        lang=_lang(request),
+        tz=settings.timezone,
+        base_url=str(request.base_url),
+    )
     return formats.render(fmt, [found], root="service_requests", item="request")
 
 
@@ -145,5 +190,6 @@ def get_token(token: str, fmt: str, request: Request, conn: ConnDep) -> Response
     """Requests are numbered at once: the token returned by POST is the case number."""
     fmt = _format(fmt)
     principal = _principal(conn, request)
-    return formats.render(fmt, [service.token(conn, principal, token)],
-                          root="service_requests", item="request")
+    return formats.render(
+        fmt, [service.token(conn, principal, token)], root="service_requests", item="request"
+    )

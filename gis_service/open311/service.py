@@ -27,21 +27,47 @@ DEFAULT_DAYS = 90
 CLOSED_STATUSES = ("closed", "rejected", "duplicate")
 OPEN311_STATUSES = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
 STATUS_TEXT = {
-    "zh": {"reported": "已上报，待受理", "accepted": "已受理", "dispatched": "已派遣处置队伍",
-           "in_progress": "处置中", "handled": "已处置，待核查", "closed": "已办结",
-           "rejected": "不予受理", "duplicate": "重复上报"},
-    "en": {"reported": "Reported, awaiting acceptance", "accepted": "Accepted",
-           "dispatched": "Dispatched to a team", "in_progress": "Being handled",
-           "handled": "Handled, awaiting verification", "closed": "Closed",
-           "rejected": "Rejected", "duplicate": "Duplicate"},
+    "zh": {
+        "reported": "已上报，待受理",
+        "accepted": "已受理",
+        "dispatched": "已派遣处置队伍",
+        "in_progress": "处置中",
+        "handled": "已处置，待核查",
+        "closed": "已办结",
+        "rejected": "不予受理",
+        "duplicate": "重复上报",
+    },
+    "en": {
+        "reported": "Reported, awaiting acceptance",
+        "accepted": "Accepted",
+        "dispatched": "Dispatched to a team",
+        "in_progress": "Being handled",
+        "handled": "Handled, awaiting verification",
+        "closed": "Closed",
+        "rejected": "Rejected",
+        "duplicate": "Duplicate",
+    },
 }
 # Reporter fields of a POST that are kept with the case (attrs), not mapped to columns.
-CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id",
-                  "address_id", "media_url")
+CONTACT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "device_id",
+    "account_id",
+    "address_id",
+    "media_url",
+)
 MAX_FIELD_LENGTH = 500
 # Our field names in validation messages, as the client knows them.
-FIELD_NAMES = {"category": "service_code", "lon": "long", "lat": "lat",
-               "description": "description", "address": "address_string"}
+FIELD_NAMES = {
+    "category": "service_code",
+    "lon": "long",
+    "lat": "lat",
+    "description": "description",
+    "address": "address_string",
+}
 
 
 def language(locale: str | None, accept_language: str | None) -> str:
@@ -77,47 +103,67 @@ def service_definition(conn: Connection, code: str) -> dict[str, Any]:
 def _service(r: Any, lang: str) -> dict[str, Any]:
     hours, level = r["deadline_hours"], Level(r["handling_level"])
     if lang == "en":
-        description = (f"{r['group_en']} / {r['name_en']}: resolved within {hours} hours of "
-                       f"acceptance, usually handled at {level.value} level")
+        description = (
+            f"{r['group_en']} / {r['name_en']}: resolved within {hours} hours of "
+            f"acceptance, usually handled at {level.value} level"
+        )
     else:
-        description = (f"{r['group_zh']} · {r['name_zh']}：受理后{hours}小时内办结，一般由"
-                       f"{LEVEL_NAMES_ZH[level]}处理")
+        description = (
+            f"{r['group_zh']} · {r['name_zh']}：受理后{hours}小时内办结，一般由"
+            f"{LEVEL_NAMES_ZH[level]}处理"
+        )
     return {
         "service_code": r["code"],
         "service_name": r[f"name_{lang}"],
         "description": description,
         "metadata": False,
         "type": "realtime",
-        "keywords": ",".join(dict.fromkeys(
-            [r["name_zh"], r["name_en"], r["group_zh"], r["group_en"]])),
+        "keywords": ",".join(
+            dict.fromkeys([r["name_zh"], r["name_en"], r["group_zh"], r["group_en"]])
+        ),
         "group": r[f"group_{lang}"],
     }
 
 
 # --- POST requests ----------------------------------------------------------------------
 
-async def submit(settings: Settings, fields: dict[str, str], idempotency_key: str | None,
-                 lang: str) -> tuple[dict[str, Any], bool]:
+
+async def submit(
+    settings: Settings, fields: dict[str, str], idempotency_key: str | None, lang: str
+) -> tuple[dict[str, Any], bool]:
     """Report a case from the POST's fields; returns the response object and whether a new
     case was made (False: a retry with the same Idempotency-Key)."""
+
     def principal_for_key() -> Principal:
         with get_engine(settings).connect() as conn:
             return keys.principal_for_key(conn, fields.get("api_key"))
 
     principal = await run_in_threadpool(principal_for_key)
     payload = case_report(fields)
-    reported = await report.report(settings, principal, payload, key=idempotency_key,
-                                   source="open311")
+    reported = await report.report(
+        settings, principal, payload, key=idempotency_key, source="open311"
+    )
     result = reported.as_dict()
     case_no = result["case_no"]
-    notice = (f"Received as case {case_no}; use it to follow the request." if lang == "en"
-              else f"已收到，案件编号 {case_no}，可凭此编号查询办理进度。")
-    return ({"service_request_id": case_no, "token": case_no, "service_notice": notice,
-             "account_id": None}, bool(result["created"]))
+    notice = (
+        f"Received as case {case_no}; use it to follow the request."
+        if lang == "en"
+        else f"已收到，案件编号 {case_no}，可凭此编号查询办理进度。"
+    )
+    return (
+        {
+            "service_request_id": case_no,
+            "token": case_no,
+            "service_notice": notice,
+            "account_id": None,
+        },
+        bool(result["created"]),
+    )
 
 
 def case_report(fields: dict[str, str]) -> report.CaseReport:
     """Our report from GeoReport's fields; 400 (InvalidInput) naming the field."""
+
     def get(name: str) -> str:
         return (fields.get(name) or "").strip()
 
@@ -125,39 +171,43 @@ def case_report(fields: dict[str, str]) -> report.CaseReport:
         raise InvalidInput("service_code is required: see GET services", field="service_code")
     if "." not in get("service_code"):
         # A domain is a category of ours but not a service: services are sub-categories.
-        raise InvalidInput(f"unknown service_code {get('service_code')!r}: see GET "
-                           "/open311/v2/services.json", field="service_code")
+        raise InvalidInput(
+            f"unknown service_code {get('service_code')!r}: see GET /open311/v2/services.json",
+            field="service_code",
+        )
     if not get("lat") or not get("long"):
         if get("address_string") or get("address_id"):
-            raise InvalidInput("lat/long required: this server locates requests by "
-                               "coordinates (WGS-84), an address alone cannot be located",
-                               field="lat")
-        raise InvalidInput("lat/long required: WGS-84 coordinates of the problem",
-                           field="lat")
+            raise InvalidInput(
+                "lat/long required: this server locates requests by "
+                "coordinates (WGS-84), an address alone cannot be located",
+                field="lat",
+            )
+        raise InvalidInput("lat/long required: WGS-84 coordinates of the problem", field="lat")
     try:
         lat, lon = float(get("lat")), float(get("long"))
     except ValueError:
-        raise InvalidInput("lat and long must be decimal degrees (WGS-84)",
-                           field="lat") from None
+        raise InvalidInput("lat and long must be decimal degrees (WGS-84)", field="lat") from None
     if not get("description"):
-        raise InvalidInput("description is required: say what the problem is",
-                           field="description")
+        raise InvalidInput("description is required: say what the problem is", field="description")
     attrs: dict[str, str] = {}
     for name in CONTACT_FIELDS:
         value = get(name)
         if len(value) > MAX_FIELD_LENGTH:
-            raise InvalidInput(f"{name} is longer than {MAX_FIELD_LENGTH} characters",
-                               field=name)
+            raise InvalidInput(f"{name} is longer than {MAX_FIELD_LENGTH} characters", field=name)
         if value:
             attrs[name] = value
     media = attrs.get("media_url")
     if media and not media.lower().startswith(("http://", "https://")):
         raise InvalidInput("media_url must be an http(s) URL", field="media_url")
     try:
-        return report.CaseReport(category=get("service_code"), lon=lon, lat=lat,
-                                 description=get("description"),
-                                 address=get("address_string") or None,
-                                 attrs=attrs or None)
+        return report.CaseReport(
+            category=get("service_code"),
+            lon=lon,
+            lat=lat,
+            description=get("description"),
+            address=get("address_string") or None,
+            attrs=attrs or None,
+        )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = FIELD_NAMES.get(str(first["loc"][0]), str(first["loc"][0]))
@@ -168,11 +218,13 @@ def describe_error(exc: InvalidInput) -> str:
     """Messages of report_case() speak of our API; say it in GeoReport terms."""
     if exc.extra.get("field") == "category":
         return exc.message.replace("unknown category", "unknown service_code").replace(
-            "GET /api/v1/categories", "GET /open311/v2/services.json")
+            "GET /api/v1/categories", "GET /open311/v2/services.json"
+        )
     return exc.message
 
 
 # --- GET requests -----------------------------------------------------------------------
+
 
 @dataclass
 class RequestFilters:
@@ -201,8 +253,12 @@ class RequestFilters:
             start = end - timedelta(days=DEFAULT_DAYS)
         elif start is None:
             start = datetime.now(ZoneInfo(tz)) - timedelta(days=DEFAULT_DAYS)
-        return cls(service_codes=_items(params.get("service_code")) or None,
-                   statuses=statuses or None, start=start, end=end)
+        return cls(
+            service_codes=_items(params.get("service_code")) or None,
+            statuses=statuses or None,
+            start=start,
+            end=end,
+        )
 
     def sql(self) -> tuple[list[str], dict[str, Any]]:
         where, p = [], {}
@@ -235,8 +291,9 @@ def _datetime(value: str | None, name: str, tz: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"{name} must be a w3c datetime such as 2026-11-25T08:00:00+08:00",
-                           field=name) from None
+        raise InvalidInput(
+            f"{name} must be a w3c datetime such as 2026-11-25T08:00:00+08:00", field=name
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))
 
 
@@ -266,23 +323,35 @@ REQUESTS_SQL = """
 """
 
 
-def find_requests(conn: Connection, principal: Principal, filters: RequestFilters, *,
-                  lang: str, tz: str, base_url: str) -> list[dict[str, Any]]:
+def find_requests(
+    conn: Connection,
+    principal: Principal,
+    filters: RequestFilters,
+    *,
+    lang: str,
+    tz: str,
+    base_url: str,
+) -> list[dict[str, Any]]:
     """Service requests the key may see, newest first, at most MAX_REQUESTS."""
     principal.require_case_reader()
     scope, params = principal.case_filter("c")
     where, fparams = filters.sql()
-    rows = conn.execute(text(
-        f"{REQUESTS_SQL} WHERE {' AND '.join([scope, *where])} "
-        "ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit"),
-        {**params, **fparams, "limit": MAX_REQUESTS}).mappings()
+    rows = conn.execute(
+        text(
+            f"{REQUESTS_SQL} WHERE {' AND '.join([scope, *where])} "
+            "ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit"
+        ),
+        {**params, **fparams, "limit": MAX_REQUESTS},
+    ).mappings()
     return [to_request(r, lang=lang, tz=tz, base_url=base_url) for r in rows]
 
 
-def one_request(conn: Connection, principal: Principal, case_no: str, *, lang: str, tz: str,
-                base_url: str) -> dict[str, Any]:
-    found = find_requests(conn, principal, RequestFilters(ids=[case_no]), lang=lang, tz=tz,
-                          base_url=base_url)
+def one_request(
+    conn: Connection, principal: Principal, case_no: str, *, lang: str, tz: str, base_url: str
+) -> dict[str, Any]:
+    found = find_requests(
+        conn, principal, RequestFilters(ids=[case_no]), lang=lang, tz=tz, base_url=base_url
+    )
     if not found:
         raise NotFound(f"no service request {case_no} in this api_key's jurisdiction")
     return found[0]
@@ -292,18 +361,30 @@ def to_request(r: Any, *, lang: str, tz: str, base_url: str) -> dict[str, Any]:
     status = r["status"]
     words = STATUS_TEXT[lang]
     if status == "duplicate":
-        notes = (f"Duplicate of service request {r['duplicate_of_no']}" if lang == "en"
-                 else f"重复上报，已并入案件 {r['duplicate_of_no']}")
+        notes = (
+            f"Duplicate of service request {r['duplicate_of_no']}"
+            if lang == "en"
+            else f"重复上报，已并入案件 {r['duplicate_of_no']}"
+        )
     elif r["last_note"]:
-        notes = f"{words[status]}: {r['last_note']}" if lang == "en" else \
-            f"{words[status]}：{r['last_note']}"
+        notes = (
+            f"{words[status]}: {r['last_note']}"
+            if lang == "en"
+            else f"{words[status]}：{r['last_note']}"
+        )
     else:
         notes = words[status]
     hours = r["deadline_hours"]
-    notice = (f"To be resolved within {hours} hours of acceptance" if lang == "en"
-              else f"受理后{hours}小时内办结")
-    media = (f"{base_url}api/v1/cases/{r['id']}/photos/{r['photo_id']}"
-             if r["photo_id"] is not None else r["client_media"])
+    notice = (
+        f"To be resolved within {hours} hours of acceptance"
+        if lang == "en"
+        else f"受理后{hours}小时内办结"
+    )
+    media = (
+        f"{base_url}api/v1/cases/{r['id']}/photos/{r['photo_id']}"
+        if r["photo_id"] is not None
+        else r["client_media"]
+    )
     return {
         "service_request_id": r["case_no"],
         "status": "open" if status in OPEN_STATUSES else "closed",
@@ -333,10 +414,10 @@ def token(conn: Connection, principal: Principal, token_value: str) -> dict[str,
     """Our cases are numbered at once, so a token is simply the case number."""
     principal.require_case_reader()
     scope, params = principal.case_filter("c")
-    case_no = conn.execute(text(
-        f"SELECT c.case_no FROM cases c WHERE c.case_no = :t AND {scope}"),
-        {**params, "t": token_value}).scalar()
+    case_no = conn.execute(
+        text(f"SELECT c.case_no FROM cases c WHERE c.case_no = :t AND {scope}"),
+        {**params, "t": token_value},
+    ).scalar()
     if case_no is None:
-        raise NotFound(f"no service request for token {token_value} in this api_key's "
-                       "jurisdiction")
+        raise NotFound(f"no service request for token {token_value} in this api_key's jurisdiction")
     return {"service_request_id": case_no, "token": token_value}

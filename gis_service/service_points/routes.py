@@ -31,10 +31,22 @@ def list_points(
     category: Annotated[str | None, Query(examples=["health"])] = None,
     unit: Annotated[str | None, Query(description="Within this unit (code)")] = None,
 ) -> JSONResponse:
-    fc = service.list_points(conn, kind=kind, category=category, unit=unit, bbox=area.parsed(),
-                             limit=page.limit, offset=page.offset)
-    fc["links"] = page_links(str(request.url).split("?")[0], dict(request.query_params),
-                             page.limit, page.offset, fc["numberMatched"])
+    fc = service.list_points(
+        conn,
+        kind=kind,
+        category=category,
+        unit=unit,
+        bbox=area.parsed(),
+        limit=page.limit,
+        offset=page.offset,
+    )
+    fc["links"] = page_links(
+        str(request.url).split("?")[0],
+        dict(request.query_params),
+        page.limit,
+        page.offset,
+        fc["numberMatched"],
+    )
     return JSONResponse(fc, media_type=GEOJSON)
 
 

@@ -16,28 +16,45 @@ POINT_PROPERTIES = """json_build_object(
 
 def kinds(conn: Connection) -> dict[str, Any]:
     return {
-        "kinds": [dict(r._mapping) for r in conn.execute(text(
-            "SELECT code, name_zh, name_en, default_categories, counts_for_party_reach "
-            "FROM service_kind ORDER BY code"))],
-        "categories": [dict(r._mapping) for r in conn.execute(text(
-            "SELECT code, name_zh, name_en FROM living_category ORDER BY sort"))],
+        "kinds": [
+            dict(r._mapping)
+            for r in conn.execute(
+                text(
+                    "SELECT code, name_zh, name_en, default_categories, counts_for_party_reach "
+                    "FROM service_kind ORDER BY code"
+                )
+            )
+        ],
+        "categories": [
+            dict(r._mapping)
+            for r in conn.execute(
+                text("SELECT code, name_zh, name_en FROM living_category ORDER BY sort")
+            )
+        ],
     }
 
 
 def check_vocab(conn: Connection, kind: str | None, category: str | None) -> None:
     """A kind or category that is not in the vocabulary is a 422 listing the known ones."""
-    for value, table, field, order in ((kind, "service_kind", "kind", "code"),
-                                       (category, "living_category", "category", "sort")):
-        if value and not conn.execute(text(f"SELECT 1 FROM {table} WHERE code = :v"),
-                                      {"v": value}).first():
-            known = conn.execute(text(f"SELECT string_agg(code, ', ' ORDER BY {order}) "
-                                      f"FROM {table}")).scalar()
-            raise InvalidInput(f"{field}: unknown {field} {value!r}; known: {known}",
-                               field=field)
+    for value, table, field, order in (
+        (kind, "service_kind", "kind", "code"),
+        (category, "living_category", "category", "sort"),
+    ):
+        if (
+            value
+            and not conn.execute(
+                text(f"SELECT 1 FROM {table} WHERE code = :v"), {"v": value}
+            ).first()
+        ):
+            known = conn.execute(
+                text(f"SELECT string_agg(code, ', ' ORDER BY {order}) FROM {table}")
+            ).scalar()
+            raise InvalidInput(f"{field}: unknown {field} {value!r}; known: {known}", field=field)
 
 
-def kind_filter(kind: str | None, category: str | None, alias: str = ""
-                ) -> tuple[list[str], dict[str, Any]]:
+def kind_filter(
+    kind: str | None, category: str | None, alias: str = ""
+) -> tuple[list[str], dict[str, Any]]:
     """SQL terms (and parameters) selecting service points by kind and category."""
     prefix = f"{alias}." if alias else ""
     where: list[str] = []
@@ -51,9 +68,16 @@ def kind_filter(kind: str | None, category: str | None, alias: str = ""
     return where, params
 
 
-def list_points(conn: Connection, *, kind: str | None, category: str | None, unit: str | None,
-                bbox: tuple[float, float, float, float] | None, limit: int,
-                offset: int) -> dict[str, Any]:
+def list_points(
+    conn: Connection,
+    *,
+    kind: str | None,
+    category: str | None,
+    unit: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
     check_vocab(conn, kind, category)
     where, params = kind_filter(kind, category)
     if unit:
@@ -65,15 +89,29 @@ def list_points(conn: Connection, *, kind: str | None, category: str | None, uni
         where.append("geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
     return feature_collection(
-        conn, source="service_point", where=where, params=params, id_expr="id",
-        properties=POINT_PROPERTIES, order_by="id", limit=limit, offset=offset,
+        conn,
+        source="service_point",
+        where=where,
+        params=params,
+        id_expr="id",
+        properties=POINT_PROPERTIES,
+        order_by="id",
+        limit=limit,
+        offset=offset,
     )
 
 
 def get_point(conn: Connection, point_id: int) -> dict[str, Any]:
     fc = feature_collection(
-        conn, source="service_point", where=["id = :id"], params={"id": point_id},
-        id_expr="id", properties=POINT_PROPERTIES, order_by="id", limit=1, offset=0,
+        conn,
+        source="service_point",
+        where=["id = :id"],
+        params={"id": point_id},
+        id_expr="id",
+        properties=POINT_PROPERTIES,
+        order_by="id",
+        limit=1,
+        offset=0,
     )
     if not fc["features"]:
         raise NotFound(f"no service point with id {point_id}")

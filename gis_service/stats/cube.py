@@ -44,10 +44,21 @@ FACTS_SQL = """
            ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
       FROM cases c
 """
-DTYPES = {"id": "int64", "unit_code": "str", "category_code": "str", "status": "str",
-          "day": "int32", "accepted": "bool", "deadline": "float64",
-          "close_hours": "float64", "on_time": "bool", "rework": "bool", "rating": "int8",
-          "lon": "float64", "lat": "float64"}
+DTYPES = {
+    "id": "int64",
+    "unit_code": "str",
+    "category_code": "str",
+    "status": "str",
+    "day": "int32",
+    "accepted": "bool",
+    "deadline": "float64",
+    "close_hours": "float64",
+    "on_time": "bool",
+    "rework": "bool",
+    "rating": "int8",
+    "lon": "float64",
+    "lat": "float64",
+}
 
 
 @dataclass
@@ -74,8 +85,16 @@ class Facts:
     version: int = 0
 
 
-STATUSES = ["reported", "accepted", "dispatched", "in_progress", "handled", "closed",
-            "rejected", "duplicate"]
+STATUSES = [
+    "reported",
+    "accepted",
+    "dispatched",
+    "in_progress",
+    "handled",
+    "closed",
+    "rejected",
+    "duplicate",
+]
 
 
 class CaseCube:
@@ -112,10 +131,14 @@ class CaseCube:
             if self._snapshot is None:
                 frame = _copy(conn, sql)
             else:
-                frame = _copy(conn, sql + f"""
+                frame = _copy(
+                    conn,
+                    sql
+                    + f"""
                  WHERE c.changed_xid >= pg_snapshot_xmin('{self._snapshot}'::pg_snapshot)
                    AND NOT pg_visible_in_snapshot(c.changed_xid,
-                                                  '{self._snapshot}'::pg_snapshot)""")
+                                                  '{self._snapshot}'::pg_snapshot)""",
+                )
         before = self._facts
         self._merge(frame)
         if self._facts is not before:
@@ -137,8 +160,20 @@ class CaseCube:
         pos_clipped = np.minimum(pos, len(old.ids) - 1)
         known = old.ids[pos_clipped] == new.ids
         merged = {}
-        for name in ("ids", "category", "status", "day", "accepted", "deadline",
-                     "close_hours", "on_time", "rework", "rating", "lon", "lat"):
+        for name in (
+            "ids",
+            "category",
+            "status",
+            "day",
+            "accepted",
+            "deadline",
+            "close_hours",
+            "on_time",
+            "rework",
+            "rating",
+            "lon",
+            "lat",
+        ):
             a, b = getattr(old, name).copy(), getattr(new, name)
             a[pos_clipped[known]] = b[known]
             merged[name] = np.concatenate([a, b[~known]])
@@ -153,8 +188,7 @@ class CaseCube:
         if order is not None:
             merged = {k: v[order] for k, v in merged.items()}
             levels = {k: v[order] for k, v in levels.items()}
-        self._facts = Facts(levels=levels, codes=new.codes, categories=new.categories,
-                            **merged)
+        self._facts = Facts(levels=levels, codes=new.codes, categories=new.categories, **merged)
 
     def _arrays(self, frame: pd.DataFrame) -> Facts:
         frame = frame.sort_values("id", kind="stable")
@@ -197,9 +231,12 @@ def _copy(conn: Connection, sql: str) -> pd.DataFrame:
     finally:
         cursor.close()
     buf.seek(0)
-    frame = pd.read_csv(buf, dtype={k: v for k, v in DTYPES.items()
-                                    if v not in ("bool",)}, keep_default_na=False,
-                        na_values={"deadline": ["NaN"], "close_hours": ["NaN"]})
+    frame = pd.read_csv(
+        buf,
+        dtype={k: v for k, v in DTYPES.items() if v not in ("bool",)},
+        keep_default_na=False,
+        na_values={"deadline": ["NaN"], "close_hours": ["NaN"]},
+    )
     for col in ("accepted", "on_time", "rework"):
         frame[col] = frame[col].astype(bool)
     return frame

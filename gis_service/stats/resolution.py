@@ -28,8 +28,11 @@ from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import InvalidInput
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUSES, CaseCube, Facts
 
-DEFINITIONS = {line.split()[0]: " ".join(line.split()[1:]) for line in
-               __doc__.split("\n\n")[1].splitlines()[1:] if line.strip()}
+DEFINITIONS = {
+    line.split()[0]: " ".join(line.split()[1:])
+    for line in __doc__.split("\n\n")[1].splitlines()[1:]
+    if line.strip()
+}
 OPEN_CODES = [STATUSES.index(s) for s in OPEN_STATUSES]
 CLOSED = STATUSES.index("closed")
 DUPLICATE = STATUSES.index("duplicate")
@@ -45,13 +48,11 @@ class StatsQuery:
 
     def check(self) -> None:
         if self.level not in LEVEL_LENGTHS:
-            raise InvalidInput(f"level must be one of {', '.join(LEVEL_LENGTHS)}",
-                               field="level")
+            raise InvalidInput(f"level must be one of {', '.join(LEVEL_LENGTHS)}", field="level")
         if self.date_from > self.date_to:
             raise InvalidInput("from is after to", field="from")
         if self.unit and len(self.unit) > LEVEL_LENGTHS[self.level]:
-            raise InvalidInput(f"unit {self.unit} lies below the {self.level} level",
-                               field="unit")
+            raise InvalidInput(f"unit {self.unit} lies below the {self.level} level", field="unit")
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> list[float | None]:
@@ -80,19 +81,27 @@ class _Flags:
         status = f.status[mask]
         closed = status == CLOSED
         rating = f.rating[mask]
-        return cls(accepted=f.accepted[mask], rejected=status == STATUSES.index("rejected"),
-                   closed=closed, on_time=closed & f.on_time[mask],
-                   rework=closed & f.rework[mask], rated=rating > 0, satisfied=rating >= 4,
-                   overdue=np.isin(status, OPEN_CODES) & (f.deadline[mask] < now),
-                   close_hours=f.close_hours[mask])
+        return cls(
+            accepted=f.accepted[mask],
+            rejected=status == STATUSES.index("rejected"),
+            closed=closed,
+            on_time=closed & f.on_time[mask],
+            rework=closed & f.rework[mask],
+            rated=rating > 0,
+            satisfied=rating >= 4,
+            overdue=np.isin(status, OPEN_CODES) & (f.deadline[mask] < now),
+            close_hours=f.close_hours[mask],
+        )
 
     def subset(self, keep: np.ndarray) -> _Flags:
         return _Flags(**{k: v[keep] for k, v in vars(self).items()})
 
 
-def _figures(group: np.ndarray, n: int, fl: _Flags,
-             medians: list[float | None] | None = None) -> list[dict[str, Any]]:
+def _figures(
+    group: np.ndarray, n: int, fl: _Flags, medians: list[float | None] | None = None
+) -> list[dict[str, Any]]:
     """All figures for ``n`` groups; ``group`` maps each selected case to 0..n-1."""
+
     def count(sel: np.ndarray) -> np.ndarray:
         return np.bincount(group[sel], minlength=n)
 
@@ -104,14 +113,25 @@ def _figures(group: np.ndarray, n: int, fl: _Flags,
         medians = _medians(group[fl.closed], fl.close_hours[fl.closed], n)
     resolution, on_time_rate = _rate(closed, accepted), _rate(on_time, closed)
     rework_rate, satisfaction = _rate(rework, closed), _rate(satisfied, rated)
-    return [{"reported": int(reported[i]), "accepted": int(accepted[i]),
-             "rejected": int(rejected[i]), "closed": int(closed[i]),
-             "closed_on_time": int(on_time[i]), "rework": int(rework[i]),
-             "rated": int(rated[i]), "satisfied": int(satisfied[i]),
-             "overdue_now": int(overdue[i]), "resolution_rate": resolution[i],
-             "on_time_rate": on_time_rate[i], "rework_rate": rework_rate[i],
-             "median_hours_to_close": medians[i], "satisfaction_rate": satisfaction[i]}
-            for i in range(n)]
+    return [
+        {
+            "reported": int(reported[i]),
+            "accepted": int(accepted[i]),
+            "rejected": int(rejected[i]),
+            "closed": int(closed[i]),
+            "closed_on_time": int(on_time[i]),
+            "rework": int(rework[i]),
+            "rated": int(rated[i]),
+            "satisfied": int(satisfied[i]),
+            "overdue_now": int(overdue[i]),
+            "resolution_rate": resolution[i],
+            "on_time_rate": on_time_rate[i],
+            "rework_rate": rework_rate[i],
+            "median_hours_to_close": medians[i],
+            "satisfaction_rate": satisfaction[i],
+        }
+        for i in range(n)
+    ]
 
 
 def _medians(group: np.ndarray, hours: np.ndarray, n: int) -> list[float | None]:
@@ -133,8 +153,9 @@ def _medians(group: np.ndarray, hours: np.ndarray, n: int) -> list[float | None]
     return out
 
 
-def resolution(conn: Connection, cube: CaseCube, principal: Principal,
-               q: StatsQuery) -> dict[str, Any]:
+def resolution(
+    conn: Connection, cube: CaseCube, principal: Principal, q: StatsQuery
+) -> dict[str, Any]:
     q.check()
     started = time.perf_counter()
     f = cube.facts()
@@ -142,8 +163,11 @@ def resolution(conn: Connection, cube: CaseCube, principal: Principal,
     d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
     mask = (f.day >= d0) & (f.day <= d1) & (f.status != DUPLICATE)
     if q.category:
-        cats = [i for i, c in enumerate(f.categories)
-                if c == q.category or c.startswith(q.category + ".")]
+        cats = [
+            i
+            for i, c in enumerate(f.categories)
+            if c == q.category or c.startswith(q.category + ".")
+        ]
         mask &= np.isin(f.category, cats)
     mask &= _scope_mask(conn, f, principal, q)
     now = time.time()
@@ -166,14 +190,22 @@ def resolution(conn: Connection, cube: CaseCube, principal: Principal,
     weekly = _figures((f.day[mask] - first_monday) // 7, weeks, flags)
     hours = flags.close_hours[flags.closed]
     total_median = round(float(np.median(hours)), 4) if len(hours) else None
-    totals = _figures(np.zeros(len(flags.closed), dtype=np.int64), 1, flags,
-                      medians=[total_median])[0]
+    totals = _figures(
+        np.zeros(len(flags.closed), dtype=np.int64), 1, flags, medians=[total_median]
+    )[0]
     return {
-        "level": q.level, "from": q.date_from, "to": q.date_to, "category": q.category,
-        "unit": q.unit, "definitions": DEFINITIONS, "totals": totals,
+        "level": q.level,
+        "from": q.date_from,
+        "to": q.date_to,
+        "category": q.category,
+        "unit": q.unit,
+        "definitions": DEFINITIONS,
+        "totals": totals,
         "units": [{**u, **fig} for u, fig in zip(units, per_unit, strict=True)],
-        "weekly": [{"week_start": EPOCH + timedelta(days=int(first_monday + 7 * i)), **w}
-                   for i, w in enumerate(weekly)],
+        "weekly": [
+            {"week_start": EPOCH + timedelta(days=int(first_monday + 7 * i)), **w}
+            for i, w in enumerate(weekly)
+        ],
         "cases_in_cube": len(f.ids),
         "computed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
@@ -194,13 +226,19 @@ def _units(conn: Connection, principal: Principal, q: StatsQuery) -> list[dict[s
         cond, cond_params = principal.unit_filter("code")
         where.append(cond)
         params.update(cond_params)
-    return [dict(r) for r in conn.execute(text(
-        f"SELECT code, name, parent_code FROM admin_unit WHERE {' AND '.join(where)} "
-        "ORDER BY code"), params).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                f"SELECT code, name, parent_code FROM admin_unit WHERE {' AND '.join(where)} "
+                "ORDER BY code"
+            ),
+            params,
+        ).mappings()
+    ]
 
 
-def _scope_mask(conn: Connection, f: Facts, principal: Principal,
-                q: StatsQuery) -> np.ndarray:
+def _scope_mask(conn: Connection, f: Facts, principal: Principal, q: StatsQuery) -> np.ndarray:
     """Only cases the principal may count (the same rule as every case query)."""
     mask = np.ones(len(f.ids), dtype=bool)
     if q.unit:
@@ -208,9 +246,16 @@ def _scope_mask(conn: Connection, f: Facts, principal: Principal,
     if principal.unrestricted:
         return mask
     if principal.role is Role.team_member:
-        ids = [r[0] for r in conn.execute(text(
-            "SELECT id FROM cases WHERE team_history @> ARRAY[CAST(:t AS integer)] "
-            "AND team_history <> '{}'"), {"t": principal.team_id})]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT id FROM cases WHERE team_history @> ARRAY[CAST(:t AS integer)] "
+                    "AND team_history <> '{}'"
+                ),
+                {"t": principal.team_id},
+            )
+        ]
         return mask & np.isin(f.ids, np.asarray(ids, dtype=np.int64))
     allowed = np.zeros(len(f.ids), dtype=bool)
     for scope in principal.scopes:
@@ -223,5 +268,6 @@ def _prefix_mask(f: Facts, code: str) -> np.ndarray:
         if len(code) == n:
             j = cube_index(f, level, code)
             return f.levels[level] == j if j is not None else np.zeros(len(f.ids), bool)
-    raise InvalidInput(f"{code} is not a district, subdistrict, community or grid code",
-                       field="unit")
+    raise InvalidInput(
+        f"{code} is not a district, subdistrict, community or grid code", field="unit"
+    )

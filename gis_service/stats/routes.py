@@ -15,11 +15,16 @@ from gis_service.stats.resolution import StatsQuery, resolution
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
 
-@router.get("/resolution",
-            summary="Reported, accepted, closed, resolution / on-time / rework / satisfaction "
-                    "rates and median hours to close, per unit and per week")
+@router.get(
+    "/resolution",
+    summary="Reported, accepted, closed, resolution / on-time / rework / satisfaction "
+    "rates and median hours to close, per unit and per week",
+)
 def resolution_stats(
-    request: Request, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
     level: Annotated[str, Query(pattern="^(grid|community|subdistrict|district)$")] = "community",
     date_from: Annotated[date | None, Query(alias="from", description="First day (local)")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
@@ -31,13 +36,18 @@ def resolution_stats(
     from zoneinfo import ZoneInfo
 
     today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
-    q = StatsQuery(level=level, date_to=date_to or today,
-                   date_from=date_from or (date_to or today) - timedelta(days=363),
-                   category=category, unit=unit)
+    q = StatsQuery(
+        level=level,
+        date_to=date_to or today,
+        date_from=date_from or (date_to or today) - timedelta(days=363),
+        category=category,
+        unit=unit,
+    )
     result = resolution(conn, request.app.state.cube, principal, q)
     # json.dumps with isoformat for dates: jsonable_encoder took 70 ms on 571 units.
-    return Response(json.dumps(result, ensure_ascii=False, default=_iso),
-                    media_type="application/json")
+    return Response(
+        json.dumps(result, ensure_ascii=False, default=_iso), media_type="application/json"
+    )
 
 
 def _iso(value: object) -> str:

@@ -21,7 +21,7 @@ from gis_service.tiles import mvt
 
 
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180.0) / 360.0 * n)
     lat_r = math.radians(max(min(lat, 85.0511), -85.0511))
     y = int((1.0 - math.asinh(math.tan(lat_r)) / math.pi) / 2.0 * n)
@@ -52,8 +52,9 @@ class Basemap:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         (self.cache_dir / "VERSION").write_text(self._stamp(versions))
 
-    def tile(self, conn: Connection, z: int, x: int, y: int,
-             versions: tuple[int, int, int]) -> bytes:
+    def tile(
+        self, conn: Connection, z: int, x: int, y: int, versions: tuple[int, int, int]
+    ) -> bytes:
         path = self.cache_dir / str(z) / str(x) / f"{y}.pbf"
         if self._current(versions) and path.exists():
             return path.read_bytes()
@@ -68,14 +69,18 @@ class Basemap:
         return body
 
     def extent(self, conn: Connection) -> tuple[float, float, float, float] | None:
-        row = conn.execute(text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g) "
-            "AS e FROM (SELECT geom AS g FROM walk_edge UNION ALL SELECT geom FROM admin_unit "
-            "WHERE level <> 'district') x) y")).one()
+        row = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g) "
+                "AS e FROM (SELECT geom AS g FROM walk_edge UNION ALL SELECT geom FROM admin_unit "
+                "WHERE level <> 'district') x) y"
+            )
+        ).one()
         return None if row[0] is None else tuple(row)  # type: ignore[return-value]
 
-    def tiles_over(self, bounds: tuple[float, float, float, float], minzoom: int,
-                   maxzoom: int) -> Iterator[tuple[int, int, int]]:
+    def tiles_over(
+        self, bounds: tuple[float, float, float, float], minzoom: int, maxzoom: int
+    ) -> Iterator[tuple[int, int, int]]:
         for z in range(minzoom, maxzoom + 1):
             x0, y1 = lonlat_to_tile(bounds[0], bounds[1], z)
             x1, y0 = lonlat_to_tile(bounds[2], bounds[3], z)
@@ -83,8 +88,14 @@ class Basemap:
                 for y in range(y0, y1 + 1):
                     yield z, x, y
 
-    def seed(self, conn: Connection, versions: tuple[int, int, int], minzoom: int,
-             maxzoom: int, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    def seed(
+        self,
+        conn: Connection,
+        versions: tuple[int, int, int],
+        minzoom: int,
+        maxzoom: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[int, int]:
         """Cut every tile over the data; returns (tiles, bytes)."""
         bounds = self.extent(conn)
         if bounds is None:

@@ -29,8 +29,7 @@ def world_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = (lon + 180.0) / 360.0 * size
     s = np.sin(np.radians(lat))
     y = (0.5 - np.log((1 + s) / (1 - s)) / (4 * np.pi)) * size
-    return (np.clip(x, 0, size - 1).astype(np.uint64),
-            np.clip(y, 0, size - 1).astype(np.uint64))
+    return (np.clip(x, 0, size - 1).astype(np.uint64), np.clip(y, 0, size - 1).astype(np.uint64))
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -109,24 +108,25 @@ class CaseIndex:
         self.wx, self.wy, self._tail, self._facts = wx, wy, tail, facts
         self._sums = {}
 
-    def sums(self, key: object, keep: np.ndarray, is_open: np.ndarray,
-             overdue: np.ndarray) -> Sums:
+    def sums(self, key: object, keep: np.ndarray, is_open: np.ndarray, overdue: np.ndarray) -> Sums:
         """Prefix sums for one filter (``keep`` over all rows), cached per facts version."""
         got = self._sums.get(key)
         if got is None:
             o = self._order
             k = keep[o].astype(np.float64)
-            got = Sums(count=_cumsum(k), open=_cumsum(k * is_open[o]),
-                       overdue=_cumsum(k * overdue[o]),
-                       x=_cumsum(k * self.wx[o].astype(np.float64)),
-                       y=_cumsum(k * self.wy[o].astype(np.float64)))
+            got = Sums(
+                count=_cumsum(k),
+                open=_cumsum(k * is_open[o]),
+                overdue=_cumsum(k * overdue[o]),
+                x=_cumsum(k * self.wx[o].astype(np.float64)),
+                y=_cumsum(k * self.wy[o].astype(np.float64)),
+            )
             if len(self._sums) >= 8:
                 self._sums.pop(next(iter(self._sums)))
             self._sums[key] = got
         return got
 
-    def cell_ranges(self, z: int, cx: np.ndarray, cy: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def cell_ranges(self, z: int, cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions in the sorted keys where each cell (zoom z grid) starts and ends."""
         shift = np.uint64(BITS - z)
         k0 = morton(cx.astype(np.uint64) << shift, cy.astype(np.uint64) << shift)

@@ -34,7 +34,7 @@ def _varints(values: np.ndarray) -> np.ndarray:
     width = int(length.max()) if v.size else 1
     k = np.arange(width)
     groups = ((v[..., None] >> (k.astype(U64) * U64(7))) & U64(0x7F)).astype(np.uint8)
-    groups |= ((k < (length[..., None] - 1)).astype(np.uint8) << 7)
+    groups |= (k < (length[..., None] - 1)).astype(np.uint8) << 7
     return groups[k < length[..., None]]
 
 
@@ -74,8 +74,11 @@ def _values(uniq: np.ndarray) -> bytes:
         # [0x22, len, 0x28 (uint_value), v] per value, all varints: encoded at once
         v = uniq.astype(U64)
         inner = _lengths(v[:, None])[:, 0] + 1
-        return _varints(np.column_stack([np.full(len(v), 0x22, U64), inner.astype(U64),
-                                         np.full(len(v), 0x28, U64), v])).tobytes()
+        return _varints(
+            np.column_stack(
+                [np.full(len(v), 0x22, U64), inner.astype(U64), np.full(len(v), 0x28, U64), v]
+            )
+        ).tobytes()
     out = bytearray()
     for v in uniq.tolist():
         vb = _value(v)
@@ -83,9 +86,14 @@ def _values(uniq: np.ndarray) -> bytes:
     return bytes(out)
 
 
-def point_layer(name: str, px: np.ndarray, py: np.ndarray,
-                props: dict[str, Sequence[object] | np.ndarray],
-                ids: np.ndarray | None = None, extent: int = 4096) -> bytes:
+def point_layer(
+    name: str,
+    px: np.ndarray,
+    py: np.ndarray,
+    props: dict[str, Sequence[object] | np.ndarray],
+    ids: np.ndarray | None = None,
+    extent: int = 4096,
+) -> bytes:
     """A tile holding one layer of points (tile coordinates, y down)."""
     n = len(px)
     if n == 0:
@@ -108,15 +116,22 @@ def point_layer(name: str, px: np.ndarray, py: np.ndarray,
     geom = np.column_stack([np.full(n, 9, U64), x, y])
     tag_len = _lengths(tags)
     geom_len = _lengths(geom)
-    body = [np.full(n, 0x12, U64)[:, None], tag_len.sum(1).astype(U64)[:, None], tags,
-            np.full((n, 2), [0x18, 1], U64),
-            np.full(n, 0x22, U64)[:, None], geom_len.sum(1).astype(U64)[:, None], geom]
+    body = [
+        np.full(n, 0x12, U64)[:, None],
+        tag_len.sum(1).astype(U64)[:, None],
+        tags,
+        np.full((n, 2), [0x18, 1], U64),
+        np.full(n, 0x22, U64)[:, None],
+        geom_len.sum(1).astype(U64)[:, None],
+        geom,
+    ]
     if ids is not None:
         body = [np.full(n, 0x08, U64)[:, None], ids.astype(U64)[:, None], *body]
     feature = np.hstack(body)
     feat_len = _lengths(feature)
-    rows = np.hstack([np.full(n, 0x12, U64)[:, None], feat_len.sum(1).astype(U64)[:, None],
-                      feature])
+    rows = np.hstack(
+        [np.full(n, 0x12, U64)[:, None], feat_len.sum(1).astype(U64)[:, None], feature]
+    )
     features = _varints(rows)
     name_b = name.encode()
     layer = bytearray(b"\x78\x02" + b"\x0a" + varint(len(name_b)) + name_b)

@@ -37,13 +37,13 @@ WORLD_M = 2 * np.pi * 6378137.0
 def check_tile(z: int, x: int, y: int) -> None:
     if not 0 <= z <= 22:
         raise InvalidInput(f"zoom {z} is outside 0–22", field="z")
-    if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
         raise InvalidInput(f"tile {z}/{x}/{y} does not exist at zoom {z}", field="x")
 
 
 def tolerance_m(z: int) -> float:
     """Half a tile pixel (of 4096) in Web Mercator metres: finer detail cannot show."""
-    return WORLD_M / (2 ** z) / EXTENT / 2
+    return WORLD_M / (2**z) / EXTENT / 2
 
 
 ENVELOPE = """
@@ -57,19 +57,36 @@ def unit_level_for(z: int) -> str:
     return "subdistrict" if z < 12 else "community" if z < 14 else "grid"
 
 
-def units_tile(conn: Connection, principal: Principal, z: int, x: int, y: int, level: str,
-               figures: dict[str, dict[str, Any]]) -> bytes:
+def units_tile(
+    conn: Connection,
+    principal: Principal,
+    z: int,
+    x: int,
+    y: int,
+    level: str,
+    figures: dict[str, dict[str, Any]],
+) -> bytes:
     """Unit polygons of one level with their resolution figures (from the cube)."""
     where, params = principal.unit_filter("u.code")
     # only the figures of the units in this tile travel to the query (all 571 grids'
     # figures as arrays cost 15–25 ms; the tile's dozen, nothing)
-    codes = [c for c in conn.execute(text(ENVELOPE + f"""
+    codes = [
+        c
+        for c in conn.execute(
+            text(
+                ENVELOPE
+                + f"""
         SELECT u.code FROM admin_unit u CROSS JOIN b
-        WHERE u.level = :level AND u.geom && b.area AND {where}"""), {
-        "z": z, "x": x, "y": y, "margin": MARGIN, "level": level, **params}).scalars()
-        if c in figures]
+        WHERE u.level = :level AND u.geom && b.area AND {where}"""
+            ),
+            {"z": z, "x": x, "y": y, "margin": MARGIN, "level": level, **params},
+        ).scalars()
+        if c in figures
+    ]
     get = lambda k: [figures[c].get(k) for c in codes]  # noqa: E731
-    sql = ENVELOPE + f"""
+    sql = (
+        ENVELOPE
+        + f"""
         SELECT ST_AsMVT(t, 'units', {EXTENT}, 'geom') FROM (
             SELECT u.code, u.name, u.level, u.parent_code AS parent, u.population,
                    s.reported, s.accepted, s.closed, s.overdue_now,
@@ -86,38 +103,69 @@ def units_tile(conn: Connection, principal: Principal, z: int, x: int, y: int, l
                       on_time_rate, rework_rate, satisfaction_rate) ON s.code = u.code
             WHERE u.level = :level AND u.geom && b.area AND {where}
         ) t WHERE t.geom IS NOT NULL"""
-    return conn.execute(text(sql), {
-        "z": z, "x": x, "y": y, "margin": MARGIN, "tol": tolerance_m(z), "level": level,
-        "codes": codes, "reported": get("reported"), "accepted": get("accepted"),
-        "closed": get("closed"), "overdue": get("overdue_now"),
-        "rate": get("resolution_rate"), "on_time": get("on_time_rate"),
-        "rework": get("rework_rate"), "satisfaction": get("satisfaction_rate"), **params,
-    }).scalar_one().tobytes()
+    )
+    return (
+        conn.execute(
+            text(sql),
+            {
+                "z": z,
+                "x": x,
+                "y": y,
+                "margin": MARGIN,
+                "tol": tolerance_m(z),
+                "level": level,
+                "codes": codes,
+                "reported": get("reported"),
+                "accepted": get("accepted"),
+                "closed": get("closed"),
+                "overdue": get("overdue_now"),
+                "rate": get("resolution_rate"),
+                "on_time": get("on_time_rate"),
+                "rework": get("rework_rate"),
+                "satisfaction": get("satisfaction_rate"),
+                **params,
+            },
+        )
+        .scalar_one()
+        .tobytes()
+    )
 
 
-def points_tile(conn: Connection, z: int, x: int, y: int, kind: str | None,
-                category: str | None) -> bytes:
+def points_tile(
+    conn: Connection, z: int, x: int, y: int, kind: str | None, category: str | None
+) -> bytes:
     from gis_service.service_points.service import kind_filter
 
     terms, params = kind_filter(kind, category, "p")
-    sql = ENVELOPE + f"""
+    sql = (
+        ENVELOPE
+        + f"""
         SELECT ST_AsMVT(t, 'service_points', {EXTENT}, 'geom', 'id') FROM (
             SELECT p.id, p.name, p.kind, array_to_string(p.categories, ',') AS categories,
                    p.address, p.phone,
                    ST_AsMVTGeom(ST_Transform(p.geom, 3857), b.env, {EXTENT}, {BUFFER}, true)
                        AS geom
             FROM service_point p CROSS JOIN b
-            WHERE p.geom && b.area {''.join(' AND ' + t for t in terms)}
+            WHERE p.geom && b.area {"".join(" AND " + t for t in terms)}
         ) t WHERE t.geom IS NOT NULL"""
-    return conn.execute(text(sql), {"z": z, "x": x, "y": y, "margin": MARGIN,
-                                    **params}).scalar_one().tobytes()
+    )
+    return (
+        conn.execute(text(sql), {"z": z, "x": x, "y": y, "margin": MARGIN, **params})
+        .scalar_one()
+        .tobytes()
+    )
 
 
 def basemap_tile(conn: Connection, z: int, x: int, y: int) -> bytes:
     """Our own basemap: streets (walking network), unit boundaries, buildings at z ≥ 15."""
-    boundary_levels = ["district", "subdistrict"] + (["community"] if z >= 13 else []) \
+    boundary_levels = (
+        ["district", "subdistrict"]
+        + (["community"] if z >= 13 else [])
         + (["grid"] if z >= 15 else [])
-    sql = ENVELOPE + f"""
+    )
+    sql = (
+        ENVELOPE
+        + f"""
         SELECT
           (SELECT coalesce(ST_AsMVT(s, 'streets', {EXTENT}, 'geom'), '') FROM (
               SELECT e.kind, e.name,
@@ -143,35 +191,57 @@ def basemap_tile(conn: Connection, z: int, x: int, y: int) -> bytes:
               FROM admin_unit a CROSS JOIN b
               WHERE :z >= 15 AND a.level = 'building' AND a.geom && b.area
           ) h WHERE h.geom IS NOT NULL)"""
-    return conn.execute(text(sql), {"z": z, "x": x, "y": y, "margin": MARGIN,
-                                    "tol": tolerance_m(z), "levels": boundary_levels}
-                        ).scalar_one().tobytes()
+    )
+    return (
+        conn.execute(
+            text(sql),
+            {
+                "z": z,
+                "x": x,
+                "y": y,
+                "margin": MARGIN,
+                "tol": tolerance_m(z),
+                "levels": boundary_levels,
+            },
+        )
+        .scalar_one()
+        .tobytes()
+    )
 
 
 # ------------------------------------------------------------------------- cases
+
 
 def _scope_mask(facts, principal: Principal, rows: np.ndarray) -> np.ndarray:
     """Which of the rows the principal may see (jurisdiction by unit code prefix)."""
     if principal.unrestricted:
         return np.ones(len(rows), bool)
     if principal.role is Role.team_member:
-        raise Forbidden("the case map is for grid workers, supervisors and admins; a team "
-                        "member sees the team's cases in the task list")
+        raise Forbidden(
+            "the case map is for grid workers, supervisors and admins; a team "
+            "member sees the team's cases in the task list"
+        )
     principal.require_case_reader()
     keep = np.zeros(len(rows), bool)
     for scope in principal.scopes:
         level = next((lvl for lvl, n in LEVEL_LENGTHS.items() if n == len(scope)), None)
         if level is None:  # a building scope: the grid above it is the finest we index
-            level, scope = "grid", scope[:LEVEL_LENGTHS["grid"]]
+            level, scope = "grid", scope[: LEVEL_LENGTHS["grid"]]
         j = facts.codes[level].get(scope)
         if j is not None:
             keep |= facts.levels[level][rows] == j
     return keep
 
 
-def _masks(facts, principal: Principal, rows: np.ndarray, status: str | None,
-           category: str | None, open_only: bool, overdue_only: bool
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _masks(
+    facts,
+    principal: Principal,
+    rows: np.ndarray,
+    status: str | None,
+    category: str | None,
+    open_only: bool,
+    overdue_only: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kept, open, overdue) for the given rows."""
     keep = _scope_mask(facts, principal, rows)
     st = facts.status[rows]
@@ -187,8 +257,11 @@ def _masks(facts, principal: Principal, rows: np.ndarray, status: str | None,
     if overdue_only:
         keep &= overdue
     if category:
-        cats = [i for i, c in enumerate(facts.categories)
-                if c == category or c.startswith(category + ".")]
+        cats = [
+            i
+            for i, c in enumerate(facts.categories)
+            if c == category or c.startswith(category + ".")
+        ]
         keep &= np.isin(facts.category[rows], cats)
     return keep, is_open, overdue
 
@@ -198,9 +271,19 @@ def scope_key(p: Principal) -> str:
     return f"{p.role.value}:{','.join(sorted(p.scopes))}"
 
 
-def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int, x: int,
-               y: int, *, status: str | None = None, category: str | None = None,
-               open_only: bool = False, overdue_only: bool = False) -> bytes:
+def cases_tile(
+    conn: Connection,
+    index: CaseIndex,
+    principal: Principal,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    open_only: bool = False,
+    overdue_only: bool = False,
+) -> bytes:
     """Cases of one tile. Counts per 64-pixel cell come from prefix sums over the
     Morton-sorted cases (each cell is one key range), so a crowded tile costs the same
     as an empty one; only a tile that will show single cases touches their rows."""
@@ -209,13 +292,18 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
     sums = index._sums.get(filters)
     if sums is None:
         everything = np.arange(len(facts.ids))
-        sums = index.sums(filters, *_masks(facts, principal, everything, status, category,
-                                           open_only, overdue_only))
+        sums = index.sums(
+            filters,
+            *_masks(facts, principal, everything, status, category, open_only, overdue_only),
+        )
     zc = z + CELL_ZOOM
     per = 1 << CELL_ZOOM
     ring = BUFFER * per // EXTENT
-    cx, cy = np.meshgrid(np.arange(x * per - ring, (x + 1) * per + ring),
-                         np.arange(y * per - ring, (y + 1) * per + ring), indexing="ij")
+    cx, cy = np.meshgrid(
+        np.arange(x * per - ring, (x + 1) * per + ring),
+        np.arange(y * per - ring, (y + 1) * per + ring),
+        indexing="ij",
+    )
     cx, cy = cx.ravel(), cy.ravel()
     ok = (cx >= 0) & (cy >= 0) & (cx < (1 << zc)) & (cy < (1 << zc))
     cx, cy = cx[ok], cy[ok]
@@ -225,23 +313,23 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
     tail = index.tail
     t_open = t_over = np.zeros(0, bool)
     if len(tail):
-        keep, t_open, t_over = _masks(facts, principal, tail, status, category, open_only,
-                                      overdue_only)
+        keep, t_open, t_over = _masks(
+            facts, principal, tail, status, category, open_only, overdue_only
+        )
         tail, t_open, t_over = tail[keep], t_open[keep], t_over[keep]
     size = float(1 << (BITS - z))
     total = int(count.sum()) + len(tail)
     if z >= POINT_ZOOM and total <= MAX_POINTS:
         rows = index.rows_between(start[count > 0], end[count > 0])
-        keep, _is_open, overdue = _masks(facts, principal, rows, status, category,
-                                        open_only, overdue_only)
+        keep, _is_open, overdue = _masks(
+            facts, principal, rows, status, category, open_only, overdue_only
+        )
         rows = np.concatenate([rows[keep], tail])
         overdue = np.concatenate([overdue[keep], t_over])
         px = (index.wx[rows].astype(np.float64) - x * size) / size * EXTENT
         py = (index.wy[rows].astype(np.float64) - y * size) / size * EXTENT
-        inside = (px >= -BUFFER) & (px < EXTENT + BUFFER) & (py >= -BUFFER) & \
-            (py < EXTENT + BUFFER)
-        return _points_mvt(conn, facts, rows[inside], px[inside], py[inside],
-                           overdue[inside])
+        inside = (px >= -BUFFER) & (px < EXTENT + BUFFER) & (py >= -BUFFER) & (py < EXTENT + BUFFER)
+        return _points_mvt(conn, facts, rows[inside], px[inside], py[inside], overdue[inside])
     used = count > 0
     n = count[used].astype(np.float64)
     s, e = start[used], end[used]
@@ -252,12 +340,14 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
     if len(tail):  # fold the tail into the cells it falls in (or new ones)
         tx = index.wx[tail] >> np.uint64(BITS - zc)
         ty = index.wy[tail] >> np.uint64(BITS - zc)
-        cells = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(cx[used], cy[used],
-                                                                    strict=True))}
+        cells = {
+            (int(a), int(b)): i for i, (a, b) in enumerate(zip(cx[used], cy[used], strict=True))
+        }
         n, mx, my = list(n), list(mx), list(my)
         open_n, over_n = list(open_n), list(over_n)
-        for r, a, b, o, v in zip(tail.tolist(), tx.tolist(), ty.tolist(), t_open.tolist(),
-                                 t_over.tolist(), strict=True):
+        for r, a, b, o, v in zip(
+            tail.tolist(), tx.tolist(), ty.tolist(), t_open.tolist(), t_over.tolist(), strict=True
+        ):
             i = cells.get((a, b))
             if i is None:
                 cells[(a, b)] = i = len(n)
@@ -278,31 +368,61 @@ def cases_tile(conn: Connection, index: CaseIndex, principal: Principal, z: int,
 def _points_mvt(conn: Connection, facts, rows, px, py, overdue) -> bytes:
     """Single cases: id, status, category and overdue flag (the rest is one click away)."""
     return encode.point_layer(
-        "cases", px, py,
-        props={"case_id": facts.ids[rows],
-               "status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
-               "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
-               "overdue": np.asarray(overdue, bool)})
+        "cases",
+        px,
+        py,
+        props={
+            "case_id": facts.ids[rows],
+            "status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
+            "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
+            "overdue": np.asarray(overdue, bool),
+        },
+    )
 
 
 def _cells_mvt(conn: Connection, px, py, count, open_n, over_n, total: int) -> bytes:
     """Counts per 64-pixel cell at the cases' mean position, each marked aggregated, and a
     ``meta`` layer with how many cases the tile holds."""
     n = len(count)
-    cells = encode.point_layer("cases", px, py, props={
-        "count": np.asarray(count).astype(np.int64),
-        "open": np.asarray(open_n).astype(np.int64),
-        "overdue": np.asarray(over_n).astype(np.int64),
-        "aggregated": np.ones(n, bool), "cell_px": np.full(n, CELL_PX, np.int64)})
-    meta = encode.point_layer("meta", np.array([EXTENT / 2]), np.array([EXTENT / 2]), props={
-        "aggregated": np.array([True]), "cases": np.array([total], np.int64),
-        "cells": np.array([n], np.int64), "cell_px": np.array([CELL_PX], np.int64)})
+    cells = encode.point_layer(
+        "cases",
+        px,
+        py,
+        props={
+            "count": np.asarray(count).astype(np.int64),
+            "open": np.asarray(open_n).astype(np.int64),
+            "overdue": np.asarray(over_n).astype(np.int64),
+            "aggregated": np.ones(n, bool),
+            "cell_px": np.full(n, CELL_PX, np.int64),
+        },
+    )
+    meta = encode.point_layer(
+        "meta",
+        np.array([EXTENT / 2]),
+        np.array([EXTENT / 2]),
+        props={
+            "aggregated": np.array([True]),
+            "cases": np.array([total], np.int64),
+            "cells": np.array([n], np.int64),
+            "cell_px": np.array([CELL_PX], np.int64),
+        },
+    )
     return cells + meta
 
 
-def pick_case(index: CaseIndex, principal: Principal, lon: float, lat: float, z: int, *,
-              radius_px: float = 8.0, status: str | None = None, category: str | None = None,
-              open_only: bool = False, overdue_only: bool = False) -> int | None:
+def pick_case(
+    index: CaseIndex,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    z: int,
+    *,
+    radius_px: float = 8.0,
+    status: str | None = None,
+    category: str | None = None,
+    open_only: bool = False,
+    overdue_only: bool = False,
+) -> int | None:
     """The case drawn nearest a click (within ``radius_px`` screen pixels at zoom z), by the
     same filters and jurisdiction as the tiles; None if nothing is that close."""
     from gis_service.tiles.caseindex import world_xy
@@ -322,7 +442,9 @@ def pick_case(index: CaseIndex, principal: Principal, lon: float, lat: float, z:
     if len(rows) == 0:
         return None
     per_px = float(1 << (BITS - z)) / 256.0
-    d = np.hypot(index.wx[rows].astype(np.float64) - wx,
-                 index.wy[rows].astype(np.float64) - wy) / per_px
+    d = (
+        np.hypot(index.wx[rows].astype(np.float64) - wx, index.wy[rows].astype(np.float64) - wy)
+        / per_px
+    )
     best = int(np.argmin(d))
     return int(facts.ids[rows[best]]) if d[best] <= radius_px else None

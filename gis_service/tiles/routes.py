@@ -29,8 +29,9 @@ LAYERS = ("units", "cases", "service_points", "basemap")
 
 
 def versions_of(conn) -> tuple[int, int, int]:
-    row = conn.execute(text("SELECT network_version, points_version, units_version "
-                            "FROM access_state")).one()
+    row = conn.execute(
+        text("SELECT network_version, points_version, units_version FROM access_state")
+    ).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
@@ -57,36 +58,56 @@ def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]
     return held[1]
 
 
-
 def figures_version(request: Request, level: str) -> int:
     """The cube load the level's held figures were computed from."""
     return request.app.state.tile_figures[level][0].version
 
 
 @router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
-def pick(request: Request, settings: SettingsDep,
-         lon: Annotated[float, Query(ge=-180, le=180)],
-         lat: Annotated[float, Query(ge=-90, le=90)],
-         z: Annotated[int, Query(ge=0, le=22)], status: str | None = None,
-         category: str | None = None, open: bool = False,
-         overdue: bool = False) -> Response:
+def pick(
+    request: Request,
+    settings: SettingsDep,
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    z: Annotated[int, Query(ge=0, le=22)],
+    status: str | None = None,
+    category: str | None = None,
+    open: bool = False,
+    overdue: bool = False,
+) -> Response:
     principal = principal_of(request, settings)
-    found = mvt.pick_case(request.app.state.case_index, principal, lon, lat, z,
-                          status=status, category=category, open_only=open,
-                          overdue_only=overdue)
+    found = mvt.pick_case(
+        request.app.state.case_index,
+        principal,
+        lon,
+        lat,
+        z,
+        status=status,
+        category=category,
+        open_only=open,
+        overdue_only=overdue,
+    )
     # nothing there is an ordinary answer, not an error: {"id": null}
     return Response(json.dumps({"id": found}), media_type="application/json")
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="A vector tile (Mapbox Vector Tile)",
-            response_class=Response)
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.pbf",
+    summary="A vector tile (Mapbox Vector Tile)",
+    response_class=Response,
+)
 def tile(
-    request: Request, conn: ConnDep, settings: SettingsDep,
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
     layer: Annotated[str, Path(description="units, cases, service_points or basemap")],
-    z: int, x: int, y: int,
-    level: Annotated[str | None, Query(pattern="^(district|subdistrict|community|grid)$")]
-    = None,
-    status: str | None = None, category: str | None = None, kind: str | None = None,
+    z: int,
+    x: int,
+    y: int,
+    level: Annotated[str | None, Query(pattern="^(district|subdistrict|community|grid)$")] = None,
+    status: str | None = None,
+    category: str | None = None,
+    kind: str | None = None,
     open: Annotated[bool, Query(description="cases: open ones only")] = False,
     overdue: Annotated[bool, Query(description="cases: overdue open ones only")] = False,
 ) -> Response:
@@ -109,24 +130,41 @@ def tile(
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
             figures = unit_figures(request, conn, lvl)
-            key = (f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_version(request, lvl)}/"
-                   f"{mvt.scope_key(principal)}")
+            key = (
+                f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_version(request, lvl)}/"
+                f"{mvt.scope_key(principal)}"
+            )
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
         else:
             index = request.app.state.case_index
             facts = index.facts()
-            key = (f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
-                   f"{mvt.scope_key(principal)}")
+            key = (
+                f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
+                f"{mvt.scope_key(principal)}"
+            )
 
             def make() -> bytes:
-                return mvt.cases_tile(conn, index, principal, z, x, y, status=status,
-                                      category=category, open_only=open,
-                                      overdue_only=overdue)
+                return mvt.cases_tile(
+                    conn,
+                    index,
+                    principal,
+                    z,
+                    x,
+                    y,
+                    status=status,
+                    category=category,
+                    open_only=open,
+                    overdue_only=overdue,
+                )
+
     etag = cache.etag(key)
-    headers = {"ETag": etag, "Cache-Control": ("private" if private else "public")
-               + ", max-age=0, must-revalidate", "Vary": "Authorization, Cookie"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": ("private" if private else "public") + ", max-age=0, must-revalidate",
+        "Vary": "Authorization, Cookie",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     body = cache.get(key, make)
@@ -135,7 +173,7 @@ def tile(
 
 @router.get("/tiles/style.json", summary="The basemap's style (layers, colours, zooms)")
 def style(request: Request) -> Response:
-    return Response(json.dumps(request.app.state.basemap.style, ensure_ascii=False),
-                    media_type="application/json")
-
-
+    return Response(
+        json.dumps(request.app.state.basemap.style, ensure_ascii=False),
+        media_type="application/json",
+    )

@@ -25,17 +25,21 @@ def locate(conn: ConnDep, point: Annotated[PointParams, Depends()]) -> JSONRespo
     lon, lat = point.wgs84()
     chain = service.locate_point(conn, lon, lat)
     if not chain:
-        raise NotFound(f"no unit holds the point lon={point.lon}, lat={point.lat} "
-                       f"({point.coord_sys.value})", wgs84={"lon": lon, "lat": lat})
+        raise NotFound(
+            f"no unit holds the point lon={point.lon}, lat={point.lat} ({point.coord_sys.value})",
+            wgs84={"lon": lon, "lat": lat},
+        )
     by_level: dict[str, Any] = {lvl.value: None for lvl in LEVELS}
     for unit in chain:
         by_level[unit["level"]] = unit
-    return JSONResponse({
-        "query": {"lon": point.lon, "lat": point.lat, "coord_sys": point.coord_sys.value},
-        "wgs84": {"lon": lon, "lat": lat},
-        **by_level,
-        "chain": chain,
-    })
+    return JSONResponse(
+        {
+            "query": {"lon": point.lon, "lat": point.lat, "coord_sys": point.coord_sys.value},
+            "wgs84": {"lon": lon, "lat": lat},
+            **by_level,
+            "chain": chain,
+        }
+    )
 
 
 @router.get("/units", summary="Units as GeoJSON, filtered and paged")
@@ -49,15 +53,26 @@ def list_units(
     q: Annotated[str | None, Query(description="Part of the name")] = None,
     geometry: Annotated[bool, Query(description="Include geometries")] = True,
 ) -> JSONResponse:
-    fc = service.list_units(conn, level=level, parent=parent, bbox=area.parsed(), q=q,
-                            limit=page.limit, offset=page.offset, geometry=geometry)
-    fc["links"] = page_links(str(request.url).split("?")[0],
-                             dict(request.query_params), page.limit, page.offset,
-                             fc["numberMatched"])
+    fc = service.list_units(
+        conn,
+        level=level,
+        parent=parent,
+        bbox=area.parsed(),
+        q=q,
+        limit=page.limit,
+        offset=page.offset,
+        geometry=geometry,
+    )
+    fc["links"] = page_links(
+        str(request.url).split("?")[0],
+        dict(request.query_params),
+        page.limit,
+        page.offset,
+        fc["numberMatched"],
+    )
     return JSONResponse(fc, media_type=GEOJSON)
 
 
 @router.get("/units/{code}", summary="One unit with its ancestors, children and roster")
-def get_unit(conn: ConnDep, code: str,
-             geometry: Annotated[bool, Query()] = True) -> JSONResponse:
+def get_unit(conn: ConnDep, code: str, geometry: Annotated[bool, Query()] = True) -> JSONResponse:
     return JSONResponse(service.get_unit(conn, code, geometry), media_type=GEOJSON)

@@ -39,9 +39,17 @@ def locate_point(conn: Connection, lon: float, lat: float) -> list[dict[str, Any
     return [dict(r._mapping) for r in conn.execute(LOCATE_SQL, {"lon": lon, "lat": lat})]
 
 
-def list_units(conn: Connection, *, level: Level | None, parent: str | None,
-               bbox: tuple[float, float, float, float] | None, q: str | None,
-               limit: int, offset: int, geometry: bool) -> dict[str, Any]:
+def list_units(
+    conn: Connection,
+    *,
+    level: Level | None,
+    parent: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+    geometry: bool,
+) -> dict[str, Any]:
     where: list[str] = []
     params: dict[str, Any] = {}
     if level is not None:
@@ -58,8 +66,15 @@ def list_units(conn: Connection, *, level: Level | None, parent: str | None,
         where.append("name LIKE :q")
         params["q"] = f"%{q}%"
     return feature_collection(
-        conn, source="admin_unit", where=where, params=params, id_expr="code",
-        properties=UNIT_PROPERTIES, order_by="code", limit=limit, offset=offset,
+        conn,
+        source="admin_unit",
+        where=where,
+        params=params,
+        id_expr="code",
+        properties=UNIT_PROPERTIES,
+        order_by="code",
+        limit=limit,
+        offset=offset,
         geometry=geometry,
     )
 
@@ -75,8 +90,15 @@ def get_unit(conn: Connection, code: str, geometry: bool = True) -> dict[str, An
     """One unit as a Feature, with its ancestors, child counts and roster."""
     _check_code(code, "code")
     fc = feature_collection(
-        conn, source="admin_unit", where=["code = :code"], params={"code": code},
-        id_expr="code", properties=UNIT_PROPERTIES, order_by="code", limit=1, offset=0,
+        conn,
+        source="admin_unit",
+        where=["code = :code"],
+        params={"code": code},
+        id_expr="code",
+        properties=UNIT_PROPERTIES,
+        order_by="code",
+        limit=1,
+        offset=0,
         geometry=geometry,
     )
     if not fc["features"]:
@@ -87,16 +109,19 @@ def get_unit(conn: Connection, code: str, geometry: bool = True) -> dict[str, An
     props["ancestors"] = [
         dict(r._mapping)
         for r in conn.execute(
-            text("SELECT code, level, name FROM admin_unit WHERE code = ANY(:c) "
-                 "ORDER BY length(code)"),
+            text(
+                "SELECT code, level, name FROM admin_unit WHERE code = ANY(:c) "
+                "ORDER BY length(code)"
+            ),
             {"c": prefixes},
         )
     ]
     props["children"] = {
         r.level: r.n
         for r in conn.execute(
-            text("SELECT level, count(*) AS n FROM admin_unit WHERE parent_code = :c "
-                 "GROUP BY level"),
+            text(
+                "SELECT level, count(*) AS n FROM admin_unit WHERE parent_code = :c GROUP BY level"
+            ),
             {"c": code},
         )
     }
@@ -108,8 +133,10 @@ def roster(conn: Connection, code: str) -> list[dict[str, Any]]:
     return [
         dict(r._mapping)
         for r in conn.execute(
-            text("SELECT role, name, phone, photo_url FROM unit_staff WHERE unit_code = :c "
-                 "ORDER BY sort, id"),
+            text(
+                "SELECT role, name, phone, photo_url FROM unit_staff WHERE unit_code = :c "
+                "ORDER BY sort, id"
+            ),
             {"c": code},
         )
     ]

@@ -28,14 +28,24 @@ CATEGORIES = [
 # one-kilometre promise (不出千米就能找到党组织, seed 000). Both are editable data.
 KINDS = [
     ("red_home", "红色家园", "Red Home", "{government,culture_education,public_welfare}", True),
-    ("party_service_center", "党群服务中心", "Party-masses service centre",
-     "{government,public_welfare}", True),
+    (
+        "party_service_center",
+        "党群服务中心",
+        "Party-masses service centre",
+        "{government,public_welfare}",
+        True,
+    ),
     ("party_org", "党组织", "Party organisation", "{government}", True),
     ("convenience_outlet", "便民网点", "Convenience outlet", "{daily_life}", False),
     ("volunteer_studio", "党员志愿服务工作室", "Volunteer studio", "{public_welfare}", False),
     ("love_supermarket", "爱心超市", "Love supermarket", "{public_welfare,daily_life}", False),
-    ("community_center", "社区服务中心", "Community service centre",
-     "{government,culture_education,daily_life}", False),
+    (
+        "community_center",
+        "社区服务中心",
+        "Community service centre",
+        "{government,culture_education,daily_life}",
+        False,
+    ),
     ("health_station", "社区卫生服务站", "Community health station", "{health}", False),
     ("police_post", "社区警务室", "Community police post", "{safety}", False),
 ]
@@ -127,13 +137,9 @@ def upgrade() -> None:
         """
     )
     for code, zh, en, sort in CATEGORIES:
-        op.execute(
-            f"INSERT INTO living_category VALUES ('{code}', '{zh}', '{en}', {sort})"
-        )
+        op.execute(f"INSERT INTO living_category VALUES ('{code}', '{zh}', '{en}', {sort})")
     for code, zh, en, cats, reach in KINDS:
-        op.execute(
-            f"INSERT INTO service_kind VALUES ('{code}', '{zh}', '{en}', '{cats}', {reach})"
-        )
+        op.execute(f"INSERT INTO service_kind VALUES ('{code}', '{zh}', '{en}', '{cats}', {reach})")
     category_list = ", ".join(f"'{c[0]}'" for c in CATEGORIES)
     op.execute(
         f"""
@@ -212,7 +218,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS planar_area_m2(geometry)")
     for table in (
-        "walk_edge", "walk_node", "import_run", "service_point", "service_kind",
-        "living_category", "unit_staff", "admin_unit",
+        "walk_edge",
+        "walk_node",
+        "import_run",
+        "service_point",
+        "service_kind",
+        "living_category",
+        "unit_staff",
+        "admin_unit",
     ):
         op.execute(f"DROP TABLE IF EXISTS {table} CASCADE")

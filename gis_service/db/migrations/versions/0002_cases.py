@@ -147,19 +147,25 @@ def upgrade() -> None:
     op.execute("CREATE INDEX cases_geom_idx ON cases USING gist (geom)")
     # The duplicate search on every report looks only at open cases: with a year of
     # history the full index offers ~60 closed neighbours within 50 m to filter out.
-    op.execute(f"CREATE INDEX cases_open_geom_idx ON cases USING gist (geom) "
-               f"WHERE status IN {OPEN}")
+    op.execute(
+        f"CREATE INDEX cases_open_geom_idx ON cases USING gist (geom) WHERE status IN {OPEN}"
+    )
     op.execute("CREATE INDEX cases_unit_idx ON cases (unit_code text_pattern_ops, reported_at)")
     # Deadlines start at acceptance: reports not yet accepted stay out of this index.
-    op.execute("CREATE INDEX cases_open_idx ON cases (deadline_at) "
-               "WHERE status IN ('accepted', 'dispatched', 'in_progress', 'handled')")
+    op.execute(
+        "CREATE INDEX cases_open_idx ON cases (deadline_at) "
+        "WHERE status IN ('accepted', 'dispatched', 'in_progress', 'handled')"
+    )
     # Only dispatched cases enter the team index: a new report costs no GIN insert. Queries
     # repeat the predicate so the planner can use it (auth/principal.py).
-    op.execute("CREATE INDEX cases_team_idx ON cases USING gin (team_history) "
-               "WHERE team_history <> '{}'")
+    op.execute(
+        "CREATE INDEX cases_team_idx ON cases USING gin (team_history) WHERE team_history <> '{}'"
+    )
     op.execute("CREATE INDEX cases_changed_idx ON cases (changed_xid)")
-    op.execute("CREATE UNIQUE INDEX cases_public_token_idx ON cases (public_token) "
-               "WHERE public_token IS NOT NULL")
+    op.execute(
+        "CREATE UNIQUE INDEX cases_public_token_idx ON cases (public_token) "
+        "WHERE public_token IS NOT NULL"
+    )
     op.execute(
         """
         CREATE FUNCTION cases_touch() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -432,8 +438,15 @@ def downgrade() -> None:
     )
     op.execute("DROP FUNCTION IF EXISTS case_summary(cases)")
     op.execute("DROP FUNCTION IF EXISTS unit_chain(text)")
-    for table in ("case_event", "case_photo", "cases", "case_category", "open311_client",
-                  "app_user", "team"):
+    for table in (
+        "case_event",
+        "case_photo",
+        "cases",
+        "case_category",
+        "open311_client",
+        "app_user",
+        "team",
+    ):
         op.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
     op.execute("DROP FUNCTION IF EXISTS case_event_append_only()")
     op.execute("DROP FUNCTION IF EXISTS cases_touch()")

@@ -25,8 +25,10 @@ def upgrade() -> None:
     op.execute("ALTER TABLE walk_edge ADD COLUMN osm_id bigint")
     # where a building's residents are taken to stand: inside the polygon even when it is
     # concave; computed once at import, not at every reach computation
-    op.execute("ALTER TABLE admin_unit ADD COLUMN label_point geometry(Point, 4326) "
-               "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
+    op.execute(
+        "ALTER TABLE admin_unit ADD COLUMN label_point geometry(Point, 4326) "
+        "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED"
+    )
     op.execute(
         """
         CREATE TABLE access_state (
