@@ -121,8 +121,11 @@ def test_import_api_returns_the_qa_report(client, test_city, tmp_path):
     assert r.status_code == 201, r.json()
     body = r.json()
     assert body["report"]["inserted"] == 2 and len(body["report"]["overlaps"]) == 1
-    status = client.get(body["status_url"]).json()
+    status = client.get(body["status_url"], headers=AUTH).json()
     assert status["status"] == "succeeded" and status["report"]["inserted"] == 2
+    # the QA report names features and people from the file: admins only
+    anonymous = client.get(body["status_url"])
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
 
 
 def test_import_api_zipped_shapefile(client, db, tmp_path):
@@ -144,7 +147,7 @@ def test_import_api_rejects_bad_files_and_stores_nothing(client, test_city):
         level="grid",
     )
     assert r.status_code == 422 and r.json()["error"] == "import_rejected"
-    assert client.get(r.json()["status_url"]).json()["status"] == "failed"
+    assert client.get(r.json()["status_url"], headers=AUTH).json()["status"] == "failed"
     r = _upload(client, "x.txt", b"hello", kind="boundaries", level="grid")
     assert r.status_code == 422 and "unsupported format" in r.json()["detail"]
     r = _upload(client, "x.geojson", b"{}", kind="boundaries")
@@ -217,9 +220,9 @@ def test_slow_import_answers_202_with_a_status_url(test_city, tmp_path):
         r = _upload(c, "g.geojson", path.read_bytes(), kind="boundaries", level="grid")
         assert r.status_code == 202 and r.headers["location"] == r.json()["status_url"]
         for _ in range(100):
-            status = c.get(r.json()["status_url"]).json()
+            status = c.get(r.json()["status_url"], headers=ADMIN_AUTH).json()
             if status["status"] == "succeeded":
                 break
             time.sleep(0.1)
         assert status["status"] == "succeeded" and status["report"]["inserted"] == 1
-        assert c.get("/api/v1/imports/not-a-uuid").status_code == 404
+        assert c.get("/api/v1/imports/not-a-uuid", headers=ADMIN_AUTH).status_code == 404

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
+from gis_service.auth.scope import units_inside
 from gis_service.units.codes import CODE_LENGTH, Level
 
 DEFINITION = (
@@ -21,7 +22,7 @@ GROUP_LEVELS = ("district", "subdistrict", "community", "grid")
 
 
 def _scope(principal: Principal, unit: str | None, column: str) -> tuple[str, dict]:
-    where, params = principal.inside_filter(column)
+    where, params = units_inside(principal, column)
     if unit:
         where += f" AND {column} LIKE :unit_prefix"
         params["unit_prefix"] = unit + "%"

@@ -20,6 +20,7 @@ from gis_service.access.reach import PARTY_REACH_M
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PointParams
 from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import require_role
 from gis_service.errors import InvalidInput
 from gis_service.geo.coords import CoordSys
 from gis_service.service_points.service import check_vocab
@@ -150,7 +151,9 @@ def _fresh(request: Request, settings, principal: Principal) -> list[int]:
 
 
 def _planner(principal: Principal) -> Principal:
-    principal.require(Role.planner, Role.supervisor, Role.admin, what="figures about residents")
+    require_role(
+        principal, Role.planner, Role.supervisor, Role.admin, what="figures about residents"
+    )
     return principal
 
 
@@ -289,6 +292,7 @@ def _site(
             k=body.k,
             max_m=body.max_m,
             candidates=cands,
+            viewer=principal,
         ),
         GEOJSON,
     )

@@ -24,6 +24,8 @@ from sqlalchemy import Connection
 from gis_service.access import reach
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
 from gis_service.access.snap import Snapped
+from gis_service.auth.principal import Principal
+from gis_service.auth.scope import covers_unit
 from gis_service.errors import InvalidInput
 from gis_service.geo.checks import check_lon_lat
 from gis_service.geo.coords import CoordSys, point_to_wgs84
@@ -35,6 +37,11 @@ class Demand:
     population: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
+
+    def subset(self, keep: list[bool]) -> Demand:
+        k = np.asarray(keep, bool)
+        codes = [c for c, y in zip(self.codes, k, strict=True) if y]
+        return Demand(codes, self.population[k], self.lon[k], self.lat[k])
 
 
 @dataclass
@@ -208,10 +215,18 @@ def site(
     k: int,
     max_m: float,
     candidates: Candidates | None = None,
+    viewer: Principal | None = None,
 ) -> dict[str, Any]:
+    """The k sites that bring the most uncovered residents within ``max_m`` metres' walk.
+
+    ``viewer`` limits the demand to the buildings inside that viewer's jurisdiction
+    (auth/scope.py), so a supervisor's proposals answer for their own residents only;
+    None (the CLI, an operator) counts every building."""
     if not kind and not category:
         raise InvalidInput("kind or category: say what is to be sited")
     demand = uncovered(conn, engine, kind=kind, category=category, max_m=max_m)
+    if viewer is not None:
+        demand = demand.subset([covers_unit(viewer, c) for c in demand.codes])
     cands = candidates or node_candidates(engine)
     cover = coverage(engine, demand, cands, max_m)
     chosen, total = solve(cover, demand.population, k)

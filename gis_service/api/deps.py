@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import ANONYMOUS, require_role
 from gis_service.db.engine import get_engine
 from gis_service.errors import Unauthorized
 from gis_service.settings import Settings
@@ -67,8 +68,22 @@ def principal_of(request: Request, settings: Settings, token: str | None = None)
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def get_viewer(
+    request: Request, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The signed-in principal, or the anonymous public viewer (auth/scope.py) when the
+    request carries no credentials at all; a bad or expired token is still a 401."""
+    has_cookie = request.method in ("GET", "HEAD") and request.cookies.get(TOKEN_COOKIE)
+    if token is None and not request.headers.get("authorization") and not has_cookie:
+        return ANONYMOUS
+    return principal_of(request, settings, token)
+
+
+ViewerDep = Annotated[Principal, Depends(get_viewer)]
+
+
 async def require_admin(principal: PrincipalDep) -> Principal:
-    principal.require(Role.admin, what="this")
+    require_role(principal, Role.admin, what="this")
     return principal
 
 

@@ -18,6 +18,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.principal import Principal
+from gis_service.auth.scope import report_scopes
 from gis_service.db.asyncpool import get_pool
 from gis_service.errors import (
     Forbidden,
@@ -106,7 +107,7 @@ async def report(
     source: str = "app",
 ) -> Reported:
     """Record a report; ``created`` is False on a replay of the same Idempotency-Key."""
-    scopes = principal.report_scopes()
+    scopes = report_scopes(principal)
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
     attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
     pool = await get_pool(settings)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
+from gis_service.auth.scope import case_filter, require_case_reader
 from gis_service.cases.workflow import OPEN_STATUSES, allowed_actions
 from gis_service.errors import NotFound
 
@@ -22,8 +23,8 @@ def visible_case(
 ) -> dict[str, Any]:
     """The case row if the principal may see it; otherwise 404, never 403, so ids outside
     one's jurisdiction do not even reveal that they exist."""
-    principal.require_case_reader()
-    cond, params = principal.case_filter("c")
+    require_case_reader(principal)
+    cond, params = case_filter(principal, "c")
     row = (
         conn.execute(
             text(
@@ -179,8 +180,8 @@ def list_cases(
     order: str = "newest",
 ) -> dict[str, Any]:
     """A page of cases as a GeoJSON FeatureCollection, newest first."""
-    principal.require_case_reader()
-    scope, params = principal.case_filter("c")
+    require_case_reader(principal)
+    scope, params = case_filter(principal, "c")
     where, fparams = filters.sql(tz)
     cond = " AND ".join([scope, *where])
     order_by = {
@@ -223,8 +224,8 @@ def nearby_open(
 ) -> list[dict[str, Any]]:
     """Open cases near a point (same category if given): what a worker checks before
     reporting, to link instead of filing the same problem twice."""
-    principal.require_case_reader()
-    scope, params = principal.case_filter("c")
+    require_case_reader(principal)
+    scope, params = case_filter(principal, "c")
     rows = conn.execute(
         text(
             f"""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import units_visible
 from gis_service.errors import InvalidInput
 
 TEAM_KINDS = {
@@ -57,7 +58,7 @@ def list_teams(
         where.append("t.id = :team")
         params["team"] = principal.team_id
     else:
-        cond, cond_params = principal.unit_filter("t.unit_code")
+        cond, cond_params = units_visible(principal, "t.unit_code")
         where.append(cond)
         params.update(cond_params)
     if unit:

@@ -106,7 +106,9 @@ def create_import(
 
 
 @router.get("/imports/{run_id}", summary="Status and QA report of an import", name="get_import")
-def get_import(conn: ConnDep, run_id: str) -> JSONResponse:
+def get_import(conn: ConnDep, admin: AdminDep, run_id: str) -> JSONResponse:
+    """An import's status and QA report: for admins, like the import itself (the report
+    names features, people and phones from the file)."""
     run = jobs.get_run(conn, run_id)
     return JSONResponse(jsonable(run))
 

@@ -18,6 +18,7 @@ import folium
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
+from gis_service.auth.scope import roster_filter, units_inside, units_visible
 from gis_service.maps.assets import MAPS_JS, VECTORGRID_JS, localise
 from gis_service.maps.i18n import TEXT, t
 from gis_service.units.codes import child_level
@@ -362,10 +363,16 @@ def cases_page(conn: Connection, page: Page, style: dict, unit: str | None, quer
 
 
 def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> str:
-    where, params = page.principal.unit_filter("u.code")
+    # the unit asked for (within what the viewer may see), else the viewer's jurisdiction
+    if unit:
+        where, params = units_visible(page.principal, "u.code")
+        where += " AND u.code LIKE :unit_prefix"
+        params["unit_prefix"] = unit + "%"
+    else:
+        where, params = units_inside(page.principal, "u.code")
+    staff_where, staff_params = roster_filter(page.principal, "s.unit_code", "s.role")
+    params.update(staff_params)
     scope = scope_codes(conn, page.principal, unit)
-    inside = " OR ".join(f"u.code LIKE :s{i}" for i in range(len(scope))) or "TRUE"
-    params.update({f"s{i}": s + "%" for i, s in enumerate(scope)})
     rows = (
         conn.execute(
             text(f"""
@@ -373,9 +380,9 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
                ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, :tol), 6)::json AS g,
                (SELECT json_agg(json_build_object('role', s.role, 'name', s.name,
                                                   'phone', s.phone) ORDER BY s.sort)
-                  FROM unit_staff s WHERE s.unit_code = u.code) AS staff
+                  FROM unit_staff s WHERE s.unit_code = u.code AND {staff_where}) AS staff
         FROM admin_unit u
-        WHERE u.level IN ('subdistrict', 'community', 'grid') AND {where} AND ({inside})
+        WHERE u.level IN ('subdistrict', 'community', 'grid') AND {where}
         ORDER BY u.code"""),
             {"tol": SIMPLIFY_DEG, **params},
         )
@@ -442,7 +449,7 @@ def coverage_page(
     circle: str,
     living: list[dict] | None = None,
 ) -> str:
-    where, params = page.principal.inside_filter("b.unit_code")
+    where, params = units_inside(page.principal, "b.unit_code")
     if unit:
         where += " AND b.unit_code LIKE :u"
         params["u"] = unit + "%"

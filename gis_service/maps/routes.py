@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gis_service.api.deps import TOKEN_COOKIE, ConnDep, SettingsDep, get_principal
 from gis_service.auth import tokens, users
 from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import require_case_reader, require_role, scope_key
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.maps import pages
 from gis_service.maps.i18n import LANGS, t
@@ -229,7 +230,7 @@ async def cases(
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
-    principal.require_case_reader()
+    require_case_reader(principal)
     from urllib.parse import urlencode
 
     from gis_service.stats.cube import STATUSES
@@ -319,7 +320,7 @@ async def coverage(
     principal = await _principal(request, settings)
     if principal is None:
         return _to_login(request)
-    principal.require(Role.planner, Role.supervisor, Role.admin, what="the coverage map")
+    require_role(principal, Role.planner, Role.supervisor, Role.admin, what="the coverage map")
     from gis_service.access import circles, reach, siting
     from gis_service.db.engine import transaction
 
@@ -329,10 +330,13 @@ async def coverage(
         if circles.stale_count(tx) or not circles.unions_current(tx):
             circles.refresh(tx, engine)
     memo = request.app.state.map_memo
-    key = ("sites", versions, reach_m)
-    if key not in memo:  # proposed sites: same data, same answer
-        memo.clear()
-        memo[key] = siting.site(conn, engine, kind="party_org", category=None, k=3, max_m=reach_m)
+    key = ("sites", versions, reach_m, scope_key(principal))
+    if key not in memo:  # proposed sites: same data and jurisdiction, same answer
+        if any(k[1] != versions for k in memo):
+            memo.clear()
+        memo[key] = siting.site(
+            conn, engine, kind="party_org", category=None, k=3, max_m=reach_m, viewer=principal
+        )
     sites = memo[key]
     from gis_service.access import coverage as coverage_mod
 

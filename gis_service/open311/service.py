@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
+from gis_service.auth.scope import case_filter, require_case_reader
 from gis_service.cases import report
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.db.engine import get_engine
@@ -333,8 +334,8 @@ def find_requests(
     base_url: str,
 ) -> list[dict[str, Any]]:
     """Service requests the key may see, newest first, at most MAX_REQUESTS."""
-    principal.require_case_reader()
-    scope, params = principal.case_filter("c")
+    require_case_reader(principal)
+    scope, params = case_filter(principal, "c")
     where, fparams = filters.sql()
     rows = conn.execute(
         text(
@@ -412,8 +413,8 @@ def _w3c(value: datetime | None, tz: str) -> str | None:
 
 def token(conn: Connection, principal: Principal, token_value: str) -> dict[str, Any]:
     """Our cases are numbered at once, so a token is simply the case number."""
-    principal.require_case_reader()
-    scope, params = principal.case_filter("c")
+    require_case_reader(principal)
+    scope, params = case_filter(principal, "c")
     case_no = conn.execute(
         text(f"SELECT c.case_no FROM cases c WHERE c.case_no = :t AND {scope}"),
         {**params, "t": token_value},

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
-from gis_service.auth.principal import Principal, Role
+from gis_service.auth.principal import Principal
+from gis_service.auth.scope import case_mask, units_visible
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import InvalidInput
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUSES, CaseCube, Facts
@@ -222,10 +223,9 @@ def _units(conn: Connection, principal: Principal, q: StatsQuery) -> list[dict[s
     if q.unit:
         where.append("code LIKE :unit")
         params["unit"] = q.unit + "%"
-    if principal.role is not Role.team_member:
-        cond, cond_params = principal.unit_filter("code")
-        where.append(cond)
-        params.update(cond_params)
+    cond, cond_params = units_visible(principal, "code")
+    where.append(cond)
+    params.update(cond_params)
     return [
         dict(r)
         for r in conn.execute(
@@ -239,28 +239,12 @@ def _units(conn: Connection, principal: Principal, q: StatsQuery) -> list[dict[s
 
 
 def _scope_mask(conn: Connection, f: Facts, principal: Principal, q: StatsQuery) -> np.ndarray:
-    """Only cases the principal may count (the same rule as every case query)."""
-    mask = np.ones(len(f.ids), dtype=bool)
+    """Only cases the principal may count (the jurisdiction rule, auth/scope.py), within
+    the unit asked for."""
+    mask = case_mask(conn, principal, f)
     if q.unit:
         mask &= _prefix_mask(f, q.unit)
-    if principal.unrestricted:
-        return mask
-    if principal.role is Role.team_member:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                text(
-                    "SELECT id FROM cases WHERE team_history @> ARRAY[CAST(:t AS integer)] "
-                    "AND team_history <> '{}'"
-                ),
-                {"t": principal.team_id},
-            )
-        ]
-        return mask & np.isin(f.ids, np.asarray(ids, dtype=np.int64))
-    allowed = np.zeros(len(f.ids), dtype=bool)
-    for scope in principal.scopes:
-        allowed |= _prefix_mask(f, scope)
-    return mask & allowed
+    return mask
 
 
 def _prefix_mask(f: Facts, code: str) -> np.ndarray:

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
-from gis_service.auth.principal import Principal, Role
+from gis_service.auth.principal import Principal
+from gis_service.auth.scope import case_mask, require_case_reader, scope_key, units_visible
 from gis_service.cases.workflow import OPEN_STATUSES
-from gis_service.errors import Forbidden, InvalidInput
-from gis_service.stats.cube import LEVEL_LENGTHS, STATUSES
+from gis_service.errors import InvalidInput
+from gis_service.stats.cube import STATUSES
 from gis_service.tiles import encode
 from gis_service.tiles.caseindex import BITS, CaseIndex
 
@@ -67,7 +68,7 @@ def units_tile(
     figures: dict[str, dict[str, Any]],
 ) -> bytes:
     """Unit polygons of one level with their resolution figures (from the cube)."""
-    where, params = principal.unit_filter("u.code")
+    where, params = units_visible(principal, "u.code")
     # only the figures of the units in this tile travel to the query (all 571 grids'
     # figures as arrays cost 15–25 ms; the tile's dozen, nothing)
     codes = [
@@ -212,28 +213,8 @@ def basemap_tile(conn: Connection, z: int, x: int, y: int) -> bytes:
 # ------------------------------------------------------------------------- cases
 
 
-def _scope_mask(facts, principal: Principal, rows: np.ndarray) -> np.ndarray:
-    """Which of the rows the principal may see (jurisdiction by unit code prefix)."""
-    if principal.unrestricted:
-        return np.ones(len(rows), bool)
-    if principal.role is Role.team_member:
-        raise Forbidden(
-            "the case map is for grid workers, supervisors and admins; a team "
-            "member sees the team's cases in the task list"
-        )
-    principal.require_case_reader()
-    keep = np.zeros(len(rows), bool)
-    for scope in principal.scopes:
-        level = next((lvl for lvl, n in LEVEL_LENGTHS.items() if n == len(scope)), None)
-        if level is None:  # a building scope: the grid above it is the finest we index
-            level, scope = "grid", scope[: LEVEL_LENGTHS["grid"]]
-        j = facts.codes[level].get(scope)
-        if j is not None:
-            keep |= facts.levels[level][rows] == j
-    return keep
-
-
 def _masks(
+    conn: Connection,
     facts,
     principal: Principal,
     rows: np.ndarray,
@@ -243,7 +224,8 @@ def _masks(
     overdue_only: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kept, open, overdue) for the given rows."""
-    keep = _scope_mask(facts, principal, rows)
+    require_case_reader(principal)
+    keep = case_mask(conn, principal, facts, rows)
     st = facts.status[rows]
     keep &= st != STATUSES.index("duplicate")
     if status:
@@ -264,11 +246,6 @@ def _masks(
         ]
         keep &= np.isin(facts.category[rows], cats)
     return keep, is_open, overdue
-
-
-def scope_key(p: Principal) -> str:
-    """What makes two viewers' tiles differ: role and scopes."""
-    return f"{p.role.value}:{','.join(sorted(p.scopes))}"
 
 
 def cases_tile(
@@ -294,7 +271,7 @@ def cases_tile(
         everything = np.arange(len(facts.ids))
         sums = index.sums(
             filters,
-            *_masks(facts, principal, everything, status, category, open_only, overdue_only),
+            *_masks(conn, facts, principal, everything, status, category, open_only, overdue_only),
         )
     zc = z + CELL_ZOOM
     per = 1 << CELL_ZOOM
@@ -314,7 +291,7 @@ def cases_tile(
     t_open = t_over = np.zeros(0, bool)
     if len(tail):
         keep, t_open, t_over = _masks(
-            facts, principal, tail, status, category, open_only, overdue_only
+            conn, facts, principal, tail, status, category, open_only, overdue_only
         )
         tail, t_open, t_over = tail[keep], t_open[keep], t_over[keep]
     size = float(1 << (BITS - z))
@@ -322,7 +299,7 @@ def cases_tile(
     if z >= POINT_ZOOM and total <= MAX_POINTS:
         rows = index.rows_between(start[count > 0], end[count > 0])
         keep, _is_open, overdue = _masks(
-            facts, principal, rows, status, category, open_only, overdue_only
+            conn, facts, principal, rows, status, category, open_only, overdue_only
         )
         rows = np.concatenate([rows[keep], tail])
         overdue = np.concatenate([overdue[keep], t_over])
@@ -411,6 +388,7 @@ def _cells_mvt(conn: Connection, px, py, count, open_n, over_n, total: int) -> b
 
 
 def pick_case(
+    conn: Connection,
     index: CaseIndex,
     principal: Principal,
     lon: float,
@@ -437,7 +415,7 @@ def pick_case(
     rows = np.concatenate([index.rows_between(start, end), index.tail])
     if len(rows) == 0:
         return None
-    keep = _masks(facts, principal, rows, status, category, open_only, overdue_only)[0]
+    keep = _masks(conn, facts, principal, rows, status, category, open_only, overdue_only)[0]
     rows = rows[keep]
     if len(rows) == 0:
         return None

@@ -18,7 +18,8 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from gis_service.api.deps import ConnDep, SettingsDep, principal_of
-from gis_service.auth.principal import Principal, Role
+from gis_service.auth.principal import Principal
+from gis_service.auth.scope import scope_key
 from gis_service.errors import InvalidInput
 from gis_service.tiles import mvt
 from gis_service.tiles.cache import TileCache
@@ -35,9 +36,14 @@ def versions_of(conn) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]]:
-    """Resolution figures of every unit of a level over the last 52 weeks, from the cube;
-    kept until the cube's facts change."""
+def unit_figures(
+    request: Request, conn, level: str, principal: Principal
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Resolution figures of every unit of a level over the last 52 weeks, counted as the
+    viewer counts them (``/api/v1/stats/resolution`` with the viewer's jurisdiction: a unit
+    above the viewer's scope carries only the viewer's cases), with the cube load they came
+    from. Kept per level and jurisdiction until the cube's facts change: a zoom animation
+    asks for tiles of two levels at once, and must not recompute one level per tile."""
     import datetime as dt
     from zoneinfo import ZoneInfo
 
@@ -45,27 +51,24 @@ def unit_figures(request: Request, conn, level: str) -> dict[str, dict[str, Any]
 
     cube = request.app.state.cube
     facts = cube.facts(request.app.state.settings.tile_freshness_seconds)
-    # one entry per level, kept until the cube's facts change: a zoom animation asks for
-    # tiles of two levels at once, and must not recompute one level's figures per tile
-    memo = request.app.state.tile_figures
-    held = memo.get(level)
-    if held is None or held[0] is not facts:
+    memo: dict = request.app.state.tile_figures
+    if memo.get("version") != facts.version:  # never hold an old load's arrays
+        memo.clear()
+        memo["version"] = facts.version
+    key = (level, scope_key(principal))
+    if key not in memo:
         settings = request.app.state.settings
         today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
         q = StatsQuery(level=level, date_from=today - timedelta(days=363), date_to=today)
-        result = resolution(conn, cube, Principal(role=Role.admin), q)
-        held = memo[level] = (facts, {u["code"]: u for u in result["units"]})
-    return held[1]
-
-
-def figures_version(request: Request, level: str) -> int:
-    """The cube load the level's held figures were computed from."""
-    return request.app.state.tile_figures[level][0].version
+        result = resolution(conn, cube, principal, q)
+        memo[key] = {u["code"]: u for u in result["units"]}
+    return facts.version, memo[key]
 
 
 @router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
 def pick(
     request: Request,
+    conn: ConnDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
@@ -77,6 +80,7 @@ def pick(
 ) -> Response:
     principal = principal_of(request, settings)
     found = mvt.pick_case(
+        conn,
         request.app.state.case_index,
         principal,
         lon,
@@ -129,11 +133,8 @@ def tile(
         private = True
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
-            figures = unit_figures(request, conn, lvl)
-            key = (
-                f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_version(request, lvl)}/"
-                f"{mvt.scope_key(principal)}"
-            )
+            figures_at, figures = unit_figures(request, conn, lvl, principal)
+            key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_at}/{scope_key(principal)}"
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
@@ -142,7 +143,7 @@ def tile(
             facts = index.facts()
             key = (
                 f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
-                f"{mvt.scope_key(principal)}"
+                f"{scope_key(principal)}"
             )
 
             def make() -> bytes:

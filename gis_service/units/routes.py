@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from gis_service.api.deps import ConnDep
+from gis_service.api.deps import ConnDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.errors import NotFound
 from gis_service.geo.geojson import page_links
@@ -74,5 +74,9 @@ def list_units(
 
 
 @router.get("/units/{code}", summary="One unit with its ancestors, children and roster")
-def get_unit(conn: ConnDep, code: str, geometry: Annotated[bool, Query()] = True) -> JSONResponse:
-    return JSONResponse(service.get_unit(conn, code, geometry), media_type=GEOJSON)
+def get_unit(
+    conn: ConnDep, viewer: ViewerDep, code: str, geometry: Annotated[bool, Query()] = True
+) -> JSONResponse:
+    """The roster lists what the viewer may read (auth/scope.py ``roster_filter``): anyone
+    sees the grid leader; staff see the whole roster inside and above their scope."""
+    return JSONResponse(service.get_unit(conn, viewer, code, geometry), media_type=GEOJSON)

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis_service.auth.principal import Principal
+from gis_service.auth.scope import roster_filter
 from gis_service.errors import InvalidInput, NotFound
 from gis_service.geo.geojson import feature_collection
 from gis_service.units import codes
@@ -86,8 +88,11 @@ def _check_code(code: str, field: str) -> None:
         raise InvalidInput(str(exc), field=field) from None
 
 
-def get_unit(conn: Connection, code: str, geometry: bool = True) -> dict[str, Any]:
-    """One unit as a Feature, with its ancestors, child counts and roster."""
+def get_unit(
+    conn: Connection, viewer: Principal, code: str, geometry: bool = True
+) -> dict[str, Any]:
+    """One unit as a Feature, with its ancestors, child counts and the roster entries the
+    viewer may read (auth/scope.py ``roster_filter``)."""
     _check_code(code, "code")
     fc = feature_collection(
         conn,
@@ -125,18 +130,20 @@ def get_unit(conn: Connection, code: str, geometry: bool = True) -> dict[str, An
             {"c": code},
         )
     }
-    props["roster"] = roster(conn, code)
+    props["roster"] = roster(conn, viewer, code)
     return feature
 
 
-def roster(conn: Connection, code: str) -> list[dict[str, Any]]:
+def roster(conn: Connection, viewer: Principal, code: str) -> list[dict[str, Any]]:
+    """The unit's people (role, name, phone) that the viewer may read, in roster order."""
+    cond, params = roster_filter(viewer, "s.unit_code", "s.role")
     return [
         dict(r._mapping)
         for r in conn.execute(
             text(
-                "SELECT role, name, phone, photo_url FROM unit_staff WHERE unit_code = :c "
-                "ORDER BY sort, id"
+                "SELECT s.role, s.name, s.phone, s.photo_url FROM unit_staff s "
+                f"WHERE s.unit_code = :c AND {cond} ORDER BY s.sort, s.id"
             ),
-            {"c": code},
+            {"c": code, **params},
         )
     ]

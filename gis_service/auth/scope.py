@@ -1,0 +1,239 @@
+"""The jurisdiction rule: what each viewer may see, in one place.
+
+Every read path takes its filter from here — SQL for cases, units, rosters, photos and
+Open311; numpy masks over the statistics cube and the tile index; the map pages; the
+access figures and proposed sites — and every cache of viewer-dependent answers keys on
+:func:`scope_key`. Nothing else in the tree decides who sees what.
+
+The rule (issue 13; the roles are those of the cases issue, README "People and
+jurisdiction"):
+
+=================  ==========================================================  ==========
+viewer             cases, photos, case figures                                   units
+=================  ==========================================================  ==========
+admin              all                                                           all
+Open311 key        all, or the cases inside its one unit                         same
+supervisor,        the cases located inside any of their scope units (a unit     inside +
+grid worker,       code is a prefix of the case's unit code: district,           the chain
+planner            subdistrict, community, grid or building)                     above
+team member        the cases ever dispatched to their team (``team_history``)    the team's
+                                                                                 unit + chain
+anonymous          the public view: cases of public categories (Open311 only),   none
+                   without reporter or phone; photos once published
+=================  ==========================================================  ==========
+
+Figures of a unit *above* a viewer's scope (a grid worker's community on the map) count
+only the viewer's own cases, never the unit's whole. Planners read figures and maps, not
+single cases (:func:`require_case_reader`).
+
+Rosters: anyone sees each unit's responsible person (the grid leader, whose name and phone
+are posted at building entrances anyway, :data:`PUBLIC_ROSTER_ROLES`); staff see the whole
+roster of the units inside their scope and of the chain above it.
+
+Ties at shared boundaries are decided by the location rule, not here: a case has exactly
+one ``unit_code``; this module only compares codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from gis_service.auth.principal import CASE_READERS, REPORTERS, Principal, Role
+from gis_service.errors import Forbidden
+
+#: the anonymous viewer: Open311 GET without a key, public pages
+ANONYMOUS = Principal(role=Role.public, username="anonymous", display_name="anonymous")
+
+#: roster roles whose name and phone anyone may read (posted at building entrances)
+PUBLIC_ROSTER_ROLES: tuple[str, ...] = ("grid_leader",)
+
+#: roles whose view is bounded by unit codes (``Principal.scopes``)
+UNIT_SCOPED = frozenset({Role.grid_worker, Role.supervisor, Role.planner, Role.client})
+
+
+def unrestricted(p: Principal) -> bool:
+    """Admins, and Open311 keys without a unit, see the whole coverage."""
+    return p.role is Role.admin or (p.role is Role.client and not p.scopes)
+
+
+def scope_key(p: Principal) -> str:
+    """What makes two viewers' answers differ; every per-viewer cache keys on it.
+
+    Two viewers with equal keys see exactly the same cases, units and figures."""
+    if unrestricted(p):
+        return "all"
+    if p.role is Role.team_member:
+        return f"team:{p.team_id}"
+    if p.role is Role.public:
+        return "public"
+    return "units:" + ",".join(sorted(set(p.scopes)))
+
+
+def require_role(p: Principal, *roles: Role, what: str) -> None:
+    """403 unless the viewer has one of the roles; the message names them."""
+    if p.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"{what} needs one of the roles: {allowed} (you are {p.role.value})")
+
+
+def report_scopes(p: Principal) -> list[str] | None:
+    """Units a report may be located in; None means anywhere covered. 403 for roles that
+    do not report (planners, team members, anonymous callers)."""
+    if p.role not in REPORTERS:
+        raise Forbidden(f"a {p.role.value} cannot report cases")
+    return None if unrestricted(p) else list(p.scopes)
+
+
+def require_case_reader(p: Principal) -> None:
+    """Single cases (lists, details, photos, case tiles) are for the roles that work them."""
+    if p.role not in CASE_READERS:
+        raise Forbidden(
+            "planners see statistics and maps, not individual cases"
+            if p.role is Role.planner
+            else "sign in to read cases"
+        )
+
+
+def require_figure_reader(p: Principal) -> None:
+    """Figures about cases and residents need a signed-in member of staff."""
+    if p.role is Role.public:
+        raise Forbidden("sign in to read figures")
+
+
+def covers_unit(p: Principal, code: str) -> bool:
+    """True if the unit lies inside the viewer's jurisdiction (itself or below a scope)."""
+    if unrestricted(p):
+        return True
+    if p.role not in UNIT_SCOPED:
+        return False
+    return any(code.startswith(s) for s in p.scopes)
+
+
+def sees_unit_chain(p: Principal, code: str) -> bool:
+    """True if the unit is inside the jurisdiction or above it (the chain a viewer
+    navigates through: a grid worker's district, subdistrict and community)."""
+    if unrestricted(p):
+        return True
+    if p.role not in UNIT_SCOPED:
+        return False
+    return any(code.startswith(s) or s.startswith(code) for s in p.scopes)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _prefix_terms(column: str, scopes: tuple[str, ...], tag: str) -> tuple[str, dict[str, Any]]:
+    terms = [f"{column} LIKE :{tag}_{i}" for i in range(len(scopes))]
+    params = {f"{tag}_{i}": s + "%" for i, s in enumerate(scopes)}
+    return "(" + " OR ".join(terms or ["FALSE"]) + ")", params
+
+
+def case_filter(p: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
+    """SQL (with named parameters) true for the cases this viewer may see.
+
+    A unit scope is the prefix test ``unit_code LIKE 'X%'``, which the text_pattern_ops
+    index on cases.unit_code answers."""
+    if unrestricted(p):
+        return "TRUE", {}
+    if p.role is Role.team_member:
+        return (
+            f"({alias}.team_history @> ARRAY[CAST(:scope_team AS integer)] "
+            f"AND {alias}.team_history <> '{{}}')",
+            {"scope_team": p.team_id},
+        )
+    if p.role is Role.public:
+        return public_case_filter(alias)
+    if p.role not in UNIT_SCOPED:
+        return "FALSE", {}
+    return _prefix_terms(f"{alias}.unit_code", p.scopes, "scope")
+
+
+def public_case_filter(alias: str = "c") -> tuple[str, dict[str, Any]]:
+    """The public view's cases: none until the taxonomy marks categories public."""
+    return "FALSE", {}
+
+
+def units_inside(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
+    """SQL true for unit codes inside the jurisdiction (not the units above it)."""
+    if unrestricted(p):
+        return "TRUE", {}
+    if p.role not in UNIT_SCOPED:
+        return "FALSE", {}
+    return _prefix_terms(column, p.scopes, "inside")
+
+
+def units_visible(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
+    """SQL true for units inside the jurisdiction or above it (see :func:`sees_unit_chain`)."""
+    if unrestricted(p):
+        return "TRUE", {}
+    if p.role is Role.team_member:  # the unit the team serves, and the chain above it
+        return (
+            f"EXISTS (SELECT 1 FROM team scope_t WHERE scope_t.id = :scope_team AND "
+            f"({column} LIKE scope_t.unit_code || '%' OR starts_with(scope_t.unit_code, "
+            f"{column})))",
+            {"scope_team": p.team_id},
+        )
+    if p.role not in UNIT_SCOPED or not p.scopes:
+        return "FALSE", {}
+    terms, params = [], {}
+    for i, scope in enumerate(p.scopes):
+        terms.append(f"({column} LIKE :unit_in_{i} OR starts_with(:unit_of_{i}, {column}))")
+        params[f"unit_in_{i}"], params[f"unit_of_{i}"] = scope + "%", scope
+    return "(" + " OR ".join(terms) + ")", params
+
+
+def roster_filter(p: Principal, unit_column: str, role_column: str) -> tuple[str, dict[str, Any]]:
+    """SQL true for the roster entries (unit_staff rows) this viewer may read."""
+    public = f"{role_column} = ANY(CAST(:public_roles AS text[]))"
+    params: dict[str, Any] = {"public_roles": list(PUBLIC_ROSTER_ROLES)}
+    if unrestricted(p):
+        return "TRUE", {}
+    chain, chain_params = units_visible(p, unit_column)
+    return f"({public} OR {chain})", {**params, **chain_params}
+
+
+# ------------------------------------------------------------------------- numpy
+
+
+def case_mask(
+    conn: Connection, p: Principal, facts: Any, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Boolean mask over ``facts`` (the statistics cube's columns; ``rows`` selects a
+    subset, default all) true for the cases this viewer may see: the same rule as
+    :func:`case_filter`, compiled for numpy.
+
+    A unit scope at a level the cube indexes (district … grid) compares the cube's level
+    index; any other scope (a building, a team, the public view) takes the case ids from
+    :func:`case_filter` in SQL, so the two can never disagree (tests compare them)."""
+    ids = facts.ids if rows is None else facts.ids[rows]
+    n = len(ids)
+    if unrestricted(p):
+        return np.ones(n, bool)
+    keep = np.zeros(n, bool)
+    by_sql = p.role not in UNIT_SCOPED
+    if not by_sql:
+        for scope in p.scopes:
+            level = next(
+                (lvl for lvl, c in facts.codes.items() if _level_length(lvl) == len(scope)), None
+            )
+            if level is None:
+                by_sql = True
+                break
+            j = facts.codes[level].get(scope)
+            if j is not None:
+                col = facts.levels[level] if rows is None else facts.levels[level][rows]
+                keep |= col == j
+    if by_sql:
+        cond, params = case_filter(p, "c")
+        found = conn.execute(text(f"SELECT c.id FROM cases c WHERE {cond}"), params).scalars()
+        keep = np.isin(ids, np.fromiter(found, dtype=np.int64))
+    return keep
+
+
+def _level_length(level: str) -> int:
+    from gis_service.units.codes import CODE_LENGTH, Level
+
+    return CODE_LENGTH[Level(level)]

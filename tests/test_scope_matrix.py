@@ -1,0 +1,600 @@
+"""The jurisdiction rule, checked on every route that answers with cases, units, figures,
+photos, tiles or pages, for every kind of viewer, against an oracle written here
+independently of gis_service/auth/scope.py.
+
+The list of routes comes from the app itself: a route added later that is neither in
+``CHECKS`` nor in ``NO_JURISDICTION`` fails ``test_every_route_is_in_the_matrix`` until
+someone says how it is scoped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import LineString, box
+from sqlalchemy import text
+
+from gis_service.app import create_app
+from gis_service.db.engine import get_engine, transaction
+from gis_service.tiles.basemap import lonlat_to_tile
+from tests.conftest import GRIDS, make_user, write
+from tests.images import image_bytes
+
+GRID_A1 = "41019900100101"  # community 410199001001, west half
+GRID_A2 = "41019900100102"  # community 410199001001, east half
+GRID_B1 = "41019900100201"  # community 410199001002
+BUILDING = GRID_A1 + "001"
+
+
+def _centre(code: str) -> tuple[float, float]:
+    c = GRIDS[code].centroid
+    return c.x, c.y
+
+
+@pytest.fixture
+def city(case_city, tmp_path: Path) -> dict:
+    """The case test city plus buildings with residents, a walking network, one party
+    organisation, a case in every grid and in one building, each with a photo, one case
+    dispatched to team a outside its own community, the viewers of the matrix and the
+    Open311 keys."""
+    from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
+    from gis_service.imports.points import PointOptions, import_points
+    from gis_service.network.imports import import_network
+    from gis_service.open311.keys import create_key
+    from gis_service.units.codes import Level
+
+    s = case_city["settings"]
+    buildings = {}
+    for code, cell in sorted(GRIDS.items()):
+        x, y = cell.centroid.x, cell.centroid.y
+        buildings[code + "001"] = box(x - 0.002, y - 0.002, x + 0.002, y + 0.002)
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame(
+        {
+            "code": list(buildings),
+            "name": [f"楼{c[-5:]}" for c in buildings],
+            "population": [100 * (i + 1) for i in range(len(buildings))],
+        },
+        geometry=list(buildings.values()),
+        crs=4326,
+    )
+    import_boundaries(
+        write(frame, tmp_path / "b.geojson"), BoundaryOptions(level=Level.building), settings=s
+    )
+    lines = [LineString([(113.0, 34.0 + i / 100), (113.1, 34.0 + i / 100)]) for i in range(11)]
+    lines += [LineString([(113.0 + i / 100, 34.0), (113.0 + i / 100, 34.1)]) for i in range(11)]
+    net = gpd.GeoDataFrame({"highway": ["footway"] * len(lines)}, geometry=lines, crs=4326)
+    import_network(write(net, tmp_path / "net.geojson"), settings=s)
+    party = gpd.GeoDataFrame(
+        {"name": ["党群服务中心"]}, geometry=gpd.points_from_xy([113.012], [34.072]), crs=4326
+    )
+    import_points(write(party, tmp_path / "p.geojson"), PointOptions(kind="party_org"), settings=s)
+    with transaction(s) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO unit_staff (unit_code, role, name, phone, sort) VALUES "
+                + ", ".join(
+                    f"('{g}', 'grid_leader', '组长{g[-4:]}', '139{g[-8:]}', 1), "
+                    f"('{g}', 'grid_worker', '网格员{g[-4:]}', '138{g[-8:]}', 2)"
+                    for g in GRIDS
+                )
+            )
+        )
+        _, key_community = create_key(conn, "app-community", "410199001002")
+        _, key_building = create_key(conn, "app-building", BUILDING)
+        _, key_all = create_key(conn, "app-all")
+    viewers: dict[str, dict] = {
+        "admin": case_city["admin"],
+        "worker_a1": case_city["worker1"],
+        "worker_a2": make_user(s, "grid_worker", scopes=[GRID_A2], username="gw-a2"),
+        "worker_multi": make_user(
+            s, "grid_worker", scopes=[GRID_B1, "41019900200101"], username="gw-multi"
+        ),
+        "community_sup_a": make_user(s, "supervisor", scopes=["410199001001"], username="cs-a"),
+        "community_sup_b": make_user(s, "supervisor", scopes=["410199001002"], username="cs-b"),
+        "subdistrict_sup": case_city["sub1_sup"],
+        "team_c": case_city["team_c"],
+        "planner": make_user(s, "planner", scopes=["410199002"], username="planner-2"),
+        "anonymous": {},
+    }
+    # one case per grid, one in the building, reported by the admin: a photo each
+    cases = []
+    api = TestClient(create_app(s))
+    with api:
+        points = [(code, _centre(code)) for code in sorted(GRIDS)]
+        points.append((BUILDING, _centre(GRID_A1)))
+        for i, (code, (x, y)) in enumerate(points):
+            x += (i % 3) * 0.004 - 0.004 if code != BUILDING else 0.0
+            r = api.post(
+                "/api/v1/cases",
+                headers=case_city["admin"],
+                json={
+                    "category": "environment.garbage",
+                    "lon": x,
+                    "lat": y,
+                    "description": f"marker-{i:02d}",
+                },
+            )
+            assert r.status_code == 201, r.text
+            case = r.json()
+            p = api.post(
+                f"/api/v1/cases/{case['id']}/photos",
+                headers=case_city["admin"],
+                files={"file": ("p.jpg", image_bytes(seed=500 + i), "image/jpeg")},
+                data={"stage": "before"},
+            )
+            assert p.status_code == 201, p.text
+            cases.append(case)
+        # team c (the east subdistrict's volunteers) is sent to one case there
+        far = next(c for c in cases if c["unit_code"].startswith("410199002"))
+        for action, extra in (("accept", {}), ("dispatch", {"team_id": case_city["teams"]["c"]})):
+            r = api.post(
+                f"/api/v1/cases/{far['id']}/actions",
+                headers=case_city["admin"],
+                json={"action": action, **extra},
+            )
+            assert r.status_code == 200, r.text
+    with get_engine(s).connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, case_no, unit_code, team_history, description FROM cases")
+        ).mappings()
+        facts = [dict(r) for r in rows]
+        photos = dict(conn.execute(text("SELECT id, case_id FROM case_photo")).all())
+    return {
+        "settings": s,
+        "viewers": viewers,
+        "cases": facts,
+        "photos": photos,
+        "team_c": case_city["teams"]["c"],
+        "keys": {"key_community": key_community, "key_building": key_building, "key_all": key_all},
+    }
+
+
+# ------------------------------------------------------------------ the oracle
+
+SCOPES = {
+    "admin": None,
+    "worker_a1": [GRID_A1],
+    "worker_a2": [GRID_A2],
+    "worker_multi": [GRID_B1, "41019900200101"],
+    "community_sup_a": ["410199001001"],
+    "community_sup_b": ["410199001002"],
+    "subdistrict_sup": ["410199001"],
+    "planner": ["410199002"],
+    "key_community": ["410199001002"],
+    "key_building": [BUILDING],
+    "key_all": None,
+}
+CASE_READERS = {"admin", "worker_a1", "worker_a2", "worker_multi", "community_sup_a",
+                "community_sup_b", "subdistrict_sup", "team_c"}  # fmt: skip
+
+
+def visible(city: dict, who: str) -> set[int]:
+    """Case ids the viewer may see, by the rule as documented (README, auth/scope.py)."""
+    out = set()
+    for c in city["cases"]:
+        if who == "team_c":
+            ok = city["team_c"] in (c["team_history"] or [])
+        elif who == "anonymous" or who == "planner":  # planners read figures, not cases
+            ok = False
+        elif SCOPES[who] is None:
+            ok = True
+        else:
+            ok = any(c["unit_code"].startswith(s) for s in SCOPES[who])
+        if ok:
+            out.add(c["id"])
+    return out
+
+
+def case_numbers(city: dict, ids: set[int]) -> set[str]:
+    return {c["case_no"] for c in city["cases"] if c["id"] in ids}
+
+
+def unit_visible(who: str, code: str) -> bool:
+    """Units a viewer's figures may be shown on: inside the scope or above it."""
+    if SCOPES.get(who, ()) is None:
+        return True
+    if who == "team_c":
+        team_unit = "410199002"
+        return code.startswith(team_unit) or team_unit.startswith(code)
+    return any(code.startswith(s) or s.startswith(code) for s in SCOPES.get(who) or [])
+
+
+def _markers(body: str) -> set[str]:
+    return set(re.findall(r"marker-\d\d", body))
+
+
+def _markers_of(city: dict, ids: set[int]) -> set[str]:
+    return {c["description"] for c in city["cases"] if c["id"] in ids}
+
+
+# ------------------------------------------------------------------ the checks
+
+Check = Callable[[TestClient, dict, str, dict], list[str]]
+
+
+def check_case_list(api, city, who, auth) -> list[str]:
+    r = api.get("/api/v1/cases", headers=auth, params={"limit": 1000})
+    if who not in CASE_READERS:
+        return [] if r.status_code in (401, 403) else [f"list answered {r.status_code}"]
+    got = {f["id"] for f in r.json()["features"]}
+    want = visible(city, who)
+    return [] if got == want else [f"list: extra {got - want}, missing {want - got}"]
+
+
+def check_case_detail(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who)
+    for c in city["cases"]:
+        r = api.get(f"/api/v1/cases/{c['id']}", headers=auth)
+        expected = 200 if c["id"] in want else (404 if who in CASE_READERS else (401, 403))
+        if r.status_code != expected and r.status_code not in np.atleast_1d(expected):
+            bad.append(f"case {c['id']} ({c['unit_code']}): {r.status_code}")
+    return bad
+
+
+def check_photos(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who)
+    for pid, cid in city["photos"].items():
+        for thumb in ("false", "true"):
+            r = api.get(f"/api/v1/cases/{cid}/photos/{pid}", headers=auth, params={"thumb": thumb})
+            if (r.status_code == 200) != (cid in want):
+                bad.append(f"photo {pid} of case {cid}: {r.status_code}")
+    return bad
+
+
+def check_nearby(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who)
+    for code in GRIDS:
+        x, y = _centre(code)
+        r = api.get(
+            "/api/v1/cases/nearby",
+            headers=auth,
+            params={"lon": x, "lat": y, "category": "environment.garbage", "radius_m": 500},
+        )
+        if who not in CASE_READERS:
+            if r.status_code not in (401, 403):
+                bad.append(f"nearby answered {r.status_code}")
+            continue
+        got = {c["id"] for c in r.json()["cases"]}
+        if got - want:
+            bad.append(f"nearby {code}: outside cases {got - want}")
+    return bad
+
+
+def check_stats(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who) if who != "planner" else _by_units(city, who)
+    for level in ("district", "subdistrict", "community", "grid"):
+        r = api.get("/api/v1/stats/resolution", headers=auth, params={"level": level})
+        if who == "anonymous":
+            if r.status_code != 401:
+                bad.append(f"stats answered {r.status_code}")
+            break
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["totals"]["reported"] != len(want):
+            bad.append(f"stats {level}: totals {body['totals']['reported']} != {len(want)}")
+        for u in body["units"]:
+            if not unit_visible(who, u["code"]):
+                bad.append(f"stats {level}: unit {u['code']} shown")
+            inside = {c["id"] for c in city["cases"] if c["unit_code"].startswith(u["code"])}
+            if u["reported"] != len(inside & want):
+                bad.append(f"stats {level}: {u['code']} counts {u['reported']}")
+    return bad
+
+
+def _by_units(city: dict, who: str) -> set[int]:
+    return {
+        c["id"]
+        for c in city["cases"]
+        if any(c["unit_code"].startswith(s) for s in SCOPES[who] or [""])
+    }
+
+
+def _city_tiles(z: int) -> list[tuple[int, int, int]]:
+    x0, y1 = lonlat_to_tile(113.0, 34.0, z)
+    x1, y0 = lonlat_to_tile(113.1, 34.1, z)
+    return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def _decode(body: bytes) -> dict:
+    return mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
+
+
+def check_case_tiles(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who)
+    assert len(_city_tiles(8)) == 1  # one tile holds the whole city: its counts add up
+    for z in (8, 15):
+        seen, counted = set(), 0
+        for z_, x, y in _city_tiles(z):
+            r = api.get(f"/tiles/cases/{z_}/{x}/{y}.pbf", headers=auth)
+            if who not in CASE_READERS:
+                if r.status_code not in (401, 403):
+                    bad.append(f"case tile answered {r.status_code}")
+                return bad
+            layer = _decode(r.content).get("cases", {"features": []})
+            for f in layer["features"]:
+                if f["properties"].get("aggregated"):
+                    counted += f["properties"]["count"]
+                else:
+                    seen.add(f["properties"]["case_id"])
+        if seen - want:
+            bad.append(f"z{z} tiles show outside cases {seen - want}")
+        if z == 8 and counted + len(seen) != len(want):
+            bad.append(f"z{z} tiles count {counted} cases, viewer sees {len(want)}")
+    return bad
+
+
+def check_pick(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who)
+    with get_engine(city["settings"]).connect() as conn:
+        where = conn.execute(text("SELECT id, ST_X(geom), ST_Y(geom) FROM cases")).all()
+    for cid, x, y in where:
+        r = api.get("/tiles/cases/pick", headers=auth, params={"lon": x, "lat": y, "z": 18})
+        if who not in CASE_READERS:
+            if r.status_code not in (401, 403):
+                bad.append(f"pick answered {r.status_code}")
+            break
+        found = r.json()["id"]
+        if found is not None and found not in want:
+            bad.append(f"pick at case {cid} gave outside case {found}")
+    return bad
+
+
+def check_unit_tiles(api, city, who, auth) -> list[str]:
+    bad = []
+    want = visible(city, who) if who != "planner" else _by_units(city, who)
+    for level in ("subdistrict", "community", "grid"):
+        for z, x, y in _city_tiles(12):
+            r = api.get(f"/tiles/units/{z}/{x}/{y}.pbf", headers=auth, params={"level": level})
+            if who == "anonymous":
+                if r.status_code != 401:
+                    bad.append(f"units tile answered {r.status_code}")
+                return bad
+            for f in _decode(r.content).get("units", {"features": []})["features"]:
+                code = f["properties"]["code"]
+                if not unit_visible(who, code):
+                    bad.append(f"units tile shows {code}")
+                inside = {c["id"] for c in city["cases"] if c["unit_code"].startswith(code)}
+                if f["properties"].get("reported", 0) != len(inside & want):
+                    bad.append(
+                        f"units tile {code} reports {f['properties'].get('reported')}, "
+                        f"viewer's cases there: {len(inside & want)}"
+                    )
+    return bad
+
+
+def check_pages(api, city, who, auth) -> list[str]:
+    bad = []
+    shown_to = visible(city, who)
+    hidden = _markers_of(city, {c["id"] for c in city["cases"]} - shown_to)
+    hidden_no = case_numbers(city, {c["id"] for c in city["cases"]} - shown_to)
+    for path in ("/maps/resolution?level=grid", "/maps/cases", "/maps/units", "/maps/coverage"):
+        r = api.get(path, headers=auth, follow_redirects=False)
+        if r.status_code != 200:
+            continue  # refused or sent to sign in: nothing shown
+        body = r.text
+        if _markers(body) & hidden or any(n in body for n in hidden_no):
+            bad.append(f"{path} shows cases outside the scope")
+        for g in GRIDS:
+            if f"138{g[-8:]}" in body and not unit_visible(who, g):
+                bad.append(f"{path} shows the grid worker's phone of {g}")
+    if who == "anonymous":
+        r = api.get("/maps/resolution", follow_redirects=False)
+        if r.status_code not in (303, 307, 401):
+            bad.append(f"/maps/resolution for anonymous: {r.status_code}")
+    return bad
+
+
+def check_roster(api, city, who, auth) -> list[str]:
+    bad = []
+    for g in GRIDS:
+        r = api.get(f"/api/v1/units/{g}", headers=auth, params={"geometry": "false"})
+        assert r.status_code == 200, r.text
+        roster = {p["role"]: p for p in r.json()["properties"]["roster"]}
+        if "grid_leader" not in roster:
+            bad.append(f"{g}: the responsible person is not public")
+        staff_visible = who not in ("anonymous",) and unit_visible(who, g)
+        if ("grid_worker" in roster) != staff_visible:
+            bad.append(f"{g}: grid worker's entry shown={('grid_worker' in roster)}")
+    return bad
+
+
+def check_access(api, city, who, auth) -> list[str]:
+    bad = []
+    figures_ok = who in ("admin", "community_sup_a", "community_sup_b", "subdistrict_sup",
+                         "planner")  # fmt: skip
+    for path, params in (
+        ("/api/v1/access/reach", {"level": "grid"}),
+        ("/api/v1/access/gaps", {}),
+        ("/api/v1/access/living-circle", {"level": "grid"}),
+        ("/api/v1/access/siting", {"kind": "party_org", "k": 2}),
+    ):
+        r = api.get(path, headers=auth, params=params)
+        if not figures_ok:
+            if r.status_code not in (401, 403):
+                bad.append(f"{path} answered {r.status_code}")
+            continue
+        assert r.status_code == 200, (path, r.text)
+        body = r.json()
+        codes = [u["code"] for u in body.get("units", [])] + [
+            f["id"] for f in body.get("features", []) if "rank" not in f["properties"]
+        ]
+        for code in codes:
+            if SCOPES[who] is not None and not any(code.startswith(s) for s in SCOPES[who]):
+                bad.append(f"{path} shows {code}")
+        if path.endswith("siting"):
+            got = sum(f["properties"]["population_added"] for f in body["features"])
+            pop_inside = _population_inside(city, who)
+            if got > pop_inside:
+                bad.append(f"siting counts {got} residents, the scope holds {pop_inside}")
+    return bad
+
+
+def _population_inside(city: dict, who: str) -> int:
+    with get_engine(city["settings"]).connect() as conn:
+        rows = conn.execute(
+            text("SELECT code, population FROM admin_unit WHERE level = 'building'")
+        ).all()
+    return sum(
+        p for c, p in rows if SCOPES[who] is None or any(c.startswith(s) for s in SCOPES[who])
+    )
+
+
+def check_open311(api, city, who, auth) -> list[str]:
+    """Open311 reads: by key (``who`` names a key) or without one (anonymous)."""
+    bad = []
+    if who not in city["keys"] and who != "anonymous":
+        return bad
+    key = {"api_key": city["keys"][who]} if who in city["keys"] else {}
+    want = case_numbers(city, visible(city, who))
+    r = api.get("/open311/v2/requests.json", params=key)
+    got = {x["service_request_id"] for x in r.json()} if r.status_code == 200 else set()
+    if got - want:
+        bad.append(f"open311 list shows {got - want}")
+    if r.status_code == 200 and who != "anonymous" and got != want:
+        bad.append(f"open311 list misses {want - got}")
+    for c in city["cases"]:
+        r = api.get(f"/open311/v2/requests/{c['case_no']}.json", params=key)
+        if r.status_code == 200 and c["case_no"] not in want:
+            bad.append(f"open311 shows {c['case_no']}")
+    return bad
+
+
+CHECKS: dict[str, list[Check]] = {
+    "/api/v1/cases": [check_case_list],
+    "/api/v1/cases/{case_id}": [check_case_detail],
+    "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
+    "/api/v1/cases/nearby": [check_nearby],
+    "/api/v1/stats/resolution": [check_stats],
+    "/tiles/{layer}/{z}/{x}/{y}.pbf": [check_case_tiles, check_unit_tiles],
+    "/tiles/cases/pick": [check_pick],
+    "/maps/resolution": [check_pages],
+    "/maps/cases": [check_pages],
+    "/maps/units": [check_pages],
+    "/maps/coverage": [check_pages],
+    "/api/v1/units/{code}": [check_roster],
+    "/api/v1/access/reach": [check_access],
+    "/api/v1/access/gaps": [check_access],
+    "/api/v1/access/living-circle": [check_access],
+    "/api/v1/access/siting": [check_access],
+    "/open311/v2/requests.{fmt}": [check_open311],
+    "/open311/v2/requests/{service_request_id}.{fmt}": [check_open311],
+}
+
+# Routes that answer nothing viewer-dependent, each with the reason.
+NO_JURISDICTION = {
+    "/healthz": "service health, no data",
+    "/api/v1/locate": "public geography: which units hold a point",
+    "/api/v1/units": "public geography: unit boundaries and names, no roster",
+    "/api/v1/service-points": "public: service points are posted in the street",
+    "/api/v1/service-points/{point_id}": "public: one service point",
+    "/api/v1/service-kinds": "vocabulary",
+    "/tiles/style.json": "the basemap's style",
+    "/api/v1/categories": "vocabulary",
+    "/api/v1/teams": "the teams a viewer may dispatch to: names only, scoped by units_visible",
+    "/api/v1/auth/me": "the viewer's own account",
+    "/api/v1/imports/{run_id}": "admins only (tested in test_api)",
+    "/api/v1/access/isochrone": "geometry of the walking network, no residents or cases",
+    "/api/v1/access/nearest": "the nearest public service point",
+    "/api/v1/access/circles": "quarter-hour areas of public service points",
+    "/api/v1/access/jobs/{name}": "status of a computation, no figures",
+    "/open311/v2/services.{fmt}": "vocabulary",
+    "/open311/v2/services/{service_code}.{fmt}": "vocabulary",
+    "/open311/v2/tokens/{token}.{fmt}": "a token maps to its own request id only",
+    "/maps/login": "sign-in form",
+    "/maps/logout": "sign-out",
+    "/m": "the phone app's shell: data comes from the API",
+    "/m/": "the phone app's shell",
+    "/m/sw.js": "the phone app's service worker",
+    "/m/manifest.webmanifest": "the phone app's manifest",
+    "/m/icon-{size}.png": "an icon",
+}
+
+
+def _data_routes(app) -> set[str]:
+    """Every GET route the app serves, pages included (those are not in the OpenAPI)."""
+    out = set()
+    for route in app.routes:
+        contexts = (
+            route.effective_route_contexts()
+            if hasattr(route, "effective_route_contexts")
+            else [route]
+        )
+        for r in contexts:
+            if "GET" in (getattr(r, "methods", None) or ()) and r.path not in DOCS:
+                out.add(r.path)
+    return out
+
+
+DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def test_every_route_is_in_the_matrix(settings):
+    """A GET route that answers data must say how it is scoped."""
+    routes = _data_routes(create_app(settings))
+    missing = sorted(routes - set(CHECKS) - set(NO_JURISDICTION))
+    assert not missing, f"routes without a jurisdiction check: {missing}"
+    gone = sorted((set(CHECKS) | set(NO_JURISDICTION)) - routes)
+    assert not gone, f"the matrix names routes the app no longer has: {gone}"
+
+
+def test_every_viewer_sees_only_their_scope_everywhere(city):
+    problems = []
+    with TestClient(create_app(city["settings"])) as api:
+        for who in [*city["viewers"], *city["keys"]]:
+            auth = city["viewers"].get(who, {})
+            done = set()
+            for checks in CHECKS.values():
+                for check in checks:
+                    if check in done:
+                        continue
+                    done.add(check)
+                    if who in city["keys"] and check is not check_open311:
+                        continue  # keys read Open311 only
+                    problems += [f"{who}: {p}" for p in check(api, city, who, auth)]
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+def test_numpy_masks_equal_the_sql_rule_for_every_viewer(city):
+    """The cube's masks (statistics, tiles) and the SQL filter are two compilations of
+    one rule: for every viewer, including scopes no account can have today (a building),
+    they select the same cases."""
+    from gis_service.auth.principal import Principal, Role
+    from gis_service.auth.scope import ANONYMOUS, case_filter, case_mask
+    from gis_service.stats.cube import CaseCube
+
+    s = city["settings"]
+    viewers = [
+        Principal(role=Role.admin),
+        Principal(role=Role.supervisor, scopes=("410199001",)),
+        Principal(role=Role.grid_worker, scopes=(GRID_A1, GRID_B1)),
+        Principal(role=Role.client, scopes=(BUILDING,)),
+        Principal(role=Role.supervisor, scopes=(BUILDING, "410199002")),
+        Principal(role=Role.team_member, team_id=city["team_c"]),
+        Principal(role=Role.planner, scopes=("410199002001",)),
+        ANONYMOUS,
+    ]
+    cube = CaseCube(s)
+    facts = cube.facts()
+    with get_engine(s).connect() as conn:
+        for p in viewers:
+            cond, params = case_filter(p, "c")
+            by_sql = set(
+                conn.execute(text(f"SELECT id FROM cases c WHERE {cond}"), params).scalars()
+            )
+            by_mask = set(facts.ids[case_mask(conn, p, facts)].tolist())
+            assert by_sql == by_mask, (p, by_sql ^ by_mask)
