@@ -20,7 +20,7 @@ from gis_service.auth import tokens, users
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_case_reader, require_role, scope_key
 from gis_service.errors import Forbidden, Unauthorized
-from gis_service.maps import pages
+from gis_service.maps import pages, queries
 from gis_service.maps.i18n import LANGS, t
 
 router = APIRouter(prefix="/maps", tags=["maps"], include_in_schema=False)
@@ -103,31 +103,6 @@ def logout() -> Response:
     response = RedirectResponse("/maps/login", status_code=303)
     response.delete_cookie(TOKEN_COOKIE, path="/")
     return response
-
-
-def _domains(conn) -> list[dict]:
-    from sqlalchemy import text
-
-    return [
-        dict(r)
-        for r in conn.execute(
-            text(
-                "SELECT code, name_zh, name_en FROM case_category WHERE parent_code IS NULL "
-                "ORDER BY code"
-            )
-        ).mappings()
-    ]
-
-
-def _living_categories(conn, lang: str) -> list[tuple[str, str]]:
-    from sqlalchemy import text
-
-    return [
-        (r[0], r[1] if lang == "zh" else r[2])
-        for r in conn.execute(
-            text("SELECT code, name_zh, name_en FROM living_category ORDER BY sort")
-        )
-    ]
 
 
 def _style(request: Request) -> dict:
@@ -272,7 +247,7 @@ async def cases(
                 [("", t("all", lang))]
                 + [
                     (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
-                    for c in _domains(conn)
+                    for c in queries.case_domains(conn)
                 ],
                 category or "",
             ),
@@ -343,7 +318,7 @@ async def coverage(
     living = coverage_mod.living_circle(
         conn, principal, list(versions), level="community", within_m=1000.0, unit=unit
     )["units"]
-    at = conn.exec_driver_sql("SELECT max(computed_at) FROM building_access").scalar()
+    at = queries.access_computed_at(conn)
     page = pages.Page(
         "coverage",
         lang,
@@ -353,14 +328,14 @@ async def coverage(
         filters={
             t("unit", lang): unit or t("all", lang),
             t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",
-            t("circles", lang): circle,
+            t("circles", lang): dict(queries.living_categories(conn, lang)).get(circle, circle),
         },
         query=_query(request),
         form=[
             (
                 "circle",
                 t("circles", lang),
-                [(c, n) for c, n in _living_categories(conn, lang)],
+                [(c, n) for c, n in queries.living_categories(conn, lang)],
                 circle,
             )
         ],

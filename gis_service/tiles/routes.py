@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from gis_service.api.deps import ConnDep, SettingsDep, principal_of
 from gis_service.auth.principal import Principal
@@ -30,10 +29,11 @@ LAYERS = ("units", "cases", "service_points", "basemap")
 
 
 def versions_of(conn) -> tuple[int, int, int]:
-    row = conn.execute(
-        text("SELECT network_version, points_version, units_version FROM access_state")
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    """(network, points, units) versions: what the basemap and point tiles depend on."""
+    from gis_service.access.reach import current_versions
+
+    network, points, units = current_versions(conn)
+    return network, points, units
 
 
 def unit_figures(
