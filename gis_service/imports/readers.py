@@ -22,6 +22,7 @@ from pyproj.exceptions import CRSError
 from gis_service.errors import ImportRejected
 from gis_service.geo.coords import CoordSys, geometry_to_wgs84
 from gis_service.imports.fields import pick_column
+from gis_service.imports.problems import Problems
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
@@ -154,14 +155,16 @@ def _read_csv(
         )
     lon = pd.to_numeric(df[lon_col].str.strip(), errors="coerce")
     lat = pd.to_numeric(df[lat_col].str.strip(), errors="coerce")
-    bad = np.flatnonzero(lon.isna().to_numpy() | lat.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise ImportRejected(
-            f"row {i + 1}: {lon_col}/{lat_col} = {df[lon_col].iat[i]!r}/{df[lat_col].iat[i]!r} "
-            "is not a number",
-            feature=i + 1,
+    bad = np.flatnonzero(~(np.isfinite(lon.to_numpy()) & np.isfinite(lat.to_numpy())))
+    problems = Problems()
+    for i in bad:
+        problems.add(
+            int(i) + 1,
+            f"{lon_col}/{lat_col} = {df[lon_col].iat[i]!r}/{df[lat_col].iat[i]!r} "
+            "is not a finite number",
+            field=lon_col if not np.isfinite(lon.iat[i]) else lat_col,
         )
+    problems.raise_if_any(path.name)
     frame = gpd.GeoDataFrame(
         df.drop(columns=[lon_col, lat_col]), geometry=gpd.points_from_xy(lon, lat), crs=None
     )
@@ -212,6 +215,10 @@ def read_vector(
             "Shapefile or CSV"
         )
 
+    _check_finite(frame, path.name)
+    if frame.geometry.has_z.any():
+        frame = frame.set_geometry(shapely.force_2d(frame.geometry.values), crs=frame.crs)
+        notes.append("dropped the heights (Z) of 3-D coordinates: units and points are 2-D")
     declared = frame.crs
     if crs:
         target = _parse_crs(crs)
@@ -235,6 +242,19 @@ def read_vector(
         )
         notes.append(f"converted {CoordSys(coord_sys).value} coordinates to WGS-84")
     return ReadResult(frame=frame, source_crs=source_crs, encoding=used_encoding, notes=notes)
+
+
+def _check_finite(frame: gpd.GeoDataFrame, name: str) -> None:
+    """Every coordinate is a finite number: NaN or infinity is a problem of its feature."""
+    coords, index = shapely.get_coordinates(frame.geometry.values, return_index=True)
+    problems = Problems()
+    for i in np.unique(index[~np.isfinite(coords).all(axis=1)]):
+        problems.add(
+            int(i) + 1,
+            "has a coordinate that is not a finite number (NaN or infinity)",
+            field="geometry",
+        )
+    problems.raise_if_any(name)
 
 
 def _check_lonlat_plausible(frame: gpd.GeoDataFrame, name: str, source_crs: str) -> None:
