@@ -86,3 +86,16 @@ def test_the_import_keeps_what_osmnx_walk_keeps(db, tmp_path, suffix):
 )
 def test_walkable_reads_tags_as_overpass_reads_the_osmnx_filter(tags, kept):
     assert walkable(tags) is kept
+
+
+def test_street_names_with_line_breaks_and_backslashes_are_stored_on_one_line(db, tmp_path):
+    ways = [
+        (_line(0, 0, 500, 0), {"highway": "residential", "name": "人民路&#13;&#10;北段"}),
+        (_line(500, 0, 1000, 0), {"highway": "residential", "name": "C:\\路&#9;二"}),
+    ]
+    path = tmp_path / "names.osm"
+    path.write_text(_osm_xml(ways), encoding="utf-8")
+    import_network(path, settings=db)
+    with get_engine(db).connect() as conn:
+        names = conn.execute(text("SELECT DISTINCT name FROM walk_edge ORDER BY name")).scalars()
+        assert list(names) == ["C:\\路 二", "人民路  北段"]
