@@ -235,3 +235,14 @@ def test_three_d_coordinates_are_imported_flat_with_a_note(db, tmp_path):
     assert done.returncode == 0, done.stderr
     assert any("(Z)" in note for note in json.loads(done.stdout)["notes"])
     assert _count(db, "admin_unit") == 1
+
+
+def test_a_nul_in_a_column_name_is_a_problem_of_the_file(client, db, tmp_path):
+    path = tmp_path / "districts.csv"
+    _district_csv(path, [{"name": "金水区", f"备{NUL}注": "x"}])
+    r = _upload(client, path, kind="boundaries", level="district")
+    assert r.status_code == 422, r.json()
+    [problem] = r.json()["problems"]
+    assert problem["feature"] is None and "U+0000" in problem["problem"]
+    assert client.get(r.json()["status_url"]).json()["status"] == "failed"
+    assert _count(db, "admin_unit") == 0
