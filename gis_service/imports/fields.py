@@ -61,8 +61,8 @@ def text_value(value: Any, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     are allowed), text that is not valid Unicode (a lone surrogate), and text longer than
     ``max_chars`` characters.
     """
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None  # None, NaN, pandas' NA and NaT: an empty cell
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()
