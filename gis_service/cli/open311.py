@@ -8,6 +8,8 @@ from rich.table import Table
 
 from gis_service.cli.session import database
 from gis_service.open311 import keys as keys_service
+from gis_service.settings import get_settings
+from gis_service.timezone import local_text
 
 app = typer.Typer(help="Open311 GeoReport v2: client keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="api_keys of client apps: create, list, revoke.", no_args_is_help=True)
@@ -39,6 +41,7 @@ def list_keys() -> None:
     """Clients with the first characters of their key, scope and revocation."""
     with database() as conn:
         rows = keys_service.list_keys(conn)
+    settings = get_settings()
     table = Table("id", "name", "key", "scope", "created", "revoked")
     for k in rows:
         scope = (
@@ -51,8 +54,8 @@ def list_keys() -> None:
             k["name"],
             f"{k['key_prefix']}…",
             scope,
-            f"{k['created_at']:%Y-%m-%d %H:%M}",
-            f"{k['revoked_at']:%Y-%m-%d %H:%M}" if k["revoked_at"] else "",
+            local_text(k["created_at"], settings),
+            local_text(k["revoked_at"], settings) or "",
         )
     console.print(table)
     console.print(f"{len(rows)} clients")
@@ -65,5 +68,5 @@ def revoke(name: str) -> None:
         client = keys_service.revoke_key(conn, name)
     console.print(
         f"revoked the key of {client['name']} "
-        f"(since {client['revoked_at']:%Y-%m-%d %H:%M}); it no longer works"
+        f"(since {local_text(client['revoked_at'], get_settings())}); it no longer works"
     )

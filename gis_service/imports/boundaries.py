@@ -21,7 +21,8 @@ from gis_service.db.engine import transaction
 from gis_service.errors import ImportRejected
 from gis_service.geo.coords import CoordSys
 from gis_service.imports import qa
-from gis_service.imports.fields import count_value, pick_column, text_value
+from gis_service.imports.fields import MAX_NAME_CHARS, CellError, Cells, pick_column, text_value
+from gis_service.imports.problems import Problems
 from gis_service.imports.readers import read_vector
 from gis_service.imports.report import ImportReport, Progress, no_progress
 from gis_service.settings import Settings, get_settings
@@ -67,27 +68,6 @@ class StagedUnit:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Problems:
-    """Fatal problems, collected so one rejection lists them all."""
-
-    items: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, seq: int | None, problem: str, **extra: Any) -> None:
-        self.items.append({"feature": seq, "problem": problem, **extra})
-
-    def raise_if_any(self, filename: str) -> None:
-        if not self.items:
-            return
-        first = self.items[0]
-        where = f"feature {first['feature']}: " if first["feature"] is not None else ""
-        more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
-        raise ImportRejected(
-            f"{filename}: {where}{first['problem']}{more}; nothing was imported",
-            problems=self.items,
-        )
-
-
 def _polygonal(geom: BaseGeometry) -> MultiPolygon:
     """The polygons of a geometry (make_valid may return a collection with stray lines)."""
     if isinstance(geom, Polygon):
@@ -130,13 +110,28 @@ def prepare(
     if options.level is Level.district and code_col is None:
         raise ImportRejected("districts need their national division code: pass --code-field")
     used = {c for c in (code_col, name_col, parent_col, pop_col, hh_col) if c}
+    extra = [c for c in columns if c not in used]
+    for c in extra:
+        try:
+            text_value(str(c), MAX_NAME_CHARS)
+        except CellError as exc:
+            problems.add(None, f"field name {exc}", field=str(c))
     seen: dict[str, int] = {}
     units: list[StagedUnit] = []
     for seq, (_, row) in enumerate(frame.iterrows(), start=1):
         geom = row[frame.geometry.name]
-        name = text_value(row[name_col])
-        code = text_value(row[code_col]) if code_col else None
-        label = {"code": code, "name": name}
+        cells = Cells(seq, problems)
+        cells.label = {
+            "code": cells.label_text(row[code_col]) if code_col else None,
+            "name": cells.label_text(row[name_col]),
+        }
+        label = cells.label
+        name = cells.text(name_col, row[name_col], MAX_NAME_CHARS)
+        code = cells.text(code_col, row[code_col] if code_col else None)
+        parent = cells.text(parent_col, row[parent_col]) if parent_col else options.parent
+        population = cells.count(pop_col, row[pop_col] if pop_col else None)
+        households = cells.count(hh_col, row[hh_col] if hh_col else None)
+        attrs = {c: cells.text(c, row[c]) for c in extra}
         if geom is None or geom.is_empty:
             problems.add(seq, "has no geometry", **label)
             continue
@@ -145,7 +140,7 @@ def prepare(
                 seq, f"is a {geom.geom_type}; {options.level.value} units are polygons", **label
             )
             continue
-        if not name:
+        if not name and name_col not in cells.bad:
             problems.add(seq, "has no name", **label)
         fixed, reason = repair(geom)
         if fixed.is_empty:
@@ -171,22 +166,16 @@ def prepare(
                 if code in seen:
                     problems.add(seq, f"duplicate code {code} (also feature {seen[code]})", **label)
                 seen.setdefault(code, seq)
-        elif code_col:
+        elif code_col and code_col not in cells.bad:
             problems.add(seq, f"has no code in field {code_col!r}", **label)
-        parent = text_value(row[parent_col]) if parent_col else options.parent
         if code and parent and not code.startswith(parent):
             problems.add(
                 seq, f"code {code} does not start with its parent's code {parent}", **label
             )
         if code and not parent and options.level is not Level.district:
             parent = codes.parent_of(code)
-        try:
-            population = count_value(row[pop_col], seq, pop_col) if pop_col else None
-            households = count_value(row[hh_col], seq, hh_col) if hh_col else None
-        except ImportRejected as exc:
-            problems.add(seq, exc.message, **label)
+        if cells.bad:
             continue
-        attrs = {c: text_value(row[c]) for c in columns if c not in used}
         units.append(
             StagedUnit(
                 seq=seq,

@@ -81,9 +81,22 @@ def create_run(settings: Settings, request: ImportRequest) -> str:
         )
 
 
+def _storable(value: Any) -> Any:
+    """JSON for a jsonb column: PostgreSQL refuses NUL (\\u0000) in jsonb text, so a NUL
+    that an error message or a field name carries from the file becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
 def _finish(
     settings: Settings, run_id: str, status: str, report: dict | None, error: dict | None
 ) -> None:
+    report, error = _storable(report), _storable(error)
     with transaction(settings) as conn:
         conn.execute(
             text(

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, text
 from gis_service.db.engine import transaction
 from gis_service.errors import ImportRejected
 from gis_service.geo.coords import CoordSys
-from gis_service.imports.boundaries import Problems
-from gis_service.imports.fields import pick_column, text_value
+from gis_service.imports.fields import MAX_NAME_CHARS, MAX_TEXT_CHARS, Cells, pick_column
+from gis_service.imports.problems import Problems
 from gis_service.imports.readers import read_vector
 from gis_service.imports.report import ImportReport, Progress, no_progress
 from gis_service.settings import Settings, get_settings
@@ -154,31 +154,37 @@ def import_points_frame(
         progress("checking features")
         rows = []
         for seq, (_, row) in enumerate(frame.iterrows(), start=1):
+            cells = Cells(seq, problems)
+            cells.label = {"name": cells.label_text(row[col["name"]])}
+
+            def val(key: str, row=row, cells=cells, max_chars=MAX_TEXT_CHARS) -> str | None:
+                column = col[key]
+                return cells.text(column, row[column] if column else None, max_chars)
+
+            name = val("name", max_chars=MAX_NAME_CHARS)
+            fields = {key: val(key) for key in ("address", "hours", "phone", "categories")}
+            fields["id"] = val("id", max_chars=MAX_NAME_CHARS)
             geom = row[frame.geometry.name]
             if geom is not None and geom.geom_type == "MultiPoint" and len(geom.geoms) == 1:
                 geom = geom.geoms[0]
             if geom is None or geom.is_empty or geom.geom_type != "Point":
                 kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
-                problems.add(seq, f"has {kind}; service points are points")
+                problems.add(seq, f"has {kind}; service points are points", **cells.label)
                 continue
-            name = text_value(row[col["name"]])
-            if not name:
+            if not name and col["name"] not in cells.bad:
                 problems.add(seq, "has no name")
+            if cells.bad or not name:
                 continue
-
-            def val(key: str, row=row) -> str | None:
-                return text_value(row[col[key]]) if col[key] else None
-
-            ext = val("id") or f"{options.kind}:{name}:{geom.x:.5f},{geom.y:.5f}"
+            ext = fields["id"] or f"{options.kind}:{name}:{geom.x:.5f},{geom.y:.5f}"
             rows.append(
                 {
                     "seq": seq,
                     "external_id": ext,
                     "name": name,
-                    "address": val("address"),
-                    "hours": val("hours"),
-                    "phone": val("phone"),
-                    "cats": _categories(val("categories"), default, vocab, seq, problems),
+                    "address": fields["address"],
+                    "hours": fields["hours"],
+                    "phone": fields["phone"],
+                    "cats": _categories(fields["categories"], default, vocab, seq, problems),
                     "lon": geom.x,
                     "lat": geom.y,
                 }

@@ -22,6 +22,7 @@ from pyproj.exceptions import CRSError
 from gis_service.errors import ImportRejected
 from gis_service.geo.coords import CoordSys, geometry_to_wgs84
 from gis_service.imports.fields import pick_column
+from gis_service.imports.problems import Problems
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
@@ -38,31 +39,83 @@ class ReadResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _dbf_encoding(shp: Path) -> str | None:
-    """Guess the .dbf text encoding when no .cpg says it: UTF-8 if it decodes, else GB18030.
+@dataclass
+class DbfEncoding:
+    """How a shapefile's .dbf text is decoded.
 
-    GB18030 is a superset of GBK/GB2312, which Chinese desktop GIS writes by default.
+    ``encoding`` is what to pass to pyogrio (None: GDAL decodes it by the .cpg or by the
+    code page the .dbf header declares); ``label`` is what the QA report shows.
     """
-    if shp.with_suffix(".cpg").exists() or shp.with_suffix(".CPG").exists():
-        return None
+
+    encoding: str | None
+    label: str | None
+    note: str | None = None
+
+
+def _dbf_language_driver(dbf: Path) -> int | None:
+    """The dBASE language driver ID (LDID): byte 29 of the .dbf header; 0 declares none."""
+    with dbf.open("rb") as f:
+        header = f.read(32)
+    return header[29] if len(header) >= 32 else None
+
+
+def dbf_encoding(shp: Path) -> DbfEncoding:
+    """How to decode a shapefile's .dbf, preferring what the files declare to a guess.
+
+    1. A .cpg beside it names the encoding: GDAL reads it (label: the .cpg's text).
+    2. Else a language driver ID in the .dbf header (e.g. 0x4D = code page 936, GBK) names
+       the code page: GDAL maps it (shapelib calls it ``LDID/77``) and decodes the text.
+       pyogrio reports a layer whose text GDAL recodes as ``UTF-8``; that is the check
+       that GDAL knows this code page.
+    3. Only a .dbf declaring nothing (LDID 0, or an ID GDAL does not know) is guessed:
+       UTF-8 if the whole body decodes as UTF-8, else GB18030 (a superset of GBK/GB2312,
+       which Chinese desktop GIS writes by default).
+    """
+    cpg = next((p for p in (shp.with_suffix(".cpg"), shp.with_suffix(".CPG")) if p.exists()), None)
+    if cpg is not None:
+        return DbfEncoding(None, cpg.read_text(errors="replace").strip() or None)
     dbf = next((p for p in (shp.with_suffix(".dbf"), shp.with_suffix(".DBF")) if p.exists()), None)
     if dbf is None:
-        return None
+        return DbfEncoding(None, None)
+    ldid = _dbf_language_driver(dbf)
+    if ldid is None:
+        return DbfEncoding(None, None)
+    unknown = ""
+    if ldid:
+        try:
+            gdal_recodes = pyogrio.read_info(shp)["encoding"] == "UTF-8"
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+            gdal_recodes = False
+        if gdal_recodes:
+            return DbfEncoding(
+                None,
+                f"LDID/{ldid}",
+                f"no .cpg beside the shapefile: read the .dbf in the code page its header "
+                f"declares (dBASE language driver ID 0x{ldid:02X})",
+            )
+        unknown = f" (its language driver ID 0x{ldid:02X} is not one GDAL knows)"
+    guess = _guess_dbf_text(dbf)
+    if guess is None:
+        return DbfEncoding(None, None)
+    return DbfEncoding(
+        guess,
+        guess,
+        f"no .cpg beside the shapefile and no code page in the .dbf header{unknown}: "
+        f"read the .dbf as {guess}",
+    )
+
+
+def _guess_dbf_text(dbf: Path) -> str | None:
     raw = dbf.read_bytes()
-    if len(raw) < 32:
-        return None
     header_len = struct.unpack("<H", raw[8:10])[0]
     body = raw[header_len:]
-    try:
-        body.decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("gb18030")
-        return "GB18030"
-    except UnicodeDecodeError:
-        return None
+    for guess in ("UTF-8", "GB18030"):
+        try:
+            body.decode(guess)
+        except UnicodeDecodeError:
+            continue
+        return guess
+    return None
 
 
 def _read_text_table(path: Path) -> tuple[pd.DataFrame, str]:
@@ -102,14 +155,16 @@ def _read_csv(
         )
     lon = pd.to_numeric(df[lon_col].str.strip(), errors="coerce")
     lat = pd.to_numeric(df[lat_col].str.strip(), errors="coerce")
-    bad = np.flatnonzero(lon.isna().to_numpy() | lat.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise ImportRejected(
-            f"row {i + 1}: {lon_col}/{lat_col} = {df[lon_col].iat[i]!r}/{df[lat_col].iat[i]!r} "
-            "is not a number",
-            feature=i + 1,
+    bad = np.flatnonzero(~(np.isfinite(lon.to_numpy()) & np.isfinite(lat.to_numpy())))
+    problems = Problems()
+    for i in bad:
+        problems.add(
+            int(i) + 1,
+            f"{lon_col}/{lat_col} = {df[lon_col].iat[i]!r}/{df[lat_col].iat[i]!r} "
+            "is not a finite number",
+            field=lon_col if not np.isfinite(lon.iat[i]) else lat_col,
         )
+    problems.raise_if_any(path.name)
     frame = gpd.GeoDataFrame(
         df.drop(columns=[lon_col, lat_col]), geometry=gpd.points_from_xy(lon, lat), crs=None
     )
@@ -144,12 +199,14 @@ def read_vector(
     if suffix == ".csv":
         frame, used_encoding = _read_csv(path, wkt_field, lon_field, lat_field)
     elif suffix in VECTOR_SUFFIXES:
+        read_encoding = encoding
         if suffix == ".shp" and encoding is None:
-            used_encoding = _dbf_encoding(path)
-            if used_encoding:
-                notes.append(f"no .cpg beside the shapefile: read the .dbf as {used_encoding}")
+            dbf = dbf_encoding(path)
+            read_encoding, used_encoding = dbf.encoding, dbf.label
+            if dbf.note:
+                notes.append(dbf.note)
         try:
-            frame = pyogrio.read_dataframe(path, layer=layer, encoding=used_encoding)
+            frame = pyogrio.read_dataframe(path, layer=layer, encoding=read_encoding)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise ImportRejected(f"{path.name}: cannot read ({exc})") from exc
     else:
@@ -158,6 +215,10 @@ def read_vector(
             "Shapefile or CSV"
         )
 
+    _check_finite(frame, path.name)
+    if frame.geometry.has_z.any():
+        frame = frame.set_geometry(shapely.force_2d(frame.geometry.values), crs=frame.crs)
+        notes.append("dropped the heights (Z) of 3-D coordinates: units and points are 2-D")
     declared = frame.crs
     if crs:
         target = _parse_crs(crs)
@@ -181,6 +242,19 @@ def read_vector(
         )
         notes.append(f"converted {CoordSys(coord_sys).value} coordinates to WGS-84")
     return ReadResult(frame=frame, source_crs=source_crs, encoding=used_encoding, notes=notes)
+
+
+def _check_finite(frame: gpd.GeoDataFrame, name: str) -> None:
+    """Every coordinate is a finite number: NaN or infinity is a problem of its feature."""
+    coords, index = shapely.get_coordinates(frame.geometry.values, return_index=True)
+    problems = Problems()
+    for i in np.unique(index[~np.isfinite(coords).all(axis=1)]):
+        problems.add(
+            int(i) + 1,
+            "has a coordinate that is not a finite number (NaN or infinity)",
+            field="geometry",
+        )
+    problems.raise_if_any(name)
 
 
 def _check_lonlat_plausible(frame: gpd.GeoDataFrame, name: str, source_crs: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from gis_service.geo.coords import CoordSys
 from gis_service.imports import jobs
 from gis_service.imports.boundaries import BoundaryOptions
 from gis_service.imports.points import PointOptions
+from gis_service.settings import Settings
+from gis_service.timezone import local_iso
 from gis_service.units.codes import Level
 
 router = APIRouter(tags=["imports"])
@@ -106,12 +109,14 @@ def create_import(
 
 
 @router.get("/imports/{run_id}", summary="Status and QA report of an import", name="get_import")
-def get_import(conn: ConnDep, admin: AdminDep, run_id: str) -> JSONResponse:
-    """An import's status and QA report: for admins, like the import itself (the report
-    names features, people and phones from the file)."""
+def get_import(conn: ConnDep, settings: SettingsDep, admin: AdminDep, run_id: str) -> JSONResponse:
+    """An import's row: status, parameters, QA report or error, for admins like the import
+    itself (the report names features, people and phones from the file); ``created_at``,
+    ``started_at`` and ``finished_at`` are ISO 8601 in the district's time (``+08:00``)."""
     run = jobs.get_run(conn, run_id)
-    return JSONResponse(jsonable(run))
+    return JSONResponse(jsonable(run, settings))
 
 
-def jsonable(run: dict) -> dict:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items()}
+def jsonable(run: dict, settings: Settings) -> dict:
+    """The row with its moments written in the district's time (gis_service/timezone.py)."""
+    return {k: (local_iso(v, settings) if isinstance(v, datetime) else v) for k, v in run.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.i18n import t
 from gis_service.stats.cube import CaseCube
 from gis_service.tiles.basemap import Basemap
+from gis_service.timezone import local_date, zone_name
 
 MAX_INLINE_CASES = 5000
 CELL_M = 250.0  # aggregation cell of exported cases, Web Mercator metres
@@ -107,10 +108,19 @@ def basemap_layers(conn: Connection, codes: list[str]) -> dict[str, Any]:
 
 
 def inline_cases(
-    conn: Connection, unit: str | None, date_from: date, date_to: date, overdue_only: bool
+    conn: Connection,
+    unit: str | None,
+    date_from: date,
+    date_to: date,
+    overdue_only: bool,
+    tz: str,
 ) -> dict[str, Any]:
-    """Cases of the unit and period as GeoJSON: points, or counts per cell if too many."""
-    where = ["status <> 'duplicate'", "reported_at::date BETWEEN :a AND :b"]
+    """Cases of the unit and period as GeoJSON: points, or counts per cell if too many.
+
+    Days are the district's (``tz``, an IANA zone name from ``timezone.zone_name``): the
+    period's first and last days and each case's ``reported`` date are local dates.
+    """
+    where = ["status <> 'duplicate'", "(reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b"]
     if unit:
         where.append("unit_code LIKE :u")
     if overdue_only:
@@ -119,14 +129,15 @@ def inline_cases(
             "'handled') AND deadline_at < now()"
         )
     cond = " AND ".join(where)
-    params = {"a": date_from, "b": date_to, "u": f"{unit}%", "cell": CELL_M}
+    params = {"a": date_from, "b": date_to, "u": f"{unit}%", "cell": CELL_M, "tz": tz}
     n = conn.execute(text(f"SELECT count(*) FROM cases WHERE {cond}"), params).scalar()
     if n <= MAX_INLINE_CASES:
         sql = f"""SELECT json_build_object('type', 'FeatureCollection', 'features',
             coalesce(json_agg(json_build_object('type', 'Feature', 'id', id,
               'geometry', ST_AsGeoJSON(geom, 6)::json,
               'properties', json_build_object('status', status, 'reported',
-                  reported_at::date, 'overdue', deadline_at < now() AND closed_at IS NULL)
+                  (reported_at AT TIME ZONE :tz)::date,
+                  'overdue', deadline_at < now() AND closed_at IS NULL)
             )), '[]')) FROM cases WHERE {cond}"""
     else:
         sql = f"""SELECT json_build_object('type', 'FeatureCollection', 'features',
@@ -154,12 +165,22 @@ def export(
     date_from: date | None,
     date_to: date | None,
     lang: str,
+    now: datetime | None = None,
 ) -> Exported:
+    """Write the pages of ``unit`` (None: everything) for the period into ``out``.
+
+    The period defaults to the 364 days up to today; "today", the pages' data date and
+    every case date are the district's (``timezone``; ``now`` is the moment of the export,
+    the current one by default).
+    """
     from gis_service.stats.resolution import StatsQuery, resolution
 
+    settings = cube.settings
+    tz = zone_name(settings)
+    today = local_date(settings, now)
     out.mkdir(parents=True, exist_ok=True)
     admin = Principal(role=Role.admin, display_name="export")
-    date_to = date_to or date.today()
+    date_to = date_to or today
     date_from = date_from or date_to - timedelta(days=363)
     style = Basemap(conn.engine.url.database or "export").style
     codes = pages.scope_codes(conn, admin, unit)
@@ -174,7 +195,7 @@ def export(
             kind,
             lang,
             admin,
-            data_date=date.today().isoformat(),
+            data_date=today.isoformat(),
             filters=filters,
             offline={**base, **(extra or {})},
         )
@@ -182,7 +203,7 @@ def export(
     stats = resolution(
         conn, cube, admin, StatsQuery(level=level, date_from=date_from, date_to=date_to, unit=unit)
     )
-    overdue = inline_cases(conn, unit, date_from, date_to, overdue_only=True)
+    overdue = inline_cases(conn, unit, date_from, date_to, overdue_only=True, tz=tz)
     docs = {
         "resolution": pages.resolution_page(
             conn, page("resolution", {"overdue": overdue}), stats, style, unit
@@ -190,7 +211,8 @@ def export(
         "cases": pages.cases_page(
             conn,
             page(
-                "cases", {"cases": inline_cases(conn, unit, date_from, date_to, overdue_only=False)}
+                "cases",
+                {"cases": inline_cases(conn, unit, date_from, date_to, overdue_only=False, tz=tz)},
             ),
             style,
             unit,

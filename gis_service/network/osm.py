@@ -1,18 +1,20 @@
 """The pedestrian network out of an OpenStreetMap extract (.osm.pbf / .osm / .osm.bz2).
 
-Which ways count as walkable (docs/access.md) — OSM's own tagging, as OSMnx's "walk"
-network reads it, with one addition: streets where pedestrians are explicitly allowed
-(``foot=yes|designated|permissive``) are kept whatever else they say.
+Which ways count as walkable (docs/access.md) is OSMnx's "walk" network filter
+(``osmnx._overpass._get_osm_filter("walk")`` with OSMnx's default ``access`` setting), read
+the way Overpass reads it: a way needs a ``highway`` tag, and is dropped when any of these
+unanchored, case-sensitive regular expressions matches the value of its key:
 
-* kept: footway, path, pedestrian, steps, living_street, residential, service,
-  unclassified, track, corridor, elevator, bridleway, cycleway, road, platform, the
-  tertiary / secondary / primary classes and their links;
-* dropped: motorway and trunk (and links) unless foot is allowed, bus_guideway;
-  always construction, proposed, abandoned, disused, raceway; ``foot=no``;
-  ``access=private|no``; ``service=private``;
-  closed ``area=yes`` ways (squares are walked around, not through, here).
-* One-way applies to a walker only where OSM says so for walkers: ``oneway:foot``, or
-  ``oneway`` on ways built for walking (footway, path, steps, pedestrian, corridor).
+* ``highway``: abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|
+  proposed|raceway|razed (so motorway and motorway_link go, trunk stays);
+* ``area``: yes (squares and other areas are walked around, not through, here);
+* ``access``: private; ``foot``: no; ``service``: private.
+
+Everything else with a ``highway`` tag is kept: footway, path, steps, pedestrian, track,
+trail, living_street, residential, service, the trunk ... unclassified classes, etc.
+
+One-way applies to a walker only where OSM says so for walkers: ``oneway:foot``, or
+``oneway`` on ways built for walking (footway, path, steps, pedestrian, corridor).
 
 Ways are split at every node shared with another kept way (the intersections), so the
 graph is noded exactly where OSM says streets meet: a bridge over a street is not a
@@ -21,7 +23,8 @@ crossing. Only the largest connected part is kept unless ``keep_all``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,49 +37,33 @@ from scipy.sparse.csgraph import connected_components
 from gis_service.errors import ImportRejected
 from gis_service.network.store import Network
 
-WALKABLE = {
-    "footway",
-    "path",
-    "pedestrian",
-    "steps",
-    "living_street",
-    "residential",
-    "service",
-    "unclassified",
-    "track",
-    "corridor",
-    "elevator",
-    "bridleway",
-    "cycleway",
-    "road",
-    "tertiary",
-    "tertiary_link",
-    "secondary",
-    "secondary_link",
-    "primary",
-    "primary_link",
-    "platform",
-}
-NEVER = {"construction", "proposed", "abandoned", "disused", "razed", "raceway"}
-FOOT_YES = {"yes", "designated", "permissive", "official"}
+OSMNX_WALK_FILTER: tuple[tuple[str, str], ...] = (
+    ("area", "yes"),
+    ("access", "private"),
+    (
+        "highway",
+        "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed|"
+        "raceway|razed",
+    ),
+    ("foot", "no"),
+    ("service", "private"),
+)
+"""OSMnx's "walk" filter as (key, pattern) pairs: Overpass ``["key"!~"pattern"]`` clauses."""
+_EXCLUDE = tuple((key, re.compile(pattern)) for key, pattern in OSMNX_WALK_FILTER)
 FOOT_WAYS = {"footway", "path", "steps", "pedestrian", "corridor"}
-NO = {"no", "private"}
 
 
-def walkable(tags: dict[str, str]) -> bool:
-    hw = tags.get("highway")
-    if hw is None or hw in NEVER:
+def walkable(tags: Mapping[str, str]) -> bool:
+    """Whether OSMnx's "walk" network keeps a way with these tags.
+
+    Overpass semantics: ``["highway"]`` requires the key; ``["k"!~"re"]`` passes when the key
+    is absent or the regular expression finds no match anywhere in the value.
+    """
+    if "highway" not in tags:
         return False
-    foot = tags.get("foot")
-    if foot == "no":
-        return False
-    if foot in FOOT_YES:
-        return True
-    if hw not in WALKABLE:
-        return False
-    if tags.get("access") in NO or tags.get("service") == "private":
-        return False
-    return tags.get("area") != "yes"
+    return not any(
+        (value := tags.get(key)) is not None and pattern.search(value) for key, pattern in _EXCLUDE
+    )
 
 
 def oneway_for_walkers(tags: dict[str, str]) -> int:

@@ -48,10 +48,15 @@ def _copy(conn: Connection, table: str, columns: str, buf: io.StringIO) -> None:
         cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buf)
 
 
+_COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": " ", "\n": " ", "\r": " ", "\x00": None})
+
+
 def _text(value: str | None) -> str:
+    """A street's kind or name in COPY's text format, on one line: backslashes escaped,
+    tabs and line breaks made spaces, NUL (which PostgreSQL text cannot hold) dropped."""
     if value is None:
         return "\\N"
-    return value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+    return value.translate(_COPY_TEXT)
 
 
 def write_network(conn: Connection, net: Network) -> int:
