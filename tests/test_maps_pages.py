@@ -66,3 +66,33 @@ def test_an_outside_basemap_can_be_configured_and_its_datum_is_flagged(demo_sett
         assert "https://wmts.gov.example/tiles/{z}/{x}/{y}.png" in html
         assert "gisBasemap(" not in html
         assert "GCJ-02" in html
+
+
+def _visible_text(html: str) -> str:
+    """The page's words as a person reads them: no scripts, styles, tags or attributes."""
+    html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    return re.sub(r"(?s)<[^>]+>", " ", html)
+
+
+def test_chinese_pages_show_no_english_keys_and_local_times(demo_settings):
+    """Every vocabulary key (statuses, levels, living-circle categories, roles) is shown by
+    its Chinese name, and the coverage page's data date is the district's clock."""
+    from sqlalchemy import text
+
+    from gis_service.db.engine import get_engine
+    from gis_service.timezone import local_text
+
+    with get_engine(demo_settings).connect() as conn:
+        keys = set(conn.execute(text("SELECT code FROM living_category")).scalars())
+        at = conn.execute(text("SELECT max(computed_at) FROM building_access")).scalar()
+    from gis_service.stats.cube import STATUSES
+    from gis_service.units.codes import LEVELS
+
+    keys |= set(STATUSES) | {str(lv) for lv in LEVELS}
+    with _signed_in(demo_settings) as client:
+        for path in ("/maps/resolution", "/maps/cases", "/maps/units", "/maps/coverage"):
+            words = set(re.findall(r"[a-z_]+", _visible_text(client.get(path).text)))
+            assert not words & keys, (path, words & keys)
+        coverage = _visible_text(client.get("/maps/coverage").text)
+    if at is not None:
+        assert local_text(at, demo_settings) in coverage

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import folium
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import roster_filter, units_inside, units_visible
+from gis_service.maps import queries
 from gis_service.maps.assets import MAPS_JS, VECTORGRID_JS, localise
 from gis_service.maps.i18n import TEXT, t
 from gis_service.units.codes import child_level
@@ -476,10 +476,11 @@ def coverage_page(
         {"tol": SIMPLIFY_DEG * 2, "key": f"category:{circle}"},
     ).all()
     palette = ["#1b9e77"]
+    circle_name = dict(queries.living_categories(conn, page.lang)).get(circle, circle)
     for (key, geom), colour in zip(circles, palette, strict=False):
         folium.GeoJson(
             {"type": "Feature", "geometry": geom, "properties": {"key": key}},
-            name=f"{page.text('circles')} · {key.split(':', 1)[1]}",
+            name=f"{page.text('circles')} · {circle_name}",
             style_function=lambda f, c=colour: {"color": c, "weight": 1, "fillOpacity": 0.12},
         ).add_to(m)
     feats = []
@@ -579,12 +580,8 @@ def coverage_page(
             ("#ffd92f", page.text("sites")),
         ]
         + [
-            (c, f"{page.text('circles')} · {k.split(':', 1)[1]}")
-            for (k, _), c in zip(circles, palette, strict=False)
+            (c, f"{page.text('circles')} · {circle_name}")
+            for _, c in zip(circles, palette, strict=False)
         ],
     )
     return finish(m)
-
-
-def today_iso() -> str:
-    return date.today().isoformat()

@@ -7,8 +7,9 @@ cut to the viewer's jurisdiction by the same SQL and cube filters as the API.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from gis_service.auth.scope import require_case_reader, require_role, scope_key
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.maps import pages, queries
 from gis_service.maps.i18n import LANGS, t
+from gis_service.timezone import local_date, local_now, local_text
 
 router = APIRouter(prefix="/maps", tags=["maps"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -143,19 +145,10 @@ async def resolution(
         return _to_login(request)
     if principal.role is Role.team_member:
         raise Forbidden("the resolution map is for supervisors, planners and admins")
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     from gis_service.stats.resolution import StatsQuery
     from gis_service.stats.resolution import resolution as stats
 
-    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
-    q = StatsQuery(
-        level=level,
-        date_to=date_to or today,
-        date_from=date_from or (date_to or today) - timedelta(days=363),
-        unit=unit,
-    )
+    q = StatsQuery.default_period(settings, level, date_from, date_to, unit=unit)
     figures = stats(conn, request.app.state.cube, principal, q)
     page = pages.Page(
         "resolution",
@@ -184,11 +177,10 @@ async def resolution(
 
 
 def _cube_date(request: Request, settings) -> str:
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    synced = request.app.state.cube.synced_at or dt.datetime.now().timestamp()
-    return dt.datetime.fromtimestamp(synced, ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    """When the figures were last synced, in the district's time."""
+    synced = request.app.state.cube.synced_at
+    moment = dt.datetime.fromtimestamp(synced, dt.UTC) if synced else None
+    return local_text(moment or local_now(settings), settings)
 
 
 @router.get("/cases")
@@ -272,7 +264,7 @@ async def units(
         lang,
         principal,
         **_basemap(settings, lang),
-        data_date=pages.today_iso(),
+        data_date=local_date(settings).isoformat(),
         filters={t("unit", lang): unit or t("all", lang)},
         query=_query(request),
     )
@@ -324,7 +316,7 @@ async def coverage(
         lang,
         principal,
         **_basemap(settings, lang),
-        data_date=at.strftime("%Y-%m-%d %H:%M") if at else pages.today_iso(),
+        data_date=local_text(at, settings) or local_date(settings).isoformat(),
         filters={
             t("unit", lang): unit or t("all", lang),
             t("gap", lang): f"> {reach_m:,.0f} {t('m', lang)}",

@@ -27,7 +27,9 @@ from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_mask, units_visible
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import InvalidInput
+from gis_service.settings import Settings
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUSES, CaseCube, Facts
+from gis_service.timezone import local_date
 
 DEFINITIONS = {
     line.split()[0]: " ".join(line.split()[1:])
@@ -39,6 +41,10 @@ CLOSED = STATUSES.index("closed")
 DUPLICATE = STATUSES.index("duplicate")
 
 
+#: the default period of every figure: 52 whole weeks
+DEFAULT_PERIOD_DAYS = 364
+
+
 @dataclass
 class StatsQuery:
     level: str
@@ -46,6 +52,21 @@ class StatsQuery:
     date_to: date
     category: str | None = None
     unit: str | None = None
+
+    @classmethod
+    def default_period(
+        cls,
+        settings: Settings,
+        level: str,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        **filters: Any,
+    ) -> StatsQuery:
+        """The query with the default period filled in: the 52 weeks (364 days) that end
+        today in the district's time (``GIS_TIMEZONE``), or that end on ``date_to``."""
+        last = date_to or local_date(settings)
+        first = date_from or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        return cls(level=level, date_from=first, date_to=last, **filters)
 
     def check(self) -> None:
         if self.level not in LEVEL_LENGTHS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -32,17 +32,7 @@ def resolution_stats(
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     """Defaults to the last 52 weeks. Cases are those reported in the period (a cohort)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
-    q = StatsQuery(
-        level=level,
-        date_to=date_to or today,
-        date_from=date_from or (date_to or today) - timedelta(days=363),
-        category=category,
-        unit=unit,
-    )
+    q = StatsQuery.default_period(settings, level, date_from, date_to, category=category, unit=unit)
     result = resolution(conn, request.app.state.cube, principal, q)
     # json.dumps with isoformat for dates: jsonable_encoder took 70 ms on 571 units.
     return Response(

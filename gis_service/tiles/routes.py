@@ -10,7 +10,6 @@ basemap and service points are public.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -44,8 +43,6 @@ def unit_figures(
     above the viewer's scope carries only the viewer's cases), with the cube load they came
     from. Kept per level and jurisdiction until the cube's facts change: a zoom animation
     asks for tiles of two levels at once, and must not recompute one level per tile."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
 
     from gis_service.stats.resolution import StatsQuery, resolution
 
@@ -57,9 +54,7 @@ def unit_figures(
         memo["version"] = facts.version
     key = (level, scope_key(principal))
     if key not in memo:
-        settings = request.app.state.settings
-        today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
-        q = StatsQuery(level=level, date_from=today - timedelta(days=363), date_to=today)
+        q = StatsQuery.default_period(request.app.state.settings, level)
         result = resolution(conn, cube, principal, q)
         memo[key] = {u["code"]: u for u in result["units"]}
     return facts.version, memo[key]
