@@ -43,7 +43,8 @@ def city(case_city, tmp_path: Path) -> dict:
     """The case test city plus buildings with residents, a walking network, one party
     organisation, a case in every grid and in one building, each with a photo, one case
     dispatched to team a outside its own community, the viewers of the matrix and the
-    Open311 keys."""
+    Open311 keys. For the public view: every third case is of a private category, every
+    other photo is published, and one case of a public category is rejected."""
     from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
     from gis_service.imports.points import PointOptions, import_points
     from gis_service.network.imports import import_network
@@ -117,7 +118,7 @@ def city(case_city, tmp_path: Path) -> dict:
                 "/api/v1/cases",
                 headers=case_city["admin"],
                 json={
-                    "category": "environment.garbage",
+                    "category": PRIVATE_CATEGORY if i % 3 == 1 else PUBLIC_CATEGORY,
                     "lon": x,
                     "lat": y,
                     "description": f"marker-{i:02d}",
@@ -132,6 +133,19 @@ def city(case_city, tmp_path: Path) -> dict:
                 data={"stage": "before"},
             )
             assert p.status_code == 201, p.text
+            if i % 2 == 0:
+                r = api.post(
+                    f"/api/v1/cases/{case['id']}/photos/{p.json()['id']}/publish",
+                    headers=case_city["admin"],
+                )
+                assert r.status_code == 200, r.text
+            if i == REJECTED:
+                r = api.post(
+                    f"/api/v1/cases/{case['id']}/actions",
+                    headers=case_city["admin"],
+                    json={"action": "reject", "note": "不属于网格事项"},
+                )
+                assert r.status_code == 200, r.text
             cases.append(case)
         # team c (the east subdistrict's volunteers) is sent to one case there
         far = next(c for c in cases if c["unit_code"].startswith("410199002"))
@@ -144,21 +158,34 @@ def city(case_city, tmp_path: Path) -> dict:
             assert r.status_code == 200, r.text
     with get_engine(s).connect() as conn:
         rows = conn.execute(
-            text("SELECT id, case_no, unit_code, team_history, description FROM cases")
+            text(
+                "SELECT id, case_no, unit_code, team_history, description, category_code, "
+                "status FROM cases"
+            )
         ).mappings()
         facts = [dict(r) for r in rows]
         photos = dict(conn.execute(text("SELECT id, case_id FROM case_photo")).all())
+        published = set(
+            conn.execute(text("SELECT id FROM case_photo WHERE published_at IS NOT NULL")).scalars()
+        )
     return {
         "settings": s,
         "viewers": viewers,
         "cases": facts,
         "photos": photos,
+        "published": published,
         "team_c": case_city["teams"]["c"],
         "keys": {"key_community": key_community, "key_building": key_building, "key_all": key_all},
     }
 
 
 # ------------------------------------------------------------------ the oracle
+
+# The public view (the module table of auth/scope.py): categories taxonomy.json marks
+# public, neither rejected nor duplicate; photos only once published.
+PUBLIC_CATEGORY = "environment.garbage"  # taxonomy.json: environment is public
+PRIVATE_CATEGORY = "disputes.neighbours"  # taxonomy.json: disputes are private
+REJECTED = 2  # the fixture's third case (public category, published photo) is rejected
 
 SCOPES = {
     "admin": None,
@@ -183,7 +210,12 @@ def visible(city: dict, who: str) -> set[int]:
     for c in city["cases"]:
         if who == "team_c":
             ok = city["team_c"] in (c["team_history"] or [])
-        elif who == "anonymous" or who == "planner":  # planners read figures, not cases
+        elif who == "anonymous":  # the public view
+            ok = c["category_code"] == PUBLIC_CATEGORY and c["status"] not in (
+                "rejected",
+                "duplicate",
+            )
+        elif who == "planner":  # planners read figures, not cases
             ok = False
         elif SCOPES[who] is None:
             ok = True
@@ -235,7 +267,8 @@ def check_case_detail(api, city, who, auth) -> list[str]:
     want = visible(city, who)
     for c in city["cases"]:
         r = api.get(f"/api/v1/cases/{c['id']}", headers=auth)
-        expected = 200 if c["id"] in want else (404 if who in CASE_READERS else (401, 403))
+        # the public view is Open311's, not this route's
+        expected = (200 if c["id"] in want else 404) if who in CASE_READERS else (401, 403)
         if r.status_code != expected and r.status_code not in np.atleast_1d(expected):
             bad.append(f"case {c['id']} ({c['unit_code']}): {r.status_code}")
     return bad
@@ -245,9 +278,10 @@ def check_photos(api, city, who, auth) -> list[str]:
     bad = []
     want = visible(city, who)
     for pid, cid in city["photos"].items():
+        shown = cid in want and (who != "anonymous" or pid in city["published"])
         for thumb in ("false", "true"):
             r = api.get(f"/api/v1/cases/{cid}/photos/{pid}", headers=auth, params={"thumb": thumb})
-            if (r.status_code == 200) != (cid in want):
+            if (r.status_code == 200) != shown:
                 bad.append(f"photo {pid} of case {cid}: {r.status_code}")
     return bad
 
@@ -379,7 +413,7 @@ def check_unit_tiles(api, city, who, auth) -> list[str]:
 
 def check_pages(api, city, who, auth) -> list[str]:
     bad = []
-    shown_to = visible(city, who)
+    shown_to = visible(city, who) if who != "anonymous" else set()  # no page shows the public
     hidden = _markers_of(city, {c["id"] for c in city["cases"]} - shown_to)
     hidden_no = case_numbers(city, {c["id"] for c in city["cases"]} - shown_to)
     for path in ("/maps/resolution?level=grid", "/maps/cases", "/maps/units", "/maps/coverage"):
@@ -455,22 +489,32 @@ def _population_inside(city: dict, who: str) -> int:
 
 
 def check_open311(api, city, who, auth) -> list[str]:
-    """Open311 reads: by key (``who`` names a key) or without one (anonymous)."""
+    """Open311 reads: by key (``who`` names a key) or without one (anonymous: the public
+    view, which also never shows a description nor an unpublished photo)."""
     bad = []
     if who not in city["keys"] and who != "anonymous":
         return bad
     key = {"api_key": city["keys"][who]} if who in city["keys"] else {}
     want = case_numbers(city, visible(city, who))
     r = api.get("/open311/v2/requests.json", params=key)
-    got = {x["service_request_id"] for x in r.json()} if r.status_code == 200 else set()
-    if got - want:
-        bad.append(f"open311 list shows {got - want}")
-    if r.status_code == 200 and who != "anonymous" and got != want:
-        bad.append(f"open311 list misses {want - got}")
+    if r.status_code != 200:
+        return [f"open311 list answered {r.status_code}"]
+    got = {x["service_request_id"] for x in r.json()}
+    if got != want:
+        bad.append(f"open311 list shows {got - want}, misses {want - got}")
+    if who == "anonymous":
+        if _markers(r.text):
+            bad.append(f"open311 public view shows descriptions {_markers(r.text)}")
+        published = {f"/photos/{p}" for p in city["published"]}
+        for x in r.json():
+            media = x["media_url"]
+            if media is not None and not any(media.endswith(p) for p in published):
+                bad.append(f"open311 public view shows the unpublished photo {media}")
     for c in city["cases"]:
-        r = api.get(f"/open311/v2/requests/{c['case_no']}.json", params=key)
-        if r.status_code == 200 and c["case_no"] not in want:
-            bad.append(f"open311 shows {c['case_no']}")
+        for path in ("requests", "tokens"):
+            r = api.get(f"/open311/v2/{path}/{c['case_no']}.json", params=key)
+            if (r.status_code == 200) != (c["case_no"] in want):
+                bad.append(f"open311 {path}/{c['case_no']}: {r.status_code}")
     return bad
 
 
@@ -493,6 +537,7 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/access/siting": [check_access],
     "/open311/v2/requests.{fmt}": [check_open311],
     "/open311/v2/requests/{service_request_id}.{fmt}": [check_open311],
+    "/open311/v2/tokens/{token}.{fmt}": [check_open311],
 }
 
 # Routes that answer nothing viewer-dependent, each with the reason.
@@ -514,7 +559,6 @@ NO_JURISDICTION = {
     "/api/v1/access/jobs/{name}": "status of a computation, no figures",
     "/open311/v2/services.{fmt}": "vocabulary",
     "/open311/v2/services/{service_code}.{fmt}": "vocabulary",
-    "/open311/v2/tokens/{token}.{fmt}": "a token maps to its own request id only",
     "/maps/login": "sign-in form",
     "/maps/logout": "sign-out",
     "/m": "the phone app's shell: data comes from the API",

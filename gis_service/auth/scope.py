@@ -18,9 +18,29 @@ grid worker,       code is a prefix of the case's unit code: district,          
 planner            subdistrict, community, grid or building)                     above
 team member        the cases ever dispatched to their team (``team_history``)    the team's
                                                                                  unit + chain
-anonymous          the public view: cases of public categories (Open311 only),   none
-                   without reporter or phone; photos once published
+anonymous          the public view (Open311 reads and published photos only):  none
+                   cases of public categories (``case_category.public``, from
+                   the taxonomy file) except rejected and duplicate ones;
+                   never the fields in :data:`PUBLIC_HIDDEN_FIELDS`; a photo
+                   only once a supervisor has published it
 =================  ==========================================================  ==========
+
+The public view (:func:`public_case_filter`, :func:`photo_filter`, :func:`public_fields`):
+
+* Categories: public-space problems (rubbish, roads, street lights, blocked fire lanes…)
+  are public; disputes, help for vulnerable people, security findings, problems that
+  point at one household (noise, e-bike charging, gas) and petition-like requests are
+  not. The flag is data (``"public"`` in taxonomy.json, ``case_category.public``).
+* Statuses: a rejected report was judged not to be a problem (or abusive), and a
+  duplicate is shown through the case it was merged into; both stay private.
+* Fields: whatever a person typed or gave about themselves — the reporter's description
+  and address, staff notes on the timeline, the Open311 reporter's contact fields and own
+  media_url (``attrs``) — can name people or carry phone numbers, so the public view
+  never shows it; the category, status, place (lat/long), dates and the unit or team
+  responsible are shown. No route shows the reporter's account to anyone anonymous.
+* Photos: a photo can show faces, number plates or the inside of a home; it is public
+  only after a supervisor or admin of the case has published it (``published_at``), and
+  only while its case is in the public view.
 
 Figures of a unit *above* a viewer's scope (a grid worker's community on the map) count
 only the viewer's own cases, never the unit's whole. Planners read figures and maps, not
@@ -36,6 +56,7 @@ one ``unit_code``; this module only compares codes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +70,13 @@ ANONYMOUS = Principal(role=Role.public, username="anonymous", display_name="anon
 
 #: roster roles whose name and phone anyone may read (posted at building entrances)
 PUBLIC_ROSTER_ROLES: tuple[str, ...] = ("grid_leader",)
+
+#: statuses the public view leaves out: rejected reports, duplicates (see the module)
+PUBLIC_HIDDEN_STATUSES: tuple[str, ...] = ("rejected", "duplicate")
+
+#: case data the public view never shows (column names of ``cases`` and ``case_event``):
+#: free text a person typed and the reporter's contact fields (see the module)
+PUBLIC_HIDDEN_FIELDS: frozenset[str] = frozenset({"description", "address", "note", "attrs"})
 
 #: roles whose view is bounded by unit codes (``Principal.scopes``)
 UNIT_SCOPED = frozenset({Role.grid_worker, Role.supervisor, Role.planner, Role.client})
@@ -87,8 +115,19 @@ def report_scopes(p: Principal) -> list[str] | None:
     return None if unrestricted(p) else list(p.scopes)
 
 
-def require_case_reader(p: Principal) -> None:
-    """Single cases (lists, details, photos, case tiles) are for the roles that work them."""
+def public_view(p: Principal) -> bool:
+    """True for the anonymous viewer: it sees the public view, not a jurisdiction."""
+    return p.role is Role.public
+
+
+def require_case_reader(p: Principal, *, public_view_too: bool = False) -> None:
+    """Single cases (lists, details, photos, case tiles) are for the roles that work them.
+
+    ``public_view_too``: the few paths that also serve the public view (Open311 reads,
+    published photos) let the anonymous viewer through; :func:`case_filter` and
+    :func:`photo_filter` then narrow what it gets."""
+    if public_view_too and public_view(p):
+        return
     if p.role not in CASE_READERS:
         raise Forbidden(
             "planners see statistics and maps, not individual cases"
@@ -152,8 +191,33 @@ def case_filter(p: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
 
 
 def public_case_filter(alias: str = "c") -> tuple[str, dict[str, Any]]:
-    """The public view's cases: none until the taxonomy marks categories public."""
-    return "FALSE", {}
+    """SQL true for the public view's cases: a category the taxonomy marks public, and not
+    a rejected or duplicate case (:data:`PUBLIC_HIDDEN_STATUSES`)."""
+    return (
+        f"({alias}.category_code IN (SELECT pub_c.code FROM case_category pub_c "
+        f"WHERE pub_c.public) AND {alias}.status <> ALL(CAST(:public_hidden AS text[])))",
+        {"public_hidden": list(PUBLIC_HIDDEN_STATUSES)},
+    )
+
+
+def photo_filter(p: Principal, alias: str = "p") -> tuple[str, dict[str, Any]]:
+    """SQL over ``case_photo`` (alias) true for the photos this viewer may see among those
+    of a case it sees: all of them, or in the public view only the published ones. Use
+    it together with :func:`case_filter` on the photo's case."""
+    if public_view(p):
+        return f"{alias}.published_at IS NOT NULL", {}
+    return "TRUE", {}
+
+
+def public_fields(p: Principal, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row as this viewer may read it: in the public view each field named in
+    :data:`PUBLIC_HIDDEN_FIELDS` is None (kept, so the shape stays the same); others
+    read the row unchanged."""
+    out = dict(row)
+    if public_view(p):
+        for name in PUBLIC_HIDDEN_FIELDS & out.keys():
+            out[name] = None
+    return out
 
 
 def units_inside(p: Principal, column: str) -> tuple[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Photos attached to a case: checked and stored by photos.py, recorded here, served back
-only to those who may see the case."""
+only to those who may see the case — and to anyone once a supervisor has published the
+photo of a case in the public view (auth/scope.py: ``photo_filter``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis_service.auth.principal import Principal
+from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import case_filter, photo_filter, require_case_reader, require_role
 from gis_service.cases import photos
 from gis_service.cases.actions import check_account
 from gis_service.cases.service import visible_case
@@ -137,12 +139,74 @@ def photo_file(
     photo_id: int,
     thumb: bool,
 ) -> tuple[Path, str]:
-    visible_case(conn, principal, case_id)
+    """The stored file of a photo the viewer may see: staff see the photos of their cases,
+    the anonymous viewer only published photos of cases in the public view (404 for any
+    other, as for cases outside a jurisdiction)."""
+    require_case_reader(principal, public_view_too=True)
+    cases, params = case_filter(principal, "c")
+    shown, pparams = photo_filter(principal, "p")
     row = conn.execute(
-        text("SELECT sha256, mime FROM case_photo WHERE id = :p AND case_id = :c"),
-        {"p": photo_id, "c": case_id},
+        text(
+            f"""
+        SELECT p.sha256, p.mime FROM cases c
+          LEFT JOIN case_photo p ON p.case_id = c.id AND p.id = :p AND {shown}
+         WHERE c.id = :c AND {cases}
+        """
+        ),
+        {**params, **pparams, "p": photo_id, "c": case_id},
     ).first()
     if row is None:
+        raise NotFound(f"no case {case_id} in your jurisdiction", case_id=case_id)
+    if row.sha256 is None:
         raise NotFound(f"case {case_id} has no photo {photo_id}")
     path = photos.read(settings.photos_path, row.sha256, row.mime, thumb=thumb)
     return path, "image/jpeg" if thumb else row.mime
+
+
+#: who may publish a case's photo to the public view (and withdraw it)
+PUBLISHERS = (Role.supervisor, Role.admin)
+
+
+def publish_photo(
+    conn: Connection, principal: Principal, case_id: int, photo_id: int, published: bool = True
+) -> dict[str, Any]:
+    """Publish a photo of a case in the viewer's jurisdiction (or withdraw it, published
+    False): the public view then shows it (Open311 media_url) and serves it to anyone
+    while its case is public. Supervisors and admins only (403); 404 for a case outside
+    the jurisdiction or a photo not of this case. Publishing twice keeps the first time;
+    each change is an event on the case's timeline (action ``publish`` or ``unpublish``).
+    Runs inside the caller's transaction. Returns {id, case_id, published_at}."""
+    require_role(principal, *PUBLISHERS, what="publishing a photo")
+    check_account(conn, principal)
+    visible_case(conn, principal, case_id, lock=True)
+    before = conn.execute(
+        text("SELECT published_at FROM case_photo WHERE id = :p AND case_id = :c"),
+        {"p": photo_id, "c": case_id},
+    ).first()
+    if before is None:
+        raise NotFound(f"case {case_id} has no photo {photo_id}")
+    row = conn.execute(
+        text(
+            """
+        UPDATE case_photo SET
+            published_at = CASE WHEN :pub THEN coalesce(published_at, now()) END,
+            published_by = CASE WHEN :pub THEN coalesce(published_by, :u) END
+         WHERE id = :p RETURNING published_at
+        """
+        ),
+        {"pub": published, "u": principal.user_id, "p": photo_id},
+    ).one()
+    if (before.published_at is not None) != published:
+        conn.execute(
+            text(
+                "INSERT INTO case_event (case_id, actor_id, action, photo_ids) "
+                "VALUES (:c, :u, :a, ARRAY[:p]::bigint[])"
+            ),
+            {
+                "c": case_id,
+                "u": principal.user_id,
+                "a": "publish" if published else "unpublish",
+                "p": photo_id,
+            },
+        )
+    return {"id": photo_id, "case_id": case_id, "published_at": row.published_at}

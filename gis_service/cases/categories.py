@@ -3,6 +3,10 @@
 It is data, not code: the default (taxonomy.json, the seven key domains of the seed
 articles) is loaded on first migration and `gis-service categories load FILE` replaces it.
 Categories in use are deactivated rather than deleted, so old cases keep their names.
+
+``"public": true`` marks a category whose cases the public may see (the Open311 public
+view, rule in :mod:`gis_service.auth.scope`); sub-categories inherit their domain's flag
+like its deadline, and a category that says nothing is private.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def read_taxonomy(path: Path) -> list[dict[str, Any]]:
             child = {
                 "deadline_hours": domain.get("deadline_hours"),
                 "handling_level": domain.get("handling_level"),
+                "public": domain.get("public", False),
                 **child,
             }
             rows.append(_row(path, child, domain["code"], d_sort * 100 + c_sort, seen))
@@ -62,6 +67,9 @@ def _row(
         raise InvalidInput(f"{where}: deadline_hours must be a positive whole number")
     if item.get("handling_level") not in HANDLING_LEVELS:
         raise InvalidInput(f"{where}: handling_level must be one of {', '.join(HANDLING_LEVELS)}")
+    public = item.get("public", False)
+    if not isinstance(public, bool):
+        raise InvalidInput(f"{where}: public must be true or false, not {public!r}")
     return {
         "code": code,
         "parent_code": parent,
@@ -70,6 +78,7 @@ def _row(
         "deadline_hours": hours,
         "handling_level": item["handling_level"],
         "sort": sort,
+        "public": public,
     }
 
 
@@ -81,13 +90,14 @@ def load_taxonomy(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int
             text(
                 """
             INSERT INTO case_category (code, parent_code, name_zh, name_en, deadline_hours,
-                                       handling_level, sort, active)
+                                       handling_level, sort, public, active)
             VALUES (:code, :parent_code, :name_zh, :name_en, :deadline_hours,
-                    :handling_level, :sort, true)
+                    :handling_level, :sort, :public, true)
             ON CONFLICT (code) DO UPDATE SET
                 parent_code = EXCLUDED.parent_code, name_zh = EXCLUDED.name_zh,
                 name_en = EXCLUDED.name_en, deadline_hours = EXCLUDED.deadline_hours,
-                handling_level = EXCLUDED.handling_level, sort = EXCLUDED.sort, active = true
+                handling_level = EXCLUDED.handling_level, sort = EXCLUDED.sort,
+                public = EXCLUDED.public, active = true
             """
             ),
             row,
@@ -110,7 +120,8 @@ def list_categories(conn: Connection, include_inactive: bool = False) -> list[di
         conn.execute(
             text(
                 """
-        SELECT code, parent_code, name_zh, name_en, deadline_hours, handling_level, active
+        SELECT code, parent_code, name_zh, name_en, deadline_hours, handling_level, public,
+               active
           FROM case_category WHERE active OR :all ORDER BY sort, code
         """
             ),

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal
@@ -295,15 +295,48 @@ async def upload_photo(
 def get_photo(
     conn: ConnDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: ViewerDep,
     case_id: CaseId,
     photo_id: Annotated[int, Path(gt=0)],
     thumb: Annotated[bool, Query()] = False,
 ) -> FileResponse:
+    """Staff: the photos of the cases they may see. Without credentials: only a published
+    photo of a case in the public view (the Open311 media_url), else 404."""
     path, mime = attachments.photo_file(conn, settings, principal, case_id, photo_id, thumb)
     return FileResponse(
         path, media_type=mime, headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
+
+
+PhotoId = Annotated[int, Path(gt=0, description="Photo id")]
+
+
+@router.post(
+    "/cases/{case_id}/photos/{photo_id}/publish",
+    summary="Publish a photo to the public view (supervisors and admins)",
+)
+def publish_photo(
+    settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, photo_id: PhotoId
+) -> JSONResponse:
+    """The photo then shows in the public view (Open311 media_url without api_key) and is
+    served to anyone while its case's category is public. 403 for other roles, 404 outside
+    the jurisdiction. Returns {id, case_id, published_at}."""
+    with transaction(settings) as conn:
+        result = attachments.publish_photo(conn, principal, case_id, photo_id)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.delete(
+    "/cases/{case_id}/photos/{photo_id}/publish",
+    summary="Withdraw a published photo from the public view (supervisors and admins)",
+)
+def unpublish_photo(
+    settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, photo_id: PhotoId
+) -> JSONResponse:
+    """As publishing, the other way: published_at becomes null."""
+    with transaction(settings) as conn:
+        result = attachments.publish_photo(conn, principal, case_id, photo_id, published=False)
+    return JSONResponse(jsonable_encoder(result))
 
 
 @router.get("/categories", summary="The case taxonomy: domains, sub-categories, deadlines")

@@ -70,7 +70,7 @@ def photos(conn: Connection, case_id: int) -> list[dict[str, Any]]:
     rows = conn.execute(
         text(
             """
-        SELECT id, stage, mime, width, height, bytes, uploaded_at, uploaded_by
+        SELECT id, stage, mime, width, height, bytes, uploaded_at, uploaded_by, published_at
           FROM case_photo WHERE case_id = :id ORDER BY id
         """
         ),

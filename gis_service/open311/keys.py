@@ -1,8 +1,9 @@
 """Open311 client keys: made by an admin (CLI), shown once, stored only as a SHA-256 hash.
 
 A key optionally carries a unit code: the client app then reports and reads only inside
-that unit (``Principal.case_filter`` does the restricting, as for people); without one it
-sees the whole coverage.
+that unit (``auth.scope.case_filter`` does the restricting, as for people); without one it
+sees the whole coverage. Reads need no key (GeoReport clients send one only to POST): a
+reader without one gets the public view (``auth.scope.ANONYMOUS``, :func:`reader_for_key`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import ANONYMOUS
 from gis_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 PREFIX_LENGTH = 8
@@ -93,6 +95,13 @@ def principal_for_key(conn: Connection, key: str | None) -> Principal:
         display_name=row["name"],
         scopes=(row["scope_code"],) if row["scope_code"] else (),
     )
+
+
+def reader_for_key(conn: Connection, key: str | None) -> Principal:
+    """Who reads (GET requests, tokens): the key's client, or without a key the anonymous
+    viewer of the public view. A key that is sent must be good: an unknown or revoked
+    one is refused as in :func:`principal_for_key`, never quietly read as anonymous."""
+    return ANONYMOUS if not key else principal_for_key(conn, key)
 
 
 def revoke_key(conn: Connection, name: str) -> dict[str, Any]:

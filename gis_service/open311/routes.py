@@ -100,8 +100,9 @@ def _lang(request: Request) -> str:
     )
 
 
-def _principal(conn: ConnDep, request: Request) -> Principal:
-    return keys.principal_for_key(conn, request.query_params.get("api_key"))
+def _reader(conn: ConnDep, request: Request) -> Principal:
+    """The key's client, or the anonymous public view without api_key (keys.reader_for_key)."""
+    return keys.reader_for_key(conn, request.query_params.get("api_key"))
 
 
 @router.get("/services.{fmt}", summary="Service types: one per active sub-category")
@@ -149,13 +150,17 @@ async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Res
     )
 
 
-@router.get("/requests.{fmt}", summary="Service requests in the api_key's jurisdiction")
+@router.get(
+    "/requests.{fmt}", summary="Service requests: the public view, or the api_key's jurisdiction"
+)
 def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
-    """api_key required. Filters: service_request_id (comma-separated, overrides the rest),
-    service_code, status (open, closed), start_date, end_date (w3c datetimes; the last
-    90 days by default). At most 1000, newest first."""
+    """api_key optional: without one, the public view (cases of public categories, no
+    description, address or notes, only published photos; see gis_service/auth/scope.py);
+    with one, the key's whole jurisdiction. Filters: service_request_id (comma-separated,
+    overrides the rest), service_code, status (open, closed), start_date, end_date (w3c
+    datetimes; the last 90 days by default). At most 1000, newest first."""
     fmt = _format(fmt)
-    principal = _principal(conn, request)
+    principal = _reader(conn, request)
     filters = service.RequestFilters.parse(dict(request.query_params), settings.timezone)
     found = service.find_requests(
         conn,
@@ -172,8 +177,9 @@ def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDe
 def get_request(
     service_request_id: str, fmt: str, request: Request, conn: ConnDep, settings: SettingsDep
 ) -> Response:
+    """api_key optional, as for requests: without one, only a request in the public view."""
     fmt = _format(fmt)
-    principal = _principal(conn, request)
+    principal = _reader(conn, request)
     found = service.one_request(
         conn,
         principal,
@@ -187,9 +193,10 @@ def get_request(
 
 @router.get("/tokens/{token}.{fmt}", summary="The service request of a token")
 def get_token(token: str, fmt: str, request: Request, conn: ConnDep) -> Response:
-    """Requests are numbered at once: the token returned by POST is the case number."""
+    """Requests are numbered at once: the token returned by POST is the case number.
+    api_key optional, as for requests."""
     fmt = _format(fmt)
-    principal = _principal(conn, request)
+    principal = _reader(conn, request)
     return formats.render(
         fmt, [service.token(conn, principal, token)], root="service_requests", item="request"
     )

@@ -1,6 +1,8 @@
 """GeoReport v2 on top of the case loop: services are active sub-categories, service
-requests are cases. Every read carries the key's ``case_filter``; reports go through the
-same ``report()`` as our own API, with source 'open311' and the client's id."""
+requests are cases. Every read carries the reader's ``case_filter`` (a key's jurisdiction,
+or without a key the public view of auth/scope.py, whose ``photo_filter`` and
+``public_fields`` also decide the photo and the fields shown); reports go through the same
+``report()`` as our own API, with source 'open311' and the client's id."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_filter, require_case_reader
+from gis_service.auth.scope import (
+    case_filter,
+    photo_filter,
+    public_fields,
+    public_view,
+    require_case_reader,
+)
 from gis_service.cases import report
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.db.engine import get_engine
@@ -303,9 +311,9 @@ REQUESTS_SQL = """
            cat.deadline_hours, c.description, c.address,
            round(ST_X(c.geom)::numeric, 7)::float AS lon,
            round(ST_Y(c.geom)::numeric, 7)::float AS lat,
-           c.reported_at, c.updated_at, c.deadline_at, c.attrs ->> 'media_url' AS client_media,
+           c.reported_at, c.updated_at, c.deadline_at, c.attrs,
            t.name AS team_name, hu.name AS unit_name, dup.case_no AS duplicate_of_no,
-           ev.note AS last_note, ph.id AS photo_id
+           ev.note, ph.id AS photo_id
       FROM cases c
       JOIN case_category cat ON cat.code = c.category_code
       LEFT JOIN team t ON t.id = c.team_id
@@ -319,7 +327,8 @@ REQUESTS_SQL = """
                AND e.from_status IS DISTINCT FROM e.to_status
              ORDER BY e.id DESC LIMIT 1) ev ON true
       LEFT JOIN LATERAL (
-            SELECT p.id FROM case_photo p WHERE p.case_id = c.id ORDER BY p.id LIMIT 1
+            SELECT p.id FROM case_photo p WHERE p.case_id = c.id AND {photos}
+             ORDER BY p.id LIMIT 1
            ) ph ON true
 """
 
@@ -333,18 +342,22 @@ def find_requests(
     tz: str,
     base_url: str,
 ) -> list[dict[str, Any]]:
-    """Service requests the key may see, newest first, at most MAX_REQUESTS."""
-    require_case_reader(principal)
+    """Service requests the reader may see, newest first, at most MAX_REQUESTS: a key's
+    jurisdiction, or for the anonymous reader the public view (auth/scope.py)."""
+    require_case_reader(principal, public_view_too=True)
     scope, params = case_filter(principal, "c")
+    photos, pparams = photo_filter(principal, "p")
     where, fparams = filters.sql()
     rows = conn.execute(
         text(
-            f"{REQUESTS_SQL} WHERE {' AND '.join([scope, *where])} "
+            f"{REQUESTS_SQL.format(photos=photos)} WHERE {' AND '.join([scope, *where])} "
             "ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit"
         ),
-        {**params, **fparams, "limit": MAX_REQUESTS},
+        {**params, **pparams, **fparams, "limit": MAX_REQUESTS},
     ).mappings()
-    return [to_request(r, lang=lang, tz=tz, base_url=base_url) for r in rows]
+    return [
+        to_request(public_fields(principal, r), lang=lang, tz=tz, base_url=base_url) for r in rows
+    ]
 
 
 def one_request(
@@ -354,7 +367,7 @@ def one_request(
         conn, principal, RequestFilters(ids=[case_no]), lang=lang, tz=tz, base_url=base_url
     )
     if not found:
-        raise NotFound(f"no service request {case_no} in this api_key's jurisdiction")
+        raise NotFound(f"no service request {case_no} {_where(principal)}")
     return found[0]
 
 
@@ -367,12 +380,8 @@ def to_request(r: Any, *, lang: str, tz: str, base_url: str) -> dict[str, Any]:
             if lang == "en"
             else f"重复上报，已并入案件 {r['duplicate_of_no']}"
         )
-    elif r["last_note"]:
-        notes = (
-            f"{words[status]}: {r['last_note']}"
-            if lang == "en"
-            else f"{words[status]}：{r['last_note']}"
-        )
+    elif r["note"]:
+        notes = f"{words[status]}: {r['note']}" if lang == "en" else f"{words[status]}：{r['note']}"
     else:
         notes = words[status]
     hours = r["deadline_hours"]
@@ -384,7 +393,7 @@ def to_request(r: Any, *, lang: str, tz: str, base_url: str) -> dict[str, Any]:
     media = (
         f"{base_url}api/v1/cases/{r['id']}/photos/{r['photo_id']}"
         if r["photo_id"] is not None
-        else r["client_media"]
+        else (r["attrs"] or {}).get("media_url")
     )
     return {
         "service_request_id": r["case_no"],
@@ -413,12 +422,16 @@ def _w3c(value: datetime | None, tz: str) -> str | None:
 
 def token(conn: Connection, principal: Principal, token_value: str) -> dict[str, Any]:
     """Our cases are numbered at once, so a token is simply the case number."""
-    require_case_reader(principal)
+    require_case_reader(principal, public_view_too=True)
     scope, params = case_filter(principal, "c")
     case_no = conn.execute(
         text(f"SELECT c.case_no FROM cases c WHERE c.case_no = :t AND {scope}"),
         {**params, "t": token_value},
     ).scalar()
     if case_no is None:
-        raise NotFound(f"no service request for token {token_value} in this api_key's jurisdiction")
+        raise NotFound(f"no service request for token {token_value} {_where(principal)}")
     return {"service_request_id": case_no, "token": token_value}
+
+
+def _where(principal: Principal) -> str:
+    return "in the public view" if public_view(principal) else "in this api_key's jurisdiction"

@@ -59,7 +59,8 @@ window.gisWords = {
     "ev.report": "上报", "ev.accept": "立案", "ev.reject": "不予立案", "ev.dispatch": "派遣",
     "ev.start": "接单", "ev.handle": "处置", "ev.verify": "核查", "ev.rate": "评价",
     "ev.escalate": "上报上级", "ev.return": "退回", "ev.comment": "进展", "ev.photo": "照片",
-    "ev.duplicate": "重复上报", "ev.reopen": "返工"
+    "ev.duplicate": "重复上报", "ev.reopen": "返工",
+    "ev.publish": "照片公开", "ev.unpublish": "撤回公开照片"
   },
   en: {
     app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
@@ -125,6 +126,7 @@ window.gisWords = {
     "ev.dispatch": "Dispatched", "ev.start": "Accepted by team", "ev.handle": "Handled",
     "ev.verify": "Checked", "ev.rate": "Rated", "ev.escalate": "Escalated",
     "ev.return": "Returned", "ev.comment": "Progress", "ev.photo": "Photo",
-    "ev.duplicate": "Duplicate report", "ev.reopen": "Rework"
+    "ev.duplicate": "Duplicate report", "ev.reopen": "Rework",
+    "ev.publish": "Photo published", "ev.unpublish": "Photo withdrawn"
   }
 };
