@@ -17,8 +17,9 @@ from gis_service.imports.boundaries import Problems
 from gis_service.imports.fields import text_value
 from gis_service.imports.report import ImportReport
 from gis_service.settings import Settings, get_settings
+from gis_service.vocabulary import STAFF_ROLES
 
-ROLES = ("grid_leader", "grid_worker", "building_head", "party_secretary")
+ROLES = STAFF_ROLES
 REQUIRED = ("unit_code", "role", "name")
 
 

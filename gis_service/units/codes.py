@@ -45,6 +45,14 @@ LEVEL_NAMES_ZH: dict[Level, str] = {
     Level.grid: "网格",
     Level.building: "楼栋",
 }
+# Levels a case can be handled at and counted by (buildings hold no jurisdiction), the
+# lowest first: escalation (上报) walks this list upwards.
+HANDLING_LEVELS: tuple[Level, ...] = (
+    Level.grid,
+    Level.community,
+    Level.subdistrict,
+    Level.district,
+)
 _BY_LENGTH = {n: lvl for lvl, n in CODE_LENGTH.items()}
 
 
