@@ -127,6 +127,9 @@ def sql_constants() -> dict[str, str]:
         # the codes of a unit and all its ancestors, read off its code (units/codes.py)
         "code_prefixes": f"ARRAY[{prefixes}]",
         "district_length": str(CODE_LENGTH[LEVELS[0]]),
+        "level_length_case": "CASE p_level "
+        + " ".join(f"WHEN {sql_literal(lvl.value)} THEN {CODE_LENGTH[lvl]}" for lvl in LEVELS)
+        + " END",
         "staff_roles": sql_list(STAFF_ROLES),
         **{f"status.{s.value}": sql_literal(s.value) for s in STATUSES},
         **{f"level.{lvl.value}": sql_literal(lvl.value) for lvl in LEVELS},

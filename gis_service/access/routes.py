@@ -23,6 +23,7 @@ from gis_service.auth.principal import Principal, Role
 from gis_service.errors import InvalidInput
 from gis_service.geo.coords import CoordSys
 from gis_service.service_points.service import check_vocab
+from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
 router = APIRouter(prefix="/access", tags=["access"])
 GEOJSON = "application/geo+json"
@@ -154,7 +155,7 @@ def _planner(principal: Principal) -> Principal:
     return principal
 
 
-LEVEL = "^(district|subdistrict|community|grid)$"
+LEVEL = level_pattern(HANDLING_LEVELS)
 
 
 @router.get(

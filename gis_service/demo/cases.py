@@ -35,6 +35,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gis_service.auth.passwords import hash_password
+from gis_service.cases.workflow import OPEN_STATUSES, Status
 from gis_service.demo import hierarchy
 
 DEMO_PASSWORD = "demo-2026"
@@ -1055,26 +1056,27 @@ def generate_case_history(
     last = (happened * np.arange(SLOTS)).max(axis=1)
     verify_pass = np.where(rework, S_REVERIFY, S_VERIFY)
     is_closed = happened[np.arange(n), verify_pass] & ok
+    # the status a case has after each slot of its history
     status_of_slot = np.array(
         [
-            "reported",
-            "accepted",
-            "dispatched",
-            "accepted",
-            "dispatched",
-            "in_progress",
-            "handled",
-            "closed",
-            "in_progress",
-            "handled",
-            "closed",
-            "closed",
+            Status.reported.value,
+            Status.accepted.value,
+            Status.dispatched.value,
+            Status.accepted.value,
+            Status.dispatched.value,
+            Status.in_progress.value,
+            Status.handled.value,
+            Status.closed.value,
+            Status.in_progress.value,
+            Status.handled.value,
+            Status.closed.value,
+            Status.closed.value,
         ],
         dtype=object,
     )
     status = status_of_slot[last]
-    status[(last == S_DECIDE) & rejected] = "rejected"
-    status[(last == S_VERIFY) & rework] = "dispatched"
+    status[(last == S_DECIDE) & rejected] = Status.rejected.value
+    status[(last == S_VERIFY) & rework] = Status.dispatched.value
 
     accepted_at = np.where(ok & happened[:, S_DECIDE], when[:, S_DECIDE], NEVER)
     rejected_at = np.where(rejected & happened[:, S_DECIDE], when[:, S_DECIDE], NEVER)
@@ -1328,7 +1330,7 @@ def generate_case_history(
 
     n_accepted = int((accepted_at < NEVER).sum())
     n_closed = int(is_closed.sum())
-    is_open = np.isin(status, ["reported", "accepted", "dispatched", "in_progress", "handled"])
+    is_open = np.isin(status, [s.value for s in OPEN_STATUSES])
     n_rated = int(rated_now.sum())
     return CaseHistory(
         cases=n,

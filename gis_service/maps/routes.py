@@ -21,6 +21,8 @@ from gis_service.auth.principal import Principal, Role
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.maps import pages
 from gis_service.maps.i18n import LANGS, t
+from gis_service.maps.pages import GRID_MAP_LEVELS
+from gis_service.units.codes import level_pattern
 
 router = APIRouter(prefix="/maps", tags=["maps"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -157,7 +159,7 @@ async def resolution(
     conn: ConnDep,
     settings: SettingsDep,
     lang: Lang = "zh",
-    level: Annotated[str, Query(pattern="^(subdistrict|community|grid)$")] = "subdistrict",
+    level: Annotated[str, Query(pattern=level_pattern(GRID_MAP_LEVELS))] = "subdistrict",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     unit: str | None = None,
@@ -197,7 +199,7 @@ async def resolution(
             (
                 "level",
                 t("level", lang),
-                [(lv, t(lv, lang)) for lv in ("subdistrict", "community", "grid")],
+                [(lv.value, t(lv, lang)) for lv in GRID_MAP_LEVELS],
                 level,
             ),
             ("from", t("period", lang), [], q.date_from.isoformat()),

@@ -56,6 +56,11 @@ HANDLING_LEVELS: tuple[Level, ...] = (
 _BY_LENGTH = {n: lvl for lvl, n in CODE_LENGTH.items()}
 
 
+def level_pattern(levels: tuple[Level, ...] | list[str] = LEVELS) -> str:
+    """A regular expression matching exactly these level names (for Query(pattern=…))."""
+    return "^(" + "|".join(str(lvl) for lvl in levels) + ")$"
+
+
 class CodeError(ValueError):
     """A code that does not follow the scheme; the message says which rule it breaks."""
 

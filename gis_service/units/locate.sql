@@ -42,3 +42,10 @@ LANGUAGE sql STABLE PARALLEL SAFE ROWS 1 AS $$
       FROM admin_unit u
      WHERE u.code = ANY (unit_prefixes(p_code))
 $$;
+
+-- The code of the unit at a level above (or at) a unit: its code cut to that level's
+-- length (e.g. the unit that handles a case, from the case's unit and handling level).
+CREATE OR REPLACE FUNCTION unit_at_level(p_code text, p_level text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(p_code, {{level_length_case}})
+$$;

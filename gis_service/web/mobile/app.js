@@ -5,13 +5,21 @@
 (function () {
   "use strict";
   const WORDS = window.gisWords;  // words.js
+  // The service's word lists (/m/vocabulary.js, made from gis_service/vocabulary.py):
+  // statuses with their labels, levels, roles — never a copy of our own.
+  const VOCAB = window.gisVocabulary;
+  const STATUS_LABEL = {};
+  VOCAB.statuses.forEach((s) => { STATUS_LABEL["status." + s.code] = s.label; });
+  const OPEN = VOCAB.open_statuses;
+  const TOP_LEVEL = VOCAB.levels[0].code;  // the district: left out of unit chains
 
   const params = new URLSearchParams(location.search);
   let lang = params.get("lang") || localStorage.getItem("gis.m.lang") || "zh";
   if (!WORDS[lang]) { lang = "zh"; }
 
   function t(key, vars) {
-    let s = WORDS[lang][key] || WORDS.zh[key] || esc(key);
+    const label = STATUS_LABEL[key];
+    let s = WORDS[lang][key] || WORDS.zh[key] || (label && (label[lang] || label.zh)) || esc(key);
     if (vars) { Object.keys(vars).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); }); }
     return s;
   }
@@ -291,7 +299,6 @@
     }).join("")}</ul>`;
   }
 
-  const OPEN = ["reported", "accepted", "dispatched", "in_progress", "handled"];
   let casesScope = "mine";
   async function renderCases(_, live) {
     title("cases.title");
@@ -375,7 +382,7 @@
     const teams = has("dispatch") && !cached ? (await api(`/api/v1/teams?unit=${encodeURIComponent(c.unit_code)}`))
       .teams.sort((a, b) => b.unit_code.length - a.unit_code.length) : [];
     if (!live()) { return; }
-    const units = (c.units || []).filter((u) => u.level !== "district").map((u) => u.name).join(" › ");
+    const units = (c.units || []).filter((u) => u.level !== TOP_LEVEL).map((u) => u.name).join(" › ");
     screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
       <span class="badge ${esc(c.status)}" data-testid="case-status">${t("status." + c.status)}</span>
       ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
@@ -494,7 +501,7 @@
     screen.innerHTML = `<div id="grid-map" class="map tall" data-testid="grid-map"></div>${units.map((u) => {
       const p = u.properties;
       return `<div class="card" data-testid="grid" data-code="${esc(p.code)}"><h2>${esc(p.name)}</h2>
-        <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== "district").map((a) => a.name).join(" › "))}</div>
+        <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== TOP_LEVEL).map((a) => a.name).join(" › "))}</div>
         <div class="meta">${t("grids.population", { p: esc(p.population ?? "-"), h: esc(p.households ?? "-") })}</div>
         <h2>${t("grids.roster")}</h2><ul class="list">${(p.roster || []).map((r) => `
           <li data-testid="roster-item">${esc(t("role." + r.role))} · <b>${esc(r.name)}</b>
