@@ -37,6 +37,7 @@ from gis_service.cases.workflow import (
     PRIORITIES,
     STATUS_LABELS,
     STATUSES,
+    STEPS,
 )
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVEL_NAMES_ZH, LEVELS
 
@@ -54,7 +55,7 @@ def vocabulary() -> dict[str, Any]:
 
     {"statuses": [{"code", "open", "label": {"zh", "en"}}, ...],
      "open_statuses": [...], "closed_statuses": [...], "deadline_statuses": [...],
-     "actions": [...], "events": [...], "priorities": [...],
+     "actions": [...], "note_required_actions": [...], "events": [...], "priorities": [...],
      "roles": [{"code", "label": {"zh"}}], "team_kinds": [{"code", "label": {"zh", "en"}}],
      "levels": [{"code", "code_length", "label": {"zh"}}], "handling_levels": [...],
      "category_code_pattern": "..."}
@@ -72,6 +73,7 @@ def vocabulary() -> dict[str, Any]:
         "closed_statuses": _values(CLOSED_STATUSES),
         "deadline_statuses": _values(DEADLINE_STATUSES),
         "actions": _values(ACTIONS),
+        "note_required_actions": _values(a for a, step in STEPS.items() if step.note_required),
         "events": _values(EVENTS),
         "priorities": _values(PRIORITIES),
         "roles": [{"code": r.value, "label": {"zh": ROLE_NAMES_ZH[r]}} for r in Role],

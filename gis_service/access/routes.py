@@ -203,9 +203,7 @@ def living_circle(
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    level: Annotated[
-        str, Query(pattern="^(district|subdistrict|community|grid|building)$")
-    ] = "community",
+    level: Annotated[str, Query(pattern=level_pattern())] = "community",
     minutes: Annotated[float, Query(gt=0, le=45)] = 15,
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,

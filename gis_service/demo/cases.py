@@ -35,8 +35,10 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gis_service.auth.passwords import hash_password
-from gis_service.cases.workflow import OPEN_STATUSES, Status
+from gis_service.auth.principal import Role
+from gis_service.cases.workflow import OPEN_STATUSES, PRIORITIES, Status
 from gis_service.demo import hierarchy
+from gis_service.units.codes import HANDLING_LEVELS
 
 DEMO_PASSWORD = "demo-2026"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -84,9 +86,9 @@ def seed_people(
     units = conn.execute(
         text(
             "SELECT code, level, name FROM admin_unit WHERE code LIKE :p "
-            "AND level IN ('district', 'subdistrict', 'community', 'grid') ORDER BY code"
+            "AND level = ANY(:levels) ORDER BY code"
         ),
-        {"p": district_code + "%"},
+        {"p": district_code + "%", "levels": LEVELS},
     ).all()
     by_level: dict[str, list[tuple[str, str]]] = {}
     for code, level, name in units:
@@ -291,7 +293,7 @@ KIND_ORDER = [
 ]
 ESCALATION = {"courtyard": 0.08, "disputes": 0.05, "facilities": 0.04, "safety": 0.02}
 REWORK = {"facilities": 0.07, "courtyard": 0.07, "environment": 0.05}
-LEVELS = ["grid", "community", "subdistrict", "district"]
+LEVELS = [lvl.value for lvl in HANDLING_LEVELS]
 # Report hour of day (local): mostly 08:00-20:00 with morning and afternoon peaks.
 HOURS = np.array(
     [
@@ -754,8 +756,8 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
                ST_AsBinary(b.geom) AS wkb, coalesce(s.name, '') AS sub_name,
                coalesce(d.name, '') AS district_name
           FROM admin_unit b
-          LEFT JOIN admin_unit s ON s.code = left(b.code, 9)
-          LEFT JOIN admin_unit d ON d.code = left(b.code, 6)
+          LEFT JOIN admin_unit s ON s.code = unit_at_level(b.code, 'subdistrict')
+          LEFT JOIN admin_unit d ON d.code = unit_at_level(b.code, 'district')
          WHERE b.level = 'building' AND b.code LIKE :p AND coalesce(b.population, 0) > 0
          ORDER BY b.code
         """
@@ -777,12 +779,12 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
         text(
             """
         SELECT id, role, scopes[1] AS scope FROM app_user
-         WHERE active AND role IN ('grid_worker', 'supervisor')
+         WHERE active AND role = ANY(:roles)
            AND cardinality(scopes) = 1 AND starts_with(scopes[1], :d)
          ORDER BY id
         """
         ),
-        {"d": district_code},
+        {"d": district_code, "roles": [Role.grid_worker.value, Role.supervisor.value]},
     ).all()
     workers: dict[str, int] = {}
     sups: dict[str, int] = {}
@@ -1148,7 +1150,7 @@ def generate_case_history(
     rating = np.where(rated_now, rating, -1)
 
     # Priority: gas is urgent, safety often high, the rest mostly normal.
-    pri_names = np.array(["low", "normal", "high", "urgent"], dtype=object)
+    pri_names = np.array([p.value for p in PRIORITIES], dtype=object)
     safety_dom = np.array([d == "safety" for d in domains])[dom]
     priority = pri_names[
         np.where(

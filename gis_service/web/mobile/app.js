@@ -410,8 +410,10 @@
     }
   }
 
-  function actionsPanel(has, teams) {
+  function actionsPanel(allowed, teams) {
     const buttons = [];
+    const drawn = new Set();  // actions with a panel of their own; the rest are plain buttons
+    const has = (a) => { drawn.add(a); return allowed(a); };
     if (has("accept")) { buttons.push(`<button type="button" class="primary" data-act="accept" data-testid="action-accept">${t("act.accept")}</button>`); }
     if (has("dispatch")) {
       buttons.push(`<label for="team">${t("case.team_pick")}</label>
@@ -434,7 +436,7 @@
         `<option value="${s}">${"★".repeat(s)}</option>`).join("")}</select>
         <button type="button" data-act="rate" data-testid="action-rate">${t("act.rate")}</button></div>`);
     }
-    const extra = ["comment", "return", "escalate", "reject"].filter(has).map((a) =>
+    const extra = VOCAB.actions.filter((a) => !drawn.has(a) && allowed(a)).map((a) =>
       `<button type="button" data-act="${a}" data-testid="action-${a}">${t("act." + a)}</button>`);
     if (extra.length) { buttons.push(`<div class="row">${extra.join("")}</div>`); }
     if (!buttons.length) { return ""; }
@@ -456,7 +458,7 @@
         if (name === "verify-pass" || name === "verify-fail") { body.passed = name === "verify-pass"; }
         if (name === "rate") { body.score = Number($("#score", screen).value); }
         if (name === "dispatch") { body.team_id = Number($("#team", screen).value); }
-        if (["handle", "return", "escalate", "reject", "verify-fail"].includes(name) && !body.note) {
+        if ((VOCAB.note_required_actions.includes(name) || name === "verify-fail") && !body.note) {
           throw new Error(t("act.need_note"));
         }
         if (name === "handle") {
