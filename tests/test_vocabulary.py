@@ -206,3 +206,17 @@ def test_label_tables_cover_exactly_the_statuses():
     assert {k.removeprefix("status.") for k in TEXT if k.startswith("status.")} == statuses
     words_js = (PACKAGE / "web" / "mobile" / "words.js").read_text(encoding="utf-8")
     assert '"status.' not in words_js  # the app takes status names from the vocabulary
+
+
+def test_every_status_of_the_vocabulary_filters_the_case_list(case_city):
+    from fastapi.testclient import TestClient
+
+    from gis_service.app import create_app
+
+    with TestClient(create_app(case_city["settings"])) as api:
+        for status in STATUSES:
+            r = api.get("/api/v1/cases", headers=case_city["admin"], params={"status": status})
+            assert r.status_code == 200, (status, r.text)
+        r = api.get("/api/v1/cases", headers=case_city["admin"], params={"status": "lost"})
+        assert r.status_code == 422
+        assert r.json()["detail"].endswith(", ".join(s.value for s in STATUSES))

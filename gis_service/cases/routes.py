@@ -19,6 +19,7 @@ from gis_service.auth import tokens
 from gis_service.auth.principal import Principal
 from gis_service.cases import actions, attachments, categories, report, service, teams
 from gis_service.cases.photos import Processed, check_size, process
+from gis_service.cases.workflow import STATUSES
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
 from gis_service.geo.geojson import page_links
@@ -196,10 +197,10 @@ def list_cases(
     q: Annotated[str | None, Query(description="Text in description, number or address")] = None,
     order: Annotated[str, Query(pattern="^(newest|oldest|deadline)$")] = "newest",
 ) -> JSONResponse:
-    bad = [s for s in status or [] if s not in service.STATUSES]
+    bad = [s for s in status or [] if s not in STATUSES]
     if bad:
         raise InvalidInput(
-            f"unknown status {bad[0]!r}; one of {', '.join(service.STATUSES)}", field="status"
+            f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}", field="status"
         )
     filters = service.CaseFilters(
         status=status,
