@@ -57,7 +57,9 @@ BRACKETED = re.compile(r"(\bIN\s*)?[\[\(\{]([^\[\]\(\)\{\}]*)[\]\)\}]", re.I)
 QUOTED = re.compile(r"""^(['"])([a-z_]+)\1$""")
 ALTERNATION = re.compile(r"\^\(([a-z_|]+)\)\$")
 LENGTHS = "|".join(map(str, CODE_LENGTH.values()))
-CODE_CUT = re.compile(rf"left\([\w.]+,\s*(?:{LENGTHS})\)")
+CODE_CUT = re.compile(
+    rf"left\([\w.]+,\s*(?:{LENGTHS})\)|\b\w+\[:\s*(?:{LENGTHS})\]|\.slice\(0,\s*(?:{LENGTHS})\)"
+)
 
 
 def source_files() -> list[Path]:
@@ -115,6 +117,7 @@ def test_no_file_retypes_a_word_list():
         ('LEVELS = ("district", "subdistrict", "community", "grid", "building")', ".py"),
         ('Query(pattern="^(grid|community)$")', ".py"),
         ("left(p_code, 12)", ".sql"),
+        ("parent = code[:12]", ".py"),
     ],
 )
 def test_the_scan_finds_a_copy(snippet, suffix):

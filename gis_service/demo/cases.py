@@ -38,7 +38,8 @@ from gis_service.auth.passwords import hash_password
 from gis_service.auth.principal import Role
 from gis_service.cases.workflow import OPEN_STATUSES, PRIORITIES, Status
 from gis_service.demo import hierarchy
-from gis_service.units.codes import HANDLING_LEVELS
+from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, Level, ancestors, depth
+from gis_service.units.codes import LEVELS as LEVEL_LIST
 
 DEMO_PASSWORD = "demo-2026"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -808,7 +809,7 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
         teams_at.setdefault((t.unit_code, t.kind), t.id)
 
     def team_for(code: str, kind: str) -> int:
-        for unit in (code[:17], code[:14], code[:12], code[:9], code[:6]):
+        for unit in (code, *reversed(ancestors(code))):
             if (unit, kind) in teams_at:
                 return teams_at[(unit, kind)]
         return -1
@@ -835,14 +836,22 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
                 return sups[u]
         return admin if admin is not None else -1
 
+    def up(code: str, level: Level) -> list[str]:
+        """The codes of the unit at ``level`` above ``code`` and of its ancestors, nearest
+        first."""
+        return [code[: CODE_LENGTH[lvl]] for lvl in reversed(LEVEL_LIST[: depth(level) + 1])]
+
     sup_by_level = {
-        "community": np.array([sup(c, c[:12], c[:9], c[:6]) for c in codes]),
-        "subdistrict": np.array([sup(c, c[:9], c[:6]) for c in codes]),
-        "district": np.array([sup(c, c[:6]) for c in codes]),
+        lvl.value: np.array([sup(c, *up(c, lvl)) for c in codes])
+        for lvl in (Level.community, Level.subdistrict, Level.district)
     }
-    sup_by_level["grid"] = sup_by_level["community"]
+    sup_by_level[Level.grid.value] = sup_by_level[Level.community.value]
+    grid_length = CODE_LENGTH[Level.grid]
     reporter = np.array(
-        [workers.get(c[:14], sup_by_level["community"][i]) for i, c in enumerate(codes)]
+        [
+            workers.get(c[:grid_length], sup_by_level[Level.community.value][i])
+            for i, c in enumerate(codes)
+        ]
     )
     return _Place(
         code=np.array(codes),
