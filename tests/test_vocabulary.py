@@ -223,3 +223,46 @@ def test_every_status_of_the_vocabulary_filters_the_case_list(case_city):
         r = api.get("/api/v1/cases", headers=case_city["admin"], params={"status": "lost"})
         assert r.status_code == 422
         assert r.json()["detail"].endswith(", ".join(s.value for s in STATUSES))
+
+
+def test_migrate_brings_an_old_database_to_the_python_vocabulary(db):
+    """A database made with another word list (here: a status and a level missing, an
+    index predicate stale) is brought to the Python lists by migrate, no new migration."""
+    from gis_service.db import migrate, vocabulary_checks
+
+    with get_engine(db).begin() as conn:
+        conn.execute(
+            text(
+                "ALTER TABLE cases DROP CONSTRAINT cases_status_check, ADD CONSTRAINT "
+                "cases_status_check CHECK (status IN ('reported', 'closed'))"
+            )
+        )
+        conn.execute(
+            text(
+                "ALTER TABLE admin_unit DROP CONSTRAINT admin_unit_level_check, ADD CONSTRAINT "
+                "admin_unit_level_check CHECK (level IN ('district', 'grid'))"
+            )
+        )
+        conn.execute(text("DROP INDEX cases_open_idx"))
+        conn.execute(
+            text("CREATE INDEX cases_open_idx ON cases (deadline_at) WHERE status IN ('accepted')")
+        )
+    migrate.upgrade(db)
+    with get_engine(db).begin() as conn:
+        definition = conn.execute(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = 'cases_status_check'"
+            )
+        ).scalar_one()
+        predicate = conn.execute(
+            text(
+                "SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+                "WHERE indexrelid = 'cases_open_idx'::regclass"
+            )
+        ).scalar_one()
+        assert set(re.findall(r"'([a-z_]+)'::text", definition)) == WORD_LISTS["statuses"]
+        assert set(re.findall(r"'([a-z_]+)'::text", predicate)) == {
+            s.value for s in DEADLINE_STATUSES
+        }
+        assert vocabulary_checks.sync(conn) == []  # in step now: nothing to remake
