@@ -39,8 +39,9 @@ def function_names() -> list[str]:
 
 
 def drop_all(conn: Connection) -> None:
-    """Drop every overload of every function the files define (CASCADE: nothing in the
-    schema depends on them but each other)."""
+    """Drop every overload of every function the files define. Not CASCADE: an object
+    that came to depend on one (a view, say) makes migrate fail, naming it, rather than
+    vanish."""
     rows = conn.execute(
         text(
             "SELECT p.oid::regprocedure::text FROM pg_proc p "
@@ -50,7 +51,7 @@ def drop_all(conn: Connection) -> None:
         {"names": function_names()},
     ).scalars()
     for signature in list(rows):
-        conn.execute(text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {signature}"))
 
 
 def apply(conn: Connection) -> None:
