@@ -76,10 +76,8 @@ def pgbench_line(settings: Settings) -> str:
 \\set y random(0, 1000000)
 WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(113.61 + :x * 0.00000024,
                                            34.735 + :y * 0.000000155), 4326) AS g),
-hit AS (SELECT u.code FROM admin_unit u, pt WHERE u.geom && pt.g AND ST_Intersects(u.geom, pt.g)
-        ORDER BY length(u.code) DESC LIMIT 1)
-SELECT a.code, a.level, a.name FROM hit JOIN admin_unit a ON a.code = ANY (ARRAY[left(hit.code, 6),
-  left(hit.code, 9), left(hit.code, 12), left(hit.code, 14), left(hit.code, 17)]);
+hit AS (SELECT code FROM pt, locate_unit(pt.g) code)
+SELECT a.code, a.level, a.name FROM hit JOIN admin_unit a ON a.code = ANY (unit_prefixes(hit.code));
 """
     tps, lat = pgbench(settings, script, clients=1, seconds=10)
     label = "pgbench, same statement, 1 client, 10 s"

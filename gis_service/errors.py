@@ -35,6 +35,13 @@ class InvalidInput(GisServiceError):
     code = "invalid_input"
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An Idempotency-Key sent again with a different request (IETF httpapi
+    Idempotency-Key draft: 422); nothing was stored."""
+
+    code = "idempotency_key_reused"
+
+
 class OutsideCoverage(GisServiceError):
     code = "outside_coverage"
 
@@ -79,6 +86,7 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     ClusterError: 503,
     NotFound: 404,
     InvalidInput: 422,
+    IdempotencyKeyReused: 422,
     OutsideCoverage: 422,
     ImportRejected: 422,
     Unauthorized: 401,

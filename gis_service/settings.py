@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # Case tiles may show the cases as of this many seconds ago (one sync per second at
     # most, instead of one per tile).
     tile_freshness_seconds: float = 1.0
+    # Possible duplicates of a report: open cases of its category within this many metres
+    # reported in the last this many days. The one place both the report's answer and
+    # GET /api/v1/cases/nearby take them from (cases/report.sql: nearby_cases()).
+    duplicate_radius_m: float = Field(default=50.0, gt=0, le=500)
+    duplicate_window_days: int = Field(default=7, gt=0)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

@@ -427,9 +427,6 @@ def test_a_replay_stores_the_photos_a_broken_first_attempt_did_not(api, case_cit
     """The phone's connection broke after the case was written but before its photos
     were: the resend (same key, same photos) completes the report, once."""
     c = case_city
-    r = report(api, c["worker1"], key="lost-photos")
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
     data = image_bytes(seed=77)
     resend = {
         "category": "environment.garbage",
@@ -437,6 +434,27 @@ def test_a_replay_stores_the_photos_a_broken_first_attempt_did_not(api, case_cit
         "lat": str(IN_GRID_1[1]),
         "description": "楼下垃圾堆放",
     }
+    # The first attempt writes the case, then storing its photo fails (the photo
+    # directory is, for the moment, a file).
+    photo_dir = c["settings"].photos_path
+    aside = photo_dir.with_name(photo_dir.name + ".aside")
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    photo_dir.rename(aside)
+    photo_dir.write_bytes(b"not a directory")
+    try:
+        with TestClient(create_app(c["settings"]), raise_server_exceptions=False) as broken:
+            r = broken.post(
+                "/api/v1/cases",
+                headers={**c["worker1"], "Idempotency-Key": "lost-photos"},
+                data=resend,
+                files=[("photo", ("a.jpg", data, "image/jpeg"))],
+            )
+        assert r.status_code == 500
+    finally:
+        photo_dir.unlink()
+        aside.rename(photo_dir)
+    with get_engine(c["settings"]).connect() as conn:
+        cid = conn.execute(text("SELECT id FROM cases")).scalar_one()
     for _ in range(2):
         r = api.post(
             "/api/v1/cases",

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import units_inside
-from gis_service.units.codes import CODE_LENGTH, Level
+from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS, Level
 
 DEFINITION = (
     "walking distance = straight access leg from the building's representative point to "
@@ -18,7 +18,7 @@ DEFINITION = (
     "farther than 300 m from every street are measured in a straight line (method "
     "'euclidean'); distances beyond 3 km are not searched (null)"
 )
-GROUP_LEVELS = ("district", "subdistrict", "community", "grid")
+GROUP_LEVELS = tuple(lvl.value for lvl in LEVELS if lvl in HANDLING_LEVELS)
 
 
 def _scope(principal: Principal, unit: str | None, column: str) -> tuple[str, dict]:

@@ -24,6 +24,7 @@ from gis_service.auth.scope import require_role
 from gis_service.errors import InvalidInput
 from gis_service.geo.coords import CoordSys
 from gis_service.service_points.service import check_vocab
+from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
 router = APIRouter(prefix="/access", tags=["access"])
 GEOJSON = "application/geo+json"
@@ -157,7 +158,7 @@ def _planner(principal: Principal) -> Principal:
     return principal
 
 
-LEVEL = "^(district|subdistrict|community|grid)$"
+LEVEL = level_pattern(HANDLING_LEVELS)
 
 
 @router.get(
@@ -205,9 +206,7 @@ def living_circle(
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    level: Annotated[
-        str, Query(pattern="^(district|subdistrict|community|grid|building)$")
-    ] = "community",
+    level: Annotated[str, Query(pattern=level_pattern())] = "community",
     minutes: Annotated[float, Query(gt=0, le=45)] = 15,
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gis_service.access.routes import router as access_router
+from gis_service.api.vocabulary import router as vocabulary_router
 from gis_service.auth.routes import router as auth_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.imports.routes import router as imports_router
@@ -18,3 +19,4 @@ api_router.include_router(units_router)
 api_router.include_router(points_router)
 api_router.include_router(imports_router)
 api_router.include_router(access_router)
+api_router.include_router(vocabulary_router)

@@ -9,12 +9,13 @@ from sqlalchemy import Connection, text
 from gis_service.auth.passwords import MIN_LENGTH, dummy_hash, hash_password, verify_password
 from gis_service.auth.principal import Role
 from gis_service.errors import Conflict, InvalidInput, Unauthorized
+from gis_service.units.codes import Level
 
 # Which unit levels each role may be scoped to.
 SCOPE_LEVELS: dict[Role, tuple[str, ...]] = {
-    Role.grid_worker: ("grid",),
-    Role.supervisor: ("district", "subdistrict", "community"),
-    Role.planner: ("district", "subdistrict", "community"),
+    Role.grid_worker: (Level.grid,),
+    Role.supervisor: (Level.district, Level.subdistrict, Level.community),
+    Role.planner: (Level.district, Level.subdistrict, Level.community),
 }
 USER_COLUMNS = (
     "id, username, display_name, role, scopes, team_id, phone, active, token_version, created_at"

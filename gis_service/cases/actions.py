@@ -14,6 +14,7 @@ from gis_service.cases.workflow import (
     NEXT_LEVEL,
     STEPS,
     Action,
+    Status,
     allowed_actions,
     may_act,
     state_allows,
@@ -89,6 +90,7 @@ def apply_action(
             "score": req.score,
             "target": target,
             "hours": case["deadline_hours"],
+            "level": NEXT_LEVEL.get(case["handling_level"]),
         },
     ).scalar_one()
     event = (
@@ -161,7 +163,7 @@ def _changes(
             raise InvalidInput("verify needs passed: true or false", field="passed")
         data["passed"] = req.passed
         if req.passed:
-            target = "closed"
+            target = Status.closed
             sets += [
                 "status = :target",
                 "closed_at = now()",
@@ -172,7 +174,7 @@ def _changes(
                 raise InvalidInput(
                     "a failed check needs a note saying what is still wrong", field="note"
                 )
-            target = "dispatched"
+            target = Status.dispatched
             sets += ["status = :target", "rework_count = rework_count + 1", "dispatched_at = now()"]
     elif action is Action.rate:
         if req.score is None:
@@ -181,10 +183,10 @@ def _changes(
         data["score"] = req.score
     elif action is Action.escalate:
         level = NEXT_LEVEL[case["handling_level"]]
-        sets += [f"handling_level = '{level}'", "escalation_count = escalation_count + 1"]
+        sets += ["handling_level = :level", "escalation_count = escalation_count + 1"]
         data.update(from_level=case["handling_level"], to_level=level)
-        if case["status"] != "reported":
-            target = "accepted"
+        if case["status"] != Status.reported:
+            target = Status.accepted
             sets += ["status = :target", "team_id = NULL"]
     elif action is Action.return_:
         sets.append("team_id = NULL")
@@ -261,7 +263,7 @@ def rate_by_link(conn: Connection, token: str, score: int, note: str | None) -> 
     )
     if row is None:
         raise NotFound("this rating link is not valid")
-    if row["status"] != "closed" or row["rating"] is not None:
+    if row["status"] != Status.closed or row["rating"] is not None:
         raise Conflict(
             f"case {row['case_no']} cannot be rated now "
             f"({'already rated' if row['rating'] else row['status']})",
@@ -275,9 +277,15 @@ def rate_by_link(conn: Connection, token: str, score: int, note: str | None) -> 
     conn.execute(
         text(
             "INSERT INTO case_event (case_id, action, from_status, to_status, note, data) "
-            "VALUES (:id, 'rate', 'closed', 'closed', :note, CAST(:data AS jsonb))"
+            "VALUES (:id, :action, :status, :status, :note, CAST(:data AS jsonb))"
         ),
-        {"id": row["id"], "note": note, "data": _json({"score": score, "via": "public_link"})},
+        {
+            "id": row["id"],
+            "action": Action.rate.value,
+            "status": Status.closed.value,
+            "note": note,
+            "data": _json({"score": score, "via": "public_link"}),
+        },
     )
     return {"case_no": row["case_no"], "rating": score}
 

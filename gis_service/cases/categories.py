@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.errors import InvalidInput
+from gis_service.units.codes import HANDLING_LEVELS as CODE_HANDLING_LEVELS
 
 DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.json")
-HANDLING_LEVELS = ("grid", "community", "subdistrict", "district")
+HANDLING_LEVELS = tuple(lvl.value for lvl in CODE_HANDLING_LEVELS)
 
 
 def read_taxonomy(path: Path) -> list[dict[str, Any]]:

@@ -1,28 +1,38 @@
 """Reporting a case: the hot path of the service, one database round trip.
 
-``report_case()`` (migration 0002) replays an Idempotency-Key, checks the category,
-locates the point in the grid, checks the reporter's jurisdiction, numbers and inserts the
-case with its first timeline event, and finds possible duplicates — all in one statement.
-Python validates the payload, converts coordinates and maps the function's SQLSTATEs to
-HTTP errors.
+``report_case()`` (cases/report.sql) replays an Idempotency-Key, checks the category,
+locates the point (``locate_unit()``, units/locate.sql: the one location rule), checks the
+reporter's jurisdiction, numbers and inserts the case with its first timeline event, and
+finds possible duplicates (``nearby_cases()``, with the radius and window of Settings) —
+all in one statement. Python validates the payload, converts coordinates, fingerprints
+the request and maps the function's SQLSTATEs to HTTP errors.
+
+Idempotency follows the IETF httpapi Idempotency-Key draft: keys are per sender; a retry
+with the same key and the same payload (same fields, same photos) answers the same case
+(200); the same key with another payload answers 422 ``idempotency_key_reused`` and
+stores nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import report_scopes
+from gis_service.cases.workflow import Priority
 from gis_service.db.asyncpool import get_pool
 from gis_service.errors import (
     Forbidden,
     GisServiceError,
+    IdempotencyKeyReused,
     InvalidInput,
     OutsideCoverage,
     Unauthorized,
@@ -36,10 +46,11 @@ SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
     "GS403": Forbidden,
     "GS422": InvalidInput,
     "GSOUT": OutsideCoverage,
+    "GSKEY": IdempotencyKeyReused,
 }
 REPORT_SQL = (
     "SELECT case_id, created, body FROM report_case("
-    + ", ".join(f"${i}" for i in range(1, 16))
+    + ", ".join(f"${i}" for i in range(1, 19))
     + ")"
 )
 
@@ -63,7 +74,7 @@ class CaseReport(BaseModel):
     coord_sys: CoordSys = CoordSys.wgs84
     description: Annotated[str, Field(min_length=1, max_length=2000)]
     address: Annotated[str | None, Field(max_length=200)] = None
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Priority = Priority.normal
     link_to: Annotated[
         int | None,
         Field(
@@ -87,6 +98,19 @@ def idempotency_scope(principal: Principal, key: str | None) -> str | None:
     return f"{sender}:{key}"
 
 
+def fingerprint(payload: CaseReport, source: str, photo_sha256: Sequence[str] = ()) -> str:
+    """sha256 (hex) of the request's canonical form: every field of the validated report
+    (so JSON and multipart spellings of one report agree), where it came from, and the
+    sha256 of each photo's bytes in the order sent."""
+    canonical = {
+        "report": payload.model_dump(mode="json"),
+        "source": source,
+        "photos": list(photo_sha256),
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Reported:
     """The function's answer, kept as the JSON text PostgreSQL built (no re-encoding)."""
@@ -105,8 +129,14 @@ async def report(
     payload: CaseReport,
     key: str | None,
     source: str = "app",
+    photo_sha256: Sequence[str] = (),
 ) -> Reported:
-    """Record a report; ``created`` is False on a replay of the same Idempotency-Key."""
+    """Record a report; ``created`` is False on a replay of the same Idempotency-Key.
+
+    ``photo_sha256``: hashes of the photos sent with it (part of the request's
+    fingerprint). Errors: 401 (account no longer valid), 403 (outside the jurisdiction),
+    422 (unknown category, link_to not an open case, Idempotency-Key reused for another
+    request), outside_coverage (no unit holds the point)."""
     scopes = report_scopes(principal)
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
     attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
@@ -124,20 +154,26 @@ async def report(
             lat,
             payload.description,
             payload.address,
-            payload.priority,
+            payload.priority.value,
             source,
             attrs,
             payload.link_to,
             settings.timezone,
+            fingerprint(payload, source, photo_sha256),
+            settings.duplicate_radius_m,
+            settings.duplicate_window_days,
         )
     except asyncpg.PostgresError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, key) from None
     return Reported(id=row[0], created=row[1], json=row[2])
 
 
-def _translate(exc: asyncpg.PostgresError) -> Exception:
+def _translate(exc: asyncpg.PostgresError, key: str | None) -> Exception:
     error = SQLSTATE_ERRORS.get(exc.sqlstate or "")
     if error is None:
         return exc
     column = getattr(exc, "column_name", None)
-    return error(exc.message, **({"field": column} if column else {}))
+    extra: dict[str, Any] = {"field": column} if column else {}
+    if error is IdempotencyKeyReused:
+        extra["idempotency_key"] = key
+    return error(exc.message, **extra)

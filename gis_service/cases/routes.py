@@ -19,6 +19,7 @@ from gis_service.auth import tokens
 from gis_service.auth.principal import Principal
 from gis_service.cases import actions, attachments, categories, report, service, teams
 from gis_service.cases.photos import Processed, check_size, process
+from gis_service.cases.workflow import STATUSES
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
 from gis_service.geo.geojson import page_links
@@ -108,7 +109,9 @@ async def handle_report(
         except ValidationError as exc:
             raise RequestValidationError(_body_errors(exc)) from None
         uploads = []
-    result = await report.report(settings, principal, payload, key)
+    result = await report.report(
+        settings, principal, payload, key, photo_sha256=[meta.sha256 for meta, *_ in uploads]
+    )
     body = result.json
     # A replay stores its photos too: a phone whose connection broke after the case was
     # written but before its photos were resends the whole report with the same key, and
@@ -194,10 +197,10 @@ def list_cases(
     q: Annotated[str | None, Query(description="Text in description, number or address")] = None,
     order: Annotated[str, Query(pattern="^(newest|oldest|deadline)$")] = "newest",
 ) -> JSONResponse:
-    bad = [s for s in status or [] if s not in service.STATUSES]
+    bad = [s for s in status or [] if s not in STATUSES]
     if bad:
         raise InvalidInput(
-            f"unknown status {bad[0]!r}; one of {', '.join(service.STATUSES)}", field="status"
+            f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}", field="status"
         )
     filters = service.CaseFilters(
         status=status,
@@ -230,16 +233,27 @@ def list_cases(
     return JSONResponse(fc, media_type=GEOJSON)
 
 
-@router.get("/cases/nearby", summary="Open cases within 50 m and 7 days: possible duplicates")
+@router.get("/cases/nearby", summary="Open cases near a point: possible duplicates")
 def nearby(
     conn: ConnDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     point: Annotated[PointParams, Depends()],
     category: Annotated[str | None, Query()] = None,
-    radius_m: Annotated[float, Query(gt=0, le=500)] = 50.0,
+    radius_m: Annotated[
+        float | None,
+        Query(gt=0, le=500, description="Default: the radius reports use (duplicate_radius_m)"),
+    ] = None,
 ) -> dict[str, Any]:
+    """Open cases within ``radius_m`` metres reported in the last duplicate_window_days
+    days — by default exactly the search a report's possible_duplicates makes."""
     lon, lat = point.wgs84()
-    return {"cases": service.nearby_open(conn, principal, lon, lat, category, radius_m)}
+    radius = settings.duplicate_radius_m if radius_m is None else radius_m
+    return {
+        "cases": service.nearby_open(
+            conn, principal, lon, lat, category, radius, settings.duplicate_window_days
+        )
+    }
 
 
 @router.get("/cases/{case_id}", summary="One case with its timeline, photos and team")

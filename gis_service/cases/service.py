@@ -12,10 +12,8 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, require_case_reader
-from gis_service.cases.workflow import OPEN_STATUSES, allowed_actions
+from gis_service.cases.workflow import OPEN_STATUSES, Status, allowed_actions
 from gis_service.errors import NotFound
-
-STATUSES = (*OPEN_STATUSES, "rejected", "closed", "duplicate")
 
 
 def visible_case(
@@ -107,7 +105,7 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
         "allowed_actions": allowed_actions(principal, row),
         "rating_url": (
             f"/api/v1/public/rate/{row['public_token']}"
-            if row["status"] == "closed" and row["rating"] is None and row["public_token"]
+            if row["status"] == Status.closed and row["rating"] is None and row["public_token"]
             else None
         ),
     }
@@ -219,38 +217,28 @@ def nearby_open(
     lon: float,
     lat: float,
     category: str | None,
-    radius_m: float = 50.0,
-    days: int = 7,
+    radius_m: float,
+    days: int,
 ) -> list[dict[str, Any]]:
     """Open cases near a point (same category if given): what a worker checks before
-    reporting, to link instead of filing the same problem twice."""
+    reporting, to link instead of filing the same problem twice. The search is
+    ``nearby_cases()`` (cases/report.sql), the one a report's possible_duplicates use;
+    at most 20, nearest first, within the principal's jurisdiction."""
     require_case_reader(principal)
     scope, params = case_filter(principal, "c")
     rows = conn.execute(
         text(
             f"""
-        WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
-        SELECT * FROM (
-            SELECT c.id, c.case_no, c.status, c.category_code AS category,
-                   left(c.description, 120) AS description, c.reported_at,
-                   round(ST_DistanceSphere(c.geom, pt.g)::numeric, 1)
-                       AS distance_m
-              FROM cases c, pt
-             WHERE c.geom && ST_Expand(pt.g, :deg)
-               AND c.status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled')
-               AND c.reported_at > now() - make_interval(days => :days)
-               AND (CAST(:cat AS text) IS NULL OR c.category_code = :cat) AND {scope}) near
-         WHERE distance_m <= :radius ORDER BY distance_m LIMIT 20
+        SELECT near.id, near.case_no, near.status, near.category,
+               left(near.description, 120) AS description, near.reported_at,
+               near.distance_m
+          FROM nearby_cases(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), CAST(:cat AS text),
+                            :radius, :days) near
+          JOIN cases c ON c.id = near.id
+         WHERE {scope}
+         ORDER BY near.distance_m, near.id LIMIT 20
         """
         ),
-        {
-            **params,
-            "lon": lon,
-            "lat": lat,
-            "deg": radius_m / 50_000.0,
-            "days": days,
-            "cat": category,
-            "radius": radius_m,
-        },
+        {**params, "lon": lon, "lat": lat, "days": days, "cat": category, "radius": radius_m},
     ).mappings()
     return [dict(r) for r in rows]

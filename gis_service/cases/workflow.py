@@ -1,5 +1,8 @@
 """The closed loop as data: which action moves a case from which status, and who may.
 
+This module is the home of the loop's vocabulary (statuses, actions, priorities): SQL,
+statistics, exports and the phone read them from here through gis_service/vocabulary.py.
+
     reported ─accept→ accepted ─dispatch→ dispatched ─start→ in_progress ─handle→ handled
         │reject                 ↑      ↑                │return (退回)          │verify
         ↓                       └──────┴── return ──────┘        fail (返工) ←──┤
@@ -15,6 +18,55 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.units.codes import HANDLING_LEVELS, Level, parent_level
+
+
+class Status(StrEnum):
+    """Where a case stands in the loop (this order: the loop's order, then the ends)."""
+
+    reported = "reported"
+    accepted = "accepted"
+    dispatched = "dispatched"
+    in_progress = "in_progress"
+    handled = "handled"
+    closed = "closed"
+    rejected = "rejected"
+    duplicate = "duplicate"
+
+
+STATUSES: tuple[Status, ...] = tuple(Status)
+# Still being worked on: the duplicate search, "overdue" and Open311's "open".
+OPEN_STATUSES: tuple[Status, ...] = (
+    Status.reported,
+    Status.accepted,
+    Status.dispatched,
+    Status.in_progress,
+    Status.handled,
+)
+OPEN = frozenset(OPEN_STATUSES)
+CLOSED_STATUSES: tuple[Status, ...] = tuple(s for s in STATUSES if s not in OPEN)
+# Accepted and not yet closed: the deadline runs (it starts at acceptance).
+DEADLINE_STATUSES: tuple[Status, ...] = tuple(s for s in OPEN_STATUSES if s is not Status.reported)
+STATUS_LABELS: dict[Status, tuple[str, str]] = {
+    Status.reported: ("已上报", "Reported"),
+    Status.accepted: ("已立案", "Accepted"),
+    Status.dispatched: ("已派遣", "Dispatched"),
+    Status.in_progress: ("处置中", "In progress"),
+    Status.handled: ("已处置", "Handled"),
+    Status.closed: ("已结案", "Closed"),
+    Status.rejected: ("不予立案", "Rejected"),
+    Status.duplicate: ("重复", "Duplicate"),
+}
+
+
+class Priority(StrEnum):
+    low = "low"
+    normal = "normal"
+    high = "high"
+    urgent = "urgent"
+
+
+PRIORITIES: tuple[Priority, ...] = tuple(Priority)
 
 
 class Action(StrEnum):
@@ -28,6 +80,12 @@ class Action(StrEnum):
     escalate = "escalate"
     return_ = "return"
     comment = "comment"
+
+
+ACTIONS: tuple[Action, ...] = tuple(Action)
+# Timeline events that are not workflow actions: the report itself and a later report
+# linked to the case as its duplicate.
+EVENTS: tuple[str, ...] = ("report", "link", *ACTIONS)
 
 
 # Who may act: "dispatcher" = supervisors and admins; "team" = members of the team the
@@ -46,30 +104,31 @@ class Step:
     note_required: bool = False
 
 
-# The statuses of a case still being worked on (the SQL in migration 0002 repeats them).
-OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled")
-OPEN = frozenset(OPEN_STATUSES)
+S = Status
 STEPS: dict[Action, Step] = {
-    Action.accept: Step(frozenset({"reported"}), "accepted"),
-    Action.reject: Step(frozenset({"reported"}), "rejected", note_required=True),
-    Action.dispatch: Step(frozenset({"accepted"}), "dispatched"),
-    Action.start: Step(frozenset({"dispatched"}), "in_progress", team=True),
-    Action.handle: Step(frozenset({"in_progress"}), "handled", team=True, note_required=True),
-    Action.verify: Step(frozenset({"handled"}), None, reporter=True),
-    Action.rate: Step(frozenset({"closed"}), None, reporter=True),
+    Action.accept: Step(frozenset({S.reported}), S.accepted),
+    Action.reject: Step(frozenset({S.reported}), S.rejected, note_required=True),
+    Action.dispatch: Step(frozenset({S.accepted}), S.dispatched),
+    Action.start: Step(frozenset({S.dispatched}), S.in_progress, team=True),
+    Action.handle: Step(frozenset({S.in_progress}), S.handled, team=True, note_required=True),
+    Action.verify: Step(frozenset({S.handled}), None, reporter=True),
+    Action.rate: Step(frozenset({S.closed}), None, reporter=True),
     Action.escalate: Step(
-        frozenset({"reported", "accepted", "dispatched", "in_progress"}),
+        OPEN - {S.handled},
         None,
         team=True,
         reporter=True,
         note_required=True,
     ),
     Action.return_: Step(
-        frozenset({"dispatched", "in_progress"}), "accepted", team=True, note_required=True
+        frozenset({S.dispatched, S.in_progress}), S.accepted, team=True, note_required=True
     ),
     Action.comment: Step(OPEN, None, team=True, reporter=True),
 }
-NEXT_LEVEL = {"grid": "community", "community": "subdistrict", "subdistrict": "district"}
+# Escalation (上报) moves the handling level one step up the unit hierarchy.
+NEXT_LEVEL: dict[str, Level] = {
+    lvl.value: up for lvl in HANDLING_LEVELS if (up := parent_level(lvl)) is not None
+}
 
 
 def may_act(step: Step, principal: Principal, case: dict) -> bool:

@@ -35,7 +35,11 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gis_service.auth.passwords import hash_password
+from gis_service.auth.principal import Role
+from gis_service.cases.workflow import OPEN_STATUSES, PRIORITIES, Status
 from gis_service.demo import hierarchy
+from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, Level, ancestors, depth
+from gis_service.units.codes import LEVELS as LEVEL_LIST
 
 DEMO_PASSWORD = "demo-2026"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -83,9 +87,9 @@ def seed_people(
     units = conn.execute(
         text(
             "SELECT code, level, name FROM admin_unit WHERE code LIKE :p "
-            "AND level IN ('district', 'subdistrict', 'community', 'grid') ORDER BY code"
+            "AND level = ANY(:levels) ORDER BY code"
         ),
-        {"p": district_code + "%"},
+        {"p": district_code + "%", "levels": LEVELS},
     ).all()
     by_level: dict[str, list[tuple[str, str]]] = {}
     for code, level, name in units:
@@ -290,7 +294,7 @@ KIND_ORDER = [
 ]
 ESCALATION = {"courtyard": 0.08, "disputes": 0.05, "facilities": 0.04, "safety": 0.02}
 REWORK = {"facilities": 0.07, "courtyard": 0.07, "environment": 0.05}
-LEVELS = ["grid", "community", "subdistrict", "district"]
+LEVELS = [lvl.value for lvl in HANDLING_LEVELS]
 # Report hour of day (local): mostly 08:00-20:00 with morning and afternoon peaks.
 HOURS = np.array(
     [
@@ -753,8 +757,8 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
                ST_AsBinary(b.geom) AS wkb, coalesce(s.name, '') AS sub_name,
                coalesce(d.name, '') AS district_name
           FROM admin_unit b
-          LEFT JOIN admin_unit s ON s.code = left(b.code, 9)
-          LEFT JOIN admin_unit d ON d.code = left(b.code, 6)
+          LEFT JOIN admin_unit s ON s.code = unit_at_level(b.code, 'subdistrict')
+          LEFT JOIN admin_unit d ON d.code = unit_at_level(b.code, 'district')
          WHERE b.level = 'building' AND b.code LIKE :p AND coalesce(b.population, 0) > 0
          ORDER BY b.code
         """
@@ -776,12 +780,12 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
         text(
             """
         SELECT id, role, scopes[1] AS scope FROM app_user
-         WHERE active AND role IN ('grid_worker', 'supervisor')
+         WHERE active AND role = ANY(:roles)
            AND cardinality(scopes) = 1 AND starts_with(scopes[1], :d)
          ORDER BY id
         """
         ),
-        {"d": district_code},
+        {"d": district_code, "roles": [Role.grid_worker.value, Role.supervisor.value]},
     ).all()
     workers: dict[str, int] = {}
     sups: dict[str, int] = {}
@@ -805,7 +809,7 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
         teams_at.setdefault((t.unit_code, t.kind), t.id)
 
     def team_for(code: str, kind: str) -> int:
-        for unit in (code[:17], code[:14], code[:12], code[:9], code[:6]):
+        for unit in (code, *reversed(ancestors(code))):
             if (unit, kind) in teams_at:
                 return teams_at[(unit, kind)]
         return -1
@@ -832,14 +836,22 @@ def _load_places(conn: Connection, district_code: str) -> _Place:
                 return sups[u]
         return admin if admin is not None else -1
 
+    def up(code: str, level: Level) -> list[str]:
+        """The codes of the unit at ``level`` above ``code`` and of its ancestors, nearest
+        first."""
+        return [code[: CODE_LENGTH[lvl]] for lvl in reversed(LEVEL_LIST[: depth(level) + 1])]
+
     sup_by_level = {
-        "community": np.array([sup(c, c[:12], c[:9], c[:6]) for c in codes]),
-        "subdistrict": np.array([sup(c, c[:9], c[:6]) for c in codes]),
-        "district": np.array([sup(c, c[:6]) for c in codes]),
+        lvl.value: np.array([sup(c, *up(c, lvl)) for c in codes])
+        for lvl in (Level.community, Level.subdistrict, Level.district)
     }
-    sup_by_level["grid"] = sup_by_level["community"]
+    sup_by_level[Level.grid.value] = sup_by_level[Level.community.value]
+    grid_length = CODE_LENGTH[Level.grid]
     reporter = np.array(
-        [workers.get(c[:14], sup_by_level["community"][i]) for i, c in enumerate(codes)]
+        [
+            workers.get(c[:grid_length], sup_by_level[Level.community.value][i])
+            for i, c in enumerate(codes)
+        ]
     )
     return _Place(
         code=np.array(codes),
@@ -1055,26 +1067,27 @@ def generate_case_history(
     last = (happened * np.arange(SLOTS)).max(axis=1)
     verify_pass = np.where(rework, S_REVERIFY, S_VERIFY)
     is_closed = happened[np.arange(n), verify_pass] & ok
+    # the status a case has after each slot of its history
     status_of_slot = np.array(
         [
-            "reported",
-            "accepted",
-            "dispatched",
-            "accepted",
-            "dispatched",
-            "in_progress",
-            "handled",
-            "closed",
-            "in_progress",
-            "handled",
-            "closed",
-            "closed",
+            Status.reported.value,
+            Status.accepted.value,
+            Status.dispatched.value,
+            Status.accepted.value,
+            Status.dispatched.value,
+            Status.in_progress.value,
+            Status.handled.value,
+            Status.closed.value,
+            Status.in_progress.value,
+            Status.handled.value,
+            Status.closed.value,
+            Status.closed.value,
         ],
         dtype=object,
     )
     status = status_of_slot[last]
-    status[(last == S_DECIDE) & rejected] = "rejected"
-    status[(last == S_VERIFY) & rework] = "dispatched"
+    status[(last == S_DECIDE) & rejected] = Status.rejected.value
+    status[(last == S_VERIFY) & rework] = Status.dispatched.value
 
     accepted_at = np.where(ok & happened[:, S_DECIDE], when[:, S_DECIDE], NEVER)
     rejected_at = np.where(rejected & happened[:, S_DECIDE], when[:, S_DECIDE], NEVER)
@@ -1146,7 +1159,7 @@ def generate_case_history(
     rating = np.where(rated_now, rating, -1)
 
     # Priority: gas is urgent, safety often high, the rest mostly normal.
-    pri_names = np.array(["low", "normal", "high", "urgent"], dtype=object)
+    pri_names = np.array([p.value for p in PRIORITIES], dtype=object)
     safety_dom = np.array([d == "safety" for d in domains])[dom]
     priority = pri_names[
         np.where(
@@ -1328,7 +1341,7 @@ def generate_case_history(
 
     n_accepted = int((accepted_at < NEVER).sum())
     n_closed = int(is_closed.sum())
-    is_open = np.isin(status, ["reported", "accepted", "dispatched", "in_progress", "handled"])
+    is_open = np.isin(status, [s.value for s in OPEN_STATUSES])
     n_rated = int(rated_now.sum())
     return CaseHistory(
         cases=n,

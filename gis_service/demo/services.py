@@ -15,6 +15,9 @@ from shapely.geometry import Point
 
 from gis_service.demo.hierarchy import Hierarchy, Unit
 from gis_service.demo.plane import sample_points
+from gis_service.units.codes import CODE_LENGTH, Level
+
+community_length = CODE_LENGTH[Level.community]
 
 HOURS = {
     "convenience_outlet": "07:00-22:00",
@@ -39,7 +42,7 @@ def generate(h: Hierarchy, rng: np.random.Generator) -> dict[str, gpd.GeoDataFra
         by_parent.setdefault(b.parent_code or "", []).append(b)
     comm_buildings: dict[str, list[Unit]] = {}
     for b in buildings:
-        comm_buildings.setdefault(b.code[:12], []).append(b)
+        comm_buildings.setdefault(b.code[:community_length], []).append(b)
     names = {u.code: u.name for u in [*subs, *comms, *grids]}
     out: dict[str, list[dict[str, Any]]] = {}
 
@@ -121,7 +124,12 @@ def generate(h: Hierarchy, rng: np.random.Generator) -> dict[str, gpd.GeoDataFra
     for g, d in zip(grids, dens, strict=True):
         members = by_parent.get(g.code, [])
         if members and rng.uniform() < 0.15 + 0.8 * float(d) ** 0.7:
-            add("party_org", f"{g.name}党支部", _near(members[0], rng, 25.0), names[g.code[:12]])
+            add(
+                "party_org",
+                f"{g.name}党支部",
+                _near(members[0], rng, 25.0),
+                names[g.code[:community_length]],
+            )
     district = h.levels["district"][0]
     for x, y in sample_points(district.metric, 273, rng, h.density):
         add(

@@ -18,8 +18,9 @@ from gis_service.imports.fields import MAX_NAME_CHARS, MAX_SMALLINT, Cells
 from gis_service.imports.problems import Problems
 from gis_service.imports.report import ImportReport
 from gis_service.settings import Settings, get_settings
+from gis_service.vocabulary import STAFF_ROLES
 
-ROLES = ("grid_leader", "grid_worker", "building_head", "party_secretary")
+ROLES = STAFF_ROLES
 REQUIRED = ("unit_code", "role", "name")
 INSERT_STAFF = text(
     "INSERT INTO unit_staff (unit_code, role, name, phone, sort) "

@@ -18,12 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.cases.workflow import OPEN_STATUSES, Status
 from gis_service.maps import pages
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.i18n import t
 from gis_service.stats.cube import CaseCube
 from gis_service.tiles.basemap import Basemap
 from gis_service.timezone import local_date, zone_name
+from gis_service.units.codes import CODE_LENGTH, Level
 
 MAX_INLINE_CASES = 5000
 CELL_M = 250.0  # aggregation cell of exported cases, Web Mercator metres
@@ -99,10 +101,14 @@ def basemap_layers(conn: Connection, codes: list[str]) -> dict[str, Any]:
             json_build_object('type', 'Feature', 'properties', json_build_object('level', level),
                               'geometry', ST_AsGeoJSON(ST_Boundary(
                                   ST_SimplifyPreserveTopology(geom, 0.0001)), 5)::json)), '[]'))
-        FROM admin_unit WHERE level IN ('district', 'subdistrict')
+        FROM admin_unit WHERE level = ANY(:levels)
           AND (code = ANY(:codes) OR starts_with(code, :first) OR starts_with(:first, code))
         """),
-        {"codes": codes, "first": codes[0] if codes else ""},
+        {
+            "codes": codes,
+            "first": codes[0] if codes else "",
+            "levels": [Level.district.value, Level.subdistrict.value],
+        },
     ).scalar()
     return {"streets": streets, "boundaries": bounds}
 
@@ -120,16 +126,21 @@ def inline_cases(
     Days are the district's (``tz``, an IANA zone name from ``timezone.zone_name``): the
     period's first and last days and each case's ``reported`` date are local dates.
     """
-    where = ["status <> 'duplicate'", "(reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b"]
+    where = ["status <> :duplicate", "(reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b"]
     if unit:
         where.append("unit_code LIKE :u")
     if overdue_only:
-        where.append(
-            "status IN ('reported', 'accepted', 'dispatched', 'in_progress', "
-            "'handled') AND deadline_at < now()"
-        )
+        where.append("status = ANY(:open) AND deadline_at < now()")
     cond = " AND ".join(where)
-    params = {"a": date_from, "b": date_to, "u": f"{unit}%", "cell": CELL_M, "tz": tz}
+    params = {
+        "a": date_from,
+        "b": date_to,
+        "u": f"{unit}%",
+        "cell": CELL_M,
+        "tz": tz,
+        "duplicate": Status.duplicate.value,
+        "open": [s.value for s in OPEN_STATUSES],
+    }
     n = conn.execute(text(f"SELECT count(*) FROM cases WHERE {cond}"), params).scalar()
     if n <= MAX_INLINE_CASES:
         sql = f"""SELECT json_build_object('type', 'FeatureCollection', 'features',
@@ -185,7 +196,11 @@ def export(
     style = Basemap(conn.engine.url.database or "export").style
     codes = pages.scope_codes(conn, admin, unit)
     base = {"basemap": basemap_layers(conn, codes)}
-    level = "community" if unit and len(unit) >= 9 else "subdistrict"
+    level = (
+        Level.community
+        if unit and len(unit) >= CODE_LENGTH[Level.subdistrict]
+        else Level.subdistrict
+    ).value
     period = f"{date_from} – {date_to}"
     filters = {t("unit", lang): unit or t("all", lang), t("period", lang): period}
     written = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gis_service.cases.workflow import STATUS_LABELS
+
 LANGS = ("zh", "en")
 
 TEXT: dict[str, dict[str, str]] = {
@@ -44,14 +46,8 @@ TEXT: dict[str, dict[str, str]] = {
     "click_drill": {"zh": "点击单元查看下一级", "en": "Click a unit to see the level below"},
     "cases.legend": {"zh": "问题状态", "en": "Case status"},
     "cluster": {"zh": "聚合（数字为问题数）", "en": "Grouped (number of cases)"},
-    "status.reported": {"zh": "已上报", "en": "Reported"},
-    "status.accepted": {"zh": "已立案", "en": "Accepted"},
-    "status.dispatched": {"zh": "已派遣", "en": "Dispatched"},
-    "status.in_progress": {"zh": "处置中", "en": "In progress"},
-    "status.handled": {"zh": "已处置", "en": "Handled"},
-    "status.closed": {"zh": "已结案", "en": "Closed"},
-    "status.rejected": {"zh": "不予立案", "en": "Rejected"},
-    "status.duplicate": {"zh": "重复", "en": "Duplicate"},
+    # status names from their home (cases/workflow.py)
+    **{f"status.{s}": {"zh": zh, "en": en} for s, (zh, en) in STATUS_LABELS.items()},
     "timeline": {"zh": "办理过程", "en": "Timeline"},
     "category": {"zh": "类别", "en": "Category"},
     "status": {"zh": "状态", "en": "Status"},

@@ -18,10 +18,12 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import roster_filter, units_inside, units_visible
+from gis_service.cases.workflow import Status
 from gis_service.maps import queries
 from gis_service.maps.assets import MAPS_JS, VECTORGRID_JS, localise
 from gis_service.maps.i18n import TEXT, t
-from gis_service.units.codes import child_level
+from gis_service.units.codes import Level, child_level
+from gis_service.vocabulary import sql_list
 
 RATE_BINS = [
     (0.98, "#006d2c"),
@@ -31,6 +33,9 @@ RATE_BINS = [
     (0.0, "#de2d26"),
 ]
 NO_DATA = "#cccccc"
+# The levels the grid page outlines, top first.
+GRID_MAP_LEVELS = (Level.subdistrict, Level.community, Level.grid)
+GRID_MAP_LEVELS_SQL = sql_list(GRID_MAP_LEVELS)
 SIMPLIFY_DEG = 0.00005  # ≈ 5 m: invisible at the zooms these pages open at
 
 
@@ -347,14 +352,14 @@ def cases_page(conn: Connection, page: Page, style: dict, unit: str | None, quer
     from gis_service.stats.cube import STATUSES
 
     colours = {
-        "reported": "#e6550d",
-        "accepted": "#fd8d3c",
-        "dispatched": "#fdae6b",
-        "in_progress": "#6baed6",
-        "handled": "#3182bd",
-        "closed": "#31a354",
-        "rejected": "#969696",
-        "duplicate": "#bdbdbd",
+        Status.reported: "#e6550d",
+        Status.accepted: "#fd8d3c",
+        Status.dispatched: "#fdae6b",
+        Status.in_progress: "#6baed6",
+        Status.handled: "#3182bd",
+        Status.closed: "#31a354",
+        Status.rejected: "#969696",
+        Status.duplicate: "#bdbdbd",
     }
     items = [(colours[s], page.text("status." + s)) for s in STATUSES]
     items.append(("#fd8d3c", page.text("cluster")))
@@ -382,7 +387,7 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
                                                   'phone', s.phone) ORDER BY s.sort)
                   FROM unit_staff s WHERE s.unit_code = u.code AND {staff_where}) AS staff
         FROM admin_unit u
-        WHERE u.level IN ('subdistrict', 'community', 'grid') AND {where}
+        WHERE u.level IN {GRID_MAP_LEVELS_SQL} AND {where}
         ORDER BY u.code"""),
             {"tol": SIMPLIFY_DEG, **params},
         )
@@ -390,8 +395,8 @@ def units_page(conn: Connection, page: Page, style: dict, unit: str | None) -> s
         .all()
     )
     m = new_map(page, bounds_of(conn, scope), style)
-    colours = {"subdistrict": "#54278f", "community": "#3182bd", "grid": "#31a354"}
-    for level in ("subdistrict", "community", "grid"):
+    colours = {Level.subdistrict: "#54278f", Level.community: "#3182bd", Level.grid: "#31a354"}
+    for level in GRID_MAP_LEVELS:
         feats = []
         for r in rows:
             if r["level"] != level:

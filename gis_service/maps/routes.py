@@ -23,7 +23,9 @@ from gis_service.auth.scope import require_case_reader, require_role, scope_key
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.maps import pages, queries
 from gis_service.maps.i18n import LANGS, t
+from gis_service.maps.pages import GRID_MAP_LEVELS
 from gis_service.timezone import local_date, local_now, local_text
+from gis_service.units.codes import level_pattern
 
 router = APIRouter(prefix="/maps", tags=["maps"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -135,7 +137,7 @@ async def resolution(
     conn: ConnDep,
     settings: SettingsDep,
     lang: Lang = "zh",
-    level: Annotated[str, Query(pattern="^(subdistrict|community|grid)$")] = "subdistrict",
+    level: Annotated[str, Query(pattern=level_pattern(GRID_MAP_LEVELS))] = "subdistrict",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     unit: str | None = None,
@@ -166,7 +168,7 @@ async def resolution(
             (
                 "level",
                 t("level", lang),
-                [(lv, t(lv, lang)) for lv in ("subdistrict", "community", "grid")],
+                [(lv.value, t(lv, lang)) for lv in GRID_MAP_LEVELS],
                 level,
             ),
             ("from", t("period", lang), [], q.date_from.isoformat()),

@@ -36,6 +36,16 @@ def service_worker() -> Response:
     return Response(shell.service_worker(), media_type="text/javascript", headers=NO_CACHE)
 
 
+@router.get("/vocabulary.js")
+def vocabulary_script() -> Response:
+    """The word lists for the app (URL versioned by the build, so cached for good)."""
+    return Response(
+        shell.vocabulary_js(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
 @router.get("/manifest.webmanifest")
 def manifest(lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh") -> JSONResponse:
     return JSONResponse(

@@ -22,6 +22,7 @@ from gis_service.maps.assets import (
     VECTORGRID_JS,
     VENDOR_DIR,
 )
+from gis_service.vocabulary import vocabulary
 
 MOBILE_DIR = Path(__file__).resolve().parents[1] / "web" / "mobile"
 ICON_SIZES = (192, 512)
@@ -33,6 +34,9 @@ SCRIPTS = {
     name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
     for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")
 }
+# The service's word lists (gis_service/vocabulary.py) as a script the page loads first:
+# the app reads statuses, levels and roles from window.gisVocabulary, never its own copy.
+VOCABULARY_URL = "/m/vocabulary.js"
 STYLES = {"app.css": ("/static/mobile/app.css", MOBILE_DIR / "app.css")}
 # the same files the desk pages load (maps/assets.py), found on disk from their URLs
 _MOUNTS = {"/static/vendor/": VENDOR_DIR, "/static/app/": APP_DIR}
@@ -65,14 +69,22 @@ def version() -> str:
         digest.update(path.read_bytes() if path.exists() else b"missing")
     for name in ("index.html", "sw.js"):
         digest.update((MOBILE_DIR / name).read_bytes())
+    digest.update(vocabulary_js().encode())
     digest.update(THEME.encode())
     return digest.hexdigest()[:12]
+
+
+@cache
+def vocabulary_js() -> str:
+    """``window.gisVocabulary = {…};``: the JSON of GET /api/v1/vocabulary."""
+    return f"window.gisVocabulary = {json.dumps(vocabulary(), ensure_ascii=False)};\n"
 
 
 def asset_urls() -> dict[str, str]:
     """Name → versioned URL of every asset the page or its service worker loads."""
     v = version()
-    return {name: f"{url}?v={v}" for name, (url, _) in {**SCRIPTS, **STYLES, **LAZY}.items()}
+    urls = {name: f"{url}?v={v}" for name, (url, _) in {**SCRIPTS, **STYLES, **LAZY}.items()}
+    return {"vocabulary.js": f"{VOCABULARY_URL}?v={v}", **urls}
 
 
 def precache() -> list[str]:
@@ -88,7 +100,9 @@ def precache() -> list[str]:
 def page() -> str:
     html = (MOBILE_DIR / "index.html").read_text(encoding="utf-8")
     urls = asset_urls()
-    scripts = "\n".join(f'<script src="{urls[name]}" defer></script>' for name in SCRIPTS)
+    scripts = "\n".join(
+        f'<script src="{urls[name]}" defer></script>' for name in ("vocabulary.js", *SCRIPTS)
+    )
     return (
         html.replace("{{scripts}}", scripts)
         .replace("{{app_css}}", urls["app.css"])

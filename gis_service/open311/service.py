@@ -24,7 +24,7 @@ from gis_service.auth.scope import (
     require_case_reader,
 )
 from gis_service.cases import report
-from gis_service.cases.workflow import OPEN_STATUSES
+from gis_service.cases.workflow import CLOSED_STATUSES, OPEN_STATUSES, Status
 from gis_service.db.engine import get_engine
 from gis_service.errors import InvalidInput, NotFound
 from gis_service.open311 import keys
@@ -33,28 +33,28 @@ from gis_service.units.codes import LEVEL_NAMES_ZH, Level
 
 MAX_REQUESTS = 1000
 DEFAULT_DAYS = 90
-CLOSED_STATUSES = ("closed", "rejected", "duplicate")
 OPEN311_STATUSES = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
-STATUS_TEXT = {
+# Status notes for residents, per status of the vocabulary (cases/workflow.py).
+STATUS_TEXT: dict[str, dict[Status, str]] = {
     "zh": {
-        "reported": "已上报，待受理",
-        "accepted": "已受理",
-        "dispatched": "已派遣处置队伍",
-        "in_progress": "处置中",
-        "handled": "已处置，待核查",
-        "closed": "已办结",
-        "rejected": "不予受理",
-        "duplicate": "重复上报",
+        Status.reported: "已上报，待受理",
+        Status.accepted: "已受理",
+        Status.dispatched: "已派遣处置队伍",
+        Status.in_progress: "处置中",
+        Status.handled: "已处置，待核查",
+        Status.closed: "已办结",
+        Status.rejected: "不予受理",
+        Status.duplicate: "重复上报",
     },
     "en": {
-        "reported": "Reported, awaiting acceptance",
-        "accepted": "Accepted",
-        "dispatched": "Dispatched to a team",
-        "in_progress": "Being handled",
-        "handled": "Handled, awaiting verification",
-        "closed": "Closed",
-        "rejected": "Rejected",
-        "duplicate": "Duplicate",
+        Status.reported: "Reported, awaiting acceptance",
+        Status.accepted: "Accepted",
+        Status.dispatched: "Dispatched to a team",
+        Status.in_progress: "Being handled",
+        Status.handled: "Handled, awaiting verification",
+        Status.closed: "Closed",
+        Status.rejected: "Rejected",
+        Status.duplicate: "Duplicate",
     },
 }
 # Reporter fields of a POST that are kept with the case (attrs), not mapped to columns.
@@ -317,9 +317,7 @@ REQUESTS_SQL = """
       FROM cases c
       JOIN case_category cat ON cat.code = c.category_code
       LEFT JOIN team t ON t.id = c.team_id
-      LEFT JOIN admin_unit hu ON hu.code = left(c.unit_code, CASE c.handling_level
-               WHEN 'grid' THEN 14 WHEN 'community' THEN 12 WHEN 'subdistrict' THEN 9
-               ELSE 6 END)
+      LEFT JOIN admin_unit hu ON hu.code = unit_at_level(c.unit_code, c.handling_level)
       LEFT JOIN cases dup ON dup.id = c.duplicate_of
       LEFT JOIN LATERAL (
             SELECT e.note FROM case_event e
@@ -374,7 +372,7 @@ def one_request(
 def to_request(r: Any, *, lang: str, tz: str, base_url: str) -> dict[str, Any]:
     status = r["status"]
     words = STATUS_TEXT[lang]
-    if status == "duplicate":
+    if status == Status.duplicate:
         notes = (
             f"Duplicate of service request {r['duplicate_of_no']}"
             if lang == "en"

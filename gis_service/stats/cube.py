@@ -25,11 +25,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
 from gis_service.db.engine import get_engine
 from gis_service.settings import Settings
+from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS
 
 EPOCH = date(2000, 1, 1)
-LEVEL_LENGTHS = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14}
+# Levels statistics count by, top first, with their code lengths (units/codes.py).
+LEVEL_LENGTHS: dict[str, int] = {
+    lvl.value: CODE_LENGTH[lvl] for lvl in LEVELS if lvl in HANDLING_LEVELS
+}
 
 FACTS_SQL = """
     SELECT c.id, c.unit_code, c.category_code, c.status,
@@ -85,16 +90,9 @@ class Facts:
     version: int = 0
 
 
-STATUSES = [
-    "reported",
-    "accepted",
-    "dispatched",
-    "in_progress",
-    "handled",
-    "closed",
-    "rejected",
-    "duplicate",
-]
+# The cube stores a status as its index in the vocabulary's order (cases/workflow.py).
+STATUSES: list[str] = [s.value for s in WORKFLOW_STATUSES]
+STATUS_CODE: dict[str, int] = {s: i for i, s in enumerate(STATUSES)}
 
 
 class CaseCube:
@@ -202,14 +200,13 @@ class CaseCube:
             levels[lvl] = prefix.map(index).fillna(-1).to_numpy(dtype=np.int32)
         for code in frame["category_code"].unique():
             self._cat_index.setdefault(code, len(self._cat_index))
-        status_index = {s: i for i, s in enumerate(STATUSES)}
         return Facts(
             ids=frame["id"].to_numpy(np.int64),
             levels=levels,
             codes=self._code_index,
             category=frame["category_code"].map(self._cat_index).to_numpy(np.int16),
             categories=list(self._cat_index),
-            status=frame["status"].map(status_index).to_numpy(np.int8),
+            status=frame["status"].map(STATUS_CODE).to_numpy(np.int8),
             day=frame["day"].to_numpy(np.int32),
             accepted=frame["accepted"].to_numpy(bool),
             deadline=frame["deadline"].to_numpy(np.float64),

@@ -25,10 +25,10 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_mask, units_visible
-from gis_service.cases.workflow import OPEN_STATUSES
+from gis_service.cases.workflow import OPEN_STATUSES, Status
 from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
-from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUSES, CaseCube, Facts
+from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUS_CODE, CaseCube, Facts
 from gis_service.timezone import local_date
 
 DEFINITIONS = {
@@ -36,9 +36,10 @@ DEFINITIONS = {
     for line in __doc__.split("\n\n")[1].splitlines()[1:]
     if line.strip()
 }
-OPEN_CODES = [STATUSES.index(s) for s in OPEN_STATUSES]
-CLOSED = STATUSES.index("closed")
-DUPLICATE = STATUSES.index("duplicate")
+OPEN_CODES = [STATUS_CODE[s] for s in OPEN_STATUSES]
+CLOSED = STATUS_CODE[Status.closed]
+REJECTED = STATUS_CODE[Status.rejected]
+DUPLICATE = STATUS_CODE[Status.duplicate]
 
 
 #: the default period of every figure: 52 whole weeks
@@ -105,7 +106,7 @@ class _Flags:
         rating = f.rating[mask]
         return cls(
             accepted=f.accepted[mask],
-            rejected=status == STATUSES.index("rejected"),
+            rejected=status == REJECTED,
             closed=closed,
             on_time=closed & f.on_time[mask],
             rework=closed & f.rework[mask],

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.stats.resolution import StatsQuery, resolution
+from gis_service.units.codes import HANDLING_LEVELS, Level, level_pattern
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -25,7 +26,7 @@ def resolution_stats(
     conn: ConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    level: Annotated[str, Query(pattern="^(grid|community|subdistrict|district)$")] = "community",
+    level: Annotated[str, Query(pattern=level_pattern(HANDLING_LEVELS))] = Level.community,
     date_from: Annotated[date | None, Query(alias="from", description="First day (local)")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
     category: Annotated[str | None, Query(description="A domain or sub-category")] = None,

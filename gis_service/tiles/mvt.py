@@ -24,6 +24,7 @@ from gis_service.errors import InvalidInput
 from gis_service.stats.cube import STATUSES
 from gis_service.tiles import encode
 from gis_service.tiles.caseindex import BITS, CaseIndex
+from gis_service.units.codes import Level
 
 EXTENT = 4096
 BUFFER = 256  # tile units on each side: 1/16 of a tile
@@ -160,7 +161,7 @@ def points_tile(
 def basemap_tile(conn: Connection, z: int, x: int, y: int) -> bytes:
     """Our own basemap: streets (walking network), unit boundaries, buildings at z ≥ 15."""
     boundary_levels = (
-        ["district", "subdistrict"]
+        [Level.district.value, Level.subdistrict.value]
         + (["community"] if z >= 13 else [])
         + (["grid"] if z >= 15 else [])
     )

@@ -21,6 +21,7 @@ from gis_service.auth.scope import scope_key
 from gis_service.errors import InvalidInput
 from gis_service.tiles import mvt
 from gis_service.tiles.cache import TileCache
+from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
 router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
@@ -103,7 +104,7 @@ def tile(
     z: int,
     x: int,
     y: int,
-    level: Annotated[str | None, Query(pattern="^(district|subdistrict|community|grid)$")] = None,
+    level: Annotated[str | None, Query(pattern=level_pattern(HANDLING_LEVELS))] = None,
     status: str | None = None,
     category: str | None = None,
     kind: str | None = None,

@@ -45,7 +45,20 @@ LEVEL_NAMES_ZH: dict[Level, str] = {
     Level.grid: "网格",
     Level.building: "楼栋",
 }
+# Levels a case can be handled at and counted by (buildings hold no jurisdiction), the
+# lowest first: escalation (上报) walks this list upwards.
+HANDLING_LEVELS: tuple[Level, ...] = (
+    Level.grid,
+    Level.community,
+    Level.subdistrict,
+    Level.district,
+)
 _BY_LENGTH = {n: lvl for lvl, n in CODE_LENGTH.items()}
+
+
+def level_pattern(levels: tuple[Level, ...] | list[str] = LEVELS) -> str:
+    """A regular expression matching exactly these level names (for Query(pattern=…))."""
+    return "^(" + "|".join(str(lvl) for lvl in levels) + ")$"
 
 
 class CodeError(ValueError):

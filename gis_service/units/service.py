@@ -13,20 +13,14 @@ from gis_service.geo.geojson import feature_collection
 from gis_service.units import codes
 from gis_service.units.codes import CODE_LENGTH, LEVELS, Level
 
-# One indexed query: the deepest unit whose polygon holds the point (GiST on geom), then its
-# ancestors by primary key, read off the code's prefixes (the code scheme guarantees them).
+# The unit that holds the point by the one location rule (locate_unit(), units/locate.sql:
+# deepest first, then the smallest code, boundaries included), then its ancestors by
+# primary key, read off the code's prefixes (the code scheme guarantees them).
 LOCATE_SQL = text(
     """
-    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
-    hit AS (
-        SELECT u.code FROM admin_unit u, pt
-         WHERE u.geom && pt.g AND ST_Intersects(u.geom, pt.g)
-         ORDER BY length(u.code) DESC
-         LIMIT 1)
     SELECT a.code, a.level, a.name, a.parent_code, a.population, a.households
-      FROM hit JOIN admin_unit a
-        ON a.code = ANY (ARRAY[left(hit.code, 6), left(hit.code, 9), left(hit.code, 12),
-                               left(hit.code, 14), left(hit.code, 17)])
+      FROM locate_unit(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) hit
+      JOIN admin_unit a ON a.code = ANY (unit_prefixes(hit))
      ORDER BY length(a.code)
     """
 )
@@ -37,7 +31,8 @@ UNIT_PROPERTIES = """json_build_object(
 
 
 def locate_point(conn: Connection, lon: float, lat: float) -> list[dict[str, Any]]:
-    """The chain of units holding a WGS-84 point, district first; empty if none does."""
+    """The chain of units a WGS-84 point belongs to, district first (the unit
+    ``locate_unit()`` picks and its ancestors); empty if no unit holds it."""
     return [dict(r._mapping) for r in conn.execute(LOCATE_SQL, {"lon": lon, "lat": lat})]
 
 

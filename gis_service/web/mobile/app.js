@@ -5,13 +5,21 @@
 (function () {
   "use strict";
   const WORDS = window.gisWords;  // words.js
+  // The service's word lists (/m/vocabulary.js, made from gis_service/vocabulary.py):
+  // statuses with their labels, levels, roles — never a copy of our own.
+  const VOCAB = window.gisVocabulary;
+  const STATUS_LABEL = {};
+  VOCAB.statuses.forEach((s) => { STATUS_LABEL["status." + s.code] = s.label; });
+  const OPEN = VOCAB.open_statuses;
+  const TOP_LEVEL = VOCAB.levels[0].code;  // the district: left out of unit chains
 
   const params = new URLSearchParams(location.search);
   let lang = params.get("lang") || localStorage.getItem("gis.m.lang") || "zh";
   if (!WORDS[lang]) { lang = "zh"; }
 
   function t(key, vars) {
-    let s = WORDS[lang][key] || WORDS.zh[key] || esc(key);
+    const label = STATUS_LABEL[key];
+    let s = WORDS[lang][key] || WORDS.zh[key] || (label && (label[lang] || label.zh)) || esc(key);
     if (vars) { Object.keys(vars).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); }); }
     return s;
   }
@@ -291,7 +299,6 @@
     }).join("")}</ul>`;
   }
 
-  const OPEN = ["reported", "accepted", "dispatched", "in_progress", "handled"];
   let casesScope = "mine";
   async function renderCases(_, live) {
     title("cases.title");
@@ -375,7 +382,7 @@
     const teams = has("dispatch") && !cached ? (await api(`/api/v1/teams?unit=${encodeURIComponent(c.unit_code)}`))
       .teams.sort((a, b) => b.unit_code.length - a.unit_code.length) : [];
     if (!live()) { return; }
-    const units = (c.units || []).filter((u) => u.level !== "district").map((u) => u.name).join(" › ");
+    const units = (c.units || []).filter((u) => u.level !== TOP_LEVEL).map((u) => u.name).join(" › ");
     screen.innerHTML = `<div class="card" data-testid="case" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
       <span class="badge ${esc(c.status)}" data-testid="case-status">${t("status." + c.status)}</span>
       ${c.overdue ? `<span class="badge overdue">${t("case.overdue")}</span>` : ""}
@@ -403,8 +410,10 @@
     }
   }
 
-  function actionsPanel(has, teams) {
+  function actionsPanel(allowed, teams) {
     const buttons = [];
+    const drawn = new Set();  // actions with a panel of their own; the rest are plain buttons
+    const has = (a) => { drawn.add(a); return allowed(a); };
     if (has("accept")) { buttons.push(`<button type="button" class="primary" data-act="accept" data-testid="action-accept">${t("act.accept")}</button>`); }
     if (has("dispatch")) {
       buttons.push(`<label for="team">${t("case.team_pick")}</label>
@@ -427,7 +436,7 @@
         `<option value="${s}">${"★".repeat(s)}</option>`).join("")}</select>
         <button type="button" data-act="rate" data-testid="action-rate">${t("act.rate")}</button></div>`);
     }
-    const extra = ["comment", "return", "escalate", "reject"].filter(has).map((a) =>
+    const extra = VOCAB.actions.filter((a) => !drawn.has(a) && allowed(a)).map((a) =>
       `<button type="button" data-act="${a}" data-testid="action-${a}">${t("act." + a)}</button>`);
     if (extra.length) { buttons.push(`<div class="row">${extra.join("")}</div>`); }
     if (!buttons.length) { return ""; }
@@ -449,7 +458,7 @@
         if (name === "verify-pass" || name === "verify-fail") { body.passed = name === "verify-pass"; }
         if (name === "rate") { body.score = Number($("#score", screen).value); }
         if (name === "dispatch") { body.team_id = Number($("#team", screen).value); }
-        if (["handle", "return", "escalate", "reject", "verify-fail"].includes(name) && !body.note) {
+        if ((VOCAB.note_required_actions.includes(name) || name === "verify-fail") && !body.note) {
           throw new Error(t("act.need_note"));
         }
         if (name === "handle") {
@@ -494,7 +503,7 @@
     screen.innerHTML = `<div id="grid-map" class="map tall" data-testid="grid-map"></div>${units.map((u) => {
       const p = u.properties;
       return `<div class="card" data-testid="grid" data-code="${esc(p.code)}"><h2>${esc(p.name)}</h2>
-        <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== "district").map((a) => a.name).join(" › "))}</div>
+        <div class="meta">${esc((p.ancestors || []).filter((a) => a.level !== TOP_LEVEL).map((a) => a.name).join(" › "))}</div>
         <div class="meta">${t("grids.population", { p: esc(p.population ?? "-"), h: esc(p.households ?? "-") })}</div>
         <h2>${t("grids.roster")}</h2><ul class="list">${(p.roster || []).map((r) => `
           <li data-testid="roster-item">${esc(t("role." + r.role))} · <b>${esc(r.name)}</b>

@@ -11,6 +11,7 @@ window.gisReport = function (app) {
   const { t, esc, $, screen, title, api, cachedGet, lang, loadCategories, categoryName,
           outbox, onLeave } = app;
   const media = window.gisMedia;
+  const TOP_LEVEL = window.gisVocabulary.levels[0].code;  // the district (vocabulary.js)
 
   /* The draft survives switching tabs (not a reload: photos are not saved until sent). */
   let draft = null;
@@ -181,7 +182,7 @@ window.gisReport = function (app) {
     try {
       const r = await fetch(`/api/v1/locate?lon=${draft.lon}&lat=${draft.lat}`);
       const body = r.ok ? await r.json() : null;
-      draft.units = body ? body.chain.filter((u) => u.level !== "district").map((u) => u.name).join(" › ")
+      draft.units = body ? body.chain.filter((u) => u.level !== TOP_LEVEL).map((u) => u.name).join(" › ")
         : t("report.outside");
       if (seq !== lookupSeq) { return; }  // an answer for an older position
       draft.unitCode = body && body.grid ? body.grid.code : null;

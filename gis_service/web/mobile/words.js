@@ -1,5 +1,6 @@
 /* The phone app's words: Simplified Chinese first, English beside it. Keys are stable;
-   app.js looks them up with t(key, vars). */
+   app.js looks them up with t(key, vars). Status names come with the service's vocabulary
+   (window.gisVocabulary, /m/vocabulary.js), not from here. */
 "use strict";
 window.gisWords = {
   zh: {
@@ -53,9 +54,6 @@ window.gisWords = {
     "role.grid_leader": "网格长", "role.grid_worker": "网格员", "role.party_member": "党员",
     "role.police": "民警", "role.volunteer": "志愿者", "role.team_member": "处置队员",
     "role.supervisor": "指挥中心", "role.admin": "管理员",
-    "status.reported": "已上报", "status.accepted": "已立案", "status.dispatched": "已派遣",
-    "status.in_progress": "处置中", "status.handled": "已处置", "status.closed": "已结案",
-    "status.rejected": "不予立案", "status.duplicate": "重复",
     "ev.report": "上报", "ev.accept": "立案", "ev.reject": "不予立案", "ev.dispatch": "派遣",
     "ev.start": "接单", "ev.handle": "处置", "ev.verify": "核查", "ev.rate": "评价",
     "ev.escalate": "上报上级", "ev.return": "退回", "ev.comment": "进展", "ev.photo": "照片",
@@ -118,10 +116,6 @@ window.gisWords = {
     "role.grid_leader": "Grid leader", "role.grid_worker": "Grid worker",
     "role.party_member": "Party member", "role.police": "Police", "role.volunteer": "Volunteer",
     "role.team_member": "Team member", "role.supervisor": "Supervisor", "role.admin": "Administrator",
-    "status.reported": "Reported", "status.accepted": "Accepted",
-    "status.dispatched": "Dispatched", "status.in_progress": "In progress",
-    "status.handled": "Handled", "status.closed": "Closed", "status.rejected": "Rejected",
-    "status.duplicate": "Duplicate",
     "ev.report": "Reported", "ev.accept": "Accepted", "ev.reject": "Rejected",
     "ev.dispatch": "Dispatched", "ev.start": "Accepted by team", "ev.handle": "Handled",
     "ev.verify": "Checked", "ev.rate": "Rated", "ev.escalate": "Escalated",

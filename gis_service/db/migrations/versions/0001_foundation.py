@@ -7,12 +7,15 @@ Create Date: 2026-11-25
 
 from alembic import op
 
+from gis_service.vocabulary import sql_constants
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-LEVELS = "('district', 'subdistrict', 'community', 'grid', 'building')"
+# Word lists come from their Python homes (gis_service/vocabulary.py), never retyped.
+V = sql_constants()
 
 # The six categories of the quarter-hour living circle (一刻钟便民生活圈, seed 002/004).
 CATEGORIES = [
@@ -78,7 +81,7 @@ def upgrade() -> None:
         f"""
         CREATE TABLE admin_unit (
             code         text PRIMARY KEY CHECK (code ~ '^[0-9]+$'),
-            level        text NOT NULL CHECK (level IN {LEVELS}),
+            level        text NOT NULL CHECK (level IN {V["levels"]}),
             name         text NOT NULL CHECK (btrim(name) <> ''),
             parent_code  text REFERENCES admin_unit (code) ON DELETE CASCADE
                               DEFERRABLE INITIALLY DEFERRED,
@@ -89,7 +92,7 @@ def upgrade() -> None:
             attrs        jsonb NOT NULL DEFAULT '{{}}'::jsonb,
             import_id    uuid,
             updated_at   timestamptz NOT NULL DEFAULT now(),
-            CHECK ((level = 'district') = (parent_code IS NULL)),
+            CHECK ((level = {V["level.district"]}) = (parent_code IS NULL)),
             CHECK (parent_code IS NULL OR starts_with(code, parent_code)),
             CHECK (ST_IsValid(geom))
         )
@@ -100,14 +103,13 @@ def upgrade() -> None:
     op.execute("CREATE INDEX admin_unit_level_idx ON admin_unit (level, code)")
 
     op.execute(
-        """
+        f"""
         CREATE TABLE unit_staff (
             id          bigserial PRIMARY KEY,
             unit_code   text NOT NULL REFERENCES admin_unit (code) ON DELETE CASCADE,
-            role        text NOT NULL CHECK (role IN
-                            ('grid_leader', 'grid_worker', 'building_head', 'party_secretary')),
+            role        text NOT NULL CHECK (role IN {V["staff_roles"]}),
             name        text NOT NULL CHECK (btrim(name) <> ''),
-            phone       text CHECK (phone ~ '^[0-9+() -]{5,20}$'),
+            phone       text CHECK (phone ~ '^[0-9+() -]{{5,20}}$'),
             photo_url   text,
             sort        smallint NOT NULL DEFAULT 0
         )

@@ -1,0 +1,200 @@
+-- Reporting a case in one round trip, and the case answers that reports and lists send.
+--
+-- Rendered by gis_service/db/sqlfiles.py (double-braced names: word lists from
+-- gis_service/vocabulary.py) and (re)created by `gis-service db migrate` after the
+-- migrations, so changing a rule here needs no migration. Tunable numbers — the duplicate
+-- radius and window — are never written here: callers pass them from Settings
+-- (cases/report.py, cases/service.py), the one place both the report and
+-- GET /api/v1/cases/nearby read them from. Needs units/locate.sql (locate_unit,
+-- unit_chain).
+
+-- The summary of a case that reports and lists return. json, not jsonb: it is built to
+-- be sent, and json_build_object skips jsonb's parsing and key sorting (measured: a fifth
+-- of report_case's time went into building jsonb).
+CREATE OR REPLACE FUNCTION case_summary(c cases) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', c.id, 'case_no', c.case_no, 'status', c.status,
+        'category', c.category_code, 'priority', c.priority,
+        'description', c.description, 'address', c.address,
+        'lon', round(ST_X(c.geom)::numeric, 7), 'lat', round(ST_Y(c.geom)::numeric, 7),
+        'unit_code', c.unit_code, 'handling_level', c.handling_level,
+        'source', c.source, 'reporter_id', c.reporter_id, 'team_id', c.team_id,
+        'duplicate_of', c.duplicate_of,
+        'reported_at', c.reported_at, 'accepted_at', c.accepted_at,
+        'deadline_at', c.deadline_at, 'closed_at', c.closed_at,
+        'overdue', coalesce(c.status IN {{open_statuses}} AND c.deadline_at < now(), false),
+        'rework_count', c.rework_count, 'escalation_count', c.escalation_count,
+        'rating', c.rating, 'updated_at', c.updated_at)
+$$;
+
+-- Possible duplicates of a report at a WGS-84 point: open cases within p_radius_m metres
+-- (ST_DistanceSphere: at tens of metres it differs from the spheroid by centimetres and
+-- needs no spatial_ref_sys lookup) reported in the last p_days days, of the category if
+-- one is given, nearest first. The one duplicate rule: report_case() and
+-- GET /api/v1/cases/nearby both call it. The bounding box uses 111,000 m per degree of
+-- latitude (the sphere's is 111,195 m), so it never cuts a circle short.
+CREATE OR REPLACE FUNCTION nearby_cases(
+    pt geometry, p_category text, p_radius_m double precision, p_days integer)
+RETURNS TABLE (id bigint, case_no text, status text, category text, description text,
+               reported_at timestamptz, unit_code text, distance_m numeric)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT near.id, near.case_no, near.status, near.category_code, near.description,
+           near.reported_at, near.unit_code, round(near.d::numeric, 1)
+      FROM (SELECT c.*, ST_DistanceSphere(c.geom, pt) AS d
+              FROM cases c
+             WHERE c.geom && ST_Expand(pt, p_radius_m / 111000.0 / cos(radians(ST_Y(pt))),
+                                       p_radius_m / 111000.0)
+               AND (p_category IS NULL OR c.category_code = p_category)
+               AND c.status IN {{open_statuses}}
+               AND c.reported_at > now() - make_interval(days => p_days)) near
+     WHERE near.d <= p_radius_m
+     ORDER BY near.d, near.id
+$$;
+
+-- Reporting in one round trip: replay by idempotency key, category, locate, scope,
+-- insert, first timeline event, possible duplicates, and the answer's JSON. Errors carry
+-- SQLSTATE GSxxx (see cases/report.py for the HTTP status of each).
+--
+-- Idempotency (IETF httpapi Idempotency-Key draft): p_key is the sender's key and
+-- p_fingerprint a hash of the request's canonical payload (cases/report.py). The same key
+-- with the same fingerprint replays the case; with another fingerprint it is refused
+-- (GSKEY) and nothing is stored. Cases stored before fingerprints existed replay.
+--
+-- Measured choices (benchmarks/report_load.py):
+-- - No SQL-language helper is called as a PL/pgSQL expression: such a call is planned
+--   again in every transaction. Helpers are used inside cached statements (the INSERT's
+--   RETURNING, FROM clauses), where the planner inlines them, and the answer is
+--   assembled by text concatenation.
+-- - plan_cache_mode = force_generic_plan: the duplicate search's cost estimate depends
+--   on the point, so on a populated table PostgreSQL chose to plan it afresh on every
+--   call (0.3 ms of planning for 0.07 ms of work); the generic plan is the same GiST
+--   scan. 100 calls: 84 → 41 ms on 110,000 cases.
+CREATE OR REPLACE FUNCTION report_case(
+    p_user integer, p_ver integer, p_client integer, p_scopes text[], p_key text,
+    p_category text, p_lon double precision, p_lat double precision,
+    p_description text, p_address text, p_priority text, p_source text,
+    p_attrs jsonb, p_link_to bigint, p_tz text,
+    p_fingerprint text, p_dup_radius_m double precision, p_dup_days integer,
+    OUT case_id bigint, OUT created boolean, OUT body text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    pt         geometry := ST_SetSRID(ST_MakePoint(p_lon, p_lat), 4326);
+    v_level    text;
+    v_unit     text;
+    v_case_no  text;
+    v_status   text;
+    v_summary  json;
+    v_units    json;
+    v_dups     json := '[]';
+    v_target   text;
+    v_print    text;
+BEGIN
+    IF p_user IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM app_user
+             WHERE id = p_user AND active AND token_version = p_ver) THEN
+        RAISE EXCEPTION USING ERRCODE = 'GS401',
+            MESSAGE = 'this sign-in is no longer valid: sign in again';
+    END IF;
+    created := false;
+    IF p_key IS NOT NULL THEN
+        SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
+          INTO case_id, v_unit, v_summary, v_print
+          FROM cases c WHERE c.idempotency_key = p_key;
+    END IF;
+
+    IF case_id IS NULL THEN
+        SELECT handling_level INTO v_level
+          FROM case_category WHERE code = p_category AND active;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'category',
+                MESSAGE = format('unknown category %s: see GET /api/v1/categories',
+                                 quote_literal(p_category));
+        END IF;
+
+        SELECT located INTO v_unit FROM locate_unit(pt) located;
+        IF v_unit IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'GSOUT', COLUMN = 'location',
+                MESSAGE = format('the location lon=%s, lat=%s (WGS-84) is outside '
+                                 'every district this service covers', p_lon, p_lat);
+        END IF;
+        IF p_scopes IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM unnest(p_scopes) s WHERE starts_with(v_unit, s)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'GS403', COLUMN = 'location',
+                MESSAGE = format('the location is in unit %s, outside your '
+                                 'jurisdiction (%s)', v_unit,
+                                 array_to_string(p_scopes, ', '));
+        END IF;
+
+        IF p_link_to IS NOT NULL THEN
+            SELECT t.unit_code INTO v_target FROM cases t
+             WHERE t.id = p_link_to AND t.status IN {{open_statuses}};
+            IF NOT FOUND OR (p_scopes IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM unnest(p_scopes) s
+                     WHERE starts_with(v_target, s))) THEN
+                RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'link_to',
+                    MESSAGE = format('case %s is not an open case you can link to',
+                                     p_link_to);
+            END IF;
+        END IF;
+
+        INSERT INTO cases (case_no, category_code, status, priority, description,
+                           address, geom, unit_code, handling_level, source,
+                           reporter_id, client_id, idempotency_key,
+                           idempotency_fingerprint, duplicate_of, attrs)
+        VALUES (left(v_unit, {{district_length}})
+                    || to_char(now() AT TIME ZONE p_tz, 'YYYYMMDD')
+                    || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'),
+                p_category,
+                CASE WHEN p_link_to IS NULL THEN {{status.reported}}
+                     ELSE {{status.duplicate}} END,
+                coalesce(p_priority, {{priority.normal}}), p_description, p_address, pt,
+                v_unit, v_level, p_source, p_user, p_client, p_key,
+                CASE WHEN p_key IS NOT NULL THEN p_fingerprint END, p_link_to,
+                coalesce(p_attrs, '{}'::jsonb))
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING cases.id, cases.case_no, cases.status, case_summary(cases)
+             INTO case_id, v_case_no, v_status, v_summary;
+
+        IF NOT FOUND THEN
+            -- A concurrent request with the same key won; this statement sees it.
+            SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
+              INTO case_id, v_unit, v_summary, v_print
+              FROM cases c WHERE c.idempotency_key = p_key;
+        ELSE
+            created := true;
+            INSERT INTO case_event (case_id, actor_id, client_id, action, to_status, data)
+            VALUES (case_id, p_user, p_client, 'report', v_status,
+                    jsonb_build_object('source', p_source));
+            IF p_link_to IS NOT NULL THEN
+                INSERT INTO case_event (case_id, actor_id, client_id, action, data)
+                VALUES (p_link_to, p_user, p_client, 'link',
+                        jsonb_build_object('case_id', case_id, 'case_no', v_case_no));
+            ELSE
+                SELECT coalesce(json_agg(json_build_object(
+                           'id', near.id, 'case_no', near.case_no, 'status', near.status,
+                           'distance_m', near.distance_m, 'reported_at', near.reported_at,
+                           'description', left(near.description, 120))
+                           ORDER BY near.distance_m, near.id), '[]'::json)
+                  INTO v_dups
+                  FROM nearby_cases(pt, p_category, p_dup_radius_m, p_dup_days) near
+                 WHERE near.id <> case_id
+                   AND (p_scopes IS NULL OR EXISTS (
+                        SELECT 1 FROM unnest(p_scopes) s
+                         WHERE starts_with(near.unit_code, s)));
+            END IF;
+        END IF;
+    END IF;
+
+    IF NOT created AND v_print IS DISTINCT FROM p_fingerprint AND v_print IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'GSKEY', COLUMN = 'Idempotency-Key',
+            MESSAGE = format('the Idempotency-Key %s was already used for case %s with a '
+                             'different request: send a new key for a new report',
+                             quote_literal(substr(p_key, strpos(p_key, ':') + 1)), case_id);
+    END IF;
+
+    SELECT chain INTO v_units FROM unit_chain(v_unit) chain;
+    body := left(v_summary::text, -1) || ', "created" : ' || created::text
+            || ', "units" : ' || v_units::text
+            || ', "possible_duplicates" : ' || v_dups::text || '}';
+END $$;
