@@ -9,7 +9,7 @@ file keeps every category private until it is loaded again with its flags).
 The rule that reads both lives in ``gis_service/auth/scope.py``.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30
 """
 
