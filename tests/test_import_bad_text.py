@@ -78,7 +78,7 @@ def test_the_api_lists_each_bad_boundary_cell_and_writes_nothing(client, db, tmp
     assert "2,147,483,647" in problems[(5, "population")]
     assert NUL not in json.dumps(body, ensure_ascii=False)
     assert body["detail"].startswith("districts.csv: feature 1: field 'name'")
-    assert client.get(body["status_url"]).json()["status"] == "failed"
+    assert client.get(body["status_url"], headers=ADMIN_AUTH).json()["status"] == "failed"
     assert _count(db, "admin_unit") == 0
 
 
@@ -244,5 +244,5 @@ def test_a_nul_in_a_column_name_is_a_problem_of_the_file(client, db, tmp_path):
     assert r.status_code == 422, r.json()
     [problem] = r.json()["problems"]
     assert problem["feature"] is None and "U+0000" in problem["problem"]
-    assert client.get(r.json()["status_url"]).json()["status"] == "failed"
+    assert client.get(r.json()["status_url"], headers=ADMIN_AUTH).json()["status"] == "failed"
     assert _count(db, "admin_unit") == 0

@@ -116,7 +116,7 @@ def test_an_imports_status_is_in_the_districts_time(client, db, tmp_path):
     assert r.status_code == 201, r.json()
     with transaction(db) as conn:
         conn.execute(text("UPDATE import_run SET created_at = :t"), {"t": EXPORTED_AT})
-    status = client.get(r.json()["status_url"]).json()
+    status = client.get(r.json()["status_url"], headers=ADMIN_AUTH).json()
     assert status["created_at"] == "2026-12-01T02:30:00+08:00"
     assert status["finished_at"].endswith("+08:00")
 
