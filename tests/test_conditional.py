@@ -110,3 +110,22 @@ def test_if_none_match_uses_the_weak_comparison(header, etag, expected):
 def test_if_none_match_is_not_for_writes():
     assert not conditional.not_modified({"if-none-match": "*"}, '"a"', method="POST")
     assert conditional.not_modified({"if-none-match": "*"}, '"a"', method="HEAD")
+
+
+def test_a_case_photo_revalidates_too(case_city):
+    from tests.test_cases import photo, report
+
+    with TestClient(create_app(case_city["settings"])) as api:
+        who = case_city["worker1"]
+        cid = report(api, who).json()["id"]
+        stored = photo(api, who, cid, stage="before")
+        assert stored.status_code == 201, stored.text
+        url = f"/api/v1/cases/{cid}/photos/{stored.json()['id']}"
+        first = api.get(url, headers=who)
+        assert first.status_code == 200 and first.content
+        tag = first.headers["etag"]
+        for sent in (tag, f"W/{tag}", f'"x", {tag}', "*"):
+            again = api.get(url, headers={**who, "If-None-Match": sent})
+            assert again.status_code == 304 and again.content == b"", sent
+            assert again.headers["cache-control"] == first.headers["cache-control"]
+        assert api.get(url, headers={**who, "If-None-Match": '"x"'}).content == first.content

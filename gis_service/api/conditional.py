@@ -1,7 +1,7 @@
 """Conditional GET (RFC 9110 §13): the one place that decides "304 Not Modified".
 
-Every cacheable answer (tiles, static files, the basemap style, the /m/ shell, the
-sign-in page) calls ``not_modified`` or ``respond``:
+Every cacheable answer (tiles, static files, case photos, the basemap style, the /m/
+shell, the sign-in page) calls ``not_modified``, ``respond`` or ``file_response``:
 
 * ``If-None-Match`` uses the weak comparison (§8.8.3.2): ``W/"x"`` matches ``"x"``; it may
   list several tags (``"a", W/"b"``) or be ``*`` (any current representation);
@@ -14,11 +14,12 @@ sign-in page) calls ``not_modified`` or ``respond``:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 #: the headers a 304 repeats from the 200 (RFC 9110 §15.4.5)
 KEPT_BY_304 = (
@@ -87,11 +88,6 @@ def not_modified_response(headers: Mapping[str, str]) -> Response:
     return Response(status_code=304, headers=kept)
 
 
-def http_date(seconds: float) -> str:
-    """An IMF-fixdate for Last-Modified (RFC 9110 §5.6.7)."""
-    return formatdate(seconds, usegmt=True)
-
-
 def respond(
     request_headers: Mapping[str, str],
     body: bytes | str,
@@ -108,3 +104,20 @@ def respond(
     if not_modified(request_headers, full["ETag"], method=method):
         return not_modified_response(full)
     return Response(data, media_type=media_type, headers=full)
+
+
+def file_response(
+    request_headers: Mapping[str, str],
+    path: str | os.PathLike[str],
+    *,
+    media_type: str,
+    headers: Mapping[str, str],
+    method: str = "GET",
+) -> Response:
+    """A stored file with Starlette's ETag and Last-Modified (from its size and mtime),
+    or the 304 when the request already holds it."""
+    stat = os.stat(path)
+    response = FileResponse(path, media_type=media_type, headers=dict(headers), stat_result=stat)
+    if not_modified(request_headers, response.headers["etag"], stat.st_mtime, method):
+        return not_modified_response(response.headers)
+    return response
