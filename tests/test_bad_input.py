@@ -449,3 +449,32 @@ def test_open311_xml_errors_are_xml_and_carry_no_control_characters(client, city
     import xml.etree.ElementTree as ET
 
     assert ET.fromstring(r.content).find("error/description").text
+
+
+def test_last_resorts_a_value_the_database_refuses_is_422_and_a_failure_500_in_our_body(
+    settings,
+):
+    """Behind the guard: what PostgreSQL refuses as data (SQLSTATE class 22) is the
+    client's 422, anything else that breaks a 500, both in our body."""
+    from fastapi import FastAPI
+
+    from gis_service.api import handlers
+
+    app = FastAPI()
+    handlers.install(app)
+
+    @app.get("/overflow")
+    def overflow() -> None:
+        with get_engine(settings).connect() as conn:
+            conn.execute(text("SELECT repeat('9', 30)::bigint"))
+
+    @app.get("/broken")
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/overflow")
+        assert r.status_code == 422 and r.json()["error"] == "invalid_input", r.text
+        assert "out of range" in r.json()["detail"]
+        r = c.get("/broken")
+        assert r.status_code == 500 and r.json()["error"] == "internal_error", r.text

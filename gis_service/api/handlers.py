@@ -4,7 +4,8 @@ Installed by ``create_app``: one handler per entry of ``errors.STATUS_CODES``; F
 validation errors (422, naming each field); Starlette's HTTP errors (unknown path 404,
 wrong method 405 with ``Allow``, unreadable body 400); and, as a last resort behind the
 request guard (``api/guard.py``), a value PostgreSQL refuses as data (SQLSTATE class 22:
-out of range, too long, untranslatable character) answers 422 instead of 500.
+out of range, too long, untranslatable character) answers 422 instead of 500. Anything
+else that fails is a 500 in the same shape (``internal_error``), logged as before.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def install(app: FastAPI) -> None:
             {"error": "invalid_input", "detail": f"the database refused a value: {message}"},
             status_code=422,
         )
+
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette still re-raises after this, so the error is logged with its trace
+        return JSONResponse(
+            {"error": "internal_error", "detail": "the server failed on this request"},
+            status_code=500,
+        )
+
+    app.add_exception_handler(Exception, internal)
 
     import asyncpg
     import sqlalchemy.exc
