@@ -51,6 +51,7 @@ MiB = 1024 * 1024
 #: (a photo: settings.photo_max_bytes). Multipart carries imported files (up to 200 MB,
 #: imports/routes.py) and is streamed to a spooled file, never held whole in memory.
 BODY_LIMITS = {JSON: 1 * MiB, URLENCODED: 1 * MiB, MULTIPART: 201 * MiB}
+DEFAULT_LIMIT = 1 * MiB
 SPOOL_BYTES = 1 * MiB
 # a number a query or path value might spell that a route may read as a float or int:
 # NaN/Infinity in any spelling, or enough digits to overflow
@@ -383,7 +384,7 @@ class RequestGuard:
             raise Refused(
                 UnsupportedMedia(f"charset {charset} is not accepted; send UTF-8", field="charset")
             )
-        limit = BODY_LIMITS[media_type]
+        limit = BODY_LIMITS.get(media_type, DEFAULT_LIMIT)
         if length is not None and length.isdigit() and int(length) > limit:
             raise Refused(_too_large(int(length), limit))
         if media_type == MULTIPART:
@@ -394,9 +395,9 @@ class RequestGuard:
             body += chunk
             if len(body) > limit:
                 raise Refused(_too_large(len(body), limit))
-        if media_type == JSON:
+        if media_type == JSON or media_type.endswith("+json"):
             check_json(bytes(body))
-        else:
+        elif media_type == URLENCODED:
             check_pairs(bytes(body), op.numbers)
         return _replay([bytes(body)], receive)
 
