@@ -11,7 +11,7 @@ One ASGI middleware, so no route, model or hand-read form can forget a check:
 * a body must come in a media type its operation declares (else 415 Unsupported Media
   Type, RFC 9110 §15.5.16) and within ``BODY_LIMITS`` (else 413 Content Too Large).
 
-A refusal answers 422 (413, 415, 400) with our error body naming the field
+A refusal answers 422 (413, 415) with our error body naming the field
 (``{"error", "detail", "field"}``), or, on a route that has its own error format
 (Open311's, see ``Open311Route.error_response``), in that format. The body is read
 before the route runs, so a refused request stores nothing; an accepted one is replayed
@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gis_service.api.params import decode_text, number_problem, text_problem
+from gis_service.api.params import MAX_TEXT, decode_text, number_problem, text_problem
 from gis_service.errors import (
     GisServiceError,
     InvalidInput,
@@ -272,8 +272,14 @@ class _MultipartCheck:
             _refuse_text(f"{self._name} file name", problem)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if not self._is_file and len(self._value) <= 4 * 10_000:
+        if not self._is_file:
             self._value += data[start:end]
+            if len(self._value) > 4 * MAX_TEXT:  # UTF-8: at most 4 bytes a character
+                raise Refused(
+                    InvalidInput(
+                        f"{self._name} is longer than {MAX_TEXT} characters", field=self._name
+                    )
+                )
 
     def _end(self) -> None:
         if not self._is_file:
