@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
@@ -22,12 +21,13 @@ from swagger_ui_bundle import swagger_ui_path
 from gis_service import __version__
 from gis_service.access.jobs import AccessJobs, Pending
 from gis_service.access.store import EngineCache
+from gis_service.api import handlers
+from gis_service.api.guard import RequestGuard
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
 from gis_service.auth.throttle import SignInThrottle
 from gis_service.cases.routes import fast_report
 from gis_service.db.asyncpool import close_pools
-from gis_service.errors import STATUS_CODES, GisServiceError
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
 from gis_service.mobile.routes import router as mobile_router
@@ -49,33 +49,8 @@ locate a point in the grid. Coordinates are stored in WGS-84; inputs may be GCJ-
 """
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    def handler(status: int):
-        async def handle(_: Request, exc: GisServiceError) -> JSONResponse:
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-            if "retry_after" in exc.extra:
-                headers["Retry-After"] = str(exc.extra["retry_after"])
-            return JSONResponse(exc.to_dict(), status_code=status, headers=headers or None)
-
-        return handle
-
-    for exc_type, status in STATUS_CODES.items():
-        app.add_exception_handler(exc_type, handler(status))
-
-    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-                "message": e["msg"],
-            }
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse(
-            {"error": "invalid_input", "detail": detail, "errors": errors}, status_code=422
-        )
-
-    app.add_exception_handler(RequestValidationError, validation)
+def _install_pending(app: FastAPI) -> None:
+    """A long access job answers 202 with where to ask again."""
 
     async def pending(_: Request, exc: Pending) -> JSONResponse:
         body = exc.job.public()
@@ -182,7 +157,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.map_memo = {}
     app.state.basemap = Basemap(settings.db_name)
     app.state.sign_in_throttle = SignInThrottle()
-    _install_error_handlers(app)
+    handlers.install(app)
+    _install_pending(app)
+    # every value of every request is checked before any route (api/guard.py)
+    app.add_middleware(RequestGuard, fastapi_app=app)
     # The report path first, as a plain route (see cases/routes.py: fast_report).
     app.router.routes.append(
         Route("/api/v1/cases", fast_report, methods=["POST"], include_in_schema=False)

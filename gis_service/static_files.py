@@ -16,9 +16,11 @@ from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import Response
-from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from gis_service.api import conditional
 
 COMPRESSIBLE = (".js", ".css", ".json", ".svg", ".html", ".webmanifest", ".map", ".txt")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -33,14 +35,6 @@ def accepts_gzip(header: str) -> bool:
             q = params.strip()
             return not (q.startswith("q=") and float(q[2:] or 0) == 0)
     return False
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """If-None-Match holds this ETag (weak or strong, in a list, or *)."""
-    if not header:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 class CompressedStaticFiles(StaticFiles):
@@ -71,24 +65,30 @@ class CompressedStaticFiles(StaticFiles):
     def file_response(
         self, full_path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
     ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["Cache-Control"] = self._cache_control(scope)
-        if status_code != 200 or not str(full_path).endswith(COMPRESSIBLE):
-            return response
-        response.headers["Vary"] = "Accept-Encoding"
+        """The file (gzipped when accepted and worth it), or 304 by ``api/conditional.py``;
+        the gzipped variant has its own ETag (``…-gz"``), as a different representation."""
         request = Headers(scope=scope)
-        if isinstance(response, NotModifiedResponse) or not accepts_gzip(
-            request.get("accept-encoding", "")
+        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result)
+        response.headers["Cache-Control"] = self._cache_control(scope)
+        if status_code != 200:
+            return response
+        compressible = str(full_path).endswith(COMPRESSIBLE)
+        gz = compressible and accepts_gzip(request.get("accept-encoding", ""))
+        if compressible:
+            response.headers["Vary"] = "Accept-Encoding"
+        if gz:
+            response.headers["etag"] = response.headers["etag"].rstrip('"') + '-gz"'
+        if conditional.not_modified(
+            request, response.headers["etag"], stat_result.st_mtime, scope["method"]
         ):
+            return conditional.not_modified_response(response.headers)
+        if not gz:
             return response
         headers = MutableHeaders(
-            {k: v for k, v in response.headers.items() if k not in ("content-length", "etag")}
+            {k: v for k, v in response.headers.items() if k != "content-length"}
         )
-        headers["etag"] = response.headers["etag"].rstrip('"') + '-gz"'
-        if etag_matches(request.get("if-none-match"), headers["etag"]):
-            return NotModifiedResponse(headers)
-        body = self._gzipped(str(full_path), stat_result)
         headers["content-encoding"] = "gzip"
+        body = self._gzipped(str(full_path), stat_result)
         return Response(
             body, status_code=200, headers=dict(headers), media_type=response.media_type
         )

@@ -10,12 +10,15 @@ from shapely.geometry import mapping
 from sqlalchemy import Connection, text
 
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
-from gis_service.errors import InvalidInput, NotFound
+from gis_service.errors import InvalidInput, NotFound, OutsideCoverage
 from gis_service.service_points.service import check_vocab, kind_filter
 
 #: GB 50180-2018's quarter-hour life circle: 15 minutes at 4 km/h ≈ 1,000 m
 DEFAULT_SPEED_KMH = 4.0
 DEFAULT_WALK_OFF_M = 50.0
+#: farther than this from every street of the walking network a point is outside the
+#: ground the network covers: no isochrone is drawn there (a circle would pretend data)
+COVERAGE_M = 20_000.0
 
 
 def metres(minutes: float, speed_kmh: float) -> float:
@@ -47,8 +50,15 @@ def isochrone(
         raise InvalidInput("minutes: give at least one contour, e.g. minutes=5,10,15")
     minutes = sorted(set(minutes))
     distances = [metres(m, speed_kmh) for m in minutes]
-    contours = engine.isochrones(lon, lat, distances, walk_off_m, resolution_m, max_access_m)
     origin = engine.snap(lon, lat)
+    leg = float(origin.leg[0])
+    if not leg <= COVERAGE_M:  # also NaN/inf from a projection far from its centre
+        raise OutsideCoverage(
+            f"lon={lon}, lat={lat} is not within {COVERAGE_M / 1000:g} km of any street of the "
+            "walking network: there is no data to draw an isochrone from",
+            field="lon",
+        )
+    contours = engine.isochrones(lon, lat, distances, walk_off_m, resolution_m, max_access_m)
     features = []
     for m, c in zip(minutes, contours, strict=True):
         features.append(

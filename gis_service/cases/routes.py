@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
+from gis_service.api import conditional
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.auth import tokens
@@ -307,18 +308,23 @@ async def upload_photo(
     response_class=FileResponse,
 )
 def get_photo(
+    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
     principal: ViewerDep,
     case_id: CaseId,
     photo_id: Annotated[int, Path(gt=0)],
     thumb: Annotated[bool, Query()] = False,
-) -> FileResponse:
+) -> Response:
     """Staff: the photos of the cases they may see. Without credentials: only a published
-    photo of a case in the public view (the Open311 media_url), else 404."""
+    photo of a case in the public view (the Open311 media_url), else 404. Conditional GET
+    (ETag) through api/conditional.py."""
     path, mime = attachments.photo_file(conn, settings, principal, case_id, photo_id, thumb)
-    return FileResponse(
-        path, media_type=mime, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    return conditional.file_response(
+        request.headers,
+        path,
+        media_type=mime,
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
     )
 
 

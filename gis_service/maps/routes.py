@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from gis_service.api import conditional
 from gis_service.api.deps import TOKEN_COOKIE, ConnDep, SettingsDep, get_principal
 from gis_service.auth import tokens, users
 from gis_service.auth.principal import Principal, Role
@@ -49,13 +50,13 @@ def _page(html_text: str) -> HTMLResponse:
 
 @router.get("/login")
 def login_form(
-    next: str = "/maps/resolution", lang: Lang = "zh", error: bool = False
-) -> HTMLResponse:
+    request: Request, next: str = "/maps/resolution", lang: Lang = "zh", error: bool = False
+) -> Response:
     target = next if next.startswith("/maps/") else "/maps/resolution"
     err = (
         f'<p class="error" data-testid="login-error">{t("login.failed", lang)}</p>' if error else ""
     )
-    return HTMLResponse(f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
+    page = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{t("login.title", lang)}</title><link rel="stylesheet" href="/static/app/maps.css">
 </head><body><form class="gis-login" method="post" action="/maps/login">
@@ -68,7 +69,14 @@ def login_form(
 <input id="p" name="password" type="password" autocomplete="current-password"
        data-testid="login-password" required>
 <button type="submit" data-testid="login-submit">{t("login.submit", lang)}</button>
-</form></body></html>""")
+</form></body></html>"""
+    # the same for everyone: revalidated by its ETag (api/conditional.py)
+    return conditional.respond(
+        request.headers,
+        page,
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.post("/login")

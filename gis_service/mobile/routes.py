@@ -3,11 +3,13 @@ styles are static files under /static/mobile, gzipped and cached by version)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
 
+from gis_service.api import conditional
 from gis_service.errors import NotFound
 from gis_service.mobile import shell
 
@@ -26,14 +28,19 @@ def bare() -> RedirectResponse:
     return RedirectResponse("/m/", status_code=308)
 
 
+# every answer below carries an ETag and answers 304 by api/conditional.py
 @router.get("/")
-def app_page() -> HTMLResponse:
-    return HTMLResponse(shell.page(), headers=NO_CACHE)
+def app_page(request: Request) -> Response:
+    return conditional.respond(
+        request.headers, shell.page(), media_type="text/html; charset=utf-8", headers=NO_CACHE
+    )
 
 
 @router.get("/sw.js")
-def service_worker() -> Response:
-    return Response(shell.service_worker(), media_type="text/javascript", headers=NO_CACHE)
+def service_worker(request: Request) -> Response:
+    return conditional.respond(
+        request.headers, shell.service_worker(), media_type="text/javascript", headers=NO_CACHE
+    )
 
 
 @router.get("/vocabulary.js")
@@ -47,18 +54,22 @@ def vocabulary_script() -> Response:
 
 
 @router.get("/manifest.webmanifest")
-def manifest(lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh") -> JSONResponse:
-    return JSONResponse(
-        shell.manifest(lang),
+def manifest(request: Request, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh") -> Response:
+    return conditional.respond(
+        request.headers,
+        json.dumps(shell.manifest(lang), ensure_ascii=False, separators=(",", ":")),
         media_type="application/manifest+json",
         headers={"Cache-Control": "no-cache"},
     )
 
 
 @router.get("/icon-{size}.png")
-def icon(size: Annotated[int, Path()]) -> Response:
+def icon(request: Request, size: Annotated[int, Path()]) -> Response:
     if size not in shell.ICON_SIZES:
         raise NotFound(f"no {size}px icon; sizes: {', '.join(map(str, shell.ICON_SIZES))}")
-    return Response(
-        shell.icon(size), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    return conditional.respond(
+        request.headers,
+        shell.icon(size),
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
     )

@@ -35,21 +35,26 @@ def error_status(exc: GisServiceError) -> int:
 class Open311Route(APIRoute):
     """Errors leave in the GeoReport format (json or xml, from the path suffix)."""
 
+    def error_response(self, path_params: dict[str, str], exc: GisServiceError) -> Response:
+        """The GeoReport error list for ``exc``; also used by the request guard."""
+        fmt = formats.format_of(path_params.get("fmt"))
+        if isinstance(exc, InvalidInput):
+            return formats.error(fmt, 400, service.describe_error(exc))
+        return formats.error(fmt, error_status(exc), exc.message)
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
 
         async def open311_handler(request: Request) -> Response:
-            fmt = formats.format_of(request.path_params.get("fmt"))
             try:
                 return await handler(request)
-            except InvalidInput as exc:
-                return formats.error(fmt, 400, service.describe_error(exc))
             except GisServiceError as exc:
-                return formats.error(fmt, error_status(exc), exc.message)
+                return self.error_response(request.path_params, exc)
             except RequestValidationError as exc:
                 detail = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
+                fmt = formats.format_of(request.path_params.get("fmt"))
                 return formats.error(fmt, 400, detail or "invalid request")
 
         return open311_handler

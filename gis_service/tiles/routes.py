@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from gis_service.api import conditional
 from gis_service.api.deps import ConnDep, SettingsDep, principal_of
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import scope_key
@@ -162,15 +163,18 @@ def tile(
         "Cache-Control": ("private" if private else "public") + ", max-age=0, must-revalidate",
         "Vary": "Authorization, Cookie",
     }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
+    if conditional.not_modified(request.headers, etag):
+        return conditional.not_modified_response(headers)
     body = cache.get(key, make)
     return Response(body, media_type=MVT, headers=headers)
 
 
 @router.get("/tiles/style.json", summary="The basemap's style (layers, colours, zooms)")
 def style(request: Request) -> Response:
-    return Response(
+    """Public; revalidated by its ETag (the body's hash), 304 when unchanged."""
+    return conditional.respond(
+        request.headers,
         json.dumps(request.app.state.basemap.style, ensure_ascii=False),
         media_type="application/json",
+        headers={"Cache-Control": "public, no-cache"},
     )

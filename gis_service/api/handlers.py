@@ -1,0 +1,115 @@
+"""Every error leaves in our body: ``{"error": <code>, "detail": <message>, ...}``.
+
+Installed by ``create_app``: one handler per entry of ``errors.STATUS_CODES``; FastAPI's
+validation errors (422, naming each field); Starlette's HTTP errors (unknown path 404,
+wrong method 405 with ``Allow``, unreadable body 400); and, as a last resort behind the
+request guard (``api/guard.py``), a value PostgreSQL refuses as data (SQLSTATE class 22:
+out of range, too long, untranslatable character) answers 422 instead of 500. Anything
+else that fails is a 500 in the same shape (``internal_error``), logged as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from gis_service.errors import STATUS_CODES, GisServiceError
+
+#: codes for the HTTP errors Starlette and FastAPI raise themselves (RFC 9110 names)
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media",
+}
+
+
+def status_of(exc: GisServiceError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 400
+
+
+def error_response(exc: GisServiceError) -> JSONResponse:
+    """Our body and status for a domain error (401 adds WWW-Authenticate, 429
+    Retry-After)."""
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if "retry_after" in exc.extra:
+        headers["Retry-After"] = str(exc.extra["retry_after"])
+    return JSONResponse(exc.to_dict(), status_code=status, headers=headers or None)
+
+
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """pydantic/FastAPI errors as our body: ``errors`` lists each ``field`` (the location
+    without its ``body``/``query`` prefix) and ``message``; ``field`` names the first."""
+    listed = [
+        {
+            "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+            "message": e["msg"],
+        }
+        for e in errors
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in listed)
+    body: dict[str, Any] = {"error": "invalid_input", "detail": detail, "errors": listed}
+    if listed:
+        body["field"] = listed[0]["field"]
+    return body
+
+
+def install(app: FastAPI) -> None:
+    async def domain(_: Request, exc: GisServiceError) -> JSONResponse:
+        return error_response(exc)
+
+    for exc_type in STATUS_CODES:
+        app.add_exception_handler(exc_type, domain)
+
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+
+    app.add_exception_handler(RequestValidationError, validation)
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        if exc.status_code == 404:
+            detail = f"no such resource: {request.url.path}"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        else:
+            detail = str(exc.detail)
+        return JSONResponse(
+            {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    app.add_exception_handler(HTTPException, http_error)
+
+    async def data_error(_: Request, exc: Exception) -> JSONResponse:
+        cause = getattr(exc, "orig", None) or exc
+        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return JSONResponse(
+            {"error": "invalid_input", "detail": f"the database refused a value: {message}"},
+            status_code=422,
+        )
+
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette still re-raises after this, so the error is logged with its trace
+        return JSONResponse(
+            {"error": "internal_error", "detail": "the server failed on this request"},
+            status_code=500,
+        )
+
+    app.add_exception_handler(Exception, internal)
+
+    import asyncpg
+    import sqlalchemy.exc
+
+    app.add_exception_handler(sqlalchemy.exc.DataError, data_error)
+    app.add_exception_handler(asyncpg.exceptions.DataError, data_error)
