@@ -26,7 +26,8 @@ TEST_DB = os.environ.get("GIS_TEST_DB", "gis_service_test")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 TABLES = (
     "case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
-    "walk_node, import_run, service_point, unit_staff, admin_unit"
+    "walk_node, import_run, service_point, unit_staff, admin_unit, building_access, "
+    "service_circle, circle_union"
 )
 # A token for an admin that exists only in the token: enough for routes that check the
 # role (imports); case writes also check the account in the database (see make_user).

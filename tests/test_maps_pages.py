@@ -96,3 +96,18 @@ def test_chinese_pages_show_no_english_keys_and_local_times(demo_settings):
         coverage = _visible_text(client.get("/maps/coverage").text)
     if at is not None:
         assert local_text(at, demo_settings) in coverage
+
+
+def test_a_layer_without_features_renders(settings):
+    """A viewer whose scope holds no buildings or units still gets the page (folium refuses
+    a tooltip on an empty layer; pages.finish drops it)."""
+    import folium
+
+    from gis_service.maps.pages import finish
+
+    m = folium.Map()
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": []},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["名称"]),
+    ).add_to(m)
+    assert "gisReady();" in finish(m)

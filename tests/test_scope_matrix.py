@@ -418,6 +418,8 @@ def check_pages(api, city, who, auth) -> list[str]:
     hidden_no = case_numbers(city, {c["id"] for c in city["cases"]} - shown_to)
     for path in ("/maps/resolution?level=grid", "/maps/cases", "/maps/units", "/maps/coverage"):
         r = api.get(path, headers=auth, follow_redirects=False)
+        if r.status_code >= 500:
+            bad.append(f"{path} answered {r.status_code}")
         if r.status_code != 200:
             continue  # refused or sent to sign in: nothing shown
         body = r.text
@@ -548,6 +550,8 @@ NO_JURISDICTION = {
     "/api/v1/service-points": "public: service points are posted in the street",
     "/api/v1/service-points/{point_id}": "public: one service point",
     "/api/v1/service-kinds": "vocabulary",
+    "/api/v1/vocabulary": "vocabulary",
+    "/m/vocabulary.js": "vocabulary",
     "/tiles/style.json": "the basemap's style",
     "/api/v1/categories": "vocabulary",
     "/api/v1/teams": "the teams a viewer may dispatch to: names only, scoped by units_visible",

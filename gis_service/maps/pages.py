@@ -195,6 +195,13 @@ def legend(m: folium.Map, title: str, items: list[tuple[str, str]], note: str = 
 
 
 def finish(m: folium.Map) -> str:
+    """The page's HTML. A layer with no features (a viewer whose scope holds none) keeps
+    no tooltip: folium checks a tooltip's fields against the first feature and would fail."""
+    for layer in list(m._children.values()):
+        if isinstance(layer, folium.GeoJson) and not layer.data.get("features", True):
+            for key, child in list(layer._children.items()):
+                if isinstance(child, folium.GeoJsonTooltip):
+                    del layer._children[key]
     on_load(m, "gisReady();")
     return m.get_root().render()
 
