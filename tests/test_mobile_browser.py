@@ -509,3 +509,27 @@ def test_without_gps_the_worker_taps_the_map_inside_their_grid(server, demo_sett
         page.wait_for_selector("[data-testid=queue-item][data-state=sent]", timeout=20000)
         assert watch.external == [] and watch.console_errors == []
     assert [c["description"] for c in new_cases(demo_settings, before)] == ["室内无GPS，手动选点"]
+
+
+def test_times_on_the_phone_are_the_districts_whatever_the_phone_zone(server, demo_settings, spots):
+    """A phone set to New York shows each case's time on the district's clock (the API
+    speaks GIS_TIMEZONE, with its offset)."""
+    from gis_service.timezone import local_text
+
+    lon, lat = spots[0]
+    with browser_context(**phone(lon, lat), timezone_id="America/New_York") as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, WORKER)
+        page.get_by_test_id("tab-cases").click()
+        page.wait_for_selector("[data-testid=case-item]")
+        first = page.get_by_test_id("case-item").first
+        shown = first.inner_text()
+        case_id = int(first.get_attribute("data-case-id"))
+        with get_engine(demo_settings).connect() as conn:
+            at = conn.execute(
+                text("SELECT reported_at FROM cases WHERE id = :i"), {"i": case_id}
+            ).scalar_one()
+        district = local_text(at, demo_settings)  # "2026-12-01 02:30"
+        month, day = int(district[5:7]), district[8:10]
+        assert f"{month}-{day} {district[11:16]}" in shown, (shown, district)
+        assert watch.external == [] and watch.console_errors == []

@@ -14,11 +14,12 @@ import weakref
 import asyncpg
 
 from gis_service.settings import Settings
+from gis_service.timezone import zone_name
 
 # One pool per loop and DSN, held as a task: the first burst of requests after start all
 # await the same pool instead of each opening one (which ran out of connections).
 _pools: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, asyncio.Task[asyncpg.Pool]]
+    asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Task[asyncpg.Pool]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -29,10 +30,10 @@ def dsn(settings: Settings) -> str:
 async def get_pool(settings: Settings) -> asyncpg.Pool:
     loop = asyncio.get_running_loop()
     pools = _pools.setdefault(loop, {})
-    key = dsn(settings)
+    key = (dsn(settings), zone_name(settings))
     task = pools.get(key)
     if task is None:
-        task = loop.create_task(_create(key, settings.db_pool_size))
+        task = loop.create_task(_create(*key, settings.db_pool_size))
         pools[key] = task
     try:
         return await asyncio.shield(task)
@@ -47,8 +48,15 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     report_case(), which leaves no session state behind."""
 
 
-async def _create(key: str, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(key, min_size=size, max_size=size, reset=_no_reset)
+async def _create(key: str, timezone: str, size: int) -> asyncpg.Pool:
+    """Sessions in the district's time, like the SQLAlchemy engine's (db/engine.py)."""
+    return await asyncpg.create_pool(
+        key,
+        min_size=size,
+        max_size=size,
+        reset=_no_reset,
+        server_settings={"TimeZone": timezone},
+    )
 
 
 async def close_pools() -> None:

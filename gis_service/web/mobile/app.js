@@ -27,12 +27,18 @@
     return String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) => ({
       "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
+  // The server answers in the district's time (GIS_TIMEZONE: ISO 8601 with its offset), so
+  // its own digits are what a person should read, whatever zone the phone is set to. A time
+  // the phone made itself (a queued report) has no offset of the district's: shown locally.
   function when(iso) {
     if (!iso) { return ""; }
+    const m = /^\d{4}-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::[\d.]+)?[+-]\d\d:?\d\d$/.exec(iso);
+    if (m) { return `${Number(m[1])}-${m[2]} ${m[3]}:${m[4]}`; }
     const d = new Date(iso);
     const p = (n) => String(n).padStart(2, "0");
     return `${d.getMonth() + 1}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
   }
+
   const $ = (sel, root) => (root || document).querySelector(sel);
   const screen = $("#screen");
 
