@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from gis_service.auth.principal import ROLE_NAMES_ZH, Role
+from gis_service.auth.principal import ROLE_NAMES, Role
 from gis_service.cases.teams import TEAM_KINDS
 from gis_service.cases.workflow import (
     ACTIONS,
@@ -43,7 +43,14 @@ from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVEL_NAMES_ZH
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_.]+)\}\}")
 # Roles on a unit's roster card (unit_staff), which are not accounts.
-STAFF_ROLES = ("grid_leader", "grid_worker", "building_head", "party_secretary")
+#: roster roles (unit_staff.role) with their names for people (zh, en)
+STAFF_ROLE_NAMES: dict[str, tuple[str, str]] = {
+    "grid_leader": ("网格长", "Grid leader"),
+    "grid_worker": ("网格员", "Grid worker"),
+    "building_head": ("楼栋长", "Building head"),
+    "party_secretary": ("党支部书记", "Party secretary"),
+}
+STAFF_ROLES = tuple(STAFF_ROLE_NAMES)
 # Accounts of people (Open311 client apps are principals without an app_user row).
 ACCOUNT_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.client)
 # A domain ("environment") or a sub-category ("environment.garbage").
@@ -56,7 +63,8 @@ def vocabulary() -> dict[str, Any]:
     {"statuses": [{"code", "open", "label": {"zh", "en"}}, ...],
      "open_statuses": [...], "closed_statuses": [...], "deadline_statuses": [...],
      "actions": [...], "note_required_actions": [...], "events": [...], "priorities": [...],
-     "roles": [{"code", "label": {"zh"}}], "team_kinds": [{"code", "label": {"zh", "en"}}],
+     "roles": [{"code", "label": {"zh", "en"}}], "staff_role_labels": [same],
+     "team_kinds": [{"code", "label": {"zh", "en"}}],
      "levels": [{"code", "code_length", "label": {"zh"}}], "handling_levels": [...],
      "category_code_pattern": "..."}
     """
@@ -76,7 +84,9 @@ def vocabulary() -> dict[str, Any]:
         "note_required_actions": _values(a for a, step in STEPS.items() if step.note_required),
         "events": _values(EVENTS),
         "priorities": _values(PRIORITIES),
-        "roles": [{"code": r.value, "label": {"zh": ROLE_NAMES_ZH[r]}} for r in Role],
+        "roles": [
+            {"code": r.value, "label": {"zh": zh, "en": en}} for r, (zh, en) in ROLE_NAMES.items()
+        ],
         "account_roles": _values(ACCOUNT_ROLES),
         "team_kinds": [
             {"code": k, "label": {"zh": zh, "en": en}} for k, (zh, en) in TEAM_KINDS.items()
@@ -91,6 +101,9 @@ def vocabulary() -> dict[str, Any]:
         ],
         "handling_levels": _values(HANDLING_LEVELS),
         "staff_roles": list(STAFF_ROLES),
+        "staff_role_labels": [
+            {"code": k, "label": {"zh": zh, "en": en}} for k, (zh, en) in STAFF_ROLE_NAMES.items()
+        ],
         "category_code_pattern": CATEGORY_CODE_PATTERN,
     }
 

@@ -385,6 +385,9 @@ def test_my_grids_my_cases_and_english(server, spots):
             "document.querySelector('#grid-map path.leaflet-interactive')"
         )
         assert page.get_by_test_id("roster-item").count() >= 1
+        # roles by their names from the served vocabulary, never a raw key
+        roster = page.get_by_test_id("roster-item").all_inner_texts()
+        assert not any("role." in r or "grid_" in r for r in roster), roster
         assert_one_thumb(page)
         screenshot(page, "m-grids")
         page.get_by_test_id("tab-cases").click()

@@ -18,15 +18,17 @@ class Role(StrEnum):
     public = "public"  # nobody signed in: the public view (Open311 reads without a key)
 
 
-ROLE_NAMES_ZH = {
-    Role.grid_worker: "网格员",
-    Role.team_member: "服务队员",
-    Role.supervisor: "督办人员",
-    Role.planner: "规划人员",
-    Role.admin: "管理员",
-    Role.client: "接入应用",
-    Role.public: "公众",
+#: each role's name for people (zh, en); the phone and the pages read them from here
+ROLE_NAMES: dict[Role, tuple[str, str]] = {
+    Role.grid_worker: ("网格员", "Grid worker"),
+    Role.team_member: ("服务队员", "Team member"),
+    Role.supervisor: ("督办人员", "Supervisor"),
+    Role.planner: ("规划人员", "Planner"),
+    Role.admin: ("管理员", "Administrator"),
+    Role.client: ("接入应用", "Client app"),
+    Role.public: ("公众", "Public"),
 }
+ROLE_NAMES_ZH = {r: zh for r, (zh, _en) in ROLE_NAMES.items()}
 REPORTERS = frozenset({Role.grid_worker, Role.supervisor, Role.admin, Role.client})
 CASE_READERS = frozenset(
     {Role.grid_worker, Role.team_member, Role.supervisor, Role.admin, Role.client}

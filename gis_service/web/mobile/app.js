@@ -8,8 +8,11 @@
   // The service's word lists (/m/vocabulary.js, made from gis_service/vocabulary.py):
   // statuses with their labels, levels, roles — never a copy of our own.
   const VOCAB = window.gisVocabulary;
-  const STATUS_LABEL = {};
-  VOCAB.statuses.forEach((s) => { STATUS_LABEL["status." + s.code] = s.label; });
+  // labels of the service's words (statuses, account and roster roles) come from the
+  // served vocabulary (gis_service/vocabulary.py), never from a copy here
+  const LABEL = {};
+  VOCAB.statuses.forEach((s) => { LABEL["status." + s.code] = s.label; });
+  VOCAB.roles.concat(VOCAB.staff_role_labels).forEach((r) => { LABEL["role." + r.code] = r.label; });
   const OPEN = VOCAB.open_statuses;
   const TOP_LEVEL = VOCAB.levels[0].code;  // the district: left out of unit chains
 
@@ -18,7 +21,7 @@
   if (!WORDS[lang]) { lang = "zh"; }
 
   function t(key, vars) {
-    const label = STATUS_LABEL[key];
+    const label = LABEL[key];
     let s = WORDS[lang][key] || WORDS.zh[key] || (label && (label[lang] || label.zh)) || esc(key);
     if (vars) { Object.keys(vars).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); }); }
     return s;
