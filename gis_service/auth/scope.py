@@ -63,6 +63,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import CASE_READERS, REPORTERS, Principal, Role
+from gis_service.cases.workflow import Status
 from gis_service.errors import Forbidden
 
 #: the anonymous viewer: Open311 GET without a key, public pages
@@ -72,7 +73,7 @@ ANONYMOUS = Principal(role=Role.public, username="anonymous", display_name="anon
 PUBLIC_ROSTER_ROLES: tuple[str, ...] = ("grid_leader",)
 
 #: statuses the public view leaves out: rejected reports, duplicates (see the module)
-PUBLIC_HIDDEN_STATUSES: tuple[str, ...] = ("rejected", "duplicate")
+PUBLIC_HIDDEN_STATUSES: tuple[str, ...] = (Status.rejected.value, Status.duplicate.value)
 
 #: case data the public view never shows (column names of ``cases`` and ``case_event``):
 #: free text a person typed and the reporter's contact fields (see the module)
