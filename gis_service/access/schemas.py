@@ -144,11 +144,27 @@ class UnitCircle(Public):
     most_missing: MostMissing | None
 
 
+class BuildingCircle(Public):
+    """At level=building: which categories the building reaches within ``within_m``,
+    which it misses, and the walking distance to each (null: none within reach)."""
+
+    code: str
+    name: str
+    population: int | None
+    within: list[str]
+    missing: list[str]
+    complete: bool
+    distance_m: dict[str, float | None]
+
+
 class LivingCircle(Derived):
+    """Per unit of ``level`` the share of residents reaching each category (units), or at
+    level=building each building's categories (BuildingCircle)."""
+
     level: str
     within_m: float
     categories: list[CategoryRef]
-    units: list[UnitCircle]
+    units: list[UnitCircle] | list[BuildingCircle]
 
 
 class CircleProperties(Public):

@@ -16,6 +16,7 @@ router = APIRouter(tags=["vocabulary"])
     "/vocabulary",
     summary="Statuses, actions, priorities, roles, team kinds, unit levels and code lengths",
     response_model=VocabularyPublic,
+    response_model_exclude_unset=True,
     responses=refusals(422),
 )
 def get_vocabulary() -> dict[str, Any]:

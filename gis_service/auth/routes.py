@@ -20,6 +20,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/token",
     summary="Sign in with username and password; returns a bearer token",
     response_model=TokenPublic,
+    response_model_exclude_unset=True,
     responses=refusals(401, 422, 429),
 )
 def token(
@@ -54,6 +55,7 @@ def token(
     "/me",
     summary="The signed-in user, role and jurisdiction",
     response_model=PrincipalPublic,
+    response_model_exclude_unset=True,
     responses=refusals(401, 403, 422),
 )
 def me(principal: PrincipalDep) -> dict[str, Any]:

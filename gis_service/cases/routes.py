@@ -275,16 +275,15 @@ def nearby(
         float | None,
         Query(gt=0, le=500, description="Default: the radius reports use (duplicate_radius_m)"),
     ] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Open cases within ``radius_m`` metres reported in the last duplicate_window_days
     days — by default exactly the search a report's possible_duplicates makes."""
     lon, lat = point.wgs84()
     radius = settings.duplicate_radius_m if radius_m is None else radius_m
-    return {
-        "cases": service.nearby_open(
-            conn, principal, lon, lat, category, radius, settings.duplicate_window_days
-        )
-    }
+    found = service.nearby_open(
+        conn, principal, lon, lat, category, radius, settings.duplicate_window_days
+    )
+    return JSONResponse(jsonable_encoder({"cases": found}))
 
 
 @router.get(
@@ -413,16 +412,19 @@ def unpublish_photo(
 @router.get(
     "/categories",
     summary="The case taxonomy: domains, sub-categories, deadlines",
+    response_model=Categories,
+    response_model_exclude_unset=True,
     responses=refusals(422),
 )
-def list_categories(conn: ConnDep) -> Categories:
-    return Categories.model_validate({"domains": categories.list_categories(conn)})
+def list_categories(conn: ConnDep) -> dict[str, Any]:
+    return {"domains": categories.list_categories(conn)}
 
 
 @router.get(
     "/teams",
     summary="Service teams that work in your jurisdiction",
     response_model=Teams,
+    response_model_exclude_unset=True,
     responses=refusals(401, 403, 422),
 )
 def list_teams(
@@ -437,6 +439,7 @@ def list_teams(
     "/public/rate/{token}",
     summary="A resident rates a closed case (public link)",
     response_model=RatingPublic,
+    response_model_exclude_unset=True,
     responses=refusals(404, 409, 422),
 )
 def rate_by_link(

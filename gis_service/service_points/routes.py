@@ -22,6 +22,7 @@ GEOJSON = "application/geo+json"
     "/service-kinds",
     summary="Kinds of service point and the six categories",
     response_model=ServiceKinds,
+    response_model_exclude_unset=True,
     responses=refusals(422),
 )
 def service_kinds(conn: ConnDep) -> dict[str, Any]:
