@@ -19,13 +19,12 @@ from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
-from gis_service.access.jobs import AccessJobs, Pending
-from gis_service.access.store import EngineCache
-from gis_service.api import handlers
+from gis_service.access.jobs import Pending
+from gis_service.api import handlers, openapi
 from gis_service.api.guard import RequestGuard
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
-from gis_service.auth.throttle import SignInThrottle
+from gis_service.api.services import Services
 from gis_service.cases.routes import fast_report
 from gis_service.db.asyncpool import close_pools
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
@@ -36,10 +35,6 @@ from gis_service.mobile.shell import version as mobile_version
 from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
 from gis_service.static_files import CompressedStaticFiles
-from gis_service.stats.cube import CaseCube
-from gis_service.tiles.basemap import Basemap
-from gis_service.tiles.cache import TileCache
-from gis_service.tiles.caseindex import CaseIndex
 from gis_service.tiles.routes import router as tiles_router
 
 DESCRIPTION = """
@@ -59,16 +54,16 @@ def _install_pending(app: FastAPI) -> None:
     app.add_exception_handler(Pending, pending)
 
 
-def _warm_cube(app: FastAPI) -> None:
+def _warm_cube(services: Services) -> None:
     import logging
 
     try:
-        app.state.cube.facts()
+        services.cube.facts()
     except Exception:  # the first request will try again and report the error
         logging.getLogger(__name__).warning("statistics cube not loaded", exc_info=True)
 
 
-def _warm_access(app: FastAPI) -> None:
+def _warm_access(services: Services) -> None:
     """Load the walking network into memory before the first isochrone asks for it
     (12 s at a million edges). No network yet is not an error."""
     import logging
@@ -77,8 +72,8 @@ def _warm_access(app: FastAPI) -> None:
     from gis_service.errors import NotFound
 
     try:
-        with get_engine(app.state.settings).connect() as conn:
-            app.state.access.get(conn)
+        with get_engine(services.settings).connect() as conn:
+            services.access.get(conn)
     except NotFound:
         pass
     except Exception:  # the first request will try again and report the error
@@ -113,15 +108,19 @@ def _no_telemetry() -> dict:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    services = Services.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.import_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
+        imports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
+        services.import_executor = imports
         # Load the statistics cube in the background, so the first supervisor to open a
         # report does not wait for it (~8 s at 1 M cases).
         warmers = [
-            threading.Thread(target=_warm_cube, args=(app,), name="warm-cube", daemon=True),
-            threading.Thread(target=_warm_access, args=(app,), name="warm-access", daemon=True),
+            threading.Thread(target=_warm_cube, args=(services,), name="warm-cube", daemon=True),
+            threading.Thread(
+                target=_warm_access, args=(services,), name="warm-access", daemon=True
+            ),
         ]
         for t in warmers:
             t.start()
@@ -134,8 +133,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # whatever comes next (a migration, a test's TRUNCATE): let it finish first
         for t in warmers:
             t.join(timeout=60)
-        app.state.import_executor.shutdown(wait=True)
-        app.state.access_jobs.shutdown()
+        imports.shutdown(wait=True)
+        if services.import_executor is imports:
+            services.import_executor = None
+        services.access_jobs.shutdown()
         await close_pools()
 
     app = FastAPI(
@@ -147,17 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.cube = CaseCube(settings)
-    app.state.access = EngineCache()
-    app.state.access_jobs = AccessJobs()
-    app.state.case_index = CaseIndex(app.state.cube, settings.tile_freshness_seconds)
-    app.state.tiles = TileCache(settings.tile_cache_size)
-    app.state.tile_figures = {}
-    app.state.map_memo = {}
-    app.state.basemap = Basemap(settings.db_name)
-    app.state.sign_in_throttle = SignInThrottle()
+    # the one place the services live; routes read them through api/deps.py
+    app.state.services = services
     handlers.install(app)
+    openapi.install(app)
     _install_pending(app)
     # every value of every request is checked before any route (api/guard.py)
     app.add_middleware(RequestGuard, fastapi_app=app)

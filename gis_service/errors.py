@@ -27,6 +27,13 @@ class ClusterError(GisServiceError):
     code = "database_unavailable"
 
 
+class ServiceNotReady(GisServiceError):
+    """A service the request needs is not running (the app is starting or stopping);
+    ``service`` names it."""
+
+    code = "service_not_ready"
+
+
 class NotFound(GisServiceError):
     code = "not_found"
 
@@ -84,6 +91,7 @@ class TooManyAttempts(GisServiceError):
 
 STATUS_CODES: dict[type[GisServiceError], int] = {
     ClusterError: 503,
+    ServiceNotReady: 503,
     NotFound: 404,
     InvalidInput: 422,
     IdempotencyKeyReused: 422,

@@ -87,7 +87,7 @@ def town(tmp_path_factory):
 
 
 def _nearest(client, at, service, **params):
-    settings = client.app.state.settings
+    settings = client.app.state.services.settings
     lon, lat = lonlat(*service)
     with get_engine(settings).begin() as conn:
         conn.exec_driver_sql("DELETE FROM service_point")

@@ -554,6 +554,8 @@ NO_JURISDICTION = {
     "/m/vocabulary.js": "vocabulary",
     "/tiles/style.json": "the basemap's style",
     "/api/v1/categories": "vocabulary",
+    "/api/v1/vocabulary": "vocabulary: the service's word lists",
+    "/m/vocabulary.js": "the same word lists for the phone app",
     "/api/v1/teams": "the teams a viewer may dispatch to: names only, scoped by units_visible",
     "/api/v1/auth/me": "the viewer's own account",
     "/api/v1/imports/{run_id}": "admins only (tested in test_api)",

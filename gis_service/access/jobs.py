@@ -17,6 +17,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from gis_service.errors import ServiceNotReady
+
 
 @dataclass
 class Job:
@@ -79,15 +81,29 @@ class AccessJobs:
             job.summary = getattr(result, "summary", lambda: None)()
             job.step = "done"
             job.finished = time.time()
-            job.future.set_result(result)
+            if not job.future.done():  # not failed meanwhile by shutdown()
+                job.future.set_result(result)
         except BaseException as exc:  # reported through the status URL and the waiter
             job.error = f"{type(exc).__name__}: {exc}"
             job.finished = time.time()
             traceback.print_exc()
-            job.future.set_exception(exc)
+            if not job.future.done():
+                job.future.set_exception(exc)
 
     def get(self, name: str) -> Job | None:
         return self._jobs.get(name)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker; a job still waiting or running is failed, so no one waits on
+        it again, and a later ``run`` (the app started anew) gets a fresh worker."""
+        with self._lock:
+            pool, self._pool = (
+                self._pool,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="access"),
+            )
+            for job in self._jobs.values():
+                if not job.future.done():
+                    job.error = "stopped: the service stopped before the job finished"
+                    job.finished = time.time()
+                    job.future.set_exception(ServiceNotReady(job.error, service="access"))
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -10,15 +10,28 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from gis_service.access import coverage, service
-from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
+from gis_service.access.engine import MAX_ACCESS_M
+from gis_service.access.jobs import AccessJobs
 from gis_service.access.reach import PARTY_REACH_M
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.access.schemas import (
+    Circles,
+    Gaps,
+    Isochrones,
+    JobStatus,
+    LivingCircle,
+    Nearest,
+    Reach,
+    Siting,
+    SitingCreate,
+)
+from gis_service.access.store import EngineCache
+from gis_service.api.deps import AccessDep, AccessJobsDep, ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PointParams
+from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_role
 from gis_service.errors import InvalidInput
@@ -26,12 +39,12 @@ from gis_service.geo.coords import CoordSys
 from gis_service.service_points.service import check_vocab
 from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
-router = APIRouter(prefix="/access", tags=["access"])
+#: a long computation answers 202 with where to ask again (access/jobs.py)
+PENDING = {202: {"model": JobStatus, "description": "Still computing: ask status_url"}}
+router = APIRouter(prefix="/access", tags=["access"], responses=refusals(422))
 GEOJSON = "application/geo+json"
-
-
-def engine_of(request: Request, conn) -> AccessEngine:
-    return request.app.state.access.get(conn)
+#: figures about residents: a planner's, supervisor's or admin's sign-in, then maybe a job
+RESIDENTS = {**refusals(401, 403, 404, 503), **PENDING}
 
 
 def _json(body: Any, media_type: str = "application/json") -> Response:
@@ -56,10 +69,13 @@ def parse_minutes(text: str) -> list[float]:
     "/isochrone",
     summary="Walking isochrones: the ground reachable on foot within "
     "each number of minutes, as GeoJSON polygons",
+    response_model=Isochrones,
+    response_class=GeoJSONResponse,
+    responses=refusals(404),
 )
 def isochrone(
-    request: Request,
     conn: ConnDep,
+    access: AccessDep,
     point: Annotated[PointParams, Depends()],
     minutes: Annotated[str, Query(description="Contours in minutes, comma-separated")] = "15",
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
@@ -80,7 +96,7 @@ def isochrone(
 ) -> Response:
     lon, lat = point.wgs84()
     body = service.isochrone(
-        engine_of(request, conn),
+        access.get(conn),
         lon,
         lat,
         parse_minutes(minutes),
@@ -92,10 +108,16 @@ def isochrone(
     return _json(body, GEOJSON)
 
 
-@router.get("/nearest", summary="The nearest service point by walking distance")
+@router.get(
+    "/nearest",
+    summary="The nearest service point by walking distance",
+    response_model=Nearest,
+    response_class=GeoJSONResponse,
+    responses=refusals(404),
+)
 def nearest(
-    request: Request,
     conn: ConnDep,
+    access: AccessDep,
     point: Annotated[PointParams, Depends()],
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
     category: Annotated[str | None, Query(examples=["health"])] = None,
@@ -106,7 +128,7 @@ def nearest(
     lon, lat = point.wgs84()
     body = service.nearest(
         conn,
-        engine_of(request, conn),
+        access.get(conn),
         lon,
         lat,
         kind=kind,
@@ -118,19 +140,19 @@ def nearest(
     return _json(body, GEOJSON)
 
 
-def _in_job(request: Request, settings, name: str, work) -> Any:
+def _in_job(access: EngineCache, jobs: AccessJobs, settings, name: str, work) -> Any:
     """Run ``work(conn, engine, progress)`` in one transaction as the named job; answer
     when it is done, or 202 with its status URL if it takes longer than the wait."""
     from gis_service.db.engine import transaction
 
     def body(progress):
         with transaction(settings) as conn:
-            return work(conn, engine_of(request, conn), progress)
+            return work(conn, access.get(conn), progress)
 
-    return request.app.state.access_jobs.run(name, body, settings.import_wait_seconds)
+    return jobs.run(name, body, settings.import_wait_seconds)
 
 
-def _fresh(request: Request, settings, principal: Principal) -> list[int]:
+def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal) -> list[int]:
     """Check the viewer may see figures about residents, then recompute building
     distances first if the network, points or units changed (never for a refused
     viewer)."""
@@ -144,7 +166,8 @@ def _fresh(request: Request, settings, principal: Principal) -> list[int]:
         if reach_mod.stored_versions(conn) == current:
             return current
     return _in_job(
-        request,
+        access,
+        jobs,
         settings,
         "buildings",
         lambda conn, engine, progress: reach_mod.compute(conn, engine, progress),
@@ -165,17 +188,20 @@ LEVEL = level_pattern(HANDLING_LEVELS)
     "/reach",
     summary="The one-kilometre reach of party organisations per unit: "
     "residents within the walking distance, and those without",
+    response_model=Reach,
+    responses=RESIDENTS,
 )
 def reach(
-    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    access: AccessDep,
+    jobs: AccessJobsDep,
     level: Annotated[str, Query(pattern=LEVEL)] = "community",
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
-    versions = _fresh(request, settings, principal)
+    versions = _fresh(access, jobs, settings, principal)
     return _json(coverage.reach(conn, principal, versions, level=level, max_m=max_m, unit=unit))
 
 
@@ -183,16 +209,20 @@ def reach(
     "/gaps",
     summary="Buildings farther than the reach from every party "
     "organisation, with their residents (GeoJSON)",
+    response_model=Gaps,
+    response_class=GeoJSONResponse,
+    responses=RESIDENTS,
 )
 def gaps(
-    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    access: AccessDep,
+    jobs: AccessJobsDep,
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
 ) -> Response:
-    versions = _fresh(request, settings, principal)
+    versions = _fresh(access, jobs, settings, principal)
     return _json(coverage.gaps(conn, principal, versions, max_m=max_m, unit=unit), GEOJSON)
 
 
@@ -200,18 +230,21 @@ def gaps(
     "/living-circle",
     summary="Quarter-hour living circle: which of the six "
     "everyday services each building reaches on foot",
+    response_model=LivingCircle,
+    responses=RESIDENTS,
 )
 def living_circle(
-    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    access: AccessDep,
+    jobs: AccessJobsDep,
     level: Annotated[str, Query(pattern=level_pattern())] = "community",
     minutes: Annotated[float, Query(gt=0, le=45)] = 15,
     speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
-    versions = _fresh(request, settings, principal)
+    versions = _fresh(access, jobs, settings, principal)
     return _json(
         coverage.living_circle(
             conn,
@@ -228,11 +261,15 @@ def living_circle(
     "/circles",
     summary="Quarter-hour service circles (walking, cached), per point "
     "or united per category and per kind",
+    response_model=Circles,
+    response_class=GeoJSONResponse,
+    responses={**refusals(503), **PENDING},
 )
 def circles(
-    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    access: AccessDep,
+    jobs: AccessJobsDep,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     kind: Annotated[str | None, Query(examples=["red_home"])] = None,
     union: Annotated[bool, Query(description="One area per category / kind")] = False,
@@ -241,37 +278,34 @@ def circles(
 
     check_vocab(conn, kind, category)
     if circles_mod.stale_count(conn) or (union and not circles_mod.unions_current(conn)):
-        _in_job(request, settings, "circles", circles_mod.refresh)
+        _in_job(access, jobs, settings, "circles", circles_mod.refresh)
     return Response(
         circles_mod.circles_geojson(conn, category=category, kind=kind, union=union),
         media_type=GEOJSON,
     )
 
 
-@router.get("/jobs/{name}", summary="Status of a long access computation")
-def job_status(request: Request, name: str) -> Response:
+@router.get(
+    "/jobs/{name}",
+    summary="Status of a long access computation",
+    response_model=JobStatus,
+    responses=refusals(404),
+)
+def job_status(jobs: AccessJobsDep, name: str) -> Response:
     from gis_service.errors import NotFound
 
-    job = request.app.state.access_jobs.get(name)
+    job = jobs.get(name)
     if job is None:
         raise NotFound(f"no access job {name!r} has run in this process")
     return _json(job.public())
 
 
-class SitingRequest(BaseModel):
-    kind: str | None = Field(None, examples=["party_org"])
-    category: str | None = Field(None, examples=["health"])
-    k: int = Field(3, ge=1, le=50)
-    max_m: float = Field(PARTY_REACH_M, gt=0, le=3000)
-    candidates: dict | None = Field(
-        None,
-        description="GeoJSON FeatureCollection of candidate points (id or "
-        "properties.id names each); default: every network node",
-    )
+#: siting: a planner's sign-in; 404 without a walking network
+SITING = refusals(401, 403, 404)
 
 
 def _site(
-    request: Request, conn, principal: Principal, body: SitingRequest, coord_sys: CoordSys
+    access: EngineCache, conn, principal: Principal, body: SitingCreate, coord_sys: CoordSys
 ) -> Response:
     from gis_service.access import siting
 
@@ -285,7 +319,7 @@ def _site(
     return _json(
         siting.site(
             conn,
-            engine_of(request, conn),
+            access.get(conn),
             kind=body.kind,
             category=body.category,
             k=body.k,
@@ -301,26 +335,35 @@ def _site(
     "/siting",
     summary="The k sites that bring the most uncovered residents within "
     "walking reach (maximal covering, solved exactly)",
+    response_model=Siting,
+    response_class=GeoJSONResponse,
+    responses=SITING,
 )
 def siting_get(
-    request: Request,
     conn: ConnDep,
+    access: AccessDep,
     principal: PrincipalDep,
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
 ) -> Response:
-    body = SitingRequest(kind=kind, category=category, k=k, max_m=max_m)
-    return _site(request, conn, principal, body, CoordSys.wgs84)
+    body = SitingCreate(kind=kind, category=category, k=k, max_m=max_m)
+    return _site(access, conn, principal, body, CoordSys.wgs84)
 
 
-@router.post("/siting", summary="Siting among supplied candidate points")
+@router.post(
+    "/siting",
+    summary="Siting among supplied candidate points",
+    response_model=Siting,
+    response_class=GeoJSONResponse,
+    responses=SITING,
+)
 def siting_post(
-    request: Request,
     conn: ConnDep,
+    access: AccessDep,
     principal: PrincipalDep,
-    body: SitingRequest,
+    body: SitingCreate,
     coord_sys: CoordSys = CoordSys.wgs84,
 ) -> Response:
-    return _site(request, conn, principal, body, coord_sys)
+    return _site(access, conn, principal, body, coord_sys)

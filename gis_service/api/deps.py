@@ -6,25 +6,85 @@ thread hop per dependency is measurable on the report path."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
+from gis_service.access.jobs import AccessJobs
+from gis_service.access.store import EngineCache
+from gis_service.api.services import Services, services_of
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import ANONYMOUS, require_role
+from gis_service.auth.throttle import SignInThrottle
 from gis_service.db.engine import get_engine
 from gis_service.errors import Unauthorized
 from gis_service.settings import Settings
+from gis_service.stats.cube import CaseCube
+from gis_service.tiles.basemap import Basemap
+from gis_service.tiles.cache import TileCache
+from gis_service.tiles.caseindex import CaseIndex
 
 
-async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+async def get_services(request: Request) -> Services:
+    """The app's services (api/services.py); 503 ``service_not_ready`` before they exist."""
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_cube(services: ServicesDep) -> CaseCube:
+    return services.cube
+
+
+async def get_case_index(services: ServicesDep) -> CaseIndex:
+    return services.case_index
+
+
+async def get_tile_cache(services: ServicesDep) -> TileCache:
+    return services.tiles
+
+
+async def get_basemap(services: ServicesDep) -> Basemap:
+    return services.basemap
+
+
+async def get_access(services: ServicesDep) -> EngineCache:
+    return services.access
+
+
+async def get_access_jobs(services: ServicesDep) -> AccessJobs:
+    return services.access_jobs
+
+
+async def get_throttle(services: ServicesDep) -> SignInThrottle:
+    return services.sign_in_throttle
+
+
+async def get_import_executor(services: ServicesDep) -> ThreadPoolExecutor:
+    """503 ``service_not_ready`` outside the app's lifespan (api/services.py)."""
+    return services.imports()
+
+
+CubeDep = Annotated[CaseCube, Depends(get_cube)]
+CaseIndexDep = Annotated[CaseIndex, Depends(get_case_index)]
+TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+BasemapDep = Annotated[Basemap, Depends(get_basemap)]
+AccessDep = Annotated[EngineCache, Depends(get_access)]
+AccessJobsDep = Annotated[AccessJobs, Depends(get_access_jobs)]
+ThrottleDep = Annotated[SignInThrottle, Depends(get_throttle)]
+ImportExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_import_executor)]
 
 
 def get_conn(settings: SettingsDep) -> Iterator[Connection]:

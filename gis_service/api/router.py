@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gis_service.access.routes import router as access_router
+from gis_service.api.schemas import ALWAYS
 from gis_service.api.vocabulary import router as vocabulary_router
 from gis_service.auth.routes import router as auth_router
 from gis_service.cases.routes import router as cases_router
@@ -11,7 +12,9 @@ from gis_service.service_points.routes import router as points_router
 from gis_service.stats.routes import router as stats_router
 from gis_service.units.routes import router as units_router
 
-api_router = APIRouter(prefix="/api/v1")
+# every operation may refuse a value with 422 (the request guard, validation); routers and
+# routes add the refusals of their own (api/schemas.py ``refusals``)
+api_router = APIRouter(prefix="/api/v1", responses=ALWAYS)
 api_router.include_router(auth_router)
 api_router.include_router(cases_router)
 api_router.include_router(stats_router)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gis_service.api.schemas import VocabularyPublic, refusals
 from gis_service.vocabulary import vocabulary
 
 router = APIRouter(tags=["vocabulary"])
@@ -14,6 +15,9 @@ router = APIRouter(tags=["vocabulary"])
 @router.get(
     "/vocabulary",
     summary="Statuses, actions, priorities, roles, team kinds, unit levels and code lengths",
+    response_model=VocabularyPublic,
+    response_model_exclude_unset=True,
+    responses=refusals(422),
 )
 def get_vocabulary() -> dict[str, Any]:
     """Every word list the API uses, with labels (zh, en where there is one). Clients read

@@ -16,10 +16,24 @@ from pydantic import ValidationError
 from gis_service.api import conditional
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
+from gis_service.api.schemas import GeoJSONResponse, media, refusals
+from gis_service.api.services import services_of
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal
 from gis_service.cases import actions, attachments, categories, report, service, teams
 from gis_service.cases.photos import Processed, check_size, process
+from gis_service.cases.schemas import (
+    ActionResult,
+    CaseCollection,
+    CaseDetail,
+    CaseReported,
+    Categories,
+    NearbyCases,
+    PhotoPublic,
+    PhotoPublished,
+    RatingPublic,
+    Teams,
+)
 from gis_service.cases.workflow import STATUSES
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
@@ -76,9 +90,14 @@ def _report_schema() -> dict[str, Any]:
     summary="Report a problem found on a grid walk",
     status_code=201,
     openapi_extra=_report_schema(),
+    response_model=CaseReported,
     responses={
-        200: {"description": "A retry with the same Idempotency-Key: the same case"},
+        200: {
+            "model": CaseReported,
+            "description": "A retry with the same Idempotency-Key: the same case",
+        },
         201: {"description": "The new case, its unit chain and possible duplicates"},
+        **refusals(401, 403, 413, 415, 422),
     },
 )
 async def report_case(
@@ -101,7 +120,7 @@ async def fast_report(request: Request) -> Response:
     """The same endpoint as a plain Starlette route, placed before FastAPI's router: at a
     thousand reports a second FastAPI's routing and dependency solving were a quarter of
     the request's CPU (py-spy). The FastAPI route above documents it and behaves alike."""
-    settings = request.app.state.settings
+    settings = services_of(request.app).settings
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized(
@@ -193,7 +212,13 @@ def _store_photos(
         ]
 
 
-@router.get("/cases", summary="Cases in your jurisdiction as GeoJSON, filtered and paged")
+@router.get(
+    "/cases",
+    summary="Cases in your jurisdiction as GeoJSON, filtered and paged",
+    response_model=CaseCollection,
+    response_class=GeoJSONResponse,
+    responses=refusals(401, 403, 422),
+)
 def list_cases(
     request: Request,
     conn: ConnDep,
@@ -248,7 +273,12 @@ def list_cases(
     return JSONResponse(fc, media_type=GEOJSON)
 
 
-@router.get("/cases/nearby", summary="Open cases near a point: possible duplicates")
+@router.get(
+    "/cases/nearby",
+    summary="Open cases near a point: possible duplicates",
+    response_model=NearbyCases,
+    responses=refusals(401, 403, 422),
+)
 def nearby(
     conn: ConnDep,
     principal: PrincipalDep,
@@ -259,19 +289,23 @@ def nearby(
         float | None,
         Query(gt=0, le=500, description="Default: the radius reports use (duplicate_radius_m)"),
     ] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Open cases within ``radius_m`` metres reported in the last duplicate_window_days
     days — by default exactly the search a report's possible_duplicates makes."""
     lon, lat = point.wgs84()
     radius = settings.duplicate_radius_m if radius_m is None else radius_m
-    return {
-        "cases": service.nearby_open(
-            conn, principal, lon, lat, category, radius, settings.duplicate_window_days
-        )
-    }
+    found = service.nearby_open(
+        conn, principal, lon, lat, category, radius, settings.duplicate_window_days
+    )
+    return JSONResponse(jsonable_encoder({"cases": found}))
 
 
-@router.get("/cases/{case_id}", summary="One case with its timeline, photos and team")
+@router.get(
+    "/cases/{case_id}",
+    summary="One case with its timeline, photos and team",
+    response_model=CaseDetail,
+    responses=refusals(401, 403, 404, 422),
+)
 def get_case(conn: ConnDep, principal: PrincipalDep, case_id: CaseId) -> JSONResponse:
     case = service.get_case(conn, principal, case_id)
     return JSONResponse(jsonable_encoder(case))
@@ -281,6 +315,8 @@ def get_case(conn: ConnDep, principal: PrincipalDep, case_id: CaseId) -> JSONRes
     "/cases/{case_id}/actions",
     summary="Move a case along the loop: accept, reject, dispatch, start, handle, "
     "verify, rate, escalate, return, comment",
+    response_model=ActionResult,
+    responses=refusals(401, 403, 404, 409, 422),
 )
 def act(
     settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, body: actions.ActionRequest
@@ -294,6 +330,11 @@ def act(
     "/cases/{case_id}/photos",
     status_code=201,
     summary="Attach a photo (JPEG, PNG or WebP up to 10 MB) before or after the work",
+    response_model=PhotoPublic,
+    responses={
+        200: {"model": PhotoPublic, "description": "These bytes were already stored"},
+        **refusals(401, 403, 404, 413, 415, 422),
+    },
 )
 async def upload_photo(
     request: Request,
@@ -320,6 +361,11 @@ async def upload_photo(
     "/cases/{case_id}/photos/{photo_id}",
     summary="A photo (EXIF removed) or thumbnail",
     response_class=FileResponse,
+    responses={
+        200: media("The photo, or its JPEG thumbnail", "image/jpeg", "image/png", "image/webp"),
+        304: {"description": "Not modified (If-None-Match)"},
+        **refusals(401, 404, 422),
+    },
 )
 def get_photo(
     request: Request,
@@ -348,6 +394,8 @@ PhotoId = Annotated[int, Path(gt=0, description="Photo id")]
 @router.post(
     "/cases/{case_id}/photos/{photo_id}/publish",
     summary="Publish a photo to the public view (supervisors and admins)",
+    response_model=PhotoPublished,
+    responses=refusals(401, 403, 404, 422),
 )
 def publish_photo(
     settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, photo_id: PhotoId
@@ -363,6 +411,8 @@ def publish_photo(
 @router.delete(
     "/cases/{case_id}/photos/{photo_id}/publish",
     summary="Withdraw a published photo from the public view (supervisors and admins)",
+    response_model=PhotoPublished,
+    responses=refusals(401, 403, 404, 422),
 )
 def unpublish_photo(
     settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, photo_id: PhotoId
@@ -373,12 +423,24 @@ def unpublish_photo(
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.get("/categories", summary="The case taxonomy: domains, sub-categories, deadlines")
+@router.get(
+    "/categories",
+    summary="The case taxonomy: domains, sub-categories, deadlines",
+    response_model=Categories,
+    response_model_exclude_unset=True,
+    responses=refusals(422),
+)
 def list_categories(conn: ConnDep) -> dict[str, Any]:
     return {"domains": categories.list_categories(conn)}
 
 
-@router.get("/teams", summary="Service teams that work in your jurisdiction")
+@router.get(
+    "/teams",
+    summary="Service teams that work in your jurisdiction",
+    response_model=Teams,
+    response_model_exclude_unset=True,
+    responses=refusals(401, 403, 422),
+)
 def list_teams(
     conn: ConnDep,
     principal: PrincipalDep,
@@ -387,7 +449,13 @@ def list_teams(
     return {"teams": teams.list_teams(conn, principal, unit)}
 
 
-@router.post("/public/rate/{token}", summary="A resident rates a closed case (public link)")
+@router.post(
+    "/public/rate/{token}",
+    summary="A resident rates a closed case (public link)",
+    response_model=RatingPublic,
+    response_model_exclude_unset=True,
+    responses=refusals(404, 409, 422),
+)
 def rate_by_link(
     settings: SettingsDep,
     token: Annotated[str, Path(max_length=64)],

@@ -11,17 +11,19 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from gis_service.api.deps import AdminDep, ConnDep, SettingsDep
+from gis_service.api.deps import AdminDep, ConnDep, ImportExecutorDep, SettingsDep
+from gis_service.api.schemas import SIGNED_IN, refusals
 from gis_service.errors import InvalidInput
 from gis_service.geo.coords import CoordSys
 from gis_service.imports import jobs
 from gis_service.imports.boundaries import BoundaryOptions
 from gis_service.imports.points import PointOptions
+from gis_service.imports.schemas import ImportRun, ImportStarted
 from gis_service.settings import Settings
 from gis_service.timezone import local_iso
 from gis_service.units.codes import Level
 
-router = APIRouter(tags=["imports"])
+router = APIRouter(tags=["imports"], responses=SIGNED_IN)
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
@@ -47,10 +49,20 @@ def _status_url(request: Request, run_id: str) -> str:
     return str(request.url_for("get_import", run_id=run_id))
 
 
-@router.post("/imports", summary="Import a file and return its QA report", status_code=201)
+@router.post(
+    "/imports",
+    summary="Import a file and return its QA report",
+    status_code=201,
+    response_model=ImportStarted,
+    responses={
+        202: {"model": ImportStarted, "description": "Still importing: ask status_url"},
+        **refusals(503),
+    },
+)
 def create_import(
     request: Request,
     settings: SettingsDep,
+    executor: ImportExecutorDep,
     _: AdminDep,
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, CSV")],
     kind: Annotated[str, Form(description="boundaries, points or roster")] = "boundaries",
@@ -87,7 +99,7 @@ def create_import(
         req.points = PointOptions(
             kind=point_kind, name_field=name_field, crs=crs, coord_sys=coord_sys, dry_run=dry_run
         )
-    run_id, future = jobs.submit(request.app.state.import_executor, settings, req)
+    run_id, future = jobs.submit(executor, settings, req)
     status_url = _status_url(request, run_id)
     try:
         future.result(timeout=settings.import_wait_seconds)
@@ -108,7 +120,13 @@ def create_import(
     )
 
 
-@router.get("/imports/{run_id}", summary="Status and QA report of an import", name="get_import")
+@router.get(
+    "/imports/{run_id}",
+    summary="Status and QA report of an import",
+    name="get_import",
+    response_model=ImportRun,
+    responses=refusals(404),
+)
 def get_import(conn: ConnDep, settings: SettingsDep, admin: AdminDep, run_id: str) -> JSONResponse:
     """An import's row: status, parameters, QA report or error, for admins like the import
     itself (the report names features, people and phones from the file); ``created_at``,

@@ -17,7 +17,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gis_service.api import conditional
-from gis_service.api.deps import TOKEN_COOKIE, ConnDep, SettingsDep, get_principal
+from gis_service.api.deps import (
+    TOKEN_COOKIE,
+    ConnDep,
+    ServicesDep,
+    SettingsDep,
+    ThrottleDep,
+    get_principal,
+)
 from gis_service.auth import tokens, users
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_case_reader, require_role, scope_key
@@ -86,10 +93,10 @@ def login(
     settings: SettingsDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
+    throttle: ThrottleDep,
     next: Annotated[str, Form()] = "/maps/resolution",
     lang: Annotated[str, Form()] = "zh",
 ) -> Response:
-    throttle = request.app.state.sign_in_throttle
     address = request.client.host if request.client else "-"
     throttle.check(username, address)
     lang = lang if lang in LANGS else "zh"
@@ -117,10 +124,6 @@ def logout() -> Response:
     return response
 
 
-def _style(request: Request) -> dict:
-    return request.app.state.basemap.style
-
-
 def _basemap(settings, lang: str) -> dict[str, str | None]:
     """The outside basemap, if one is configured, and the datum warning it needs."""
     if not settings.basemap_url:
@@ -144,6 +147,7 @@ async def resolution(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    services: ServicesDep,
     lang: Lang = "zh",
     level: Annotated[str, Query(pattern=level_pattern(GRID_MAP_LEVELS))] = "subdistrict",
     date_from: Annotated[date | None, Query(alias="from")] = None,
@@ -159,13 +163,13 @@ async def resolution(
     from gis_service.stats.resolution import resolution as stats
 
     q = StatsQuery.default_period(settings, level, date_from, date_to, unit=unit)
-    figures = stats(conn, request.app.state.cube, principal, q)
+    figures = stats(conn, services.cube, principal, q)
     page = pages.Page(
         "resolution",
         lang,
         principal,
         **_basemap(settings, lang),
-        data_date=_cube_date(request, settings),
+        data_date=_cube_date(services.cube, settings),
         filters={
             t("level", lang): t(level, lang),
             t("period", lang): f"{q.date_from} – {q.date_to}",
@@ -183,12 +187,12 @@ async def resolution(
             ("to", "–", [], q.date_to.isoformat()),
         ],
     )
-    return _page(pages.resolution_page(conn, page, figures, _style(request), unit))
+    return _page(pages.resolution_page(conn, page, figures, services.basemap.style, unit))
 
 
-def _cube_date(request: Request, settings) -> str:
+def _cube_date(cube, settings) -> str:
     """When the figures were last synced, in the district's time."""
-    synced = request.app.state.cube.synced_at
+    synced = cube.synced_at
     moment = dt.datetime.fromtimestamp(synced, dt.UTC) if synced else None
     return local_text(moment or local_now(settings), settings)
 
@@ -198,6 +202,7 @@ async def cases(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    services: ServicesDep,
     lang: Lang = "zh",
     status: str | None = None,
     category: str | None = None,
@@ -229,7 +234,7 @@ async def cases(
         lang,
         principal,
         **_basemap(settings, lang),
-        data_date=_cube_date(request, settings),
+        data_date=_cube_date(services.cube, settings),
         filters={
             t("status", lang): t("status." + status, lang) if status else t("all", lang),
             t("category", lang): category or t("all", lang),
@@ -255,7 +260,7 @@ async def cases(
             ),
         ],
     )
-    return _page(pages.cases_page(conn, page, _style(request), unit, tile_query))
+    return _page(pages.cases_page(conn, page, services.basemap.style, unit, tile_query))
 
 
 @router.get("/units")
@@ -263,6 +268,7 @@ async def units(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    services: ServicesDep,
     lang: Lang = "zh",
     unit: str | None = None,
 ) -> Response:
@@ -278,7 +284,7 @@ async def units(
         filters={t("unit", lang): unit or t("all", lang)},
         query=_query(request),
     )
-    return _page(pages.units_page(conn, page, _style(request), unit))
+    return _page(pages.units_page(conn, page, services.basemap.style, unit))
 
 
 @router.get("/coverage")
@@ -286,6 +292,7 @@ async def coverage(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    services: ServicesDep,
     lang: Lang = "zh",
     unit: str | None = None,
     reach_m: Annotated[float, Query(gt=0, le=3000)] = 1000,
@@ -302,11 +309,11 @@ async def coverage(
     from gis_service.db.engine import transaction
 
     with transaction(settings) as tx:
-        engine = request.app.state.access.get(tx)
+        engine = services.access.get(tx)
         versions = tuple(reach.ensure_fresh(tx, engine))
         if circles.stale_count(tx) or not circles.unions_current(tx):
             circles.refresh(tx, engine)
-    memo = request.app.state.map_memo
+    memo = services.map_memo
     key = ("sites", versions, reach_m, scope_key(principal))
     if key not in memo:  # proposed sites: same data and jurisdiction, same answer
         if any(k[1] != versions for k in memo):
@@ -343,5 +350,7 @@ async def coverage(
         ],
     )
     return _page(
-        pages.coverage_page(conn, page, _style(request), unit, reach_m, sites, circle, living)
+        pages.coverage_page(
+            conn, page, services.basemap.style, unit, reach_m, sites, circle, living
+        )
     )

@@ -8,6 +8,7 @@ error — ours and FastAPI's — into the GeoReport error list in the requested 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,9 +17,18 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 
 from gis_service.api.deps import ConnDep, SettingsDep
+from gis_service.api.schemas import media, refusals
 from gis_service.auth.principal import Principal
 from gis_service.errors import STATUS_CODES, GisServiceError, InvalidInput, NotFound
 from gis_service.open311 import formats, keys, service
+from gis_service.open311.schemas import (
+    Open311Errors,
+    Open311Service,
+    RequestReceived,
+    ServiceDefinition,
+    ServiceRequest,
+    TokenAnswer,
+)
 
 # Our statuses, as GeoReport clients expect them: bad input is 400, any key problem 403.
 OPEN311_STATUS = {422: 400, 401: 403, 415: 400}
@@ -58,6 +68,22 @@ class Open311Route(APIRoute):
                 return formats.error(fmt, 400, detail or "invalid request")
 
         return open311_handler
+
+
+#: GeoReport answers are JSON (each route's model) or, by the path suffix, XML
+XML = media("The answer; as XML with the path suffix .xml", "text/xml")
+
+
+def answers(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
+    """``responses`` of a GeoReport route: its XML form, and its refusals in the
+    GeoReport error list, the spec's format (not our ErrorBody). Bad input is 400 here,
+    never 422 (``OPEN311_STATUS``): "4XX" stands for every other refusal and keeps
+    FastAPI from listing a 422 this router never sends."""
+    return {
+        ok: {"content": XML["content"]},
+        **refusals(400, *statuses, model=Open311Errors),
+        "4XX": {"model": Open311Errors, "description": "Any refusal, as GeoReport errors"},
+    }
 
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
@@ -110,7 +136,12 @@ def _reader(conn: ConnDep, request: Request) -> Principal:
     return keys.reader_for_key(conn, request.query_params.get("api_key"))
 
 
-@router.get("/services.{fmt}", summary="Service types: one per active sub-category")
+@router.get(
+    "/services.{fmt}",
+    summary="Service types: one per active sub-category",
+    response_model=list[Open311Service],
+    responses=answers(404),
+)
 def services(fmt: str, request: Request, conn: ConnDep) -> Response:
     """Public, no api_key. `locale=en` (or Accept-Language: en) for English names."""
     fmt = _format(fmt)
@@ -119,7 +150,12 @@ def services(fmt: str, request: Request, conn: ConnDep) -> Response:
     )
 
 
-@router.get("/services/{service_code}.{fmt}", summary="A service definition (no attributes)")
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="A service definition (no attributes)",
+    response_model=ServiceDefinition,
+    responses=answers(404),
+)
 def service_definition(service_code: str, fmt: str, conn: ConnDep) -> Response:
     fmt = _format(fmt)
     return formats.render(
@@ -131,9 +167,15 @@ def service_definition(service_code: str, fmt: str, conn: ConnDep) -> Response:
     "/requests.{fmt}",
     summary="Report a problem (a new case)",
     openapi_extra=POST_BODY,
+    status_code=201,
+    response_model=list[RequestReceived],
     responses={
-        200: {"description": "A retry with the same Idempotency-Key"},
-        201: {"description": "The new service request"},
+        **answers(403, 404, 413, 415, 429, ok=201),
+        200: {
+            "model": list[RequestReceived],
+            "description": "A retry with the same Idempotency-Key",
+            "content": XML["content"],
+        },
     },
 )
 async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Response:
@@ -156,7 +198,10 @@ async def post_request(fmt: str, request: Request, settings: SettingsDep) -> Res
 
 
 @router.get(
-    "/requests.{fmt}", summary="Service requests: the public view, or the api_key's jurisdiction"
+    "/requests.{fmt}",
+    summary="Service requests: the public view, or the api_key's jurisdiction",
+    response_model=list[ServiceRequest],
+    responses=answers(403, 404),
 )
 def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
     """api_key optional: without one, the public view (cases of public categories, no
@@ -178,7 +223,12 @@ def get_requests(fmt: str, request: Request, conn: ConnDep, settings: SettingsDe
     return formats.render(fmt, found, root="service_requests", item="request")
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    summary="One service request",
+    response_model=list[ServiceRequest],
+    responses=answers(403, 404),
+)
 def get_request(
     service_request_id: str, fmt: str, request: Request, conn: ConnDep, settings: SettingsDep
 ) -> Response:
@@ -196,7 +246,12 @@ def get_request(
     return formats.render(fmt, [found], root="service_requests", item="request")
 
 
-@router.get("/tokens/{token}.{fmt}", summary="The service request of a token")
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="The service request of a token",
+    response_model=list[TokenAnswer],
+    responses=answers(403, 404),
+)
 def get_token(token: str, fmt: str, request: Request, conn: ConnDep) -> Response:
     """Requests are numbered at once: the token returned by POST is the case number.
     api_key optional, as for requests."""

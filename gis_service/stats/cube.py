@@ -96,7 +96,8 @@ STATUS_CODE: dict[str, int] = {s: i for i, s in enumerate(STATUSES)}
 
 
 class CaseCube:
-    """One per process (app.state.cube); ``facts()`` syncs and returns a consistent copy."""
+    """One per process (``Services.cube``, api/services.py); ``facts()`` syncs and
+    returns a consistent copy."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

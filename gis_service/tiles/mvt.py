@@ -412,7 +412,10 @@ def pick_case(
     shift = BITS - zc
     cx, cy = wx >> shift, wy >> shift
     gx, gy = np.meshgrid(np.arange(cx - 1, cx + 2), np.arange(cy - 1, cy + 2), indexing="ij")
-    start, end = index.cell_ranges(zc, gx.ravel(), gy.ravel())
+    # the cell and its neighbours that exist: at the world's edge (lon -180, lat ±85) a
+    # neighbour would be cell -1 or 2^zc, which the unsigned keys would wrap around
+    inside = (gx >= 0) & (gx < 1 << zc) & (gy >= 0) & (gy < 1 << zc)
+    start, end = index.cell_ranges(zc, gx[inside], gy[inside])
     rows = np.concatenate([index.rows_between(start, end), index.tail])
     if len(rows) == 0:
         return None

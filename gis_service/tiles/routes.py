@@ -16,15 +16,25 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from gis_service.api import conditional
-from gis_service.api.deps import ConnDep, SettingsDep, principal_of
+from gis_service.api.deps import (
+    BasemapDep,
+    CaseIndexDep,
+    ConnDep,
+    ServicesDep,
+    SettingsDep,
+    TileCacheDep,
+    principal_of,
+)
+from gis_service.api.schemas import media, refusals
+from gis_service.api.services import Services
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import scope_key
 from gis_service.errors import InvalidInput
 from gis_service.tiles import mvt
-from gis_service.tiles.cache import TileCache
+from gis_service.tiles.schemas import MapStyle, Picked
 from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], responses=refusals(422))
 MVT = "application/vnd.mapbox-vector-tile"
 LAYERS = ("units", "cases", "service_points", "basemap")
 
@@ -38,7 +48,7 @@ def versions_of(conn) -> tuple[int, int, int]:
 
 
 def unit_figures(
-    request: Request, conn, level: str, principal: Principal
+    services: Services, conn, level: str, principal: Principal
 ) -> tuple[int, dict[str, dict[str, Any]]]:
     """Resolution figures of every unit of a level over the last 52 weeks, counted as the
     viewer counts them (``/api/v1/stats/resolution`` with the viewer's jurisdiction: a unit
@@ -48,25 +58,31 @@ def unit_figures(
 
     from gis_service.stats.resolution import StatsQuery, resolution
 
-    cube = request.app.state.cube
-    facts = cube.facts(request.app.state.settings.tile_freshness_seconds)
-    memo: dict = request.app.state.tile_figures
+    cube = services.cube
+    facts = cube.facts(services.settings.tile_freshness_seconds)
+    memo: dict = services.tile_figures
     if memo.get("version") != facts.version:  # never hold an old load's arrays
         memo.clear()
         memo["version"] = facts.version
     key = (level, scope_key(principal))
     if key not in memo:
-        q = StatsQuery.default_period(request.app.state.settings, level)
+        q = StatsQuery.default_period(services.settings, level)
         result = resolution(conn, cube, principal, q)
         memo[key] = {u["code"]: u for u in result["units"]}
     return facts.version, memo[key]
 
 
-@router.get("/tiles/cases/pick", summary="The case drawn nearest a click on the case map")
+@router.get(
+    "/tiles/cases/pick",
+    summary="The case drawn nearest a click on the case map",
+    response_model=Picked,
+    responses=refusals(401, 403),
+)
 def pick(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    index: CaseIndexDep,
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
     z: Annotated[int, Query(ge=0, le=22)],
@@ -78,7 +94,7 @@ def pick(
     principal = principal_of(request, settings)
     found = mvt.pick_case(
         conn,
-        request.app.state.case_index,
+        index,
         principal,
         lon,
         lat,
@@ -96,11 +112,18 @@ def pick(
     "/tiles/{layer}/{z}/{x}/{y}.pbf",
     summary="A vector tile (Mapbox Vector Tile)",
     response_class=Response,
+    responses={
+        200: media("The tile (Mapbox Vector Tile 2.1, protobuf)", MVT),
+        304: {"description": "Not modified (If-None-Match)"},
+        **refusals(401, 403, 422),
+    },
 )
 def tile(
     request: Request,
     conn: ConnDep,
     settings: SettingsDep,
+    services: ServicesDep,
+    cache: TileCacheDep,
     layer: Annotated[str, Path(description="units, cases, service_points or basemap")],
     z: int,
     x: int,
@@ -115,7 +138,6 @@ def tile(
     if layer not in LAYERS:
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}", field="layer")
     mvt.check_tile(z, x, y)
-    cache: TileCache = request.app.state.tiles
     versions = versions_of(conn)
     if layer in ("basemap", "service_points"):
         key = f"{layer}/{z}/{x}/{y}/{versions}/{kind}/{category}"
@@ -123,20 +145,20 @@ def tile(
 
         def make() -> bytes:
             if layer == "basemap":
-                return request.app.state.basemap.tile(conn, z, x, y, versions)
+                return services.basemap.tile(conn, z, x, y, versions)
             return mvt.points_tile(conn, z, x, y, kind, category)
     else:
         principal = principal_of(request, settings)
         private = True
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
-            figures_at, figures = unit_figures(request, conn, lvl, principal)
+            figures_at, figures = unit_figures(services, conn, lvl, principal)
             key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_at}/{scope_key(principal)}"
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
         else:
-            index = request.app.state.case_index
+            index = services.case_index
             facts = index.facts()
             key = (
                 f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
@@ -169,12 +191,17 @@ def tile(
     return Response(body, media_type=MVT, headers=headers)
 
 
-@router.get("/tiles/style.json", summary="The basemap's style (layers, colours, zooms)")
-def style(request: Request) -> Response:
+@router.get(
+    "/tiles/style.json",
+    summary="The basemap's style (layers, colours, zooms)",
+    response_model=MapStyle,
+    responses={304: {"description": "Not modified (If-None-Match)"}},
+)
+def style(request: Request, basemap: BasemapDep) -> Response:
     """Public; revalidated by its ETag (the body's hash), 304 when unchanged."""
     return conditional.respond(
         request.headers,
-        json.dumps(request.app.state.basemap.style, ensure_ascii=False),
+        json.dumps(basemap.style, ensure_ascii=False),
         media_type="application/json",
         headers={"Cache-Control": "public, no-cache"},
     )

@@ -9,16 +9,23 @@ from fastapi.responses import JSONResponse
 
 from gis_service.api.deps import ConnDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
+from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.errors import NotFound
 from gis_service.geo.geojson import page_links
 from gis_service.units import service
 from gis_service.units.codes import LEVELS, Level
+from gis_service.units.schemas import Located, UnitCollection, UnitFeature
 
 router = APIRouter(tags=["units"])
 GEOJSON = "application/geo+json"
 
 
-@router.get("/locate", summary="The units that hold a point, district to building")
+@router.get(
+    "/locate",
+    summary="The units that hold a point, district to building",
+    response_model=Located,
+    responses=refusals(404, 422),
+)
 def locate(conn: ConnDep, point: Annotated[PointParams, Depends()]) -> JSONResponse:
     """Answered as a plain JSONResponse, skipping response-model encoding: this is the
     hot path of case reporting (benchmarks/locate.py)."""
@@ -42,7 +49,13 @@ def locate(conn: ConnDep, point: Annotated[PointParams, Depends()]) -> JSONRespo
     )
 
 
-@router.get("/units", summary="Units as GeoJSON, filtered and paged")
+@router.get(
+    "/units",
+    summary="Units as GeoJSON, filtered and paged",
+    response_model=UnitCollection,
+    response_class=GeoJSONResponse,
+    responses=refusals(422),
+)
 def list_units(
     request: Request,
     conn: ConnDep,
@@ -73,7 +86,13 @@ def list_units(
     return JSONResponse(fc, media_type=GEOJSON)
 
 
-@router.get("/units/{code}", summary="One unit with its ancestors, children and roster")
+@router.get(
+    "/units/{code}",
+    summary="One unit with its ancestors, children and roster",
+    response_model=UnitFeature,
+    response_class=GeoJSONResponse,
+    responses=refusals(401, 404, 422),
+)
 def get_unit(
     conn: ConnDep, viewer: ViewerDep, code: str, geometry: Annotated[bool, Query()] = True
 ) -> JSONResponse:
