@@ -550,8 +550,6 @@ NO_JURISDICTION = {
     "/api/v1/service-points": "public: service points are posted in the street",
     "/api/v1/service-points/{point_id}": "public: one service point",
     "/api/v1/service-kinds": "vocabulary",
-    "/api/v1/vocabulary": "vocabulary",
-    "/m/vocabulary.js": "vocabulary",
     "/tiles/style.json": "the basemap's style",
     "/api/v1/categories": "vocabulary",
     "/api/v1/vocabulary": "vocabulary: the service's word lists",

@@ -46,22 +46,9 @@ MAX_REPORT_PHOTOS = 3
 CaseId = Annotated[int, Path(gt=0, description="Case id")]
 
 
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
-    """The schema with its local ``$defs`` references written in place: an operation's
-    ``openapi_extra`` cannot add component schemas of its own."""
-    if isinstance(node, dict):
-        ref = node.get("$ref", "")
-        if ref.startswith("#/$defs/"):
-            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline_refs(v, defs) for v in node]
-    return node
-
-
 def _report_schema() -> dict[str, Any]:
-    raw = report.CaseReport.model_json_schema()
-    schema = _inline_refs(raw, raw.get("$defs", {}))
+    # its $defs are moved to components.schemas by api/openapi.py (hoist_defs)
+    schema = report.CaseReport.model_json_schema(ref_template="#/components/schemas/{model}")
     return {
         "requestBody": {
             "required": True,
