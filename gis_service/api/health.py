@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gis_service import __version__
 from gis_service.api.deps import ServicesDep
 from gis_service.api.schemas import HealthPublic, refusals
-from gis_service.db.engine import get_engine
+from gis_service.db.engine import database_status
 
 router = APIRouter(tags=["health"])
 
@@ -25,9 +24,7 @@ def healthz(services: ServicesDep) -> JSONResponse:
     """503 in our error body (``database_unavailable``) with ``status: error`` and
     ``database: unreachable`` when the database does not answer."""
     try:
-        with get_engine(services.settings).connect() as conn:
-            postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
-            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        postgis, revision = database_status(services.settings)
     except SQLAlchemyError as exc:
         return JSONResponse(
             {

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from gis_service.settings import Settings, get_settings
 from gis_service.timezone import zone_name
@@ -41,3 +41,12 @@ def transaction(settings: Settings | None = None) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back on any exception."""
     with get_engine(settings).begin() as conn:
         yield conn
+
+
+def database_status(settings: Settings | None = None) -> tuple[str, str | None]:
+    """(PostGIS library version, Alembic revision) of the database; raises SQLAlchemy's
+    errors when it does not answer (``/healthz`` turns them into a 503)."""
+    with get_engine(settings).connect() as conn:
+        postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return postgis, revision
