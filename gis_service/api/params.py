@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.responses import JSONResponse
 
 from gis_service.errors import InvalidInput
 from gis_service.geo.checks import check_lon_lat
 from gis_service.geo.coords import CoordSys, point_to_wgs84
+from gis_service.geo.geojson import page_links
 
 MAX_LIMIT = 1000
 #: the longest single text value any request may carry (characters). Fields with a
@@ -93,6 +95,18 @@ class BBoxParams:
 class PageParams:
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page")] = 100
     offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0
+
+    def answer(self, request: Request, fc: dict[str, Any]) -> JSONResponse:
+        """A page of features (``numberMatched`` set) as ``application/geo+json`` with its
+        self/next/prev links (OGC API Features), keeping the request's other filters."""
+        fc["links"] = page_links(
+            str(request.url).split("?")[0],
+            dict(request.query_params),
+            self.limit,
+            self.offset,
+            fc["numberMatched"],
+        )
+        return JSONResponse(fc, media_type="application/geo+json")
 
 
 @dataclass

@@ -37,7 +37,6 @@ from gis_service.cases.schemas import (
 from gis_service.cases.workflow import STATUSES
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
-from gis_service.geo.geojson import page_links
 from gis_service.settings import Settings
 
 router = APIRouter(tags=["cases"])
@@ -250,14 +249,7 @@ def list_cases(
         offset=page.offset,
         order=order,
     )
-    fc["links"] = page_links(
-        str(request.url).split("?")[0],
-        dict(request.query_params),
-        page.limit,
-        page.offset,
-        fc["numberMatched"],
-    )
-    return JSONResponse(fc, media_type=GEOJSON)
+    return page.answer(request, fc)
 
 
 @router.get(

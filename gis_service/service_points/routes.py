@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from gis_service.api.deps import ConnDep
 from gis_service.api.params import BBoxParams, PageParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
-from gis_service.geo.geojson import page_links
 from gis_service.service_points import service
 from gis_service.service_points.schemas import PointCollection, PointFeature, ServiceKinds
 
@@ -54,14 +53,7 @@ def list_points(
         limit=page.limit,
         offset=page.offset,
     )
-    fc["links"] = page_links(
-        str(request.url).split("?")[0],
-        dict(request.query_params),
-        page.limit,
-        page.offset,
-        fc["numberMatched"],
-    )
-    return JSONResponse(fc, media_type=GEOJSON)
+    return page.answer(request, fc)
 
 
 @router.get(

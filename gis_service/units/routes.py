@@ -11,7 +11,6 @@ from gis_service.api.deps import ConnDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.errors import NotFound
-from gis_service.geo.geojson import page_links
 from gis_service.units import service
 from gis_service.units.codes import LEVELS, Level
 from gis_service.units.schemas import Located, UnitCollection, UnitFeature
@@ -76,14 +75,7 @@ def list_units(
         offset=page.offset,
         geometry=geometry,
     )
-    fc["links"] = page_links(
-        str(request.url).split("?")[0],
-        dict(request.query_params),
-        page.limit,
-        page.offset,
-        fc["numberMatched"],
-    )
-    return JSONResponse(fc, media_type=GEOJSON)
+    return page.answer(request, fc)
 
 
 @router.get(
