@@ -114,6 +114,31 @@ def main() -> None:
                 print(
                     fmt(f"cube: level={level}" + (f" category={category}" if category else ""), ms)
                 )
+        # the jurisdiction rule (auth/scope.py) on the cube: a subdistrict compares the
+        # cube's level index; a team and a building scope take their ids from the SQL rule
+        sub = conn.execute(
+            text("SELECT code FROM admin_unit WHERE level = 'subdistrict' ORDER BY code LIMIT 1")
+        ).scalar_one()
+        building = conn.execute(
+            text(
+                "SELECT unit_code FROM cases WHERE length(unit_code) = 17 "
+                "GROUP BY unit_code ORDER BY count(*) DESC LIMIT 1"
+            )
+        ).scalar_one()
+        team = conn.execute(
+            text(
+                "SELECT t FROM cases, unnest(team_history) t GROUP BY t ORDER BY count(*) DESC "
+                "LIMIT 1"
+            )
+        ).scalar_one()
+        for label, viewer in (
+            ("subdistrict supervisor", Principal(role=Role.supervisor, scopes=(sub,))),
+            ("team member (busiest team)", Principal(role=Role.team_member, team_id=team)),
+            ("building-scoped Open311 key", Principal(role=Role.client, scopes=(building,))),
+        ):
+            q = StatsQuery(level="grid", date_from=d0, date_to=d1)
+            ms = timed(lambda q=q, v=viewer: resolution(conn, cube, v, q), 10)
+            print(fmt(f"cube: level=grid, {label}", ms))
         for level in ("community", "grid"):
             ms = timed(
                 lambda level=level: conn.execute(
