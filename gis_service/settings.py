@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # GET /api/v1/cases/nearby take them from (cases/report.sql: nearby_cases()).
     duplicate_radius_m: float = Field(default=50.0, gt=0, le=500)
     duplicate_window_days: int = Field(default=7, gt=0)
+    # ... and at most this many of them, the nearest, travel in an answer, with the count of
+    # all (OWASP API4: one busy spot made every report's answer carry hundreds, 1.6 MB).
+    duplicate_list_max: int = Field(default=5, ge=1, le=100)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

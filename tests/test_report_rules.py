@@ -262,3 +262,27 @@ def test_open311_refuses_a_reused_key_with_another_request(api, case_city):
     [error] = other.json()
     assert "311-1" in error["description"] and "different request" in error["description"]
     assert count(s, "cases") == 1
+
+
+def test_a_busy_spot_answers_the_nearest_few_and_a_count(case_city):
+    """OWASP API4: thirty open cases within the radius do not make every report's answer
+    (or /cases/nearby) carry thirty; the nearest Settings.duplicate_list_max come with the
+    count of all, the same in both."""
+    c = case_city
+    s = c["settings"].model_copy(update={"duplicate_list_max": 4})
+    with TestClient(create_app(s)) as api:
+        ids = []
+        for i in range(30):  # ≈ 1 m apart, eastwards
+            r = report(api, c["worker1"], point=(IN_GRID_1[0] + i * 1e-5, IN_GRID_1[1]))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        last = r.json()
+        assert last["possible_duplicates_total"] == 29
+        nearest = [d["id"] for d in last["possible_duplicates"]]
+        assert nearest == ids[-2:-6:-1]  # the four reported just west of it, nearest first
+        params = {"lon": IN_GRID_1[0], "lat": IN_GRID_1[1], "category": "environment.garbage"}
+        near = api.get("/api/v1/cases/nearby", headers=c["worker1"], params=params).json()
+        assert near["total"] == 30 and [x["id"] for x in near["cases"]] == ids[:4]
+        # a report on the busiest spot carries the same bounded list
+        again = report(api, c["worker1"], key="busy", point=(IN_GRID_1[0], IN_GRID_1[1]))
+        assert len(again.json()["possible_duplicates"]) == 4

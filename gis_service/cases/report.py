@@ -50,7 +50,7 @@ SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
 }
 REPORT_SQL = (
     "SELECT case_id, created, body FROM report_case("
-    + ", ".join(f"${i}" for i in range(1, 19))
+    + ", ".join(f"${i}" for i in range(1, 20))
     + ")"
 )
 
@@ -162,6 +162,7 @@ async def report(
             fingerprint(payload, source, photo_sha256),
             settings.duplicate_radius_m,
             settings.duplicate_window_days,
+            settings.duplicate_list_max,
         )
     except asyncpg.PostgresError as exc:
         raise _translate(exc, key) from None

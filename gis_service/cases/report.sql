@@ -76,6 +76,7 @@ CREATE OR REPLACE FUNCTION report_case(
     p_description text, p_address text, p_priority text, p_source text,
     p_attrs jsonb, p_link_to bigint, p_tz text,
     p_fingerprint text, p_dup_radius_m double precision, p_dup_days integer,
+    p_dup_max integer,
     OUT case_id bigint, OUT created boolean, OUT body text)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -87,6 +88,7 @@ DECLARE
     v_summary  json;
     v_units    json;
     v_dups     json := '[]';
+    v_dups_n   integer := 0;
     v_target   text;
     v_print    text;
 BEGIN
@@ -171,17 +173,22 @@ BEGIN
                 VALUES (p_link_to, p_user, p_client, 'link',
                         jsonb_build_object('case_id', case_id, 'case_no', v_case_no));
             ELSE
+                -- the nearest p_dup_max and the count of all (a busy spot holds hundreds)
                 SELECT coalesce(json_agg(json_build_object(
-                           'id', near.id, 'case_no', near.case_no, 'status', near.status,
-                           'distance_m', near.distance_m, 'reported_at', near.reported_at,
-                           'description', left(near.description, 120))
-                           ORDER BY near.distance_m, near.id), '[]'::json)
-                  INTO v_dups
-                  FROM nearby_cases(pt, p_category, p_dup_radius_m, p_dup_days) near
-                 WHERE near.id <> case_id
-                   AND (p_scopes IS NULL OR EXISTS (
-                        SELECT 1 FROM unnest(p_scopes) s
-                         WHERE starts_with(near.unit_code, s)));
+                           'id', d.id, 'case_no', d.case_no, 'status', d.status,
+                           'distance_m', d.distance_m, 'reported_at', d.reported_at,
+                           'description', left(d.description, 120))
+                           ORDER BY d.distance_m, d.id) FILTER (WHERE d.rank <= p_dup_max),
+                           '[]'::json),
+                       count(*)
+                  INTO v_dups, v_dups_n
+                  FROM (SELECT near.*, row_number() OVER (ORDER BY near.distance_m, near.id)
+                                   AS rank
+                          FROM nearby_cases(pt, p_category, p_dup_radius_m, p_dup_days) near
+                         WHERE near.id <> case_id
+                           AND (p_scopes IS NULL OR EXISTS (
+                                SELECT 1 FROM unnest(p_scopes) s
+                                 WHERE starts_with(near.unit_code, s)))) d;
             END IF;
         END IF;
     END IF;
@@ -196,5 +203,6 @@ BEGIN
     SELECT chain INTO v_units FROM unit_chain(v_unit) chain;
     body := left(v_summary::text, -1) || ', "created" : ' || created::text
             || ', "units" : ' || v_units::text
-            || ', "possible_duplicates" : ' || v_dups::text || '}';
+            || ', "possible_duplicates" : ' || v_dups::text
+            || ', "possible_duplicates_total" : ' || v_dups_n::text || '}';
 END $$;

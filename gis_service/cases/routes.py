@@ -270,13 +270,21 @@ def nearby(
     ] = None,
 ) -> JSONResponse:
     """Open cases within ``radius_m`` metres reported in the last duplicate_window_days
-    days — by default exactly the search a report's possible_duplicates makes."""
+    days — by default exactly the search a report's possible_duplicates makes: the nearest
+    ``duplicate_list_max`` (default 5) and ``total``, how many there are."""
     lon, lat = point.wgs84()
     radius = settings.duplicate_radius_m if radius_m is None else radius_m
-    found = service.nearby_open(
-        conn, principal, lon, lat, category, radius, settings.duplicate_window_days
+    found, total = service.nearby_open(
+        conn,
+        principal,
+        lon,
+        lat,
+        category,
+        radius,
+        settings.duplicate_window_days,
+        settings.duplicate_list_max,
     )
-    return JSONResponse(jsonable_encoder({"cases": found}))
+    return JSONResponse(jsonable_encoder({"cases": found, "total": total}))
 
 
 @router.get(

@@ -62,6 +62,9 @@ class CaseReported(CaseProperties):
     created: bool
     units: list[UnitRef] | None
     possible_duplicates: list[PossibleDuplicate] | None
+    #: how many open cases the duplicate search found; the list holds the nearest few
+    #: (Settings.duplicate_list_max)
+    possible_duplicates_total: int | None = None
     photos: list[PhotoPublic] | None = None
 
 
@@ -80,7 +83,10 @@ class NearbyCase(Public):
 
 
 class NearbyCases(Public):
+    """The nearest few open cases (Settings.duplicate_list_max) and how many there are."""
+
     cases: list[NearbyCase]
+    total: int
 
 
 class TeamRef(Public):

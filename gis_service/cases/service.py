@@ -219,11 +219,12 @@ def nearby_open(
     category: str | None,
     radius_m: float,
     days: int,
-) -> list[dict[str, Any]]:
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
     """Open cases near a point (same category if given): what a worker checks before
     reporting, to link instead of filing the same problem twice. The search is
     ``nearby_cases()`` (cases/report.sql), the one a report's possible_duplicates use;
-    at most 20, nearest first, within the principal's jurisdiction."""
+    the nearest ``limit`` within the principal's jurisdiction, and how many there are."""
     require_case_reader(principal)
     scope, params = case_filter(principal, "c")
     rows = conn.execute(
@@ -231,14 +232,26 @@ def nearby_open(
             f"""
         SELECT near.id, near.case_no, near.status, near.category,
                left(near.description, 120) AS description, near.reported_at,
-               near.distance_m
+               near.distance_m, count(*) OVER () AS total
           FROM nearby_cases(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), CAST(:cat AS text),
                             :radius, :days) near
           JOIN cases c ON c.id = near.id
          WHERE {scope}
-         ORDER BY near.distance_m, near.id LIMIT 20
+         ORDER BY near.distance_m, near.id LIMIT :limit
         """
         ),
-        {**params, "lon": lon, "lat": lat, "days": days, "cat": category, "radius": radius_m},
+        {
+            **params,
+            "lon": lon,
+            "lat": lat,
+            "days": days,
+            "cat": category,
+            "radius": radius_m,
+            "limit": limit,
+        },
     ).mappings()
-    return [dict(r) for r in rows]
+    found = [dict(r) for r in rows]
+    total = found[0].pop("total") if found else 0
+    for r in found[1:]:
+        del r["total"]
+    return found, total
