@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     photo_max_bytes: int = 10 * 1024 * 1024
     # Local time for case numbers, day boundaries and weekly statistics.
     timezone: str = "Asia/Shanghai"
+    # A zipped import may unpack to at most this many bytes in at most this many files
+    # (OWASP API4: a 2 MB zip can expand to gigabytes). Counted while extracting, so a zip
+    # whose directory understates its sizes is stopped all the same.
+    zip_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    zip_max_members: int = Field(default=1000, gt=0)
     # An API import that takes longer than this answers 202 with a status URL.
     import_wait_seconds: float = 5.0
     # An outside raster basemap for the map pages instead of our own (e.g. a government

@@ -138,6 +138,44 @@ def test_import_api_zipped_shapefile(client, db, tmp_path):
     assert r.status_code == 201 and r.json()["report"]["inserted"] == 1
 
 
+def test_zip_bombs_and_crowded_zips_are_refused_before_unpacking(db, tmp_path):
+    """OWASP API4: a small zip that unpacks to more than GIS_ZIP_MAX_BYTES, or holds more
+    than GIS_ZIP_MAX_MEMBERS files, is refused (422) and leaves nothing on disk or in the
+    database; within the limits the same shapefile imports."""
+    from fastapi.testclient import TestClient
+
+    from gis_service.app import create_app
+
+    frame({"410199": box(113.0, 34.0, 113.1, 34.1)}).to_file(tmp_path / "d.shp")
+    parts = sorted(tmp_path.glob("d.*"))
+
+    def zipped(extra: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in parts:
+                zf.write(p, p.name)
+            for name, data in extra.items():
+                zf.writestr(name, data)
+        return buf.getvalue()
+
+    small = db.model_copy(update={"zip_max_bytes": 5 * 1024 * 1024, "zip_max_members": 20})
+    bomb = zipped({"padding.bin": bytes(50 * 1024 * 1024)})  # 50 MB of zeros, ~50 KB zipped
+    assert len(bomb) < 200_000
+    crowded = zipped({f"x/{i}.txt": b"x" for i in range(30)})
+    with TestClient(create_app(small)) as c:
+        for name, data, words in (
+            ("bomb.zip", bomb, "unpacks to"),
+            ("crowded.zip", crowded, "files in the zip"),
+        ):
+            r = _upload(c, name, data, kind="boundaries", level="district")
+            assert r.status_code == 422 and r.json()["error"] == "import_rejected", r.text
+            assert words in r.json()["detail"]
+        assert not list((small.var_dir / "uploads").glob("*/unzipped/padding.bin"))
+        assert c.get("/api/v1/units").json()["numberMatched"] == 0
+        r = _upload(c, "ok.zip", zipped({}), kind="boundaries", level="district")
+        assert r.status_code == 201 and r.json()["report"]["inserted"] == 1
+
+
 def test_import_api_rejects_bad_files_and_stores_nothing(client, test_city):
     r = _upload(
         client,

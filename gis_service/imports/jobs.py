@@ -42,24 +42,58 @@ class ImportRequest:
         return opts.as_params() if opts else {}
 
 
-def unpack(upload: Path) -> Path:
-    """A zip (a shapefile's parts travel zipped) is unpacked; the data file is returned."""
+def unpack(upload: Path, settings: Settings) -> Path:
+    """A zip (a shapefile's parts travel zipped) is unpacked; the data file is returned.
+
+    Refused (ImportRejected, 422) before anything is written: more members than
+    ``zip_max_members``, a path that leaves the folder, or declared sizes over
+    ``zip_max_bytes``; while extracting, the bytes actually written are counted, so a zip
+    that understates its sizes is stopped at the same limit and its files removed."""
     if upload.suffix.lower() != ".zip":
         return upload
     target = upload.parent / "unzipped"
     try:
         with zipfile.ZipFile(upload) as zf:
-            for member in zf.namelist():
-                if member.startswith("/") or ".." in Path(member).parts:
-                    raise ImportRejected(f"{upload.name}: unsafe path {member!r} in the zip")
-            zf.extractall(target)
+            _extract(zf, target, upload.name, settings.zip_max_bytes, settings.zip_max_members)
     except zipfile.BadZipFile:
         raise ImportRejected(f"{upload.name} is not a valid zip file") from None
+    except ImportRejected:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     found = sorted(p for p in target.rglob("*") if p.suffix.lower() in DATA_SUFFIXES)
     if len(found) != 1:
         names = [p.name for p in found] or "none"
         raise ImportRejected(f"{upload.name}: expected one data file in the zip, found {names}")
     return found[0]
+
+
+def _extract(
+    zf: zipfile.ZipFile, target: Path, name: str, max_bytes: int, max_members: int
+) -> None:
+    members = zf.infolist()
+    if len(members) > max_members:
+        raise ImportRejected(f"{name}: {len(members):,} files in the zip, at most {max_members:,}")
+    for m in members:
+        if m.filename.startswith("/") or ".." in Path(m.filename).parts:
+            raise ImportRejected(f"{name}: unsafe path {m.filename!r} in the zip")
+    declared = sum(m.file_size for m in members)
+    if declared > max_bytes:
+        raise ImportRejected(f"{name} unpacks to {declared:,} bytes, at most {max_bytes:,}")
+    written = 0
+    for m in members:
+        out = target / m.filename
+        if m.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(m) as src, out.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ImportRejected(
+                        f"{name} unpacks to more than {max_bytes:,} bytes (its directory says less)"
+                    )
+                dst.write(chunk)
 
 
 def create_run(settings: Settings, request: ImportRequest) -> str:
@@ -120,7 +154,7 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
             {"id": run_id},
         )
     try:
-        path = unpack(request.path)
+        path = unpack(request.path, settings)
         report: ImportReport
         if request.kind == "boundaries" and request.boundary:
             report = import_boundaries(path, request.boundary, settings=settings, import_id=run_id)
