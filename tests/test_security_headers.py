@@ -211,3 +211,17 @@ def test_a_configured_basemap_is_the_one_outside_origin_of_the_pages(demo_settin
         # the API and the phone app name no outside origin
         assert client.get("/openapi.json").headers["content-security-policy"] == NONE
         assert client.get("/m/").headers["content-security-policy"] == SHELL_CSP
+
+
+def test_swagger_ui_works_under_its_policy(demo_settings):
+    """/docs in Chromium: the operations are listed and nothing is refused (a CSP
+    violation is a console error), nothing fetched from another host."""
+    from tests.browser import browser_context, live_server
+
+    with live_server(demo_settings) as base, browser_context() as (context, watch):
+        page = context.new_page()
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock", timeout=20000)
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".opblock").count() >= len(create_app(demo_settings).openapi()["paths"])
+        assert watch.external == [] and watch.console_errors == [], watch
