@@ -225,3 +225,17 @@ def test_swagger_ui_works_under_its_policy(demo_settings):
         page.wait_for_load_state("networkidle")
         assert page.locator(".opblock").count() >= len(create_app(demo_settings).openapi()["paths"])
         assert watch.external == [] and watch.console_errors == [], watch
+
+
+def test_the_500_of_an_unexpected_error_carries_them_too(settings):
+    """The answer Starlette's outermost error layer writes passes the headers too."""
+    app = create_app(settings)
+
+    @app.get("/api/v1/test-unexpected-error")
+    def fails() -> None:
+        raise RuntimeError("an error no handler expects")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/v1/test-unexpected-error")
+    assert r.status_code == 500
+    assert not header_problems("/api/v1/test-unexpected-error", r)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.mobile.shell import CSP as SHELL_CSP
@@ -128,7 +129,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def install(app, settings: Settings) -> None:
+def install(app: Starlette, settings: Settings) -> None:
     """Wrap ``app``'s whole middleware stack (Starlette's ServerErrorMiddleware included,
     so even the 500 of an unexpected exception carries the headers)."""
     build: Callable[[], ASGIApp] = app.build_middleware_stack
