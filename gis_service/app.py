@@ -20,7 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
 from gis_service.access.jobs import Pending
-from gis_service.api import handlers, openapi
+from gis_service.api import handlers, openapi, security
 from gis_service.api.guard import RequestGuard
 from gis_service.api.health import router as health_router
 from gis_service.api.router import api_router
@@ -155,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_pending(app)
     # every value of every request is checked before any route (api/guard.py)
     app.add_middleware(RequestGuard, fastapi_app=app)
+    # the security headers of every answer, errors included, by kind (api/security.py)
+    security.install(app, settings)
     # The report path first, as a plain route (see cases/routes.py: fast_report).
     app.router.routes.append(
         Route("/api/v1/cases", fast_report, methods=["POST"], include_in_schema=False)

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     basemap_coord_sys: str = "wgs84"
     # Vector tiles kept in memory per process (0: none, as when measuring uncached tiles).
     tile_cache_size: int = 4096
+    # Browsers reach the service over HTTPS (a TLS proxy in front, docs/deploy.md): the
+    # sign-in cookie is Secure and answers carry Strict-Transport-Security (api/security.py).
+    https: bool = False
     # Case tiles may show the cases as of this many seconds ago (one sync per second at
     # most, instead of one per tile).
     tile_freshness_seconds: float = 1.0

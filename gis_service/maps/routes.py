@@ -25,6 +25,7 @@ from gis_service.api.deps import (
     ThrottleDep,
     get_principal,
 )
+from gis_service.api.security import cookie_secure
 from gis_service.auth import tokens, users
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_case_reader, require_role, scope_key
@@ -112,15 +113,23 @@ def login(
     target = next if next.startswith("/maps/") else "/maps/resolution"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        TOKEN_COOKIE, token, max_age=lifetime, httponly=True, samesite="strict", path="/"
+        TOKEN_COOKIE,
+        token,
+        max_age=lifetime,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=cookie_secure(settings),
     )
     return response
 
 
 @router.get("/logout")
-def logout() -> Response:
+def logout(settings: SettingsDep) -> Response:
     response = RedirectResponse("/maps/login", status_code=303)
-    response.delete_cookie(TOKEN_COOKIE, path="/")
+    response.delete_cookie(
+        TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=cookie_secure(settings)
+    )
     return response
 
 

@@ -15,12 +15,9 @@ from gis_service.mobile import shell
 
 router = APIRouter(prefix="/m", tags=["mobile"], include_in_schema=False)
 # the page itself is static (data comes from the API), but must be revalidated so a new
-# build reaches phones that have no service worker yet
-NO_CACHE = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": shell.CSP,
-    "X-Content-Type-Options": "nosniff",
-}
+# build reaches phones that have no service worker yet (its Content-Security-Policy,
+# shell.CSP, is added with the other security headers by api/security.py)
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 @router.get("")

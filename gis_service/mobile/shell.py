@@ -53,6 +53,8 @@ LAZY = {
     "vectorgrid.js": _on_disk(VECTORGRID_JS),
     "maps.js": _on_disk(MAPS_JS),
 }
+# The phone app's Content-Security-Policy: nothing inline, nothing from another origin.
+# Sent on every /m/ answer by api/security.py (the one place headers are decided).
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "
