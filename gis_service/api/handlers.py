@@ -19,7 +19,7 @@ import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from gis_service.errors import STATUS_CODES, ClusterError, GisServiceError
@@ -144,10 +144,17 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(Exception, internal)
 
-    async def database_fault(request: Request, exc: Exception) -> JSONResponse:
+    async def database_fault(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         retry_after = request.app.state.services.settings.db_retry_after_seconds
-        return error_response(database_unavailable(exc, retry_after))
+        fault = database_unavailable(exc, retry_after)
+        # a route with an error format of its own (Open311's GeoReport list) answers in it
+        custom = getattr(request.scope.get("route"), "error_response", None)
+        if custom is None:
+            return error_response(fault)
+        response = custom(request.path_params, fault)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
     for exc_type in DATABASE_FAULTS:
         app.add_exception_handler(exc_type, database_fault)
