@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     db_name: str = "gis_service"
     db_user: str = "gis"
     db_pool_size: int = 8
+    # While the database is unreachable every request answers 503 with Retry-After: this
+    # many seconds (about what a PostgreSQL restart takes; api/handlers.py).
+    db_retry_after_seconds: int = Field(default=5, ge=1)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -4,20 +4,27 @@ Installed by ``create_app``: one handler per entry of ``errors.STATUS_CODES``; F
 validation errors (422, naming each field); Starlette's HTTP errors (unknown path 404,
 wrong method 405 with ``Allow``, unreadable body 400); and, as a last resort behind the
 request guard (``api/guard.py``), a value PostgreSQL refuses as data (SQLSTATE class 22:
-out of range, too long, untranslatable character) answers 422 instead of 500. Anything
-else that fails is a 500 in the same shape (``internal_error``), logged as before.
+out of range, too long, untranslatable character) answers 422 instead of 500. A database
+that cannot answer (``DATABASE_FAULTS``: down, restarting, a connection it dropped) is a
+503 ``database_unavailable`` with ``Retry-After``, on every route alike. Anything else that
+fails is a 500 in the same shape (``internal_error``), logged as before.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from gis_service.errors import STATUS_CODES, GisServiceError
+from gis_service.errors import STATUS_CODES, ClusterError, GisServiceError
+
+log = logging.getLogger(__name__)
 
 #: codes for the HTTP errors Starlette and FastAPI raise themselves (RFC 9110 names)
 HTTP_CODES = {
@@ -28,6 +35,35 @@ HTTP_CODES = {
     413: "too_large",
     415: "unsupported_media",
 }
+
+
+#: what a database that cannot answer raises, on either driver. SQLAlchemy (psycopg2):
+#: PEP 249's OperationalError ("related to the database's operation and not necessarily
+#: under the control of the programmer, e.g. an unexpected disconnect"), InterfaceError
+#: (a connection already closed) and the pool's DisconnectionError. asyncpg (the report
+#: path): SQLSTATE class 08 (connection exception), 57P01-57P03 (administrator shutdown,
+#: crash shutdown, cannot connect now: the server is stopping or starting), and the
+#: socket's own ConnectionError when nothing listens on the port.
+DATABASE_FAULTS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def database_unavailable(exc: BaseException, retry_after: int) -> ClusterError:
+    """The one answer to every database fault: 503 ``database_unavailable`` with
+    ``retry_after`` (seconds, also sent as Retry-After, RFC 9110 §10.2.3). The detail
+    names the kind of fault, never the server's address."""
+    cause = getattr(exc, "orig", None) or exc
+    return ClusterError(
+        f"the database is unavailable ({type(cause).__name__}); try again in {retry_after} s",
+        retry_after=retry_after,
+    )
 
 
 def status_of(exc: GisServiceError) -> int:
@@ -108,8 +144,20 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(Exception, internal)
 
-    import asyncpg
-    import sqlalchemy.exc
+    async def database_fault(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        retry_after = request.app.state.services.settings.db_retry_after_seconds
+        fault = database_unavailable(exc, retry_after)
+        # a route with an error format of its own (Open311's GeoReport list) answers in it
+        custom = getattr(request.scope.get("route"), "error_response", None)
+        if custom is None:
+            return error_response(fault)
+        response = custom(request.path_params, fault)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    for exc_type in DATABASE_FAULTS:
+        app.add_exception_handler(exc_type, database_fault)
 
     app.add_exception_handler(sqlalchemy.exc.DataError, data_error)
     app.add_exception_handler(asyncpg.exceptions.DataError, data_error)

@@ -1,17 +1,48 @@
-"""/healthz: is the database there, with PostGIS and the current schema."""
+"""/healthz: is the database there, with PostGIS and the current schema, and which of the
+parts that serve from it are ready or down."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from gis_service import __version__
 from gis_service.api.deps import ServicesDep
+from gis_service.api.handlers import DATABASE_FAULTS, database_unavailable, error_response
 from gis_service.api.schemas import HealthPublic, refusals
+from gis_service.api.services import Services
+from gis_service.db.asyncpool import report_path_status
 from gis_service.db.engine import database_status
 
 router = APIRouter(tags=["health"])
+
+
+def _parts(services: Services, database_up: bool, report_path: str) -> dict[str, Any]:
+    """The state of each part: ``statistics`` (the in-memory cube: ``loading`` until its
+    first sync, ``failed`` when its last sync failed — the next one tries again — else
+    ``ready``), ``access`` (the walking network's engine: ``ready`` or ``not_loaded``),
+    ``report_path`` (the report's asyncpg pool: ``ok`` or ``unreachable``); ``down``
+    lists the parts that cannot serve now."""
+    cube = services.cube
+    statistics = "failed" if cube.last_error else "ready" if cube.synced_at > 0 else "loading"
+    down = [] if database_up else ["database"]
+    down += ["report_path"] if report_path != "ok" else []
+    down += ["statistics"] if statistics == "failed" else []
+    return {
+        # stats_ready: the statistics cube is loaded (it loads in the background after
+        # start, taking the process's CPU for a few seconds at 1 M cases; load tests wait
+        # for it).
+        "stats_ready": cube.synced_at > 0,
+        "access_ready": services.access.ready,
+        "statistics": statistics,
+        "access": "ready" if services.access.ready else "not_loaded",
+        "report_path": report_path,
+        "down": down,
+    }
 
 
 @router.get(
@@ -20,24 +51,21 @@ router = APIRouter(tags=["health"])
     response_model=HealthPublic,
     responses=refusals(422, 503),
 )
-def healthz(services: ServicesDep) -> JSONResponse:
-    """503 in our error body (``database_unavailable``) with ``status: error`` and
-    ``database: unreachable`` when the database does not answer."""
+async def healthz(services: ServicesDep) -> JSONResponse:
+    """200 ``status: ok`` with the PostGIS version, the schema revision and the state of
+    each part (``statistics``, ``access``, ``report_path``; ``down`` lists what cannot
+    serve). When the database does not answer: 503 in our error body
+    (``database_unavailable``, with Retry-After like every database fault,
+    api/handlers.py) with ``status: error``, ``database: unreachable`` and the parts."""
+    settings = services.settings
+    report_path = await report_path_status(settings)
     try:
-        postgis, revision = database_status(services.settings)
-    except SQLAlchemyError as exc:
-        return JSONResponse(
-            {
-                "error": "database_unavailable",
-                "status": "error",
-                "database": "unreachable",
-                "detail": str(exc.__cause__ or exc).splitlines()[0],
-            },
-            status_code=503,
-        )
-    cube = services.cube
-    # stats_ready: the statistics cube is loaded (it loads in the background after start,
-    # taking the process's CPU for a few seconds at 1 M cases; load tests wait for it).
+        postgis, revision = await run_in_threadpool(database_status, settings)
+    except (SQLAlchemyError, *DATABASE_FAULTS) as exc:
+        fault = database_unavailable(exc, settings.db_retry_after_seconds)
+        fault.extra |= {"status": "error", "database": "unreachable"}
+        fault.extra |= _parts(services, False, report_path)
+        return error_response(fault)
     return JSONResponse(
         {
             "status": "ok",
@@ -45,7 +73,6 @@ def healthz(services: ServicesDep) -> JSONResponse:
             "database": "ok",
             "postgis": postgis,
             "schema": revision,
-            "stats_ready": cube.synced_at > 0,
-            "access_ready": services.access.ready,
+            **_parts(services, True, report_path),
         }
     )

@@ -4,12 +4,19 @@ The report is the one request that must be cheap at a thousand a second: on asyn
 runs on the event loop (no worker-thread hop) as a prepared statement over the binary
 protocol. Everything else stays on SQLAlchemy + psycopg2. min_size = max_size: a pool that
 shrinks reconnects on every burst (PERFORMANCE-NOTES).
+
+Faults: a pool that could not open is forgotten, so the next request opens it again; a
+pooled connection the server closed (a restart) is noticed by the event loop when its
+socket closes, and asyncpg's pool connects it again on the next acquire. Failing to
+connect at all raises asyncpg's ``ClientCannotConnectError`` (SQLSTATE 08001), which the
+API answers with 503 and Retry-After like every other database fault (api/handlers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import Any
 
 import asyncpg
 
@@ -48,6 +55,18 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     report_case(), which leaves no session state behind."""
 
 
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg.connect, with the socket's failures (nothing listening, no socket file,
+    timed out: OSError) as SQLSTATE 08001 "client unable to establish connection", so
+    one class of error says "the database cannot be reached" on this path."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except OSError as exc:
+        raise asyncpg.ClientCannotConnectError(
+            f"cannot connect to the database: {type(exc).__name__}"
+        ) from exc
+
+
 async def _create(key: str, timezone: str, size: int) -> asyncpg.Pool:
     """Sessions in the district's time, like the SQLAlchemy engine's (db/engine.py)."""
     return await asyncpg.create_pool(
@@ -55,6 +74,7 @@ async def _create(key: str, timezone: str, size: int) -> asyncpg.Pool:
         min_size=size,
         max_size=size,
         reset=_no_reset,
+        connect=_connect,
         server_settings={"TimeZone": timezone},
     )
 
@@ -65,3 +85,15 @@ async def close_pools() -> None:
     for task in _pools.pop(loop, {}).values():
         if task.done() and not task.exception():
             await task.result().close()
+
+
+async def report_path_status(settings: Settings) -> str:
+    """``ok`` when the report path's pool answers a query, else ``unreachable`` (for
+    /healthz; opens the pool if it is not open yet). Bounded: five seconds at most."""
+    try:
+        async with asyncio.timeout(5):
+            pool = await get_pool(settings)
+            await pool.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return "unreachable"
+    return "ok"

@@ -109,6 +109,9 @@ class CaseCube:
         self.synced_at = 0.0
         self.last_delta = 0
         self._version = 0
+        #: why the last sync failed (the database was down…), None after one succeeds;
+        #: a failed sync changes nothing else, so the next one simply tries again
+        self.last_error: str | None = None
 
     def facts(self, max_age: float = 0.0) -> Facts:
         """The facts, synced now — or, with ``max_age``, as of a sync at most that many
@@ -116,7 +119,12 @@ class CaseCube:
         if max_age > 0 and self._facts is not None and time.time() - self.synced_at < max_age:
             return self._facts
         with self._lock:
-            self._sync()
+            try:
+                self._sync()
+            except Exception as exc:
+                self.last_error = type(getattr(exc, "orig", None) or exc).__name__
+                raise
+            self.last_error = None
             assert self._facts is not None
             return self._facts
 
