@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     _install_pending(app)
     # every value of every request is checked before any route (api/guard.py)
-    app.add_middleware(RequestGuard, fastapi_app=app)
+    app.add_middleware(RequestGuard, fastapi_app=app, settings=settings)
     # the security headers of every answer, errors included, by kind (api/security.py)
     security.install(app, settings)
     # The report path first, as a plain route (see cases/routes.py: fast_report).

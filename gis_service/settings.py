@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     photo_max_bytes: int = 10 * 1024 * 1024
     # Local time for case numbers, day boundaries and weekly statistics.
     timezone: str = "Asia/Shanghai"
+    # The largest request body accepted (api/guard.py, 413 beyond): JSON, forms and any
+    # other media type; an import's file (multipart carries it, plus 1 MiB of fields).
+    body_max_bytes: int = Field(default=1024**2, gt=0)
+    import_max_bytes: int = Field(default=200 * 1024**2, gt=0)
     # A zipped import may unpack to at most this many bytes in at most this many files
     # (OWASP API4: a 2 MB zip can expand to gigabytes). Counted while extracting, so a zip
     # whose directory understates its sizes is stopped all the same.

@@ -278,3 +278,33 @@ def test_every_schema_reference_in_the_openapi_resolves(settings):
     refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
     assert refs and not refs - set(spec["components"]["schemas"])
     assert "$defs" not in json.dumps(spec["paths"])
+
+
+def test_body_and_upload_limits_are_settings(db, tmp_path):
+    """GIS_BODY_MAX_BYTES and GIS_IMPORT_MAX_BYTES decide the 413s, in our error body, and
+    nothing is stored."""
+    from fastapi.testclient import TestClient
+
+    from gis_service.app import create_app
+
+    small = db.model_copy(update={"body_max_bytes": 2048, "import_max_bytes": 4096})
+    frame({"410199": box(113.0, 34.0, 113.1, 34.1)}).to_file(tmp_path / "d.geojson")
+    data = (tmp_path / "d.geojson").read_bytes()
+    with TestClient(create_app(small)) as c:
+        r = c.post(
+            "/api/v1/cases",
+            headers=AUTH,
+            json={
+                "category": "environment.garbage",
+                "lon": 113.01,
+                "lat": 34.07,
+                "description": "长" * 2000,
+            },
+        )
+        assert r.status_code == 413 and r.json()["error"] == "too_large", r.text
+        big = data + b" " * 5000  # still one valid GeoJSON document
+        r = _upload(c, "d.geojson", big, kind="boundaries", level="district")
+        assert r.status_code == 413 and r.json()["field"] == "file", r.text
+        assert c.get("/api/v1/units").json()["numberMatched"] == 0
+        r = _upload(c, "d.geojson", data, kind="boundaries", level="district")
+        assert r.status_code == 201, r.text

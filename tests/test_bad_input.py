@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gis_service.api.guard import BODY_LIMITS, JSON, MULTIPART, URLENCODED
+from gis_service.api.guard import JSON, MULTIPART, URLENCODED, body_limit
 from gis_service.api.params import MAX_TEXT
 from gis_service.app import create_app
 from gis_service.db.engine import get_engine, transaction
@@ -383,7 +383,7 @@ def test_every_bad_value_in_every_field_is_refused_and_stores_nothing(
                 assert_refused(r, op, what, named)
                 tried += 1
     for media in op.media_types:
-        limit = BODY_LIMITS[media]
+        limit = body_limit(demo_settings, media)
         kwargs = build(op, city, media=media)
         if media == MULTIPART:  # declared too long: refused before a byte is read
             kwargs["headers"]["Content-Length"] = str(limit + 1)

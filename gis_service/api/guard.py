@@ -9,7 +9,7 @@ One ASGI middleware, so no route, model or hand-read form can forget a check:
 * a query or path parameter the route declares as a number must be finite and in range;
 * header values may not hold control characters (RFC 9110 §5.5);
 * a body must come in a media type its operation declares (else 415 Unsupported Media
-  Type, RFC 9110 §15.5.16) and within ``BODY_LIMITS`` (else 413 Content Too Large).
+  Type, RFC 9110 §15.5.16) and within ``body_limit()`` (else 413 Content Too Large).
 
 A refusal answers 422 (413, 415) with our error body naming the field
 (``{"error", "detail", "field"}``), or, on a route that has its own error format
@@ -42,16 +42,24 @@ from gis_service.errors import (
     TooLarge,
     UnsupportedMedia,
 )
+from gis_service.settings import Settings
 
 JSON = "application/json"
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 MiB = 1024 * 1024
-#: the largest body accepted per media type; routes may hold tighter limits of their own
-#: (a photo: settings.photo_max_bytes). Multipart carries imported files (up to 200 MB,
-#: imports/routes.py) and is streamed to a spooled file, never held whole in memory.
-BODY_LIMITS = {JSON: 1 * MiB, URLENCODED: 1 * MiB, MULTIPART: 201 * MiB}
-DEFAULT_LIMIT = 1 * MiB
+
+
+def body_limit(settings: Settings, media_type: str) -> int:
+    """The largest body accepted for a media type (413 beyond): ``body_max_bytes`` (1 MiB),
+    multipart ``import_max_bytes`` + 1 MiB of fields, since it carries imported files
+    (streamed to a spooled file, never held whole in memory). Routes may hold tighter
+    limits of their own (a photo: ``photo_max_bytes``)."""
+    if media_type == MULTIPART:
+        return settings.import_max_bytes + MiB
+    return settings.body_max_bytes
+
+
 SPOOL_BYTES = 1 * MiB
 # a number a query or path value might spell that a route may read as a float or int:
 # NaN/Infinity in any spelling, or enough digits to overflow
@@ -293,9 +301,10 @@ class RequestGuard:
     """ASGI middleware; see the module docstring. ``app`` is the FastAPI app (its routes
     are read on the first request, when all are registered)."""
 
-    def __init__(self, app: ASGIApp, fastapi_app: Any) -> None:
+    def __init__(self, app: ASGIApp, fastapi_app: Any, settings: Settings) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
+        self.settings = settings
         self._ops: list[Operation] | None = None
 
     # -- finding the operation --------------------------------------------------------
@@ -390,7 +399,7 @@ class RequestGuard:
             raise Refused(
                 UnsupportedMedia(f"charset {charset} is not accepted; send UTF-8", field="charset")
             )
-        limit = BODY_LIMITS.get(media_type, DEFAULT_LIMIT)
+        limit = body_limit(self.settings, media_type)
         if length is not None and length.isdigit() and int(length) > limit:
             raise Refused(_too_large(int(length), limit))
         if media_type == MULTIPART:

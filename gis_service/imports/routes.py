@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from gis_service.api.deps import AdminDep, ConnDep, ImportExecutorDep, SettingsDep
 from gis_service.api.schemas import SIGNED_IN, refusals
-from gis_service.errors import InvalidInput
+from gis_service.errors import InvalidInput, TooLarge
 from gis_service.geo.coords import CoordSys
 from gis_service.imports import jobs
 from gis_service.imports.boundaries import BoundaryOptions
@@ -24,10 +24,10 @@ from gis_service.timezone import local_iso
 from gis_service.units.codes import Level
 
 router = APIRouter(tags=["imports"], responses=SIGNED_IN)
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
-def _save(upload: UploadFile, folder: Path) -> Path:
+def _save(upload: UploadFile, folder: Path, max_bytes: int) -> Path:
+    """The upload written to ``folder``; 413 past ``max_bytes`` (``import_max_bytes``)."""
     name = Path(upload.filename or "upload").name
     if not name or name.startswith("."):
         raise InvalidInput("the uploaded file needs a name with its extension", field="file")
@@ -37,10 +37,8 @@ def _save(upload: UploadFile, folder: Path) -> Path:
     with target.open("wb") as out:
         while chunk := upload.file.read(1 << 20):
             size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise InvalidInput(
-                    f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB", field="file"
-                )
+            if size > max_bytes:
+                raise TooLarge(f"{name} is larger than {max_bytes:,} bytes", field="file")
             out.write(chunk)
     return target
 
@@ -81,7 +79,7 @@ def create_import(
         raise InvalidInput("level is required for kind=boundaries", field="level")
     if kind == "points" and not point_kind:
         raise InvalidInput("point_kind is required for kind=points", field="point_kind")
-    path = _save(file, settings.var_dir / "uploads" / uuid.uuid4().hex)
+    path = _save(file, settings.var_dir / "uploads" / uuid.uuid4().hex, settings.import_max_bytes)
     req = jobs.ImportRequest(kind=kind, path=path)
     if kind == "boundaries" and level is not None:
         req.boundary = BoundaryOptions(
