@@ -137,12 +137,6 @@ def require_case_reader(p: Principal, *, public_view_too: bool = False) -> None:
         )
 
 
-def require_figure_reader(p: Principal) -> None:
-    """Figures about cases and residents need a signed-in member of staff."""
-    if p.role is Role.public:
-        raise Forbidden("sign in to read figures")
-
-
 def covers_unit(p: Principal, code: str) -> bool:
     """True if the unit lies inside the viewer's jurisdiction (itself or below a scope)."""
     if unrestricted(p):
@@ -150,16 +144,6 @@ def covers_unit(p: Principal, code: str) -> bool:
     if p.role not in UNIT_SCOPED:
         return False
     return any(code.startswith(s) for s in p.scopes)
-
-
-def sees_unit_chain(p: Principal, code: str) -> bool:
-    """True if the unit is inside the jurisdiction or above it (the chain a viewer
-    navigates through: a grid worker's district, subdistrict and community)."""
-    if unrestricted(p):
-        return True
-    if p.role not in UNIT_SCOPED:
-        return False
-    return any(code.startswith(s) or s.startswith(code) for s in p.scopes)
 
 
 # --------------------------------------------------------------------------- SQL
@@ -231,7 +215,8 @@ def units_inside(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
 
 
 def units_visible(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
-    """SQL true for units inside the jurisdiction or above it (see :func:`sees_unit_chain`)."""
+    """SQL true for units inside the jurisdiction or above it (the chain a viewer
+    navigates through: a grid worker's district, subdistrict and community)."""
     if unrestricted(p):
         return "TRUE", {}
     if p.role is Role.team_member:  # the unit the team serves, and the chain above it
@@ -252,12 +237,11 @@ def units_visible(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
 
 def roster_filter(p: Principal, unit_column: str, role_column: str) -> tuple[str, dict[str, Any]]:
     """SQL true for the roster entries (unit_staff rows) this viewer may read."""
-    public = f"{role_column} = ANY(CAST(:public_roles AS text[]))"
-    params: dict[str, Any] = {"public_roles": list(PUBLIC_ROSTER_ROLES)}
     if unrestricted(p):
         return "TRUE", {}
-    chain, chain_params = units_visible(p, unit_column)
-    return f"({public} OR {chain})", {**params, **chain_params}
+    chain, params = units_visible(p, unit_column)
+    public = f"{role_column} = ANY(CAST(:public_roles AS text[]))"
+    return f"({public} OR {chain})", {**params, "public_roles": list(PUBLIC_ROSTER_ROLES)}
 
 
 # ------------------------------------------------------------------------- numpy
@@ -281,24 +265,13 @@ def case_mask(
     by_sql = p.role not in UNIT_SCOPED
     if not by_sql:
         for scope in p.scopes:
-            level = next(
-                (lvl for lvl, c in facts.codes.items() if _level_length(lvl) == len(scope)), None
-            )
-            if level is None:
+            inside = facts.prefix_mask(scope, rows)
+            if inside is None:  # a level the cube does not index: ask SQL
                 by_sql = True
                 break
-            j = facts.codes[level].get(scope)
-            if j is not None:
-                col = facts.levels[level] if rows is None else facts.levels[level][rows]
-                keep |= col == j
+            keep |= inside
     if by_sql:
         cond, params = case_filter(p, "c")
         found = conn.execute(text(f"SELECT c.id FROM cases c WHERE {cond}"), params).scalars()
         keep = np.isin(ids, np.fromiter(found, dtype=np.int64))
     return keep
-
-
-def _level_length(level: str) -> int:
-    from gis_service.units.codes import CODE_LENGTH, Level
-
-    return CODE_LENGTH[Level(level)]

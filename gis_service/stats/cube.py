@@ -89,6 +89,16 @@ class Facts:
     #: caches key on it; an object's id() can be reused once the old facts are freed)
     version: int = 0
 
+    def prefix_mask(self, code: str, rows: np.ndarray | None = None) -> np.ndarray | None:
+        """True for the cases (all, or those at ``rows``) located inside unit ``code``;
+        None when the cube does not index the code's level (a building: ask SQL)."""
+        level = next((lvl for lvl, n in LEVEL_LENGTHS.items() if n == len(code)), None)
+        if level is None:
+            return None
+        col = self.levels[level] if rows is None else self.levels[level][rows]
+        j = self.codes[level].get(code)
+        return col == j if j is not None else np.zeros(len(col), bool)
+
 
 # The cube stores a status as its index in the vocabulary's order (cases/workflow.py).
 STATUSES: list[str] = [s.value for s in WORKFLOW_STATUSES]

@@ -270,10 +270,9 @@ def _scope_mask(conn: Connection, f: Facts, principal: Principal, q: StatsQuery)
 
 
 def _prefix_mask(f: Facts, code: str) -> np.ndarray:
-    for level, n in LEVEL_LENGTHS.items():
-        if len(code) == n:
-            j = cube_index(f, level, code)
-            return f.levels[level] == j if j is not None else np.zeros(len(f.ids), bool)
-    raise InvalidInput(
-        f"{code} is not a district, subdistrict, community or grid code", field="unit"
-    )
+    mask = f.prefix_mask(code)
+    if mask is None:
+        raise InvalidInput(
+            f"{code} is not a district, subdistrict, community or grid code", field="unit"
+        )
+    return mask
