@@ -38,11 +38,6 @@ class Demand:
     lon: np.ndarray
     lat: np.ndarray
 
-    def subset(self, keep: list[bool]) -> Demand:
-        k = np.asarray(keep, bool)
-        codes = [c for c, y in zip(self.codes, k, strict=True) if y]
-        return Demand(codes, self.population[k], self.lon[k], self.lat[k])
-
 
 @dataclass
 class Candidates:
@@ -53,11 +48,24 @@ class Candidates:
 
 
 def uncovered(
-    conn: Connection, engine: AccessEngine, *, kind: str | None, category: str | None, max_m: float
+    conn: Connection,
+    engine: AccessEngine,
+    *,
+    kind: str | None,
+    category: str | None,
+    max_m: float,
+    viewer: Principal | None = None,
 ) -> Demand:
     """Buildings with residents and no existing service of the kind / category within a
-    max_m walk (for a party-reach kind, none of any party-reach kind)."""
+    max_m walk (for a party-reach kind, none of any party-reach kind); with ``viewer``,
+    only the buildings inside that viewer's jurisdiction are walked from."""
     codes, pop, lon, lat = reach.building_rows(conn)
+    if viewer is not None:
+        inside = np.array([covers_unit(viewer, c) for c in codes], bool)
+        codes = [c for c, y in zip(codes, inside, strict=True) if y]
+        pop, lon, lat = pop[inside], lon[inside], lat[inside]
+        if not codes:  # nobody lives inside this jurisdiction: nothing to walk from
+            return Demand([], pop, lon, lat)
     points, party_kinds = reach.point_rows(conn)
     if kind:
         wanted = party_kinds if kind in party_kinds else {kind}
@@ -224,9 +232,7 @@ def site(
     None (the CLI, an operator) counts every building."""
     if not kind and not category:
         raise InvalidInput("kind or category: say what is to be sited")
-    demand = uncovered(conn, engine, kind=kind, category=category, max_m=max_m)
-    if viewer is not None:
-        demand = demand.subset([covers_unit(viewer, c) for c in demand.codes])
+    demand = uncovered(conn, engine, kind=kind, category=category, max_m=max_m, viewer=viewer)
     cands = candidates or node_candidates(engine)
     cover = coverage(engine, demand, cands, max_m)
     chosen, total = solve(cover, demand.population, k)

@@ -251,7 +251,5 @@ def nearby_open(
         },
     ).mappings()
     found = [dict(r) for r in rows]
-    total = found[0].pop("total") if found else 0
-    for r in found[1:]:
-        del r["total"]
-    return found, total
+    total = found[0]["total"] if found else 0  # the same count on every row
+    return [{k: v for k, v in r.items() if k != "total"} for r in found], total
