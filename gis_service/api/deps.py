@@ -110,7 +110,7 @@ async def get_principal(
     return principal_of(request, settings, token)
 
 
-def principal_of(request: Request, settings: Settings, token: str | None = None) -> Principal:
+def _credential(request: Request, token: str | None) -> str | None:
     """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
     cookie; writes always need the header, so a cookie cannot be used to forge one."""
     if token is None:
@@ -118,11 +118,17 @@ def principal_of(request: Request, settings: Settings, token: str | None = None)
         token = auth[7:] if auth.lower().startswith("bearer ") else None
     if not token and request.method in ("GET", "HEAD"):
         token = request.cookies.get(TOKEN_COOKIE)
-    if not token:
+    return token or None
+
+
+def principal_of(request: Request, settings: Settings, token: str | None = None) -> Principal:
+    """Who is signed in (see :func:`_credential`); 401 without a credential."""
+    credential = _credential(request, token)
+    if not credential:
         raise Unauthorized(
             "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
         )
-    return tokens.read(token, settings)
+    return tokens.read(credential, settings)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -133,8 +139,7 @@ async def get_viewer(
 ) -> Principal:
     """The signed-in principal, or the anonymous public viewer (auth/scope.py) when the
     request carries no credentials at all; a bad or expired token is still a 401."""
-    has_cookie = request.method in ("GET", "HEAD") and request.cookies.get(TOKEN_COOKIE)
-    if token is None and not request.headers.get("authorization") and not has_cookie:
+    if not request.headers.get("authorization") and not _credential(request, token):
         return ANONYMOUS
     return principal_of(request, settings, token)
 
