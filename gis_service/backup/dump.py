@@ -105,10 +105,13 @@ def base_backup(
 def backup_into_root(
     settings: Settings, root: Path, base: bool = False, progress: Progress = no_progress
 ) -> BackupSummary:
-    """A new dated set ``root/<UTC time>`` whose photos link to the newest finished set
+    """A new dated set ``root/<UTC time>`` (``20261130T120500.123Z``, ``-base`` for a base
+    backup) whose photos link to the newest finished set
     in ``root`` (the nightly-job form: ``gis-service backup --root /srv/backups``)."""
     root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-base" if base else "")
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
+    stamp += "-base" if base else ""
     previous = latest_set(root)
     return _write_set(settings, root / stamp, previous, "base" if base else "dump", progress)
 

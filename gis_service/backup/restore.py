@@ -327,10 +327,13 @@ def restore_pitr(
     archive: Path | None = None,
     force: bool = False,
     progress: Progress = no_progress,
+    photos_from: list[Path] | tuple[Path, ...] = (),
 ) -> RestoreSummary:
     """Recover the local cluster of ``settings`` (a new data directory on its port) from a
     ``kind: base`` set and the WAL archive (``archive``; default the one the set names)
-    up to ``target_time`` (aware), then put the set's photos and key in place.
+    up to ``target_time`` (aware), then put the set's photos and key in place. Photos
+    taken after the base backup are in no base: ``photos_from`` names later sets (each
+    verified) whose photos are added (content-addressed, so any later set is a superset).
 
     Raises BackupError: corrupted set, no archive, a target time before the end of the
     base backup (recovery cannot stop inside it, §26.3.4), or recovery failing (e.g. the
@@ -344,6 +347,7 @@ def restore_pitr(
     manifest = verify(source, progress)
     if manifest.kind != "base":
         raise BackupError(f"{source} is a database dump: restore it without --pitr")
+    later = [(p.absolute(), verify(p.absolute(), progress)) for p in photos_from]
     db = manifest.database
     archive = archive or (Path(db["wal_archive_dir"]) if db.get("wal_archive_dir") else None)
     if archive is None or not archive.is_dir():
@@ -409,6 +413,11 @@ def restore_pitr(
     progress("photos")
     staged, n_photos = _stage_photos(settings, source, manifest)
     _place_photos(settings, staged)
+    for later_set, later_manifest in later:
+        staged, _ = _stage_photos(settings, later_set, later_manifest)
+        _place_photos(settings, staged)
+    if later:
+        n_photos = sum(1 for p in settings.photos_path.rglob("*") if p.is_file())
     summary = RestoreSummary(
         source=source,
         kind="base",
@@ -423,8 +432,8 @@ def restore_pitr(
     if missing:
         summary.warnings.append(
             f"{len(missing)} photos the recovered database names are not in "
-            f"{settings.photos_path} (taken after the base backup): copy them from a later "
-            "backup set's photos/ or the old photo directory (docs/backup.md)"
+            f"{settings.photos_path} (taken after the base backup): add a later set with "
+            "--photos-from, or copy them from the old photo directory (docs/backup.md)"
         )
     if aside is not None:
         summary.warnings.append(f"the replaced cluster is kept in {aside}")

@@ -60,6 +60,9 @@ def restore_cmd(
     archive: Path = typer.Option(
         None, "--archive", help="The WAL archive (default: the one the base backup names)."
     ),
+    photos_from: list[Path] = typer.Option(
+        None, "--photos-from", help="With --pitr: a later set whose photos are added too."
+    ),
 ) -> None:
     """Restore a backup set into an empty database (checksums verified first), or with
     --pitr recover the local cluster to a moment from a base backup and the WAL archive."""
@@ -69,10 +72,12 @@ def restore_cmd(
             if not target_time:
                 raise BackupError("--pitr needs --target-time")
             moment = restore.parse_target_time(target_time, settings.timezone)
-            summary = restore.restore_pitr(settings, source, moment, archive, force, step)
+            summary = restore.restore_pitr(
+                settings, source, moment, archive, force, step, photos_from or ()
+            )
         else:
-            if target_time or archive:
-                raise BackupError("--target-time and --archive go with --pitr")
+            if target_time or archive or photos_from:
+                raise BackupError("--target-time, --archive and --photos-from go with --pitr")
             cluster.start(settings)
             summary = restore.restore(settings, source, force, step)
     for warning in summary.warnings:
