@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gis_service.backup import pgtools
+from gis_service.backup import pgtools, wal
 from gis_service.backup.manifest import (
     BASE,
     DUMP,
@@ -45,6 +45,7 @@ from gis_service.backup.manifest import (
     write,
 )
 from gis_service.cases import photos as photo_store
+from gis_service.db import cluster
 from gis_service.imports.report import Progress, no_progress
 from gis_service.settings import Settings
 
@@ -142,6 +143,11 @@ def _write_set(
             manifest.files.append(entry_for(work, work / DUMP))
         else:
             manifest.database = _base(settings, work, progress)
+            if manifest.database["archive_mode"] != "on":
+                summary.warnings.append(
+                    "WAL archiving is off: this base backup restores only to its own end "
+                    "(gis-service db up --archive-wal DIR turns it on)"
+                )
             progress("checksums of the base backup")
             manifest.files += [
                 entry_for(work, p) for p in sorted((work / BASE).rglob("*")) if p.is_file()
@@ -267,13 +273,16 @@ def _base(settings: Settings, work: Path, progress: Progress) -> dict:
             (finished_at,) = cur.fetchone()
     finally:
         conn.close()
+    archive = settings.wal_archive_dir
+    if archive is None and not settings.database_url:
+        archive = wal.configured_archive(cluster.data_dir(settings))
     return {
         "name": dbname,
         "server_version": server_version,
         "started_at": started_at.isoformat(),
         "base_finished_at": finished_at.isoformat(),
         "archive_mode": archive_mode,
-        "wal_archive_dir": str(settings.wal_archive_dir) if settings.wal_archive_dir else None,
+        "wal_archive_dir": str(archive) if archive else None,
         **facts,
     }
 

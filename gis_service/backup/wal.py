@@ -25,6 +25,7 @@ CONF = "gis_service_wal.conf"
 INCLUDE = f"include_if_exists = '{CONF}'"
 #: at most this many seconds of a quiet server's commits are not yet archived
 ARCHIVE_TIMEOUT_S = 60
+MARK = "# archive directory: "
 
 
 def archive_command(archive: Path) -> str:
@@ -46,11 +47,23 @@ def _conf_text(archive: Path) -> str:
     command = archive_command(archive).replace("'", "''")
     return (
         "# Written by gis-service db up --archive-wal (gis_service/backup/wal.py).\n"
+        f"{MARK}{archive}\n"
         "wal_level = replica\n"
         "archive_mode = on\n"
         f"archive_command = '{command}'\n"
         f"archive_timeout = {ARCHIVE_TIMEOUT_S}\n"
     )
+
+
+def configured_archive(pgdata: Path) -> Path | None:
+    """The archive directory a data directory's configuration names (None: not archiving
+    or not readable here)."""
+    try:
+        lines = (pgdata / CONF).read_text().splitlines()
+    except OSError:
+        return None
+    found = [line[len(MARK) :] for line in lines if line.startswith(MARK)]
+    return Path(found[0]) if found else None
 
 
 def configure(pgdata: Path, archive: Path | None) -> bool:

@@ -405,3 +405,26 @@ def test_a_later_backup_copies_only_the_new_photos(source: dict) -> None:
         f"photo bytes copied {sum(f.size for f in fresh)} of {sum(f.size for f in photos)}"
     )
     assert time.monotonic() - started < BOUND_SECONDS
+
+
+def test_the_archive_command_never_overwrites_a_different_segment(tmp_path: Path) -> None:
+    """§26.3.1: the archive command must refuse to overwrite an archived file with other
+    contents, and should succeed for an identical one (a retry after a crash)."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    segment = tmp_path / "000000010000000000000007"
+    segment.write_bytes(os.urandom(4096))
+
+    def archive_it() -> int:
+        command = wal.archive_command(archive)
+        command = command.replace("%p", str(segment)).replace("%f", segment.name)
+        return subprocess.run(["sh", "-c", command]).returncode
+
+    assert archive_it() == 0
+    assert (archive / segment.name).read_bytes() == segment.read_bytes()
+    assert archive_it() == 0  # the same file again: done already
+    assert [p.name for p in archive.iterdir()] == [segment.name]  # no .part left
+    kept = (archive / segment.name).read_bytes()
+    flip_one_byte(segment)
+    assert archive_it() != 0  # another file of that name: refused, the archive kept
+    assert (archive / segment.name).read_bytes() == kept
