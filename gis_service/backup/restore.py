@@ -382,6 +382,7 @@ def restore_pitr(
     staging.chmod(0o700)
 
     aside: Path | None = None
+    was_running = cluster.is_running(pgdata)
     if (pgdata / "PG_VERSION").exists():
         cluster.stop(settings)
         aside = pgdata.with_name(f"{pgdata.name}.before-restore-{int(time.time())}")
@@ -409,6 +410,9 @@ def restore_pitr(
         shutil.rmtree(pgdata, ignore_errors=True)
         if aside is not None:
             os.rename(aside, pgdata)
+            if was_running:  # as it was
+                with contextlib.suppress(Exception):
+                    cluster.start(settings)
         raise
     progress("photos")
     staged, n_photos = _stage_photos(settings, source, manifest)

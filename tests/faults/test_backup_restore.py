@@ -30,6 +30,7 @@ from gis_service.auth import tokens
 from gis_service.backup import dump, manifest, pgtools, restore, wal
 from gis_service.cases import photos as photo_store
 from gis_service.db import cluster, migrate
+from gis_service.errors import GisServiceError
 from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
 from gis_service.settings import Settings
 from gis_service.units.codes import Level
@@ -308,6 +309,15 @@ def test_a_point_in_time_restore_stops_at_the_chosen_moment(source: dict) -> Non
         # a moment before the base backup cannot be reached: refused before anything
         with pytest.raises(manifest.BackupError, match="before the end of the base backup"):
             restore.restore_pitr(target, base_dir, datetime.fromisoformat("2020-01-01T00:00Z"))
+        # nor one the archive does not reach (PostgreSQL stops: "recovery ended before
+        # configured recovery target was reached"); the cluster it was to replace is back
+        with pytest.raises(manifest.TargetNotEmpty, match="cluster exists"):
+            restore.restore_pitr(target, base_dir, moment)
+        future = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
+        with pytest.raises(GisServiceError, match="recovery target was reached"):
+            restore.restore_pitr(target, base_dir, future, force=True)
+        assert case_ids(target) == restored | {answer["id"]}
+        assert not list(pgdata.parent.glob(f"*{pgdata.name}*restor*"))
     assert time.monotonic() - started < BOUND_SECONDS
 
 
