@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Signs access tokens. Unset: a random key is made once and kept in var_dir/secret_key.
     secret_key: str | None = None
     token_hours: float = 12.0
+    # Continuous WAL archiving into this directory for point-in-time recovery, applied by
+    # every `gis-service db up` (backup/wal.py; PostgreSQL docs §26.3). Unset: the data
+    # directory's own choice stands (`db up --archive-wal DIR` / `--no-archive-wal`).
+    wal_archive_dir: Path | None = None
     # Case photos, content-addressed (sha256) with thumbnails.
     photo_dir: Path | None = None
     photo_max_bytes: int = 10 * 1024 * 1024

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
+from gis_service.backup import wal
 from gis_service.db import cluster, migrate
 from gis_service.settings import get_settings
 
@@ -13,9 +16,20 @@ console = Console(stderr=True)
 
 
 @app.command()
-def up() -> None:
-    """Initialise (first time) and start the local cluster on 127.0.0.1."""
-    st = cluster.start(get_settings())
+def up(
+    archive_wal: Path = typer.Option(
+        None, "--archive-wal", help="Archive the WAL into DIR (point-in-time recovery)."
+    ),
+    no_archive_wal: bool = typer.Option(False, "--no-archive-wal", help="Stop archiving."),
+) -> None:
+    """Initialise (first time) and start the local cluster on 127.0.0.1; --archive-wal
+    turns on continuous WAL archiving, kept across starts (docs/backup.md)."""
+    settings = get_settings()
+    if archive_wal is not None:
+        settings = settings.model_copy(update={"wal_archive_dir": archive_wal})
+    elif no_archive_wal:
+        wal.configure(cluster.data_dir(settings), None)
+    st = cluster.start(settings)
     where = f"data in {st.data_dir}, port {st.port}" if st.port else "external DATABASE_URL"
     console.print(f"[green]database up[/] ({where})")
     print(st.url)

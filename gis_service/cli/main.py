@@ -9,6 +9,7 @@ from rich.console import Console
 
 from gis_service.cli import (
     access,
+    backup,
     categories,
     db,
     imports,
@@ -36,6 +37,8 @@ app.add_typer(tiles.app, name="tiles")
 app.add_typer(maps.app, name="maps")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
+app.command("backup")(backup.backup_cmd)
+app.command("restore")(backup.restore_cmd)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from gis_service.backup import wal
 from gis_service.errors import ClusterError
 from gis_service.settings import Settings
 
@@ -171,9 +172,13 @@ def start(settings: Settings) -> ClusterStatus:
     pgdata = data_dir(settings)
     init_cluster(settings, pgdata)
     write_tuning(pgdata)
+    if settings.wal_archive_dir is not None:
+        wal.configure(pgdata, settings.wal_archive_dir)
     if is_running(pgdata):
         _run([str(pg_bindir() / "pg_ctl"), "reload", "-s", "-D", str(pgdata)], "pg_ctl reload")
-    else:
+        if _wal_restart_needed(settings, pgdata):  # archive_mode and wal_level: start only
+            stop(settings)
+    if not is_running(pgdata):
         log = pgdata.parent / "postgres.log"
         if _is_root():
             log.touch()
@@ -205,6 +210,15 @@ def start(settings: Settings) -> ClusterStatus:
             )
     ensure_database(settings, settings.db_name)
     return status(settings)
+
+
+def _wal_restart_needed(settings: Settings, pgdata: Path) -> bool:
+    conn = psycopg2.connect(_admin_dsn(settings, "postgres"), connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            return wal.needs_restart(cur, pgdata)
+    finally:
+        conn.close()
 
 
 def stop(settings: Settings) -> None:
