@@ -293,6 +293,11 @@ def test_page_logout_ends_the_cookie_session(case_city):
         assert api.get("/api/v1/cases", headers=cookie).status_code == 401
         r = api.get("/maps/resolution", headers=cookie, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/maps/login")
+        # the pages' sign-out ends the page session only, never a bearer sent along
+        grant = api.post("/api/v1/auth/token", data={"username": "gw1", "password": PASSWORD})
+        bearer = {"Authorization": "Bearer " + grant.json()["access_token"]}
+        assert api.get("/maps/logout", headers=bearer, follow_redirects=False).status_code == 303
+        assert api.get("/api/v1/cases", headers=bearer).status_code == 200
 
 
 def test_an_expired_access_token_is_renewed_by_the_refresh_token(case_city):
