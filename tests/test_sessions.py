@@ -312,3 +312,20 @@ def test_an_expired_access_token_is_renewed_by_the_refresh_token(case_city):
         renewed = refresh(api, grant.json()["refresh_token"])
         auth = {"Authorization": "Bearer " + renewed.json()["access_token"]}
         assert api.get("/api/v1/cases", headers=auth).status_code == 200
+
+
+def test_sessions_that_ended_long_ago_are_pruned_at_sign_in(case_city):
+    s = case_city["settings"]
+    with TestClient(create_app(s)) as api:
+        old = api.post("/api/v1/auth/token", data={"username": "gw1", "password": PASSWORD})
+        refresh(api, old.json()["refresh_token"])  # two refresh tokens in the session
+        with transaction(s) as conn:
+            conn.execute(
+                text("UPDATE auth_session SET expires_at = now() - interval '2 days'"),
+            )
+            sessions_before = conn.execute(text("SELECT count(*) FROM auth_session")).scalar()
+        api.post("/api/v1/auth/token", data={"username": "gw2", "password": PASSWORD})
+    with get_engine(s).connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM auth_session")).scalar()
+        tokens_left = conn.execute(text("SELECT count(*) FROM refresh_token")).scalar()
+    assert sessions_before > 1 and (left, tokens_left) == (1, 1)  # only gw2's new one

@@ -157,6 +157,7 @@ def start(conn: Connection, user: dict[str, Any], settings: Settings, kind: Kind
         if kind == "bearer"
         else timedelta(hours=settings.page_session_hours)
     )
+    prune(conn)
     session_id = conn.execute(
         text(
             "INSERT INTO auth_session (user_id, kind, token_version, expires_at) "
@@ -168,6 +169,23 @@ def start(conn: Connection, user: dict[str, Any], settings: Settings, kind: Kind
     lifetime = settings.access_token_seconds if kind == "bearer" else int(life.total_seconds())
     access, expires_in = tokens.issue(user, settings, session_id, lifetime)
     return Grant(access, expires_in, session_id, user, refresh)
+
+
+#: ended sessions are kept this long (a reused refresh token of one is still named as
+#: such), then deleted with their refresh tokens
+KEEP_ENDED = timedelta(days=1)
+
+
+def prune(conn: Connection) -> None:
+    """Delete the sessions that ended (expired or revoked) more than :data:`KEEP_ENDED`
+    ago, with their refresh tokens; run at each sign-in."""
+    conn.execute(
+        text(
+            "DELETE FROM auth_session WHERE expires_at < now() - :keep "
+            "OR revoked_at < now() - :keep"
+        ),
+        {"keep": KEEP_ENDED},
+    )
 
 
 def issue_for(settings: Settings, user: dict[str, Any], kind: Kind = "bearer") -> Grant:

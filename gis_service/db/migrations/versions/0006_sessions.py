@@ -5,7 +5,8 @@ tokens, and the sign-in throttle kept in PostgreSQL.
 §4.14.2) or a page's (``cookie``). Every access token names its session (claim ``sid``) and
 is checked against it and the account on every request (gis_service/auth/sessions.py).
 ``refresh_token`` holds the SHA-256 of each opaque refresh token ever issued in a family;
-``used_at`` marks a rotated one, and presenting it again revokes the family.
+``used_at`` marks a rotated one, and presenting it again revokes the family. Sessions
+that ended more than a day ago are deleted at each sign-in (auth/sessions.py ``prune``).
 ``sign_in_failure`` is the throttle's memory (gis_service/auth/throttle.py), shared by all
 worker processes; rows older than the longest window are pruned as new ones arrive.
 
@@ -40,6 +41,8 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX auth_session_user ON auth_session (user_id) WHERE revoked_at IS NULL")
+    op.execute("CREATE INDEX auth_session_expires ON auth_session (expires_at)")
+    op.execute("CREATE INDEX auth_session_revoked ON auth_session (revoked_at)")
     op.execute(
         """
         CREATE TABLE refresh_token (
