@@ -26,7 +26,7 @@ from pathlib import Path
 from common import DB, pgbench, random_points, server, setup
 from sqlalchemy import text
 
-from gis_service.auth import tokens
+from gis_service.auth import sessions
 from gis_service.auth.users import create_user
 from gis_service.db.engine import get_engine, transaction
 from gis_service.demo.cases import generate_case_history, seed_people
@@ -167,7 +167,7 @@ def main() -> None:
         )
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
     print(f"the district holds {total:,} cases before the run")
-    token, _ = tokens.issue(user, settings)
+    token = sessions.issue_for(settings, user).access_token
     points = random_points(settings, 100_000, seed=7)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(points, fh)

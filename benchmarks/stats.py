@@ -21,7 +21,7 @@ import numpy as np
 from common import server, setup
 from sqlalchemy import text
 
-from gis_service.auth import tokens
+from gis_service.auth import sessions
 from gis_service.auth.principal import Principal, Role
 from gis_service.db.engine import get_engine, transaction
 from gis_service.demo.cases import generate_case_history
@@ -148,18 +148,15 @@ def main() -> None:
             )
             print(fmt(f"peer: one SQL GROUP BY, level={level}", ms))
 
-    token = tokens.issue(
-        {
-            "id": 0,
-            "username": "bench",
-            "display_name": "bench",
-            "role": "admin",
-            "scopes": [],
-            "team_id": None,
-            "token_version": 1,
-        },
-        settings,
-    )[0]
+    with get_engine(settings).connect() as conn:
+        admin = (
+            conn.execute(
+                text("SELECT * FROM app_user WHERE role = 'admin' AND active ORDER BY id LIMIT 1")
+            )
+            .mappings()
+            .one()
+        )
+    token = sessions.issue_for(settings, dict(admin)).access_token
     with (
         server(settings, GIS_SECRET_KEY=SECRET) as srv,
         httpx.Client(

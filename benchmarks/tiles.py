@@ -29,7 +29,7 @@ import numpy as np
 from common import free_port, server
 from sqlalchemy import text
 
-from gis_service.auth import tokens
+from gis_service.auth import sessions
 from gis_service.auth.users import create_user
 from gis_service.db import cluster, migrate
 from gis_service.db.engine import get_engine, transaction
@@ -74,7 +74,7 @@ def admin_token(settings: Settings) -> str:
                 conn, username="bench-tiles-admin", password="bench-password", role="admin"
             )
         )
-    return tokens.issue(user, settings)[0]
+    return sessions.issue_for(settings, user).access_token
 
 
 def tiles_around(settings: Settings) -> dict[int, list[tuple[int, int]]]:

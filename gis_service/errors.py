@@ -63,6 +63,13 @@ class Unauthorized(GisServiceError):
     code = "unauthorized"
 
 
+class InvalidGrant(GisServiceError):
+    """A refresh token that is unknown, expired, already used or of an ended session
+    (RFC 6749 §5.2 ``invalid_grant``, status 400): sign in again."""
+
+    code = "invalid_grant"
+
+
 class Forbidden(GisServiceError):
     """Signed in, but the role or the jurisdiction does not allow it."""
 
@@ -98,6 +105,7 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     OutsideCoverage: 422,
     ImportRejected: 422,
     Unauthorized: 401,
+    InvalidGrant: 400,
     Forbidden: 403,
     Conflict: 409,
     TooLarge: 413,

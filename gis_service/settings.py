@@ -46,7 +46,19 @@ class Settings(BaseSettings):
 
     # Signs access tokens. Unset: a random key is made once and kept in var_dir/secret_key.
     secret_key: str | None = None
-    token_hours: float = 12.0
+    # Sessions (auth/sessions.py; OWASP API2, ASVS V3, RFC 9700): an access token lives this
+    # many seconds and is checked against its session and account on every request; the
+    # phone renews it with its refresh token (rotated on each use), which works for this
+    # many days after sign-in; a page's cookie sign-in lasts this many hours.
+    access_token_seconds: int = Field(default=30 * 60, gt=0)
+    refresh_token_days: float = Field(default=30.0, gt=0)
+    page_session_hours: float = Field(default=10.0, gt=0)
+    # The sign-in throttle (auth/throttle.py), kept in PostgreSQL for all workers: this many
+    # failures for one username from one address in the window, or failures for this many
+    # distinct usernames from one address in it (password spraying), answer 429.
+    sign_in_max_failures: int = Field(default=5, gt=0)
+    sign_in_max_usernames: int = Field(default=20, gt=0)
+    sign_in_window_seconds: int = Field(default=15 * 60, gt=0)
     # Continuous WAL archiving into this directory for point-in-time recovery, applied by
     # every `gis-service db up` (backup/wal.py; PostgreSQL docs §26.3). Unset: the data
     # directory's own choice stands (`db up --archive-wal DIR` / `--no-archive-wal`).

@@ -41,6 +41,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def live_server(settings) -> Iterator[str]:
     """``gis-service serve`` on a free port of 127.0.0.1, ready when /healthz answers."""
+    with server_process(settings) as (base, _proc):
+        yield base
+
+
+@contextlib.contextmanager
+def server_process(
+    settings, workers: int = 1, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`live_server` with ``workers`` processes and extra ``GIS_…`` settings; yields
+    the base URL and the server's process (its children are the workers)."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,9 +58,11 @@ def live_server(settings) -> Iterator[str]:
         "GIS_DB_PORT": str(settings.db_port),
         "GIS_SECRET_KEY": settings.secret_key or "",
         "GIS_PHOTO_DIR": str(settings.photos_path),
+        **env,
     }
+    command = [str(Path(sys.executable).parent / "gis-service"), "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gis-service"), "serve", "--port", str(port)],
+        [*command, "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -65,7 +77,7 @@ def live_server(settings) -> Iterator[str]:
                 if body.get("access_ready") or body.get("status") == "ok":
                     break
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

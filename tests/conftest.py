@@ -15,7 +15,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from gis_service.app import create_app
-from gis_service.auth import tokens
+from gis_service.auth import sessions, tokens
 from gis_service.db import cluster, migrate
 from gis_service.db.engine import get_engine
 from gis_service.demo.run import load_demo
@@ -27,25 +27,41 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 TABLES = (
     "case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
     "walk_node, import_run, service_point, unit_staff, admin_unit, building_access, "
-    "service_circle, circle_union"
+    "service_circle, circle_union, sign_in_failure"
 )
-# A token for an admin that exists only in the token: enough for routes that check the
-# role (imports); case writes also check the account in the database (see make_user).
+# The admin account "root" (id 0) and its session 0, put in every test database by the
+# fixtures (seed_root): every request's session is checked against the database
+# (auth/sessions.py), so the token must name a real account and session.
+ROOT = {
+    "id": 0,
+    "username": "root",
+    "display_name": "root",
+    "role": "admin",
+    "scopes": [],
+    "team_id": None,
+    "token_version": 1,
+}
 ADMIN_AUTH = {
     "Authorization": "Bearer "
-    + tokens.issue(
-        {
-            "id": 0,
-            "username": "root",
-            "display_name": "root",
-            "role": "admin",
-            "scopes": [],
-            "team_id": None,
-            "token_version": 1,
-        },
-        Settings(secret_key=TEST_SECRET),
-    )[0]
+    + tokens.issue(ROOT, Settings(secret_key=TEST_SECRET), session_id=0, lifetime=7 * 86400)[0]
 }
+
+
+def seed_root(settings: Settings) -> None:
+    """The account and session ADMIN_AUTH names (kept when they are already there)."""
+    with get_engine(settings).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO app_user (id, username, password_hash, display_name, role) "
+                "VALUES (0, 'root', '!', 'root', 'admin') ON CONFLICT DO NOTHING"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO auth_session (id, user_id, kind, token_version, expires_at) "
+                "VALUES (0, 0, 'bearer', 1, now() + interval '7 days') ON CONFLICT DO NOTHING"
+            )
+        )
 
 
 def _fresh_database(name: str) -> Settings:
@@ -65,7 +81,9 @@ def _fresh_database(name: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return _fresh_database(TEST_DB)
+    settings = _fresh_database(TEST_DB)
+    seed_root(settings)
+    return settings
 
 
 @pytest.fixture
@@ -73,6 +91,7 @@ def db(settings: Settings) -> Iterator[Settings]:
     """An empty schema for each test that writes."""
     with get_engine(settings).begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    seed_root(settings)
     yield settings
 
 
@@ -80,6 +99,7 @@ def db(settings: Settings) -> Iterator[Settings]:
 def demo_settings() -> Settings:
     settings = _fresh_database(f"{TEST_DB}_demo")
     load_demo(settings)
+    seed_root(settings)  # after the demo, whose history names its own first admin
     return settings
 
 
@@ -97,6 +117,7 @@ def helsinki_settings() -> Settings:
 
     settings = _fresh_database(f"{TEST_DB}_helsinki")
     import_network(osm_extract("Helsinki.osm.pbf"), settings=settings)
+    seed_root(settings)
     return settings
 
 
@@ -175,7 +196,8 @@ def make_user(
         user = create_user(
             conn, username=name[:64], password=password, role=role, scopes=scopes, team_id=team_id
         )
-    return {"Authorization": "Bearer " + tokens.issue(user, settings)[0]}
+        grant = sessions.start(conn, user, settings, "bearer")
+    return {"Authorization": "Bearer " + grant.access_token}
 
 
 def _halves(cell) -> list:

@@ -92,7 +92,8 @@ def test_users_and_teams_from_the_command_line(test_city, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     listing = run(s, "users", "list").stdout
-    assert "zhang.wei" in listing and "li.na" in listing and "2 users" in listing
+    # and root, the account ADMIN_AUTH names (conftest.seed_root)
+    assert "zhang.wei" in listing and "li.na" in listing and "3 users" in listing
     # Mistakes are named, and exit non-zero.
     done = run(
         s,

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import text
 
 from gis_service.app import create_app
-from gis_service.auth import tokens
+from gis_service.auth import sessions
 from gis_service.db.engine import get_engine
 from gis_service.demo.run import load_demo
 from gis_service.settings import Settings
@@ -84,7 +84,8 @@ def identities() -> Iterator[dict[str, dict[str, str]]]:
                 .mappings()
                 .one()
             )
-            found[role] = {"Authorization": "Bearer " + tokens.issue(dict(user), FUZZ_SETTINGS)[0]}
+            grant = sessions.issue_for(FUZZ_SETTINGS, dict(user))
+            found[role] = {"Authorization": "Bearer " + grant.access_token}
     yield found
     shutdown_lifespans()
 

@@ -16,10 +16,9 @@ from sqlalchemy import Connection
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.store import EngineCache
 from gis_service.api.services import Services, services_of
-from gis_service.auth import tokens
+from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import ANONYMOUS, require_role
-from gis_service.auth.throttle import SignInThrottle
 from gis_service.db.engine import get_engine
 from gis_service.errors import Unauthorized
 from gis_service.settings import Settings
@@ -68,10 +67,6 @@ async def get_access_jobs(services: ServicesDep) -> AccessJobs:
     return services.access_jobs
 
 
-async def get_throttle(services: ServicesDep) -> SignInThrottle:
-    return services.sign_in_throttle
-
-
 async def get_import_executor(services: ServicesDep) -> ThreadPoolExecutor:
     """503 ``service_not_ready`` outside the app's lifespan (api/services.py)."""
     return services.imports()
@@ -83,7 +78,6 @@ TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
 BasemapDep = Annotated[Basemap, Depends(get_basemap)]
 AccessDep = Annotated[EngineCache, Depends(get_access)]
 AccessJobsDep = Annotated[AccessJobs, Depends(get_access_jobs)]
-ThrottleDep = Annotated[SignInThrottle, Depends(get_throttle)]
 ImportExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_import_executor)]
 
 
@@ -107,7 +101,9 @@ TOKEN_COOKIE = "gis_token"
 async def get_principal(
     request: Request, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    return principal_of(request, settings, token)
+    """Who is signed in, their session checked (auth/sessions.py) on the async pool; 401
+    without a credential, with a bad or expired token, or a session that has ended."""
+    return await sessions.check(settings, _token_principal(request, settings, token))
 
 
 def _credential(request: Request, token: str | None) -> str | None:
@@ -121,8 +117,14 @@ def _credential(request: Request, token: str | None) -> str | None:
     return token or None
 
 
-def principal_of(request: Request, settings: Settings, token: str | None = None) -> Principal:
-    """Who is signed in (see :func:`_credential`); 401 without a credential."""
+def principal_of(request: Request, settings: Settings, conn: Connection) -> Principal:
+    """:func:`get_principal` for sync routes, the session checked on their connection."""
+    return sessions.check_sync(conn, _token_principal(request, settings, None))
+
+
+def _token_principal(request: Request, settings: Settings, token: str | None) -> Principal:
+    """The principal the credential (see :func:`_credential`) names, its signature and
+    expiry checked but not yet its session; 401 without a credential."""
     credential = _credential(request, token)
     if not credential:
         raise Unauthorized(
@@ -141,7 +143,7 @@ async def get_viewer(
     request carries no credentials at all; a bad or expired token is still a 401."""
     if not request.headers.get("authorization") and not _credential(request, token):
         return ANONYMOUS
-    return principal_of(request, settings, token)
+    return await get_principal(request, settings, token)
 
 
 ViewerDep = Annotated[Principal, Depends(get_viewer)]

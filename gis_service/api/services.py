@@ -12,7 +12,6 @@ from starlette.types import ASGIApp
 
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.store import EngineCache
-from gis_service.auth.throttle import SignInThrottle
 from gis_service.errors import ServiceNotReady
 from gis_service.settings import Settings
 from gis_service.stats.cube import CaseCube
@@ -35,7 +34,6 @@ class Services:
     case_index: CaseIndex
     tiles: TileCache
     basemap: Basemap
-    sign_in_throttle: SignInThrottle
     #: resolution figures per (level, jurisdiction) for unit tiles, per cube load
     tile_figures: dict[Any, Any] = field(default_factory=dict)
     #: the coverage page's proposed sites per (versions, reach, jurisdiction)
@@ -53,7 +51,6 @@ class Services:
             case_index=CaseIndex(cube, settings.tile_freshness_seconds),
             tiles=TileCache(settings.tile_cache_size),
             basemap=Basemap(settings.db_name),
-            sign_in_throttle=SignInThrottle(),
         )
 
     def imports(self) -> ThreadPoolExecutor:

@@ -45,6 +45,8 @@ class Principal:
     team_id: int | None = None
     client_id: int | None = None
     token_version: int = 0
+    # the sign-in this principal's token belongs to (auth/sessions.py)
+    session_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def public(self) -> dict[str, Any]:

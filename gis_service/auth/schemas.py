@@ -17,12 +17,20 @@ class TokenUser(Public):
 
 
 class TokenPublic(Public):
-    """OAuth2 token answer (RFC 6749 §5.1) with the signed-in user."""
+    """OAuth2 token answer (RFC 6749 §5.1) with the signed-in user; ``expires_in`` in
+    seconds; ``refresh_token`` single-use (RFC 6749 §6, RFC 9700 §4.14.2)."""
 
     access_token: str
     token_type: Literal["bearer"]
     expires_in: int
+    refresh_token: str | None = None
     user: TokenUser
+
+
+class SignedOutPublic(Public):
+    """The answer of POST /api/v1/auth/sign-out."""
+
+    signed_out: bool
 
 
 class PrincipalPublic(Public):

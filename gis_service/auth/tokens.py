@@ -1,8 +1,9 @@
-"""Signed bearer tokens (JWT, HS256) that carry the role and scopes.
+"""Signed access tokens (JWT, RFC 7519, HS256) that carry the role, scopes and session.
 
-Reading them needs no database round trip, which keeps the report path to one query;
-writes re-check in SQL that the account is still active and the token's version current,
-so deactivating a user or changing a password takes effect at once for every write.
+The signature and expiry are checked here, once per token and process; whether the token's
+session and account still hold is checked on every request, reads and writes alike, by
+:mod:`gis_service.auth.sessions` (deactivation, a password change or a sign-out end it at
+once). Lifetime: ``Settings.access_token_seconds`` (the phone refreshes, RFC 6749 §6).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from gis_service.settings import Settings
 ALGORITHM = "HS256"
 
 
-def issue(user: dict[str, Any], settings: Settings) -> tuple[str, int]:
-    """A token for a user row; returns it and its lifetime in seconds."""
-    lifetime = int(settings.token_hours * 3600)
+def issue(
+    user: dict[str, Any], settings: Settings, session_id: int, lifetime: int | None = None
+) -> tuple[str, int]:
+    """A token for a user row (app_user columns) in a session (auth_session.id); returns it
+    and its lifetime in seconds (``Settings.access_token_seconds`` unless given)."""
+    lifetime = int(lifetime if lifetime is not None else settings.access_token_seconds)
     now = int(time.time())
     claims = {
         "sub": str(user["id"]),
@@ -32,6 +36,7 @@ def issue(user: dict[str, Any], settings: Settings) -> tuple[str, int]:
         "scp": list(user["scopes"]),
         "team": user["team_id"],
         "ver": user["token_version"],
+        "sid": session_id,
         "iat": now,
         "exp": now + lifetime,
     }
@@ -39,6 +44,8 @@ def issue(user: dict[str, Any], settings: Settings) -> tuple[str, int]:
 
 
 def read(token: str, settings: Settings) -> Principal:
+    """The principal a token names; 401 if it is forged, malformed or expired. Does not
+    say whether its session still holds (auth/sessions.py ``check``)."""
     principal, expires = _decode(token, settings.signing_key())
     if expires <= time.time():
         raise Unauthorized("the access token has expired: sign in again")
@@ -50,7 +57,7 @@ def _decode(token: str, key: str) -> tuple[Principal, int]:
     """Verified once per token and process: a phone sends the same token all day."""
     try:
         claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "role"]}
+            token, key, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "role", "sid"]}
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired: sign in again") from None
@@ -64,4 +71,5 @@ def _decode(token: str, key: str) -> tuple[Principal, int]:
         scopes=tuple(claims.get("scp") or ()),
         team_id=claims.get("team"),
         token_version=int(claims.get("ver", 0)),
+        session_id=int(claims["sid"]),
     ), int(claims["exp"])

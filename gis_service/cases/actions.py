@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 
+from gis_service.auth import sessions
 from gis_service.auth.principal import Principal
 from gis_service.cases.service import visible_case
 from gis_service.cases.workflow import (
@@ -19,7 +20,7 @@ from gis_service.cases.workflow import (
     may_act,
     state_allows,
 )
-from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 class ActionRequest(BaseModel):
@@ -36,15 +37,9 @@ class ActionRequest(BaseModel):
 
 
 def check_account(conn: Connection, principal: Principal) -> None:
-    """Writes re-check the account: a deactivated user's token stops working at once."""
-    if principal.user_id is None:
-        return
-    ok = conn.execute(
-        text("SELECT 1 FROM app_user WHERE id = :id AND active AND token_version = :v"),
-        {"id": principal.user_id, "v": principal.token_version},
-    ).first()
-    if not ok:
-        raise Unauthorized("this sign-in is no longer valid: sign in again")
+    """Writes re-check the session in their own transaction (auth/sessions.py, the rule
+    every request's principal already passed), so one that ended meanwhile writes nothing."""
+    sessions.check_sync(conn, principal)
 
 
 def apply_action(

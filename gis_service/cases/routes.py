@@ -18,7 +18,7 @@ from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.api.schemas import GeoJSONResponse, media, refusals
 from gis_service.api.services import services_of
-from gis_service.auth import tokens
+from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal
 from gis_service.cases import actions, attachments, categories, report, service, teams
 from gis_service.cases.photos import Processed, check_size, process
@@ -112,7 +112,7 @@ async def fast_report(request: Request) -> Response:
         raise Unauthorized(
             "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
         )
-    principal = tokens.read(token, settings)
+    principal = await sessions.check(settings, tokens.read(token, settings))
     return await handle_report(request, principal, settings, request.headers.get("idempotency-key"))
 
 

@@ -2,7 +2,8 @@
 
 The report is the one request that must be cheap at a thousand a second: on asyncpg it
 runs on the event loop (no worker-thread hop) as a prepared statement over the binary
-protocol. Everything else stays on SQLAlchemy + psycopg2. min_size = max_size: a pool that
+protocol; so does every signed-in request's session check (auth/sessions.py). Everything
+else stays on SQLAlchemy + psycopg2. min_size = max_size: a pool that
 shrinks reconnects on every burst (PERFORMANCE-NOTES).
 
 Faults: a pool that could not open is forgotten, so the next request opens it again; a
@@ -52,7 +53,8 @@ async def get_pool(settings: Settings) -> asyncpg.Pool:
 async def _no_reset(connection: asyncpg.Connection) -> None:
     """Skip the pool's reset on release (UNLISTEN, RESET ALL … — one more round trip per
     request, 15 % of the report's server time in py-spy): these connections run only
-    report_case(), which leaves no session state behind."""
+    report_case() and the session check (auth/sessions.py), which leave no session state
+    behind."""
 
 
 async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:

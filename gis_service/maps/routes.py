@@ -7,6 +7,7 @@ cut to the viewer's jurisdiction by the same SQL and cube filters as the API.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 from datetime import date
@@ -14,6 +15,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gis_service.api import conditional
@@ -22,13 +24,13 @@ from gis_service.api.deps import (
     ConnDep,
     ServicesDep,
     SettingsDep,
-    ThrottleDep,
     get_principal,
 )
 from gis_service.api.security import cookie_secure
-from gis_service.auth import tokens, users
+from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_case_reader, require_role, scope_key
+from gis_service.auth.throttle import client_address
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.maps import pages, queries
 from gis_service.maps.i18n import LANGS, t
@@ -90,32 +92,27 @@ def login_form(
 @router.post("/login")
 def login(
     request: Request,
-    conn: ConnDep,
     settings: SettingsDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
-    throttle: ThrottleDep,
     next: Annotated[str, Form()] = "/maps/resolution",
     lang: Annotated[str, Form()] = "zh",
 ) -> Response:
-    address = request.client.host if request.client else "-"
-    throttle.check(username, address)
+    """Opens a ``cookie`` session (auth/sessions.py: fixed length, checked on every request,
+    ended by /maps/logout); the throttle is the API's (429)."""
     lang = lang if lang in LANGS else "zh"
     try:
-        user = users.authenticate(conn, username, password)
+        grant = sessions.sign_in(settings, username, password, client_address(request), "cookie")
     except Unauthorized:
-        throttle.failed(username, address)
         return RedirectResponse(
             f"/maps/login?error=1&lang={lang}&next={quote(next)}", status_code=303
         )
-    throttle.succeeded(username, address)
-    token, lifetime = tokens.issue(user, settings)
     target = next if next.startswith("/maps/") else "/maps/resolution"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         TOKEN_COOKIE,
-        token,
-        max_age=lifetime,
+        grant.access_token,
+        max_age=grant.expires_in,
         httponly=True,
         samesite="strict",
         path="/",
@@ -125,7 +122,13 @@ def login(
 
 
 @router.get("/logout")
-def logout(settings: SettingsDep) -> Response:
+async def logout(request: Request, settings: SettingsDep) -> Response:
+    """Ends the page session (every request with its cookie is 401 from now on) and drops
+    the cookie. Only the cookie's session: a bearer header sent along is not signed out."""
+    token = request.cookies.get(TOKEN_COOKIE)
+    if token:
+        with contextlib.suppress(Unauthorized):  # a cookie already expired or forged
+            await run_in_threadpool(sessions.end, settings, tokens.read(token, settings))
     response = RedirectResponse("/maps/login", status_code=303)
     response.delete_cookie(
         TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=cookie_secure(settings)

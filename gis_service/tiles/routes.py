@@ -91,7 +91,7 @@ def pick(
     open: bool = False,
     overdue: bool = False,
 ) -> Response:
-    principal = principal_of(request, settings)
+    principal = principal_of(request, settings, conn)
     found = mvt.pick_case(
         conn,
         index,
@@ -148,7 +148,7 @@ def tile(
                 return services.basemap.tile(conn, z, x, y, versions)
             return mvt.points_tile(conn, z, x, y, kind, category)
     else:
-        principal = principal_of(request, settings)
+        principal = principal_of(request, settings, conn)
         private = True
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)

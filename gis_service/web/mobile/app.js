@@ -46,9 +46,52 @@
   const screen = $("#screen");
 
   /* ---------- session and cached reads ---------- */
+  /* { token, exp, refresh, user }: the access token lives minutes (expires_in) and is
+     renewed with the single-use refresh token (RFC 6749 §6) — see renew(). */
   const session = JSON.parse(localStorage.getItem("gis.m.session") || "null") || {};
-  function signedIn() { return !!session.token && session.exp > Date.now(); }
+  function signedIn() { return !!session.token && (session.exp > Date.now() || !!session.refresh); }
   function saveSession() { localStorage.setItem("gis.m.session", JSON.stringify(session)); }
+
+  /* Renew the access token with the refresh token. Resolves true when renewed (or another
+     tab just did), false when the sign-in has ended (400 invalid_grant: signed out,
+     deactivated, password changed, or the refresh token reused) — callers then keep what
+     they hold and ask for sign-in; rejects when the network fails (try again later).
+     One at a time, across tabs: a refresh token is single use, and the server ends the
+     whole sign-in when one is sent twice (RFC 9700 §4.14.2). */
+  let renewing = null;
+  function renew() {
+    const run = async () => {
+      const stored = JSON.parse(localStorage.getItem("gis.m.session") || "null") || {};
+      if (stored.refresh !== session.refresh && stored.user && session.user &&
+          stored.user.id === session.user.id) {
+        Object.assign(session, stored);  // another tab renewed (or ended) it meanwhile
+        if (session.token && session.exp > Date.now()) { return true; }
+      }
+      if (!session.refresh) { return false; }
+      const r = await fetch("/api/v1/auth/refresh", { method: "POST", body: new URLSearchParams({
+        grant_type: "refresh_token", refresh_token: session.refresh }) });
+      if (r.status === 400 || r.status === 401) {
+        Object.assign(session, { token: null, refresh: null });
+        saveSession();
+        return false;
+      }
+      if (!r.ok) { throw new Error(t("err.server", { s: r.status })); }
+      const body = await r.json();
+      Object.assign(session, { token: body.access_token, refresh: body.refresh_token,
+                               exp: Date.now() + body.expires_in * 1000, user: body.user });
+      saveSession();
+      return true;
+    };
+    if (!renewing) {
+      renewing = Promise.resolve(navigator.locks ? navigator.locks.request("gis-m-refresh", run) : run())
+        .finally(() => { renewing = null; });
+    }
+    return renewing;
+  }
+  /* An access token good for the next few seconds, renewed first if need be (as renew). */
+  function fresh() {
+    return session.token && session.exp > Date.now() + 5000 ? Promise.resolve(true) : renew();
+  }
 
   /* The server's reason, led by a phrase in the user's language (API details are English). */
   function reason(status, body) {
@@ -65,7 +108,9 @@
     constructor(status, message, body) { super(message); this.status = status; this.body = body; }
   }
 
-  async function api(path, options) {
+  async function api(path, options, again) {
+    const had = !!(session.token || session.refresh);  // signed in when it was asked
+    if (session.token) { await fresh().catch(() => null); }
     const opts = Object.assign({}, options || {});
     opts.headers = Object.assign({}, opts.headers || {});
     if (session.token) { opts.headers.Authorization = "Bearer " + session.token; }
@@ -77,7 +122,12 @@
     const r = await fetch(path, opts);
     const body = await r.json().catch(() => null);
     if (!r.ok) {
-      if (r.status === 401 && session.token) { expire(); }
+      if (r.status === 401 && had) {  // renewed once and asked again, or the sign-in ended
+        if (!again && session.refresh && await renew().catch(() => false)) {
+          return api(path, options, true);
+        }
+        expire();
+      }
       throw new ApiError(r.status, reason(r.status, body), body);
     }
     return body;
@@ -111,14 +161,14 @@
   }
 
   function expire() {
-    session.token = null;
+    Object.assign(session, { token: null, refresh: null });
     saveSession();
     if (location.hash !== "#login") { location.hash = "#login"; }
   }
 
   /* ---------- the outbox (outbox.js) ---------- */
   const outbox = window.gisOutbox({
-    session: () => session, signedIn, expire, t, reason,
+    session: () => session, signedIn, expire, fresh, renew, t, reason,
     changed: () => refreshQueue(), counted: (items) => updateBadge(items),
     progress: (key, done) => {
       const el = document.querySelector(
@@ -199,6 +249,18 @@
       <p><button class="primary" type="submit" data-testid="login-submit">${t("login.submit")}</button></p>
     </form>`;
     const form = $("form", screen);
+    if (session.user) {  // what waits for this sign-in: kept, sent once it is back
+      outbox.all().then((items) => {
+        const n = items.filter((i) => i.state !== "sent" && i.user_id === session.user.id).length;
+        if (n && form.isConnected) {
+          const note = document.createElement("p");
+          note.className = "note";
+          note.dataset.testid = "login-kept";
+          note.textContent = t("login.kept", { n });
+          form.prepend(note);
+        }
+      }).catch(() => null);
+    }
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const err = $("[data-testid=login-error]", screen);
@@ -212,8 +274,8 @@
             t("login.failed") : (body && body.detail) || String(r.status));
         }
         if (!session.user || session.user.id !== body.user.id) { report.clear(); }
-        Object.assign(session, { token: body.access_token, user: body.user,
-                                 exp: Date.now() + body.expires_in * 1000 });
+        Object.assign(session, { token: body.access_token, refresh: body.refresh_token,
+                                 user: body.user, exp: Date.now() + body.expires_in * 1000 });
         saveSession();
         await reviveAuthFailures();
         const target = "#" + home();
@@ -375,6 +437,7 @@
   }
 
   async function photoImg(caseId, photo) {
+    await fresh().catch(() => null);
     const r = await fetch(`/api/v1/cases/${caseId}/photos/${photo.id}?thumb=true`,
                           { headers: { Authorization: "Bearer " + session.token } });
     return r.ok ? URL.createObjectURL(await r.blob()) : "";
@@ -501,7 +564,11 @@
       <p><button type="button" class="danger" data-testid="sign-out">${t("signout")}</button></p></div>`;
     const bindSignOut = () => $("[data-testid=sign-out]", screen).addEventListener("click", () => {
       report.clear();
-      session.token = null;
+      if (session.token) {  // ends the sign-in on the server too (its refresh token with it)
+        fetch("/api/v1/auth/sign-out", { method: "POST",
+          headers: { Authorization: "Bearer " + session.token } }).catch(() => null);
+      }
+      Object.assign(session, { token: null, refresh: null });
       saveSession();
       location.hash = "#login";
     });

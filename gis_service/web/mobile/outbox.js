@@ -4,7 +4,10 @@
 
    window.gisOutbox(hooks) makes one; hooks tie it to the app:
      session()         -> { token, user } of the signed-in user
-     signedIn()        -> whether that sign-in is still valid
+     signedIn()        -> whether that sign-in is still valid (or can be renewed)
+     fresh(), renew()  -> a usable access token (renewed if it ran out) / renew it now:
+                          Promise of true, false when the sign-in has ended (then the
+                          report is kept, marked for after sign-in); rejects offline
      expire()          -> the sign-in ran out: ask for it again
      t(key, vars)      -> words for states; reason(status, body) -> words for a refusal
      changed()         -> an item changed state (redraw it)
@@ -139,10 +142,14 @@ window.gisOutbox = function (hooks) {
     });
     (item.photos || []).forEach((blob, i) => form.append("photo", blob, `photo-${i + 1}.jpg`));
     let change;
+    const attempt = () => post("/api/v1/cases", form,
+      { Authorization: "Bearer " + hooks.session().token, "Idempotency-Key": item.key },
+      (done) => hooks.progress(item.key, done));
     try {
-      const r = await post("/api/v1/cases", form,
-        { Authorization: "Bearer " + hooks.session().token, "Idempotency-Key": item.key },
-        (done) => hooks.progress(item.key, done));
+      // an access token that ran out (or was refused) is renewed and the same report, same
+      // key, sent again; only an ended sign-in parks it until the next sign-in
+      let r = (await hooks.fresh()) ? await attempt() : { status: 401, body: null };
+      if (r.status === 401 && r.body && await hooks.renew()) { r = await attempt(); }
       if (r.status === 200 || r.status === 201) {
         change = { state: "sent", error: null, case_id: r.body.id, case_no: r.body.case_no,
                    photos_stored: (r.body.photos || []).length, photos: [], sent_at: Date.now() };
