@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.store import EngineCache
 from gis_service.api.services import Services, services_of
+from gis_service.audit import actor as audit_actor
 from gis_service.auth import tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import ANONYMOUS, require_role
@@ -122,13 +123,16 @@ def _credential(request: Request, token: str | None) -> str | None:
 
 
 def principal_of(request: Request, settings: Settings, token: str | None = None) -> Principal:
-    """Who is signed in (see :func:`_credential`); 401 without a credential."""
+    """Who is signed in (see :func:`_credential`); 401 without a credential. A request
+    that may write is stamped with them for the audit log (audit/actor.py)."""
     credential = _credential(request, token)
     if not credential:
         raise Unauthorized(
             "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
         )
-    return tokens.read(credential, settings)
+    principal = tokens.read(credential, settings)
+    audit_actor.for_request(request, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
