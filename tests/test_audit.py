@@ -30,7 +30,7 @@ from gis_service.audit.actor import Actor, acting_as
 from gis_service.audit.log import COLUMNS
 from gis_service.audit.tables import AUDITED, BY_TABLE, KINDS, NOT_AUDITED, REDACTED
 from gis_service.db.engine import get_engine, transaction
-from tests.conftest import ADMIN_AUTH, IN_GRID_1, write
+from tests.conftest import ADMIN_AUTH, GRIDS, IN_GRID_1, write
 
 BIN = Path(sys.executable).parent / "gis-service"
 CLI_ACTOR = f"cli:{getpass.getuser()}"
@@ -163,6 +163,7 @@ CHANGES: dict[str, tuple[str, object]] = {
     "service_kind": ("name_en", "Red home (renamed)"),
     "living_category": ("name_en", "Government (renamed)"),
     "cases": ("category_code", "environment.litter"),
+    "unit_staff": ("phone", "13900000000"),
 }
 
 
@@ -218,13 +219,14 @@ def test_a_bulk_statement_is_one_summary_row(world):
     start = last_id(s)
     with acting_as(TESTER), transaction(s) as conn:
         conn.execute(text("UPDATE walk_edge SET kind = 'path'"))
-        conn.execute(text("UPDATE unit_staff SET phone = '13800000000'"))
-        conn.execute(text("DELETE FROM unit_staff WHERE false"))  # touches nothing: no row
+        conn.execute(text("UPDATE admin_unit SET population = 1000 WHERE level = 'grid'"))
+        conn.execute(text("DELETE FROM walk_node WHERE false"))  # touches nothing: no row
     rows = entries_since(s, start)
     assert [(r["table_name"], r["operation"], r["rows"]) for r in rows] == [
         ("walk_edge", "UPDATE", 1),
-        ("unit_staff", "UPDATE", 1),
+        ("admin_unit", "UPDATE", 8),
     ]
+    assert rows[1]["new"]["keys"] == sorted(GRIDS)
     assert all(r["actor"] == TESTER.name and r["address"] == TESTER.address for r in rows)
     with get_engine(s).connect() as conn:
         edge_id = conn.execute(text("SELECT id::text FROM walk_edge")).scalar_one()

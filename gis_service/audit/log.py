@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -58,10 +58,8 @@ class AuditFilter:
         """The SQL condition and its parameters; InvalidInput (422) for an unknown kind,
         table or operation, or a period that ends before it starts."""
         conds, params = ["true"], {}
-        if self.since is not None and self.since.tzinfo is None:
-            self.since = self.since.replace(tzinfo=zone(settings))
-        if self.until is not None and self.until.tzinfo is None:
-            self.until = self.until.replace(tzinfo=zone(settings))
+        self.since = _utc(self.since, settings, "since")
+        self.until = _utc(self.until, settings, "until")
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise InvalidInput("until must be later than since", field="until")
         if self.since is not None:
@@ -97,6 +95,19 @@ class AuditFilter:
             conds.append("operation = :operation")
             params["operation"] = self.operation
         return " AND ".join(conds), params
+
+
+def _utc(moment: datetime | None, settings: Settings, field: str) -> datetime | None:
+    """The moment in UTC (a naive one read in the district's time); InvalidInput for one
+    that has no UTC equivalent (before year 1 or after 9999 once its offset is applied)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone(settings))
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field} is outside the years 1–9999", field=field) from None
 
 
 SELECT = (
@@ -135,11 +146,11 @@ def page(
 
 
 def entries(conn: Connection, settings: Settings, f: AuditFilter) -> Iterator[dict[str, Any]]:
-    """Every matching entry, newest first, streamed from a server-side cursor (an export
-    of millions of rows holds one batch in memory)."""
+    """Every matching entry, newest first, from a server-side cursor (an export of
+    millions of rows holds one batch in memory). The query runs here, before the first
+    entry is asked for: a refusal comes before an answer starts streaming."""
     where, params = f.where(settings)
     result = conn.execution_options(stream_results=True, yield_per=1000).execute(
         text(f"{SELECT} WHERE {where} ORDER BY id DESC"), params
     )
-    for row in result:
-        yield entry(row, settings)
+    return (entry(row, settings) for row in result)

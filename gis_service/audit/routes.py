@@ -3,6 +3,7 @@ the SQL are log.py's, the file formats export.py's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -116,12 +117,18 @@ def audit_export(
 ) -> StreamingResponse:
     """The same filters as ``GET /audit``, every matching entry (no paging), streamed as
     an attachment; the columns are the entries' members (export.py)."""
-    f = params.filter()
-    f.where(settings)  # a refused filter is a 422 before the answer starts
+    conn = get_engine(settings).connect()
+    try:
+        rows = log.entries(conn, settings, params.filter())
+    except BaseException:
+        conn.close()
+        raise
 
-    def body() -> Any:
-        with get_engine(settings).connect() as conn:
-            yield from export.chunks(format, log.entries(conn, settings, f))
+    def body() -> Iterator[bytes]:
+        try:
+            yield from export.chunks(format, rows)
+        finally:
+            conn.close()
 
     stamp = local_now(settings).strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(

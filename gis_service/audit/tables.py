@@ -60,7 +60,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("living_category", "service_points", "code"),
     Audited("cases", "cases", "case_no", columns=("category_code", "deadline_at")),
     Audited("admin_unit", "units", "code", bulk=True),
-    Audited("unit_staff", "units", "id", bulk=True),
+    # rosters: people's names and phones, a few per unit: every row
+    Audited("unit_staff", "units", "id"),
     Audited("walk_edge", "network", "id", bulk=True),
     Audited("walk_node", "network", "id", bulk=True),
 )
