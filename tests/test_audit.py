@@ -30,7 +30,7 @@ from gis_service.audit.actor import Actor, acting_as
 from gis_service.audit.log import COLUMNS
 from gis_service.audit.tables import AUDITED, BY_TABLE, KINDS, NOT_AUDITED, REDACTED
 from gis_service.db.engine import get_engine, transaction
-from tests.conftest import ADMIN_AUTH, GRIDS, IN_GRID_1, write
+from tests.conftest import ADMIN_AUTH, GRIDS, IN_GRID_1, frame, write
 
 BIN = Path(sys.executable).parent / "gis-service"
 CLI_ACTOR = f"cli:{getpass.getuser()}"
@@ -91,6 +91,21 @@ def test_every_table_is_listed_and_every_audited_table_has_its_triggers(settings
         )
         assert present.get(a.table) == want, f"{a.table}: triggers {present.get(a.table)}"
     assert set(present) == audited, f"audit triggers on unlisted tables: {set(present) - audited}"
+
+
+def test_migrate_remakes_only_the_triggers_that_differ_from_the_list(settings):
+    with get_engine(settings).connect() as conn, conn.begin() as tx:
+        assert triggers.sync(conn) == []  # as migrated: nothing to do, no table locked
+        conn.execute(text("DROP TRIGGER audit_row ON team"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER audit_row AFTER INSERT ON service_circle FOR EACH ROW "
+                "EXECUTE FUNCTION audit_row('point_id', '{}', '{}', '{}')"
+            )
+        )
+        assert triggers.sync(conn) == ["team.audit_row"]
+        assert set(triggers.triggers_present(conn)) == set(BY_TABLE)
+        tx.rollback()
 
 
 # ------------------------------------------------------------------ one row per change
@@ -373,6 +388,28 @@ def test_cli_changes_are_recorded_as_the_os_user_and_secrets_never_enter(test_ci
         ).scalar_one()
     for secret in (password, password + "-2", hashes, api_key, hash_key(api_key)):
         assert secret not in everything
+
+
+def test_cli_imports_are_recorded_as_the_os_user(test_city, tmp_path):
+    s = test_city
+    start = last_id(s)
+    grids = write(frame({"41019900100101": GRIDS["41019900100101"]}), tmp_path / "g.geojson")
+    cli(s, "import", "boundaries", str(grids), "--level", "grid")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "unit_code,role,name,phone,sort\n41019900100101,grid_leader,王芳,13800000000,1\n",
+        encoding="utf-8",
+    )
+    cli(s, "import", "roster", str(roster))
+    rows = entries_since(s, start)
+    assert {(r["actor"], r["address"]) for r in rows} == {(CLI_ACTOR, CLI_ADDRESS)}
+    units = [r for r in rows if r["table_name"] == "admin_unit"]
+    assert [(r["operation"], r["rows"], r["new"]) for r in units] == [
+        ("INSERT", 1, {"keys": ["41019900100101"]})
+    ]
+    (staff,) = [r for r in rows if r["table_name"] == "unit_staff"]
+    assert staff["operation"] == "INSERT" and staff["new"]["name"] == "王芳"
+    assert staff["new"]["phone"] == "13800000000"
 
 
 def test_loading_a_taxonomy_records_only_what_it_changes(db, tmp_path):

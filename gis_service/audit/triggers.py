@@ -1,9 +1,10 @@
 """The triggers that write the audit log, made from the list in tables.py.
 
 ``gis-service db migrate`` calls :func:`sync` after the migrations (like
-db/vocabulary_checks.py): the functions are created or replaced and every audit trigger is
-dropped and made again from :data:`~gis_service.audit.tables.AUDITED`, so adding a table to
-the list needs no migration. The table itself and its append-only rule are migration 0007.
+db/vocabulary_checks.py): the functions are created or replaced and the triggers brought to
+:data:`~gis_service.audit.tables.AUDITED` (missing or changed ones made, unlisted ones
+dropped), so adding a table to the list needs no migration. The table itself and its
+append-only rule are migration 0007.
 
 Who and from where come from transaction-local settings the service sets when a
 transaction begins (actor.py): ``gis.actor``, ``gis.actor_id``, ``gis.address``,
@@ -12,6 +13,8 @@ transaction begins (actor.py): ``gis.actor``, ``gis.actor_id``, ``gis.address``,
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from sqlalchemy import Connection, text
 
@@ -143,32 +146,63 @@ def trigger_sql(a: Audited) -> list[str]:
     ]
 
 
-def _drop_triggers(conn: Connection) -> None:
+def _present(conn: Connection) -> dict[tuple[str, str], str | None]:
+    """(table, trigger) → the fingerprint its comment holds, for every audit trigger."""
     rows = conn.execute(
         text(
-            "SELECT t.tgname, t.tgrelid::regclass::text FROM pg_trigger t "
-            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "SELECT t.tgrelid::regclass::text, t.tgname, obj_description(t.oid, 'pg_trigger') "
+            "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
             "WHERE NOT t.tgisinternal AND p.proname = ANY(:functions)"
         ),
         {"functions": list(FUNCTIONS)},
     ).all()
-    for name, table in rows:
+    return {(table, name): comment for table, name, comment in rows}
+
+
+def _drop_triggers(conn: Connection, which: set[tuple[str, str]] | None = None) -> None:
+    for table, name in which if which is not None else set(_present(conn)):
         conn.execute(text(f'DROP TRIGGER IF EXISTS "{name}" ON {table}'))
 
 
-def sync(conn: Connection) -> None:
-    """(Re)create the audit functions and the triggers of every table in the list (inside
-    the caller's transaction)."""
-    _drop_triggers(conn)
+def wanted() -> dict[tuple[str, str], str]:
+    """(table, trigger) → its CREATE TRIGGER statement, for every table in the list."""
+    out = {}
+    for audited in AUDITED:
+        for statement in trigger_sql(audited):
+            name = statement.split()[2]
+            out[(audited.table, name)] = statement
+    return out
+
+
+def _fingerprint(statement: str) -> str:
+    return "audit " + hashlib.sha256(statement.encode("utf-8")).hexdigest()[:16]
+
+
+def sync(conn: Connection) -> list[str]:
+    """Create or replace the audit functions, and bring the triggers to the list (inside
+    the caller's transaction): a trigger is remade only when its statement changed (each
+    carries its statement's fingerprint as its comment), so a migrate that changes
+    nothing takes no lock on the audited tables. Returns the triggers (re)made."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         # the raw DB-API cursor: no parameter markers, so format()'s %1$I stays as written
         cursor.execute(FUNCTIONS_SQL)
     finally:
         cursor.close()
-    for audited in AUDITED:
-        for statement in trigger_sql(audited):
-            conn.execute(text(statement))
+    want = wanted()
+    present = _present(conn)
+    stale = {
+        k for k, comment in present.items() if k not in want or comment != _fingerprint(want[k])
+    }
+    _drop_triggers(conn, stale)
+    made = []
+    for (table, name), statement in want.items():
+        if (table, name) in present and (table, name) not in stale:
+            continue
+        conn.execute(text(statement))
+        conn.execute(text(f"COMMENT ON TRIGGER {name} ON {table} IS '{_fingerprint(statement)}'"))
+        made.append(f"{table}.{name}")
+    return made
 
 
 def drop_all(conn: Connection) -> None:
