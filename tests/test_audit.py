@@ -229,6 +229,18 @@ def test_a_change_to_each_row_table_is_one_row_with_who_where_before_and_after(
     assert entries_since(s, start) == []
 
 
+def test_a_transaction_that_sets_its_isolation_first_is_stamped_after_it(world):
+    """``SET TRANSACTION`` must be a transaction's first statement (the statistics cube's
+    snapshot does it): the stamp waits for the statement after it."""
+    s = world["settings"]
+    start = last_id(s)
+    with acting_as(TESTER), transaction(s) as conn:
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(text("UPDATE team SET phone = '120' WHERE id = :id"), {"id": 1})
+    (row,) = entries_since(s, start)
+    assert (row["actor"], row["address"], row["target"]) == (TESTER.name, TESTER.address, "1")
+
+
 def test_a_bulk_statement_is_one_summary_row(world):
     s = world["settings"]
     start = last_id(s)

@@ -1,11 +1,11 @@
 """Who is acting, and from where: the one helper every privileged write goes through.
 
 The actor of the current request or command lives in a context variable; the database
-engine stamps it on every transaction it begins (:func:`on_begin`, listened to in
-db/engine.py) as transaction-local settings (``set_config(..., true)``) that the audit
-triggers read (triggers.py). So no write path has to remember anything, and the settings
-vanish with the transaction: a pooled connection never carries one request's actor into
-the next.
+engine stamps it on every transaction it begins (:func:`on_begin` and
+:func:`before_cursor_execute`, listened to in db/engine.py) as transaction-local settings
+(``set_config(..., true)``) that the audit triggers read (triggers.py). So no write path
+has to remember anything, and the settings vanish with the transaction: a pooled
+connection never carries one request's actor into the next.
 
 Where the actor is set:
 
@@ -132,10 +132,37 @@ def stamp(dbapi_connection: Any, actor: Actor) -> None:
         cursor.close()
 
 
+#: statements that must come first in a transaction (PostgreSQL refuses them after any
+#: query): the stamp waits for the statement after them
+_TRANSACTION_SETUP = re.compile(r"^\s*(SET\s+TRANSACTION|BEGIN|START\s+TRANSACTION)\b", re.I)
+_PENDING = "gis_audit_pending_actor"
+
+
 def on_begin(conn: Connection) -> None:
-    """SQLAlchemy ``begin`` listener: stamp the transaction with the current actor, if
-    any. The DB-API cursor is used directly: psycopg2 opens its transaction on this first
-    statement, so the settings belong to the transaction being begun."""
+    """SQLAlchemy ``begin`` listener: the transaction being begun is to carry the current
+    actor, if any; :func:`before_cursor_execute` stamps it just before its first statement
+    (not here: ``SET TRANSACTION ISOLATION LEVEL`` must be a transaction's first)."""
     actor = current()
-    if actor is not None:
-        stamp(conn.connection.dbapi_connection, actor)
+    if actor is None:
+        conn.info.pop(_PENDING, None)
+    else:
+        conn.info[_PENDING] = actor
+
+
+def before_cursor_execute(
+    conn: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    """SQLAlchemy ``before_cursor_execute`` listener: stamp a pending actor on the
+    transaction before its first statement that is not transaction set-up. psycopg2 opens
+    the transaction on that first statement, so the settings belong to it; they are
+    transaction-local and vanish at its end."""
+    actor = conn.info.get(_PENDING)
+    if actor is None or _TRANSACTION_SETUP.match(statement):
+        return
+    del conn.info[_PENDING]
+    stamp(cursor.connection, actor)

@@ -38,6 +38,7 @@ def _engine_for(url: str, pool_size: int, timezone: str) -> Engine:
     event.listen(engine, "checkout", _drop_if_closed)
     # every transaction carries the current actor for the audit triggers (audit/actor.py)
     event.listen(engine, "begin", audit_actor.on_begin)
+    event.listen(engine, "before_cursor_execute", audit_actor.before_cursor_execute)
     return engine
 
 
