@@ -557,6 +557,8 @@ NO_JURISDICTION = {
     "/api/v1/teams": "the teams a viewer may dispatch to: names only, scoped by units_visible",
     "/api/v1/auth/me": "the viewer's own account",
     "/api/v1/imports/{run_id}": "admins only (tested in test_api)",
+    "/api/v1/audit": "admins only (tested in test_audit)",
+    "/api/v1/audit/export": "admins only (tested in test_audit)",
     "/api/v1/access/isochrone": "geometry of the walking network, no residents or cases",
     "/api/v1/access/nearest": "the nearest public service point",
     "/api/v1/access/circles": "quarter-hour areas of public service points",

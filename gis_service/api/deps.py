@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.store import EngineCache
 from gis_service.api.services import Services, services_of
+from gis_service.audit import actor as audit_actor
 from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import ANONYMOUS, require_role
@@ -124,13 +125,16 @@ def principal_of(request: Request, settings: Settings, conn: Connection) -> Prin
 
 def _token_principal(request: Request, settings: Settings, token: str | None) -> Principal:
     """The principal the credential (see :func:`_credential`) names, its signature and
-    expiry checked but not yet its session; 401 without a credential."""
+    expiry checked but not yet its session; 401 without a credential. A request that may
+    write is stamped with them for the audit log (audit/actor.py)."""
     credential = _credential(request, token)
     if not credential:
         raise Unauthorized(
             "sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)"
         )
-    return tokens.read(credential, settings)
+    principal = tokens.read(credential, settings)
+    audit_actor.for_request(request, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

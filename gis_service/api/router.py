@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from gis_service.access.routes import router as access_router
 from gis_service.api.schemas import ALWAYS
 from gis_service.api.vocabulary import router as vocabulary_router
+from gis_service.audit.routes import router as audit_router
 from gis_service.auth.routes import router as auth_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.imports.routes import router as imports_router
@@ -23,3 +24,4 @@ api_router.include_router(points_router)
 api_router.include_router(imports_router)
 api_router.include_router(access_router)
 api_router.include_router(vocabulary_router)
+api_router.include_router(audit_router)

@@ -84,8 +84,13 @@ def _row(
 
 
 def load_taxonomy(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Upsert the rows; categories missing from them are deactivated, never deleted."""
-    conn.execute(text("UPDATE case_category SET active = false"))
+    """Upsert the rows; categories missing from them are deactivated, never deleted. Only
+    what differs is written, so loading the same taxonomy again changes no row (and adds
+    nothing to the audit log)."""
+    conn.execute(
+        text("UPDATE case_category SET active = false WHERE active AND code <> ALL(:codes)"),
+        {"codes": [r["code"] for r in rows]},
+    )
     for row in sorted(rows, key=lambda r: r["parent_code"] is not None):
         conn.execute(
             text(

@@ -7,8 +7,10 @@ import sys
 import typer
 from rich.console import Console
 
+from gis_service.audit import actor as audit_actor
 from gis_service.cli import (
     access,
+    audit,
     backup,
     categories,
     db,
@@ -26,6 +28,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Every command acts as the person at the terminal: its changes to audited tables
+    are recorded as ``cli:<os user>`` (gis_service/audit/actor.py). Not ``serve``: the
+    server's requests carry their own signed-in actors."""
+    if ctx.invoked_subcommand == "serve":
+        return
+    token = audit_actor.act_as(audit_actor.cli_actor())
+    ctx.call_on_close(lambda: audit_actor.restore(token))
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.add_typer(people.users_app, name="users")
@@ -35,6 +50,7 @@ app.add_typer(open311.app, name="open311")
 app.add_typer(access.app, name="access")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(maps.app, name="maps")
+app.add_typer(audit.app, name="audit")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 
+from gis_service.audit import actor as audit_actor
 from gis_service.settings import Settings, get_settings
 from gis_service.timezone import zone_name
 
@@ -35,6 +36,9 @@ def _engine_for(url: str, pool_size: int, timezone: str) -> Engine:
         future=True,
     )
     event.listen(engine, "checkout", _drop_if_closed)
+    # every transaction carries the current actor for the audit triggers (audit/actor.py)
+    event.listen(engine, "begin", audit_actor.on_begin)
+    event.listen(engine, "before_cursor_execute", audit_actor.before_cursor_execute)
     return engine
 
 

@@ -23,10 +23,11 @@ def alembic_config(settings: Settings | None = None) -> Config:
 def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
     """Migrate; at head, (re)create the domains' SQL functions from their ``.sql`` files
     (db/sqlfiles.py), bring word-list constraints and indexes to the Python vocabulary
-    (db/vocabulary_checks.py) and seed the reference data an empty database needs (the
-    taxonomy)."""
+    (db/vocabulary_checks.py), remake the audit triggers from their list (audit/triggers.py)
+    and seed the reference data an empty database needs (the taxonomy)."""
     command.upgrade(alembic_config(settings), revision)
     if revision == "head":
+        from gis_service.audit import triggers
         from gis_service.cases.categories import seed_default
         from gis_service.db import sqlfiles, vocabulary_checks
         from gis_service.db.engine import transaction
@@ -34,6 +35,7 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
         with transaction(settings) as conn:
             sqlfiles.apply(conn)
             vocabulary_checks.sync(conn)
+            triggers.sync(conn)
             seed_default(conn)
 
 

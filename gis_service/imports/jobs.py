@@ -6,6 +6,7 @@ that a failed import still leaves its status and the reason behind.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import shutil
 import traceback
@@ -182,8 +183,11 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
 
 
 def submit(executor: Executor, settings: Settings, request: ImportRequest) -> tuple[str, Future]:
+    """Record the run and start it on ``executor``; the work runs in a copy of the caller's
+    context, so its transactions carry the caller as the audit log's actor (audit/actor.py)."""
     run_id = create_run(settings, request)
-    return run_id, executor.submit(execute, settings, run_id, request)
+    context = contextvars.copy_context()
+    return run_id, executor.submit(context.run, execute, settings, run_id, request)
 
 
 def get_run(conn: Connection, run_id: str) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""Exports of the audit log: CSV (UTF-8 with a byte-order mark, so Excel opens Chinese
+text correctly) and JSON Lines (one entry per line, https://jsonlines.org), the same
+entries and columns (log.py ``COLUMNS``) for the API and the CLI.
+
+In the CSV, ``changed`` is its columns joined by ``;`` and ``old``/``new`` are JSON text;
+a cell that starts with ``= + - @`` or a tab or carriage return is prefixed with ``'`` so
+a spreadsheet shows it as text instead of running it as a formula (OWASP "CSV
+injection"). The JSON Lines export carries every value unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from gis_service.audit.log import COLUMNS
+
+BOM = "\ufeff"
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+#: entries written per chunk of a streamed answer
+CHUNK = 500
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+MEDIA_TYPES: dict[ExportFormat, str] = {
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.jsonl: "application/jsonl",
+}
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column == "changed":
+        value = ";".join(value)
+    elif isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    value = str(value)
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+def _csv_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    yield BOM + buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    for n, e in enumerate(entries, 1):
+        writer.writerow([_cell(c, e[c]) for c in COLUMNS])
+        if n % CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _jsonl_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
+    lines: list[str] = []
+    for e in entries:
+        lines.append(json.dumps(e, ensure_ascii=False, default=str) + "\n")
+        if len(lines) == CHUNK:
+            yield "".join(lines)
+            lines = []
+    yield "".join(lines)
+
+
+def chunks(fmt: ExportFormat, entries: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """The export as UTF-8 byte chunks (a streamed answer)."""
+    lines = _csv_lines(entries) if fmt is ExportFormat.csv else _jsonl_lines(entries)
+    for text in lines:
+        if text:
+            yield text.encode("utf-8")
+
+
+def write(path: Path, fmt: ExportFormat, entries: Iterable[dict[str, Any]]) -> int:
+    """Write the export to ``path``; returns how many entries it holds."""
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for e in entries:
+            count += 1
+            yield e
+
+    with path.open("wb") as out:
+        for chunk in chunks(fmt, counted()):
+            out.write(chunk)
+    return count
+
+
+def format_of(path: Path) -> ExportFormat:
+    """The format a file name asks for: ``.csv`` or ``.jsonl`` (``.ndjson``)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix == "ndjson":
+        return ExportFormat.jsonl
+    try:
+        return ExportFormat(suffix)
+    except ValueError:
+        from gis_service.errors import InvalidInput
+
+        raise InvalidInput(
+            f"{path.name}: the export is written as .csv or .jsonl (give --format)",
+            field="out",
+        ) from None

@@ -1,0 +1,92 @@
+"""Which tables hold privileged data and how a change to each is recorded: the one list.
+
+The audit triggers are made from :data:`AUDITED` on every ``gis-service db migrate``
+(triggers.py), and ``tests/test_audit.py`` checks that every table of the schema is either
+here or in :data:`NOT_AUDITED` with the reason, and that every table here has its trigger:
+a table added later cannot be forgotten silently.
+
+Three ways of recording (docs/audit.md):
+
+* **row** — one audit row per changed row, with its values before and after (jsonb; a
+  geometry as GeoJSON). An UPDATE that changes nothing but bookkeeping columns
+  (``ignore``) is not recorded, so re-loading the same data leaves no trace.
+* **watched columns** (``columns``, UPDATE only) — the cases: only a re-classification
+  (``category_code``) and a change of a deadline already set (``deadline_at``) are
+  privileged; the workflow's own steps (setting the deadline on acceptance included) are
+  the case timeline's (case_event).
+* **bulk** — tables an import rewrites by the hundred thousand (boundaries down to
+  buildings, the walking network): one summary row per statement (how many rows, and the
+  keys of the first :data:`BULK_KEYS`), not a copy of every geometry; the import itself is
+  also recorded (``import_run``) with its file, parameters and QA report.
+
+Secrets never enter the log: the columns in ``redact`` are written as ``"[redacted]"``
+(NULL stays NULL), and a change to one is still visible in ``changed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: the word written in place of a redacted value
+REDACTED = "[redacted]"
+#: keys a bulk summary lists at most (the row count is always complete)
+BULK_KEYS = 1000
+
+
+@dataclass(frozen=True)
+class Audited:
+    """How changes to ``table`` are recorded. ``kind`` is the word the log is filtered by
+    (``GET /api/v1/audit?kind=users``); ``key`` the column naming a row (the ``target``)."""
+
+    table: str
+    kind: str
+    key: str
+    redact: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    bulk: bool = False
+
+
+AUDITED: tuple[Audited, ...] = (
+    # accounts, their roles and scopes (app_user.scopes), activation and passwords
+    Audited("app_user", "users", "username", redact=("password_hash",)),
+    Audited("team", "teams", "id"),
+    Audited("case_category", "categories", "code"),
+    # Open311 client apps and their api_keys (only a hash is stored; it is redacted too)
+    Audited("open311_client", "keys", "name", redact=("key_hash",)),
+    Audited("import_run", "imports", "id"),
+    Audited("service_point", "service_points", "id", ignore=("updated_at", "import_id")),
+    Audited("service_kind", "service_points", "code"),
+    Audited("living_category", "service_points", "code"),
+    Audited("cases", "cases", "case_no", columns=("category_code", "deadline_at")),
+    Audited("admin_unit", "units", "code", bulk=True),
+    # rosters: people's names and phones, a few per unit: every row
+    Audited("unit_staff", "units", "id"),
+    Audited("walk_edge", "network", "id", bulk=True),
+    Audited("walk_node", "network", "id", bulk=True),
+)
+BY_TABLE: dict[str, Audited] = {a.table: a for a in AUDITED}
+#: the filter words, in the list's order
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(a.kind for a in AUDITED))
+
+#: tables that are not audited, each with the reason
+NOT_AUDITED: dict[str, str] = {
+    "audit_log": "the log itself (append-only)",
+    "case_event": "the case timeline: append-only evidence of every workflow step",
+    "case_photo": "evidence attached to a case; uploads and publishing are timeline events",
+    "access_state": "cache versions, bumped by triggers",
+    "service_circle": "a cache of walking areas, recomputed from the service points",
+    "circle_union": "a cache of unions of walking areas",
+    "building_access": "a cache of walking distances per building",
+    "alembic_version": "the schema revision, changed by migrations",
+    "auth_session": "sign-in sessions (auth/sessions.py); ending them follows an audited "
+    "change of the account, or is the user's own sign-out",
+    "refresh_token": "hashes of rotating refresh tokens, one per renewal of a session",
+    "sign_in_failure": "the sign-in throttle's counter of failed attempts, pruned by age",
+    "spatial_ref_sys": "PostGIS reference data",
+}
+
+
+def tables_of(kind: str) -> list[str]:
+    """The tables a filter word covers."""
+    return [a.table for a in AUDITED if a.kind == kind]
