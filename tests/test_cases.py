@@ -173,8 +173,8 @@ def test_illegal_actions_get_409_with_the_allowed_ones(api, case_city, status_pa
     body = r.json()
     assert body["error"] == "conflict" and isinstance(body["allowed"], list)
     expected = {
-        (): ["accept", "reject", "escalate", "comment"],
-        ("accept",): ["dispatch", "escalate", "comment"],
+        (): ["accept", "reject", "escalate", "comment", "void"],
+        ("accept",): ["dispatch", "escalate", "comment", "extend", "park", "void"],
         ("reject",): [],
     }[tuple(status_path)]
     assert body["allowed"] == expected
