@@ -25,7 +25,8 @@ from gis_service.db.engine import get_engine
 from gis_service.stats.cube import STATUS_CODE, CaseCube
 from gis_service.timezone import local_date
 from tests.conftest import make_user
-from tests.test_cases import act, count, report
+from tests.images import image_bytes
+from tests.test_cases import act, count, photo, report
 
 
 @pytest.fixture
@@ -96,8 +97,6 @@ def totals(api, who) -> dict:
 
 def close(api, c, cid):
     """Handle (with its after photo) and verify: closed."""
-    from tests.test_cases import photo
-
     if case(api, c["sub1_sup"], cid)["status"] == "dispatched":
         assert act(api, c["team_a"], cid, "start").status_code == 200
     assert photo(api, c["team_a"], cid).status_code == 201
@@ -170,7 +169,14 @@ def test_extension_request_rules(api, case_city):
 def test_extension_approved_moves_the_deadline_refused_does_not(api, case_city):
     c = case_city
     a, b = case_at(api, c, "in_progress"), case_at(api, c, "dispatched")
-    act(api, c["team_a"], a, "extend", note="缺少配件", extension_hours=48)
+    evidence = photo(api, c["team_a"], a).json()["id"]
+    other = photo(api, c["team_a"], b, data=image_bytes(seed=77)).json()["id"]
+    r = act(api, c["team_a"], a, "extend", note="缺少配件", extension_hours=48, photo_ids=[other])
+    assert r.status_code == 422 and r.json()["field"] == "photo_ids"  # not this case's
+    r = act(
+        api, c["team_a"], a, "extend", note="缺少配件", extension_hours=48, photo_ids=[evidence]
+    )
+    assert r.status_code == 200, r.text
     act(api, c["team_a"], b, "extend", note="天气原因", extension_hours=6)
     deadline_a = case(api, c["sub1_sup"], a)["deadline_at"]
     deadline_b = case(api, c["sub1_sup"], b)["deadline_at"]
@@ -178,12 +184,23 @@ def test_extension_approved_moves_the_deadline_refused_does_not(api, case_city):
     assert set(pending) == {a, b}
     item = pending[a]
     assert item["reason"] == "缺少配件" and item["hours"] == 48 and item["kind"] == "extension"
+    assert item["photo_ids"] == [evidence]
     requested = datetime.fromisoformat(item["requested_at"])
     due = datetime.fromisoformat(item["due_by"])
     assert due - requested == timedelta(hours=c["settings"].approval_due_hours)
     assert not item["past_due"] and 0 < item["hours_left"] <= 24
     assert item["approver_unit"] == "410199001001"  # grid-level case: its community decides
     assert item["on_behalf_of"] is None
+    # the clock: a request past its due time is marked and comes first
+    sql(
+        c["settings"],
+        "UPDATE approval SET requested_at = now() - interval '30 hours', "
+        "due_by = now() - interval '6 hours' WHERE id = :id",
+        id=pending[b]["id"],
+    )
+    listed = inbox(api, c["sub1_sup"])
+    assert [x["case_id"] for x in listed] == [b, a]
+    assert listed[0]["past_due"] and listed[0]["hours_left"] < 0 and not listed[1]["past_due"]
 
     assert decide(api, c["sub1_sup"], [b], "refuse").json()["field"] == "note"
     r = decide(api, c["sub1_sup"], [a], "approve")
