@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # ... and at most this many of them, the nearest, travel in an answer, with the count of
     # all (OWASP API4: one busy spot made every report's answer carry hundreds, 1.6 MB).
     duplicate_list_max: int = Field(default=5, ge=1, le=100)
+    # The clock on an approval (a deadline extension waiting for the level above): it is
+    # due this many hours after the request (cases/approvals.py; GET /api/v1/approvals).
+    approval_due_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

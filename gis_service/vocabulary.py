@@ -3,8 +3,9 @@
 Each word list has one home, and only there is it typed:
 
 ==================  =====================================================
-statuses, actions,  gis_service/cases/workflow.py (Status, Action, Priority)
-priorities
+statuses, actions,  gis_service/cases/workflow.py (Status, Action, Priority,
+priorities,         ApprovalKind, ApprovalState, Decision)
+approvals
 unit levels and     gis_service/units/codes.py (Level, CODE_LENGTH, HANDLING_LEVELS)
 code lengths
 account roles       gis_service/auth/principal.py (Role)
@@ -30,10 +31,14 @@ from gis_service.auth.principal import ROLE_NAMES, Role
 from gis_service.cases.teams import TEAM_KINDS
 from gis_service.cases.workflow import (
     ACTIONS,
+    APPROVAL_KINDS,
+    APPROVAL_STATES,
     CLOSED_STATUSES,
     DEADLINE_STATUSES,
+    DECISIONS,
     EVENTS,
     OPEN_STATUSES,
+    PARKABLE,
     PRIORITIES,
     STATUS_LABELS,
     STATUSES,
@@ -63,6 +68,8 @@ def vocabulary() -> dict[str, Any]:
     {"statuses": [{"code", "open", "label": {"zh", "en"}}, ...],
      "open_statuses": [...], "closed_statuses": [...], "deadline_statuses": [...],
      "actions": [...], "note_required_actions": [...], "events": [...], "priorities": [...],
+     "parkable_statuses": [...], "approval_kinds": [...], "approval_states": [...],
+     "decisions": [...],
      "roles": [{"code", "label": {"zh", "en"}}], "staff_role_labels": [same],
      "team_kinds": [{"code", "label": {"zh", "en"}}],
      "levels": [{"code", "code_length", "label": {"zh"}}], "handling_levels": [...],
@@ -84,6 +91,10 @@ def vocabulary() -> dict[str, Any]:
         "note_required_actions": _values(a for a, step in STEPS.items() if step.note_required),
         "events": _values(EVENTS),
         "priorities": _values(PRIORITIES),
+        "parkable_statuses": _values(s for s in STATUSES if s in PARKABLE),
+        "approval_kinds": _values(APPROVAL_KINDS),
+        "approval_states": _values(APPROVAL_STATES),
+        "decisions": _values(DECISIONS),
         "roles": [
             {"code": r.value, "label": {"zh": zh, "en": en}} for r, (zh, en) in ROLE_NAMES.items()
         ],
@@ -133,6 +144,9 @@ def sql_constants() -> dict[str, str]:
         "open_statuses": sql_list(OPEN_STATUSES),
         "deadline_statuses": sql_list(DEADLINE_STATUSES),
         "priorities": sql_list(PRIORITIES),
+        "parkable_statuses": sql_list(s for s in STATUSES if s in PARKABLE),
+        "approval_kinds": sql_list(APPROVAL_KINDS),
+        "approval_states": sql_list(APPROVAL_STATES),
         "account_roles": sql_list(ACCOUNT_ROLES),
         "team_kinds": sql_list(TEAM_KINDS),
         "levels": sql_list(LEVELS),
@@ -150,6 +164,7 @@ def sql_constants() -> dict[str, str]:
         **{f"level.{lvl.value}": sql_literal(lvl.value) for lvl in LEVELS},
         **{f"priority.{p.value}": sql_literal(p.value) for p in PRIORITIES},
         **{f"role.{r.value}": sql_literal(r.value) for r in ACCOUNT_ROLES},
+        **{f"approval_state.{a.value}": sql_literal(a.value) for a in APPROVAL_STATES},
     }
 
 

@@ -155,6 +155,8 @@ def city(demo_settings) -> City:
         "score": 5,
         "kind": "points",
         "action": "comment",
+        "decision": "approve",
+        "ends_at": "2099-01-01T00:00:00+08:00",
     }
     return City(values, auth, api_key)
 
@@ -215,8 +217,8 @@ def bad_values(f: Field) -> Iterator[tuple[str, Any]]:
         return
     if f.type in ("string", "array", "object"):
         yield from BAD_TEXT.items()
-        if f.where == "json":
-            yield "wrong_type", [1]
+        if f.where == "json":  # a list where text is due; an object where a list is
+            yield "wrong_type", [1] if f.type != "array" else {"not": "a list"}
     if f.type == "number":
         yield from BAD_NUMBER.items()
         yield "nul", "1\x00"

@@ -66,7 +66,14 @@ def test_the_whole_loop_with_rework_and_rating(api, case_city):
     r = act(api, c["sub1_sup"], cid, "accept", note="立案")
     assert r.status_code == 200, r.text
     assert r.json()["case"]["deadline_at"] is not None
-    assert r.json()["allowed_actions"] == ["dispatch", "escalate", "comment"]
+    assert r.json()["allowed_actions"] == [
+        "dispatch",
+        "escalate",
+        "comment",
+        "extend",
+        "park",
+        "void",
+    ]
     assert act(api, c["sub1_sup"], cid, "dispatch", team_id=c["teams"]["a"]).status_code == 200
     assert act(api, c["team_a"], cid, "start").json()["case"]["status"] == "in_progress"
 
@@ -166,8 +173,8 @@ def test_illegal_actions_get_409_with_the_allowed_ones(api, case_city, status_pa
     body = r.json()
     assert body["error"] == "conflict" and isinstance(body["allowed"], list)
     expected = {
-        (): ["accept", "reject", "escalate", "comment"],
-        ("accept",): ["dispatch", "escalate", "comment"],
+        (): ["accept", "reject", "escalate", "comment", "void"],
+        ("accept",): ["dispatch", "escalate", "comment", "extend", "park", "void"],
         ("reject",): [],
     }[tuple(status_path)]
     assert body["allowed"] == expected

@@ -520,8 +520,62 @@ def check_open311(api, city, who, auth) -> list[str]:
     return bad
 
 
+# The level above each handling level, as the length of its unit codes (README: codes
+# of 6, 9, 12 and 14 digits): extension requests are decided there (cases/approvals.py).
+ABOVE_LENGTH = {"grid": 12, "community": 9, "subdistrict": 6, "district": None}
+APPROVERS = {"admin", "community_sup_a", "community_sup_b", "subdistrict_sup"}
+
+
+def _extension_requests(api, city) -> dict[int, str | None]:
+    """Once per city: every open case accepted and an extension asked by a second admin
+    (nobody decides their own request). Approval id → the unit that decides it."""
+    if "approvals" not in city:
+        other = make_user(city["settings"], "admin", username="admin-ext")
+        city["approvals"] = {}
+        with get_engine(city["settings"]).connect() as conn:
+            levels = dict(conn.execute(text("SELECT id, handling_level FROM cases")).all())
+        for c in city["cases"]:
+            if c["status"] == "rejected":
+                continue
+            if c["status"] == "reported":
+                api.post(
+                    f"/api/v1/cases/{c['id']}/actions", headers=other, json={"action": "accept"}
+                )
+            r = api.post(
+                f"/api/v1/cases/{c['id']}/actions",
+                headers=other,
+                json={"action": "extend", "note": "需协调", "extension_hours": 24},
+            )
+            assert r.status_code == 200, r.text
+            n = ABOVE_LENGTH[levels[c["id"]]]
+            city["approvals"][r.json()["event"]["data"]["approval_id"]] = (
+                None if n is None else c["unit_code"][:n]
+            )
+    return city["approvals"]
+
+
+def check_approvals(api, city, who, auth) -> list[str]:
+    """The approval inbox: admins all requests, a supervisor those whose deciding unit
+    lies inside their scope, nobody else (401/403)."""
+    if who in city["keys"]:
+        return []
+    requests = _extension_requests(api, city)
+    r = api.get("/api/v1/approvals", headers=auth, params={"limit": 500})
+    if who not in APPROVERS:
+        return [] if r.status_code in (401, 403) else [f"approvals answered {r.status_code}"]
+    got = {a["id"] for a in r.json()["approvals"]}
+    want = {
+        a
+        for a, unit in requests.items()
+        if SCOPES[who] is None
+        or (unit is not None and any(unit.startswith(s) for s in SCOPES[who]))
+    }
+    return [] if got == want else [f"approvals: extra {got - want}, missing {want - got}"]
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
+    "/api/v1/approvals": [check_approvals],
     "/api/v1/cases/{case_id}": [check_case_detail],
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
@@ -556,6 +610,7 @@ NO_JURISDICTION = {
     "/m/vocabulary.js": "the same word lists for the phone app",
     "/api/v1/teams": "the teams a viewer may dispatch to: names only, scoped by units_visible",
     "/api/v1/auth/me": "the viewer's own account",
+    "/api/v1/approvals/delegations": "the viewer's own delegations (test_command_actions)",
     "/api/v1/imports/{run_id}": "admins only (tested in test_api)",
     "/api/v1/audit": "admins only (tested in test_audit)",
     "/api/v1/audit/export": "admins only (tested in test_audit)",

@@ -64,6 +64,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("unit_staff", "units", "id"),
     Audited("walk_edge", "network", "id", bulk=True),
     Audited("walk_node", "network", "id", bulk=True),
+    # who may decide another supervisor's approvals, and for how long (cases/approvals.py)
+    Audited("approval_delegation", "approvals", "id"),
 )
 BY_TABLE: dict[str, Audited] = {a.table: a for a in AUDITED}
 #: the filter words, in the list's order
@@ -79,6 +81,8 @@ NOT_AUDITED: dict[str, str] = {
     "circle_union": "a cache of unions of walking areas",
     "building_access": "a cache of walking distances per building",
     "alembic_version": "the schema revision, changed by migrations",
+    "approval": "extension requests and their decisions: each is also an event on its "
+    "case's timeline (case_event), and a granted extension's new deadline is audited on cases",
     "auth_session": "sign-in sessions (auth/sessions.py); ending them follows an audited "
     "change of the account, or is the user's own sign-out",
     "refresh_token": "hashes of rotating refresh tokens, one per renewal of a session",

@@ -50,6 +50,13 @@ Rosters: anyone sees each unit's responsible person (the grid leader, whose name
 are posted at building entrances anyway, :data:`PUBLIC_ROSTER_ROLES`); staff see the whole
 roster of the units inside their scope and of the chain above it.
 
+Approvals (an extension request, 延期): the level above the case's handling level
+decides (GB/T 30428: 延期 is approved by the level that dispatched the case's level). A
+request records ``approver_unit``, the case's unit at that level; a supervisor decides it
+when one of their scope units contains it (the same prefix rule as for cases), an admin
+always, and a supervisor's delegate during the delegation's period
+(:func:`approval_filter`). District-level cases have no level above: only admins decide.
+
 Ties at shared boundaries are decided by the location rule, not here: a case has exactly
 one ``unit_code``; this module only compares codes.
 """
@@ -173,6 +180,20 @@ def case_filter(p: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
     if p.role not in UNIT_SCOPED:
         return "FALSE", {}
     return _prefix_terms(f"{alias}.unit_code", p.scopes, "scope")
+
+
+def approval_filter(
+    p: Principal, alias: str = "a", tag: str = "appr"
+) -> tuple[str, dict[str, Any]]:
+    """SQL over ``approval`` (alias) true for the requests this viewer decides in their
+    own right (see the module): admins all, a supervisor those whose ``approver_unit``
+    lies inside a scope unit, nobody else. ``tag`` keeps parameter names apart when the
+    filters of several principals (a delegate's delegators) are combined."""
+    if p.role is Role.admin:
+        return "TRUE", {}
+    if p.role is not Role.supervisor:
+        return "FALSE", {}
+    return _prefix_terms(f"{alias}.approver_unit", p.scopes, tag)
 
 
 def public_case_filter(alias: str = "c") -> tuple[str, dict[str, Any]]:

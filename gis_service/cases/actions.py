@@ -1,8 +1,13 @@
 """Applying a workflow action: lock the case, check state and role, change it, and append
-the timeline event — one transaction, so the case and its timeline never disagree."""
+the timeline event — one transaction, so the case and its timeline never disagree.
+
+The rules (which status, who, whether a note is needed) are data in cases/workflow.py;
+this module carries out each action's change, including the command-centre actions of
+GB/T 30428 (extend, park, resume, void, urge, reply; see workflow.py)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +15,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth import sessions
 from gis_service.auth.principal import Principal
+from gis_service.cases import approvals
 from gis_service.cases.service import visible_case
 from gis_service.cases.workflow import (
     NEXT_LEVEL,
@@ -19,8 +25,14 @@ from gis_service.cases.workflow import (
     allowed_actions,
     may_act,
     state_allows,
+    why_not,
 )
 from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gis_service.settings import Settings
+from gis_service.timezone import local_date, zone_name
+
+#: the longest extension one request may ask for (hours): 30 days
+MAX_EXTENSION_HOURS = 720
 
 
 class ActionRequest(BaseModel):
@@ -34,6 +46,18 @@ class ActionRequest(BaseModel):
     photo_ids: Annotated[
         list[int], Field(max_length=10, description="Photos of this case to attach")
     ] = []
+    extension_hours: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_EXTENSION_HOURS,
+            description="extend: how many hours the deadline should move (延期)",
+        ),
+    ] = None
+    review_on: Annotated[
+        date | None,
+        Field(description="park: the local date the case comes back for review (挂账)"),
+    ] = None
 
 
 def check_account(conn: Connection, principal: Principal) -> None:
@@ -43,23 +67,25 @@ def check_account(conn: Connection, principal: Principal) -> None:
 
 
 def apply_action(
-    conn: Connection, principal: Principal, case_id: int, req: ActionRequest
+    conn: Connection,
+    principal: Principal,
+    case_id: int,
+    req: ActionRequest,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
+    """Carry out one action on one case: ``{"case", "event", "allowed_actions"}``.
+
+    Errors: 404 outside the jurisdiction, 409 when the status does not allow the action
+    (``allowed``: what this principal may do now), 403 when the role may not, 422 for a
+    missing note, team, score, extension_hours or review_on. ``settings`` gives the
+    approval clock and the local date (defaults when absent)."""
+    settings = settings or Settings()
     check_account(conn, principal)
-    case = visible_case(conn, principal, case_id, lock=True)
+    case = wake_if_due(conn, principal, visible_case(conn, principal, case_id, lock=True))
     action, step = req.action, STEPS[req.action]
     if not state_allows(action, case):
-        why = (
-            f"case {case['case_no']} is {case['status']}"
-            + (" and already rated" if action is Action.rate and case["rating"] else "")
-            + (
-                " and already at district level"
-                if action is Action.escalate and case["status"] in step.sources
-                else ""
-            )
-        )
         raise Conflict(
-            f"cannot {action.value}: {why}",
+            f"cannot {action.value}: {why_not(action, case)}",
             status=case["status"],
             allowed=allowed_actions(principal, case),
         )
@@ -72,7 +98,7 @@ def apply_action(
         raise InvalidInput(f"{action.value} needs a note saying why", field="note")
     _check_photos(conn, case_id, req.photo_ids)
 
-    sets, data, target = _changes(conn, case, req)
+    sets, data, target, extra = _changes(conn, principal, settings, case, req)
     target = target or case["status"]
     summary = conn.execute(
         text(
@@ -86,9 +112,45 @@ def apply_action(
             "target": target,
             "hours": case["deadline_hours"],
             "level": NEXT_LEVEL.get(case["handling_level"]),
+            **extra,
         },
     ).scalar_one()
-    event = (
+    event = append_event(
+        conn,
+        principal,
+        case_id,
+        action.value,
+        case["status"],
+        target,
+        note=req.note,
+        data=data,
+        photo_ids=req.photo_ids,
+    )
+    # read again: what is allowed next depends on members the action changed (an open
+    # extension request, urges); the case's unit never changes, so it stays visible
+    new_case = visible_case(conn, principal, case_id)
+    return {
+        "case": summary,
+        "event": event,
+        "allowed_actions": allowed_actions(principal, new_case),
+    }
+
+
+def append_event(
+    conn: Connection,
+    principal: Principal | None,
+    case_id: int,
+    action: str,
+    from_status: str,
+    to_status: str,
+    *,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    photo_ids: list[int] | None = None,
+) -> dict[str, Any]:
+    """Append one timeline event (case_event is append-only); ``principal`` None: the
+    service itself (a parked case's review date). Returns the event as stored."""
+    return dict(
         conn.execute(
             text(
                 """
@@ -100,41 +162,59 @@ def apply_action(
             ),
             {
                 "id": case_id,
-                "actor": principal.user_id,
-                "client": principal.client_id,
-                "action": action.value,
-                "from": case["status"],
-                "to": target,
-                "note": req.note,
-                "data": _json(data),
-                "photos": req.photo_ids,
+                "actor": principal.user_id if principal else None,
+                "client": principal.client_id if principal else None,
+                "action": action,
+                "from": from_status,
+                "to": to_status,
+                "note": note,
+                "data": _json(data or {}),
+                "photos": photo_ids or [],
             },
         )
         .mappings()
         .one()
     )
-    new_case = {
-        **case,
-        **summary,
-        "status": summary["status"],
-        "team_id": summary["team_id"],
-        "rating": summary["rating"],
-        "handling_level": summary["handling_level"],
-    }
-    return {
-        "case": summary,
-        "event": dict(event),
-        "allowed_actions": allowed_actions(principal, new_case),
-    }
+
+
+def wake_if_due(conn: Connection, principal: Principal, case: dict[str, Any]) -> dict[str, Any]:
+    """A parked case (挂账) whose review moment has passed reads as the status it left
+    (``case_status()``, cases/report.sql); before anyone acts on it, that return is
+    written: the row goes back to that status and the timeline gets a ``resume`` event
+    without an actor (``data.by = "review_date"``). The case must be locked."""
+    if case["stored_status"] != Status.parked or case["status"] == Status.parked:
+        return case
+    conn.execute(
+        text(
+            "UPDATE cases SET status = parked_from, parked_from = NULL, parked_until = NULL "
+            "WHERE id = :id"
+        ),
+        {"id": case["id"]},
+    )
+    append_event(
+        conn,
+        None,
+        case["id"],
+        Action.resume.value,
+        Status.parked.value,
+        case["status"],
+        data={"by": "review_date", "review_at": case["parked_until"].isoformat()},
+    )
+    return visible_case(conn, principal, case["id"], lock=True)
 
 
 def _changes(
-    conn: Connection, case: dict[str, Any], req: ActionRequest
-) -> tuple[list[str], dict[str, Any], str | None]:
-    """SET clauses, event data and the new status for the action."""
+    conn: Connection,
+    principal: Principal,
+    settings: Settings,
+    case: dict[str, Any],
+    req: ActionRequest,
+) -> tuple[list[str], dict[str, Any], str | None, dict[str, Any]]:
+    """SET clauses, event data, the new status and extra parameters for the action."""
     action, step = req.action, STEPS[req.action]
     sets = ["status = :target"] if step.target else []
     data: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     target = step.target
     if action is Action.accept:
         sets += ["accepted_at = now()", "deadline_at = now() + make_interval(hours => :hours)"]
@@ -150,6 +230,12 @@ def _changes(
             "ELSE team_history || :team END",
         ]
         data.update(team_id=team["id"], team_name=team["name"])
+        if _returned_since_dispatch(case):  # 回退 → re-dispatch: the reason travels along
+            data["after_return"] = {
+                "team_id": case["returned_by_team"],
+                "note": case["return_note"],
+                "at": case["returned_at"].isoformat(),
+            }
     elif action is Action.handle:
         _require_after_photo(conn, case)
         sets.append("handled_at = now()")
@@ -184,9 +270,61 @@ def _changes(
             target = Status.accepted
             sets += ["status = :target", "team_id = NULL"]
     elif action is Action.return_:
-        sets.append("team_id = NULL")
+        sets += [
+            "team_id = NULL",
+            "returned_at = now()",
+            "returned_by_team = :returned_by",
+            "return_note = :return_note",
+        ]
+        extra.update(returned_by=case["team_id"], return_note=req.note)
         data["team_id"] = case["team_id"]
-    return sets, data, target
+    elif action is Action.extend:
+        if req.extension_hours is None:
+            raise InvalidInput(
+                f"extend needs extension_hours (1–{MAX_EXTENSION_HOURS})", field="extension_hours"
+            )
+        approval = approvals.request_extension(
+            conn, principal, case, req.extension_hours, req.note or "", req.photo_ids, settings
+        )
+        data.update(
+            approval_id=approval["id"],
+            extension_hours=req.extension_hours,
+            due_by=approval["due_by"].isoformat(),
+        )
+    elif action is Action.park:
+        today = local_date(settings)
+        if req.review_on is None or req.review_on <= today:
+            raise InvalidInput(
+                f"park needs review_on, a date after today ({today.isoformat()})",
+                field="review_on",
+            )
+        sets += [
+            "parked_from = :from_status",
+            "parked_until = CAST(:review_on AS timestamp) AT TIME ZONE :tz",
+        ]
+        extra.update(from_status=case["status"], review_on=req.review_on, tz=zone_name(settings))
+        data.update(parked_from=case["status"], review_on=req.review_on.isoformat())
+    elif action is Action.resume:
+        target = case["parked_from"]
+        sets += ["status = :target", "parked_from = NULL", "parked_until = NULL"]
+        data.update(by="dispatcher", review_at=case["parked_until"].isoformat())
+    elif action is Action.void:
+        sets += ["voided_at = now()", "parked_from = NULL", "parked_until = NULL"]
+    elif action is Action.urge:
+        sets.append("urge_count = urge_count + 1")
+        data.update(team_id=case["team_id"], urge_no=case["urge_count"] + 1)
+    elif action is Action.reply:
+        sets.append("urge_replied = urge_count")
+        data["answers_urges"] = case["urge_count"] - case["urge_replied"]
+    return sets, data, target, extra
+
+
+def _returned_since_dispatch(case: dict[str, Any]) -> bool:
+    """True while the case waits for dispatch after a team's return (回退)."""
+    returned = case.get("returned_at")
+    return returned is not None and (
+        case["dispatched_at"] is None or returned > case["dispatched_at"]
+    )
 
 
 def _team_for(conn: Connection, case: dict[str, Any], team_id: int | None) -> dict[str, Any]:

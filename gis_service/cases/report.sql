@@ -8,13 +8,23 @@
 -- GET /api/v1/cases/nearby read them from. Needs units/locate.sql (locate_unit,
 -- unit_chain).
 
+-- The status a case is in now: a parked case (挂账) is back in the status it left once its
+-- review moment has passed — evaluated when read, so no scheduler is needed; the next
+-- action on the case writes that return on its timeline (cases/actions.py wake_if_due).
+-- Inlined by the planner (one SQL expression), so filters on it stay plain expressions.
+CREATE OR REPLACE FUNCTION case_status(c cases) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN c.status = {{status.parked}} AND c.parked_until <= now()
+                THEN c.parked_from ELSE c.status END
+$$;
+
 -- The summary of a case that reports and lists return. json, not jsonb: it is built to
 -- be sent, and json_build_object skips jsonb's parsing and key sorting (measured: a fifth
 -- of report_case's time went into building jsonb).
 CREATE OR REPLACE FUNCTION case_summary(c cases) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
-        'id', c.id, 'case_no', c.case_no, 'status', c.status,
+        'id', c.id, 'case_no', c.case_no, 'status', case_status(c),
         'category', c.category_code, 'priority', c.priority,
         'description', c.description, 'address', c.address,
         'lon', round(ST_X(c.geom)::numeric, 7), 'lat', round(ST_Y(c.geom)::numeric, 7),
@@ -23,9 +33,17 @@ LANGUAGE sql STABLE AS $$
         'duplicate_of', c.duplicate_of,
         'reported_at', c.reported_at, 'accepted_at', c.accepted_at,
         'deadline_at', c.deadline_at, 'closed_at', c.closed_at,
-        'overdue', coalesce(c.status IN {{open_statuses}} AND c.deadline_at < now(), false),
+        'overdue', coalesce(case_status(c) IN {{deadline_statuses}} AND c.deadline_at < now(),
+                            false),
         'rework_count', c.rework_count, 'escalation_count', c.escalation_count,
-        'rating', c.rating, 'updated_at', c.updated_at)
+        'rating', c.rating, 'updated_at', c.updated_at,
+        -- the command-centre members (cases/workflow.py)
+        'original_deadline_at', c.original_deadline_at, 'extension_count', c.extension_count,
+        'parked_until', CASE WHEN case_status(c) = {{status.parked}} THEN c.parked_until END,
+        'voided_at', c.voided_at,
+        'urge_count', c.urge_count, 'urges_unreplied', c.urge_count - c.urge_replied,
+        'returned', CASE WHEN c.returned_at IS NOT NULL THEN json_build_object(
+            'at', c.returned_at, 'team_id', c.returned_by_team, 'note', c.return_note) END)
 $$;
 
 -- Possible duplicates of a report at a WGS-84 point: open cases within p_radius_m metres

@@ -20,21 +20,33 @@ from gis_service.api.schemas import GeoJSONResponse, media, refusals
 from gis_service.api.services import services_of
 from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal
-from gis_service.cases import actions, attachments, categories, report, service, teams
+from gis_service.cases import (
+    actions,
+    approvals,
+    attachments,
+    categories,
+    report,
+    service,
+    teams,
+)
 from gis_service.cases.photos import Processed, check_size, process
 from gis_service.cases.schemas import (
     ActionResult,
+    ApprovalInbox,
     CaseCollection,
     CaseDetail,
     CaseReported,
     Categories,
+    DecisionResult,
+    DelegationPublic,
+    Delegations,
     NearbyCases,
     PhotoPublic,
     PhotoPublished,
     RatingPublic,
     Teams,
 )
-from gis_service.cases.workflow import STATUSES
+from gis_service.cases.workflow import ACTIONS, STATUSES, ApprovalState
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidInput, TooLarge, Unauthorized
 from gis_service.settings import Settings
@@ -300,16 +312,106 @@ def get_case(conn: ConnDep, principal: PrincipalDep, case_id: CaseId) -> JSONRes
 
 @router.post(
     "/cases/{case_id}/actions",
-    summary="Move a case along the loop: accept, reject, dispatch, start, handle, "
-    "verify, rate, escalate, return, comment",
+    summary="Move a case along the loop: " + ", ".join(ACTIONS),
     response_model=ActionResult,
     responses=refusals(401, 403, 404, 409, 422),
 )
 def act(
     settings: SettingsDep, principal: PrincipalDep, case_id: CaseId, body: actions.ActionRequest
 ) -> JSONResponse:
+    """The rules are cases/workflow.py's (statuses, who, notes; GB/T 30428 for extend,
+    park, resume, void, urge and reply). 409 when the status does not allow the action,
+    with ``allowed``: what you may do now. ``extend`` needs ``extension_hours`` and files
+    an approval (GET /api/v1/approvals); ``park`` needs ``review_on`` (a later local date)."""
     with transaction(settings) as conn:
-        result = actions.apply_action(conn, principal, case_id, body)
+        result = actions.apply_action(conn, principal, case_id, body, settings)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.get(
+    "/approvals",
+    summary="The approval inbox: extension requests waiting for your decision",
+    response_model=ApprovalInbox,
+    responses=refusals(401, 403, 422),
+    tags=["approvals"],
+)
+def approval_inbox(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    state: Annotated[ApprovalState, Query(description="pending (default), approved, refused")] = (
+        ApprovalState.pending
+    ),
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """Supervisors and admins: the requests of the level they answer for (auth/scope.py
+    ``approval_filter``) and of those who delegated to them, earliest due first, each with
+    its clock (``requested_at``, ``due_by``, ``past_due``, ``hours_left``)."""
+    found = approvals.inbox(conn, principal, state=state, limit=limit, offset=offset)
+    return JSONResponse(jsonable_encoder(found))
+
+
+@router.post(
+    "/approvals/decisions",
+    summary="Approve or refuse many requests at once; failures listed by id",
+    response_model=DecisionResult,
+    responses=refusals(401, 403, 422),
+    tags=["approvals"],
+)
+def decide_approvals(
+    settings: SettingsDep, principal: PrincipalDep, body: approvals.DecisionRequest
+) -> JSONResponse:
+    """Each request gets its own event on its case's timeline; one that cannot be decided
+    (not yours, already decided, asked by you, case closed) is listed under ``failed``
+    with the reason and the rest are applied. Refusing needs ``note``."""
+    with transaction(settings) as conn:
+        result = approvals.decide(conn, principal, body)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.get(
+    "/approvals/delegations",
+    summary="Delegations of my approvals: given and received",
+    response_model=Delegations,
+    responses=refusals(401, 403),
+    tags=["approvals"],
+)
+def list_delegations(conn: ConnDep, principal: PrincipalDep) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(approvals.delegations(conn, principal)))
+
+
+@router.post(
+    "/approvals/delegations",
+    status_code=201,
+    summary="Delegate my approvals to another supervisor for a period",
+    response_model=DelegationPublic,
+    responses=refusals(401, 403, 422),
+    tags=["approvals"],
+)
+def create_delegation(
+    settings: SettingsDep, principal: PrincipalDep, body: approvals.DelegationRequest
+) -> JSONResponse:
+    """During ``starts_at``..``ends_at`` the delegate sees and decides my approvals (on my
+    behalf, recorded on each decision)."""
+    with transaction(settings) as conn:
+        result = approvals.delegate(conn, principal, body)
+    return JSONResponse(jsonable_encoder(result), status_code=201)
+
+
+@router.delete(
+    "/approvals/delegations/{delegation_id}",
+    summary="End a delegation now",
+    response_model=DelegationPublic,
+    responses=refusals(401, 403, 404, 422),
+    tags=["approvals"],
+)
+def revoke_delegation(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    delegation_id: Annotated[int, Path(gt=0)],
+) -> JSONResponse:
+    with transaction(settings) as conn:
+        result = approvals.revoke(conn, principal, delegation_id)
     return JSONResponse(jsonable_encoder(result))
 
 

@@ -38,6 +38,23 @@ class CaseProperties(Public):
     escalation_count: int
     rating: int | None
     updated_at: datetime
+    #: the deadline acceptance set, kept once an extension (延期) moved deadline_at
+    original_deadline_at: datetime | None = None
+    extension_count: int = 0
+    #: while parked (挂账): the moment of its review (the review date's local midnight)
+    parked_until: datetime | None = None
+    voided_at: datetime | None = None
+    #: urges (督办) sent to the team, and how many still wait for its reply
+    urge_count: int = 0
+    urges_unreplied: int = 0
+    #: the last return by a team (回退): when, which team, its reason
+    returned: ReturnedPublic | None = None
+
+
+class ReturnedPublic(Public):
+    at: datetime
+    team_id: int | None
+    note: str | None
 
 
 class UnitRef(Public):
@@ -186,4 +203,86 @@ class RatingPublic(Public):
     rating: int
 
 
+class ApprovalPublic(Public):
+    """One request in the approval inbox (cases/approvals.py)."""
+
+    id: int
+    kind: str
+    state: str
+    case_id: int
+    case_no: str
+    category: str
+    unit_code: str
+    handling_level: str
+    case_status: str
+    team_id: int | None
+    approver_unit: str | None
+    requested_by: int | None
+    requested_by_name: str | None
+    requested_at: datetime
+    due_by: datetime
+    past_due: bool
+    hours_left: float
+    reason: str
+    photo_ids: list[int]
+    hours: int | None
+    deadline_at: datetime | None
+    proposed_deadline_at: datetime | None
+    original_deadline_at: datetime | None
+    extension_count: int
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str | None
+    decided_on_behalf_of: int | None
+    #: the approver whose inbox this request reaches me through (a delegation), or null
+    on_behalf_of: int | None
+
+
+class ApprovalInbox(Public):
+    approvals: list[ApprovalPublic]
+    total: int
+
+
+class DecisionApplied(Public):
+    id: int
+    case_id: int
+    case_no: str
+    state: str
+    event_id: int
+    deadline_at: datetime | None
+    on_behalf_of: int | None
+
+
+class DecisionFailed(Public):
+    id: int
+    error: str
+    detail: str
+
+
+class DecisionResult(Public):
+    decision: str
+    applied: list[DecisionApplied]
+    failed: list[DecisionFailed]
+
+
+class DelegationPublic(Public):
+    id: int
+    delegator_id: int
+    delegator_name: str
+    delegate_id: int
+    delegate_name: str
+    starts_at: datetime
+    ends_at: datetime
+    note: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    in_force: bool
+
+
+class Delegations(Public):
+    given: list[DelegationPublic]
+    received: list[DelegationPublic]
+
+
+CaseProperties.model_rebuild()
 CaseReported.model_rebuild()

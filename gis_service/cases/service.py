@@ -12,7 +12,12 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, require_case_reader
-from gis_service.cases.workflow import OPEN_STATUSES, Status, allowed_actions
+from gis_service.cases.workflow import (
+    DEADLINE_STATUSES,
+    ApprovalState,
+    Status,
+    allowed_actions,
+)
 from gis_service.errors import NotFound
 
 
@@ -20,28 +25,37 @@ def visible_case(
     conn: Connection, principal: Principal, case_id: int, *, lock: bool = False
 ) -> dict[str, Any]:
     """The case row if the principal may see it; otherwise 404, never 403, so ids outside
-    one's jurisdiction do not even reveal that they exist."""
+    one's jurisdiction do not even reveal that they exist.
+
+    ``status`` is the status now (``case_status()``: a parked case whose review moment has
+    passed is back in the status it left), ``stored_status`` the column as written;
+    ``extension_pending`` is true while an extension request waits for its decision."""
     require_case_reader(principal)
     cond, params = case_filter(principal, "c")
     row = (
         conn.execute(
             text(
                 f"""
-        SELECT c.*, case_summary(c) AS summary, cat.deadline_hours,
-               cat.name_zh AS category_zh, cat.name_en AS category_en
+        SELECT c.*, case_status(c) AS status_now,
+               case_summary(c) AS summary, cat.deadline_hours,
+               cat.name_zh AS category_zh, cat.name_en AS category_en,
+               EXISTS (SELECT 1 FROM approval a WHERE a.case_id = c.id
+                          AND a.state = :pending) AS extension_pending
           FROM cases c JOIN case_category cat ON cat.code = c.category_code
          WHERE c.id = :id AND {cond}
          {"FOR UPDATE OF c" if lock else ""}
         """
             ),
-            {"id": case_id, **params},
+            {"id": case_id, "pending": ApprovalState.pending.value, **params},
         )
         .mappings()
         .first()
     )
     if row is None:
         raise NotFound(f"no case {case_id} in your jurisdiction", case_id=case_id)
-    return dict(row)
+    case = dict(row)
+    case["stored_status"], case["status"] = case["status"], case.pop("status_now")
+    return case
 
 
 def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
@@ -128,8 +142,8 @@ class CaseFilters:
     def sql(self, tz: str) -> tuple[list[str], dict[str, Any]]:
         where: list[str] = []
         p: dict[str, Any] = {"tz": tz}
-        if self.status:
-            where.append("c.status = ANY(:f_status)")
+        if self.status:  # the status now: a parked case past its review is back
+            where.append("case_status(c) = ANY(:f_status)")
             p["f_status"] = self.status
         if self.category:
             where.append("(c.category_code = :f_cat OR c.category_code LIKE :f_cat_prefix)")
@@ -144,11 +158,12 @@ class CaseFilters:
             where.append("c.reporter_id = :f_reporter")
             p["f_reporter"] = self.reporter_id
         if self.overdue is not None:
+            # the deadline runs (parked cases are out of the count until their review)
             where.append(
-                ("" if self.overdue else "NOT ") + "coalesce(c.status = ANY(:f_open) "
+                ("" if self.overdue else "NOT ") + "coalesce(case_status(c) = ANY(:f_open) "
                 "AND c.deadline_at < now(), false)"
             )
-            p["f_open"] = list(OPEN_STATUSES)
+            p["f_open"] = list(DEADLINE_STATUSES)
         if self.date_from:
             where.append("c.reported_at >= (:f_from)::timestamp AT TIME ZONE :tz")
             p["f_from"] = self.date_from

@@ -1,15 +1,40 @@
 """The closed loop as data: which action moves a case from which status, and who may.
 
-This module is the home of the loop's vocabulary (statuses, actions, priorities): SQL,
-statistics, exports and the phone read them from here through gis_service/vocabulary.py.
+This module is the home of the loop's vocabulary (statuses, actions, priorities, approval
+kinds and states): SQL, statistics, exports and the phone read them from here through
+gis_service/vocabulary.py.
 
     reported ─accept→ accepted ─dispatch→ dispatched ─start→ in_progress ─handle→ handled
-        │reject                 ↑      ↑                │return (退回)          │verify
-        ↓                       └──────┴── return ──────┘        fail (返工) ←──┤
-    rejected                                                          pass → closed ─rate→
+        │reject          ↑  │ ↑      ↑                │return (回退)          │verify
+        ↓                │  │ └──────┴── return ──────┘        fail (返工) ←──┤
+    rejected             │  │                                      pass → closed ─rate→
+                         │  │park (挂账; also from dispatched, in_progress)
+                  resume │  ↓
+                 (恢复,   parked ── its review date passes: back to the status it left
+                 or the         (read time: case_status() in cases/report.sql)
+                 review date)
+    any open status ─void (作废)→ voided
 
 escalate (上报) moves the handling level up one step and hands the case back to the
 dispatcher of that level; comment adds a note to the timeline at any open step.
+
+The command-centre actions follow the dispatch seat of a digital urban-management
+command centre (GB/T 30428.1-2013 "数字化城市管理信息系统 第1部分: 单元网格", and the
+case-handling rules of GB/T 30428.2/.4, which name 延期, 挂账, 作废, 督办 and 回退):
+
+* extend (申请延期): the team or the dispatcher asks for more hours, with a reason and
+  evidence (note, photos); the level above decides (an approval, cases/approvals.py).
+  Approval moves the deadline; statistics count the case as extended (on time within
+  the original deadline, or only within the extended one).
+* park (挂账): a case that cannot be solved now leaves the deadline count until a review
+  date; on that date it returns to the status it left, evaluated when read, so no
+  scheduler is needed (the next action on the case writes the return on its timeline).
+  resume (恢复) brings it back earlier.
+* void (作废): a dispatcher ends a case with a reason; a closed end state.
+* urge (督办): a dispatcher urges the team; the team answers with reply (督办回复).
+  Counted per case (urges, replied).
+* return (回退): the team gives the case back with a reason; the dispatcher's next step
+  is to dispatch it again, and the reason stays on the case (its ``returned`` member).
 """
 
 from __future__ import annotations
@@ -29,9 +54,11 @@ class Status(StrEnum):
     dispatched = "dispatched"
     in_progress = "in_progress"
     handled = "handled"
+    parked = "parked"
     closed = "closed"
     rejected = "rejected"
     duplicate = "duplicate"
+    voided = "voided"
 
 
 STATUSES: tuple[Status, ...] = tuple(Status)
@@ -42,20 +69,28 @@ OPEN_STATUSES: tuple[Status, ...] = (
     Status.dispatched,
     Status.in_progress,
     Status.handled,
+    Status.parked,
 )
 OPEN = frozenset(OPEN_STATUSES)
 CLOSED_STATUSES: tuple[Status, ...] = tuple(s for s in STATUSES if s not in OPEN)
-# Accepted and not yet closed: the deadline runs (it starts at acceptance).
-DEADLINE_STATUSES: tuple[Status, ...] = tuple(s for s in OPEN_STATUSES if s is not Status.reported)
+# Accepted, not yet closed and not parked: the deadline runs (it starts at acceptance);
+# "overdue" counts these only. A parked case (挂账) is out of the count until its review.
+DEADLINE_STATUSES: tuple[Status, ...] = tuple(
+    s for s in OPEN_STATUSES if s not in (Status.reported, Status.parked)
+)
+# What a case may be parked from (and so return to): the statuses whose deadline runs.
+PARKABLE: frozenset[Status] = frozenset(DEADLINE_STATUSES) - {Status.handled}
 STATUS_LABELS: dict[Status, tuple[str, str]] = {
     Status.reported: ("已上报", "Reported"),
     Status.accepted: ("已立案", "Accepted"),
     Status.dispatched: ("已派遣", "Dispatched"),
     Status.in_progress: ("处置中", "In progress"),
     Status.handled: ("已处置", "Handled"),
+    Status.parked: ("挂账", "Parked"),
     Status.closed: ("已结案", "Closed"),
     Status.rejected: ("不予立案", "Rejected"),
     Status.duplicate: ("重复", "Duplicate"),
+    Status.voided: ("已作废", "Voided"),
 }
 
 
@@ -80,12 +115,52 @@ class Action(StrEnum):
     escalate = "escalate"
     return_ = "return"
     comment = "comment"
+    extend = "extend"
+    park = "park"
+    resume = "resume"
+    void = "void"
+    urge = "urge"
+    reply = "reply"
 
 
 ACTIONS: tuple[Action, ...] = tuple(Action)
-# Timeline events that are not workflow actions: the report itself and a later report
-# linked to the case as its duplicate.
-EVENTS: tuple[str, ...] = ("report", "link", *ACTIONS)
+
+
+class ApprovalKind(StrEnum):
+    """Requests that wait for the level above (审批): only deadline extensions so far."""
+
+    extension = "extension"
+
+
+class ApprovalState(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    refused = "refused"
+
+
+class Decision(StrEnum):
+    """What an approver answers (POST /api/v1/approvals/decisions)."""
+
+    approve = "approve"
+    refuse = "refuse"
+
+
+APPROVAL_KINDS: tuple[ApprovalKind, ...] = tuple(ApprovalKind)
+APPROVAL_STATES: tuple[ApprovalState, ...] = tuple(ApprovalState)
+DECISIONS: tuple[Decision, ...] = tuple(Decision)
+#: the approval state each decision leads to
+DECISION_STATE: dict[Decision, ApprovalState] = {
+    Decision.approve: ApprovalState.approved,
+    Decision.refuse: ApprovalState.refused,
+}
+#: the timeline event of each decision on an extension
+DECISION_EVENT: dict[Decision, str] = {
+    Decision.approve: "extension_approved",
+    Decision.refuse: "extension_refused",
+}
+# Timeline events that are not workflow actions: the report itself, a later report
+# linked to the case as its duplicate, and the decisions on its extension requests.
+EVENTS: tuple[str, ...] = ("report", "link", *ACTIONS, *DECISION_EVENT.values())
 
 
 # Who may act: "dispatcher" = supervisors and admins; "team" = members of the team the
@@ -114,7 +189,7 @@ STEPS: dict[Action, Step] = {
     Action.verify: Step(frozenset({S.handled}), None, reporter=True),
     Action.rate: Step(frozenset({S.closed}), None, reporter=True),
     Action.escalate: Step(
-        OPEN - {S.handled},
+        OPEN - {S.handled, S.parked},
         None,
         team=True,
         reporter=True,
@@ -124,6 +199,15 @@ STEPS: dict[Action, Step] = {
         frozenset({S.dispatched, S.in_progress}), S.accepted, team=True, note_required=True
     ),
     Action.comment: Step(OPEN, None, team=True, reporter=True),
+    # The command-centre actions (see the module; GB/T 30428).
+    Action.extend: Step(PARKABLE, None, team=True, note_required=True),
+    Action.park: Step(PARKABLE, S.parked, note_required=True),
+    Action.resume: Step(frozenset({S.parked}), None),
+    Action.void: Step(OPEN, S.voided, note_required=True),
+    Action.urge: Step(frozenset({S.dispatched, S.in_progress}), None, note_required=True),
+    Action.reply: Step(
+        OPEN - {S.reported, S.parked}, None, dispatcher=False, team=True, note_required=True
+    ),
 }
 # Escalation (上报) moves the handling level one step up the unit hierarchy.
 NEXT_LEVEL: dict[str, Level] = {
@@ -147,7 +231,24 @@ def state_allows(action: Action, case: dict) -> bool:
         return case["rating"] is None
     if action is Action.escalate:
         return case["handling_level"] in NEXT_LEVEL
+    if action is Action.extend:  # one request at a time
+        return not case.get("extension_pending")
+    if action is Action.reply:  # only an urge waits for a reply
+        return case.get("urge_count", 0) > case.get("urge_replied", 0)
     return True
+
+
+def why_not(action: Action, case: dict) -> str:
+    """Why ``state_allows`` refuses: the 409's detail."""
+    why = f"case {case['case_no']} is {case['status']}"
+    if case["status"] not in STEPS[action].sources:
+        return why
+    return why + {
+        Action.rate: " and already rated",
+        Action.escalate: " and already at district level",
+        Action.extend: " and an extension request is waiting for its decision",
+        Action.reply: " and no urge waits for a reply",
+    }.get(action, "")
 
 
 def allowed_actions(principal: Principal, case: dict) -> list[str]:

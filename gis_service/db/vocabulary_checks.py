@@ -26,6 +26,9 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
     ("cases", "status", "statuses"),
     ("cases", "priority", "priorities"),
     ("cases", "handling_level", "handling_levels"),
+    ("cases", "parked_from", "parkable_statuses"),
+    ("approval", "kind", "approval_kinds"),
+    ("approval", "state", "approval_states"),
 )
 # Partial indexes of cases whose predicate is "status IN list": name → (placeholder, DDL).
 INDEXES: dict[str, tuple[str, str]] = {

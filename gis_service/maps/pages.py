@@ -364,9 +364,11 @@ def cases_page(conn: Connection, page: Page, style: dict, unit: str | None, quer
         Status.dispatched: "#fdae6b",
         Status.in_progress: "#6baed6",
         Status.handled: "#3182bd",
+        Status.parked: "#9e9ac8",
         Status.closed: "#31a354",
         Status.rejected: "#969696",
         Status.duplicate: "#bdbdbd",
+        Status.voided: "#636363",
     }
     items = [(colours[s], page.text("status." + s)) for s in STATUSES]
     items.append(("#fd8d3c", page.text("cluster")))

@@ -33,6 +33,9 @@ from gis_service.units.codes import LEVEL_NAMES_ZH, Level
 
 MAX_REQUESTS = 1000
 DEFAULT_DAYS = 90
+# GeoReport v2 knows two statuses: every open status of the loop is "open" (a parked
+# case, 挂账, too: it is still to be solved), every end state "closed" (a voided one, 作废,
+# too). The lists are workflow.py's.
 OPEN311_STATUSES = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
 # Status notes for residents, per status of the vocabulary (cases/workflow.py).
 STATUS_TEXT: dict[str, dict[Status, str]] = {
@@ -42,9 +45,11 @@ STATUS_TEXT: dict[str, dict[Status, str]] = {
         Status.dispatched: "已派遣处置队伍",
         Status.in_progress: "处置中",
         Status.handled: "已处置，待核查",
+        Status.parked: "暂缓处置（挂账），待复查",
         Status.closed: "已办结",
         Status.rejected: "不予受理",
         Status.duplicate: "重复上报",
+        Status.voided: "已作废",
     },
     "en": {
         Status.reported: "Reported, awaiting acceptance",
@@ -52,9 +57,11 @@ STATUS_TEXT: dict[str, dict[Status, str]] = {
         Status.dispatched: "Dispatched to a team",
         Status.in_progress: "Being handled",
         Status.handled: "Handled, awaiting verification",
+        Status.parked: "On hold until its review date",
         Status.closed: "Closed",
         Status.rejected: "Rejected",
         Status.duplicate: "Duplicate",
+        Status.voided: "Voided",
     },
 }
 # Reporter fields of a POST that are kept with the case (attrs), not mapped to columns.
@@ -307,7 +314,7 @@ def _datetime(value: str | None, name: str, tz: str) -> datetime | None:
 
 
 REQUESTS_SQL = """
-    SELECT c.id, c.case_no, c.status, c.category_code, cat.name_zh, cat.name_en,
+    SELECT c.id, c.case_no, case_status(c) AS status, c.category_code, cat.name_zh, cat.name_en,
            cat.deadline_hours, c.description, c.address,
            round(ST_X(c.geom)::numeric, 7)::float AS lon,
            round(ST_Y(c.geom)::numeric, 7)::float AS lat,

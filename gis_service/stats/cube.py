@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
+from gis_service.cases.workflow import Status
 from gis_service.db.engine import get_engine
 from gis_service.settings import Settings
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS
@@ -43,7 +44,14 @@ FACTS_SQL = """
            coalesce(extract(epoch FROM c.deadline_at), 'NaN') AS deadline,
            coalesce(extract(epoch FROM c.closed_at - c.reported_at) / 3600.0, 'NaN')
                AS close_hours,
-           coalesce(c.closed_at <= c.deadline_at, false)::int AS on_time,
+           coalesce(c.closed_at <= coalesce(c.original_deadline_at, c.deadline_at), false)::int
+               AS on_time,
+           coalesce(c.closed_at > c.original_deadline_at AND c.closed_at <= c.deadline_at,
+                    false)::int AS on_time_extended,
+           (c.extension_count > 0)::int AS extended,
+           coalesce(extract(epoch FROM c.parked_until), 'NaN') AS parked_until,
+           coalesce(c.parked_from, '') AS parked_from,
+           c.urge_count AS urges, c.urge_replied AS urges_replied,
            (c.rework_count > 0)::int AS rework,
            coalesce(c.rating, 0) AS rating,
            ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
@@ -59,6 +67,12 @@ DTYPES = {
     "deadline": "float64",
     "close_hours": "float64",
     "on_time": "bool",
+    "on_time_extended": "bool",
+    "extended": "bool",
+    "parked_until": "float64",
+    "parked_from": "str",
+    "urges": "int32",
+    "urges_replied": "int32",
     "rework": "bool",
     "rating": "int8",
     "lon": "float64",
@@ -80,7 +94,13 @@ class Facts:
     accepted: np.ndarray
     deadline: np.ndarray
     close_hours: np.ndarray
-    on_time: np.ndarray
+    on_time: np.ndarray  # closed by the original deadline (before any extension)
+    on_time_extended: np.ndarray  # closed after the original deadline, by the extended one
+    extended: np.ndarray  # an extension (延期) was approved
+    parked_until: np.ndarray  # epoch seconds of a parked case's review, NaN if not parked
+    parked_from: np.ndarray  # status code a parked case returns to, -1 if not parked
+    urges: np.ndarray  # 督办 sent
+    urges_replied: np.ndarray
     rework: np.ndarray
     rating: np.ndarray
     lon: np.ndarray  # where it was reported (for map tiles; never changes)
@@ -88,6 +108,15 @@ class Facts:
     #: which load of the cube this is: a new number whenever a sync brings changes (tile
     #: caches key on it; an object's id() can be reused once the old facts are freed)
     version: int = 0
+
+    def status_now(self, now: float, rows: np.ndarray | None = None) -> np.ndarray:
+        """Status codes as of ``now`` (epoch seconds): a parked case whose review moment
+        has passed counts in the status it left — ``case_status()`` (cases/report.sql),
+        evaluated here because time passing writes no row the sync could fetch."""
+        sel = slice(None) if rows is None else rows
+        status = self.status[sel]
+        back = (status == STATUS_CODE[Status.parked]) & (self.parked_until[sel] <= now)
+        return np.where(back, self.parked_from[sel], status).astype(np.int8)
 
     def prefix_mask(self, code: str, rows: np.ndarray | None = None) -> np.ndarray | None:
         """True for the cases (all, or those at ``rows``) located inside unit ``code``;
@@ -186,6 +215,12 @@ class CaseCube:
             "deadline",
             "close_hours",
             "on_time",
+            "on_time_extended",
+            "extended",
+            "parked_until",
+            "parked_from",
+            "urges",
+            "urges_replied",
             "rework",
             "rating",
             "lon",
@@ -231,6 +266,12 @@ class CaseCube:
             deadline=frame["deadline"].to_numpy(np.float64),
             close_hours=frame["close_hours"].to_numpy(np.float64),
             on_time=frame["on_time"].to_numpy(bool),
+            on_time_extended=frame["on_time_extended"].to_numpy(bool),
+            extended=frame["extended"].to_numpy(bool),
+            parked_until=frame["parked_until"].to_numpy(np.float64),
+            parked_from=frame["parked_from"].map(STATUS_CODE).fillna(-1).to_numpy(np.int8),
+            urges=frame["urges"].to_numpy(np.int32),
+            urges_replied=frame["urges_replied"].to_numpy(np.int32),
             rework=frame["rework"].to_numpy(bool),
             rating=frame["rating"].to_numpy(np.int8),
             lon=frame["lon"].to_numpy(np.float64),
@@ -251,8 +292,8 @@ def _copy(conn: Connection, sql: str) -> pd.DataFrame:
         buf,
         dtype={k: v for k, v in DTYPES.items() if v not in ("bool",)},
         keep_default_na=False,
-        na_values={"deadline": ["NaN"], "close_hours": ["NaN"]},
+        na_values={"deadline": ["NaN"], "close_hours": ["NaN"], "parked_until": ["NaN"]},
     )
-    for col in ("accepted", "on_time", "rework"):
+    for col in ("accepted", "on_time", "on_time_extended", "extended", "rework"):
         frame[col] = frame[col].astype(bool)
     return frame

@@ -5,12 +5,24 @@ figures settle as its cases close:
   reported            cases reported in the period
   accepted            of those, accepted (立案)
   closed              of those, closed (结案)
-  resolution_rate     closed / accepted (办结率)
-  on_time_rate        closed by the deadline / closed
+  voided              of those, voided (作废); they leave resolution_rate's denominator
+  resolution_rate     closed / (accepted − voided after acceptance) (办结率)
+  closed_on_time      closed by the deadline acceptance set (按期结案), extended or not
+  closed_on_time_extended  closed after that deadline but by the extended one (延期后按期)
+  extended            cases whose deadline an approved extension moved (延期)
+  on_time_rate        closed_on_time / closed
+  on_time_rate_extended  (closed_on_time + closed_on_time_extended) / closed
   rework_rate         closed after at least one failed check (返工) / closed
   median_hours_to_close  report → closure, over closed cases
   satisfaction_rate   rated 4 or 5 / rated (满意率)
-  overdue_now         still open and past the deadline now
+  overdue_now         accepted, not closed, not parked and past the deadline now
+  parked_now          parked now (挂账), until its review date: out of overdue_now
+  urges               urges sent to the teams (督办)
+  urges_replied       of those, answered by the team (督办回复)
+  urges_unreplied     urges − urges_replied
+
+Rules: GB/T 30428 (数字化城市管理信息系统) counts extended and parked cases apart from
+the on-time and overdue figures; the loop's statuses are cases/workflow.py's.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_mask, units_visible
-from gis_service.cases.workflow import OPEN_STATUSES, Status
+from gis_service.cases.workflow import DEADLINE_STATUSES, Status
 from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUS_CODE, CaseCube, Facts
@@ -36,8 +48,10 @@ DEFINITIONS = {
     for line in __doc__.split("\n\n")[1].splitlines()[1:]
     if line.strip()
 }
-OPEN_CODES = [STATUS_CODE[s] for s in OPEN_STATUSES]
+DEADLINE_CODES = [STATUS_CODE[s] for s in DEADLINE_STATUSES]
 CLOSED = STATUS_CODE[Status.closed]
+VOIDED = STATUS_CODE[Status.voided]
+PARKED = STATUS_CODE[Status.parked]
 REJECTED = STATUS_CODE[Status.rejected]
 DUPLICATE = STATUS_CODE[Status.duplicate]
 
@@ -86,33 +100,48 @@ def _rate(num: np.ndarray, den: np.ndarray) -> list[float | None]:
 
 @dataclass
 class _Flags:
-    """Per-case booleans and hours for the selected cases, computed once per request and
-    shared by the three groupings (units, weeks, total)."""
+    """Per-case booleans, hours and counts for the selected cases, computed once per
+    request and shared by the three groupings (units, weeks, total)."""
 
     accepted: np.ndarray
     rejected: np.ndarray
     closed: np.ndarray
+    voided: np.ndarray
+    voided_accepted: np.ndarray
     on_time: np.ndarray
+    on_time_extended: np.ndarray
+    extended: np.ndarray
     rework: np.ndarray
     rated: np.ndarray
     satisfied: np.ndarray
     overdue: np.ndarray
+    parked: np.ndarray
+    urges: np.ndarray
+    urges_replied: np.ndarray
     close_hours: np.ndarray
 
     @classmethod
     def of(cls, f: Facts, mask: np.ndarray, now: float) -> _Flags:
-        status = f.status[mask]
+        status = f.status_now(now, mask)  # a parked case past its review is back
         closed = status == CLOSED
+        voided = status == VOIDED
         rating = f.rating[mask]
         return cls(
             accepted=f.accepted[mask],
             rejected=status == REJECTED,
             closed=closed,
+            voided=voided,
+            voided_accepted=voided & f.accepted[mask],
             on_time=closed & f.on_time[mask],
+            on_time_extended=closed & f.on_time_extended[mask],
+            extended=f.extended[mask],
             rework=closed & f.rework[mask],
             rated=rating > 0,
             satisfied=rating >= 4,
-            overdue=np.isin(status, OPEN_CODES) & (f.deadline[mask] < now),
+            overdue=np.isin(status, DEADLINE_CODES) & (f.deadline[mask] < now),
+            parked=status == PARKED,
+            urges=f.urges[mask],
+            urges_replied=f.urges_replied[mask],
             close_hours=f.close_hours[mask],
         )
 
@@ -128,13 +157,25 @@ def _figures(
     def count(sel: np.ndarray) -> np.ndarray:
         return np.bincount(group[sel], minlength=n)
 
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=values, minlength=n).astype(np.int64)
+
     reported = np.bincount(group, minlength=n)
     accepted, rejected, closed = count(fl.accepted), count(fl.rejected), count(fl.closed)
-    on_time, rework = count(fl.on_time), count(fl.rework)
+    voided, voided_accepted = count(fl.voided), count(fl.voided_accepted)
+    on_time, on_time_ext, extended = (
+        count(fl.on_time),
+        count(fl.on_time_extended),
+        count(fl.extended),
+    )
+    rework = count(fl.rework)
     rated, satisfied, overdue = count(fl.rated), count(fl.satisfied), count(fl.overdue)
+    parked = count(fl.parked)
+    urges, replied = total(fl.urges), total(fl.urges_replied)
     if medians is None:
         medians = _medians(group[fl.closed], fl.close_hours[fl.closed], n)
-    resolution, on_time_rate = _rate(closed, accepted), _rate(on_time, closed)
+    resolution = _rate(closed, accepted - voided_accepted)
+    on_time_rate, on_time_rate_ext = _rate(on_time, closed), _rate(on_time + on_time_ext, closed)
     rework_rate, satisfaction = _rate(rework, closed), _rate(satisfied, rated)
     return [
         {
@@ -142,13 +183,21 @@ def _figures(
             "accepted": int(accepted[i]),
             "rejected": int(rejected[i]),
             "closed": int(closed[i]),
+            "voided": int(voided[i]),
             "closed_on_time": int(on_time[i]),
+            "closed_on_time_extended": int(on_time_ext[i]),
+            "extended": int(extended[i]),
             "rework": int(rework[i]),
             "rated": int(rated[i]),
             "satisfied": int(satisfied[i]),
             "overdue_now": int(overdue[i]),
+            "parked_now": int(parked[i]),
+            "urges": int(urges[i]),
+            "urges_replied": int(replied[i]),
+            "urges_unreplied": int(urges[i] - replied[i]),
             "resolution_rate": resolution[i],
             "on_time_rate": on_time_rate[i],
+            "on_time_rate_extended": on_time_rate_ext[i],
             "rework_rate": rework_rate[i],
             "median_hours_to_close": medians[i],
             "satisfaction_rate": satisfaction[i],

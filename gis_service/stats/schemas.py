@@ -14,13 +14,21 @@ class Figures(Public):
     accepted: int
     rejected: int
     closed: int
+    voided: int
     closed_on_time: int
+    closed_on_time_extended: int
+    extended: int
     rework: int
     rated: int
     satisfied: int
     overdue_now: int
+    parked_now: int
+    urges: int
+    urges_replied: int
+    urges_unreplied: int
     resolution_rate: float | None
     on_time_rate: float | None
+    on_time_rate_extended: float | None
     rework_rate: float | None
     median_hours_to_close: float | None
     satisfaction_rate: float | None
