@@ -152,6 +152,13 @@ def world(case_city, tmp_path):
         )
         conn.execute(
             text(
+                "INSERT INTO approval_delegation (delegator_id, delegate_id, starts_at, ends_at) "
+                "SELECT a.id, b.id, now(), now() + interval '7 days' FROM app_user a, app_user b "
+                "WHERE a.id < b.id ORDER BY a.id, b.id LIMIT 1"
+            )
+        )
+        conn.execute(
+            text(
                 "INSERT INTO walk_node VALUES (1, 'SRID=4326;POINT(113.0 34.0)'), "
                 "(2, 'SRID=4326;POINT(113.01 34.0)')"
             )
@@ -179,6 +186,7 @@ CHANGES: dict[str, tuple[str, object]] = {
     "living_category": ("name_en", "Government (renamed)"),
     "cases": ("category_code", "environment.litter"),
     "unit_staff": ("phone", "13900000000"),
+    "approval_delegation": ("note", "休假期间代为审批"),
 }
 
 
@@ -445,6 +453,7 @@ def test_loading_a_taxonomy_records_only_what_it_changes(db, tmp_path):
     )
     assert row["changed"] == ["name_en"] and row["new"]["name_en"] == category["name_en"]
     assert row["old"]["name_en"] + " (renamed)" == category["name_en"]
+    cli(db, "categories", "load", str(DEFAULT_TAXONOMY))  # the categories as other tests know them
 
 
 # ------------------------------------------------------------------ append-only
