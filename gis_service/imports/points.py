@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.db.engine import transaction
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
 from gis_service.imports.fields import MAX_NAME_CHARS, MAX_TEXT_CHARS, Cells, pick_column
 from gis_service.imports.problems import Problems
@@ -92,6 +93,7 @@ def import_points(
     import_id: str | None = None,
 ) -> ImportReport:
     path = Path(path)
+    settings = settings or get_settings()
     progress("reading")
     read = read_vector(
         path,
@@ -99,6 +101,7 @@ def import_points(
         coord_sys=options.coord_sys,
         lon_field=options.lon_field,
         lat_field=options.lat_field,
+        limits=GeometryLimits.of(settings),
     )
     return import_points_frame(
         read.frame,
