@@ -20,6 +20,7 @@ analysis (docs/http.md, "Limits"):
 
 from __future__ import annotations
 
+import math
 import time
 
 from sqlalchemy import Connection, text
@@ -87,7 +88,8 @@ def check_grid(distance_m: float, walk_off_m: float, resolution_m: float) -> Non
     side = (2 * distance_m + 2 * walk_off_m) / resolution_m + 5
     cells = side * side
     if cells > MAX_GRID_CELLS:
-        finest = (2 * distance_m + 2 * walk_off_m) / (MAX_GRID_CELLS**0.5 - 5)
+        # rounded up to a decimetre, so the resolution offered is itself accepted
+        finest = math.ceil((2 * distance_m + 2 * walk_off_m) / (MAX_GRID_CELLS**0.5 - 5) * 10) / 10
         raise AnalysisTooLarge(
             f"analysis too large: a {distance_m:,.0f} m isochrone traced every "
             f"{resolution_m:g} m needs {cells:,.0f} grid cells; at most {MAX_GRID_CELLS:,} "

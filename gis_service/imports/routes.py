@@ -72,7 +72,9 @@ def create_import(
         ),
     ],
     kind: Annotated[str, Form(description="boundaries, points or roster")] = "boundaries",
-    level: Annotated[Level | None, Form()] = None,
+    level: Annotated[
+        Level | None, Form(description="Level of the units (kind=boundaries)", examples=["grid"])
+    ] = None,
     point_kind: Annotated[str | None, Form(description="Service-point kind (kind=points)")] = None,
     code_field: Annotated[str | None, Form()] = None,
     name_field: Annotated[str | None, Form()] = None,
