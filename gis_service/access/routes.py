@@ -38,6 +38,7 @@ from gis_service.auth.scope import require_role
 from gis_service.errors import InvalidInput
 from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
+from gis_service.memory import release
 from gis_service.service_points.service import check_vocab
 from gis_service.settings import Settings
 from gis_service.units.codes import HANDLING_LEVELS, level_pattern
@@ -329,8 +330,8 @@ def _site(
         if body.candidates is not None
         else None
     )
-    return _json(
-        siting.site(
+    try:
+        answer = siting.site(
             conn,
             access.get(conn),
             kind=body.kind,
@@ -341,9 +342,10 @@ def _site(
             viewer=principal,
             max_pairs=settings.siting_max_pairs,
             deadline=deadline,
-        ),
-        GEOJSON,
-    )
+        )
+    finally:
+        release()  # the coverage matrix and HiGHS's model are freed: return their pages
+    return _json(answer, GEOJSON)
 
 
 @router.get(
