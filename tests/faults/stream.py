@@ -36,6 +36,8 @@ from tests.images import image_bytes
 
 #: the test city's grid 41019900100101 (tests/conftest.py GRIDS): reports land inside it
 GRID_1 = (113.0, 34.05, 113.025, 34.1)
+#: what uvicorn logs for an error no handler answered (a 500)
+UNHANDLED = "Exception in ASGI application"
 #: how long the server may take to answer /healthz after it is started
 START_SECONDS = 60
 
