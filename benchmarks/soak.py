@@ -38,7 +38,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,10 +244,13 @@ class Recorder:
         self.lock = threading.Lock()
         self.failures: list[str] = []
 
-    def record(self, minute: int, kind: str, seconds: float, error: str | None) -> None:
+    def record(self, minute: int, kind: str, seconds: float | None, error: str | None) -> None:
+        """One request's latency (None: it was never sent) and error, in the minute it
+        was due."""
         with self.lock:
             m = self.minutes[min(minute, len(self.minutes) - 1)]
-            m.latencies[kind].append(seconds)
+            if seconds is not None:
+                m.latencies[kind].append(seconds)
             if error is not None:
                 m.errors[kind] += 1
                 if len(self.failures) < 20:
@@ -304,6 +307,7 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
         ) as progress,
     ):
         task = progress.add_task("", total=minutes * 60)
+        futures: list[tuple[Future, str, float]] = []
         n = 0
         while True:
             due = start + n * interval
@@ -313,7 +317,7 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
             if due > now:
                 time.sleep(due - now)
             kind = rng.choices(KINDS, weights)[0]
-            pool.submit(one, kind, due, n, rng.randrange(1 << 30))
+            futures.append((pool.submit(one, kind, due, n, rng.randrange(1 << 30)), kind, due))
             n += 1
             if n % max(1, int(rate)) == 0:
                 minute = min(int((time.monotonic() - start) // 60), minutes - 1)
@@ -327,6 +331,12 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
                     f"RSS {rss}",
                 )
         stop.set()
+        # what is still queued at the end was never sent: the server held every one of
+        # the generator's connections (each waits up to its 60 s timeout); an error each
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, kind, due in futures:
+            if future.cancelled():
+                recorder.record(int((due - start) // 60), kind, None, "never sent (queued)")
     return recorder
 
 
