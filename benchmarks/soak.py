@@ -38,7 +38,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -331,8 +331,10 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
                     f"RSS {rss}",
                 )
         stop.set()
-        # what is still queued at the end was never sent: the server held every one of
-        # the generator's connections (each waits up to its 60 s timeout); an error each
+        # requests due before the end get their time (the client's 60 s timeout); what is
+        # still queued after it was never sent — the server held every one of the
+        # generator's connections: an error each
+        wait([f for f, _, _ in futures], timeout=60)
         pool.shutdown(wait=True, cancel_futures=True)
         for future, kind, due in futures:
             if future.cancelled():
