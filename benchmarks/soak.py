@@ -13,7 +13,7 @@ ones before it have answered, and its latency counts from that time):
 - ``tile``: a case or unit vector tile at zoom 12-16 somewhere in the district.
 
 Each minute: the resident memory (RSS) of the server's processes, summed (supervisor and
-workers), and per kind the count, errors and p50/p95/p99 latency. Written to
+workers) and of the largest one, and per kind the count, errors and p50/p95/p99 latency. Written to
 benchmarks/results/soak-<UTC time>.csv with a plot beside it (.png). Exits 1 when any
 request failed (an exception or an answer other than 2xx) or the memory grew by more than
 --max-growth-mib from the second minute (the first is warm-up) to the last.
@@ -236,6 +236,7 @@ class Minute:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rss: list[float] = field(default_factory=list)
+    rss_largest: list[float] = field(default_factory=list)
 
 
 class Recorder:
@@ -257,14 +258,15 @@ class Recorder:
                     self.failures.append(f"{kind}: {error}")
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants, MiB."""
+def rss_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of a process and all its descendants, MiB: the sum, and the largest
+    single process (a worker, when there are several)."""
     top = psutil.Process(pid)
-    total = 0
+    sizes = [0]
     for p in [top, *top.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total / 2**20
+            sizes.append(p.memory_info().rss)
+    return sum(sizes) / 2**20, max(sizes) / 2**20
 
 
 def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Recorder:
@@ -282,7 +284,9 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
             if pid is not None:
                 minute = int((time.monotonic() - start) // 60)
                 if minute < minutes:
-                    recorder.minutes[minute].rss.append(rss_mib(pid))
+                    total, largest = rss_mib(pid)
+                    recorder.minutes[minute].rss.append(total)
+                    recorder.minutes[minute].rss_largest.append(largest)
 
     def one(kind: str, due: float, n: int, task_seed: int) -> None:
         error = None
@@ -345,12 +349,14 @@ def run(base: str, pid: int | None, minutes: int, rate: float, seed: int) -> Rec
 def rows(recorder: Recorder) -> Iterator[dict]:
     for i, m in enumerate(recorder.minutes, 1):
         rss = round(float(np.mean(m.rss)), 1) if m.rss else None
+        largest = round(float(np.mean(m.rss_largest)), 1) if m.rss_largest else None
         for kind in KINDS:
             lat = np.array(m.latencies.get(kind, [])) * 1000
             row = {"minute": i, "kind": kind, "count": len(lat), "errors": m.errors.get(kind, 0)}
             for p in PERCENTILES:
                 row[f"p{p}_ms"] = round(float(np.percentile(lat, p)), 1) if len(lat) else None
             row["rss_mib"] = rss
+            row["rss_largest_process_mib"] = largest
             yield row
 
 
