@@ -70,6 +70,8 @@ def free_port() -> int:
 class Server:
     base: str
     port: int
+    #: the server's process (with several workers: uvicorn's supervisor, their parent)
+    pid: int
 
 
 @contextlib.contextmanager
@@ -104,7 +106,7 @@ def server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]
                 time.sleep(0.1)
             else:
                 raise SystemExit("the server did not start")
-        yield Server(base=base, port=port)
+        yield Server(base=base, port=port, pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(15)

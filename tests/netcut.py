@@ -1,10 +1,15 @@
 """A TCP relay between the browser and the server that breaks chosen report uploads, the
 way a phone's connection breaks in a stairwell: in the middle of the request body, or
-after the server has answered but before the answer reaches the phone."""
+after the server has answered but before the answer reaches the phone.
+
+The uploads to break are given as a plan (the phone tests: the first upload is cut, the
+second loses its answer) or as a random share of all uploads (the fault tests: a stream of
+reports through a bad network, tests/faults/test_network_cuts.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 
@@ -14,11 +19,17 @@ DROP_RESPONSE = "drop_response"  # forward the whole request, never the answer
 
 
 class CuttingRelay:
-    """Relays 127.0.0.1:port to the server; the n-th report upload suffers plan[n]."""
+    """Relays 127.0.0.1:port to the server; the n-th report upload suffers plan[n]; once
+    the plan is spent, each upload is broken with probability ``share`` (half of those cut
+    mid-body, half losing their answer), drawn from a generator seeded by ``seed``."""
 
-    def __init__(self, upstream_port: int, plan: list[str]) -> None:
+    def __init__(
+        self, upstream_port: int, plan: list[str], *, share: float = 0.0, seed: int = 0
+    ) -> None:
         self.upstream_port = upstream_port
         self.plan = list(plan)
+        self.share = share
+        self._random = random.Random(seed)
         self.reports: list[str] = []  # what happened to each report upload seen
         self._lock = threading.Lock()
         self._listener = socket.socket()
@@ -40,7 +51,12 @@ class CuttingRelay:
 
     def _next(self) -> str:
         with self._lock:
-            fate = self.plan.pop(0) if self.plan else "pass"
+            if self.plan:
+                fate = self.plan.pop(0)
+            elif self._random.random() < self.share:
+                fate = self._random.choice((CUT_UPLOAD, DROP_RESPONSE))
+            else:
+                fate = "pass"
             self.reports.append(fate)
             return fate
 

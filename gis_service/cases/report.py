@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import report_scopes
 from gis_service.cases.workflow import Priority
-from gis_service.db.asyncpool import get_pool
+from gis_service.db import asyncpool
 from gis_service.errors import (
     Forbidden,
     GisServiceError,
@@ -140,9 +140,9 @@ async def report(
     scopes = report_scopes(principal)
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
     attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
-    pool = await get_pool(settings)
     try:
-        row = await pool.fetchrow(
+        row = await asyncpool.fetchrow(
+            settings,
             REPORT_SQL,
             principal.user_id,
             principal.token_version,

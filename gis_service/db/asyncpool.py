@@ -11,11 +11,14 @@ pooled connection the server closed (a restart) is noticed by the event loop whe
 socket closes, and asyncpg's pool connects it again on the next acquire. Failing to
 connect at all raises asyncpg's ``ClientCannotConnectError`` (SQLSTATE 08001), which the
 API answers with 503 and Retry-After like every other database fault (api/handlers.py).
+A connection whose query failed that way is closed at once (``fetchrow``), never handed
+out again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from typing import Any
 
@@ -48,6 +51,47 @@ async def get_pool(settings: Settings) -> asyncpg.Pool:
     except Exception:
         pools.pop(key, None)  # the next request tries again
         raise
+
+
+#: failures after which a connection cannot be trusted: the server ended the session
+#: (SQLSTATE 57P01-57P03), the connection itself failed (class 08), the socket failed, or
+#: asyncpg's protocol lost its place in the exchange
+BROKEN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+
+
+async def fetchrow(settings: Settings, query: str, *args: Any) -> asyncpg.Record | None:
+    """One row of ``query`` on the pool of these settings.
+
+    A connection whose query failed with a ``BROKEN`` error is terminated before it goes
+    back to the pool. Without this a restart answered 500: PostgreSQL's FATAL 57P01
+    ("terminating connection due to administrator command") reaches a session before its
+    socket closes; asyncpg's protocol, caught between the two, leaves the connection in the
+    pool waiting for the end of an exchange that never comes, and the next query on it
+    failed with "cannot switch to state …; another operation is in progress"
+    (``InternalClientError``, found by tests/faults/test_database_restart.py under a
+    report stream). Such a failure is raised as what it is, a connection that no longer
+    exists (SQLSTATE 08003), which the API answers 503 like every database fault."""
+    pool = await get_pool(settings)
+    async with pool.acquire() as connection:
+        try:
+            return await connection.fetchrow(query, *args)
+        except BROKEN as exc:
+            # a connection whose socket closed was already taken back by the pool
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
+            if isinstance(exc, asyncpg.InternalClientError):
+                raise asyncpg.ConnectionDoesNotExistError(
+                    f"the pooled connection broke: {exc}"
+                ) from exc
+            raise
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:

@@ -17,7 +17,7 @@ from gis_service.timezone import zone_name
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str, pool_size: int, timezone: str) -> Engine:
+def _engine_for(url: str, pool_size: int, timezone: str, purpose: str = "requests") -> Engine:
     # pool_size == max: a pool that shrinks below its cap reconnects on every burst
     # (PERFORMANCE-NOTES: 337 req/s instead of ~1,500 with psycopg2's pool).
     # Sessions speak the district's time (GIS_TIMEZONE): every timestamptz PostgreSQL
@@ -64,6 +64,18 @@ def _drop_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 def get_engine(settings: Settings | None = None) -> Engine:
     s = settings or get_settings()
     return _engine_for(s.sqlalchemy_url, s.db_pool_size, zone_name(s))
+
+
+def own_engine(settings: Settings | None = None) -> Engine:
+    """An engine with a pool of one connection of its own, apart from the requests' pool,
+    for work that runs under a lock while requests holding a connection of that pool wait
+    for it: the statistics cube's sync (stats/cube.py). Taken from the requests' pool, the
+    sync's second connection waited for connections held by requests that waited for the
+    sync — every 30 s (pool_timeout) the process stalled and answered errors
+    (benchmarks/soak.py, 20 requests/s, 2026-11-30). One is enough: the cube syncs under
+    its lock, one sync at a time."""
+    s = settings or get_settings()
+    return _engine_for(s.sqlalchemy_url, 1, zone_name(s), "own")
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.cases.workflow import DEADLINE_STATUSES, Status
 from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
-from gis_service.db.engine import get_engine
+from gis_service.db.engine import own_engine
 from gis_service.settings import Settings
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS
 
@@ -181,8 +181,10 @@ class CaseCube:
 
     def _sync(self) -> None:
         """On a connection of its own: REPEATABLE READ must be the transaction's first
-        statement, whatever the caller's connection has done already."""
-        with get_engine(self.settings).connect() as conn, conn.begin():
+        statement, whatever the caller's connection has done already; and from a pool of
+        its own (db/engine.py ``own_engine``), never waiting for the requests' pool while
+        requests wait for this sync."""
+        with own_engine(self.settings).connect() as conn, conn.begin():
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
             sql = FACTS_SQL.format(tz="'" + self.settings.timezone.replace("'", "") + "'")

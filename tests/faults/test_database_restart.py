@@ -5,7 +5,9 @@ project's cluster is shared by the whole test session and must never stop. While
 database is down, every kind of request — a report (asyncpg), a case list (SQLAlchemy), a
 case tile and a unit tile (the statistics cube, the tile cache), a sign-in, /healthz —
 answers 503 ``database_unavailable`` with Retry-After, never 500; once it is up again the
-very first request of each kind succeeds (stale pooled connections are replaced).
+very first request of each kind succeeds (stale pooled connections are replaced). Under a
+stream of reports to the real server (two workers) that retries with the same
+Idempotency-Key, a restart loses and doubles nothing acknowledged (tests/faults/stream.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,10 +42,16 @@ from tests.conftest import (
     make_user,
     write,
 )
+from tests.faults.stream import UNHANDLED, ReportStream, assert_exactly_once, served
 
 RETRY_AFTER = 3
 #: the whole stop/start cycle of one mode may take this long (initdb is not counted)
 BOUND_SECONDS = 60
+#: the stated bound: once PostgreSQL accepts connections again, reports sent after it are
+#: acknowledged within this many seconds
+RECOVERY_SECONDS = 10
+#: how long the database stays down under the stream
+OUTAGE_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +228,41 @@ def test_an_app_started_while_the_database_is_down_serves_once_it_is_up(city: di
             assert client.get("/healthz").json()["down"] == []
     finally:
         cluster.start(settings)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_a_report_stream_through_a_restart_loses_and_doubles_nothing(city: dict, mode: str) -> None:
+    """The real server, two workers, three clients reporting without pause; PostgreSQL
+    stops (``fast``: sessions end cleanly; ``immediate``: no shutdown checkpoint, crash
+    recovery at start) for two seconds and starts again. While it is down reports are
+    answered 503 with Retry-After and sent again with their key; none is answered 500;
+    every acknowledged report is stored exactly once."""
+    settings = city["settings"]
+    started = time.monotonic()
+    tag = f"pg-{mode}-{uuid.uuid4().hex[:8]}"
+    try:
+        with (
+            served(settings, workers=2) as server,
+            ReportStream(server.base, city["worker"], tag=tag, threads=3, photo_every=4) as stream,
+        ):
+            stream.wait_acks(10, sent_after=started, within=RECOVERY_SECONDS)
+            pg_ctl_stop(settings, mode)
+            stopped = time.monotonic()
+            time.sleep(OUTAGE_SECONDS)
+            cluster.start(settings)
+            up = time.monotonic()
+            first = stream.wait_acks(5, sent_after=up, within=RECOVERY_SECONDS)
+            stream.stop()
+            log = server.log_text()
+    finally:
+        cluster.start(settings)  # up again whatever failed: the next test needs it
+
+    assert_exactly_once(settings, stream)
+    assert stream.statuses[503] > 0, stream.summary()  # it was down, and said so
+    assert UNHANDLED not in log, log[-3000:]
+    print(
+        f"\n[{mode} restart under a report stream] down {up - stopped:.2f} s; reports sent "
+        f"after it were acknowledged {first - up:.2f} s after PostgreSQL was up\n"
+        f"{stream.summary()}"
+    )
+    assert time.monotonic() - started < BOUND_SECONDS
