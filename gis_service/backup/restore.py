@@ -52,6 +52,8 @@ from gis_service.settings import Settings
 RECOVERY_CONF = "gis_service_recovery.conf"
 #: a point-in-time recovery must end within this many seconds
 RECOVERY_TIMEOUT_S = 600
+#: how long a server that failed its recovery may take to stop before we call it stuck
+SERVER_STOP_WAIT_S = 10.0
 
 
 @dataclass
@@ -393,7 +395,7 @@ def restore_pitr(
     as_source = settings.model_copy(update={"db_name": db["name"], "wal_archive_dir": None})
     try:
         progress("recovering (replaying the WAL archive)")
-        cluster.start(as_source)
+        _start_recovery(as_source, pgdata)
         _wait_for_promotion(as_source, pgdata)
         (pgdata / RECOVERY_CONF).unlink()
         cluster._run(
@@ -467,6 +469,23 @@ def _recovery_files(
     # the source's archive configuration would make this cluster archive into the
     # source's archive: keep it only if this target asks for archiving itself
     wal.configure(staging, settings.wal_archive_dir)
+
+
+def _start_recovery(settings: Settings, pgdata: Path) -> None:
+    """Start the server that replays the archive. A recovery that cannot reach its target
+    ends the server on its own ("recovery ended before configured recovery target was
+    reached", FATAL), which may happen while ``cluster.start`` still connects to it: then
+    its failure is the recovery's, told with the server log's words (BackupError), not a
+    refused connection."""
+    try:
+        cluster.start(settings)
+    except Exception as exc:
+        deadline = time.monotonic() + SERVER_STOP_WAIT_S
+        while cluster.is_running(pgdata) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if cluster.is_running(pgdata):
+            raise
+        raise BackupError("recovery failed: " + _log_tail(pgdata)) from exc
 
 
 def _wait_for_promotion(settings: Settings, pgdata: Path) -> None:
