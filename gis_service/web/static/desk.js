@@ -10,7 +10,7 @@
   var FILTERS = ["status", "category", "unit", "team_id", "reporter_id", "from", "to", "q"];
   var PAGE = 50;
   var WORDS = {
-    approvals: ["待审批", "Approvals waiting"], all: ["全部", "All"], filter: ["筛选", "Filter"],
+    approvals: ["待审批", "Approvals waiting"], open: ["在办", "Open"], all: ["全部", "All"], filter: ["筛选", "Filter"],
     clear: ["清除", "Clear"], case_no: ["编号", "No."], status: ["状态", "Status"],
     category: ["类别", "Category"], unit: ["网格", "Unit"], team_id: ["处置队伍", "Team"],
     reporter_id: ["上报人编号", "Reporter id"], from: ["上报自", "Reported from"],
@@ -21,6 +21,7 @@
   };
   function w(key) { return WORDS[key][zh ? 0 : 1]; }
   var statusLabel = {};
+  var categoryName = {};
   vocab.statuses.forEach(function (s) { statusLabel[s.code] = s.label[zh ? "zh" : "en"]; });
 
   var stats = (window.gisDesk = { polls: 0, notModified: 0, reloads: 0, ready: false });
@@ -65,13 +66,19 @@
     b.appendChild(el("span", {}, label));
     b.appendChild(el("b", { "data-testid": "count-" + (name || "all") }, ""));
     b.addEventListener("click", function () {
-      state.tab = name; state.offset = 0; state.selected = null; showTabs(); load();
+      state.tab = name; state.offset = 0; state.selected = null; state.fitted = false;
+      showTabs(); load();
     });
     tabButtons[name] = b;
     tabsBox.appendChild(b);
   }
   Object.keys(config.tabs).forEach(function (name) { tabButton(name, config.tabs[name]); });
   tabButton("", w("all"));
+  tabButtons[""].querySelector("b").remove();  /* every case, closed too: counted below */
+  var open = el("span", { "class": "desk-open", "data-testid": "open" });
+  open.appendChild(el("span", {}, w("open") + " "));
+  open.appendChild(el("b", { "data-testid": "count-open" }, ""));
+  tabsBox.appendChild(open);
   var approvals = el("span", { "class": "desk-approvals", "data-testid": "approvals" });
   approvals.appendChild(el("span", {}, w("approvals") + " "));
   approvals.appendChild(el("b", { "data-testid": "count-approvals" }, ""));
@@ -85,7 +92,7 @@
     Object.keys(c.tabs).forEach(function (k) {
       if (tabButtons[k]) { tabButtons[k].querySelector("b").textContent = c.tabs[k]; }
     });
-    tabButtons[""].querySelector("b").textContent = c.open;
+    open.querySelector("b").textContent = c.open;
     approvals.querySelector("b").textContent = c.approvals;
   }
 
@@ -121,7 +128,7 @@
     ev.preventDefault();
     state.filters = {};
     FILTERS.forEach(function (k) { var v = form.elements[k].value.trim(); if (v) { state.filters[k] = v; } });
-    state.offset = 0; state.selected = null; etag = null; load(); poll();
+    state.offset = 0; state.selected = null; state.fitted = false; etag = null; load(); poll();
   });
   clear.addEventListener("click", function () {
     FILTERS.forEach(function (k) { form.elements[k].value = ""; });
@@ -132,10 +139,13 @@
     options.forEach(function (o) { selectEl.appendChild(el("option", { value: o[0] }, o[1])); });
     selectEl.value = keep;
   }
-  fetch("/api/v1/categories", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+  var named = fetch("/api/v1/categories", { credentials: "same-origin" })
+    .then(function (r) { return r.json(); })
     .then(function (c) {
       var opts = [];
       c.domains.forEach(function (d) {
+        categoryName[d.code] = zh ? d.name_zh : d.name_en || d.name_zh;
+        d.children.forEach(function (k) { categoryName[k.code] = zh ? k.name_zh : k.name_en || k.name_zh; });
         opts.push([d.code, zh ? d.name_zh : d.name_en || d.name_zh]);
         d.children.forEach(function (k) {
           opts.push([k.code, "· " + (zh ? k.name_zh : k.name_en || k.name_zh)]);
@@ -171,8 +181,9 @@
   var rows = {};
   var cases = {};
 
+  var running = vocab.deadline_statuses || [];
   function timeLeft(p) {
-    if (!p.deadline_at) { return w("none"); }
+    if (!p.deadline_at || running.indexOf(p.status) < 0) { return "—"; }
     var mins = Math.round((Date.parse(p.deadline_at) - Date.now()) / 60000);
     var a = Math.abs(mins);
     var text = a >= 2880 ? Math.round(a / 1440) + w("d") : a >= 120 ? Math.round(a / 60) + w("h")
@@ -192,8 +203,10 @@
     }
     if (state.selected && markers[state.selected]) {
       markers[state.selected].setStyle(markerStyle(cases[state.selected], false));
+      L.DomUtil.removeClass(markers[state.selected].getElement(), "lit");
     }
     state.selected = id;
+    stats.selected = id;
     saveUrl();
     if (id === null) { return; }
     if (rows[id]) {
@@ -203,6 +216,7 @@
     }
     if (markers[id]) {
       markers[id].setStyle(markerStyle(cases[id], true)).bringToFront();
+      L.DomUtil.addClass(markers[id].getElement(), "lit");
       if (from === "list") { map.panTo(markers[id].getLatLng()); }
     }
   }
@@ -217,7 +231,7 @@
       if (p.overdue) { tr.classList.add("late"); }
       tr.appendChild(el("td", {}, p.case_no));
       tr.appendChild(el("td", {}, statusLabel[p.status] || p.status));
-      tr.appendChild(el("td", {}, p.category));
+      tr.appendChild(el("td", { title: p.category }, categoryName[p.category] || p.category));
       tr.appendChild(el("td", {}, p.unit_code || ""));
       tr.appendChild(el("td", {}, local(p.reported_at)));
       tr.appendChild(el("td", { "class": "left" }, timeLeft(p)));
@@ -225,7 +239,8 @@
       tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { select_(p.id, "list"); } });
       tbody.appendChild(tr);
       rows[p.id] = tr;
-      var m = L.circleMarker([p.lat, p.lon], markerStyle(p, false));
+      var m = L.circleMarker([p.lat, p.lon], Object.assign(
+        { className: "desk-pt desk-pt-" + p.id }, markerStyle(p, false)));
       m.on("click", function () { select_(p.id, "map"); });
       m.bindTooltip(p.case_no);
       m.addTo(points);
@@ -291,6 +306,6 @@
   }
 
   showTabs();
-  load().then(poll);
+  named.catch(function () { /* codes stand in for names */ }).then(load).then(poll);
   window.setInterval(poll, config.poll_ms);
 })();
