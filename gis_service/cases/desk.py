@@ -122,8 +122,11 @@ class DeskFilters(CaseFilters):
         where, params = super().sql(tz)
         if self.tab and self.principal is not None:
             cond, tparams = tab_sql(self.tab, self.principal, tz=tz, near_share=self.near_share)
-            where.append(cond)
-            params.update(tparams)
+            # every tab holds open cases: the stored status says so too (case_status()
+            # only turns parked into what it left), and lets the planner use the
+            # indexes on open cases (cases_open_idx, cases_open_geom_idx)
+            where += [cond, "c.status = ANY(:d_open)"]
+            params.update(tparams, d_open=_statuses(*OPEN_STATUSES))
         return where, params
 
 
