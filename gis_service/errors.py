@@ -49,6 +49,23 @@ class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
+class GeometryTooLarge(InvalidInput):
+    """A geometry from outside past a limit of ``geo/bounds.py`` (vertices, parts, rings):
+    ``field``, ``feature``, ``count`` and ``limit`` say which and by how much; nothing was
+    stored (OWASP API4:2023)."""
+
+    code = "geometry_too_large"
+
+
+class AnalysisTooLarge(InvalidInput):
+    """An analysis whose input is past what it may compute in ``analysis_max_seconds``
+    (decided up front from the input's size), or that ran past it and was stopped
+    (PostgreSQL statement_timeout, SQLSTATE 57014); ``limit`` names the bound. Narrow the
+    question (a smaller unit, fewer candidates) and ask again (OWASP API4:2023)."""
+
+    code = "analysis_too_large"
+
+
 class OutsideCoverage(GisServiceError):
     code = "outside_coverage"
 
@@ -102,6 +119,8 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     NotFound: 404,
     InvalidInput: 422,
     IdempotencyKeyReused: 422,
+    GeometryTooLarge: 422,
+    AnalysisTooLarge: 422,
     OutsideCoverage: 422,
     ImportRejected: 422,
     Unauthorized: 401,

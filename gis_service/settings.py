@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     # whose directory understates its sizes is stopped all the same.
     zip_max_bytes: int = Field(default=2 * 1024**3, gt=0)
     zip_max_members: int = Field(default=1000, gt=0)
+    # Geometry from outside (imports, GeoJSON bodies; geo/bounds.py): per feature at most
+    # this many vertices and parts (a Polygon is one part), per polygon this many rings
+    # (exterior + holes), and in one import or request this many vertices in all. A real
+    # district outline has 10^3-10^4 vertices; repair (make_valid) and QA unions grow
+    # faster than linearly past these. A walking network (CLI import) may hold more.
+    geometry_max_vertices: int = Field(default=100_000, gt=0)
+    geometry_max_parts: int = Field(default=10_000, gt=0)
+    geometry_max_rings: int = Field(default=10_000, gt=0)
+    import_max_vertices: int = Field(default=1_000_000, gt=0)
+    network_max_vertices: int = Field(default=10_000_000, gt=0)
+    # The longest an analysis may compute for one request (access/bounds.py): siting is
+    # refused up front past what fits (buildings x candidates), and stopped past this;
+    # SQL of the reach / living-circle figures runs under SET LOCAL statement_timeout.
+    analysis_max_seconds: float = Field(default=30.0, gt=0)
+    # Siting's integer programme: building-candidate pairs within walking reach (175,000
+    # solve in ~15 s on the demo city; 785,000 do not finish in a minute).
+    siting_max_pairs: int = Field(default=300_000, gt=0)
     # An API import that takes longer than this answers 202 with a status URL.
     import_wait_seconds: float = 5.0
     # An outside raster basemap for the map pages instead of our own (e.g. a government

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gis_service.errors import ServiceNotReady
+from gis_service.memory import release
 
 
 @dataclass
@@ -89,6 +90,8 @@ class AccessJobs:
             traceback.print_exc()
             if not job.future.done():
                 job.future.set_exception(exc)
+        finally:
+            release()  # gis_service/memory.py: the job's arrays are freed; return their pages
 
     def get(self, name: str) -> Job | None:
         return self._jobs.get(name)

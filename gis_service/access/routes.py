@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from gis_service.access import coverage, service
+from gis_service.access.bounds import Deadline, statement_timeout
 from gis_service.access.engine import MAX_ACCESS_M
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.reach import PARTY_REACH_M
@@ -35,8 +36,11 @@ from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_role
 from gis_service.errors import InvalidInput
+from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
+from gis_service.memory import release
 from gis_service.service_points.service import check_vocab
+from gis_service.settings import Settings
 from gis_service.units.codes import HANDLING_LEVELS, level_pattern
 
 #: a long computation answers 202 with where to ask again (access/jobs.py)
@@ -202,6 +206,7 @@ def reach(
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
+    statement_timeout(conn, settings.analysis_max_seconds)
     return _json(coverage.reach(conn, principal, versions, level=level, max_m=max_m, unit=unit))
 
 
@@ -223,6 +228,7 @@ def gaps(
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
+    statement_timeout(conn, settings.analysis_max_seconds)
     return _json(coverage.gaps(conn, principal, versions, max_m=max_m, unit=unit), GEOJSON)
 
 
@@ -245,6 +251,7 @@ def living_circle(
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
+    statement_timeout(conn, settings.analysis_max_seconds)
     return _json(
         coverage.living_circle(
             conn,
@@ -279,6 +286,7 @@ def circles(
     check_vocab(conn, kind, category)
     if circles_mod.stale_count(conn) or (union and not circles_mod.unions_current(conn)):
         _in_job(access, jobs, settings, "circles", circles_mod.refresh)
+    statement_timeout(conn, settings.analysis_max_seconds)
     return Response(
         circles_mod.circles_geojson(conn, category=category, kind=kind, union=union),
         media_type=GEOJSON,
@@ -305,19 +313,25 @@ SITING = refusals(401, 403, 404)
 
 
 def _site(
-    access: EngineCache, conn, principal: Principal, body: SitingCreate, coord_sys: CoordSys
+    access: EngineCache,
+    conn,
+    settings: Settings,
+    principal: Principal,
+    body: SitingCreate,
+    coord_sys: CoordSys,
 ) -> Response:
     from gis_service.access import siting
 
     _planner(principal)
     check_vocab(conn, body.kind, body.category)
+    deadline = Deadline(settings.analysis_max_seconds)
     cands = (
-        siting.candidates_from_geojson(body.candidates, coord_sys)
+        siting.candidates_from_geojson(body.candidates, coord_sys, GeometryLimits.of(settings))
         if body.candidates is not None
         else None
     )
-    return _json(
-        siting.site(
+    try:
+        answer = siting.site(
             conn,
             access.get(conn),
             kind=body.kind,
@@ -326,9 +340,12 @@ def _site(
             max_m=body.max_m,
             candidates=cands,
             viewer=principal,
-        ),
-        GEOJSON,
-    )
+            max_pairs=settings.siting_max_pairs,
+            deadline=deadline,
+        )
+    finally:
+        release()  # the coverage matrix and HiGHS's model are freed: return their pages
+    return _json(answer, GEOJSON)
 
 
 @router.get(
@@ -341,6 +358,7 @@ def _site(
 )
 def siting_get(
     conn: ConnDep,
+    settings: SettingsDep,
     access: AccessDep,
     principal: PrincipalDep,
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
@@ -349,7 +367,7 @@ def siting_get(
     max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
 ) -> Response:
     body = SitingCreate(kind=kind, category=category, k=k, max_m=max_m)
-    return _site(access, conn, principal, body, CoordSys.wgs84)
+    return _site(access, conn, settings, principal, body, CoordSys.wgs84)
 
 
 @router.post(
@@ -361,9 +379,10 @@ def siting_get(
 )
 def siting_post(
     conn: ConnDep,
+    settings: SettingsDep,
     access: AccessDep,
     principal: PrincipalDep,
     body: SitingCreate,
     coord_sys: CoordSys = CoordSys.wgs84,
 ) -> Response:
-    return _site(access, conn, principal, body, coord_sys)
+    return _site(access, conn, settings, principal, body, coord_sys)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from gis_service.access.reach import PARTY_REACH_M
 from gis_service.api.schemas import Feature, FeatureCollection, Geometry, Public, Versions
+from gis_service.geo.bounds import GEOMETRY_INPUT
 
 
 class SitingCreate(BaseModel):
@@ -20,7 +21,9 @@ class SitingCreate(BaseModel):
     candidates: dict | None = Field(
         None,
         description="GeoJSON FeatureCollection of candidate points (id or "
-        "properties.id names each); default: every network node",
+        "properties.id names each); default: every network node. Held to the geometry "
+        "limits (vertices, parts; 422 geometry_too_large)",
+        json_schema_extra={GEOMETRY_INPUT: "geojson"},
     )
 
 

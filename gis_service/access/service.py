@@ -9,6 +9,7 @@ import shapely
 from shapely.geometry import mapping
 from sqlalchemy import Connection, text
 
+from gis_service.access.bounds import check_grid
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
 from gis_service.errors import InvalidInput, NotFound, OutsideCoverage
 from gis_service.service_points.service import check_vocab, kind_filter
@@ -46,10 +47,17 @@ def isochrone(
     resolution_m: float | None = None,
     max_access_m: float = MAX_ACCESS_M,
 ) -> dict[str, Any]:
+    """Walking isochrones from (lon, lat) WGS-84 for each of ``minutes`` at ``speed_kmh``,
+    as a GeoJSON FeatureCollection of WGS-84 polygons. Errors: 422 invalid_input without
+    minutes, 422 analysis_too_large when ``resolution_m`` (metres) would need a raster of
+    more than ``access/bounds.py: MAX_GRID_CELLS`` cells, 422 outside_coverage farther than
+    ``COVERAGE_M`` from every street."""
     if not minutes:
         raise InvalidInput("minutes: give at least one contour, e.g. minutes=5,10,15")
     minutes = sorted(set(minutes))
     distances = [metres(m, speed_kmh) for m in minutes]
+    if resolution_m is not None:  # the default resolution always draws 256 × 256 cells
+        check_grid(max(distances), walk_off_m, resolution_m)
     origin = engine.snap(lon, lat)
     leg = float(origin.leg[0])
     if not leg <= COVERAGE_M:  # also NaN/inf from a projection far from its centre

@@ -22,11 +22,13 @@ from scipy.sparse import csr_matrix, hstack, identity
 from sqlalchemy import Connection
 
 from gis_service.access import reach
+from gis_service.access.bounds import Deadline, check_siting_pairs
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
 from gis_service.access.snap import Snapped
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import covers_unit
 from gis_service.errors import InvalidInput
+from gis_service.geo.bounds import GeometryLimits, check_geojson
 from gis_service.geo.checks import check_lon_lat
 from gis_service.geo.coords import CoordSys, point_to_wgs84
 
@@ -92,11 +94,18 @@ def uncovered(
     return Demand([c for c, g in zip(codes, gap, strict=True) if g], pop[gap], lon[gap], lat[gap])
 
 
-def candidates_from_geojson(fc: dict, coord_sys: CoordSys | str = CoordSys.wgs84) -> Candidates:
-    """Candidate points from a GeoJSON FeatureCollection (named by id or properties.id)."""
+def candidates_from_geojson(
+    fc: dict, coord_sys: CoordSys | str = CoordSys.wgs84, limits: GeometryLimits | None = None
+) -> Candidates:
+    """Candidate points from a GeoJSON FeatureCollection (named by id or properties.id).
+
+    Errors: 422 geometry_too_large past ``limits`` (``geo/bounds.py``, counted before
+    anything else is read), 422 invalid_input for a feature that is not a Point."""
     feats = fc.get("features") if isinstance(fc, dict) else None
     if not feats:
         raise InvalidInput("candidates: a GeoJSON FeatureCollection with point features")
+    if limits is not None:
+        check_geojson(fc, limits, "candidates")
     lon, lat, label = [], [], []
     for i, f in enumerate(feats):
         geom = (f or {}).get("geometry") or {}
@@ -116,8 +125,15 @@ def node_candidates(engine: AccessEngine) -> Candidates:
     return Candidates(lon, lat, [f"node:{int(i)}" for i in g.node_id], np.arange(g.node_count))
 
 
-def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: float) -> csr_matrix:
-    """Boolean (buildings × candidates): who walks to which candidate within max_m."""
+def coverage(
+    engine: AccessEngine,
+    demand: Demand,
+    cands: Candidates,
+    max_m: float,
+    deadline: Deadline | None = None,
+) -> csr_matrix:
+    """Boolean (buildings × candidates): who walks to which candidate within max_m; past
+    ``deadline`` AnalysisTooLarge (422)."""
     rows, cols = [], []
     targets: Snapped | None = None
     if cands.node is None:
@@ -126,6 +142,8 @@ def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: flo
         tree_xy = np.column_stack([cx, cy])
     snaps = engine.snap(demand.lon, demand.lat)
     for i in range(len(demand.codes)):
+        if deadline is not None and i % 64 == 0:
+            deadline.check(f"walking from {len(demand.codes):,} buildings")
         one = Snapped(
             snaps.edge[i : i + 1],
             snaps.frac[i : i + 1],
@@ -151,8 +169,12 @@ def coverage(engine: AccessEngine, demand: Demand, cands: Candidates, max_m: flo
     )
 
 
-def solve(cover: csr_matrix, weight: np.ndarray, k: int) -> tuple[list[int], float]:
-    """Exact MCLP: choose k columns maximising the weight of rows covered."""
+def solve(
+    cover: csr_matrix, weight: np.ndarray, k: int, deadline: Deadline | None = None
+) -> tuple[list[int], float]:
+    """Exact MCLP: choose k columns maximising the weight of rows covered. HiGHS gets what
+    is left of ``deadline`` (else 60 s); stopped by it, AnalysisTooLarge (422) rather than
+    a solution not proven optimal."""
     cover = cover.tocsc()
     used = np.nonzero(np.diff(cover.indptr) > 0)[0]
     if len(used) == 0:
@@ -186,8 +208,10 @@ def solve(cover: csr_matrix, weight: np.ndarray, k: int) -> tuple[list[int], flo
         integrality=np.ones(n_c + n_d),
         bounds=Bounds(np.zeros(n_c + n_d), np.ones(n_c + n_d)),
         constraints=[LinearConstraint(link, -np.inf, 0), LinearConstraint(count, k, k)],
-        options={"time_limit": 60},
+        options={"time_limit": max(0.1, deadline.left()) if deadline else 60},
     )
+    if result.status == 1 and deadline is not None:  # the time limit stopped HiGHS
+        raise deadline.exceeded(f"the integer programme ({n_c:,} × {n_d:,} merged)")
     if result.x is None:
         raise InvalidInput(f"the siting problem could not be solved ({result.message})")
     chosen = reps[np.nonzero(result.x[:n_c] > 0.5)[0]]
@@ -224,18 +248,23 @@ def site(
     max_m: float,
     candidates: Candidates | None = None,
     viewer: Principal | None = None,
+    max_pairs: int | None = None,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
     """The k sites that bring the most uncovered residents within ``max_m`` metres' walk.
 
     ``viewer`` limits the demand to the buildings inside that viewer's jurisdiction
     (auth/scope.py), so a supervisor's proposals answer for their own residents only;
-    None (the CLI, an operator) counts every building."""
+    None (the CLI, an operator) counts every building. ``max_pairs`` and ``deadline``
+    bound the work (access/bounds.py): past either, 422 ``analysis_too_large``."""
     if not kind and not category:
         raise InvalidInput("kind or category: say what is to be sited")
     demand = uncovered(conn, engine, kind=kind, category=category, max_m=max_m, viewer=viewer)
     cands = candidates or node_candidates(engine)
-    cover = coverage(engine, demand, cands, max_m)
-    chosen, total = solve(cover, demand.population, k)
+    cover = coverage(engine, demand, cands, max_m, deadline)
+    if max_pairs is not None:
+        check_siting_pairs(len(demand.codes), len(cands.label), cover.nnz, max_pairs, max_m)
+    chosen, total = solve(cover, demand.population, k, deadline)
     sites = []
     for rank, (j, gain, nb) in enumerate(order_by_gain(cover, demand.population, chosen), 1):
         sites.append(

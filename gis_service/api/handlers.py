@@ -6,7 +6,9 @@ wrong method 405 with ``Allow``, unreadable body 400); and, as a last resort beh
 request guard (``api/guard.py``), a value PostgreSQL refuses as data (SQLSTATE class 22:
 out of range, too long, untranslatable character) answers 422 instead of 500. A database
 that cannot answer (``DATABASE_FAULTS``: down, restarting, a connection it dropped) is a
-503 ``database_unavailable`` with ``Retry-After``, on every route alike. Anything else that
+503 ``database_unavailable`` with ``Retry-After``, on every route alike — except a statement
+PostgreSQL cancelled (SQLSTATE 57014, our statement_timeout): 422 ``analysis_too_large``.
+Anything else that
 fails is a 500 in the same shape (``internal_error``), logged as before.
 """
 
@@ -22,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from gis_service.errors import STATUS_CODES, ClusterError, GisServiceError
+from gis_service.errors import STATUS_CODES, AnalysisTooLarge, ClusterError, GisServiceError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,28 @@ def database_unavailable(exc: BaseException, retry_after: int) -> ClusterError:
     return ClusterError(
         f"the database is unavailable ({type(cause).__name__}); try again in {retry_after} s",
         retry_after=retry_after,
+    )
+
+
+def query_cancelled(exc: BaseException) -> bool:
+    """A statement PostgreSQL cancelled (SQLSTATE 57014, query_canceled: our ``SET LOCAL
+    statement_timeout`` ran out, access/bounds.py). psycopg2 files it under
+    OperationalError, so it would otherwise pass for a database that is down."""
+    cause = getattr(exc, "orig", None) or exc
+    return (
+        getattr(cause, "pgcode", None) == "57014"
+        or getattr(cause, "sqlstate", None) == "57014"
+        or isinstance(cause, asyncpg.exceptions.QueryCanceledError)
+    )
+
+
+def statement_stopped(seconds: float) -> AnalysisTooLarge:
+    """The answer to a cancelled statement: 422 ``analysis_too_large``, not 503 (the
+    database is up; the question is too large for ``analysis_max_seconds``)."""
+    return AnalysisTooLarge(
+        f"analysis too large: the database stopped the query after {seconds:g} s "
+        "(GIS_ANALYSIS_MAX_SECONDS); narrow it (e.g. unit=, a lower level) and ask again",
+        limit=seconds,
     )
 
 
@@ -145,8 +169,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
 
     async def database_fault(request: Request, exc: Exception) -> Response:
+        settings = request.app.state.services.settings
+        if query_cancelled(exc):
+            return error_response(statement_stopped(settings.analysis_max_seconds))
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        retry_after = request.app.state.services.settings.db_retry_after_seconds
+        retry_after = settings.db_retry_after_seconds
         fault = database_unavailable(exc, retry_after)
         # a route with an error format of its own (Open311's GeoReport list) answers in it
         custom = getattr(request.scope.get("route"), "error_response", None)
@@ -156,7 +183,7 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    for exc_type in DATABASE_FAULTS:
+    for exc_type in (*DATABASE_FAULTS, asyncpg.exceptions.QueryCanceledError):
         app.add_exception_handler(exc_type, database_fault)
 
     app.add_exception_handler(sqlalchemy.exc.DataError, data_error)

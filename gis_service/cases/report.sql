@@ -18,6 +18,14 @@ LANGUAGE sql STABLE AS $$
                 THEN c.parked_from ELSE c.status END
 $$;
 
+-- Overdue: the deadline runs (accepted, not closed, not parked until its review) and has
+-- passed. The one SQL home of the rule (docs/cases.md); Facts.overdue_now is its numpy
+-- twin for the statistics and tiles. Inlined by the planner like case_status().
+CREATE OR REPLACE FUNCTION case_overdue(c cases) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(case_status(c) IN {{deadline_statuses}} AND c.deadline_at < now(), false)
+$$;
+
 -- The summary of a case that reports and lists return. json, not jsonb: it is built to
 -- be sent, and json_build_object skips jsonb's parsing and key sorting (measured: a fifth
 -- of report_case's time went into building jsonb).
@@ -33,8 +41,7 @@ LANGUAGE sql STABLE AS $$
         'duplicate_of', c.duplicate_of,
         'reported_at', c.reported_at, 'accepted_at', c.accepted_at,
         'deadline_at', c.deadline_at, 'closed_at', c.closed_at,
-        'overdue', coalesce(case_status(c) IN {{deadline_statuses}} AND c.deadline_at < now(),
-                            false),
+        'overdue', case_overdue(c),
         'rework_count', c.rework_count, 'escalation_count', c.escalation_count,
         'rating', c.rating, 'updated_at', c.updated_at,
         -- the command-centre members (cases/workflow.py)

@@ -13,7 +13,6 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, require_case_reader
 from gis_service.cases.workflow import (
-    DEADLINE_STATUSES,
     ApprovalState,
     Status,
     allowed_actions,
@@ -158,12 +157,8 @@ class CaseFilters:
             where.append("c.reporter_id = :f_reporter")
             p["f_reporter"] = self.reporter_id
         if self.overdue is not None:
-            # the deadline runs (parked cases are out of the count until their review)
-            where.append(
-                ("" if self.overdue else "NOT ") + "coalesce(case_status(c) = ANY(:f_open) "
-                "AND c.deadline_at < now(), false)"
-            )
-            p["f_open"] = list(DEADLINE_STATUSES)
+            # the one overdue rule (case_overdue, cases/report.sql)
+            where.append(("" if self.overdue else "NOT ") + "case_overdue(c)")
         if self.date_from:
             where.append("c.reported_at >= (:f_from)::timestamp AT TIME ZONE :tz")
             p["f_from"] = self.date_from

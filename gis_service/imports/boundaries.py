@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from gis_service.db.engine import transaction
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
 from gis_service.imports import qa
 from gis_service.imports.fields import MAX_NAME_CHARS, CellError, Cells, pick_column, text_value
@@ -210,6 +211,7 @@ def import_boundaries(
         layer=options.layer,
         encoding=options.encoding,
         wkt_field=options.wkt_field,
+        limits=GeometryLimits.of(settings),
     )
     return import_frame(
         read.frame,

@@ -25,6 +25,7 @@ from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
 from gis_service.imports.points import PointOptions, import_points
 from gis_service.imports.report import ImportReport
 from gis_service.imports.roster import read_roster, replace_roster
+from gis_service.memory import release
 from gis_service.settings import Settings
 
 KINDS = ("boundaries", "points", "roster")
@@ -180,6 +181,7 @@ def execute(settings: Settings, run_id: str, request: ImportRequest) -> None:
         )
     finally:
         shutil.rmtree(request.path.parent, ignore_errors=True)
+        release()  # a large file's frame is gone: give its pages back (gis_service/memory.py)
 
 
 def submit(executor: Executor, settings: Settings, request: ImportRequest) -> tuple[str, Future]:

@@ -20,9 +20,11 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import GeometryLimits, excesses
 from gis_service.geo.coords import CoordSys, geometry_to_wgs84
 from gis_service.imports.fields import pick_column
 from gis_service.imports.problems import Problems
+from gis_service.settings import get_settings
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
@@ -188,8 +190,13 @@ def read_vector(
     wkt_field: str | None = None,
     lon_field: str | None = None,
     lat_field: str | None = None,
+    limits: GeometryLimits | None = None,
 ) -> ReadResult:
-    """Read any supported file into EPSG:4326, converting GCJ-02/BD-09 to WGS-84."""
+    """Read any supported file into EPSG:4326, converting GCJ-02/BD-09 to WGS-84.
+
+    Every feature's geometry is held to ``limits`` (default: the settings' import limits,
+    ``geo/bounds.py``) right after reading, before any reprojection or repair: past them
+    ImportRejected (422) lists each feature at fault with its count and the limit."""
     path = Path(path)
     if not path.exists():
         raise ImportRejected(f"file not found: {path}")
@@ -215,6 +222,7 @@ def read_vector(
             "Shapefile or CSV"
         )
 
+    check_sizes(frame, path.name, limits or GeometryLimits.of(get_settings()))
     _check_finite(frame, path.name)
     if frame.geometry.has_z.any():
         frame = frame.set_geometry(shapely.force_2d(frame.geometry.values), crs=frame.crs)
@@ -242,6 +250,15 @@ def read_vector(
         )
         notes.append(f"converted {CoordSys(coord_sys).value} coordinates to WGS-84")
     return ReadResult(frame=frame, source_crs=source_crs, encoding=used_encoding, notes=notes)
+
+
+def check_sizes(frame: gpd.GeoDataFrame, name: str, limits: GeometryLimits) -> None:
+    """Refuse the file if any feature, or all of them together, are past ``limits``: one
+    problem per feature (``field: geometry``, ``count``, ``limit``), nothing written."""
+    problems = Problems()
+    for e in excesses(frame.geometry.values, limits):
+        problems.add(e.feature, e.message, field="geometry", count=e.count, limit=e.limit)
+    problems.raise_if_any(name)
 
 
 def _check_finite(frame: gpd.GeoDataFrame, name: str) -> None:

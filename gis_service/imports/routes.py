@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from gis_service.api.deps import AdminDep, ConnDep, ImportExecutorDep, SettingsDep
 from gis_service.api.schemas import SIGNED_IN, refusals
 from gis_service.errors import InvalidInput, TooLarge
+from gis_service.geo.bounds import GEOMETRY_INPUT
 from gis_service.geo.coords import CoordSys
 from gis_service.imports import jobs
 from gis_service.imports.boundaries import BoundaryOptions
@@ -62,9 +63,18 @@ def create_import(
     settings: SettingsDep,
     executor: ImportExecutorDep,
     _: AdminDep,
-    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, CSV")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="GeoJSON, GeoPackage, zipped Shapefile, CSV; each feature held to the "
+            "geometry limits (422 listing each feature at fault)",
+            json_schema_extra={GEOMETRY_INPUT: "file"},
+        ),
+    ],
     kind: Annotated[str, Form(description="boundaries, points or roster")] = "boundaries",
-    level: Annotated[Level | None, Form()] = None,
+    level: Annotated[
+        Level | None, Form(description="Level of the units (kind=boundaries)", examples=["grid"])
+    ] = None,
     point_kind: Annotated[str | None, Form(description="Service-point kind (kind=points)")] = None,
     code_field: Annotated[str | None, Form()] = None,
     name_field: Annotated[str | None, Form()] = None,

@@ -130,7 +130,7 @@ def inline_cases(
     if unit:
         where.append("unit_code LIKE :u")
     if overdue_only:
-        where.append("status = ANY(:open) AND deadline_at < now()")
+        where.append("case_overdue(cases)")  # the one rule (cases/report.sql)
     cond = " AND ".join(where)
     params = {
         "a": date_from,
@@ -146,9 +146,9 @@ def inline_cases(
         sql = f"""SELECT json_build_object('type', 'FeatureCollection', 'features',
             coalesce(json_agg(json_build_object('type', 'Feature', 'id', id,
               'geometry', ST_AsGeoJSON(geom, 6)::json,
-              'properties', json_build_object('status', status, 'reported',
+              'properties', json_build_object('status', case_status(cases), 'reported',
                   (reported_at AT TIME ZONE :tz)::date,
-                  'overdue', deadline_at < now() AND closed_at IS NULL)
+                  'overdue', case_overdue(cases))
             )), '[]')) FROM cases WHERE {cond}"""
     else:
         sql = f"""SELECT json_build_object('type', 'FeatureCollection', 'features',
@@ -158,10 +158,11 @@ def inline_cases(
               'properties', json_build_object('count', n, 'open', o, 'overdue', od,
                                               'aggregated', true))), '[]'))
             FROM (SELECT count(*) AS n, avg(ST_X(p)) AS mx, avg(ST_Y(p)) AS my,
-                         count(*) FILTER (WHERE closed_at IS NULL) AS o,
-                         count(*) FILTER (WHERE closed_at IS NULL AND deadline_at < now())
-                             AS od
-                  FROM (SELECT ST_Transform(geom, 3857) AS p, closed_at, deadline_at
+                         count(*) FILTER (WHERE is_open) AS o,
+                         count(*) FILTER (WHERE overdue) AS od
+                  FROM (SELECT ST_Transform(geom, 3857) AS p,
+                               case_status(cases) = ANY(:open) AS is_open,
+                               case_overdue(cases) AS overdue
                         FROM cases WHERE {cond}) c
                   GROUP BY ST_SnapToGrid(p, :cell)) g"""
     return conn.execute(text(sql), params).scalar()

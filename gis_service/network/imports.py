@@ -8,13 +8,14 @@ from pathlib import Path
 
 from gis_service.db.engine import transaction
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
 from gis_service.imports.readers import VECTOR_SUFFIXES
 from gis_service.imports.report import Progress, no_progress
 from gis_service.network.layer import read_layer
 from gis_service.network.osm import read_osm
 from gis_service.network.store import Network, write_network
-from gis_service.settings import Settings
+from gis_service.settings import Settings, get_settings
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")
 
@@ -43,7 +44,11 @@ def read_network(
     coord_sys: CoordSys | str = CoordSys.wgs84,
     layer: str | None = None,
     progress: Progress = no_progress,
+    limits: GeometryLimits | None = None,
 ) -> Network:
+    """The network of an OSM extract or a line layer, held to ``limits`` (default: the
+    settings' network limits, ``geo/bounds.py``)."""
+    limits = limits or GeometryLimits.of(get_settings(), network=True)
     name = path.name.lower()
     if not name.endswith(OSM_SUFFIXES + tuple(VECTOR_SUFFIXES)):
         raise ImportRejected(
@@ -51,15 +56,17 @@ def read_network(
             "(.osm.pbf, .osm) or lines in GeoJSON, GeoPackage or Shapefile"
         )
     if name.endswith(OSM_SUFFIXES):
-        return read_osm(path, bbox=bbox, keep_all=keep_all, progress=progress)
-    return read_layer(path, crs=crs, coord_sys=coord_sys, layer=layer)
+        return read_osm(path, bbox=bbox, keep_all=keep_all, progress=progress, limits=limits)
+    return read_layer(path, crs=crs, coord_sys=coord_sys, layer=layer, limits=limits)
 
 
 def import_network(
     path: Path, *, settings: Settings | None = None, progress: Progress = no_progress, **options
 ) -> NetworkImport:
+    settings = settings or get_settings()
     progress("reading")
-    net = read_network(Path(path), progress=progress, **options)
+    limits = GeometryLimits.of(settings, network=True)
+    net = read_network(Path(path), progress=progress, limits=limits, **options)
     progress(f"writing {net.edge_count:,} edges")
     with transaction(settings) as conn:
         write_network(conn, net)

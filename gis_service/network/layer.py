@@ -16,9 +16,11 @@ import numpy as np
 import shapely
 
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
 from gis_service.imports.readers import read_vector
 from gis_service.network.store import Network
+from gis_service.settings import get_settings
 
 KIND_FIELDS = ("kind", "highway", "type", "class", "类型")
 NAME_FIELDS = ("name", "名称", "road_name")
@@ -38,8 +40,12 @@ def read_layer(
     layer: str | None = None,
     node: bool = True,
     snap_m: float = 0.5,
+    limits: GeometryLimits | None = None,
 ) -> Network:
-    frame = read_vector(path, crs=crs, coord_sys=coord_sys, layer=layer).frame
+    """The lines of a layer as a noded network; each line and the whole layer are held to
+    ``limits`` (``geo/bounds.py``; default: the settings' network limits)."""
+    limits = limits or GeometryLimits.of(get_settings(), network=True)
+    frame = read_vector(path, crs=crs, coord_sys=coord_sys, layer=layer, limits=limits).frame
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     types = set(frame.geometry.geom_type)
     if not types <= {"LineString", "MultiLineString"}:

@@ -35,6 +35,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis_service.errors import ImportRejected
+from gis_service.geo.bounds import SETTING, Excess, GeometryLimits
+from gis_service.imports.problems import Problems
 from gis_service.network.store import Network
 
 OSMNX_WALK_FILTER: tuple[tuple[str, str], ...] = (
@@ -92,11 +94,18 @@ def read_osm(
     bbox: tuple[float, float, float, float] | None = None,
     keep_all: bool = False,
     progress: Callable[[str], None] | None = None,
+    limits: GeometryLimits | None = None,
 ) -> Network:
+    """The walkable ways of an extract as a noded network. Each walkable way is held to
+    ``limits.vertices`` (a problem naming the way) and all of them together to
+    ``limits.total``, counted while reading, so an oversized extract is stopped before it
+    is held in memory (``geo/bounds.py``; ImportRejected, 422)."""
     if not path.exists():
         raise ImportRejected(f"{path.name}: no such file")
     ways: list[_Way] = []
     location: dict[int, tuple[float, float]] = {}
+    problems = Problems()
+    total = 0
     try:
         processor = osmium.FileProcessor(str(path)).with_locations()
         for obj in processor:
@@ -111,12 +120,34 @@ def read_osm(
                     continue
                 refs.append(n.ref)
                 location[n.ref] = (n.lon, n.lat)
+            total += len(refs)
+            if limits and len(refs) > limits.vertices:
+                e = Excess(obj.id, "vertices", len(refs), limits.vertices, SETTING["vertices"])
+                problems.add(
+                    None,
+                    f"way {obj.id} {e.message}",
+                    osm_id=obj.id,
+                    field="geometry",
+                    count=e.count,
+                    limit=e.limit,
+                )
+            if limits and total > limits.total:
+                e = Excess(None, "vertices", total, limits.total, limits.total_setting)
+                problems.add(
+                    None,
+                    f"the walkable ways {e.message}",
+                    field="geometry",
+                    count=e.count,
+                    limit=e.limit,
+                )
+                break
             if len(refs) >= 2:
                 ways.append(
                     _Way(obj.id, refs, tags["highway"], tags.get("name"), oneway_for_walkers(tags))
                 )
     except RuntimeError as exc:
         raise ImportRejected(f"{path.name}: not a readable OpenStreetMap file ({exc})") from exc
+    problems.raise_if_any(path.name)
     if progress:
         progress(f"{len(ways):,} walkable ways")
     if not ways:

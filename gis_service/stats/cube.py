@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis_service.cases.workflow import DEADLINE_STATUSES, Status
 from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
-from gis_service.cases.workflow import Status
 from gis_service.db.engine import get_engine
 from gis_service.settings import Settings
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS
@@ -118,6 +118,17 @@ class Facts:
         back = (status == STATUS_CODE[Status.parked]) & (self.parked_until[sel] <= now)
         return np.where(back, self.parked_from[sel], status).astype(np.int8)
 
+    def overdue_now(
+        self, now: float, rows: np.ndarray | None = None, status: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Overdue as of ``now``: the deadline runs (a status in ``DEADLINE_STATUSES``, so
+        not parked until its review) and has passed — ``case_overdue()`` (cases/report.sql)
+        over the facts. ``status``: :meth:`status_now` of the same rows, if already made."""
+        sel = slice(None) if rows is None else rows
+        if status is None:
+            status = self.status_now(now, rows)
+        return np.isin(status, DEADLINE_CODES) & (self.deadline[sel] < now)
+
     def prefix_mask(self, code: str, rows: np.ndarray | None = None) -> np.ndarray | None:
         """True for the cases (all, or those at ``rows``) located inside unit ``code``;
         None when the cube does not index the code's level (a building: ask SQL)."""
@@ -132,6 +143,7 @@ class Facts:
 # The cube stores a status as its index in the vocabulary's order (cases/workflow.py).
 STATUSES: list[str] = [s.value for s in WORKFLOW_STATUSES]
 STATUS_CODE: dict[str, int] = {s: i for i, s in enumerate(STATUSES)}
+DEADLINE_CODES: tuple[int, ...] = tuple(STATUS_CODE[s] for s in DEADLINE_STATUSES)
 
 
 class CaseCube:

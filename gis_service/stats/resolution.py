@@ -37,7 +37,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_mask, units_visible
-from gis_service.cases.workflow import DEADLINE_STATUSES, Status
+from gis_service.cases.workflow import Status
 from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUS_CODE, CaseCube, Facts
@@ -48,7 +48,6 @@ DEFINITIONS = {
     for line in __doc__.split("\n\n")[1].splitlines()[1:]
     if line.strip()
 }
-DEADLINE_CODES = [STATUS_CODE[s] for s in DEADLINE_STATUSES]
 CLOSED = STATUS_CODE[Status.closed]
 VOIDED = STATUS_CODE[Status.voided]
 PARKED = STATUS_CODE[Status.parked]
@@ -138,7 +137,7 @@ class _Flags:
             rework=closed & f.rework[mask],
             rated=rating > 0,
             satisfied=rating >= 4,
-            overdue=np.isin(status, DEADLINE_CODES) & (f.deadline[mask] < now),
+            overdue=f.overdue_now(now, mask, status),
             parked=status == PARKED,
             urges=f.urges[mask],
             urges_replied=f.urges_replied[mask],

@@ -227,14 +227,15 @@ def _masks(
     """(kept, open, overdue) for the given rows."""
     require_case_reader(principal)
     keep = case_mask(conn, principal, facts, rows)
-    st = facts.status[rows]
+    now = time.time()
+    st = facts.status_now(now, rows)  # a parked case past its review is back (case_status)
     keep &= st != STATUSES.index("duplicate")
     if status:
         if status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
         keep &= st == STATUSES.index(status)
     is_open = np.isin(st, [STATUSES.index(s) for s in OPEN_STATUSES])
-    overdue = is_open & (facts.deadline[rows] < time.time())
+    overdue = facts.overdue_now(now, rows, st)  # the one rule (case_overdue)
     if open_only:
         keep &= is_open
     if overdue_only:
@@ -351,7 +352,7 @@ def _points_mvt(conn: Connection, facts, rows, px, py, overdue) -> bytes:
         py,
         props={
             "case_id": facts.ids[rows],
-            "status": np.asarray(STATUSES, dtype=object)[facts.status[rows]],
+            "status": np.asarray(STATUSES, dtype=object)[facts.status_now(time.time(), rows)],
             "category": np.asarray(facts.categories, dtype=object)[facts.category[rows]],
             "overdue": np.asarray(overdue, bool),
         },
