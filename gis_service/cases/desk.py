@@ -2,10 +2,9 @@
 
 A tab is a named condition over ``cases c`` (SQL with named parameters), built here from
 the loop's vocabulary (cases/workflow.py) and the one status rule (``case_status()``,
-cases/report.sql) and the one overdue rule (``CaseFilters(overdue=True)`` in
-cases/service.py, the filter every list uses). Every query is cut to the viewer's
-jurisdiction by ``auth/scope.py`` ``case_filter``; the desk is for dispatchers
-(supervisors and admins, ``workflow.DISPATCHER``).
+cases/report.sql) and the one overdue rule (``case_overdue()``, cases/report.sql). Every
+query is cut to the viewer's jurisdiction by ``auth/scope.py`` ``case_filter``; the desk
+is for dispatchers (supervisors and admins, ``workflow.DISPATCHER``).
 
 Tabs (GB/T 30428's dispatch seat; ``TABS`` keeps their order):
 
@@ -59,16 +58,12 @@ def _statuses(*statuses: Status) -> list[str]:
     return [s.value for s in statuses]
 
 
-def overdue_sql(tz: str) -> tuple[str, dict[str, Any]]:
-    """The one overdue rule as SQL over ``cases c``: the list filter's (cases/service.py),
-    the same expression as ``case_summary()``'s ``overdue`` member."""
-    where, params = CaseFilters(overdue=True).sql(tz)
-    return where[0], params
+#: the one overdue rule over ``cases c``: ``case_overdue()`` (cases/report.sql), which
+#: the case answer and the list filter use too
+OVERDUE = "case_overdue(c)"
 
 
-def tab_sql(
-    tab: str, principal: Principal, *, tz: str, near_share: float
-) -> tuple[str, dict[str, Any]]:
+def tab_sql(tab: str, principal: Principal, *, near_share: float) -> tuple[str, dict[str, Any]]:
     """SQL (named parameters ``t_…``) true for the cases of ``tab`` over ``cases c``.
 
     ``escalated`` depends on the viewer: the handling level of one of their scope units
@@ -98,15 +93,14 @@ def tab_sql(
             params["t_levels"] = sorted({level_of(s).value for s in principal.scopes})
         return cond + ")", params
     if tab == "near_deadline":
-        late, params = overdue_sql(tz)
         return (
-            f"({status} = ANY(:t_running) AND NOT {late} AND c.deadline_at IS NOT NULL "
+            f"({status} = ANY(:t_running) AND NOT {OVERDUE} AND c.deadline_at IS NOT NULL "
             "AND c.deadline_at - now() "
             "<= :t_share * (c.deadline_at - coalesce(c.accepted_at, c.reported_at)))",
-            {**params, "t_running": _statuses(*DEADLINE_STATUSES), "t_share": near_share},
+            {"t_running": _statuses(*DEADLINE_STATUSES), "t_share": near_share},
         )
     if tab == "overdue":
-        return overdue_sql(tz)
+        return OVERDUE, {}
     raise KeyError(tab)
 
 
@@ -121,7 +115,7 @@ class DeskFilters(CaseFilters):
     def sql(self, tz: str) -> tuple[list[str], dict[str, Any]]:
         where, params = super().sql(tz)
         if self.tab and self.principal is not None:
-            cond, tparams = tab_sql(self.tab, self.principal, tz=tz, near_share=self.near_share)
+            cond, tparams = tab_sql(self.tab, self.principal, near_share=self.near_share)
             # every tab holds open cases: the stored status says so too (case_status()
             # only turns parked into what it left), and lets the planner use the
             # indexes on open cases (cases_open_idx, cases_open_geom_idx)
@@ -160,7 +154,7 @@ def counts(
     params.update(fparams)
     columns = []
     for name in TABS:
-        cond, tparams = tab_sql(name, principal, tz=tz, near_share=near_share)
+        cond, tparams = tab_sql(name, principal, near_share=near_share)
         params.update(tparams)
         columns.append(f"count(*) FILTER (WHERE {cond}) AS {name}")
     cond = " AND ".join([scope, "c.status = ANY(:d_open)", *where])
