@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # The clock on an approval (a deadline extension waiting for the level above): it is
     # due this many hours after the request (cases/approvals.py; GET /api/v1/approvals).
     approval_due_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # The desk's "near the deadline" tab (临期): running cases with less than this share of
+    # their deadline's span (acceptance to deadline) left (cases/desk.py).
+    desk_near_deadline_share: float = Field(default=0.25, gt=0, lt=1)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

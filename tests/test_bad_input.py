@@ -410,7 +410,7 @@ def test_every_bad_value_in_every_field_is_refused_and_stores_nothing(
 
 def test_undeclared_paths_and_methods_answer_in_our_body(client):
     for method, path, status in (
-        ("GET", "/", 404),
+        ("GET", "/nothing-here", 404),  # "/" is the front door (desk/pages.py)
         ("GET", "/api/v1/nothing-here", 404),
         ("DELETE", "/api/v1/categories", 405),
         ("GET", "/static/app/no-such-file.js", 404),

@@ -573,9 +573,36 @@ def check_approvals(api, city, who, auth) -> list[str]:
     return [] if got == want else [f"approvals: extra {got - want}, missing {want - got}"]
 
 
+def check_desk(api, city, who, auth) -> list[str]:
+    """The desk's queue (every tab and none) and its counts: dispatchers (APPROVERS are
+    the supervisors and admins) see their jurisdiction's cases, everyone else 401/403."""
+    from gis_service.cases.desk import TABS
+    from gis_service.cases.workflow import OPEN_STATUSES
+
+    q = api.get("/api/v1/desk/queue", headers=auth, params={"limit": 1000})
+    n = api.get("/api/v1/desk/counts", headers=auth)
+    if who not in APPROVERS:
+        bad = [r.status_code for r in (q, n) if r.status_code not in (401, 403)]
+        return [f"desk answered {bad}"] if bad else []
+    want = visible(city, who)
+    got = {f["id"] for f in q.json()["features"]}
+    problems = [] if got == want else [f"desk queue: extra {got - want}, missing {want - got}"]
+    opened = {c["id"] for c in city["cases"] if c["status"] in OPEN_STATUSES} & want
+    if n.json()["open"] != len(opened):
+        problems.append(f"desk counts: open {n.json()['open']}, not {len(opened)}")
+    for tab in TABS:
+        r = api.get("/api/v1/desk/queue", headers=auth, params={"tab": tab, "limit": 1000})
+        extra = {f["id"] for f in r.json()["features"]} - want
+        if extra or r.json()["numberMatched"] != n.json()["tabs"][tab]:
+            problems.append(f"desk tab {tab}: extra {extra}, count {n.json()['tabs'][tab]}")
+    return problems
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/approvals": [check_approvals],
+    "/api/v1/desk/queue": [check_desk],
+    "/api/v1/desk/counts": [check_desk],
     "/api/v1/cases/{case_id}": [check_case_detail],
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
@@ -627,6 +654,9 @@ NO_JURISDICTION = {
     "/m/sw.js": "the phone app's service worker",
     "/m/manifest.webmanifest": "the phone app's manifest",
     "/m/icon-{size}.png": "an icon",
+    "/": "the front door: the sign-in form, or a redirect to the role's page",
+    "/desk": "a redirect to /desk/",
+    "/desk/": "the desk's page shell: its data comes from /api/v1/desk/… (check_desk)",
 }
 
 

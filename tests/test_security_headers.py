@@ -46,6 +46,8 @@ def expected_kind(path: str) -> str:
     for prefix, kind in (
         ("/maps", "page"),
         ("/m", "shell"),
+        ("/desk", "desk"),
+        ("/", "desk"),
         ("/docs", "docs"),
         ("/static", "static"),
         ("/tiles", "tiles"),
@@ -88,7 +90,7 @@ def header_problems(path: str, response, *, https: bool = False) -> list[str]:
     if kind in ("api", "static", "tiles"):
         if csp != NONE:
             problems.append(f"{where}: CSP {csp!r}, not {NONE!r}")
-    elif kind == "shell":
+    elif kind in ("shell", "desk"):
         if csp != SHELL_CSP:
             problems.append(f"{where}: CSP {csp!r}, not the phone app's")
     else:  # page, docs

@@ -8,6 +8,7 @@ from gis_service.api.vocabulary import router as vocabulary_router
 from gis_service.audit.routes import router as audit_router
 from gis_service.auth.routes import router as auth_router
 from gis_service.cases.routes import router as cases_router
+from gis_service.desk.api import router as desk_router
 from gis_service.imports.routes import router as imports_router
 from gis_service.service_points.routes import router as points_router
 from gis_service.stats.routes import router as stats_router
@@ -25,3 +26,4 @@ api_router.include_router(imports_router)
 api_router.include_router(access_router)
 api_router.include_router(vocabulary_router)
 api_router.include_router(audit_router)
+api_router.include_router(desk_router)

@@ -13,6 +13,8 @@ Kinds and their Content-Security-Policy (CSP Level 3, W3C):
   (``Settings.basemap_url``).
 * ``shell``: the phone app (``/m/…``), strict: ``'self'`` only, nothing inline
   (``mobile/shell.py`` builds a page with no inline script or style).
+* ``desk``: the front door (``/``, the sign-in) and the desk's pages (``/desk/…``), as
+  strict as the phone app (the same policy): they carry no inline script or style.
 * ``docs``: Swagger UI (``/docs``), whose page starts the bundle with one inline script.
 * ``static``, ``tiles``, ``api``: files, vector tiles and JSON answers are never documents
   a browser should run: ``default-src 'none'; frame-ancestors 'none'``.
@@ -68,6 +70,8 @@ DOCS_CSP = (
 KINDS: dict[str, str] = {
     "/maps": "page",
     "/m": "shell",
+    "/desk": "desk",
+    "/": "desk",  # the front door itself only: "/" + "/" never starts another path
     "/docs": "docs",
     "/static": "static",
     "/tiles": "tiles",
@@ -75,7 +79,8 @@ KINDS: dict[str, str] = {
 
 
 def kind_of(path: str) -> str:
-    """The kind of answer a request path gets: page, shell, docs, static, tiles or api."""
+    """The kind of answer a request path gets: page, shell, desk, docs, static, tiles or
+    api."""
     for prefix, kind in KINDS.items():
         if path == prefix or path.startswith(prefix + "/"):
             return kind
@@ -94,6 +99,7 @@ def headers_by_kind(settings: Settings) -> dict[str, dict[str, str]]:
     csp = {
         "page": page_csp(settings.basemap_url),
         "shell": SHELL_CSP,
+        "desk": SHELL_CSP,
         "docs": DOCS_CSP,
         "static": _NONE,
         "tiles": _NONE,

@@ -129,7 +129,7 @@ def _title_box(page: Page) -> str:
     who = page.principal.display_name or page.principal.username or page.principal.role.value
     return f"""
 <div class="gis-title" data-testid="map-title" lang="{page.lang}">
-  <h1>{html.escape(page.text(page.kind + ".title"))}</h1>
+  {_nav(page)}<h1>{html.escape(page.text(page.kind + ".title"))}</h1>
   <p class="gis-date" data-testid="data-date">{page.text("data_as_of")} {page.data_date}</p>
   <ul class="gis-filters" data-testid="filters">{rows}</ul>
   {_form(page)}
@@ -168,6 +168,16 @@ def _form(page: Page) -> str:
         f'<form class="gis-form" method="get" data-testid="filter-form">{"".join(fields)}'
         f'{keep}<button type="submit">{page.text("filters")}</button></form>'
     )
+
+
+def _nav(page: Page) -> str:
+    """The navigation bar shared with the desk (desk/nav.py); none on offline exports."""
+    if page.offline is not None:
+        return ""
+    from gis_service.desk.nav import nav_bar
+
+    current = "coverage" if page.kind == "coverage" else "maps"
+    return nav_bar(page.principal, page.lang, current, page.other_lang_url())
 
 
 def _links(page: Page) -> str:

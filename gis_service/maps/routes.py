@@ -54,6 +54,12 @@ def _to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/maps/login?next={quote(target)}", status_code=303)
 
 
+def _safe_next(target: str) -> bool:
+    """A page of this server to go to after sign-in: a path, never another origin
+    (``//host`` or ``/\\host`` would leave the site: an open redirect, OWASP)."""
+    return target.startswith("/") and not target.startswith(("//", "/\\"))
+
+
 def _page(html_text: str) -> HTMLResponse:
     return HTMLResponse(html_text, headers={"Cache-Control": "private, no-store"})
 
@@ -62,7 +68,7 @@ def _page(html_text: str) -> HTMLResponse:
 def login_form(
     request: Request, next: str = "/maps/resolution", lang: Lang = "zh", error: bool = False
 ) -> Response:
-    target = next if next.startswith("/maps/") else "/maps/resolution"
+    target = next if _safe_next(next) else "/maps/resolution"
     err = (
         f'<p class="error" data-testid="login-error">{t("login.failed", lang)}</p>' if error else ""
     )
@@ -79,6 +85,8 @@ def login_form(
 <input id="p" name="password" type="password" autocomplete="current-password"
        data-testid="login-password" required>
 <button type="submit" data-testid="login-submit">{t("login.submit", lang)}</button>
+<p><a href="{request.url.path}?lang={"en" if lang == "zh" else "zh"}&amp;next={quote(target)}"
+      data-testid="login-lang">{t("lang_switch", lang)}</a></p>
 </form></body></html>"""
     # the same for everyone: revalidated by its ETag (api/conditional.py)
     return conditional.respond(
@@ -107,7 +115,7 @@ def login(
         return RedirectResponse(
             f"/maps/login?error=1&lang={lang}&next={quote(next)}", status_code=303
         )
-    target = next if next.startswith("/maps/") else "/maps/resolution"
+    target = next if _safe_next(next) else "/maps/resolution"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         TOKEN_COOKIE,

@@ -1,0 +1,72 @@
+"""The navigation bar shared by the desk, the map pages and (later) the admin pages, and
+where each role starts (the front door, ``/``)."""
+
+from __future__ import annotations
+
+import html
+
+from gis_service.auth.principal import Principal, Role
+from gis_service.cases.workflow import DISPATCHER
+
+#: where the front door sends each role: dispatchers the desk, planners the coverage
+#: map, grid workers and team members the phone app (issue 15 item 1)
+HOMES: dict[Role, str] = {
+    Role.supervisor: "/desk/",
+    Role.admin: "/desk/",
+    Role.planner: "/maps/coverage",
+    Role.grid_worker: "/m/",
+    Role.team_member: "/m/",
+}
+
+#: (key, path, 中文, English, roles that see it); admin is a placeholder: the API's
+#: interactive documentation until the admin pages exist (issue 15 item 7)
+LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
+    ("desk", "/desk/", "案件台", "Desk", DISPATCHER),
+    (
+        "maps",
+        "/maps/resolution",
+        "地图",
+        "Maps",
+        frozenset({Role.supervisor, Role.admin, Role.planner}),
+    ),
+    (
+        "coverage",
+        "/maps/coverage",
+        "覆盖分析",
+        "Coverage",
+        frozenset({Role.supervisor, Role.admin, Role.planner}),
+    ),
+    ("admin", "/docs", "管理", "Admin", frozenset({Role.admin})),
+)
+
+
+def home_of(principal: Principal) -> str:
+    """The page a signed-in viewer starts on (``HOMES``); the maps for any other role."""
+    return HOMES.get(principal.role, "/maps/resolution")
+
+
+def nav_bar(principal: Principal, lang: str, current: str, other_lang_url: str) -> str:
+    """``<nav>`` with the links the viewer's role may open (``current`` marked), the
+    viewer's name, the language switch and sign-out. Text only, no inline script or style,
+    so it fits the strictest page policy (api/security.py)."""
+    zh = lang == "zh"
+    items = []
+    for key, path, name_zh, name_en, roles in LINKS:
+        if principal.role not in roles:
+            continue
+        mark = ' aria-current="page" class="on"' if key == current else ""
+        sep = "&" if "?" in path else "?"
+        href = path if zh else f"{path}{sep}lang=en"
+        items.append(
+            f'<a href="{href}" data-testid="nav-{key}"{mark}>{name_zh if zh else name_en}</a>'
+        )
+    who = principal.display_name or principal.username or principal.role.value
+    return (
+        f'<nav class="gis-nav" data-testid="nav" lang="{lang}">'
+        f'<span class="brand">{"网格治理" if zh else "Grid service"}</span>{"".join(items)}'
+        f'<span class="who" data-testid="nav-who">{html.escape(who)}</span>'
+        f'<a href="{html.escape(other_lang_url)}" data-testid="nav-lang">'
+        f"{'English' if zh else '中文'}</a>"
+        f'<a href="/maps/logout" data-testid="nav-logout">{"退出" if zh else "Sign out"}</a>'
+        "</nav>"
+    )

@@ -1,0 +1,107 @@
+"""``/`` (the front door) and ``/desk/`` (the case queue's page).
+
+Both are pages of this server only: the desk page has no inline script or style (its
+data comes from ``/api/v1/desk/…`` and its words from ``/m/vocabulary.js`` and the page's
+``data-`` attributes); Leaflet, its tile plugin and the basemap helpers are the map pages'
+own copies (maps/assets.py). Sign-in is the map pages' cookie sign-in (maps/routes.py).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gis_service.api.deps import SettingsDep
+from gis_service.cases.desk import TABS, require_desk
+from gis_service.desk.nav import home_of, nav_bar
+from gis_service.maps import routes as maps_routes
+from gis_service.maps.assets import LEAFLET_CSS, LEAFLET_JS, MAPS_JS, VECTORGRID_JS
+from gis_service.mobile.shell import VOCABULARY_URL
+from gis_service.mobile.shell import version as build_version
+
+router = APIRouter(tags=["desk"], include_in_schema=False)
+Lang = Annotated[str, Query(pattern="^(zh|en)$")]
+DESK_JS = "/static/app/desk.js"
+DESK_CSS = "/static/app/desk.css"
+MAPS_CSS = "/static/app/maps.css"  # fonts and the navigation bar, shared with the maps
+#: seconds between two polls of the tab counts (a 304 when nothing moved)
+POLL_SECONDS = 10
+
+
+@router.get("/", response_class=HTMLResponse)
+async def front_door(
+    request: Request,
+    settings: SettingsDep,
+    lang: Lang = "zh",
+    error: bool = False,
+    next: str = "/",
+) -> Response:
+    """Signed out: the sign-in form (the map pages' cookie sign-in, back to ``/``).
+    Signed in: 303 to where the role works (desk/nav.py ``HOMES``)."""
+    principal = await maps_routes._principal(request, settings)
+    if principal is None:
+        return maps_routes.login_form(request, next=next, lang=lang, error=error)
+    target = home_of(principal)
+    if lang == "en":
+        target += ("&" if "?" in target else "?") + "lang=en"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/desk", response_class=RedirectResponse)
+def desk_bare(request: Request) -> RedirectResponse:
+    """``/desk`` → ``/desk/`` (the query kept)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/desk/{query}", status_code=308)
+
+
+@router.get("/desk/", response_class=HTMLResponse)
+async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") -> Response:
+    """The case queue: tabs with live counts, filters (kept in the URL), the list paged
+    by the server and a map of the same cases. Signed out: to the sign-in; 403 for roles
+    other than supervisors and admins."""
+    principal = await maps_routes._principal(request, settings)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/maps/login?next={quote(target)}", status_code=303)
+    require_desk(principal)
+    query = dict(request.query_params)
+    query["lang"] = "en" if lang == "zh" else "zh"
+    other = "/desk/?" + urlencode({k: v for k, v in query.items() if v != "zh"})
+    zh = lang == "zh"
+    tabs = {name: (zh_ if zh else en) for name, (zh_, en) in TABS.items()}
+    config = {
+        "lang": lang,
+        "tabs": tabs,
+        "poll_ms": POLL_SECONDS * 1000,
+    }
+    v = build_version()
+    page = f"""<!DOCTYPE html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{"案件台" if zh else "Case desk"}</title>
+<link rel="stylesheet" href="{LEAFLET_CSS}?v={v}">
+<link rel="stylesheet" href="{MAPS_CSS}">
+<link rel="stylesheet" href="{DESK_CSS}">
+</head><body class="desk" data-config="{html.escape(json.dumps(config, ensure_ascii=False))}">
+{nav_bar(principal, lang, "desk", other)}
+<main class="desk-main">
+<section class="desk-work">
+<div class="desk-tabs" role="tablist" data-testid="tabs"></div>
+<form class="desk-filters" data-testid="filters"></form>
+<div class="desk-status" data-testid="list-status" aria-live="polite"></div>
+<table class="desk-list" data-testid="queue"><thead></thead><tbody></tbody></table>
+<div class="desk-pager" data-testid="pager"></div>
+</section>
+<div class="desk-map" id="desk-map" data-testid="map"></div>
+</main>
+<script src="{VOCABULARY_URL}?v={v}" defer></script>
+<script src="{LEAFLET_JS}?v={v}" defer></script>
+<script src="{VECTORGRID_JS}?v={v}" defer></script>
+<script src="{MAPS_JS}?v={v}" defer></script>
+<script src="{DESK_JS}" defer></script>
+</body></html>"""
+    return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
