@@ -34,7 +34,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth import throttle, tokens, users
 from gis_service.auth.principal import Principal
-from gis_service.db.asyncpool import get_pool
+from gis_service.db import asyncpool
 from gis_service.db.engine import transaction
 from gis_service.errors import InvalidGrant, Unauthorized
 from gis_service.settings import Settings
@@ -64,11 +64,12 @@ async def check(settings: Settings, principal: Principal) -> Principal:
     """The principal, if its session and account still hold (see module doc); else 401
     ``unauthorized``. One primary-key lookup on the async pool (db/asyncpool.py)."""
     if _needs_check(principal):
-        pool = await get_pool(settings)
-        ok = await pool.fetchval(
-            ALIVE, principal.session_id, principal.user_id, principal.token_version
+        # through asyncpool.fetchrow, which ends a connection a restart broke (a 503, not
+        # a 500 on the next request that takes it: tests/faults/test_database_restart.py)
+        row = await asyncpool.fetchrow(
+            settings, ALIVE, principal.session_id, principal.user_id, principal.token_version
         )
-        if not ok:
+        if row is None or not row[0]:
             raise Unauthorized(ENDED)
     return principal
 
