@@ -30,6 +30,7 @@ from gis_service.db.asyncpool import close_pools
 from gis_service.desk.pages import router as desk_pages_router
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
+from gis_service.memory import fix_mmap_threshold
 from gis_service.mobile.routes import router as mobile_router
 from gis_service.mobile.shell import MOBILE_DIR
 from gis_service.mobile.shell import version as mobile_version
@@ -109,6 +110,7 @@ def _no_telemetry() -> dict:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    fix_mmap_threshold()  # before the request threads: large arrays go back when freed
     services = Services.build(settings)
 
     @asynccontextmanager

@@ -26,14 +26,51 @@ import gc
 import urllib.parse
 from functools import lru_cache
 
+#: mallopt(3) parameter numbers (glibc malloc.h)
+M_MMAP_THRESHOLD = -3
+#: blocks from this size up are mmap'd of their own and unmapped when freed: glibc's
+#: starting value, made fixed (see ``fix_mmap_threshold``)
+MMAP_THRESHOLD = 128 * 1024
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Keep glibc's mmap threshold fixed, so a large block always goes back to the
+    system when freed. True if set (False off glibc). Called once per process when the
+    app is made (app.py ``create_app``), before the request threads start.
+
+    Why (issue 14 item 7, benchmarks/RESULTS.md "Soak"): glibc raises the threshold
+    past the size of every mmap'd block that is freed (up to 32 MiB on 64 bits) and the
+    trim threshold with it to twice that (mallopt(3), M_MMAP_THRESHOLD). The statistics
+    cube and the tiles make arrays of one value per case — 200 KB and more each, a new
+    set on every report, since each report changes the cube — so after the first large
+    frees these arrays come from the heaps instead, one malloc arena per request thread
+    (up to 8 per core), and a heap keeps up to the raised trim threshold of free pages.
+    Under the soak's mix a worker stayed flat for minutes, then grew 15–30 MiB a minute
+    in those arenas. Setting the threshold explicitly turns the dynamic adjustment off:
+    arrays from 128 KiB up are mapped and unmapped each time (a few µs), heaps trim
+    back past 128 KiB of free top."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+
 
 @lru_cache(maxsize=1)
 def _malloc_trim():
     """glibc's malloc_trim, or None where the C library has none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
