@@ -18,8 +18,17 @@ from gis_service.stats.cube import CaseCube, Facts
 
 #: world coordinates are integers in [0, 2^BITS) on each axis (Web Mercator)
 BITS = 30
-#: re-sort when this many cases have arrived since the last sort
-TAIL_LIMIT = 50_000
+#: re-sort when the cases that arrived since the last sort (the tail, binned one by one
+#: on every tile) pass this share of the sorted ones, or TAIL_MIN: the tail's cost grows
+#: with its length on every tile and its ever-longer arrays fragmented the heap in the
+#: soak (benchmarks/RESULTS.md), while a re-sort costs ~0.1 s per million cases
+TAIL_SHARE = 0.01
+TAIL_MIN = 500
+
+
+def tail_limit(sorted_cases: int) -> int:
+    """How long the tail may grow before the next re-sort (see TAIL_SHARE)."""
+    return max(TAIL_MIN, int(sorted_cases * TAIL_SHARE))
 
 
 def world_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +106,7 @@ class CaseIndex:
         if still and len(rows):
             in_sort[rows] = True
         tail = np.nonzero(~in_sort)[0]
-        if not still or len(tail) > TAIL_LIMIT or len(self._keys) == 0:
+        if not still or len(tail) > tail_limit(len(self._keys)) or len(self._keys) == 0:
             keys = morton(wx, wy)
             order = np.argsort(keys, kind="stable")
             self._keys, self._order = keys[order], order
