@@ -266,3 +266,14 @@ def test_migrate_brings_an_old_database_to_the_python_vocabulary(db):
             s.value for s in DEADLINE_STATUSES
         }
         assert vocabulary_checks.sync(conn) == []  # in step now: nothing to remake
+
+
+def test_the_phone_names_every_timeline_event_in_both_languages():
+    """The case timeline on the phone labels each event ``ev.<event>`` (words.js); every
+    event the loop writes (cases/workflow.py EVENTS) has a zh and an en label, so a new
+    action cannot show up as a raw key."""
+    from gis_service.cases.workflow import EVENTS
+
+    words_js = (PACKAGE / "web" / "mobile" / "words.js").read_text(encoding="utf-8")
+    missing = [e for e in EVENTS if words_js.count(f'"ev.{e}":') != 2]
+    assert not missing, missing

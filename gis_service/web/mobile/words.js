@@ -57,7 +57,10 @@ window.gisWords = {
     "ev.start": "接单", "ev.handle": "处置", "ev.verify": "核查", "ev.rate": "评价",
     "ev.escalate": "上报上级", "ev.return": "退回", "ev.comment": "进展", "ev.photo": "照片",
     "ev.duplicate": "重复上报", "ev.reopen": "返工",
-    "ev.publish": "照片公开", "ev.unpublish": "撤回公开照片"
+    "ev.publish": "照片公开", "ev.unpublish": "撤回公开照片",
+    "ev.link": "重复上报并入", "ev.extend": "申请延期", "ev.park": "挂账", "ev.resume": "恢复办理",
+    "ev.void": "作废", "ev.urge": "督办", "ev.reply": "督办回复",
+    "ev.extension_approved": "延期获批", "ev.extension_refused": "延期未获批"
   },
   en: {
     app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
@@ -119,6 +122,9 @@ window.gisWords = {
     "ev.verify": "Checked", "ev.rate": "Rated", "ev.escalate": "Escalated",
     "ev.return": "Returned", "ev.comment": "Progress", "ev.photo": "Photo",
     "ev.duplicate": "Duplicate report", "ev.reopen": "Rework",
-    "ev.publish": "Photo published", "ev.unpublish": "Photo withdrawn"
+    "ev.publish": "Photo published", "ev.unpublish": "Photo withdrawn",
+    "ev.link": "Duplicate linked", "ev.extend": "Extension requested", "ev.park": "Parked",
+    "ev.resume": "Resumed", "ev.void": "Voided", "ev.urge": "Urged", "ev.reply": "Reply to urging",
+    "ev.extension_approved": "Extension approved", "ev.extension_refused": "Extension refused"
   }
 };
