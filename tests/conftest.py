@@ -164,17 +164,26 @@ def write(gdf: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
 @pytest.fixture
 def test_city(db: Settings, tmp_path: Path) -> Settings:
     """District, subdistricts and communities of the small test city, imported."""
+    import_test_city(db, tmp_path)
+    return db
+
+
+def import_test_city(settings: Settings, folder: Path, *, grids: bool = False) -> None:
+    """Import the small test city's district, subdistricts and communities (and its grids
+    if ``grids``) into ``settings``' database, writing the files into ``folder``."""
     from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
     from gis_service.units.codes import Level
 
-    for level, rows in (
+    levels = [
         (Level.district, {"410199": DISTRICT}),
         (Level.subdistrict, SUBDISTRICTS),
         (Level.community, COMMUNITIES),
-    ):
-        path = write(frame(rows, level.value), tmp_path / f"{level.value}.geojson")
-        import_boundaries(path, BoundaryOptions(level=level), settings=db)
-    return db
+    ]
+    if grids:
+        levels.append((Level.grid, GRIDS))
+    for level, rows in levels:
+        path = write(frame(rows, level.value), folder / f"{level.value}.geojson")
+        import_boundaries(path, BoundaryOptions(level=level), settings=settings)
 
 
 def make_user(

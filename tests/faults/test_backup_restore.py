@@ -31,19 +31,12 @@ from gis_service.backup import dump, manifest, pgtools, restore, wal
 from gis_service.cases import photos as photo_store
 from gis_service.db import cluster, migrate
 from gis_service.errors import GisServiceError
-from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
 from gis_service.settings import Settings
-from gis_service.units.codes import Level
 from tests.browser import free_port
 from tests.conftest import (
-    COMMUNITIES,
-    DISTRICT,
-    GRIDS,
     IN_GRID_1,
-    SUBDISTRICTS,
-    frame,
+    import_test_city,
     make_user,
-    write,
 )
 from tests.images import image_bytes
 
@@ -78,14 +71,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         cluster.start(settings)
         migrate.upgrade(settings)
         tmp = tmp_path_factory.mktemp("backup-city")
-        for level, rows in (
-            (Level.district, {"410199": DISTRICT}),
-            (Level.subdistrict, SUBDISTRICTS),
-            (Level.community, COMMUNITIES),
-            (Level.grid, GRIDS),
-        ):
-            path = write(frame(rows, level.value), tmp / f"{level.value}.geojson")
-            import_boundaries(path, BoundaryOptions(level=level), settings=settings)
+        import_test_city(settings, tmp, grids=True)
         yield {
             "settings": settings,
             "root": root,

@@ -27,20 +27,13 @@ from httpx import Response
 
 from gis_service.app import create_app
 from gis_service.db import cluster, migrate
-from gis_service.imports.boundaries import BoundaryOptions, import_boundaries
 from gis_service.settings import Settings
-from gis_service.units.codes import Level
 from tests.browser import free_port
 from tests.conftest import (
-    COMMUNITIES,
-    DISTRICT,
-    GRIDS,
     IN_GRID_1,
-    SUBDISTRICTS,
     TEST_SECRET,
-    frame,
+    import_test_city,
     make_user,
-    write,
 )
 from tests.faults.stream import UNHANDLED, ReportStream, assert_exactly_once, served
 
@@ -84,14 +77,7 @@ def own_cluster() -> Iterator[Settings]:
 def city(own_cluster: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The conftest's small test city on the cluster, and a grid worker to report."""
     tmp = tmp_path_factory.mktemp("faults-city")
-    for level, rows in (
-        (Level.district, {"410199": DISTRICT}),
-        (Level.subdistrict, SUBDISTRICTS),
-        (Level.community, COMMUNITIES),
-        (Level.grid, GRIDS),
-    ):
-        path = write(frame(rows, level.value), tmp / f"{level.value}.geojson")
-        import_boundaries(path, BoundaryOptions(level=level), settings=own_cluster)
+    import_test_city(own_cluster, tmp, grids=True)
     return {
         "settings": own_cluster,
         "worker": make_user(own_cluster, "grid_worker", scopes=["41019900100101"]),
