@@ -67,7 +67,8 @@ def vocabulary() -> dict[str, Any]:
 
     {"statuses": [{"code", "open", "label": {"zh", "en"}}, ...],
      "open_statuses": [...], "closed_statuses": [...], "deadline_statuses": [...],
-     "actions": [...], "note_required_actions": [...], "events": [...], "priorities": [...],
+     "actions": [...], "note_required_actions": [...],
+     "action_fields": {action: [ActionRequest field, ...]}, "events": [...], "priorities": [...],
      "parkable_statuses": [...], "approval_kinds": [...], "approval_states": [...],
      "decisions": [...],
      "roles": [{"code", "label": {"zh", "en"}}], "staff_role_labels": [same],
@@ -89,6 +90,7 @@ def vocabulary() -> dict[str, Any]:
         "deadline_statuses": _values(DEADLINE_STATUSES),
         "actions": _values(ACTIONS),
         "note_required_actions": _values(a for a, step in STEPS.items() if step.note_required),
+        "action_fields": {a.value: list(step.fields) for a, step in STEPS.items()},
         "events": _values(EVENTS),
         "priorities": _values(PRIORITIES),
         "parkable_statuses": _values(s for s in STATUSES if s in PARKABLE),

@@ -622,3 +622,28 @@ def test_status_now_returns_parked_cases_past_their_review():
     assert out[0] == STATUS_CODE["closed"]
     assert (out[1 : n // 2] == STATUS_CODE["accepted"]).all()
     assert (out[n // 2 + 1 :] == STATUS_CODE["parked"]).all()
+
+
+def test_fields_of_another_action_are_refused_by_name(api, case_city):
+    """Every field of ActionRequest that an action does not take (workflow Step.fields)
+    is refused with 422 naming it, before any rule of the status: generated from the
+    request model, so a field added later is covered."""
+    from gis_service.cases.actions import COMMON_FIELDS, ActionRequest
+
+    c = case_city
+    cid = case_at(api, c, "reported")
+    sample = {
+        "team_id": c["teams"]["a"],
+        "passed": True,
+        "score": 5,
+        "extension_hours": 24,
+        "review_on": "2099-01-01",
+    }
+    optional = set(ActionRequest.model_fields) - COMMON_FIELDS
+    assert optional == set(sample), "a new ActionRequest field needs a sample value here"
+    for action, step in STEPS.items():
+        for name in sorted(optional - set(step.fields)):
+            r = act(api, c["sub1_sup"], cid, action.value, note="n", **{name: sample[name]})
+            assert r.status_code == 422, (action, name, r.text)
+            assert name in r.json()["detail"], r.json()
+    assert case(api, c["sub1_sup"], cid)["status"] == "reported"

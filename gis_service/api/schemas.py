@@ -189,6 +189,7 @@ class VocabularyPublic(Public):
     deadline_statuses: list[str]
     actions: list[str]
     note_required_actions: list[str]
+    action_fields: dict[str, list[str]]
     events: list[str]
     priorities: list[str]
     parkable_statuses: list[str]

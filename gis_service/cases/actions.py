@@ -60,6 +60,10 @@ class ActionRequest(BaseModel):
     ] = None
 
 
+#: what every action takes (Step.fields lists the rest, per action)
+COMMON_FIELDS = frozenset({"action", "note", "photo_ids"})
+
+
 def check_account(conn: Connection, principal: Principal) -> None:
     """Writes re-check the session in their own transaction (auth/sessions.py, the rule
     every request's principal already passed), so one that ended meanwhile writes nothing."""
@@ -83,6 +87,13 @@ def apply_action(
     check_account(conn, principal)
     case = wake_if_due(conn, principal, visible_case(conn, principal, case_id, lock=True))
     action, step = req.action, STEPS[req.action]
+    stray = sorted(req.model_fields_set - COMMON_FIELDS - set(step.fields))
+    if stray:
+        raise InvalidInput(
+            f"{stray[0]} does not apply to {action.value}"
+            + (f" (it takes {', '.join(step.fields)})" if step.fields else ""),
+            field=stray[0],
+        )
     if not state_allows(action, case):
         raise Conflict(
             f"cannot {action.value}: {why_not(action, case)}",

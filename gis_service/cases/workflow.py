@@ -177,17 +177,21 @@ class Step:
     team: bool = False
     reporter: bool = False
     note_required: bool = False
+    #: the ActionRequest fields this action takes besides ``note`` and ``photo_ids``
+    #: (required unless the action's rule says otherwise): the desk builds its forms
+    #: from this, the API checks it (cases/actions.py)
+    fields: tuple[str, ...] = ()
 
 
 S = Status
 STEPS: dict[Action, Step] = {
     Action.accept: Step(frozenset({S.reported}), S.accepted),
     Action.reject: Step(frozenset({S.reported}), S.rejected, note_required=True),
-    Action.dispatch: Step(frozenset({S.accepted}), S.dispatched),
+    Action.dispatch: Step(frozenset({S.accepted}), S.dispatched, fields=("team_id",)),
     Action.start: Step(frozenset({S.dispatched}), S.in_progress, team=True),
     Action.handle: Step(frozenset({S.in_progress}), S.handled, team=True, note_required=True),
-    Action.verify: Step(frozenset({S.handled}), None, reporter=True),
-    Action.rate: Step(frozenset({S.closed}), None, reporter=True),
+    Action.verify: Step(frozenset({S.handled}), None, reporter=True, fields=("passed",)),
+    Action.rate: Step(frozenset({S.closed}), None, reporter=True, fields=("score",)),
     Action.escalate: Step(
         OPEN - {S.handled, S.parked},
         None,
@@ -200,8 +204,8 @@ STEPS: dict[Action, Step] = {
     ),
     Action.comment: Step(OPEN, None, team=True, reporter=True),
     # The command-centre actions (see the module; GB/T 30428).
-    Action.extend: Step(PARKABLE, None, team=True, note_required=True),
-    Action.park: Step(PARKABLE, S.parked, note_required=True),
+    Action.extend: Step(PARKABLE, None, team=True, note_required=True, fields=("extension_hours",)),
+    Action.park: Step(PARKABLE, S.parked, note_required=True, fields=("review_on",)),
     Action.resume: Step(frozenset({S.parked}), None),
     Action.void: Step(OPEN, S.voided, note_required=True),
     Action.urge: Step(frozenset({S.dispatched, S.in_progress}), None, note_required=True),
