@@ -90,7 +90,7 @@ def point_in(geometry, rng: random.Random) -> tuple[float, float]:
 
 @dataclass
 class Reporter:
-    headers: dict[str, str]
+    credentials: Credentials
     grid: object  # shapely geometry
 
 
@@ -99,12 +99,16 @@ class World:
     """Who sends what where: tokens of the admin and of grid workers, their grids, the
     district's outline, the units the statistics are asked for, known case ids."""
 
-    admin: dict[str, str]
+    credentials: Credentials  # the admin's
     reporters: list[Reporter]
     district: object
     units: list[str]
     case_ids: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.credentials.headers
 
     def some_case(self, rng: random.Random) -> int:
         with self.lock:
@@ -115,28 +119,64 @@ class World:
             self.case_ids.append(case_id)
 
 
-def sign_in(client: httpx.Client, username: str) -> dict[str, str] | None:
+class Credentials:
+    """A signed-in account's bearer token, renewed with its refresh token (POST
+    /api/v1/auth/refresh, single use: each renewal rotates it) a minute before the access
+    token expires — as the phone app does — so a soak longer than the token's lifetime
+    (GIS_ACCESS_TOKEN_SECONDS, 30 min) keeps its sessions."""
+
+    #: renew this many seconds before the access token expires
+    MARGIN = 60
+
+    def __init__(self, base: str, answer: dict) -> None:
+        self.base = base
+        self.lock = threading.Lock()
+        self._take(answer)
+
+    def _take(self, answer: dict) -> None:
+        self._headers = {"Authorization": "Bearer " + answer["access_token"]}
+        self._refresh = answer["refresh_token"]
+        self._renew_at = time.monotonic() + answer["expires_in"] - self.MARGIN
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The current ``Authorization`` header, renewed first when due (one thread
+        renews; the others wait and take the new token)."""
+        with self.lock:
+            if time.monotonic() >= self._renew_at:
+                with httpx.Client(base_url=self.base, timeout=30) as client:
+                    r = client.post(
+                        "/api/v1/auth/refresh",
+                        data={"grant_type": "refresh_token", "refresh_token": self._refresh},
+                    )
+                r.raise_for_status()
+                self._take(r.json())
+            return self._headers
+
+
+def sign_in(client: httpx.Client, username: str) -> Credentials | None:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     if r.status_code != 200:
         return None
-    return {"Authorization": "Bearer " + r.json()["access_token"]}
+    return Credentials(str(client.base_url), r.json())
 
 
 def prepare(base: str) -> World:
     with httpx.Client(base_url=base, timeout=30) as client:
-        admin = sign_in(client, "admin")
-        if admin is None:
+        admin_credentials = sign_in(client, "admin")
+        if admin_credentials is None:
             raise SystemExit("cannot sign in as admin/demo password: load the demo first")
+        admin = admin_credentials.headers
         grids = client.get("/api/v1/units", params={"level": "grid"}, headers=admin)
         grids.raise_for_status()
         codes = sorted(f["properties"]["code"] for f in grids.json()["features"])
         reporters: list[Reporter] = []
         for code in codes:
-            headers = sign_in(client, f"gw{code}")
-            if headers is None:
+            credentials = sign_in(client, f"gw{code}")
+            if credentials is None:
                 continue
-            unit = client.get(f"/api/v1/units/{code}", headers=headers).json()
-            reporters.append(Reporter(headers, shape(unit["geometry"])))
+            unit = client.get(f"/api/v1/units/{code}", headers=credentials.headers).json()
+            reporters.append(Reporter(credentials, shape(unit["geometry"])))
             if len(reporters) == REPORTERS:
                 break
         if not reporters:
@@ -148,7 +188,7 @@ def prepare(base: str) -> World:
         subs = client.get("/api/v1/units", params={"level": "subdistrict"}, headers=admin).json()
         units = [district_code, *(f["properties"]["code"] for f in subs["features"])]
         cases = client.get("/api/v1/cases", params={"limit": 200}, headers=admin).json()
-        world = World(admin, reporters, district, units)
+        world = World(admin_credentials, reporters, district, units)
         for f in cases["features"]:
             world.add_case(int(f["id"]))
         return world
@@ -185,7 +225,7 @@ class Load:
             "lat": lat,
             "description": f"{source}: 楼道堆放杂物 {uuid.uuid4().hex[:6]}",
         }
-        headers = {**reporter.headers, "Idempotency-Key": str(uuid.uuid4())}
+        headers = {**reporter.credentials.headers, "Idempotency-Key": str(uuid.uuid4())}
         if with_photo:
             r = self.client().post(
                 "/api/v1/cases",
@@ -204,12 +244,12 @@ class Load:
         reporter = rng.choice(self.world.reporters)
         self._report(rng, reporter, True, "soak phone")
         c = self.client()
-        self.check(c.get("/api/v1/categories", headers=reporter.headers))
+        self.check(c.get("/api/v1/categories", headers=reporter.credentials.headers))
         for params in (
             {"mine": "true", "limit": 50, "order": "newest"},
             {"status": "handled", "order": "deadline", "limit": 50},
         ):
-            self.check(c.get("/api/v1/cases", params=params, headers=reporter.headers))
+            self.check(c.get("/api/v1/cases", params=params, headers=reporter.credentials.headers))
 
     def case_list(self, rng: random.Random, n: int) -> None:
         params = {"limit": 50, "order": "newest"}

@@ -30,7 +30,7 @@ from gis_service.db.asyncpool import close_pools
 from gis_service.desk.pages import router as desk_pages_router
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
-from gis_service.memory import fix_mmap_threshold
+from gis_service.memory import Trimmer, cap_arenas, fix_mmap_threshold
 from gis_service.mobile.routes import router as mobile_router
 from gis_service.mobile.shell import MOBILE_DIR
 from gis_service.mobile.shell import version as mobile_version
@@ -111,6 +111,7 @@ def _no_telemetry() -> dict:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     fix_mmap_threshold()  # before the request threads: large arrays go back when freed
+    cap_arenas(settings.malloc_arena_max)  # and their small blocks share a few arenas
     services = Services.build(settings)
 
     @asynccontextmanager
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         for t in warmers:
             t.start()
+        trimmer = Trimmer(settings.malloc_trim_seconds).start()
         await _open_report_pool(settings)
         # Objects alive at start (modules, routes, settings) never become garbage: keep
         # them out of every collection, so a full one does not stall a report.
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # whatever comes next (a migration, a test's TRUNCATE): let it finish first
         for t in warmers:
             t.join(timeout=60)
+        trimmer.stop()
         imports.shutdown(wait=True)
         if services.import_executor is imports:
             services.import_executor = None

@@ -23,11 +23,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import threading
 import urllib.parse
 from functools import lru_cache
 
 #: mallopt(3) parameter numbers (glibc malloc.h)
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 #: blocks from this size up are mmap'd of their own and unmapped when freed: glibc's
 #: starting value, made fixed (see ``fix_mmap_threshold``)
 MMAP_THRESHOLD = 128 * 1024
@@ -39,6 +41,67 @@ def _libc():
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's mallopt(3); False off glibc or when refused."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(param, int(value)))
+
+
+def cap_arenas(arena_max: int) -> bool:
+    """Let the request threads share at most ``arena_max`` malloc arenas (0: glibc's
+    default, 8 per core). True if set. Called once per process when the app is made,
+    before the request threads start (arenas already made stay).
+
+    Why (issue 14 item 7, benchmarks/RESULTS.md "Soak"): glibc gives a thread its own
+    arena when the others are busy, up to 8 per core, and each arena keeps the free
+    pages of its heap. A worker's ~40 request threads (anyio's default pool) spread a
+    report's, a tile's and a statistics answer's short-lived blocks over 16 arenas, each
+    holding its share of free pages: in the soak the resident size grew with the
+    number of arenas in use, not with live objects (runs B and I: two arenas grew less
+    than half as much). The GIL lets one thread run Python at a time, so two arenas cost
+    no measurable throughput on the report path (benchmarks/soak.py)."""
+    if arena_max <= 0:
+        return False
+    return _mallopt(M_ARENA_MAX, arena_max)
+
+
+class Trimmer:
+    """A daemon thread that returns the C heap's free pages every ``seconds``
+    (``malloc_trim(0)``: every arena, glibc ≥ 2.8; a few milliseconds, taken between
+    requests' allocations under each arena's lock). What a long-running worker frees in
+    small blocks between large ones otherwise stays resident for good; trimming returns
+    only free pages, so live memory — a leak — still shows in the resident size.
+    ``stop()`` ends it (the app's shutdown)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self.trims = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Trimmer:
+        if self.seconds > 0 and _malloc_trim() is not None:
+            self._thread = threading.Thread(target=self._run, name="malloc-trim", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        trim = _malloc_trim()
+        while not self._stop.wait(self.seconds):
+            trim(0)
+            self.trims += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
@@ -57,13 +120,7 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     in those arenas. Setting the threshold explicitly turns the dynamic adjustment off:
     arrays from 128 KiB up are mapped and unmapped each time (a few µs), heaps trim
     back past 128 KiB of free top."""
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
-    if mallopt is None:
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+    return _mallopt(M_MMAP_THRESHOLD, threshold)
 
 
 @lru_cache(maxsize=1)

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # refused up front past what fits (buildings x candidates), and stopped past this;
     # SQL of the reach / living-circle figures runs under SET LOCAL statement_timeout.
     analysis_max_seconds: float = Field(default=30.0, gt=0)
+    # glibc malloc per worker process (memory.py, issue 14 item 7): the arenas the
+    # request threads share (0: glibc's default, 8 per core) and how often the free pages
+    # of the C heap go back to the system (seconds; 0: never).
+    malloc_arena_max: int = Field(default=2, ge=0, le=64)
+    malloc_trim_seconds: float = Field(default=60.0, ge=0)
     # Siting's integer programme: building-candidate pairs within walking reach (175,000
     # solve in ~15 s on the demo city; 785,000 do not finish in a minute).
     siting_max_pairs: int = Field(default=300_000, gt=0)
