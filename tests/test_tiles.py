@@ -209,6 +209,27 @@ def test_etag_answers_304_and_a_new_case_changes_the_tile(demo_client, demo_sett
     later = demo_client.get(url, headers={**ADMIN_AUTH, "If-None-Match": etag})
     assert later.status_code == 200 and later.headers["etag"] != etag
     assert len(decode(later.content)["cases"]["features"]) == before + 1
+    # the tile of the older cases version is gone from the cache, not left to the LRU bound
+    cache = demo_client.app.state.services.tiles
+    held = [k for k in cache._data if k.startswith(f"cases/{z}/{x}/{y}/")]
+    assert len(held) == 1, held
+
+
+def test_a_new_generation_drops_its_familys_older_tiles():
+    """tiles/cache.py: tiles keyed by an older data version are dropped when a newer one
+    is cut, family by family; the LRU bound still holds, and forgets what it evicts."""
+    from gis_service.tiles.cache import TileCache
+
+    cache = TileCache(capacity=3)
+    for i in range(3):
+        cache.get(f"cases/{i}/v1", lambda i=i: b"c" * (i + 1), "cases", "v1")
+    cache.get("units/0/u1", lambda: b"u", "units", "u1")  # evicts cases/0 (LRU)
+    assert list(cache._data) == ["cases/1/v1", "cases/2/v1", "units/0/u1"]
+    cache.get("cases/0/v2", lambda: b"new", "cases", "v2")  # the cases moved on
+    assert list(cache._data) == ["units/0/u1", "cases/0/v2"]
+    assert cache.bytes == 4 and len(cache) == 2
+    assert cache.get("cases/0/v2", lambda: b"never made", "cases", "v2") == b"new"
+    assert cache._generations["cases"] == ("v2", {"cases/0/v2"})
 
 
 def test_basemap_has_streets_and_boundaries_and_is_public(demo_client):

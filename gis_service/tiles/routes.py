@@ -140,7 +140,8 @@ def tile(
     mvt.check_tile(z, x, y)
     versions = versions_of(conn)
     if layer in ("basemap", "service_points"):
-        key = f"{layer}/{z}/{x}/{y}/{versions}/{kind}/{category}"
+        generation = str(versions)
+        key = f"{layer}/{z}/{x}/{y}/{generation}/{kind}/{category}"
         private = False
 
         def make() -> bytes:
@@ -153,15 +154,17 @@ def tile(
         if layer == "units":
             lvl = level or mvt.unit_level_for(z)
             figures_at, figures = unit_figures(services, conn, lvl, principal)
-            key = f"units/{z}/{x}/{y}/{lvl}/{versions[2]}/{figures_at}/{scope_key(principal)}"
+            generation = f"{versions[2]}/{figures_at}"
+            key = f"units/{z}/{x}/{y}/{lvl}/{generation}/{scope_key(principal)}"
 
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
         else:
             index = services.case_index
             facts = index.facts()
+            generation = str(facts.version)
             key = (
-                f"cases/{z}/{x}/{y}/{facts.version}/{status}/{category}/{open}/{overdue}/"
+                f"cases/{z}/{x}/{y}/{generation}/{status}/{category}/{open}/{overdue}/"
                 f"{scope_key(principal)}"
             )
 
@@ -187,7 +190,7 @@ def tile(
     }
     if conditional.not_modified(request.headers, etag):
         return conditional.not_modified_response(headers)
-    body = cache.get(key, make)
+    body = cache.get(key, make, family=layer, generation=generation)
     return Response(body, media_type=MVT, headers=headers)
 
 
