@@ -59,6 +59,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MIX = {"report": 0.25, "sync": 0.10, "case_list": 0.15, "case": 0.15, "stats": 0.10, "tile": 0.25}
 KINDS = list(MIX)
 PERCENTILES = (50, 95, 99)
+#: a client's idle connection is closed after this (seconds): under the server's 5 s
+KEEPALIVE_SECONDS = 2.0
 #: grid workers whose grids the reports fall in (each reports in their own)
 REPORTERS = 8
 console = Console(stderr=True)
@@ -204,7 +206,12 @@ class Load:
 
     def client(self) -> httpx.Client:
         if not hasattr(self._local, "client"):
-            self._local.client = httpx.Client(base_url=self.base, timeout=60)
+            # idle connections are dropped before the server's keep-alive timeout
+            # (uvicorn: 5 s) ends them: with equal timeouts a request sent on a connection
+            # the server is closing is reset (RFC 9112 §9.3.1), which the first soak
+            # counted as an error
+            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+            self._local.client = httpx.Client(base_url=self.base, timeout=60, limits=limits)
         return self._local.client
 
     @staticmethod
