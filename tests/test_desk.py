@@ -270,3 +270,43 @@ def test_sign_in_never_leaves_the_site(api, case_city):
             follow_redirects=False,
         )
         assert r.headers["location"] == "/maps/resolution", target
+
+
+#: a value for each path parameter of a page (a page with a new one fails until added)
+PAGE_PARAMS = {"case_id": lambda c, api: report(api, c["worker1"]).json()["id"]}
+
+
+def desk_pages(app) -> list[str]:
+    """Every HTML page of the desk and the admin, enumerated from the app's routes."""
+    from tests.test_scope_matrix import _data_routes
+
+    return sorted(p for p in _data_routes(app) if p.startswith(("/desk/", "/admin")))
+
+
+def test_every_desk_page_signs_in_first_and_is_for_its_roles(api, case_city):
+    """Generated from the app: each desk and admin page sends the signed-out to the
+    sign-in (this page as ``next``), refuses a grid worker (403, our error body) and
+    opens for an admin, in both languages, with no inline script or style."""
+    c = case_city
+    pages = desk_pages(api.app)
+    assert "/desk/" in pages and "/desk/approvals" in pages
+    s = c["settings"]
+    make_user(s, "admin", username="pages-admin")
+    make_user(s, "grid_worker", scopes=["41019900100101"], username="pages-worker")
+    for template in pages:
+        path = template
+        for name in [p[1:-1] for p in template.split("/") if p.startswith("{")]:
+            assert name in PAGE_PARAMS, f"{template}: add an example for {{{name}}}"
+            path = path.replace(f"{{{name}}}", str(PAGE_PARAMS[name](c, api)))
+        with TestClient(create_app(s)) as browser:
+            r = browser.get(path, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/maps/login?next=")
+            sign_in(browser, "pages-worker")
+            r = browser.get(path, follow_redirects=False)
+            assert r.status_code == 403, (path, r.status_code)
+        with TestClient(create_app(s)) as browser:
+            sign_in(browser, "pages-admin")
+            for lang, word in (("zh", 'lang="zh-CN"'), ("en", 'lang="en"')):
+                r = browser.get(path, params={"lang": lang})
+                assert r.status_code == 200 and word in r.text, (path, lang, r.text[:300])
+                assert "<script>" not in r.text and " style=" not in r.text, path

@@ -43,6 +43,25 @@ def test_pages_need_a_sign_in_and_a_wrong_password_says_so(demo_settings):
         assert r.status_code == 401
 
 
+def test_a_pages_script_writes_with_the_cookie_only_with_its_header(demo_settings):
+    """api/deps.py ``PAGE_WRITE_HEADER``: the sign-in cookie carries a write only with
+    ``X-Requested-With: XMLHttpRequest`` and no Origin of another host (OWASP CSRF
+    custom-header defence); the same request with the header is carried out."""
+    with _signed_in(demo_settings, "admin") as client:
+        case_id = client.get("/api/v1/cases", params={"limit": 1}).json()["features"][0]["id"]
+        url = f"/api/v1/cases/{case_id}/actions"
+        body = {"action": "comment", "note": "cookie write"}
+        own = {"X-Requested-With": "XMLHttpRequest"}
+        assert client.post(url, json=body).status_code == 401
+        foreign = {**own, "Origin": "https://evil.example"}
+        assert client.post(url, json=body, headers=foreign).status_code == 401
+        assert client.post(url, json=body, headers={"X-Requested-With": "x"}).status_code == 401
+        same = {**own, "Origin": "http://testserver"}
+        for headers in (own, same):
+            r = client.post(url, json=body, headers=headers)
+            assert r.status_code in (200, 409), r.text  # signed in: the loop's rules decide
+
+
 def test_pages_ask_nothing_of_other_hosts_by_default(demo_settings):
     with _signed_in(demo_settings) as client:
         for path in ("/maps/resolution", "/maps/cases", "/maps/units", "/maps/coverage"):

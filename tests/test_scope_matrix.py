@@ -657,6 +657,7 @@ NO_JURISDICTION = {
     "/": "the front door: the sign-in form, or a redirect to the role's page",
     "/desk": "a redirect to /desk/",
     "/desk/": "the desk's page shell: its data comes from /api/v1/desk/… (check_desk)",
+    "/desk/approvals": "the approval inbox's page shell: its data is /api/v1/approvals'",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -107,15 +108,33 @@ async def get_principal(
     return await sessions.check(settings, _token_principal(request, settings, token))
 
 
+#: a page's script sends this header with every write it makes on the sign-in cookie
+#: (web/static/pagefetch.js): the "custom request header" defence of OWASP's CSRF cheat
+#: sheet — another site cannot send it without a CORS preflight, which this API never
+#: grants (and the cookie is SameSite=Strict besides)
+PAGE_WRITE_HEADER = ("x-requested-with", "XMLHttpRequest")
+
+
 def _credential(request: Request, token: str | None) -> str | None:
-    """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
-    cookie; writes always need the header, so a cookie cannot be used to forge one."""
+    """The bearer token, or the sign-in cookie: for reads (pages, tiles, the data they
+    fetch) always, for writes only from our own pages' scripts — with ``X-Requested-With:
+    XMLHttpRequest`` and no ``Origin`` of another host — so a cookie cannot be used by
+    another site to forge one."""
     if token is None:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
-    if not token and request.method in ("GET", "HEAD"):
+    if not token and (request.method in ("GET", "HEAD") or _own_page_write(request)):
         token = request.cookies.get(TOKEN_COOKIE)
     return token or None
+
+
+def _own_page_write(request: Request) -> bool:
+    """A write sent by one of our pages' scripts (see ``PAGE_WRITE_HEADER``)."""
+    name, value = PAGE_WRITE_HEADER
+    if request.headers.get(name) != value:
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def principal_of(request: Request, settings: Settings, conn: Connection) -> Principal:

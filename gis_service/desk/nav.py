@@ -22,6 +22,7 @@ HOMES: dict[Role, str] = {
 #: interactive documentation until the admin pages exist (issue 15 item 7)
 LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
     ("desk", "/desk/", "案件台", "Desk", DISPATCHER),
+    ("approvals", "/desk/approvals", "审批", "Approvals", DISPATCHER),
     (
         "maps",
         "/maps/resolution",

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gis_service.api.deps import SettingsDep
 from gis_service.cases.desk import TABS, require_desk
+from gis_service.desk import approvals_page
 from gis_service.desk.nav import home_of, nav_bar
 from gis_service.maps import routes as maps_routes
 from gis_service.maps.assets import LEAFLET_CSS, LEAFLET_JS, MAPS_JS, VECTORGRID_JS
@@ -105,3 +106,7 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 <script src="{DESK_JS}" defer></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
+
+
+# the desk's other pages, each in its own module
+router.include_router(approvals_page.router)

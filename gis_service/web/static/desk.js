@@ -79,7 +79,8 @@
   open.appendChild(el("span", {}, w("open") + " "));
   open.appendChild(el("b", { "data-testid": "count-open" }, ""));
   tabsBox.appendChild(open);
-  var approvals = el("span", { "class": "desk-approvals", "data-testid": "approvals" });
+  var approvals = el("a", { "class": "desk-approvals", "data-testid": "approvals",
+                            href: "/desk/approvals" + (zh ? "" : "?lang=en") });
   approvals.appendChild(el("span", {}, w("approvals") + " "));
   approvals.appendChild(el("b", { "data-testid": "count-approvals" }, ""));
   tabsBox.appendChild(approvals);
