@@ -42,6 +42,21 @@ def test_the_tail_is_sorted_in_once_it_passes_its_limit():
     index.facts()
     assert len(index.tail) == limit
     cube.n += 1  # past it: sorted in, every case findable by its key again
-    index.facts()
-    assert len(index.tail) == 0
-    assert len(index.rows_between(np.array([0]), np.array([cube.n]))) == cube.n
+    state = index.state()
+    assert len(state.tail) == 0
+    assert len(state.rows_between(np.array([0]), np.array([cube.n]))) == cube.n
+
+
+def test_a_state_is_never_changed_by_a_later_sync():
+    """A tile reads one IndexState throughout: the cases arriving meanwhile make a new
+    state and leave the one being read as it was (the soak's IndexError)."""
+    cube = _Growing(5_000)
+    index = CaseIndex(cube)
+    old = index.state()
+    n, tail, order = len(old.facts.ids), old.tail.copy(), old.order.copy()
+    cube.n += 100  # a sync by another thread: new cases in the tail
+    new = index.state()
+    assert new is not old and len(new.tail) == 100
+    assert len(old.facts.ids) == n and (old.tail == tail).all() and (old.order == order).all()
+    rows = old.rows_between(np.array([0]), np.array([len(old.keys)]))
+    assert rows.max() < len(old.facts.ids) == len(old.wx)

@@ -10,7 +10,7 @@ cases reported since the last sort sit in a short unsorted tail that every query
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,54 +74,35 @@ def _cumsum(v: np.ndarray) -> np.ndarray:
     return out
 
 
-class CaseIndex:
-    def __init__(self, cube: CaseCube, max_age: float = 0.0) -> None:
-        self.cube = cube
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._facts: Facts | None = None
-        self._keys = np.zeros(0, np.uint64)  # sorted Morton keys
-        self._ids_by_key = np.zeros(0, np.int64)  # case ids in key order
-        self._order = np.zeros(0, np.int64)  # rows of the current facts in key order
-        self._tail = np.zeros(0, np.int64)  # rows not in the sort (reported since)
-        self.wx = np.zeros(0, np.uint64)
-        self.wy = np.zeros(0, np.uint64)
-        self._sums: dict[object, Sums] = {}
+@dataclass(frozen=True)
+class IndexState:
+    """One version of the index, never changed once made: the facts it covers, their
+    Morton keys in order, the unsorted tail and the world coordinates of every row. A
+    tile reads everything from one state (``CaseIndex.state()``), so a sync by another
+    thread meanwhile cannot mix two versions — the soak found tiles whose rows came from
+    a newer tail than their facts (IndexError, 500)."""
 
-    def facts(self) -> Facts:
-        """The cube's facts (at most ``max_age`` seconds old), with this index up to them."""
-        facts = self.cube.facts(self.max_age)
-        if facts is not self._facts:
-            with self._lock:
-                if facts is not self._facts:
-                    self._refresh(facts)
-        return facts
+    facts: Facts | None
+    keys: np.ndarray  # sorted Morton keys
+    ids_by_key: np.ndarray  # case ids in key order
+    order: np.ndarray  # rows of ``facts`` in key order
+    tail: np.ndarray  # rows not in the sort (reported since)
+    wx: np.ndarray
+    wy: np.ndarray
+    _sums: dict[object, Sums] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _refresh(self, facts: Facts) -> None:
-        wx, wy = world_xy(facts.lon, facts.lat)
-        rows = np.searchsorted(facts.ids, self._ids_by_key)
-        rows = np.minimum(rows, max(len(facts.ids) - 1, 0))
-        still = len(rows) == 0 or bool((facts.ids[rows] == self._ids_by_key).all())
-        in_sort = np.zeros(len(facts.ids), bool)
-        if still and len(rows):
-            in_sort[rows] = True
-        tail = np.nonzero(~in_sort)[0]
-        if not still or len(tail) > tail_limit(len(self._keys)) or len(self._keys) == 0:
-            keys = morton(wx, wy)
-            order = np.argsort(keys, kind="stable")
-            self._keys, self._order = keys[order], order
-            self._ids_by_key = facts.ids[order]
-            tail = np.zeros(0, np.int64)
-        else:
-            self._order = rows
-        self.wx, self.wy, self._tail, self._facts = wx, wy, tail, facts
-        self._sums = {}
+    def cached_sums(self, key: object) -> Sums | None:
+        """The prefix sums of a filter if this state has made them."""
+        with self._lock:
+            return self._sums.get(key)
 
     def sums(self, key: object, keep: np.ndarray, is_open: np.ndarray, overdue: np.ndarray) -> Sums:
-        """Prefix sums for one filter (``keep`` over all rows), cached per facts version."""
-        got = self._sums.get(key)
+        """Prefix sums for one filter (``keep`` over all rows), kept for this state (at
+        most 8 filters)."""
+        got = self.cached_sums(key)
         if got is None:
-            o = self._order
+            o = self.order
             k = keep[o].astype(np.float64)
             got = Sums(
                 count=_cumsum(k),
@@ -130,9 +111,10 @@ class CaseIndex:
                 x=_cumsum(k * self.wx[o].astype(np.float64)),
                 y=_cumsum(k * self.wy[o].astype(np.float64)),
             )
-            if len(self._sums) >= 8:
-                self._sums.pop(next(iter(self._sums)))
-            self._sums[key] = got
+            with self._lock:
+                if len(self._sums) >= 8:
+                    self._sums.pop(next(iter(self._sums)))
+                self._sums[key] = got
         return got
 
     def cell_ranges(self, z: int, cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +122,7 @@ class CaseIndex:
         shift = np.uint64(BITS - z)
         k0 = morton(cx.astype(np.uint64) << shift, cy.astype(np.uint64) << shift)
         k1 = k0 + np.uint64(1 << (2 * (BITS - z)))
-        return np.searchsorted(self._keys, k0), np.searchsorted(self._keys, k1)
-
-    @property
-    def tail(self) -> np.ndarray:
-        return self._tail
+        return np.searchsorted(self.keys, k0), np.searchsorted(self.keys, k1)
 
     def rows_between(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The rows of several key ranges, gathered in one vectorised step."""
@@ -153,4 +131,60 @@ class CaseIndex:
         if total == 0:
             return np.zeros(0, np.int64)
         offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        return self._order[offsets + np.arange(total)]
+        return self.order[offsets + np.arange(total)]
+
+
+def _empty_state() -> IndexState:
+    none = np.zeros(0, np.int64)
+    return IndexState(None, np.zeros(0, np.uint64), none, none, none, none, none)
+
+
+class CaseIndex:
+    """The index over the cube's current facts: ``state()`` is the version to read a
+    tile from, brought up to the facts first (re-sorted when the tail passed its limit)."""
+
+    def __init__(self, cube: CaseCube, max_age: float = 0.0) -> None:
+        self.cube = cube
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._state = _empty_state()
+
+    def state(self) -> IndexState:
+        """The index at the cube's facts (at most ``max_age`` seconds old)."""
+        facts = self.cube.facts(self.max_age)
+        state = self._state
+        if facts is not state.facts:
+            with self._lock:
+                if facts is not self._state.facts:
+                    self._state = _next_state(self._state, facts)
+                state = self._state
+        return state
+
+    def facts(self) -> Facts:
+        """The facts of :meth:`state`."""
+        facts = self.state().facts
+        assert facts is not None
+        return facts
+
+    @property
+    def tail(self) -> np.ndarray:
+        return self._state.tail
+
+
+def _next_state(old: IndexState, facts: Facts) -> IndexState:
+    """The index at ``facts``: the old sort kept and the new cases in the tail, or a new
+    sort when cases left the sort or the tail passed ``tail_limit``."""
+    wx, wy = world_xy(facts.lon, facts.lat)
+    rows = np.searchsorted(facts.ids, old.ids_by_key)
+    rows = np.minimum(rows, max(len(facts.ids) - 1, 0))
+    still = len(rows) == 0 or bool((facts.ids[rows] == old.ids_by_key).all())
+    in_sort = np.zeros(len(facts.ids), bool)
+    if still and len(rows):
+        in_sort[rows] = True
+    tail = np.nonzero(~in_sort)[0]
+    if not still or len(tail) > tail_limit(len(old.keys)) or len(old.keys) == 0:
+        keys = morton(wx, wy)
+        order = np.argsort(keys, kind="stable")
+        no_tail = np.zeros(0, np.int64)
+        return IndexState(facts, keys[order], facts.ids[order], order, no_tail, wx, wy)
+    return IndexState(facts, old.keys, old.ids_by_key, rows, tail, wx, wy)

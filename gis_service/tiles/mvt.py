@@ -23,7 +23,7 @@ from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import InvalidInput
 from gis_service.stats.cube import STATUSES
 from gis_service.tiles import encode
-from gis_service.tiles.caseindex import BITS, CaseIndex
+from gis_service.tiles.caseindex import BITS, CaseIndex, IndexState
 from gis_service.units.codes import Level
 
 EXTENT = 4096
@@ -252,7 +252,7 @@ def _masks(
 
 def cases_tile(
     conn: Connection,
-    index: CaseIndex,
+    state: IndexState,
     principal: Principal,
     z: int,
     x: int,
@@ -265,13 +265,14 @@ def cases_tile(
 ) -> bytes:
     """Cases of one tile. Counts per 64-pixel cell come from prefix sums over the
     Morton-sorted cases (each cell is one key range), so a crowded tile costs the same
-    as an empty one; only a tile that will show single cases touches their rows."""
-    facts = index.facts()
+    as an empty one; only a tile that will show single cases touches their rows. Read
+    from one ``state`` of the index (``CaseIndex.state()``) throughout."""
+    facts = state.facts
     filters = (scope_key(principal), status, category, open_only, overdue_only)
-    sums = index._sums.get(filters)
+    sums = state.cached_sums(filters)
     if sums is None:
         everything = np.arange(len(facts.ids))
-        sums = index.sums(
+        sums = state.sums(
             filters,
             *_masks(conn, facts, principal, everything, status, category, open_only, overdue_only),
         )
@@ -286,10 +287,10 @@ def cases_tile(
     cx, cy = cx.ravel(), cy.ravel()
     ok = (cx >= 0) & (cy >= 0) & (cx < (1 << zc)) & (cy < (1 << zc))
     cx, cy = cx[ok], cy[ok]
-    start, end = index.cell_ranges(zc, cx, cy)
+    start, end = state.cell_ranges(zc, cx, cy)
     count = sums.count[end] - sums.count[start]
     # cases reported since the last sort: few, filtered and binned one by one
-    tail = index.tail
+    tail = state.tail
     t_open = t_over = np.zeros(0, bool)
     if len(tail):
         keep, t_open, t_over = _masks(
@@ -299,14 +300,14 @@ def cases_tile(
     size = float(1 << (BITS - z))
     total = int(count.sum()) + len(tail)
     if z >= POINT_ZOOM and total <= MAX_POINTS:
-        rows = index.rows_between(start[count > 0], end[count > 0])
+        rows = state.rows_between(start[count > 0], end[count > 0])
         keep, _is_open, overdue = _masks(
             conn, facts, principal, rows, status, category, open_only, overdue_only
         )
         rows = np.concatenate([rows[keep], tail])
         overdue = np.concatenate([overdue[keep], t_over])
-        px = (index.wx[rows].astype(np.float64) - x * size) / size * EXTENT
-        py = (index.wy[rows].astype(np.float64) - y * size) / size * EXTENT
+        px = (state.wx[rows].astype(np.float64) - x * size) / size * EXTENT
+        py = (state.wy[rows].astype(np.float64) - y * size) / size * EXTENT
         inside = (px >= -BUFFER) & (px < EXTENT + BUFFER) & (py >= -BUFFER) & (py < EXTENT + BUFFER)
         return _points_mvt(conn, facts, rows[inside], px[inside], py[inside], overdue[inside])
     used = count > 0
@@ -317,8 +318,8 @@ def cases_tile(
     open_n = sums.open[e] - sums.open[s]
     over_n = sums.overdue[e] - sums.overdue[s]
     if len(tail):  # fold the tail into the cells it falls in (or new ones)
-        tx = index.wx[tail] >> np.uint64(BITS - zc)
-        ty = index.wy[tail] >> np.uint64(BITS - zc)
+        tx = state.wx[tail] >> np.uint64(BITS - zc)
+        ty = state.wy[tail] >> np.uint64(BITS - zc)
         cells = {
             (int(a), int(b)): i for i, (a, b) in enumerate(zip(cx[used], cy[used], strict=True))
         }
@@ -333,8 +334,8 @@ def cases_tile(
                 n.append(0.0), mx.append(0.0), my.append(0.0)
                 open_n.append(0.0), over_n.append(0.0)
             w = n[i]
-            mx[i] = (mx[i] * w + float(index.wx[r])) / (w + 1)
-            my[i] = (my[i] * w + float(index.wy[r])) / (w + 1)
+            mx[i] = (mx[i] * w + float(state.wx[r])) / (w + 1)
+            my[i] = (my[i] * w + float(state.wy[r])) / (w + 1)
             n[i], open_n[i], over_n[i] = w + 1, open_n[i] + o, over_n[i] + v
         n, mx, my = np.asarray(n), np.asarray(mx), np.asarray(my)
         open_n, over_n = np.asarray(open_n), np.asarray(over_n)
@@ -407,7 +408,8 @@ def pick_case(
     same filters and jurisdiction as the tiles; None if nothing is that close."""
     from gis_service.tiles.caseindex import world_xy
 
-    facts = index.facts()
+    state = index.state()  # one version throughout
+    facts = state.facts
     wx, wy = (int(v[0]) for v in world_xy(np.array([lon]), np.array([lat])))
     zc = min(z + 5, BITS)  # cells of 8 screen pixels (tiles are 256 px wide)
     shift = BITS - zc
@@ -416,8 +418,8 @@ def pick_case(
     # the cell and its neighbours that exist: at the world's edge (lon -180, lat ±85) a
     # neighbour would be cell -1 or 2^zc, which the unsigned keys would wrap around
     inside = (gx >= 0) & (gx < 1 << zc) & (gy >= 0) & (gy < 1 << zc)
-    start, end = index.cell_ranges(zc, gx[inside], gy[inside])
-    rows = np.concatenate([index.rows_between(start, end), index.tail])
+    start, end = state.cell_ranges(zc, gx[inside], gy[inside])
+    rows = np.concatenate([state.rows_between(start, end), state.tail])
     if len(rows) == 0:
         return None
     keep = _masks(conn, facts, principal, rows, status, category, open_only, overdue_only)[0]
@@ -426,7 +428,7 @@ def pick_case(
         return None
     per_px = float(1 << (BITS - z)) / 256.0
     d = (
-        np.hypot(index.wx[rows].astype(np.float64) - wx, index.wy[rows].astype(np.float64) - wy)
+        np.hypot(state.wx[rows].astype(np.float64) - wx, state.wy[rows].astype(np.float64) - wy)
         / per_px
     )
     best = int(np.argmin(d))

@@ -160,9 +160,8 @@ def tile(
             def make() -> bytes:
                 return mvt.units_tile(conn, principal, z, x, y, lvl, figures)
         else:
-            index = services.case_index
-            facts = index.facts()
-            generation = str(facts.version)
+            state = services.case_index.state()  # the key and the tile from one version
+            generation = str(state.facts.version)
             key = (
                 f"cases/{z}/{x}/{y}/{generation}/{status}/{category}/{open}/{overdue}/"
                 f"{scope_key(principal)}"
@@ -171,7 +170,7 @@ def tile(
             def make() -> bytes:
                 return mvt.cases_tile(
                     conn,
-                    index,
+                    state,
                     principal,
                     z,
                     x,
