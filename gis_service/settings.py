@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # of the C heap go back to the system (seconds; 0: never).
     malloc_arena_max: int = Field(default=2, ge=0, le=64)
     malloc_trim_seconds: float = Field(default=60.0, ge=0)
+    # A worker that does not answer the server's health ping this long is killed as hung
+    # and replaced (uvicorn's timeout_worker_healthcheck; a dead worker is replaced at once).
+    worker_healthcheck_seconds: int = Field(default=30, ge=1)
     # Siting's integer programme: building-candidate pairs within walking reach (175,000
     # solve in ~15 s on the demo city; 785,000 do not finish in a minute).
     siting_max_pairs: int = Field(default=300_000, gt=0)

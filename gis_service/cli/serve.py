@@ -40,6 +40,11 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s
+        # by default) as hung; a worker busy under load (a cube sync, a large analysis
+        # holding the GIL) answered late in the soak and was killed, resetting the
+        # connections it served. Dead workers are still replaced at once.
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
     )
 
 
