@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_filter, require_case_reader
+from gis_service.auth.scope import case_filter, event_filter, require_case_reader
 from gis_service.cases.workflow import (
     ApprovalState,
     Status,
@@ -57,22 +57,26 @@ def visible_case(
     return case
 
 
-def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+def timeline(conn: Connection, principal: Principal, case_id: int) -> list[dict[str, Any]]:
+    """The case's events, oldest first, as this viewer may read them (internal events only
+    for dispatchers and the team: ``auth/scope.py`` event_filter). The caller has checked
+    that the viewer sees the case."""
+    cond, params = event_filter(principal, "e")
     return [
         dict(r)
         for r in conn.execute(
             text(
-                """
+                f"""
         SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data, e.photo_ids,
                e.actor_id, u.display_name AS actor_name, u.role AS actor_role,
                k.name AS client_name
           FROM case_event e
           LEFT JOIN app_user u ON u.id = e.actor_id
           LEFT JOIN open311_client k ON k.id = e.client_id
-         WHERE e.case_id = :id ORDER BY e.id
+         WHERE e.case_id = :id AND {cond} ORDER BY e.id
         """
             ),
-            {"id": case_id},
+            {"id": case_id, **params},
         ).mappings()
     ]
 
@@ -114,7 +118,7 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
         "units": units,
         "team": team,
         "photos": photos(conn, case_id),
-        "timeline": timeline(conn, case_id),
+        "timeline": timeline(conn, principal, case_id),
         "allowed_actions": allowed_actions(principal, row),
         "rating_url": (
             f"/api/v1/public/rate/{row['public_token']}"
