@@ -82,7 +82,12 @@ def test_assign_to_a_member_of_the_case_team_and_its_refusals(api, case_city):
     assert r.status_code == 409 and "assign" not in r.json()["allowed"]
 
     cid = case_at(api, c, "dispatched")
-    assert "assign" in case(api, c["sub1_sup"], cid)["allowed_actions"]
+    detail = case(api, c["sub1_sup"], cid)
+    assert "assign" in detail["allowed_actions"] and detail["assignee"] is None
+    # the dispatcher's choice: the team's active members (none shown to others)
+    assert detail["team_members"] == [{"id": member, "display_name": "ta"}]
+    assert case(api, c["worker1"], cid)["team_members"] == []
+    assert case(api, c["team_a"], cid)["team_members"] == []
     before = count(s, "case_event")
     r = act(api, c["team_a"], cid, "assign", assignee_id=member)
     assert r.status_code == 403  # dispatchers assign
@@ -107,7 +112,9 @@ def test_assign_to_a_member_of_the_case_team_and_its_refusals(api, case_city):
         "assignee_name": "ta",
         "previous_assignee_id": None,
     }
-    assert case(api, c["team_a"], cid)["assignee_id"] == member
+    seen = case(api, c["team_a"], cid)
+    assert seen["assignee_id"] == member
+    assert seen["assignee"] == {"id": member, "display_name": "ta"}
     r = act(api, c["sub1_sup"], cid, "assign", assignee_id=member)
     assert r.status_code == 422 and r.json()["field"] == "assignee_id"  # already
 

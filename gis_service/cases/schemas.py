@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gis_service.api.schemas import FeaturePage, Label, Public
 
@@ -127,10 +127,19 @@ class EventPublic(Public):
     photo_ids: list[int] | None
 
 
+class PersonRef(Public):
+    id: int
+    display_name: str
+
+
 class CaseDetail(CaseProperties):
     category_name: Label | None
     units: list[UnitRef]
     team: TeamRef | None
+    #: the member of the team who does the work (指派), or null
+    assignee: PersonRef | None = None
+    #: for dispatchers: the active members of the case's team, whom assign may name
+    team_members: list[PersonRef] = Field(default_factory=list)
     photos: list[dict[str, Any]]
     timeline: list[EventPublic]
     allowed_actions: list[str]

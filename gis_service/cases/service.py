@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, event_filter, require_case_reader
 from gis_service.cases.workflow import (
+    DISPATCHER,
     ApprovalState,
     Status,
     allowed_actions,
@@ -99,9 +100,14 @@ def photos(conn: Connection, case_id: int) -> list[dict[str, Any]]:
 
 
 def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, Any]:
+    """The case with its unit chain, team, photos and timeline (as this viewer may read
+    it), what the viewer may do now, the ``assignee`` ({id, display_name} or null) and, for
+    dispatchers, ``team_members``: the active members of the case's team, whom ``assign``
+    may name (empty for other viewers and without a team)."""
     row = visible_case(conn, principal, case_id)
     summary = row["summary"]
     team = None
+    members: list[dict[str, Any]] = []
     if row["team_id"] is not None:
         team = dict(
             conn.execute(
@@ -111,12 +117,17 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             .mappings()
             .one()
         )
+        if principal.role in DISPATCHER:
+            members = people(conn, "team_id = :v AND active", row["team_id"])
+    assignee = people(conn, "id = :v", row["assignee_id"]) if row["assignee_id"] else []
     units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
     return {
         **summary,
         "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
         "units": units,
         "team": team,
+        "assignee": assignee[0] if assignee else None,
+        "team_members": members,
         "photos": photos(conn, case_id),
         "timeline": timeline(conn, principal, case_id),
         "allowed_actions": allowed_actions(principal, row),
@@ -126,6 +137,17 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             else None
         ),
     }
+
+
+def people(conn: Connection, where: str, value: Any) -> list[dict[str, Any]]:
+    """Accounts as ``{id, display_name}``, by name (``where`` over app_user, ``:v``)."""
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(f"SELECT id, display_name FROM app_user WHERE {where} ORDER BY display_name, id"),
+            {"v": value},
+        ).mappings()
+    ]
 
 
 @dataclass
