@@ -37,12 +37,14 @@ from gis_service.cases.workflow import (
     DEADLINE_STATUSES,
     DECISIONS,
     EVENTS,
+    INTERNAL_EVENTS,
     OPEN_STATUSES,
     PARKABLE,
     PRIORITIES,
     STATUS_LABELS,
     STATUSES,
     STEPS,
+    TEMPLATE_ACTIONS,
 )
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVEL_NAMES_ZH, LEVELS
 
@@ -68,7 +70,8 @@ def vocabulary() -> dict[str, Any]:
     {"statuses": [{"code", "open", "label": {"zh", "en"}}, ...],
      "open_statuses": [...], "closed_statuses": [...], "deadline_statuses": [...],
      "actions": [...], "note_required_actions": [...],
-     "action_fields": {action: [ActionRequest field, ...]}, "events": [...], "priorities": [...],
+     "action_fields": {action: [ActionRequest field, ...]}, "events": [...],
+     "internal_events": [...], "template_actions": [...], "priorities": [...],
      "parkable_statuses": [...], "approval_kinds": [...], "approval_states": [...],
      "decisions": [...],
      "roles": [{"code", "label": {"zh", "en"}}], "staff_role_labels": [same],
@@ -92,6 +95,10 @@ def vocabulary() -> dict[str, Any]:
         "note_required_actions": _values(a for a, step in STEPS.items() if step.note_required),
         "action_fields": {a.value: list(step.fields) for a, step in STEPS.items()},
         "events": _values(EVENTS),
+        # events only dispatchers and the case's team read (auth/scope.py event_filter)
+        "internal_events": _values(INTERNAL_EVENTS),
+        # actions reply and reason templates are kept for (GET /api/v1/cases/{id}/templates)
+        "template_actions": _values(TEMPLATE_ACTIONS),
         "priorities": _values(PRIORITIES),
         "parkable_statuses": _values(s for s in STATUSES if s in PARKABLE),
         "approval_kinds": _values(APPROVAL_KINDS),
@@ -146,6 +153,7 @@ def sql_constants() -> dict[str, str]:
         "open_statuses": sql_list(OPEN_STATUSES),
         "deadline_statuses": sql_list(DEADLINE_STATUSES),
         "priorities": sql_list(PRIORITIES),
+        "template_actions": sql_list(TEMPLATE_ACTIONS),
         "parkable_statuses": sql_list(s for s in STATUSES if s in PARKABLE),
         "approval_kinds": sql_list(APPROVAL_KINDS),
         "approval_states": sql_list(APPROVAL_STATES),

@@ -114,7 +114,8 @@ def test_migrate_remakes_only_the_triggers_that_differ_from_the_list(settings):
 @pytest.fixture
 def world(case_city, tmp_path):
     """The case test city with a row in every audited table: a case, an import run, a
-    service point, an Open311 client and a roster entry."""
+    service point, an Open311 client and a roster entry (reply templates: migration 0009
+    seeds them)."""
     from gis_service.open311.keys import create_key
 
     s = case_city["settings"]
@@ -179,6 +180,7 @@ CHANGES: dict[str, tuple[str, object]] = {
     "app_user": ("display_name", "张伟（改）"),
     "team": ("phone", "0371-12345678"),
     "case_category": ("deadline_hours", 48),
+    "case_template": ("text_en", "Reply template (changed)"),
     "open311_client": ("scope_code", "410199002"),
     "import_run": ("filename", "renamed.geojson"),
     "service_point": ("opening_hours", "08:00-20:00"),

@@ -598,8 +598,55 @@ def check_desk(api, city, who, auth) -> list[str]:
     return problems
 
 
+def check_case_templates(api, city, who, auth) -> list[str]:
+    """A case's reply templates: as the case itself (200 in scope, 404 outside)."""
+    bad = []
+    want = visible(city, who)
+    for c in city["cases"]:
+        r = api.get(f"/api/v1/cases/{c['id']}/templates", headers=auth)
+        expected = (200 if c["id"] in want else 404) if who in CASE_READERS else (401, 403)
+        if r.status_code not in np.atleast_1d(expected):
+            bad.append(f"templates of case {c['id']}: {r.status_code}")
+    return bad
+
+
+def check_team_suggestions(api, city, who, auth) -> list[str]:
+    """Suggested teams: dispatchers only, 404 outside the jurisdiction; every team listed
+    serves the case's unit, and its open load counts exactly the open cases dispatched to
+    it that the viewer sees (no case here is dispatched twice)."""
+    from gis_service.cases.workflow import OPEN_STATUSES
+
+    bad = []
+    want = visible(city, who)
+    for c in city["cases"]:
+        r = api.get(f"/api/v1/cases/{c['id']}/team-suggestions", headers=auth)
+        if who not in APPROVERS:
+            if r.status_code not in (401, 403):
+                bad.append(f"team suggestions answered {r.status_code}")
+            break
+        expected = 200 if c["id"] in want else 404
+        if r.status_code != expected:
+            bad.append(f"team suggestions of case {c['id']}: {r.status_code}")
+            continue
+        if expected == 404:
+            continue
+        for t in r.json()["teams"]:
+            mine = {
+                x["id"]
+                for x in city["cases"]
+                if t["id"] in (x["team_history"] or []) and x["status"] in OPEN_STATUSES
+            }
+            if not c["unit_code"].startswith(t["unit_code"]):
+                bad.append(f"case {c['id']}: team {t['id']} does not serve {c['unit_code']}")
+            if t["open_cases"] != len(mine & want):
+                bad.append(f"case {c['id']}: team {t['id']} counts {t['open_cases']} open")
+    return bad
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
+    "/api/v1/cases/{case_id}/templates": [check_case_templates],
+    "/api/v1/cases/{case_id}/team-suggestions": [check_team_suggestions],
     "/api/v1/approvals": [check_approvals],
     "/api/v1/desk/queue": [check_desk],
     "/api/v1/desk/counts": [check_desk],

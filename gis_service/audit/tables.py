@@ -52,6 +52,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("app_user", "users", "username", redact=("password_hash",)),
     Audited("team", "teams", "id"),
     Audited("case_category", "categories", "code"),
+    # reply and reason templates per category (cases/templates.py): staff's ready texts
+    Audited("case_template", "categories", "id"),
     # Open311 client apps and their api_keys (only a hash is stored; it is redacted too)
     Audited("open311_client", "keys", "name", redact=("key_hash",)),
     Audited("import_run", "imports", "id"),

@@ -42,6 +42,12 @@ The public view (:func:`public_case_filter`, :func:`photo_filter`, :func:`public
   only after a supervisor or admin of the case has published it (``published_at``), and
   only while its case is in the public view.
 
+Timeline events: internal events (``workflow.INTERNAL_EVENTS``: the desk's internal note,
+内部备注) are read only by those who work the case — dispatchers (supervisors, admins) and
+team members; grid workers (the reporter side), Open311 keys and the public view never get
+them (:func:`event_filter`, the one filter every path that lists events uses: the case
+timeline, Open311's status notes).
+
 Figures of a unit *above* a viewer's scope (a grid worker's community on the map) count
 only the viewer's own cases, never the unit's whole. Planners read figures and maps, not
 single cases (:func:`require_case_reader`).
@@ -70,7 +76,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import CASE_READERS, REPORTERS, Principal, Role
-from gis_service.cases.workflow import Status
+from gis_service.cases.workflow import DISPATCHER, INTERNAL_EVENTS, Status
 from gis_service.errors import Forbidden
 
 #: the anonymous viewer: Open311 GET without a key, public pages
@@ -203,6 +209,24 @@ def public_case_filter(alias: str = "c") -> tuple[str, dict[str, Any]]:
         f"({alias}.category_code IN (SELECT pub_c.code FROM case_category pub_c "
         f"WHERE pub_c.public) AND {alias}.status <> ALL(CAST(:public_hidden AS text[])))",
         {"public_hidden": list(PUBLIC_HIDDEN_STATUSES)},
+    )
+
+
+def sees_internal_events(p: Principal) -> bool:
+    """True for the viewers who read internal timeline events (see the module):
+    dispatchers and team members."""
+    return p.role in DISPATCHER or p.role is Role.team_member
+
+
+def event_filter(p: Principal, alias: str = "e") -> tuple[str, dict[str, Any]]:
+    """SQL over ``case_event`` (alias) true for the events this viewer may read among those
+    of a case it sees: all of them for dispatchers and team members, else all but the
+    internal ones (``workflow.INTERNAL_EVENTS``). Use it with :func:`case_filter`."""
+    if sees_internal_events(p):
+        return "TRUE", {}
+    return (
+        f"{alias}.action <> ALL(CAST(:internal_events AS text[]))",
+        {"internal_events": list(INTERNAL_EVENTS)},
     )
 
 

@@ -3,11 +3,12 @@ the timeline event — one transaction, so the case and its timeline never disag
 
 The rules (which status, who, whether a note is needed) are data in cases/workflow.py;
 this module carries out each action's change, including the command-centre actions of
-GB/T 30428 (extend, park, resume, void, urge, reply; see workflow.py)."""
+GB/T 30428 (extend, park, resume, void, urge, reply; see workflow.py) and the desk's case
+actions (assign, recategorize, reprioritize, note, merge; docs/cases.md "Desk actions")."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,9 +19,12 @@ from gis_service.auth.principal import Principal
 from gis_service.cases import approvals
 from gis_service.cases.service import visible_case
 from gis_service.cases.workflow import (
+    INTERNAL_EVENTS,
     NEXT_LEVEL,
+    OPEN,
     STEPS,
     Action,
+    Priority,
     Status,
     allowed_actions,
     may_act,
@@ -30,6 +34,7 @@ from gis_service.cases.workflow import (
 from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis_service.settings import Settings
 from gis_service.timezone import local_date, zone_name
+from gis_service.units.codes import HANDLING_LEVELS
 
 #: the longest extension one request may ask for (hours): 30 days
 MAX_EXTENSION_HOURS = 720
@@ -58,6 +63,22 @@ class ActionRequest(BaseModel):
         date | None,
         Field(description="park: the local date the case comes back for review (挂账)"),
     ] = None
+    assignee_id: Annotated[
+        int | None,
+        Field(gt=0, description="assign: the member of the case's team who does the work"),
+    ] = None
+    category: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="recategorize: the new sub-category (GET /api/v1/categories)",
+        ),
+    ] = None
+    priority: Annotated[Priority | None, Field(description="reprioritize: the new priority")] = None
+    into_case_id: Annotated[
+        int | None,
+        Field(gt=0, description="merge: the open case this one repeats (合并)"),
+    ] = None
 
 
 #: what every action takes (Step.fields lists the rest, per action)
@@ -81,8 +102,11 @@ def apply_action(
 
     Errors: 404 outside the jurisdiction, 409 when the status does not allow the action
     (``allowed``: what this principal may do now), 403 when the role may not, 422 for a
-    missing note, team, score, extension_hours or review_on. ``settings`` gives the
-    approval clock and the local date (defaults when absent)."""
+    missing or unfit note, team, score, extension_hours, review_on, assignee_id, category,
+    priority or into_case_id (``field`` names it). ``settings`` gives the approval clock
+    and the local date (defaults when absent). An internal note (workflow.INTERNAL_EVENTS)
+    leaves the case row untouched: its ``updated_at`` (Open311's updated_datetime) does
+    not betray it."""
     settings = settings or Settings()
     check_account(conn, principal)
     case = wake_if_due(conn, principal, visible_case(conn, principal, case_id, lock=True))
@@ -111,11 +135,15 @@ def apply_action(
 
     sets, data, target, extra = _changes(conn, principal, settings, case, req)
     target = target or case["status"]
-    summary = conn.execute(
-        text(
+    if not sets and action.value in INTERNAL_EVENTS:
+        update = "SELECT case_summary(c) FROM cases c WHERE c.id = :id"
+    else:
+        update = (
             f"UPDATE cases c SET {', '.join(sets or ['updated_at = now()'])} "
             "WHERE c.id = :id RETURNING case_summary(c)"
-        ),
+        )
+    summary = conn.execute(
+        text(update),
         {
             "id": case_id,
             "team": req.team_id,
@@ -239,8 +267,14 @@ def _changes(
             "dispatched_at = now()",
             "team_history = CASE WHEN :team = ANY(team_history) THEN team_history "
             "ELSE team_history || :team END",
+            "assignee_id = :assignee",
         ]
         data.update(team_id=team["id"], team_name=team["name"])
+        # the assignee (指派) stays only while a member of the team the case goes to
+        kept = case["assignee_id"] is not None and _member(conn, case["assignee_id"], team["id"])
+        extra["assignee"] = case["assignee_id"] if kept else None
+        if case["assignee_id"] is not None and not kept:
+            data["assignee_cleared"] = case["assignee_id"]
         if _returned_since_dispatch(case):  # 回退 → re-dispatch: the reason travels along
             data["after_return"] = {
                 "team_id": case["returned_by_team"],
@@ -327,7 +361,188 @@ def _changes(
     elif action is Action.reply:
         sets.append("urge_replied = urge_count")
         data["answers_urges"] = case["urge_count"] - case["urge_replied"]
+    elif action is Action.assign:
+        member = _assignee_for(conn, case, req.assignee_id)
+        sets.append("assignee_id = :assignee")
+        extra["assignee"] = member["id"]
+        data.update(
+            assignee_id=member["id"],
+            assignee_name=member["display_name"],
+            previous_assignee_id=case["assignee_id"],
+        )
+    elif action is Action.recategorize:
+        changed = _recategorized(conn, case, req.category)
+        sets += [
+            "category_code = :category",
+            "handling_level = :new_level",
+            "deadline_at = :new_deadline",
+            "original_deadline_at = :new_original",
+        ]
+        extra.update(
+            category=changed["to_category"],
+            new_level=changed["to_level"],
+            new_deadline=changed.pop("deadline_at"),
+            new_original=changed.pop("original_deadline_at"),
+        )
+        data.update(changed)
+    elif action is Action.reprioritize:
+        if req.priority is None:
+            raise InvalidInput(
+                f"reprioritize needs priority, one of {', '.join(Priority)}", field="priority"
+            )
+        if req.priority == case["priority"]:
+            raise InvalidInput(
+                f"case {case['case_no']} already has priority {case['priority']}",
+                field="priority",
+            )
+        sets.append("priority = :priority")
+        extra["priority"] = req.priority.value
+        data.update(from_priority=case["priority"], to_priority=req.priority.value)
+    elif action is Action.merge:
+        into = _merge_target(conn, principal, case, req.into_case_id)
+        sets += ["duplicate_of = :into", "parked_from = NULL", "parked_until = NULL"]
+        extra["into"] = into["id"]
+        data.update(into_case_id=into["id"], into_case_no=into["case_no"])
+        # the target's timeline notes it as for a report filed as its duplicate
+        data["link_event_id"] = conn.execute(
+            text("SELECT link_duplicate(:into, :id, :no, :actor, :client, CAST(:extra AS jsonb))"),
+            {
+                "into": into["id"],
+                "id": case["id"],
+                "no": case["case_no"],
+                "actor": principal.user_id,
+                "client": principal.client_id,
+                "extra": _json({"by": Action.merge.value}),
+            },
+        ).scalar_one()
     return sets, data, target, extra
+
+
+def _member(conn: Connection, user_id: int, team_id: int) -> bool:
+    """True if the account is an active member of the team."""
+    return bool(
+        conn.execute(
+            text("SELECT 1 FROM app_user WHERE id = :u AND team_id = :t AND active"),
+            {"u": user_id, "t": team_id},
+        ).first()
+    )
+
+
+def _assignee_for(conn: Connection, case: dict[str, Any], user_id: int | None) -> dict[str, Any]:
+    """The account an ``assign`` names: an active member of the case's team (422 else)."""
+    if user_id is None:
+        raise InvalidInput(
+            "assign needs assignee_id, a member of the case's team", field="assignee_id"
+        )
+    member = (
+        conn.execute(
+            text("SELECT id, display_name FROM app_user WHERE id = :u AND team_id = :t AND active"),
+            {"u": user_id, "t": case["team_id"]},
+        )
+        .mappings()
+        .first()
+    )
+    if member is None:
+        raise InvalidInput(
+            f"user {user_id} is not an active member of team {case['team_id']}, "
+            f"which case {case['case_no']} is dispatched to",
+            field="assignee_id",
+        )
+    if user_id == case["assignee_id"]:
+        raise InvalidInput(
+            f"case {case['case_no']} is already assigned to {member['display_name']}",
+            field="assignee_id",
+        )
+    return dict(member)
+
+
+def _recategorized(conn: Connection, case: dict[str, Any], code: str | None) -> dict[str, Any]:
+    """What a ``recategorize`` changes (the rule, docs/cases.md "Desk actions"):
+
+    * the deadline: the new category's hours counted from acceptance, plus whatever an
+      approved extension (延期) added (``deadline_at - original_deadline_at``); a case not
+      yet accepted has none (acceptance counts the new category's hours);
+    * the handling level: the new category's, unless the case was escalated (上报) to a
+      level above it, which it keeps.
+
+    422 (field ``category``) unless ``code`` is an active sub-category other than the
+    case's own."""
+    if not code:
+        raise InvalidInput(
+            "recategorize needs category, a sub-category code (GET /api/v1/categories)",
+            field="category",
+        )
+    new = (
+        conn.execute(
+            text(
+                "SELECT code, deadline_hours, handling_level FROM case_category "
+                "WHERE code = :c AND active AND parent_code IS NOT NULL"
+            ),
+            {"c": code},
+        )
+        .mappings()
+        .first()
+    )
+    if new is None:
+        raise InvalidInput(
+            f"no active sub-category {code!r} (GET /api/v1/categories)", field="category"
+        )
+    if code == case["category_code"]:
+        raise InvalidInput(f"case {case['case_no']} is already in {code}", field="category")
+    rank = {lvl.value: i for i, lvl in enumerate(HANDLING_LEVELS)}
+    level = new["handling_level"]
+    if case["escalation_count"] and rank[case["handling_level"]] > rank[level]:
+        level = case["handling_level"]
+    deadline = original = None
+    accepted: datetime | None = case["accepted_at"]
+    if accepted is not None:
+        base = accepted + timedelta(hours=new["deadline_hours"])
+        if case["original_deadline_at"] is not None:  # extended: the extension stays
+            original = base
+            deadline = base + (case["deadline_at"] - case["original_deadline_at"])
+        else:
+            deadline = base
+    return {
+        "from_category": case["category_code"],
+        "to_category": code,
+        "deadline_hours": new["deadline_hours"],
+        "from_level": case["handling_level"],
+        "to_level": level,
+        "from_deadline_at": _iso(case["deadline_at"]),
+        "to_deadline_at": _iso(deadline),
+        "deadline_at": deadline,
+        "original_deadline_at": original,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _merge_target(
+    conn: Connection, principal: Principal, case: dict[str, Any], into: int | None
+) -> dict[str, Any]:
+    """The open case a ``merge`` joins this one to, locked. 422 (field ``into_case_id``)
+    for the case itself, a case the principal may not see (worded as for a missing one,
+    as the 404 elsewhere) and a case that is not open (closed, duplicate, ...)."""
+    if into is None:
+        raise InvalidInput(
+            "merge needs into_case_id, the open case it repeats", field="into_case_id"
+        )
+    if into == case["id"]:
+        raise InvalidInput(
+            f"case {case['case_no']} cannot be merged into itself", field="into_case_id"
+        )
+    try:
+        target = visible_case(conn, principal, into, lock=True)
+    except NotFound:
+        raise InvalidInput(f"no case {into} in your jurisdiction", field="into_case_id") from None
+    if target["status"] not in OPEN:
+        raise InvalidInput(
+            f"case {target['case_no']} is {target['status']}: merge into an open case",
+            field="into_case_id",
+        )
+    return target
 
 
 def _returned_since_dispatch(case: dict[str, Any]) -> bool:

@@ -38,7 +38,7 @@ LANGUAGE sql STABLE AS $$
         'lon', round(ST_X(c.geom)::numeric, 7), 'lat', round(ST_Y(c.geom)::numeric, 7),
         'unit_code', c.unit_code, 'handling_level', c.handling_level,
         'source', c.source, 'reporter_id', c.reporter_id, 'team_id', c.team_id,
-        'duplicate_of', c.duplicate_of,
+        'assignee_id', c.assignee_id, 'duplicate_of', c.duplicate_of,
         'reported_at', c.reported_at, 'accepted_at', c.accepted_at,
         'deadline_at', c.deadline_at, 'closed_at', c.closed_at,
         'overdue', case_overdue(c),
@@ -75,6 +75,21 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                AND c.reported_at > now() - make_interval(days => p_days)) near
      WHERE near.d <= p_radius_m
      ORDER BY near.d, near.id
+$$;
+
+-- A case linked to the open case it repeats: the 'link' event on the target's timeline
+-- ({"case_id", "case_no"} and p_data). The one duplicate-link path: a report filed as a
+-- duplicate (report_case, link_to) and a dispatcher's merge (cases/actions.py) both call
+-- it. Returns the event's id.
+CREATE OR REPLACE FUNCTION link_duplicate(
+    p_target bigint, p_case bigint, p_case_no text, p_user integer, p_client integer,
+    p_data jsonb)
+RETURNS bigint LANGUAGE sql AS $$
+    INSERT INTO case_event (case_id, actor_id, client_id, action, data)
+    VALUES (p_target, p_user, p_client, 'link',
+            jsonb_build_object('case_id', p_case, 'case_no', p_case_no)
+            || coalesce(p_data, '{}'::jsonb))
+    RETURNING id
 $$;
 
 -- Reporting in one round trip: replay by idempotency key, category, locate, scope,
@@ -194,9 +209,8 @@ BEGIN
             VALUES (case_id, p_user, p_client, 'report', v_status,
                     jsonb_build_object('source', p_source));
             IF p_link_to IS NOT NULL THEN
-                INSERT INTO case_event (case_id, actor_id, client_id, action, data)
-                VALUES (p_link_to, p_user, p_client, 'link',
-                        jsonb_build_object('case_id', case_id, 'case_no', v_case_no));
+                PERFORM link_duplicate(p_link_to, case_id, v_case_no, p_user, p_client,
+                                       NULL);
             ELSE
                 -- the nearest p_dup_max and the count of all (a busy spot holds hundreds)
                 SELECT coalesce(json_agg(json_build_object(

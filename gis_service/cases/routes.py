@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from gis_service.api import conditional
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep, ViewerDep
+from gis_service.api.deps import AccessDep, ConnDep, PrincipalDep, SettingsDep, ViewerDep
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.api.schemas import GeoJSONResponse, media, refusals
 from gis_service.api.services import services_of
@@ -27,7 +27,9 @@ from gis_service.cases import (
     categories,
     report,
     service,
+    suggestions,
     teams,
+    templates,
 )
 from gis_service.cases.photos import Processed, check_size, process
 from gis_service.cases.schemas import (
@@ -36,6 +38,7 @@ from gis_service.cases.schemas import (
     CaseCollection,
     CaseDetail,
     CaseReported,
+    CaseTemplates,
     Categories,
     DecisionResult,
     DelegationPublic,
@@ -45,6 +48,8 @@ from gis_service.cases.schemas import (
     PhotoPublished,
     RatingPublic,
     Teams,
+    TeamSuggestions,
+    TemplatePublic,
 )
 from gis_service.cases.workflow import ACTIONS, STATUSES, ApprovalState
 from gis_service.db.engine import transaction
@@ -326,6 +331,76 @@ def act(
     with transaction(settings) as conn:
         result = actions.apply_action(conn, principal, case_id, body, settings)
     return JSONResponse(jsonable_encoder(result))
+
+
+@router.get(
+    "/cases/{case_id}/templates",
+    summary="Reply and reason templates for this case's notes (回复模板/理由模板)",
+    response_model=CaseTemplates,
+    responses=refusals(401, 403, 404, 422),
+)
+def case_templates(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    case_id: CaseId,
+    action: Annotated[
+        str | None, Query(description="Only this action's templates, e.g. reject")
+    ] = None,
+) -> JSONResponse:
+    """The active templates that apply to the case: of its sub-category, its domain, then
+    of any category (most specific first). 404 outside your jurisdiction; 422 for an
+    action no template is kept for (cases/templates.py)."""
+    return JSONResponse(jsonable_encoder(templates.for_case(conn, principal, case_id, action)))
+
+
+@router.post(
+    "/templates",
+    status_code=201,
+    summary="Add a reply or reason template (admins)",
+    response_model=TemplatePublic,
+    responses=refusals(401, 403, 422),
+)
+def create_template(
+    settings: SettingsDep, principal: PrincipalDep, body: templates.TemplateRequest
+) -> JSONResponse:
+    """422 naming ``category_code`` (no active category) or ``action`` (not an action
+    templates are kept for: the vocabulary's template_actions)."""
+    with transaction(settings) as conn:
+        result = templates.create(conn, principal, body)
+    return JSONResponse(jsonable_encoder(result), status_code=201)
+
+
+@router.delete(
+    "/templates/{template_id}",
+    summary="Withdraw a reply or reason template (admins)",
+    response_model=TemplatePublic,
+    responses=refusals(401, 403, 404, 422),
+)
+def withdraw_template(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    template_id: Annotated[int, Path(gt=0, description="Template id")],
+) -> JSONResponse:
+    """The template is deactivated (kept, with its history in the audit log)."""
+    with transaction(settings) as conn:
+        result = templates.withdraw(conn, principal, template_id)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.get(
+    "/cases/{case_id}/team-suggestions",
+    summary="Teams that may take this case, the responsible one first (dispatchers)",
+    response_model=TeamSuggestions,
+    responses=refusals(401, 403, 404, 422),
+)
+def team_suggestions(
+    conn: ConnDep, principal: PrincipalDep, access: AccessDep, case_id: CaseId
+) -> JSONResponse:
+    """Each team with ``open_cases``, ``overdue_cases`` (case_overdue()), ``distance_m``
+    from its base (a point inside its unit) and ``distance_kind`` (network: walked;
+    straight: no network reached). Rules and order: cases/suggestions.py."""
+    found = suggestions.suggest(conn, principal, case_id, access)
+    return JSONResponse(jsonable_encoder(found))
 
 
 @router.get(

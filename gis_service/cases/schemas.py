@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gis_service.api.schemas import FeaturePage, Label, Public
 
@@ -28,6 +28,8 @@ class CaseProperties(Public):
     source: str
     reporter_id: int | None
     team_id: int | None
+    #: the member of the team who does the work (指派), or null
+    assignee_id: int | None = None
     duplicate_of: int | None
     reported_at: datetime
     accepted_at: datetime | None
@@ -125,10 +127,19 @@ class EventPublic(Public):
     photo_ids: list[int] | None
 
 
+class PersonRef(Public):
+    id: int
+    display_name: str
+
+
 class CaseDetail(CaseProperties):
     category_name: Label | None
     units: list[UnitRef]
     team: TeamRef | None
+    #: the member of the team who does the work (指派), or null
+    assignee: PersonRef | None = None
+    #: for dispatchers: the active members of the case's team, whom assign may name
+    team_members: list[PersonRef] = Field(default_factory=list)
     photos: list[dict[str, Any]]
     timeline: list[EventPublic]
     allowed_actions: list[str]
@@ -282,6 +293,59 @@ class DelegationPublic(Public):
 class Delegations(Public):
     given: list[DelegationPublic]
     received: list[DelegationPublic]
+
+
+class TemplatePublic(Public):
+    """A reply or reason template (回复模板/理由模板, cases/templates.py)."""
+
+    id: int
+    #: null: any category; a domain code: all its sub-categories
+    category_code: str | None
+    action: str
+    text_zh: str
+    text_en: str | None
+    active: bool
+    created_at: datetime
+
+
+class CaseTemplates(Public):
+    """The templates that apply to one case, most specific category first."""
+
+    case_id: int
+    category: str
+    templates: list[TemplatePublic]
+
+
+class TeamSuggestion(Public):
+    """One team that may take a case (cases/suggestions.py)."""
+
+    id: int
+    name: str
+    kind: str
+    kind_zh: str | None
+    kind_en: str | None
+    unit_code: str
+    unit_name: str | None
+    unit_level: str | None
+    phone: str | None
+    members: int
+    #: the team of the case's unit or its nearest ancestor unit that has a team
+    responsible: bool
+    #: open cases dispatched to the team now (among those you may see)
+    open_cases: int
+    #: of those, overdue (case_overdue(), cases/report.sql)
+    overdue_cases: int
+    #: metres from the team's base (a point inside its unit) to the case
+    distance_m: float
+    #: "network": walked along the imported walking network; "straight": a straight line
+    #: (no network, or an end too far from it)
+    distance_kind: str
+
+
+class TeamSuggestions(Public):
+    case_id: int
+    unit_code: str
+    teams: list[TeamSuggestion]
 
 
 CaseProperties.model_rebuild()

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_filter, require_case_reader
+from gis_service.auth.scope import case_filter, event_filter, require_case_reader
 from gis_service.cases.workflow import (
+    DISPATCHER,
     ApprovalState,
     Status,
     allowed_actions,
@@ -57,22 +58,26 @@ def visible_case(
     return case
 
 
-def timeline(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+def timeline(conn: Connection, principal: Principal, case_id: int) -> list[dict[str, Any]]:
+    """The case's events, oldest first, as this viewer may read them (internal events only
+    for dispatchers and the team: ``auth/scope.py`` event_filter). The caller has checked
+    that the viewer sees the case."""
+    cond, params = event_filter(principal, "e")
     return [
         dict(r)
         for r in conn.execute(
             text(
-                """
+                f"""
         SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data, e.photo_ids,
                e.actor_id, u.display_name AS actor_name, u.role AS actor_role,
                k.name AS client_name
           FROM case_event e
           LEFT JOIN app_user u ON u.id = e.actor_id
           LEFT JOIN open311_client k ON k.id = e.client_id
-         WHERE e.case_id = :id ORDER BY e.id
+         WHERE e.case_id = :id AND {cond} ORDER BY e.id
         """
             ),
-            {"id": case_id},
+            {"id": case_id, **params},
         ).mappings()
     ]
 
@@ -95,9 +100,14 @@ def photos(conn: Connection, case_id: int) -> list[dict[str, Any]]:
 
 
 def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, Any]:
+    """The case with its unit chain, team, photos and timeline (as this viewer may read
+    it), what the viewer may do now, the ``assignee`` ({id, display_name} or null) and, for
+    dispatchers, ``team_members``: the active members of the case's team, whom ``assign``
+    may name (empty for other viewers and without a team)."""
     row = visible_case(conn, principal, case_id)
     summary = row["summary"]
     team = None
+    members: list[dict[str, Any]] = []
     if row["team_id"] is not None:
         team = dict(
             conn.execute(
@@ -107,14 +117,19 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             .mappings()
             .one()
         )
+        if principal.role in DISPATCHER:
+            members = people(conn, "team_id = :v AND active", row["team_id"])
+    assignee = people(conn, "id = :v", row["assignee_id"]) if row["assignee_id"] else []
     units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
     return {
         **summary,
         "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
         "units": units,
         "team": team,
+        "assignee": assignee[0] if assignee else None,
+        "team_members": members,
         "photos": photos(conn, case_id),
-        "timeline": timeline(conn, case_id),
+        "timeline": timeline(conn, principal, case_id),
         "allowed_actions": allowed_actions(principal, row),
         "rating_url": (
             f"/api/v1/public/rate/{row['public_token']}"
@@ -122,6 +137,17 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             else None
         ),
     }
+
+
+def people(conn: Connection, where: str, value: Any) -> list[dict[str, Any]]:
+    """Accounts as ``{id, display_name}``, by name (``where`` over app_user, ``:v``)."""
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(f"SELECT id, display_name FROM app_user WHERE {where} ORDER BY display_name, id"),
+            {"v": value},
+        ).mappings()
+    ]
 
 
 @dataclass

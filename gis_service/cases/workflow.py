@@ -35,6 +35,22 @@ case-handling rules of GB/T 30428.2/.4, which name 延期, 挂账, 作废, 督�
   Counted per case (urges, replied).
 * return (回退): the team gives the case back with a reason; the dispatcher's next step
   is to dispatch it again, and the reason stays on the case (its ``returned`` member).
+
+The desk's case actions (issue 15 item 4; docs/cases.md "Desk actions"):
+
+* assign (指派): a dispatcher names the member of the case's team who does the work
+  (``assignee_id``); a dispatch to a team the assignee is not a member of clears it.
+* recategorize (改类): a dispatcher corrects the category, with a reason. The deadline
+  follows the new category's hours counted from acceptance (an approved extension keeps
+  its hours on top), and the handling level follows the new category's unless the case
+  was escalated (上报) above it.
+* reprioritize: a dispatcher changes the priority, with a reason.
+* note (内部备注): dispatchers and the case's team write an internal remark. Its event is
+  internal (:data:`INTERNAL_EVENTS`): it never reaches Open311, the public view or the
+  grid workers (the reporter side); the one filter is ``auth/scope.py`` event_filter.
+* merge (合并): a dispatcher merges the case into another open case it repeats: this
+  case becomes a duplicate of it and the target's timeline gets a ``link`` event, as for
+  a report filed as a duplicate (``link_duplicate()``, cases/report.sql).
 """
 
 from __future__ import annotations
@@ -121,6 +137,12 @@ class Action(StrEnum):
     void = "void"
     urge = "urge"
     reply = "reply"
+    # the desk's case actions (see the module)
+    assign = "assign"
+    recategorize = "recategorize"
+    reprioritize = "reprioritize"
+    note = "note"
+    merge = "merge"
 
 
 ACTIONS: tuple[Action, ...] = tuple(Action)
@@ -161,6 +183,10 @@ DECISION_EVENT: dict[Decision, str] = {
 # Timeline events that are not workflow actions: the report itself, a later report
 # linked to the case as its duplicate, and the decisions on its extension requests.
 EVENTS: tuple[str, ...] = ("report", "link", *ACTIONS, *DECISION_EVENT.values())
+#: events only staff who work the case read (dispatchers and the case's team): never
+#: Open311, the public view nor grid workers (``auth/scope.py`` event_filter, the one
+#: filter every path listing timeline events uses)
+INTERNAL_EVENTS: tuple[str, ...] = (Action.note.value,)
 
 
 # Who may act: "dispatcher" = supervisors and admins; "team" = members of the team the
@@ -212,7 +238,18 @@ STEPS: dict[Action, Step] = {
     Action.reply: Step(
         OPEN - {S.reported, S.parked}, None, dispatcher=False, team=True, note_required=True
     ),
+    # The desk's case actions (see the module).
+    Action.assign: Step(frozenset({S.dispatched, S.in_progress}), None, fields=("assignee_id",)),
+    Action.recategorize: Step(OPEN, None, note_required=True, fields=("category",)),
+    Action.reprioritize: Step(OPEN, None, note_required=True, fields=("priority",)),
+    Action.note: Step(frozenset(STATUSES), None, team=True, note_required=True),
+    Action.merge: Step(OPEN, S.duplicate, fields=("into_case_id",)),
 }
+#: actions whose note is the substance of the step (a reason, a reply, a remark): the ones
+#: reply and reason templates (回复模板/理由模板, the case_template table) are kept for
+TEMPLATE_ACTIONS: tuple[Action, ...] = tuple(
+    a for a, step in STEPS.items() if step.note_required or a in (Action.comment, Action.verify)
+)
 # Escalation (上报) moves the handling level one step up the unit hierarchy.
 NEXT_LEVEL: dict[str, Level] = {
     lvl.value: up for lvl in HANDLING_LEVELS if (up := parent_level(lvl)) is not None

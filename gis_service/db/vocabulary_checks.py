@@ -29,6 +29,7 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
     ("cases", "parked_from", "parkable_statuses"),
     ("approval", "kind", "approval_kinds"),
     ("approval", "state", "approval_states"),
+    ("case_template", "action", "template_actions"),
 )
 # Partial indexes of cases whose predicate is "status IN list": name → (placeholder, DDL).
 INDEXES: dict[str, tuple[str, str]] = {

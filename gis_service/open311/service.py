@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import (
     case_filter,
+    event_filter,
     photo_filter,
     public_fields,
     public_view,
@@ -329,7 +330,7 @@ REQUESTS_SQL = """
       LEFT JOIN LATERAL (
             SELECT e.note FROM case_event e
              WHERE e.case_id = c.id AND e.note IS NOT NULL
-               AND e.from_status IS DISTINCT FROM e.to_status
+               AND e.from_status IS DISTINCT FROM e.to_status AND {events}
              ORDER BY e.id DESC LIMIT 1) ev ON true
       LEFT JOIN LATERAL (
             SELECT p.id FROM case_photo p WHERE p.case_id = c.id AND {photos}
@@ -352,13 +353,15 @@ def find_requests(
     require_case_reader(principal, public_view_too=True)
     scope, params = case_filter(principal, "c")
     photos, pparams = photo_filter(principal, "p")
+    events, eparams = event_filter(principal, "e")
     where, fparams = filters.sql()
     rows = conn.execute(
         text(
-            f"{REQUESTS_SQL.format(photos=photos)} WHERE {' AND '.join([scope, *where])} "
+            f"{REQUESTS_SQL.format(photos=photos, events=events)} "
+            f"WHERE {' AND '.join([scope, *where])} "
             "ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit"
         ),
-        {**params, **pparams, **fparams, "limit": MAX_REQUESTS},
+        {**params, **pparams, **eparams, **fparams, "limit": MAX_REQUESTS},
     ).mappings()
     return [
         to_request(public_fields(principal, r), lang=lang, tz=tz, base_url=base_url) for r in rows

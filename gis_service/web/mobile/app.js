@@ -508,12 +508,15 @@
         `<option value="${s}">${"★".repeat(s)}</option>`).join("")}</select>
         <button type="button" data-act="rate" data-testid="action-rate">${t("act.rate")}</button></div>`);
     }
-    const extra = VOCAB.actions.filter((a) => !drawn.has(a) && allowed(a)).map((a) =>
+    // plain buttons: the actions that take nothing but a note (the phone has no form for
+    // the fields of the desk's actions: vocabulary action_fields)
+    const extra = VOCAB.actions.filter((a) => !drawn.has(a) && allowed(a)
+      && !(VOCAB.action_fields[a] || []).length).map((a) =>
       `<button type="button" data-act="${a}" data-testid="action-${a}">${t("act." + a)}</button>`);
     if (extra.length) { buttons.push(`<div class="row">${extra.join("")}</div>`); }
     if (!buttons.length) { return ""; }
     return `<div class="card" data-testid="actions"><label for="note">${t("case.note")}</label>
-      <textarea id="note" data-testid="action-note" maxlength="2000"></textarea>
+      <textarea id="note" data-testid="note-text" maxlength="2000"></textarea>
       <p class="error" data-testid="action-error" hidden></p>${buttons.join("")}</div>`;
   }
 

@@ -60,7 +60,11 @@ window.gisWords = {
     "ev.publish": "照片公开", "ev.unpublish": "撤回公开照片",
     "ev.link": "重复上报并入", "ev.extend": "申请延期", "ev.park": "挂账", "ev.resume": "恢复办理",
     "ev.void": "作废", "ev.urge": "督办", "ev.reply": "督办回复",
-    "ev.extension_approved": "延期获批", "ev.extension_refused": "延期未获批"
+    "ev.extension_approved": "延期获批", "ev.extension_refused": "延期未获批",
+    "ev.assign": "指派", "ev.recategorize": "改类", "ev.reprioritize": "调整优先级",
+    "ev.note": "内部备注", "ev.merge": "合并",
+    "act.assign": "指派", "act.recategorize": "改类", "act.reprioritize": "调整优先级",
+    "act.note": "内部备注", "act.merge": "合并到其他案件"
   },
   en: {
     app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
@@ -125,6 +129,11 @@ window.gisWords = {
     "ev.publish": "Photo published", "ev.unpublish": "Photo withdrawn",
     "ev.link": "Duplicate linked", "ev.extend": "Extension requested", "ev.park": "Parked",
     "ev.resume": "Resumed", "ev.void": "Voided", "ev.urge": "Urged", "ev.reply": "Reply to urging",
-    "ev.extension_approved": "Extension approved", "ev.extension_refused": "Extension refused"
+    "ev.extension_approved": "Extension approved", "ev.extension_refused": "Extension refused",
+    "ev.assign": "Assigned", "ev.recategorize": "Category changed",
+    "ev.reprioritize": "Priority changed", "ev.note": "Internal note", "ev.merge": "Merged",
+    "act.assign": "Assign", "act.recategorize": "Change category",
+    "act.reprioritize": "Change priority", "act.note": "Internal note",
+    "act.merge": "Merge into another case"
   }
 };
