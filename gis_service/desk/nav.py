@@ -22,6 +22,8 @@ HOMES: dict[Role, str] = {
 #: interactive documentation until the admin pages exist (issue 15 item 7)
 LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
     ("desk", "/desk/", "案件台", "Desk", DISPATCHER),
+    ("workload", "/desk/workload", "工作量", "Workload", DISPATCHER),
+    ("shift", "/desk/shift", "交接班", "Shift", DISPATCHER),
     (
         "maps",
         "/maps/resolution",

@@ -28,6 +28,7 @@ router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
 DESK_JS = "/static/app/desk.js"
 DESK_CSS = "/static/app/desk.css"
+SAVED_JS = "/static/app/desk-saved.js"  # saved searches (desk/saved_searches.py)
 MAPS_CSS = "/static/app/maps.css"  # fonts and the navigation bar, shared with the maps
 #: seconds between two polls of the tab counts (a 304 when nothing moved)
 POLL_SECONDS = 10
@@ -103,5 +104,6 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 <script src="{VECTORGRID_JS}?v={v}" defer></script>
 <script src="{MAPS_JS}?v={v}" defer></script>
 <script src="{DESK_JS}" defer></script>
+<script src="{SAVED_JS}" defer></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
