@@ -317,29 +317,37 @@ def test_arrived_since_the_previous_sign_in(api, case_city):
     uid = user_id(s, "sup-s1")
     sql(
         s,
-        "UPDATE auth_session SET created_at = now() - interval '3 hours' WHERE user_id = :u",
+        "UPDATE auth_session SET created_at = now() - interval '6 hours' WHERE user_id = :u",
         u=uid,
     )
     with transaction(s) as conn:
         user = conn.execute(text("SELECT * FROM app_user WHERE id = :u"), {"u": uid})
         user = dict(user.mappings().one())
+        phone = sessions.start(conn, user, s, "bearer")  # the same shift, on the phone
+        conn.execute(
+            text("UPDATE auth_session SET created_at = now() - interval '1 hour' WHERE id = :i"),
+            {"i": phone.session_id},
+        )
         grant = sessions.start(conn, user, s, "cookie")
     who = {"Authorization": "Bearer " + grant.access_token}
     old = case_at(api, c, "reported")
-    sql(s, "UPDATE cases SET reported_at = now() - interval '4 hours' WHERE id = :i", i=old)
+    sql(s, "UPDATE cases SET reported_at = now() - interval '7 hours' WHERE id = :i", i=old)
+    middle = case_at(api, c, "reported")  # in the previous shift: arrived since it began
+    sql(s, "UPDATE cases SET reported_at = now() - interval '3 hours' WHERE id = :i", i=middle)
     new = [case_at(api, c, "reported") for _ in range(2)]
     report(api, c["worker2"], point=IN_GRID_2)  # another subdistrict's
     body = shift(api, who)
     with get_engine(s).connect() as conn:
         since = conn.execute(
-            text("SELECT created_at FROM auth_session WHERE user_id = :u AND id <> :s"),
-            {"u": uid, "s": grant.session_id},
+            text("SELECT created_at FROM auth_session WHERE user_id = :u AND id NOT IN (:s, :p)"),
+            {"u": uid, "s": grant.session_id, "p": phone.session_id},
         ).scalar_one()
     assert body["since_basis"] == "previous_session"
     assert datetime.fromisoformat(body["since"]) == since
     want = [x["id"] for x in raw_cases(s) if visible(x, "sub1_sup") and x["reported_at"] >= since]
-    assert sorted(f["id"] for f in body["arrived"]["cases"]) == sorted(want) == sorted(new)
-    assert body["arrived"]["total"] == 2
+    got = sorted(f["id"] for f in body["arrived"]["cases"])
+    assert got == sorted(want) == sorted([*new, middle])
+    assert body["arrived"]["total"] == 3
     # a first sign-in has no previous one: the last 12 hours
     first = shift(api, c["sub2_sup"])
     assert first["since_basis"] == "fallback"

@@ -67,9 +67,12 @@ DEFINITIONS: dict[str, str] = {
     if line.startswith("  ") and line[2] != " "
 }
 
-#: the shift view: the last shift started when the previous sign-in did; without one
-#: (first sign-in, or it ended over a day ago and was pruned: auth/sessions.py), this many
-#: hours ago
+#: the shift view: the last shift started when the previous sign-in did, counting as
+#: previous only a sign-in this many hours before the current one (sign-ins closer
+#: together — the phone and the desk, a browser restarted — belong to one shift) ...
+SHIFT_GAP_HOURS = 4
+#: ... and without one (a first sign-in, or one that ended over a day ago and was pruned:
+#: auth/sessions.py), this many hours ago
 SHIFT_FALLBACK_HOURS = 12
 #: the prediction: this percentile of dispatched → handled hours ...
 PREDICT_QUANTILE = 0.8
@@ -212,10 +215,11 @@ def board(
 
 
 def last_shift_start(conn: Connection, principal: Principal) -> datetime | None:
-    """When the viewer's previous sign-in began (``auth_session.created_at`` of their
-    latest session opened before the current one, of any kind, ended or not); None
-    without one: the first sign-in, a principal without a session, or a previous session
-    already pruned (deleted a day after it ended, auth/sessions.py ``KEEP_ENDED``)."""
+    """When the viewer's previous shift began: the ``created_at`` of their latest sign-in
+    (``auth_session``, any kind, ended or not) opened at least ``SHIFT_GAP_HOURS`` before
+    the current one (the request's session; now for a principal without one). None
+    without such a sign-in: a first one, or a previous one already pruned (sessions are
+    deleted a day after they end, auth/sessions.py ``KEEP_ENDED``)."""
     if principal.user_id is None:
         return None
     return conn.execute(
@@ -223,9 +227,9 @@ def last_shift_start(conn: Connection, principal: Principal) -> datetime | None:
             "SELECT max(s.created_at) FROM auth_session s "
             "WHERE s.user_id = :uid AND s.id IS DISTINCT FROM :sid "
             "AND s.created_at < coalesce((SELECT cur.created_at FROM auth_session cur "
-            "WHERE cur.id = :sid), now())"
+            "WHERE cur.id = :sid), now()) - make_interval(hours => :gap)"
         ),
-        {"uid": principal.user_id, "sid": principal.session_id},
+        {"uid": principal.user_id, "sid": principal.session_id, "gap": SHIFT_GAP_HOURS},
     ).scalar_one()
 
 
@@ -403,6 +407,7 @@ def shift(conn: Connection, principal: Principal) -> dict[str, Any]:
             "quantile": PREDICT_QUANTILE,
             "history_days": PREDICT_HISTORY_DAYS,
             "min_cases": PREDICT_MIN_CASES,
+            "gap_hours": SHIFT_GAP_HOURS,
             "fallback_hours": SHIFT_FALLBACK_HOURS,
         },
     }

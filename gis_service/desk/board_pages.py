@@ -49,7 +49,8 @@ async def _page(request: Request, settings: SettingsDep, lang: str, page: str) -
     zh = lang == "zh"
     query = dict(request.query_params)
     query["lang"] = "en" if zh else "zh"
-    other = request.url.path + "?" + urlencode({k: v for k, v in query.items() if v != "zh"})
+    other_query = urlencode({k: v for k, v in query.items() if v != "zh"})
+    other = request.url.path + (f"?{other_query}" if other_query else "")
     key, title_zh, title_en = PAGES[page]
     config = {
         "lang": lang,

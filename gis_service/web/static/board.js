@@ -137,6 +137,12 @@
       var q = new URLSearchParams(window.location.search);
       q.set("period", period);
       history.replaceState(null, "", window.location.pathname + "?" + q.toString());
+      var other = document.querySelector('[data-testid="nav-lang"]');  /* keeps the period */
+      if (other) {
+        var u = new URL(other.getAttribute("href"), window.location.href);
+        u.searchParams.set("period", period);
+        other.setAttribute("href", u.pathname + "?" + u.searchParams.toString());
+      }
       load();
     });
     function load() {
