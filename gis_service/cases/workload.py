@@ -133,21 +133,25 @@ SELECT t.id, t.name, t.kind, t.unit_code, t.active,
 """
 
 WORKERS_SQL = """
+WITH reports AS (
+    SELECT c.reporter_id, count(*) AS n FROM cases c
+     WHERE c.reported_at >= :start AND {scope} GROUP BY c.reporter_id
+), waiting AS MATERIALIZED (
+    SELECT c.unit_code, c.handled_at FROM cases c
+     WHERE c.status = :handled AND case_status(c) = :handled AND {scope}
+)
 SELECT u.id, u.username, u.display_name, u.scopes,
-       coalesce(r.reports, 0) AS reports, coalesce(w.awaiting, 0) AS awaiting_check,
+       coalesce(r.n, 0) AS reports, w.awaiting AS awaiting_check,
        w.oldest AS oldest_handled_at
   FROM app_user u
-  LEFT JOIN LATERAL (
-        SELECT count(*) AS reports FROM cases c
-         WHERE c.reporter_id = u.id AND c.reported_at >= :start AND {scope}) r ON true
-  LEFT JOIN LATERAL (
-        SELECT count(*) AS awaiting, min(c.handled_at) AS oldest FROM cases c
-         WHERE c.status = :handled AND case_status(c) = :handled AND {scope}
-           AND EXISTS (SELECT 1 FROM unnest(u.scopes) g WHERE starts_with(c.unit_code, g))
-        ) w ON true
+  LEFT JOIN reports r ON r.reporter_id = u.id
+  CROSS JOIN LATERAL (
+        SELECT count(*) AS awaiting, min(h.handled_at) AS oldest FROM waiting h
+         WHERE EXISTS (SELECT 1 FROM unnest(u.scopes) g WHERE starts_with(h.unit_code, g))
+        ) w
  WHERE u.role = :grid_worker AND u.active
    AND EXISTS (SELECT 1 FROM unnest(u.scopes) s WHERE {inside})
- ORDER BY coalesce(w.awaiting, 0) DESC, coalesce(r.reports, 0) DESC, u.username
+ ORDER BY w.awaiting DESC, coalesce(r.n, 0) DESC, u.username
 """
 
 
@@ -243,12 +247,12 @@ hist AS (
        AND c.dispatched_at IS NOT NULL AND c.handled_at >= c.dispatched_at
        AND c.team_id IS NOT NULL
 ),
-by_team AS (
+by_team AS MATERIALIZED (
     SELECT team_id, category_code, count(*) AS n,
            percentile_cont(:q) WITHIN GROUP (ORDER BY hours) AS hours
       FROM hist GROUP BY team_id, category_code
 ),
-by_category AS (
+by_category AS MATERIALIZED (
     SELECT category_code, count(*) AS n,
            percentile_cont(:q) WITHIN GROUP (ORDER BY hours) AS hours
       FROM hist GROUP BY category_code
