@@ -51,6 +51,7 @@ from gis_service.cases.workflow import OPEN_STATUSES, Action, Status
 from gis_service.settings import Settings
 from gis_service.stats.resolution import _rate
 from gis_service.timezone import local_now, zone
+from gis_service.units.codes import CODE_LENGTH
 
 #: period → (中文, English): the board's periods, each from its start in the district's
 #: time until now; ``week`` (the default) starts on Monday 00:00
@@ -133,25 +134,31 @@ SELECT t.id, t.name, t.kind, t.unit_code, t.active,
 """
 
 WORKERS_SQL = """
-WITH reports AS (
+WITH workers AS (
+    SELECT u.id, u.username, u.display_name, u.scopes FROM app_user u
+     WHERE u.role = :grid_worker AND u.active
+       AND EXISTS (SELECT 1 FROM unnest(u.scopes) s WHERE {inside})
+), reports AS (
     SELECT c.reporter_id, count(*) AS n FROM cases c
      WHERE c.reported_at >= :start AND {scope} GROUP BY c.reporter_id
-), waiting AS MATERIALIZED (
-    SELECT c.unit_code, c.handled_at FROM cases c
+), waiting AS (
+    -- a case's unit codes up its chain (its code cut at each level's length) joined to
+    -- the workers' scope codes: a hash join, not a prefix test per pair
+    SELECT g.id, count(DISTINCT c.id) AS n, min(c.handled_at) AS oldest
+      FROM cases c
+     CROSS JOIN LATERAL unnest(CAST(:code_lengths AS integer[])) AS cut(n)
+      JOIN (SELECT w.id, unnest(w.scopes) AS code FROM workers w) g
+        ON g.code = left(c.unit_code, cut.n)
      WHERE c.status = :handled AND case_status(c) = :handled AND {scope}
+     GROUP BY g.id
 )
-SELECT u.id, u.username, u.display_name, u.scopes,
-       coalesce(r.n, 0) AS reports, w.awaiting AS awaiting_check,
-       w.oldest AS oldest_handled_at
-  FROM app_user u
-  LEFT JOIN reports r ON r.reporter_id = u.id
-  CROSS JOIN LATERAL (
-        SELECT count(*) AS awaiting, min(h.handled_at) AS oldest FROM waiting h
-         WHERE EXISTS (SELECT 1 FROM unnest(u.scopes) g WHERE starts_with(h.unit_code, g))
-        ) w
- WHERE u.role = :grid_worker AND u.active
-   AND EXISTS (SELECT 1 FROM unnest(u.scopes) s WHERE {inside})
- ORDER BY w.awaiting DESC, coalesce(r.n, 0) DESC, u.username
+SELECT w.id, w.username, w.display_name, w.scopes,
+       coalesce(r.n, 0) AS reports, coalesce(h.n, 0) AS awaiting_check,
+       h.oldest AS oldest_handled_at
+  FROM workers w
+  LEFT JOIN reports r ON r.reporter_id = w.id
+  LEFT JOIN waiting h ON h.id = w.id
+ ORDER BY coalesce(h.n, 0) DESC, coalesce(r.n, 0) DESC, w.username
 """
 
 
@@ -178,6 +185,7 @@ def board(
         closed=Status.closed.value,
         handled=Status.handled.value,
         grid_worker=Role.grid_worker.value,
+        code_lengths=sorted(set(CODE_LENGTH.values())),
     )
     rows = [
         dict(r)
