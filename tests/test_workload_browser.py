@@ -70,6 +70,8 @@ def test_the_board_and_the_shift_view_in_chinese_and_english(server):
         shown = [int(x) for x in page.locator('[data-testid=teams-row] td[data-key="open"]')
                  .all_inner_texts()]  # fmt: skip
         assert shown == sorted(t["open"] for t in api["teams"])
+        # times in the district's time: the week starts on Monday 00:00 there
+        assert page.get_by_test_id("board-status").inner_text().split()[2] == "00:00"
         screenshot(page, "desk-workload")
 
         before = page.evaluate("() => window.gisBoard.loads")

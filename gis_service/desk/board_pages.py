@@ -26,6 +26,7 @@ from gis_service.desk.nav import nav_bar
 from gis_service.maps import routes as maps_routes
 from gis_service.mobile.shell import VOCABULARY_URL
 from gis_service.mobile.shell import version as build_version
+from gis_service.timezone import zone_name
 
 router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -56,6 +57,7 @@ async def _page(request: Request, settings: SettingsDep, lang: str, page: str) -
         "lang": lang,
         "page": page,
         "periods": {name: (z if zh else e) for name, (z, e) in PERIODS.items()},
+        "tz": zone_name(settings),  # times are shown in the district's time
     }
     v = build_version()
     body = f"""<!DOCTYPE html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8">

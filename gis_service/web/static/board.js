@@ -53,7 +53,7 @@
   }
   function local(iso) {
     if (!iso) { return "—"; }
-    return new Date(iso).toLocaleString(zh ? "zh-CN" : "en-GB", {
+    return new Date(iso).toLocaleString(zh ? "zh-CN" : "en-GB", { timeZone: config.tz,
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
   }
   function percent(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
