@@ -9,6 +9,11 @@ costs): the admin (the whole district), a subdistrict's
 and a community's supervisor. Each figure is the p50 of ``RUNS`` calls after a warm-up.
 Run: ``.venv/bin/python benchmarks/desk.py`` (a few seconds on the demo). The 1 M-case
 figure of the issue needs a district of that size (not run here).
+
+Then the workload board (cases/workload.py ``board``, this week) and the shift view's
+likely-late list (``likely_late``: a percentile per team and category over 90 days of
+closed cases) for the same viewers, beside their peer: a plain GROUP BY team of the
+viewer's open cases (open and overdue per team).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from common import DB, setup
 from sqlalchemy import text
 
 from gis_service.auth.principal import Principal, Role
-from gis_service.cases import desk
+from gis_service.cases import desk, workload
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.db.engine import get_engine
 
@@ -39,6 +44,13 @@ SELECT c.id, c.case_no, c.status, c.category_code, c.unit_code, c.reported_at,
 PEER_COUNTS = """
 SELECT c.status, count(*) FROM cases c
  WHERE c.unit_code LIKE :unit AND c.status = ANY(:open) GROUP BY c.status
+"""
+
+PEER_TEAMS = """
+SELECT c.team_id, count(*) AS open, count(*) FILTER (WHERE c.deadline_at < now()) AS overdue
+  FROM cases c
+ WHERE c.unit_code LIKE :unit AND c.status = ANY(:open) AND c.team_id IS NOT NULL
+ GROUP BY c.team_id
 """
 
 
@@ -112,6 +124,22 @@ def main() -> None:
                 f"{name:<26}{p50(page):>11.2f}{p50(busiest):>9.2f}{p50(counts):>9.2f}{p50(both):>9.2f}"
                 f"   {p50(peer):>9.2f}"
             )
+
+        print(f"\nworkload board and shift view ({RUNS} runs each, p50 in ms)")
+        print(f"{'viewer':<26}{'board':>9}{'likely late':>13}   {'peer':>9}")
+        for name, who, unit in viewers:
+
+            def board(who=who) -> object:
+                return workload.board(conn, who, settings, "week")
+
+            def late(who=who) -> object:
+                return workload.likely_late(conn, who)
+
+            def peer_teams(unit=unit) -> object:
+                params = {"unit": unit + "%", "open": opened}
+                return conn.execute(text(PEER_TEAMS), params).all()
+
+            print(f"{name:<26}{p50(board):>9.2f}{p50(late):>13.2f}   {p50(peer_teams):>9.2f}")
 
 
 if __name__ == "__main__":

@@ -643,6 +643,47 @@ def check_team_suggestions(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_board(api, city, who, auth) -> list[str]:
+    """The workload board and the shift view (cases/workload.py): dispatchers only; every
+    figure and list counts the viewer's cases only, and a team is shown when its unit is
+    inside the jurisdiction or above it, or it holds one of the viewer's cases."""
+    from gis_service.cases.workflow import OPEN_STATUSES
+
+    board = api.get("/api/v1/desk/workload", headers=auth)
+    shift = api.get("/api/v1/desk/shift", headers=auth)
+    if who not in APPROVERS:
+        bad = [r.status_code for r in (board, shift) if r.status_code not in (401, 403)]
+        return [f"board or shift answered {bad}"] if bad else []
+    want = visible(city, who)
+    problems = []
+    opened = {
+        c["id"]
+        for c in city["cases"]
+        if c["id"] in want and c["status"] in OPEN_STATUSES and c["team_history"]
+    }
+    teams = board.json()["teams"]
+    if sum(t["open"] for t in teams) != len(opened):
+        problems.append(f"board: open {sum(t['open'] for t in teams)}, not {len(opened)}")
+    held = {c["team_history"][-1] for c in city["cases"] if c["id"] in opened}
+    for t in teams:
+        if not unit_visible(who, t["unit_code"]) and t["id"] not in held:
+            problems.append(f"board shows team {t['id']} of unit {t['unit_code']}")
+    for u in board.json()["grid_workers"]:
+        if SCOPES[who] is not None and not any(
+            g.startswith(s) for g in u["scopes"] for s in SCOPES[who]
+        ):
+            problems.append(f"board shows grid worker {u['username']} ({u['scopes']})")
+    body = shift.json()
+    arrived = {f["id"] for f in body["arrived"]["cases"]}
+    if arrived != want:  # every case of the city was reported in the last hours
+        problems.append(f"shift arrived: extra {arrived - want}, missing {want - arrived}")
+    for name in ("urged_unreplied", "likely_late"):
+        extra = {f["id"] for f in body[name]["cases"]} - want
+        if extra:
+            problems.append(f"shift {name}: outside cases {extra}")
+    return problems
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/cases/{case_id}/templates": [check_case_templates],
@@ -650,6 +691,8 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/approvals": [check_approvals],
     "/api/v1/desk/queue": [check_desk],
     "/api/v1/desk/counts": [check_desk],
+    "/api/v1/desk/workload": [check_board],
+    "/api/v1/desk/shift": [check_board],
     "/api/v1/cases/{case_id}": [check_case_detail],
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
@@ -705,6 +748,9 @@ NO_JURISDICTION = {
     "/desk": "a redirect to /desk/",
     "/desk/": "the desk's page shell: its data comes from /api/v1/desk/… (check_desk)",
     "/desk/approvals": "the approval inbox's page shell: its data is /api/v1/approvals'",
+    "/desk/workload": "the workload board's page shell: its data is check_board's",
+    "/desk/shift": "the shift view's page shell: its data is check_board's",
+    "/api/v1/desk/saved-searches": "the viewer's own saved searches (test_workload)",
 }
 
 

@@ -129,9 +129,12 @@ def _credential(request: Request, token: str | None) -> str | None:
 
 
 def _own_page_write(request: Request) -> bool:
-    """A write sent by one of our pages' scripts (see ``PAGE_WRITE_HEADER``)."""
+    """A write sent by one of our pages' scripts (see ``PAGE_WRITE_HEADER``), checked
+    with the Fetch Metadata and Origin headers when the browser sends them."""
     name, value = PAGE_WRITE_HEADER
     if request.headers.get(name) != value:
+        return False
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return False
     origin = request.headers.get("origin")
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")

@@ -90,6 +90,9 @@ NOT_AUDITED: dict[str, str] = {
     "refresh_token": "hashes of rotating refresh tokens, one per renewal of a session",
     "sign_in_failure": "the sign-in throttle's counter of failed attempts, pruned by age",
     "spatial_ref_sys": "PostGIS reference data",
+    "saved_search": "a desk user's own named views of the case queue (a URL query string): "
+    "it grants nothing and shows nothing the queue would not; only its owner reads or "
+    "deletes it",
 }
 
 

@@ -26,6 +26,30 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(case_status(c) IN {{deadline_statuses}} AND c.deadline_at < now(), false)
 $$;
 
+-- Closed on time (按期结案): closed by the deadline acceptance set, before any extension
+-- (original_deadline_at is kept at the first approved extension). The one SQL home of the
+-- statistics' per-case on-time rule (stats/resolution.py; the cube loads it through
+-- stats/cube.py FACTS_SQL); true only for a case that was closed.
+CREATE OR REPLACE FUNCTION case_on_time(c cases) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(c.closed_at <= coalesce(c.original_deadline_at, c.deadline_at), false)
+$$;
+
+-- Closed on time only thanks to an extension (延期后按期): after the original deadline,
+-- by the extended one.
+CREATE OR REPLACE FUNCTION case_on_time_extended(c cases) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(c.closed_at > c.original_deadline_at AND c.closed_at <= c.deadline_at,
+                    false)
+$$;
+
+-- Rework (返工): the case failed at least one check. The statistics' rework rate counts
+-- closed cases with it.
+CREATE OR REPLACE FUNCTION case_rework(c cases) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT c.rework_count > 0
+$$;
+
 -- The summary of a case that reports and lists return. json, not jsonb: it is built to
 -- be sent, and json_build_object skips jsonb's parsing and key sorting (measured: a fifth
 -- of report_case's time went into building jsonb).

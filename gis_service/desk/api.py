@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
@@ -16,9 +16,18 @@ from gis_service.api import conditional
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PageParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
-from gis_service.cases import approvals, desk
+from gis_service.cases import approvals, desk, workload
 from gis_service.cases.schemas import CaseCollection
 from gis_service.cases.workflow import STATUSES
+from gis_service.db.engine import transaction
+from gis_service.desk import saved_searches
+from gis_service.desk.board_schemas import (
+    SavedSearch,
+    SavedSearchCreate,
+    SavedSearches,
+    ShiftView,
+    WorkloadBoard,
+)
 from gis_service.desk.schemas import DeskCounts
 from gis_service.errors import InvalidInput
 
@@ -133,3 +142,87 @@ def counts(
         media_type="application/json",
         headers={"Cache-Control": "private, no-cache"},
     )
+
+
+@router.get(
+    "/workload",
+    summary="The workload board: per team and per grid worker, over a period",
+    response_model=WorkloadBoard,
+    responses=refusals(401, 403, 422),
+)
+def workload_board(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    period: Annotated[
+        str,
+        Query(
+            pattern="^(" + "|".join(workload.PERIODS) + ")$",
+            description="This week (from Monday), month or quarter, in the district's time",
+        ),
+    ] = "week",
+) -> dict:
+    """Supervisors and admins: per team open, overdue, handled, closed, on-time and
+    rework rates; per grid worker reports and cases awaiting their check — over the
+    viewer's cases only (cases/workload.py, definitions in the answer). 403 for others."""
+    return workload.board(conn, principal, settings, period)
+
+
+@router.get(
+    "/shift",
+    summary="The shift view: arrived since my last shift, urged without a reply, likely late",
+    response_model=ShiftView,
+    responses=refusals(401, 403, 422),
+)
+def shift_view(conn: ConnDep, principal: PrincipalDep) -> dict:
+    """Supervisors and admins, over their jurisdiction: cases reported since their
+    previous sign-in began (else the last 12 hours), urged cases the team has not
+    answered, and the running cases whose predicted finish (their team's 80th percentile
+    of dispatched → handled hours for the category, 90 days) passes the deadline
+    (cases/workload.py ``likely_late``). 403 for others."""
+    return workload.shift(conn, principal)
+
+
+@router.get(
+    "/saved-searches",
+    summary="My saved searches (named views of the queue)",
+    response_model=SavedSearches,
+    responses=refusals(401, 403, 422),
+)
+def list_saved_searches(conn: ConnDep, principal: PrincipalDep) -> dict:
+    """The viewer's own saved searches, by name (desk/saved_searches.py)."""
+    return {"saved_searches": saved_searches.list_saved(conn, principal)}
+
+
+@router.post(
+    "/saved-searches",
+    status_code=201,
+    summary="Save a view of the queue under a name",
+    response_model=SavedSearch,
+    responses=refusals(401, 403, 409, 422),
+)
+def create_saved_search(
+    settings: SettingsDep, principal: PrincipalDep, body: SavedSearchCreate
+) -> dict:
+    """The query is the desk's URL query string, checked against the queue's tab and
+    filters (422 with ``field`` ``query.<name>``) and stored canonical; 409 (``field``
+    ``name``) for a name the viewer already uses."""
+    with transaction(settings) as conn:
+        return saved_searches.save(conn, principal, body.name, body.query)
+
+
+@router.delete(
+    "/saved-searches/{search_id}",
+    summary="Delete one of my saved searches",
+    response_model=SavedSearch,
+    responses=refusals(401, 403, 404, 422),
+)
+def delete_saved_search(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    search_id: Annotated[int, Path(gt=0)],
+) -> dict:
+    """Answers the deleted search; 404 for an id the viewer has none of (another
+    user's included)."""
+    with transaction(settings) as conn:
+        return saved_searches.delete(conn, principal, search_id)

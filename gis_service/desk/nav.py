@@ -23,6 +23,8 @@ HOMES: dict[Role, str] = {
 LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
     ("desk", "/desk/", "案件台", "Desk", DISPATCHER),
     ("approvals", "/desk/approvals", "审批", "Approvals", DISPATCHER),
+    ("workload", "/desk/workload", "工作量", "Workload", DISPATCHER),
+    ("shift", "/desk/shift", "交接班", "Shift", DISPATCHER),
     (
         "maps",
         "/maps/resolution",

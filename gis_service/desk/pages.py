@@ -20,6 +20,7 @@ from gis_service.api.deps import SettingsDep
 from gis_service.cases.desk import TABS, require_desk
 from gis_service.desk import approvals_page
 from gis_service.desk.nav import home_of, nav_bar
+from gis_service.desk.shell import PAGEFETCH_JS
 from gis_service.maps import routes as maps_routes
 from gis_service.maps.assets import LEAFLET_CSS, LEAFLET_JS, MAPS_JS, VECTORGRID_JS
 from gis_service.mobile.shell import VOCABULARY_URL
@@ -29,6 +30,7 @@ router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
 DESK_JS = "/static/app/desk.js"
 DESK_CSS = "/static/app/desk.css"
+SAVED_JS = "/static/app/desk-saved.js"  # saved searches (desk/saved_searches.py)
 MAPS_CSS = "/static/app/maps.css"  # fonts and the navigation bar, shared with the maps
 #: seconds between two polls of the tab counts (a 304 when nothing moved)
 POLL_SECONDS = 10
@@ -103,7 +105,9 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 <script src="{LEAFLET_JS}?v={v}" defer></script>
 <script src="{VECTORGRID_JS}?v={v}" defer></script>
 <script src="{MAPS_JS}?v={v}" defer></script>
+<script src="{PAGEFETCH_JS}?v={v}" defer></script>
 <script src="{DESK_JS}" defer></script>
+<script src="{SAVED_JS}" defer></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
 

@@ -44,15 +44,13 @@ FACTS_SQL = """
            coalesce(extract(epoch FROM c.deadline_at), 'NaN') AS deadline,
            coalesce(extract(epoch FROM c.closed_at - c.reported_at) / 3600.0, 'NaN')
                AS close_hours,
-           coalesce(c.closed_at <= coalesce(c.original_deadline_at, c.deadline_at), false)::int
-               AS on_time,
-           coalesce(c.closed_at > c.original_deadline_at AND c.closed_at <= c.deadline_at,
-                    false)::int AS on_time_extended,
+           case_on_time(c)::int AS on_time,  -- the rules: cases/report.sql
+           case_on_time_extended(c)::int AS on_time_extended,
            (c.extension_count > 0)::int AS extended,
            coalesce(extract(epoch FROM c.parked_until), 'NaN') AS parked_until,
            coalesce(c.parked_from, '') AS parked_from,
            c.urge_count AS urges, c.urge_replied AS urges_replied,
-           (c.rework_count > 0)::int AS rework,
+           case_rework(c)::int AS rework,
            coalesce(c.rating, 0) AS rating,
            ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
       FROM cases c
