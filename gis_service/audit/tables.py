@@ -88,6 +88,8 @@ NOT_AUDITED: dict[str, str] = {
     "refresh_token": "hashes of rotating refresh tokens, one per renewal of a session",
     "sign_in_failure": "the sign-in throttle's counter of failed attempts, pruned by age",
     "spatial_ref_sys": "PostGIS reference data",
+    "case_lock": "a dispatcher's short-lived claim on a case while working on it "
+    "(cases/locks.py); what they then do is on the case's timeline (case_event)",
 }
 
 
