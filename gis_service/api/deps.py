@@ -108,14 +108,29 @@ async def get_principal(
 
 
 def _credential(request: Request, token: str | None) -> str | None:
-    """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
-    cookie; writes always need the header, so a cookie cannot be used to forge one."""
+    """The bearer token, or the sign-in cookie for reads (pages, tiles, the data they
+    fetch) and for writes sent by this server's own pages (the desk's actions): a write
+    with the cookie counts only when the browser says it comes from this origin
+    (:func:`same_origin`), so another site cannot forge one with it."""
     if token is None:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
-    if not token and request.method in ("GET", "HEAD"):
+    if not token and (request.method in ("GET", "HEAD") or same_origin(request)):
         token = request.cookies.get(TOKEN_COOKIE)
     return token or None
+
+
+def same_origin(request: Request) -> bool:
+    """True when the browser marks the request as sent by a page of this server: Fetch
+    Metadata's ``Sec-Fetch-Site: same-origin``, or an ``Origin`` whose host is the
+    request's ``Host`` (OWASP CSRF Prevention Cheat Sheet, "verifying origin with
+    standard headers"; browsers set both, scripts cannot). Without either: False."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("origin")
+    host = request.headers.get("host")
+    return bool(origin and host) and origin.split("://", 1)[-1] == host
 
 
 def principal_of(request: Request, settings: Settings, conn: Connection) -> Principal:
