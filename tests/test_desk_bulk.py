@@ -175,3 +175,29 @@ def test_only_the_bulk_actions_and_only_dispatchers(api, case_city):
     for who in ("worker1", "team_a", "planner"):
         assert bulk(api, c[who], "comment", ids, note="n").status_code == 403
     assert bulk(api, {}, "comment", ids, note="n").status_code == 401
+
+
+def test_the_desk_page_writes_with_its_cookie_only_from_its_own_origin(api, case_city):
+    """The desk's bulk bar posts with the sign-in cookie (api/deps.py ``same_origin``):
+    counted only when the browser marks the request as this server's own."""
+    c, s = case_city, case_city["settings"]
+    ids = new_cases(api, c["worker1"], 1)
+    r = api.post(
+        "/maps/login",
+        data={"username": "sup-s1", "password": "password-123", "next": "/desk/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "gis_token" in r.cookies
+    body = {"action": "comment", "case_ids": ids, "note": "n"}
+    refused = [
+        {},
+        {"Origin": "http://elsewhere.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"},
+        {"Sec-Fetch-Site": "same-site"},
+    ]
+    for headers in refused:
+        assert api.post(URL, json=body, headers=headers).status_code == 401, headers
+    assert count(s, "case_event") == len(ids)  # only the reports
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}):
+        r = api.post(URL, json=body, headers=headers)
+        assert r.status_code == 200 and r.json()["counts"]["applied"] == 1, (headers, r.text)

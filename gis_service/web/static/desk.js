@@ -427,7 +427,7 @@
     bulkResult.textContent = "";
     var line = el("p", { "data-testid": "bulk-summary" });
     line.appendChild(el("b", { "data-testid": "bulk-applied" }, body.counts.applied));
-    line.appendChild(el("span", {}, " " + w("cases_unit") + w("applied") + "，"));
+    line.appendChild(el("span", {}, " " + w("cases_unit") + w("applied") + (zh ? "，" : ", ")));
     line.appendChild(el("b", { "data-testid": "bulk-refused-count" }, body.counts.refused));
     line.appendChild(el("span", {}, " " + w("cases_unit") + w("refused")));
     bulkResult.appendChild(line);
