@@ -99,6 +99,13 @@ class Conflict(GisServiceError):
     code = "conflict"
 
 
+class CaseLocked(Conflict):
+    """Another dispatcher holds the case's lock (cases/locks.py): ``holder`` names them
+    ({user_id, name}) and ``expires_at`` says until when, unless they renew it."""
+
+    code = "case_locked"
+
+
 class TooLarge(GisServiceError):
     code = "too_large"
 
@@ -127,6 +134,7 @@ STATUS_CODES: dict[type[GisServiceError], int] = {
     InvalidGrant: 400,
     Forbidden: 403,
     Conflict: 409,
+    CaseLocked: 409,
     TooLarge: 413,
     UnsupportedMedia: 415,
     TooManyAttempts: 429,

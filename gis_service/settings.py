@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # The desk's "near the deadline" tab (临期): running cases with less than this share of
     # their deadline's span (acceptance to deadline) left (cases/desk.py).
     desk_near_deadline_share: float = Field(default=0.25, gt=0, lt=1)
+    # The case lock (cases/locks.py): a dispatcher's claim on a case lasts this many
+    # seconds unless renewed (the case page renews it while open); then it is free.
+    case_lock_seconds: int = Field(default=120, ge=5, le=3600)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

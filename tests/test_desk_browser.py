@@ -153,7 +153,7 @@ def test_a_subdistrict_supervisor_sees_only_their_subdistrict(server):
             before = page.evaluate("() => window.gisDesk.reloads")
             page.get_by_test_id(f"tab-{tab}").click()
             page.wait_for_function("n => window.gisDesk.reloads > n", arg=before)
-            units = page.locator('[data-testid="case-row"] td:nth-child(4)').all_inner_texts()
+            units = page.locator('[data-testid="case-row"] td.unit').all_inner_texts()
             assert all(u.startswith(SUBDISTRICT) for u in units), (tab, units)
             drawn = page.locator("path.desk-pt").count()
             assert drawn == len(units), (tab, drawn, len(units))

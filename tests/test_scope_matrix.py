@@ -274,6 +274,18 @@ def check_case_detail(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_case_lock(api, city, who, auth) -> list[str]:
+    """The case lock reads like its case: 200 inside the jurisdiction, 404 outside."""
+    bad = []
+    want = visible(city, who)
+    for c in city["cases"]:
+        r = api.get(f"/api/v1/cases/{c['id']}/lock", headers=auth)
+        expected = (200 if c["id"] in want else 404) if who in CASE_READERS else (401, 403)
+        if r.status_code not in np.atleast_1d(expected):
+            bad.append(f"lock of case {c['id']} ({c['unit_code']}): {r.status_code}")
+    return bad
+
+
 def check_photos(api, city, who, auth) -> list[str]:
     bad = []
     want = visible(city, who)
@@ -694,6 +706,7 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/desk/workload": [check_board],
     "/api/v1/desk/shift": [check_board],
     "/api/v1/cases/{case_id}": [check_case_detail],
+    "/api/v1/cases/{case_id}/lock": [check_case_lock],
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
     "/api/v1/stats/resolution": [check_stats],

@@ -7,6 +7,7 @@ from gis_service.api.schemas import ALWAYS
 from gis_service.api.vocabulary import router as vocabulary_router
 from gis_service.audit.routes import router as audit_router
 from gis_service.auth.routes import router as auth_router
+from gis_service.cases.lock_routes import router as case_lock_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.desk.api import router as desk_router
 from gis_service.imports.routes import router as imports_router
@@ -19,6 +20,7 @@ from gis_service.units.routes import router as units_router
 api_router = APIRouter(prefix="/api/v1", responses=ALWAYS)
 api_router.include_router(auth_router)
 api_router.include_router(cases_router)
+api_router.include_router(case_lock_router)
 api_router.include_router(stats_router)
 api_router.include_router(units_router)
 api_router.include_router(points_router)

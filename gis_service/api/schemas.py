@@ -43,6 +43,10 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] | None = None
     allowed: list[str] | None = None
     retry_after: int | None = None
+    holder: dict[str, Any] | None = Field(
+        default=None, description="case_locked: who holds the case's lock ({user_id, name})"
+    )
+    expires_at: str | None = Field(default=None, description="case_locked: until when")
 
 
 #: what each refusal means, as the OpenAPI description of its answer

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth import sessions
 from gis_service.auth.principal import Principal
-from gis_service.cases import approvals
+from gis_service.cases import approvals, locks
 from gis_service.cases.service import visible_case
 from gis_service.cases.workflow import (
     INTERNAL_EVENTS,
@@ -110,6 +110,7 @@ def apply_action(
     settings = settings or Settings()
     check_account(conn, principal)
     case = wake_if_due(conn, principal, visible_case(conn, principal, case_id, lock=True))
+    locks.refuse_if_held(conn, principal, case)  # another dispatcher's lock: 409
     action, step = req.action, STEPS[req.action]
     stray = sorted(req.model_fields_set - COMMON_FIELDS - set(step.fields))
     if stray:

@@ -132,6 +132,22 @@ class PersonRef(Public):
     display_name: str
 
 
+class LockHolder(Public):
+    user_id: int
+    name: str
+
+
+class CaseLock(Public):
+    """Who is working on a case at the desk (cases/locks.py); ``holder`` null when free."""
+
+    case_id: int
+    holder: LockHolder | None
+    acquired_at: datetime | None
+    expires_at: datetime | None
+    mine: bool
+    taken_over_from: LockHolder | None = None
+
+
 class CaseDetail(CaseProperties):
     category_name: Label | None
     units: list[UnitRef]
@@ -143,6 +159,7 @@ class CaseDetail(CaseProperties):
     photos: list[dict[str, Any]]
     timeline: list[EventPublic]
     allowed_actions: list[str]
+    lock: CaseLock | None = None
     rating_url: str | None
 
 

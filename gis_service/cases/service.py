@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, event_filter, require_case_reader
+from gis_service.cases import locks
 from gis_service.cases.workflow import (
     DISPATCHER,
     ApprovalState,
@@ -131,6 +132,7 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
         "photos": photos(conn, case_id),
         "timeline": timeline(conn, principal, case_id),
         "allowed_actions": allowed_actions(principal, row),
+        "lock": locks.lock_of(conn, principal, case_id),
         "rating_url": (
             f"/api/v1/public/rate/{row['public_token']}"
             if row["status"] == Status.closed and row["rating"] is None and row["public_token"]

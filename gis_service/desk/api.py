@@ -10,13 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from gis_service.api import conditional
 from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PageParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
-from gis_service.cases import approvals, desk, workload
+from gis_service.cases import approvals, bulk, desk, workload
 from gis_service.cases.schemas import CaseCollection
 from gis_service.cases.workflow import STATUSES
 from gis_service.db.engine import transaction
@@ -28,7 +28,7 @@ from gis_service.desk.board_schemas import (
     ShiftView,
     WorkloadBoard,
 )
-from gis_service.desk.schemas import DeskCounts
+from gis_service.desk.schemas import BulkResult, DeskCounts
 from gis_service.errors import InvalidInput
 
 router = APIRouter(prefix="/desk", tags=["desk"])
@@ -226,3 +226,25 @@ def delete_saved_search(
     user's included)."""
     with transaction(settings) as conn:
         return saved_searches.delete(conn, principal, search_id)
+
+
+@router.post(
+    "/bulk",
+    summary="One action (" + ", ".join(a.value for a in bulk.BULK_ACTIONS) + ") on many cases",
+    response_model=BulkResult,
+    responses=refusals(401, 403, 422),
+)
+def bulk_action(
+    settings: SettingsDep, principal: PrincipalDep, body: bulk.BulkRequest
+) -> JSONResponse:
+    """Supervisors and admins: ``action`` on each of ``case_ids`` (1–500, distinct),
+    each through the one workflow rule (cases/actions.py) in its own savepoint of one
+    transaction: every applied case gets its own timeline event; a case the rule refuses
+    (409 state or ``case_locked``, 403, 404 outside the jurisdiction, 422) is listed under
+    ``refused`` with its ``error`` and ``detail`` and the rest are applied. ``dispatch``
+    takes ``team_id`` (without it, what a single dispatch does without one: each case is
+    refused naming ``team_id``). 422 for a bad request (nothing written), 403 for other
+    roles."""
+    with transaction(settings) as conn:
+        result = bulk.apply_bulk(conn, principal, body, settings)
+    return JSONResponse(jsonable_encoder(result))

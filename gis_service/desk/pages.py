@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gis_service.api.deps import SettingsDep
+from gis_service.cases.bulk import BULK_ACTIONS, MAX_CASES
 from gis_service.cases.desk import TABS, require_desk
 from gis_service.desk import approvals_page
 from gis_service.desk.nav import home_of, nav_bar
@@ -81,6 +82,9 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
         "lang": lang,
         "tabs": tabs,
         "poll_ms": POLL_SECONDS * 1000,
+        # the bulk bar's actions and limit (cases/bulk.py), the case page's address
+        "bulk": {"actions": [a.value for a in BULK_ACTIONS], "max": MAX_CASES},
+        "case_url": "/desk/cases/{id}",
     }
     v = build_version()
     page = f"""<!DOCTYPE html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8">
@@ -95,12 +99,15 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 <section class="desk-work">
 <div class="desk-tabs" role="tablist" data-testid="tabs"></div>
 <form class="desk-filters" data-testid="filters"></form>
+<div class="desk-bulk" data-testid="bulk-bar"></div>
+<div class="desk-bulk-result" data-testid="bulk-result" aria-live="polite" hidden></div>
 <div class="desk-status" data-testid="list-status" aria-live="polite"></div>
 <table class="desk-list" data-testid="queue"><thead></thead><tbody></tbody></table>
 <div class="desk-pager" data-testid="pager"></div>
 </section>
 <div class="desk-map" id="desk-map" data-testid="map"></div>
 </main>
+<div class="desk-help" data-testid="shortcut-help" role="dialog" hidden></div>
 <script src="{VOCABULARY_URL}?v={v}" defer></script>
 <script src="{LEAFLET_JS}?v={v}" defer></script>
 <script src="{VECTORGRID_JS}?v={v}" defer></script>

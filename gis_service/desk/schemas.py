@@ -26,3 +26,36 @@ class DeskCounts(Public):
     approvals: int = Field(ge=0, description="Requests waiting for your decision (待审批)")
     changed_at: datetime | None = Field(description="The latest change among the open cases")
     near_deadline_share: float = Field(description="The near-deadline tab's share of the span")
+
+
+class BulkApplied(Public):
+    case_id: int
+    case_no: str
+    status: str = Field(description="The case's status after the action")
+
+
+class BulkRefused(Public):
+    """A case the action was refused on, with the refusal's members (``allowed``,
+    ``holder``, ``field``…, as the single action's error body)."""
+
+    case_id: int
+    case_no: str | None = Field(
+        default=None, description="Absent for a case outside your jurisdiction"
+    )
+    error: str = Field(examples=["conflict", "case_locked", "not_found"])
+    detail: str
+
+
+class BulkCounts(Public):
+    requested: int = Field(ge=0)
+    applied: int = Field(ge=0)
+    refused: int = Field(ge=0)
+
+
+class BulkResult(Public):
+    """What a bulk action did, case by case (cases/bulk.py)."""
+
+    action: str
+    applied: list[BulkApplied]
+    refused: list[BulkRefused]
+    counts: BulkCounts

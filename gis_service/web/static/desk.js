@@ -17,7 +17,32 @@
     to: ["至", "to"], q: ["关键词", "Text"], reported_at: ["上报时间", "Reported"],
     left: ["剩余时限", "Time left"], none: ["无", "none"], prev: ["上一页", "Previous"],
     next: ["下一页", "Next"], overdue: ["超期", "overdue"], empty: ["没有案件", "No cases"],
-    h: ["小时", "h"], d: ["天", "d"], m: ["分钟", "min"], failed: ["加载失败", "Failed to load"]
+    h: ["小时", "h"], d: ["天", "d"], m: ["分钟", "min"], failed: ["加载失败", "Failed to load"],
+    select_page: ["全选本页", "Select all on this page"], select_row: ["选择", "Select"],
+    selected: ["已选", "Selected"], clear_sel: ["取消选择", "Clear selection"],
+    accept: ["批量立案", "Accept"], dispatch: ["批量派遣", "Dispatch"], comment: ["批量备注", "Comment"],
+    team_choice: ["选择处置队伍", "Choose a team"], note: ["备注内容", "Note"],
+    need_team: ["请先选择处置队伍", "Choose a team first"],
+    need_note: ["请先填写备注", "Write the note first"],
+    need_cases: ["请先勾选案件", "Select cases first"], working: ["正在处理…", "Working…"],
+    applied: ["已处理", "Applied"], refused: ["未处理", "Refused"], cases_unit: ["件", ""],
+    no_number: ["（辖区外或不存在）", "(outside your jurisdiction or no such case)"],
+    locked_by: ["{name} 锁定至 {until}", "{name} holds it until {until}"],
+    help: ["快捷键", "Keyboard shortcuts"], close: ["关闭", "Close"],
+    k_move: ["上一条 / 下一条", "previous / next case"], k_toggle: ["勾选 / 取消当前案件", "select / unselect the current case"],
+    k_accept: ["立案（勾选的案件，未勾选时为当前案件）", "accept (the selected cases, or the current one)"],
+    k_dispatch: ["派遣给所选队伍（未选队伍时跳到队伍选择）", "dispatch to the chosen team (no team yet: go to the team choice)"],
+    k_comment: ["发送备注（未填写时跳到备注框）", "send the note (none yet: go to the note field)"],
+    k_open: ["打开案件页", "open the case page"], k_filter: ["跳到关键词筛选", "go to the text filter"],
+    k_help: ["显示 / 隐藏本帮助", "show / hide this help"]
+  };
+  /* why a case was refused, by the error code of its refusal (gis_service/errors.py) */
+  var REASONS = {
+    case_locked: ["他人正在处理", "Locked by another dispatcher"],
+    conflict: ["当前状态不允许", "Not allowed in its status"],
+    forbidden: ["无权操作", "Not allowed for your role"],
+    not_found: ["不存在或不在辖区内", "No such case in your jurisdiction"],
+    invalid_input: ["输入不符合要求", "Refused value"]
   };
   function w(key) { return WORDS[key][zh ? 0 : 1]; }
   var statusLabel = {};
@@ -155,7 +180,11 @@
       fill(categorySelect, opts);
     });
   fetch("/api/v1/teams", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-    .then(function (t) { fill(teamSelect, t.teams.map(function (x) { return [String(x.id), x.name]; })); });
+    .then(function (t) {
+      var opts = t.teams.map(function (x) { return [String(x.id), x.name]; });
+      fill(teamSelect, opts);
+      opts.forEach(function (o) { bulkTeam.appendChild(el("option", { value: o[0] }, o[1])); });
+    });
 
   /* ---- the map ---- */
   var map = L.map("desk-map", { zoomControl: true, preferCanvas: false }).setView([34.78, 113.68], 12);
@@ -173,6 +202,11 @@
   var table = document.querySelector(".desk-list");
   var tbody = table.querySelector("tbody");
   var head = el("tr");
+  var pageBox = el("input", { type: "checkbox", "data-testid": "select-page", "aria-label": w("select_page"),
+                              title: w("select_page") });
+  var pageCell = el("th", { "class": "check" });
+  pageCell.appendChild(pageBox);
+  head.appendChild(pageCell);
   ["case_no", "status", "category", "unit", "reported_at", "left"].forEach(function (k) {
     head.appendChild(el("th", {}, w(k)));
   });
@@ -181,6 +215,7 @@
   var pager = document.querySelector(".desk-pager");
   var rows = {};
   var cases = {};
+  var checked = {};  /* case id → true: the cases the bulk bar acts on (this page only) */
 
   var running = vocab.deadline_statuses || [];
   function timeLeft(p) {
@@ -224,16 +259,27 @@
 
   function show(fc) {
     tbody.textContent = ""; points.clearLayers(); rows = {}; markers = {}; cases = {};
+    var shown = {};
+    fc.features.forEach(function (f) { shown[f.properties.id] = true; });
+    Object.keys(checked).forEach(function (id) { if (!shown[id]) { delete checked[id]; } });
     fc.features.forEach(function (f) {
       var p = f.properties;
       cases[p.id] = p;
       var tr = el("tr", { "data-testid": "case-row", "data-id": p.id, tabindex: "0",
                           "data-status": p.status });
       if (p.overdue) { tr.classList.add("late"); }
+      var box = el("input", { type: "checkbox", "data-testid": "row-check", "aria-label": w("select_row") + " " + p.case_no });
+      box.checked = !!checked[p.id];
+      if (box.checked) { tr.classList.add("checked"); }
+      box.addEventListener("click", function (ev) { ev.stopPropagation(); });
+      box.addEventListener("change", function () { check(p.id, box.checked); });
+      var boxCell = el("td", { "class": "check" });
+      boxCell.appendChild(box);
+      tr.appendChild(boxCell);
       tr.appendChild(el("td", {}, p.case_no));
       tr.appendChild(el("td", {}, statusLabel[p.status] || p.status));
       tr.appendChild(el("td", { title: p.category }, categoryName[p.category] || p.category));
-      tr.appendChild(el("td", {}, p.unit_code || ""));
+      tr.appendChild(el("td", { "class": "unit" }, p.unit_code || ""));
       tr.appendChild(el("td", {}, local(p.reported_at)));
       tr.appendChild(el("td", { "class": "left" }, timeLeft(p)));
       tr.addEventListener("click", function () { select_(p.id, "list"); });
@@ -266,6 +312,7 @@
     var keep = state.selected;
     state.selected = null;
     select_(keep && cases[keep] ? keep : null);
+    showChecked();
   }
 
   var loading = 0;
@@ -305,6 +352,185 @@
       })
       .catch(function () { /* offline for a moment: the next poll tries again */ });
   }
+
+  /* ---- bulk work: the checked cases, one action, the result case by case ---- */
+  var bulkBar = document.querySelector(".desk-bulk");
+  var bulkResult = document.querySelector(".desk-bulk-result");
+  var bulkActions = (config.bulk && config.bulk.actions) || [];
+  var countBox = el("span", { "class": "desk-bulk-count" }, w("selected") + " ");
+  var checkedCount = el("b", { "data-testid": "bulk-count" }, "0");
+  countBox.appendChild(checkedCount);
+  bulkBar.appendChild(countBox);
+  var bulkButtons = {};
+  var bulkTeam = el("select", { "data-testid": "bulk-team", "aria-label": w("team_choice") });
+  bulkTeam.appendChild(el("option", { value: "" }, w("team_choice")));
+  var bulkNote = el("input", { type: "text", size: "18", maxlength: "2000", "data-testid": "bulk-note",
+                               placeholder: w("note"), "aria-label": w("note") });
+  bulkActions.forEach(function (action) {
+    if (action === "dispatch") { bulkBar.appendChild(bulkTeam); }
+    if (action === "comment") { bulkBar.appendChild(bulkNote); }
+    var b = el("button", { type: "button", "data-testid": "bulk-" + action, "data-action": action },
+               WORDS[action] ? w(action) : action);
+    b.addEventListener("click", function () { runBulk(action); });
+    bulkButtons[action] = b;
+    bulkBar.appendChild(b);
+  });
+  var clearSel = el("button", { type: "button", "data-testid": "bulk-clear" }, w("clear_sel"));
+  clearSel.addEventListener("click", function () { checked = {}; showChecked(); });
+  bulkBar.appendChild(clearSel);
+
+  function check(id, on) {
+    if (on) { checked[id] = true; } else { delete checked[id]; }
+    showChecked();
+  }
+  function checkedIds() {
+    /* in the list's order */
+    return Array.prototype.map.call(tbody.querySelectorAll("tr"), function (tr) {
+      return parseInt(tr.getAttribute("data-id"), 10);
+    }).filter(function (id) { return checked[id]; });
+  }
+  function showChecked() {
+    var n = 0;
+    Object.keys(rows).forEach(function (id) {
+      var on = !!checked[id];
+      if (on) { n += 1; }
+      rows[id].classList.toggle("checked", on);
+      rows[id].querySelector("input[type=checkbox]").checked = on;
+    });
+    var all = Object.keys(rows).length;
+    pageBox.checked = all > 0 && n === all;
+    pageBox.indeterminate = n > 0 && n < all;
+    checkedCount.textContent = String(n);
+    stats.checked = n;
+    Object.keys(bulkButtons).forEach(function (a) { bulkButtons[a].disabled = n === 0 && !state.selected; });
+  }
+  pageBox.addEventListener("change", function () {
+    var on = pageBox.checked;
+    Object.keys(rows).forEach(function (id) { if (on) { checked[id] = true; } else { delete checked[id]; } });
+    showChecked();
+  });
+
+  function say(text) {
+    bulkResult.hidden = false;
+    bulkResult.textContent = "";
+    bulkResult.appendChild(el("p", {}, text));
+  }
+  function reason(x) {
+    var label = REASONS[x.error] ? REASONS[x.error][zh ? 0 : 1] : x.error;
+    if (x.error === "case_locked" && x.holder) {
+      return label + ": " + w("locked_by").replace("{name}", x.holder.name)
+        .replace("{until}", x.expires_at ? local(x.expires_at) : "");
+    }
+    return label + ": " + x.detail;
+  }
+  function showResult(body) {
+    bulkResult.hidden = false;
+    bulkResult.textContent = "";
+    var line = el("p", { "data-testid": "bulk-summary" });
+    line.appendChild(el("b", { "data-testid": "bulk-applied" }, body.counts.applied));
+    line.appendChild(el("span", {}, " " + w("cases_unit") + w("applied") + (zh ? "，" : ", ")));
+    line.appendChild(el("b", { "data-testid": "bulk-refused-count" }, body.counts.refused));
+    line.appendChild(el("span", {}, " " + w("cases_unit") + w("refused")));
+    bulkResult.appendChild(line);
+    if (body.refused.length) {
+      var list = el("ul", { "data-testid": "bulk-refused" });
+      body.refused.forEach(function (x) {
+        var li = el("li", { "data-testid": "bulk-refused-case", "data-case-id": x.case_id,
+                            "data-error": x.error });
+        li.appendChild(el("b", {}, x.case_no || ("#" + x.case_id + " " + w("no_number"))));
+        li.appendChild(el("span", {}, " " + reason(x)));
+        list.appendChild(li);
+      });
+      bulkResult.appendChild(list);
+    }
+  }
+  function runBulk(action) {
+    var ids = checkedIds();
+    if (!ids.length && state.selected) { ids = [state.selected]; }
+    if (!ids.length) { say(w("need_cases")); return; }
+    var body = { action: action, case_ids: ids.slice(0, (config.bulk && config.bulk.max) || 500) };
+    if (action === "dispatch") {
+      if (!bulkTeam.value) { say(w("need_team")); bulkTeam.focus(); return; }
+      body.team_id = parseInt(bulkTeam.value, 10);
+    }
+    if (action === "comment" && !bulkNote.value.trim()) { say(w("need_note")); bulkNote.focus(); return; }
+    if (bulkNote.value.trim() && action !== "accept") { body.note = bulkNote.value.trim(); }
+    say(w("working"));
+    stats.bulkRuns = (stats.bulkRuns || 0) + 1;
+    return window.gisApi("POST", "/api/v1/desk/bulk", body).then(function (answer) {
+      stats.bulk = answer;
+      showResult(answer);
+      answer.applied.forEach(function (x) { delete checked[x.case_id]; });
+      if (action === "comment") { bulkNote.value = ""; }
+      etag = null;
+      return load().then(poll);
+    }, function (err) {
+      say(err.status ? (err.body.detail || String(err.status)) : w("failed"));
+    });
+  }
+
+  /* ---- keyboard: the queue without the mouse (? shows the list) ---- */
+  var help = document.querySelector(".desk-help");
+  var KEYS = [["j / ↓, k / ↑", "k_move"], ["x", "k_toggle"], ["a", "k_accept"], ["d", "k_dispatch"],
+              ["c", "k_comment"], ["Enter / o", "k_open"], ["/", "k_filter"], ["?", "k_help"]];
+  help.appendChild(el("h2", {}, w("help")));
+  var keyList = el("dl");
+  KEYS.forEach(function (k) {
+    keyList.appendChild(el("dt", {}, k[0]));
+    keyList.appendChild(el("dd", {}, w(k[1])));
+  });
+  help.appendChild(keyList);
+  var closeHelp = el("button", { type: "button", "data-testid": "help-close" }, w("close"));
+  closeHelp.addEventListener("click", function () { help.hidden = true; });
+  help.appendChild(closeHelp);
+
+  function move(step) {
+    var ids = Array.prototype.map.call(tbody.querySelectorAll("tr"), function (tr) {
+      return parseInt(tr.getAttribute("data-id"), 10);
+    });
+    if (!ids.length) { return; }
+    var at = ids.indexOf(state.selected);
+    var next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + step));
+    select_(ids[next], "list");
+    rows[ids[next]].scrollIntoView({ block: "nearest" });
+  }
+  function caseUrl(id) {
+    return (config.case_url || "/desk/cases/{id}").replace("{id}", id) + (zh ? "" : "?lang=en");
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    var t = ev.target;
+    var typing = (t.tagName === "INPUT" && t.type !== "checkbox") || t.tagName === "SELECT" ||
+      t.tagName === "TEXTAREA" || t.isContentEditable;
+    if (ev.key === "Escape") {
+      if (!help.hidden) { help.hidden = true; return; }
+      if (typing) { t.blur(); }
+      return;
+    }
+    if (typing) {
+      if (ev.key === "Enter" && t === bulkNote) { ev.preventDefault(); runBulk("comment"); }
+      if (ev.key === "Enter" && t === bulkTeam && bulkTeam.value) { ev.preventDefault(); runBulk("dispatch"); }
+      return;
+    }
+    var onControl = t.tagName === "BUTTON" || t.tagName === "A";
+    var key = ev.key;
+    var has = function (a) { return bulkActions.indexOf(a) >= 0; };
+    if (key === "j" || key === "ArrowDown") { ev.preventDefault(); move(1); }
+    else if (key === "k" || key === "ArrowUp") { ev.preventDefault(); move(-1); }
+    else if (key === "x") { if (state.selected) { check(state.selected, !checked[state.selected]); } }
+    else if (key === "a" && has("accept")) { runBulk("accept"); }
+    else if (key === "d" && has("dispatch")) {
+      if (bulkTeam.value) { runBulk("dispatch"); } else { ev.preventDefault(); bulkTeam.focus(); }
+    }
+    else if (key === "c" && has("comment")) {
+      if (bulkNote.value.trim()) { runBulk("comment"); } else { ev.preventDefault(); bulkNote.focus(); }
+    }
+    else if ((key === "Enter" && !onControl) || key === "o") {
+      if (state.selected) { ev.preventDefault(); window.location.assign(caseUrl(state.selected)); }
+    }
+    else if (key === "/") { ev.preventDefault(); form.elements.q.focus(); }
+    else if (key === "?") { help.hidden = !help.hidden; }
+  });
 
   showTabs();
   named.catch(function () { /* codes stand in for names */ }).then(load).then(poll);
