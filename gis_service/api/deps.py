@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -107,15 +108,36 @@ async def get_principal(
     return await sessions.check(settings, _token_principal(request, settings, token))
 
 
+#: a desk page's script sends this header (value ``PAGE_WRITE_VALUE``) with every write
+#: it makes with the sign-in cookie (desk/case_page.py)
+PAGE_WRITE_HEADER = "X-Requested-With"
+PAGE_WRITE_VALUE = "gis-page"
+
+
 def _credential(request: Request, token: str | None) -> str | None:
     """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
-    cookie; writes always need the header, so a cookie cannot be used to forge one."""
+    cookie. A write takes the cookie only from one of our pages' scripts
+    (:func:`_page_write`); the cookie alone never writes, so a form or link on another
+    site cannot forge one."""
     if token is None:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
-    if not token and request.method in ("GET", "HEAD"):
+    if not token and (request.method in ("GET", "HEAD") or _page_write(request)):
         token = request.cookies.get(TOKEN_COOKIE)
     return token or None
+
+
+def _page_write(request: Request) -> bool:
+    """A write sent by a script of this server's own pages (OWASP CSRF Prevention Cheat
+    Sheet: a custom request header, which another origin can only send after a CORS
+    preflight this service never grants, checked with the Origin and Fetch Metadata
+    headers when the browser sends them). The cookie is SameSite=Strict besides."""
+    if request.headers.get(PAGE_WRITE_HEADER) != PAGE_WRITE_VALUE:
+        return False
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def principal_of(request: Request, settings: Settings, conn: Connection) -> Principal:

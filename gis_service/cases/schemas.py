@@ -125,10 +125,20 @@ class EventPublic(Public):
     photo_ids: list[int] | None
 
 
+class ReporterContact(Public):
+    """Who reported the case and how to call them back: dispatchers only."""
+
+    id: int
+    name: str
+    phone: str | None
+
+
 class CaseDetail(CaseProperties):
     category_name: Label | None
     units: list[UnitRef]
     team: TeamRef | None
+    #: supervisors and admins: the reporter's name and phone; null for everyone else
+    reporter: ReporterContact | None = None
     photos: list[dict[str, Any]]
     timeline: list[EventPublic]
     allowed_actions: list[str]

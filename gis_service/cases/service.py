@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, require_case_reader
 from gis_service.cases.workflow import (
+    DISPATCHER,
     ApprovalState,
     Status,
     allowed_actions,
@@ -108,11 +109,23 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             .one()
         )
     units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
+    reporter = None
+    if principal.role in DISPATCHER and row["reporter_id"] is not None:
+        # the reporter's contact, for dispatchers only (the case desk calls them back)
+        reporter = dict(
+            conn.execute(
+                text("SELECT id, display_name AS name, phone FROM app_user WHERE id = :id"),
+                {"id": row["reporter_id"]},
+            )
+            .mappings()
+            .one()
+        )
     return {
         **summary,
         "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
         "units": units,
         "team": team,
+        "reporter": reporter,
         "photos": photos(conn, case_id),
         "timeline": timeline(conn, case_id),
         "allowed_actions": allowed_actions(principal, row),

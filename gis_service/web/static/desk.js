@@ -229,7 +229,10 @@
       var tr = el("tr", { "data-testid": "case-row", "data-id": p.id, tabindex: "0",
                           "data-status": p.status });
       if (p.overdue) { tr.classList.add("late"); }
-      tr.appendChild(el("td", {}, p.case_no));
+      var no = el("td");  /* the case number opens the case page */
+      no.appendChild(el("a", { href: "/desk/cases/" + p.id + (zh ? "" : "?lang=en"),
+                               "data-testid": "case-link" }, p.case_no));
+      tr.appendChild(no);
       tr.appendChild(el("td", {}, statusLabel[p.status] || p.status));
       tr.appendChild(el("td", { title: p.category }, categoryName[p.category] || p.category));
       tr.appendChild(el("td", {}, p.unit_code || ""));
