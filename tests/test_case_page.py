@@ -15,7 +15,7 @@ from gis_service.api.deps import PAGE_WRITE_HEADER, PAGE_WRITE_VALUE, TOKEN_COOK
 from gis_service.app import create_app
 from gis_service.auth.principal import Role
 from gis_service.cases.workflow import DISPATCHER
-from gis_service.desk.case_page import LOCK_RENEW_SECONDS
+from gis_service.desk.case_page import LOCK_RENEW_SECONDS, OPTIONAL, optional_endpoints
 from tests.conftest import IN_GRID_2
 from tests.test_cases import act, report
 from tests.test_command_actions import sql
@@ -178,3 +178,23 @@ def test_the_page_cookie_writes_only_with_the_pages_header(api, case_city, cases
     # a stale form: the server's 409 names what is allowed now
     r = api.post(url, headers=ok, json={"action": "accept"})
     assert r.status_code == 409 and "dispatch" in r.json()["allowed"]
+
+
+def test_later_endpoints_plug_in_when_the_app_serves_them(case_city, cases):
+    """The page asks for the lock, templates and team suggestions only once the app has
+    their routes: read from the app's own route table, whatever the path parameter's name."""
+    app = create_app(case_city["settings"])
+    before = optional_endpoints(app)
+    assert set(before) == set(OPTIONAL)
+
+    def stub() -> dict:
+        return {}
+
+    for name, (method, path) in OPTIONAL.items():
+        if not before[name]:  # not landed yet: a stand-in route with its own parameter name
+            app.add_api_route(path.replace("{}", "{case_ref}"), stub, methods=[method])
+    assert all(optional_endpoints(app).values())
+    with TestClient(app) as api:
+        r = page(api, cases["one"], case_city["sub1_sup"])
+        for name in OPTIONAL:
+            assert f"&quot;{name}&quot;: true" in r.text, name

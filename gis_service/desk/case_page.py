@@ -50,6 +50,9 @@ Contracts the page already speaks, for endpoints that land later (no page change
   …}``. When someone else holds it the page shows "正在处理: NAME" and disables the forms;
   a 404 (the route not there yet) shows nothing. ``lock`` on the case answer is read the
   same way.
+* The page asks for templates, suggestions and the lock only once the app serves their
+  routes (``optional_endpoints``, from the app's own route table, in ``data-config``), so
+  until then the browser logs no 404s; a 404 is handled all the same.
 
 Keyboard: each main action's key is on its button (case.js ``KEYS``: a accept, x reject,
 d dispatch, v verify, c comment, e escalate, …); Esc goes back to the queue.
@@ -59,12 +62,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.applications import Starlette
 
 from gis_service.api.deps import SettingsDep
 from gis_service.auth.principal import Principal
@@ -90,6 +95,36 @@ WORDS_JS = SCRIPTS["words.js"][0]
 LOCK_RENEW_SECONDS = 60
 #: metres around the case within which open cases are drawn on its map
 NEARBY_MAP_M = 300
+
+
+#: endpoints other work adds later; the page calls each only once the app serves it
+#: (``optional_endpoints``), so no request of it ends in a 404 until then
+OPTIONAL = {
+    "lock": ("PUT", "/api/v1/cases/{}/lock"),
+    "templates": ("GET", "/api/v1/cases/{}/templates"),
+    "team_suggestions": ("GET", "/api/v1/cases/{}/team-suggestions"),
+}
+_PARAM = re.compile(r"\{[^}]*\}")
+
+
+def optional_endpoints(app: Starlette) -> dict[str, bool]:
+    """Which of ``OPTIONAL`` the app serves, read from its own routes (path parameters
+    compared by position, whatever their names)."""
+    routes = [
+        r
+        for route in app.routes
+        for r in (
+            route.effective_route_contexts()  # an included router: its own routes
+            if hasattr(route, "effective_route_contexts")
+            else [route]
+        )
+    ]
+    served = {
+        (method, _PARAM.sub("{}", getattr(r, "path", "")))
+        for r in routes
+        for method in (getattr(r, "methods", None) or ())
+    }
+    return {name: want in served for name, want in OPTIONAL.items()}
 
 
 def _case_row(settings: Settings, principal: Principal, case_id: int) -> dict | None:
@@ -130,6 +165,7 @@ async def case_page(
         "queue_url": queue,
         "lock_renew_ms": LOCK_RENEW_SECONDS * 1000,
         "nearby_map_m": NEARBY_MAP_M,
+        "endpoints": optional_endpoints(request.app),
     }
     v = build_version()
     case_no = html.escape(row["case_no"])

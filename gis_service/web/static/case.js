@@ -35,8 +35,21 @@
     system: ["系统", "system"], no_events: ["暂无记录", "No events"]
   };
   function w(key) { return WORDS[key] ? WORDS[key][zh ? 0 : 1] : key; }
-  /* an action's name: the phone's button word when it has one, else its event's label */
-  function actionLabel(a) { return phoneWords["act." + a] || phoneWords["ev." + a] || a; }
+  /* the desk's button words; an action without one here (one added later) is named by
+     the phone's button word or its timeline event's label (words.js) */
+  var ACTION_WORDS = {
+    accept: ["立案", "Accept"], reject: ["不予立案", "Reject"], dispatch: ["派遣", "Dispatch"],
+    start: ["接单", "Start work"], handle: ["处置完成", "Mark handled"], verify: ["核查", "Verify"],
+    rate: ["评价", "Rate"], escalate: ["上报上级", "Escalate"], "return": ["退回", "Return"],
+    comment: ["记录进展", "Comment"], extend: ["申请延期", "Request extension"], park: ["挂账", "Park"],
+    resume: ["恢复办理", "Resume"], "void": ["作废", "Void"], urge: ["督办", "Urge"],
+    reply: ["督办回复", "Reply to urge"], assign: ["指派人员", "Assign"],
+    recategorize: ["更改类别", "Change category"], reprioritize: ["更改优先级", "Change priority"],
+    note: ["内部备注", "Internal note"], merge: ["合并", "Merge"]
+  };
+  function actionLabel(a) {
+    return ACTION_WORDS[a] ? ACTION_WORDS[a][zh ? 0 : 1] : phoneWords["act." + a] || phoneWords["ev." + a] || a;
+  }
   function eventLabel(a) { return phoneWords["ev." + a] || a; }
   var statusLabel = {};
   vocab.statuses.forEach(function (s) { statusLabel[s.code] = s.label[LANG]; });
@@ -358,7 +371,9 @@
   }
 
   /* templates for an action's note: shown when GET …/templates?action=X answers 200 */
+  var endpoints = config.endpoints || {};
   function templates(action, c) {
+    if (!endpoints.templates) { return Promise.resolve(null); }
     var key = action + "|" + c.category;
     if (!state.templates[key]) {
       state.templates[key] = api("GET", BASE + "/templates?action=" + encodeURIComponent(action))
@@ -392,7 +407,7 @@
     });
     var picker = el("span", { "class": "templates" });
     form.appendChild(picker);
-    var note = el("textarea", { name: "note", rows: needsNote ? "2" : "1", "data-testid": "note-" + action,
+    var note = el("textarea", { name: "note", rows: "1", "data-testid": "note-" + action,
                                 placeholder: needsNote ? w("note_required") : w("note") });
     if (needsNote) { note.required = true; }
     form.appendChild(note);
@@ -461,7 +476,7 @@
 
   /* ---- the case lock (PUT/DELETE …/lock): who is working on the case ---- */
   var lockBox = document.querySelector(".case-lock");
-  var lockFeature = true;
+  var lockFeature = !!endpoints.lock;
   function holderOf(l) { return l && l.holder && !l.mine ? l.holder : null; }
   function showLock() {
     var holder = holderOf(state.lock);
@@ -519,7 +534,7 @@
       }).catch(function () { state.teams = []; });
       var cats = getJson("/api/v1/categories").then(function (b) { state.categories = b.domains; })
         .catch(function () { state.categories = []; });
-      var sugg = api("GET", BASE + "/team-suggestions").then(function (r) {
+      var sugg = !endpoints.team_suggestions ? null : api("GET", BASE + "/team-suggestions").then(function (r) {
         state.suggestions = r.ok && Array.isArray(r.body) ? r.body : null;
       }).catch(function () { state.suggestions = null; });
       return Promise.all([teams, cats, sugg]);
