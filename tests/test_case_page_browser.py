@@ -191,3 +191,85 @@ def test_a_stale_page_shows_the_servers_409_beside_the_form(server):
         assert watch.console_errors and all("409" in e for e in watch.console_errors), (
             watch.console_errors
         )
+
+
+def test_later_endpoints_plug_in_without_a_page_change(server):
+    """The lock, templates and team suggestions as their contracts say (desk/case_page.py),
+    answered here by stand-ins in the browser (Playwright routes) with the page told they
+    exist: suggestions lead the team select, a template fills the note, the lock is taken
+    on opening and released on leaving, and another holder disables the forms."""
+    case = new_report(server, "案件页测试：将来的接口")
+    cid = case["id"]
+    auth = token(server, SUPERVISOR)
+    r = httpx.post(f"{server}/api/v1/cases/{cid}/actions", headers=auth, json={"action": "accept"})
+    assert r.status_code == 200, r.text
+    teams = httpx.get(
+        f"{server}/api/v1/teams", headers=auth, params={"unit": case["unit_code"]}
+    ).json()["teams"]
+    suggested = teams[-1]
+    calls: list[str] = []
+    holder = {"mine": True, "holder": {"user_id": 1, "name": "我"}, "expires_at": None}
+
+    def the_page(route) -> None:  # the page, told that the three routes exist
+        body = route.fetch().text()
+        for name in ("lock", "templates", "team_suggestions"):
+            body = body.replace(f"&quot;{name}&quot;: false", f"&quot;{name}&quot;: true")
+        route.fulfill(status=200, body=body, content_type="text/html; charset=utf-8")
+
+    def lock(route) -> None:
+        calls.append(route.request.method)
+        if holder["mine"]:
+            route.fulfill(status=200, json=holder)
+        else:
+            route.fulfill(status=409, json={"error": "case_locked", "detail": "locked", **holder})
+
+    def templates(route) -> None:
+        calls.append("templates")
+        route.fulfill(json=[{"id": 1, "text_zh": "请尽快处理", "text_en": "Please hurry"}])
+
+    def suggestions(route) -> None:
+        calls.append("suggestions")
+        row = {"team_id": suggested["id"], "name": suggested["name"], "open": 3, "overdue": 1}
+        route.fulfill(json=[{**row, "distance_m": 420.0, "distance_kind": "walking"}])
+
+    with browser_context(**SCREEN) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, SUPERVISOR, PASSWORD, "/desk/")
+        page.route(f"**/desk/cases/{cid}", the_page)
+        context.route(f"**/api/v1/cases/{cid}/lock", lock)  # also the unloading page's
+        page.route(f"**/api/v1/cases/{cid}/templates?*", templates)
+        page.route(f"**/api/v1/cases/{cid}/team-suggestions", suggestions)
+        page.goto(f"{server}/desk/cases/{cid}")
+        page.wait_for_function(READY)
+        page.wait_for_function("() => window.gisCase.lock !== null")
+        assert calls.count("PUT") == 1 and page.get_by_test_id("lock").is_hidden()
+        team = page.get_by_test_id("field-team_id")
+        assert team.locator("optgroup").first.get_attribute("label") == "建议队伍"
+        assert team.input_value() == str(suggested["id"])
+        assert "步行 420米" in team.locator("optgroup").first.inner_text()
+        page.get_by_test_id("template-comment").select_option("1")
+        assert page.get_by_test_id("note-comment").input_value() == "请尽快处理"
+        assert not page.get_by_test_id("do-dispatch").is_disabled()
+
+        # leaving releases mine (the page's pagehide; Playwright does not see the keepalive
+        # request of a page already unloading, so the event is sent to the live page)
+        page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+        for _ in range(50):
+            if "DELETE" in calls:
+                break
+            page.wait_for_timeout(100)
+        assert "DELETE" in calls, calls
+        # someone else holds it now: the page opened again shows them and disables the forms
+        holder.update(mine=False, holder={"user_id": 2, "name": "李四"})
+        page.reload()
+        page.wait_for_function(READY)
+        page.get_by_test_id("lock").wait_for()
+        assert page.get_by_test_id("lock").inner_text() == "正在处理：李四"
+        assert page.get_by_test_id("do-dispatch").is_disabled()
+        assert page.get_by_test_id("field-team_id").is_disabled()
+        page.get_by_test_id("template-comment").wait_for()
+        live = page.locator(".case-actions").locator("input, select, textarea, button")
+        assert live.count() > 3 and live.evaluate_all("xs => xs.every(x => x.disabled)")
+        screenshot(page, "case-page-locked")
+        assert watch.external == []
+        assert all("409" in e for e in watch.console_errors), watch.console_errors

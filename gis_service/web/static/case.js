@@ -422,6 +422,7 @@
       });
       picker.appendChild(el("span", {}, w("template") + " "));
       picker.appendChild(s);
+      s.disabled = actionsBox.classList.contains("locked");  /* it may come after the lock */
     });
     var key = KEYS[action];
     var button = el("button", { type: "submit", "data-testid": "do-" + action });
@@ -513,7 +514,7 @@
     return getJson(BASE).then(function (c) {
       if (mine !== loading) { return; }
       state["case"] = c;
-      if (c.lock !== undefined && lockFeature) { state.lock = c.lock; }
+      if (c.lock !== undefined) { state.lock = c.lock; }  /* the lock as the case answer has it */
       showHead(c); showPhotos(c); showTimeline(c); showMap(c);
       return showDuplicates(c).then(function () {
         showActions(c);
