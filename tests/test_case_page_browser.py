@@ -72,6 +72,8 @@ def test_a_supervisor_accepts_and_dispatches_on_the_case_page(server):
         page.locator(f'[data-testid="case-row"][data-id="{cid}"] [data-testid="case-link"]').click()
         page.wait_for_url(f"**/desk/cases/{cid}")
         page.wait_for_function(READY)
+        ready_ms = page.evaluate("() => window.gisCase.ready_ms")
+        print(f"case page: every part shown {ready_ms} ms after the click in the queue")
         page.evaluate("() => { window.stillTheSamePage = true; }")
         assert page.get_by_test_id("case-no").inner_text() == case["case_no"]
         assert page.get_by_test_id("fact-status").get_attribute("data-status") == "reported"
@@ -186,11 +188,17 @@ def test_a_stale_page_shows_the_servers_409_beside_the_form(server):
         page.get_by_test_id("error-accept").get_by_test_id("refresh").click()
         page.get_by_test_id("form-dispatch").wait_for()
         assert page.get_by_test_id("form-accept").count() == 0
+        # a 422 names the missing field beside its form: parking without a review date
+        page.get_by_test_id("note-park").fill("等待规划")
+        page.get_by_test_id("do-park").click()
+        refusal = page.get_by_test_id("error-park").get_by_test_id("refusal")
+        refusal.wait_for()
+        assert refusal.inner_text().startswith("422") and "review_on" in refusal.inner_text()
+        assert api_case(server, cid)["status"] == "accepted"
         assert watch.external == []
-        # the one error Chromium logs is the refused request itself
-        assert watch.console_errors and all("409" in e for e in watch.console_errors), (
-            watch.console_errors
-        )
+        # the errors Chromium logs are the two refused requests themselves
+        assert len(watch.console_errors) == 2, watch.console_errors
+        assert "409" in watch.console_errors[0] and "422" in watch.console_errors[1]
 
 
 def test_later_endpoints_plug_in_without_a_page_change(server):

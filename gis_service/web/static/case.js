@@ -462,10 +462,6 @@
     out.className = "case-form-error bad";
     var b = r.body || {};
     out.appendChild(el("span", { "data-testid": "refusal" }, r.status + " · " + (b.detail || b.error || "")));
-    if (Array.isArray(b.detail)) {  /* a 422 of the request's shape: each field named */
-      out.firstChild.textContent = r.status + " · " + b.detail.map(function (d) {
-        return (d.loc || []).slice(-1)[0] + ": " + d.msg; }).join("; ");
-    }
     if (b.allowed) {
       out.appendChild(el("div", { "data-testid": "allowed" }, w("allowed") + ": " +
         (b.allowed.length ? b.allowed.map(actionLabel).join("、") : w("none"))));
@@ -520,6 +516,7 @@
         showActions(c);
         stats.loads += 1;
         stats.status = c.status;
+        if (!stats.ready) { stats.ready_ms = Math.round(performance.now()); }  /* since navigation */
         stats.ready = true;
       });
     }).catch(function (e) {
