@@ -11,7 +11,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from gis_service.api.deps import PAGE_WRITE_HEADER, PAGE_WRITE_VALUE, TOKEN_COOKIE
+from gis_service.api.deps import PAGE_WRITE_HEADER, TOKEN_COOKIE
 from gis_service.app import create_app
 from gis_service.auth.principal import Role
 from gis_service.cases.workflow import DISPATCHER
@@ -154,13 +154,14 @@ def _signed_in(api, username: str) -> str:
 
 def test_the_page_cookie_writes_only_with_the_pages_header(api, case_city, cases):
     """The page's forms post with the sign-in cookie and the page's header; the cookie
-    alone, or from another origin or site, never writes (api/deps.py _page_write)."""
+    alone, or from another origin or site, never writes (api/deps.py _own_page_write)."""
     cookie = {"Cookie": f"{TOKEN_COOKIE}={_signed_in(api, 'sup-s1')}"}
-    page_header = {PAGE_WRITE_HEADER: PAGE_WRITE_VALUE}
+    name, value = PAGE_WRITE_HEADER
+    page_header = {name: value}
     url = f"/api/v1/cases/{cases['one']}/actions"
     refused = [
         cookie,
-        {**cookie, PAGE_WRITE_HEADER: "other"},
+        {**cookie, name: "other"},
         {**cookie, **page_header, "Origin": "http://evil.example"},
         {**cookie, **page_header, "Sec-Fetch-Site": "cross-site"},
         page_header,  # the header without a cookie

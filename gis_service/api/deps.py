@@ -108,31 +108,31 @@ async def get_principal(
     return await sessions.check(settings, _token_principal(request, settings, token))
 
 
-#: a desk page's script sends this header (value ``PAGE_WRITE_VALUE``) with every write
-#: it makes with the sign-in cookie (desk/case_page.py)
-PAGE_WRITE_HEADER = "X-Requested-With"
-PAGE_WRITE_VALUE = "gis-page"
+#: a page's script sends this header with every write it makes on the sign-in cookie
+#: (web/static/pagefetch.js): the "custom request header" defence of OWASP's CSRF cheat
+#: sheet — another site cannot send it without a CORS preflight, which this API never
+#: grants (and the cookie is SameSite=Strict besides)
+PAGE_WRITE_HEADER = ("x-requested-with", "XMLHttpRequest")
 
 
 def _credential(request: Request, token: str | None) -> str | None:
-    """The bearer token, or for reads (pages, tiles, the data they fetch) the sign-in
-    cookie. A write takes the cookie only from one of our pages' scripts
-    (:func:`_page_write`); the cookie alone never writes, so a form or link on another
-    site cannot forge one."""
+    """The bearer token, or the sign-in cookie: for reads (pages, tiles, the data they
+    fetch) always, for writes only from our own pages' scripts — with ``X-Requested-With:
+    XMLHttpRequest`` and no ``Origin`` of another host — so a cookie cannot be used by
+    another site to forge one."""
     if token is None:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
-    if not token and (request.method in ("GET", "HEAD") or _page_write(request)):
+    if not token and (request.method in ("GET", "HEAD") or _own_page_write(request)):
         token = request.cookies.get(TOKEN_COOKIE)
     return token or None
 
 
-def _page_write(request: Request) -> bool:
-    """A write sent by a script of this server's own pages (OWASP CSRF Prevention Cheat
-    Sheet: a custom request header, which another origin can only send after a CORS
-    preflight this service never grants, checked with the Origin and Fetch Metadata
-    headers when the browser sends them). The cookie is SameSite=Strict besides."""
-    if request.headers.get(PAGE_WRITE_HEADER) != PAGE_WRITE_VALUE:
+def _own_page_write(request: Request) -> bool:
+    """A write sent by one of our pages' scripts (see ``PAGE_WRITE_HEADER``), checked
+    with the Fetch Metadata and Origin headers when the browser sends them."""
+    name, value = PAGE_WRITE_HEADER
+    if request.headers.get(name) != value:
         return False
     if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return False

@@ -11,7 +11,7 @@ than supervisors and admins (``require_desk``); a case outside the viewer's juri
 is a 404 page, decided by the API's own ``visible_case`` (auth/scope.py's one rule).
 
 Everything on the page comes from the API, fetched by case.js with the sign-in cookie;
-writes carry ``X-Requested-With`` (api/deps.py ``PAGE_WRITE_HEADER``):
+writes carry ``X-Requested-With: XMLHttpRequest`` (api/deps.py ``PAGE_WRITE_HEADER``):
 
 ==========================================  ==============================================
 ``GET /api/v1/cases/{id}``                  header, contacts (``team``; ``reporter`` for

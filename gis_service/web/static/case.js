@@ -70,11 +70,11 @@
     return e;
   }
   /* the API with the sign-in cookie; a write also names itself as this page's
-     (api/deps.py PAGE_WRITE_HEADER): the cookie alone never writes */
+     (api/deps.py PAGE_WRITE_HEADER, as web/static/pagefetch.js): the cookie alone never writes */
   function api(method, url, body, extra) {
     var opts = Object.assign({ method: method, credentials: "same-origin", cache: "no-store",
                                headers: { Accept: "application/json" } }, extra || {});
-    if (method !== "GET") { opts.headers["X-Requested-With"] = "gis-page"; }
+    if (method !== "GET") { opts.headers["X-Requested-With"] = "XMLHttpRequest"; }
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
@@ -499,7 +499,7 @@
   window.addEventListener("pagehide", function () {
     if (lockFeature && state.lock && state.lock.mine) {
       fetch(BASE + "/lock", { method: "DELETE", credentials: "same-origin", keepalive: true,
-                              headers: { "X-Requested-With": "gis-page" } });
+                              headers: { "X-Requested-With": "XMLHttpRequest" } });
     }
   });
 
