@@ -245,7 +245,7 @@ def test_later_endpoints_plug_in_without_a_page_change(server):
         sign_in(page, server, SUPERVISOR, PASSWORD, "/desk/")
         page.route(f"**/desk/cases/{cid}", the_page)
         context.route(f"**/api/v1/cases/{cid}/lock", lock)  # also the unloading page's
-        page.route(f"**/api/v1/cases/{cid}/templates?*", templates)
+        page.route(f"**/api/v1/cases/{cid}/templates**", templates)
         page.route(f"**/api/v1/cases/{cid}/team-suggestions", suggestions)
         page.goto(f"{server}/desk/cases/{cid}")
         page.wait_for_function(READY)

@@ -34,16 +34,19 @@ Contracts the page already speaks, for endpoints that land later (no page change
   in ``note_required_actions``). Each field name has one widget in case.js ``WIDGETS``:
   ``team_id`` a select of teams (suggestions first when
   ``GET /api/v1/cases/{id}/team-suggestions`` answers 200 with
-  ``[{team_id, name, open, overdue, distance_m, distance_kind}]``), ``passed`` pass/fail,
+  ``[{team_id, name, open, overdue, distance_m, distance_kind}]``, or main's
+  ``{"teams": [{id, name, open_cases, overdue_cases, distance_m, distance_kind}]}``),
+  ``passed`` pass/fail,
   ``score`` 1–5, ``extension_hours`` a number, ``review_on`` a date, ``category`` a select
   of ``GET /api/v1/categories``, ``priority`` a select of the vocabulary's priorities,
   ``assignee_id`` a number input (a user id: no route lists a team's members yet),
   ``into_case_id`` a select of the possible duplicates shown on the page; any other field
   a text input named after it. ``merge`` also puts a "merge into" button on each possible
   duplicate (when the vocabulary lists ``merge`` and the case allows it).
-* Templates: ``GET /api/v1/cases/{id}/templates?action=X`` answering 200 with
-  ``[{id, text_zh, text_en}]`` puts a picker above the note of X's form; anything else,
-  no picker.
+* Templates: ``GET /api/v1/cases/{id}/templates`` (asked once, without ``action``, so
+  no action without templates draws a 422) answering 200 with ``[{id, text_zh,
+  text_en}]`` or ``{"templates": [...]}``: each form's picker, above its note, lists those
+  whose ``action`` is its action (or that name none); anything else, no picker.
 * Lock: on opening the page ``PUT /api/v1/cases/{id}/lock`` (renewed every
   ``LOCK_RENEW_SECONDS``, released with ``DELETE`` on ``pagehide``); 200
   ``{holder: {user_id, name}, expires_at, mine}``, 409 ``{"error": "case_locked", holder,

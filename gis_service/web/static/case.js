@@ -318,7 +318,7 @@
           seen[s.team_id] = true;
           var bits = [s.name, w("open_load") + " " + s.open, w("overdue_n") + " " + s.overdue];
           if (s.distance_m !== null && s.distance_m !== undefined) {
-            bits.push((s.distance_kind === "walking" ? w("walk") + " " : "") + Math.round(s.distance_m) + w("metres"));
+            bits.push((s.distance_kind === "walking" || s.distance_kind === "network" ? w("walk") + " " : "") + Math.round(s.distance_m) + w("metres"));
           }
           return [String(s.team_id), bits.join(" · ")];
         }) });
@@ -374,13 +374,16 @@
   var endpoints = config.endpoints || {};
   function templates(action, c) {
     if (!endpoints.templates) { return Promise.resolve(null); }
-    var key = action + "|" + c.category;
+    var key = c.category;  /* one request per category: every action's templates */
     if (!state.templates[key]) {
-      state.templates[key] = api("GET", BASE + "/templates?action=" + encodeURIComponent(action))
-        .then(function (r) { return r.ok && Array.isArray(r.body) ? r.body : null; })
-        .catch(function () { return null; });
+      state.templates[key] = api("GET", BASE + "/templates").then(function (r) {
+        if (!r.ok) { return null; }
+        return Array.isArray(r.body) ? r.body : (r.body && r.body.templates) || null;
+      }).catch(function () { return null; });
     }
-    return state.templates[key];
+    return state.templates[key].then(function (list) {
+      return list && list.filter(function (t) { return !t.action || t.action === action; });
+    });
   }
 
   /* ---- a form per allowed action ---- */
@@ -533,7 +536,13 @@
       var cats = getJson("/api/v1/categories").then(function (b) { state.categories = b.domains; })
         .catch(function () { state.categories = []; });
       var sugg = !endpoints.team_suggestions ? null : api("GET", BASE + "/team-suggestions").then(function (r) {
-        state.suggestions = r.ok && Array.isArray(r.body) ? r.body : null;
+        var rows = !r.ok ? null : Array.isArray(r.body) ? r.body : r.body && r.body.teams;
+        state.suggestions = rows ? rows.map(function (x) {  /* either shape: see case_page.py */
+          return { team_id: x.team_id !== undefined ? x.team_id : x.id, name: x.name,
+                   open: x.open !== undefined ? x.open : x.open_cases,
+                   overdue: x.overdue !== undefined ? x.overdue : x.overdue_cases,
+                   distance_m: x.distance_m, distance_kind: x.distance_kind };
+        }) : null;
       }).catch(function () { state.suggestions = null; });
       return Promise.all([teams, cats, sugg]);
     });
