@@ -28,6 +28,7 @@ from gis_service.api.services import Services
 from gis_service.cases.routes import fast_report
 from gis_service.db.asyncpool import close_pools
 from gis_service.desk.board_pages import router as board_pages_router
+from gis_service.desk.case_page import router as case_page_router
 from gis_service.desk.pages import router as desk_pages_router
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mobile_router)
     app.include_router(desk_pages_router)
     app.include_router(board_pages_router)
+    app.include_router(case_page_router)
     app.mount(
         "/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)), name="swagger"
     )

@@ -696,6 +696,27 @@ def check_board(api, city, who, auth) -> list[str]:
     return problems
 
 
+def check_case_page(api, city, who, auth) -> list[str]:
+    """The case page: dispatchers (APPROVERS) get the cases they may see and the 404 page
+    for the others, which names neither their number nor their text; other roles 403,
+    anonymous viewers the sign-in."""
+    bad = []
+    want = visible(city, who)
+    for c in city["cases"]:
+        r = api.get(f"/desk/cases/{c['id']}", headers=auth, follow_redirects=False)
+        if who == "anonymous":
+            expected = 303
+        elif who not in APPROVERS:
+            expected = 403
+        else:
+            expected = 200 if c["id"] in want else 404
+        if r.status_code != expected:
+            bad.append(f"case page {c['id']} ({c['unit_code']}): {r.status_code}")
+        elif expected != 200 and (c["case_no"] in r.text or c["description"] in r.text):
+            bad.append(f"case page {c['id']}: a refusal names the case")
+    return bad
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/cases/{case_id}/templates": [check_case_templates],
@@ -705,6 +726,7 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/desk/counts": [check_desk],
     "/api/v1/desk/workload": [check_board],
     "/api/v1/desk/shift": [check_board],
+    "/desk/cases/{case_id}": [check_case_page],
     "/api/v1/cases/{case_id}": [check_case_detail],
     "/api/v1/cases/{case_id}/lock": [check_case_lock],
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],

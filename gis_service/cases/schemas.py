@@ -148,6 +148,14 @@ class CaseLock(Public):
     taken_over_from: LockHolder | None = None
 
 
+class ReporterContact(Public):
+    """Who reported the case and how to call them back: dispatchers only."""
+
+    id: int
+    name: str
+    phone: str | None
+
+
 class CaseDetail(CaseProperties):
     category_name: Label | None
     units: list[UnitRef]
@@ -156,6 +164,8 @@ class CaseDetail(CaseProperties):
     assignee: PersonRef | None = None
     #: for dispatchers: the active members of the case's team, whom assign may name
     team_members: list[PersonRef] = Field(default_factory=list)
+    #: supervisors and admins: the reporter's name and phone; null for everyone else
+    reporter: ReporterContact | None = None
     photos: list[dict[str, Any]]
     timeline: list[EventPublic]
     allowed_actions: list[str]

@@ -122,6 +122,17 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
             members = people(conn, "team_id = :v AND active", row["team_id"])
     assignee = people(conn, "id = :v", row["assignee_id"]) if row["assignee_id"] else []
     units = conn.execute(text("SELECT unit_chain(:c)"), {"c": row["unit_code"]}).scalar()
+    reporter = None
+    if principal.role in DISPATCHER and row["reporter_id"] is not None:
+        # the reporter's contact, for dispatchers only (the case desk calls them back)
+        reporter = dict(
+            conn.execute(
+                text("SELECT id, display_name AS name, phone FROM app_user WHERE id = :id"),
+                {"id": row["reporter_id"]},
+            )
+            .mappings()
+            .one()
+        )
     return {
         **summary,
         "category_name": {"zh": row["category_zh"], "en": row["category_en"]},
@@ -129,6 +140,7 @@ def get_case(conn: Connection, principal: Principal, case_id: int) -> dict[str, 
         "team": team,
         "assignee": assignee[0] if assignee else None,
         "team_members": members,
+        "reporter": reporter,
         "photos": photos(conn, case_id),
         "timeline": timeline(conn, principal, case_id),
         "allowed_actions": allowed_actions(principal, row),

@@ -276,7 +276,10 @@
       var boxCell = el("td", { "class": "check" });
       boxCell.appendChild(box);
       tr.appendChild(boxCell);
-      tr.appendChild(el("td", {}, p.case_no));
+      var no = el("td");  /* the case number opens the case page */
+      no.appendChild(el("a", { href: "/desk/cases/" + p.id + (zh ? "" : "?lang=en"),
+                               "data-testid": "case-link" }, p.case_no));
+      tr.appendChild(no);
       tr.appendChild(el("td", {}, statusLabel[p.status] || p.status));
       tr.appendChild(el("td", { title: p.category }, categoryName[p.category] || p.category));
       tr.appendChild(el("td", { "class": "unit" }, p.unit_code || ""));
