@@ -657,6 +657,31 @@ NO_JURISDICTION = {
     "/": "the front door: the sign-in form, or a redirect to the role's page",
     "/desk": "a redirect to /desk/",
     "/desk/": "the desk's page shell: its data comes from /api/v1/desk/… (check_desk)",
+    **{
+        f"/api/v1/admin{path}": "admins only; everyone else 403 (tested in test_admin_api)"
+        for path in (
+            "/users",
+            "/teams",
+            "/teams/{team_id}/members",
+            "/rosters",
+            "/categories",
+            "/open311-keys",
+            "/service-points",
+        )
+    },
+    **{
+        path: "an admin page's shell, admins only: its data comes from /api/v1/admin/…"
+        for path in (
+            "/admin",
+            "/admin/",
+            "/admin/users",
+            "/admin/teams",
+            "/admin/rosters",
+            "/admin/categories",
+            "/admin/open311",
+            "/admin/service-points",
+        )
+    },
 }
 
 
