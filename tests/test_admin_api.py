@@ -31,11 +31,10 @@ OTHERS = ("district_sup", "sub1_sup", "planner", "worker1", "team_a")
 def city(case_city) -> dict:
     """The case city plus what the routes act on: a spare team member, a roster entry, an
     Open311 client and a service point."""
+    from gis_service.cases.categories import DEFAULT_TAXONOMY, load_taxonomy, read_taxonomy
     from gis_service.imports.roster import save_staff
     from gis_service.open311.keys import create_key
     from gis_service.service_points.service import add_point
-
-    from gis_service.cases.categories import DEFAULT_TAXONOMY, load_taxonomy, read_taxonomy
 
     s = case_city["settings"]
     make_user(s, "team_member", team_id=case_city["teams"]["a"], username="spare")
