@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from gis_service.access.refresh import after_points_change
 from gis_service.admin import schemas as s
@@ -291,16 +291,14 @@ def change_staff(
 
 @router.delete(
     "/rosters/{staff_id}",
-    summary="Remove a roster entry",
-    status_code=204,
-    response_class=Response,
+    summary="Remove a roster entry (answers what it was)",
+    response_model=s.StaffPublic,
     responses=refusals(404),
 )
-def remove_staff(staff_id: Id, settings: SettingsDep, _: AdminDep) -> Response:
+def remove_staff(staff_id: Id, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """imports/roster.py ``remove_staff``."""
     with transaction(settings) as conn:
-        roster.remove_staff(conn, staff_id)
-    return Response(status_code=204)
+        return _json(roster.remove_staff(conn, staff_id))
 
 
 # --- categories -------------------------------------------------------------------------

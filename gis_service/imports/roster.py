@@ -171,10 +171,19 @@ def save_staff(
     )
 
 
-def remove_staff(conn: Connection, staff_id: int) -> None:
-    """Remove one roster entry; 404 for an unknown id."""
-    if not conn.execute(text("DELETE FROM unit_staff WHERE id = :id"), {"id": staff_id}).rowcount:
+def remove_staff(conn: Connection, staff_id: int) -> dict[str, Any]:
+    """Remove one roster entry and return what it was; 404 for an unknown id."""
+    row = (
+        conn.execute(
+            text(f"DELETE FROM unit_staff WHERE id = :id RETURNING {STAFF_COLUMNS}"),
+            {"id": staff_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
         raise NotFound(f"no roster entry with id {staff_id}")
+    return dict(row)
 
 
 def _refuse(problems: Problems) -> None:
