@@ -1,4 +1,4 @@
-"""The navigation bar shared by the desk, the map pages and (later) the admin pages, and
+"""The navigation bar shared by the desk, the map pages and the admin pages, and
 where each role starts (the front door, ``/``)."""
 
 from __future__ import annotations
