@@ -538,3 +538,27 @@ def test_a_service_point_is_listed_and_counted_after_its_refresh(city, tmp_path:
         r = call(api, "POST", f"/service-points/{point['id']}/reopen", None, city["admin"])
         assert r.status_code == 200 and r.json()["closed_at"] is None
         assert point["id"] in listed(api) and reached(api) == grown
+
+
+def test_the_pages_are_for_admins_only_and_carry_no_inline_code(city):
+    """Every admin page: the admin gets the shell (strict CSP, no inline script or style,
+    zh by default, en with ?lang=en); others 403; signed out, the sign-in."""
+    import re
+
+    from gis_service.admin.pages import SECTIONS
+
+    paths = ["/admin/", *(path for path, *_ in SECTIONS.values())]
+    with TestClient(create_app(city["settings"])) as api:
+        for path in paths:
+            r = api.get(path, headers=city["admin"])
+            assert r.status_code == 200, (path, r.text)
+            assert "script-src 'self'" in r.headers["content-security-policy"]
+            assert "unsafe-inline" not in r.headers["content-security-policy"]
+            assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), path
+            assert "<style" not in r.text and " style=" not in r.text, path
+            assert '<html lang="zh-CN">' in r.text
+            assert '<html lang="en">' in api.get(path + "?lang=en", headers=city["admin"]).text
+            for who in OTHERS:
+                assert api.get(path, headers=city[who]).status_code == 403, (who, path)
+            r = api.get(path, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/maps/login")

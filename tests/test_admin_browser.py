@@ -110,6 +110,23 @@ def test_an_admin_creates_a_user_a_team_and_a_service_point(server):
         page.wait_for_function("() => Object.keys(window.gisAdmin.markers).length === 2")
         screenshot(page, "admin-service-points")
 
+        # dragging the first point moves it
+        first = min(int(k) for k in page.evaluate("() => Object.keys(window.gisAdmin.markers)"))
+        x, y = page.evaluate(
+            "id => { const r = window.gisAdmin.markers[id].getElement().getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; }",
+            first,
+        )
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 30, y + 20, steps=8)
+        page.mouse.move(x + 60, y + 40, steps=8)
+        page.mouse.up()
+        page.get_by_test_id("moved-point").wait_for()
+        moved = httpx.get(f"{server}/api/v1/service-points/{first}").json()
+        assert moved["geometry"]["coordinates"] != pytest.approx([113.012, 34.072], abs=1e-6)
+        assert moved["geometry"]["coordinates"][0] > 113.012  # dragged east
+
         for section in ("rosters", "categories", "open311"):
             open_section(page, server, section)
             screenshot(page, f"admin-{section}")
