@@ -200,7 +200,7 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-#: fields :func:`update_user` may change
+#: a member not given to :func:`update_user` (None is a value there: no team, no phone)
 _UNSET: Any = object()
 
 
