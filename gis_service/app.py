@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
 from gis_service.access.jobs import Pending
+from gis_service.admin.pages import router as admin_pages_router
 from gis_service.api import handlers, openapi, security
 from gis_service.api.guard import RequestGuard
 from gis_service.api.health import router as health_router
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(desk_pages_router)
     app.include_router(board_pages_router)
     app.include_router(case_page_router)
+    app.include_router(admin_pages_router)
     app.mount(
         "/static/swagger", CompressedStaticFiles(directory=str(swagger_ui_path)), name="swagger"
     )

@@ -786,6 +786,31 @@ NO_JURISDICTION = {
     "/desk/workload": "the workload board's page shell: its data is check_board's",
     "/desk/shift": "the shift view's page shell: its data is check_board's",
     "/api/v1/desk/saved-searches": "the viewer's own saved searches (test_workload)",
+    **{
+        f"/api/v1/admin{path}": "admins only; everyone else 403 (tested in test_admin_api)"
+        for path in (
+            "/users",
+            "/teams",
+            "/teams/{team_id}/members",
+            "/rosters",
+            "/categories",
+            "/open311-keys",
+            "/service-points",
+        )
+    },
+    **{
+        path: "an admin page's shell, admins only: its data comes from /api/v1/admin/…"
+        for path in (
+            "/admin",
+            "/admin/",
+            "/admin/users",
+            "/admin/teams",
+            "/admin/rosters",
+            "/admin/categories",
+            "/admin/open311",
+            "/admin/service-points",
+        )
+    },
 }
 
 

@@ -47,6 +47,7 @@ def expected_kind(path: str) -> str:
         ("/maps", "page"),
         ("/m", "shell"),
         ("/desk", "desk"),
+        ("/admin", "desk"),
         ("/", "desk"),
         ("/docs", "docs"),
         ("/static", "static"),

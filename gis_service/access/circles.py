@@ -22,7 +22,7 @@ from gis_service.access.engine import AccessEngine
 from gis_service.access.reach import QUARTER_HOUR_M, current_versions
 from gis_service.access.service import DEFAULT_WALK_OFF_M
 from gis_service.imports.report import Progress, no_progress
-from gis_service.service_points.service import kind_filter
+from gis_service.service_points.service import kind_filter, open_point
 
 #: the stored outline is traced on this grid (an API isochrone may ask for finer)
 CIRCLE_RESOLUTION_M = 8.0
@@ -48,11 +48,11 @@ def stale_points(conn: Connection, network_version: int) -> list[tuple[int, floa
     return [
         tuple(r)
         for r in conn.execute(
-            text("""
+            text(f"""
         SELECT p.id, ST_X(p.geom), ST_Y(p.geom) FROM service_point p
         LEFT JOIN service_circle c ON c.point_id = p.id
-        WHERE c.point_id IS NULL OR c.network_version <> :v
-           OR NOT ST_Equals(c.point_geom, p.geom) OR c.distance_m <> :d
+        WHERE {open_point("p")} AND (c.point_id IS NULL OR c.network_version <> :v
+           OR NOT ST_Equals(c.point_geom, p.geom) OR c.distance_m <> :d)
         ORDER BY p.id"""),
             {"v": network_version, "d": QUARTER_HOUR_M},
         )
@@ -87,7 +87,9 @@ def refresh(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
     conn.execute(text("SELECT pg_advisory_xact_lock(5410106)"))
     versions = current_versions(conn)
     todo = stale_points(conn, versions[0])
-    total = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    total = conn.execute(
+        text(f"SELECT count(*) FROM service_point WHERE {open_point()}")
+    ).scalar_one()
     buf = io.StringIO()
     for i, (pid, lon, lat) in enumerate(todo):
         if i % 50 == 0:
@@ -132,7 +134,10 @@ def _refresh_unions(
     progress("unions per category and per kind")
     conn.execute(text("DELETE FROM circle_union"))
     rows = conn.execute(
-        text("SELECT kind, categories, ST_X(geom), ST_Y(geom) FROM service_point")
+        text(
+            f"SELECT kind, categories, ST_X(geom), ST_Y(geom) FROM service_point "
+            f"WHERE {open_point()}"
+        )
     ).all()
     groups: dict[str, list[tuple[float, float]]] = {}
     for kind, cats, lon, lat in rows:

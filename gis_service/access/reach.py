@@ -24,6 +24,7 @@ from gis_service.access.search import distance_to_targets, nearest_sources
 from gis_service.access.snap import Snapped
 from gis_service.errors import NotFound
 from gis_service.imports.report import Progress, no_progress
+from gis_service.service_points.service import open_point
 
 #: a quarter hour at 4 km/h (GB 50180-2018's 15-minute life circle: 800–1,000 m)
 QUARTER_HOUR_M = 1000.0
@@ -84,7 +85,10 @@ def building_rows(conn: Connection) -> tuple[list[str], np.ndarray, np.ndarray, 
 
 def point_rows(conn: Connection) -> tuple[Points, set[str]]:
     rows = conn.execute(
-        text("SELECT id, kind, categories, ST_X(geom), ST_Y(geom) FROM service_point ORDER BY id")
+        text(
+            "SELECT id, kind, categories, ST_X(geom), ST_Y(geom) FROM service_point "
+            f"WHERE {open_point()} ORDER BY id"
+        )
     ).all()
     party = {
         r[0]

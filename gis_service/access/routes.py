@@ -147,13 +147,9 @@ def nearest(
 def _in_job(access: EngineCache, jobs: AccessJobs, settings, name: str, work) -> Any:
     """Run ``work(conn, engine, progress)`` in one transaction as the named job; answer
     when it is done, or 202 with its status URL if it takes longer than the wait."""
-    from gis_service.db.engine import transaction
+    from gis_service.access.refresh import in_job
 
-    def body(progress):
-        with transaction(settings) as conn:
-            return work(conn, access.get(conn), progress)
-
-    return jobs.run(name, body, settings.import_wait_seconds)
+    return in_job(access, jobs, settings, name, work, settings.import_wait_seconds)
 
 
 def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal) -> list[int]:

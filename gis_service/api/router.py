@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gis_service.access.routes import router as access_router
+from gis_service.admin.api import router as admin_router
 from gis_service.api.schemas import ALWAYS
 from gis_service.api.vocabulary import router as vocabulary_router
 from gis_service.audit.routes import router as audit_router
@@ -29,3 +30,4 @@ api_router.include_router(access_router)
 api_router.include_router(vocabulary_router)
 api_router.include_router(audit_router)
 api_router.include_router(desk_router)
+api_router.include_router(admin_router)

@@ -13,8 +13,9 @@ Kinds and their Content-Security-Policy (CSP Level 3, W3C):
   (``Settings.basemap_url``).
 * ``shell``: the phone app (``/m/…``), strict: ``'self'`` only, nothing inline
   (``mobile/shell.py`` builds a page with no inline script or style).
-* ``desk``: the front door (``/``, the sign-in) and the desk's pages (``/desk/…``), as
-  strict as the phone app (the same policy): they carry no inline script or style.
+* ``desk``: the front door (``/``, the sign-in), the desk's pages (``/desk/…``) and the
+  admin pages (``/admin/…``), as strict as the phone app (the same policy): they carry no
+  inline script or style.
 * ``docs``: Swagger UI (``/docs``), whose page starts the bundle with one inline script.
 * ``static``, ``tiles``, ``api``: files, vector tiles and JSON answers are never documents
   a browser should run: ``default-src 'none'; frame-ancestors 'none'``.
@@ -71,6 +72,7 @@ KINDS: dict[str, str] = {
     "/maps": "page",
     "/m": "shell",
     "/desk": "desk",
+    "/admin": "desk",  # the admin pages: no inline script or style either
     "/": "desk",  # the front door itself only: "/" + "/" never starts another path
     "/docs": "docs",
     "/static": "static",

@@ -251,6 +251,19 @@ def _revoke(conn: Connection, session_id: int, why: str) -> None:
     )
 
 
+def end_all(conn: Connection, user_id: int) -> int:
+    """End every live session of an account at once, in the caller's transaction (an
+    admin deactivated it, changed its role, scopes or team, or reset its password; the
+    token version is bumped too, auth/users.py). Returns how many were live."""
+    return conn.execute(
+        text(
+            "UPDATE auth_session SET revoked_at = now(), revoked_why = 'account_changed' "
+            "WHERE user_id = :u AND revoked_at IS NULL AND expires_at > now()"
+        ),
+        {"u": user_id},
+    ).rowcount
+
+
 def end(settings: Settings, principal: Principal) -> None:
     """Sign out: revoke the principal's session, its refresh tokens and every access token
     of it at once. Idempotent; principals without a session (Open311 clients) have none."""

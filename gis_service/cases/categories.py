@@ -12,16 +12,19 @@ like its deadline, and a category that says nothing is private.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis_service.errors import InvalidInput
+from gis_service.errors import Conflict, InvalidInput, NotFound
 from gis_service.units.codes import HANDLING_LEVELS as CODE_HANDLING_LEVELS
+from gis_service.vocabulary import CATEGORY_CODE_PATTERN
 
 DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.json")
 HANDLING_LEVELS = tuple(lvl.value for lvl in CODE_HANDLING_LEVELS)
+CODE = re.compile(CATEGORY_CODE_PATTERN)
 
 
 def read_taxonomy(path: Path) -> list[dict[str, Any]]:
@@ -54,23 +57,30 @@ def _row(
     code = str(item.get("code", ""))
     where = f"{path.name}: category {code or '(no code)'}"
     if not code or (parent is None) == ("." in code):
-        raise InvalidInput(f"{where}: domains have plain codes, sub-categories 'domain.name' codes")
+        raise InvalidInput(
+            f"{where}: domains have plain codes, sub-categories 'domain.name' codes", field="code"
+        )
     if parent and not code.startswith(parent + "."):
-        raise InvalidInput(f"{where}: must start with its domain '{parent}.'")
+        raise InvalidInput(f"{where}: must start with its domain '{parent}.'", field="code")
     if code in seen:
-        raise InvalidInput(f"{where}: duplicate code")
+        raise InvalidInput(f"{where}: duplicate code", field="code")
     seen.add(code)
     for key in ("name_zh", "name_en"):
         if not str(item.get(key, "")).strip():
-            raise InvalidInput(f"{where}: {key} is required")
+            raise InvalidInput(f"{where}: {key} is required", field=key)
     hours = item.get("deadline_hours")
-    if not isinstance(hours, int) or hours <= 0:
-        raise InvalidInput(f"{where}: deadline_hours must be a positive whole number")
+    if not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0:
+        raise InvalidInput(
+            f"{where}: deadline_hours must be a positive whole number", field="deadline_hours"
+        )
     if item.get("handling_level") not in HANDLING_LEVELS:
-        raise InvalidInput(f"{where}: handling_level must be one of {', '.join(HANDLING_LEVELS)}")
+        raise InvalidInput(
+            f"{where}: handling_level must be one of {', '.join(HANDLING_LEVELS)}",
+            field="handling_level",
+        )
     public = item.get("public", False)
     if not isinstance(public, bool):
-        raise InvalidInput(f"{where}: public must be true or false, not {public!r}")
+        raise InvalidInput(f"{where}: public must be true or false, not {public!r}", field="public")
     return {
         "code": code,
         "parent_code": parent,
@@ -144,3 +154,112 @@ def list_categories(conn: Connection, include_inactive: bool = False) -> list[di
         elif r["parent_code"] in domains:
             domains[r["parent_code"]]["children"].append(item)
     return list(domains.values())
+
+
+CATEGORY_COLUMNS = (
+    "code, parent_code, name_zh, name_en, deadline_hours, handling_level, sort, public, active"
+)
+#: what an admin may change on a category (:func:`update_category`)
+EDITABLE = ("name_zh", "name_en", "deadline_hours", "handling_level", "public", "active")
+
+
+def get_category(conn: Connection, code: str) -> dict[str, Any]:
+    """One category, active or not; 404 ``not_found``."""
+    row = (
+        conn.execute(
+            text(f"SELECT {CATEGORY_COLUMNS} FROM case_category WHERE code = :c"), {"c": code}
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no category {code!r}")
+    return dict(row)
+
+
+def update_category(conn: Connection, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change a category's names, deadline, handling level, public flag or activation
+    (keys of :data:`EDITABLE`), checked by the taxonomy file's own rules (:func:`_row`,
+    422 naming the field). Cases keep the deadline they were given; new ones take the new
+    one. A domain can only be deactivated with its sub-categories (they go with it)."""
+    current = get_category(conn, code)
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} cannot be changed here", field=unknown[0])
+    active = changes.get("active", current["active"])
+    if not isinstance(active, bool):
+        raise InvalidInput(f"active must be true or false, not {active!r}", field="active")
+    if active and current["parent_code"]:
+        parent = get_category(conn, current["parent_code"])
+        if not parent["active"]:
+            raise InvalidInput(
+                f"its domain {parent['code']} is inactive: activate the domain first",
+                field="active",
+            )
+    item = {**current, **{k: v for k, v in changes.items() if k != "active"}}
+    row = _row(Path("admin"), item, current["parent_code"], current["sort"], set())
+    conn.execute(
+        text(
+            """
+        UPDATE case_category SET name_zh = :name_zh, name_en = :name_en,
+               deadline_hours = :deadline_hours, handling_level = :handling_level,
+               public = :public, active = :active
+         WHERE code = :code
+        """
+        ),
+        {**row, "active": active},
+    )
+    if not active and current["parent_code"] is None:
+        conn.execute(
+            text("UPDATE case_category SET active = false WHERE parent_code = :c AND active"),
+            {"c": code},
+        )
+    return get_category(conn, code)
+
+
+def create_subcategory(conn: Connection, parent: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A new sub-category of the active domain ``parent``: ``code`` is ``parent.name``;
+    deadline, handling level and public flag default to the domain's (as in the taxonomy
+    file). Checked by the file's rules (:func:`_row`): 422 naming the field; an existing
+    code is a 409 naming ``code``."""
+    domain = (
+        conn.execute(
+            text(f"SELECT {CATEGORY_COLUMNS} FROM case_category WHERE code = :c"), {"c": parent}
+        )
+        .mappings()
+        .first()
+    )
+    if domain is None or domain["parent_code"] is not None or not domain["active"]:
+        raise InvalidInput(f"{parent!r} is not an active domain", field="parent_code")
+    if not isinstance(item.get("code"), str) or not CODE.match(item["code"]):
+        raise InvalidInput(
+            f"code {item.get('code')!r}: lower-case letters, digits and _ after '{parent}.'",
+            field="code",
+        )
+    full = {
+        "deadline_hours": domain["deadline_hours"],
+        "handling_level": domain["handling_level"],
+        "public": domain["public"],
+        **{k: v for k, v in item.items() if v is not None},
+    }
+    sort = conn.execute(
+        text("SELECT coalesce(max(sort), :s) + 1 FROM case_category WHERE parent_code = :p"),
+        {"p": parent, "s": domain["sort"]},
+    ).scalar_one()
+    row = _row(Path("admin"), full, parent, int(sort), set())
+    if conn.execute(
+        text("SELECT 1 FROM case_category WHERE code = :c"), {"c": row["code"]}
+    ).first():
+        raise Conflict(f"a category {row['code']!r} exists already", field="code")
+    conn.execute(
+        text(
+            """
+        INSERT INTO case_category (code, parent_code, name_zh, name_en, deadline_hours,
+                                   handling_level, sort, public, active)
+        VALUES (:code, :parent_code, :name_zh, :name_en, :deadline_hours,
+                :handling_level, :sort, :public, true)
+        """
+        ),
+        row,
+    )
+    return get_category(conn, row["code"])

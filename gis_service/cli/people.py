@@ -14,7 +14,7 @@ from gis_service.cli.session import database
 users_app = typer.Typer(help="Accounts: create, list, deactivate.", no_args_is_help=True)
 teams_app = typer.Typer(help="Service teams that cases are dispatched to.", no_args_is_help=True)
 console = Console()
-ROLES = [r.value for r in Role if r is not Role.client]
+ROLES = [r.value for r in Role if r not in (Role.client, Role.public)]
 
 
 @users_app.command("create")
@@ -31,9 +31,7 @@ def create(
 ) -> None:
     """Create an account; grid workers are scoped to grids, supervisors and planners to a
     community, subdistrict or district, team members to a team."""
-    if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
-    with database() as conn:
+    with database() as conn:  # the role is checked where accounts are (auth/users.py)
         user = users_service.create_user(
             conn,
             username=username,
@@ -69,6 +67,29 @@ def list_users() -> None:
         )
     console.print(table)
     console.print(f"{len(rows)} users")
+
+
+@users_app.command("change")
+def change(
+    username: str,
+    role: str = typer.Option(None, help=" | ".join(ROLES)),
+    scope: list[str] = typer.Option(None, help="Unit code; repeat for several grids."),
+    team: int = typer.Option(None, help="Team id (team members)."),
+) -> None:
+    """Change an account's role, scopes or team (the same rules as at creation); the
+    account's sessions end at once."""
+    with database() as conn:
+        user = users_service.update_user(
+            conn,
+            username,
+            role=role,
+            scopes=scope or None,
+            **({"team_id": team} if team is not None else {}),
+        )
+    console.print(
+        f"changed {user['username']}: {user['role']}, scope {', '.join(user['scopes']) or '-'}, "
+        f"team {user['team_id'] or '-'}; their sessions have ended"
+    )
 
 
 @users_app.command("deactivate")

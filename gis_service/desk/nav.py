@@ -1,4 +1,4 @@
-"""The navigation bar shared by the desk, the map pages and (later) the admin pages, and
+"""The navigation bar shared by the desk, the map pages and the admin pages, and
 where each role starts (the front door, ``/``)."""
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ HOMES: dict[Role, str] = {
     Role.team_member: "/m/",
 }
 
-#: (key, path, 中文, English, roles that see it); admin is a placeholder: the API's
-#: interactive documentation until the admin pages exist (issue 15 item 7)
+#: (key, path, 中文, English, roles that see it); admin: the admin pages (admin/pages.py)
 LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
     ("desk", "/desk/", "案件台", "Desk", DISPATCHER),
     ("approvals", "/desk/approvals", "审批", "Approvals", DISPATCHER),
@@ -39,7 +38,7 @@ LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
         "Coverage",
         frozenset({Role.supervisor, Role.admin, Role.planner}),
     ),
-    ("admin", "/docs", "管理", "Admin", frozenset({Role.admin})),
+    ("admin", "/admin/", "管理", "Admin", frozenset({Role.admin})),
 )
 
 

@@ -45,7 +45,7 @@ def create_key(
         raise InvalidInput(
             f"no unit with code {scope_code}: the scope must be the code of "
             "an imported district, subdistrict, community or grid",
-            field="scope",
+            field="scope_code",
         )
     if conn.execute(text("SELECT 1 FROM open311_client WHERE name = :n"), {"n": name}).first():
         raise Conflict(f"an Open311 client named {name!r} exists already", field="name")
@@ -137,3 +137,18 @@ def list_keys(conn: Connection) -> list[dict[str, Any]]:
             )
         ).mappings()
     ]
+
+
+def get_client(conn: Connection, client_id: int) -> dict[str, Any]:
+    """One client (never its key); 404 ``not_found``."""
+    row = (
+        conn.execute(
+            text(f"SELECT {CLIENT_COLUMNS} FROM open311_client k WHERE k.id = :id"),
+            {"id": client_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no Open311 client with id {client_id}")
+    return dict(row)

@@ -6,14 +6,14 @@ A name is unique per user; deleting the account deletes its searches. Not audite
 view grants nothing and shows nothing the queue would not (gis_service/audit/tables.py).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
