@@ -280,7 +280,7 @@ def desk_pages(app) -> list[str]:
     """Every HTML page of the desk and the admin, enumerated from the app's routes."""
     from tests.test_scope_matrix import _data_routes
 
-    return sorted(p for p in _data_routes(app) if p.startswith(("/desk/", "/admin")))
+    return sorted(p for p in _data_routes(app) if p.startswith(("/desk/", "/admin/")))
 
 
 def test_every_desk_page_signs_in_first_and_is_for_its_roles(api, case_city):

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -20,6 +18,7 @@ from sqlalchemy import text
 
 from gis_service.app import create_app
 from gis_service.db.engine import get_engine
+from gis_service.timezone import local_date
 from gis_service.units.codes import level_of
 from tests.conftest import IN_GRID_1, make_user
 from tests.images import image_bytes
@@ -173,7 +172,7 @@ def test_a_worker_reports_on_the_edge_of_the_grid_the_phone_shows(api, case_city
 
     assert nearby(c["worker1"]) == [mine.json()["id"]]
     assert nearby(worker_02) == []
-    today = date.today().isoformat()
+    today = local_date(c["settings"]).isoformat()  # the district's day, as stats count
     stats = api.get(
         "/api/v1/stats/resolution",
         headers=c["admin"],
