@@ -8,10 +8,7 @@ own copies (maps/assets.py). Sign-in is the map pages' cookie sign-in (maps/rout
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Annotated
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,19 +17,13 @@ from gis_service.api.deps import SettingsDep
 from gis_service.cases.bulk import BULK_ACTIONS, MAX_CASES
 from gis_service.cases.desk import TABS, require_desk
 from gis_service.desk import approvals_page
-from gis_service.desk.nav import home_of, nav_bar
-from gis_service.desk.shell import PAGEFETCH_JS
+from gis_service.desk.nav import home_of
+from gis_service.desk.shell import PAGEFETCH_JS, STATIC, page, signed_in
 from gis_service.maps import routes as maps_routes
-from gis_service.maps.assets import LEAFLET_CSS, LEAFLET_JS, MAPS_JS, VECTORGRID_JS
-from gis_service.mobile.shell import VOCABULARY_URL
-from gis_service.mobile.shell import version as build_version
 
 router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
-DESK_JS = "/static/app/desk.js"
-DESK_CSS = "/static/app/desk.css"
-SAVED_JS = "/static/app/desk-saved.js"  # saved searches (desk/saved_searches.py)
-MAPS_CSS = "/static/app/maps.css"  # fonts and the navigation bar, shared with the maps
+SAVED_JS = f"{STATIC}/desk-saved.js"  # saved searches (desk/saved_searches.py)
 #: seconds between two polls of the tab counts (a 304 when nothing moved)
 POLL_SECONDS = 10
 
@@ -68,34 +59,18 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
     """The case queue: tabs with live counts, filters (kept in the URL), the list paged
     by the server and a map of the same cases. Signed out: to the sign-in; 403 for roles
     other than supervisors and admins."""
-    principal = await maps_routes._principal(request, settings)
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/maps/login?next={quote(target)}", status_code=303)
-    require_desk(principal)
-    query = dict(request.query_params)
-    query["lang"] = "en" if lang == "zh" else "zh"
-    other = "/desk/?" + urlencode({k: v for k, v in query.items() if v != "zh"})
+    principal = await signed_in(request, settings, require_desk)
+    if isinstance(principal, Response):
+        return principal
     zh = lang == "zh"
-    tabs = {name: (zh_ if zh else en) for name, (zh_, en) in TABS.items()}
     config = {
-        "lang": lang,
-        "tabs": tabs,
+        "tabs": {name: (zh_ if zh else en) for name, (zh_, en) in TABS.items()},
         "poll_ms": POLL_SECONDS * 1000,
         # the bulk bar's actions and limit (cases/bulk.py), the case page's address
         "bulk": {"actions": [a.value for a in BULK_ACTIONS], "max": MAX_CASES},
         "case_url": "/desk/cases/{id}",
     }
-    v = build_version()
-    page = f"""<!DOCTYPE html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{"案件台" if zh else "Case desk"}</title>
-<link rel="stylesheet" href="{LEAFLET_CSS}?v={v}">
-<link rel="stylesheet" href="{MAPS_CSS}">
-<link rel="stylesheet" href="{DESK_CSS}">
-</head><body class="desk" data-config="{html.escape(json.dumps(config, ensure_ascii=False))}">
-{nav_bar(principal, lang, "desk", other)}
-<main class="desk-main">
+    body = """<main class="desk-main">
 <section class="desk-work">
 <div class="desk-tabs" role="tablist" data-testid="tabs"></div>
 <form class="desk-filters" data-testid="filters"></form>
@@ -107,16 +82,20 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 </section>
 <div class="desk-map" id="desk-map" data-testid="map"></div>
 </main>
-<div class="desk-help" data-testid="shortcut-help" role="dialog" hidden></div>
-<script src="{VOCABULARY_URL}?v={v}" defer></script>
-<script src="{LEAFLET_JS}?v={v}" defer></script>
-<script src="{VECTORGRID_JS}?v={v}" defer></script>
-<script src="{MAPS_JS}?v={v}" defer></script>
-<script src="{PAGEFETCH_JS}?v={v}" defer></script>
-<script src="{DESK_JS}" defer></script>
-<script src="{SAVED_JS}" defer></script>
-</body></html>"""
-    return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
+<div class="desk-help" data-testid="shortcut-help" role="dialog" hidden></div>"""
+    return page(
+        request,
+        principal,
+        lang=lang,
+        title=("案件台", "Case desk"),
+        current="desk",
+        body=body,
+        script="desk.js",
+        style="desk.css",
+        config=config,
+        leaflet=True,
+        scripts=(PAGEFETCH_JS, SAVED_JS),  # saved searches (desk/saved_searches.py)
+    )
 
 
 # the desk's other pages, each in its own module

@@ -57,12 +57,7 @@
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
   }
   function percent(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
-  function get(url) {
-    return fetch(url, { credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) { throw new Error(r.status); }
-      return r.json();
-    });
-  }
+  function get(url) { return window.gisApi("GET", url); }  /* pagefetch.js */
 
   /* A table sortable by any column: click a heading (again: the other way). Each column
      is {key, label, cell(row) -> Node|text, value(row) -> sortable}. */
