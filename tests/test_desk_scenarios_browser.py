@@ -357,8 +357,8 @@ def test_an_urged_case_shows_its_reply(server, spots):
         assert "已安排电工，今晚修复" in reply.inner_text()
         facts = dict(
             zip(
-                page.locator(".case-facts dt").all_inner_texts(),
-                page.locator(".case-facts dd").all_inner_texts(),
+                page.get_by_test_id("facts").locator("dt").all_inner_texts(),
+                page.get_by_test_id("facts").locator("dd").all_inner_texts(),
                 strict=True,
             )
         )
