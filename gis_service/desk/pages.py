@@ -64,6 +64,8 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
         return principal
     zh = lang == "zh"
     config = {
+        # times on the list are the district's, whatever the browser's zone (as the case page)
+        "timezone": settings.timezone,
         "tabs": {name: (zh_ if zh else en) for name, (zh_, en) in TABS.items()},
         "poll_ms": POLL_SECONDS * 1000,
         # the bulk bar's actions and limit (cases/bulk.py), the case page's address

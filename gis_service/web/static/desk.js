@@ -229,7 +229,8 @@
   function local(iso) {
     var d = new Date(iso);
     return d.toLocaleString(zh ? "zh-CN" : "en-GB", { month: "2-digit", day: "2-digit",
-                                                      hour: "2-digit", minute: "2-digit" });
+                                                      hour: "2-digit", minute: "2-digit",
+                                                      timeZone: config.timezone });
   }
 
   function select_(id, from) {
