@@ -132,12 +132,13 @@ def login(
 @router.get("/logout")
 async def logout(request: Request, settings: SettingsDep) -> Response:
     """Ends the page session (every request with its cookie is 401 from now on) and drops
-    the cookie. Only the cookie's session: a bearer header sent along is not signed out."""
+    the cookie. Only the cookie's session: a bearer header sent along is not signed out.
+    Back to the front door (``/``), where everyone signs in, whatever page they left."""
     token = request.cookies.get(TOKEN_COOKIE)
     if token:
         with contextlib.suppress(Unauthorized):  # a cookie already expired or forged
             await run_in_threadpool(sessions.end, settings, tokens.read(token, settings))
-    response = RedirectResponse("/maps/login", status_code=303)
+    response = RedirectResponse("/", status_code=303)
     response.delete_cookie(
         TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=cookie_secure(settings)
     )
