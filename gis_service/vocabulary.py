@@ -41,6 +41,7 @@ from gis_service.cases.workflow import (
     OPEN_STATUSES,
     PARKABLE,
     PRIORITIES,
+    PRIORITY_LABELS,
     STATUS_LABELS,
     STATUSES,
     STEPS,
@@ -72,6 +73,7 @@ def vocabulary() -> dict[str, Any]:
      "actions": [...], "note_required_actions": [...],
      "action_fields": {action: [ActionRequest field, ...]}, "events": [...],
      "internal_events": [...], "template_actions": [...], "priorities": [...],
+     "priority_labels": [{"code", "label": {"zh", "en"}}],
      "parkable_statuses": [...], "approval_kinds": [...], "approval_states": [...],
      "decisions": [...],
      "roles": [{"code", "label": {"zh", "en"}}], "staff_role_labels": [same],
@@ -100,6 +102,10 @@ def vocabulary() -> dict[str, Any]:
         # actions reply and reason templates are kept for (GET /api/v1/cases/{id}/templates)
         "template_actions": _values(TEMPLATE_ACTIONS),
         "priorities": _values(PRIORITIES),
+        "priority_labels": [
+            {"code": p.value, "label": {"zh": PRIORITY_LABELS[p][0], "en": PRIORITY_LABELS[p][1]}}
+            for p in PRIORITIES
+        ],
         "parkable_statuses": _values(s for s in STATUSES if s in PARKABLE),
         "approval_kinds": _values(APPROVAL_KINDS),
         "approval_states": _values(APPROVAL_STATES),

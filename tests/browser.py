@@ -117,26 +117,52 @@ def browser_context(profile: Path | None = None, **options) -> Iterator[tuple[ob
                 **options,
             )
 
-        def route(r) -> None:
-            host = urlparse(r.request.url).hostname
-            if r.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
-                r.continue_()
-            else:
-                watch.external.append(r.request.url)
-                r.abort()
-
-        context.route("**/*", route)
-        context.on(
-            "console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None
-        )
-        context.on("weberror", lambda e: watch.console_errors.append(str(e.error)))
-        context.on("requestfailed", lambda r: watch.failed.append(r.url))
+        watched(context, watch)
         try:
             yield context, watch
         finally:
             context.close()
             if browser is not None:
                 browser.close()
+
+
+def watched(context, watch: Watch) -> None:
+    """Block and count requests to any host but 127.0.0.1; collect console errors."""
+
+    def route(r) -> None:
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+            r.continue_()
+        else:
+            watch.external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    context.on(
+        "console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None
+    )
+    context.on("weberror", lambda e: watch.console_errors.append(str(e.error)))
+    context.on("requestfailed", lambda r: watch.failed.append(r.url))
+
+
+@contextlib.contextmanager
+def browser_contexts(count: int, **options) -> Iterator[list[tuple[object, Watch]]]:
+    """``count`` incognito contexts of one browser, each with its own cookies (so its own
+    sign-in: two people at once) and its own :class:`Watch`."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            made = []
+            for _ in range(count):
+                context = browser.new_context(locale="zh-CN", **options)
+                watch = Watch()
+                watched(context, watch)
+                made.append((context, watch))
+            yield made
+        finally:
+            browser.close()
 
 
 def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:

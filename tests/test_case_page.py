@@ -7,6 +7,7 @@ page's script sends them."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from gis_service.api.deps import PAGE_WRITE_HEADER, TOKEN_COOKIE
 from gis_service.app import create_app
 from gis_service.auth.principal import Role
 from gis_service.cases.workflow import DISPATCHER
-from gis_service.desk.case_page import LOCK_RENEW_SECONDS, OPTIONAL, optional_endpoints
+from gis_service.desk.case_page import lock_renew_ms
 from tests.conftest import IN_GRID_2
 from tests.test_cases import act, report
 from tests.test_command_actions import sql
@@ -100,10 +101,15 @@ def test_nothing_inline_and_every_asset_served(api, case_city, cases):
     for src in sources:
         if src.startswith(("/static/", "/m/")):
             assert api.get(src).status_code == 200, src
-    assert "/static/app/case.js" in sources and "/static/app/case.css" in sources
+    paths = {src.split("?")[0] for src in sources}
+    assert {"/static/app/case.js", "/static/app/case.css"} <= paths
     config = re.search(r'data-config="([^"]+)"', body).group(1)
     assert f"&quot;case_id&quot;: {cases['one']}" in config
-    assert f"&quot;lock_renew_ms&quot;: {LOCK_RENEW_SECONDS * 1000}" in config
+    renew = lock_renew_ms(case_city["settings"])
+    assert f"&quot;lock_renew_ms&quot;: {renew}" in config
+    assert 0 < renew < case_city["settings"].case_lock_seconds * 1000  # renewed before it ends
+    # the desk's frame: the API through pagefetch.js, event labels from the phone's words
+    assert {"/static/app/pagefetch.js", "/static/mobile/words.js"} <= paths
     case_no = api.get(f"/api/v1/cases/{cases['one']}", headers=case_city["sub1_sup"]).json()
     assert case_no["case_no"] in body
 
@@ -181,21 +187,41 @@ def test_the_page_cookie_writes_only_with_the_pages_header(api, case_city, cases
     assert r.status_code == 409 and "dispatch" in r.json()["allowed"]
 
 
-def test_later_endpoints_plug_in_when_the_app_serves_them(case_city, cases):
-    """The page asks for the lock, templates and team suggestions only once the app has
-    their routes: read from the app's own route table, whatever the path parameter's name."""
-    app = create_app(case_city["settings"])
-    before = optional_endpoints(app)
-    assert set(before) == set(OPTIONAL)
+CASE_JS = Path(__file__).resolve().parents[1] / "gis_service" / "web" / "static" / "case.js"
+#: gisApi("METHOD", url…) in case.js: BASE is the case's own address
+CALL = re.compile(r'gisApi\("(GET|PUT|POST|DELETE)",\s*(BASE(?:\s*\+\s*"([^"?]*))?|"([^"?]*))')
+PARAM = re.compile(r"\{[^}]*\}")
 
-    def stub() -> dict:
-        return {}
 
-    for name, (method, path) in OPTIONAL.items():
-        if not before[name]:  # not landed yet: a stand-in route with its own parameter name
-            app.add_api_route(path.replace("{}", "{case_ref}"), stub, methods=[method])
-    assert all(optional_endpoints(app).values())
-    with TestClient(app) as api:
-        r = page(api, cases["one"], case_city["sub1_sup"])
-        for name in OPTIONAL:
-            assert f"&quot;{name}&quot;: true" in r.text, name
+def _served(app) -> set[tuple[str, str]]:
+    """(method, path with its parameters as ``{}``) of every route the app serves."""
+    from fastapi.routing import iter_route_contexts
+
+    return {
+        (method, PARAM.sub("{}", ctx.path or ""))
+        for ctx in iter_route_contexts(app.routes)
+        for method in ctx.methods or ()
+    }
+
+
+def test_every_call_of_the_page_script_is_a_served_route(case_city):
+    """What case.js asks the API for, read from its source, is each a route of the app
+    (no stand-ins, no calls for routes that are not there): the lock, templates and team
+    suggestions among them."""
+    calls = set()
+    for method, _, tail, path in CALL.findall(CASE_JS.read_text(encoding="utf-8")):
+        url = "/api/v1/cases/{}" + tail if path == "" else path
+        # a path built on in the script (…/units/ + code): the route's parameter
+        calls.add((method, url + "{}" if url.endswith("/") else url))
+    served = _served(create_app(case_city["settings"]))
+    assert calls - served == set()
+    for want in (
+        ("PUT", "/api/v1/cases/{}/lock"),
+        ("GET", "/api/v1/cases/{}/lock"),
+        ("DELETE", "/api/v1/cases/{}/lock"),
+        ("GET", "/api/v1/cases/{}/templates"),
+        ("GET", "/api/v1/cases/{}/team-suggestions"),
+        ("POST", "/api/v1/cases/{}/actions"),
+        ("GET", "/api/v1/cases/{}"),
+    ):
+        assert want in calls, want

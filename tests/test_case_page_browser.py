@@ -1,17 +1,27 @@
 """The case page in headless Chromium (Debian's), against a real server on the demo
-district: nothing fetched from outside 127.0.0.1, no console errors. A community
-supervisor opens a new report (with a photo) from the queue, accepts it with the keyboard
-and dispatches it through the generated forms, and sees both events on the timeline
-without a reload; the map shows the case and its grid; the photo opens full size; on a
-stale page the server's 409 shows beside the form with what is allowed now. Screenshots in
-zh and en at 1366×768 are kept in tests/artifacts/."""
+district and the real routes it calls (the lock, templates, team suggestions, actions):
+nothing fetched from outside 127.0.0.1, console errors only those a test provokes. A
+community supervisor opens a new report (with a photo) from the queue, accepts it with the
+keyboard, dispatches it to the suggested team (first in the list) and assigns it to a
+member of that team by name, seeing each event on the timeline without a reload; the map
+shows the case and its grid; the photo opens full size; on a stale page the server's 409
+shows beside the form with what is allowed now. Two supervisors of the same community:
+the first holds the case's lock, the second sees "正在处理：<name>" with every form
+disabled; once the first leaves, the second, after a reload, takes the lock, fills a note
+from a template and changes the category with a reason, the old and new category on the
+timeline. Screenshots in zh and en at 1366×768 are kept in tests/artifacts/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
+from sqlalchemy import text
 
-from tests.browser import browser_context, live_server, screenshot, sign_in
+from gis_service.auth.users import create_user
+from gis_service.db.engine import transaction
+from tests.browser import browser_context, browser_contexts, live_server, screenshot, sign_in
 from tests.images import image_bytes
 
 PASSWORD = "demo-2026"
@@ -119,11 +129,19 @@ def test_a_supervisor_accepts_and_dispatches_on_the_case_page(server):
         assert page.get_by_test_id("fact-status").get_attribute("data-status") == "accepted"
         page.locator('[data-testid="event"][data-action="accept"]').wait_for()
 
-        # dispatch through its generated form: the team select
+        # dispatch through its generated form: the suggested team first, and chosen
+        suggested = httpx.get(
+            f"{server}/api/v1/cases/{cid}/team-suggestions", headers=token(server, SUPERVISOR)
+        ).json()["teams"]
+        assert suggested and suggested[0]["responsible"]
         team = page.get_by_test_id("field-team_id")
         options = team.locator("option").evaluate_all("os => os.map(o => o.value).filter(v => v)")
-        assert options, "no team to dispatch to"
-        team.select_option(options[0])
+        assert options == [str(t["id"]) for t in suggested]
+        assert team.input_value() == options[0]
+        first_group = team.locator("optgroup").first
+        assert first_group.get_attribute("label") == "建议队伍"
+        assert suggested[0]["name"] in first_group.inner_text()
+        assert f"在办 {suggested[0]['open_cases']}" in first_group.inner_text()
         loads = page.evaluate("() => window.gisCase.loads")
         page.get_by_test_id("do-dispatch").click()
         wait_loads(page, loads)
@@ -137,6 +155,37 @@ def test_a_supervisor_accepts_and_dispatches_on_the_case_page(server):
         assert stored["status"] == "dispatched" and stored["team_id"] == int(options[0])
         assert page.get_by_test_id("fact-team").inner_text() == stored["team"]["name"]
         assert page.get_by_test_id("contact-team").is_visible()
+
+        # assign to a member of that team, chosen by name
+        members = stored["team_members"]
+        assert members, "the team has no member to assign"
+        member = members[-1]
+        assignee = page.get_by_test_id("field-assignee_id")
+        names = assignee.locator("option").evaluate_all(
+            "os => os.filter(o => o.value).map(o => o.textContent)"
+        )
+        assert names == [m["display_name"] for m in members]
+        assignee.select_option(label=member["display_name"])
+        loads = page.evaluate("() => window.gisCase.loads")
+        page.get_by_test_id("do-assign").click()
+        wait_loads(page, loads)
+        assert api_case(server, cid)["assignee"]["id"] == member["id"]
+        assert page.get_by_test_id("fact-assignee").inner_text() == member["display_name"]
+        event = page.locator('[data-testid="event"][data-action="assign"]')
+        assert member["display_name"] in event.get_by_test_id("ev-assignee").inner_text()
+        # the priority select speaks the vocabulary's words
+        vocabulary = page.evaluate("() => window.gisVocabulary.priority_labels")
+        shown = (
+            page.get_by_test_id("field-priority")
+            .locator("option")
+            .evaluate_all("os => os.filter(o => o.value).map(o => [o.value, o.textContent])")
+        )
+        assert shown == [[p["code"], p["label"]["zh"]] for p in vocabulary]
+        priority = page.get_by_test_id("fact-priority")
+        assert priority.inner_text() == next(
+            p["label"]["zh"] for p in vocabulary if p["code"] == stored["priority"]
+        )
+        page.evaluate("() => { document.querySelector('.case-side').scrollTop = 0; }")
         screenshot(page, "case-page-zh")
 
         page.goto(f"{server}/desk/cases/{cid}?lang=en")
@@ -146,6 +195,9 @@ def test_a_supervisor_accepts_and_dispatches_on_the_case_page(server):
         page.wait_for_function("g => window.gisCase.grid === g", arg=grid)
         labels = page.locator("form.case-form button[type=submit]").all_inner_texts()
         assert len(set(labels)) == len(labels), labels  # no two actions named alike
+        assert page.get_by_test_id("field-priority").locator("option").all_inner_texts()[1:] == [
+            p["label"]["en"] for p in vocabulary
+        ]
         screenshot(page, "case-page-en")
         page.keyboard.press("Escape")
         page.wait_for_url("**/desk/?lang=en")
@@ -201,83 +253,131 @@ def test_a_stale_page_shows_the_servers_409_beside_the_form(server):
         assert "409" in watch.console_errors[0] and "422" in watch.console_errors[1]
 
 
-def test_later_endpoints_plug_in_without_a_page_change(server):
-    """The lock, templates and team suggestions as their contracts say (desk/case_page.py),
-    answered here by stand-ins in the browser (Playwright routes) with the page told they
-    exist: suggestions lead the team select, a template fills the note, the lock is taken
-    on opening and released on leaving, and another holder disables the forms."""
-    case = new_report(server, "案件页测试：将来的接口")
-    cid = case["id"]
-    auth = token(server, SUPERVISOR)
-    r = httpx.post(f"{server}/api/v1/cases/{cid}/actions", headers=auth, json={"action": "accept"})
+@pytest.fixture(scope="module")
+def second_supervisor(demo_settings) -> Iterator[dict]:
+    """Another supervisor of COMMUNITY (the demo has one per unit): two people, one scope;
+    deactivated afterwards, so the demo's other tests see the demo's own accounts at work."""
+    with transaction(demo_settings) as conn:
+        user = create_user(
+            conn,
+            username=f"case-page-sup2-{COMMUNITY}",
+            password=PASSWORD,
+            role="supervisor",
+            scopes=[COMMUNITY],
+            display_name="王二",
+        )
+    yield user
+    with transaction(demo_settings) as conn:
+        conn.execute(text("UPDATE app_user SET active = false WHERE id = :id"), {"id": user["id"]})
+
+
+def lock_of(base: str, case_id: int) -> dict:
+    r = httpx.get(f"{base}/api/v1/cases/{case_id}/lock", headers=token(base, SUPERVISOR))
     assert r.status_code == 200, r.text
-    teams = httpx.get(
-        f"{server}/api/v1/teams", headers=auth, params={"unit": case["unit_code"]}
-    ).json()["teams"]
-    suggested = teams[-1]
-    calls: list[str] = []
-    holder = {"mine": True, "holder": {"user_id": 1, "name": "我"}, "expires_at": None}
+    return r.json()
 
-    def the_page(route) -> None:  # the page, told that the three routes exist
-        body = route.fetch().text()
-        for name in ("lock", "templates", "team_suggestions"):
-            body = body.replace(f"&quot;{name}&quot;: false", f"&quot;{name}&quot;: true")
-        route.fulfill(status=200, body=body, content_type="text/html; charset=utf-8")
 
-    def lock(route) -> None:
-        calls.append(route.request.method)
-        if holder["mine"]:
-            route.fulfill(status=200, json=holder)
-        else:
-            route.fulfill(status=409, json={"error": "case_locked", "detail": "locked", **holder})
+def test_two_supervisors_one_lock_then_a_template_and_a_new_category(server, second_supervisor):
+    """The first supervisor's page takes the case's lock; the second's shows who holds it
+    and disables every form (the server refuses them too); the first leaves (pagehide
+    gives the lock back) and the second, after a reload, holds it and acts: a note filled
+    from a template, then a new category with a reason, shown on the timeline."""
+    case = new_report(server, "案件页测试：两位值班员")
+    cid = case["id"]
+    r = httpx.post(
+        f"{server}/api/v1/cases/{cid}/actions",
+        headers=token(server, SUPERVISOR),
+        json={"action": "accept"},
+    )
+    assert r.status_code == 200, r.text
+    first = httpx.get(f"{server}/api/v1/auth/me", headers=token(server, SUPERVISOR)).json()
+    second = second_supervisor["username"]
+    with browser_contexts(2, **SCREEN) as [(context_a, watch_a), (context_b, watch_b)]:
+        page_a = context_a.new_page()
+        sign_in(page_a, server, SUPERVISOR, PASSWORD, f"/desk/cases/{cid}")
+        page_a.wait_for_function(READY)
+        page_a.wait_for_function("() => window.gisCase.lock && window.gisCase.lock.mine")
+        assert page_a.get_by_test_id("lock").is_hidden()
+        held = lock_of(server, cid)
+        assert held["holder"]["user_id"] == first["user_id"]
 
-    def templates(route) -> None:
-        calls.append("templates")
-        route.fulfill(json=[{"id": 1, "text_zh": "请尽快处理", "text_en": "Please hurry"}])
+        # the second supervisor: who holds it, and nothing to press
+        page_b = context_b.new_page()
+        sign_in(page_b, server, second, PASSWORD, f"/desk/cases/{cid}")
+        page_b.wait_for_function(READY)
+        lock = page_b.get_by_test_id("lock")
+        lock.wait_for()
+        assert lock.inner_text() == "正在处理：" + held["holder"]["name"]
+        controls = page_b.locator(".case-actions").locator("input, select, textarea, button")
+        assert controls.count() > 3
+        assert controls.evaluate_all("xs => xs.every(x => x.disabled)")
+        assert page_b.get_by_test_id("do-dispatch").is_disabled()
+        page_b.get_by_test_id("template-note").wait_for()  # drawn after the lock: disabled too
+        assert page_b.get_by_test_id("template-note").is_disabled()
+        screenshot(page_b, "case-page-locked")
+        # the server says the same to the second supervisor
+        auth_b = token(server, second)
+        r = httpx.post(
+            f"{server}/api/v1/cases/{cid}/actions",
+            headers=auth_b,
+            json={"action": "note", "note": "试一下"},
+        )
+        assert r.status_code == 409 and r.json()["error"] == "case_locked", r.text
 
-    def suggestions(route) -> None:
-        calls.append("suggestions")
-        row = {"team_id": suggested["id"], "name": suggested["name"], "open": 3, "overdue": 1}
-        route.fulfill(json=[{**row, "distance_m": 420.0, "distance_kind": "walking"}])
-
-    with browser_context(**SCREEN) as (context, watch):
-        page = context.new_page()
-        sign_in(page, server, SUPERVISOR, PASSWORD, "/desk/")
-        page.route(f"**/desk/cases/{cid}", the_page)
-        context.route(f"**/api/v1/cases/{cid}/lock", lock)  # also the unloading page's
-        page.route(f"**/api/v1/cases/{cid}/templates**", templates)
-        page.route(f"**/api/v1/cases/{cid}/team-suggestions", suggestions)
-        page.goto(f"{server}/desk/cases/{cid}")
-        page.wait_for_function(READY)
-        page.wait_for_function("() => window.gisCase.lock !== null")
-        assert calls.count("PUT") == 1 and page.get_by_test_id("lock").is_hidden()
-        team = page.get_by_test_id("field-team_id")
-        assert team.locator("optgroup").first.get_attribute("label") == "建议队伍"
-        assert team.input_value() == str(suggested["id"])
-        assert "步行 420米" in team.locator("optgroup").first.inner_text()
-        page.get_by_test_id("template-comment").select_option("1")
-        assert page.get_by_test_id("note-comment").input_value() == "请尽快处理"
-        assert not page.get_by_test_id("do-dispatch").is_disabled()
-
-        # leaving releases mine (the page's pagehide; Playwright does not see the keepalive
-        # request of a page already unloading, so the event is sent to the live page)
-        page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+        # the first leaves: the page's pagehide gives the lock back
+        page_a.goto(f"{server}/desk/")
         for _ in range(50):
-            if "DELETE" in calls:
+            if lock_of(server, cid)["holder"] is None:
                 break
-            page.wait_for_timeout(100)
-        assert "DELETE" in calls, calls
-        # someone else holds it now: the page opened again shows them and disables the forms
-        holder.update(mine=False, holder={"user_id": 2, "name": "李四"})
-        page.reload()
-        page.wait_for_function(READY)
-        page.get_by_test_id("lock").wait_for()
-        assert page.get_by_test_id("lock").inner_text() == "正在处理：李四"
-        assert page.get_by_test_id("do-dispatch").is_disabled()
-        assert page.get_by_test_id("field-team_id").is_disabled()
-        page.get_by_test_id("template-comment").wait_for()
-        live = page.locator(".case-actions").locator("input, select, textarea, button")
-        assert live.count() > 3 and live.evaluate_all("xs => xs.every(x => x.disabled)")
-        screenshot(page, "case-page-locked")
-        assert watch.external == []
-        assert all("409" in e for e in watch.console_errors), watch.console_errors
+            page_a.wait_for_timeout(100)
+        assert lock_of(server, cid)["holder"] is None, "the lock was not released on leaving"
+
+        # the second, after a reload, holds it and may act
+        page_b.reload()
+        page_b.wait_for_function(READY)
+        page_b.wait_for_function("() => window.gisCase.lock && window.gisCase.lock.mine")
+        assert page_b.get_by_test_id("lock").is_hidden()
+        assert lock_of(server, cid)["holder"]["user_id"] == second_supervisor["id"]
+        assert not page_b.get_by_test_id("do-dispatch").is_disabled()
+
+        # a template fills the note (the templates the API keeps for this case's notes)
+        kept = httpx.get(
+            f"{server}/api/v1/cases/{cid}/templates", headers=auth_b, params={"action": "note"}
+        ).json()["templates"]
+        assert kept, "no template for the internal note"
+        picker = page_b.get_by_test_id("template-note")
+        picker.wait_for()
+        offered = picker.locator("option").evaluate_all(
+            "os => os.filter(o => o.value).map(o => o.value)"
+        )
+        assert offered == [str(t["id"]) for t in kept]
+        picker.select_option(str(kept[0]["id"]))
+        assert page_b.get_by_test_id("note-note").input_value() == kept[0]["text_zh"]
+        loads = page_b.evaluate("() => window.gisCase.loads")
+        page_b.get_by_test_id("do-note").click()
+        wait_loads(page_b, loads)
+        note = page_b.locator('[data-testid="event"][data-action="note"]')
+        assert note.locator(".ev-note").inner_text() == kept[0]["text_zh"]
+        assert "王二" in note.inner_text()
+
+        # a new category, with a reason: old and new on the timeline
+        domains = httpx.get(f"{server}/api/v1/categories").json()["domains"]
+        names = {k["code"]: k["name_zh"] for d in domains for k in d["children"]}
+        old = case["category"]
+        new = next(code for code in names if code != old)
+        page_b.get_by_test_id("field-category").select_option(new)
+        page_b.get_by_test_id("note-recategorize").fill("实为其他类问题，改类")
+        loads = page_b.evaluate("() => window.gisCase.loads")
+        page_b.get_by_test_id("do-recategorize").click()
+        wait_loads(page_b, loads)
+        assert api_case(server, cid)["category"] == new
+        event = page_b.locator('[data-testid="event"][data-action="recategorize"]')
+        assert event.get_by_test_id("ev-category").inner_text() == (
+            f"类别: {names[old]} → {names[new]}"
+        )
+        assert "实为其他类问题，改类" in event.inner_text()
+        assert page_b.get_by_test_id("fact-category").inner_text() == names[new]
+        page_b.evaluate("() => { document.querySelector('.case-side').scrollTop = 0; }")
+        screenshot(page_b, "case-page-recategorized")
+        assert watch_a.external == [] and watch_b.external == []
+        assert watch_a.console_errors == [] and watch_b.console_errors == []

@@ -211,6 +211,24 @@ def test_label_tables_cover_exactly_the_statuses():
     assert '"status.' not in words_js  # the app takes status names from the vocabulary
 
 
+def test_priority_labels_are_published_for_exactly_the_priorities():
+    """Each priority has its zh and en name in one home (workflow.PRIORITY_LABELS),
+    published as the vocabulary's ``priority_labels``; no page script types them again."""
+    from gis_service.cases.workflow import PRIORITY_LABELS
+
+    assert list(PRIORITY_LABELS) == list(PRIORITIES)
+    published = vocabulary()["priority_labels"]
+    assert [p["code"] for p in published] == vocabulary()["priorities"]
+    for p in published:
+        zh, en = PRIORITY_LABELS[p["code"]]
+        assert p["label"] == {"zh": zh, "en": en} and zh and en
+    scripts = [p for p in source_files() if p.suffix == ".js"]
+    for zh, en in PRIORITY_LABELS.values():
+        for path in scripts:
+            text = path.read_text(encoding="utf-8")
+            assert f'"{zh}"' not in text and f'"{en}"' not in text, (path.name, zh, en)
+
+
 def test_every_status_of_the_vocabulary_filters_the_case_list(case_city):
     from fastapi.testclient import TestClient
 

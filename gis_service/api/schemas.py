@@ -196,6 +196,7 @@ class VocabularyPublic(Public):
     action_fields: dict[str, list[str]]
     events: list[str]
     priorities: list[str]
+    priority_labels: list[Coded]
     parkable_statuses: list[str]
     approval_kinds: list[str]
     approval_states: list[str]

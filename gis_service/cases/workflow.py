@@ -118,6 +118,14 @@ class Priority(StrEnum):
 
 
 PRIORITIES: tuple[Priority, ...] = tuple(Priority)
+#: each priority's name for people (zh, en), published with the vocabulary's
+#: ``priority_labels`` as STATUS_LABELS are with its statuses
+PRIORITY_LABELS: dict[Priority, tuple[str, str]] = {
+    Priority.low: ("低", "Low"),
+    Priority.normal: ("一般", "Normal"),
+    Priority.high: ("高", "High"),
+    Priority.urgent: ("紧急", "Urgent"),
+}
 
 
 class Action(StrEnum):

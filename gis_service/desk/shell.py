@@ -62,18 +62,21 @@ def page(
     title: tuple[str, str],
     current: str,
     body: str,
-    script: str,
+    script: str | None,
     style: str,
     config: dict[str, Any] | None = None,
     body_class: str = "desk",
     leaflet: bool = False,
     scripts: Sequence[str] = (),
+    status_code: int = 200,
 ) -> HTMLResponse:
     """One desk page: ``title`` (zh, en), ``current`` the navigation key to mark, ``body``
     the page's own markup (escaped by the caller), ``script``/``style`` its own asset names
-    under /static/app/, ``config`` what its script reads from ``data-config`` (``lang`` is
-    added), ``leaflet`` when it draws a map, ``scripts`` more of our own scripts to load
-    before the page's. Answers ``Cache-Control: private, no-store`` (a viewer's page)."""
+    under /static/app/ (``script`` None: a page without one, e.g. a 404 page), ``config``
+    what its script reads from ``data-config`` (``lang`` is added), ``leaflet`` when it
+    draws a map, ``scripts`` more of our own scripts to load before the page's,
+    ``status_code`` the answer's status. Answers ``Cache-Control: private, no-store`` (a
+    viewer's page)."""
     zh = lang == "zh"
     v = build_version()
     data = html.escape(json.dumps({"lang": lang, **(config or {})}, ensure_ascii=False))
@@ -87,6 +90,7 @@ def page(
         else ""
     )
     own_js = "".join(f'<script src="{src}?v={v}" defer></script>\n' for src in scripts)
+    page_js = f'<script src="{STATIC}/{script}?v={v}" defer></script>\n' if script else ""
     doc = f"""<!DOCTYPE html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title[0] if zh else title[1])}</title>
@@ -96,6 +100,7 @@ def page(
 {nav_bar(principal, lang, current, other_language_url(request, lang))}
 {body}
 <script src="{VOCABULARY_URL}?v={v}" defer></script>
-{map_js}{own_js}<script src="{STATIC}/{script}?v={v}" defer></script>
-</body></html>"""
-    return HTMLResponse(doc, headers={"Cache-Control": "private, no-store"})
+{map_js}{own_js}{page_js}</body></html>"""
+    return HTMLResponse(
+        doc, status_code=status_code, headers={"Cache-Control": "private, no-store"}
+    )

@@ -1,16 +1,19 @@
 /* One case on the command desk (/desk/cases/{id}): header, contacts, photos before and
-   after, timeline, map with its grid and the open cases around it, possible duplicates
-   and a form per allowed action. Served by our own server; needs Leaflet, maps.js (the
-   basemap), /m/vocabulary.js (the service's word lists) and the phone's words.js (event
-   labels). No inline script: the page's CSP forbids it. The endpoints and the contracts
-   of those that land later are listed in gis_service/desk/case_page.py. */
+   after, timeline, map with its grid and the open cases around it, possible duplicates,
+   the case lock and a form per allowed action. Served by our own server; needs Leaflet,
+   maps.js (the basemap), /m/vocabulary.js (the service's word lists), pagefetch.js
+   (gisApi: every API call) and the phone's words.js (event labels). No inline script:
+   the page's CSP forbids it. The endpoints and the answers it reads are listed in
+   gis_service/desk/case_page.py. */
 (function () {
   "use strict";
   var config = JSON.parse(document.body.getAttribute("data-config"));
   var zh = config.lang === "zh";
   var LANG = zh ? "zh" : "en";
   var vocab = window.gisVocabulary || { statuses: [], actions: [], action_fields: {},
-                                        note_required_actions: [], priorities: [] };
+                                        note_required_actions: [], priority_labels: [],
+                                        template_actions: [] };
+  var gisApi = window.gisApi;
   var phoneWords = (window.gisWords || {})[LANG] || {};
   var BASE = "/api/v1/cases/" + config.case_id;
   var WORDS = {
@@ -21,18 +24,18 @@
     before: ["处置前", "Before"], after: ["处置后", "After"], no_photo: ["暂无照片", "No photos"],
     actions: ["办理", "Actions"], note: ["说明", "Note"], note_required: ["说明（必填）", "Note (required)"],
     template: ["常用语", "Template"], choose: ["请选择", "Choose"], suggested: ["建议队伍", "Suggested"],
-    all_teams: ["全部队伍", "All teams"], open_load: ["在办", "open"], overdue_n: ["超期", "overdue"],
-    metres: ["米", "m"], walk: ["步行", "walking"], pass: ["通过", "Passed"], fail: ["未通过，返工", "Failed: rework"],
+    other_teams: ["其他队伍", "Other teams"], open_load: ["在办", "open"], overdue_n: ["超期", "overdue"],
+    metres: ["米", "m"], walk: ["步行", "walking"], straight: ["直线", "straight"],
+    pass: ["通过", "Passed"], fail: ["未通过，返工", "Failed: rework"], assignee: ["处置人员", "Assignee"],
     team_id: ["派给队伍", "Team"], passed: ["核查结果", "Result"], score: ["评分", "Score"],
     extension_hours: ["延期小时数", "Extension (hours)"], review_on: ["复查日期", "Review on"],
-    assignee_id: ["处置人员（用户编号）", "Assignee (user id)"], into_case_id: ["并入案件", "Merge into"],
+    assignee_id: ["指派给", "Assign to"], into_case_id: ["并入案件", "Merge into"],
     merge_into: ["并入此案", "Merge into"], allowed: ["现在可以", "Allowed now"],
     no_actions: ["当前没有可办理的操作", "Nothing you can do on this case now"],
     failed: ["加载失败", "Failed to load"], done: ["已办理", "Done"], sending: ["提交中…", "Sending…"],
     working: ["正在处理：", "Being handled by: "], no_dups: ["附近没有同类在办案件", "No open cases of this category nearby"],
     reload: ["刷新", "Refresh"], h: ["小时", "h"], d: ["天", "d"], m: ["分钟", "min"],
-    low: ["低", "Low"], normal: ["一般", "Normal"], high: ["高", "High"], urgent: ["紧急", "Urgent"],
-    system: ["系统", "system"], no_events: ["暂无记录", "No events"]
+    until: ["至", "until"], system: ["系统", "system"], no_events: ["暂无记录", "No events"]
   };
   function w(key) { return WORDS[key] ? WORDS[key][zh ? 0 : 1] : key; }
   /* the desk's button words; an action without one here (one added later) is named by
@@ -53,14 +56,16 @@
   function eventLabel(a) { return phoneWords["ev." + a] || a; }
   var statusLabel = {};
   vocab.statuses.forEach(function (s) { statusLabel[s.code] = s.label[LANG]; });
-  function priorityLabel(p) { return WORDS[p] ? w(p) : p; }
+  var priorityName = {};  /* the vocabulary's priority_labels (cases/workflow.py PRIORITY_LABELS) */
+  (vocab.priority_labels || []).forEach(function (p) { priorityName[p.code] = p.label[LANG] || p.label.zh; });
+  function priorityLabel(p) { return priorityName[p] || p; }
   /* keyboard: the main actions' keys, shown on their buttons; Esc goes back to the queue */
   var KEYS = { accept: "a", reject: "x", dispatch: "d", verify: "v", comment: "c", escalate: "e",
                "return": "b", urge: "u", park: "p", extend: "t", resume: "r", note: "n",
                assign: "s", recategorize: "g", reprioritize: "y", merge: "m" };
 
   var stats = (window.gisCase = { loads: 0, ready: false, lock: null, posts: 0 });
-  var state = { "case": null, teams: null, suggestions: undefined, categories: null,
+  var state = { "case": null, suggestions: null, teamName: {}, categories: [], categoryName: {},
                 duplicates: [], lock: null, templates: {} };
 
   function el(tag, attrs, text) {
@@ -68,24 +73,6 @@
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
     if (text !== undefined && text !== null) { e.textContent = String(text); }
     return e;
-  }
-  /* the API with the sign-in cookie; a write also names itself as this page's
-     (api/deps.py PAGE_WRITE_HEADER, as web/static/pagefetch.js): the cookie alone never writes */
-  function api(method, url, body, extra) {
-    var opts = Object.assign({ method: method, credentials: "same-origin", cache: "no-store",
-                               headers: { Accept: "application/json" } }, extra || {});
-    if (method !== "GET") { opts.headers["X-Requested-With"] = "XMLHttpRequest"; }
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(url, opts).then(function (r) {
-      return r.json().catch(function () { return null; })
-        .then(function (b) { return { status: r.status, ok: r.ok, body: b }; });
-    });
-  }
-  function getJson(url) {
-    return api("GET", url).then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.body; });
   }
   var clock = new Intl.DateTimeFormat(zh ? "zh-CN" : "en-GB", {
     timeZone: config.timezone, year: "numeric", month: "2-digit", day: "2-digit",
@@ -129,6 +116,7 @@
     fact("unit", (c.units || []).map(function (u) { return u.name; }).join(" › ") || c.unit_code)
       .setAttribute("title", c.unit_code || "");
     fact("team", c.team ? c.team.name : w("none"));
+    fact("assignee", c.assignee ? c.assignee.display_name : w("none"));
     fact("reporter", c.reporter ? c.reporter.name : (c.timeline[0] && c.timeline[0].actor_name) ||
          (c.timeline[0] && c.timeline[0].client_name) || w("none"));
     document.querySelector("[data-testid=case-no]").textContent = c.case_no;
@@ -196,14 +184,32 @@
       head.appendChild(el("span", { "class": "ev-who" }, e.actor_name || e.client_name || w("system")));
       head.appendChild(el("time", { datetime: e.at }, local(e.at)));
       li.appendChild(head);
-      var data = e.data || {};
-      if (data.team_id && state.teamName && state.teamName[data.team_id]) {
-        li.appendChild(el("div", { "class": "ev-data" }, w("team") + ": " + state.teamName[data.team_id]));
-      }
+      eventDetails(e.data || {}).forEach(function (d) {
+        li.appendChild(el("div", { "class": "ev-data", "data-testid": "ev-" + d[0] }, d[1]));
+      });
       if (e.note) { li.appendChild(el("p", { "class": "ev-note" }, e.note)); }
       (e.photo_ids || []).forEach(function (id) { if (byId[id]) { li.appendChild(thumb(byId[id])); } });
       ol.appendChild(li);
     });
+  }
+
+  /* what an event's data says, in words: [kind, text] (cases/actions.py writes it) */
+  function categoryLabel(code) { return state.categoryName[code] || code || w("none"); }
+  function eventDetails(d) {
+    var out = [];
+    var team = d.team_name || state.teamName[d.team_id];
+    if (team) { out.push(["team", w("team") + ": " + team]); }
+    if (d.assignee_name) { out.push(["assignee", w("assignee") + ": " + d.assignee_name]); }
+    if (d.to_category) {
+      out.push(["category", w("category") + ": " + categoryLabel(d.from_category) + " → " +
+                categoryLabel(d.to_category)]);
+    }
+    if (d.to_priority) {
+      out.push(["priority", w("priority") + ": " + priorityLabel(d.from_priority) + " → " +
+                priorityLabel(d.to_priority)]);
+    }
+    if (d.into_case_no) { out.push(["merge", w("into_case_id") + ": " + d.into_case_no]); }
+    return out;
   }
 
   /* ---- the map: the case, its grid, the open cases around it ---- */
@@ -224,7 +230,7 @@
     if (!shownGrid) { map.setView([c.lat, c.lon], 17); }
     if (grid && grid.code !== shownGrid) {
       shownGrid = grid.code;
-      getJson("/api/v1/units/" + encodeURIComponent(grid.code)).then(function (f) {
+      gisApi("GET", "/api/v1/units/" + encodeURIComponent(grid.code)).then(function (f) {
         gridLayer.clearLayers();
         L.geoJSON(f, { style: { className: "case-grid", color: "#0b6e4f", weight: 2, fillOpacity: 0.08 } })
           .bindTooltip(grid.name).addTo(gridLayer);
@@ -236,7 +242,7 @@
     var q = new URLSearchParams({ bbox: [c.lon - dx, c.lat - dy, c.lon + dx, c.lat + dy].map(function (v) {
       return v.toFixed(6); }).join(","), limit: "200" });
     (vocab.open_statuses || []).forEach(function (s) { q.append("status", s); });
-    getJson("/api/v1/cases?" + q.toString()).then(function (fc) {
+    gisApi("GET", "/api/v1/cases?" + q.toString()).then(function (fc) {
       nearLayer.clearLayers();
       var n = 0;
       fc.features.forEach(function (f) {
@@ -260,7 +266,7 @@
   }
   function showDuplicates(c) {
     var q = new URLSearchParams({ lon: c.lon, lat: c.lat, category: c.category });
-    return getJson("/api/v1/cases/nearby?" + q.toString()).then(function (body) {
+    return gisApi("GET", "/api/v1/cases/nearby?" + q.toString()).then(function (body) {
       state.duplicates = body.cases.filter(function (d) { return d.id !== c.id; });
       var ul = document.querySelector(".case-dups");
       ul.textContent = "";
@@ -309,24 +315,22 @@
   var asInt = function (v) { return v === "" ? undefined : parseInt(v, 10); };
   var asText = function (v) { return v === "" ? undefined : v; };
   var WIDGETS = {
+    /* the teams that may take the case, the responsible one first and chosen
+       (GET …/team-suggestions), each with its load and its distance to the case */
     team_id: function (c) {
       var sugg = state.suggestions || [];
-      var seen = {};
-      var opts = [];
-      if (sugg.length) {
-        opts.push({ group: w("suggested"), options: sugg.map(function (s) {
-          seen[s.team_id] = true;
-          var bits = [s.name, w("open_load") + " " + s.open, w("overdue_n") + " " + s.overdue];
-          if (s.distance_m !== null && s.distance_m !== undefined) {
-            bits.push((s.distance_kind === "walking" || s.distance_kind === "network" ? w("walk") + " " : "") + Math.round(s.distance_m) + w("metres"));
-          }
-          return [String(s.team_id), bits.join(" · ")];
-        }) });
+      function option(s) {
+        var bits = [s.name, w("open_load") + " " + s.open_cases, w("overdue_n") + " " + s.overdue_cases,
+                    w(s.distance_kind === "network" ? "walk" : "straight") + " " +
+                    Math.round(s.distance_m) + w("metres")];
+        return [String(s.id), bits.join(" · ")];
       }
-      var rest = (state.teams || []).filter(function (t) { return !seen[t.id]; })
-        .map(function (t) { return [String(t.id), t.name]; });
-      if (sugg.length) { opts.push({ group: w("all_teams"), options: rest }); } else { opts = rest; }
-      return { control: select(opts, sugg.length ? sugg[0].team_id : c.team_id), value: asInt };
+      var first = sugg.filter(function (s) { return s.responsible; });
+      var rest = sugg.filter(function (s) { return !s.responsible; });
+      var opts = [];
+      if (first.length) { opts.push({ group: w("suggested"), options: first.map(option) }); }
+      if (rest.length) { opts.push({ group: w("other_teams"), options: rest.map(option) }); }
+      return { control: select(opts, first.length ? first[0].id : c.team_id), value: asInt };
     },
     passed: function () {
       return { control: select([["true", w("pass")], ["false", w("fail")]]),
@@ -342,20 +346,20 @@
     review_on: function () { return { control: el("input", { type: "date" }), value: asText }; },
     category: function (c) {
       var opts = [];
-      (state.categories || []).forEach(function (d) {
-        var name = function (x) { return zh ? x.name_zh : x.name_en || x.name_zh; };
-        opts.push({ group: name(d), options: d.children.map(function (k) { return [k.code, name(k)]; }) });
+      state.categories.forEach(function (d) {
+        opts.push({ group: categoryLabel(d.code), options: d.children.map(function (k) {
+          return [k.code, categoryLabel(k.code)]; }) });
       });
       return { control: select(opts, c.category), value: asText };
     },
     priority: function (c) {
-      return { control: select((vocab.priorities || []).map(function (p) { return [p, priorityLabel(p)]; }),
-                               c.priority), value: asText };
+      return { control: select((vocab.priority_labels || []).map(function (p) {
+        return [p.code, priorityLabel(p.code)]; }), c.priority), value: asText };
     },
-    /* no route lists a team's members yet: the member's user id */
-    assignee_id: function () {
-      return { control: el("input", { type: "number", min: "1", step: "1", placeholder: w("assignee_id") }),
-               value: asInt };
+    /* the active members of the case's team, by name (the case answer's team_members) */
+    assignee_id: function (c) {
+      return { control: select((c.team_members || []).map(function (m) {
+        return [String(m.id), m.display_name]; }), c.assignee ? c.assignee.id : null), value: asInt };
     },
     into_case_id: function () {
       return { control: select(state.duplicates.map(function (d) {
@@ -370,19 +374,18 @@
     return made;
   }
 
-  /* templates for an action's note: shown when GET …/templates?action=X answers 200 */
-  var endpoints = config.endpoints || {};
+  /* templates for the notes (GET …/templates: {templates: [{id, action, text_zh, text_en}]}),
+     asked once per category, without an action (every action's at once), and only when
+     an allowed action is one templates are kept for (the vocabulary's template_actions) */
   function templates(action, c) {
-    if (!endpoints.templates) { return Promise.resolve(null); }
-    var key = c.category;  /* one request per category: every action's templates */
-    if (!state.templates[key]) {
-      state.templates[key] = api("GET", BASE + "/templates").then(function (r) {
-        if (!r.ok) { return null; }
-        return Array.isArray(r.body) ? r.body : (r.body && r.body.templates) || null;
-      }).catch(function () { return null; });
+    if ((vocab.template_actions || []).indexOf(action) < 0) { return Promise.resolve([]); }
+    if (!state.templates[c.category]) {
+      state.templates[c.category] = gisApi("GET", BASE + "/templates").then(function (b) {
+        return b.templates;
+      }).catch(function () { return []; });
     }
-    return state.templates[key].then(function (list) {
-      return list && list.filter(function (t) { return !t.action || t.action === action; });
+    return state.templates[c.category].then(function (list) {
+      return list.filter(function (t) { return t.action === action; });
     });
   }
 
@@ -415,7 +418,7 @@
     if (needsNote) { note.required = true; }
     form.appendChild(note);
     templates(action, c).then(function (list) {
-      if (!list || !list.length) { return; }
+      if (!list.length) { return; }
       var s = select(list.map(function (t) { return [String(t.id), zh ? t.text_zh : t.text_en || t.text_zh]; }));
       s.setAttribute("data-testid", "template-" + action);
       s.setAttribute("aria-label", w("template"));
@@ -446,25 +449,29 @@
       out.textContent = w("sending");
       out.className = "case-form-error";
       stats.posts += 1;
-      api("POST", BASE + "/actions", body).then(function (r) {
+      gisApi("POST", BASE + "/actions", body).then(function () {
         button.disabled = false;
-        if (r.ok) {
-          out.textContent = w("done");
-          stats.last = { action: action, status: r.status };
-          return load();
+        out.textContent = w("done");
+        stats.last = { action: action, status: 200 };
+        return load();
+      }, function (err) {
+        button.disabled = false;
+        if (!err.status) { out.textContent = w("failed"); return; }
+        var b = err.body || {};
+        stats.last = { action: action, status: err.status, error: b.error };
+        showRefusal(out, err.status, b);
+        if (b.error === "case_locked" && b.holder) {  /* another dispatcher took the case */
+          setLock({ holder: b.holder, expires_at: b.expires_at, mine: false });
         }
-        showRefusal(out, r);
-        stats.last = { action: action, status: r.status, error: r.body && r.body.error };
-      }).catch(function () { button.disabled = false; out.textContent = w("failed"); });
+      });
     });
     return form;
   }
   /* a refusal beside its form: the server's detail and what is allowed now */
-  function showRefusal(out, r) {
+  function showRefusal(out, status, b) {
     out.textContent = "";
     out.className = "case-form-error bad";
-    var b = r.body || {};
-    out.appendChild(el("span", { "data-testid": "refusal" }, r.status + " · " + (b.detail || b.error || "")));
+    out.appendChild(el("span", { "data-testid": "refusal" }, status + " · " + (b.detail || b.error || "")));
     if (b.allowed) {
       out.appendChild(el("div", { "data-testid": "allowed" }, w("allowed") + ": " +
         (b.allowed.length ? b.allowed.map(actionLabel).join("、") : w("none"))));
@@ -474,48 +481,61 @@
     out.appendChild(again);
   }
 
-  /* ---- the case lock (PUT/DELETE …/lock): who is working on the case ---- */
+  /* ---- the case lock (cases/locks.py): who is working on the case at the desk ----
+     {holder: {user_id, name} | null, expires_at, mine}; taken on opening (PUT), renewed
+     every config.lock_renew_ms, given back on pagehide (DELETE). While another dispatcher
+     holds it the forms are disabled and the page only reads it (GET) until it is free,
+     then takes it and brings the case up to date. */
   var lockBox = document.querySelector(".case-lock");
-  var lockFeature = !!endpoints.lock;
   function holderOf(l) { return l && l.holder && !l.mine ? l.holder : null; }
+  function setLock(l) { state.lock = l; showLock(); }
   function showLock() {
     var holder = holderOf(state.lock);
     stats.lock = state.lock;
     lockBox.hidden = !holder;
     lockBox.textContent = holder ? w("working") + holder.name : "";
+    lockBox.title = holder && state.lock.expires_at ? w("until") + " " + local(state.lock.expires_at) : "";
     actionsBox.querySelectorAll("input, select, textarea, button").forEach(function (x) {
-      if (holder) { x.setAttribute("disabled", ""); } else if (x.getAttribute("data-locked") === null) {
-        x.removeAttribute("disabled");
-      }
+      x.disabled = !!holder;
     });
     actionsBox.classList.toggle("locked", !!holder);
     document.querySelectorAll("[data-testid=merge-into]").forEach(function (b) { b.disabled = !!holder; });
   }
   function takeLock() {
-    if (!lockFeature) { return Promise.resolve(); }
-    return api("PUT", BASE + "/lock").then(function (r) {
-      if (r.status === 404 || r.status === 405) { lockFeature = false; state.lock = null; }
-      else if (r.ok || r.status === 409) { state.lock = r.body; }
-      showLock();
-    }).catch(function () { /* offline for a moment: the next renewal tries again */ });
+    return gisApi("PUT", BASE + "/lock").then(setLock, function (err) {
+      if (err.status === 409 && err.body && err.body.holder) {
+        setLock({ holder: err.body.holder, expires_at: err.body.expires_at, mine: false });
+      }  /* anything else (offline for a moment): the next beat tries again */
+    });
+  }
+  function beat() {
+    if (!holderOf(state.lock)) { return takeLock(); }
+    return gisApi("GET", BASE + "/lock").then(function (l) {
+      if (holderOf(l)) { setLock(l); return; }
+      return takeLock().then(function () { if (!holderOf(state.lock)) { return load(); } });
+    }, function () { /* the next beat */ });
   }
   window.addEventListener("pagehide", function () {
-    if (lockFeature && state.lock && state.lock.mine) {
-      fetch(BASE + "/lock", { method: "DELETE", credentials: "same-origin", keepalive: true,
-                              headers: { "X-Requested-With": "XMLHttpRequest" } });
+    if (state.lock && state.lock.mine) {
+      state.lock = null;  /* a page kept in the back-forward cache takes it again on pageshow */
+      gisApi("DELETE", BASE + "/lock", null, null, { keepalive: true }).catch(function () {});
     }
   });
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) { beat(); } });
 
   /* ---- loading and refreshing without a reload ---- */
   var loading = 0;
   function load() {
     var mine = ++loading;
-    return getJson(BASE).then(function (c) {
+    return Promise.all([gisApi("GET", BASE), prepared]).then(function (got) {
+      var c = got[0];
       if (mine !== loading) { return; }
       state["case"] = c;
-      if (c.lock !== undefined) { state.lock = c.lock; }  /* the lock as the case answer has it */
-      showHead(c); showPhotos(c); showTimeline(c); showMap(c);
-      return showDuplicates(c).then(function () {
+      state.lock = c.lock;  /* the lock as the case answer has it: null when free */
+      return suggestions(c).then(function () {
+        showHead(c); showPhotos(c); showTimeline(c); showMap(c);
+        return showDuplicates(c);
+      }).then(function () {
         showActions(c);
         stats.loads += 1;
         stats.status = c.status;
@@ -523,30 +543,25 @@
         stats.ready = true;
       });
     }).catch(function (e) {
-      actionsBox.textContent = w("failed") + " (" + e.message + ")";
+      actionsBox.textContent = w("failed") + " (" + (e.status || e.message) + ")";
     });
   }
-  function prepare() {
-    return getJson(BASE).then(function (c) {
-      var teams = getJson("/api/v1/teams?unit=" + encodeURIComponent(c.unit_code || "")).then(function (t) {
-        state.teams = t.teams;
-        state.teamName = {};
-        t.teams.forEach(function (x) { state.teamName[x.id] = x.name; });
-      }).catch(function () { state.teams = []; });
-      var cats = getJson("/api/v1/categories").then(function (b) { state.categories = b.domains; })
-        .catch(function () { state.categories = []; });
-      var sugg = !endpoints.team_suggestions ? null : api("GET", BASE + "/team-suggestions").then(function (r) {
-        var rows = !r.ok ? null : Array.isArray(r.body) ? r.body : r.body && r.body.teams;
-        state.suggestions = rows ? rows.map(function (x) {  /* either shape: see case_page.py */
-          return { team_id: x.team_id !== undefined ? x.team_id : x.id, name: x.name,
-                   open: x.open !== undefined ? x.open : x.open_cases,
-                   overdue: x.overdue !== undefined ? x.overdue : x.overdue_cases,
-                   distance_m: x.distance_m, distance_kind: x.distance_kind };
-        }) : null;
-      }).catch(function () { state.suggestions = null; });
-      return Promise.all([teams, cats, sugg]);
+  /* the team suggestions, asked once, when a form of this case takes a team (dispatch) */
+  function suggestions(c) {
+    var wanted = c.allowed_actions.some(function (a) {
+      return ((vocab.action_fields || {})[a] || []).indexOf("team_id") >= 0;
     });
+    if (!wanted || state.suggestions) { return Promise.resolve(); }
+    return gisApi("GET", BASE + "/team-suggestions").then(function (b) {
+      state.suggestions = b.teams;
+      b.teams.forEach(function (t) { state.teamName[t.id] = t.name; });
+    }, function () { state.suggestions = null; });
   }
+  /* the categories (the recategorize select, the names on the timeline), fetched once */
+  var prepared = Promise.all([window.gisCategories(), window.gisCategoryNames(zh)]).then(function (got) {
+    state.categories = got[0].domains;
+    state.categoryName = got[1];
+  }, function () { /* the codes stand in for the names */ });
 
   /* ---- keyboard ---- */
   document.addEventListener("keydown", function (ev) {
@@ -569,7 +584,7 @@
     (first && (needsNote || first.tagName !== "TEXTAREA") ? first : form.querySelector("button[type=submit]")).focus();
   });
 
-  prepare().catch(function () { /* load() says so */ }).then(load).then(takeLock).then(function () {
-    if (lockFeature) { window.setInterval(takeLock, config.lock_renew_ms); }
-  });
+  /* opening: the case, then its lock (unless the case answer names another holder: the
+     beat reads it until it is free), renewed while the page is open */
+  load().then(beat).then(function () { window.setInterval(beat, config.lock_renew_ms); });
 })();

@@ -3,12 +3,15 @@
    header without which the API refuses a cookie write (api/deps.py PAGE_WRITE_HEADER,
    OWASP's custom-header CSRF defence). gisApi(method, url, body) resolves to the answer's
    JSON (null for 204/304) and rejects with an Error carrying .status and .body (our JSON
-   error body: {error, detail, ...}) for any answer other than 2xx. gisCategoryNames(zh)
-   resolves to the categories' names. */
+   error body: {error, detail, ...}) for any answer other than 2xx; ``init`` adds fetch
+   options (e.g. {keepalive: true} for a request sent while the page unloads).
+   gisCategories() resolves to GET /api/v1/categories' answer, gisCategoryNames(zh) to the
+   categories' names (both fetched once per page). */
 (function () {
   "use strict";
-  function gisApi(method, url, body, headers) {
-    var opts = { method: method, credentials: "same-origin", headers: headers || {} };
+  function gisApi(method, url, body, headers, init) {
+    var opts = Object.assign({}, init || {},
+                             { method: method, credentials: "same-origin", headers: headers || {} });
     if (method !== "GET" && method !== "HEAD") {
       opts.headers["X-Requested-With"] = "XMLHttpRequest";
     }
@@ -33,11 +36,17 @@
   }
   window.gisApi = gisApi;
 
-  /* {category code: its name in the page's language} for domains and sub-categories
-     (GET /api/v1/categories), fetched once per page. */
+  /* GET /api/v1/categories ({domains: [{code, name_zh, name_en, children}]}), fetched
+     once per page; and {category code: its name in the page's language} for domains and
+     sub-categories. */
+  var categories = null;
+  window.gisCategories = function () {
+    categories = categories || gisApi("GET", "/api/v1/categories");
+    return categories;
+  };
   var names = null;
   window.gisCategoryNames = function (zh) {
-    names = names || gisApi("GET", "/api/v1/categories").then(function (c) {
+    names = names || window.gisCategories().then(function (c) {
       var out = {};
       c.domains.forEach(function (d) {
         [d].concat(d.children).forEach(function (k) {
