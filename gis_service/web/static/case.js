@@ -27,6 +27,8 @@
     other_teams: ["其他队伍", "Other teams"], open_load: ["在办", "open"], overdue_n: ["超期", "overdue"],
     metres: ["米", "m"], walk: ["步行", "walking"], straight: ["直线", "straight"],
     pass: ["通过", "Passed"], fail: ["未通过，返工", "Failed: rework"], assignee: ["处置人员", "Assignee"],
+    urges: ["督办", "Urged"], urge_figures: ["{n} 次 · 待回复 {open}", "{n} times · {open} awaiting a reply"],
+    extensions: ["延期", "Extended"], extension_figures: ["{n} 次，原时限 {was}", "{n} times, originally {was}"],
     team_id: ["派给队伍", "Team"], passed: ["核查结果", "Result"], score: ["评分", "Score"],
     extension_hours: ["延期小时数", "Extension (hours)"], review_on: ["复查日期", "Review on"],
     assignee_id: ["指派给", "Assign to"], into_case_id: ["并入案件", "Merge into"],
@@ -115,6 +117,14 @@
     fact("deadline", dl, late || c.overdue ? "late" : "");
     fact("unit", (c.units || []).map(function (u) { return u.name; }).join(" › ") || c.unit_code)
       .setAttribute("title", c.unit_code || "");
+    if (c.extension_count) {
+      fact("extensions", w("extension_figures").replace("{n}", c.extension_count)
+        .replace("{was}", local(c.original_deadline_at)));
+    }
+    if (c.urge_count) {  /* 督办: how often, and how many still wait for the team's reply */
+      fact("urges", w("urge_figures").replace("{n}", c.urge_count)
+        .replace("{open}", c.urges_unreplied), c.urges_unreplied ? "late" : "");
+    }
     fact("team", c.team ? c.team.name : w("none"));
     fact("assignee", c.assignee ? c.assignee.display_name : w("none"));
     fact("reporter", c.reporter ? c.reporter.name : (c.timeline[0] && c.timeline[0].actor_name) ||
