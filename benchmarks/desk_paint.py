@@ -93,7 +93,9 @@ def main() -> None:
             fcp, done = [], []
             for _ in range(RUNS + 1):  # the first load fills the browser's cache
                 page.goto(served.base + path)
-                page.wait_for_function(f"window.{ready} && window.{ready}.ready", timeout=30_000)
+                page.wait_for_function(
+                    f"() => window.{ready} && window.{ready}.ready", timeout=30_000
+                )
                 fcp.append(
                     page.evaluate(
                         "performance.getEntriesByName('first-contentful-paint')[0].startTime"
