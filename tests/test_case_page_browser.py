@@ -23,12 +23,9 @@ from gis_service.auth.users import create_user
 from gis_service.db.engine import transaction
 from tests.browser import browser_context, browser_contexts, live_server, screenshot, sign_in
 from tests.images import image_bytes
+from tests.test_desk_browser import COMMUNITY, GRID_SPOT, PASSWORD, WORKER, token
 
-PASSWORD = "demo-2026"
-COMMUNITY = "410105001001"
 SUPERVISOR = f"sup{COMMUNITY}"
-WORKER = "gw41010500100101"  # a grid of COMMUNITY
-GRID_SPOT = (113.7965164, 34.8835355)  # inside the worker's grid (test_mobile_browser)
 SCREEN = {"viewport": {"width": 1366, "height": 768}}
 READY = "() => window.gisCase && window.gisCase.ready"
 
@@ -37,12 +34,6 @@ READY = "() => window.gisCase && window.gisCase.ready"
 def server(demo_settings):
     with live_server(demo_settings) as base:
         yield base
-
-
-def token(base: str, username: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    r.raise_for_status()
-    return {"Authorization": "Bearer " + r.json()["access_token"]}
 
 
 def new_report(base: str, text: str, with_photo: bool = False) -> dict:

@@ -12,25 +12,13 @@ import httpx
 import pytest
 
 from tests.browser import browser_context, live_server, screenshot, sign_in
-
-PASSWORD = "demo-2026"
-COMMUNITY = "410105001001"
-SUBDISTRICT = "410105001"
-WORKER = "gw41010500100101"  # a grid of COMMUNITY
-GRID_SPOT = (113.7965164, 34.8835355)  # inside the worker's grid (test_desk_browser)
-DESK = {"viewport": {"width": 1366, "height": 768}}
+from tests.test_desk_browser import COMMUNITY, DESK, GRID_SPOT, PASSWORD, SUBDISTRICT, WORKER, token
 
 
 @pytest.fixture(scope="module")
 def server(demo_settings):
     with live_server(demo_settings) as base:
         yield base
-
-
-def token(base: str, username: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    r.raise_for_status()
-    return {"Authorization": "Bearer " + r.json()["access_token"]}
 
 
 def ready(page) -> None:
