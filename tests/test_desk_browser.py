@@ -132,12 +132,22 @@ def test_a_community_supervisor_sees_a_new_report_arrive(server):
         assert watch.console_errors == []
 
 
-def test_a_grid_worker_lands_on_the_phone_app(server):
+def test_a_grid_worker_lands_on_the_phone_app_signed_in(server):
+    """One sign-in at ``/``: the phone app takes it over (POST /api/v1/auth/handoff) and
+    opens on its tabs, not on its own sign-in form, as the same account."""
     with browser_context(**DESK) as (context, watch):
         page = context.new_page()
         at_the_front_door(page, server, WORKER, "/m/")
-        assert page.url.endswith("/m/")
-        assert watch.external == []
+        page.wait_for_selector("[data-testid=tab-tasks]:visible")
+        assert page.locator("[data-testid=login-form]").count() == 0
+        assert page.url.endswith("/m/")  # the hand-off's mark is gone from the address
+        held = page.evaluate("JSON.parse(localStorage.getItem('gis.m.session'))")
+        assert held["user"]["username"] == WORKER and held["refresh"]
+        me = httpx.get(
+            f"{server}/api/v1/auth/me", headers={"Authorization": "Bearer " + held["token"]}
+        )
+        assert me.status_code == 200 and me.json()["username"] == WORKER
+        assert watch.external == [] and watch.console_errors == []
 
 
 def test_a_subdistrict_supervisor_sees_only_their_subdistrict(server):

@@ -330,3 +330,34 @@ def test_sessions_that_ended_long_ago_are_pruned_at_sign_in(case_city):
         left = conn.execute(text("SELECT count(*) FROM auth_session")).scalar()
         tokens_left = conn.execute(text("SELECT count(*) FROM refresh_token")).scalar()
     assert sessions_before > 1 and (left, tokens_left) == (1, 1)  # only gw2's new one
+
+
+def test_the_phone_takes_the_front_doors_sign_in_over(case_city):
+    """POST /api/v1/auth/handoff (auth/sessions.py ``hand_off``): the page cookie, with our
+    pages' write header, gets the phone app its own bearer session of the same account;
+    the cookie alone, another site's request or no sign-in get nothing; the page session
+    goes on, and ending the phone's session leaves the page's."""
+    s = case_city["settings"]
+    with TestClient(create_app(s)) as api:
+        r = api.post("/maps/login", data={"username": "gw1", "password": PASSWORD})
+        cookie = {"Cookie": f"gis_token={r.history[0].cookies['gis_token']}"}
+        api.cookies.clear()
+        own = {"X-Requested-With": "XMLHttpRequest"}
+        assert api.post("/api/v1/auth/handoff").status_code == 401
+        assert api.post("/api/v1/auth/handoff", headers=cookie).status_code == 401
+        foreign = {**cookie, **own, "Origin": "https://evil.example"}
+        assert api.post("/api/v1/auth/handoff", headers=foreign).status_code == 401
+        r = api.post("/api/v1/auth/handoff", headers={**cookie, **own})
+        assert r.status_code == 200, r.text
+        grant = r.json()
+        assert grant["user"]["username"] == "gw1" and grant["refresh_token"]
+        bearer = {"Authorization": "Bearer " + grant["access_token"]}
+        assert api.get("/api/v1/auth/me", headers=bearer).json()["username"] == "gw1"
+        assert api.post("/api/v1/auth/sign-out", headers=bearer).status_code == 200
+        assert api.get("/api/v1/auth/me", headers=bearer).status_code == 401
+        assert api.get("/api/v1/cases", headers=cookie).status_code == 200  # the page's goes on
+        renewed = api.post(
+            "/api/v1/auth/refresh",
+            data={"grant_type": "refresh_token", "refresh_token": grant["refresh_token"]},
+        )
+        assert renewed.status_code == 400  # the phone's session ended with its sign-out

@@ -65,6 +65,22 @@ def refresh(
 
 
 @router.post(
+    "/handoff",
+    summary="The phone app's tokens for the page sign-in (the front door's cookie)",
+    response_model=TokenPublic,
+    response_model_exclude_unset=True,
+    responses=refusals(401, 403, 422),
+)
+def handoff(settings: SettingsDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Answers like /auth/token, for the account signed in at ``/``: the phone app (``/m/``)
+    asks for it when it has no tokens of its own, so a grid worker or a team member signs
+    in once. Needs the page cookie with our pages' write header (api/deps.py
+    ``PAGE_WRITE_HEADER``) — another site cannot mint tokens with a visitor's cookie — or
+    a bearer token. 401 without a live sign-in (auth/sessions.py ``hand_off``)."""
+    return sessions.hand_off(settings, principal).answer()
+
+
+@router.post(
     "/sign-out",
     summary="End this sign-in: its access and refresh tokens stop working at once",
     response_model=SignedOutPublic,

@@ -36,7 +36,7 @@ from gis_service.auth import throttle, tokens, users
 from gis_service.auth.principal import Principal
 from gis_service.db import asyncpool
 from gis_service.db.engine import transaction
-from gis_service.errors import InvalidGrant, Unauthorized
+from gis_service.errors import Forbidden, InvalidGrant, Unauthorized
 from gis_service.settings import Settings
 
 Kind = Literal["bearer", "cookie"]
@@ -194,6 +194,18 @@ def issue_for(settings: Settings, user: dict[str, Any], kind: Kind = "bearer") -
     tests and benchmarks)."""
     with transaction(settings) as conn:
         return start(conn, user, settings, kind)
+
+
+def hand_off(settings: Settings, principal: Principal) -> Grant:
+    """The phone app's own tokens for the account of a live page sign-in (the front door's
+    cookie; the caller has checked its session): one sign-in at ``/`` for every role
+    (issue 15 item 1) — the phone keeps bearer tokens in its storage for its offline queue,
+    which a cookie cannot serve. A new ``bearer`` session of the same account; the page
+    session goes on. 403 for principals without an account (Open311 clients)."""
+    if principal.user_id is None:
+        raise Forbidden("only a signed-in account can hand its sign-in to the phone app")
+    with transaction(settings) as conn:
+        return start(conn, users.get_user(conn, principal.user_id), settings, "bearer")
 
 
 _REFRESH_ROW = text(

@@ -14,8 +14,9 @@ HOMES: dict[Role, str] = {
     Role.supervisor: "/desk/",
     Role.admin: "/desk/",
     Role.planner: "/maps/coverage",
-    Role.grid_worker: "/m/",
-    Role.team_member: "/m/",
+    # the phone app takes the front door's sign-in over (POST /api/v1/auth/handoff)
+    Role.grid_worker: "/m/#handoff",
+    Role.team_member: "/m/#handoff",
 }
 
 #: (key, path, 中文, English, roles that see it); admin: the admin pages (admin/pages.py)

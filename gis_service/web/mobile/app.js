@@ -88,6 +88,27 @@
     }
     return renewing;
   }
+  /* Sent here by the front door (/ → /m/#handoff, desk/nav.py HOMES) after a sign-in
+     there: take that sign-in over (POST /api/v1/auth/handoff with the page cookie and our
+     pages' write header) unless the phone holds tokens of its own, so one sign-in serves
+     every role. Resolves true when it did; otherwise the sign-in form stays the way in. */
+  async function handOff() {
+    if (location.hash !== "#handoff") { return false; }
+    history.replaceState(null, "", location.pathname + location.search);
+    if (signedIn() || !navigator.onLine) { return false; }
+    try {
+      const r = await fetch("/api/v1/auth/handoff", { method: "POST", credentials: "same-origin",
+        headers: { "X-Requested-With": "XMLHttpRequest" } });
+      if (!r.ok) { return false; }
+      const body = await r.json();
+      Object.assign(session, { token: body.access_token, refresh: body.refresh_token,
+                               exp: Date.now() + body.expires_in * 1000, user: body.user });
+      saveSession();
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
   /* An access token good for the next few seconds, renewed first if need be (as renew). */
   function fresh() {
     return session.token && session.exp > Date.now() + 5000 ? Promise.resolve(true) : renew();
@@ -641,7 +662,7 @@
       .then((reg) => { window.gisMobile.sw = reg; })
       .catch(() => { /* the app works without it, only not offline after a reload */ });
   }
-  outbox.recover().then(() => route()).then(() => {
+  outbox.recover().then(handOff).then(() => route()).then(() => {
     window.gisMobile.ready = performance.now();
     flush();
     refreshTaskBadge();
