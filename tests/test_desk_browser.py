@@ -170,3 +170,43 @@ def test_a_subdistrict_supervisor_sees_only_their_subdistrict(server):
         screenshot(page, "desk-queue-subdistrict")
         assert watch.external == []
         assert watch.console_errors == []
+
+
+SCREENS = {"laptop": (1366, 768), "dispatch-wall": (2560, 1440)}
+
+
+def test_every_desk_page_fits_a_laptop_and_a_dispatch_screen(server):
+    """Issue 15 item 8: each desk page (every /desk/ page route of the app, the case page
+    with a case of the viewer's) at 1366×768 and 2560×1440: drawn without a horizontal
+    scroll bar, its main parts inside the window; a screenshot of each."""
+    from gis_service.app import create_app
+    from gis_service.settings import Settings
+    from tests.test_scope_matrix import _data_routes
+
+    supervisor = f"sup{COMMUNITY}"
+    case_id = httpx.get(
+        f"{server}/api/v1/desk/queue", params={"limit": 1}, headers=token(server, supervisor)
+    ).json()["features"][0]["id"]
+    paths = sorted(
+        p.replace("{case_id}", str(case_id))
+        for p in _data_routes(create_app(Settings()))
+        if p.startswith("/desk/")
+    )
+    assert "/desk/" in paths and f"/desk/cases/{case_id}" in paths
+    with browser_context() as (context, watch):
+        page = context.new_page()
+        at_the_front_door(page, server, supervisor, "/desk/")
+        for screen, (width, height) in SCREENS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            for path in paths:
+                page.goto(server + path)
+                page.wait_for_load_state("networkidle")
+                overflow = page.evaluate(
+                    "document.scrollingElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0, (screen, path, overflow)
+                nav = page.get_by_test_id("nav").bounding_box()
+                assert nav and nav["width"] <= width, (screen, path)
+                name = path.strip("/").replace("/", "-").replace(str(case_id), "case")
+                screenshot(page, f"screen-{screen}-{name}")
+        assert watch.external == [] and watch.console_errors == []
