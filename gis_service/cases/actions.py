@@ -85,12 +85,6 @@ class ActionRequest(BaseModel):
 COMMON_FIELDS = frozenset({"action", "note", "photo_ids"})
 
 
-def check_account(conn: Connection, principal: Principal) -> None:
-    """Writes re-check the session in their own transaction (auth/sessions.py, the rule
-    every request's principal already passed), so one that ended meanwhile writes nothing."""
-    sessions.check_sync(conn, principal)
-
-
 def apply_action(
     conn: Connection,
     principal: Principal,
@@ -108,7 +102,9 @@ def apply_action(
     leaves the case row untouched: its ``updated_at`` (Open311's updated_datetime) does
     not betray it."""
     settings = settings or Settings()
-    check_account(conn, principal)
+    # writes re-check the session in their own transaction: one that ended meanwhile
+    # writes nothing (auth/sessions.py, the rule every request already passed)
+    sessions.check_sync(conn, principal)
     case = wake_if_due(conn, principal, visible_case(conn, principal, case_id, lock=True))
     locks.refuse_if_held(conn, principal, case)  # another dispatcher's lock: 409
     action, step = req.action, STEPS[req.action]

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 
+from gis_service.auth import sessions
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import approval_filter, require_role
 from gis_service.cases.workflow import (
@@ -215,10 +216,8 @@ def decide(conn: Connection, principal: Principal, req: DecisionRequest) -> dict
     error, detail}]}``. Each id is decided in a savepoint: a refusal of one (not in the
     inbox, already decided, asked by the decider, case no longer open) leaves the others
     applied. 422 when refusing without a note; 403 for roles that never approve."""
-    from gis_service.cases.actions import check_account
-
     require_role(principal, *APPROVERS, what="deciding approvals")
-    check_account(conn, principal)
+    sessions.check_sync(conn, principal)  # a write re-checks its session
     if req.decision is Decision.refuse and not req.note:
         raise InvalidInput("refusing needs a note saying why", field="note")
     cond, behalf, params = _deciding(conn, principal)
@@ -340,10 +339,8 @@ def delegate(conn: Connection, principal: Principal, req: DelegationRequest) -> 
     until ``ends_at`` (at most MAX_DELEGATION_DAYS). 422 naming the field for a delegate
     who is not an active supervisor or admin, myself, or a period that is empty, past
     or too long; 403 for roles that never approve."""
-    from gis_service.cases.actions import check_account
-
     require_role(principal, *APPROVERS, what="delegating approvals")
-    check_account(conn, principal)
+    sessions.check_sync(conn, principal)  # a write re-checks its session
     if req.delegate_id == principal.user_id:
         raise InvalidInput("you cannot delegate to yourself", field="delegate_id")
     target = conn.execute(

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis_service.auth import sessions
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import case_filter, photo_filter, require_case_reader, require_role
 from gis_service.cases import photos
-from gis_service.cases.actions import check_account
 from gis_service.cases.service import visible_case
 from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.errors import Conflict, InvalidInput, NotFound
@@ -50,7 +50,7 @@ def add_processed(
     if stage not in STAGES:
         raise InvalidInput("stage must be before or after", field="stage")
     meta, stored, thumb = processed
-    check_account(conn, principal)
+    sessions.check_sync(conn, principal)  # a write re-checks its session
     case = visible_case(conn, principal, case_id)
     # a retry (a phone resending its queued report) finds its photo whatever the case's
     # status is now: only new photos need an open case
@@ -177,7 +177,7 @@ def publish_photo(
     each change is an event on the case's timeline (action ``publish`` or ``unpublish``).
     Runs inside the caller's transaction. Returns {id, case_id, published_at}."""
     require_role(principal, *PUBLISHERS, what="publishing a photo")
-    check_account(conn, principal)
+    sessions.check_sync(conn, principal)  # a write re-checks its session
     visible_case(conn, principal, case_id, lock=True)
     before = conn.execute(
         text("SELECT published_at FROM case_photo WHERE id = :p AND case_id = :c"),
