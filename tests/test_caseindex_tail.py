@@ -35,12 +35,10 @@ def test_the_limit_scales_with_the_sorted_cases_and_has_a_floor():
 def test_the_tail_is_sorted_in_once_it_passes_its_limit():
     cube = _Growing(20_000)
     index = CaseIndex(cube)
-    index.facts()
-    assert len(index.tail) == 0
+    assert len(index.state().tail) == 0
     limit = tail_limit(20_000)
     cube.n += limit  # at the limit: still a tail
-    index.facts()
-    assert len(index.tail) == limit
+    assert len(index.state().tail) == limit
     cube.n += 1  # past it: sorted in, every case findable by its key again
     state = index.state()
     assert len(state.tail) == 0

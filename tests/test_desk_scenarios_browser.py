@@ -36,7 +36,7 @@ from gis_service.db.engine import get_engine
 from tests.browser import browser_context, live_server, screenshot
 from tests.test_case_page_browser import READY, wait_loads
 from tests.test_desk_browser import DESK, api_counts, at_the_front_door, shown_counts, token
-from tests.test_mobile_browser import phone, photo_file
+from tests.test_mobile_browser import phone, photo_file, points_apart
 from tests.test_mobile_browser import sign_in as phone_sign_in
 
 DISTRICT = "410105"
@@ -58,21 +58,7 @@ def server(demo_settings):
 @pytest.fixture(scope="module")
 def spots(demo_settings) -> list[tuple[float, float]]:
     """Points inside the worker's grid, apart enough not to be each other's duplicates."""
-    with get_engine(demo_settings).connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints("
-                "ST_Buffer(geom::geography, -20)::geometry, 60, 15))).geom AS g "
-                "FROM admin_unit WHERE code = :c) p"
-            ),
-            {"c": GRID},
-        ).all()
-    picked: list[tuple[float, float]] = []
-    for x, y in rows:
-        if all(abs(x - a) > 0.0008 or abs(y - b) > 0.0008 for a, b in picked):
-            picked.append((x, y))
-    assert len(picked) >= 5
-    return picked
+    return points_apart(demo_settings, GRID, 60, 15, 0.0008)
 
 
 def report(base: str, spot: tuple[float, float], description: str) -> dict:

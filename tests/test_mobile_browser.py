@@ -46,25 +46,34 @@ def server(demo_settings):
         yield base
 
 
+def points_apart(
+    settings, grid: str, count: int, seed: int, apart: float
+) -> list[tuple[float, float]]:
+    """Of ``count`` random points (``seed``) 20 m or more inside ``grid``, those at least
+    ``apart`` degrees from each other on one axis: reports that are not each other's
+    duplicates. At least five."""
+    with get_engine(settings).connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints("
+                "ST_Buffer(geom::geography, -20)::geometry, :n, :seed))).geom AS g "
+                "FROM admin_unit WHERE code = :c) p"
+            ),
+            {"c": grid, "n": count, "seed": seed},
+        ).all()
+    picked: list[tuple[float, float]] = []
+    for x, y in rows:
+        if all(abs(x - a) > apart or abs(y - b) > apart for a, b in picked):
+            picked.append((x, y))
+    assert len(picked) >= 5
+    return picked
+
+
 @pytest.fixture(scope="module")
 def spots(demo_settings) -> list[tuple[float, float]]:
     """Points inside the worker's grid, far enough apart not to be each other's
     duplicates (one per test)."""
-    with get_engine(demo_settings).connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints("
-                "ST_Buffer(geom::geography, -20)::geometry, 40, 7))).geom AS g "
-                "FROM admin_unit WHERE code = :c) p"
-            ),
-            {"c": GRID},
-        ).all()
-    picked: list[tuple[float, float]] = []
-    for x, y in rows:
-        if all(abs(x - a) > 0.0012 or abs(y - b) > 0.0012 for a, b in picked):
-            picked.append((x, y))
-    assert len(picked) >= 5
-    return picked
+    return points_apart(demo_settings, GRID, 40, 7, 0.0012)
 
 
 def token(base: str, username: str) -> dict[str, str]:

@@ -160,16 +160,6 @@ class CaseIndex:
                 state = self._state
         return state
 
-    def facts(self) -> Facts:
-        """The facts of :meth:`state`."""
-        facts = self.state().facts
-        assert facts is not None
-        return facts
-
-    @property
-    def tail(self) -> np.ndarray:
-        return self._state.tail
-
 
 def _next_state(old: IndexState, facts: Facts) -> IndexState:
     """The index at ``facts``: the old sort kept and the new cases in the tail, or a new
