@@ -521,8 +521,7 @@
     setupMap: function () {
       var self = this;
       this.map = L.map("admin-map", { zoomControl: true }).setView([34.78, 113.68], 12);
-      fetch("/tiles/style.json", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-        .then(function (style) { window.gisBasemap(self.map, style); });
+      window.gisAddBasemap(self.map);
       this.layer = L.featureGroup().addTo(this.map);
       this.map.on("click", function (ev) { self.place(ev.latlng); });
       say(w("click_map"), "map-hint");

@@ -224,8 +224,7 @@
 
   /* ---- the map: the case, its grid, the open cases around it ---- */
   var map = L.map("case-map", { zoomControl: true });
-  fetch("/tiles/style.json", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-    .then(function (style) { window.gisBasemap(map, style); })
+  window.gisAddBasemap(map)
     .catch(function () { /* no basemap: the case and its grid still show */ });
   var gridLayer = L.featureGroup().addTo(map);
   var nearLayer = L.featureGroup().addTo(map);

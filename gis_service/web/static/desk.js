@@ -165,21 +165,18 @@
     options.forEach(function (o) { selectEl.appendChild(el("option", { value: o[0] }, o[1])); });
     selectEl.value = keep;
   }
-  var named = fetch("/api/v1/categories", { credentials: "same-origin" })
-    .then(function (r) { return r.json(); })
-    .then(function (c) {
+  /* the categories and their names: pagefetch.js, fetched once per page */
+  var named = Promise.all([window.gisCategories(), window.gisCategoryNames(zh)])
+    .then(function (got) {
+      Object.assign(categoryName, got[1]);
       var opts = [];
-      c.domains.forEach(function (d) {
-        categoryName[d.code] = zh ? d.name_zh : d.name_en || d.name_zh;
-        d.children.forEach(function (k) { categoryName[k.code] = zh ? k.name_zh : k.name_en || k.name_zh; });
-        opts.push([d.code, zh ? d.name_zh : d.name_en || d.name_zh]);
-        d.children.forEach(function (k) {
-          opts.push([k.code, "· " + (zh ? k.name_zh : k.name_en || k.name_zh)]);
-        });
+      got[0].domains.forEach(function (d) {
+        opts.push([d.code, categoryName[d.code]]);
+        d.children.forEach(function (k) { opts.push([k.code, "· " + categoryName[k.code]]); });
       });
       fill(categorySelect, opts);
     });
-  fetch("/api/v1/teams", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+  window.gisApi("GET", "/api/v1/teams")
     .then(function (t) {
       var opts = t.teams.map(function (x) { return [String(x.id), x.name]; });
       fill(teamSelect, opts);
@@ -188,8 +185,7 @@
 
   /* ---- the map ---- */
   var map = L.map("desk-map", { zoomControl: true, preferCanvas: false }).setView([34.78, 113.68], 12);
-  fetch("/tiles/style.json", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-    .then(function (style) { window.gisBasemap(map, style); });
+  window.gisAddBasemap(map);
   var points = L.featureGroup().addTo(map);
   var markers = {};
   var colours = window.gisStatusColours || {};

@@ -13,6 +13,13 @@
     return (styles && (styles[value] || styles["default"])) || { weight: 1, color: "#999" };
   }
 
+  /* The basemap on a page's own map: fetch /tiles/style.json, then gisBasemap. A promise
+     (rejected when the style cannot be had: the page's own layers still show). */
+  window.gisAddBasemap = function (map) {
+    return fetch("/tiles/style.json", { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (style) { window.gisBasemap(map, style); });
+  };
   /* The basemap from /tiles/basemap, styled by /tiles/style.json (both ours). */
   window.gisBasemap = function (map, style) {
     map.getContainer().style.background = style.background || "#f4f1ea";
