@@ -10,6 +10,7 @@ from gis_service.cli.progress import steps
 from gis_service.db import cluster, migrate
 from gis_service.demo.run import load_demo
 from gis_service.settings import get_settings
+from gis_service.supervision import replace_dead_workers_at_once
 
 console = Console(stderr=True)
 
@@ -31,6 +32,7 @@ def serve(
     console.print(f"Health:    {base}/healthz")
     console.print(f"Units:     {base}/api/v1/units?level=subdistrict")
     console.print(f"Locate:    {base}/api/v1/locate?lon=113.68&lat=34.78")
+    replace_dead_workers_at_once()
     uvicorn.run(
         "gis_service.app:create_app",
         factory=True,
@@ -43,7 +45,7 @@ def serve(
         # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s
         # by default) as hung; a worker busy under load (a cube sync, a large analysis
         # holding the GIL) answered late in the soak and was killed, resetting the
-        # connections it served. Dead workers are still replaced at once.
+        # connections it served. Dead workers are still replaced at once (supervision.py).
         timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
     )
 

@@ -18,6 +18,7 @@ import signal
 import time
 import uuid
 
+import httpx
 import psutil
 
 from tests.faults.stream import UNHANDLED, ReportStream, Served, assert_exactly_once, served
@@ -93,3 +94,23 @@ def test_kill_9_of_a_worker_loses_nothing_acknowledged(case_city: dict) -> None:
     )
     print(f"\n[kill -9 of a worker, 2 workers] {lines}\n{stream.summary()}")
     assert time.monotonic() - started < BOUND_SECONDS
+
+
+def test_a_worker_dying_while_the_supervisor_waits_on_its_ping_is_replaced_at_once(
+    case_city: dict,
+) -> None:
+    """The supervisor pings each worker every 0.5 s and waits up to the healthcheck timeout
+    (30 s) for the answer. A stopped worker cannot answer, so within a second the supervisor
+    is waiting on it; killing it then must end that wait at once (gis_service/supervision.py),
+    not after the timeout with the dead worker's share of the load on the others."""
+    settings = case_city["settings"]
+    with served(settings, workers=2) as server:
+        victim = sorted(server.workers(), key=lambda p: p.create_time())[-1]
+        os.kill(victim.pid, signal.SIGSTOP)
+        time.sleep(1.5)  # three of the supervisor's rounds: it now waits on the ping
+        os.kill(victim.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        back = replacement(server, victim.pid, 2, within=RECOVERY_SECONDS)
+        answer = httpx.get(server.base + "/healthz", timeout=10)
+    assert answer.status_code == 200
+    assert back - killed < 5, f"replaced after {back - killed:.1f} s"
