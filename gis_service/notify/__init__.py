@@ -1,0 +1,1 @@
+"""Notifications: the transactional outbox, the sender, the inbox and the channels."""
