@@ -224,9 +224,73 @@ def _medians(group: np.ndarray, hours: np.ndarray, n: int) -> list[float | None]
     return out
 
 
+#: the figures that count cases (not urges, not rates): each drills down to its cases
+CASE_FIGURES: tuple[str, ...] = (
+    "reported",
+    "accepted",
+    "rejected",
+    "closed",
+    "voided",
+    "closed_on_time",
+    "closed_on_time_extended",
+    "extended",
+    "rework",
+    "rated",
+    "satisfied",
+    "overdue_now",
+    "parked_now",
+)
+#: each rate's numerator and denominator figures (the module's definitions); for
+#: resolution_rate the denominator is accepted minus the cases voided after acceptance
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "resolution_rate": ("closed", "accepted"),
+    "on_time_rate": ("closed_on_time", "closed"),
+    "on_time_rate_extended": ("closed_on_time", "closed"),
+    "rework_rate": ("rework", "closed"),
+    "satisfaction_rate": ("satisfied", "rated"),
+}
+
+
+def _case_ids(ids: np.ndarray, group: np.ndarray, n: int, fl: _Flags) -> list[dict]:
+    """Per group, the ids of the cases behind each of :data:`CASE_FIGURES` — the same
+    flags :func:`_figures` counts, so a figure and its list never disagree."""
+    sel = {
+        "reported": np.ones(len(group), bool),
+        "accepted": fl.accepted,
+        "rejected": fl.rejected,
+        "closed": fl.closed,
+        "voided": fl.voided,
+        "closed_on_time": fl.on_time,
+        "closed_on_time_extended": fl.on_time_extended,
+        "extended": fl.extended,
+        "rework": fl.rework,
+        "rated": fl.rated,
+        "satisfied": fl.satisfied,
+        "overdue_now": fl.overdue,
+        "parked_now": fl.parked,
+    }
+    out: list[dict] = [{} for _ in range(n)]
+    for name in CASE_FIGURES:
+        keep = sel[name]
+        g, i = group[keep], ids[keep]
+        order = np.lexsort((i, g))
+        g, i = g[order], i[order]
+        bounds = np.searchsorted(g, np.arange(n + 1))
+        for k in range(n):
+            out[k][name] = i[bounds[k] : bounds[k + 1]].tolist()
+    return out
+
+
 def resolution(
-    conn: Connection, cube: CaseCube, principal: Principal, q: StatsQuery
+    conn: Connection,
+    cube: CaseCube,
+    principal: Principal,
+    q: StatsQuery,
+    case_ids: bool = False,
 ) -> dict[str, Any]:
+    """The figures of the module's definitions per unit of ``q.level``, per week and in
+    total. ``case_ids``: also the ids of the cases behind each of :data:`CASE_FIGURES`,
+    under ``"case_ids"`` in every unit and in ``totals`` (reports drill down with them)."""
     q.check()
     started = time.perf_counter()
     f = cube.facts()
@@ -264,6 +328,15 @@ def resolution(
     totals = _figures(
         np.zeros(len(flags.closed), dtype=np.int64), 1, flags, medians=[total_median]
     )[0]
+    if case_ids:
+        ids = f.ids[mask]
+        for u, found in zip(
+            per_unit,
+            _case_ids(ids[in_units], unit_of[in_units], len(units), flags.subset(in_units)),
+            strict=True,
+        ):
+            u["case_ids"] = found
+        totals["case_ids"] = _case_ids(ids, np.zeros(len(ids), np.int64), 1, flags)[0]
     return {
         "level": q.level,
         "from": q.date_from,
