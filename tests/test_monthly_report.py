@@ -98,7 +98,7 @@ def month_cases(api, case_city):
     b = report(api, c["sub1_sup"], point=IN_COMMUNITY_B).json()["id"]
     close(api, c, b, score=4)
     report(api, c["worker2"], point=IN_GRID_2)  # the other subdistrict: never in the report
-    return ids + [b]
+    return [*ids, b]
 
 
 def oracle(settings, where: str, month: str, unit: str) -> list[int]:
@@ -311,7 +311,7 @@ def test_only_supervisors_covering_the_unit_see_its_reports(api, case_city, mont
         ({"unit": "41019900100101001", "month": month}, "unit"),
     ):
         r = api.post("/api/v1/reports/monthly", headers=c["admin"], json=body)
-        assert r.status_code == 422, r.text
+        assert r.status_code == 422 and field in r.json()["field"], r.text
     r = api.post(
         "/api/v1/reports/monthly", headers=c["admin"], json={"unit": "410199009", "month": month}
     )
