@@ -40,7 +40,8 @@ from gis_service.stats.resolution import CASE_FIGURES, RATE_PARTS, StatsQuery, r
 from gis_service.timezone import local_iso, local_text, zone_name
 from gis_service.units.codes import CodeError, validate
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: YYYY-MM from 2000 (the statistics' epoch, stats/cube.py) to 2999
+MONTH = re.compile(r"^(2\d{3})-(0[1-9]|1[0-2])$")
 #: how many months the trend shows, this one included
 TREND_MONTHS = 12
 #: the figures the table, the trend and the diff show (counts and the standard's rates)
@@ -63,7 +64,10 @@ def parse_month(value: str) -> date:
     """``YYYY-MM`` → the month's first day; InvalidInput (field ``month``) otherwise."""
     m = MONTH.match(value or "")
     if not m:
-        raise InvalidInput(f"month {value!r} is not YYYY-MM (e.g. 2026-10)", field="month")
+        raise InvalidInput(
+            f"month {value!r} is not YYYY-MM between 2000-01 and 2999-12 (e.g. 2026-10)",
+            field="month",
+        )
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 

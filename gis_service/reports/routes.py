@@ -31,7 +31,7 @@ from gis_service.reports.schemas import (
 router = APIRouter(prefix="/reports", tags=["reports"], responses=SIGNED_IN)
 PENDING = {202: {"model": JobStatus, "description": "Still printing: ask status_url"}}
 VersionId = Annotated[int, Path(ge=1, le=2**62)]
-Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str | None, Query(pattern=r"^2[0-9]{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 @router.post(

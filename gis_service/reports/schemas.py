@@ -18,7 +18,7 @@ class ReportCreate(BaseModel):
         pattern=r"^[0-9]{6,14}$", description="A district, subdistrict, community or grid code"
     )
     month: str = Field(
-        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        pattern=r"^2[0-9]{3}-(0[1-9]|1[0-2])$",
         description="YYYY-MM, a calendar month in the district's time",
         examples=["2026-10"],
     )

@@ -12,7 +12,7 @@
     make: ["生成月度报告", "Monthly report"], version: ["版本", "Version"], status: ["状态", "Status"],
     draft: ["草稿", "Draft"], sent: ["已报送", "Sent"], created: ["生成", "Made"],
     sent_at: ["报送", "Sent"], reason: ["更正原因", "Reason"], pdf: ["PDF", "PDF"],
-    send: ["报送", "Send"], making: ["正在生成…", "Making…"], made: ["已生成", "Made"],
+    send: ["报送", "Send"], action: ["操作", "Action"], making: ["正在生成…", "Making…"], made: ["已生成", "Made"],
     none: ["暂无报告", "No reports yet"], ask_reason: ["更正原因（已报送过，必填）：",
     "Reason for the correction (a version was sent already):"], failed: ["失败", "Failed"]
   };
@@ -73,7 +73,7 @@
     var head = table.querySelector("thead"), body = table.querySelector("tbody");
     head.textContent = ""; body.textContent = "";
     var tr = el("tr");
-    ["month", "version", "status", "created", "sent_at", "reason", "pdf", "send"].forEach(function (k) {
+    ["month", "version", "status", "created", "sent_at", "reason", "pdf", "action"].forEach(function (k) {
       tr.appendChild(el("th", {}, w(k)));
     });
     head.appendChild(tr);
