@@ -165,6 +165,14 @@ def test_figures_match_the_statistics_and_drill_down_to_their_cases(api, case_ci
             got = api.get(f"{v['url']}/figures/{base}.{figure}/cases", headers=c["sub1_sup"])
             assert got.json()["case_ids"] == oracle(s, rule, month, unit), (unit, figure)
             assert [x["id"] for x in got.json()["cases"]] == got.json()["case_ids"]
+    every = oracle(s, "TRUE", month, SUB)
+    paged = api.get(
+        f"{v['url']}/figures/totals.reported/cases",
+        headers=c["sub1_sup"],
+        params={"limit": 2, "offset": 1},
+    ).json()
+    assert paged["count"] == len(every) and paged["case_ids"] == every[1:3]
+    assert [x["id"] for x in paged["cases"]] == every[1:3]
     rate = api.get(f"{v['url']}/figures/totals.resolution_rate/cases", headers=c["sub1_sup"])
     assert rate.json()["parts"] == {"numerator": "totals.closed", "denominator": "totals.accepted"}
     overdue_rule = (

@@ -72,7 +72,8 @@ def create_report(
     try:
         made = JOBS.run(name, work, settings.import_wait_seconds)
     except Pending as pending:
-        return JSONResponse(pending.job.public(), status_code=202)
+        status = pending.job.public()
+        return JSONResponse(status, status_code=202, headers={"Location": status["status_url"]})
     return JSONResponse(made.version, status_code=201)
 
 
@@ -165,14 +166,16 @@ def report_changes(conn: ConnDep, principal: PrincipalDep, version_id: VersionId
 def figure_cases(
     conn: ConnDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     version_id: VersionId,
     key: Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9_.\-]+$")],
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Cases per page")] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """``key``: ``totals.<figure>``, ``table.<unit>.<figure>``, ``trend.<YYYY-MM>.<figure>``,
     ``overdue``, ``rework`` or ``satisfaction.<1-5>``; a rate's key gives its numerator's
-    cases and both parts' keys."""
-    return JSONResponse(versions.figure_cases(conn, principal, settings, version_id, key))
+    cases and both parts' keys. ``count`` is the figure; ``case_ids`` and ``cases`` the
+    page from ``offset``."""
+    return JSONResponse(versions.figure_cases(conn, principal, version_id, key, limit, offset))
 
 
 @router.get(

@@ -99,6 +99,7 @@ class FigureCases(Public):
     parts: dict[str, str] | None = Field(
         description="For a rate: the keys of its numerator and denominator"
     )
-    count: int
-    case_ids: list[int]
+    count: int = Field(description="How many cases the figure counts")
+    offset: int
+    case_ids: list[int] = Field(description="The page of the frozen ids, ascending")
     cases: list[dict[str, Any]]

@@ -249,45 +249,51 @@ def changes_of(conn: Connection, principal: Principal, version_id: int) -> dict[
 
 
 def figure_cases(
-    conn: Connection, principal: Principal, settings: Settings, version_id: int, key: str
+    conn: Connection,
+    principal: Principal,
+    version_id: int,
+    key: str,
+    limit: int = 1000,
+    offset: int = 0,
 ) -> dict[str, Any]:
-    """The cases behind one figure of a version (its frozen ids) and their summaries as
-    they stand now, within the viewer's scope. A rate's key gives its numerator's cases
-    and names its numerator and denominator keys (``parts``). NotFound for an unknown
-    key."""
+    """The cases behind one figure of a version (its frozen ids; ``count`` all of them,
+    ``case_ids`` the page ``offset`` … ``offset + limit``) and the page's summaries as
+    the cases stand now, within the viewer's scope. A rate's key gives its numerator's
+    cases and names its numerator and denominator keys (``parts``). NotFound for an
+    unknown key."""
     row = _row(conn, principal, version_id)
-    ids_by_key = conn.execute(
-        text("SELECT case_ids FROM monthly_report WHERE id = :id"), {"id": version_id}
-    ).scalar_one()
     parts = None
     base, _, figure = key.rpartition(".")
     if figure in RATE_PARTS and base:
         num, den = RATE_PARTS[figure]
         parts = {"numerator": f"{base}.{num}", "denominator": f"{base}.{den}"}
-        lookup = parts["numerator"]
-    else:
-        lookup = key
-    if lookup not in ids_by_key:
+    lookup = parts["numerator"] if parts else key
+    # only the key's list leaves the database (a district's year holds millions of ids)
+    ids = conn.execute(
+        text("SELECT case_ids -> :k FROM monthly_report WHERE id = :id"),
+        {"id": version_id, "k": lookup},
+    ).scalar_one()
+    if ids is None:
         raise NotFound(
             f"version {row['version']} has no figure {key!r}; keys look like totals.closed, "
             f"table.<unit>.<figure>, trend.<YYYY-MM>.<figure>, overdue, rework, "
             f"satisfaction.<1-5> (figures: {', '.join(CASE_FIGURES)})",
             field="key",
         )
-    ids = ids_by_key[lookup]
     cond, params = case_filter(principal, "c")
     summaries = conn.execute(
         text(
             f"SELECT case_summary(c) FROM cases c WHERE c.id = ANY(:ids) AND {cond} ORDER BY c.id"
         ),
-        {**params, "ids": ids},
+        {**params, "ids": ids[offset : offset + limit]},
     ).scalars()
     return {
         "version_id": row["id"],
         "key": key,
         "parts": parts,
         "count": len(ids),
-        "case_ids": ids,
+        "offset": offset,
+        "case_ids": ids[offset : offset + limit],
         "cases": list(summaries),
     }
 
