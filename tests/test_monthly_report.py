@@ -343,3 +343,30 @@ def test_cli_makes_and_sends_a_report_and_names_a_bad_month(case_city, month_cas
     assert bytes(stored) == out.read_bytes()
     again = run(s, "report", "monthly", "--unit", SUB, "--month", this_month(s), "--send")
     assert again.returncode != 0 and "needs a reason" in again.stderr
+
+
+def test_a_slow_print_answers_202_and_its_job_names_the_version(case_city, month_cases):
+    """Past GIS_IMPORT_WAIT_SECONDS the draft is made on: 202, the job's status URL (also
+    in Location), and when done its summary names the version."""
+    c = case_city
+    quick = c["settings"].model_copy(update={"import_wait_seconds": 0.0})
+    with TestClient(create_app(quick)) as api:
+        r = api.post(
+            "/api/v1/reports/monthly",
+            headers=c["sub1_sup"],
+            json={"unit": SUB, "month": this_month(quick)},
+        )
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert r.headers["location"] == job["status_url"]
+        assert job["status_url"].startswith("/api/v1/reports/jobs/")
+        for _ in range(240):
+            job = api.get(job["status_url"], headers=c["sub1_sup"]).json()
+            if job["status"] != "running":
+                break
+            time.sleep(0.25)
+        assert job["status"] == "done" and job["error"] is None, job
+        version = api.get(job["summary"].rsplit(" ", 1)[1], headers=c["sub1_sup"])
+        assert version.status_code == 200 and version.json()["figures"]["unit"]["code"] == SUB
+        missing = api.get("/api/v1/reports/jobs/nothing", headers=c["sub1_sup"])
+        assert missing.status_code == 404
