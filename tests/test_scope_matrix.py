@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -717,6 +718,64 @@ def check_case_page(api, city, who, auth) -> list[str]:
     return bad
 
 
+REPORT_UNIT = "410199001001"  # community a: its monthly report (gis_service/reports/)
+REPORT_READERS = {"admin", "community_sup_a", "subdistrict_sup"}  # supervisors covering it
+
+
+def _monthly_report(api, city) -> dict:
+    """Once per city: the admin's draft of community a's report for this month."""
+    if "report" not in city:
+        from gis_service.timezone import local_date
+
+        month = local_date(city["settings"]).strftime("%Y-%m")
+        admin = city["viewers"]["admin"]
+        r = api.post(
+            "/api/v1/reports/monthly", headers=admin, json={"unit": REPORT_UNIT, "month": month}
+        )
+        for _ in range(120):  # printing may outlast the wait: follow the job
+            if r.status_code != 202:
+                break
+            time.sleep(0.5)
+            job = api.get(r.json()["status_url"], headers=admin).json()
+            if job["status"] != "running":
+                r = api.get(job["summary"].rsplit(" ", 1)[1], headers=admin)
+        assert r.status_code in (200, 201), r.text
+        city["report"] = r.json()
+    return city["report"]
+
+
+def check_monthly_reports(api, city, who, auth) -> list[str]:
+    """Monthly reports: supervisors and admins covering the unit read its versions, the
+    PDF, the diff and the drill-down (the cases listed are theirs); another supervisor
+    gets 403 for the unit's list and 404 for its versions; other roles 403, anonymous
+    401."""
+    v = _monthly_report(api, city)
+    bad = []
+    listed = api.get("/api/v1/reports/monthly", headers=auth, params={"unit": REPORT_UNIT})
+    want = 200 if who in REPORT_READERS else 401 if who == "anonymous" else 403
+    if listed.status_code != want:
+        bad.append(f"report list answered {listed.status_code}, not {want}")
+    for path in ("", "/pdf", "/diff", "/figures/totals.reported/cases"):
+        r = api.get(v["url"] + path, headers=auth)
+        want = (
+            200
+            if who in REPORT_READERS
+            else 404
+            if who in APPROVERS
+            else 401
+            if who == "anonymous"
+            else 403
+        )
+        if r.status_code != want:
+            bad.append(f"report {path or '/'} answered {r.status_code}, not {want}")
+        elif path.endswith("/cases") and want == 200:
+            ids = set(r.json()["case_ids"])
+            inside = {c["id"] for c in city["cases"] if c["unit_code"].startswith(REPORT_UNIT)}
+            if ids != inside or not ids <= visible(city, who):
+                bad.append(f"report drill-down lists {sorted(ids)}")
+    return bad
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/cases/{case_id}/templates": [check_case_templates],
@@ -746,6 +805,11 @@ CHECKS: dict[str, list[Check]] = {
     "/open311/v2/requests.{fmt}": [check_open311],
     "/open311/v2/requests/{service_request_id}.{fmt}": [check_open311],
     "/open311/v2/tokens/{token}.{fmt}": [check_open311],
+    "/api/v1/reports/monthly": [check_monthly_reports],
+    "/api/v1/reports/monthly/{version_id}": [check_monthly_reports],
+    "/api/v1/reports/monthly/{version_id}/pdf": [check_monthly_reports],
+    "/api/v1/reports/monthly/{version_id}/diff": [check_monthly_reports],
+    "/api/v1/reports/monthly/{version_id}/figures/{key}/cases": [check_monthly_reports],
 }
 
 # Routes that answer nothing viewer-dependent, each with the reason.
@@ -785,6 +849,8 @@ NO_JURISDICTION = {
     "/desk/approvals": "the approval inbox's page shell: its data is /api/v1/approvals'",
     "/desk/workload": "the workload board's page shell: its data is check_board's",
     "/desk/shift": "the shift view's page shell: its data is check_board's",
+    "/desk/reports": "the monthly reports' page shell: its data is check_monthly_reports'",
+    "/api/v1/reports/jobs/{name}": "status of a report being printed, no figures",
     "/api/v1/desk/saved-searches": "the viewer's own saved searches (test_workload)",
     **{
         f"/api/v1/admin{path}": "admins only; everyone else 403 (tested in test_admin_api)"

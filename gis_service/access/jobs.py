@@ -30,6 +30,8 @@ class Job:
     finished: float | None = None
     error: str | None = None
     summary: str | None = None
+    #: where the API answers about jobs of this kind (AccessJobs' ``status_prefix``)
+    status_prefix: str = "/api/v1/access/jobs"
 
     def public(self) -> dict[str, Any]:
         state = "failed" if self.error else "done" if self.finished else "running"
@@ -41,7 +43,7 @@ class Job:
             "finished_at": self.finished,
             "error": self.error,
             "summary": self.summary,
-            "status_url": f"/api/v1/access/jobs/{self.name}",
+            "status_url": f"{self.status_prefix}/{self.name}",
         }
 
 
@@ -54,7 +56,11 @@ class Pending(Exception):
 
 
 class AccessJobs:
-    def __init__(self) -> None:
+    """``status_prefix``: the route that answers about these jobs (reports reuse the
+    class for their own jobs, reports/jobs.py)."""
+
+    def __init__(self, status_prefix: str = "/api/v1/access/jobs") -> None:
+        self.status_prefix = status_prefix
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="access")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -65,7 +71,7 @@ class AccessJobs:
             job = self._jobs.get(name)
             if job is None or job.future.done():
                 future: Future = Future()
-                job = Job(name, future)
+                job = Job(name, future, status_prefix=self.status_prefix)
                 self._jobs[name] = job
                 self._pool.submit(self._body, job, work)
         try:

@@ -93,6 +93,9 @@ NOT_AUDITED: dict[str, str] = {
     "saved_search": "a desk user's own named views of the case queue (a URL query string): "
     "it grants nothing and shows nothing the queue would not; only its owner reads or "
     "deletes it",
+    "monthly_report": "versions of the monthly reports (reports/versions.py): append-only "
+    "evidence themselves — each keeps who made and sent it and when, a sent version is "
+    "frozen by a trigger, and a correction is a new version with its reason",
     "case_lock": "a dispatcher's short-lived claim on a case while working on it "
     "(cases/locks.py); what they then do is on the case's timeline (case_event)",
 }

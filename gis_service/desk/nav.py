@@ -25,6 +25,7 @@ LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
     ("approvals", "/desk/approvals", "审批", "Approvals", DISPATCHER),
     ("workload", "/desk/workload", "工作量", "Workload", DISPATCHER),
     ("shift", "/desk/shift", "交接班", "Shift", DISPATCHER),
+    ("reports", "/desk/reports", "月度报告", "Reports", DISPATCHER),
     (
         "maps",
         "/maps/resolution",

@@ -20,6 +20,7 @@ from gis_service.desk import approvals_page
 from gis_service.desk.nav import home_of
 from gis_service.desk.shell import PAGEFETCH_JS, STATIC, page, signed_in
 from gis_service.maps import routes as maps_routes
+from gis_service.reports import desk_page as reports_desk_page
 
 router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -102,3 +103,4 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 
 # the desk's other pages, each in its own module
 router.include_router(approvals_page.router)
+router.include_router(reports_desk_page.router)

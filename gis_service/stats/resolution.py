@@ -97,6 +97,25 @@ def _rate(num: np.ndarray, den: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else round(float(v), 4) for v in r]
 
 
+#: each figure that counts cases and the flag of ``_Flags`` it counts (None: every case
+#: selected) — the one mapping the counts and the drill-down ids (``case_ids``) share
+COUNTED: dict[str, str | None] = {
+    "reported": None,
+    "accepted": "accepted",
+    "rejected": "rejected",
+    "closed": "closed",
+    "voided": "voided",
+    "closed_on_time": "on_time",
+    "closed_on_time_extended": "on_time_extended",
+    "extended": "extended",
+    "rework": "rework",
+    "rated": "rated",
+    "satisfied": "satisfied",
+    "overdue_now": "overdue",
+    "parked_now": "parked",
+}
+
+
 @dataclass
 class _Flags:
     """Per-case booleans, hours and counts for the selected cases, computed once per
@@ -147,6 +166,13 @@ class _Flags:
     def subset(self, keep: np.ndarray) -> _Flags:
         return _Flags(**{k: v[keep] for k, v in vars(self).items()})
 
+    def counted(self) -> dict[str, np.ndarray | None]:
+        """Each figure of :data:`COUNTED` and the cases it counts (None: all of them)."""
+        return {
+            figure: None if flag is None else getattr(self, flag)
+            for figure, flag in COUNTED.items()
+        }
+
 
 def _figures(
     group: np.ndarray, n: int, fl: _Flags, medians: list[float | None] | None = None
@@ -159,38 +185,23 @@ def _figures(
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(group, weights=values, minlength=n).astype(np.int64)
 
-    reported = np.bincount(group, minlength=n)
-    accepted, rejected, closed = count(fl.accepted), count(fl.rejected), count(fl.closed)
-    voided, voided_accepted = count(fl.voided), count(fl.voided_accepted)
-    on_time, on_time_ext, extended = (
-        count(fl.on_time),
-        count(fl.on_time_extended),
-        count(fl.extended),
-    )
-    rework = count(fl.rework)
-    rated, satisfied, overdue = count(fl.rated), count(fl.satisfied), count(fl.overdue)
-    parked = count(fl.parked)
+    c = {
+        name: np.bincount(group, minlength=n) if sel is None else count(sel)
+        for name, sel in fl.counted().items()
+    }
+    accepted, closed, on_time = c["accepted"], c["closed"], c["closed_on_time"]
+    rework, rated, satisfied = c["rework"], c["rated"], c["satisfied"]
+    voided_accepted = count(fl.voided_accepted)
     urges, replied = total(fl.urges), total(fl.urges_replied)
     if medians is None:
         medians = _medians(group[fl.closed], fl.close_hours[fl.closed], n)
     resolution = _rate(closed, accepted - voided_accepted)
-    on_time_rate, on_time_rate_ext = _rate(on_time, closed), _rate(on_time + on_time_ext, closed)
+    on_time_rate = _rate(on_time, closed)
+    on_time_rate_ext = _rate(on_time + c["closed_on_time_extended"], closed)
     rework_rate, satisfaction = _rate(rework, closed), _rate(satisfied, rated)
     return [
         {
-            "reported": int(reported[i]),
-            "accepted": int(accepted[i]),
-            "rejected": int(rejected[i]),
-            "closed": int(closed[i]),
-            "voided": int(voided[i]),
-            "closed_on_time": int(on_time[i]),
-            "closed_on_time_extended": int(on_time_ext[i]),
-            "extended": int(extended[i]),
-            "rework": int(rework[i]),
-            "rated": int(rated[i]),
-            "satisfied": int(satisfied[i]),
-            "overdue_now": int(overdue[i]),
-            "parked_now": int(parked[i]),
+            **{name: int(counts[i]) for name, counts in c.items()},
             "urges": int(urges[i]),
             "urges_replied": int(replied[i]),
             "urges_unreplied": int(urges[i] - replied[i]),
@@ -224,9 +235,43 @@ def _medians(group: np.ndarray, hours: np.ndarray, n: int) -> list[float | None]
     return out
 
 
+#: the figures that count cases (not urges, not rates): each drills down to its cases
+CASE_FIGURES: tuple[str, ...] = tuple(COUNTED)
+#: each rate's numerator and denominator figures (the module's definitions); for
+#: resolution_rate the denominator is accepted minus the cases voided after acceptance
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "resolution_rate": ("closed", "accepted"),
+    "on_time_rate": ("closed_on_time", "closed"),
+    "on_time_rate_extended": ("closed_on_time", "closed"),
+    "rework_rate": ("rework", "closed"),
+    "satisfaction_rate": ("satisfied", "rated"),
+}
+
+
+def _case_ids(ids: np.ndarray, group: np.ndarray, n: int, fl: _Flags) -> list[dict]:
+    """Per group, the ids of the cases behind each of :data:`CASE_FIGURES` — the same
+    flags :func:`_figures` counts, so a figure and its list never disagree."""
+    out: list[dict] = [{} for _ in range(n)]
+    for name, keep in fl.counted().items():
+        g, i = (group, ids) if keep is None else (group[keep], ids[keep])
+        order = np.lexsort((i, g))
+        g, i = g[order], i[order]
+        bounds = np.searchsorted(g, np.arange(n + 1))
+        for k in range(n):
+            out[k][name] = i[bounds[k] : bounds[k + 1]].tolist()
+    return out
+
+
 def resolution(
-    conn: Connection, cube: CaseCube, principal: Principal, q: StatsQuery
+    conn: Connection,
+    cube: CaseCube,
+    principal: Principal,
+    q: StatsQuery,
+    case_ids: bool = False,
 ) -> dict[str, Any]:
+    """The figures of the module's definitions per unit of ``q.level``, per week and in
+    total. ``case_ids``: also the ids of the cases behind each of :data:`CASE_FIGURES`,
+    under ``"case_ids"`` in every unit and in ``totals`` (reports drill down with them)."""
     q.check()
     started = time.perf_counter()
     f = cube.facts()
@@ -264,6 +309,15 @@ def resolution(
     totals = _figures(
         np.zeros(len(flags.closed), dtype=np.int64), 1, flags, medians=[total_median]
     )[0]
+    if case_ids:
+        ids = f.ids[mask]
+        for u, found in zip(
+            per_unit,
+            _case_ids(ids[in_units], unit_of[in_units], len(units), flags.subset(in_units)),
+            strict=True,
+        ):
+            u["case_ids"] = found
+        totals["case_ids"] = _case_ids(ids, np.zeros(len(ids), np.int64), 1, flags)[0]
     return {
         "level": q.level,
         "from": q.date_from,
