@@ -11,7 +11,7 @@ Rules:
 * Sending freezes a draft: its figures stay as they were computed; the PDF is printed
   once more from those frozen figures with the sender, the time, the reason and the
   changes since the previous sent version, and those bytes are kept. From then on the row
-  cannot change (the database refuses: migration 0014's trigger), and ``GET …/pdf``
+  cannot change (the database refuses: migration 0013's trigger), and ``GET …/pdf``
   answers exactly the bytes sent (``pdf_sha256``).
 * A version sent after another one of the same unit and month is a correction: it needs
   a reason, and shows what changed (``diff``: per unit and figure, old → new).
@@ -39,7 +39,7 @@ from gis_service.stats.cube import CaseCube
 from gis_service.stats.resolution import CASE_FIGURES, RATE_PARTS
 from gis_service.timezone import local_iso, local_text
 
-#: SQLSTATE of the trigger that keeps a sent version frozen (migration 0014)
+#: SQLSTATE of the trigger that keeps a sent version frozen (migration 0013)
 FROZEN = "GSRPT"
 LANGS = ("zh", "en")
 #: the columns a version's description reads (not the figures, ids or PDF)

@@ -11,14 +11,14 @@ is 'sent' (SQLSTATE GSRPT, answered 409 by reports/versions.py), so the PDF can 
 back byte for byte later. Not audited: versions are append-only evidence themselves
 (gis_service/audit/tables.py).
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0014"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
