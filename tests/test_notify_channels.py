@@ -496,3 +496,15 @@ def test_every_channel_this_branch_owns_has_a_send() -> None:
         assert channel in CHANNELS
         assert callable(importlib.import_module(f"gis_service.notify.channels.{channel}").send)
     assert json.loads(Settings().sms_body_template)  # the default template is valid JSON
+
+
+def test_every_channel_setting_is_described_and_documented() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "notifications.md").read_text()
+    section = doc.split("## Channels", 1)[1]
+    names = [n for n in Settings.model_fields if n.startswith(("smtp_", "sms_"))]
+    assert len(names) >= 13
+    for name in names:
+        assert Settings.model_fields[name].description, name
+        assert f"GIS_{name.upper()}" in section, name
+    for placeholder in sms.PLACEHOLDERS:
+        assert f"`{{{placeholder}}}`" in section, placeholder

@@ -251,7 +251,7 @@ def build_request(message: Message, settings: Settings) -> httpx.Request:
         settings.sms_body_template, settings.sms_method, settings.sms_content_type
     )
     filled = render(template, values)
-    headers = {"Idempotency-Key": message.delivery_id}
+    headers = {"User-Agent": "gis-service notifications", "Idempotency-Key": message.delivery_id}
     if settings.sms_auth_header is not None:
         name, value = parse_auth_header(settings.sms_auth_header.get_secret_value())
         headers[name] = value
