@@ -169,6 +169,19 @@ def test_malformed_address_is_permanent(receiver: SmtpReceiver, recipient: str) 
     assert receiver.messages == []
 
 
+def test_a_line_break_never_makes_a_header(receiver: SmtpReceiver) -> None:
+    settings = smtp_settings(receiver.port)
+    deliver("email", message(subject="案件已派遣\r\nBcc: someone@example.cn"), settings)
+    [got] = receiver.messages
+    assert got.mail["Subject"] == "案件已派遣 Bcc: someone@example.cn"
+    assert got.mail["Bcc"] is None
+    assert got.rcpt_tos == ["zhang.san@example.cn"]
+    with pytest.raises(DeliveryError) as caught:
+        deliver("email", message(kind="case.dispatched\nBcc: someone@example.cn"), settings)
+    assert caught.value.retryable is False
+    assert len(receiver.messages) == 1
+
+
 @pytest.mark.parametrize("smtputf8", [True, False])
 def test_internationalised_address_needs_smtputf8(smtputf8: bool) -> None:
     sent = message(recipient="张三 <zhang@例子.中国>")

@@ -86,8 +86,9 @@ def html_body(subject: str, body: str) -> str:
 
 
 def build_message(message: Message, settings: Settings) -> EmailMessage:
-    """The e-mail of ``message`` (not sent). DeliveryError (permanent) for a recipient
-    that is not one e-mail address, or when e-mail is not configured."""
+    """The e-mail of ``message`` (not sent); the subject's line breaks become spaces.
+    DeliveryError (permanent) for a recipient that is not one e-mail address, an id with a
+    line break, or when e-mail is not configured."""
     if not settings.smtp_host or not settings.smtp_from:
         raise DeliveryError(
             "e-mail is not configured (GIS_SMTP_HOST and GIS_SMTP_FROM)", retryable=False
@@ -98,15 +99,19 @@ def build_message(message: Message, settings: Settings) -> EmailMessage:
     except ValueError as exc:
         raise DeliveryError(str(exc), retryable=False) from None
     mail = EmailMessage(policy=POLICY)
-    mail["From"] = sender
-    mail["To"] = recipient
-    mail["Subject"] = message.subject
-    mail["Date"] = format_datetime(message.created_at)
-    mail["Message-ID"] = message_id(message.delivery_id, sender.domain)
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["X-Delivery-Id"] = message.delivery_id
-    mail["X-Event-Id"] = message.event_id
-    mail["X-Notification-Kind"] = message.kind
+    try:
+        mail["From"] = sender
+        mail["To"] = recipient
+        # one line: a header may not hold a line break (RFC 5322 §2.2; no header injection)
+        mail["Subject"] = " ".join(message.subject.split())
+        mail["Date"] = format_datetime(message.created_at)
+        mail["Message-ID"] = message_id(message.delivery_id, sender.domain)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail["X-Delivery-Id"] = message.delivery_id
+        mail["X-Event-Id"] = message.event_id
+        mail["X-Notification-Kind"] = message.kind
+    except ValueError as exc:  # a line break in an id or kind
+        raise DeliveryError(f"cannot write the e-mail's headers: {exc}", retryable=False) from None
     mail.set_content(message.body, subtype="plain", charset="utf-8")
     mail.add_alternative(html_body(message.subject, message.body), subtype="html")
     return mail
