@@ -44,14 +44,15 @@ import json
 import re
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
-
-import httpx
 
 from gis_service.notify.channels import DeliveryError, Message
 from gis_service.notify.channels.retry import http_retryable
 from gis_service.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 #: the names a template may use, each with what it is replaced by
 PLACEHOLDERS: dict[str, str] = {
@@ -237,6 +238,8 @@ def build_request(message: Message, settings: Settings) -> httpx.Request:
 
     DeliveryError (permanent) when the SMS channel is not configured (``sms_url`` unset)
     or the recipient is no phone number."""
+    import httpx  # here, not at the top: the settings check imports this module at start
+
     if not settings.sms_url:
         raise DeliveryError("the SMS gateway is not configured (GIS_SMS_URL)", retryable=False)
     values = {
@@ -273,6 +276,8 @@ def send(message: Message, settings: Settings) -> None:
     Returns when the gateway answered 2xx. Raises DeliveryError: retryable for a timeout
     (``sms_timeout_seconds``), a refused or broken connection, a 5xx, 408, 425 or 429;
     permanent for another 4xx, a 3xx, an unconfigured gateway or a bad phone number."""
+    import httpx
+
     request = build_request(message, settings)
     try:
         with httpx.Client(timeout=settings.sms_timeout_seconds, follow_redirects=False) as client:
