@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +27,8 @@ def default_port(var_dir: Path) -> int:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GIS_", extra="ignore")
+    # hide_input_in_errors: a failed check must not print the passwords and auth headers
+    model_config = SettingsConfigDict(env_prefix="GIS_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "GIS_DATABASE_URL")
@@ -136,6 +138,116 @@ class Settings(BaseSettings):
     case_lock_seconds: int = Field(default=120, ge=5, le=3600)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
+
+    # --- Notification channels: e-mail over SMTP and the SMS gateway ------------------
+    # (gis_service/notify/channels/email.py and sms.py; docs/notifications.md "Channels").
+    # Checked at start (check_notify_channels below): a bad value stops the service with
+    # the setting's name instead of failing every delivery later.
+    smtp_host: str | None = Field(
+        default=None, description="The SMTP server e-mail goes through; unset: no e-mail."
+    )
+    smtp_port: int = Field(
+        default=587,
+        ge=1,
+        le=65535,
+        description="Its port: 587 submission with STARTTLS, 465 implicit TLS, 25 relay.",
+    )
+    smtp_user: str | None = Field(
+        default=None, description="AUTH user name (only over TLS); unset: no login."
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="AUTH password.")
+    smtp_from: str | None = Field(
+        default=None,
+        description='The sender, "local@domain" or "Name <local@domain>"; its domain '
+        "ends each Message-ID. Required with smtp_host.",
+    )
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the connection with STARTTLS (RFC 3207)."
+    )
+    smtp_implicit_tls: bool = Field(
+        default=False,
+        description="Speak TLS from the first byte (RFC 8314 §3, port 465) instead.",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM certificate authorities the server's certificate is checked "
+        "against instead of the system's (a district's private CA).",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of the connection and of each command."
+    )
+    sms_url: str | None = Field(
+        default=None, description="The SMS gateway's http(s) URL; unset: no SMS."
+    )
+    sms_method: Literal["POST", "GET"] = Field(
+        default="POST", description="POST (the template is the body) or GET (the query)."
+    )
+    sms_content_type: Literal["application/json", "application/x-www-form-urlencoded"] = Field(
+        default="application/json", description="The media type of a POST body."
+    )
+    sms_body_template: str = Field(
+        default='{"phone": "{phone}", "text": "{text}", "id": "{delivery_id}"}',
+        description="A JSON document (POST, application/json) or a query string "
+        "name=value&... (form body, or GET query) with {phone}, {text}, {delivery_id}, "
+        "{event_id}, {kind}, {created_at} inside values; {phone} and {text} required.",
+    )
+    sms_auth_header: SecretStr | None = Field(
+        default=None, description='One header sent with every call, "Name: value".'
+    )
+    sms_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of the gateway call (connect, each read)."
+    )
+    sms_max_segments: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Longer text is cut to this many SMS segments (67 Chinese characters "
+        "each, 70 in a single SMS; 3GPP TS 23.038).",
+    )
+
+    @field_validator("sms_method", mode="before")
+    @classmethod
+    def _method_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def check_notify_channels(self) -> Settings:
+        """The SMTP and SMS settings fit together; ValueError naming the setting if not."""
+        from urllib.parse import urlsplit
+
+        from gis_service.notify.channels import email, sms
+
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"GIS_{name.upper()} ({name}): {why}")
+
+        if self.smtp_host:
+            if not self.smtp_from:
+                raise bad("smtp_from", "required when smtp_host is set")
+            if self.smtp_starttls and self.smtp_implicit_tls:
+                raise bad("smtp_implicit_tls", "choose it or smtp_starttls, not both")
+            if self.smtp_user and not (self.smtp_starttls or self.smtp_implicit_tls):
+                raise bad("smtp_user", "a login needs smtp_starttls or smtp_implicit_tls")
+            if self.smtp_ca_file and not self.smtp_ca_file.is_file():
+                raise bad("smtp_ca_file", f"no such file {self.smtp_ca_file}")
+        if self.smtp_from:
+            try:
+                email.mailbox(self.smtp_from)
+            except ValueError as exc:
+                raise bad("smtp_from", str(exc)) from None
+        if self.sms_url is not None:
+            url = urlsplit(self.sms_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise bad("sms_url", f"not an http(s) URL: {self.sms_url!r}")
+        try:
+            sms.parse_template(self.sms_body_template, self.sms_method, self.sms_content_type)
+        except ValueError as exc:
+            raise bad("sms_body_template", str(exc)) from None
+        if self.sms_auth_header is not None:
+            try:
+                sms.parse_auth_header(self.sms_auth_header.get_secret_value())
+            except ValueError as exc:
+                raise bad("sms_auth_header", str(exc)) from None
+        return self
 
     @property
     def photos_path(self) -> Path:
