@@ -16,6 +16,7 @@ from gis_service.cli import (
     db,
     imports,
     maps,
+    notify,
     open311,
     people,
     serve,
@@ -51,6 +52,7 @@ app.add_typer(access.app, name="access")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(maps.app, name="maps")
 app.add_typer(audit.app, name="audit")
+app.add_typer(notify.app, name="notify")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)
