@@ -27,6 +27,8 @@ class WebhookReceiver:
         self.delay = delay
         self.counts: Counter[str] = Counter()
         self.bodies: dict[str, dict[str, Any]] = {}
+        #: wall-clock time (time.time()) each delivery id first arrived
+        self.arrived: dict[str, float] = {}
         self.bad = 0
         self.requests = 0
         self._lock = threading.Lock()
@@ -51,6 +53,7 @@ class WebhookReceiver:
                     if ok and status < 300:
                         delivery = self.headers["X-Delivery-Id"]
                         receiver.counts[delivery] += 1
+                        receiver.arrived.setdefault(delivery, time.time())
                         data = json.loads(body)
                         assert data["delivery_id"] == delivery
                         assert data["event_id"] == self.headers["X-Event-Id"]

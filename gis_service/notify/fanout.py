@@ -69,22 +69,92 @@ def fan_out_batch(conn: Connection, settings: Settings, limit: int) -> Batch:
         return batch
     accounts = rules.load_accounts(conn)
     subscriptions = _subscriptions(conn)
+    events = _by_id(
+        conn,
+        "SELECT id, case_id, at, actor_id, action, data FROM case_event "
+        "WHERE id = ANY(CAST(:ids AS bigint[]))",
+        [r["event_id"] for r in rows if r["event_id"] is not None],
+    )
+    reminders = _by_id(
+        conn,
+        "SELECT id, case_id, kind, threshold, deadline_at FROM notify_reminder "
+        "WHERE id = ANY(CAST(:ids AS bigint[]))",
+        [r["reminder_id"] for r in rows if r["reminder_id"] is not None],
+    )
+    work = []
     for row in rows:
-        try:
-            with conn.begin_nested():
-                n, d = _fan_out_one(conn, settings, row, accounts, subscriptions)
-            batch.notifications += n
-            batch.deliveries += d
-            error = None
-        except Exception as exc:
-            log.exception("fan-out of outbox row %s failed", row["id"])
-            batch.failed += 1
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-        conn.execute(
-            text("UPDATE notify_outbox SET done_at = now(), error = :e WHERE id = :id"),
-            {"id": row["id"], "e": error},
-        )
+        if row["event_id"] is not None:
+            event = events.get(row["event_id"])
+            if event is None:
+                continue
+            pairs = rules.event_kinds(event, settings)
+            work.append((row, event, pairs, event["case_id"], f"event:{event['id']}"))
+        else:
+            reminder = reminders[row["reminder_id"]]
+            kind = Kind(reminder["kind"])
+            pairs = [(kind, a) for a in rules.reminder_audiences(kind)]
+            work.append((row, None, pairs, reminder["case_id"], f"reminder:{reminder['id']}"))
+    work = [w for w in work if w[2]]  # most events (comments, notes…) notify nobody
+    cases = _by_id(
+        conn,
+        CASE_SQL.replace("c.id = :id", "c.id = ANY(CAST(:ids AS bigint[]))"),
+        list({w[3] for w in work}),
+    )
+    work = [(w, cases[w[3]]) for w in work if w[3] in cases]
+    errors: list[dict[str, Any]] = []
+    # The whole batch under one savepoint (few round trips); should a row raise, the
+    # batch is done again row by row, each under its own savepoint, and only the row
+    # that raises is skipped (and its error kept on the outbox row).
+    try:
+        with conn.begin_nested():
+            hooks: list[dict[str, Any]] = []
+            n = d = 0
+            for (row, event, pairs, _, source), case in work:
+                got = _fan_out_one(
+                    conn, settings, event, pairs, case, source, row, accounts, subscriptions, hooks
+                )
+                n, d = n + got[0], d + got[1]
+            d += _insert_webhooks(conn, hooks)
+        batch.notifications += n
+        batch.deliveries += d
+    except Exception:
+        log.exception("fan-out of a batch failed; doing it row by row")
+        for (row, event, pairs, _, source), case in work:
+            try:
+                with conn.begin_nested():
+                    hooks = []
+                    n, d = _fan_out_one(
+                        conn,
+                        settings,
+                        event,
+                        pairs,
+                        case,
+                        source,
+                        row,
+                        accounts,
+                        subscriptions,
+                        hooks,
+                    )
+                    d += _insert_webhooks(conn, hooks)
+                batch.notifications += n
+                batch.deliveries += d
+            except Exception as exc:
+                log.exception("fan-out of outbox row %s failed", row["id"])
+                batch.failed += 1
+                errors.append({"id": row["id"], "e": f"{type(exc).__name__}: {exc}"[:2000]})
+    conn.execute(
+        text("UPDATE notify_outbox SET done_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
+        {"ids": [r["id"] for r in rows]},
+    )
+    if errors:
+        conn.execute(text("UPDATE notify_outbox SET error = :e WHERE id = :id"), errors)
     return batch
+
+
+def _by_id(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    return {r["id"]: dict(r) for r in conn.execute(text(sql), {"ids": ids}).mappings()}
 
 
 def _subscriptions(conn: Connection) -> list[dict[str, Any]]:
@@ -99,48 +169,17 @@ def _subscriptions(conn: Connection) -> list[dict[str, Any]]:
 def _fan_out_one(
     conn: Connection,
     settings: Settings,
+    event: dict[str, Any] | None,
+    pairs: list[tuple[Kind, rules.Audience]],
+    case: dict[str, Any],
+    source: str,
     row: dict[str, Any],
     accounts: list[rules.Account],
     subscriptions: list[dict[str, Any]],
+    hooks: list[dict[str, Any]],
 ) -> tuple[int, int]:
-    if row["event_id"] is not None:
-        event = (
-            conn.execute(
-                text(
-                    "SELECT id, case_id, at, actor_id, action, data FROM case_event WHERE id = :id"
-                ),
-                {"id": row["event_id"]},
-            )
-            .mappings()
-            .one_or_none()
-        )
-        if event is None:
-            return 0, 0
-        event = dict(event)
-        pairs = rules.event_kinds(event, settings)
-        case_id, source = event["case_id"], f"event:{event['id']}"
-    else:
-        reminder = (
-            conn.execute(
-                text(
-                    "SELECT id, case_id, kind, threshold, deadline_at FROM notify_reminder "
-                    "WHERE id = :id"
-                ),
-                {"id": row["reminder_id"]},
-            )
-            .mappings()
-            .one()
-        )
-        event = None
-        kind = Kind(reminder["kind"])
-        pairs = [(kind, a) for a in rules.reminder_audiences(kind)]
-        case_id, source = reminder["case_id"], f"reminder:{reminder['id']}"
-    if not pairs:
-        return 0, 0
-    case = conn.execute(text(CASE_SQL), {"id": case_id}).mappings().one_or_none()
-    if case is None:
-        return 0, 0
-    case = dict(case)
+    """Inbox rows and personal deliveries written; webhook deliveries appended to
+    ``hooks`` (written by :func:`_insert_webhooks`, one statement per batch)."""
     notifications = deliveries = 0
     for kind in dict.fromkeys(k for k, _ in pairs):
         people: dict[int, rules.Account] = {}
@@ -165,7 +204,7 @@ def _fan_out_one(
         )
         notifications += n
         deliveries += d
-        deliveries += _webhooks(conn, kind, source, subscriptions, message, payload, urgent)
+        _webhooks(hooks, kind, source, subscriptions, message, payload, urgent)
     return notifications, deliveries
 
 
@@ -311,43 +350,52 @@ def _notify(
 
 
 def _webhooks(
-    conn: Connection,
+    hooks: list[dict[str, Any]],
     kind: Kind,
     source: str,
     subscriptions: list[dict[str, Any]],
     message: tuple[str, str],
     payload: dict[str, Any],
     urgent: bool,
-) -> int:
-    chosen = [s for s in subscriptions if not s["kinds"] or kind.value in s["kinds"]]
-    if not chosen:
-        return 0
+) -> None:
+    """Append a webhook delivery for each active subscription that takes ``kind``."""
     title, body = message
-    result = conn.execute(
+    for s in subscriptions:
+        if not s["kinds"] or kind.value in s["kinds"]:
+            hooks.append(
+                {
+                    "subscription_id": s["id"],
+                    "url": s["url"],
+                    "kind": kind.value,
+                    "source": source,
+                    "subject": title,
+                    "body": body,
+                    "payload": payload,
+                    "urgent": urgent,
+                }
+            )
+
+
+def _insert_webhooks(conn: Connection, hooks: list[dict[str, Any]]) -> int:
+    """Write the webhook deliveries in one statement; a repeat writes nothing (unique
+    subscription, kind, source). Returns how many were written."""
+    if not hooks:
+        return 0
+    return conn.execute(
         text(
             """
             INSERT INTO notify_delivery (subscription_id, kind, source, channel, recipient,
                                          subject, body, payload, urgent)
-            VALUES (:s, :kind, :source, 'webhook', :url, :subject, :body,
-                    CAST(:payload AS jsonb), :urgent)
+            SELECT x.subscription_id, x.kind, x.source, 'webhook', x.url, x.subject, x.body,
+                   x.payload, x.urgent
+              FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+                   subscription_id integer, kind text, source text, url text, subject text,
+                   body text, payload jsonb, urgent boolean)
             ON CONFLICT DO NOTHING
             """
         ),
-        [
-            {
-                "s": s["id"],
-                "url": s["url"],
-                "kind": kind.value,
-                "source": source,
-                "subject": title,
-                "body": body,
-                "payload": json.dumps(payload, ensure_ascii=False),
-                "urgent": urgent,
-            }
-            for s in chosen
-        ],
-    )
-    return result.rowcount if result.rowcount >= 0 else len(chosen)
+        {"rows": json.dumps(hooks, ensure_ascii=False)},
+    ).rowcount
 
 
 def _preferences(conn: Connection, users: list[int]) -> dict[tuple[int, str, str], bool]:

@@ -183,39 +183,49 @@ class Sender:
     ) -> None:
         s = self.settings
         now = datetime.now(UTC)
+        sent: list[str] = []
+        retries: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
+        for d, (outcome, error) in zip(claimed, outcomes, strict=True):
+            if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
+                outcome = "dead"
+                error = f"{error} (gave up after {d['attempts']} attempts)"
+            if outcome == "sent":
+                sent.append(str(d["id"]))
+            elif outcome == "retry":
+                due = now + timedelta(seconds=backoff_seconds(d["attempts"], s))
+                retries.append({"id": d["id"], "due": due, "e": (error or "")[:2000]})
+            else:
+                dead.append({"id": d["id"], "e": (error or "")[:2000]})
         with get_engine(s).begin() as conn:
-            for d, (outcome, error) in zip(claimed, outcomes, strict=True):
-                if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
-                    outcome = "dead"
-                    error = f"{error} (gave up after {d['attempts']} attempts)"
-                if outcome == "sent":
-                    self.totals.sent += 1
-                    conn.execute(
-                        text(
-                            "UPDATE notify_delivery SET status = 'sent', sent_at = now(), "
-                            "updated_at = now(), last_error = NULL WHERE id = :id"
-                        ),
-                        {"id": d["id"]},
-                    )
-                elif outcome == "retry":
-                    self.totals.retried += 1
-                    due = now + timedelta(seconds=backoff_seconds(d["attempts"], s))
-                    conn.execute(
-                        text(
-                            "UPDATE notify_delivery SET status = 'pending', updated_at = now(), "
-                            "next_attempt_at = :due, last_error = :e WHERE id = :id"
-                        ),
-                        {"id": d["id"], "due": due, "e": (error or "")[:2000]},
-                    )
-                else:
-                    self.totals.dead += 1
-                    conn.execute(
-                        text(
-                            "UPDATE notify_delivery SET status = 'dead', updated_at = now(), "
-                            "last_error = :e WHERE id = :id"
-                        ),
-                        {"id": d["id"], "e": (error or "")[:2000]},
-                    )
+            if sent:
+                conn.execute(
+                    text(
+                        "UPDATE notify_delivery SET status = 'sent', sent_at = now(), "
+                        "updated_at = now(), last_error = NULL "
+                        "WHERE id = ANY(CAST(:ids AS uuid[]))"
+                    ),
+                    {"ids": sent},
+                )
+            if retries:
+                conn.execute(
+                    text(
+                        "UPDATE notify_delivery SET status = 'pending', updated_at = now(), "
+                        "next_attempt_at = :due, last_error = :e WHERE id = :id"
+                    ),
+                    retries,
+                )
+            if dead:
+                conn.execute(
+                    text(
+                        "UPDATE notify_delivery SET status = 'dead', updated_at = now(), "
+                        "last_error = :e WHERE id = :id"
+                    ),
+                    dead,
+                )
+        self.totals.sent += len(sent)
+        self.totals.retried += len(retries)
+        self.totals.dead += len(dead)
 
     def beat(self) -> None:
         """Write this sender's heartbeat row (``/healthz``'s ``notifier`` part)."""
