@@ -201,3 +201,54 @@ def test_healthz_shows_the_notifier(case_city) -> None:
         after = api.get("/healthz").json()["notifier"]
     assert after["state"] == "running" and 0 <= after["heartbeat_age_s"] < 30
     assert (after["pending"], after["dead"]) == (0, 0)
+
+
+def inbox_of(settings) -> set[tuple[str, str]]:
+    from sqlalchemy import text
+
+    with transaction(settings) as conn:
+        return {
+            (r.username, r.kind)
+            for r in conn.execute(
+                text(
+                    "SELECT u.username, n.kind FROM notification n "
+                    "JOIN app_user u ON u.id = n.user_id"
+                )
+            )
+        }
+
+
+def test_a_return_and_a_bad_rating_by_the_residents_link_reach_the_right_people(
+    case_city,
+) -> None:
+    from sqlalchemy import text
+
+    from gis_service.cases.actions import rate_by_link
+
+    s = case_city["settings"]
+    team = case_city["teams"]["a"]
+    with TestClient(create_app(s)) as api:
+        c = report(api, case_city["worker1"])
+        act(api, case_city["sub1_sup"], c["id"], "accept")
+        act(api, case_city["sub1_sup"], c["id"], "dispatch", team_id=team)
+        act(api, case_city["team_a"], c["id"], "return", note="不属于本队职责")
+    fan_out(s)
+    assert inbox_of(s) == {
+        ("sup-d", "new_case"),
+        ("sup-s1", "new_case"),
+        ("ta", "dispatched"),
+        ("sup-d", "returned"),
+        ("sup-s1", "returned"),
+    }
+    with transaction(s) as conn:  # closed (the check's path has its own tests)
+        token = conn.execute(
+            text(
+                "UPDATE cases SET status = 'closed', closed_at = now(), team_id = :t, "
+                "public_token = gen_random_uuid() WHERE id = :id RETURNING public_token::text"
+            ),
+            {"id": c["id"], "t": team},
+        ).scalar_one()
+        rate_by_link(conn, token, 1, "没人来处理")
+    fan_out(s)
+    bad = {who for who, kind in inbox_of(s) if kind == "rated_badly"}
+    assert bad == {"sup-d", "sup-s1", "ta"}
