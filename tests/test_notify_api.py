@@ -252,3 +252,21 @@ def test_a_return_and_a_bad_rating_by_the_residents_link_reach_the_right_people(
     fan_out(s)
     bad = {who for who, kind in inbox_of(s) if kind == "rated_badly"}
     assert bad == {"sup-d", "sup-s1", "ta"}
+
+
+def test_an_admin_sets_an_accounts_email_checked_for_its_shape(case_city) -> None:
+    s = case_city["settings"]
+    with TestClient(create_app(s)) as api:
+        users = api.get("/api/v1/admin/users", headers=case_city["admin"]).json()["users"]
+        ta = next(u for u in users if u["username"] == "ta")
+        assert ta["email"] is None
+        r = api.patch(
+            f"/api/v1/admin/users/{ta['id']}", headers=case_city["admin"], json={"email": "ta@"}
+        )
+        assert r.status_code == 422 and r.json()["field"] == "email"
+        r = api.patch(
+            f"/api/v1/admin/users/{ta['id']}",
+            headers=case_city["admin"],
+            json={"email": "ta@example.org"},
+        )
+        assert r.status_code == 200 and r.json()["email"] == "ta@example.org"

@@ -29,6 +29,7 @@ Create Date: 2026-11-30
 
 from alembic import op
 
+from gis_service.auth.users import EMAIL_MAX, EMAIL_PATTERN
 from gis_service.notify.channels import CHANNELS
 from gis_service.notify.kinds import DELIVERY_STATUSES, KINDS, PERSONAL_CHANNELS
 from gis_service.vocabulary import sql_list
@@ -39,8 +40,8 @@ branch_labels = None
 depends_on = None
 
 KIND_LIST = sql_list(KINDS)
-# a plain shape check (RFC 5321 lengths); deliverability is the SMTP server's answer
-EMAIL_CHECK = r"email ~ '^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$' AND length(email) <= 254"
+# the shape check of auth/users.py check_email (the API names the field before this)
+EMAIL_CHECK = f"email ~ '{EMAIL_PATTERN}' AND length(email) <= {EMAIL_MAX}"
 
 
 def upgrade() -> None:
