@@ -14,9 +14,10 @@ WEB    := gis_service/web
 
 .PHONY: demo test setup system venv assets db lint serve bench clean
 
+# the server and, beside it, the notification sender (gis-service notify run)
 demo: setup
 	$(BIN)/gis-service demo
-	$(BIN)/gis-service serve
+	$(BIN)/gis-service serve --notify
 
 test: setup
 	$(BIN)/ruff check gis_service tests benchmarks

@@ -7,6 +7,7 @@ existing server; without it the project-local cluster under ``var_dir`` is used.
 from __future__ import annotations
 
 import hashlib
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -136,6 +137,36 @@ class Settings(BaseSettings):
     # The case lock (cases/locks.py): a dispatcher's claim on a case lasts this many
     # seconds unless renewed (the case page renews it while open); then it is free.
     case_lock_seconds: int = Field(default=120, ge=5, le=3600)
+    # --- Notifications: the sender `gis-service notify run` and webhooks (gis_service/notify/)
+    # Idle wait between the sender's loops, and how many outbox rows / deliveries one loop
+    # claims; deliveries of one loop go out over this many threads.
+    notify_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    notify_batch: int = Field(default=200, ge=1, le=10_000)
+    notify_workers: int = Field(default=8, ge=1, le=64)
+    # Retries: the n-th failed try waits base * 2**(n-1) seconds, at most cap; after
+    # max_attempts tries (or a non-retryable error) the delivery is dead (dead letters).
+    notify_retry_base_seconds: float = Field(default=10.0, ge=0, le=3600)
+    notify_retry_cap_seconds: float = Field(default=3600.0, ge=0, le=7 * 86400)
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    # A delivery left "sending" this long was cut off by a crash: it is tried again, with
+    # the same delivery id (the receiver recognises the retry).
+    notify_sending_lease_seconds: float = Field(default=120.0, gt=0, le=86400)
+    # Near-deadline reminders (即将到期): one per case when each of these shares of the
+    # deadline's span (acceptance to deadline) has elapsed; empty/None: 1 minus the desk's
+    # near-deadline share, so the reminder and the desk's 临期 tab agree.
+    notify_reminder_shares: tuple[float, ...] | None = None
+    # How often the scheduler looks for due reminders, and how far back: a threshold
+    # crossed longer ago than this when it first looks (a history load) is not sent.
+    notify_schedule_seconds: float = Field(default=30.0, gt=0, le=3600)
+    notify_reminder_lookback_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # A rating (1..5) at or below this is a bad one (差评): the dispatchers and team hear.
+    notify_bad_rating_max: int = Field(default=2, ge=1, le=4)
+    # Quiet hours (service time, GIS_TIMEZONE) for people who have not set their own: a
+    # non-urgent SMS waits for their end. Equal: none.
+    notify_quiet_start: time = time(22, 0)
+    notify_quiet_end: time = time(7, 0)
+    # A webhook POST that has not answered in this many seconds failed (retryable).
+    notify_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

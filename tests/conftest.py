@@ -27,7 +27,8 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 TABLES = (
     "case_event, case_photo, cases, app_user, team, open311_client, walk_edge, "
     "walk_node, import_run, service_point, unit_staff, admin_unit, building_access, "
-    "service_circle, circle_union, sign_in_failure"
+    "service_circle, circle_union, sign_in_failure, notify_outbox, webhook_subscription, "
+    "notify_heartbeat"
 )
 # The admin account "root" (id 0) and its session 0, put in every test database by the
 # fixtures (seed_root): every request's session is checked against the database

@@ -23,7 +23,15 @@ from tests.conftest import GRIDS, IN_GRID_1, IN_GRID_2, make_user, write
 
 PREFIX = "/api/v1/admin"
 #: the tables the admin API writes: a refused request must leave each exactly as it was
-WRITTEN = ("app_user", "team", "unit_staff", "case_category", "open311_client", "service_point")
+WRITTEN = (
+    "app_user",
+    "team",
+    "unit_staff",
+    "case_category",
+    "open311_client",
+    "service_point",
+    "webhook_subscription",
+)
 OTHERS = ("district_sup", "sub1_sup", "planner", "worker1", "team_a")
 
 
@@ -53,6 +61,21 @@ def city(case_city) -> dict:
                 text("SELECT username, id FROM app_user WHERE username IN ('spare', 'gw2')")
             ).all()
         )
+        webhook = conn.execute(
+            text(
+                "INSERT INTO webhook_subscription (name, url, secret) "
+                "VALUES ('热线', 'http://127.0.0.1:9/hook', 'a-secret-of-sixteen+') RETURNING id"
+            )
+        ).scalar_one()
+        dead = conn.execute(
+            text(
+                "INSERT INTO notify_delivery (subscription_id, kind, source, channel, recipient, "
+                "subject, body, status, attempts, last_error) VALUES (:w, 'overdue', 'event:1', "
+                "'webhook', 'http://127.0.0.1:9/hook', 's', 'b', 'dead', 8, 'HTTP 503') "
+                "RETURNING id::text"
+            ),
+            {"w": webhook},
+        ).scalar_one()
     return {
         **case_city,
         "ids": {
@@ -62,6 +85,8 @@ def city(case_city) -> dict:
             "client": client["id"],
             "point": point["id"],
             "team": case_city["teams"]["c"],
+            "webhook": webhook,
+            "dead": dead,
         },
     }
 
@@ -159,6 +184,20 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         f"/service-points/{i['point']}/reopen",
         None,
     ),
+    # notifications (notify/routes.py): dead letters and webhook subscriptions
+    ("GET", "/notify/dead-letters"): lambda i: ("/notify/dead-letters?limit=10", None),
+    ("POST", "/notify/deliveries/{delivery_id}/retry"): lambda i: (
+        f"/notify/deliveries/{i['dead']}/retry",
+        None,
+    ),
+    ("GET", "/webhooks"): lambda i: ("/webhooks", None),
+    ("POST", "/webhooks"): lambda i: (
+        "/webhooks",
+        {"name": "市级平台", "url": "https://127.0.0.1:8443/in", "kinds": ["overdue"]},
+    ),
+    ("GET", "/webhooks/{webhook_id}"): lambda i: (f"/webhooks/{i['webhook']}", None),
+    ("PUT", "/webhooks/{webhook_id}"): lambda i: (f"/webhooks/{i['webhook']}", {"active": False}),
+    ("DELETE", "/webhooks/{webhook_id}"): lambda i: (f"/webhooks/{i['webhook']}", None),
 }
 
 #: (method, path) → bad requests: (path, body, the field the 422 must name)
@@ -269,6 +308,21 @@ BAD: dict[tuple[str, str], Callable[[dict], list[tuple[str, Any, str]]]] = {
     ("POST", "/service-points/{point_id}/reopen"): lambda i: [
         ("/service-points/x/reopen", None, "point_id")
     ],
+    ("GET", "/notify/dead-letters"): lambda i: [("/notify/dead-letters?limit=0", None, "limit")],
+    ("POST", "/notify/deliveries/{delivery_id}/retry"): lambda i: [
+        ("/notify/deliveries/x/retry", None, "delivery_id")
+    ],
+    ("GET", "/webhooks"): lambda i: [],
+    ("POST", "/webhooks"): lambda i: [
+        ("/webhooks", {**SAMPLES["POST", "/webhooks"](i)[1], "url": "ftp://x/y"}, "url"),
+        ("/webhooks", {**SAMPLES["POST", "/webhooks"](i)[1], "kinds": ["rain"]}, "kinds.0"),
+        ("/webhooks", {**SAMPLES["POST", "/webhooks"](i)[1], "secret": "short"}, "secret"),
+    ],
+    ("GET", "/webhooks/{webhook_id}"): lambda i: [("/webhooks/x", None, "webhook_id")],
+    ("PUT", "/webhooks/{webhook_id}"): lambda i: [
+        (f"/webhooks/{i['webhook']}", {"url": "ftp://x/y"}, "url")
+    ],
+    ("DELETE", "/webhooks/{webhook_id}"): lambda i: [("/webhooks/x", None, "webhook_id")],
 }
 
 

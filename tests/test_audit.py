@@ -160,6 +160,12 @@ def world(case_city, tmp_path):
         )
         conn.execute(
             text(
+                "INSERT INTO webhook_subscription (name, url, secret) "
+                "VALUES ('hotline', 'http://127.0.0.1:9/hook', 'a-secret-of-sixteen+')"
+            )
+        )
+        conn.execute(
+            text(
                 "INSERT INTO walk_node VALUES (1, 'SRID=4326;POINT(113.0 34.0)'), "
                 "(2, 'SRID=4326;POINT(113.01 34.0)')"
             )
@@ -189,6 +195,7 @@ CHANGES: dict[str, tuple[str, object]] = {
     "cases": ("category_code", "environment.litter"),
     "unit_staff": ("phone", "13900000000"),
     "approval_delegation": ("note", "休假期间代为审批"),
+    "webhook_subscription": ("url", "http://127.0.0.1:9/changed"),
 }
 
 

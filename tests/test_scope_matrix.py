@@ -852,6 +852,12 @@ NO_JURISDICTION = {
     "/desk/reports": "the monthly reports' page shell: its data is check_monthly_reports'",
     "/api/v1/reports/jobs/{name}": "status of a report being printed, no figures",
     "/api/v1/desk/saved-searches": "the viewer's own saved searches (test_workload)",
+    "/api/v1/notifications": "the viewer's own inbox, by user id (test_notify_api)",
+    "/api/v1/notifications/unread": "the viewer's own unread count (test_notify_api)",
+    "/api/v1/notifications/preferences": "the viewer's own choices (test_notify_api)",
+    "/api/v1/admin/notify/dead-letters": "admins only; everyone else 403 (test_notify_sender)",
+    "/api/v1/admin/webhooks": "admins only; everyone else 403 (test_notify_api)",
+    "/api/v1/admin/webhooks/{webhook_id}": "admins only; everyone else 403 (test_notify_api)",
     **{
         f"/api/v1/admin{path}": "admins only; everyone else 403 (tested in test_admin_api)"
         for path in (

@@ -85,6 +85,7 @@ def create_user(body: s.UserCreate, settings: SettingsDep, _: AdminDep) -> JSONR
             team_id=body.team_id,
             display_name=body.display_name,
             phone=body.phone,
+            email=body.email,
         )
     return _json(user, 201)
 

@@ -30,6 +30,7 @@ class UserPublic(Public):
     scopes: list[str]
     team_id: int | None
     phone: str | None
+    email: str | None = None
     active: bool
     created_at: datetime
 
@@ -50,6 +51,7 @@ class UserCreate(Request):
     team_id: int | None = Field(None, description="Team members: their team")
     display_name: str | None = None
     phone: str | None = None
+    email: str | None = Field(None, description="Where e-mail notifications go")
 
 
 class UserUpdate(Request):
@@ -60,6 +62,7 @@ class UserUpdate(Request):
     team_id: int | None = None
     display_name: str | None = None
     phone: str | None = None
+    email: str | None = None
 
 
 class PasswordReset(Request):

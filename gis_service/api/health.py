@@ -17,6 +17,7 @@ from gis_service.api.schemas import HealthPublic, refusals
 from gis_service.api.services import Services
 from gis_service.db.asyncpool import report_path_status
 from gis_service.db.engine import database_status
+from gis_service.notify.health import notifier_status
 
 router = APIRouter(tags=["health"])
 
@@ -54,7 +55,9 @@ def _parts(services: Services, database_up: bool, report_path: str) -> dict[str,
 async def healthz(services: ServicesDep) -> JSONResponse:
     """200 ``status: ok`` with the PostGIS version, the schema revision and the state of
     each part (``statistics``, ``access``, ``report_path``; ``down`` lists what cannot
-    serve). When the database does not answer: 503 in our error body
+    serve) and ``notifier``: the notification sender's state (running, stale,
+    not_running), its heartbeat's age in seconds and the pending and dead deliveries.
+    When the database does not answer: 503 in our error body
     (``database_unavailable``, with Retry-After like every database fault,
     api/handlers.py) with ``status: error``, ``database: unreachable`` and the parts."""
     settings = services.settings
@@ -66,6 +69,10 @@ async def healthz(services: ServicesDep) -> JSONResponse:
         fault.extra |= {"status": "error", "database": "unreachable"}
         fault.extra |= _parts(services, False, report_path)
         return error_response(fault)
+    try:
+        notifier = await run_in_threadpool(notifier_status, settings)
+    except SQLAlchemyError as exc:  # a schema without the notification tables yet
+        notifier = {"state": "unknown", "detail": type(exc).__name__}
     return JSONResponse(
         {
             "status": "ok",
@@ -74,5 +81,7 @@ async def healthz(services: ServicesDep) -> JSONResponse:
             "postgis": postgis,
             "schema": revision,
             **_parts(services, True, report_path),
+            # the notification sender (notify/health.py): heartbeat age, pending, dead
+            "notifier": notifier,
         }
     )

@@ -163,6 +163,16 @@ class Versions(BaseModel):
 # --- the service's own ------------------------------------------------------------------
 
 
+class NotifierHealth(Public):
+    """The notification sender (gis_service/notify/health.py)."""
+
+    state: str
+    heartbeat_age_s: float | None = None
+    senders: int | None = None
+    pending: int | None = None
+    dead: int | None = None
+
+
 class HealthPublic(Public):
     status: Literal["ok", "error"]
     version: str | None = None
@@ -172,6 +182,7 @@ class HealthPublic(Public):
     stats_ready: bool | None = None
     access_ready: bool | None = None
     detail: str | None = None
+    notifier: NotifierHealth | None = None
 
 
 class Label(BaseModel):

@@ -68,6 +68,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("walk_node", "network", "id", bulk=True),
     # who may decide another supervisor's approvals, and for how long (cases/approvals.py)
     Audited("approval_delegation", "approvals", "id"),
+    # other systems that receive case notifications, and their signing secrets (redacted)
+    Audited("webhook_subscription", "webhooks", "name", redact=("secret",)),
 )
 BY_TABLE: dict[str, Audited] = {a.table: a for a in AUDITED}
 #: the filter words, in the list's order
@@ -96,6 +98,17 @@ NOT_AUDITED: dict[str, str] = {
     "monthly_report": "versions of the monthly reports (reports/versions.py): append-only "
     "evidence themselves — each keeps who made and sent it and when, a sent version is "
     "frozen by a trigger, and a correction is a new version with its reason",
+    "notify_outbox": "the queue of case events and reminders to fan out (notify/); each "
+    "row is a copy of a timeline event's id or a reminder's, done once fanned out",
+    "notification": "the in-app inbox: what the rules (notify/rules.py) told each person "
+    "about the timeline's events; the person's own read marks",
+    "notify_delivery": "copies of notifications on their way through e-mail, SMS and "
+    "webhooks, with their tries and errors (the dead-letter list)",
+    "notify_preference": "a person's own choice of channels per notification kind",
+    "notify_quiet_hours": "a person's own quiet hours for SMS",
+    "notify_reminder": "the deadline reminders sent, one per case, kind, threshold and "
+    "deadline: derived from the cases by the scheduler",
+    "notify_heartbeat": "the notification sender's liveness row, rewritten every loop",
     "case_lock": "a dispatcher's short-lived claim on a case while working on it "
     "(cases/locks.py); what they then do is on the case's timeline (case_event)",
 }

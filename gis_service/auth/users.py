@@ -21,8 +21,25 @@ SCOPE_LEVELS: dict[Role, tuple[str, ...]] = {
     Role.planner: (Level.district, Level.subdistrict, Level.community),
 }
 USER_COLUMNS = (
-    "id, username, display_name, role, scopes, team_id, phone, active, token_version, created_at"
+    "id, username, display_name, role, scopes, team_id, phone, email, active, token_version, "
+    "created_at"
 )
+#: an e-mail address for notifications (migration 0014's CHECK on app_user.email, a plain
+#: shape check within RFC 5321's lengths; deliverability is the SMTP server's answer)
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+EMAIL_MAX = 254
+
+
+def check_email(email: str | None) -> str | None:
+    """The address, stripped, or None for none; 422 naming ``email`` when malformed."""
+    import re
+
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if len(email) > EMAIL_MAX or not re.match(EMAIL_PATTERN, email):
+        raise InvalidInput(f"email {email!r} is not an e-mail address", field="email")
+    return email
 
 
 def create_user(
@@ -35,8 +52,10 @@ def create_user(
     team_id: int | None = None,
     display_name: str | None = None,
     phone: str | None = None,
+    email: str | None = None,
 ) -> dict[str, Any]:
     role, scopes = check_assignment(conn, role, scopes, team_id)
+    email = check_email(email)
     if len(password) < MIN_LENGTH:
         raise InvalidInput(f"the password needs at least {MIN_LENGTH} characters", field="password")
     if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).first():
@@ -48,8 +67,8 @@ def create_user(
                     text(
                         f"""
         INSERT INTO app_user (username, password_hash, display_name, role, scopes, team_id,
-                              phone)
-        VALUES (:username, :hash, :name, :role, :scopes, :team_id, :phone)
+                              phone, email)
+        VALUES (:username, :hash, :name, :role, :scopes, :team_id, :phone, :email)
         RETURNING {USER_COLUMNS}
         """
                     ),
@@ -61,6 +80,7 @@ def create_user(
                         "scopes": scopes,
                         "team_id": team_id,
                         "phone": phone,
+                        "email": email,
                     },
                 )
                 .mappings()
@@ -213,6 +233,7 @@ def update_user(
     team_id: int | Any | None = _UNSET,
     display_name: str | None = None,
     phone: str | Any | None = _UNSET,
+    email: str | Any | None = _UNSET,
 ) -> dict[str, Any]:
     """Change an account's role, scopes, team (checked as at creation,
     :func:`check_assignment`), display name or phone. A change of role, scopes or team
@@ -237,7 +258,7 @@ def update_user(
             text(
                 f"""
         UPDATE app_user SET role = :role, scopes = :scopes, team_id = :team,
-               display_name = :name, phone = :phone,
+               display_name = :name, phone = :phone, email = :email,
                token_version = token_version + CASE WHEN :bump THEN 1 ELSE 0 END
          WHERE username = :u RETURNING {USER_COLUMNS}
         """
@@ -248,6 +269,7 @@ def update_user(
                 "team": new_team,
                 "name": (display_name or "").strip() or current["display_name"],
                 "phone": current["phone"] if phone is _UNSET else phone,
+                "email": current["email"] if email is _UNSET else check_email(email),
                 "bump": assignment,
                 "u": username,
             },

@@ -17,6 +17,7 @@ from gis_service.cli import (
     imports,
     maps,
     monthly,
+    notify,
     open311,
     people,
     serve,
@@ -53,6 +54,7 @@ app.add_typer(tiles.app, name="tiles")
 app.add_typer(maps.app, name="maps")
 app.add_typer(audit.app, name="audit")
 app.add_typer(monthly.app, name="report")
+app.add_typer(notify.app, name="notify")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import typer
 import uvicorn
 from rich.console import Console
@@ -19,8 +23,12 @@ def serve(
     host: str = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8000)."),
     workers: int = typer.Option(1, help="Worker processes."),
+    notify: bool = typer.Option(
+        False, "--notify", help="Also run the notification sender (gis-service notify run)."
+    ),
 ) -> None:
-    """Serve the API and the pages."""
+    """Serve the API and the pages; with ``--notify`` (``make demo``) the notification
+    sender runs beside it as a child process, stopped when the server stops."""
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -33,6 +41,22 @@ def serve(
     console.print(f"Units:     {base}/api/v1/units?level=subdistrict")
     console.print(f"Locate:    {base}/api/v1/locate?lon=113.68&lat=34.78")
     replace_dead_workers_at_once()
+    sender = _start_sender() if notify else None
+    try:
+        _serve(host, port, workers, settings.worker_healthcheck_seconds)
+    finally:
+        if sender is not None:
+            sender.terminate()
+            sender.wait(timeout=30)
+
+
+def _start_sender() -> subprocess.Popen:
+    """``gis-service notify run`` as a child process (its progress goes to stderr)."""
+    console.print("Notify:    the sender runs beside the server (gis-service notify run)")
+    return subprocess.Popen([str(Path(sys.executable).parent / "gis-service"), "notify", "run"])
+
+
+def _serve(host: str, port: int, workers: int, healthcheck_seconds: float) -> None:
     uvicorn.run(
         "gis_service.app:create_app",
         factory=True,
@@ -46,7 +70,7 @@ def serve(
         # by default) as hung; a worker busy under load (a cube sync, a large analysis
         # holding the GIL) answered late in the soak and was killed, resetting the
         # connections it served. Dead workers are still replaced at once (supervision.py).
-        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
+        timeout_worker_healthcheck=healthcheck_seconds,
     )
 
 

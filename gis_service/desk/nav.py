@@ -49,6 +49,24 @@ def home_of(principal: Principal) -> str:
     return HOMES.get(principal.role, "/maps/resolution")
 
 
+#: the script that fills the inbox badge (the unread count) and its list
+BADGE_JS = "/static/app/notify-badge.js"
+
+
+def inbox_badge(principal: Principal, zh: bool) -> str:
+    """The inbox button with the unread count (hidden until notify-badge.js has read
+    ``GET /api/v1/notifications/unread``) and its drop-down list; accounts only."""
+    if principal.user_id is None:
+        return ""
+    label = "通知" if zh else "Notifications"
+    return (
+        f'<button type="button" class="gis-inbox-btn" data-testid="nav-inbox" hidden '
+        f'aria-expanded="false" aria-controls="gis-inbox">{label} '
+        '<b class="gis-unread" data-testid="nav-unread">0</b></button>'
+        '<div id="gis-inbox" class="gis-inbox" data-testid="nav-inbox-list" hidden></div>'
+    )
+
+
 def nav_bar(principal: Principal, lang: str, current: str, other_lang_url: str) -> str:
     """``<nav>`` with the links the viewer's role may open (``current`` marked), the
     viewer's name, the language switch and sign-out. Text only, no inline script or style,
@@ -69,6 +87,7 @@ def nav_bar(principal: Principal, lang: str, current: str, other_lang_url: str) 
         f'<nav class="gis-nav" data-testid="nav" lang="{lang}">'
         f'<span class="brand">{"网格治理" if zh else "Grid service"}</span>{"".join(items)}'
         f'<span class="who" data-testid="nav-who">{html.escape(who)}</span>'
+        f"{inbox_badge(principal, zh)}"
         f'<a href="{html.escape(other_lang_url)}" data-testid="nav-lang">'
         f"{'English' if zh else '中文'}</a>"
         f'<a href="/maps/logout" data-testid="nav-logout">{"退出" if zh else "Sign out"}</a>'

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gis_service.auth.principal import Principal
-from gis_service.desk.nav import nav_bar
+from gis_service.desk.nav import BADGE_JS, nav_bar
 from gis_service.maps import routes as maps_routes
 from gis_service.maps.assets import LEAFLET_CSS, LEAFLET_JS, MAPS_JS, VECTORGRID_JS
 from gis_service.mobile.shell import VOCABULARY_URL
@@ -100,6 +100,7 @@ def page(
 {nav_bar(principal, lang, current, other_language_url(request, lang))}
 {body}
 <script src="{VOCABULARY_URL}?v={v}" defer></script>
+<script src="{BADGE_JS}?v={v}" defer></script>
 {map_js}{own_js}{page_js}</body></html>"""
     return HTMLResponse(
         doc, status_code=status_code, headers={"Cache-Control": "private, no-store"}

@@ -215,7 +215,7 @@
   let routeGen = 0;
   const ROUTES = {
     login: renderLogin, report: (arg, live) => report.render(arg, live), queue: renderQueue, cases: renderCases,
-    case: renderCase, tasks: renderTasks, grids: renderGrids
+    case: renderCase, tasks: renderTasks, grids: renderGrids, inbox: renderInbox
   };
 
   let newBuild = false;
@@ -303,6 +303,7 @@
         if (location.hash === target) { route(); } else { location.hash = target; }
         flush();
         refreshTaskBadge();
+        refreshInboxBadge();
         loadCategories();
       } catch (ex) {
         err.textContent = said(ex);
@@ -455,6 +456,47 @@
       }
       setTaskBadge(n);
     } catch (e) { /* offline or signed out: keep the last count */ }
+  }
+
+  /* ---------- the inbox (GET /api/v1/notifications; notify/routes.py) ---------- */
+  function setInboxBadge(n) { $("#inbox-count").textContent = n ? String(n) : ""; }
+
+  async function refreshInboxBadge() {
+    if (!signedIn() || !navigator.onLine || document.hidden) { return; }
+    try {
+      setInboxBadge((await api("/api/v1/notifications/unread")).unread);
+    } catch (e) { /* offline or signed out: keep the last count */ }
+  }
+
+  async function renderInbox(_, live) {
+    title("inbox.title");
+    const page = await api("/api/v1/notifications?limit=50");
+    setInboxBadge(page.unread);
+    if (!live()) { return; }
+    const items = page.items.map((n) => `
+      <li data-testid="inbox-item" data-id="${esc(n.id)}" data-case-id="${esc(n.case_id || "")}"
+          class="${n.read_at ? "read" : "unread"}">
+        <b>${esc(n.title)}</b><div>${esc(n.body)}</div>
+        <div class="meta">${esc(new Date(n.created_at).toLocaleString())}</div>
+      </li>`).join("");
+    screen.innerHTML = page.items.length
+      ? `<button type="button" class="secondary" data-testid="inbox-read-all">${t("inbox.all_read")}</button>
+         <ul class="list" data-testid="inbox-list">${items}</ul>`
+      : `<p class="note" data-testid="inbox-empty">${t("inbox.empty")}</p>`;
+    const all = screen.querySelector("[data-testid=inbox-read-all]");
+    if (all) {
+      all.addEventListener("click", async () => {
+        await api("/api/v1/notifications/read-all", { method: "POST" });
+        if (live()) { renderInbox(_, live); }
+      });
+    }
+    screen.querySelectorAll("[data-testid=inbox-item]").forEach((li) => {
+      li.addEventListener("click", async () => {
+        await api(`/api/v1/notifications/${li.dataset.id}/read`, { method: "POST" });
+        await refreshInboxBadge();
+        if (li.dataset.caseId) { location.hash = "#case/" + li.dataset.caseId; }
+      });
+    });
   }
 
   async function photoImg(caseId, photo) {
@@ -644,7 +686,7 @@
   window.addEventListener("offline", showNetwork);
   window.addEventListener("hashchange", route);
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) { flush(); refreshTaskBadge(); }
+    if (!document.hidden) { flush(); refreshTaskBadge(); refreshInboxBadge(); }
   });
   $("#lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
@@ -666,6 +708,8 @@
     window.gisMobile.ready = performance.now();
     flush();
     refreshTaskBadge();
+    refreshInboxBadge();
   });
   setInterval(refreshTaskBadge, 120000);
+  setInterval(refreshInboxBadge, 60000);
 })();

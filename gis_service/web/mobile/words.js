@@ -5,7 +5,8 @@
 window.gisWords = {
   zh: {
     app: "网格通", "tab.report": "上报", "tab.tasks": "任务", "tab.cases": "案件",
-    "tab.grids": "网格", "tab.queue": "待发",
+    "tab.grids": "网格", "tab.queue": "待发", "tab.inbox": "通知",
+    "inbox.title": "通知", "inbox.empty": "暂无通知", "inbox.all_read": "全部已读",
     online: "在线", offline: "离线",
     "login.title": "网格员登录", "login.username": "用户名", "login.password": "密码",
     "login.submit": "登录", "login.failed": "用户名或密码不正确",
@@ -68,7 +69,9 @@ window.gisWords = {
   },
   en: {
     app: "Grid", "tab.report": "Report", "tab.tasks": "Tasks", "tab.cases": "Cases",
-    "tab.grids": "Grids", "tab.queue": "Outbox",
+    "tab.grids": "Grids", "tab.queue": "Outbox", "tab.inbox": "Inbox",
+    "inbox.title": "Notifications", "inbox.empty": "No notifications",
+    "inbox.all_read": "Mark all read",
     online: "Online", offline: "Offline",
     "login.title": "Grid worker sign-in", "login.username": "Username",
     "login.password": "Password", "login.submit": "Sign in",
