@@ -36,7 +36,14 @@ from typing import Any
 from gis_service.access.coverage import GAP_CONDITION, require_figure_reader
 from gis_service.access.reach import PARTY_REACH_M
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_filter, public_fields, require_case_reader, units_inside
+from gis_service.auth.scope import (
+    case_filter,
+    public_fields,
+    public_view,
+    require_case_reader,
+    units_inside,
+)
+from gis_service.errors import Unauthorized
 from gis_service.service_points.service import POINT_PROPERTIES, open_point
 from gis_service.units.codes import LEVEL_NAMES_ZH, LEVELS
 from gis_service.units.service import UNIT_PROPERTIES
@@ -139,7 +146,10 @@ def case_scope(p: Principal) -> tuple[str, dict[str, Any]]:
 
 
 def gap_scope(p: Principal) -> tuple[str, dict[str, Any]]:
-    """Figures about residents: their readers, inside their units."""
+    """Figures about residents: their readers, inside their units; 401 without a token
+    (no public view of them), 403 for other roles."""
+    if public_view(p):
+        raise Unauthorized("the gaps need a sign-in: send Authorization: Bearer <token>")
     require_figure_reader(p)
     return units_inside(p, "b.unit_code")
 

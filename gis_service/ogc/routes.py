@@ -10,16 +10,16 @@ body, naming the parameter (``field``); ``OGCRoute`` makes that so for every err
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from gis_service.api.deps import ConnDep, ViewerDep
 from gis_service.api.handlers import error_response, validation_body
-from gis_service.api.schemas import refusals
+from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.errors import GisServiceError
 from gis_service.ogc import documents
 from gis_service.ogc.collections import COLLECTIONS
@@ -68,8 +68,8 @@ class OGCRoute(APIRoute):
         return ogc_handler
 
 
-#: every OGC operation may refuse bad input (400) — the request guard's too
-REFUSED = refusals(400, 422)
+#: every OGC operation may refuse bad input with 400 — the request guard's too (never 422)
+REFUSED = refusals(400)
 router = APIRouter(tags=["ogc"], route_class=OGCRoute, responses=REFUSED)
 
 F_PARAM = {
@@ -142,9 +142,23 @@ ITEMS_QUERY = [
     F_PARAM,
     *CRS_PARAMS,
 ]
-COLLECTION_ID = Path(
-    alias="collectionId", description=f"One of: {', '.join(COLLECTIONS)}", min_length=1
-)
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    """A path parameter, documented here and read from ``request.path_params`` (FastAPI
+    would otherwise add a 422 these routes never send: they answer 400)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+COLLECTION_ID = path_param("collectionId", f"One of: {', '.join(COLLECTIONS)}")
+FEATURE_ID = path_param("featureId", "The feature's id (units: the code; cases: the id)")
+LAYER = path_param("layer", f"One of: {', '.join(TILE_LAYERS)}")
 GEOJSON_RESPONSES: dict[int | str, Any] = {
     **refusals(401, 403, 404),
 }
@@ -212,38 +226,29 @@ def collections(request: Request, conn: ConnDep) -> dict[str, Any]:
     response_model=CollectionInfo,
     response_model_exclude_none=True,
     responses=refusals(404),
-    openapi_extra={"parameters": [F_PARAM]},
+    openapi_extra={"parameters": [COLLECTION_ID, F_PARAM]},
 )
-def collection(
-    request: Request, conn: ConnDep, collection_id: Annotated[str, COLLECTION_ID]
-) -> dict[str, Any]:
+def collection(request: Request, conn: ConnDep) -> dict[str, Any]:
     """OGC 17-069r4 §7.14; 404 for an unknown collection."""
     _known(request)
-    return documents.collection(conn, _base(request), collection_id)
+    return documents.collection(conn, _base(request), request.path_params["collectionId"])
 
 
 @router.get(
     "/ogc/collections/{collectionId}/items",
     summary="A page of a collection's features (GeoJSON)",
     response_model=OGCFeatureCollection,
-    response_class=Response,
-    responses={
-        200: {"content": {documents.GEOJSON: {}}, "description": "A page of features"},
-        **GEOJSON_RESPONSES,
-    },
-    openapi_extra={"parameters": ITEMS_QUERY},
+    response_class=GeoJSONResponse,
+    responses=GEOJSON_RESPONSES,
+    openapi_extra={"parameters": [COLLECTION_ID, *ITEMS_QUERY]},
 )
-def items(
-    request: Request,
-    conn: ConnDep,
-    viewer: ViewerDep,
-    collection_id: Annotated[str, COLLECTION_ID],
-) -> Response:
+def items(request: Request, conn: ConnDep, viewer: ViewerDep) -> Response:
     """OGC 17-069r4 §7.15: the features in id order, ``limit`` at a time, with
     ``numberMatched``, ``numberReturned``, ``timeStamp`` and absolute ``next``/``prev``
     links (keyset paging). ``bbox`` and ``datetime`` filter; any other parameter but
     ``f`` is a 400. Cases: the token's jurisdiction, or the public view without a token
     (auth/scope.py); gaps: planners, supervisors and admins (401/403 otherwise)."""
+    collection_id = request.path_params["collectionId"]
     col = documents.collection_of(collection_id)
     q = parse_items(request.query_params, key_is_int=col.key_is_int)
     body = documents.items_body(conn, _base(request), collection_id, viewer, q)
@@ -254,23 +259,18 @@ def items(
     "/ogc/collections/{collectionId}/items/{featureId}",
     summary="One feature (GeoJSON)",
     response_model=OGCFeature,
-    response_class=Response,
-    responses={
-        200: {"content": {documents.GEOJSON: {}}, "description": "The feature"},
-        **GEOJSON_RESPONSES,
-    },
-    openapi_extra={"parameters": [F_PARAM, CRS_PARAMS[0]]},
+    response_class=GeoJSONResponse,
+    responses=GEOJSON_RESPONSES,
+    openapi_extra={"parameters": [COLLECTION_ID, FEATURE_ID, F_PARAM, CRS_PARAMS[0]]},
 )
-def item(
-    request: Request,
-    conn: ConnDep,
-    viewer: ViewerDep,
-    collection_id: Annotated[str, COLLECTION_ID],
-    feature_id: Annotated[str, Path(alias="featureId", min_length=1)],
-) -> Response:
+def item(request: Request, conn: ConnDep, viewer: ViewerDep) -> Response:
     """OGC 17-069r4 §7.16: one feature with its self and collection links; 404 if there
     is none by that id or the viewer may not read it."""
     check_known(request.query_params, ITEM_PARAMS)
+    collection_id, feature_id = (
+        request.path_params["collectionId"],
+        request.path_params["featureId"],
+    )
     col = documents.collection_of(collection_id)
     body = documents.item_body(conn, _base(request), collection_id, feature_id, viewer)
     return _geojson(body, col.per_viewer)
@@ -281,13 +281,10 @@ def item(
     summary="TileJSON 3.0.0 of a vector tile layer",
     response_model=TileJSON,
     responses=refusals(404),
+    openapi_extra={"parameters": [LAYER]},
 )
-def tile_json(
-    request: Request,
-    conn: ConnDep,
-    layer: Annotated[str, Path(description=f"One of: {', '.join(TILE_LAYERS)}")],
-) -> dict[str, Any]:
+def tile_json(request: Request, conn: ConnDep) -> dict[str, Any]:
     """TileJSON 3.0.0 (mapbox/tilejson-spec): the tile URL template, zooms, bounds
     (the coverage) and the layers in the tiles with their fields (ogc/tilejson.py)."""
     check_known(request.query_params, ())
-    return documents.tile_document(conn, _base(request), layer)
+    return documents.tile_document(conn, _base(request), request.path_params["layer"])
