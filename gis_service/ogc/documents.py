@@ -9,6 +9,7 @@ order, so the same page always has the same URL.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,7 +20,7 @@ from gis_service.auth.principal import Principal
 from gis_service.errors import NotFound
 from gis_service.ogc import features
 from gis_service.ogc.collections import COLLECTIONS, Collection
-from gis_service.ogc.features import CRS84, Page
+from gis_service.ogc.features import CRS84
 from gis_service.ogc.params import ItemsQuery
 from gis_service.ogc.tilejson import TILE_LAYERS, tilejson
 
@@ -137,12 +138,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def items_body(conn: Connection, base: str, collection_id: str, p: Principal, q: ItemsQuery) -> str:
-    """§7.15 a page of features as GeoJSON text: numberMatched, numberReturned,
-    timeStamp, and the links self, collection, next (more after this page), prev (more
-    before it)."""
+def items_body(
+    conn: Connection, base: str, collection_id: str, p: Principal, q: ItemsQuery
+) -> Iterator[str]:
+    """§7.15 a page of features as GeoJSON text chunks, streamed as PostgreSQL sends the
+    features: numberMatched and timeStamp first, then the features, then numberReturned
+    and the links self, collection, next (more after this page) and prev (more before it),
+    which are known once the page is read. Who may read it is checked before the first
+    chunk (a refusal is an ordinary error answer)."""
     col = collection_of(collection_id)
-    page: Page = features.items(conn, col, p, q)
+    page = features.items(conn, col, p, q)
     href = f"{base}{PREFIX}/collections/{col.id}/items"
     filters = q.link_params()
 
@@ -152,25 +157,29 @@ def items_body(conn: Connection, base: str, collection_id: str, p: Principal, q:
     here = {"after": q.after} if q.after is not None else {}
     if q.before is not None:
         here = {"before": q.before}
-    links = [
-        _link(url(**here), "self", GEOJSON, "this page"),
-        _link(f"{base}{PREFIX}/collections/{col.id}", "collection", JSON, col.title),
-    ]
-    if page.has_next:
-        links.append(_link(url(after=page.last), "next", GEOJSON, "the next page"))
-    if page.has_prev:
-        links.append(_link(url(before=page.first), "prev", GEOJSON, "the previous page"))
-    head = json.dumps(
-        {
-            "type": "FeatureCollection",
-            "numberMatched": page.matched,
-            "numberReturned": len(page.features),
-            "timeStamp": _now(),
-            "links": links,
-        },
-        ensure_ascii=False,
-    )
-    return head[:-1] + ', "features": [' + ",".join(page.features) + "]}"
+
+    def chunks() -> Iterator[str]:
+        head = {"type": "FeatureCollection", "numberMatched": page.matched, "timeStamp": _now()}
+        yield json.dumps(head)[:-1] + ', "features": ['
+        batch: list[str] = []
+        for n, feature in enumerate(page.features):
+            batch.append(("," if n else "") + feature)
+            if len(batch) == 500:
+                yield "".join(batch)
+                batch = []
+        yield "".join(batch)
+        links = [
+            _link(url(**here), "self", GEOJSON, "this page"),
+            _link(f"{base}{PREFIX}/collections/{col.id}", "collection", JSON, col.title),
+        ]
+        if page.has_next:
+            links.append(_link(url(after=page.last), "next", GEOJSON, "the next page"))
+        if page.has_prev and page.first is not None:
+            links.append(_link(url(before=page.first), "prev", GEOJSON, "the previous page"))
+        tail = {"numberReturned": page.returned, "links": links}
+        yield "], " + json.dumps(tail, ensure_ascii=False)[1:]
+
+    return chunks()
 
 
 def item_body(

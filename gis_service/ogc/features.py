@@ -4,11 +4,13 @@ Each feature is built as GeoJSON text by PostgreSQL (``json_build_object`` with
 ``ST_AsGeoJSON``, 7 decimals: about a centimetre), and the page is joined from those texts
 without being parsed again. Paging is by keyset on the collection's feature id
 (``after``/``before``: an index range, as fast on the last page as on the first), never
-by offset. ``numberMatched`` counts the whole selection (OGC 17-069r4 §7.15.7).
+by offset. ``numberMatched`` counts the whole selection (OGC 17-069r4 §7.15.7). A page
+is streamed from a server-side cursor as it is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -23,17 +25,20 @@ from gis_service.ogc.params import CRS84, Interval, ItemsQuery
 COORD_DECIMALS = 7
 
 
-@dataclass(frozen=True)
+@dataclass
 class Page:
-    """A page of features: their GeoJSON texts, the first and last keys, whether more
-    lie before and after, and how many match in all."""
+    """A page of features being read: ``features`` yields their GeoJSON texts in id order
+    (from a server-side cursor: the page is never held whole); ``matched`` counts the
+    whole selection; ``has_prev`` is known at once, ``has_next`` and ``returned`` once
+    ``features`` is exhausted; ``last`` is the last key sent."""
 
-    features: list[str]
-    first: Any
-    last: Any
-    has_prev: bool
-    has_next: bool
+    features: Iterator[str]
     matched: int
+    has_prev: bool
+    has_next: bool = False
+    returned: int = 0
+    last: Any = None
+    first: Any = None
 
 
 def _feature_sql(col: Collection, p: Principal) -> str:
@@ -83,47 +88,58 @@ def _key(col: Collection, value: str) -> Any:
 
 def items(conn: Connection, col: Collection, p: Principal, q: ItemsQuery) -> Page:
     """One page of ``col`` for viewer ``p``: the first ``q.limit`` features after
-    ``q.after`` (or the last ones before ``q.before``) in feature-id order."""
+    ``q.after`` (or the last ones before ``q.before``) in feature-id order. Who may read
+    it is checked (``col.scope`` raises) and the statement started before this returns,
+    so a refusal comes before an answer starts streaming."""
     terms, params = _selection(col, p, q)
     cond = " AND ".join(terms)
+
+    def exists(op: str, key: Any) -> bool:
+        sql = f"SELECT EXISTS (SELECT 1 FROM {col.source} WHERE {cond} AND {col.key} {op} :edge)"
+        return bool(conn.execute(text(sql), {**params, "edge": key}).scalar())
+
+    matched = int(
+        conn.execute(text(f"SELECT count(*) FROM {col.source} WHERE {cond}"), params).scalar() or 0
+    )
     backward = q.before is not None
-    cursor = q.before if backward else q.after
+    given = q.before if backward else q.after
+    cursor = None if given is None else _key(col, given)
     page_terms = list(terms)
     if cursor is not None:
         page_terms.append(f"{col.key} {'<' if backward else '>'} :cursor")
-        params["cursor"] = _key(col, cursor)
-    order = f"{col.key} {'DESC' if backward else 'ASC'}"
-    rows = conn.execute(
-        text(
-            f"SELECT {col.key} AS k, {_feature_sql(col, p)} AS f FROM {col.source} "
-            f"WHERE {' AND '.join(page_terms)} ORDER BY {order} LIMIT :limit"
-        ),
-        {**params, "limit": q.limit + 1},
-    ).all()
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    if backward:
-        rows.reverse()
-    matched = conn.execute(text(f"SELECT count(*) FROM {col.source} WHERE {cond}"), params).scalar()
-    first, last = (rows[0].k, rows[-1].k) if rows else (None, None)
+    sql = (
+        f"SELECT {col.key} AS k, {_feature_sql(col, p)} AS f FROM {col.source} "
+        f"WHERE {' AND '.join(page_terms)} ORDER BY {col.key} {'DESC' if backward else 'ASC'} "
+        "LIMIT :limit"
+    )
+    run = {**params, "cursor": cursor, "limit": q.limit + 1}
+    if backward:  # the last features before the cursor, read backwards: few, held
+        rows = conn.execute(text(sql), run).all()
+        page = Page(iter(()), matched, has_prev=len(rows) > q.limit)
+        rows = rows[: q.limit][::-1]
+        page.features = iter([r.f for r in rows])
+        page.returned = len(rows)
+        page.first, page.last = (rows[0].k, rows[-1].k) if rows else (None, None)
+        page.has_next = exists(">=", cursor)
+        return page
+    # a key in the selection at or before the cursor: there is a page before this one
+    page = Page(iter(()), matched, has_prev=cursor is not None and exists("<=", cursor))
+    result = conn.execution_options(stream_results=True, yield_per=500).execute(text(sql), run)
 
-    def exists(op: str, key: Any) -> bool:
-        return bool(
-            conn.execute(
-                text(
-                    f"SELECT EXISTS (SELECT 1 FROM {col.source} "
-                    f"WHERE {cond} AND {col.key} {op} :edge)"
-                ),
-                {**params, "edge": key},
-            ).scalar()
-        )
+    def stream() -> Iterator[str]:
+        with result:
+            for row in result:
+                if page.returned == q.limit:  # the one past the page: there is a next
+                    page.has_next = True
+                    break
+                if page.first is None:
+                    page.first = row.k
+                page.returned += 1
+                page.last = row.k
+                yield row.f
 
-    if backward:
-        has_prev, has_next = more, bool(rows) and exists(">", last)
-    else:
-        has_next = more
-        has_prev = cursor is not None and bool(rows) and exists("<", first)
-    return Page([r.f for r in rows], first, last, has_prev, has_next, int(matched or 0))
+    page.features = stream()
+    return page
 
 
 def item(conn: Connection, col: Collection, p: Principal, feature_id: str) -> str:

@@ -9,17 +9,18 @@ body, naming the parameter (``field``); ``OGCRoute`` makes that so for every err
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 
-from gis_service.api.deps import ConnDep, ViewerDep
+from gis_service.api.deps import ConnDep, SettingsDep, ViewerDep
 from gis_service.api.handlers import error_response, validation_body
 from gis_service.api.schemas import GeoJSONResponse, refusals
+from gis_service.db.engine import get_engine
 from gis_service.errors import GisServiceError
 from gis_service.ogc import documents
 from gis_service.ogc.collections import COLLECTIONS
@@ -172,11 +173,15 @@ def _known(request: Request) -> None:
     check_known(request.query_params, OTHER_PARAMS)
 
 
-def _geojson(body: str, per_viewer: bool) -> Response:
+def _headers(per_viewer: bool) -> dict[str, str]:
     headers = {"Vary": "Authorization, Cookie", "Content-Crs": f"<{CRS84}>"}
     if per_viewer:
         headers["Cache-Control"] = "private, no-store"
-    return Response(body, media_type=documents.GEOJSON, headers=headers)
+    return headers
+
+
+def _geojson(body: str, per_viewer: bool) -> Response:
+    return Response(body, media_type=documents.GEOJSON, headers=_headers(per_viewer))
 
 
 @router.get(
@@ -242,17 +247,31 @@ def collection(request: Request, conn: ConnDep) -> dict[str, Any]:
     responses=GEOJSON_RESPONSES,
     openapi_extra={"parameters": [COLLECTION_ID, *ITEMS_QUERY]},
 )
-def items(request: Request, conn: ConnDep, viewer: ViewerDep) -> Response:
+def items(request: Request, settings: SettingsDep, viewer: ViewerDep) -> Response:
     """OGC 17-069r4 §7.15: the features in id order, ``limit`` at a time, with
     ``numberMatched``, ``numberReturned``, ``timeStamp`` and absolute ``next``/``prev``
     links (keyset paging). ``bbox`` and ``datetime`` filter; any other parameter but
     ``f`` is a 400. Cases: the token's jurisdiction, or the public view without a token
-    (auth/scope.py); gaps: planners, supervisors and admins (401/403 otherwise)."""
+    (auth/scope.py); gaps: planners, supervisors and admins (401/403 otherwise). The page
+    is streamed as PostgreSQL builds it, on a connection of its own held until the end."""
     collection_id = request.path_params["collectionId"]
     col = documents.collection_of(collection_id)
     q = parse_items(request.query_params, key_is_int=col.key_is_int)
-    body = documents.items_body(conn, _base(request), collection_id, viewer, q)
-    return _geojson(body, col.per_viewer)
+    conn = get_engine(settings).connect()
+    try:
+        chunks = documents.items_body(conn, _base(request), collection_id, viewer, q)
+    except BaseException:
+        conn.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                yield chunk.encode("utf-8")
+        finally:
+            conn.close()
+
+    return StreamingResponse(body(), media_type=documents.GEOJSON, headers=_headers(col.per_viewer))
 
 
 @router.get(
