@@ -425,6 +425,17 @@ def test_landing_conformance_and_collections(ogc, demo_settings):
     assert first.endswith("Z") and last.endswith("Z")
     assert _get(ogc, "collections/nowhere").status_code == 404
     assert _get(ogc, "collections/units-grid/items/nowhere").status_code == 404
+    code = _sql(demo_settings, "SELECT code FROM admin_unit WHERE level = 'grid' LIMIT 1")[0]
+    grid = _get(ogc, f"collections/units-grid/items/{code}")
+    assert grid.status_code == 200 and grid.json()["properties"]["code"] == code
+    assert grid.headers["content-type"].startswith("application/geo+json")
+    # the first page has no prev link; a page past the end is empty, with neither
+    first = _get(ogc, "collections/units-grid/items", limit=5).json()
+    assert {lk["rel"] for lk in first["links"]} == {"self", "collection", "next"}
+    last_code = max(_sql(demo_settings, "SELECT code FROM admin_unit WHERE level = 'grid'"))
+    past = _get(ogc, "collections/units-grid/items", after=last_code).json()
+    assert past["numberReturned"] == 0 and past["features"] == []
+    assert not {lk["rel"] for lk in past["links"]} & {"next", "prev"}
 
 
 def _decode(body: bytes) -> dict:
