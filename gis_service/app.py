@@ -37,6 +37,7 @@ from gis_service.memory import Trimmer, cap_arenas, fix_mmap_threshold
 from gis_service.mobile.routes import router as mobile_router
 from gis_service.mobile.shell import MOBILE_DIR
 from gis_service.mobile.shell import version as mobile_version
+from gis_service.ogc.routes import router as ogc_router
 from gis_service.open311.routes import router as open311_router
 from gis_service.settings import Settings, get_settings
 from gis_service.static_files import CompressedStaticFiles
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(open311_router)
+    app.include_router(ogc_router)
     app.include_router(tiles_router)
     app.include_router(maps_router)
     app.include_router(mobile_router)

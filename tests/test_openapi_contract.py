@@ -4,6 +4,8 @@ Every operation has a schema for each 2xx answer; declares our ErrorBody for 422
 it needs a sign-in, for 401 and 403; and every refusal it declares references the one
 ErrorBody schema. The Open311 routes are the one exception, by the GeoReport v2 spec:
 their refusals are the spec's error list (``Open311Errors``), bad input is 400, not 422.
+The OGC API – Features routes (gis_service/ogc/) answer bad input with 400 too (OGC
+17-069r4 Requirement 13), in our ErrorBody.
 Whether the answers really match is tests/test_schema_fuzz.py's work.
 """
 
@@ -16,12 +18,15 @@ from fastapi.routing import APIRoute
 
 from gis_service.api.deps import get_principal, require_admin
 from gis_service.app import create_app
+from gis_service.ogc.routes import router as ogc_router
 from gis_service.settings import Settings
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
 OPEN311_ERRORS = "#/components/schemas/Open311Errors"
 # GeoReport v2 defines its own error format and answers bad input with 400
 OPEN311_PREFIX = "/open311/"
+# OGC API – Features: bad input is 400 (OGC 17-069r4 Requirement 13), in our ErrorBody
+OGC_PATHS = {route.path for route in ogc_router.routes}
 
 APP = create_app(Settings(secret_key="openapi-contract-test-secret-key-long-enough"))
 SPEC = APP.openapi()
@@ -94,7 +99,7 @@ def test_every_refusal_is_declared_in_our_error_model(method: str, path: str, op
     responses = op["responses"]
     open311 = path.startswith(OPEN311_PREFIX)
     model = OPEN311_ERRORS if open311 else ERROR_BODY
-    required = {"400"} if open311 else {"422"}
+    required = {"400"} if open311 or path in OGC_PATHS else {"422"}
     if needs_sign_in(method, path):
         required |= {"403"} if open311 else {"401", "403"}
     missing = required - set(responses)

@@ -533,6 +533,47 @@ def check_open311(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_ogc_cases(api, city, who, auth) -> list[str]:
+    """OGC API – Features cases: case readers their jurisdiction, anonymous viewers the
+    public view (as Open311: never a description), planners 403; one case 200 inside,
+    404 outside."""
+    bad = []
+    r = api.get("/ogc/collections/cases/items", headers=auth, params={"limit": 1000})
+    if who == "planner":
+        return [] if r.status_code == 403 else [f"ogc cases answered {r.status_code}"]
+    if r.status_code != 200:
+        return [f"ogc cases answered {r.status_code}"]
+    got = {f["id"] for f in r.json()["features"]}
+    want = visible(city, who)
+    if got != want:
+        bad.append(f"ogc cases: extra {got - want}, missing {want - got}")
+    if who == "anonymous" and _markers(r.text):
+        bad.append(f"ogc public view shows descriptions {_markers(r.text)}")
+    for c in city["cases"]:
+        r = api.get(f"/ogc/collections/cases/items/{c['id']}", headers=auth)
+        if r.status_code != (200 if c["id"] in want else 404):
+            bad.append(f"ogc case {c['id']} ({c['unit_code']}): {r.status_code}")
+    return bad
+
+
+def check_ogc_gaps(api, city, who, auth) -> list[str]:
+    """OGC gaps: the buildings /api/v1/access/gaps shows the same viewer (which computes
+    the figures first), inside the scope; 401 anonymous, 403 other roles."""
+    figures = api.get("/api/v1/access/gaps", headers=auth)
+    r = api.get("/ogc/collections/gaps/items", headers=auth, params={"limit": 1000})
+    if figures.status_code != 200:
+        ok = r.status_code == figures.status_code
+        return [] if ok else [f"ogc gaps answered {r.status_code}, access {figures.status_code}"]
+    if r.status_code != 200:
+        return [f"ogc gaps answered {r.status_code}"]
+    got = {f["id"] for f in r.json()["features"]}
+    bad = [] if got == {f["id"] for f in figures.json()["features"]} else ["ogc gaps differ"]
+    for code in got:
+        if SCOPES[who] is not None and not any(code.startswith(s) for s in SCOPES[who]):
+            bad.append(f"ogc gaps show {code}")
+    return bad
+
+
 # The level above each handling level, as the length of its unit codes (README: codes
 # of 6, 9, 12 and 14 digits): extension requests are decided there (cases/approvals.py).
 ABOVE_LENGTH = {"grid": 12, "community": 9, "subdistrict": 6, "district": None}
@@ -810,6 +851,8 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/reports/monthly/{version_id}/pdf": [check_monthly_reports],
     "/api/v1/reports/monthly/{version_id}/diff": [check_monthly_reports],
     "/api/v1/reports/monthly/{version_id}/figures/{key}/cases": [check_monthly_reports],
+    "/ogc/collections/{collectionId}/items": [check_ogc_cases, check_ogc_gaps],
+    "/ogc/collections/{collectionId}/items/{featureId}": [check_ogc_cases],
 }
 
 # Routes that answer nothing viewer-dependent, each with the reason.
@@ -836,6 +879,11 @@ NO_JURISDICTION = {
     "/api/v1/access/jobs/{name}": "status of a computation, no figures",
     "/open311/v2/services.{fmt}": "vocabulary",
     "/open311/v2/services/{service_code}.{fmt}": "vocabulary",
+    "/ogc/": "the OGC landing page: links",
+    "/ogc/conformance": "the OGC conformance classes",
+    "/ogc/collections": "the collections' metadata; their items are checked (check_ogc_cases)",
+    "/ogc/collections/{collectionId}": "one collection's metadata",
+    "/tiles/{layer}/tilejson.json": "the tiles' TileJSON: URLs and fields, no data",
     "/maps/login": "sign-in form",
     "/maps/logout": "sign-out",
     "/m": "the phone app's shell: data comes from the API",

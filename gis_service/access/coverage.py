@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis_service.auth.principal import Principal
-from gis_service.auth.scope import units_inside
+from gis_service.auth.principal import Principal, Role
+from gis_service.auth.scope import require_role, units_inside
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS, Level
 
 DEFINITION = (
@@ -19,6 +19,17 @@ DEFINITION = (
     "'euclidean'); distances beyond 3 km are not searched (null)"
 )
 GROUP_LEVELS = tuple(lvl.value for lvl in LEVELS if lvl in HANDLING_LEVELS)
+#: the one rule of a one-kilometre gap: a building no party organisation reaches within
+#: ``:max_m`` metres (``b`` is building_access); :func:`gaps` and the OGC ``gaps``
+#: collection (ogc/collections.py) use it
+GAP_CONDITION = "(b.party_m IS NULL OR b.party_m > :max_m)"
+#: the roles that read figures about residents (access/routes.py, the OGC gaps)
+FIGURE_READERS = (Role.planner, Role.supervisor, Role.admin)
+
+
+def require_figure_reader(principal: Principal) -> None:
+    """403 unless the viewer reads figures about residents (:data:`FIGURE_READERS`)."""
+    require_role(principal, *FIGURE_READERS, what="figures about residents")
 
 
 def _scope(principal: Principal, unit: str | None, column: str) -> tuple[str, dict]:
@@ -120,7 +131,7 @@ def gaps(
         FROM building_access b
         JOIN admin_unit u ON u.code = b.unit_code
         LEFT JOIN service_point sp ON sp.id = b.party_point_id
-        WHERE (b.party_m IS NULL OR b.party_m > :max_m) AND {where}
+        WHERE {GAP_CONDITION} AND {where}
         ORDER BY b.population DESC, b.unit_code
     """),
         {"max_m": max_m, **params},

@@ -33,8 +33,7 @@ from gis_service.access.store import EngineCache
 from gis_service.api.deps import AccessDep, AccessJobsDep, ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.params import PointParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
-from gis_service.auth.principal import Principal, Role
-from gis_service.auth.scope import require_role
+from gis_service.auth.principal import Principal
 from gis_service.errors import InvalidInput
 from gis_service.geo.bounds import GeometryLimits
 from gis_service.geo.coords import CoordSys
@@ -175,9 +174,7 @@ def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal
 
 
 def _planner(principal: Principal) -> Principal:
-    require_role(
-        principal, Role.planner, Role.supervisor, Role.admin, what="figures about residents"
-    )
+    coverage.require_figure_reader(principal)
     return principal
 
 
