@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 
+    # --- exports (gis_service/exports/) ---
+    # An export of more rows than this runs as a job: the API answers 202 with its status
+    # URL and a download link once written (exports/jobs.py).
+    export_job_rows: int = Field(default=50_000, ge=0)
+    # A job's file is kept under var_dir/exports for this many hours, then removed.
+    export_ttl_hours: float = Field(default=24.0, gt=0)
+
     @property
     def photos_path(self) -> Path:
         return self.photo_dir or self.var_dir / "photos"

@@ -11,6 +11,7 @@ from gis_service.auth.routes import router as auth_router
 from gis_service.cases.lock_routes import router as case_lock_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.desk.api import router as desk_router
+from gis_service.exports.routes import router as exports_router
 from gis_service.imports.routes import router as imports_router
 from gis_service.service_points.routes import router as points_router
 from gis_service.stats.routes import router as stats_router
@@ -31,3 +32,4 @@ api_router.include_router(vocabulary_router)
 api_router.include_router(audit_router)
 api_router.include_router(desk_router)
 api_router.include_router(admin_router)
+api_router.include_router(exports_router)

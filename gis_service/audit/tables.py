@@ -95,6 +95,8 @@ NOT_AUDITED: dict[str, str] = {
     "deletes it",
     "case_lock": "a dispatcher's short-lived claim on a case while working on it "
     "(cases/locks.py); what they then do is on the case's timeline (case_event)",
+    "export_job": "a large export written in the background (exports/jobs.py): it changes "
+    "no data and its file holds only what its owner may read directly",
 }
 
 
