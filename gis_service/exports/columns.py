@@ -11,8 +11,8 @@ text      str                         text (formula-escaped in CSV)       String
 int       int                         number                              Integer64
 number    float                       number                              Real
 date      date                        ``YYYY-MM-DD`` / an Excel date      Date
-datetime  aware datetime (instant)    district time (timezone.py) / an    DateTime with
-                                      Excel date-time, naive local        the offset
+datetime  aware datetime (instant)    district time (timezone.py) / an    DateTime, the
+                                      Excel date-time, naive local        same instant
 percent   float, a share 0…1          ``85.2%`` / a number, ``0.0%``      Real (0…1)
 bool      bool                        是/否 (yes/no) / 是/否                Integer (0/1)
 ========  ==========================  ==================================  ===============

@@ -5,7 +5,8 @@ reads the stream batch by batch), so a million cases never sit in memory. Geomet
 WKB in EPSG:4326 (WGS 84, longitude/latitude: what the database stores). GeoJSON is
 written as RFC 7946 (GDAL's ``RFC7946=YES``: no ``crs`` member, coordinates in WGS 84
 with 7 decimals). The field types follow the columns' kinds (columns.py): date-times keep
-their instant with the district's offset (``GIS_TIMEZONE``), shares are numbers 0…1.
+their instant (GeoJSON with the district's offset, ``GIS_TIMEZONE``; GeoPackage in UTC as
+its standard asks), shares are numbers 0…1.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def write_gis(
     import pyarrow as pa
     from pyogrio import write_arrow
 
-    tz = district_offset(settings)
+    # GeoPackage stores date-times in UTC ("Z", GeoPackage 1.4 §1.1.1.1.1); GeoJSON keeps
+    # the district's offset, as our API writes times
+    tz = "UTC" if fmt == "gpkg" else district_offset(settings)
 
     fields = [pa.field(c.name, _arrow_type(c.kind, tz)) for c in table.columns]
     fields.append(
