@@ -13,6 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import warnings
 from datetime import UTC, datetime
@@ -36,6 +39,7 @@ from tests.test_scope_matrix import city as matrix_city
 from tests.test_scope_matrix import visible
 
 EXPORTS = "/api/v1/exports"
+BIN = Path(sys.executable).parent / "gis-service"
 LABELS_ZH = [c.zh for c in CASE_COLUMNS]
 
 
@@ -321,3 +325,39 @@ def test_gaps_and_living_circle_are_the_access_figures(api, world, tmp_path: Pat
     # a grid worker sees no figures about residents, as on the access routes
     r = api.get(f"{EXPORTS}/gaps.csv", headers=world["viewers"]["worker_a1"])
     assert r.status_code == 403
+
+
+def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GIS_DB_NAME": settings.db_name, "COLUMNS": "200"}
+    return subprocess.run(
+        [str(BIN), "export", *args], capture_output=True, text=True, env=env, timeout=180
+    )
+
+
+def test_the_cli_writes_the_apis_export_and_names_bad_input(api, world, tmp_path: Path):
+    s = world["settings"]
+    out = tmp_path / "案件.xlsx"
+    done = _cli(s, "cases", "--out", str(out), "--as", "cs-a", "--status", "reported")
+    assert done.returncode == 0, done.stderr
+    listed = _listed(api, world["viewers"]["community_sup_a"], status="reported")
+    summary = done.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"{listed['numberMatched']} rows of cases written to"), summary
+    ws = openpyxl.load_workbook(out).active
+    got = {row[0] for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert got == {f["properties"]["case_no"] for f in listed["features"]} and got
+    gpkg = tmp_path / "stats.gpkg"
+    done = _cli(s, "stats", "--out", str(gpkg), "--level", "grid", "--unit", "410199001")
+    assert done.returncode == 0, done.stderr
+    assert pyogrio.read_info(gpkg)["features"] == 4  # the subdistrict's four grids
+    for args, words in (
+        (["cases", "--out", str(tmp_path / "x.pdf")], "x.pdf"),
+        (["cases", "--out", str(tmp_path / "x.csv"), "--status", "lost"], "lost"),
+        (["cases", "--out", str(tmp_path / "x.csv"), "--from", "yesterday"], "--from"),
+        (["cases", "--out", str(tmp_path / "x.csv"), "--as", "nobody"], "nobody"),
+        (["gaps", "--out", str(tmp_path / "x.csv"), "--as", "gw1"], "figures about residents"),
+        (["stats", "--out", str(tmp_path / "x.csv"), "--level", "building"], "level"),
+    ):
+        done = _cli(s, *args)
+        assert done.returncode != 0, args
+        assert words in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+        assert not (tmp_path / "x.csv").exists()  # nothing half-written

@@ -14,6 +14,7 @@ from gis_service.cli import (
     backup,
     categories,
     db,
+    export,
     imports,
     maps,
     open311,
@@ -51,6 +52,7 @@ app.add_typer(access.app, name="access")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(maps.app, name="maps")
 app.add_typer(audit.app, name="audit")
+app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)
