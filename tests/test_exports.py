@@ -361,3 +361,22 @@ def test_the_cli_writes_the_apis_export_and_names_bad_input(api, world, tmp_path
         assert done.returncode != 0, args
         assert words in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
         assert not (tmp_path / "x.csv").exists()  # nothing half-written
+
+
+def test_prefer_respond_async_asks_for_a_job_whatever_the_size(api, world):
+    """RFC 7240: the desk asks for a job to show progress; without the header a small
+    export is the file itself."""
+    auth = world["viewers"]["community_sup_b"]
+    r = api.get(f"{EXPORTS}/cases.geojson", headers={**auth, "Prefer": "respond-async"})
+    assert r.status_code == 202, r.text
+    assert r.headers["preference-applied"] == "respond-async"
+    job = r.json()
+    for _ in range(200):
+        job = api.get(job["status_url"], headers=auth).json()
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    fc = json.loads(api.get(job["download_url"], headers=auth).content)
+    direct = json.loads(_get(api, f"{EXPORTS}/cases.geojson", auth))
+    assert fc["features"] == direct["features"] and fc["features"]

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
@@ -91,18 +91,34 @@ def _file(path: FilePath, name: str, media_type: str, remove: FilePath | None) -
 
 
 def _answer(
-    http: Request, settings: Settings, principal: Principal, request: ExportRequest, conn
+    http: Request,
+    settings: Settings,
+    principal: Principal,
+    request: ExportRequest,
+    conn,
+    *,
+    prefer: bool,
 ) -> Response:
-    """The file, or 202 with a job when it holds more than ``export_job_rows`` rows."""
+    """The file, or 202 with a job when it holds more than ``export_job_rows`` rows or
+    the client prefers an asynchronous answer (``Prefer: respond-async``, RFC 7240 §4.1;
+    the desk does, to show the progress)."""
     total = request.count(conn)
-    if total > settings.export_job_rows:
+    if prefer or total > settings.export_job_rows:
         job = jobs.start(settings, principal, request, query=http.url.query, total=total)
+        headers = {"Location": job["status_url"]}
+        if prefer:
+            headers["Preference-Applied"] = "respond-async"
         return JSONResponse(
-            ExportJob.model_validate(job).model_dump(mode="json"),
-            status_code=202,
-            headers={"Location": job["status_url"]},
+            ExportJob.model_validate(job).model_dump(mode="json"), status_code=202, headers=headers
         )
     return _send(settings, request, conn)
+
+
+def _prefers_async(prefer: str | None) -> bool:
+    """RFC 7240: ``Prefer`` is a comma-separated list of preferences, names case-blind."""
+    if not prefer:
+        return False
+    return any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))
 
 
 @router.get(
@@ -124,6 +140,9 @@ def export_cases(
     ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (or only not)")] = None,
     lang: LangParam = Lang.zh,
+    prefer: Annotated[
+        str | None, Header(description="respond-async: always answer 202 with a job (RFC 7240)")
+    ] = None,
 ) -> Response:
     """Every case in your jurisdiction under the filters of ``GET /api/v1/cases`` (and,
     from the desk, its tab), one row each with its number, status, priority, category
@@ -131,13 +150,15 @@ def export_cases(
     the times of report, acceptance, dispatch, handling and closure, the deadline, team,
     assignee, overdue, closed on time, rework, rating and place (exports/cases.py).
     Without a sign-in: the public view (public categories; no description or address),
-    as Open311's. 403 for planners (they read figures). 422 names a refused filter."""
+    as Open311's. 403 for planners (they read figures). 422 names a refused filter.
+    More rows than ``Settings.export_job_rows``, or ``Prefer: respond-async``: 202 and a
+    job (``Location``: its status URL)."""
     built = filters.build(tab, settings.desk_near_deadline_share)
     built.principal = principal
     built.bbox = area.parsed()
     built.overdue = overdue
     request = cases_request(principal, built, settings, fmt, lang)
-    return _answer(http, settings, principal, request, conn)
+    return _answer(http, settings, principal, request, conn, prefer=_prefers_async(prefer))
 
 
 @router.get(
