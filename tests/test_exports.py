@@ -34,7 +34,7 @@ from gis_service.exports.cases import COLUMNS as CASE_COLUMNS
 from gis_service.exports.figures import RESOLUTION_COLUMNS
 from gis_service.exports.formats import MEDIA_TYPES, Format
 from gis_service.exports.tabular import BOM, XLSX_PERCENT
-from gis_service.timezone import to_local
+from gis_service.timezone import local_text, to_local
 from tests.test_scope_matrix import city as matrix_city
 from tests.test_scope_matrix import visible
 
@@ -94,6 +94,9 @@ def test_csv_round_trips_chinese_text_and_holds_the_case_lists_cases(api, world)
         assert row["所在单元代码"] == case["unit_code"]
         assert row["社区代码"] == case["unit_code"][:12]
         assert row["社区"]  # the community's name, from admin_unit
+        # the district's time as people read it everywhere (timezone.py LOCAL_FORMAT)
+        reported = datetime.fromisoformat(case["reported_at"])
+        assert row["上报时间"] == local_text(reported, world["settings"])
 
 
 def test_xlsx_has_real_types_a_bold_frozen_header_and_widths(api, world, tmp_path: Path):

@@ -19,13 +19,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gis_service.exports.columns import Column, Kind, Lang, Row, Table, bool_label
 from gis_service.settings import Settings
-from gis_service.timezone import local_text, to_local
+from gis_service.timezone import zone
 
 BOM = "\ufeff"
 #: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
@@ -33,8 +32,6 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: rows written per chunk of a streamed CSV, and between two progress reports
 CHUNK = 500
 PROGRESS_EVERY = 5000
-XLSX_DATETIME = "yyyy-mm-dd hh:mm"
-XLSX_DATE = "yyyy-mm-dd"
 XLSX_PERCENT = "0.0%"
 
 Progress = Callable[[int], None]
@@ -65,20 +62,41 @@ def csv_chunks(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
 
 def csv_cell(column: Column, value: Any, lang: Lang | str, settings: Settings) -> str:
     """One value as CSV text, by its column's kind (columns.py)."""
-    if value is None:
-        return ""
+    return csv_formatter(column, lang, settings)(value)
+
+
+def csv_formatter(column: Column, lang: Lang | str, settings: Settings) -> Callable[[Any], str]:
+    """The function that writes one column's values as CSV text: chosen once per column,
+    not per cell (a million cases have thirty million cells). A moment is written in the
+    district's time as ``timezone.py`` LOCAL_FORMAT (``2026-11-30 18:14``; ``isoformat``
+    writes the same text ten times faster than ``strftime``, tests/test_exports.py)."""
     kind = column.kind
     if kind is Kind.datetime:
-        return local_text(value, settings) or ""
+        tz = zone(settings)
+
+        def moment(v: Any) -> str:
+            if v is None:
+                return ""
+            return v.astimezone(tz).replace(tzinfo=None).isoformat(" ", "minutes")
+
+        return moment
     if kind is Kind.date:
-        return value.isoformat()
+        return lambda v: "" if v is None else v.isoformat()
     if kind is Kind.percent:
-        return f"{value * 100:.2f}%"
+        return lambda v: "" if v is None else f"{v * 100:.2f}%"
     if kind is Kind.bool:
-        return bool_label(bool(value), lang)
+        yes, no = bool_label(True, lang), bool_label(False, lang)
+        return lambda v: "" if v is None else (yes if v else no)
     if kind in (Kind.int, Kind.number):
-        return str(value)
-    return escape(str(value))
+        return lambda v: "" if v is None else str(v)
+
+    def text(v: Any) -> str:
+        if v is None:
+            return ""
+        v = str(v)
+        return "'" + v if v.startswith(FORMULA_PREFIXES) else v
+
+    return text
 
 
 def _counted(rows: Iterable[Row], progress: Progress | None) -> Iterator[Row]:
@@ -97,13 +115,14 @@ def write_csv(
 ) -> int:
     """Write ``table`` to ``out`` as CSV; returns the number of rows."""
     cols = table.columns
+    writers = [(c.name, csv_formatter(c, lang, settings)) for c in cols]
     count = 0
 
     def cells() -> Iterator[list[str]]:
         nonlocal count
         for row in _counted(table.rows, progress):
             count += 1
-            yield [csv_cell(c, row.get(c.name), lang, settings) for c in cols]
+            yield [fmt(row.get(name)) for name, fmt in writers]
 
     with out.open("w", encoding="utf-8", newline="") as f:
         for chunk in csv_chunks([c.label(lang) for c in cols], cells()):
@@ -121,6 +140,7 @@ def write_xlsx(
     from openpyxl.utils import get_column_letter
 
     wb = Workbook(write_only=True)
+    tz = zone(settings)
     ws = wb.create_sheet(title=_sheet_title(table.title))
     cols = table.columns
     for i, col in enumerate(cols, 1):
@@ -150,10 +170,10 @@ def write_xlsx(
         if value is None:
             return None
         kind = col.kind
-        if kind is Kind.datetime:
-            return styled(to_local(value, settings).replace(tzinfo=None), XLSX_DATETIME)
-        if kind is Kind.date:
-            return styled(value if not isinstance(value, datetime) else value.date(), XLSX_DATE)
+        if kind is Kind.datetime:  # openpyxl writes it as a date with yyyy-mm-dd h:mm:ss
+            return value.astimezone(tz).replace(tzinfo=None)
+        if kind is Kind.date:  # ... and a date with yyyy-mm-dd
+            return value
         if kind is Kind.percent:
             return styled(float(value), XLSX_PERCENT)
         if kind is Kind.bool:
