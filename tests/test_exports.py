@@ -383,3 +383,34 @@ def test_prefer_respond_async_asks_for_a_job_whatever_the_size(api, world):
     fc = json.loads(api.get(job["download_url"], headers=auth).content)
     direct = json.loads(_get(api, f"{EXPORTS}/cases.geojson", auth))
     assert fc["features"] == direct["features"] and fc["features"]
+
+
+def test_jobs_still_queued_when_the_service_stops_are_recorded_as_failed(world):
+    """None waits for ever: the app's lifespan cancels the queued exports and records why
+    (the one being written finishes)."""
+    from sqlalchemy import text
+
+    from gis_service.db.engine import get_engine
+
+    auth = world["viewers"]["admin"]
+    with TestClient(create_app(world["settings"])) as api:
+        ids = [
+            api.get(f"{EXPORTS}/cases.xlsx", headers={**auth, "Prefer": "respond-async"}).json()[
+                "id"
+            ]
+            for _ in range(6)
+        ]
+    with get_engine(world["settings"]).connect() as conn:
+        for _ in range(200):
+            rows = conn.execute(
+                text("SELECT status, error FROM export_job WHERE id::text = ANY(:ids)"),
+                {"ids": ids},
+            ).all()
+            if all(status in ("succeeded", "failed") for status, _ in rows):
+                break
+            time.sleep(0.05)
+    assert len(rows) == len(ids)
+    assert all(
+        status == "succeeded" or (status == "failed" and error["error"] == "service_not_ready")
+        for status, error in rows
+    ), rows

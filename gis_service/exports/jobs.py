@@ -10,13 +10,17 @@ row is written apart from the work, so a failed export still leaves its reason).
 * A job whose ``expires_at`` (created + ``Settings.export_ttl_hours``) has passed is gone:
   its row and file are removed by the next job started (``sweep``) and it answers 404.
 * The work runs in this process, one export at a time (``ThreadPoolExecutor`` of one
-  worker): a million cases take one core for a while; others queue (``queued``).
+  worker): a million cases take one core for a while; others queue (``queued``). When the
+  service stops, the queued ones are recorded as failed (``shutdown``, from the app's
+  lifespan).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 import traceback
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +40,9 @@ from gis_service.memory import release
 from gis_service.settings import Settings
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
+#: jobs queued or running in this process: future → (settings, job id)
+_pending: dict[Future, tuple[Settings, str]] = {}
+_lock = threading.Lock()
 #: ``rows_written`` is stored at most this often (rows)
 PROGRESS_ROWS = 10_000
 STATUS_URL = "/api/v1/exports/jobs/{id}"
@@ -85,8 +92,42 @@ def start(
             },
         ).scalar_one()
         job = _row(conn, job_id)
-    _executor.submit(execute, settings, job_id, request)
+    with _lock:
+        future = _executor.submit(execute, settings, job_id, request)
+        _pending[future] = (settings, job_id)
+    future.add_done_callback(_forget)
     return public(job)
+
+
+def _forget(future: Future) -> None:
+    with _lock:
+        _pending.pop(future, None)
+
+
+def shutdown() -> None:
+    """The service stops: exports still queued are not started and are recorded as failed
+    (so nobody polls them for ever); one being written finishes. A later ``start`` (the app
+    started anew) gets a fresh worker."""
+    global _executor
+    with _lock:
+        pool, _executor = _executor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
+        known = list(_pending.items())
+    # outside the lock: cancel() runs the done callback (_forget), which takes it
+    queued = [(f, job) for f, job in known if f.cancel()]
+    pool.shutdown(wait=False, cancel_futures=True)
+    for _, (settings, job_id) in queued:
+        error = {
+            "error": "service_not_ready",
+            "detail": "the service stopped before the export ran",
+        }
+        with transaction(settings) as conn:
+            conn.execute(
+                text(
+                    "UPDATE export_job SET status = 'failed', error = CAST(:e AS jsonb), "
+                    "finished_at = now(), updated_at = now() WHERE id = CAST(:id AS uuid)"
+                ),
+                {"id": job_id, "e": json.dumps(error)},
+            )
 
 
 def _path(settings: Settings, job_id: str, fmt: str) -> Path:
@@ -222,6 +263,11 @@ def sweep(settings: Settings) -> int:
     base = folder(settings)
     for job_id, fmt in gone:
         (base / f"{job_id}.{fmt}").unlink(missing_ok=True)
+    # an answer's folder whose client left before it was sent (so it was never removed)
+    stale = time.time() - settings.export_ttl_hours * 3600
+    for tmp in base.glob("tmp-*"):
+        if tmp.stat().st_mtime < stale:
+            remove(tmp)
     return len(gone)
 
 

@@ -56,6 +56,13 @@ from gis_service.units.codes import Level, level_pattern
 router = APIRouter(prefix="/exports", tags=["exports"])
 
 FILE = media("The export as a file (Content-Disposition: attachment)", *MEDIA_TYPES.values())
+# GeoJSON is JSON: an RFC 7946 FeatureCollection, not an opaque string
+FILE["content"][MEDIA_TYPES[Format.geojson]]["schema"] = {
+    "type": "object",
+    "description": "An RFC 7946 FeatureCollection",
+    "required": ["type", "features"],
+    "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
+}
 #: the answers of an export route: the file, or a job for a large one
 ANSWERS = {
     200: FILE,
