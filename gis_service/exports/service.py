@@ -19,9 +19,11 @@ from sqlalchemy import Connection
 from gis_service.auth.principal import Principal
 from gis_service.cases.service import CaseFilters
 from gis_service.db.engine import get_engine
+from gis_service.errors import InvalidInput
 from gis_service.exports import cases, figures
 from gis_service.exports.columns import Lang, Table
 from gis_service.exports.formats import GIS, Format, write
+from gis_service.exports.tabular import XLSX_MAX_ROWS
 from gis_service.settings import Settings
 from gis_service.stats.cube import CaseCube
 from gis_service.stats.resolution import StatsQuery, resolution
@@ -61,6 +63,12 @@ def cases_request(
 
     def count(conn: Connection) -> int:
         total["n"] = cases.count(conn, principal, filters, tz=tz)
+        if fmt is Format.xlsx and total["n"] > XLSX_MAX_ROWS:
+            raise InvalidInput(
+                f"{total['n']:,} cases do not fit one Excel sheet ({XLSX_MAX_ROWS:,} rows): "
+                "narrow the filters or export csv",
+                field="fmt",
+            )
         return total["n"]
 
     def open_(conn: Connection) -> Table:

@@ -33,6 +33,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 500
 PROGRESS_EVERY = 5000
 XLSX_PERCENT = "0.0%"
+#: rows an XLSX sheet holds below its header (Excel's limit: 1,048,576 rows)
+XLSX_MAX_ROWS = 1_048_575
 
 Progress = Callable[[int], None]
 
