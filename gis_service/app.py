@@ -31,6 +31,7 @@ from gis_service.db.asyncpool import close_pools
 from gis_service.desk.board_pages import router as board_pages_router
 from gis_service.desk.case_page import router as case_page_router
 from gis_service.desk.pages import router as desk_pages_router
+from gis_service.exports import jobs as export_jobs
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
 from gis_service.maps.routes import router as maps_router
 from gis_service.memory import Trimmer, cap_arenas, fix_mmap_threshold
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.import_executor is imports:
             services.import_executor = None
         services.access_jobs.shutdown()
+        export_jobs.shutdown()  # queued exports are recorded as failed (exports/jobs.py)
         await close_pools()
 
     app = FastAPI(

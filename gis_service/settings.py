@@ -280,6 +280,14 @@ class Settings(BaseSettings):
                 raise bad("sms_auth_header", str(exc)) from None
         return self
 
+    # --- exports (gis_service/exports/) ---
+    # An export of more rows than this runs as a job: the API answers 202 with its status
+    # URL and a download link once written (exports/jobs.py). 10,000 cases take ~1 s as
+    # CSV and ~5 s as XLSX (benchmarks/export.py): longer than that, a job shows progress.
+    export_job_rows: int = Field(default=10_000, ge=0)
+    # A job's file is kept under var_dir/exports for this many hours, then removed.
+    export_ttl_hours: float = Field(default=24.0, gt=0)
+
     @property
     def photos_path(self) -> Path:
         return self.photo_dir or self.var_dir / "photos"

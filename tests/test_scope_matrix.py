@@ -817,6 +817,52 @@ def check_monthly_reports(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_exports(api, city, who, auth) -> list[str]:
+    """The exports hold what the viewer may read: the cases of their jurisdiction (the
+    public view without a sign-in; planners 403), figures of units inside their scope."""
+    import csv
+    import io
+
+    bad = []
+    r = api.get("/api/v1/exports/cases.csv", headers=auth, params={"lang": "en"})
+    if who in CASE_READERS or who == "anonymous":
+        if r.status_code != 200:
+            return [f"case export answered {r.status_code}"]
+        rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        got = {row["Case number"] for row in rows}
+        want = case_numbers(city, visible(city, who))
+        if got != want:
+            bad.append(f"case export: extra {got - want}, missing {want - got}")
+        if who == "anonymous" and any(row["Description"] for row in rows):
+            bad.append("case export: the public view shows descriptions")
+    elif r.status_code not in (401, 403):
+        bad.append(f"case export answered {r.status_code}")
+    figures_ok = who in ("admin", "community_sup_a", "community_sup_b", "subdistrict_sup",
+                         "planner")  # fmt: skip
+    for path, params in (
+        ("/api/v1/exports/resolution.geojson", {"level": "grid"}),
+        ("/api/v1/exports/gaps.geojson", {}),
+        ("/api/v1/exports/living-circle.geojson", {"level": "grid"}),
+    ):
+        r = api.get(path, headers=auth, params=params)
+        if who == "anonymous" or (not figures_ok and "resolution" not in path):
+            if r.status_code not in (401, 403):
+                bad.append(f"{path} answered {r.status_code}")
+            continue
+        if r.status_code != 200:
+            bad.append(f"{path} answered {r.status_code}")
+            continue
+        for f in json.loads(r.content)["features"]:
+            code = f["properties"].get("code") or f["properties"].get("unit_code")
+            if (
+                not unit_visible(who, code)
+                if "resolution" in path
+                else (SCOPES[who] is not None and not any(code.startswith(s) for s in SCOPES[who]))
+            ):
+                bad.append(f"{path} shows {code}")
+    return bad
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/cases/{case_id}/templates": [check_case_templates],
@@ -853,6 +899,10 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/reports/monthly/{version_id}/figures/{key}/cases": [check_monthly_reports],
     "/ogc/collections/{collectionId}/items": [check_ogc_cases, check_ogc_gaps],
     "/ogc/collections/{collectionId}/items/{featureId}": [check_ogc_cases],
+    "/api/v1/exports/cases.{fmt}": [check_exports],
+    "/api/v1/exports/resolution.{fmt}": [check_exports],
+    "/api/v1/exports/gaps.{fmt}": [check_exports],
+    "/api/v1/exports/living-circle.{fmt}": [check_exports],
 }
 
 # Routes that answer nothing viewer-dependent, each with the reason.
@@ -906,6 +956,8 @@ NO_JURISDICTION = {
     "/api/v1/admin/notify/dead-letters": "admins only; everyone else 403 (test_notify_sender)",
     "/api/v1/admin/webhooks": "admins only; everyone else 403 (test_notify_api)",
     "/api/v1/admin/webhooks/{webhook_id}": "admins only; everyone else 403 (test_notify_api)",
+    "/api/v1/exports/jobs/{job_id}": "the viewer's own export job (test_exports)",
+    "/api/v1/exports/jobs/{job_id}/file": "the viewer's own export job's file (test_exports)",
     **{
         f"/api/v1/admin{path}": "admins only; everyone else 403 (tested in test_admin_api)"
         for path in (

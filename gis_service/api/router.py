@@ -11,6 +11,7 @@ from gis_service.auth.routes import router as auth_router
 from gis_service.cases.lock_routes import router as case_lock_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.desk.api import router as desk_router
+from gis_service.exports.routes import router as exports_router
 from gis_service.imports.routes import router as imports_router
 from gis_service.notify.routes import router as notify_router
 from gis_service.reports.routes import router as reports_router
@@ -35,3 +36,4 @@ api_router.include_router(desk_router)
 api_router.include_router(admin_router)
 api_router.include_router(reports_router)
 api_router.include_router(notify_router)
+api_router.include_router(exports_router)

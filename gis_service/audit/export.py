@@ -3,15 +3,13 @@ text correctly) and JSON Lines (one entry per line, https://jsonlines.org), the 
 entries and columns (log.py ``COLUMNS``) for the API and the CLI.
 
 In the CSV, ``changed`` is its columns joined by ``;`` and ``old``/``new`` are JSON text;
-a cell that starts with ``= + - @`` or a tab or carriage return is prefixed with ``'`` so
-a spreadsheet shows it as text instead of running it as a formula (OWASP "CSV
-injection"). The JSON Lines export carries every value unchanged.
+the byte-order mark and the formula escaping are the exports' (gis_service/exports/
+tabular.py, the one home of tabular writing). The JSON Lines export carries every value
+unchanged.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -19,11 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gis_service.audit.log import COLUMNS
-
-BOM = "\ufeff"
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-#: entries written per chunk of a streamed answer
-CHUNK = 500
+from gis_service.exports.tabular import CHUNK, csv_chunks, escape
 
 
 class ExportFormat(StrEnum):
@@ -44,24 +38,11 @@ def _cell(column: str, value: Any) -> str:
         value = ";".join(value)
     elif isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    value = str(value)
-    return "'" + value if value.startswith(_FORMULA) else value
+    return escape(str(value))
 
 
 def _csv_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    yield BOM + buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    for n, e in enumerate(entries, 1):
-        writer.writerow([_cell(c, e[c]) for c in COLUMNS])
-        if n % CHUNK == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    return csv_chunks(list(COLUMNS), ([_cell(c, e[c]) for c in COLUMNS] for e in entries))
 
 
 def _jsonl_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:

@@ -111,6 +111,8 @@ NOT_AUDITED: dict[str, str] = {
     "notify_heartbeat": "the notification sender's liveness row, rewritten every loop",
     "case_lock": "a dispatcher's short-lived claim on a case while working on it "
     "(cases/locks.py); what they then do is on the case's timeline (case_event)",
+    "export_job": "a large export written in the background (exports/jobs.py): it changes "
+    "no data and its file holds only what its owner may read directly",
 }
 
 

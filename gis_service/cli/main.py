@@ -14,6 +14,7 @@ from gis_service.cli import (
     backup,
     categories,
     db,
+    export,
     imports,
     maps,
     monthly,
@@ -55,6 +56,7 @@ app.add_typer(maps.app, name="maps")
 app.add_typer(audit.app, name="audit")
 app.add_typer(monthly.app, name="report")
 app.add_typer(notify.app, name="notify")
+app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)

@@ -34,7 +34,8 @@
     k_dispatch: ["派遣给所选队伍（未选队伍时跳到队伍选择）", "dispatch to the chosen team (no team yet: go to the team choice)"],
     k_comment: ["发送备注（未填写时跳到备注框）", "send the note (none yet: go to the note field)"],
     k_open: ["打开案件页", "open the case page"], k_filter: ["跳到关键词筛选", "go to the text filter"],
-    k_help: ["显示 / 隐藏本帮助", "show / hide this help"]
+    k_help: ["显示 / 隐藏本帮助", "show / hide this help"],
+    export: ["导出", "Export"], exporting: ["正在导出…", "Exporting…"], exported: ["已导出", "Exported"]
   };
   /* why a case was refused, by the error code of its refusal (gis_service/errors.py) */
   var REASONS = {
@@ -150,6 +151,34 @@
   form.appendChild(el("button", { type: "submit", "data-testid": "filter-apply" }, w("filter")));
   var clear = el("button", { type: "button", "data-testid": "filter-clear" }, w("clear"));
   form.appendChild(clear);
+  /* export the queue as it is filtered (tab and filters) through a job (Prefer:
+     respond-async, /api/v1/exports/cases.{format}): its progress, then its file */
+  var exportFormat = el("select", { "data-testid": "export-format", "aria-label": w("export") });
+  [["xlsx", "Excel"], ["csv", "CSV"], ["gpkg", "GeoPackage"], ["geojson", "GeoJSON"]].forEach(
+    function (o) { exportFormat.appendChild(el("option", { value: o[0] }, o[1])); });
+  var exportButton = el("button", { type: "button", "data-testid": "export" }, w("export"));
+  var exportStatus = el("span", { "data-testid": "export-status", "aria-live": "polite" });
+  [exportFormat, exportButton, exportStatus].forEach(function (e) { form.appendChild(e); });
+  exportButton.addEventListener("click", function () {
+    var q = query({ tab: state.tab, lang: zh ? null : "en" });
+    exportButton.disabled = true;
+    exportStatus.textContent = w("exporting");
+    function done(text) { exportButton.disabled = false; exportStatus.textContent = text; }
+    function follow(job) {
+      if (job.status === "succeeded") {
+        done(w("exported") + " " + job.rows_written + " " + w("cases_unit"));
+        window.location.assign(job.download_url);
+      } else if (job.status === "failed") {
+        done(w("failed") + ": " + ((job.error && job.error.detail) || ""));
+      } else {
+        exportStatus.textContent = w("exporting") + " " + Math.round(job.progress * 100) + "%";
+        setTimeout(function () { window.gisApi("GET", job.status_url).then(follow, fail); }, 500);
+      }
+    }
+    function fail(err) { done(w("failed") + ": " + err.message); }
+    window.gisApi("GET", "/api/v1/exports/cases." + exportFormat.value + "?" + q.toString(), null,
+                  { Prefer: "respond-async" }).then(follow, fail);
+  });
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     state.filters = {};
