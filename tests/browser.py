@@ -17,19 +17,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-CHROMIUM = "/usr/bin/chromium"
+from gis_service.reports.pdf import CHROMIUM, CHROMIUM_ARGS  # the one launch of Chromium
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-# as the machine's own probe starts it: no background traffic to Google's hosts
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 def free_port() -> int:

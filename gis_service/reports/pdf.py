@@ -11,7 +11,8 @@ import html
 
 #: Debian's Chromium (Makefile: the ``system`` step installs it with fonts-noto-cjk)
 CHROMIUM = "/usr/bin/chromium"
-#: as tests/browser.py starts it: no background traffic, no sandbox in containers
+#: how every Chromium of ours starts (this PDF, the browser tests, the benchmarks): no
+#: background traffic to outside hosts, no sandbox in containers
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
