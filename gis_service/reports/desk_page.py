@@ -19,6 +19,7 @@ from gis_service.cases.desk import require_desk
 from gis_service.desk.shell import PAGEFETCH_JS, page, signed_in
 from gis_service.reports.figures import add_months
 from gis_service.timezone import local_date
+from gis_service.units.codes import LEVELS
 
 router = APIRouter(tags=["desk"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -56,6 +57,11 @@ async def reports_page(request: Request, settings: SettingsDep, lang: Lang = "zh
         body=body,
         script="reports.js",
         style="desk.css",
-        config={"scopes": list(principal.scopes), "month": last.strftime("%Y-%m")},
+        config={
+            "scopes": list(principal.scopes),
+            "month": last.strftime("%Y-%m"),
+            # an admin's picker starts from the two top levels (units/codes.py)
+            "top_levels": [level.value for level in LEVELS[:2]],
+        },
         scripts=(PAGEFETCH_JS,),
     )

@@ -51,7 +51,7 @@ def create_report(
     unit that does not exist, 422 for a bad month or a building."""
     versions.check_reader(principal, body.unit)
     tag = hashlib.sha256(f"{scope_key(principal)}:{principal.user_id}".encode()).hexdigest()
-    name = f"monthly-{body.unit}-{body.month}-{body.lang}-{tag[:12]}"
+    name = f"monthly-{body.unit}-{body.month}-{body.lang}-{tag[:16]}"
 
     def work(progress):
         with transaction(settings) as conn:

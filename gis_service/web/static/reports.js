@@ -59,7 +59,7 @@
         }));
       });
     } else {
-      ["district", "subdistrict"].forEach(function (level) {
+      config.top_levels.forEach(function (level) {
         asks.push(gisApi("GET", "/api/v1/units?geometry=false&limit=200&level=" + level)
           .then(function (fc) {
             fc.features.forEach(function (f) { addUnit(f.properties.code, f.properties.name); });
