@@ -157,7 +157,7 @@ def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal
     viewer)."""
     from gis_service.access import reach as reach_mod
 
-    _planner(principal)
+    coverage.require_figure_reader(principal)
     from gis_service.db.engine import get_engine
 
     with get_engine(settings).connect() as conn:
@@ -171,11 +171,6 @@ def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal
         "buildings",
         lambda conn, engine, progress: reach_mod.compute(conn, engine, progress),
     ).versions
-
-
-def _planner(principal: Principal) -> Principal:
-    coverage.require_figure_reader(principal)
-    return principal
 
 
 LEVEL = level_pattern(HANDLING_LEVELS)
@@ -315,7 +310,7 @@ def _site(
 ) -> Response:
     from gis_service.access import siting
 
-    _planner(principal)
+    coverage.require_figure_reader(principal)
     check_vocab(conn, body.kind, body.category)
     deadline = Deadline(settings.analysis_max_seconds)
     cands = (

@@ -200,14 +200,14 @@ def gaps_cmd(
     max_m: float = typer.Option(1000.0, "--max-m", help="The reach in metres (0 < m ≤ 3000)"),
 ) -> None:
     """Buildings farther than the reach from every party organisation, with residents."""
-    from gis_service.access.routes import _planner
+    from gis_service.access.coverage import require_figure_reader
 
     fmt = _format(out, fmt)
     if not 0 < max_m <= 3000:
         raise InvalidInput("--max-m must be more than 0 and at most 3000", field="max_m")
     settings, conn, principal = _session(as_user)
     with conn:
-        _planner(principal)
+        require_figure_reader(principal)
         versions = _versions(settings, conn)
         request = service.gaps_request(principal, versions, fmt, lang, max_m=max_m, unit=unit)
         _write(settings, request, out, conn)
@@ -226,7 +226,7 @@ def living_circle_cmd(
 ) -> None:
     """The quarter-hour living circle per unit: who reaches all six everyday services."""
     from gis_service.access import service as access_service
-    from gis_service.access.routes import _planner
+    from gis_service.access.coverage import require_figure_reader
     from gis_service.units.codes import Level
 
     fmt = _format(out, fmt)
@@ -236,7 +236,7 @@ def living_circle_cmd(
         raise InvalidInput("minutes must be in (0, 45] and speed in (0, 20]", field="minutes")
     settings, conn, principal = _session(as_user)
     with conn:
-        _planner(principal)
+        require_figure_reader(principal)
         versions = _versions(settings, conn)
         request = service.living_circle_request(
             principal,
