@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from gis_service.access.refresh import after_points_change
 from gis_service.admin import schemas as s
 from gis_service.api.deps import AccessDep, AccessJobsDep, AdminDep, ConnDep, SettingsDep
+from gis_service.api.responses import json_response
 from gis_service.api.schemas import refusals
 from gis_service.auth import users
 from gis_service.auth.principal import Principal, Role
@@ -42,10 +42,6 @@ def _unit(code: str | None, field: str = "unit") -> str | None:
         raise InvalidInput(str(exc), field=field) from None
 
 
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(body), status_code=status_code)
-
-
 # --- accounts ---------------------------------------------------------------------------
 
 
@@ -59,7 +55,7 @@ def list_users(
     q: Annotated[str | None, Query(max_length=64, description="In username or name")] = None,
 ) -> JSONResponse:
     """Every account (auth/users.py ``list_users``), by id."""
-    return _json(
+    return json_response(
         {"users": users.list_users(conn, role=role, team_id=team_id, active=active, q=q or None)}
     )
 
@@ -87,7 +83,7 @@ def create_user(body: s.UserCreate, settings: SettingsDep, _: AdminDep) -> JSONR
             phone=body.phone,
             email=body.email,
         )
-    return _json(user, 201)
+    return json_response(user, 201)
 
 
 @router.patch(
@@ -105,7 +101,7 @@ def change_user(
     with transaction(settings) as conn:
         user = users.get_user(conn, user_id)
         changed = users.update_user(conn, user["username"], **given)
-    return _json(changed)
+    return json_response(changed)
 
 
 def _set_active(settings, user_id: int, active: bool) -> dict[str, Any]:
@@ -127,7 +123,7 @@ def deactivate_user(user_id: Id, settings: SettingsDep, principal: AdminDep) -> 
     themself (409)."""
     if principal.user_id == user_id:
         raise Conflict("you cannot deactivate your own account", field="user_id")
-    return _json(_set_active(settings, user_id, False))
+    return json_response(_set_active(settings, user_id, False))
 
 
 @router.post(
@@ -138,7 +134,7 @@ def deactivate_user(user_id: Id, settings: SettingsDep, principal: AdminDep) -> 
 )
 def activate_user(user_id: Id, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """auth/users.py ``set_active``; the account signs in again with its password."""
-    return _json(_set_active(settings, user_id, True))
+    return json_response(_set_active(settings, user_id, True))
 
 
 @router.post(
@@ -157,7 +153,7 @@ def reset_password(
         user = users.get_user(conn, user_id)
         new = users.reset_password(conn, user["username"], body.password)
         user = users.get_user(conn, user_id)
-    return _json({"user": user, "password": new})
+    return json_response({"user": user, "password": new})
 
 
 # --- teams ------------------------------------------------------------------------------
@@ -173,7 +169,7 @@ def list_teams(
 ) -> JSONResponse:
     """cases/teams.py ``list_teams`` (the CLI's ``teams list``) with the inactive ones."""
     found = teams.list_teams(conn, ADMIN, _unit(unit), include_inactive=True)
-    return _json({"teams": found})
+    return json_response({"teams": found})
 
 
 @router.post(
@@ -190,7 +186,7 @@ def create_team(body: s.TeamCreate, settings: SettingsDep, _: AdminDep) -> JSONR
         team = teams.create_team(
             conn, name=body.name, kind=body.kind, unit_code=body.unit_code, phone=body.phone
         )
-    return _json(team, 201)
+    return json_response(team, 201)
 
 
 @router.patch(
@@ -205,7 +201,7 @@ def change_team(
     """cases/teams.py ``update_team``."""
     with transaction(settings) as conn:
         team = teams.update_team(conn, team_id, **body.model_dump(exclude_unset=True))
-    return _json(team)
+    return json_response(team)
 
 
 @router.get(
@@ -217,7 +213,7 @@ def change_team(
 def team_members(conn: ConnDep, _: AdminDep, team_id: Id) -> JSONResponse:
     """The accounts of the team (auth/users.py ``list_users``), deactivated ones too."""
     teams.get_team(conn, team_id)
-    return _json({"users": users.list_users(conn, team_id=team_id)})
+    return json_response({"users": users.list_users(conn, team_id=team_id)})
 
 
 @router.post(
@@ -229,7 +225,7 @@ def team_members(conn: ConnDep, _: AdminDep, team_id: Id) -> JSONResponse:
 def add_member(team_id: Id, body: s.MemberAdd, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """cases/teams.py ``add_member``: the account's sessions end (its scope changed)."""
     with transaction(settings) as conn:
-        return _json(teams.add_member(conn, team_id, body.user_id))
+        return json_response(teams.add_member(conn, team_id, body.user_id))
 
 
 @router.delete(
@@ -242,7 +238,7 @@ def remove_member(team_id: Id, user_id: Id, settings: SettingsDep, _: AdminDep) 
     """cases/teams.py ``remove_member``: a team member cannot be without a team, so the
     account is deactivated and its sessions end; move it with POST …/members instead."""
     with transaction(settings) as conn:
-        return _json(teams.remove_member(conn, team_id, user_id))
+        return json_response(teams.remove_member(conn, team_id, user_id))
 
 
 # --- rosters ----------------------------------------------------------------------------
@@ -260,7 +256,7 @@ def list_roster(
     unit: Annotated[str, Query(max_length=20, description="Unit code")],
 ) -> JSONResponse:
     """imports/roster.py ``list_staff``: every entry of the unit, in roster order."""
-    return _json({"unit_code": unit, "staff": roster.list_staff(conn, _unit(unit))})
+    return json_response({"unit_code": unit, "staff": roster.list_staff(conn, _unit(unit))})
 
 
 @router.post(
@@ -273,7 +269,7 @@ def list_roster(
 def add_staff(body: s.StaffSave, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """imports/roster.py ``save_staff``: the roster file's rules, row by row."""
     with transaction(settings) as conn:
-        return _json(roster.save_staff(conn, body.model_dump()), 201)
+        return json_response(roster.save_staff(conn, body.model_dump()), 201)
 
 
 @router.put(
@@ -287,7 +283,7 @@ def change_staff(
 ) -> JSONResponse:
     """imports/roster.py ``save_staff``."""
     with transaction(settings) as conn:
-        return _json(roster.save_staff(conn, body.model_dump(), staff_id))
+        return json_response(roster.save_staff(conn, body.model_dump(), staff_id))
 
 
 @router.delete(
@@ -299,7 +295,7 @@ def change_staff(
 def remove_staff(staff_id: Id, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """imports/roster.py ``remove_staff``."""
     with transaction(settings) as conn:
-        return _json(roster.remove_staff(conn, staff_id))
+        return json_response(roster.remove_staff(conn, staff_id))
 
 
 # --- categories -------------------------------------------------------------------------
@@ -308,7 +304,7 @@ def remove_staff(staff_id: Id, settings: SettingsDep, _: AdminDep) -> JSONRespon
 @router.get("/categories", summary="The taxonomy tree, inactive too", response_model=s.CategoryTree)
 def list_categories(conn: ConnDep, _: AdminDep) -> JSONResponse:
     """cases/categories.py ``list_categories`` (the CLI's ``categories list``)."""
-    return _json({"domains": categories.list_categories(conn, include_inactive=True)})
+    return json_response({"domains": categories.list_categories(conn, include_inactive=True)})
 
 
 @router.patch(
@@ -325,7 +321,9 @@ def change_category(
 ) -> JSONResponse:
     """cases/categories.py ``update_category``: the taxonomy file's rules."""
     with transaction(settings) as conn:
-        return _json(categories.update_category(conn, code, body.model_dump(exclude_unset=True)))
+        return json_response(
+            categories.update_category(conn, code, body.model_dump(exclude_unset=True))
+        )
 
 
 @router.post(
@@ -341,7 +339,7 @@ def create_subcategory(
     """cases/categories.py ``create_subcategory``: defaults from the domain."""
     item = body.model_dump(exclude={"parent_code"})
     with transaction(settings) as conn:
-        return _json(categories.create_subcategory(conn, body.parent_code, item), 201)
+        return json_response(categories.create_subcategory(conn, body.parent_code, item), 201)
 
 
 # --- Open311 keys -----------------------------------------------------------------------
@@ -351,7 +349,7 @@ def create_subcategory(
 def list_keys(conn: ConnDep, _: AdminDep) -> JSONResponse:
     """open311/keys.py ``list_keys`` (the CLI's ``open311 keys list``): the first
     characters of each key, never the key."""
-    return _json({"clients": keys.list_keys(conn)})
+    return json_response({"clients": keys.list_keys(conn)})
 
 
 @router.post(
@@ -365,7 +363,7 @@ def create_key(body: s.ClientCreate, settings: SettingsDep, _: AdminDep) -> JSON
     """open311/keys.py ``create_key``: the key is in this answer only."""
     with transaction(settings) as conn:
         client, key = keys.create_key(conn, body.name, body.scope_code)
-    return _json({"client": client, "api_key": key}, 201)
+    return json_response({"client": client, "api_key": key}, 201)
 
 
 @router.post(
@@ -378,7 +376,7 @@ def revoke_key(client_id: Id, settings: SettingsDep, _: AdminDep) -> JSONRespons
     """open311/keys.py ``revoke_key``; revoking twice keeps the first time."""
     with transaction(settings) as conn:
         client = keys.get_client(conn, client_id)
-        return _json(keys.revoke_key(conn, client["name"]))
+        return json_response(keys.revoke_key(conn, client["name"]))
 
 
 # --- service points ---------------------------------------------------------------------
@@ -394,13 +392,13 @@ def list_points(
     closed: Annotated[bool | None, Query(description="Only closed (true) or open (false)")] = None,
 ) -> JSONResponse:
     """service_points/service.py ``admin_list``."""
-    return _json({"points": points.admin_list(conn, kind=kind, closed=closed)})
+    return json_response({"points": points.admin_list(conn, kind=kind, closed=closed)})
 
 
 def _changed(point: dict, access, jobs, settings) -> JSONResponse:
     """The point, after starting the access refresh (access/refresh.py)."""
     started = after_points_change(access, jobs, settings)
-    return _json({**point, "refresh": [j.public() for j in started if j is not None]})
+    return json_response({**point, "refresh": [j.public() for j in started if j is not None]})
 
 
 @router.post(

@@ -4,13 +4,13 @@ subscriptions). Thin: each route calls notify/service.py in one transaction."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from gis_service.api.deps import AdminDep, ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.responses import json_response
 from gis_service.api.schemas import refusals
 from gis_service.db.engine import transaction
 from gis_service.notify import schemas as s
@@ -21,10 +21,6 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Uuid = Annotated[
     str, Path(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", max_length=36)
 ]
-
-
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(body), status_code=status_code)
 
 
 @router.get(
@@ -39,7 +35,7 @@ def list_notifications(
 ) -> JSONResponse:
     """The caller's notifications, newest first (notify/service.py ``inbox``), with the
     unread count; page on with ``before_id = next_before_id``. 403 for Open311 keys."""
-    return _json(
+    return json_response(
         service.inbox(conn, principal, limit=limit, before_id=before_id, unread_only=unread)
     )
 
@@ -47,7 +43,7 @@ def list_notifications(
 @router.get("/notifications/unread", summary="My unread count (the badge)", response_model=s.Unread)
 def unread_count(conn: ConnDep, principal: PrincipalDep) -> JSONResponse:
     """``{"unread": n}``: the desk's and the phone's badge."""
-    return _json({"unread": service.unread(conn, principal)})
+    return json_response({"unread": service.unread(conn, principal)})
 
 
 @router.post(
@@ -59,14 +55,14 @@ def unread_count(conn: ConnDep, principal: PrincipalDep) -> JSONResponse:
 def read_one(notification_id: Id, settings: SettingsDep, principal: PrincipalDep) -> JSONResponse:
     """Marks it read (the first read time is kept); 404 when it is not in your inbox."""
     with transaction(settings) as conn:
-        return _json(service.mark_read(conn, principal, notification_id))
+        return json_response(service.mark_read(conn, principal, notification_id))
 
 
 @router.post("/notifications/read-all", summary="Mark all read", response_model=s.Marked)
 def read_all(settings: SettingsDep, principal: PrincipalDep) -> JSONResponse:
     """``{"marked": n, "unread": 0}``."""
     with transaction(settings) as conn:
-        return _json(service.mark_all_read(conn, principal))
+        return json_response(service.mark_all_read(conn, principal))
 
 
 @router.get(
@@ -78,7 +74,7 @@ def get_preferences(conn: ConnDep, settings: SettingsDep, principal: PrincipalDe
     """Each kind × channel (e-mail, SMS) on or off, defaults marked ``chosen: false``;
     the quiet hours (service time) that hold a non-urgent SMS. The inbox always gets every
     notification."""
-    return _json(service.preferences(conn, principal, settings))
+    return json_response(service.preferences(conn, principal, settings))
 
 
 @router.put(
@@ -93,7 +89,7 @@ def put_preferences(
     422 naming an unknown kind or channel. Answers as GET."""
     with transaction(settings) as conn:
         quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
-        return _json(
+        return json_response(
             service.set_preferences(
                 conn, principal, settings, [c.model_dump() for c in body.choices], quiet
             )
@@ -114,7 +110,7 @@ def dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     """Newest first; ``total`` counts them all. Admins only."""
-    return _json(service.dead_letters(conn, limit=limit))
+    return json_response(service.dead_letters(conn, limit=limit))
 
 
 @router.post(
@@ -127,13 +123,13 @@ def retry_delivery(delivery_id: Uuid, settings: SettingsDep, _: AdminDep) -> JSO
     """Back in the queue, due now, tries counted afresh, the same delivery id (the
     receiver recognises it); 404 unknown, 409 when it is not dead."""
     with transaction(settings) as conn:
-        return _json(service.retry(conn, delivery_id))
+        return json_response(service.retry(conn, delivery_id))
 
 
 @router.get("/admin/webhooks", summary="Webhook subscriptions", response_model=s.WebhookList)
 def list_webhooks(conn: ConnDep, _: AdminDep) -> JSONResponse:
     """Every subscription (secrets are never read back)."""
-    return _json({"webhooks": service.webhooks(conn)})
+    return json_response({"webhooks": service.webhooks(conn)})
 
 
 @router.post(
@@ -147,7 +143,7 @@ def create_webhook(body: s.WebhookIn, settings: SettingsDep, _: AdminDep) -> JSO
     """A new subscription; the answer carries the signing ``secret`` (made when not given),
     the only time it is shown. 409 name taken; 422 naming a bad url, kind or secret."""
     with transaction(settings) as conn:
-        return _json(service.create_webhook(conn, body.model_dump()), 201)
+        return json_response(service.create_webhook(conn, body.model_dump()), 201)
 
 
 @router.get(
@@ -158,7 +154,7 @@ def create_webhook(body: s.WebhookIn, settings: SettingsDep, _: AdminDep) -> JSO
 )
 def get_webhook(webhook_id: Id, conn: ConnDep, _: AdminDep) -> JSONResponse:
     """404 naming the id."""
-    return _json(service.webhook(conn, webhook_id))
+    return json_response(service.webhook(conn, webhook_id))
 
 
 @router.put(
@@ -172,7 +168,9 @@ def change_webhook(
 ) -> JSONResponse:
     """Changes the fields given (a new ``secret`` applies to retries too)."""
     with transaction(settings) as conn:
-        return _json(service.update_webhook(conn, webhook_id, body.model_dump(exclude_unset=True)))
+        return json_response(
+            service.update_webhook(conn, webhook_id, body.model_dump(exclude_unset=True))
+        )
 
 
 @router.delete(
@@ -184,4 +182,4 @@ def change_webhook(
 def delete_webhook(webhook_id: Id, settings: SettingsDep, _: AdminDep) -> JSONResponse:
     """Deletes it and its deliveries; answers what was deleted."""
     with transaction(settings) as conn:
-        return _json(service.delete_webhook(conn, webhook_id))
+        return json_response(service.delete_webhook(conn, webhook_id))
