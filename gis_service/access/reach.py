@@ -193,12 +193,17 @@ def compute(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
     return ReachRun(len(codes), int(pop.sum()), time.perf_counter() - t0, versions)
 
 
+def fresh_versions(conn: Connection) -> list[int] | None:
+    """The current versions when building_access was computed from them, else None (the
+    network, the points or the units changed since: recompute before answering)."""
+    current = current_versions(conn)
+    return current if stored_versions(conn) == current else None
+
+
 def ensure_fresh(conn: Connection, engine: AccessEngine) -> list[int]:
     """Recompute building_access if the network, the points or the units have changed."""
-    current = current_versions(conn)
-    if stored_versions(conn) != current:
-        compute(conn, engine)
-    return current
+    current = fresh_versions(conn)
+    return current if current is not None else compute(conn, engine).versions
 
 
 def _fmt(values: np.ndarray, digits: int) -> list[str]:

@@ -161,8 +161,7 @@ def _fresh(access: EngineCache, jobs: AccessJobs, settings, principal: Principal
     from gis_service.db.engine import get_engine
 
     with get_engine(settings).connect() as conn:
-        current = reach_mod.current_versions(conn)
-        if reach_mod.stored_versions(conn) == current:
+        if (current := reach_mod.fresh_versions(conn)) is not None:
             return current
     return _in_job(
         access,

@@ -181,8 +181,7 @@ def _versions(settings: Settings, conn: Connection) -> list[int]:
     from gis_service.access.store import EngineCache
     from gis_service.db.engine import transaction
 
-    current = reach.current_versions(conn)
-    if reach.stored_versions(conn) == current:
+    if (current := reach.fresh_versions(conn)) is not None:
         return current
     title = "walking distances are out of date: recomputing"
     with steps(title) as step, transaction(settings) as tx:
