@@ -17,7 +17,7 @@ from gis_service.access import coverage, service
 from gis_service.access.bounds import Deadline, statement_timeout
 from gis_service.access.engine import MAX_ACCESS_M
 from gis_service.access.jobs import AccessJobs
-from gis_service.access.reach import PARTY_REACH_M
+from gis_service.access.reach import PARTY_REACH_M, SEARCH_LIMIT_M
 from gis_service.access.schemas import (
     Circles,
     Gaps,
@@ -48,6 +48,10 @@ router = APIRouter(prefix="/access", tags=["access"], responses=refusals(422))
 GEOJSON = "application/geo+json"
 #: figures about residents: a planner's, supervisor's or admin's sign-in, then maybe a job
 RESIDENTS = {**refusals(401, 403, 404, 503), **PENDING}
+#: the walking parameters every access route and export takes, with their one set of bounds
+ReachParam = Annotated[float, Query(gt=0, le=SEARCH_LIMIT_M)]
+WalkMinutesParam = Annotated[float, Query(gt=0, le=service.MAX_WALK_MINUTES)]
+WalkSpeedParam = Annotated[float, Query(gt=0, le=service.MAX_SPEED_KMH)]
 
 
 def _json(body: Any, media_type: str = "application/json") -> Response:
@@ -81,7 +85,7 @@ def isochrone(
     access: AccessDep,
     point: Annotated[PointParams, Depends()],
     minutes: Annotated[str, Query(description="Contours in minutes, comma-separated")] = "15",
-    speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
+    speed_kmh: WalkSpeedParam = service.DEFAULT_SPEED_KMH,
     walk_off_m: Annotated[
         float,
         Query(ge=0, le=500, description="Ground this far from a reached street counts as reached"),
@@ -189,7 +193,7 @@ def reach(
     access: AccessDep,
     jobs: AccessJobsDep,
     level: Annotated[str, Query(pattern=LEVEL)] = "community",
-    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    max_m: ReachParam = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
@@ -211,7 +215,7 @@ def gaps(
     principal: PrincipalDep,
     access: AccessDep,
     jobs: AccessJobsDep,
-    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    max_m: ReachParam = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
@@ -233,8 +237,8 @@ def living_circle(
     access: AccessDep,
     jobs: AccessJobsDep,
     level: Annotated[str, Query(pattern=level_pattern())] = "community",
-    minutes: Annotated[float, Query(gt=0, le=45)] = 15,
-    speed_kmh: Annotated[float, Query(gt=0, le=20)] = service.DEFAULT_SPEED_KMH,
+    minutes: WalkMinutesParam = 15,
+    speed_kmh: WalkSpeedParam = service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
 ) -> Response:
     versions = _fresh(access, jobs, settings, principal)
@@ -351,7 +355,7 @@ def siting_get(
     kind: Annotated[str | None, Query(examples=["party_org"])] = None,
     category: Annotated[str | None, Query(examples=["health"])] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 3,
-    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    max_m: ReachParam = PARTY_REACH_M,
 ) -> Response:
     body = SitingCreate(kind=kind, category=category, k=k, max_m=max_m)
     return _site(access, conn, settings, principal, body, CoordSys.wgs84)

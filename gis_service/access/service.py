@@ -16,6 +16,9 @@ from gis_service.service_points.service import check_vocab, kind_filter
 
 #: GB 50180-2018's quarter-hour life circle: 15 minutes at 4 km/h ≈ 1,000 m
 DEFAULT_SPEED_KMH = 4.0
+#: the bounds a request's walking time and speed must keep (routes, exports and the CLI)
+MAX_WALK_MINUTES = 45.0
+MAX_SPEED_KMH = 20.0
 DEFAULT_WALK_OFF_M = 50.0
 #: farther than this from every street of the walking network a point is outside the
 #: ground the network covers: no isochrone is drawn there (a circle would pretend data)

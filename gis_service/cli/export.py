@@ -200,10 +200,13 @@ def gaps_cmd(
 ) -> None:
     """Buildings farther than the reach from every party organisation, with residents."""
     from gis_service.access.coverage import require_figure_reader
+    from gis_service.access.reach import SEARCH_LIMIT_M
 
     fmt = _format(out, fmt)
-    if not 0 < max_m <= 3000:
-        raise InvalidInput("--max-m must be more than 0 and at most 3000", field="max_m")
+    if not 0 < max_m <= SEARCH_LIMIT_M:
+        raise InvalidInput(
+            f"--max-m must be more than 0 and at most {SEARCH_LIMIT_M:g}", field="max_m"
+        )
     settings, conn, principal = _session(as_user)
     with conn:
         require_figure_reader(principal)
@@ -231,8 +234,15 @@ def living_circle_cmd(
     fmt = _format(out, fmt)
     if level not in {lvl.value for lvl in Level}:
         raise InvalidInput(f"level {level!r} is not a unit level", field="level")
-    if not (0 < minutes <= 45 and 0 < speed_kmh <= 20):
-        raise InvalidInput("minutes must be in (0, 45] and speed in (0, 20]", field="minutes")
+    if not (
+        0 < minutes <= access_service.MAX_WALK_MINUTES
+        and 0 < speed_kmh <= access_service.MAX_SPEED_KMH
+    ):
+        raise InvalidInput(
+            f"minutes must be in (0, {access_service.MAX_WALK_MINUTES:g}] and speed in "
+            f"(0, {access_service.MAX_SPEED_KMH:g}]",
+            field="minutes",
+        )
     settings, conn, principal = _session(as_user)
     with conn:
         require_figure_reader(principal)

@@ -23,7 +23,13 @@ from starlette.background import BackgroundTask
 from gis_service.access import service as access_service
 from gis_service.access.reach import PARTY_REACH_M
 from gis_service.access.routes import LEVEL as HANDLING_LEVEL
-from gis_service.access.routes import PENDING, _fresh
+from gis_service.access.routes import (
+    PENDING,
+    ReachParam,
+    WalkMinutesParam,
+    WalkSpeedParam,
+    _fresh,
+)
 from gis_service.api.deps import (
     AccessDep,
     AccessJobsDep,
@@ -208,7 +214,7 @@ def export_gaps(
     access: AccessDep,
     access_jobs: AccessJobsDep,
     fmt: FormatParam,
-    max_m: Annotated[float, Query(gt=0, le=3000)] = PARTY_REACH_M,
+    max_m: ReachParam = PARTY_REACH_M,
     unit: Annotated[str | None, Query(description="Only buildings inside this unit")] = None,
     lang: LangParam = Lang.zh,
 ) -> Response:
@@ -235,8 +241,8 @@ def export_living_circle(
     access_jobs: AccessJobsDep,
     fmt: FormatParam,
     level: Annotated[str, Query(pattern=level_pattern())] = "community",
-    minutes: Annotated[float, Query(gt=0, le=45)] = 15,
-    speed_kmh: Annotated[float, Query(gt=0, le=20)] = access_service.DEFAULT_SPEED_KMH,
+    minutes: WalkMinutesParam = 15,
+    speed_kmh: WalkSpeedParam = access_service.DEFAULT_SPEED_KMH,
     unit: Annotated[str | None, Query(description="Only units inside this one")] = None,
     lang: LangParam = Lang.zh,
 ) -> Response:
