@@ -341,6 +341,44 @@ def check_stats(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_recurring_spots(api, city, who, auth) -> list[str]:
+    """Spots list cases: case readers only, and only cases they see. The fixture's grid-A1
+    case and building case (one category, ≈ 370 m apart) are a spot at min_cases 2 and
+    radius 500 m for whoever sees both; no other pair lies that close."""
+    r = api.get(
+        "/api/v1/stats/recurring-spots",
+        headers=auth,
+        params={"min_cases": 2, "radius_m": 500},
+    )
+    if who not in CASE_READERS:
+        return [] if r.status_code in (401, 403) else [f"spots answered {r.status_code}"]
+    assert r.status_code == 200, r.text
+    got = {i for f in r.json()["features"] for i in f["properties"]["case_ids"]}
+    pair = {c["id"] for c in city["cases"] if c["unit_code"] in (GRID_A1, BUILDING)}
+    want = pair if pair <= visible(city, who) else set()
+    return [] if got == want else [f"spots hold {sorted(got)}, expected {sorted(want)}"]
+
+
+def check_hotspots(api, city, who, auth) -> list[str]:
+    """Gi* covers the grids inside the jurisdiction and counts the cases stats count."""
+    r = api.get("/api/v1/stats/hotspots", headers=auth)
+    if who == "anonymous":
+        return [] if r.status_code == 401 else [f"hotspots answered {r.status_code}"]
+    assert r.status_code == 200, r.text
+    bad = []
+    grids = {f["properties"]["code"]: f["properties"]["cases"] for f in r.json()["features"]}
+    for code in grids:
+        if who == "team_c" or (
+            SCOPES[who] is not None and not any(code.startswith(s) for s in SCOPES[who])
+        ):
+            bad.append(f"hotspots show grid {code}")
+    if who != "team_c":
+        want = visible(city, who) if who != "planner" else _by_units(city, who)
+        if sum(grids.values()) != len(want):
+            bad.append(f"hotspots count {sum(grids.values())} cases, expected {len(want)}")
+    return bad
+
+
 def _by_units(city: dict, who: str) -> set[int]:
     return {
         c["id"]
@@ -878,6 +916,8 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
     "/api/v1/stats/resolution": [check_stats],
+    "/api/v1/stats/recurring-spots": [check_recurring_spots],
+    "/api/v1/stats/hotspots": [check_hotspots],
     "/tiles/{layer}/{z}/{x}/{y}.pbf": [check_case_tiles, check_unit_tiles],
     "/tiles/cases/pick": [check_pick],
     "/maps/resolution": [check_pages],
