@@ -25,7 +25,7 @@ from sqlalchemy import text
 from gis_service.app import create_app
 from gis_service.db.engine import get_engine, transaction
 from gis_service.tiles.basemap import lonlat_to_tile
-from tests.conftest import GRIDS, make_user, write
+from tests.conftest import GRIDS, make_user, map_pages, write
 from tests.images import image_bytes
 
 GRID_A1 = "41019900100101"  # community 410199001001, west half
@@ -467,7 +467,7 @@ def check_pages(api, city, who, auth) -> list[str]:
     shown_to = visible(city, who) if who != "anonymous" else set()  # no page shows the public
     hidden = _markers_of(city, {c["id"] for c in city["cases"]} - shown_to)
     hidden_no = case_numbers(city, {c["id"] for c in city["cases"]} - shown_to)
-    for path in ("/maps/resolution?level=grid", "/maps/cases", "/maps/units", "/maps/coverage"):
+    for path in (p + ("?level=grid" if p.endswith("resolution") else "") for p in map_pages()):
         r = api.get(path, headers=auth, follow_redirects=False)
         if r.status_code >= 500:
             bad.append(f"{path} answered {r.status_code}")
@@ -924,6 +924,7 @@ CHECKS: dict[str, list[Check]] = {
     "/maps/cases": [check_pages],
     "/maps/units": [check_pages],
     "/maps/coverage": [check_pages],
+    "/maps/hotspots": [check_pages],
     "/api/v1/units/{code}": [check_roster],
     "/api/v1/access/reach": [check_access],
     "/api/v1/access/gaps": [check_access],
