@@ -280,3 +280,15 @@ def _cheap_password_hashing() -> Iterator[None]:
     passwords._hasher = lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
     passwords._hasher = original
+
+
+def map_pages() -> list[str]:
+    """Every map page the app serves (GET ``/maps/…`` except signing in and out), read off
+    its router, so a page added later is covered by the tests that loop over them."""
+    from gis_service.maps.routes import router
+
+    return [
+        r.path
+        for r in router.routes
+        if "GET" in getattr(r, "methods", ()) and r.path not in ("/maps/login", "/maps/logout")
+    ]

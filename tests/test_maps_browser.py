@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import FEATURES_JS, browser_context, live_server, screenshot, sign_in
+from tests.conftest import map_pages
 
 PASSWORD = "demo-2026"
-PAGES = ["/maps/resolution", "/maps/cases", "/maps/units", "/maps/coverage"]
+PAGES = map_pages()
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,39 @@ def test_the_filter_form_filters_the_cases(server):
         ]
         assert tiles and all("status=closed" in u for u in tiles)
         assert watch.external == [] and watch.console_errors == []
+
+
+def test_the_hotspot_map_shows_the_apis_spots_and_links_their_cases(server, demo_settings):
+    """Every recurring spot of the API is on the page, and a spot's popup links each of its
+    cases to the case page."""
+    import httpx
+
+    token = httpx.post(
+        f"{server}/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}
+    ).json()["access_token"]
+    spots = httpx.get(
+        f"{server}/api/v1/stats/recurring-spots", headers={"Authorization": f"Bearer {token}"}
+    ).json()["features"]
+    assert spots, "the demo has recurring spots"
+    with browser_context(viewport={"width": 1280, "height": 800}) as (context, watch):
+        page = context.new_page()
+        sign_in(page, server, "admin", PASSWORD, "/maps/hotspots")
+        page.wait_for_function("() => window.gisStats && window.gisStats.ready")
+        lists = page.evaluate("""() => {
+          const out = [];
+          for (const v of Object.values(window)) {
+            if (v && v instanceof L.GeoJSON && v._map) {
+              v.eachLayer(l => { if (l.feature.properties.list) out.push(l); });
+            }
+          }
+          out[0].fire('click', {latlng: out[0].getLatLng()}, true);
+          return out.map(l => l.feature.properties.cases);
+        }""")
+        assert sorted(lists) == sorted(f["properties"]["cases"] for f in spots)
+        links = page.locator(".leaflet-popup [data-testid=spot-cases] a")
+        links.first.wait_for()
+        hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
+        assert any(
+            hrefs == {f"/desk/cases/{i}" for i in f["properties"]["case_ids"]} for f in spots
+        )
+        assert watch.console_errors == [] and watch.external == []

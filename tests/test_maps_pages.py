@@ -7,6 +7,7 @@ import re
 from fastapi.testclient import TestClient
 
 from gis_service.app import create_app
+from tests.conftest import map_pages
 
 
 def _signed_in(settings, username: str = "admin") -> TestClient:
@@ -64,7 +65,7 @@ def test_a_pages_script_writes_with_the_cookie_only_with_its_header(demo_setting
 
 def test_pages_ask_nothing_of_other_hosts_by_default(demo_settings):
     with _signed_in(demo_settings) as client:
-        for path in ("/maps/resolution", "/maps/cases", "/maps/units", "/maps/coverage"):
+        for path in map_pages():
             html = client.get(path).text
             sources = re.findall(r'(?:src|href)="([^"]+)"', html)
             assert sources and all(s.startswith(("/", "#", "?")) for s in sources), path
@@ -109,7 +110,7 @@ def test_chinese_pages_show_no_english_keys_and_local_times(demo_settings):
 
     keys |= set(STATUSES) | {str(lv) for lv in LEVELS}
     with _signed_in(demo_settings) as client:
-        for path in ("/maps/resolution", "/maps/cases", "/maps/units", "/maps/coverage"):
+        for path in map_pages():
             words = set(re.findall(r"[a-z_]+", _visible_text(client.get(path).text)))
             assert not words & keys, (path, words & keys)
         coverage = _visible_text(client.get("/maps/coverage").text)
@@ -119,7 +120,7 @@ def test_chinese_pages_show_no_english_keys_and_local_times(demo_settings):
 
 def test_a_layer_without_features_renders(settings):
     """A viewer whose scope holds no buildings or units still gets the page (folium refuses
-    a tooltip on an empty layer; pages.finish drops it)."""
+    a tooltip or popup on an empty layer; pages.finish drops them)."""
     import folium
 
     from gis_service.maps.pages import finish
@@ -128,5 +129,18 @@ def test_a_layer_without_features_renders(settings):
     folium.GeoJson(
         {"type": "FeatureCollection", "features": []},
         tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["名称"]),
+        popup=folium.GeoJsonPopup(fields=["name"], aliases=["名称"]),
     ).add_to(m)
     assert "gisReady();" in finish(m)
+
+
+def test_the_hotspot_map_shows_spots_only_to_those_who_read_cases(demo_settings):
+    """Planners see the Gi* grids (figures) but not the recurring spots (they list cases)."""
+    with _signed_in(demo_settings) as admin:
+        page = admin.get("/maps/hotspots").text
+        assert "spot-cases" in page and "/desk/cases/" in page
+    with _signed_in(demo_settings, "planner") as planner:
+        r = planner.get("/maps/hotspots")
+        assert r.status_code == 200
+        assert "gi_star_z" in r.text and "spot-cases" not in r.text
+        assert "/desk/cases/" not in r.text

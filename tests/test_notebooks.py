@@ -35,5 +35,6 @@ def test_coverage_gaps_notebook_runs_on_the_demo(demo_settings, monkeypatch, tmp
     assert "within a 1 km walk of a party organisation" in text
     assert "sites cover" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2  # the gap map and the sites map
+    assert len(images) == 3  # the gap map, the sites map and the hotspot map
+    assert "grids are hot spots at 95 % or more" in text and "recurring spots" in text
     assert os.environ["GIS_DB_NAME"] == demo_settings.db_name

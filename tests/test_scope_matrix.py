@@ -25,7 +25,7 @@ from sqlalchemy import text
 from gis_service.app import create_app
 from gis_service.db.engine import get_engine, transaction
 from gis_service.tiles.basemap import lonlat_to_tile
-from tests.conftest import GRIDS, make_user, write
+from tests.conftest import GRIDS, make_user, map_pages, write
 from tests.images import image_bytes
 
 GRID_A1 = "41019900100101"  # community 410199001001, west half
@@ -341,6 +341,44 @@ def check_stats(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_recurring_spots(api, city, who, auth) -> list[str]:
+    """Spots list cases: case readers only, and only cases they see. The fixture's grid-A1
+    case and building case (one category, ≈ 370 m apart) are a spot at min_cases 2 and
+    radius 500 m for whoever sees both; no other pair lies that close."""
+    r = api.get(
+        "/api/v1/stats/recurring-spots",
+        headers=auth,
+        params={"min_cases": 2, "radius_m": 500},
+    )
+    if who not in CASE_READERS:
+        return [] if r.status_code in (401, 403) else [f"spots answered {r.status_code}"]
+    assert r.status_code == 200, r.text
+    got = {i for f in r.json()["features"] for i in f["properties"]["case_ids"]}
+    pair = {c["id"] for c in city["cases"] if c["unit_code"] in (GRID_A1, BUILDING)}
+    want = pair if pair <= visible(city, who) else set()
+    return [] if got == want else [f"spots hold {sorted(got)}, expected {sorted(want)}"]
+
+
+def check_hotspots(api, city, who, auth) -> list[str]:
+    """Gi* covers the grids inside the jurisdiction and counts the cases stats count."""
+    r = api.get("/api/v1/stats/hotspots", headers=auth)
+    if who == "anonymous":
+        return [] if r.status_code == 401 else [f"hotspots answered {r.status_code}"]
+    assert r.status_code == 200, r.text
+    bad = []
+    grids = {f["properties"]["code"]: f["properties"]["cases"] for f in r.json()["features"]}
+    for code in grids:
+        if who == "team_c" or (
+            SCOPES[who] is not None and not any(code.startswith(s) for s in SCOPES[who])
+        ):
+            bad.append(f"hotspots show grid {code}")
+    if who != "team_c":
+        want = visible(city, who) if who != "planner" else _by_units(city, who)
+        if sum(grids.values()) != len(want):
+            bad.append(f"hotspots count {sum(grids.values())} cases, expected {len(want)}")
+    return bad
+
+
 def _by_units(city: dict, who: str) -> set[int]:
     return {
         c["id"]
@@ -429,7 +467,7 @@ def check_pages(api, city, who, auth) -> list[str]:
     shown_to = visible(city, who) if who != "anonymous" else set()  # no page shows the public
     hidden = _markers_of(city, {c["id"] for c in city["cases"]} - shown_to)
     hidden_no = case_numbers(city, {c["id"] for c in city["cases"]} - shown_to)
-    for path in ("/maps/resolution?level=grid", "/maps/cases", "/maps/units", "/maps/coverage"):
+    for path in (p + ("?level=grid" if p.endswith("resolution") else "") for p in map_pages()):
         r = api.get(path, headers=auth, follow_redirects=False)
         if r.status_code >= 500:
             bad.append(f"{path} answered {r.status_code}")
@@ -878,12 +916,15 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases/{case_id}/photos/{photo_id}": [check_photos],
     "/api/v1/cases/nearby": [check_nearby],
     "/api/v1/stats/resolution": [check_stats],
+    "/api/v1/stats/recurring-spots": [check_recurring_spots],
+    "/api/v1/stats/hotspots": [check_hotspots],
     "/tiles/{layer}/{z}/{x}/{y}.pbf": [check_case_tiles, check_unit_tiles],
     "/tiles/cases/pick": [check_pick],
     "/maps/resolution": [check_pages],
     "/maps/cases": [check_pages],
     "/maps/units": [check_pages],
     "/maps/coverage": [check_pages],
+    "/maps/hotspots": [check_pages],
     "/api/v1/units/{code}": [check_roster],
     "/api/v1/access/reach": [check_access],
     "/api/v1/access/gaps": [check_access],

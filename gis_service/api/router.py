@@ -12,6 +12,7 @@ from gis_service.cases.lock_routes import router as case_lock_router
 from gis_service.cases.routes import router as cases_router
 from gis_service.desk.api import router as desk_router
 from gis_service.exports.routes import router as exports_router
+from gis_service.hotspots.routes import router as hotspots_router
 from gis_service.imports.routes import router as imports_router
 from gis_service.notify.routes import router as notify_router
 from gis_service.reports.routes import router as reports_router
@@ -26,6 +27,7 @@ api_router.include_router(auth_router)
 api_router.include_router(cases_router)
 api_router.include_router(case_lock_router)
 api_router.include_router(stats_router)
+api_router.include_router(hotspots_router)
 api_router.include_router(units_router)
 api_router.include_router(points_router)
 api_router.include_router(imports_router)

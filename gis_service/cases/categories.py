@@ -27,6 +27,22 @@ HANDLING_LEVELS = tuple(lvl.value for lvl in CODE_HANDLING_LEVELS)
 CODE = re.compile(CATEGORY_CODE_PATTERN)
 
 
+def within(code: str, category: str) -> bool:
+    """True if ``code`` is ``category`` or one of its sub-categories (a domain filter
+    takes in its sub-categories: ``city`` matches ``city.road``). The rule every category
+    filter uses; :func:`within_sql` is the same rule in SQL."""
+    return code == category or code.startswith(category + ".")
+
+
+def within_sql(column: str, category: str, tag: str = "f_cat") -> tuple[str, dict[str, Any]]:
+    """SQL (with named parameters ``tag`` and ``tag_prefix``) true for the rows whose
+    ``column`` is ``category`` or one of its sub-categories — :func:`within` in SQL."""
+    return (
+        f"({column} = :{tag} OR {column} LIKE :{tag}_prefix)",
+        {tag: category, f"{tag}_prefix": category + ".%"},
+    )
+
+
 def read_taxonomy(path: Path) -> list[dict[str, Any]]:
     """Flatten a taxonomy file into rows, checking what the database would refuse."""
     try:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, event_filter, require_case_reader
 from gis_service.cases import locks
+from gis_service.cases.categories import within_sql
 from gis_service.cases.workflow import (
     DISPATCHER,
     ApprovalState,
@@ -185,8 +186,9 @@ class CaseFilters:
             where.append("case_status(c) = ANY(:f_status)")
             p["f_status"] = self.status
         if self.category:
-            where.append("(c.category_code = :f_cat OR c.category_code LIKE :f_cat_prefix)")
-            p["f_cat"], p["f_cat_prefix"] = self.category, self.category + ".%"
+            cond, cond_params = within_sql("c.category_code", self.category)
+            where.append(cond)
+            p.update(cond_params)
         if self.unit:
             where.append("c.unit_code LIKE :f_unit")
             p["f_unit"] = self.unit + "%"

@@ -34,6 +34,13 @@ LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
         frozenset({Role.supervisor, Role.admin, Role.planner}),
     ),
     (
+        "hotspots",
+        "/maps/hotspots",
+        "热点",
+        "Hotspots",
+        frozenset({Role.supervisor, Role.admin, Role.planner}),
+    ),
+    (
         "coverage",
         "/maps/coverage",
         "覆盖分析",

@@ -176,7 +176,7 @@ def _nav(page: Page) -> str:
         return ""
     from gis_service.desk.nav import nav_bar
 
-    current = "coverage" if page.kind == "coverage" else "maps"
+    current = page.kind if page.kind in ("coverage", "hotspots") else "maps"
     return nav_bar(page.principal, page.lang, current, page.other_lang_url())
 
 
@@ -206,11 +206,12 @@ def legend(m: folium.Map, title: str, items: list[tuple[str, str]], note: str = 
 
 def finish(m: folium.Map) -> str:
     """The page's HTML. A layer with no features (a viewer whose scope holds none) keeps
-    no tooltip: folium checks a tooltip's fields against the first feature and would fail."""
+    no tooltip or popup: folium checks their fields against the first feature and would
+    fail."""
     for layer in list(m._children.values()):
         if isinstance(layer, folium.GeoJson) and not layer.data.get("features", True):
             for key, child in list(layer._children.items()):
-                if isinstance(child, folium.GeoJsonTooltip):
+                if isinstance(child, folium.GeoJsonTooltip | folium.GeoJsonPopup):
                     del layer._children[key]
     on_load(m, "gisReady();")
     return m.get_root().render()
@@ -608,4 +609,134 @@ def coverage_page(
             for _, c in zip(circles, palette, strict=False)
         ],
     )
+    return finish(m)
+
+
+#: ArcGIS Hot Spot Analysis colours per Gi_Bin (hot red, cold blue)
+GI_BIN_COLOURS: dict[int, str] = {
+    3: "#d62f27",
+    2: "#ed7551",
+    1: "#fab984",
+    0: "#f7f7f2",
+    -1: "#c0ccbe",
+    -2: "#849eba",
+    -3: "#4575b5",
+}
+SPOT_COLOUR = "#7a0177"
+
+
+def hotspots_page(
+    conn: Connection, page: Page, gi: dict[str, Any], spots: dict[str, Any] | None, style: dict
+) -> str:
+    """Grids coloured by their Gi* class (gis_service/hotspots/gistar.py) and, for the
+    viewers who read cases, the recurring spots (recurrence.py) as circles whose popup
+    lists the cases behind each spot, linked to their case pages."""
+    codes = [f["properties"]["code"] for f in gi["features"]]
+    m = new_map(
+        page,
+        bounds_of(conn, codes) or bounds_of(conn, scope_codes(conn, page.principal, None)),
+        style,
+    )
+    features = []
+    for f in gi["features"]:
+        p = f["properties"]
+        bin_ = p["gi_bin"]
+        features.append(
+            {
+                **f,
+                "properties": {
+                    "code": p["code"],
+                    "name": p["name"],
+                    "cases": p["cases"],
+                    "gi_star_z": "—" if p["gi_star_z"] is None else f"{p['gi_star_z']:.2f}",
+                    "class": page.text("gi_none" if bin_ is None else f"gi_bin.{bin_}"),
+                    "colour": NO_DATA if bin_ is None else GI_BIN_COLOURS[bin_],
+                },
+            }
+        )
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=page.text("gi_star"),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#555",
+            "weight": 1,
+            "fillOpacity": 0.7,
+        },
+        highlight_function=lambda f: {"weight": 3, "color": "#222"},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "cases", "gi_star_z", "class"],
+            aliases=[
+                page.text("grid"),
+                page.text("cases_n"),
+                page.text("gi_star_z"),
+                page.text("gi_star"),
+            ],
+            sticky=True,
+        ),
+    ).add_to(m)
+    if spots is not None:
+        spot_features = []
+        for f in spots["features"]:
+            p = f["properties"]
+            name = (p["category_name_zh"] if page.lang == "zh" else p["category_name_en"]) or p[
+                "category_code"
+            ]
+            links = "".join(
+                f'<li><a href="/desk/cases/{i}">{html.escape(no)}</a></li>'
+                for i, no in zip(p["case_ids"], p["case_nos"], strict=True)
+            )
+            spot_features.append(
+                {
+                    "type": "Feature",
+                    "id": f["id"],
+                    "geometry": f["geometry"],
+                    "properties": {
+                        "category": name,
+                        "cases": p["cases"],
+                        "open_cases": p["open_cases"],
+                        "list": f'<ul data-testid="spot-cases">{links}</ul>',
+                        "radius": 6 + min(p["cases"], 20),
+                    },
+                }
+            )
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": spot_features},
+            name=page.text("spots"),
+            marker=folium.CircleMarker(radius=8, fill=True),
+            style_function=lambda f: {
+                "radius": f["properties"]["radius"],
+                "color": SPOT_COLOUR,
+                "fillColor": SPOT_COLOUR,
+                "fillOpacity": 0.5,
+                "weight": 2,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["category", "cases"], aliases=[page.text("category"), page.text("cases_n")]
+            ),
+            popup=folium.GeoJsonPopup(
+                fields=["category", "cases", "open_cases", "list"],
+                aliases=[
+                    page.text("category"),
+                    page.text("cases_n"),
+                    page.text("open_cases"),
+                    page.text("spots"),
+                ],
+            ),
+        ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    items = [
+        (GI_BIN_COLOURS[b], page.text(f"gi_bin.{b}")) for b in sorted(GI_BIN_COLOURS, reverse=True)
+    ]
+    items.append((NO_DATA, page.text("gi_none")))
+    note = gi.get("note") or ""
+    if spots is not None:
+        items.append((SPOT_COLOUR, page.text("spots")))
+        q = spots["parameters"]
+        days = (q["to"] - q["from"]).days + 1
+        rule = page.text("spots_rule").format(
+            radius=f"{q['radius_m']:g}", days=days, n=q["min_cases"]
+        )
+        note = f"{note} {rule}".strip()
+    legend(m, page.text("gi_star"), items, note)
     return finish(m)

@@ -211,6 +211,68 @@ async def resolution(
     return _page(pages.resolution_page(conn, page, figures, services.basemap.style, unit))
 
 
+@router.get("/hotspots")
+async def hotspots(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    services: ServicesDep,
+    lang: Lang = "zh",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    category: str | None = None,
+    unit: str | None = None,
+) -> Response:
+    """Gi* hotspots per grid and, for case readers, the recurring spots (docs/hotspots.md):
+    the same functions as ``/api/v1/stats/hotspots`` and ``/recurring-spots``."""
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    require_role(principal, Role.planner, Role.supervisor, Role.admin, what="the hotspot map")
+    from gis_service.auth.principal import CASE_READERS
+    from gis_service.hotspots.gistar import hotspots as gi_star
+    from gis_service.hotspots.recurrence import SpotQuery, recurring_spots
+    from gis_service.stats.resolution import StatsQuery
+
+    category = category or None
+    q = StatsQuery.default_period(
+        settings, "grid", date_from, date_to, category=category, unit=unit
+    )
+    gi = gi_star(conn, services.cube, principal, q)
+    spots = None
+    if principal.role in CASE_READERS:
+        sq = SpotQuery.default_period(settings, None, date_to, category=category, unit=unit)
+        spots = recurring_spots(conn, settings, principal, sq)
+    page = pages.Page(
+        "hotspots",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=_cube_date(services.cube, settings),
+        filters={
+            t("period", lang): f"{q.date_from} – {q.date_to}",
+            t("category", lang): category or t("all", lang),
+            t("unit", lang): unit or t("all", lang),
+        },
+        query=_query(request),
+        form=[
+            ("from", t("period", lang), [], q.date_from.isoformat()),
+            ("to", "–", [], q.date_to.isoformat()),
+            (
+                "category",
+                t("category", lang),
+                [("", t("all", lang))]
+                + [
+                    (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
+                    for c in queries.case_domains(conn)
+                ],
+                category or "",
+            ),
+        ],
+    )
+    return _page(pages.hotspots_page(conn, page, gi, spots, services.basemap.style))
+
+
 def _cube_date(cube, settings) -> str:
     """When the figures were last synced, in the district's time."""
     synced = cube.synced_at

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_mask, units_visible
+from gis_service.cases.categories import within
 from gis_service.cases.workflow import Status
 from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
@@ -277,15 +278,7 @@ def resolution(
     f = cube.facts()
     units = _units(conn, principal, q)
     d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
-    mask = (f.day >= d0) & (f.day <= d1) & (f.status != DUPLICATE)
-    if q.category:
-        cats = [
-            i
-            for i, c in enumerate(f.categories)
-            if c == q.category or c.startswith(q.category + ".")
-        ]
-        mask &= np.isin(f.category, cats)
-    mask &= _scope_mask(conn, f, principal, q)
+    mask = selected(conn, f, principal, q)
     now = time.time()
 
     # Per unit of the level: unit index in the level's code list -> row of `units`.
@@ -360,6 +353,19 @@ def _units(conn: Connection, principal: Principal, q: StatsQuery) -> list[dict[s
             params,
         ).mappings()
     ]
+
+
+def selected(conn: Connection, f: Facts, principal: Principal, q: StatsQuery) -> np.ndarray:
+    """Boolean mask over the cube's cases that every figure counts: reported in the period
+    (local days, inclusive), not a duplicate, of the category (or its sub-categories,
+    :func:`~gis_service.cases.categories.within`), visible to the viewer and inside
+    ``q.unit``. Shared by :func:`resolution` and the hotspot statistics."""
+    d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
+    mask = (f.day >= d0) & (f.day <= d1) & (f.status != DUPLICATE)
+    if q.category:
+        cats = [i for i, c in enumerate(f.categories) if within(c, q.category)]
+        mask &= np.isin(f.category, cats)
+    return mask & _scope_mask(conn, f, principal, q)
 
 
 def _scope_mask(conn: Connection, f: Facts, principal: Principal, q: StatsQuery) -> np.ndarray:
