@@ -137,42 +137,27 @@ class Valhalla:
 # ---------------------------------------------------------------- ours
 
 
-def ours_in_process(engine, pts, minutes: list[float]) -> dict:
-    """service.isochrone + the route's JSON encoding, as GET /access/isochrone runs them."""
+def ours_in_process(
+    engine, lon: float, lat: float, minutes: list[float]
+) -> tuple[float, float, bytes]:
+    """service.isochrone + the route's JSON encoding, as GET /access/isochrone runs them:
+    (milliseconds of wall clock, of CPU time of the process, answer)."""
     from gis_service.access import service
     from gis_service.access.routes import GEOJSON, _json
 
-    ms, sizes, answers = [], [], []
-    for i, (lon, lat) in enumerate(pts):
-        t = time.perf_counter()
-        body = _json(service.isochrone(engine, lon, lat, minutes), GEOJSON).body
-        elapsed = time.perf_counter() - t
-        if i >= WARM:
-            ms.append(elapsed * 1000)
-            sizes.append(len(body))
-            answers.append(body)
-    return {"ms": ms, "bytes": sizes, "answers": answers}
+    t, c = time.perf_counter(), time.process_time()
+    body = _json(service.isochrone(engine, lon, lat, minutes), GEOJSON).body
+    return (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000, bytes(body)
 
 
-def ours_http(settings, pts, requests) -> list[dict]:
-    import httpx
-    from common import server
-
-    results = []
-    with server(settings) as srv, httpx.Client(base_url=srv.base, timeout=120) as client:
-        for minutes in requests:
-            ms, sizes = [], []
-            for i, (lon, lat) in enumerate(pts):
-                params = {"lon": lon, "lat": lat, "minutes": ",".join(f"{m:g}" for m in minutes)}
-                t = time.perf_counter()
-                r = client.get(ISOCHRONE_PATH, params=params)
-                elapsed = time.perf_counter() - t
-                r.raise_for_status()
-                if i >= WARM:
-                    ms.append(elapsed * 1000)
-                    sizes.append(len(r.content))
-            results.append({"ms": ms, "bytes": sizes})
-    return results
+def ours_http(client, lon: float, lat: float, minutes: list[float]) -> tuple[float, int]:
+    """The same request over HTTP: (milliseconds, answer bytes)."""
+    params = {"lon": lon, "lat": lat, "minutes": ",".join(f"{m:g}" for m in minutes)}
+    t = time.perf_counter()
+    r = client.get(ISOCHRONE_PATH, params=params)
+    elapsed = (time.perf_counter() - t) * 1000
+    r.raise_for_status()
+    return elapsed, len(r.content)
 
 
 # ---------------------------------------------------------------- agreement
@@ -188,8 +173,16 @@ def _projected(geometry: dict, projection):
     return shapely.make_valid(shapely.transform(shape(geometry), to_xy))
 
 
+def _iou(g, h) -> float:
+    union = g.union(h).area
+    return g.intersection(h).area / union if union else 1.0
+
+
 def agreement(ours: list[bytes], theirs: list[str | None], projection) -> dict[str, dict]:
-    """Per contour (minutes): median IoU, and the median areas (km²) of ours and theirs."""
+    """Per contour (minutes): the median IoU, the median IoU once our holes are filled
+    (Valhalla's default answer has none), and the median areas (km²) of ours and theirs."""
+    import shapely
+
     per: dict[float, dict[str, list[float]]] = {}
     for a, b in zip(ours, theirs, strict=True):
         if b is None:
@@ -206,9 +199,11 @@ def agreement(ours: list[bytes], theirs: list[str | None], projection) -> dict[s
             if m not in other:
                 continue
             h = other[m]
-            union = g.union(h).area
-            d = per.setdefault(m, {"iou": [], "ours": [], "theirs": []})
-            d["iou"].append(g.intersection(h).area / union if union else 1.0)
+            d = per.setdefault(m, {"iou": [], "iou_filled": [], "ours": [], "theirs": []})
+            d["iou"].append(_iou(g, h))
+            parts = [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]
+            filled = shapely.union_all([shapely.Polygon(p.exterior) for p in parts])
+            d["iou_filled"].append(_iou(filled, h))
             d["ours"].append(g.area / 1e6)
             d["theirs"].append(h.area / 1e6)
     return {
@@ -228,8 +223,13 @@ def stats(ms: list[float]) -> dict:
 
 
 def compare(scale: str) -> dict:
-    """Every measurement for one network (run in a process of its own by ``section``)."""
+    """Every measurement for one network (run in a process of its own by ``section``).
+
+    The three methods take turns origin by origin (ours in-process, ours over HTTP,
+    Valhalla), so a change in the shared machine's load hits them alike."""
+    import httpx
     from access import load_engine, origins, settings_for
+    from common import server
 
     from gis_service.access import service
 
@@ -238,53 +238,68 @@ def compare(scale: str) -> dict:
     engine = load_engine(settings)
     load_s = time.perf_counter() - t
     pts = origins(settings, SAMPLES + WARM, seed=17)
-    out: dict = {"scale": scale, "edges": engine.graph.edge_count, "load_s": load_s}
+    out: dict = {"load_average": os.getloadavg()[0]}
+    out |= {"scale": scale, "edges": engine.graph.edge_count, "load_s": load_s}
     out["speed_kmh"] = service.DEFAULT_SPEED_KMH
     out["n_origins"] = SAMPLES
-    ours = [ours_in_process(engine, pts, minutes) for minutes in REQUESTS]
-    http = ours_http(settings, pts, REQUESTS)
+    worker = None
     if not VALHALLA_PY.exists():
         out["valhalla"] = "no .venv-valhalla: run `make bench-valhalla-env`"
-        theirs = None
     else:
-        config, build_s = ensure_tiles(scale, settings)
+        config, out["tiles_build_s"] = ensure_tiles(scale, settings)
         worker = Valhalla(config)
-        try:
-            out["valhalla_version"] = worker.ask({"op": "version"})["version"]
-            theirs = [
-                worker.ask(
-                    {
-                        "op": "isochrones",
-                        "origins": [list(p) for p in pts],
-                        "warm": WARM,
-                        "contours": minutes,
-                        "walking_speed": service.DEFAULT_SPEED_KMH,
-                        "polygons": True,
-                    }
-                )
-                for minutes in REQUESTS
-            ]
-        finally:
+        out["valhalla_version"] = worker.ask({"op": "version"})["version"]
+    rows, answers = [], {}
+    try:
+        with server(settings) as srv, httpx.Client(base_url=srv.base, timeout=120) as client:
+            for minutes in REQUESTS:
+                got = {k: {"ms": [], "cpu": [], "bytes": []} for k in ("ours", "http", "valhalla")}
+                mine, theirs, errors = [], [], 0
+                for i, (lon, lat) in enumerate(pts):
+                    o_ms, o_cpu, body = ours_in_process(engine, lon, lat, minutes)
+                    h_ms, h_size = ours_http(client, lon, lat, minutes)
+                    v = None
+                    if worker is not None:
+                        v = worker.ask(
+                            {
+                                "op": "isochrones",
+                                "origins": [[lon, lat]],
+                                "contours": minutes,
+                                "walking_speed": service.DEFAULT_SPEED_KMH,
+                                "polygons": True,
+                            }
+                        )
+                    if i < WARM:
+                        continue
+                    got["ours"]["ms"].append(o_ms)
+                    got["ours"]["cpu"].append(o_cpu)
+                    got["ours"]["bytes"].append(len(body))
+                    got["http"]["ms"].append(h_ms)
+                    got["http"]["bytes"].append(h_size)
+                    mine.append(body)
+                    if v is not None:
+                        errors += len(v["errors"])
+                        got["valhalla"]["ms"] += v["ms"]
+                        got["valhalla"]["cpu"] += v["cpu_ms"]
+                        got["valhalla"]["bytes"] += v["bytes"]
+                        theirs.append(v["answers"][0])
+                row: dict = {"minutes": minutes}
+                for k, g in got.items():
+                    if g["ms"]:
+                        row[k] = stats(g["ms"]) | {"bytes": float(np.median(g["bytes"]))}
+                        if g["cpu"]:
+                            row[k]["cpu_p50"] = float(np.median(g["cpu"]))
+                if worker is not None:
+                    row.setdefault("valhalla", {})["errors"] = errors
+                rows.append(row)
+                answers[tuple(minutes)] = (mine, theirs)
+    finally:
+        if worker is not None:
             worker.close()
-        out["tiles_build_s"] = build_s
-    out["requests"] = []
-    for k, minutes in enumerate(REQUESTS):
-        row = {
-            "minutes": minutes,
-            "ours": stats(ours[k]["ms"]) | {"bytes": float(np.median(ours[k]["bytes"]))},
-            "http": stats(http[k]["ms"]) | {"bytes": float(np.median(http[k]["bytes"]))},
-        }
-        if theirs is not None:
-            v = theirs[k]
-            row["valhalla"] = stats(v["ms"]) | {
-                "bytes": float(np.median(v["bytes"])) if v["bytes"] else float("nan"),
-                "errors": len(v["errors"]),
-            }
-        out["requests"].append(row)
-    if theirs is not None:
-        out["agreement"] = agreement(
-            ours[0]["answers"], theirs[0]["answers"], engine.graph.projection
-        )
+    out["requests"] = rows
+    if worker is not None:
+        mine, theirs = answers[tuple(REQUESTS[0])]
+        out["agreement"] = agreement(mine, theirs, engine.graph.projection)
     return out
 
 
@@ -304,7 +319,8 @@ def report(r: dict) -> None:
     vv = r.get("valhalla_version", "?")
     print(
         f"  isochrones beside Valhalla {vv} — {r['n_origins']} origins, walking "
-        f"{r['speed_kmh']:g} km/h (Valhalla: pedestrian costing, polygons=true)"
+        f"{r['speed_kmh']:g} km/h (Valhalla: pedestrian costing, polygons=true); "
+        f"machine load average {r['load_average']:.1f} at the start"
     )
     if "valhalla" in r:
         print(f"  Valhalla: {r['valhalla']}")
@@ -330,10 +346,16 @@ def report(r: dict) -> None:
             + (f"{v['bytes'] / 1024:14.1f} KiB{_ratio(o, v, 'bytes'):>15}" if "bytes" in v else "")
             + (f"   ({v['errors']} Valhalla errors)" if v.get("errors") else "")
         )
+        if "cpu_p50" in o and "cpu_p50" in v:
+            print(
+                f"  {'  CPU time (p50)':<16}{o['cpu_p50']:15.1f} ms{'':>18}{v['cpu_p50']:15.1f} ms"
+                f"{_ratio(o, v, 'cpu_p50'):>15}"
+            )
     for m, a in r.get("agreement", {}).items():
         print(
-            f"  area agreement {m:>2} min: median IoU {a['iou']:.2f} (n={a['n']}); median "
-            f"area ours {a['ours']:.3f} km², Valhalla {a['theirs']:.3f} km²"
+            f"  area agreement {m:>2} min: median IoU {a['iou']:.2f} ({a['iou_filled']:.2f} with "
+            f"our holes filled; n={a['n']}); median area ours {a['ours']:.3f} km², "
+            f"Valhalla {a['theirs']:.3f} km²"
         )
 
 

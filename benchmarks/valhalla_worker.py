@@ -8,9 +8,10 @@ Requests of ``serve`` (one JSON object a line, one answer line each):
     {"op": "version"}
     {"op": "isochrones", "origins": [[lon, lat], ...], "warm": 5, "contours": [5, 10, 15],
      "walking_speed": 4.0, "polygons": true}
-answers {"ms": [...], "bytes": [...], "answers": [GeoJSON text, ...], "errors": [...]}:
-the time of each ``Actor.isochrone`` call in-process (request JSON text in, answer JSON
-text out), the size of its answer, and the answer itself (for the area comparison).
+answers {"ms": [...], "cpu_ms": [...], "bytes": [...], "answers": [GeoJSON text, ...],
+"errors": [...]}: the time (wall clock, and CPU time of the process) of each
+``Actor.isochrone`` call in-process (request JSON text in, answer JSON text out), the size
+of its answer, and the answer itself (for the area comparison).
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ def isochrones(actor: Actor, req: dict) -> dict:
         "contours": [{"time": m} for m in req["contours"]],
         "polygons": req.get("polygons", True),
     }
-    ms, sizes, answers, errors = [], [], [], []
+    ms, cpu, sizes, answers, errors = [], [], [], [], []
     origins = req["origins"]
     warm = req.get("warm", 0)
     for i, (lon, lat) in enumerate(origins):
         query = json.dumps({**body, "locations": [{"lon": lon, "lat": lat}]})
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             answer = actor.isochrone(query)
         except RuntimeError as e:  # e.g. no street near the origin
@@ -64,12 +65,13 @@ def isochrones(actor: Actor, req: dict) -> dict:
                 errors.append(str(e))
                 answers.append(None)
             continue
-        elapsed = time.perf_counter() - t
+        elapsed, used = time.perf_counter() - t, time.process_time() - c
         if i >= warm:
             ms.append(elapsed * 1000)
+            cpu.append(used * 1000)
             sizes.append(len(answer.encode()))
             answers.append(answer)
-    return {"ms": ms, "bytes": sizes, "answers": answers, "errors": errors}
+    return {"ms": ms, "cpu_ms": cpu, "bytes": sizes, "answers": answers, "errors": errors}
 
 
 def serve(config: Path) -> None:
