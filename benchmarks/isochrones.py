@@ -9,8 +9,10 @@ Per network (BENCH_SCALES: demo, helsinki, city):
   worker process of its own virtualenv (Python 3.12, benchmarks/valhalla_env.sh), talking
   JSON lines over stdin/stdout (benchmarks/valhalla_worker.py); pedestrian costing at our
   walking speed (``service.DEFAULT_SPEED_KMH``), ``polygons=true``, its other defaults;
-- requests: contours 5, 10 and 15 minutes, and 15 only; p50 / p90 over the same origins
-  (benchmarks/access.py: origins), after BENCH_VALHALLA_WARM warm-up requests;
+- requests: contours 5, 10 and 15 minutes, and 15 only; p50 / p90 of the wall clock over
+  the same origins (benchmarks/access.py: origins), after BENCH_VALHALLA_WARM warm-up
+  requests, and the p50 of the CPU time of the in-process ones (steadier than the wall
+  clock on a shared machine); the three methods take turns origin by origin;
 - area agreement: the median IoU per contour of ours and Valhalla's, both projected to the
   network's metric CRS (our engine's UTM zone).
 
