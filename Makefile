@@ -12,7 +12,7 @@ APT_PACKAGES := postgresql-$(PGVER) postgresql-$(PGVER)-postgis-3 postgresql-$(P
 BROWSER_PACKAGES := chromium fonts-noto-cjk
 WEB    := gis_service/web
 
-.PHONY: demo test setup system venv assets db lint serve bench clean
+.PHONY: demo test setup system venv assets db lint serve bench bench-valhalla-env clean
 
 # the server and, beside it, the notification sender (gis-service notify run)
 demo: setup
@@ -64,7 +64,7 @@ db: venv
 serve: setup
 	$(BIN)/gis-service serve
 
-bench: setup
+bench: setup bench-valhalla-env
 	$(BIN)/python benchmarks/locate.py
 	$(BIN)/python benchmarks/report_load.py
 	$(BIN)/python benchmarks/stats.py
@@ -72,6 +72,10 @@ bench: setup
 	$(BIN)/python benchmarks/access.py
 	$(BIN)/python benchmarks/tiles.py
 	$(BIN)/python benchmarks/mobile.py
+
+# Valhalla beside our isochrones (benchmarks/isochrones.py): its own Python 3.12 virtualenv
+bench-valhalla-env:
+	bash benchmarks/valhalla_env.sh
 
 lint: venv
 	$(BIN)/ruff check gis_service tests benchmarks

@@ -16,7 +16,10 @@ Per network:
   pandana's nearest-POI query including its contraction-hierarchy preprocessing (stopped
   at BENCH_PANDANA_LIMIT seconds, default 600, and reported as such);
 - peak memory (RSS) of each: each method runs in its own process; pgRouting's is its
-  PostgreSQL backend's VmHWM.
+  PostgreSQL backend's VmHWM;
+- isochrones of 5/10/15 and 15 minutes beside Valhalla (pyvalhalla in its own virtualenv,
+  tiles from the same network), ours in-process and over HTTP, answer sizes and area
+  agreement (benchmarks/isochrones.py; BENCH_VALHALLA_SAMPLES origins, default 50).
 
 Environment: BENCH_ISO_SAMPLES (200 ours, 30 peers), BENCH_SCALES (demo,helsinki,city).
 """
@@ -376,6 +379,9 @@ def machine_check() -> str:
 
 
 def main() -> None:
+    sys.path.insert(0, str(HERE))
+    import isochrones
+
     print(
         f"walking access benchmark — {time.strftime('%Y-%m-%d %H:%M')}, "
         f"machine check: {machine_check()}"
@@ -405,6 +411,7 @@ def main() -> None:
                 )
             else:
                 print(f"  {label:<46}{r}")
+        isochrones.section(scale)
         if scale == "helsinki":
             continue
         ro = run_worker("reach_ours", scale)
