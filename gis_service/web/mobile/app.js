@@ -539,9 +539,11 @@
           <label>${t("prefs.ends")}<input type="time" step="60" data-testid="quiet-ends" value="${esc(q.ends)}"></label>
         </div>
         <p class="note">${t("prefs.quiet_note")}</p>
-        <p class="error" data-testid="prefs-error" hidden></p>
-        <p class="note ok" data-testid="prefs-result" ${saved ? "" : "hidden"}>${saved ? t(saved) : ""}</p>
-        <div class="sticky"><button class="primary" type="submit" data-testid="prefs-save">${t("prefs.save")}</button></div>
+        <div class="sticky">
+          <p class="error" data-testid="prefs-error" role="alert" hidden></p>
+          <p class="note ok" data-testid="prefs-result" role="status" ${saved ? "" : "hidden"}>${saved ? t(saved) : ""}</p>
+          <button class="primary" type="submit" data-testid="prefs-save">${t("prefs.save")}</button>
+        </div>
       </form>`;
     const form = $("form", screen);
     form.addEventListener("submit", async (e) => {
@@ -572,7 +574,6 @@
         save.disabled = false;
         error.textContent = said(err);
         error.hidden = false;
-        error.scrollIntoView({ block: "nearest" });
       }
     });
   }
