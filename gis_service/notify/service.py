@@ -140,7 +140,13 @@ def preferences(conn: Connection, p: Principal, settings: Settings) -> dict[str,
     e-mail, phone); otherwise ``unreachable_reason`` says so in both languages."""
     user = _user(p)
     addresses = (
-        conn.execute(text("SELECT email, phone FROM app_user WHERE id = :u"), {"u": user})
+        conn.execute(
+            text(
+                f"SELECT {', '.join(sorted(set(CHANNEL_ADDRESS.values())))} FROM app_user "
+                "WHERE id = :u"
+            ),
+            {"u": user},
+        )
         .mappings()
         .one_or_none()
         or {}
@@ -159,7 +165,8 @@ def preferences(conn: Connection, p: Principal, settings: Settings) -> dict[str,
     return {
         "kinds": kind_vocabulary(),
         "channels": [
-            _channel(c, bool(addresses.get(CHANNEL_ADDRESS[c]))) for c in PERSONAL_CHANNELS
+            _channel(c, bool(addresses and addresses[CHANNEL_ADDRESS[c]]))
+            for c in PERSONAL_CHANNELS
         ],
         "choices": [
             {
