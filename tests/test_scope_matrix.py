@@ -989,6 +989,8 @@ NO_JURISDICTION = {
     "/desk/workload": "the workload board's page shell: its data is check_board's",
     "/desk/shift": "the shift view's page shell: its data is check_board's",
     "/desk/reports": "the monthly reports' page shell: its data is check_monthly_reports'",
+    "/desk/notifications": "the inbox and settings page shell: its data is the caller's own "
+    "inbox and preferences (/api/v1/notifications…)",
     "/api/v1/reports/jobs/{name}": "status of a report being printed, no figures",
     "/api/v1/desk/saved-searches": "the viewer's own saved searches (test_workload)",
     "/api/v1/notifications": "the viewer's own inbox, by user id (test_notify_api)",

@@ -23,6 +23,7 @@ from gis_service.cases.workflow import (
 from gis_service.db import sqlfiles
 from gis_service.db.engine import get_engine
 from gis_service.mobile import shell
+from gis_service.notify.kinds import KINDS, PERSONAL_CHANNELS
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVELS
 from gis_service.vocabulary import ACCOUNT_ROLES, STAFF_ROLES, vocabulary
 
@@ -34,6 +35,7 @@ HOMES = {
     PACKAGE / "auth" / "principal.py",
     PACKAGE / "cases" / "teams.py",
     PACKAGE / "vocabulary.py",
+    PACKAGE / "notify" / "kinds.py",
 }
 WORD_LISTS: dict[str, set[str]] = {
     "statuses": {s.value for s in STATUSES},
@@ -43,6 +45,9 @@ WORD_LISTS: dict[str, set[str]] = {
     "priorities": {p.value for p in PRIORITIES},
     "team kinds": set(TEAM_KINDS),
     "staff roles": set(STAFF_ROLES),
+    # the notification pages read these from GET /api/v1/notifications/preferences
+    "notification kinds": {k.value for k in KINDS},
+    "personal channels": set(PERSONAL_CHANNELS),
 }
 # Named parts of the lists that the vocabulary also exports: a literal equal to one of
 # them is a copy as much as the whole list is.
@@ -118,6 +123,8 @@ def test_no_file_retypes_a_word_list():
         ('Query(pattern="^(grid|community)$")', ".py"),
         ("left(p_code, 12)", ".sql"),
         ("parent = code[:12]", ".py"),
+        ('const KINDS = ["new_case", "overdue"];', ".js"),
+        ('channels: ["email", "sms"]', ".js"),
     ],
 )
 def test_the_scan_finds_a_copy(snippet, suffix):

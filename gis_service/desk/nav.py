@@ -58,19 +58,29 @@ def home_of(principal: Principal) -> str:
 
 #: the script that fills the inbox badge (the unread count) and its list
 BADGE_JS = "/static/app/notify-badge.js"
+#: the whole inbox and the notification settings (desk/notifications_page.py), and the
+#: roles that open it (the desk's: grid workers and team members set theirs on the phone)
+INBOX_PAGE = "/desk/notifications"
+INBOX_PAGE_ROLES = DISPATCHER
 
 
 def inbox_badge(principal: Principal, zh: bool) -> str:
     """The inbox button with the unread count (hidden until notify-badge.js has read
-    ``GET /api/v1/notifications/unread``) and its drop-down list; accounts only."""
+    ``GET /api/v1/notifications/unread``) and its drop-down list; accounts only. For the
+    roles of :data:`INBOX_PAGE_ROLES` the list ends with a link to :data:`INBOX_PAGE`
+    (``data-page``)."""
     if principal.user_id is None:
         return ""
     label = "通知" if zh else "Notifications"
+    target = ""
+    if principal.role in INBOX_PAGE_ROLES:
+        target = f' data-page="{INBOX_PAGE if zh else INBOX_PAGE + "?lang=en"}"'
     return (
         f'<button type="button" class="gis-inbox-btn" data-testid="nav-inbox" hidden '
         f'aria-expanded="false" aria-controls="gis-inbox">{label} '
         '<b class="gis-unread" data-testid="nav-unread">0</b></button>'
-        '<div id="gis-inbox" class="gis-inbox" data-testid="nav-inbox-list" hidden></div>'
+        f'<div id="gis-inbox" class="gis-inbox" data-testid="nav-inbox-list"{target} hidden>'
+        "</div>"
     )
 
 

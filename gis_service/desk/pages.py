@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gis_service.api.deps import SettingsDep
 from gis_service.cases.bulk import BULK_ACTIONS, MAX_CASES
 from gis_service.cases.desk import TABS, require_desk
-from gis_service.desk import approvals_page
+from gis_service.desk import approvals_page, notifications_page
 from gis_service.desk.nav import home_of
 from gis_service.desk.shell import PAGEFETCH_JS, STATIC, page, signed_in
 from gis_service.maps import routes as maps_routes
@@ -104,3 +104,4 @@ async def desk_page(request: Request, settings: SettingsDep, lang: Lang = "zh") 
 # the desk's other pages, each in its own module
 router.include_router(approvals_page.router)
 router.include_router(reports_desk_page.router)
+router.include_router(notifications_page.router)

@@ -21,7 +21,13 @@ from sqlalchemy import Connection, text
 
 from gis_service.cases.workflow import STATUS_LABELS, Status
 from gis_service.notify import rules
-from gis_service.notify.kinds import DEFAULT_ON, KIND_LABELS, PERSONAL_CHANNELS, Kind
+from gis_service.notify.kinds import (
+    CHANNEL_ADDRESS,
+    DEFAULT_ON,
+    KIND_LABELS,
+    PERSONAL_CHANNELS,
+    Kind,
+)
 from gis_service.notify.quiet import quiet_until
 from gis_service.settings import Settings
 from gis_service.timezone import local_text
@@ -301,7 +307,7 @@ def _notify(
     for notification_id, user_id in made:
         person = by_id[user_id]
         for channel in PERSONAL_CHANNELS:
-            address = person.email if channel == "email" else person.phone
+            address = getattr(person, CHANNEL_ADDRESS[channel])
             if not address:
                 continue
             on = prefs.get((user_id, kind.value, channel), kind in DEFAULT_ON[channel])

@@ -62,6 +62,17 @@ CHANNEL_LABELS: dict[str, tuple[str, str]] = {
     "sms": ("短信", "SMS"),
     "webhook": ("Webhook", "Webhook"),
 }
+#: the account field (``app_user`` column) a personal channel sends to: without it the
+#: channel carries nothing for that person (fanout.py), and the pages say why
+CHANNEL_ADDRESS: dict[str, str] = {"email": "email", "sms": "phone"}
+#: why a personal channel reaches nobody for a person without that field (zh, en)
+CHANNEL_MISSING: dict[str, tuple[str, str]] = {
+    "email": (
+        "账户未登记电子邮件地址，请联系管理员",
+        "No e-mail address on your account: ask an admin",
+    ),
+    "sms": ("账户未登记手机号码，请联系管理员", "No phone number on your account: ask an admin"),
+}
 
 
 class DeliveryStatus(StrEnum):

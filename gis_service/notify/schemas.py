@@ -56,6 +56,11 @@ class KindPublic(Public):
 class ChannelPublic(Public):
     code: str
     label: Label
+    reachable: bool = Field(
+        description="false: the account has no address for it (no e-mail, no phone), so "
+        "it carries nothing whatever the choices"
+    )
+    unreachable_reason: Label | None = Field(description="Why not, when not reachable")
 
 
 class Choice(Public):

@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from gis_service.auth.principal import Principal
 from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis_service.notify.kinds import (
+    CHANNEL_ADDRESS,
     CHANNEL_LABELS,
+    CHANNEL_MISSING,
     DEFAULT_ON,
     KINDS,
     PERSONAL_CHANNELS,
@@ -129,10 +131,26 @@ def preferences(conn: Connection, p: Principal, settings: Settings) -> dict[str,
     """The caller's choices, each kind × personal channel, with the default where they
     have not chosen (notify/kinds.py DEFAULT_ON), and their quiet hours::
 
-    {"kinds": [{code, label, urgent, reminder}], "channels": [{code, label}],
+    {"kinds": [{code, label, urgent, reminder}],
+     "channels": [{code, label, reachable, unreachable_reason}],
      "choices": [{kind, channel, enabled, chosen}],
-     "quiet_hours": {"starts": "22:00", "ends": "07:00", "chosen": false}}"""
+     "quiet_hours": {"starts": "22:00", "ends": "07:00", "chosen": false}}
+
+    A channel is ``reachable`` when the account has its address (kinds.py CHANNEL_ADDRESS:
+    e-mail, phone); otherwise ``unreachable_reason`` says so in both languages."""
     user = _user(p)
+    addresses = (
+        conn.execute(
+            text(
+                f"SELECT {', '.join(sorted(set(CHANNEL_ADDRESS.values())))} FROM app_user "
+                "WHERE id = :u"
+            ),
+            {"u": user},
+        )
+        .mappings()
+        .one_or_none()
+        or {}
+    )
     chosen = {
         (r.kind, r.channel): r.enabled
         for r in conn.execute(
@@ -147,7 +165,7 @@ def preferences(conn: Connection, p: Principal, settings: Settings) -> dict[str,
     return {
         "kinds": kind_vocabulary(),
         "channels": [
-            {"code": c, "label": {"zh": CHANNEL_LABELS[c][0], "en": CHANNEL_LABELS[c][1]}}
+            _channel(c, bool(addresses and addresses[CHANNEL_ADDRESS[c]]))
             for c in PERSONAL_CHANNELS
         ],
         "choices": [
@@ -165,6 +183,18 @@ def preferences(conn: Connection, p: Principal, settings: Settings) -> dict[str,
             "ends": ends.strftime("%H:%M"),
             "chosen": quiet is not None,
         },
+    }
+
+
+def _channel(code: str, reachable: bool) -> dict[str, Any]:
+    """A personal channel for the preferences answer: its labels, and whether it reaches
+    the person (with the reason in both languages when not)."""
+    missing = CHANNEL_MISSING[code]
+    return {
+        "code": code,
+        "label": {"zh": CHANNEL_LABELS[code][0], "en": CHANNEL_LABELS[code][1]},
+        "reachable": reachable,
+        "unreachable_reason": None if reachable else {"zh": missing[0], "en": missing[1]},
     }
 
 

@@ -468,7 +468,8 @@
     } catch (e) { /* offline or signed out: keep the last count */ }
   }
 
-  async function renderInbox(_, live) {
+  async function renderInbox(arg, live) {
+    if (arg === "settings") { return renderInboxSettings(live); }
     title("inbox.title");
     const page = await api("/api/v1/notifications?limit=50");
     setInboxBadge(page.unread);
@@ -479,15 +480,16 @@
         <b>${esc(n.title)}</b><div>${esc(n.body)}</div>
         <div class="meta">${esc(new Date(n.created_at).toLocaleString())}</div>
       </li>`).join("");
+    const settings = `<a class="btn" href="#inbox/settings" data-testid="inbox-settings">${t("prefs.title")}</a>`;
     screen.innerHTML = page.items.length
-      ? `<button type="button" class="secondary" data-testid="inbox-read-all">${t("inbox.all_read")}</button>
+      ? `<div class="row">${settings}<button type="button" class="secondary" data-testid="inbox-read-all">${t("inbox.all_read")}</button></div>
          <ul class="list" data-testid="inbox-list">${items}</ul>`
-      : `<p class="note" data-testid="inbox-empty">${t("inbox.empty")}</p>`;
+      : `<div class="row">${settings}</div><p class="note" data-testid="inbox-empty">${t("inbox.empty")}</p>`;
     const all = screen.querySelector("[data-testid=inbox-read-all]");
     if (all) {
       all.addEventListener("click", async () => {
         await api("/api/v1/notifications/read-all", { method: "POST" });
-        if (live()) { renderInbox(_, live); }
+        if (live()) { renderInbox(arg, live); }
       });
     }
     screen.querySelectorAll("[data-testid=inbox-item]").forEach((li) => {
@@ -496,6 +498,83 @@
         await refreshInboxBadge();
         if (li.dataset.caseId) { location.hash = "#case/" + li.dataset.caseId; }
       });
+    });
+  }
+
+  /* The notification settings (#inbox/settings): GET/PUT /api/v1/notifications/preferences.
+     The kinds and channels and their labels come in the answer (notify/kinds.py), a
+     channel the account has no address for comes with its reason and stays disabled; only
+     what the person changed is sent, and the server's error is shown as it says it. */
+  async function renderInboxSettings(live) {
+    title("prefs.title");
+    const prefs = await api("/api/v1/notifications/preferences");
+    if (!live()) { return; }
+    drawSettings(prefs, live);
+  }
+
+  function drawSettings(prefs, live, saved) {
+    const label = (l) => esc(l[lang] || l.zh);
+    const on = {};
+    prefs.choices.forEach((c) => { on[c.kind + "/" + c.channel] = c; });
+    const reasons = prefs.channels.filter((ch) => !ch.reachable).map((ch) => `
+      <p class="note warn" data-testid="channel-reason-${esc(ch.code)}">${label(ch.label)}：${label(ch.unreachable_reason)}</p>`
+    ).join("");
+    const kinds = prefs.kinds.map((k) => `
+      <fieldset class="card pref" data-testid="prefs-kind-${esc(k.code)}">
+        <legend>${label(k.label)}${k.urgent ? ` <span class="badge overdue">${t("prefs.urgent")}</span>` : ""}</legend>
+        <div class="row">${prefs.channels.map((ch) => {
+          const c = on[k.code + "/" + ch.code] || {};
+          return `<label class="check"><input type="checkbox" data-kind="${esc(k.code)}"
+            data-channel="${esc(ch.code)}" data-testid="pref-${esc(k.code)}-${esc(ch.code)}"
+            ${c.enabled && ch.reachable ? "checked" : ""} ${ch.reachable ? "" : "disabled"}> ${label(ch.label)}</label>`;
+        }).join("")}</div>
+      </fieldset>`).join("");
+    const q = prefs.quiet_hours;
+    screen.innerHTML = `<a class="btn" href="#inbox" data-testid="inbox-back">‹ ${t("inbox.title")}</a>
+      <form class="prefs" data-testid="prefs-form" novalidate>
+        <p class="note">${t("prefs.inbox_always")}</p>${reasons}${kinds}
+        <h2>${t("prefs.quiet")}${q.chosen ? "" : ` <span class="meta">${t("prefs.default")}</span>`}</h2>
+        <div class="row">
+          <label>${t("prefs.starts")}<input type="time" step="60" data-testid="quiet-starts" value="${esc(q.starts)}"></label>
+          <label>${t("prefs.ends")}<input type="time" step="60" data-testid="quiet-ends" value="${esc(q.ends)}"></label>
+        </div>
+        <p class="note">${t("prefs.quiet_note")}</p>
+        <div class="sticky">
+          <p class="error" data-testid="prefs-error" role="alert" hidden></p>
+          <p class="note ok" data-testid="prefs-result" role="status" ${saved ? "" : "hidden"}>${saved ? t(saved) : ""}</p>
+          <button class="primary" type="submit" data-testid="prefs-save">${t("prefs.save")}</button>
+        </div>
+      </form>`;
+    const form = $("form", screen);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const error = $("[data-testid=prefs-error]", form);
+      const result = $("[data-testid=prefs-result]", form);
+      error.hidden = true;
+      result.hidden = true;
+      const choices = [...form.querySelectorAll("input[data-kind]")]
+        .filter((box) => !box.disabled &&
+                box.checked !== !!(on[box.dataset.kind + "/" + box.dataset.channel] || {}).enabled)
+        .map((box) => ({ kind: box.dataset.kind, channel: box.dataset.channel, enabled: box.checked }));
+      const body = { choices };
+      const starts = $("[data-testid=quiet-starts]", form).value;
+      const ends = $("[data-testid=quiet-ends]", form).value;
+      if (starts !== q.starts || ends !== q.ends) { body.quiet_hours = { starts, ends }; }
+      if (!choices.length && !body.quiet_hours) {
+        result.textContent = t("prefs.nothing");
+        result.hidden = false;
+        return;
+      }
+      const save = $("[data-testid=prefs-save]", form);
+      save.disabled = true;
+      try {
+        const answer = await api("/api/v1/notifications/preferences", { method: "PUT", json: body });
+        if (live()) { drawSettings(answer, live, "prefs.saved"); }
+      } catch (err) {
+        save.disabled = false;
+        error.textContent = said(err);
+        error.hidden = false;
+      }
     });
   }
 

@@ -1,8 +1,12 @@
 /* The inbox badge of the navigation bar (desk/nav.py inbox_badge): the unread count from
    GET /api/v1/notifications/unread, read at load and every minute; the button opens the
    latest notifications (GET /api/v1/notifications?limit=10); a click on one marks it
-   read, "all read" marks them all (POST …/read-all). Cookie writes carry
-   X-Requested-With (api/deps.py PAGE_WRITE_HEADER). No inline script or style. */
+   read, "all read" marks them all (POST …/read-all); for the desk's roles the list ends
+   with a link to the whole inbox and the settings (the list's data-page, desk/nav.py
+   INBOX_PAGE). Cookie writes carry X-Requested-With (api/deps.py PAGE_WRITE_HEADER).
+   Events on document: "gis:unread" (detail: the count) from a page that changed the
+   inbox sets the badge; "gis:inbox-written" is sent after the list here marked some
+   read. No inline script or style. */
 (function () {
   "use strict";
   var button = document.querySelector("[data-testid=nav-inbox]");
@@ -11,8 +15,9 @@
   if (!button || !count || !list) { return; }
   var zh = (document.documentElement.lang || "zh").indexOf("zh") === 0;
   var words = zh
-    ? { empty: "暂无通知", all: "全部已读", unread: "未读" }
-    : { empty: "No notifications", all: "Mark all read", unread: "unread" };
+    ? { empty: "暂无通知", all: "全部已读", unread: "未读", page: "全部通知与设置" }
+    : { empty: "No notifications", all: "Mark all read", unread: "unread",
+        page: "All notifications & settings" };
 
   function call(method, url) {
     var headers = method === "GET" ? {} : { "X-Requested-With": "XMLHttpRequest" };
@@ -29,6 +34,8 @@
     button.title = n + " " + words.unread;
     button.hidden = false;
   }
+
+  function written() { document.dispatchEvent(new CustomEvent("gis:inbox-written")); }
 
   function refresh() {
     return call("GET", "/api/v1/notifications/unread").then(function (d) { show(d.unread); })
@@ -48,6 +55,7 @@
     li.addEventListener("click", function () {
       call("POST", "/api/v1/notifications/" + n.id + "/read").then(function () {
         li.className = "read";
+        written();
         return refresh();
       }).then(function () {
         if (n.case_id) { window.location.href = "/desk/cases/" + n.case_id; }
@@ -72,10 +80,22 @@
       all.textContent = words.all;
       all.setAttribute("data-testid", "inbox-read-all");
       all.addEventListener("click", function () {
-        call("POST", "/api/v1/notifications/read-all").then(open);
+        call("POST", "/api/v1/notifications/read-all").then(function () {
+          written();
+          return open();
+        });
       });
       list.appendChild(ul);
       list.appendChild(all);
+      var target = list.getAttribute("data-page");
+      if (target) {
+        var whole = document.createElement("a");
+        whole.href = target;
+        whole.className = "gis-inbox-page";
+        whole.textContent = words.page;
+        whole.setAttribute("data-testid", "inbox-page");
+        list.appendChild(whole);
+      }
       list.hidden = false;
     });
   }
@@ -85,6 +105,7 @@
     button.setAttribute("aria-expanded", expanded ? "false" : "true");
     if (expanded) { list.hidden = true; } else { open(); }
   });
+  document.addEventListener("gis:unread", function (e) { show(e.detail); });
   refresh();
   window.setInterval(refresh, 60000);
 })();
