@@ -11,7 +11,8 @@ Each loop:
    ``sending`` with ``attempts + 1`` in a committed transaction *before* any channel is
    called, so a crash leaves them recognisable; then they go out through
    ``channels.deliver`` (``notify_workers`` threads) and each is marked ``sent``, or
-   ``pending`` again at ``now + min(cap, base × 2^(attempts−1))`` with its last error,
+   ``pending`` again at ``now + min(cap, base × 2^(attempts−1))`` with its last error
+   (a non-urgent SMS's retry moved past the recipient's quiet hours: quiet.not_before),
    or ``dead`` (after ``notify_max_attempts`` tries, or at once for a non-retryable
    :class:`DeliveryError`). A delivery still ``sending`` after
    ``notify_sending_lease_seconds`` was cut off by a crash and is claimed again; every
@@ -49,6 +50,7 @@ from gis_service.notify import scheduler
 from gis_service.notify.channels import DeliveryError, Message, deliver
 from gis_service.notify.channels.webhook import SECRET_KEY
 from gis_service.notify.fanout import fan_out_batch
+from gis_service.notify.quiet import not_before, quiet_hours
 from gis_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ UPDATE notify_delivery d
          LIMIT :n
            FOR UPDATE SKIP LOCKED)
 RETURNING d.id, d.channel, d.recipient, d.kind, d.source, d.subject, d.body, d.payload,
-          d.created_at, d.attempts, d.subscription_id,
+          d.created_at, d.attempts, d.subscription_id, d.urgent,
+          (SELECT n.user_id FROM notification n WHERE n.id = d.notification_id) AS user_id,
           (SELECT s.secret FROM webhook_subscription s WHERE s.id = d.subscription_id) AS secret,
           (SELECT s.url FROM webhook_subscription s WHERE s.id = d.subscription_id) AS url
 """
@@ -245,18 +248,28 @@ class Sender:
         sent: list[str] = []
         retries: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
-        for d, (outcome, error) in zip(claimed, outcomes, strict=True):
-            if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
-                outcome = "dead"
-                error = f"{error} (gave up after {d['attempts']} attempts)"
-            if outcome == "sent":
-                sent.append(str(d["id"]))
-            elif outcome == "retry":
-                due = now + timedelta(seconds=backoff_seconds(d["attempts"], s))
-                retries.append({"id": d["id"], "due": due, "e": (error or "")[:2000]})
-            else:
-                dead.append({"id": d["id"], "e": (error or "")[:2000]})
         with get_engine(s).begin() as conn:
+            # a retry's backoff respects the recipient's quiet hours (quiet.not_before)
+            hours = quiet_hours(
+                conn, sorted({d["user_id"] for d in claimed if d["user_id"] is not None})
+            )
+            for d, (outcome, error) in zip(claimed, outcomes, strict=True):
+                if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
+                    outcome = "dead"
+                    error = f"{error} (gave up after {d['attempts']} attempts)"
+                if outcome == "sent":
+                    sent.append(str(d["id"]))
+                elif outcome == "retry":
+                    due = not_before(
+                        now + timedelta(seconds=backoff_seconds(d["attempts"], s)),
+                        d["channel"],
+                        d["urgent"],
+                        hours.get(d["user_id"]),
+                        s,
+                    )
+                    retries.append({"id": d["id"], "due": due, "e": (error or "")[:2000]})
+                else:
+                    dead.append({"id": d["id"], "e": (error or "")[:2000]})
             if sent:
                 conn.execute(
                     text(
