@@ -167,6 +167,14 @@ class Settings(BaseSettings):
     notify_quiet_end: time = time(7, 0)
     # A webhook POST that has not answered in this many seconds failed (retryable).
     notify_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # --- Notifications: retention (notify/sender.py prune). Done outbox rows and sent
+    # deliveries older than this many days are deleted by the sender (the inbox is kept);
+    # dead letters stay until retried, or this longer; every notify_prune_seconds, in
+    # batches of notify_prune_batch rows (one short transaction each).
+    notify_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    notify_dead_retention_days: float = Field(default=180.0, gt=0, le=3650)
+    notify_prune_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    notify_prune_batch: int = Field(default=5000, ge=1, le=100_000)
     # Children may stick out of their parent by this many square metres before QA warns.
     qa_area_tolerance_m2: float = 1.0
 

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import LineString, box
 from sqlalchemy import text
 
+from gis_service.admin.pages import SECTIONS
 from gis_service.app import create_app
 from gis_service.db.engine import get_engine, transaction
 from gis_service.tiles.basemap import lonlat_to_tile
@@ -1015,16 +1016,8 @@ NO_JURISDICTION = {
     },
     **{
         path: "an admin page's shell, admins only: its data comes from /api/v1/admin/…"
-        for path in (
-            "/admin",
-            "/admin/",
-            "/admin/users",
-            "/admin/teams",
-            "/admin/rosters",
-            "/admin/categories",
-            "/admin/open311",
-            "/admin/service-points",
-        )
+        # the admin pages from their one list (admin/pages.py SECTIONS)
+        for path in ("/admin", "/admin/", *(section[0] for section in SECTIONS.values()))
     },
 }
 

@@ -21,6 +21,8 @@ from gis_service.api.deps import SettingsDep
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_role
 from gis_service.desk.shell import PAGEFETCH_JS, page, signed_in
+from gis_service.notify.channels import CHANNELS
+from gis_service.notify.kinds import CHANNEL_LABELS, kind_vocabulary
 
 router = APIRouter(tags=["admin"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -45,7 +47,35 @@ SECTIONS: dict[str, tuple[str, str, str, str, str]] = {
         "在地图上新增、移动、关闭",
         "add, move, close on the map",
     ),
+    "dead-letters": (
+        "/admin/dead-letters",
+        "投递失败",
+        "Dead letters",
+        "放弃投递的通知，查看错误并重发",
+        "undelivered notifications: errors, retry",
+    ),
+    "webhooks": (
+        "/admin/webhooks",
+        "Webhook 订阅",
+        "Webhooks",
+        "向其他系统推送的签名通知",
+        "signed notifications to other systems",
+    ),
 }
+#: the sections whose script needs the notification vocabulary (notify/kinds.py)
+NOTIFY_SECTIONS = frozenset({"dead-letters", "webhooks"})
+
+
+def notify_vocabulary() -> dict[str, object]:
+    """The notification kinds and outside channels with their names (notify/kinds.py, the
+    one home of these words) for the notification pages' ``data-config``."""
+    return {
+        "kinds": kind_vocabulary(),
+        "channels": [
+            {"code": c, "label": {"zh": CHANNEL_LABELS[c][0], "en": CHANNEL_LABELS[c][1]}}
+            for c in CHANNELS
+        ],
+    }
 
 
 def _require_admin(principal: Principal) -> None:
@@ -84,7 +114,10 @@ def _shell(
         body=frame,
         script="admin.js",
         style="admin.css",
-        config={"section": section},
+        config={
+            "section": section,
+            **({"notify": notify_vocabulary()} if section in NOTIFY_SECTIONS else {}),
+        },
         body_class="admin",
         leaflet=section == "service-points",
         scripts=(PAGEFETCH_JS,),

@@ -42,6 +42,25 @@ def check_email(email: str | None) -> str | None:
     return email
 
 
+def check_phone(phone: str | None) -> str | None:
+    """The number, stripped, or None for none; 422 naming ``phone`` when the SMS channel
+    could not send to it (notify/channels/sms.py ``phone_number``, the one rule: 3–15
+    digits, ITU-T E.164, an optional +, spaces, hyphens and brackets allowed)."""
+    from gis_service.notify.channels import DeliveryError
+    from gis_service.notify.channels.sms import phone_number
+
+    if phone is None or not phone.strip():
+        return None
+    phone = phone.strip()
+    try:
+        phone_number(phone)
+    except DeliveryError:
+        raise InvalidInput(
+            f"phone {phone!r} is not a phone number (3–15 digits)", field="phone"
+        ) from None
+    return phone
+
+
 def create_user(
     conn: Connection,
     *,
@@ -56,6 +75,7 @@ def create_user(
 ) -> dict[str, Any]:
     role, scopes = check_assignment(conn, role, scopes, team_id)
     email = check_email(email)
+    phone = check_phone(phone)
     if len(password) < MIN_LENGTH:
         raise InvalidInput(f"the password needs at least {MIN_LENGTH} characters", field="password")
     if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).first():
@@ -268,7 +288,7 @@ def update_user(
                 "scopes": new_scopes,
                 "team": new_team,
                 "name": (display_name or "").strip() or current["display_name"],
-                "phone": current["phone"] if phone is _UNSET else phone,
+                "phone": current["phone"] if phone is _UNSET else check_phone(phone),
                 "email": current["email"] if email is _UNSET else check_email(email),
                 "bump": assignment,
                 "u": username,

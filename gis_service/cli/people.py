@@ -27,10 +27,13 @@ def create(
     scope: list[str] = typer.Option(None, help="Unit code; repeat for several grids."),
     team: int = typer.Option(None, help="Team id (team members)."),
     name: str = typer.Option(None, help="Display name, e.g. 张伟."),
-    phone: str = typer.Option(None),
+    phone: str = typer.Option(None, help="Mobile number for SMS notifications."),
+    email: str = typer.Option(None, help="E-mail address for e-mail notifications."),
 ) -> None:
     """Create an account; grid workers are scoped to grids, supervisors and planners to a
-    community, subdistrict or district, team members to a team."""
+    community, subdistrict or district, team members to a team. ``--email`` and
+    ``--phone`` are where its notifications go (checked by auth/users.py: a malformed
+    one is named, exit 2, nothing written)."""
     with database() as conn:  # the role is checked where accounts are (auth/users.py)
         user = users_service.create_user(
             conn,
@@ -41,12 +44,14 @@ def create(
             team_id=team,
             display_name=name,
             phone=phone,
+            email=email,
         )
     scopes = ", ".join(user["scopes"]) or (
         f"team {user['team_id']}" if user["team_id"] else "everything"
     )
+    reach = "".join(f", {k} {user[k]}" for k in ("email", "phone") if user[k])
     console.print(
-        f"created user {user['username']} (id {user['id']}, {user['role']}, scope: {scopes})"
+        f"created user {user['username']} (id {user['id']}, {user['role']}, scope: {scopes}{reach})"
     )
 
 
@@ -54,7 +59,12 @@ def create(
 def list_users() -> None:
     with database() as conn:
         rows = users_service.list_users(conn)
-    table = Table("id", "username", "name", "role", "scope", "team", "active")
+    # a narrow terminal folds values over lines rather than cutting them; the username
+    # (what the other commands take) stays on one line
+    table = Table("id")
+    table.add_column("username", no_wrap=True)
+    for column in ("name", "role", "scope", "team", "email", "phone", "active"):
+        table.add_column(column, overflow="fold")
     for u in rows:
         table.add_row(
             str(u["id"]),
@@ -63,6 +73,8 @@ def list_users() -> None:
             u["role"],
             ", ".join(u["scopes"]),
             str(u["team_id"] or ""),
+            u["email"] or "",
+            u["phone"] or "",
             "yes" if u["active"] else "no",
         )
     console.print(table)
@@ -75,9 +87,12 @@ def change(
     role: str = typer.Option(None, help=" | ".join(ROLES)),
     scope: list[str] = typer.Option(None, help="Unit code; repeat for several grids."),
     team: int = typer.Option(None, help="Team id (team members)."),
+    phone: str = typer.Option(None, help='Mobile number for SMS; "" removes it.'),
+    email: str = typer.Option(None, help='E-mail address for notifications; "" removes it.'),
 ) -> None:
-    """Change an account's role, scopes or team (the same rules as at creation); the
-    account's sessions end at once."""
+    """Change an account's role, scopes or team (the same rules as at creation; its
+    sessions end at once), or where its notifications go (``--email``, ``--phone``;
+    a malformed one is named, exit 2, nothing written)."""
     with database() as conn:
         user = users_service.update_user(
             conn,
@@ -85,10 +100,14 @@ def change(
             role=role,
             scopes=scope or None,
             **({"team_id": team} if team is not None else {}),
+            **({"phone": phone} if phone is not None else {}),
+            **({"email": email} if email is not None else {}),
         )
+    ended = role is not None or scope or team is not None
     console.print(
         f"changed {user['username']}: {user['role']}, scope {', '.join(user['scopes']) or '-'}, "
-        f"team {user['team_id'] or '-'}; their sessions have ended"
+        f"team {user['team_id'] or '-'}, email {user['email'] or '-'}, "
+        f"phone {user['phone'] or '-'}" + ("; their sessions have ended" if ended else "")
     )
 
 

@@ -28,7 +28,7 @@ from gis_service.notify.kinds import (
     PERSONAL_CHANNELS,
     Kind,
 )
-from gis_service.notify.quiet import quiet_until
+from gis_service.notify.quiet import not_before, quiet_hours
 from gis_service.settings import Settings
 from gis_service.timezone import local_text
 
@@ -301,7 +301,7 @@ def _notify(
     by_id = {p.id: p for p in people}
     users = [u for _, u in made]
     prefs = _preferences(conn, users)
-    quiet = _quiet_hours(conn, users)
+    quiet = quiet_hours(conn, users)
     now = datetime.now(UTC)
     values = []
     for notification_id, user_id in made:
@@ -313,12 +313,7 @@ def _notify(
             on = prefs.get((user_id, kind.value, channel), kind in DEFAULT_ON[channel])
             if not on:
                 continue
-            due = now
-            if channel == "sms" and not urgent:
-                starts, ends = quiet.get(
-                    user_id, (settings.notify_quiet_start, settings.notify_quiet_end)
-                )
-                due = quiet_until(now, starts, ends, settings) or now
+            due = not_before(now, channel, urgent, quiet.get(user_id), settings)
             values.append(
                 {
                     "n": notification_id,
@@ -413,14 +408,3 @@ def _preferences(conn: Connection, users: list[int]) -> dict[tuple[int, str, str
         {"u": users},
     ).all()
     return {(r.user_id, r.kind, r.channel): r.enabled for r in rows}
-
-
-def _quiet_hours(conn: Connection, users: list[int]) -> dict[int, tuple[Any, Any]]:
-    rows = conn.execute(
-        text(
-            "SELECT user_id, starts, ends FROM notify_quiet_hours "
-            "WHERE user_id = ANY(CAST(:u AS integer[]))"
-        ),
-        {"u": users},
-    ).all()
-    return {r.user_id: (r.starts, r.ends) for r in rows}

@@ -108,9 +108,11 @@ def dead_letters(
     conn: ConnDep,
     _: AdminDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    channel: Annotated[str | None, Query(max_length=20, description="Only this channel")] = None,
 ) -> JSONResponse:
-    """Newest first; ``total`` counts them all. Admins only."""
-    return json_response(service.dead_letters(conn, limit=limit))
+    """Newest first; ``total`` counts them all (of ``channel`` when given; 422 naming an
+    unknown one). Admins only."""
+    return json_response(service.dead_letters(conn, limit=limit, channel=channel))
 
 
 @router.post(

@@ -129,6 +129,9 @@ class WebhookPublic(Public):
     kinds: list[str] = Field(description="The kinds sent; empty: all")
     active: bool
     created_at: datetime
+    last_status: str | None = Field(default=None, description="The latest delivery's status")
+    last_delivery_at: datetime | None = Field(default=None, description="Its last change")
+    last_error: str | None = Field(default=None, description="Its last error")
 
 
 class WebhookCreated(WebhookPublic):

@@ -11,13 +11,19 @@ Each loop:
    ``sending`` with ``attempts + 1`` in a committed transaction *before* any channel is
    called, so a crash leaves them recognisable; then they go out through
    ``channels.deliver`` (``notify_workers`` threads) and each is marked ``sent``, or
-   ``pending`` again at ``now + min(cap, base × 2^(attempts−1))`` with its last error,
+   ``pending`` again at ``now + min(cap, base × 2^(attempts−1))`` with its last error
+   (a non-urgent SMS's retry moved past the recipient's quiet hours: quiet.not_before),
    or ``dead`` (after ``notify_max_attempts`` tries, or at once for a non-retryable
    :class:`DeliveryError`). A delivery still ``sending`` after
    ``notify_sending_lease_seconds`` was cut off by a crash and is claimed again; every
    try carries the delivery's one id (``Message.delivery_id``), so the receiver
    recognises a retry;
-4. **heartbeat**: this sender's ``notify_heartbeat`` row (``/healthz`` reads its age).
+4. **heartbeat**: this sender's ``notify_heartbeat`` row (``/healthz`` reads its age);
+5. **pruning** (:meth:`Sender.prune`), every ``notify_prune_seconds``: done outbox rows
+   and sent deliveries older than ``notify_retention_days``, dead letters older than
+   ``notify_dead_retention_days``, deleted in batches of ``notify_prune_batch`` (one short
+   transaction each). The inbox (``notification``) is never pruned here, nor the
+   reminders (``notify_reminder``: their keys keep a reminder from firing twice).
 
 The webhook channel needs its subscription's secret: the sender puts it in the message's
 payload under :data:`channels.webhook.SECRET_KEY` (a private key the channel takes out
@@ -44,6 +50,7 @@ from gis_service.notify import scheduler
 from gis_service.notify.channels import DeliveryError, Message, deliver
 from gis_service.notify.channels.webhook import SECRET_KEY
 from gis_service.notify.fanout import fan_out_batch
+from gis_service.notify.quiet import not_before, quiet_hours
 from gis_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,10 +66,31 @@ UPDATE notify_delivery d
          LIMIT :n
            FOR UPDATE SKIP LOCKED)
 RETURNING d.id, d.channel, d.recipient, d.kind, d.source, d.subject, d.body, d.payload,
-          d.created_at, d.attempts, d.subscription_id,
+          d.created_at, d.attempts, d.subscription_id, d.urgent,
+          (SELECT n.user_id FROM notification n WHERE n.id = d.notification_id) AS user_id,
           (SELECT s.secret FROM webhook_subscription s WHERE s.id = d.subscription_id) AS secret,
           (SELECT s.url FROM webhook_subscription s WHERE s.id = d.subscription_id) AS url
 """
+
+
+#: what the pruning deletes: (name, table, the rows that may go — a row that changed
+#: meanwhile, e.g. a dead letter retried, no longer matches and stays; ``:secs`` is the
+#: retention in seconds, ``:n`` the batch)
+PRUNE: tuple[tuple[str, str, str, str], ...] = (
+    ("outbox", "notify_outbox", "done_at < now() - make_interval(secs => :secs)", "retention"),
+    (
+        "sent",
+        "notify_delivery",
+        "status = 'sent' AND sent_at < now() - make_interval(secs => :secs)",
+        "retention",
+    ),
+    (
+        "dead",
+        "notify_delivery",
+        "status = 'dead' AND updated_at < now() - make_interval(secs => :secs)",
+        "dead_retention",
+    ),
+)
 
 
 def backoff_seconds(attempts: int, settings: Settings) -> float:
@@ -84,6 +112,7 @@ class Totals:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    pruned: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> str:
@@ -91,7 +120,8 @@ class Totals:
         return (
             f"{self.events:,} outbox rows → {self.notifications:,} notifications, "
             f"{self.reminders:,} reminders; {self.sent:,} delivered, {self.retried:,} to "
-            f"retry, {self.dead:,} dead letters in {took:,.1f} s ({self.loops:,} loops)"
+            f"retry, {self.dead:,} dead letters, {self.pruned:,} old rows pruned in "
+            f"{took:,.1f} s ({self.loops:,} loops)"
         )
 
 
@@ -103,6 +133,7 @@ class Sender:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.totals = Totals()
         self._next_schedule = 0.0
+        self._next_prune = 0.0
         self._pool: ThreadPoolExecutor | None = None
 
     # -- one loop --------------------------------------------------------------------
@@ -122,8 +153,39 @@ class Sender:
             self._next_schedule = time.monotonic() + s.notify_schedule_seconds
         sent = self.deliver_due()
         self.beat()
+        if time.monotonic() >= self._next_prune:
+            self.totals.pruned += sum(self.prune().values())
+            self._next_prune = time.monotonic() + s.notify_prune_seconds
         self.totals.loops += 1
         return batch.rows + reminders + sent
+
+    def prune(self) -> dict[str, int]:
+        """Delete what the retention lets go (:data:`PRUNE`), ``notify_prune_batch`` rows
+        per transaction until none is left; returns the rows deleted per kind
+        (``{"outbox": n, "sent": n, "dead": n}``). Rows another transaction holds are
+        skipped (``SKIP LOCKED``) and the outer ``WHERE`` is checked again on the row
+        deleted, so a dead letter an admin retries meanwhile stays."""
+        s = self.settings
+        days = {
+            "retention": s.notify_retention_days,
+            "dead_retention": s.notify_dead_retention_days,
+        }
+        engine = get_engine(s)
+        done: dict[str, int] = {}
+        for name, table, where, retention in PRUNE:
+            sql = text(
+                f"DELETE FROM {table} WHERE {where} AND id IN ("
+                f"SELECT id FROM {table} WHERE {where} LIMIT :n FOR UPDATE SKIP LOCKED)"
+            )
+            params = {"secs": days[retention] * 86400, "n": s.notify_prune_batch}
+            done[name] = 0
+            while True:
+                with engine.begin() as conn:
+                    n = conn.execute(sql, params).rowcount
+                done[name] += n
+                if n < s.notify_prune_batch:
+                    break
+        return done
 
     def claim(self) -> list[dict[str, Any]]:
         """Claim due deliveries and mark them ``sending`` (committed before any send)."""
@@ -186,18 +248,28 @@ class Sender:
         sent: list[str] = []
         retries: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
-        for d, (outcome, error) in zip(claimed, outcomes, strict=True):
-            if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
-                outcome = "dead"
-                error = f"{error} (gave up after {d['attempts']} attempts)"
-            if outcome == "sent":
-                sent.append(str(d["id"]))
-            elif outcome == "retry":
-                due = now + timedelta(seconds=backoff_seconds(d["attempts"], s))
-                retries.append({"id": d["id"], "due": due, "e": (error or "")[:2000]})
-            else:
-                dead.append({"id": d["id"], "e": (error or "")[:2000]})
         with get_engine(s).begin() as conn:
+            # a retry's backoff respects the recipient's quiet hours (quiet.not_before)
+            hours = quiet_hours(
+                conn, sorted({d["user_id"] for d in claimed if d["user_id"] is not None})
+            )
+            for d, (outcome, error) in zip(claimed, outcomes, strict=True):
+                if outcome == "retry" and d["attempts"] >= s.notify_max_attempts:
+                    outcome = "dead"
+                    error = f"{error} (gave up after {d['attempts']} attempts)"
+                if outcome == "sent":
+                    sent.append(str(d["id"]))
+                elif outcome == "retry":
+                    due = not_before(
+                        now + timedelta(seconds=backoff_seconds(d["attempts"], s)),
+                        d["channel"],
+                        d["urgent"],
+                        hours.get(d["user_id"]),
+                        s,
+                    )
+                    retries.append({"id": d["id"], "due": due, "e": (error or "")[:2000]})
+                else:
+                    dead.append({"id": d["id"], "e": (error or "")[:2000]})
             if sent:
                 conn.execute(
                     text(

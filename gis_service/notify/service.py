@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gis_service.auth.principal import Principal
 from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gis_service.notify.channels import CHANNELS
 from gis_service.notify.kinds import (
     CHANNEL_ADDRESS,
     CHANNEL_LABELS,
@@ -240,21 +241,31 @@ def set_preferences(
 # --- dead letters -----------------------------------------------------------------------
 
 
-def dead_letters(conn: Connection, *, limit: int = 100) -> dict[str, Any]:
-    """Deliveries given up on, newest first, with their last error:
-    ``{"items": [delivery], "total": n}``."""
+def dead_letters(
+    conn: Connection, *, limit: int = 100, channel: str | None = None
+) -> dict[str, Any]:
+    """Deliveries given up on, newest first, with their last error, of one ``channel``
+    (``channels.CHANNELS``) when given: ``{"items": [delivery], "total": n}`` (``total``
+    counts them all, of that channel). 422 naming ``channel`` for an unknown one."""
+    where = "status = 'dead'"
+    if channel is not None:
+        if channel not in CHANNELS:
+            raise InvalidInput(
+                f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}", field="channel"
+            )
+        where += " AND channel = :channel"
     items = [
         dict(r)
         for r in conn.execute(
             text(
-                f"SELECT {DELIVERY_COLUMNS} FROM notify_delivery WHERE status = 'dead' "
+                f"SELECT {DELIVERY_COLUMNS} FROM notify_delivery WHERE {where} "
                 "ORDER BY updated_at DESC LIMIT :n"
             ),
-            {"n": limit},
+            {"n": limit, "channel": channel},
         ).mappings()
     ]
     total = conn.execute(
-        text("SELECT count(*) FROM notify_delivery WHERE status = 'dead'")
+        text(f"SELECT count(*) FROM notify_delivery WHERE {where}"), {"channel": channel}
     ).scalar_one()
     return {"items": items, "total": total}
 
@@ -287,23 +298,31 @@ def retry(conn: Connection, delivery_id: str) -> dict[str, Any]:
 # --- webhook subscriptions --------------------------------------------------------------
 
 WEBHOOK_COLUMNS = "id, name, url, kinds, active, created_at"
+#: a subscription's latest delivery (status, its time, its last error), for the admin page
+LAST_DELIVERY = """
+    SELECT w.id, w.name, w.url, w.kinds, w.active, w.created_at,
+           d.status AS last_status, d.updated_at AS last_delivery_at,
+           d.last_error AS last_error
+      FROM webhook_subscription w
+      LEFT JOIN LATERAL (
+            SELECT status, updated_at, last_error FROM notify_delivery
+             WHERE subscription_id = w.id ORDER BY updated_at DESC LIMIT 1
+      ) d ON true
+"""
 
 
 def webhooks(conn: Connection) -> list[dict[str, Any]]:
-    """Every subscription (the secret is never read back)."""
-    return [
-        dict(r)
-        for r in conn.execute(
-            text(f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscription ORDER BY id")
-        ).mappings()
-    ]
+    """Every subscription with its latest delivery's ``last_status``,
+    ``last_delivery_at`` and ``last_error`` (null: none yet); the secret is never read
+    back."""
+    return [dict(r) for r in conn.execute(text(f"{LAST_DELIVERY} ORDER BY w.id")).mappings()]
 
 
 def webhook(conn: Connection, webhook_id: int) -> dict[str, Any]:
-    """One subscription; 404 naming the id."""
+    """One subscription, as in :func:`webhooks`; 404 naming the id."""
     row = (
         conn.execute(
-            text(f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscription WHERE id = :id"),
+            text(f"{LAST_DELIVERY} WHERE w.id = :id"),
             {"id": webhook_id},
         )
         .mappings()

@@ -33,7 +33,18 @@
     moved: ["已移动", "Moved"], saved: ["已保存", "Saved"], all: ["全部", "All"], filter: ["筛选", "Filter"],
     q: ["关键词", "Text"], failed: ["请求失败", "Request failed"], none: ["无", "none"],
     refresh: ["可达性图层正在刷新", "Access figures are refreshing"], removed: ["已移除", "Removed"],
-    confirm_remove: ["移出后该账号将被停用。继续？", "The account will be deactivated. Go on?"]
+    confirm_remove: ["移出后该账号将被停用。继续？", "The account will be deactivated. Go on?"],
+    channel: ["渠道", "Channel"], recipient: ["接收方", "Recipient"], attempts: ["尝试次数", "Attempts"],
+    last_error: ["最后错误", "Last error"], updated_at: ["时间", "Time"], pick: ["选择", "Pick"],
+    retry: ["重发", "Retry"], retry_selected: ["重发所选", "Retry selected"], pick_all: ["全选", "Select all"],
+    result: ["结果", "Result"], queued: ["已重新排队", "Queued again"], url: ["接收地址（URL）", "URL"],
+    kinds: ["通知类型", "Kinds"], kinds_hint: ["通知类型（不选即全部）", "Kinds (none: all)"], all_kinds: ["全部类型", "All kinds"],
+    new_secret: ["签名密钥（仅显示一次，请立即交给接收方）：", "Signing secret (shown once, hand it over now): "],
+    delete: ["删除", "Delete"], confirm_delete: ["删除该订阅及其投递记录？", "Delete this subscription and its deliveries?"],
+    last_status: ["最近投递", "Last delivery"], deleted: ["已删除", "Deleted"],
+    retried: ["重发结果：成功 {ok} 条，失败 {bad} 条", "Retried: {ok} queued, {bad} refused"],
+    status_pending: ["待发送", "pending"], status_sending: ["发送中", "sending"],
+    status_sent: ["已送达", "sent"], status_dead: ["失败", "dead"]
   };
   function w(key) { return WORDS[key] ? WORDS[key][zh ? 0 : 1] : key; }
   function label(list, code) {
@@ -110,13 +121,23 @@
         (f.options || []).forEach(function (o) { input.appendChild(el("option", { value: o[0] }, o[1])); });
       } else if (f.type === "check") {
         input = el("input", { id: id, name: f.name, type: "checkbox", "data-testid": "input-" + f.name });
+      } else if (f.type === "checks") {  /* several codes from a server list */
+        input = el("span", { id: id, "class": "admin-checks", "data-testid": "input-" + f.name });
+        (f.options || []).forEach(function (o) {
+          var box = el("label", { "class": "admin-check" });
+          box.appendChild(el("input", { type: "checkbox", name: f.name, value: o[0], "data-testid": "input-" + f.name + "-" + o[0] }));
+          box.appendChild(document.createTextNode(o[1]));
+          input.appendChild(box);
+        });
       } else {
         input = el("input", { id: id, name: f.name, type: f.type === "password" ? "password" : "text",
           autocomplete: f.type === "password" ? "new-password" : "off", "data-testid": "input-" + f.name });
       }
       var v = values ? values[f.name] : f.value;
       if (v !== undefined && v !== null) {
-        if (f.type === "check") { input.checked = !!v; }
+        if (f.type === "checks") {
+          Array.prototype.forEach.call(input.querySelectorAll("input"), function (b) { b.checked = v.indexOf(b.value) >= 0; });
+        } else if (f.type === "check") { input.checked = !!v; }
         else if (f.type === "list") { input.value = v.join(","); }
         else { input.value = String(v); }
       }
@@ -139,6 +160,10 @@
     var out = {};
     current.fields.forEach(function (f) {
       if (f.readonly) { return; }
+      if (f.type === "checks") {
+        out[f.name] = Array.prototype.map.call(form.querySelectorAll("[name='" + f.name + "']:checked"), function (b) { return b.value; });
+        return;
+      }
       var input = form.querySelector("[name='" + f.name + "']");
       var v = input.value.trim();
       if (f.type === "check") { out[f.name] = input.checked; return; }
@@ -170,7 +195,9 @@
       var r = el("tr", { "data-testid": "row-" + rowId(row) });
       columns.forEach(function (c) {
         var v = typeof c[2] === "function" ? c[2](row) : row[c[0]];
-        r.appendChild(el("td", { "data-col": c[0] }, v === null || v === undefined ? "" : v));
+        var td = el("td", { "data-col": c[0] }, v instanceof Node || v === null || v === undefined ? "" : v);
+        if (v instanceof Node) { td.appendChild(v); }
+        r.appendChild(td);
       });
       if (actions) {
         var td = el("td", { "class": "admin-actions" });
@@ -564,6 +591,135 @@
           return [p.closed_at ? ["reopen", w("reopen"), function () { write("POST", A + "/service-points/" + p.id + "/reopen"); }]
                               : ["close", w("close"), function () { write("POST", A + "/service-points/" + p.id + "/close"); }]];
         }, function (p) { return p.id; });
+      });
+    }
+  };
+
+  /* ---- notifications: dead letters and webhook subscriptions ---- */
+  /* kinds and channels: the server's lists (notify/kinds.py) in the page's data-config */
+  var NV = config.notify || { kinds: [], channels: [] };
+  function statusWord(status) { return status ? w("status_" + status) : ""; }
+  sections["dead-letters"] = {
+    picked: {},
+    form: function () { form.textContent = ""; form.hidden = true; },
+    filter: function () {
+      var self = this;
+      filter.textContent = "";
+      var channel = el("select", { name: "channel", "data-testid": "filter-channel" });
+      channel.appendChild(el("option", { value: "" }, w("all")));
+      NV.channels.forEach(function (c) { channel.appendChild(el("option", { value: c.code }, label(NV.channels, c.code))); });
+      filter.appendChild(channel);
+      filter.appendChild(el("button", { type: "submit", "data-testid": "filter-submit" }, w("filter")));
+      var all = el("button", { type: "button", "data-testid": "pick-all" }, w("pick_all"));
+      all.addEventListener("click", function () {
+        Array.prototype.forEach.call(table.querySelectorAll("input[name=pick]:not(:disabled)"), function (b) {
+          b.checked = true;
+          self.picked[b.value] = true;
+        });
+      });
+      filter.appendChild(all);
+      var many = el("button", { type: "button", "data-testid": "retry-selected" }, w("retry_selected"));
+      many.addEventListener("click", function () { self.retryPicked(); });
+      filter.appendChild(many);
+      filter.addEventListener("submit", function (ev) { ev.preventDefault(); self.load(); });
+    },
+    /* one retry; its answer (queued, or the server's refusal) lands in the row's result cell */
+    retry: function (id) {
+      return api("POST", A + "/notify/deliveries/" + id + "/retry").then(function (res) {
+        var row = table.querySelector("[data-testid='row-" + id + "']");
+        var cell = row && row.querySelector("[data-col=result]");
+        var text = res.ok ? w("queued") : ((res.body && res.body.detail) || (w("failed") + " (" + res.status + ")"));
+        if (!res.ok) { state.errors += 1; }
+        if (cell) {
+          cell.textContent = "";
+          cell.appendChild(el("span", { "data-testid": "result-" + id, "data-ok": res.ok ? "true" : "false" }, text));
+        }
+        if (row && res.ok) {
+          Array.prototype.forEach.call(row.querySelectorAll("button, input"), function (b) { b.disabled = true; });
+          row.querySelector("[data-col=attempts]").textContent = String(res.body.attempts);
+        }
+        delete sections["dead-letters"].picked[id];
+        return res.ok;
+      });
+    },
+    retryPicked: function () {
+      var self = this;
+      var ids = Object.keys(this.picked);
+      if (!ids.length) { return Promise.resolve(); }
+      var ok = 0;
+      var bad = 0;
+      return ids.reduce(function (p, id) {
+        return p.then(function () { return self.retry(id).then(function (good) { if (good) { ok += 1; } else { bad += 1; } }); });
+      }, Promise.resolve()).then(function () {
+        say(w("retried").replace("{ok}", ok).replace("{bad}", bad), "retried");
+      });
+    },
+    load: function () {
+      var self = this;
+      var channel = filter.querySelector("[name=channel]");
+      var p = new URLSearchParams({ limit: "1000" });
+      if (channel && channel.value) { p.set("channel", channel.value); }
+      this.picked = {};
+      return api("GET", A + "/notify/dead-letters?" + p.toString()).then(function (res) {
+        if (!res.ok) { refused(res); return; }
+        state.deadTotal = res.body.total;
+        fillTable([
+          ["pick", w("pick"), function (d) {
+            var box = el("input", { type: "checkbox", name: "pick", value: d.id, "data-testid": "pick-" + d.id, "aria-label": w("pick") });
+            box.addEventListener("change", function () { if (box.checked) { self.picked[d.id] = true; } else { delete self.picked[d.id]; } });
+            return box;
+          }],
+          ["kind", w("kind"), function (d) { return label(NV.kinds, d.kind); }],
+          ["channel", w("channel"), function (d) { return label(NV.channels, d.channel); }],
+          ["recipient", w("recipient")], ["attempts", w("attempts")],
+          ["last_error", w("last_error")],
+          ["updated_at", w("updated_at"), function (d) { return when(d.updated_at); }],
+          ["result", w("result"), function () { return ""; }]
+        ], res.body.items, function (d) {
+          return [["retry", w("retry"), function () { self.retry(d.id); }]];
+        }, function (d) { return d.id; });
+      });
+    }
+  };
+
+  sections.webhooks = {
+    form: function () {
+      buildForm([
+        { name: "name" }, { name: "url" },
+        { name: "kinds", label: w("kinds_hint"), type: "checks", options: NV.kinds.map(function (k) { return [k.code, label(NV.kinds, k.code)]; }) }
+      ], w("create"), function (body) {
+        write("POST", A + "/webhooks", body, function (b) {
+          sections.webhooks.form();
+          notice.textContent = "";
+          notice.appendChild(el("span", {}, w("new_secret")));
+          notice.appendChild(el("code", { "data-testid": "new-secret" }, b.secret));
+        });
+      });
+    },
+    load: function () {
+      return api("GET", A + "/webhooks").then(function (res) {
+        if (!res.ok) { refused(res); return; }
+        fillTable([
+          ["id", w("id")], ["name", w("name")], ["url", w("url")],
+          ["kinds", w("kinds"), function (h) {
+            return h.kinds.length ? h.kinds.map(function (k) { return label(NV.kinds, k); }).join("、") : w("all_kinds");
+          }],
+          ["active", w("active"), function (h) { return yes(h.active); }],
+          ["last_status", w("last_status"), function (h) {
+            return h.last_status ? statusWord(h.last_status) + " · " + when(h.last_delivery_at) : w("none");
+          }],
+          ["last_error", w("last_error")]
+        ], res.body.webhooks, function (h) {
+          return [
+            h.active ? ["deactivate", w("deactivate"), function () { write("PUT", A + "/webhooks/" + h.id, { active: false }); }]
+                     : ["activate", w("activate"), function () { write("PUT", A + "/webhooks/" + h.id, { active: true }); }],
+            ["delete", w("delete"), function () {
+              if (window.confirm(w("confirm_delete"))) {
+                write("DELETE", A + "/webhooks/" + h.id, undefined, function () { say(w("deleted"), "deleted"); });
+              }
+            }]
+          ];
+        }, function (h) { return h.name; });
       });
     }
   };
