@@ -159,6 +159,15 @@ def _basemap(settings, lang: str) -> dict[str, str | None]:
     return {"basemap_url": settings.basemap_url, "basemap_note": note}
 
 
+def _category_field(conn, lang: str, category: str | None) -> tuple[str, str, list, str]:
+    """The filter form's category field: every case domain, "all" first."""
+    domains = [
+        (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
+        for c in queries.case_domains(conn)
+    ]
+    return ("category", t("category", lang), [("", t("all", lang)), *domains], category or "")
+
+
 def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
@@ -258,16 +267,7 @@ async def hotspots(
         form=[
             ("from", t("period", lang), [], q.date_from.isoformat()),
             ("to", "–", [], q.date_to.isoformat()),
-            (
-                "category",
-                t("category", lang),
-                [("", t("all", lang))]
-                + [
-                    (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
-                    for c in queries.case_domains(conn)
-                ],
-                category or "",
-            ),
+            _category_field(conn, lang, category),
         ],
     )
     return _page(pages.hotspots_page(conn, page, gi, spots, services.basemap.style))
@@ -331,16 +331,7 @@ async def cases(
                 [("", t("all", lang))] + [(s_, t("status." + s_, lang)) for s_ in STATUSES],
                 status or "",
             ),
-            (
-                "category",
-                t("category", lang),
-                [("", t("all", lang))]
-                + [
-                    (c["code"], c["name_zh"] if lang == "zh" else c["name_en"])
-                    for c in queries.case_domains(conn)
-                ],
-                category or "",
-            ),
+            _category_field(conn, lang, category),
         ],
     )
     return _page(pages.cases_page(conn, page, services.basemap.style, unit, tile_query))
