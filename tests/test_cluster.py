@@ -285,3 +285,23 @@ def test_down_leaves_no_process(cluster_up: dict) -> None:
             psycopg2.connect(host="127.0.0.1", port=node.pg_port, user="gis", connect_timeout=2)
     done = cli(settings, "status")
     assert done.returncode == 3
+
+
+def test_a_multi_host_url_reaches_each_driver_whole() -> None:
+    """libpq's multi-host form goes to psycopg2 (through SQLAlchemy) as host=h1,h2
+    port=p1,p2 and to asyncpg as it is; a one-host URL is left as before."""
+    from sqlalchemy import create_engine
+
+    url = "postgresql://gis@127.0.0.1:5001,127.0.0.1:5002/gis?target_session_attrs=read-write"
+    settings = Settings(database_url=url)
+    engine = create_engine(settings.sqlalchemy_url)
+    _, params = engine.dialect.create_connect_args(engine.url)
+    assert params["host"] == "127.0.0.1,127.0.0.1"
+    assert params["port"] == "5001,5002"
+    assert params["target_session_attrs"] == "read-write"
+    assert params["dbname"] == "gis" and params["user"] == "gis"
+    assert settings.libpq_url == url
+    assert settings.read_sqlalchemy_url == settings.sqlalchemy_url
+    one = Settings(database_url="postgres://a:b@db:5432/x")
+    assert one.sqlalchemy_url == "postgresql+psycopg2://a:b@db:5432/x"
+    assert one.libpq_url == "postgresql://a:b@db:5432/x"

@@ -450,8 +450,11 @@ def leader(lay: Layout) -> dict[str, Any] | None:
     return next((m for m in members(lay) if m.get("role") == "leader"), None)
 
 
-def ensure_database(lay: Layout) -> None:
-    """CREATE DATABASE on the primary when it is missing (the standbys replay it)."""
+def ensure_database(lay: Layout, timeout: float = 60) -> None:
+    """CREATE DATABASE on the primary when it is missing, then wait until every node has
+    replayed it: libpq moves on to the next host of a multi-host URL only when a connection
+    fails, not when a server refuses the session ("database does not exist" from a standby
+    that has not replayed the CREATE yet ends the attempt; libpq §34.1.1.3)."""
     conn = psycopg2.connect(lay.dsn("read-write", "postgres"), connect_timeout=5)
     conn.autocommit = True
     try:
@@ -461,6 +464,22 @@ def ensure_database(lay: Layout) -> None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(lay.db_name)))
     finally:
         conn.close()
+    deadline = time.monotonic() + timeout
+    for node in lay.nodes:
+        while True:
+            try:
+                psycopg2.connect(
+                    host="127.0.0.1",
+                    port=node.pg_port,
+                    user=lay.db_user,
+                    dbname=lay.db_name,
+                    connect_timeout=5,
+                ).close()
+                break
+            except psycopg2.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"{node.name} has no database {lay.db_name}: {exc}") from exc
+                time.sleep(0.2)
 
 
 def switchover(lay: Layout, candidate: str | None = None, timeout: float = 90) -> dict[str, Any]:
