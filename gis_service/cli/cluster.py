@@ -98,4 +98,8 @@ def _print_members(lay: patroni.Layout, members: list[dict]) -> None:
             str(rest.get(m.get("name"), "")),
             str(m.get("timeline", "")),
         )
+    listed = {m.get("name") for m in members}
+    for node in lay.nodes:
+        if node.name not in listed:  # its Patroni is gone: not in the DCS any more
+            table.add_row(node.name, "-", "not running", "", str(node.pg_port), "", "")
     Console().print(table)
