@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PGVER  := 15
 APT_PACKAGES := postgresql-$(PGVER) postgresql-$(PGVER)-postgis-3 postgresql-$(PGVER)-pgrouting
+# the replicated cluster (gis-service cluster up, docs/scale.md): Patroni and its etcd
+CLUSTER_PACKAGES := patroni etcd-server etcd-client
 # the browser the page tests drive, a CJK font for its screenshots, npm for the map libraries
 BROWSER_PACKAGES := chromium fonts-noto-cjk
 WEB    := gis_service/web
@@ -33,6 +35,11 @@ system:
 	  echo "installing $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+	@if [ ! -x /usr/bin/patroni ] || [ ! -x /usr/bin/etcd ] || [ ! -x /usr/bin/etcdctl ]; then \
+	  echo "installing $(CLUSTER_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(CLUSTER_PACKAGES); \
 	fi
 	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] \
 	 || ! command -v npm >/dev/null; then \

@@ -31,9 +31,19 @@ class Settings(BaseSettings):
     # hide_input_in_errors: a failed check must not print the passwords and auth headers
     model_config = SettingsConfigDict(env_prefix="GIS_", extra="ignore", hide_input_in_errors=True)
 
+    # May name several hosts in libpq's form, e.g. the Patroni cluster's
+    # postgresql://gis@127.0.0.1:p1,127.0.0.1:p2/gis_service?target_session_attrs=read-write
+    # (libpq §34.1.1.3: tried in order, the first that is read-write wins), so a failover
+    # needs no configuration change (gis-service cluster up prints these; docs/scale.md).
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "GIS_DATABASE_URL")
     )
+    # Where reads may go: the same form with target_session_attrs=prefer-standby (a standby
+    # when one answers, else the primary). Unset: reads use database_url.
+    read_database_url: str | None = None
+    # The first of the Patroni cluster's loopback ports (etcd, then PostgreSQL and REST
+    # per node; db/patroni.py). Unset: derived from var_dir like db_port.
+    cluster_port_base: int | None = None
     var_dir: Path = Field(default_factory=lambda: project_root() / ".var")
     # Derived from the checkout's path, so two checkouts on one machine never collide.
     db_port: int = Field(default_factory=lambda: default_port(project_root() / ".var"))
@@ -319,12 +329,46 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        url = self.database_url or self.local_database_url
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://") :]
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
-        return url
+        return to_sqlalchemy_url(self.database_url or self.local_database_url)
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL as libpq and asyncpg read it (several hosts stay
+        comma-separated in the authority)."""
+        return to_libpq_url(self.database_url or self.local_database_url)
+
+    @property
+    def read_sqlalchemy_url(self) -> str:
+        """Where reads that may lag go (read_database_url, else the writes' URL)."""
+        return (
+            to_sqlalchemy_url(self.read_database_url)
+            if self.read_database_url
+            else self.sqlalchemy_url
+        )
+
+
+def to_libpq_url(url: str) -> str:
+    """``postgres://`` and ``postgresql+psycopg2://`` as plain ``postgresql://``."""
+    for prefix in ("postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            url = "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """A libpq URL as SQLAlchemy's psycopg2 dialect takes it. Several hosts
+    (``user@h1:p1,h2:p2/db``) become SQLAlchemy's ``user@/db?host=h1:p1&host=h2:p2``, which
+    its dialect hands to libpq as host=h1,h2 port=p1,p2; one host is left as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = to_libpq_url(url)
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    if "," in hosts:
+        query = "&".join([*(f"host={h}" for h in hosts.split(",")), *filter(None, [parts.query])])
+        netloc = f"{userinfo}@" if userinfo else ""
+        url = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return "postgresql+psycopg2://" + url[len("postgresql://") :]
 
 
 @lru_cache

@@ -13,6 +13,7 @@ from gis_service.cli import (
     audit,
     backup,
     categories,
+    cluster,
     db,
     export,
     imports,
@@ -45,6 +46,7 @@ def main(ctx: typer.Context) -> None:
 
 
 app.add_typer(db.app, name="db")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(imports.app, name="import")
 app.add_typer(people.users_app, name="users")
 app.add_typer(people.teams_app, name="teams")

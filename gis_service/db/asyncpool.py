@@ -35,7 +35,9 @@ _pools: weakref.WeakKeyDictionary[
 
 
 def dsn(settings: Settings) -> str:
-    return settings.sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    """The libpq form of the database URL: asyncpg reads several hosts and
+    target_session_attrs from it like libpq (the Patroni cluster's write DSN)."""
+    return settings.libpq_url
 
 
 async def get_pool(settings: Settings) -> asyncpg.Pool:
@@ -110,6 +112,12 @@ async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
     except OSError as exc:
         raise asyncpg.ClientCannotConnectError(
             f"cannot connect to the database: {type(exc).__name__}"
+        ) from exc
+    except asyncpg.TargetServerAttributeNotMatched as exc:
+        # every host of a multi-host URL answered, none is the primary (yet): a failover
+        # in progress, the same fault for the caller as no server at all
+        raise asyncpg.ClientCannotConnectError(
+            "cannot connect to the database: no host is the primary now"
         ) from exc
 
 

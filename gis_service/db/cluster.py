@@ -167,7 +167,7 @@ def init_cluster(settings: Settings, pgdata: Path) -> bool:
 def start(settings: Settings) -> ClusterStatus:
     """Initialise (first time) and start the local cluster, then make sure the DB exists."""
     if settings.database_url:
-        wait_for_server(settings.sqlalchemy_url)
+        wait_for_server(public_url(settings))
         return status(settings)
     pgdata = data_dir(settings)
     init_cluster(settings, pgdata)
@@ -232,7 +232,7 @@ def stop(settings: Settings) -> None:
 def status(settings: Settings) -> ClusterStatus:
     if settings.database_url:
         try:
-            wait_for_server(settings.sqlalchemy_url, timeout=2)
+            wait_for_server(public_url(settings), timeout=2)
             running = True
         except ClusterError:
             running = False
@@ -242,8 +242,9 @@ def status(settings: Settings) -> ClusterStatus:
 
 
 def public_url(settings: Settings) -> str:
-    """The URL for psql and other libpq clients (no SQLAlchemy driver suffix)."""
-    return settings.sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    """The URL for psql and other libpq clients (no SQLAlchemy driver suffix; several
+    hosts stay in libpq's comma form)."""
+    return settings.libpq_url
 
 
 def _admin_dsn(settings: Settings, dbname: str) -> str:

@@ -36,6 +36,7 @@ def _engine_for(url: str, pool_size: int, timezone: str, purpose: str = "request
         future=True,
     )
     event.listen(engine, "checkout", _drop_if_closed)
+    event.listen(engine, "handle_error", _drop_if_read_only)
     # every transaction carries the current actor for the audit triggers (audit/actor.py)
     event.listen(engine, "begin", audit_actor.on_begin)
     event.listen(engine, "before_cursor_execute", audit_actor.before_cursor_execute)
@@ -61,9 +62,33 @@ def _drop_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError("the server closed this pooled connection")
 
 
+def _drop_if_read_only(context: Any) -> None:
+    """``handle_error`` listener: a write refused because the server is (now) a standby
+    (SQLSTATE 25006 read_only_sql_transaction) counts as a lost connection, so the pool
+    discards it and the next checkout connects again through the multi-host URL, whose
+    target_session_attrs=read-write finds the new primary (Settings.database_url)."""
+    if getattr(context.original_exception, "pgcode", None) == "25006":
+        context.is_disconnect = True
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
+    """The engine for writes (and reads that must see them): Settings.database_url, which
+    may name every node of the cluster (db/patroni.py) with target_session_attrs=read-write.
+    After a failover the checkout listeners replace the connections to the old primary and
+    the new ones reach the new primary; until one is primary, a checkout raises
+    OperationalError (503 with Retry-After, api/handlers.py)."""
     s = settings or get_settings()
     return _engine_for(s.sqlalchemy_url, s.db_pool_size, zone_name(s))
+
+
+def get_read_engine(settings: Settings | None = None) -> Engine:
+    """The engine for reads that may lag the last commit by the standby's replay delay:
+    Settings.read_database_url (target_session_attrs=prefer-standby), else the same engine
+    as get_engine."""
+    s = settings or get_settings()
+    if not s.read_database_url:
+        return get_engine(s)
+    return _engine_for(s.read_sqlalchemy_url, s.db_pool_size, zone_name(s), "reads")
 
 
 def own_engine(settings: Settings | None = None) -> Engine:

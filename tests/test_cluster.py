@@ -1,0 +1,307 @@
+"""The Patroni cluster from the CLI (issue 19, items 1-3; gis_service/db/patroni.py).
+
+Everything runs on a cluster of its own, started and stopped here: etcd and two
+PostgreSQL nodes (one replica, synchronous) under a temporary directory on free loopback
+ports, through ``gis-service cluster up|status|switchover|down`` as an operator runs them.
+The API server (``gis-service serve``) is pointed at the cluster only through the
+multi-host connection strings ``cluster up`` prints; under a stream of reports that
+retries with the same Idempotency-Key (tests/faults/stream.py) the primary's postmaster is
+killed with SIGKILL and, later, a switchover is asked for: a standby takes over, the server
+reconnects by itself, and every acknowledged report is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from gis_service.db import patroni
+from gis_service.db.engine import get_engine, get_read_engine
+from gis_service.settings import Settings
+from tests.conftest import TEST_SECRET, import_test_city, make_user
+from tests.faults.stream import UNHANDLED, ReportStream, assert_exactly_once, served
+
+#: how long `cluster up` may take (initdb, a base backup, the migrations)
+UP_SECONDS = 300
+#: the stated bound: after the primary's postmaster is killed (or a switchover is asked
+#: for), reports sent afterwards are acknowledged again within this many seconds
+FAILOVER_SECONDS = 30
+#: a standby replays a commit within this many seconds (synchronous_commit = on waits for
+#: the standby's flush, not its replay)
+REPLAY_SECONDS = 10
+CLI = str(Path(sys.executable).parent / "gis-service")
+
+
+def free_block(size: int) -> int:
+    """The first port of ``size`` consecutive free loopback ports."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + size >= 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + size):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no block of free ports")
+
+
+def cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "GIS_VAR_DIR": str(settings.var_dir),
+        "GIS_CLUSTER_PORT_BASE": str(settings.cluster_port_base),
+        "GIS_DB_NAME": settings.db_name,
+        "COLUMNS": "200",
+    }
+    env.pop("GIS_DATABASE_URL", None)
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [CLI, "cluster", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster_up() -> Iterator[dict]:
+    """``gis-service cluster up --replicas 1``; ``down`` afterwards, and whatever is left
+    of it killed."""
+    # straight under the temporary directory: as root, Patroni runs as the postgres user,
+    # who cannot enter pytest's private tmp_path
+    root = Path(tempfile.mkdtemp(prefix="gis-cluster-"))
+    root.chmod(0o755)
+    base = Settings(
+        var_dir=root / "var",
+        cluster_port_base=free_block(patroni.PORTS_PER_CLUSTER),
+        db_name="gis_service_cluster",
+        secret_key=TEST_SECRET,
+        photo_dir=root / "photos",
+        db_pool_size=4,
+        db_retry_after_seconds=1,
+        tile_freshness_seconds=0,
+    )
+    try:
+        started = time.monotonic()
+        done = cli(base, "up", "--replicas", "1", "--shared-buffers", "64MB", timeout=UP_SECONDS)
+        assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+        up_seconds = time.monotonic() - started
+        lay = patroni.layout(base)
+        env = dict(
+            line.split("=", 1) for line in (lay.root / "env").read_text().splitlines() if line
+        )
+        settings = base.model_copy(
+            update={
+                "database_url": env["GIS_DATABASE_URL"],
+                "read_database_url": env["GIS_READ_DATABASE_URL"],
+            }
+        )
+        print(f"\n[cluster up] 2 nodes healthy and migrated in {up_seconds:.1f} s")
+        yield {"settings": settings, "layout": lay, "up": done, "root": root}
+    finally:
+        with contextlib.suppress(Exception):
+            cli(base, "down", timeout=180)
+        for pid in _processes_under(root):
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+        for engine in (get_engine, get_read_engine):
+            with contextlib.suppress(Exception):
+                engine(settings).dispose()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _processes_under(root: Path) -> list[int]:
+    """Live (not zombie) processes whose command line names ``root`` (etcd, Patroni,
+    PostgreSQL: each is started with a path under it)."""
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
+        with contextlib.suppress(psutil.Error):
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if str(root) in " ".join(p.info["cmdline"] or []):
+                found.append(p.info["pid"])
+    return found
+
+
+def _roles(lay: patroni.Layout) -> dict[str, str]:
+    return {m["name"]: m["role"] for m in patroni.members(lay)}
+
+
+def test_up_and_status_show_a_leader_and_a_sync_standby(cluster_up: dict) -> None:
+    lay, settings = cluster_up["layout"], cluster_up["settings"]
+    assert [n.name for n in lay.nodes] == ["node0", "node1"]
+    # the connection strings name both nodes, for writes and for reads
+    for dsn, attrs in (
+        (settings.database_url, "read-write"),
+        (settings.read_database_url, "prefer-standby"),
+    ):
+        for node in lay.nodes:
+            assert f"127.0.0.1:{node.pg_port}" in dsn
+        assert f"target_session_attrs={attrs}" in dsn
+    done = cli(settings, "status")
+    assert done.returncode == 0, done.stderr
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in done.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert set(rows) == {"node0", "node1"}, done.stdout
+    assert sorted(rows[n].split("│")[2].strip() for n in rows) == ["leader", "sync_standby"]
+    for node in lay.nodes:
+        assert str(node.pg_port) in rows[node.name]
+    # the generated configuration is per node, under var_dir/cluster
+    assert all(n.config.is_file() for n in lay.nodes)
+    # the schema is there (migrated on the primary)
+    with get_engine(settings).connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('cases') IS NOT NULL")).scalar_one()
+
+
+def test_a_standby_serves_reads_of_what_the_primary_wrote(cluster_up: dict) -> None:
+    settings = cluster_up["settings"]
+    marker = uuid.uuid4().hex
+    with get_engine(settings).begin() as conn:
+        assert conn.execute(text("SELECT NOT pg_is_in_recovery()")).scalar_one()
+        conn.execute(text("CREATE TABLE IF NOT EXISTS cluster_probe (marker text)"))
+        conn.execute(text("INSERT INTO cluster_probe VALUES (:m)"), {"m": marker})
+    deadline = time.monotonic() + REPLAY_SECONDS
+    with get_read_engine(settings).connect() as conn:
+        # prefer-standby: the read connection is on the standby
+        assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+        while True:
+            query = text("SELECT count(*) FROM cluster_probe WHERE marker = :m")
+            if conn.execute(query, {"m": marker}).scalar_one() == 1:
+                break
+            assert time.monotonic() < deadline, "the standby did not replay the write"
+            conn.rollback()
+            time.sleep(0.1)
+        conn.rollback()
+    # and it refuses writes
+    engine = get_read_engine(settings)
+    with pytest.raises(DBAPIError, match="read-only"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO cluster_probe VALUES ('nope')"))
+
+
+@pytest.fixture(scope="module")
+def city(cluster_up: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The conftest's small test city on the cluster, and a grid worker to report."""
+    settings = cluster_up["settings"]
+    import_test_city(settings, tmp_path_factory.mktemp("cluster-city"), grids=True)
+    return {"worker": make_user(settings, "grid_worker", scopes=["41019900100101"])}
+
+
+def _report_stream_through(cluster_up: dict, city: dict, fault: str) -> None:
+    """Reports stream into a server that knows the cluster only by its connection
+    strings; ``fault`` ('kill' or 'switchover') happens under the stream."""
+    settings, lay = cluster_up["settings"], cluster_up["layout"]
+    before = patroni.leader(lay)
+    assert before is not None
+    old = next(n for n in lay.nodes if n.name == before["name"])
+    tag = f"{fault}-{uuid.uuid4().hex[:8]}"
+    env = {
+        "GIS_DATABASE_URL": settings.database_url,
+        "GIS_READ_DATABASE_URL": settings.read_database_url,
+    }
+    started = time.monotonic()
+    with (
+        served(settings, workers=1, **env) as server,
+        ReportStream(server.base, city["worker"], tag=tag, threads=2, timeout=10) as stream,
+    ):
+        stream.wait_acks(10, sent_after=started, within=FAILOVER_SECONDS)
+        fault_at = time.monotonic()
+        if fault == "kill":
+            pid = patroni.postmaster_pid(old)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+        else:
+            done = cli(settings, "switchover", timeout=120)
+            assert done.returncode == 0, done.stderr[-2000:]
+        first = stream.wait_acks(5, sent_after=fault_at, within=FAILOVER_SECONDS)
+        # the new primary: another node (a standby took over)
+        leader_deadline = time.monotonic() + FAILOVER_SECONDS
+        while (now := patroni.leader(lay)) is None or now["name"] == old.name:
+            assert time.monotonic() < leader_deadline, f"no new leader: {patroni.members(lay)}"
+            time.sleep(0.2)
+        stream.wait_acks(5, sent_after=time.monotonic(), within=FAILOVER_SECONDS)
+        stream.stop()
+        log = server.log_text()
+    assert_exactly_once(settings, stream)
+    assert UNHANDLED not in log, log[-3000:]
+    # the outage as the reporters saw it: the longest time without an acknowledgement
+    # from the last one before the fault on
+    acks = sorted(s.acked_at for s in stream.acked() if s.acked_at is not None)
+    since = max([a for a in acks if a <= fault_at], default=fault_at)
+    window = [since, *(a for a in acks if a > since)]
+    outage = max(b - a for a, b in itertools.pairwise(window))
+    assert outage < FAILOVER_SECONDS
+    print(
+        f"\n[{fault} of primary {old.name} under a report stream] new leader {now['name']}; "
+        f"longest time without an acknowledged report {outage:.2f} s; the first report sent "
+        f"after the fault acknowledged {first - fault_at:.2f} s after it\n{stream.summary()}"
+    )
+    # the cluster heals: the old primary rejoins as a standby, one of them synchronous
+    members = patroni.wait_healthy(lay, 120)
+    assert {m["name"]: m["role"] for m in members}[old.name] in ("sync_standby", "replica")
+
+
+def test_kill_9_of_the_primary_under_a_report_stream(cluster_up: dict, city: dict) -> None:
+    _report_stream_through(cluster_up, city, "kill")
+
+
+def test_switchover_under_a_report_stream(cluster_up: dict, city: dict) -> None:
+    _report_stream_through(cluster_up, city, "switchover")
+
+
+def test_down_leaves_no_process(cluster_up: dict) -> None:
+    settings, lay = cluster_up["settings"], cluster_up["layout"]
+    pids = [patroni.read_pid(lay.pid_file(n)) for n in ("etcd", "node0", "node1")]
+    assert all(pids), pids
+    done = cli(settings, "down", timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert patroni.running_processes(settings) == []
+    assert _processes_under(cluster_up["root"]) == []
+    # nothing answers on the cluster's ports any more
+    for node in lay.nodes:
+        with pytest.raises(psycopg2.OperationalError):
+            psycopg2.connect(host="127.0.0.1", port=node.pg_port, user="gis", connect_timeout=2)
+    done = cli(settings, "status")
+    assert done.returncode == 3
+
+
+def test_a_multi_host_url_reaches_each_driver_whole() -> None:
+    """libpq's multi-host form goes to psycopg2 (through SQLAlchemy) as host=h1,h2
+    port=p1,p2 and to asyncpg as it is; a one-host URL is left as before."""
+    from sqlalchemy import create_engine
+
+    url = "postgresql://gis@127.0.0.1:5001,127.0.0.1:5002/gis?target_session_attrs=read-write"
+    settings = Settings(database_url=url)
+    engine = create_engine(settings.sqlalchemy_url)
+    _, params = engine.dialect.create_connect_args(engine.url)
+    assert params["host"] == "127.0.0.1,127.0.0.1"
+    assert params["port"] == "5001,5002"
+    assert params["target_session_attrs"] == "read-write"
+    assert params["dbname"] == "gis" and params["user"] == "gis"
+    assert settings.libpq_url == url
+    assert settings.read_sqlalchemy_url == settings.sqlalchemy_url
+    one = Settings(database_url="postgres://a:b@db:5432/x")
+    assert one.sqlalchemy_url == "postgresql+psycopg2://a:b@db:5432/x"
+    assert one.libpq_url == "postgresql://a:b@db:5432/x"
