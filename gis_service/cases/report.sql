@@ -207,7 +207,7 @@ BEGIN
         -- a report made during a walk (gis_service/walks/): the reporter's own, running
         IF p_walk IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM walk w
-                 WHERE w.id = p_walk AND w.worker_id = p_user AND w.status = 'running') THEN
+                 WHERE w.id = p_walk AND w.worker_id = p_user AND w.status = {{walk_status.running}}) THEN
             RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'walk_id',
                 MESSAGE = format('walk %s is not a running walk of yours', p_walk);
         END IF;

@@ -44,7 +44,7 @@ FIGURES_SQL = """
         AS duration_s,
     coalesce((SELECT sum(d.problems) FROM d WHERE d.grid_code LIKE {prefix}), 0) AS problems,
     (SELECT count(*) FROM admin_unit b
-      WHERE b.level = 'building' AND b.code LIKE {prefix} AND {buildings}) AS buildings,
+      WHERE b.level = :building AND b.code LIKE {prefix} AND {buildings}) AS buildings,
     (SELECT count(DISTINCT v.building_code) FROM v
       WHERE v.building_code LIKE {prefix} AND v.day BETWEEN :d_from AND :d_to)
         AS buildings_visited,
@@ -95,6 +95,7 @@ def walk_stats(
         level=level.value,
         unit=(unit or "") + "%",
         worker=worker,
+        building=Level.building.value,
     )
     ctes = f"""
         WITH d AS (

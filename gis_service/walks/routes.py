@@ -17,6 +17,8 @@ from gis_service.units.codes import HANDLING_LEVELS, Level, level_pattern
 from gis_service.walks import figures, service
 from gis_service.walks.rules import WalkStatus
 from gis_service.walks.schemas import (
+    GRID_CODE,
+    UNIT_CODE,
     Chunk,
     ChunkStored,
     DueBuildings,
@@ -142,7 +144,7 @@ def list_walks(
     settings: SettingsDep,
     worker: Annotated[int | None, Query(gt=0, description="A worker's user id")] = None,
     grid: Annotated[
-        str | None, Query(pattern=r"^[0-9]{6,14}$", description="Walks of grids in this unit")
+        str | None, Query(pattern=UNIT_CODE, description="Walks of grids in this unit")
     ] = None,
     date_from: Annotated[date | None, Query(alias="from", description="First day (local)")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
@@ -176,7 +178,7 @@ def due_buildings(
     conn: ConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    code: Annotated[str, Path(pattern=r"^[0-9]{14}$", description="Grid code")],
+    code: Annotated[str, Path(pattern=GRID_CODE, description="Grid code")],
     days: Annotated[
         int | None,
         Query(
@@ -208,7 +210,7 @@ def walk_stats(
     level: Annotated[str, Query(pattern=level_pattern(HANDLING_LEVELS))] = Level.grid,
     date_from: Annotated[date | None, Query(alias="from", description="First day (local)")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive")] = None,
-    unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,14}$")] = None,
+    unit: Annotated[str | None, Query(pattern=UNIT_CODE)] = None,
     worker: Annotated[int | None, Query(gt=0, description="One worker's walks")] = None,
 ) -> JSONResponse:
     """Defaults to the 30 days ending today (local). Definitions: walks/figures.py (and

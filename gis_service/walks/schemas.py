@@ -10,7 +10,13 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gis_service.api.schemas import Feature, Geometry, Public
+from gis_service.units.codes import CODE_LENGTH, Level
 from gis_service.walks.rules import CHUNK_MAX_POINTS, WalkStatus
+
+#: a grid's code (units/codes.py)
+GRID_CODE = rf"^[0-9]{{{CODE_LENGTH[Level.grid]}}}$"
+#: a unit a grid lies in: the district down to the grid
+UNIT_CODE = rf"^[0-9]{{{CODE_LENGTH[Level.district]},{CODE_LENGTH[Level.grid]}}}$"
 
 
 class Input(BaseModel):
@@ -23,7 +29,7 @@ class WalkStart(Input):
     grid_code: Annotated[
         str | None,
         Field(
-            pattern=r"^[0-9]{14}$",
+            pattern=GRID_CODE,
             description="The grid walked (14 digits); may be left out by a worker whose "
             "scope is one grid",
             examples=["41019900100101"],

@@ -25,6 +25,7 @@ from gis_service.cases.report import idempotency_scope
 from gis_service.errors import Conflict, Forbidden, IdempotencyKeyReused, InvalidInput, NotFound
 from gis_service.settings import Settings
 from gis_service.timezone import to_local
+from gis_service.units.codes import CODE_LENGTH, Level
 from gis_service.walks import store
 from gis_service.walks.cleaning import clean
 from gis_service.walks.rules import (
@@ -101,7 +102,7 @@ def _replay(found: Any, fingerprint: str, key: str | None) -> int:
 
 
 def _only_grid(principal: Principal) -> str:
-    grids = [s for s in principal.scopes if len(s) == 14]
+    grids = [s for s in principal.scopes if len(s) == CODE_LENGTH[Level.grid]]
     if len(grids) != 1 or len(principal.scopes) != 1:
         raise InvalidInput("name the grid you walk: grid_code", field="grid_code")
     return grids[0]
@@ -401,7 +402,8 @@ def list_walks(
 def due_days(settings: Settings, grid_code: str) -> int:
     """N of the due list: the district's own (walk_due_days_by_district), else
     walk_due_days."""
-    return settings.walk_due_days_by_district.get(grid_code[:6], settings.walk_due_days)
+    district = grid_code[: CODE_LENGTH[Level.district]]
+    return settings.walk_due_days_by_district.get(district, settings.walk_due_days)
 
 
 def due_buildings(

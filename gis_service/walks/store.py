@@ -9,6 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, text
 
+from gis_service.units.codes import CODE_LENGTH, Level
+from gis_service.walks.rules import WalkStatus
+
 #: a walk's summary columns (``w`` is the walk, ``u`` its worker, ``g`` its grid)
 SUMMARY = """
     w.id, w.worker_id, u.display_name AS worker_name, w.grid_code, g.name AS grid_name,
@@ -33,7 +36,8 @@ FROM = """
 def grid_name(conn: Connection, code: str) -> str | None:
     """The grid's name, None when no grid has that code."""
     return conn.execute(
-        text("SELECT name FROM admin_unit WHERE code = :c AND level = 'grid'"), {"c": code}
+        text("SELECT name FROM admin_unit WHERE code = :c AND level = :grid"),
+        {"c": code, "grid": Level.grid.value},
     ).scalar()
 
 
@@ -50,7 +54,8 @@ def by_key(conn: Connection, key: str) -> RowMapping | None:
 
 def running_of(conn: Connection, worker_id: int) -> int | None:
     return conn.execute(
-        text("SELECT id FROM walk WHERE worker_id = :w AND status = 'running'"), {"w": worker_id}
+        text("SELECT id FROM walk WHERE worker_id = :w AND status = :running"),
+        {"w": worker_id, "running": WalkStatus.running.value},
     ).scalar()
 
 
@@ -86,10 +91,10 @@ def lock(conn: Connection, walk_id: int, cond: str, params: dict[str, Any]) -> R
                 "w.client_started_at, w.client_ended_at, w.points_received, "
                 "clock_timestamp() AS now, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
                 "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax "
-                "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, 6) "
+                "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, :district_len) "
                 f"WHERE w.id = :id AND ({cond}) FOR UPDATE OF w"
             ),
-            {"id": walk_id, **params},
+            {"id": walk_id, "district_len": CODE_LENGTH[Level.district], **params},
         )
         .mappings()
         .first()
@@ -172,10 +177,10 @@ def add_points(
 def end(conn: Connection, walk_id: int, client_ended_at: datetime | None) -> None:
     conn.execute(
         text(
-            "UPDATE walk SET status = 'ended', ended_at = greatest(clock_timestamp(), "
+            "UPDATE walk SET status = :ended, ended_at = greatest(clock_timestamp(), "
             "started_at), client_ended_at = :ce WHERE id = :w"
         ),
-        {"w": walk_id, "ce": client_ended_at},
+        {"w": walk_id, "ce": client_ended_at, "ended": WalkStatus.ended.value},
     )
 
 
@@ -387,11 +392,11 @@ def due(conn: Connection, grid_code: str, days: int) -> tuple[list[RowMapping], 
                   FROM admin_unit b
                   LEFT JOIN LATERAL (SELECT max(v.visited_at) AS at FROM walk_visit v
                                       WHERE v.building_code = b.code) last ON true
-                 WHERE b.level = 'building' AND b.code LIKE :prefix
+                 WHERE b.level = :building AND b.code LIKE :prefix
                  ORDER BY last.at NULLS FIRST, b.code
                 """
             ),
-            {"prefix": grid_code + "%"},
+            {"prefix": grid_code + "%", "building": Level.building.value},
         ).mappings()
     )
     now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
@@ -406,10 +411,10 @@ def prunable(conn: Connection, before: datetime) -> list[int]:
     return list(
         conn.execute(
             text(
-                "SELECT id FROM walk WHERE status = 'ended' AND ended_at < :before "
+                "SELECT id FROM walk WHERE status = :ended AND ended_at < :before "
                 "AND raw_pruned_at IS NULL ORDER BY id"
             ),
-            {"before": before},
+            {"before": before, "ended": WalkStatus.ended.value},
         ).scalars()
     )
 

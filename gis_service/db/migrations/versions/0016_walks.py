@@ -25,7 +25,7 @@ Create Date: 2026-11-30
 from alembic import op
 
 from gis_service.vocabulary import sql_list
-from gis_service.walks.rules import DROP_REASONS, WALK_STATUSES
+from gis_service.walks.rules import DROP_REASONS, WALK_STATUSES, WalkStatus
 
 revision = "0016_walks"
 down_revision = "0015"
@@ -40,7 +40,7 @@ def upgrade() -> None:
             id               bigserial PRIMARY KEY,
             worker_id        integer NOT NULL REFERENCES app_user (id),
             grid_code        text NOT NULL CHECK (grid_code ~ '^[0-9]+$'),
-            status           text NOT NULL DEFAULT 'running'
+            status           text NOT NULL DEFAULT '{WalkStatus.running}'
                                  CHECK (status IN {sql_list(WALK_STATUSES)}),
             started_at       timestamptz NOT NULL DEFAULT now(),
             ended_at         timestamptz,
@@ -57,13 +57,14 @@ def upgrade() -> None:
             track            geometry(MultiLineString, 4326),
             distance_m       double precision,
             raw_pruned_at    timestamptz,
-            CHECK ((status = 'ended') = (ended_at IS NOT NULL)),
+            CHECK ((status = '{WalkStatus.ended}') = (ended_at IS NOT NULL)),
             CHECK (ended_at IS NULL OR ended_at >= started_at)
         )
         """
     )
     op.execute(
-        "CREATE UNIQUE INDEX walk_one_running_idx ON walk (worker_id) WHERE status = 'running'"
+        "CREATE UNIQUE INDEX walk_one_running_idx ON walk (worker_id) "
+        f"WHERE status = '{WalkStatus.running}'"
     )
     op.execute("CREATE INDEX walk_grid_idx ON walk (grid_code text_pattern_ops, started_at)")
     op.execute("CREATE INDEX walk_worker_idx ON walk (worker_id, started_at)")
