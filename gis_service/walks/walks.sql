@@ -73,23 +73,24 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce(p.snapped, p.geom) AS g, p.client_ts AS t, p.part
           FROM walk_point p
          WHERE p.walk_id = p_walk AND p.dropped IS NULL),
-    seg AS (
+    seg AS MATERIALIZED (
         SELECT CASE WHEN s.g1 IS NULL THEN s.g ELSE ST_MakeLine(s.g, s.g1) END AS line,
                s.t, coalesce(s.t1, s.t) AS t1
           FROM (SELECT g, t, lead(g) OVER w AS g1, lead(t) OVER w AS t1
                   FROM fix WINDOW w AS (PARTITION BY part ORDER BY t)) s),
     reach AS (
         SELECT walk_expand(ST_Collect(line), p_radius_m + p_entrance_m) AS box FROM seg),
-    b AS (
-        SELECT d.* FROM reach, building_doors(reach.box, p_entrance_m) d
-         WHERE reach.box IS NOT NULL),
+    -- materialised: each building's door is looked up once, not once per segment
+    target AS MATERIALIZED (
+        SELECT d.code, t.g
+          FROM reach, building_doors(reach.box, p_entrance_m) d
+         CROSS JOIN LATERAL (VALUES (d.footprint), (d.door)) AS t (g)
+         WHERE reach.box IS NOT NULL AND t.g IS NOT NULL),
     hit AS (
-        SELECT b.code, seg.line, seg.t, seg.t1, target.g AS target
-          FROM b
-          CROSS JOIN LATERAL (VALUES (b.footprint), (b.door)) AS target (g)
+        SELECT target.code, seg.line, seg.t, seg.t1, target.g AS target
+          FROM target
           JOIN seg ON seg.line && walk_expand(target.g, p_radius_m)
-         WHERE target.g IS NOT NULL
-           AND ST_DWithin(seg.line::geography, target.g::geography, p_radius_m))
+         WHERE ST_DWithin(seg.line::geography, target.g::geography, p_radius_m))
     SELECT hit.code,
            min(hit.t + (hit.t1 - hit.t) * CASE
                    WHEN GeometryType(hit.line) = 'LINESTRING'
