@@ -294,31 +294,39 @@ def write_visits(conn: Connection, walk_id: int, radius_m: float, entrance_m: fl
 
 
 def refresh_day(conn: Connection, grid_code: str, worker_id: int, day: date, tz: str) -> None:
-    """Recompute one row of the daily figures from the walks it sums (none: removed)."""
-    params = {"g": grid_code, "w": worker_id, "day": day, "tz": tz}
-    conn.execute(
-        text("DELETE FROM walk_day WHERE day = :day AND grid_code = :g AND worker_id = :w"),
-        params,
-    )
+    """Recompute one row of the daily figures from the walks it sums (none: removed). An
+    upsert, so two walks of the row processed at once cannot collide on its key."""
     conn.execute(
         text(
             """
             WITH ws AS (
                 SELECT * FROM walk w
                  WHERE w.grid_code = :g AND w.worker_id = :w
-                   AND (w.started_at AT TIME ZONE CAST(:tz AS text))::date = :day)
-            INSERT INTO walk_day (day, grid_code, worker_id, walks, distance_m, duration_s,
-                                  buildings_visited, problems)
-            SELECT :day, :g, :w, count(*), coalesce(sum(ws.distance_m), 0),
-                   coalesce(sum(walk_duration_s(ws)), 0),
-                   (SELECT count(DISTINCT v.building_code) FROM walk_visit v
-                     WHERE v.walk_id IN (SELECT id FROM ws)),
-                   (SELECT count(*) FROM cases c WHERE c.walk_id IN (SELECT id FROM ws))
-              FROM ws
-            HAVING count(*) > 0
+                   AND (w.started_at AT TIME ZONE CAST(:tz AS text))::date = :day),
+            agg AS (
+                SELECT count(*) AS walks, coalesce(sum(ws.distance_m), 0) AS distance_m,
+                       coalesce(sum(walk_duration_s(ws)), 0) AS duration_s,
+                       (SELECT count(DISTINCT v.building_code) FROM walk_visit v
+                         WHERE v.walk_id IN (SELECT id FROM ws)) AS buildings_visited,
+                       (SELECT count(*) FROM cases c
+                         WHERE c.walk_id IN (SELECT id FROM ws)) AS problems
+                  FROM ws),
+            up AS (
+                INSERT INTO walk_day (day, grid_code, worker_id, walks, distance_m, duration_s,
+                                      buildings_visited, problems)
+                SELECT :day, :g, :w, walks, distance_m, duration_s, buildings_visited, problems
+                  FROM agg WHERE walks > 0
+                ON CONFLICT (day, grid_code, worker_id) DO UPDATE
+                   SET walks = EXCLUDED.walks, distance_m = EXCLUDED.distance_m,
+                       duration_s = EXCLUDED.duration_s,
+                       buildings_visited = EXCLUDED.buildings_visited,
+                       problems = EXCLUDED.problems)
+            DELETE FROM walk_day
+             WHERE day = :day AND grid_code = :g AND worker_id = :w
+               AND (SELECT walks FROM agg) = 0
             """
         ),
-        params,
+        {"g": grid_code, "w": worker_id, "day": day, "tz": tz},
     )
 
 
