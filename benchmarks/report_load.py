@@ -253,7 +253,7 @@ def main() -> None:
         "'courtyard.sanitation'])[:c], p.lon, p.lat, 'pgbench', NULL, 'normal', 'pgbench', "
         "NULL, NULL, 'Asia/Shanghai', NULL, "
         f"{settings.duplicate_radius_m}, {settings.duplicate_window_days}, "
-        f"{settings.duplicate_list_max}) IS NOT NULL "
+        f"{settings.duplicate_list_max}, NULL) IS NOT NULL "
         "FROM bench_point p WHERE p.id = :i;\n"
     )
     tps, lat = pgbench(settings, script, clients=CONNECTIONS // 2, threads=2, seconds=15)

@@ -306,6 +306,15 @@ class Settings(BaseSettings):
     # A job's file is kept under var_dir/exports for this many hours, then removed.
     export_ttl_hours: float = Field(default=24.0, gt=0)
 
+    # --- grid walks (gis_service/walks/, docs/walks.md) ---
+    # The due list (GET /api/v1/grids/{code}/due-buildings): buildings no walk passed in
+    # this many days; a district may set its own ({"410105": 14}, JSON in the variable).
+    walk_due_days: int = Field(default=7, ge=0, le=3650)
+    walk_due_days_by_district: dict[str, int] = Field(default_factory=dict)
+    # Raw positions are kept this many days after a walk ends, then reduced to the
+    # cleaned track and the daily figures (`gis-service walks prune`).
+    walk_raw_retention_days: int = Field(default=90, ge=0)
+
     @property
     def photos_path(self) -> Path:
         return self.photo_dir or self.var_dir / "photos"

@@ -48,6 +48,7 @@ from gis_service.cases.workflow import (
     TEMPLATE_ACTIONS,
 )
 from gis_service.units.codes import CODE_LENGTH, HANDLING_LEVELS, LEVEL_NAMES_ZH, LEVELS
+from gis_service.walks.rules import WALK_STATUSES
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_.]+)\}\}")
 # Roles on a unit's roster card (unit_staff), which are not accounts.
@@ -181,6 +182,7 @@ def sql_constants() -> dict[str, str]:
         **{f"priority.{p.value}": sql_literal(p.value) for p in PRIORITIES},
         **{f"role.{r.value}": sql_literal(r.value) for r in ACCOUNT_ROLES},
         **{f"approval_state.{a.value}": sql_literal(a.value) for a in APPROVAL_STATES},
+        **{f"walk_status.{w.value}": sql_literal(w.value) for w in WALK_STATUSES},
     }
 
 

@@ -902,6 +902,147 @@ def check_exports(api, city, who, auth) -> list[str]:
     return bad
 
 
+# Grid walks (gis_service/walks/): who walked where, made once per city through the API.
+WALKS = {  # walker → grid walked
+    "worker_a1": GRID_A1,
+    "worker_a2": GRID_A2,
+    "worker_multi": GRID_B1,
+    "admin": "41019900200101",
+}
+WALK_READERS = {"admin", "worker_a1", "worker_a2", "worker_multi", "community_sup_a",
+                "community_sup_b", "subdistrict_sup"}  # fmt: skip
+
+
+def _walks(api, city) -> dict[int, tuple[str, str]]:
+    """Once per city: one walk per WALKS entry with a few fixes at its grid's centre,
+    ended. Walk id → (walker, grid)."""
+    if "walks" not in city:
+        from datetime import UTC, datetime, timedelta
+
+        start = datetime.now(UTC) - timedelta(minutes=10)
+        city["walks"] = {}
+        for who, grid in WALKS.items():
+            auth = city["viewers"][who]
+            r = api.post(
+                "/api/v1/walks",
+                headers=auth,
+                json={"grid_code": grid, "client_started_at": start.isoformat()},
+            )
+            assert r.status_code == 201, r.text
+            walk_id = r.json()["id"]
+            x, y = _centre(grid)
+            points = [
+                {
+                    "t": (start + timedelta(seconds=5 * i)).isoformat(),
+                    "lon": x + i * 5e-5,
+                    "lat": y,
+                    "accuracy_m": 5,
+                }
+                for i in range(20)
+            ]
+            r = api.post(
+                f"/api/v1/walks/{walk_id}/points",
+                headers=auth,
+                json={"chunk_id": "c1", "points": points},
+            )
+            assert r.status_code == 200, r.text
+            assert api.post(f"/api/v1/walks/{walk_id}/end", headers=auth).status_code == 200
+            city["walks"][walk_id] = (who, grid)
+    return city["walks"]
+
+
+def walks_visible(city: dict, who: str) -> set[int]:
+    """Walks a viewer may read, by the rule as documented (auth/scope.py walk_filter):
+    a grid worker their own, supervisors and planners those of grids in their scope units,
+    admins all, nobody else any."""
+    out = set()
+    for walk_id, (walker, grid) in city["walks"].items():
+        if who == "admin":
+            ok = True
+        elif who.startswith("worker_"):
+            ok = walker == who
+        elif who in ("team_c", "anonymous"):
+            ok = False
+        else:
+            ok = any(grid.startswith(s) for s in SCOPES[who])
+        if ok:
+            out.add(walk_id)
+    return out
+
+
+def check_walks(api, city, who, auth) -> list[str]:
+    """The walk list and each walk: readers their walks (404 for the others'), planners
+    and team members 403, anonymous 401."""
+    walks = _walks(api, city)
+    want = walks_visible(city, who)
+    bad = []
+    r = api.get("/api/v1/walks", headers=auth)
+    refused = 401 if who == "anonymous" else 403
+    if who not in WALK_READERS:
+        if r.status_code != refused:
+            bad.append(f"walk list answered {r.status_code}")
+    else:
+        got = {w["id"] for w in r.json()["walks"]}
+        if got != want:
+            bad.append(f"walk list: extra {got - want}, missing {want - got}")
+    for walk_id, (walker, grid) in walks.items():
+        r = api.get(f"/api/v1/walks/{walk_id}", headers=auth)
+        expected = refused if who not in WALK_READERS else 200 if walk_id in want else 404
+        if r.status_code != expected:
+            bad.append(f"walk {walk_id} of {walker} in {grid}: {r.status_code}")
+    return bad
+
+
+def check_due_buildings(api, city, who, auth) -> list[str]:
+    """A grid's due list: for walkers and planners of units holding the grid (and
+    admins); 403 for other grids and roles, 401 anonymous."""
+    _walks(api, city)
+    bad = []
+    for grid in GRIDS:
+        r = api.get(f"/api/v1/grids/{grid}/due-buildings", headers=auth)
+        if who == "anonymous":
+            expected = 401
+        elif who == "team_c":
+            expected = 403
+        else:
+            inside = SCOPES[who] is None or any(grid.startswith(s) for s in SCOPES[who])
+            expected = 200 if inside else 403
+        if r.status_code != expected:
+            bad.append(f"due list of {grid}: {r.status_code}")
+        elif expected == 200:
+            outside = [b["code"] for b in r.json()["buildings"] if not b["code"].startswith(grid)]
+            if outside:
+                bad.append(f"due list of {grid} lists {outside}")
+    return bad
+
+
+def check_walk_stats(api, city, who, auth) -> list[str]:
+    """Walk figures: the walks the viewer may see (planners: their units' walks) over the
+    units they may see; 403 team members, 401 anonymous."""
+    walks = _walks(api, city)
+    r = api.get("/api/v1/stats/walks", headers=auth, params={"level": "grid"})
+    if who in ("anonymous", "team_c"):
+        want = 401 if who == "anonymous" else 403
+        return [] if r.status_code == want else [f"walk stats answered {r.status_code}"]
+    if r.status_code != 200:
+        return [f"walk stats answered {r.status_code}"]
+    body = r.json()
+    if who == "planner":
+        want = {w for w, (_, grid) in walks.items() if grid.startswith(SCOPES[who][0])}
+    else:
+        want = walks_visible(city, who)
+    bad = []
+    if body["totals"]["walks"] != len(want):
+        bad.append(f"walk stats count {body['totals']['walks']} walks, not {len(want)}")
+    for u in body["units"]:
+        if not unit_visible(who, u["code"]):
+            bad.append(f"walk stats show unit {u['code']}")
+        inside = {w for w in want if walks[w][1].startswith(u["code"])}
+        if u["walks"] != len(inside):
+            bad.append(f"walk stats {u['code']}: {u['walks']} walks, not {len(inside)}")
+    return bad
+
+
 CHECKS: dict[str, list[Check]] = {
     "/api/v1/cases": [check_case_list],
     "/api/v1/cases/{case_id}/templates": [check_case_templates],
@@ -945,6 +1086,10 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/exports/resolution.{fmt}": [check_exports],
     "/api/v1/exports/gaps.{fmt}": [check_exports],
     "/api/v1/exports/living-circle.{fmt}": [check_exports],
+    "/api/v1/walks": [check_walks],
+    "/api/v1/walks/{walk_id}": [check_walks],
+    "/api/v1/grids/{code}/due-buildings": [check_due_buildings],
+    "/api/v1/stats/walks": [check_walk_stats],
 }
 
 # Routes that answer nothing viewer-dependent, each with the reason.

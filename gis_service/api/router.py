@@ -19,6 +19,7 @@ from gis_service.reports.routes import router as reports_router
 from gis_service.service_points.routes import router as points_router
 from gis_service.stats.routes import router as stats_router
 from gis_service.units.routes import router as units_router
+from gis_service.walks.routes import router as walks_router
 
 # every operation may refuse a value with 422 (the request guard, validation); routers and
 # routes add the refusals of their own (api/schemas.py ``refusals``)
@@ -39,3 +40,4 @@ api_router.include_router(admin_router)
 api_router.include_router(reports_router)
 api_router.include_router(notify_router)
 api_router.include_router(exports_router)
+api_router.include_router(walks_router)

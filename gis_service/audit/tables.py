@@ -111,6 +111,12 @@ NOT_AUDITED: dict[str, str] = {
     "notify_heartbeat": "the notification sender's liveness row, rewritten every loop",
     "case_lock": "a dispatcher's short-lived claim on a case while working on it "
     "(cases/locks.py); what they then do is on the case's timeline (case_event)",
+    "walk": "a grid worker's own record of a walk (gis_service/walks/): started and ended "
+    "by the walker, its track and figures derived from the positions; no privilege changes",
+    "walk_chunk": "the chunks of positions a phone uploaded, kept to recognise retries",
+    "walk_point": "raw positions of walks, append-only, pruned after the retention period",
+    "walk_visit": "buildings a walk passed, derived from its track (walks/walks.sql)",
+    "walk_day": "daily walk figures per grid and worker, derived from the walks",
     "export_job": "a large export written in the background (exports/jobs.py): it changes "
     "no data and its file holds only what its owner may read directly",
 }

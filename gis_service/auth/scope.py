@@ -280,6 +280,38 @@ def units_visible(p: Principal, column: str) -> tuple[str, dict[str, Any]]:
     return "(" + " OR ".join(terms) + ")", params
 
 
+#: roles that read single walks and their tracks (auth/scope.py walk_filter); planners
+#: read the walks' figures only, as they read case figures and not cases
+WALK_READERS = frozenset({Role.grid_worker, Role.supervisor, Role.admin})
+
+
+def walk_filter(
+    p: Principal, grid_column: str = "w.grid_code", worker_column: str = "w.worker_id"
+) -> tuple[str, dict[str, Any]]:
+    """SQL true for the grid walks (issue 18) — and their points, visits and daily figures
+    — this viewer may see: a grid worker their own walks, a supervisor or planner the
+    walks of the grids inside their scope units (the prefix rule of cases), an admin all,
+    nobody else any. A walk is where a person was: a track is never public."""
+    if p.role is Role.admin:
+        return "TRUE", {}
+    if p.role is Role.grid_worker and p.user_id is not None:
+        return f"{worker_column} = :walk_worker", {"walk_worker": p.user_id}
+    if p.role in (Role.supervisor, Role.planner):
+        return _prefix_terms(grid_column, p.scopes, "walk")
+    return "FALSE", {}
+
+
+def require_walk_reader(p: Principal) -> None:
+    """Single walks (their tracks, visits, the list) are for :data:`WALK_READERS`; 403
+    for the others (planners read the figures: GET /api/v1/stats/walks)."""
+    if p.role not in WALK_READERS:
+        raise Forbidden(
+            "planners see walk figures, not single walks"
+            if p.role is Role.planner
+            else f"a {p.role.value} cannot read walks"
+        )
+
+
 def roster_filter(p: Principal, unit_column: str, role_column: str) -> tuple[str, dict[str, Any]]:
     """SQL true for the roster entries (unit_staff rows) this viewer may read."""
     if unrestricted(p):

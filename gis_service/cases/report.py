@@ -50,7 +50,7 @@ SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
 }
 REPORT_SQL = (
     "SELECT case_id, created, body FROM report_case("
-    + ", ".join(f"${i}" for i in range(1, 20))
+    + ", ".join(f"${i}" for i in range(1, 21))
     + ")"
 )
 
@@ -84,6 +84,14 @@ class CaseReport(BaseModel):
         ),
     ] = None
     attrs: dict[str, Any] | None = Field(default=None, description="Extra client fields")
+    walk_id: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="The reporter's own running walk this problem was found on "
+            "(POST /api/v1/walks); the case is linked to it",
+        ),
+    ] = None
 
 
 def idempotency_scope(principal: Principal, key: str | None) -> str | None:
@@ -102,8 +110,11 @@ def fingerprint(payload: CaseReport, source: str, photo_sha256: Sequence[str] = 
     """sha256 (hex) of the request's canonical form: every field of the validated report
     (so JSON and multipart spellings of one report agree), where it came from, and the
     sha256 of each photo's bytes in the order sent."""
+    report = payload.model_dump(mode="json")
+    if report.get("walk_id") is None:  # as before walks existed: old keys still replay
+        report.pop("walk_id", None)
     canonical = {
-        "report": payload.model_dump(mode="json"),
+        "report": report,
         "source": source,
         "photos": list(photo_sha256),
     }
@@ -135,8 +146,9 @@ async def report(
 
     ``photo_sha256``: hashes of the photos sent with it (part of the request's
     fingerprint). Errors: 401 (account no longer valid), 403 (outside the jurisdiction),
-    422 (unknown category, link_to not an open case, Idempotency-Key reused for another
-    request), outside_coverage (no unit holds the point)."""
+    422 (unknown category, link_to not an open case, walk_id not the reporter's own
+    running walk, Idempotency-Key reused for another request), outside_coverage (no unit
+    holds the point)."""
     scopes = report_scopes(principal)
     lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
     attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
@@ -163,6 +175,7 @@ async def report(
             settings.duplicate_radius_m,
             settings.duplicate_window_days,
             settings.duplicate_list_max,
+            payload.walk_id,
         )
     except asyncpg.PostgresError as exc:
         raise _translate(exc, key) from None

@@ -71,7 +71,7 @@ LANGUAGE sql STABLE AS $$
         -- the command-centre members (cases/workflow.py)
         'original_deadline_at', c.original_deadline_at, 'extension_count', c.extension_count,
         'parked_until', CASE WHEN case_status(c) = {{status.parked}} THEN c.parked_until END,
-        'voided_at', c.voided_at,
+        'voided_at', c.voided_at, 'walk_id', c.walk_id,
         'urge_count', c.urge_count, 'urges_unreplied', c.urge_count - c.urge_replied,
         'returned', CASE WHEN c.returned_at IS NOT NULL THEN json_build_object(
             'at', c.returned_at, 'team_id', c.returned_by_team, 'note', c.return_note) END)
@@ -140,7 +140,7 @@ CREATE OR REPLACE FUNCTION report_case(
     p_description text, p_address text, p_priority text, p_source text,
     p_attrs jsonb, p_link_to bigint, p_tz text,
     p_fingerprint text, p_dup_radius_m double precision, p_dup_days integer,
-    p_dup_max integer,
+    p_dup_max integer, p_walk bigint,
     OUT case_id bigint, OUT created boolean, OUT body text)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -204,10 +204,18 @@ BEGIN
             END IF;
         END IF;
 
+        -- a report made during a walk (gis_service/walks/): the reporter's own, running
+        IF p_walk IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM walk w
+                 WHERE w.id = p_walk AND w.worker_id = p_user AND w.status = {{walk_status.running}}) THEN
+            RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'walk_id',
+                MESSAGE = format('walk %s is not a running walk of yours', p_walk);
+        END IF;
+
         INSERT INTO cases (case_no, category_code, status, priority, description,
                            address, geom, unit_code, handling_level, source,
                            reporter_id, client_id, idempotency_key,
-                           idempotency_fingerprint, duplicate_of, attrs)
+                           idempotency_fingerprint, duplicate_of, attrs, walk_id)
         VALUES (left(v_unit, {{district_length}})
                     || to_char(now() AT TIME ZONE p_tz, 'YYYYMMDD')
                     || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'),
@@ -217,7 +225,7 @@ BEGIN
                 coalesce(p_priority, {{priority.normal}}), p_description, p_address, pt,
                 v_unit, v_level, p_source, p_user, p_client, p_key,
                 CASE WHEN p_key IS NOT NULL THEN p_fingerprint END, p_link_to,
-                coalesce(p_attrs, '{}'::jsonb))
+                coalesce(p_attrs, '{}'::jsonb), p_walk)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING cases.id, cases.case_no, cases.status, case_summary(cases)
              INTO case_id, v_case_no, v_status, v_summary;

@@ -24,6 +24,7 @@ from gis_service.cli import (
     people,
     serve,
     tiles,
+    walks,
 )
 from gis_service.errors import GisServiceError
 
@@ -59,6 +60,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(monthly.app, name="report")
 app.add_typer(notify.app, name="notify")
 app.add_typer(export.app, name="export")
+app.add_typer(walks.app, name="walks")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)

@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 SQL_FILES: tuple[Path, ...] = (
     PACKAGE / "units" / "locate.sql",
     PACKAGE / "cases" / "report.sql",
+    PACKAGE / "walks" / "walks.sql",
 )
 _FUNCTION = re.compile(r"CREATE\s+OR\s+REPLACE\s+FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(", re.I)
 

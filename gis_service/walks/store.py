@@ -1,0 +1,441 @@
+"""The walks' SQL: every statement that reads or writes walk, walk_chunk, walk_point,
+walk_visit and walk_day (the spatial rules themselves live in walks.sql)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, text
+
+from gis_service.units.codes import CODE_LENGTH, Level
+from gis_service.walks.rules import WalkStatus
+
+#: a walk's summary columns (``w`` is the walk, ``u`` its worker, ``g`` its grid)
+SUMMARY = """
+    w.id, w.worker_id, u.display_name AS worker_name, w.grid_code, g.name AS grid_name,
+    w.status, w.started_at, w.ended_at,
+    (w.started_at AT TIME ZONE CAST(:tz AS text))::date AS day,
+    w.points_received, w.points_kept, w.points_dropped, w.distance_m,
+    walk_duration_s(w) AS duration_s,
+    (SELECT count(*) FROM walk_visit v WHERE v.walk_id = w.id) AS buildings_visited,
+    (SELECT count(*) FROM cases c WHERE c.walk_id = w.id) AS problems,
+    w.raw_pruned_at IS NOT NULL AS raw_pruned
+"""
+FROM = """
+    FROM walk w
+    LEFT JOIN app_user u ON u.id = w.worker_id
+    LEFT JOIN admin_unit g ON g.code = w.grid_code
+"""
+
+
+# ------------------------------------------------------------------------ starting
+
+
+def grid_name(conn: Connection, code: str) -> str | None:
+    """The grid's name, None when no grid has that code."""
+    return conn.execute(
+        text("SELECT name FROM admin_unit WHERE code = :c AND level = :grid"),
+        {"c": code, "grid": Level.grid.value},
+    ).scalar()
+
+
+def by_key(conn: Connection, key: str) -> RowMapping | None:
+    return (
+        conn.execute(
+            text("SELECT id, idempotency_fingerprint FROM walk WHERE idempotency_key = :k"),
+            {"k": key},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def running_of(conn: Connection, worker_id: int) -> int | None:
+    return conn.execute(
+        text("SELECT id FROM walk WHERE worker_id = :w AND status = :running"),
+        {"w": worker_id, "running": WalkStatus.running.value},
+    ).scalar()
+
+
+def insert_walk(
+    conn: Connection,
+    worker_id: int,
+    grid_code: str,
+    key: str | None,
+    fingerprint: str | None,
+    client_started_at: datetime | None,
+) -> int | None:
+    """The new walk's id; None when a concurrent start won (same key, or a walk of the
+    worker already running: the unique indexes decide)."""
+    return conn.execute(
+        text(
+            "INSERT INTO walk (worker_id, grid_code, idempotency_key, idempotency_fingerprint, "
+            "client_started_at) VALUES (:w, :g, :k, :f, :cs) ON CONFLICT DO NOTHING RETURNING id"
+        ),
+        {"w": worker_id, "g": grid_code, "k": key, "f": fingerprint, "cs": client_started_at},
+    ).scalar()
+
+
+# ------------------------------------------------------------------------ a walk
+
+
+def lock(conn: Connection, walk_id: int, cond: str, params: dict[str, Any]) -> RowMapping | None:
+    """The walk, locked for this transaction, with the bounding box of its district and
+    the database's clock; None when there is none the viewer (``cond``) may see."""
+    return (
+        conn.execute(
+            text(
+                "SELECT w.id, w.worker_id, w.grid_code, w.status, w.started_at, w.ended_at, "
+                "w.client_started_at, w.client_ended_at, w.points_received, "
+                "clock_timestamp() AS now, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
+                "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax "
+                "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, :district_len) "
+                f"WHERE w.id = :id AND ({cond}) FOR UPDATE OF w"
+            ),
+            {"id": walk_id, "district_len": CODE_LENGTH[Level.district], **params},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def exists(conn: Connection, walk_id: int) -> bool:
+    return bool(conn.execute(text("SELECT 1 FROM walk WHERE id = :id"), {"id": walk_id}).scalar())
+
+
+def chunk(conn: Connection, walk_id: int, chunk_id: str) -> RowMapping | None:
+    return (
+        conn.execute(
+            text(
+                "SELECT fingerprint, points, stored FROM walk_chunk "
+                "WHERE walk_id = :w AND chunk_id = :c"
+            ),
+            {"w": walk_id, "c": chunk_id},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def add_points(
+    conn: Connection,
+    walk_id: int,
+    chunk_id: str,
+    fingerprint: str,
+    t: Sequence[datetime],
+    lon: Sequence[float],
+    lat: Sequence[float],
+    accuracy_m: Sequence[float],
+    speed_mps: Sequence[float | None],
+) -> tuple[int, int]:
+    """Store the chunk's fixes (each (walk, time) once: a fix already stored is skipped),
+    record the chunk, count them on the walk. Returns (stored, the walk's total)."""
+    stored = conn.execute(
+        text(
+            """
+            WITH new AS (
+                INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, speed_mps,
+                                        chunk_id)
+                SELECT :w, u.t, ST_SetSRID(ST_MakePoint(u.x, u.y), 4326), u.a, u.s, :c
+                  FROM unnest(CAST(:t AS timestamptz[]), CAST(:x AS float8[]),
+                              CAST(:y AS float8[]), CAST(:a AS real[]),
+                              CAST(:s AS real[])) AS u (t, x, y, a, s)
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+            SELECT count(*) FROM new
+            """
+        ),
+        {
+            "w": walk_id,
+            "c": chunk_id,
+            "t": list(t),
+            "x": list(lon),
+            "y": list(lat),
+            "a": list(accuracy_m),
+            "s": list(speed_mps),
+        },
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO walk_chunk (walk_id, chunk_id, fingerprint, points, stored) "
+            "VALUES (:w, :c, :f, :n, :s)"
+        ),
+        {"w": walk_id, "c": chunk_id, "f": fingerprint, "n": len(t), "s": stored},
+    )
+    total = conn.execute(
+        text(
+            "UPDATE walk SET points_received = points_received + :s, "
+            "received_at = clock_timestamp() WHERE id = :w RETURNING points_received"
+        ),
+        {"w": walk_id, "s": stored},
+    ).scalar_one()
+    return int(stored), int(total)
+
+
+def end(conn: Connection, walk_id: int, client_ended_at: datetime | None) -> None:
+    conn.execute(
+        text(
+            "UPDATE walk SET status = :ended, ended_at = greatest(clock_timestamp(), "
+            "started_at), client_ended_at = :ce WHERE id = :w"
+        ),
+        {"w": walk_id, "ce": client_ended_at, "ended": WalkStatus.ended.value},
+    )
+
+
+# ------------------------------------------------------------------------ processing
+
+
+def stale_walks(conn: Connection, where: str, params: dict[str, Any]) -> list[int]:
+    """Walks (matching ``where`` over ``w``) with fixes not yet processed."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT w.id FROM walk w WHERE w.points_processed IS DISTINCT FROM "
+                f"w.points_received AND w.raw_pruned_at IS NULL AND ({where}) ORDER BY w.id"
+            ),
+            params,
+        ).scalars()
+    )
+
+
+def lock_for_processing(conn: Connection, walk_id: int) -> RowMapping | None:
+    return (
+        conn.execute(
+            text(
+                "SELECT id, worker_id, grid_code, started_at, points_received, raw_pruned_at "
+                "FROM walk WHERE id = :w FOR UPDATE"
+            ),
+            {"w": walk_id},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def fixes(conn: Connection, walk_id: int) -> list[Any]:
+    """(client_ts, lon, lat, accuracy_m) of every fix, in time order."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT client_ts, ST_X(geom), ST_Y(geom), accuracy_m FROM walk_point "
+                "WHERE walk_id = :w ORDER BY client_ts"
+            ),
+            {"w": walk_id},
+        ).all()
+    )
+
+
+def write_cleaning(
+    conn: Connection,
+    walk_id: int,
+    ts: Sequence[datetime],
+    dropped: Sequence[str | None],
+    part: Sequence[int],
+) -> None:
+    conn.execute(
+        text(
+            "UPDATE walk_point p SET dropped = u.d, part = u.part, snapped = NULL "
+            "FROM unnest(CAST(:ts AS timestamptz[]), CAST(:d AS text[]), "
+            "CAST(:part AS integer[])) AS u (ts, d, part) "
+            "WHERE p.walk_id = :w AND p.client_ts = u.ts"
+        ),
+        {"w": walk_id, "ts": list(ts), "d": list(dropped), "part": [int(x) for x in part]},
+    )
+
+
+def snap(conn: Connection, walk_id: int, snap_m: float) -> int:
+    """Match the kept fixes to the network (walks.sql ``walk_snap``); how many matched."""
+    return int(
+        conn.execute(text("SELECT walk_snap(:w, :m)"), {"w": walk_id, "m": snap_m}).scalar_one()
+    )
+
+
+def write_track(conn: Connection, walk_id: int, kept: int, dropped: int, processed: int) -> None:
+    """The track (one line per part of two or more kept fixes) and its length, metres."""
+    conn.execute(
+        text(
+            """
+            UPDATE walk w
+               SET track = t.track, distance_m = coalesce(t.dist, 0),
+                   points_kept = :kept, points_dropped = :dropped,
+                   points_processed = :processed, processed_at = clock_timestamp()
+              FROM (SELECT ST_Multi(ST_Collect(l.line ORDER BY l.part)) AS track,
+                           sum(ST_Length(l.line::geography)) AS dist
+                      FROM (SELECT part,
+                                   ST_MakeLine(coalesce(snapped, geom) ORDER BY client_ts)
+                                       AS line,
+                                   count(*) AS n
+                              FROM walk_point
+                             WHERE walk_id = :w AND dropped IS NULL
+                             GROUP BY part) l
+                     WHERE l.n >= 2) t
+             WHERE w.id = :w
+            """
+        ),
+        {"w": walk_id, "kept": kept, "dropped": dropped, "processed": processed},
+    )
+
+
+def write_visits(conn: Connection, walk_id: int, radius_m: float, entrance_m: float) -> int:
+    """Replace the walk's visits with walks.sql's ``walk_visits``; how many buildings."""
+    conn.execute(text("DELETE FROM walk_visit WHERE walk_id = :w"), {"w": walk_id})
+    return int(
+        conn.execute(
+            text(
+                "WITH v AS (INSERT INTO walk_visit (walk_id, building_code, visited_at) "
+                "SELECT :w, building_code, visited_at FROM walk_visits(:w, :r, :e) "
+                "RETURNING 1) SELECT count(*) FROM v"
+            ),
+            {"w": walk_id, "r": radius_m, "e": entrance_m},
+        ).scalar_one()
+    )
+
+
+def refresh_day(conn: Connection, grid_code: str, worker_id: int, day: date, tz: str) -> None:
+    """Recompute one row of the daily figures from the walks it sums (none: removed). An
+    upsert, so two walks of the row processed at once cannot collide on its key."""
+    conn.execute(
+        text(
+            """
+            WITH ws AS (
+                SELECT * FROM walk w
+                 WHERE w.grid_code = :g AND w.worker_id = :w
+                   AND (w.started_at AT TIME ZONE CAST(:tz AS text))::date = :day),
+            agg AS (
+                SELECT count(*) AS walks, coalesce(sum(ws.distance_m), 0) AS distance_m,
+                       coalesce(sum(walk_duration_s(ws)), 0) AS duration_s,
+                       (SELECT count(DISTINCT v.building_code) FROM walk_visit v
+                         WHERE v.walk_id IN (SELECT id FROM ws)) AS buildings_visited,
+                       (SELECT count(*) FROM cases c
+                         WHERE c.walk_id IN (SELECT id FROM ws)) AS problems
+                  FROM ws),
+            up AS (
+                INSERT INTO walk_day (day, grid_code, worker_id, walks, distance_m, duration_s,
+                                      buildings_visited, problems)
+                SELECT :day, :g, :w, walks, distance_m, duration_s, buildings_visited, problems
+                  FROM agg WHERE walks > 0
+                ON CONFLICT (day, grid_code, worker_id) DO UPDATE
+                   SET walks = EXCLUDED.walks, distance_m = EXCLUDED.distance_m,
+                       duration_s = EXCLUDED.duration_s,
+                       buildings_visited = EXCLUDED.buildings_visited,
+                       problems = EXCLUDED.problems)
+            DELETE FROM walk_day
+             WHERE day = :day AND grid_code = :g AND worker_id = :w
+               AND (SELECT walks FROM agg) = 0
+            """
+        ),
+        {"g": grid_code, "w": worker_id, "day": day, "tz": tz},
+    )
+
+
+# ------------------------------------------------------------------------ reading
+
+
+def summaries(
+    conn: Connection,
+    cond: str,
+    params: dict[str, Any],
+    tz: str,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[RowMapping], int]:
+    """Walks matching ``cond`` (over ``w``), newest first, and how many match."""
+    rows = list(
+        conn.execute(
+            text(
+                f"SELECT {SUMMARY} {FROM} WHERE {cond} ORDER BY w.started_at DESC, w.id DESC "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "tz": tz, "limit": limit, "offset": offset},
+        ).mappings()
+    )
+    total = conn.execute(text(f"SELECT count(*) FROM walk w WHERE {cond}"), params).scalar_one()
+    return rows, int(total)
+
+
+def detail(conn: Connection, walk_id: int, tz: str) -> dict[str, Any]:
+    """The track (GeoJSON text), the drop counts, the visits and the case ids of a walk."""
+    track = conn.execute(
+        text("SELECT ST_AsGeoJSON(track, 7) FROM walk WHERE id = :w"), {"w": walk_id}
+    ).scalar()
+    dropped = dict(
+        conn.execute(
+            text(
+                "SELECT dropped, count(*) FROM walk_point WHERE walk_id = :w "
+                "AND dropped IS NOT NULL GROUP BY dropped ORDER BY dropped"
+            ),
+            {"w": walk_id},
+        ).all()
+    )
+    visits = list(
+        conn.execute(
+            text(
+                "SELECT v.building_code, b.name, v.visited_at FROM walk_visit v "
+                "LEFT JOIN admin_unit b ON b.code = v.building_code "
+                "WHERE v.walk_id = :w ORDER BY v.visited_at, v.building_code"
+            ),
+            {"w": walk_id},
+        ).mappings()
+    )
+    cases = list(
+        conn.execute(
+            text("SELECT id FROM cases WHERE walk_id = :w ORDER BY id"), {"w": walk_id}
+        ).scalars()
+    )
+    return {"track": track, "dropped": dropped, "visits": visits, "case_ids": cases}
+
+
+def due(conn: Connection, grid_code: str, days: int) -> tuple[list[RowMapping], int, datetime]:
+    """The grid's buildings with their last visit (by any walk), those not visited in the
+    last ``days`` days first-never, then oldest; and how many buildings the grid has."""
+    rows = list(
+        conn.execute(
+            text(
+                """
+                SELECT b.code, b.name, ST_X(b.label_point) AS lon, ST_Y(b.label_point) AS lat,
+                       last.at AS last_visited_at,
+                       extract(epoch FROM clock_timestamp() - last.at) / 86400.0 AS days_since
+                  FROM admin_unit b
+                  LEFT JOIN LATERAL (SELECT max(v.visited_at) AS at FROM walk_visit v
+                                      WHERE v.building_code = b.code) last ON true
+                 WHERE b.level = :building AND b.code LIKE :prefix
+                 ORDER BY last.at NULLS FIRST, b.code
+                """
+            ),
+            {"prefix": grid_code + "%", "building": Level.building.value},
+        ).mappings()
+    )
+    now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return rows, len(rows), now
+
+
+# ------------------------------------------------------------------------ retention
+
+
+def prunable(conn: Connection, before: datetime) -> list[int]:
+    """Ended walks older than ``before`` whose raw fixes are still kept."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT id FROM walk WHERE status = :ended AND ended_at < :before "
+                "AND raw_pruned_at IS NULL ORDER BY id"
+            ),
+            {"before": before, "ended": WalkStatus.ended.value},
+        ).scalars()
+    )
+
+
+def prune(conn: Connection, walk_ids: Sequence[int]) -> int:
+    """Remove the raw fixes and chunk records of these walks; how many fixes went."""
+    ids = list(walk_ids)
+    removed = conn.execute(
+        text("DELETE FROM walk_point WHERE walk_id = ANY(:ids)"), {"ids": ids}
+    ).rowcount
+    conn.execute(text("DELETE FROM walk_chunk WHERE walk_id = ANY(:ids)"), {"ids": ids})
+    conn.execute(
+        text("UPDATE walk SET raw_pruned_at = clock_timestamp() WHERE id = ANY(:ids)"),
+        {"ids": ids},
+    )
+    return int(removed)
