@@ -17,8 +17,8 @@ during a walk name it (``cases.walk_id``).
 * ``walk_day`` — per local day, grid and worker: walks, distance, time, buildings
   visited, problems reported during them.
 
-Revision ID: 0016_walks
-Revises: 0015
+Revision ID: 0017_walks
+Revises: 0016_notify_retention
 Create Date: 2026-11-30
 """
 
@@ -27,8 +27,8 @@ from alembic import op
 from gis_service.vocabulary import sql_list
 from gis_service.walks.rules import DROP_REASONS, WALK_STATUSES, WalkStatus
 
-revision = "0016_walks"
-down_revision = "0015"
+revision = "0017_walks"
+down_revision = "0016_notify_retention"
 branch_labels = None
 depends_on = None
 
