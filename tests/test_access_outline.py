@@ -104,8 +104,8 @@ def _vertices(geom: shapely.Geometry) -> int:
 
 def test_generalize_lightens_the_outline_within_its_tolerance(network):
     """The default generalizes within half the grid cell; ``generalize`` (metres) as asked:
-    fewer vertices the larger it is, and the outline stays within the tolerance plus one
-    cell of the trace (Hausdorff distance)."""
+    far fewer vertices, and the outline stays within the tolerance plus one cell of the
+    trace (Hausdorff distance)."""
     client, engine, origins = network
     lon, lat = origins[0]
     (raw,) = _contours(client, lon, lat, [15], generalize=0)
@@ -127,7 +127,9 @@ def test_generalize_lightens_the_outline_within_its_tolerance(network):
             assert _holes(outline) == _holes(trace)
         assert _holes(outline) <= _holes(trace)
         counts.append(_vertices(outline))
-    assert counts == sorted(counts, reverse=True) and counts[1] < counts[0] / 2, counts
+    # every generalization lightens the trace, 10 m more than the default half cell (at
+    # 50 m keeping every hole apart can take back some vertices)
+    assert max(counts[1:]) < counts[0] / 2 and counts[2] <= counts[1], counts
 
 
 def test_coordinates_carry_the_precision_of_the_grid(network):

@@ -246,15 +246,27 @@ def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
         return poly
     # plain Douglas–Peucker, ring by ring, each ring a closed line from its first vertex
     # (so no vertex moves farther than the tolerance), is ten times faster than GEOS's
-    # topology-preserving variant: a ring it would collapse keeps its trace, and the result
-    # is kept when valid (no ring crosses another), else the topology-preserving one is used
+    # topology-preserving variant; the result is kept when valid (no ring crosses
+    # another), else the topology-preserving one is used
     parts = shapely.get_parts(poly)
     rings, part = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     lines = shapely.linestrings(xy, indices=ring)
     simple = shapely.simplify(lines, tolerance, preserve_topology=False)
-    collapsed = shapely.get_num_coordinates(simple) < 4
-    simple[collapsed] = lines[collapsed]
+    # a ring the simplification would collapse or make cross itself keeps its trace; rings
+    # it would make touch or cross another: the topology-preserving variant (or, in a trace
+    # already flawed, those rings keep their trace)
+    kept = (shapely.get_num_coordinates(simple) < 4) | ~shapely.is_simple(simple)
+    simple[kept] = lines[kept]
+    for _ in range(3):
+        i, j = shapely.STRtree(simple).query(simple, predicate="intersects")
+        clash = i != j
+        if not clash.any():
+            break
+        if shapely.is_valid(poly):  # a tolerance wide enough to make rings meet
+            return _polygons(shapely.simplify(poly, tolerance, preserve_topology=True))
+        both = np.concatenate([i[clash], j[clash]])
+        simple[both] = lines[both]
     coords = shapely.get_coordinates(simple)
     ring_end = np.cumsum(shapely.get_num_coordinates(simple))
     part_end = np.cumsum(np.bincount(part, minlength=len(parts)))
@@ -263,7 +275,9 @@ def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
         coords,
         (np.append(0, ring_end), np.append(0, part_end), np.array([0, len(parts)])),
     )[0]
-    if not shapely.is_valid(out):
+    # (a trace contourpy left invalid — rings meeting at a saddle of a large union — keeps
+    # that flaw: no simplification would make it valid)
+    if not shapely.is_valid(out) and shapely.is_valid(poly):
         out = _polygons(shapely.simplify(poly, tolerance, preserve_topology=True))
     return out
 
