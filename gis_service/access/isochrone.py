@@ -36,6 +36,11 @@ TARGET_CELLS = 256
 MIN_RESOLUTION_M = 1.0
 #: samples along a street, in cells: every cell a street crosses gets at least one
 SAMPLE_STEP_CELLS = 0.7
+#: up to this many vertices (every single isochrone) GEOS's topology-preserving simplifier
+#: takes milliseconds and always has the last word
+TOPOLOGY_VERTICES = 50_000
+#: a ring of up to this many traced vertices that Douglas–Peucker would spoil keeps them
+SHORT_RING_VERTICES = 64
 #: metres per degree of latitude (the longest a degree of longitude gets)
 M_PER_DEGREE = 111_320.0
 
@@ -246,27 +251,29 @@ def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
         return poly
     # plain Douglas–Peucker, ring by ring, each ring a closed line from its first vertex
     # (so no vertex moves farther than the tolerance), is ten times faster than GEOS's
-    # topology-preserving variant; the result is kept when valid (no ring crosses
-    # another), else the topology-preserving one is used
+    # topology-preserving variant, which takes over where a ring would collapse, cross
+    # itself or meet another. A large trace contourpy already left flawed (rings meeting
+    # at a saddle of a union) would take it seconds: there those rings keep their trace.
     parts = shapely.get_parts(poly)
     rings, part = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     lines = shapely.linestrings(xy, indices=ring)
     simple = shapely.simplify(lines, tolerance, preserve_topology=False)
-    # a ring the simplification would collapse or make cross itself keeps its trace; rings
-    # it would make touch or cross another: the topology-preserving variant (or, in a trace
-    # already flawed, those rings keep their trace)
-    kept = (shapely.get_num_coordinates(simple) < 4) | ~shapely.is_simple(simple)
-    simple[kept] = lines[kept]
+    small = len(xy) <= TOPOLOGY_VERTICES
+    # a short ring (a small hole) simplification would spoil keeps its trace: a few bytes
+    short = shapely.get_num_coordinates(lines) <= SHORT_RING_VERTICES
+    spoilt = (shapely.get_num_coordinates(simple) < 4) | ~shapely.is_simple(simple)
+    simple[spoilt & short] = lines[spoilt & short]
     for _ in range(3):
+        bad = (shapely.get_num_coordinates(simple) < 4) | ~shapely.is_simple(simple)
         i, j = shapely.STRtree(simple).query(simple, predicate="intersects")
         clash = i != j
-        if not clash.any():
+        if not (bad.any() or clash.any()):
             break
-        if shapely.is_valid(poly):  # a tolerance wide enough to make rings meet
+        if small or shapely.is_valid(poly):
             return _polygons(shapely.simplify(poly, tolerance, preserve_topology=True))
-        both = np.concatenate([i[clash], j[clash]])
-        simple[both] = lines[both]
+        bad[i[clash]] = bad[j[clash]] = True
+        simple[bad] = lines[bad]
     coords = shapely.get_coordinates(simple)
     ring_end = np.cumsum(shapely.get_num_coordinates(simple))
     part_end = np.cumsum(np.bincount(part, minlength=len(parts)))
@@ -275,9 +282,7 @@ def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
         coords,
         (np.append(0, ring_end), np.append(0, part_end), np.array([0, len(parts)])),
     )[0]
-    # (a trace contourpy left invalid — rings meeting at a saddle of a large union — keeps
-    # that flaw: no simplification would make it valid)
-    if not shapely.is_valid(out) and shapely.is_valid(poly):
+    if small and not shapely.is_valid(out):
         out = _polygons(shapely.simplify(poly, tolerance, preserve_topology=True))
     return out
 
