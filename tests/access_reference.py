@@ -159,3 +159,68 @@ class Reference:
             return best + leg
 
         return walk
+
+
+# ------------------------------------------------------------------ the outline as traced
+# before issue 17: one contour at a time (kept here, frozen, to pin the definition)
+
+
+def traced_outline(engine, lon: float, lat: float, distance: float, walk_off: float = 50.0):
+    """The isochrone outline (projected, the engine's UTM) exactly as the engine traced it
+    before issue 17, one contour at a time: the parts of streets reached within
+    ``distance`` and the access leg sampled every 0.7 cell, the cells they fall in marked on
+    a grid of 1/256 of their extent, scipy's exact Euclidean distance transform, and
+    contourpy's filled contour at ``walk_off``. Uses the engine only for its search."""
+    import contourpy
+    from scipy import ndimage
+    from shapely.geometry import MultiPolygon, Polygon
+
+    g = engine.graph
+    origin = engine.snap(lon, lat)
+    x, y = (np.atleast_1d(v) for v in engine.project(lon, lat))
+    if float(origin.leg[0]) > 300.0:
+        return MultiPolygon([shapely.Point(float(x[0]), float(y[0])).buffer(distance, 32)])
+    edge, f0, f1 = engine.search(origin, distance).pieces(distance)
+    step = 0.7 * max(1.0, (2 * distance + 2 * walk_off) / 256)
+    # points every step along each piece, ends included
+    xs, ys = [], []
+    for k, a, b in zip(edge.tolist(), f0.tolist(), f1.tolist(), strict=True):
+        xy = g.coords[g.offset[k] : g.offset[k + 1]]
+        al = g.along[g.offset[k] : g.offset[k + 1]]
+        s0, s1 = a * al[-1], b * al[-1]
+        s = np.linspace(s0, s1, max(1, int(np.ceil((s1 - s0) / step))) + 1)
+        xs.append(np.interp(s, al, xy[:, 0]))
+        ys.append(np.interp(s, al, xy[:, 1]))
+    leg = float(origin.leg[0])
+    if leg <= distance:
+        t = np.linspace(0, 1, max(2, int(np.ceil(leg / step)) + 1))
+        xs.append(x[0] + (origin.x[0] - x[0]) * t)
+        ys.append(y[0] + (origin.y[0] - y[0]) * t)
+    px, py = np.concatenate(xs), np.concatenate(ys)
+    x0, y0 = px.min() - walk_off, py.min() - walk_off
+    x1, y1 = px.max() + walk_off, py.max() + walk_off
+    c = max(1.0, max(x1 - x0, y1 - y0) / 256)
+    x0, y0 = x0 - 2 * c, y0 - 2 * c
+    nx_ = int(np.ceil((x1 + 2 * c - x0) / c)) + 1
+    ny_ = int(np.ceil((y1 + 2 * c - y0) / c)) + 1
+    free = np.ones((ny_, nx_), dtype=bool)
+    free[((py - y0) / c).astype(np.int64), ((px - x0) / c).astype(np.int64)] = False
+    gen = contourpy.contour_generator(
+        x=x0 + (np.arange(nx_) + 0.5) * c,
+        y=y0 + (np.arange(ny_) + 0.5) * c,
+        z=ndimage.distance_transform_edt(free) * c,
+        fill_type=contourpy.FillType.OuterOffset,
+        name="serial",
+    )
+    polys = []
+    for pts, off in zip(*gen.filled(-1.0, walk_off), strict=True):
+        rings = [pts[off[i] : off[i + 1]] for i in range(len(off) - 1)]
+        polys.append(Polygon(rings[0], rings[1:]))
+    return MultiPolygon(polys)
+
+
+def iou(a, b) -> float:
+    """Area of the intersection over area of the union (holes count as outside)."""
+    a, b = shapely.make_valid(a), shapely.make_valid(b)
+    union = shapely.union(a, b).area
+    return shapely.intersection(a, b).area / union if union else 1.0

@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import Connection, text
 
 from gis_service.access.engine import AccessEngine
+from gis_service.access.isochrone import coordinate_decimals, shaped
 from gis_service.access.reach import QUARTER_HOUR_M, current_versions
 from gis_service.access.service import DEFAULT_WALK_OFF_M
 from gis_service.imports.report import Progress, no_progress
@@ -63,13 +64,12 @@ def stale_count(conn: Connection) -> int:
     return len(stale_points(conn, current_versions(conn)[0]))
 
 
-def _ewkt(engine: AccessEngine, poly, tolerance: float = 0.0) -> str:
-    """WGS-84 EWKT of a projected outline, optionally simplified within half a grid cell
-    (the traced outline has a vertex at every cell it crosses)."""
+def _ewkt(engine: AccessEngine, poly: MultiPolygon, cell: float) -> str:
+    """WGS-84 EWKT of a projected outline traced on ``cell`` metres, generalized as every
+    isochrone answer is by default (isochrone.shaped: within half a cell, topology kept;
+    the trace has a vertex at every cell it crosses)."""
     inv = engine.graph.projection.inverse
-    if tolerance:
-        simple = shapely.simplify(poly, tolerance, preserve_topology=False)
-        poly = simple if simple.is_valid else poly
+    poly = shaped(poly, cell)
 
     def back(xy: np.ndarray) -> np.ndarray:
         lon, lat = inv.transform(xy[:, 0], xy[:, 1])
@@ -97,7 +97,7 @@ def refresh(conn: Connection, engine: AccessEngine, progress: Progress = no_prog
         c = engine.isochrones(lon, lat, [QUARTER_HOUR_M], DEFAULT_WALK_OFF_M, CIRCLE_RESOLUTION_M)[
             0
         ]
-        outline = _ewkt(engine, c.polygon, CIRCLE_RESOLUTION_M / 2)
+        outline = _ewkt(engine, c.polygon, CIRCLE_RESOLUTION_M)
         buf.write(
             f"{pid}\t{QUARTER_HOUR_M}\t{DEFAULT_WALK_OFF_M}\t{c.method}\t"
             f"SRID=4326;POINT({lon!r} {lat!r})\t{versions[0]}\t{outline}\n"
@@ -154,7 +154,13 @@ def _refresh_unions(
                 "INSERT INTO circle_union (key, versions, point_count, area_m2, geom) VALUES "
                 "(:k, CAST(:v AS bigint[]), :n, :a, ST_GeomFromEWKT(:g))"
             ),
-            {"k": key, "v": stamp, "n": len(pts), "a": float(poly.area), "g": _ewkt(engine, poly)},
+            {
+                "k": key,
+                "v": stamp,
+                "n": len(pts),
+                "a": float(poly.area),
+                "g": _ewkt(engine, poly, UNION_RESOLUTION_M),
+            },
         )
     return len(groups)
 
@@ -164,7 +170,12 @@ def circles_geojson(
 ) -> str:
     """The FeatureCollection as text, assembled by PostgreSQL: a district's union has
     ~140,000 vertices, and parsing and re-serialising them in Python took seconds."""
-    params: dict = {"d": QUARTER_HOUR_M}
+    # written with the decimals their grid has (isochrone.coordinate_decimals), as the
+    # isochrone answers are
+    params: dict = {
+        "d": QUARTER_HOUR_M,
+        "dec": coordinate_decimals(UNION_RESOLUTION_M if union else CIRCLE_RESOLUTION_M),
+    }
     if union:
         keys = [
             k
@@ -180,7 +191,7 @@ def circles_geojson(
             SELECT json_build_object('type', 'FeatureCollection', 'features',
                    coalesce(json_agg(json_build_object(
                        'type', 'Feature', 'id', key,
-                       'geometry', ST_AsGeoJSON(geom, 7)::json,
+                       'geometry', ST_AsGeoJSON(geom, :dec)::json,
                        'properties', json_build_object(
                            'key', key, 'group', split_part(key, ':', 1),
                            'code', split_part(key, ':', 2), 'points', point_count,
@@ -195,7 +206,7 @@ def circles_geojson(
             SELECT json_build_object('type', 'FeatureCollection', 'features',
                    coalesce(json_agg(json_build_object(
                        'type', 'Feature', 'id', p.id,
-                       'geometry', ST_AsGeoJSON(c.geom, 7)::json,
+                       'geometry', ST_AsGeoJSON(c.geom, :dec)::json,
                        'properties', json_build_object(
                            'point_id', p.id, 'name', p.name, 'kind', p.kind,
                            'categories', p.categories, 'method', c.method,

@@ -16,19 +16,14 @@ from shapely.ops import transform
 
 from gis_service.access.graph import F, WalkGraph
 from gis_service.access.isochrone import (
-    MIN_RESOLUTION_M,
-    TARGET_CELLS,
+    SAMPLE_STEP_CELLS,
     Contour,
     band_polygon,
     circle,
-    sample_pieces,
+    contour_cell,
+    reached_samples,
 )
-from gis_service.access.search import (
-    LocalSearch,
-    nearest_sources,
-    reached_pieces,
-    search_from,
-)
+from gis_service.access.search import LocalSearch, nearest_sources, search_from
 from gis_service.access.snap import SegmentIndex, Snapped
 
 #: how far from the network a location may be and still be walked from it; farther, the
@@ -69,30 +64,32 @@ class AccessEngine:
         resolution: float | None = None,
         max_access: float = MAX_ACCESS_M,
     ) -> list[Contour]:
-        """One search to the largest budget, then one polygon per budget (projected)."""
+        """One polygon per budget (projected), in the order of ``distances``, from one
+        pass: one search to the largest budget, the reached streets cut and sampled once
+        (isochrone.reached_samples), then each contour traced on its own grid."""
         origin = self.snap(lon, lat)
-        x, y = self.project(lon, lat)
-        out = []
+        x, y = (np.atleast_1d(v) for v in self.project(lon, lat))
         if float(origin.leg[0]) > max_access:
             return [
-                Contour(0, d, circle(float(x), float(y), d), "euclidean", 0.0) for d in distances
+                Contour(0, d, circle(float(x[0]), float(y[0]), d), "euclidean", 0.0)
+                for d in distances
             ]
-        found = self.search(origin, max(distances))
-        for d in distances:
-            edge, f0, f1 = found.pieces(d)
-            # a sample at least every 0.7 cell marks every cell a street crosses
-            cell = resolution or max(MIN_RESOLUTION_M, (2 * d + 2 * walk_off) / TARGET_CELLS)
-            step = 0.7 * cell
-            px, py = sample_pieces(self.graph, edge, f0, f1, step)
-            # the access leg is walked too: draw it as part of the reached ground
-            lx, ly = _leg_samples(np.atleast_1d(x), np.atleast_1d(y), origin, d, step)
-            px, py = np.concatenate([px, lx]), np.concatenate([py, ly])
-            if len(px) == 0:
-                out.append(Contour(0, d, MultiPolygon(), "network", 0.0))
+        budgets = sorted(set(distances))
+        found = self.search(origin, budgets[-1])
+        frm = np.searchsorted(found.nodes, self.graph.arc_from[found.arcs])
+        # a sample at least every 0.7 cell marks every cell a street crosses
+        steps = [SAMPLE_STEP_CELLS * contour_cell(d, walk_off, resolution) for d in budgets]
+        px, py, ends = reached_samples(
+            self.graph, found.arcs, found.dist[frm], origin, x, y, budgets, steps
+        )
+        traced = {}
+        for d, end in zip(budgets, ends, strict=True):
+            if end == 0:
+                traced[d] = Contour(0, d, MultiPolygon(), "network", 0.0)
                 continue
-            poly, cell = band_polygon(px, py, walk_off, resolution)
-            out.append(Contour(0, d, poly, "network", cell))
-        return out
+            poly, cell = band_polygon(px[:end], py[:end], walk_off, resolution)
+            traced[d] = Contour(0, d, poly, "network", cell)
+        return [traced[d] for d in distances]
 
     def union_polygon(
         self,
@@ -121,14 +118,17 @@ class AccessEngine:
             node_dist, _ = nearest_sources(self.graph, sub, toward=False, limit=budget)
             g = self.graph
             arcs = np.nonzero(node_dist[g.arc_from] <= budget)[0]
-            edge, f0, f1 = reached_pieces(g, arcs, node_dist[g.arc_from[arcs]], budget, sub)
-            px, py = sample_pieces(g, edge, f0, f1, 0.7 * resolution)
-            lx, ly = _leg_samples(
-                np.asarray(x)[near], np.asarray(y)[near], sub, budget, 0.7 * resolution
+            px, py, _ = reached_samples(
+                g,
+                arcs,
+                node_dist[g.arc_from[arcs]],
+                sub,
+                np.asarray(x)[near],
+                np.asarray(y)[near],
+                [budget],
+                [SAMPLE_STEP_CELLS * resolution],
             )
-            poly, _ = band_polygon(
-                np.concatenate([px, lx]), np.concatenate([py, ly]), walk_off, resolution
-            )
+            poly, _ = band_polygon(px, py, walk_off, resolution)
             parts.append(poly)
         for cx, cy in zip(np.asarray(x)[~near], np.asarray(y)[~near], strict=True):
             parts.append(circle(float(cx), float(cy), budget))
@@ -192,13 +192,3 @@ class AccessEngine:
         e = int(g.arc_edge[arc])
         line = g.edge_line(e)
         return line if g.arc_forward[arc] else line[::-1]
-
-
-def _leg_samples(x: F, y: F, snapped: Snapped, budget: float, step: float) -> tuple[F, F]:
-    """Points along the straight legs from the origins to the network (legs ≤ budget)."""
-    ok = snapped.leg <= budget
-    n = np.maximum(2, np.ceil(snapped.leg[ok] / step).astype(np.int64) + 1)
-    t = np.concatenate([np.linspace(0, 1, k) for k in n]) if len(n) else np.zeros(0)
-    i = np.repeat(np.arange(len(n)), n)
-    sx, sy, ox, oy = x[ok][i], y[ok][i], snapped.x[ok][i], snapped.y[ok][i]
-    return sx + (ox - sx) * t, sy + (oy - sy) * t

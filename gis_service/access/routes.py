@@ -100,6 +100,27 @@ def isochrone(
         float,
         Query(gt=0, le=5000, description="Farther from every street, a plain circle is returned"),
     ] = MAX_ACCESS_M,
+    generalize: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=service.MAX_GENERALIZE_M,
+            description="Douglas-Peucker tolerance of the outline in metres (Valhalla's "
+            "name); default half the grid cell, 0 the traced outline as it is",
+        ),
+    ] = None,
+    polygons: Annotated[
+        bool, Query(description="Polygons (true) or their rings as MultiLineStrings (false)")
+    ] = True,
+    denoise: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=1,
+            description="Drop rings (islands and holes) smaller than this share of the "
+            "largest island (Valhalla's name; 1 keeps only the largest, without holes)",
+        ),
+    ] = 0.0,
 ) -> Response:
     lon, lat = point.wgs84()
     body = service.isochrone(
@@ -111,6 +132,9 @@ def isochrone(
         walk_off_m,
         resolution_m,
         max_access_m,
+        generalize=generalize,
+        polygons=polygons,
+        denoise=denoise,
     )
     return _json(body, GEOJSON)
 

@@ -33,6 +33,8 @@ class IsochroneProperties(Public):
     method: str
     walk_off_m: float | None = None
     resolution_m: float | None = None
+    generalize_m: float | None = None
+    denoise: float | None = None
     speed_kmh: float | None = None
     area_m2: float | None = None
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
+from shapely.geometry import MultiPolygon, mapping
 from sqlalchemy import Connection, text
 
 from gis_service.access.bounds import check_grid
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
+from gis_service.access.isochrone import as_lines, coordinate_decimals, shaped
 from gis_service.errors import InvalidInput, NotFound, OutsideCoverage
 from gis_service.service_points.service import check_vocab, kind_filter
 
@@ -20,6 +22,9 @@ DEFAULT_SPEED_KMH = 4.0
 MAX_WALK_MINUTES = 45.0
 MAX_SPEED_KMH = 20.0
 DEFAULT_WALK_OFF_M = 50.0
+#: the coarsest outline generalization asked for (Valhalla has no bound; a kilometre is
+#: already coarser than the widest isochrone the minutes allow is useful)
+MAX_GENERALIZE_M = 1000.0
 #: farther than this from every street of the walking network a point is outside the
 #: ground the network covers: no isochrone is drawn there (a circle would pretend data)
 COVERAGE_M = 20_000.0
@@ -29,15 +34,53 @@ def metres(minutes: float, speed_kmh: float) -> float:
     return minutes * speed_kmh * 1000.0 / 60.0
 
 
-def wgs84_geojson(engine: AccessEngine, geom) -> dict[str, Any]:
-    """Projected geometry → GeoJSON geometry in WGS-84, rounded to 1e-7° (≈ 1 cm)."""
+def wgs84_geojson(engine: AccessEngine, geom, decimals: int = 7) -> dict[str, Any]:
+    """Projected geometry → GeoJSON geometry in WGS-84, rounded to ``decimals`` of a
+    degree (7: ≈ 1 cm)."""
+    return geojson_geometry(shapely.transform(geom, _to_wgs84(engine)), decimals)
+
+
+def wgs84_outline(engine: AccessEngine, poly: MultiPolygon, decimals: int) -> MultiPolygon:
+    """A projected outline in WGS-84 with its coordinates rounded to ``decimals`` of a
+    degree, and still valid: where rounding pinched a ring (a few hundredths of the
+    outlines), GEOS snap-rounds it to the same grid instead (``set_precision``)."""
+    wgs = shapely.transform(poly, _to_wgs84(engine))
+    rounded = shapely.transform(wgs, lambda xy: np.round(xy, decimals))
+    if shapely.is_valid(rounded):
+        return rounded
+    snapped = shapely.set_precision(wgs, 10.0**-decimals)
+    if isinstance(snapped, MultiPolygon):
+        return snapped
+    return MultiPolygon([p for p in shapely.get_parts(snapped) if p.geom_type == "Polygon"])
+
+
+def _to_wgs84(engine: AccessEngine):
     inv = engine.graph.projection.inverse
 
     def back(xy: np.ndarray) -> np.ndarray:
         lon, lat = inv.transform(xy[:, 0], xy[:, 1])
-        return np.round(np.column_stack([lon, lat]), 7)
+        return np.column_stack([lon, lat])
 
-    return mapping(shapely.transform(geom, back))
+    return back
+
+
+def geojson_geometry(geom, decimals: int) -> dict[str, Any]:
+    """A GeoJSON geometry dict of a shapely geometry, coordinates rounded to ``decimals``.
+    Lines and polygons go through one array: one rounding and one ``tolist`` (shapely's
+    ``mapping`` walked every vertex in Python)."""
+    kind = shapely.get_type_id(geom)
+    if kind not in _NESTING:
+        return mapping(shapely.transform(geom, lambda xy: np.round(xy, decimals)))
+    _, coords, offsets = shapely.to_ragged_array([geom])
+    nested: list = np.round(coords, decimals).tolist() if len(coords) else []
+    # innermost first: points → lines/rings → polygons; the last level is the one geometry
+    for level in offsets[:-1]:
+        nested = [nested[a:b] for a, b in itertools.pairwise(level.tolist())]
+    return {"type": _NESTING[kind], "coordinates": nested}
+
+
+#: GEOS type id → GeoJSON type of the geometries written through one array
+_NESTING = {1: "LineString", 3: "Polygon", 5: "MultiLineString", 6: "MultiPolygon"}
 
 
 def isochrone(
@@ -49,12 +92,22 @@ def isochrone(
     walk_off_m: float = DEFAULT_WALK_OFF_M,
     resolution_m: float | None = None,
     max_access_m: float = MAX_ACCESS_M,
+    *,
+    generalize: float | None = None,
+    polygons: bool = True,
+    denoise: float = 0.0,
 ) -> dict[str, Any]:
     """Walking isochrones from (lon, lat) WGS-84 for each of ``minutes`` at ``speed_kmh``,
-    as a GeoJSON FeatureCollection of WGS-84 polygons. Errors: 422 invalid_input without
-    minutes, 422 analysis_too_large when ``resolution_m`` (metres) would need a raster of
-    more than ``access/bounds.py: MAX_GRID_CELLS`` cells, 422 outside_coverage farther than
-    ``COVERAGE_M`` from every street."""
+    as a GeoJSON FeatureCollection of WGS-84 polygons (``polygons=False``: their rings as
+    MultiLineStrings). Outline options, Valhalla's names (docs/access.md):
+    ``generalize`` Douglas–Peucker tolerance in metres (default: half the grid cell; 0:
+    the trace as it is), ``denoise`` 0..1 drops rings smaller than that share of the
+    largest. Coordinates are written to isochrone.coordinate_decimals of the grid.
+
+    Errors: 422 invalid_input without minutes, 422 analysis_too_large when
+    ``resolution_m`` (metres) would need a raster of more than ``access/bounds.py:
+    MAX_GRID_CELLS`` cells, 422 outside_coverage farther than ``COVERAGE_M`` from every
+    street."""
     if not minutes:
         raise InvalidInput("minutes: give at least one contour, e.g. minutes=5,10,15")
     minutes = sorted(set(minutes))
@@ -72,18 +125,25 @@ def isochrone(
     contours = engine.isochrones(lon, lat, distances, walk_off_m, resolution_m, max_access_m)
     features = []
     for m, c in zip(minutes, contours, strict=True):
+        # a circle (method euclidean) is exact: only an asked generalization applies
+        tolerance = (c.resolution_m / 2 if generalize is None else generalize) or 0.0
+        outline = shaped(c.polygon, c.resolution_m, tolerance, denoise)
+        decimals = coordinate_decimals(c.resolution_m)
+        answer = wgs84_outline(engine, outline, decimals)
         features.append(
             {
                 "type": "Feature",
-                "geometry": wgs84_geojson(engine, c.polygon),
+                "geometry": geojson_geometry(answer if polygons else as_lines(answer), decimals),
                 "properties": {
                     "minutes": m,
                     "distance_m": round(c.distance_m, 1),
                     "method": c.method,
                     "walk_off_m": walk_off_m if c.method == "network" else 0.0,
                     "resolution_m": round(c.resolution_m, 2),
+                    "generalize_m": round(tolerance, 2),
+                    "denoise": denoise,
                     "speed_kmh": speed_kmh,
-                    "area_m2": round(float(c.polygon.area), 1),
+                    "area_m2": round(float(outline.area), 1),
                 },
             }
         )
