@@ -22,7 +22,7 @@ from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import require_role
 from gis_service.desk.shell import PAGEFETCH_JS, page, signed_in
 from gis_service.notify.channels import CHANNELS
-from gis_service.notify.kinds import CHANNEL_LABELS, kind_vocabulary
+from gis_service.notify.kinds import channel_label, kind_vocabulary
 
 router = APIRouter(tags=["admin"], include_in_schema=False)
 Lang = Annotated[str, Query(pattern="^(zh|en)$")]
@@ -71,10 +71,7 @@ def notify_vocabulary() -> dict[str, object]:
     one home of these words) for the notification pages' ``data-config``."""
     return {
         "kinds": kind_vocabulary(),
-        "channels": [
-            {"code": c, "label": {"zh": CHANNEL_LABELS[c][0], "en": CHANNEL_LABELS[c][1]}}
-            for c in CHANNELS
-        ],
+        "channels": [{"code": c, "label": channel_label(c)} for c in CHANNELS],
     }
 
 

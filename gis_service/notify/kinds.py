@@ -89,6 +89,11 @@ class DeliveryStatus(StrEnum):
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = tuple(DeliveryStatus)
 
 
+def channel_label(code: str) -> dict[str, str]:
+    """``{"zh", "en"}`` name of a channel (:data:`CHANNEL_LABELS`), as pages and API show it."""
+    return {"zh": CHANNEL_LABELS[code][0], "en": CHANNEL_LABELS[code][1]}
+
+
 def kind_vocabulary() -> list[dict[str, object]]:
     """``[{"code", "label": {"zh", "en"}, "urgent", "reminder"}]`` for the pages and API."""
     return [

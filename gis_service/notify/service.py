@@ -17,12 +17,12 @@ from gis_service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis_service.notify.channels import CHANNELS
 from gis_service.notify.kinds import (
     CHANNEL_ADDRESS,
-    CHANNEL_LABELS,
     CHANNEL_MISSING,
     DEFAULT_ON,
     KINDS,
     PERSONAL_CHANNELS,
     Kind,
+    channel_label,
     kind_vocabulary,
 )
 from gis_service.settings import Settings
@@ -193,7 +193,7 @@ def _channel(code: str, reachable: bool) -> dict[str, Any]:
     missing = CHANNEL_MISSING[code]
     return {
         "code": code,
-        "label": {"zh": CHANNEL_LABELS[code][0], "en": CHANNEL_LABELS[code][1]},
+        "label": channel_label(code),
         "reachable": reachable,
         "unreachable_reason": None if reachable else {"zh": missing[0], "en": missing[1]},
     }
