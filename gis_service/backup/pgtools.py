@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import psycopg2
-from sqlalchemy.engine import make_url
+from psycopg2.extensions import parse_dsn
 
 from gis_service.backup.manifest import BackupError
 from gis_service.db import cluster
@@ -27,16 +27,20 @@ def program(name: str) -> Path:
 
 
 def libpq_env(settings: Settings, dbname: str | None = None) -> dict[str, str]:
-    """PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE for the app's database (or ``dbname``
-    on the same server)."""
-    url = make_url(settings.sqlalchemy_url)
+    """PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (and PGTARGETSESSIONATTRS) for the
+    app's database (or ``dbname`` on the same server). The URL is read by libpq's own
+    parser (``psycopg2.extensions.parse_dsn``), so a cluster's several hosts
+    (``h1:p1,h2:p2``, docs/scale.md) reach pg_dump and pg_restore as the lists libpq takes,
+    with the URL's ``target_session_attrs`` (read-write: the primary)."""
+    params = parse_dsn(settings.libpq_url)
     env = {**os.environ}
     for var, value in (
-        ("PGHOST", url.host or "127.0.0.1"),
-        ("PGPORT", str(url.port or 5432)),
-        ("PGUSER", url.username or ""),
-        ("PGPASSWORD", url.password or ""),
-        ("PGDATABASE", dbname or url.database or ""),
+        ("PGHOST", params.get("host") or "127.0.0.1"),
+        ("PGPORT", params.get("port") or "5432"),
+        ("PGUSER", params.get("user") or ""),
+        ("PGPASSWORD", params.get("password") or ""),
+        ("PGDATABASE", dbname or params.get("dbname") or ""),
+        ("PGTARGETSESSIONATTRS", params.get("target_session_attrs") or ""),
     ):
         if value:
             env[var] = value
@@ -46,7 +50,8 @@ def libpq_env(settings: Settings, dbname: str | None = None) -> dict[str, str]:
 
 
 def connect(settings: Settings, dbname: str | None = None):
-    """A psycopg2 connection to the app's server, to ``dbname`` (default: the app's)."""
+    """A psycopg2 connection to the app's server (the primary of a cluster), to ``dbname``
+    (default: the app's)."""
     env = libpq_env(settings, dbname)
     return psycopg2.connect(
         host=env["PGHOST"],
@@ -54,6 +59,7 @@ def connect(settings: Settings, dbname: str | None = None):
         user=env.get("PGUSER"),
         password=env.get("PGPASSWORD"),
         dbname=env.get("PGDATABASE"),
+        target_session_attrs=env.get("PGTARGETSESSIONATTRS", "any"),
         connect_timeout=10,
     )
 
