@@ -141,7 +141,14 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
         page.wait_for_selector("[data-testid=tab-walk]:visible")
         page.get_by_test_id("tab-walk").click()
         page.wait_for_selector("[data-testid=walk-running]")  # the walk goes on
-        for x in part_c[2:]:
+        for x in part_c[2:4]:
+            walk_to(context, page, x)
+        page.close()  # and a closed app loses nothing either
+        page = context.new_page()
+        page.on("dialog", lambda d: d.accept())
+        page.goto(f"{server}/m/#walk")
+        page.wait_for_selector("[data-testid=walk-running]")
+        for x in part_c[4:]:
             walk_to(context, page, x)
         # a chunk cut offline (its chunk_id stored with its fixes), held until online
         page.wait_for_function(
@@ -160,6 +167,11 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
         page.get_by_test_id("walk-end").click()
         page.wait_for_selector("[data-testid=walk-idle]", timeout=30000)  # ended on the server
         fixes = page.evaluate(FIXES_JS)
+        # nothing is recorded after the end: a move now keeps no fix
+        lon, lat = ll(xs[-1] + 40, 0)
+        context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": ACCURACY_M})
+        page.wait_for_timeout(1500)
+        assert len(page.evaluate(FIXES_JS)) == len(fixes)
         assert watch.external == []
 
     # every fix the phone kept is stored once, and every scripted step is one of them

@@ -303,7 +303,7 @@
                                  user: body.user, exp: Date.now() + body.expires_in * 1000 });
         saveSession();
         await reviveAuthFailures();
-        await walk.resume();
+        await walk.resume().catch(() => null);
         const target = "#" + home();
         if (location.hash === target) { route(); } else { location.hash = target; }
         flush();
@@ -345,7 +345,7 @@
 
   const walk = window.gisWalk({  // walk.js
     t, esc, $, screen, title, api, cachedGet, session, when, outbox,
-    onLeave: (fn) => cleanup.push(fn)
+    onLeave: (fn) => cleanup.push(fn), refresh: () => { if (current === "walk") { route(); } }
   });
   const report = window.gisReport({  // report.js
     t, esc, $, screen, title, api, cachedGet, session, lang: () => lang, loadCategories,

@@ -11,7 +11,7 @@
    Nothing is recorded outside a walk: the position is watched only while one runs.
 
    window.gisWalk(app) makes it; app gives t, esc, $, screen, title, api, cachedGet,
-   session, onLeave, when, outbox. */
+   session, onLeave, when, outbox, refresh() (draw the current screen again). */
 "use strict";
 window.gisWalk = function (app) {
   const { t, esc, $, screen, title, api, cachedGet, session, onLeave, when } = app;
@@ -124,13 +124,17 @@ window.gisWalk = function (app) {
       const el = $("[data-testid=walk-gps]");
       if (el) { el.textContent = t("walk.nogps"); }
     }, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
-    ticker = setInterval(() => { sync(false); }, 10000);
+    tick(true);
   }
   function unwatch() {
     if (watchId !== null) { navigator.geolocation.clearWatch(watchId); }
     watchId = null;
-    clearInterval(ticker);
-    ticker = null;
+  }
+  /* While a walk of this user is kept here unfinished (running, or ended and not yet all
+     sent), try every 10 s: chunks ripen by age, and an end waits for its reports. */
+  function tick(on) {
+    if (on && !ticker) { ticker = setInterval(() => { sync(false); }, 10000); }
+    if (!on && ticker) { clearInterval(ticker); ticker = null; }
   }
 
   let writing = Promise.resolve();
@@ -196,7 +200,7 @@ window.gisWalk = function (app) {
           if (!err.status || err.status >= 500 || [401, 408, 429].includes(err.status)) { throw err; }
           // refused (another walk runs, the grid is not yours): this one cannot start
           await changeWalk(w.key, (cur) => { cur.done = true; cur.refused = err.message; });
-          if (walk && walk.key === w.key) { unwatch(); walk = null; }
+          if (walk && walk.key === w.key) { unwatch(); tick(false); walk = null; }
           lastError = err.message;
           continue;
         }
@@ -235,7 +239,11 @@ window.gisWalk = function (app) {
           await api(`/api/v1/walks/${id}/end`, { method: "POST",
             json: { client_ended_at: new Date(w.ended_at).toISOString() } });
           await changeWalk(w.key, (cur) => { cur.done = true; });
-          if (walk && walk.key === w.key) { walk = null; }
+          if (walk && walk.key === w.key) {
+            walk = null;
+            tick(false);
+            if (shown) { app.refresh(); }  // the screen showed it uploading: now idle
+          }
           uploaded = true;
         }
       }
@@ -267,13 +275,14 @@ window.gisWalk = function (app) {
   /* After a reload or a sign-in: take up this user's running walk where it was. */
   async function resume() {
     unwatch();
+    tick(false);
     walk = null;
     if (!me()) { return; }
     const mine = (await getWalks()).filter((w) => w.user_id === me() && !w.done)
       .sort((a, b) => a.started_at - b.started_at);
     walk = mine.find((w) => w.state === "running") || mine[mine.length - 1] || null;
     if (walk && walk.state === "running") { watch(); }
-    if (mine.length) { sync(false); }
+    if (mine.length) { tick(true); sync(false); }
   }
 
   /* ---------- the screen ---------- */
