@@ -204,3 +204,58 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
 def due_codes_after_load(page) -> set[str]:
     page.wait_for_selector("[data-testid=due-building]", timeout=30000)
     return due_codes(page)
+
+
+def test_a_walk_started_offline_links_its_report_once_the_start_is_through(server, case_city):
+    """The start itself waits in IndexedDB; a report made before the server knows the walk
+    waits for its id, and the walk ends only after the report is in."""
+    settings = case_city["settings"]
+    xs = list(range(0, 111, STEP_M))  # past 001's door at 50 m only
+    with browser_context(**phone(xs[0])) as (context, watch):
+        page = context.new_page()
+        page.on("dialog", lambda d: d.accept())
+        page.goto(f"{server}/m/")
+        page.get_by_test_id("login-username").fill(WORKER)
+        page.get_by_test_id("login-password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        page.wait_for_selector("[data-testid=tab-walk]:visible")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
+        page.get_by_test_id("tab-walk").click()
+        page.wait_for_selector("[data-testid=walk-start]")
+        context.set_offline(True)
+        page.get_by_test_id("walk-start").click()
+        page.wait_for_selector("[data-testid=walk-running]")
+        for x in xs:
+            walk_to(context, page, x)
+        page.get_by_test_id("report-new").click()
+        page.wait_for_selector(
+            f"[data-testid=report-category] option[value='{CATEGORY}']", state="attached"
+        )
+        page.get_by_test_id("report-category").select_option(CATEGORY)
+        page.get_by_test_id("report-description").fill("离线开始的巡查中上报")
+        page.wait_for_selector("[data-testid=report-position][data-lat]", state="attached")
+        page.get_by_test_id("report-submit").click()
+        page.wait_for_selector("[data-testid=queue-item][data-state=queued]")
+        page.get_by_test_id("tab-walk").click()
+        page.get_by_test_id("walk-end").click()  # ended offline: everything still waits
+        page.wait_for_selector("[data-testid=walk-running] [data-testid=walk-sync]")
+        assert db_rows(settings, "SELECT id FROM walk") == []
+        context.set_offline(False)
+        page.wait_for_selector("[data-testid=walk-idle]", timeout=40000)
+        fixes = page.evaluate(FIXES_JS)
+        assert watch.external == []
+    (walk_id, status), *more = db_rows(settings, "SELECT id, status FROM walk")
+    assert not more and status == "ended"
+    stored = db_rows(
+        settings,
+        "SELECT (extract(epoch FROM client_ts) * 1000)::bigint FROM walk_point WHERE walk_id = :w",
+        w=walk_id,
+    )
+    assert sorted(r[0] for r in stored) == sorted(f["t"] for f in fixes)
+    assert len(fixes) >= len(xs)
+    visited = db_rows(
+        settings, "SELECT building_code FROM walk_visit WHERE walk_id = :w", w=walk_id
+    )
+    assert {r[0] for r in visited} == {GRID + "001"}
+    cases = db_rows(settings, "SELECT description, walk_id FROM cases")
+    assert cases == [("离线开始的巡查中上报", walk_id)]
