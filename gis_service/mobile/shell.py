@@ -32,7 +32,7 @@ THEME = "#0b6e4f"
 # is first shown, but the service worker precaches them so maps work offline.
 SCRIPTS = {
     name: (f"/static/mobile/{name}", MOBILE_DIR / name)  # in this order
-    for name in ("words.js", "outbox.js", "media.js", "report.js", "app.js")
+    for name in ("words.js", "outbox.js", "media.js", "report.js", "walk.js", "app.js")
 }
 # The service's word lists (gis_service/vocabulary.py) as a script the page loads first:
 # the app reads statuses, levels and roles from window.gisVocabulary, never its own copy.

@@ -191,6 +191,7 @@
   const outbox = window.gisOutbox({
     session: () => session, signedIn, expire, fresh, renew, t, reason,
     changed: () => refreshQueue(), counted: (items) => updateBadge(items),
+    walkId: (key) => walk.walkId(key),
     progress: (key, done) => {
       const el = document.querySelector(
         `[data-testid=queue-item][data-key="${CSS.escape(key)}"] .progress`);
@@ -215,7 +216,8 @@
   let routeGen = 0;
   const ROUTES = {
     login: renderLogin, report: (arg, live) => report.render(arg, live), queue: renderQueue, cases: renderCases,
-    case: renderCase, tasks: renderTasks, grids: renderGrids, inbox: renderInbox
+    case: renderCase, tasks: renderTasks, grids: renderGrids, inbox: renderInbox,
+    walk: (arg, live) => walk.render(arg, live)
   };
 
   let newBuild = false;
@@ -235,6 +237,8 @@
     document.querySelectorAll("#tabs a").forEach((a) =>
       a.classList.toggle("on", a.dataset.tab === target || (target === "case" && a.dataset.tab === "cases")));
     $("#tabs").hidden = target === "login";
+    // walks are a grid worker's (docs/walks.md "Who sees what")
+    $("#tabs [data-tab=walk]").hidden = !(session.user && session.user.role === "grid_worker");
     window.scrollTo(0, 0);
     return Promise.resolve(ROUTES[target](arg, live))
       .catch((err) => { if (live()) { showError(err); } });
@@ -299,6 +303,7 @@
                                  user: body.user, exp: Date.now() + body.expires_in * 1000 });
         saveSession();
         await reviveAuthFailures();
+        await walk.resume().catch(() => null);
         const target = "#" + home();
         if (location.hash === target) { route(); } else { location.hash = target; }
         flush();
@@ -338,9 +343,14 @@
     return code;
   }
 
+  const walk = window.gisWalk({  // walk.js
+    t, esc, $, screen, title, api, cachedGet, session, when, outbox,
+    onLeave: (fn) => cleanup.push(fn), refresh: () => { if (current === "walk") { route(); } }
+  });
   const report = window.gisReport({  // report.js
     t, esc, $, screen, title, api, cachedGet, session, lang: () => lang, loadCategories,
-    categoryName, outbox, onLeave: (fn) => cleanup.push(fn), go: (hash) => { location.hash = hash; }
+    categoryName, outbox, onLeave: (fn) => cleanup.push(fn), go: (hash) => { location.hash = hash; },
+    walkKey: () => walk.runningKey()
   });
 
   async function renderQueue(_, live) {
@@ -761,11 +771,12 @@
     showNetwork();
     outbox.requeue((i) => i.state === "queued" && i.next_at > 0, (i) => Object.assign(i, { next_at: 0 }))
       .finally(flush);
+    walk.sync(false);
   });
   window.addEventListener("offline", showNetwork);
   window.addEventListener("hashchange", route);
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) { flush(); refreshTaskBadge(); refreshInboxBadge(); }
+    if (!document.hidden) { flush(); walk.sync(false); refreshTaskBadge(); refreshInboxBadge(); }
   });
   $("#lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
@@ -774,7 +785,7 @@
     route();
   });
 
-  window.gisMobile = { ready: null, flush, outbox, version: document.body.dataset.version };
+  window.gisMobile = { ready: null, flush, outbox, walk, version: document.body.dataset.version };
   applyLanguage();
   if ("serviceWorker" in navigator) {
     const hadWorker = !!navigator.serviceWorker.controller;
@@ -783,7 +794,8 @@
       .then((reg) => { window.gisMobile.sw = reg; })
       .catch(() => { /* the app works without it, only not offline after a reload */ });
   }
-  outbox.recover().then(handOff).then(() => route()).then(() => {
+  outbox.recover().then(handOff).then(() => walk.resume()).catch(() => null)
+    .then(() => route()).then(() => {
     window.gisMobile.ready = performance.now();
     flush();
     refreshTaskBadge();

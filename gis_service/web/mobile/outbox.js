@@ -12,38 +12,65 @@
      t(key, vars)      -> words for states; reason(status, body) -> words for a refusal
      changed()         -> an item changed state (redraw it)
      counted(items)    -> all items, after each round of sending (for the badge)
-     progress(key, f)  -> upload progress of an item, 0..1 */
+     progress(key, f)  -> upload progress of an item, 0..1
+     walkId(walk_key)  -> Promise of the server id of the walk a report was made on (an
+                          item's walk_key), null when it has none, undefined while the
+                          walk's start has not reached the server */
 "use strict";
+/* The app's one IndexedDB database, "gis-m": the outbox of reports (here) and the walks
+   with their fixes (walk.js). gisDb.tx(stores, mode, fn) runs fn(transaction, done) and
+   resolves, once the transaction has committed, to what fn passed to done. */
+window.gisDb = (function () {
+  const VERSION = 2;
+  let dbp = null;
+  function db() {
+    if (!dbp) {
+      dbp = new Promise((resolve, reject) => {
+        const req = indexedDB.open("gis-m", VERSION);
+        req.onupgradeneeded = () => {
+          const d = req.result;
+          const has = (n) => d.objectStoreNames.contains(n);
+          if (!has("outbox")) { d.createObjectStore("outbox", { keyPath: "key" }); }
+          // version 2: walks (one record per walk, key = its Idempotency-Key) and their
+          // fixes (id = walk key | time), each fix carrying the chunk_id it is sent under
+          if (!has("walks")) { d.createObjectStore("walks", { keyPath: "key" }); }
+          if (!has("walk_fixes")) {
+            d.createObjectStore("walk_fixes", { keyPath: "id" }).createIndex("walk_key", "walk_key");
+          }
+        };
+        req.onsuccess = () => {
+          const d = req.result;
+          // the browser may close it (storage cleared, a newer version): open again next time
+          d.onclose = () => { dbp = null; };
+          d.onversionchange = () => { d.close(); dbp = null; };
+          resolve(d);
+        };
+        req.onerror = () => { dbp = null; reject(req.error || new Error("IndexedDB")); };
+      });
+    }
+    return dbp;
+  }
+  function tx(stores, mode, fn) {
+    return db().then((d) => new Promise((resolve, reject) => {
+      const x = d.transaction(stores, mode);
+      let out;
+      x.oncomplete = () => resolve(out);
+      x.onerror = () => reject(x.error || new Error("IndexedDB"));
+      x.onabort = () => reject(x.error || new Error("IndexedDB"));
+      fn(x, (v) => { out = v; });
+    }));
+  }
+  function newKey() {
+    if (crypto.randomUUID) { return crypto.randomUUID(); }
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+  return { tx, newKey };
+})();
+
 window.gisOutbox = function (hooks) {
   const store = (function () {
-    let dbp = null;
-    function db() {
-      if (!dbp) {
-        dbp = new Promise((resolve, reject) => {
-          const req = indexedDB.open("gis-m", 1);
-          req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "key" });
-          req.onsuccess = () => {
-            const d = req.result;
-            // the browser may close it (storage cleared, a newer version): open again next time
-            d.onclose = () => { dbp = null; };
-            d.onversionchange = () => { d.close(); dbp = null; };
-            resolve(d);
-          };
-          req.onerror = () => { dbp = null; reject(req.error || new Error("IndexedDB")); };
-        });
-      }
-      return dbp;
-    }
-    function tx(mode, fn) {
-      return db().then((d) => new Promise((resolve, reject) => {
-        const x = d.transaction("outbox", mode);
-        let out;
-        x.oncomplete = () => resolve(out);
-        x.onerror = () => reject(x.error || new Error("IndexedDB"));
-        x.onabort = () => reject(x.error || new Error("IndexedDB"));
-        fn(x.objectStore("outbox"), (v) => { out = v; });
-      }));
-    }
+    const tx = (mode, fn) => window.gisDb.tx(["outbox"], mode, (x, done) => fn(x.objectStore("outbox"), done));
     return {
       all: () => tx("readonly", (s, done) => { s.getAll().onsuccess = (e) => done(e.target.result); })
         .then((items) => (items || []).sort((a, b) => a.created_at - b.created_at)),
@@ -63,11 +90,7 @@ window.gisOutbox = function (hooks) {
     };
   })();
 
-  function newKey() {
-    if (crypto.randomUUID) { return crypto.randomUUID(); }
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  }
+  const newKey = window.gisDb.newKey;
 
   /* Everything that changes the outbox's states runs under one lock, across tabs. */
   function locked(fn) {
@@ -135,8 +158,20 @@ window.gisOutbox = function (hooks) {
       (cur.state === "queued" || cur.state === "sending")
         ? Object.assign(cur, { state: "sending", attempts: (cur.attempts || 0) + 1 }) : null);
     if (!item) { return; }
+    // a report made on a walk names the walk (walk.js): its server id once the walk's
+    // start has reached the server; until then the report waits
+    let walkId = null;
+    if (item.walk_key) {
+      walkId = await hooks.walkId(item.walk_key);
+      if (walkId === undefined) {
+        await store.update(key, (cur) => Object.assign(cur, { state: "queued",
+          attempts: cur.attempts - 1, next_at: Date.now() + 3000 }));
+        return;
+      }
+    }
     hooks.changed();
     const form = new FormData();
+    if (walkId) { form.append("walk_id", String(walkId)); }
     Object.keys(item.fields).forEach((k) => {
       if (item.fields[k] !== null && item.fields[k] !== undefined) { form.append(k, item.fields[k]); }
     });

@@ -239,7 +239,8 @@ window.gisReport = function (app) {
     senders.forEach((b) => { b.disabled = true; });
     try {
       await outbox.enqueue(fields, draft.photos.map((p) => p.blob),
-                    { category_name: categoryName(draft.category), link_to: linkTo });
+                    { category_name: categoryName(draft.category), link_to: linkTo,
+                      walk_key: app.walkKey() });  // made on a walk: linked to it (walk.js)
     } catch (err) {  // storage full or refused: say so, keep the draft
       errBox.textContent = err.message || String(err);
       errBox.hidden = false;
