@@ -92,3 +92,53 @@ def test_every_fix_lies_within_500_m_of_its_grid(demo_settings):
     )
     assert points > 100_000
     assert outside == 0
+
+
+def test_the_bulk_path_refuses_what_the_phone_path_refuses(demo_settings):
+    """walks.service.record_ended: a fix outside the walk's time or the district, a time
+    twice, an unknown grid — each named, nothing stored."""
+    from datetime import UTC, datetime, timedelta
+
+    from gis_service.errors import InvalidInput
+    from gis_service.walks.service import EndedWalk, record_ended
+
+    ((grid, worker),) = _rows(
+        demo_settings,
+        "SELECT scopes[1], id FROM app_user WHERE role = 'grid_worker' ORDER BY id LIMIT 1",
+    )
+    ((lon, lat),) = _rows(
+        demo_settings,
+        "SELECT ST_X(label_point), ST_Y(label_point) FROM admin_unit WHERE code = :g",
+        g=grid,
+    )
+    start = datetime.now(UTC) - timedelta(days=2)
+    ts = [start + timedelta(seconds=30 * i) for i in range(3)]
+
+    def walk(**change) -> EndedWalk:
+        fields = {
+            "worker_id": worker,
+            "grid_code": grid,
+            "started_at": start,
+            "ended_at": ts[-1],
+            "t": ts,
+            "lon": [lon] * 3,
+            "lat": [lat] * 3,
+            "accuracy_m": [8.0] * 3,
+            **change,
+        }
+        return EndedWalk(**fields)
+
+    bad = [
+        walk(t=[start - timedelta(seconds=1), *ts[1:]]),
+        walk(t=[ts[0], ts[0], ts[2]]),
+        walk(lon=[lon, lon + 1.0, lon]),
+        walk(grid_code="41010599999999"),
+    ]
+    before = _rows(demo_settings, "SELECT count(*) FROM walk")
+    with get_engine(demo_settings).connect() as conn:
+        with pytest.raises(InvalidInput) as refused:
+            record_ended(conn, [walk(), *bad], "Asia/Shanghai")
+        conn.rollback()
+    fields = {e["field"] for e in refused.value.extra["errors"]}
+    assert fields == {"walks[1].t", "walks[2].t", "walks[3].lon", "walks[4].grid_code"}
+    assert _rows(demo_settings, "SELECT count(*) FROM walk") == before

@@ -466,12 +466,24 @@ class EndedWalk:
 def record_ended(conn: Connection, walks: Sequence[EndedWalk], tz: str) -> list[int]:
     """Store walks that have ended, with their fixes, and process them: the bulk path for
     generated or imported history (the demo's month of walks). The same rules as start →
-    chunks → end → :func:`process`: fixes inside the walk's time, each time once
-    (otherwise 422 naming ``walks[i].t[j]``), the cleaning of cleaning.py, the matching,
+    chunks → end → :func:`process`: fixes inside the walk's time, each time once, inside
+    the district's box plus rules.BOUNDS_MARGIN_M (otherwise 422 naming ``walks[i]``'s
+    field, nothing stored), the cleaning of cleaning.py, the matching,
     track and visited rules of walks.sql, the daily figures of store.refresh_day — each
     step one statement for all the walks. Returns the new walks' ids, in order."""
     problems: list[dict[str, str]] = []
+    boxes = store.district_boxes(conn, sorted({w.grid_code for w in walks}))
     for i, w in enumerate(walks):
+        box = boxes.get(w.grid_code)
+        if box is None:
+            problems.append({"field": f"walks[{i}].grid_code", "message": "no such grid"})
+        elif (bounds := _bounds(box)) is not None:
+            x0, y0, x1, y1 = bounds
+            lon, lat = np.asarray(w.lon, float), np.asarray(w.lat, float)
+            if np.any((lon < x0) | (lon > x1) | (lat < y0) | (lat > y1)):
+                problems.append(
+                    {"field": f"walks[{i}].lon", "message": "a fix outside the district"}
+                )
         seconds = np.array([t.timestamp() for t in w.t])
         if len(seconds) and (
             seconds.min() < w.started_at.timestamp() or seconds.max() > w.ended_at.timestamp()

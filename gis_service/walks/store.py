@@ -530,6 +530,26 @@ def insert_ended_walks(
     )
 
 
+def district_boxes(conn: Connection, grid_codes: Sequence[str]) -> dict[str, RowMapping]:
+    """Per grid code (grids only): the bounding box of its district (xmin … ymax)."""
+    return {
+        r["code"]: r
+        for r in conn.execute(
+            text(
+                "SELECT g.code, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
+                "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax FROM admin_unit g "
+                "JOIN admin_unit d ON d.code = left(g.code, :district_len) "
+                "WHERE g.code = ANY(:codes) AND g.level = :grid"
+            ),
+            {
+                "codes": list(grid_codes),
+                "district_len": CODE_LENGTH[Level.district],
+                "grid": Level.grid.value,
+            },
+        ).mappings()
+    }
+
+
 def copy_cleaned_points(conn: Connection, rows: str, chunk_id: str) -> None:
     """COPY fixes already cleaned into walk_point: ``rows`` is COPY text, one fix a line,
     ``walk_id, client_ts, lon, lat, accuracy_m, dropped (\\N: kept), part (\\N)``; then
