@@ -1067,6 +1067,7 @@ CHECKS: dict[str, list[Check]] = {
     "/maps/units": [check_pages],
     "/maps/coverage": [check_pages],
     "/maps/hotspots": [check_pages],
+    "/maps/walks": [check_pages],
     "/api/v1/units/{code}": [check_roster],
     "/api/v1/access/reach": [check_access],
     "/api/v1/access/gaps": [check_access],

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from gis_service.db.engine import get_engine, transaction
 from gis_service.demo import hierarchy, network, services
+from gis_service.demo import walks as demo_walks
 from gis_service.demo.cases import CaseHistory, People, generate_case_history, seed_people
 from gis_service.demo.plane import Plane, centred_density
 from gis_service.geo.coords import CoordSys
@@ -43,6 +44,7 @@ class DemoResult:
     population: int = 0
     people: People | None = None
     cases: CaseHistory | None = None
+    walks: demo_walks.WalkSummary | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -53,6 +55,7 @@ class DemoResult:
             f"{self.edges:,} walking edges"
             + (f"; {self.people.summary()}" if self.people else "")
             + (f"; {self.cases.summary()}" if self.cases else "; case history already loaded")
+            + (f"; {self.walks.summary()}" if self.walks else "; walks already loaded")
         )
 
 
@@ -173,6 +176,16 @@ def load_demo(
             progress(f"cases: a year of grid-walk history ({cases:,} cases)")
             result.cases = generate_case_history(
                 conn, n=cases, seed=seed, district_code=DEMO_DISTRICT
+            )
+    with transaction(settings) as conn:
+        has_walks = conn.execute(
+            text("SELECT EXISTS (SELECT 1 FROM walk WHERE grid_code LIKE :d)"),
+            {"d": DEMO_DISTRICT + "%"},
+        ).scalar()
+        if not has_walks:
+            progress(f"walks: a month of grid walks ({demo_walks.DAYS} days)")
+            result.walks = demo_walks.generate_walks(
+                conn, h, net, plane, seed=seed, tz=settings.timezone
             )
     result.seconds = time.perf_counter() - started
     return result

@@ -41,6 +41,13 @@ LINKS: tuple[tuple[str, str, str, str, frozenset[Role]], ...] = (
         frozenset({Role.supervisor, Role.admin, Role.planner}),
     ),
     (
+        "walks",
+        "/maps/walks",
+        "巡查",
+        "Walks",
+        frozenset({Role.supervisor, Role.admin, Role.planner}),
+    ),
+    (
         "coverage",
         "/maps/coverage",
         "覆盖分析",

@@ -176,7 +176,7 @@ def _nav(page: Page) -> str:
         return ""
     from gis_service.desk.nav import nav_bar
 
-    current = page.kind if page.kind in ("coverage", "hotspots") else "maps"
+    current = page.kind if page.kind in ("coverage", "hotspots", "walks") else "maps"
     return nav_bar(page.principal, page.lang, current, page.other_lang_url())
 
 

@@ -273,6 +273,79 @@ async def hotspots(
     return _page(pages.hotspots_page(conn, page, gi, spots, services.basemap.style))
 
 
+@router.get("/walks")
+async def walks(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    services: ServicesDep,
+    lang: Lang = "zh",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    unit: str | None = None,
+    worker: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The walk map (docs/walks.md "The walk map"): per grid the figures of
+    ``GET /api/v1/stats/walks`` (the same function), buildings by days since their last
+    visit, and for the viewers who read single walks the walked streets."""
+    principal = await _principal(request, settings)
+    if principal is None:
+        return _to_login(request)
+    require_role(principal, Role.planner, Role.supervisor, Role.admin, what="the walk map")
+    from gis_service.maps import walk_map
+    from gis_service.units.codes import Level
+    from gis_service.walks.figures import walk_stats
+
+    first, last = walk_map.default_period(local_date(settings), date_from, date_to)
+    stats = walk_stats(
+        conn,
+        principal,
+        settings,
+        level=Level.grid,
+        date_from=first,
+        date_to=last,
+        unit=unit,
+        worker=worker,
+    )
+    area = unit or ""
+    buildings = walk_map.building_visits(conn, principal, area, last, worker, settings.timezone)
+    streets = None
+    if walk_map.reads_walks(principal):
+        streets = walk_map.walked_streets(
+            conn, principal, area, first, last, worker, settings.timezone
+        )
+    workers = queries.grid_workers(conn, principal, area)
+    page = pages.Page(
+        "walks",
+        lang,
+        principal,
+        **_basemap(settings, lang),
+        data_date=local_text(local_now(settings), settings),
+        filters={
+            t("period", lang): f"{first} – {last}",
+            t("unit", lang): unit or t("all", lang),
+            t("worker", lang): next(
+                (name for wid, name in workers if str(wid) == str(worker)), t("all", lang)
+            ),
+        },
+        query=_query(request),
+        form=[
+            ("from", t("period", lang), [], first.isoformat()),
+            ("to", "–", [], last.isoformat()),
+            (
+                "worker",
+                t("worker", lang),
+                [("", t("all", lang)), *[(str(w), n) for w, n in workers]],
+                str(worker or ""),
+            ),
+        ],
+    )
+    html_text = walk_map.walks_page(
+        conn, page, stats, buildings, streets, services.basemap.style, unit
+    )
+    return _page(html_text)
+
+
 def _cube_date(cube, settings) -> str:
     """When the figures were last synced, in the district's time."""
     synced = cube.synced_at

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -441,3 +443,93 @@ def due_buildings(
         "due": len(due),
         "buildings": due,
     }
+
+
+# ------------------------------------------------------------------------ history in bulk
+
+
+@dataclass(frozen=True)
+class EndedWalk:
+    """A walk that has already ended, with every fix the phone made during it (times
+    aware; positions WGS-84 degrees; accuracy metres)."""
+
+    worker_id: int
+    grid_code: str
+    started_at: datetime
+    ended_at: datetime
+    t: Sequence[datetime]
+    lon: Sequence[float]
+    lat: Sequence[float]
+    accuracy_m: Sequence[float]
+
+
+def record_ended(conn: Connection, walks: Sequence[EndedWalk], tz: str) -> list[int]:
+    """Store walks that have ended, with their fixes, and process them: the bulk path for
+    generated or imported history (the demo's month of walks). The same rules as start →
+    chunks → end → :func:`process`: fixes inside the walk's time, each time once, inside
+    the district's box plus rules.BOUNDS_MARGIN_M (otherwise 422 naming ``walks[i]``'s
+    field, nothing stored), the cleaning of cleaning.py, the matching,
+    track and visited rules of walks.sql, the daily figures of store.refresh_day — each
+    step one statement for all the walks. Returns the new walks' ids, in order."""
+    problems: list[dict[str, str]] = []
+    boxes = store.district_boxes(conn, sorted({w.grid_code for w in walks}))
+    for i, w in enumerate(walks):
+        box = boxes.get(w.grid_code)
+        if box is None:
+            problems.append({"field": f"walks[{i}].grid_code", "message": "no such grid"})
+        elif (bounds := _bounds(box)) is not None:
+            x0, y0, x1, y1 = bounds
+            lon, lat = np.asarray(w.lon, float), np.asarray(w.lat, float)
+            if np.any((lon < x0) | (lon > x1) | (lat < y0) | (lat > y1)):
+                problems.append(
+                    {"field": f"walks[{i}].lon", "message": "a fix outside the district"}
+                )
+        seconds = np.array([t.timestamp() for t in w.t])
+        if len(seconds) and (
+            seconds.min() < w.started_at.timestamp() or seconds.max() > w.ended_at.timestamp()
+        ):
+            problems.append({"field": f"walks[{i}].t", "message": "a fix outside the walk"})
+        if len(np.unique(seconds)) != len(seconds) or np.any(np.diff(seconds) < 0):
+            problems.append({"field": f"walks[{i}].t", "message": "times repeat or go back"})
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} problem(s) in the walks, nothing stored",
+            field=problems[0]["field"],
+            errors=problems[:MAX_LISTED],
+        )
+    ids = store.insert_ended_walks(
+        conn,
+        [w.worker_id for w in walks],
+        [w.grid_code for w in walks],
+        [w.started_at for w in walks],
+        [w.ended_at for w in walks],
+    )
+    lines: list[str] = []
+    kept: list[int] = []
+    for walk_id, w in zip(ids, walks, strict=True):
+        seconds = np.array([t.timestamp() for t in w.t])
+        cleaned = clean(
+            seconds,
+            np.asarray(w.lon, float),
+            np.asarray(w.lat, float),
+            np.asarray(w.accuracy_m, float),
+        )
+        kept.append(cleaned.kept)
+        for j, t in enumerate(w.t):
+            d = cleaned.dropped[j]
+            lines.append(
+                f"{walk_id}\t{t.isoformat()}\t{float(w.lon[j])!r}\t{float(w.lat[j])!r}\t"
+                + f"{float(w.accuracy_m[j])!r}\t"
+                + (f"{d}\t\\N" if d else f"\\N\t{int(cleaned.part[j])}")
+            )
+    store.copy_cleaned_points(conn, "\n".join(lines) + "\n", "history")
+    store.snap(conn, ids, SNAP_MAX_M)
+    received = [len(w.t) for w in walks]
+    store.write_tracks(
+        conn, ids, kept, [n - k for n, k in zip(received, kept, strict=True)], received
+    )
+    store.write_visits(conn, ids, VISIT_RADIUS_M, ENTRANCE_MAX_M)
+    store.refresh_days(
+        conn, [(w.grid_code, w.worker_id, to_local_date(w.started_at, tz)) for w in walks], tz
+    )
+    return ids

@@ -3,6 +3,7 @@ walk_visit and walk_day (the spatial rules themselves live in walks.sql)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -245,50 +246,82 @@ def write_cleaning(
     )
 
 
-def snap(conn: Connection, walk_id: int, snap_m: float) -> int:
-    """Match the kept fixes to the network (walks.sql ``walk_snap``); how many matched."""
+def snap(conn: Connection, walk_id: int | Sequence[int], snap_m: float) -> int:
+    """Match the kept fixes of the walk(s) to the network (walks.sql ``walk_snap``); how
+    many matched."""
     return int(
-        conn.execute(text("SELECT walk_snap(:w, :m)"), {"w": walk_id, "m": snap_m}).scalar_one()
+        conn.execute(
+            text("SELECT walk_snap(CAST(:w AS bigint[]), CAST(:m AS double precision))"),
+            {"w": _ids(walk_id), "m": snap_m},
+        ).scalar_one()
     )
+
+
+def _ids(walk_id: int | Sequence[int]) -> list[int]:
+    return [walk_id] if isinstance(walk_id, int) else [int(w) for w in walk_id]
 
 
 def write_track(conn: Connection, walk_id: int, kept: int, dropped: int, processed: int) -> None:
     """The track (one line per part of two or more kept fixes) and its length, metres."""
+    write_tracks(conn, [walk_id], [kept], [dropped], [processed])
+
+
+def write_tracks(
+    conn: Connection,
+    walk_ids: Sequence[int],
+    kept: Sequence[int],
+    dropped: Sequence[int],
+    processed: Sequence[int],
+) -> None:
+    """:func:`write_track` for many walks in one statement (the same arrays' order)."""
     conn.execute(
         text(
             """
             UPDATE walk w
                SET track = t.track, distance_m = coalesce(t.dist, 0),
-                   points_kept = :kept, points_dropped = :dropped,
-                   points_processed = :processed, processed_at = clock_timestamp()
-              FROM (SELECT ST_Multi(ST_Collect(l.line ORDER BY l.part)) AS track,
+                   points_kept = k.kept, points_dropped = k.dropped,
+                   points_processed = k.processed, processed_at = clock_timestamp()
+              FROM unnest(CAST(:w AS bigint[]), CAST(:kept AS integer[]),
+                          CAST(:dropped AS integer[]), CAST(:processed AS integer[]))
+                       AS k (id, kept, dropped, processed)
+              LEFT JOIN LATERAL (
+                    SELECT ST_Multi(ST_Collect(l.line ORDER BY l.part)) AS track,
                            sum(ST_Length(l.line::geography)) AS dist
                       FROM (SELECT part,
                                    ST_MakeLine(coalesce(snapped, geom) ORDER BY client_ts)
                                        AS line,
                                    count(*) AS n
                               FROM walk_point
-                             WHERE walk_id = :w AND dropped IS NULL
+                             WHERE walk_id = k.id AND dropped IS NULL
                              GROUP BY part) l
-                     WHERE l.n >= 2) t
-             WHERE w.id = :w
+                     WHERE l.n >= 2) t ON true
+             WHERE w.id = k.id
             """
         ),
-        {"w": walk_id, "kept": kept, "dropped": dropped, "processed": processed},
+        {
+            "w": list(walk_ids),
+            "kept": list(kept),
+            "dropped": list(dropped),
+            "processed": list(processed),
+        },
     )
 
 
-def write_visits(conn: Connection, walk_id: int, radius_m: float, entrance_m: float) -> int:
-    """Replace the walk's visits with walks.sql's ``walk_visits``; how many buildings."""
-    conn.execute(text("DELETE FROM walk_visit WHERE walk_id = :w"), {"w": walk_id})
+def write_visits(
+    conn: Connection, walk_id: int | Sequence[int], radius_m: float, entrance_m: float
+) -> int:
+    """Replace the visits of the walk(s) with walks.sql's ``walk_visits``; how many."""
+    ids = _ids(walk_id)
+    conn.execute(text("DELETE FROM walk_visit WHERE walk_id = ANY(:w)"), {"w": ids})
     return int(
         conn.execute(
             text(
                 "WITH v AS (INSERT INTO walk_visit (walk_id, building_code, visited_at) "
-                "SELECT :w, building_code, visited_at FROM walk_visits(:w, :r, :e) "
+                "SELECT w, v.building_code, v.visited_at "
+                "FROM unnest(CAST(:w AS bigint[])) w, LATERAL walk_visits(w, :r, :e) v "
                 "RETURNING 1) SELECT count(*) FROM v"
             ),
-            {"w": walk_id, "r": radius_m, "e": entrance_m},
+            {"w": ids, "r": radius_m, "e": entrance_m},
         ).scalar_one()
     )
 
@@ -296,37 +329,56 @@ def write_visits(conn: Connection, walk_id: int, radius_m: float, entrance_m: fl
 def refresh_day(conn: Connection, grid_code: str, worker_id: int, day: date, tz: str) -> None:
     """Recompute one row of the daily figures from the walks it sums (none: removed). An
     upsert, so two walks of the row processed at once cannot collide on its key."""
+    refresh_days(conn, [(grid_code, worker_id, day)], tz)
+
+
+#: the walks a daily-figures row (``k``: grid g, worker w, local day) sums
+_DAY_WALKS = (
+    "{a}.grid_code = k.g AND {a}.worker_id = k.w "
+    "AND ({a}.started_at AT TIME ZONE CAST(:tz AS text))::date = k.day"
+)
+
+
+def refresh_days(conn: Connection, keys: Sequence[tuple[str, int, date]], tz: str) -> None:
+    """:func:`refresh_day` for many (grid, worker, day) rows in one statement."""
     conn.execute(
         text(
-            """
-            WITH ws AS (
-                SELECT * FROM walk w
-                 WHERE w.grid_code = :g AND w.worker_id = :w
-                   AND (w.started_at AT TIME ZONE CAST(:tz AS text))::date = :day),
+            f"""
+            WITH k AS (
+                SELECT DISTINCT * FROM unnest(CAST(:g AS text[]), CAST(:w AS integer[]),
+                                              CAST(:day AS date[])) AS k (g, w, day)),
             agg AS (
-                SELECT count(*) AS walks, coalesce(sum(ws.distance_m), 0) AS distance_m,
-                       coalesce(sum(walk_duration_s(ws)), 0) AS duration_s,
-                       (SELECT count(DISTINCT v.building_code) FROM walk_visit v
-                         WHERE v.walk_id IN (SELECT id FROM ws)) AS buildings_visited,
-                       (SELECT count(*) FROM cases c
-                         WHERE c.walk_id IN (SELECT id FROM ws)) AS problems
-                  FROM ws),
+                SELECT k.g, k.w, k.day, a.*
+                  FROM k CROSS JOIN LATERAL (
+                    SELECT count(*) AS walks, coalesce(sum(ws.distance_m), 0) AS distance_m,
+                           coalesce(sum(walk_duration_s(ws)), 0) AS duration_s,
+                           (SELECT count(DISTINCT v.building_code) FROM walk_visit v
+                              JOIN walk x ON x.id = v.walk_id
+                             WHERE {_DAY_WALKS.format(a="x")}) AS buildings_visited,
+                           (SELECT count(*) FROM cases c JOIN walk x ON x.id = c.walk_id
+                             WHERE {_DAY_WALKS.format(a="x")}) AS problems
+                      FROM walk ws WHERE {_DAY_WALKS.format(a="ws")}) a),
             up AS (
                 INSERT INTO walk_day (day, grid_code, worker_id, walks, distance_m, duration_s,
                                       buildings_visited, problems)
-                SELECT :day, :g, :w, walks, distance_m, duration_s, buildings_visited, problems
+                SELECT day, g, w, walks, distance_m, duration_s, buildings_visited, problems
                   FROM agg WHERE walks > 0
                 ON CONFLICT (day, grid_code, worker_id) DO UPDATE
                    SET walks = EXCLUDED.walks, distance_m = EXCLUDED.distance_m,
                        duration_s = EXCLUDED.duration_s,
                        buildings_visited = EXCLUDED.buildings_visited,
                        problems = EXCLUDED.problems)
-            DELETE FROM walk_day
-             WHERE day = :day AND grid_code = :g AND worker_id = :w
-               AND (SELECT walks FROM agg) = 0
+            DELETE FROM walk_day d USING agg
+             WHERE d.day = agg.day AND d.grid_code = agg.g AND d.worker_id = agg.w
+               AND agg.walks = 0
             """
         ),
-        {"g": grid_code, "w": worker_id, "day": day, "tz": tz},
+        {
+            "g": [k[0] for k in keys],
+            "w": [int(k[1]) for k in keys],
+            "day": [k[2] for k in keys],
+            "tz": tz,
+        },
     )
 
 
@@ -439,3 +491,89 @@ def prune(conn: Connection, walk_ids: Sequence[int]) -> int:
         {"ids": ids},
     )
     return int(removed)
+
+
+# ------------------------------------------------------------------------ history in bulk
+
+
+def insert_ended_walks(
+    conn: Connection,
+    worker_ids: Sequence[int],
+    grid_codes: Sequence[str],
+    started_at: Sequence[datetime],
+    ended_at: Sequence[datetime],
+) -> list[int]:
+    """Insert walks that have already ended (their start and end as the phone gave them);
+    their ids, in the order given."""
+    return list(
+        conn.execute(
+            text(
+                """
+                INSERT INTO walk (worker_id, grid_code, status, started_at, ended_at,
+                                  client_started_at, client_ended_at)
+                SELECT u.w, u.g, :ended, u.s, u.e, u.s, u.e
+                  FROM unnest(CAST(:w AS integer[]), CAST(:g AS text[]),
+                              CAST(:s AS timestamptz[]), CAST(:e AS timestamptz[]))
+                       WITH ORDINALITY AS u (w, g, s, e, n)
+                 ORDER BY u.n
+                RETURNING id
+                """
+            ),
+            {
+                "w": [int(w) for w in worker_ids],
+                "g": list(grid_codes),
+                "s": list(started_at),
+                "e": list(ended_at),
+                "ended": WalkStatus.ended.value,
+            },
+        ).scalars()
+    )
+
+
+def district_boxes(conn: Connection, grid_codes: Sequence[str]) -> dict[str, RowMapping]:
+    """Per grid code (grids only): the bounding box of its district (xmin … ymax)."""
+    return {
+        r["code"]: r
+        for r in conn.execute(
+            text(
+                "SELECT g.code, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
+                "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax FROM admin_unit g "
+                "JOIN admin_unit d ON d.code = left(g.code, :district_len) "
+                "WHERE g.code = ANY(:codes) AND g.level = :grid"
+            ),
+            {
+                "codes": list(grid_codes),
+                "district_len": CODE_LENGTH[Level.district],
+                "grid": Level.grid.value,
+            },
+        ).mappings()
+    }
+
+
+def copy_cleaned_points(conn: Connection, rows: str, chunk_id: str) -> None:
+    """COPY fixes already cleaned into walk_point: ``rows`` is COPY text, one fix a line,
+    ``walk_id, client_ts, lon, lat, accuracy_m, dropped (\\N: kept), part (\\N)``; then
+    count them on their walks."""
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE walk_point_in (walk_id bigint, client_ts timestamptz, "
+        "lon float8, lat float8, accuracy_m real, dropped text, part integer) ON COMMIT DROP"
+    )
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.copy_expert("COPY walk_point_in FROM STDIN", io.StringIO(rows), size=1 << 20)
+    conn.execute(
+        text(
+            "INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, chunk_id, dropped, "
+            "part) SELECT walk_id, client_ts, ST_SetSRID(ST_MakePoint(lon, lat), 4326), "
+            "accuracy_m, :c, dropped, part FROM walk_point_in"
+        ),
+        {"c": chunk_id},
+    )
+    conn.execute(
+        text(
+            "UPDATE walk w SET points_received = n.n, received_at = w.ended_at "
+            "FROM (SELECT walk_id, count(*) AS n FROM walk_point_in GROUP BY walk_id) n "
+            "WHERE w.id = n.walk_id"
+        )
+    )
+    conn.exec_driver_sql("DROP TABLE walk_point_in")

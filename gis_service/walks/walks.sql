@@ -18,11 +18,13 @@ $$;
 -- Matching (docs/walks.md "Matching"): each kept fix of the walk is moved to the nearest
 -- point of the walking network when that lies within p_snap_m metres; farther away (a
 -- courtyard without mapped paths) it keeps its measured position (snapped NULL).
--- Returns how many fixes were snapped.
-CREATE OR REPLACE FUNCTION walk_snap(p_walk bigint, p_snap_m double precision)
+-- Returns how many fixes were snapped. The array form matches many walks in one plan (the
+-- bulk path for history, walks/service.py record_ended); the one-walk form calls it.
+CREATE OR REPLACE FUNCTION walk_snap(p_walks bigint[], p_snap_m double precision)
 RETURNS integer LANGUAGE sql AS $$
-    WITH near AS (
-        SELECT p.client_ts,
+    -- materialised: inlined, the nearest-edge lookup would run once per use of pt (3)
+    WITH near AS MATERIALIZED (
+        SELECT p.walk_id, p.client_ts,
                (SELECT ST_ClosestPoint(e.geom, p.geom)
                   FROM walk_edge e
                  WHERE e.geom && walk_expand(p.geom, p_snap_m)
@@ -30,16 +32,21 @@ RETURNS integer LANGUAGE sql AS $$
                  LIMIT 1) AS pt,
                p.geom
           FROM walk_point p
-         WHERE p.walk_id = p_walk AND p.dropped IS NULL),
+         WHERE p.walk_id = ANY(p_walks) AND p.dropped IS NULL),
     done AS (
         UPDATE walk_point w
            SET snapped = CASE WHEN near.pt IS NOT NULL
                                AND ST_DistanceSphere(near.pt, near.geom) <= p_snap_m
                               THEN near.pt END
           FROM near
-         WHERE w.walk_id = p_walk AND w.client_ts = near.client_ts
+         WHERE w.walk_id = near.walk_id AND w.client_ts = near.client_ts
         RETURNING w.snapped)
     SELECT count(snapped)::integer FROM done
+$$;
+
+CREATE OR REPLACE FUNCTION walk_snap(p_walk bigint, p_snap_m double precision)
+RETURNS integer LANGUAGE sql AS $$
+    SELECT walk_snap(ARRAY[p_walk], p_snap_m)
 $$;
 
 -- The entrance area of buildings (docs/walks.md "Visited"): the footprint, and its door
