@@ -177,12 +177,11 @@ def test_the_database_checks_and_functions_come_from_python(settings):
         ):
             words = set(re.findall(r"'([a-z_]+)'::text", r.definition))
             checks.setdefault((r.table, r.column), []).append(words)
-        functions = dict(
-            conn.execute(
-                text("SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(:n)"),
-                {"n": sqlfiles.function_names()},
-            ).all()
-        )
+        # (name, body) of every definition, overloads included (walk_snap has two)
+        functions = conn.execute(
+            text("SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(:n)"),
+            {"n": sqlfiles.function_names()},
+        ).all()
     assert WORD_LISTS["statuses"] in checks[("cases", "status")]
     assert WORD_LISTS["priorities"] in checks[("cases", "priority")]
     assert {lvl.value for lvl in HANDLING_LEVELS} in checks[("cases", "handling_level")]
@@ -196,8 +195,8 @@ def test_the_database_checks_and_functions_come_from_python(settings):
         for path in sqlfiles.SQL_FILES
         for body in re.findall(r"\$\$(.*?)\$\$", sqlfiles.rendered(path), re.S)
     ]
-    assert sorted(functions) == sorted(sqlfiles.function_names())
-    for name, source in functions.items():
+    assert sorted(name for name, _ in functions) == sorted(sqlfiles.function_names())
+    for name, source in functions:
         assert source in bodies, f"{name} in the database is not the one in its .sql file"
     migrations = "".join(
         p.read_text() for p in (PACKAGE / "db" / "migrations" / "versions").glob("*.py")
