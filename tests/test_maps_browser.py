@@ -194,9 +194,19 @@ def test_a_case_on_the_map_opens_its_timeline(server, demo_settings):
         page.wait_for_function(
             "() => document.querySelectorAll('.leaflet-tile-container svg path').length > 0"
         )
-        point = page.locator(".leaflet-tile-container svg path.leaflet-interactive").first
-        point.click(force=True)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        # a click may land on a point another draws over while tiles still arrive: try the
+        # points in turn until one opens its case (each must open one, or none did)
+        points = page.locator(".leaflet-tile-container svg path.leaflet-interactive")
         popup = page.locator(".gis-case")
+        for i in range(min(points.count(), 5)):
+            points.nth(i).click(force=True)
+            try:
+                popup.wait_for(timeout=4000)
+                break
+            except PlaywrightTimeout:  # the next point
+                continue
         popup.wait_for(timeout=10000)
         assert popup.locator("li").count() >= 1  # the timeline's events
         screenshot(page, "map-case-timeline")
