@@ -9,16 +9,12 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from gis_service.app import create_app
-from gis_service.db.engine import transaction
 from gis_service.notify.quiet import not_before, quiet_until
 from gis_service.notify.sender import Sender
 from gis_service.timezone import zone
 from tests.sms_gateway import SmsGateway
-from tests.test_notify_sender import act, report, rows
+from tests.test_notify_sender import dispatch_to_quiet_sms, rows
 
 BACKOFF = 3600.0
 
@@ -61,29 +57,7 @@ def test_an_evening_sms_retry_waits_for_the_end_of_the_quiet_hours(case_city) ->
                 "notify_retry_cap_seconds": BACKOFF,
             }
         )
-        with transaction(s) as conn:
-            conn.execute(text("UPDATE app_user SET phone = '13800000001' WHERE username = 'ta'"))
-            conn.execute(
-                text(
-                    "INSERT INTO notify_quiet_hours (user_id, starts, ends) "
-                    "SELECT id, :a, :b FROM app_user WHERE username = 'ta'"
-                ),
-                {"a": starts, "b": ends},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO notify_preference (user_id, kind, channel, enabled) "
-                    "SELECT id, 'dispatched', 'sms', true FROM app_user WHERE username = 'ta'"
-                )
-            )
-        with TestClient(create_app(s)) as api:
-            calm = report(api, case_city["worker1"])
-            urgent = report(api, case_city["worker1"], priority="urgent")
-            for c in (calm, urgent):
-                act(api, case_city["sub1_sup"], c["id"], "accept")
-                act(
-                    api, case_city["sub1_sup"], c["id"], "dispatch", team_id=case_city["teams"]["a"]
-                )
+        calm, urgent = dispatch_to_quiet_sms(s, case_city, starts, ends)
         before = datetime.now(UTC)
         sender = Sender(s)
         sender.run(once=True)

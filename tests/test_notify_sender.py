@@ -294,11 +294,9 @@ def test_a_reminder_fires_once_per_case_and_threshold_across_a_restart(case_city
     }
 
 
-def test_quiet_hours_hold_a_non_urgent_sms_until_their_end(case_city) -> None:
-    s = case_city["settings"]
-    now_local = datetime.now(UTC).astimezone(zone(s))
-    starts = (now_local - timedelta(hours=1)).time().replace(second=0, microsecond=0)
-    ends = (now_local + timedelta(hours=1)).time().replace(second=0, microsecond=0)
+def dispatch_to_quiet_sms(s, case_city: dict, starts, ends) -> tuple[dict, dict]:
+    """Team a's member (ta) gets a phone, quiet hours ``starts``–``ends`` and SMS for
+    dispatches; a normal and an urgent case are then dispatched to team a. Returns both."""
     with transaction(s) as conn:
         conn.execute(text("UPDATE app_user SET phone = '13800000001' WHERE username = 'ta'"))
         conn.execute(
@@ -320,6 +318,15 @@ def test_quiet_hours_hold_a_non_urgent_sms_until_their_end(case_city) -> None:
         for c in (calm, urgent):
             act(api, case_city["sub1_sup"], c["id"], "accept")
             act(api, case_city["sub1_sup"], c["id"], "dispatch", team_id=case_city["teams"]["a"])
+    return calm, urgent
+
+
+def test_quiet_hours_hold_a_non_urgent_sms_until_their_end(case_city) -> None:
+    s = case_city["settings"]
+    now_local = datetime.now(UTC).astimezone(zone(s))
+    starts = (now_local - timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    ends = (now_local + timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    calm, urgent = dispatch_to_quiet_sms(s, case_city, starts, ends)
     before = datetime.now(UTC)
     with transaction(s) as conn:
         fan_out_batch(conn, s, 100)
