@@ -74,11 +74,48 @@ def _serve(host: str, port: int, workers: int, healthcheck_seconds: float) -> No
     )
 
 
-def demo(seed: int = typer.Option(2026, help="Seed of the generator.")) -> None:
-    """Start the database, migrate, and load the demo city (idempotent)."""
+def demo(
+    seed: int = typer.Option(2026, help="Seed of the generator."),
+    city: bool = typer.Option(
+        False,
+        "--city",
+        help="All twelve Zhengzhou divisions with years of history, for benchmarks "
+        "(tens of minutes, several GB; demo/city.py).",
+    ),
+    cases: int = typer.Option(
+        10_000_000, min=0, help="With --city: cases over the whole city and all years."
+    ),
+    years: int = typer.Option(5, min=1, max=20, help="With --city: years of history."),
+    district: list[str] = typer.Option(
+        None, "--district", help="With --city: only this division code (repeatable)."
+    ),
+) -> None:
+    """Start the database, migrate, and load the demo city (idempotent). With ``--city``,
+    load every division of Zhengzhou with ``--cases`` cases over ``--years`` years."""
     settings = get_settings()
     cluster.start(settings)
     migrate.upgrade(settings)
+    if district and not city:
+        raise typer.BadParameter("only with --city", param_hint="--district")
+    if city:
+        from gis_service.demo.city import check_divisions, load_city
+
+        try:
+            check_divisions(district or [])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--district") from exc
+
+        with steps("city") as step:
+            city_result = load_city(
+                settings,
+                seed=seed,
+                cases_total=cases,
+                years=years,
+                only=district or None,
+                progress=step,
+            )
+        console.print(f"[green]{city_result.summary()}[/]")
+        return
     with steps("demo") as step:
         result = load_demo(settings, seed=seed, progress=step)
     console.print(f"[green]{result.summary()}[/]")

@@ -654,7 +654,7 @@ def _ints(values: np.ndarray) -> list[str]:
     return out
 
 
-def _drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
+def drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
     """Drop the foreign keys of the tables about to be bulk-loaded; return the statements
     that put them back (and check every row, in one join each, when they run)."""
     rows = conn.execute(
@@ -923,9 +923,10 @@ def generate_case_history(
     progress: Progress | None = None,
     tz: str = DEFAULT_TZ,
     bulk: bool | None = None,
+    days: int = 365,
 ) -> CaseHistory:
-    """n cases reported in the 365 days before ``end`` (default: the start of today,
-    local time), with their timelines when ``events``. Written in the caller's
+    """n cases reported in the ``days`` days (default a year) before ``end`` (default: the
+    start of today, local time), with their timelines when ``events``. Written in the caller's
     transaction; run seed_people first.
 
     ``bulk`` (default: when n >= 100,000) drops the foreign keys of cases and case_event
@@ -934,6 +935,8 @@ def generate_case_history(
     exclusive locks on those tables until the caller's transaction ends."""
     if n < 1:
         raise ValueError("n must be at least 1")
+    if days < 1:
+        raise ValueError("days must be at least 1")
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     zone = ZoneInfo(tz)
@@ -964,7 +967,8 @@ def generate_case_history(
 
     # -- when, what and where -------------------------------------------------------
     say(f"cases: drawing {n:,} reports")
-    days = [end_dt.date() - timedelta(days=365 - i) for i in range(365)]
+    span = days
+    days = [end_dt.date() - timedelta(days=span - i) for i in range(span)]
     day_start = np.array(
         [int(datetime.combine(d, dtime(0), tzinfo=zone).timestamp()) for d in days], dtype=np.int64
     )
@@ -1284,7 +1288,7 @@ def generate_case_history(
 
     restore: list[str] = []
     if bulk if bulk is not None else n >= BULK_FROM:
-        restore = _drop_foreign_keys(conn, ["cases", "case_event"] if events else ["cases"])
+        restore = drop_foreign_keys(conn, ["cases", "case_event"] if events else ["cases"])
     say(f"cases: writing {n:,} cases")
     _copy(
         conn,

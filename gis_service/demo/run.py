@@ -63,7 +63,18 @@ def boundaries_file() -> Path:
     return project_root() / "boundaries" / DISTRICTS_FILE
 
 
-def _frame(units: list[hierarchy.Unit]) -> gpd.GeoDataFrame:
+def import_districts(settings: Settings) -> ImportReport:
+    """Import (or refresh) the twelve Zhengzhou outlines, repaired (data/README.md)."""
+    return import_boundaries(
+        boundaries_file(),
+        BoundaryOptions(
+            level=Level.district, code_field="code", name_field="name", coord_sys=CoordSys.gcj02
+        ),
+        settings=settings,
+    )
+
+
+def units_frame(units: list[hierarchy.Unit]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {
             "code": [u.code for u in units],
@@ -94,15 +105,7 @@ def load_demo(
     rng = np.random.default_rng(seed)
 
     progress("districts: importing and repairing the Zhengzhou outlines")
-    result.reports.append(
-        import_boundaries(
-            boundaries_file(),
-            BoundaryOptions(
-                level=Level.district, code_field="code", name_field="name", coord_sys=CoordSys.gcj02
-            ),
-            settings=settings,
-        )
-    )
+    result.reports.append(import_districts(settings))
     with get_engine(settings).connect() as conn:
         name, wkb = conn.execute(
             text("SELECT name, ST_AsBinary(geom) FROM admin_unit WHERE code = :c"),
@@ -120,7 +123,7 @@ def load_demo(
         progress(f"grid: importing {level.value} units")
         result.reports.append(
             import_frame(
-                _frame(h.levels[level.value]),
+                units_frame(h.levels[level.value]),
                 BoundaryOptions(level=level),
                 filename=f"demo:{level.value}",
                 settings=settings,
