@@ -1,0 +1,215 @@
+"""The city at one and at ten million cases, in one run (issue 19, "Done when").
+
+Two databases built by ``gis-service demo --city`` (demo/city.py: the twelve Zhengzhou
+divisions, five years of history, timelines for the last year): ``gis_service_city_1m``
+with 1,000,000 cases and ``gis_service_city`` with 10,000,000. Each is built here when
+missing (the ten-million one takes about an hour on the 2-core VM). Against each, a fresh
+``gis-service serve --workers 1`` (tile cache off) is measured:
+
+- start-up: seconds from the process start until /healthz answers, and until the
+  statistics are ready (``stats_ready``); resident memory (MiB, the process and its
+  children: ``soak.rss_mib``) once ready and after the statistics and tiles have been used;
+- statistics: ``GET /api/v1/stats/resolution`` for the whole city by district, and for
+  金水区 by grid, over the last twelve months, as an administrator; p50 and p99 of 20;
+- tiles: the cases and units layers at zooms 12–16, 25 tiles each round the densest point
+  (benchmarks/tiles.py), uncached, sequential; p50 and p99;
+- reports: ``POST /api/v1/cases`` at REPORT_RATE (1,000/s) for CITY_REPORT_SECONDS (30 s)
+  from the separate load generator (benchmarks/loadgen.py), points in 金水区; p50 and p99.
+
+Targets (issue 19): report ≥ 1,000/s with p99 ≤ 50 ms; statistics p50 ≤ 300 ms; tiles p50
+≤ 10 ms; memory ≤ 1 GB and start-up ≤ 15 s, roughly flat from 1 M to 10 M.
+Environment: CITY_SIZES ("1000000,10000000"), CITY_REPORT_SECONDS (30), REPORT_RATE (1000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+from common import BIN, free_port, random_points, server
+from report_load import bench_user, loadgen
+from soak import rss_mib
+from sqlalchemy import text
+
+from gis_service.auth import sessions
+from gis_service.db import cluster, migrate
+from gis_service.db.engine import get_engine
+from gis_service.demo.city import load_city
+from gis_service.settings import Settings
+from tiles import ZOOMS, admin_token, measure, tiles_around
+
+SIZES = [int(s) for s in os.environ.get("CITY_SIZES", "1000000,10000000").split(",")]
+REPORT_SECONDS = float(os.environ.get("CITY_REPORT_SECONDS", "30"))
+RATE = float(os.environ.get("REPORT_RATE", "1000"))
+SECRET = "benchmark-secret-key-not-for-production-use-0123456789"
+
+
+def database(cases: int) -> Settings:
+    """The city database holding ``cases`` cases, built when missing."""
+    name = "gis_service_city" if cases == 10_000_000 else f"gis_service_city_{cases // 10**6}m"
+    settings = Settings(db_name=name, secret_key=SECRET)
+    cluster.start(settings)
+    cluster.ensure_database(settings, name)
+    migrate.upgrade(settings)
+    with get_engine(settings).connect() as conn:
+        have = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    if have < cases * 0.99:
+        print(f"building {name}: {cases:,} cases over the twelve divisions …", flush=True)
+        result = load_city(settings, cases_total=cases, progress=lambda m: print("  " + m))
+        print(f"  {result.summary()}")
+        with get_engine(settings).connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("VACUUM ANALYZE"))
+    return settings
+
+
+def pct(times: list[float]) -> tuple[float, float]:
+    ms = np.asarray(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def measure_city(settings: Settings) -> dict[str, object]:
+    out: dict[str, object] = {}
+    with get_engine(settings).connect() as conn:
+        out["cases"] = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    token = admin_token(settings)
+    auth = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    env = {
+        **os.environ,
+        "GIS_DB_NAME": settings.db_name,
+        "GIS_DB_PORT": str(settings.db_port),
+        "GIS_SECRET_KEY": SECRET,
+        "GIS_TILE_CACHE_SIZE": "0",
+    }
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(BIN / "gis-service"), "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=120) as client:
+            answered = None
+            while time.perf_counter() - started < 600:
+                try:
+                    r = client.get("/healthz")
+                    if r.status_code == 200:
+                        answered = answered or time.perf_counter() - started
+                        if r.json().get("stats_ready", True):
+                            break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise SystemExit("the server did not become ready in 600 s")
+            out["start_answer_s"] = answered
+            out["start_ready_s"] = time.perf_counter() - started
+            out["rss_ready_mib"] = rss_mib(proc.pid)[0]
+
+            to = date.today()
+            since = to - timedelta(days=365)
+            period = f"from={since}&to={to}"
+            for label, url in (
+                ("stats_city", f"/api/v1/stats/resolution?level=district&{period}"),
+                ("stats_grid", f"/api/v1/stats/resolution?level=grid&unit=410105&{period}"),
+            ):
+                client.get(url, headers=auth).raise_for_status()
+                times = []
+                for _ in range(20):
+                    t = time.perf_counter()
+                    client.get(url, headers=auth).raise_for_status()
+                    times.append(time.perf_counter() - t)
+                out[label] = pct(times)
+
+            tiles = tiles_around(settings)
+            for layer in ("units", "cases"):
+                times = []
+                for z in ZOOMS:
+                    urls = [f"/tiles/{layer}/{z}/{x}/{y}.pbf" for x, y in tiles[z]]
+                    measure(client, urls[:3], auth)
+                    times += measure(client, urls, auth)[0]
+                out[f"tiles_{layer}"] = pct(times)
+            out["rss_used_mib"] = rss_mib(proc.pid)[0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+    # reports, against a server of their own (the configuration report_load.py measures)
+
+    user = bench_user(settings)
+    report_token = sessions.issue_for(settings, user).access_token
+    points = random_points(settings, 50_000, seed=7)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(points, fh)
+    run = f"city{int(time.time())}"
+    with server(settings, workers=1, GIS_SECRET_KEY=SECRET) as srv:
+        loadgen(srv.port, report_token, fh.name, rate=500, seconds=5, connections=32, tag=run + "w")
+        r = loadgen(
+            srv.port,
+            report_token,
+            fh.name,
+            rate=RATE,
+            seconds=REPORT_SECONDS,
+            connections=32,
+            tag=run,
+        )
+    out["report"] = (r["rate"], r["p50"], r["p99"], r["errors"])
+    Path(fh.name).unlink()
+    return out
+
+
+def main() -> None:
+    load = os.getloadavg()[0]
+    print(
+        f"the city at scale — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"load average {load:.1f}, {os.cpu_count()} cores"
+    )
+    results = {n: measure_city(database(n)) for n in SIZES}
+    cols = [f"{results[n]['cases']:>14,}" for n in SIZES]
+    print(f"\n{'measure':<40}" + "".join(cols) + "   target")
+    rows = [
+        ("start-up: /healthz answers (s)", "start_answer_s", "{:.1f}", ""),
+        ("start-up: statistics ready (s)", "start_ready_s", "{:.1f}", "≤ 15"),
+        ("resident memory when ready (MiB)", "rss_ready_mib", "{:,.0f}", ""),
+        ("resident memory after use (MiB)", "rss_used_mib", "{:,.0f}", "≤ 1,024"),
+    ]
+    for label, key, f, target in rows:
+        print(f"{label:<40}" + "".join(f"{f.format(results[n][key]):>14}" for n in SIZES), target)
+    for label, key, target in (
+        ("statistics, city by district p50/p99 ms", "stats_city", "p50 ≤ 300"),
+        ("statistics, 金水区 by grid p50/p99 ms", "stats_grid", "p50 ≤ 300"),
+        ("tiles, cases p50/p99 ms (uncached)", "tiles_cases", "p50 ≤ 10"),
+        ("tiles, units p50/p99 ms (uncached)", "tiles_units", "p50 ≤ 10"),
+    ):
+        cells = "".join(
+            f"{'{:.1f}/{:.1f}'.format(*results[n][key]):>14}"
+            for n in SIZES  # type: ignore[str-format]
+        )
+        print(f"{label:<40}{cells}", target)
+    cells = "".join(
+        "{:>14}".format("{:.0f}/s {:.0f}/{:.0f}".format(*results[n]["report"][:3])) for n in SIZES
+    )
+    print(f"{'reports: rate, p50/p99 ms':<40}{cells}", "≥ 1,000/s, p99 ≤ 50")
+    print(
+        "\nsummary: "
+        + "; ".join(
+            f"{results[n]['cases']:,} cases: ready in {results[n]['start_ready_s']:.1f} s, "
+            f"{results[n]['rss_used_mib']:,.0f} MiB"
+            for n in SIZES
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
