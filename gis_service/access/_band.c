@@ -1,0 +1,407 @@
+/* The isochrone band tracer: the ground within a walk-off distance of sampled street
+ * points, traced on a grid (gis_service/access/isochrone.py documents the why and
+ * the measurements; docs/access.md the definition).
+ *
+ *   trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)
+ *
+ * x, y: float64 buffers of projected sample points. The grid has nx × ny cells of side
+ * `cell` from (x0, y0); every cell holding a sample is marked; the exact Euclidean
+ * distance transform (Felzenszwalb & Huttenlocher's lower envelope of parabolas, in whole
+ * cells, times `cell`) gives every cell centre its distance to the nearest marked cell
+ * centre; marching squares traces the line where that distance is `level`, interpolated
+ * linearly between cell centres (saddles resolved by the quad's mean value). Rings keep
+ * the inside on their left (shells counter-clockwise, holes clockwise, RFC 7946); each
+ * hole goes to the smallest shell holding it. Returns bytes: float64 (x, y) pairs, closed
+ * rings; int64 ring offsets into the pairs; int64 part offsets into the rings — shapely's
+ * ragged-array layout of one MultiPolygon.
+ *
+ * Plain C with the buffer protocol (no numpy headers): it builds with the compiler alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAR 0x3fffffff
+
+typedef struct {
+    double *xy;
+    Py_ssize_t n, cap;
+} Points;
+
+static int push(Points *p, double x, double y) {
+    if (p->n == p->cap) {
+        Py_ssize_t cap = p->cap ? 2 * p->cap : 1024;
+        double *xy = realloc(p->xy, (size_t)cap * 2 * sizeof(double));
+        if (!xy) return -1;
+        p->xy = xy;
+        p->cap = cap;
+    }
+    p->xy[2 * p->n] = x;
+    p->xy[2 * p->n + 1] = y;
+    p->n++;
+    return 0;
+}
+
+/* in place: every cell's squared distance, in cells², to the nearest marked cell (0 in
+ * `g`), exact up to `cap` cells (a cell farther reads FAR2): columns first, then the
+ * lower envelope of the parabolas (j - q)² + g(q)² along each row. `f`, `z`, `v`: row
+ * scratch of nx, nx + 1, nx. */
+#define FAR2 0x7fffffff
+static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
+                               int32_t *f, double *z, int32_t *v) {
+    for (Py_ssize_t i = 1; i < ny; i++) {
+        int32_t *row = g + i * nx, *prev = row - nx;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t up = prev[j] + 1;
+            row[j] = row[j] < up ? row[j] : up;
+        }
+    }
+    for (Py_ssize_t i = ny - 2; i >= 0; i--) {
+        int32_t *row = g + i * nx, *next = row + nx;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t down = next[j] + 1;
+            row[j] = row[j] < down ? row[j] : down;
+        }
+    }
+    for (Py_ssize_t i = 0; i < ny; i++) {
+        int32_t *row = g + i * nx;
+        Py_ssize_t k = -1;
+        for (Py_ssize_t q = 0; q < nx; q++) {
+            int32_t gq = row[q];
+            if (gq > cap) continue; /* too far to matter at the level */
+            int32_t fq = gq * gq;
+            f[q] = fq;
+            double s = -INFINITY;
+            while (k >= 0) {
+                int32_t p = v[k];
+                s = (double)((fq + (int32_t)(q * q)) - (f[p] + (int32_t)(p * p))) /
+                    (double)(2 * (q - p));
+                if (s > z[k]) break;
+                k--;
+            }
+            if (k < 0) s = -INFINITY;
+            v[++k] = (int32_t)q;
+            z[k] = s;
+        }
+        if (k < 0) {
+            for (Py_ssize_t j = 0; j < nx; j++) row[j] = FAR2;
+            continue;
+        }
+        z[k + 1] = INFINITY;
+        Py_ssize_t m = 0;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            while (z[m + 1] < (double)j) m++;
+            int32_t d = (int32_t)j - v[m];
+            row[j] = d * d + f[v[m]];
+        }
+    }
+}
+
+/* the distance of a cell centre in metres from its squared distance in cells² */
+static inline double height(int32_t d2, double cell) {
+    return d2 >= FAR2 ? INFINITY : cell * sqrt((double)d2);
+}
+
+static double ring_area(const double *xy, Py_ssize_t a, Py_ssize_t b) {
+    double s = 0;
+    for (Py_ssize_t i = a; i < b - 1; i++)
+        s += xy[2 * i] * xy[2 * i + 3] - xy[2 * i + 2] * xy[2 * i + 1];
+    return s / 2;
+}
+
+static int inside_ring(const double *xy, Py_ssize_t a, Py_ssize_t b, double px, double py) {
+    int in = 0;
+    for (Py_ssize_t i = a, j = b - 2; i < b - 1; j = i++) {
+        double xi = xy[2 * i], yi = xy[2 * i + 1], xj = xy[2 * j], yj = xy[2 * j + 1];
+        if ((yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) in = !in;
+    }
+    return in;
+}
+
+static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bx, by;
+    double x0, y0, cell, level;
+    Py_ssize_t nx, ny;
+    if (!PyArg_ParseTuple(args, "y*y*dddnnd", &bx, &by, &x0, &y0, &cell, &nx, &ny, &level))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = bx.len / (Py_ssize_t)sizeof(double);
+    const double *px = bx.buf, *py = by.buf;
+    Py_ssize_t cells = nx * ny;
+    int32_t *g = NULL, *next = NULL, *starts = NULL, *f = NULL, *v = NULL;
+    uint8_t *in = NULL;
+    double *z = NULL;
+    int64_t *ring_end = NULL, *order = NULL, *owner = NULL;
+    double *area = NULL;
+    Points pts = {0};
+    Py_ssize_t nstart = 0, nrings = 0;
+    if (by.len != bx.len || nx < 2 || ny < 2 || cell <= 0 || nx * ny >= 0x3fffffff) {
+        PyErr_SetString(PyExc_ValueError, "trace: x and y differ in length or the grid is empty");
+        goto done;
+    }
+    g = malloc((size_t)cells * sizeof(int32_t));
+    in = malloc((size_t)cells);
+    v = malloc((size_t)nx * sizeof(int32_t));
+    z = malloc((size_t)(nx + 1) * sizeof(double));
+    f = malloc((size_t)nx * sizeof(int32_t));
+    /* crossing edges: horizontal (i, j)–(i, j+1) at i*nx + j, vertical (i, j)–(i+1, j)
+     * at cells + i*nx + j; next[e] is the edge where the ring that enters the quad
+     * through edge e leaves it (-1 once followed) */
+    next = malloc((size_t)2 * cells * sizeof(int32_t));
+    starts = malloc((size_t)2 * cells * sizeof(int32_t));
+    if (!g || !in || !v || !z || !f || !next || !starts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < cells; c++) g[c] = FAR;
+    for (Py_ssize_t s = 0; s < count; s++) {
+        /* truncation toward zero, as numpy's astype(int64) */
+        Py_ssize_t j = (Py_ssize_t)((px[s] - x0) / cell), i = (Py_ssize_t)((py[s] - y0) / cell);
+        if (i >= 0 && i < ny && j >= 0 && j < nx) g[i * nx + j] = 0;
+    }
+    /* a cell next to one within the level lies within level + 1 cell: farther distances
+     * are never interpolated, only known to be outside */
+    double reach = level / cell;
+    int32_t cap = (int32_t)(reach + 2.0);
+    int32_t level2 = (int32_t)floor(reach * reach); /* squared distances are whole */
+    Py_BEGIN_ALLOW_THREADS;
+    distance_transform(g, nx, ny, cap, f, z, v);
+    for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
+    Py_END_ALLOW_THREADS;
+
+    /* marching squares: corners counter-clockwise (i,j) (i,j+1) (i+1,j+1) (i+1,j); edge k
+     * joins corner k and k+1; a piece of outline enters through every quad edge where
+     * inside turns outside (counter-clockwise) and leaves through the next edge where
+     * outside turns inside, or — a saddle whose mean is outside — through the edge just
+     * before its corner: the inside stays on the left */
+    for (Py_ssize_t i = 0; i + 1 < ny; i++) {
+        const uint8_t *r0 = in + i * nx, *r1 = r0 + nx;
+        for (Py_ssize_t j = 0; j + 1 < nx; j++) {
+            if (j + 8 <= nx) { /* eight columns alike in both rows: seven quads to skip */
+                uint64_t w0, w1;
+                memcpy(&w0, r0 + j, 8);
+                memcpy(&w1, r1 + j, 8);
+                if (w0 == w1 && (w0 == 0 || w0 == 0x0101010101010101ULL)) {
+                    j += 6;
+                    continue;
+                }
+            }
+            int code = r0[j] | r0[j + 1] << 1 | r1[j + 1] << 2 | r1[j] << 3;
+            if (code == 0 || code == 15) continue;
+            int c4[4] = {r0[j], r0[j + 1], r1[j + 1], r1[j]};
+            int32_t edge[4] = {(int32_t)(i * nx + j), (int32_t)(cells + i * nx + j + 1),
+                               (int32_t)((i + 1) * nx + j), (int32_t)(cells + i * nx + j)};
+            int saddle = code == 5 || code == 10, mean_in = 0;
+            if (saddle) {
+                const int32_t *d0 = g + i * nx + j, *d1 = d0 + nx;
+                mean_in = (height(d0[0], cell) + height(d0[1], cell) + height(d1[0], cell) +
+                           height(d1[1], cell)) / 4 <= level;
+            }
+            for (int k = 0; k < 4; k++) {
+                if (!(c4[k] && !c4[(k + 1) & 3])) continue;
+                int m;
+                if (saddle && !mean_in)
+                    m = (k + 3) & 3;
+                else
+                    for (m = (k + 1) & 3; !(!c4[m] && c4[(m + 1) & 3]); m = (m + 1) & 3) {
+                    }
+                next[edge[k]] = edge[m];
+                starts[nstart++] = edge[k];
+            }
+        }
+    }
+    /* follow the pieces into rings */
+    ring_end = malloc((size_t)(nstart + 1) * sizeof(int64_t));
+    if (!ring_end) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < nstart; s++) {
+        int32_t e0 = starts[s];
+        if (next[e0] < 0) continue;
+        Py_ssize_t first = pts.n;
+        int32_t e = e0;
+        do {
+            int horizontal = e < cells;
+            int32_t sl = horizontal ? e : e - (int32_t)cells;
+            Py_ssize_t i = sl / nx, j = sl % nx;
+            double za = height(g[sl], cell), ax = x0 + (j + 0.5) * cell,
+                   ay = y0 + (i + 0.5) * cell;
+            double x, y;
+            if (horizontal) { /* (i, j) → (i, j+1) */
+                x = ax + (level - za) / (height(g[sl + 1], cell) - za) * cell;
+                y = ay;
+            } else { /* (i, j) → (i+1, j) */
+                x = ax;
+                y = ay + (level - za) / (height(g[sl + nx], cell) - za) * cell;
+            }
+            if (push(&pts, x, y)) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            int32_t after = next[e];
+            next[e] = -1;
+            e = after;
+        } while (e != e0 && e >= 0);
+        if (push(&pts, pts.xy[2 * first], pts.xy[2 * first + 1])) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        ring_end[nrings++] = pts.n;
+    }
+    /* shells (counter-clockwise) and the holes each holds */
+    area = malloc((size_t)(nrings + 1) * sizeof(double));
+    owner = malloc((size_t)(nrings + 1) * sizeof(int64_t));
+    order = malloc((size_t)(nrings + 1) * sizeof(int64_t));
+    if (!area || !owner || !order) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nrings; r++) {
+        Py_ssize_t a = r ? ring_end[r - 1] : 0;
+        area[r] = ring_area(pts.xy, a, ring_end[r]);
+        owner[r] = -1;
+    }
+    for (Py_ssize_t h = 0; h < nrings; h++) {
+        if (area[h] >= 0) continue;
+        Py_ssize_t ha = h ? ring_end[h - 1] : 0;
+        double hx = pts.xy[2 * ha], hy = pts.xy[2 * ha + 1];
+        double best = INFINITY;
+        for (Py_ssize_t r = 0; r < nrings; r++) {
+            if (area[r] <= 0 || area[r] >= best || area[r] < -area[h]) continue;
+            Py_ssize_t a = r ? ring_end[r - 1] : 0;
+            if (inside_ring(pts.xy, a, ring_end[r], hx, hy)) {
+                best = area[r];
+                owner[h] = r;
+            }
+        }
+    }
+    /* output: each shell, then its holes */
+    Py_ssize_t nshell = 0, nout = 0, ncoord = 0;
+    for (Py_ssize_t r = 0; r < nrings; r++) {
+        if (area[r] <= 0) continue;
+        nshell++;
+        order[nout++] = r;
+        for (Py_ssize_t h = 0; h < nrings; h++)
+            if (owner[h] == r) order[nout++] = h;
+    }
+    for (Py_ssize_t o = 0; o < nout; o++) {
+        Py_ssize_t r = order[o];
+        ncoord += ring_end[r] - (r ? ring_end[r - 1] : 0);
+    }
+    PyObject *coords = PyBytes_FromStringAndSize(NULL, ncoord * 2 * (Py_ssize_t)sizeof(double));
+    PyObject *roff = PyBytes_FromStringAndSize(NULL, (nout + 1) * (Py_ssize_t)sizeof(int64_t));
+    PyObject *poff = PyBytes_FromStringAndSize(NULL, (nshell + 1) * (Py_ssize_t)sizeof(int64_t));
+    if (!coords || !roff || !poff) {
+        Py_XDECREF(coords);
+        Py_XDECREF(roff);
+        Py_XDECREF(poff);
+        goto done;
+    }
+    double *cout = (double *)PyBytes_AS_STRING(coords);
+    int64_t *ro = (int64_t *)PyBytes_AS_STRING(roff), *po = (int64_t *)PyBytes_AS_STRING(poff);
+    Py_ssize_t at = 0, np_ = 0;
+    ro[0] = 0;
+    for (Py_ssize_t o = 0; o < nout; o++) {
+        Py_ssize_t r = order[o], a = r ? ring_end[r - 1] : 0, b = ring_end[r];
+        if (area[r] > 0) po[np_++] = o;
+        memcpy(cout + 2 * at, pts.xy + 2 * a, (size_t)(b - a) * 2 * sizeof(double));
+        at += b - a;
+        ro[o + 1] = at;
+    }
+    po[np_] = nout;
+    result = Py_BuildValue("NNN", coords, roff, poff);
+done:
+    PyBuffer_Release(&bx);
+    PyBuffer_Release(&by);
+    free(g);
+    free(in);
+    free(v);
+    free(z);
+    free(f);
+    free(next);
+    free(starts);
+    free(ring_end);
+    free(area);
+    free(owner);
+    free(order);
+    free(pts.xy);
+    return result;
+}
+
+/* sample(edge, f0, f1, step, offset, along, coords) -> (x, y): points every `step` metres
+ * (at most; evenly, both ends included) along the stretch f0..f1 (fractions of the
+ * projected length) of each edge, walking its vertices in order. int64 edge and offset,
+ * float64 f0, f1, along and coords ((p, 2), row-major); returns two float64 bytes. */
+static PyObject *sample(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer be, b0, b1, bo, ba, bc;
+    double step;
+    if (!PyArg_ParseTuple(args, "y*y*y*dy*y*y*", &be, &b0, &b1, &step, &bo, &ba, &bc))
+        return NULL;
+    PyObject *result = NULL, *xs = NULL, *ys = NULL;
+    const int64_t *edge = be.buf, *offset = bo.buf;
+    const double *f0 = b0.buf, *f1 = b1.buf, *along = ba.buf, *xy = bc.buf;
+    Py_ssize_t n = be.len / 8, edges = bo.len / 8 - 1, total = 0;
+    if (b0.len != be.len || b1.len != be.len || !(step > 0)) {
+        PyErr_SetString(PyExc_ValueError, "sample: edge, f0 and f1 differ in length or step <= 0");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t k = edge[i];
+        if (k < 0 || k >= edges || offset[k + 1] - offset[k] < 2) {
+            PyErr_SetString(PyExc_ValueError, "sample: an edge outside the graph");
+            goto done;
+        }
+        double len = along[offset[k + 1] - 1], span = (f1[i] - f0[i]) * len;
+        double c = ceil(span / step);
+        total += (c > 1 ? (Py_ssize_t)c : 1) + 1;
+    }
+    xs = PyBytes_FromStringAndSize(NULL, total * 8);
+    ys = PyBytes_FromStringAndSize(NULL, total * 8);
+    if (!xs || !ys) goto done;
+    double *ox = (double *)PyBytes_AS_STRING(xs), *oy = (double *)PyBytes_AS_STRING(ys);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t k = edge[i], idx = offset[k], last = offset[k + 1] - 2;
+        double len = along[offset[k + 1] - 1], s0 = f0[i] * len, span = f1[i] * len - s0;
+        double c = ceil(span / step);
+        Py_ssize_t count = (c > 1 ? (Py_ssize_t)c : 1) + 1;
+        for (Py_ssize_t j = 0; j < count; j++) {
+            double s = s0 + span * ((double)j / (double)(count - 1));
+            while (idx < last && along[idx + 1] < s) idx++;
+            double a0 = along[idx], seg = along[idx + 1] - a0;
+            double t = seg > 0 ? (s - a0) / seg : 0.0;
+            t = t < 0 ? 0 : (t > 1 ? 1 : t);
+            const double *p = xy + 2 * idx;
+            ox[at] = p[0] + (p[2] - p[0]) * t;
+            oy[at] = p[1] + (p[3] - p[1]) * t;
+            at++;
+        }
+    }
+    result = Py_BuildValue("OO", xs, ys);
+done:
+    Py_XDECREF(xs);
+    Py_XDECREF(ys);
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&b0);
+    PyBuffer_Release(&b1);
+    PyBuffer_Release(&bo);
+    PyBuffer_Release(&ba);
+    PyBuffer_Release(&bc);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"sample", sample, METH_VARARGS,
+     "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
+    {"trace", trace, METH_VARARGS,
+     "trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_band",
+                                    "The isochrone band tracer (see _band.c).", -1, methods};
+
+PyMODINIT_FUNC PyInit__band(void) { return PyModule_Create(&module); }
