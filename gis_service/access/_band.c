@@ -394,7 +394,260 @@ done:
     return result;
 }
 
+static double segment_distance2(const double *p, const double *a, const double *b) {
+    double dx = b[0] - a[0], dy = b[1] - a[1], l2 = dx * dx + dy * dy;
+    double t = l2 > 0 ? ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2 : 0.0;
+    t = t < 0 ? 0 : (t > 1 ? 1 : t);
+    double ex = a[0] + t * dx - p[0], ey = a[1] + t * dy - p[1];
+    return ex * ex + ey * ey;
+}
+
+/* simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed):
+ * Douglas–Peucker within `tolerance` on each closed ring from its first vertex (as GEOS's
+ * plain simplifier on a closed line: no vertex moves farther than the tolerance); a ring
+ * that would fall below four vertices keeps its own, and `collapsed` counts those of more
+ * than `short` vertices. float64 (p, 2) coords, int64 offsets in, the same as bytes out. */
+static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bc, br;
+    double tolerance;
+    Py_ssize_t shortest, collapsed = 0;
+    if (!PyArg_ParseTuple(args, "y*y*dn", &bc, &br, &tolerance, &shortest)) return NULL;
+    PyObject *result = NULL, *co = NULL, *ro = NULL;
+    const double *xy = bc.buf;
+    const int64_t *off = br.buf;
+    Py_ssize_t nring = br.len / 8 - 1, n = bc.len / 16;
+    uint8_t *keep = NULL;
+    int64_t *stack = NULL;
+    if (nring < 0 || (nring > 0 && (off[0] != 0 || off[nring] != n))) {
+        PyErr_SetString(PyExc_ValueError, "simplify: ring offsets do not fit the coordinates");
+        goto done;
+    }
+    keep = calloc((size_t)n + 1, 1);
+    stack = malloc(((size_t)n + 1) * 2 * sizeof(int64_t));
+    if (!keep || !stack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double tol2 = tolerance * tolerance;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t r = 0; r < nring; r++) {
+        int64_t a = off[r], b = off[r + 1] - 1, kept = 0;
+        if (b - a < 3) {
+            for (int64_t i = a; i <= b; i++) keep[i] = 1;
+            total += b - a + 1;
+            continue;
+        }
+        keep[a] = keep[b] = 1;
+        Py_ssize_t top = 0;
+        stack[top++] = a;
+        stack[top++] = b;
+        while (top) {
+            int64_t hi = stack[--top], lo = stack[--top], far = -1;
+            double worst = tol2;
+            for (int64_t i = lo + 1; i < hi; i++) {
+                double d = segment_distance2(xy + 2 * i, xy + 2 * lo, xy + 2 * hi);
+                if (d > worst) {
+                    worst = d;
+                    far = i;
+                }
+            }
+            if (far >= 0) {
+                keep[far] = 1;
+                stack[top++] = lo;
+                stack[top++] = far;
+                stack[top++] = far;
+                stack[top++] = hi;
+            }
+        }
+        for (int64_t i = a; i <= b; i++) kept += keep[i];
+        if (kept < 4) {
+            collapsed += b - a + 1 > shortest;
+            for (int64_t i = a; i <= b; i++) keep[i] = 1;
+            kept = b - a + 1;
+        }
+        total += kept;
+    }
+    co = PyBytes_FromStringAndSize(NULL, total * 16);
+    ro = PyBytes_FromStringAndSize(NULL, (nring + 1) * 8);
+    if (!co || !ro) goto done;
+    double *out = (double *)PyBytes_AS_STRING(co);
+    int64_t *oo = (int64_t *)PyBytes_AS_STRING(ro);
+    Py_ssize_t at = 0;
+    oo[0] = 0;
+    for (Py_ssize_t r = 0; r < nring; r++) {
+        for (int64_t i = off[r]; i < off[r + 1]; i++)
+            if (keep[i]) {
+                out[2 * at] = xy[2 * i];
+                out[2 * at + 1] = xy[2 * i + 1];
+                at++;
+            }
+        oo[r + 1] = at;
+    }
+    result = Py_BuildValue("OOn", co, ro, collapsed);
+done:
+    Py_XDECREF(co);
+    Py_XDECREF(ro);
+    free(keep);
+    free(stack);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&br);
+    return result;
+}
+
+/* search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget)
+ *   -> (nodes, dist, pred)
+ * Dijkstra from virtual sources (graph node `source[i]` entered at `source_cost[i]`)
+ * over the graph's CSR adjacency (out-arcs of node u: arc_order[out_ptr[u]:out_ptr[u+1]],
+ * each to arc_to at arc_cost), bounded by `budget`: every node reached within it once,
+ * in the order settled, its distance and the node it was reached from (-1: a source).
+ * int64 arrays in (float64 costs), int64 / float64 / int64 bytes out. The nodes seen are
+ * found through one int32 slot per graph node (calloc: the kernel zeroes only the pages
+ * a search touches), so the cost follows the reached area, not the graph. */
+typedef struct {
+    double key;
+    int32_t at;
+} Entry;
+
+typedef struct {
+    int32_t *slot; /* per graph node: 1 + its place below, 0 unseen */
+    int64_t *node, *pred;
+    double *dist;
+    uint8_t *done;
+    Py_ssize_t n, cap;
+    Entry *heap;
+    Py_ssize_t hn, hcap;
+} Search;
+
+/* node v reached at d from `from`: recorded and queued unless known as near; -1 no memory */
+static int reach(Search *S, int64_t v, double d, int64_t from) {
+    int32_t s = S->slot[v];
+    if (s && (S->done[s - 1] || S->dist[s - 1] <= d)) return 0;
+    if (!s) {
+        if (S->n == S->cap) {
+            Py_ssize_t cap = 2 * S->cap;
+            int64_t *n2 = realloc(S->node, (size_t)cap * sizeof(int64_t));
+            if (n2) S->node = n2;
+            int64_t *p2 = realloc(S->pred, (size_t)cap * sizeof(int64_t));
+            if (p2) S->pred = p2;
+            double *d2 = realloc(S->dist, (size_t)cap * sizeof(double));
+            if (d2) S->dist = d2;
+            uint8_t *o2 = realloc(S->done, (size_t)cap);
+            if (o2) S->done = o2;
+            if (!n2 || !p2 || !d2 || !o2) return -1;
+            S->cap = cap;
+        }
+        S->node[S->n] = v;
+        S->done[S->n] = 0;
+        s = (int32_t)(++S->n);
+        S->slot[v] = s;
+    }
+    S->dist[s - 1] = d;
+    S->pred[s - 1] = from;
+    if (S->hn == S->hcap) {
+        Entry *h2 = realloc(S->heap, (size_t)(2 * S->hcap) * sizeof(Entry));
+        if (!h2) return -1;
+        S->heap = h2;
+        S->hcap *= 2;
+    }
+    Py_ssize_t k = S->hn++;
+    while (k > 0 && S->heap[(k - 1) / 2].key > d) { /* sift up */
+        S->heap[k] = S->heap[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    S->heap[k].key = d;
+    S->heap[k].at = s - 1;
+    return 0;
+}
+
+static Entry pop(Search *S) {
+    Entry top = S->heap[0], last = S->heap[--S->hn];
+    Py_ssize_t k = 0, hn = S->hn;
+    for (;;) { /* sift the last entry down from the root */
+        Py_ssize_t c = 2 * k + 1;
+        if (c >= hn) break;
+        if (c + 1 < hn && S->heap[c + 1].key < S->heap[c].key) c++;
+        if (S->heap[c].key >= last.key) break;
+        S->heap[k] = S->heap[c];
+        k = c;
+    }
+    if (hn > 0) S->heap[k] = last;
+    return top;
+}
+
+static PyObject *search(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bp, bo, bt, bc, bs, bsc;
+    double budget;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*d", &bp, &bo, &bt, &bc, &bs, &bsc, &budget))
+        return NULL;
+    PyObject *result = NULL, *on = NULL, *od = NULL, *op = NULL;
+    const int64_t *out_ptr = bp.buf, *arc_order = bo.buf, *arc_to = bt.buf, *source = bs.buf;
+    const double *arc_cost = bc.buf, *source_cost = bsc.buf;
+    Py_ssize_t nodes = bp.len / 8 - 1, nsrc = bs.len / 8;
+    Search S = {0};
+    if (nodes < 1 || nodes >= 0x7fffffff || bt.len != bo.len || bc.len != bo.len ||
+        bsc.len != bs.len) {
+        PyErr_SetString(PyExc_ValueError, "search: arrays of the graph or sources disagree");
+        goto done;
+    }
+    S.cap = S.hcap = 1024;
+    S.slot = calloc((size_t)nodes, sizeof(int32_t));
+    S.node = malloc((size_t)S.cap * sizeof(int64_t));
+    S.pred = malloc((size_t)S.cap * sizeof(int64_t));
+    S.dist = malloc((size_t)S.cap * sizeof(double));
+    S.done = malloc((size_t)S.cap);
+    S.heap = malloc((size_t)S.hcap * sizeof(Entry));
+    if (!S.slot || !S.node || !S.pred || !S.dist || !S.done || !S.heap) goto nomem;
+    for (Py_ssize_t i = 0; i < nsrc; i++) {
+        if (source[i] < 0 || source[i] >= nodes) {
+            PyErr_SetString(PyExc_ValueError, "search: a source outside the graph");
+            goto done;
+        }
+        if (source_cost[i] <= budget && reach(&S, source[i], source_cost[i], -1)) goto nomem;
+    }
+    while (S.hn > 0) {
+        Entry top = pop(&S);
+        if (S.done[top.at] || top.key > S.dist[top.at]) continue;
+        S.done[top.at] = 1;
+        int64_t u = S.node[top.at];
+        double du = S.dist[top.at];
+        for (int64_t a = out_ptr[u]; a < out_ptr[u + 1]; a++) {
+            int64_t arc = arc_order[a];
+            double dw = du + arc_cost[arc];
+            if (dw <= budget && reach(&S, arc_to[arc], dw, u)) goto nomem;
+        }
+    }
+    on = PyBytes_FromStringAndSize((const char *)S.node, S.n * 8);
+    od = PyBytes_FromStringAndSize((const char *)S.dist, S.n * 8);
+    op = PyBytes_FromStringAndSize((const char *)S.pred, S.n * 8);
+    if (on && od && op) result = Py_BuildValue("OOO", on, od, op);
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    Py_XDECREF(on);
+    Py_XDECREF(od);
+    Py_XDECREF(op);
+    free(S.slot);
+    free(S.node);
+    free(S.pred);
+    free(S.dist);
+    free(S.done);
+    free(S.heap);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bo);
+    PyBuffer_Release(&bt);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bsc);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"search", search, METH_VARARGS,
+     "search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget) -> "
+     "(nodes, dist, pred) bytes"},
+    {"simplify", simplify, METH_VARARGS,
+     "simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed)"},
     {"sample", sample, METH_VARARGS,
      "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
     {"trace", trace, METH_VARARGS,

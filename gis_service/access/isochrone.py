@@ -227,6 +227,19 @@ def coordinate_decimals(cell_m: float) -> int:
     return min(7, max(4, math.ceil(math.log10(4 * M_PER_DEGREE / cell))))
 
 
+def ragged(poly: MultiPolygon) -> tuple[F, I, I]:
+    """A MultiPolygon's vertices (p, 2), its rings' offsets into them and its parts'
+    offsets into the rings (shapely's ragged-array layout), from four vectorized GEOS
+    calls: ``shapely.to_ragged_array`` takes 0.18 ms of Python for the same."""
+    parts = shapely.get_parts(poly)
+    rings = shapely.get_rings(parts)
+    ring_at = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum(shapely.get_num_coordinates(rings), out=ring_at[1:])
+    part_at = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(shapely.get_num_interior_rings(parts) + 1, out=part_at[1:])
+    return shapely.get_coordinates(rings), ring_at, part_at
+
+
 def denoised(poly: MultiPolygon, denoise: float) -> MultiPolygon:
     """Valhalla's ``denoise``: every ring — island or hole — whose area is less than
     ``denoise`` × the area of the largest outer ring is dropped (a dropped hole is filled).
@@ -251,6 +264,25 @@ def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
     TopologyPreservingSimplifier: rings neither cross nor vanish)."""
     if tolerance <= 0 or poly.is_empty:
         return poly
+    # the usual case in one compiled pass (_band.simplify: plain Douglas–Peucker ring by
+    # ring, a short ring that would collapse keeps its trace) and one validity check by
+    # GEOS: 0.3 ms where the checks ring by ring below take 1.2 ms. A long ring that
+    # collapses, or an invalid result, takes the way below.
+    coords, ring_at, part_at = ragged(poly)
+    xy, ring_end, collapsed = _band.simplify(
+        np.ascontiguousarray(coords, dtype=np.float64),
+        ring_at,
+        tolerance,
+        SHORT_RING_VERTICES,
+    )
+    if not collapsed:
+        quick = shapely.from_ragged_array(
+            shapely.GeometryType.MULTIPOLYGON,
+            np.frombuffer(xy, dtype=np.float64).reshape(-1, 2),
+            (np.frombuffer(ring_end, dtype=np.int64), part_at, np.array([0, len(part_at) - 1])),
+        )[0]
+        if shapely.is_valid(quick):
+            return quick
     # plain Douglas–Peucker, ring by ring, each ring a closed line from its first vertex
     # (so no vertex moves farther than the tolerance), is ten times faster than GEOS's
     # topology-preserving variant, which takes over where a ring would collapse, cross
