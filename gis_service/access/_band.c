@@ -1,8 +1,14 @@
-/* The isochrone band tracer: the ground within a walk-off distance of sampled street
- * points, traced on a grid (gis_service/access/isochrone.py documents the why and
- * the measurements; docs/access.md the definition).
+/* The compiled core of walking isochrones (why and what it measured:
+ * gis_service/access/isochrone.py's docstring; the definition: docs/access.md).
  *
- *   trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)
+ *   search(...)   Dijkstra from a snapped origin over the graph's CSR adjacency, bounded
+ *                 by the budget (search.search_from);
+ *   sample(...)   points along the reached parts of streets (isochrone.sample_pieces);
+ *   trace(...)    the band round those points on a grid: cell marking, exact distance
+ *                 transform, marching squares, holes given to their islands;
+ *   simplify(...) Douglas–Peucker ring by ring (isochrone.generalized).
+ *
+ * trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)
  *
  * x, y: float64 buffers of projected sample points. The grid has nx × ny cells of side
  * `cell` from (x0, y0); every cell holding a sample is marked; the exact Euclidean
@@ -655,6 +661,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_band",
-                                    "The isochrone band tracer (see _band.c).", -1, methods};
+                                    "The compiled core of walking isochrones (see _band.c).", -1, methods};
 
 PyMODINIT_FUNC PyInit__band(void) { return PyModule_Create(&module); }

@@ -13,9 +13,11 @@ transform and the tracing are this product's core and were 55–65 % of an answe
 time through the ``edt`` package and contourpy (3 × 1.2 ms + 3 × 0.9 ms of 13.6 ms for
 5/10/15 minutes on the demo, 2026-12-01): the kernel does all three in one pass over
 the grid — whole-cell squared distances, only as far as the band reaches, no float
-image, uniform runs of the grid skipped eight cells at a time — 7.4 → 3.1 M instructions
-a contour (callgrind), 7.5 → about 1 ms CPU for the three contours, on the same points
-and grid, the same outline (area IoU with contourpy's ≥ 0.9999998).
+image, uniform runs of the grid skipped eight cells at a time — 15.6 → 3.3 M
+instructions a contour (callgrind, the demo), 7.5 → about 1 ms CPU for the three
+contours, on the same points and grid, the same outline (area IoU with contourpy's
+≥ 0.9999998; tests/test_access_outline.py holds it). The same module samples the reached
+streets, runs the bounded search (search.py) and the default Douglas–Peucker pass.
 
 One pass for every contour (issue 17): the streets are cut and sampled once, ring by ring
 (the part reached within the first budget, then what the second adds, …), each sample
