@@ -51,7 +51,8 @@ system:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# the compiled isochrone kernel (setup.py) is rebuilt when its source changes
+$(STAMP): pyproject.toml setup.py gis_service/access/_band.c
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -33,6 +33,7 @@ from access import origins, settings_for  # noqa: E402
 
 
 def profile(scale: str, samples: int) -> dict:
+    from gis_service.access.routes import GEOJSON, _json
     from gis_service.access.service import DEFAULT_WALK_OFF_M, isochrone, metres
     from gis_service.access.store import EngineCache
     from gis_service.db.engine import get_engine
@@ -53,10 +54,10 @@ def profile(scale: str, samples: int) -> dict:
             inner.append(time.perf_counter() - t)
             inner_cpu.append(time.process_time() - c)
             t, c = time.perf_counter(), time.process_time()
-            text = json.dumps(isochrone(engine, lon, lat, minutes), separators=(",", ":"))
+            text = _json(isochrone(engine, lon, lat, minutes), GEOJSON).body
             whole.append(time.perf_counter() - t)
             whole_cpu.append(time.process_time() - c)
-            size.append(len(text.encode()) / 1024)
+            size.append(len(text) / 1024)
         out[name] = {
             "answer_p50_ms": round(float(np.percentile(whole, 50)) * 1000, 1),
             "answer_p90_ms": round(float(np.percentile(whole, 90)) * 1000, 1),

@@ -63,11 +63,14 @@ class AccessEngine:
         walk_off: float,
         resolution: float | None = None,
         max_access: float = MAX_ACCESS_M,
+        origin: Snapped | None = None,
     ) -> list[Contour]:
         """One polygon per budget (projected), in the order of ``distances``, from one
         pass: one search to the largest budget, the reached streets cut and sampled once
-        (isochrone.reached_samples), then each contour traced on its own grid."""
-        origin = self.snap(lon, lat)
+        (isochrone.reached_samples), then each contour traced on its own grid. ``origin``:
+        (lon, lat) snapped already (``snap``), when the caller has it."""
+        if origin is None:
+            origin = self.snap(lon, lat)
         x, y = (np.atleast_1d(v) for v in self.project(lon, lat))
         if float(origin.leg[0]) > max_access:
             return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
@@ -55,9 +56,13 @@ WalkSpeedParam = Annotated[float, Query(gt=0, le=service.MAX_SPEED_KMH)]
 
 
 def _json(body: Any, media_type: str = "application/json") -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type=media_type
-    )
+    """The body as compact UTF-8 JSON: orjson (an isochrone's coordinates in a tenth of
+    json's time, 0.55 → 0.05 ms for 5/10/15 minutes), json for what orjson refuses."""
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # orjson.JSONEncodeError: e.g. keys that are not strings
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(text, media_type=media_type)
 
 
 def parse_minutes(text: str) -> list[float]:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.access.bounds import check_grid
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
-from gis_service.access.isochrone import as_lines, coordinate_decimals, shaped
+from gis_service.access.isochrone import as_lines, coordinate_decimals, ragged, shaped
 from gis_service.errors import InvalidInput, NotFound, OutsideCoverage
 from gis_service.service_points.service import check_vocab, kind_filter
 
@@ -44,10 +44,15 @@ def wgs84_outline(engine: AccessEngine, poly: MultiPolygon, decimals: int) -> Mu
     """A projected outline in WGS-84 with its coordinates rounded to ``decimals`` of a
     degree, and still valid: where rounding pinched a ring (a few hundredths of the
     outlines), GEOS snap-rounds it to the same grid instead (``set_precision``)."""
-    wgs = shapely.transform(poly, _to_wgs84(engine))
-    rounded = shapely.transform(wgs, lambda xy: np.round(xy, decimals))
+    if poly.is_empty:
+        return MultiPolygon()
+    xy, ring_at, part_at = ragged(poly)
+    lonlat = _to_wgs84(engine)(xy)
+    offsets = (ring_at, part_at, np.array([0, len(part_at) - 1]))
+    rounded = shapely.from_ragged_array(_MULTIPOLYGON, np.round(lonlat, decimals), offsets)[0]
     if shapely.is_valid(rounded):
         return rounded
+    wgs = shapely.from_ragged_array(_MULTIPOLYGON, lonlat, offsets)[0]
     snapped = shapely.set_precision(wgs, 10.0**-decimals)
     if isinstance(snapped, MultiPolygon):
         return snapped
@@ -71,7 +76,11 @@ def geojson_geometry(geom, decimals: int) -> dict[str, Any]:
     kind = shapely.get_type_id(geom)
     if kind not in _NESTING:
         return mapping(shapely.transform(geom, lambda xy: np.round(xy, decimals)))
-    _, coords, offsets = shapely.to_ragged_array([geom])
+    if kind == 6 and not geom.is_empty:  # the outlines: without to_ragged_array's overhead
+        coords, ring_at, part_at = ragged(geom)
+        offsets = (ring_at, part_at, np.array([0, len(part_at) - 1]))
+    else:
+        _, coords, offsets = shapely.to_ragged_array([geom])
     nested: list = np.round(coords, decimals).tolist() if len(coords) else []
     # innermost first: points → lines/rings → polygons; the last level is the one geometry
     for level in offsets[:-1]:
@@ -79,6 +88,7 @@ def geojson_geometry(geom, decimals: int) -> dict[str, Any]:
     return {"type": _NESTING[kind], "coordinates": nested}
 
 
+_MULTIPOLYGON = shapely.GeometryType.MULTIPOLYGON
 #: GEOS type id → GeoJSON type of the geometries written through one array
 _NESTING = {1: "LineString", 3: "Polygon", 5: "MultiLineString", 6: "MultiPolygon"}
 
@@ -122,7 +132,9 @@ def isochrone(
             "walking network: there is no data to draw an isochrone from",
             field="lon",
         )
-    contours = engine.isochrones(lon, lat, distances, walk_off_m, resolution_m, max_access_m)
+    contours = engine.isochrones(
+        lon, lat, distances, walk_off_m, resolution_m, max_access_m, origin=origin
+    )
     features = []
     for m, c in zip(minutes, contours, strict=True):
         # a circle (method euclidean) is exact: only an asked generalization applies

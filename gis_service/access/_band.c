@@ -1,0 +1,666 @@
+/* The compiled core of walking isochrones (why and what it measured:
+ * gis_service/access/isochrone.py's docstring; the definition: docs/access.md).
+ *
+ *   search(...)   Dijkstra from a snapped origin over the graph's CSR adjacency, bounded
+ *                 by the budget (search.search_from);
+ *   sample(...)   points along the reached parts of streets (isochrone.sample_pieces);
+ *   trace(...)    the band round those points on a grid: cell marking, exact distance
+ *                 transform, marching squares, holes given to their islands;
+ *   simplify(...) Douglas–Peucker ring by ring (isochrone.generalized).
+ *
+ * trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)
+ *
+ * x, y: float64 buffers of projected sample points. The grid has nx × ny cells of side
+ * `cell` from (x0, y0); every cell holding a sample is marked; the exact Euclidean
+ * distance transform (Felzenszwalb & Huttenlocher's lower envelope of parabolas, in whole
+ * cells, times `cell`) gives every cell centre its distance to the nearest marked cell
+ * centre; marching squares traces the line where that distance is `level`, interpolated
+ * linearly between cell centres (saddles resolved by the quad's mean value). Rings keep
+ * the inside on their left (shells counter-clockwise, holes clockwise, RFC 7946); each
+ * hole goes to the smallest shell holding it. Returns bytes: float64 (x, y) pairs, closed
+ * rings; int64 ring offsets into the pairs; int64 part offsets into the rings — shapely's
+ * ragged-array layout of one MultiPolygon.
+ *
+ * Plain C with the buffer protocol (no numpy headers): it builds with the compiler alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAR 0x3fffffff
+
+typedef struct {
+    double *xy;
+    Py_ssize_t n, cap;
+} Points;
+
+static int push(Points *p, double x, double y) {
+    if (p->n == p->cap) {
+        Py_ssize_t cap = p->cap ? 2 * p->cap : 1024;
+        double *xy = realloc(p->xy, (size_t)cap * 2 * sizeof(double));
+        if (!xy) return -1;
+        p->xy = xy;
+        p->cap = cap;
+    }
+    p->xy[2 * p->n] = x;
+    p->xy[2 * p->n + 1] = y;
+    p->n++;
+    return 0;
+}
+
+/* in place: every cell's squared distance, in cells², to the nearest marked cell (0 in
+ * `g`), exact up to `cap` cells (a cell farther reads FAR2): columns first, then the
+ * lower envelope of the parabolas (j - q)² + g(q)² along each row. `f`, `z`, `v`: row
+ * scratch of nx, nx + 1, nx. */
+#define FAR2 0x7fffffff
+static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
+                               int32_t *f, double *z, int32_t *v) {
+    for (Py_ssize_t i = 1; i < ny; i++) {
+        int32_t *row = g + i * nx, *prev = row - nx;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t up = prev[j] + 1;
+            row[j] = row[j] < up ? row[j] : up;
+        }
+    }
+    for (Py_ssize_t i = ny - 2; i >= 0; i--) {
+        int32_t *row = g + i * nx, *next = row + nx;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t down = next[j] + 1;
+            row[j] = row[j] < down ? row[j] : down;
+        }
+    }
+    for (Py_ssize_t i = 0; i < ny; i++) {
+        int32_t *row = g + i * nx;
+        Py_ssize_t k = -1;
+        for (Py_ssize_t q = 0; q < nx; q++) {
+            int32_t gq = row[q];
+            if (gq > cap) continue; /* too far to matter at the level */
+            int32_t fq = gq * gq;
+            f[q] = fq;
+            double s = -INFINITY;
+            while (k >= 0) {
+                int32_t p = v[k];
+                s = (double)((fq + (int32_t)(q * q)) - (f[p] + (int32_t)(p * p))) /
+                    (double)(2 * (q - p));
+                if (s > z[k]) break;
+                k--;
+            }
+            if (k < 0) s = -INFINITY;
+            v[++k] = (int32_t)q;
+            z[k] = s;
+        }
+        if (k < 0) {
+            for (Py_ssize_t j = 0; j < nx; j++) row[j] = FAR2;
+            continue;
+        }
+        z[k + 1] = INFINITY;
+        Py_ssize_t m = 0;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            while (z[m + 1] < (double)j) m++;
+            int32_t d = (int32_t)j - v[m];
+            row[j] = d * d + f[v[m]];
+        }
+    }
+}
+
+/* the distance of a cell centre in metres from its squared distance in cells² */
+static inline double height(int32_t d2, double cell) {
+    return d2 >= FAR2 ? INFINITY : cell * sqrt((double)d2);
+}
+
+static double ring_area(const double *xy, Py_ssize_t a, Py_ssize_t b) {
+    double s = 0;
+    for (Py_ssize_t i = a; i < b - 1; i++)
+        s += xy[2 * i] * xy[2 * i + 3] - xy[2 * i + 2] * xy[2 * i + 1];
+    return s / 2;
+}
+
+static int inside_ring(const double *xy, Py_ssize_t a, Py_ssize_t b, double px, double py) {
+    int in = 0;
+    for (Py_ssize_t i = a, j = b - 2; i < b - 1; j = i++) {
+        double xi = xy[2 * i], yi = xy[2 * i + 1], xj = xy[2 * j], yj = xy[2 * j + 1];
+        if ((yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) in = !in;
+    }
+    return in;
+}
+
+static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bx, by;
+    double x0, y0, cell, level;
+    Py_ssize_t nx, ny;
+    if (!PyArg_ParseTuple(args, "y*y*dddnnd", &bx, &by, &x0, &y0, &cell, &nx, &ny, &level))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = bx.len / (Py_ssize_t)sizeof(double);
+    const double *px = bx.buf, *py = by.buf;
+    Py_ssize_t cells = nx * ny;
+    int32_t *g = NULL, *next = NULL, *starts = NULL, *f = NULL, *v = NULL;
+    uint8_t *in = NULL;
+    double *z = NULL;
+    int64_t *ring_end = NULL, *order = NULL, *owner = NULL;
+    double *area = NULL;
+    Points pts = {0};
+    Py_ssize_t nstart = 0, nrings = 0;
+    if (by.len != bx.len || nx < 2 || ny < 2 || cell <= 0 || nx * ny >= 0x3fffffff) {
+        PyErr_SetString(PyExc_ValueError, "trace: x and y differ in length or the grid is empty");
+        goto done;
+    }
+    g = malloc((size_t)cells * sizeof(int32_t));
+    in = malloc((size_t)cells);
+    v = malloc((size_t)nx * sizeof(int32_t));
+    z = malloc((size_t)(nx + 1) * sizeof(double));
+    f = malloc((size_t)nx * sizeof(int32_t));
+    /* crossing edges: horizontal (i, j)–(i, j+1) at i*nx + j, vertical (i, j)–(i+1, j)
+     * at cells + i*nx + j; next[e] is the edge where the ring that enters the quad
+     * through edge e leaves it (-1 once followed) */
+    next = malloc((size_t)2 * cells * sizeof(int32_t));
+    starts = malloc((size_t)2 * cells * sizeof(int32_t));
+    if (!g || !in || !v || !z || !f || !next || !starts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < cells; c++) g[c] = FAR;
+    for (Py_ssize_t s = 0; s < count; s++) {
+        /* truncation toward zero, as numpy's astype(int64) */
+        Py_ssize_t j = (Py_ssize_t)((px[s] - x0) / cell), i = (Py_ssize_t)((py[s] - y0) / cell);
+        if (i >= 0 && i < ny && j >= 0 && j < nx) g[i * nx + j] = 0;
+    }
+    /* a cell next to one within the level lies within level + 1 cell: farther distances
+     * are never interpolated, only known to be outside */
+    double reach = level / cell;
+    int32_t cap = (int32_t)(reach + 2.0);
+    int32_t level2 = (int32_t)floor(reach * reach); /* squared distances are whole */
+    Py_BEGIN_ALLOW_THREADS;
+    distance_transform(g, nx, ny, cap, f, z, v);
+    for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
+    Py_END_ALLOW_THREADS;
+
+    /* marching squares: corners counter-clockwise (i,j) (i,j+1) (i+1,j+1) (i+1,j); edge k
+     * joins corner k and k+1; a piece of outline enters through every quad edge where
+     * inside turns outside (counter-clockwise) and leaves through the next edge where
+     * outside turns inside, or — a saddle whose mean is outside — through the edge just
+     * before its corner: the inside stays on the left */
+    for (Py_ssize_t i = 0; i + 1 < ny; i++) {
+        const uint8_t *r0 = in + i * nx, *r1 = r0 + nx;
+        for (Py_ssize_t j = 0; j + 1 < nx; j++) {
+            if (j + 8 <= nx) { /* eight columns alike in both rows: seven quads to skip */
+                uint64_t w0, w1;
+                memcpy(&w0, r0 + j, 8);
+                memcpy(&w1, r1 + j, 8);
+                if (w0 == w1 && (w0 == 0 || w0 == 0x0101010101010101ULL)) {
+                    j += 6;
+                    continue;
+                }
+            }
+            int code = r0[j] | r0[j + 1] << 1 | r1[j + 1] << 2 | r1[j] << 3;
+            if (code == 0 || code == 15) continue;
+            int c4[4] = {r0[j], r0[j + 1], r1[j + 1], r1[j]};
+            int32_t edge[4] = {(int32_t)(i * nx + j), (int32_t)(cells + i * nx + j + 1),
+                               (int32_t)((i + 1) * nx + j), (int32_t)(cells + i * nx + j)};
+            int saddle = code == 5 || code == 10, mean_in = 0;
+            if (saddle) {
+                const int32_t *d0 = g + i * nx + j, *d1 = d0 + nx;
+                mean_in = (height(d0[0], cell) + height(d0[1], cell) + height(d1[0], cell) +
+                           height(d1[1], cell)) / 4 <= level;
+            }
+            for (int k = 0; k < 4; k++) {
+                if (!(c4[k] && !c4[(k + 1) & 3])) continue;
+                int m;
+                if (saddle && !mean_in)
+                    m = (k + 3) & 3;
+                else
+                    for (m = (k + 1) & 3; !(!c4[m] && c4[(m + 1) & 3]); m = (m + 1) & 3) {
+                    }
+                next[edge[k]] = edge[m];
+                starts[nstart++] = edge[k];
+            }
+        }
+    }
+    /* follow the pieces into rings */
+    ring_end = malloc((size_t)(nstart + 1) * sizeof(int64_t));
+    if (!ring_end) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < nstart; s++) {
+        int32_t e0 = starts[s];
+        if (next[e0] < 0) continue;
+        Py_ssize_t first = pts.n;
+        int32_t e = e0;
+        do {
+            int horizontal = e < cells;
+            int32_t sl = horizontal ? e : e - (int32_t)cells;
+            Py_ssize_t i = sl / nx, j = sl % nx;
+            double za = height(g[sl], cell), ax = x0 + (j + 0.5) * cell,
+                   ay = y0 + (i + 0.5) * cell;
+            double x, y;
+            if (horizontal) { /* (i, j) → (i, j+1) */
+                x = ax + (level - za) / (height(g[sl + 1], cell) - za) * cell;
+                y = ay;
+            } else { /* (i, j) → (i+1, j) */
+                x = ax;
+                y = ay + (level - za) / (height(g[sl + nx], cell) - za) * cell;
+            }
+            if (push(&pts, x, y)) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            int32_t after = next[e];
+            next[e] = -1;
+            e = after;
+        } while (e != e0 && e >= 0);
+        if (push(&pts, pts.xy[2 * first], pts.xy[2 * first + 1])) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        ring_end[nrings++] = pts.n;
+    }
+    /* shells (counter-clockwise) and the holes each holds */
+    area = malloc((size_t)(nrings + 1) * sizeof(double));
+    owner = malloc((size_t)(nrings + 1) * sizeof(int64_t));
+    order = malloc((size_t)(nrings + 1) * sizeof(int64_t));
+    if (!area || !owner || !order) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nrings; r++) {
+        Py_ssize_t a = r ? ring_end[r - 1] : 0;
+        area[r] = ring_area(pts.xy, a, ring_end[r]);
+        owner[r] = -1;
+    }
+    for (Py_ssize_t h = 0; h < nrings; h++) {
+        if (area[h] >= 0) continue;
+        Py_ssize_t ha = h ? ring_end[h - 1] : 0;
+        double hx = pts.xy[2 * ha], hy = pts.xy[2 * ha + 1];
+        double best = INFINITY;
+        for (Py_ssize_t r = 0; r < nrings; r++) {
+            if (area[r] <= 0 || area[r] >= best || area[r] < -area[h]) continue;
+            Py_ssize_t a = r ? ring_end[r - 1] : 0;
+            if (inside_ring(pts.xy, a, ring_end[r], hx, hy)) {
+                best = area[r];
+                owner[h] = r;
+            }
+        }
+    }
+    /* output: each shell, then its holes */
+    Py_ssize_t nshell = 0, nout = 0, ncoord = 0;
+    for (Py_ssize_t r = 0; r < nrings; r++) {
+        if (area[r] <= 0) continue;
+        nshell++;
+        order[nout++] = r;
+        for (Py_ssize_t h = 0; h < nrings; h++)
+            if (owner[h] == r) order[nout++] = h;
+    }
+    for (Py_ssize_t o = 0; o < nout; o++) {
+        Py_ssize_t r = order[o];
+        ncoord += ring_end[r] - (r ? ring_end[r - 1] : 0);
+    }
+    PyObject *coords = PyBytes_FromStringAndSize(NULL, ncoord * 2 * (Py_ssize_t)sizeof(double));
+    PyObject *roff = PyBytes_FromStringAndSize(NULL, (nout + 1) * (Py_ssize_t)sizeof(int64_t));
+    PyObject *poff = PyBytes_FromStringAndSize(NULL, (nshell + 1) * (Py_ssize_t)sizeof(int64_t));
+    if (!coords || !roff || !poff) {
+        Py_XDECREF(coords);
+        Py_XDECREF(roff);
+        Py_XDECREF(poff);
+        goto done;
+    }
+    double *cout = (double *)PyBytes_AS_STRING(coords);
+    int64_t *ro = (int64_t *)PyBytes_AS_STRING(roff), *po = (int64_t *)PyBytes_AS_STRING(poff);
+    Py_ssize_t at = 0, np_ = 0;
+    ro[0] = 0;
+    for (Py_ssize_t o = 0; o < nout; o++) {
+        Py_ssize_t r = order[o], a = r ? ring_end[r - 1] : 0, b = ring_end[r];
+        if (area[r] > 0) po[np_++] = o;
+        memcpy(cout + 2 * at, pts.xy + 2 * a, (size_t)(b - a) * 2 * sizeof(double));
+        at += b - a;
+        ro[o + 1] = at;
+    }
+    po[np_] = nout;
+    result = Py_BuildValue("NNN", coords, roff, poff);
+done:
+    PyBuffer_Release(&bx);
+    PyBuffer_Release(&by);
+    free(g);
+    free(in);
+    free(v);
+    free(z);
+    free(f);
+    free(next);
+    free(starts);
+    free(ring_end);
+    free(area);
+    free(owner);
+    free(order);
+    free(pts.xy);
+    return result;
+}
+
+/* sample(edge, f0, f1, step, offset, along, coords) -> (x, y): points every `step` metres
+ * (at most; evenly, both ends included) along the stretch f0..f1 (fractions of the
+ * projected length) of each edge, walking its vertices in order. int64 edge and offset,
+ * float64 f0, f1, along and coords ((p, 2), row-major); returns two float64 bytes. */
+static PyObject *sample(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer be, b0, b1, bo, ba, bc;
+    double step;
+    if (!PyArg_ParseTuple(args, "y*y*y*dy*y*y*", &be, &b0, &b1, &step, &bo, &ba, &bc))
+        return NULL;
+    PyObject *result = NULL, *xs = NULL, *ys = NULL;
+    const int64_t *edge = be.buf, *offset = bo.buf;
+    const double *f0 = b0.buf, *f1 = b1.buf, *along = ba.buf, *xy = bc.buf;
+    Py_ssize_t n = be.len / 8, edges = bo.len / 8 - 1, total = 0;
+    if (b0.len != be.len || b1.len != be.len || !(step > 0)) {
+        PyErr_SetString(PyExc_ValueError, "sample: edge, f0 and f1 differ in length or step <= 0");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t k = edge[i];
+        if (k < 0 || k >= edges || offset[k + 1] - offset[k] < 2) {
+            PyErr_SetString(PyExc_ValueError, "sample: an edge outside the graph");
+            goto done;
+        }
+        double len = along[offset[k + 1] - 1], span = (f1[i] - f0[i]) * len;
+        double c = ceil(span / step);
+        total += (c > 1 ? (Py_ssize_t)c : 1) + 1;
+    }
+    xs = PyBytes_FromStringAndSize(NULL, total * 8);
+    ys = PyBytes_FromStringAndSize(NULL, total * 8);
+    if (!xs || !ys) goto done;
+    double *ox = (double *)PyBytes_AS_STRING(xs), *oy = (double *)PyBytes_AS_STRING(ys);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t k = edge[i], idx = offset[k], last = offset[k + 1] - 2;
+        double len = along[offset[k + 1] - 1], s0 = f0[i] * len, span = f1[i] * len - s0;
+        double c = ceil(span / step);
+        Py_ssize_t count = (c > 1 ? (Py_ssize_t)c : 1) + 1;
+        for (Py_ssize_t j = 0; j < count; j++) {
+            double s = s0 + span * ((double)j / (double)(count - 1));
+            while (idx < last && along[idx + 1] < s) idx++;
+            double a0 = along[idx], seg = along[idx + 1] - a0;
+            double t = seg > 0 ? (s - a0) / seg : 0.0;
+            t = t < 0 ? 0 : (t > 1 ? 1 : t);
+            const double *p = xy + 2 * idx;
+            ox[at] = p[0] + (p[2] - p[0]) * t;
+            oy[at] = p[1] + (p[3] - p[1]) * t;
+            at++;
+        }
+    }
+    result = Py_BuildValue("OO", xs, ys);
+done:
+    Py_XDECREF(xs);
+    Py_XDECREF(ys);
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&b0);
+    PyBuffer_Release(&b1);
+    PyBuffer_Release(&bo);
+    PyBuffer_Release(&ba);
+    PyBuffer_Release(&bc);
+    return result;
+}
+
+static double segment_distance2(const double *p, const double *a, const double *b) {
+    double dx = b[0] - a[0], dy = b[1] - a[1], l2 = dx * dx + dy * dy;
+    double t = l2 > 0 ? ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2 : 0.0;
+    t = t < 0 ? 0 : (t > 1 ? 1 : t);
+    double ex = a[0] + t * dx - p[0], ey = a[1] + t * dy - p[1];
+    return ex * ex + ey * ey;
+}
+
+/* simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed):
+ * Douglas–Peucker within `tolerance` on each closed ring from its first vertex (as GEOS's
+ * plain simplifier on a closed line: no vertex moves farther than the tolerance); a ring
+ * that would fall below four vertices keeps its own, and `collapsed` counts those of more
+ * than `short` vertices. float64 (p, 2) coords, int64 offsets in, the same as bytes out. */
+static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bc, br;
+    double tolerance;
+    Py_ssize_t shortest, collapsed = 0;
+    if (!PyArg_ParseTuple(args, "y*y*dn", &bc, &br, &tolerance, &shortest)) return NULL;
+    PyObject *result = NULL, *co = NULL, *ro = NULL;
+    const double *xy = bc.buf;
+    const int64_t *off = br.buf;
+    Py_ssize_t nring = br.len / 8 - 1, n = bc.len / 16;
+    uint8_t *keep = NULL;
+    int64_t *stack = NULL;
+    if (nring < 0 || (nring > 0 && (off[0] != 0 || off[nring] != n))) {
+        PyErr_SetString(PyExc_ValueError, "simplify: ring offsets do not fit the coordinates");
+        goto done;
+    }
+    keep = calloc((size_t)n + 1, 1);
+    stack = malloc(((size_t)n + 1) * 2 * sizeof(int64_t));
+    if (!keep || !stack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double tol2 = tolerance * tolerance;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t r = 0; r < nring; r++) {
+        int64_t a = off[r], b = off[r + 1] - 1, kept = 0;
+        if (b - a < 3) {
+            for (int64_t i = a; i <= b; i++) keep[i] = 1;
+            total += b - a + 1;
+            continue;
+        }
+        keep[a] = keep[b] = 1;
+        Py_ssize_t top = 0;
+        stack[top++] = a;
+        stack[top++] = b;
+        while (top) {
+            int64_t hi = stack[--top], lo = stack[--top], far = -1;
+            double worst = tol2;
+            for (int64_t i = lo + 1; i < hi; i++) {
+                double d = segment_distance2(xy + 2 * i, xy + 2 * lo, xy + 2 * hi);
+                if (d > worst) {
+                    worst = d;
+                    far = i;
+                }
+            }
+            if (far >= 0) {
+                keep[far] = 1;
+                stack[top++] = lo;
+                stack[top++] = far;
+                stack[top++] = far;
+                stack[top++] = hi;
+            }
+        }
+        for (int64_t i = a; i <= b; i++) kept += keep[i];
+        if (kept < 4) {
+            collapsed += b - a + 1 > shortest;
+            for (int64_t i = a; i <= b; i++) keep[i] = 1;
+            kept = b - a + 1;
+        }
+        total += kept;
+    }
+    co = PyBytes_FromStringAndSize(NULL, total * 16);
+    ro = PyBytes_FromStringAndSize(NULL, (nring + 1) * 8);
+    if (!co || !ro) goto done;
+    double *out = (double *)PyBytes_AS_STRING(co);
+    int64_t *oo = (int64_t *)PyBytes_AS_STRING(ro);
+    Py_ssize_t at = 0;
+    oo[0] = 0;
+    for (Py_ssize_t r = 0; r < nring; r++) {
+        for (int64_t i = off[r]; i < off[r + 1]; i++)
+            if (keep[i]) {
+                out[2 * at] = xy[2 * i];
+                out[2 * at + 1] = xy[2 * i + 1];
+                at++;
+            }
+        oo[r + 1] = at;
+    }
+    result = Py_BuildValue("OOn", co, ro, collapsed);
+done:
+    Py_XDECREF(co);
+    Py_XDECREF(ro);
+    free(keep);
+    free(stack);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&br);
+    return result;
+}
+
+/* search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget)
+ *   -> (nodes, dist, pred)
+ * Dijkstra from virtual sources (graph node `source[i]` entered at `source_cost[i]`)
+ * over the graph's CSR adjacency (out-arcs of node u: arc_order[out_ptr[u]:out_ptr[u+1]],
+ * each to arc_to at arc_cost), bounded by `budget`: every node reached within it once,
+ * in the order settled, its distance and the node it was reached from (-1: a source).
+ * int64 arrays in (float64 costs), int64 / float64 / int64 bytes out. The nodes seen are
+ * found through one int32 slot per graph node (calloc: the kernel zeroes only the pages
+ * a search touches), so the cost follows the reached area, not the graph. */
+typedef struct {
+    double key;
+    int32_t at;
+} Entry;
+
+typedef struct {
+    int32_t *slot; /* per graph node: 1 + its place below, 0 unseen */
+    int64_t *node, *pred;
+    double *dist;
+    uint8_t *done;
+    Py_ssize_t n, cap;
+    Entry *heap;
+    Py_ssize_t hn, hcap;
+} Search;
+
+/* node v reached at d from `from`: recorded and queued unless known as near; -1 no memory */
+static int reach(Search *S, int64_t v, double d, int64_t from) {
+    int32_t s = S->slot[v];
+    if (s && (S->done[s - 1] || S->dist[s - 1] <= d)) return 0;
+    if (!s) {
+        if (S->n == S->cap) {
+            Py_ssize_t cap = 2 * S->cap;
+            int64_t *n2 = realloc(S->node, (size_t)cap * sizeof(int64_t));
+            if (n2) S->node = n2;
+            int64_t *p2 = realloc(S->pred, (size_t)cap * sizeof(int64_t));
+            if (p2) S->pred = p2;
+            double *d2 = realloc(S->dist, (size_t)cap * sizeof(double));
+            if (d2) S->dist = d2;
+            uint8_t *o2 = realloc(S->done, (size_t)cap);
+            if (o2) S->done = o2;
+            if (!n2 || !p2 || !d2 || !o2) return -1;
+            S->cap = cap;
+        }
+        S->node[S->n] = v;
+        S->done[S->n] = 0;
+        s = (int32_t)(++S->n);
+        S->slot[v] = s;
+    }
+    S->dist[s - 1] = d;
+    S->pred[s - 1] = from;
+    if (S->hn == S->hcap) {
+        Entry *h2 = realloc(S->heap, (size_t)(2 * S->hcap) * sizeof(Entry));
+        if (!h2) return -1;
+        S->heap = h2;
+        S->hcap *= 2;
+    }
+    Py_ssize_t k = S->hn++;
+    while (k > 0 && S->heap[(k - 1) / 2].key > d) { /* sift up */
+        S->heap[k] = S->heap[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    S->heap[k].key = d;
+    S->heap[k].at = s - 1;
+    return 0;
+}
+
+static Entry pop(Search *S) {
+    Entry top = S->heap[0], last = S->heap[--S->hn];
+    Py_ssize_t k = 0, hn = S->hn;
+    for (;;) { /* sift the last entry down from the root */
+        Py_ssize_t c = 2 * k + 1;
+        if (c >= hn) break;
+        if (c + 1 < hn && S->heap[c + 1].key < S->heap[c].key) c++;
+        if (S->heap[c].key >= last.key) break;
+        S->heap[k] = S->heap[c];
+        k = c;
+    }
+    if (hn > 0) S->heap[k] = last;
+    return top;
+}
+
+static PyObject *search(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bp, bo, bt, bc, bs, bsc;
+    double budget;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*d", &bp, &bo, &bt, &bc, &bs, &bsc, &budget))
+        return NULL;
+    PyObject *result = NULL, *on = NULL, *od = NULL, *op = NULL;
+    const int64_t *out_ptr = bp.buf, *arc_order = bo.buf, *arc_to = bt.buf, *source = bs.buf;
+    const double *arc_cost = bc.buf, *source_cost = bsc.buf;
+    Py_ssize_t nodes = bp.len / 8 - 1, nsrc = bs.len / 8;
+    Search S = {0};
+    if (nodes < 1 || nodes >= 0x7fffffff || bt.len != bo.len || bc.len != bo.len ||
+        bsc.len != bs.len) {
+        PyErr_SetString(PyExc_ValueError, "search: arrays of the graph or sources disagree");
+        goto done;
+    }
+    S.cap = S.hcap = 1024;
+    S.slot = calloc((size_t)nodes, sizeof(int32_t));
+    S.node = malloc((size_t)S.cap * sizeof(int64_t));
+    S.pred = malloc((size_t)S.cap * sizeof(int64_t));
+    S.dist = malloc((size_t)S.cap * sizeof(double));
+    S.done = malloc((size_t)S.cap);
+    S.heap = malloc((size_t)S.hcap * sizeof(Entry));
+    if (!S.slot || !S.node || !S.pred || !S.dist || !S.done || !S.heap) goto nomem;
+    for (Py_ssize_t i = 0; i < nsrc; i++) {
+        if (source[i] < 0 || source[i] >= nodes) {
+            PyErr_SetString(PyExc_ValueError, "search: a source outside the graph");
+            goto done;
+        }
+        if (source_cost[i] <= budget && reach(&S, source[i], source_cost[i], -1)) goto nomem;
+    }
+    while (S.hn > 0) {
+        Entry top = pop(&S);
+        if (S.done[top.at] || top.key > S.dist[top.at]) continue;
+        S.done[top.at] = 1;
+        int64_t u = S.node[top.at];
+        double du = S.dist[top.at];
+        for (int64_t a = out_ptr[u]; a < out_ptr[u + 1]; a++) {
+            int64_t arc = arc_order[a];
+            double dw = du + arc_cost[arc];
+            if (dw <= budget && reach(&S, arc_to[arc], dw, u)) goto nomem;
+        }
+    }
+    on = PyBytes_FromStringAndSize((const char *)S.node, S.n * 8);
+    od = PyBytes_FromStringAndSize((const char *)S.dist, S.n * 8);
+    op = PyBytes_FromStringAndSize((const char *)S.pred, S.n * 8);
+    if (on && od && op) result = Py_BuildValue("OOO", on, od, op);
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    Py_XDECREF(on);
+    Py_XDECREF(od);
+    Py_XDECREF(op);
+    free(S.slot);
+    free(S.node);
+    free(S.pred);
+    free(S.dist);
+    free(S.done);
+    free(S.heap);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bo);
+    PyBuffer_Release(&bt);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bsc);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"search", search, METH_VARARGS,
+     "search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget) -> "
+     "(nodes, dist, pred) bytes"},
+    {"simplify", simplify, METH_VARARGS,
+     "simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed)"},
+    {"sample", sample, METH_VARARGS,
+     "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
+    {"trace", trace, METH_VARARGS,
+     "trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_band",
+                                    "The compiled core of walking isochrones (see _band.c).", -1, methods};
+
+PyMODINIT_FUNC PyInit__band(void) { return PyModule_Create(&module); }
