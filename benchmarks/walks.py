@@ -30,14 +30,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
+import re
 import sys
 import tempfile
 import time
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from common import pgbench, server
+from loadgen import Planned, http_post, launch
 from sqlalchemy import text
 
 from gis_service.auth import sessions
@@ -49,18 +53,19 @@ from gis_service.walks.rules import ENTRANCE_MAX_M, VISIT_RADIUS_M
 
 DB = "gis_service_bench_walks"
 SECRET = "benchmark-secret-key-not-for-production-use-0123456789"
-WORKERS = int(os.environ.get("WALK_WORKERS", "200"))
+WORKERS = int(os.environ.get("WALK_WORKERS", "5000"))
 SIDE = int(os.environ.get("WALK_GRIDS_SIDE", "10"))
-RATE = float(os.environ.get("WALK_RATE", "2000"))
-SECONDS = float(os.environ.get("WALK_SECONDS", "20"))
-CHUNK = int(os.environ.get("WALK_CHUNK", "10"))
-CONNECTIONS = int(os.environ.get("WALK_CONNECTIONS", "32"))
-SERVER_WORKERS = int(os.environ.get("WALK_SERVER_WORKERS", "1"))
+FIX_S = float(os.environ.get("WALK_FIX_S", "2.5"))
+SECONDS = float(os.environ.get("WALK_SECONDS", "60"))
+CONNECTIONS = int(os.environ.get("WALK_CONNECTIONS", "64"))
+#: production runs `gis-service serve --workers 2` (docs/deploy.md)
+SERVER_WORKERS = int(os.environ.get("WALK_SERVER_WORKERS", "2"))
 X0, Y0, CELL = 113.0, 34.0, 0.005
-FIX_SECONDS, STEP_M = 3.0, 4.0
-#: the warm-up's fixes start this many fixes (2.5 h) into the walks
-WARM_OFFSET = 3000
 M_PER_DEG_LAT = 111_195.0
+#: the phone's chunking rule, read from the phone app itself (web/mobile/walk.js)
+WALK_JS = (Path(__file__).parents[1] / "gis_service/web/mobile/walk.js").read_text()
+CHUNK_FIXES = int(re.search(r"const CHUNK_FIXES = (\d+);", WALK_JS).group(1))
+CHUNK_AGE_S = int(re.search(r"const CHUNK_AGE_MS = (\d+);", WALK_JS).group(1)) / 1000.0
 
 
 def grids() -> list[tuple[str, float, float]]:
@@ -139,116 +144,123 @@ def build(settings: Settings) -> None:
 
 
 def walkers(settings: Settings, start: datetime) -> list[dict]:
-    """WORKERS grid workers (accounts made by SQL), each with a running walk of a grid,
-    and their tokens: the load generator's records."""
+    """WORKERS grid workers (accounts made by SQL), each with a running walk of a grid
+    (started at ``start``), and their tokens: the load plan's records."""
     cells = grids()
-    out = []
     with transaction(settings) as conn:
         conn.execute(
             text("UPDATE walk SET status = 'ended', ended_at = now() WHERE status = 'running'")
         )
-    for i in range(WORKERS):
-        code, x, y = cells[i % len(cells)]
-        with transaction(settings) as conn:
-            user = dict(
-                conn.execute(
-                    text(
-                        "INSERT INTO app_user (username, password_hash, display_name, role, "
-                        "scopes) VALUES (:u, '!', :u, 'grid_worker', ARRAY[:g]) "
-                        "ON CONFLICT (username) DO UPDATE SET scopes = ARRAY[:g] "
-                        "RETURNING id, username, display_name, role, scopes, team_id, "
-                        "token_version"
-                    ),
-                    {"u": f"bench-walker-{i}", "g": code},
-                )
-                .mappings()
-                .one()
-            )
-            walk_id = conn.execute(
+        users = [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "INSERT INTO app_user (username, password_hash, display_name, role, scopes) "
+                    "SELECT 'bench-walker-' || i, '!', 'bench-walker-' || i, 'grid_worker', "
+                    "ARRAY[g] FROM unnest(CAST(:g AS text[])) WITH ORDINALITY AS u (g, i) "
+                    "ON CONFLICT (username) DO UPDATE SET scopes = EXCLUDED.scopes "
+                    "RETURNING id, username, display_name, role, scopes, team_id, token_version"
+                ),
+                {"g": [cells[i % len(cells)][0] for i in range(WORKERS)]},
+            ).mappings()
+        ]
+        users.sort(key=lambda u: int(u["username"].rsplit("-", 1)[1]))
+        walk_ids = (
+            conn.execute(
                 text(
                     "INSERT INTO walk (worker_id, grid_code, client_started_at) "
-                    "VALUES (:w, :g, :s) RETURNING id"
+                    "SELECT w, g, :s FROM unnest(CAST(:w AS integer[]), CAST(:g AS text[])) "
+                    "WITH ORDINALITY AS u (w, g, n) ORDER BY n RETURNING id"
                 ),
-                {"w": user["id"], "g": code, "s": start},
-            ).scalar_one()
-        token = sessions.issue_for(settings, user).access_token
-        # along the street through the grid's middle row
-        out.append(
-            {"token": token, "walk": walk_id, "lon": x, "lat": y + 0.002, "t0": start.timestamp()}
+                {"w": [u["id"] for u in users], "g": [u["scopes"][0] for u in users], "s": start},
+            )
+            .scalars()
+            .all()
         )
+        tokens = [sessions.start(conn, u, settings, "bearer").access_token for u in users]
+    out = []
+    for i, (token, walk_id) in enumerate(zip(tokens, walk_ids, strict=True)):
+        _, x, y = cells[i % len(cells)]
+        # along one of the grid's east-west streets
+        out.append({"token": token, "walk": walk_id, "lon": x, "lat": y + 0.001 * (i % 5)})
     return out
 
 
-def chunk_request(i: int, _token: str, tag: str, records: list[dict]) -> bytes:
-    """Request i of the load: the next chunk of walker i % n (loadgen.py's builder)."""
-    w = records[i % len(records)]
-    seq = i // len(records)
-    # the warm-up walks a later stretch of time, so its fixes are not the steady run's
-    base = WARM_OFFSET if tag.endswith("-warm") else 0
-    m_per_deg_lon = M_PER_DEG_LAT * math.cos(math.radians(w["lat"]))
-    points = []
-    for k in range(CHUNK):
-        n = base + seq * CHUNK + k
-        along = (n * STEP_M) % 450.0
-        t = datetime.fromtimestamp(w["t0"] + n * FIX_SECONDS, UTC)
-        points.append(
+def chunks(params: dict) -> Iterator[Planned]:
+    """loadgen.py's plan: the walkers' chunks as the phone cuts and sends them.
+
+    The phone (web/mobile/walk.js) cuts the fixes it has not yet sent into a chunk when 20
+    wait or the oldest has waited 30 s, checking at every kept fix (and every 10 s), and
+    sends the chunk at once. Each walker here keeps a fix every ``fix_s`` seconds (±20 %),
+    walking at 1.3 m/s along a street of its grid, and has been walking for a while when
+    the run starts (the oldest unsent fix is 0–35 s old), so the chunks arrive spread
+    over time as from phones that started at different moments. Fix times are real
+    clock times (``shift_s`` moves them back, for a warm-up that must not share a fix
+    time with the run after it)."""
+    rng = np.random.default_rng(params["seed"])
+    fix_s, seconds = params["fix_s"], params["seconds"]
+    t0 = time.time() - params.get("shift_s", 0.0)
+    planned: list[tuple[float, int, int, list[float]]] = []
+    for w in range(len(params["records"])):
+        t = -float(rng.uniform(0.0, CHUNK_AGE_S + fix_s))
+        waiting: list[float] = []
+        seq = 0
+        while t < seconds:
+            waiting.append(t)
+            if len(waiting) >= CHUNK_FIXES or t - waiting[0] >= CHUNK_AGE_S:
+                seq += 1
+                if t >= 0:
+                    planned.append((t, w, seq, waiting))
+                waiting = []
+            t += fix_s * float(rng.uniform(0.8, 1.2))
+    planned.sort()
+    return _requests(params, planned, t0)
+
+
+def _requests(
+    params: dict, planned: list[tuple[float, int, int, list[float]]], t0: float
+) -> Iterator[Planned]:
+    tag = params["tag"]
+    for t, w, seq, fixes in planned:
+        r = params["records"][w]
+        m_per_deg_lon = M_PER_DEG_LAT * math.cos(math.radians(r["lat"]))
+        points = [
             {
-                "t": t.isoformat(),
-                "lon": w["lon"] + along / m_per_deg_lon,
-                "lat": w["lat"],
+                "t": datetime.fromtimestamp(t0 + f, UTC).isoformat(timespec="milliseconds"),
+                "lon": round(r["lon"] + ((t0 + f) * 1.3 % 450.0) / m_per_deg_lon, 7),
+                "lat": r["lat"],
                 "accuracy_m": 8,
             }
-        )
-    body = json.dumps({"chunk_id": f"{tag}-{seq}", "points": points}).encode()
-    head = (
-        f"POST /api/v1/walks/{w['walk']}/points HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Bearer {w['token']}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+            for f in fixes
+        ]
+        body = json.dumps({"chunk_id": f"{tag}-{w}-{seq}", "points": points}).encode()
+        headers = {"Authorization": f"Bearer {r['token']}"}
+        yield t, http_post(f"/api/v1/walks/{r['walk']}/points", body, headers), len(points)
 
 
-def loadgen_main() -> None:
-    """``walks.py --loadgen PORT RECORDS.json --rate R --seconds S --connections C --tag T``:
-    loadgen.py's open loop with the chunk requests, in this separate process."""
-    import loadgen
-
-    loadgen.request_bytes = chunk_request
-    sys.argv = [sys.argv[0], sys.argv[2], "-", *sys.argv[3:]]
-    loadgen.main()
-
-
-def run_loadgen(port: int, records: str, rate: float, seconds: float, tag: str) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--loadgen",
-        str(port),
-        records,
-        "--rate",
-        str(rate),
-        "--seconds",
-        str(seconds),
-        "--connections",
-        str(CONNECTIONS),
-        "--tag",
-        tag,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
-    if done.returncode != 0:
-        raise SystemExit(f"loadgen failed: {done.stderr}")
-    return json.loads(done.stdout)
+def ingest(port: int, records: list[dict], seconds: float, tag: str, shift_s: float = 0.0):
+    """The chunk plan for ``seconds`` from loadgen.py's separate process."""
+    params = {
+        "records": records,
+        "fix_s": FIX_S,
+        "seconds": seconds,
+        "tag": tag,
+        "seed": zlib.crc32(tag.encode()),
+        "shift_s": shift_s,
+    }
+    return launch(port, "walks:chunks", params, seconds=seconds, connections=CONNECTIONS)
 
 
 def show(label: str, r: dict) -> None:
     print(
-        f"{label:<36} {r['rate'] * CHUNK:8,.0f} fixes/s ({r['rate']:,.0f} chunks/s)  "
-        f"p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:7.1f} ms  "
+        f"{label:<36} {r['weight_rate']:8,.0f} fixes/s ({r['rate']:,.0f} chunks/s, "
+        f"{r['weight_rate'] / max(r['rate'], 1):.1f} fixes each)  p50 {r['p50']:6.1f} ms  "
+        f"p90 {r['p90']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:7.1f} ms  "
         f"statuses {r['statuses']}  errors {r['errors']}"
     )
 
 
-def ingest_peer(settings: Settings) -> tuple[float, float]:
+def ingest_peer(settings: Settings, chunk: int) -> tuple[float, float]:
     with transaction(settings) as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_walk_point"))
         conn.execute(
@@ -262,7 +274,7 @@ def ingest_peer(settings: Settings) -> tuple[float, float]:
         "INSERT INTO bench_walk_point (walk_id, client_ts, geom, accuracy_m, chunk_id) "
         "SELECT :w, now() + g * interval '3 s', ST_SetSRID(ST_MakePoint(113.0 + "
         f"random() * 0.05, 34.0 + random() * 0.05), 4326), 8, 'c' FROM generate_series(1, "
-        f"{CHUNK}) g ON CONFLICT DO NOTHING;\n"
+        f"{chunk}) g ON CONFLICT DO NOTHING;\n"
     )
     try:
         return pgbench(settings, script, clients=settings.db_pool_size, seconds=10, threads=2)
@@ -320,48 +332,66 @@ def district_day(settings: Settings, walk_ids: list[int]) -> None:
     )
 
 
-def main() -> None:
-    settings = Settings(db_name=DB, secret_key=SECRET)
-    cluster.start(settings)
-    cluster.ensure_database(settings, DB)
-    migrate.upgrade(settings)
+def stored_of(settings: Settings, walk_ids: list[int], tag: str) -> tuple[int, int]:
+    """(fixes, distinct (walk, time)) stored by the chunks of a run."""
+    with get_engine(settings).connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT (walk_id, client_ts)) FROM walk_point "
+                "WHERE walk_id = ANY(:ids) AND chunk_id LIKE :tag"
+            ),
+            {"ids": walk_ids, "tag": f"{tag}-%"},
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def ingest_bench(settings: Settings) -> None:
     build(settings)
     start = datetime.now(UTC) - timedelta(hours=3)
     records = walkers(settings, start)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(records, fh)
+    walk_ids = [r["walk"] for r in records]
     tag = f"r{int(time.time())}"
+    offered = WORKERS / FIX_S
     print(
-        f"walk ingest over loopback: {WORKERS} walkers, chunks of {CHUNK} fixes, "
+        f"walk ingest over loopback: {WORKERS:,} walkers, a fix every {FIX_S} s each "
+        f"(≈ {offered:,.0f} fixes/s offered), chunks cut as the phone cuts them (at "
+        f"{CHUNK_FIXES} fixes or when the oldest is {CHUNK_AGE_S:.0f} s old), "
         f"{SERVER_WORKERS} server worker(s), {CONNECTIONS} client connections"
     )
     with server(settings, workers=SERVER_WORKERS, GIS_SECRET_KEY=SECRET) as srv:
-        warm = run_loadgen(srv.port, fh.name, RATE / CHUNK / 4, 3, tag + "-warm")
-        show("warm-up", warm)
-        steady = run_loadgen(srv.port, fh.name, RATE / CHUNK, SECONDS, tag)
-        show(f"open loop at {RATE:,.0f} fixes/s", steady)
-    walk_ids = [r["walk"] for r in records]
-    with get_engine(settings).connect() as conn:
-        stored = conn.execute(
-            text("SELECT count(*) FROM walk_point WHERE walk_id = ANY(:ids)"), {"ids": walk_ids}
-        ).scalar_one()
-    accepted = (steady["statuses"].get("200", 0) + warm["statuses"].get("200", 0)) * CHUNK
-    print(f"fixes accepted {accepted:,}, stored {stored:,} (exactly once: {accepted == stored})")
-    tps, lat = ingest_peer(settings)
+        warm = ingest(srv.port, records, 10, tag + "w", shift_s=7200)
+        show("warm-up, 10 s", warm)
+        steady = ingest(srv.port, records, SECONDS, tag)
+        show(f"open loop, {SECONDS:.0f} s", steady)
+        print(f"{'  slowest seconds of the run':<36} {steady['worst_seconds']}")
+    accepted = steady["weights"].get("200", 0)
+    rows, distinct = stored_of(settings, walk_ids, tag)
     print(
-        f"{'peer: pgbench INSERT of a chunk':<36} {tps * CHUNK:8,.0f} fixes/s "
-        f"({tps:,.0f} chunks/s, {settings.db_pool_size} clients, avg {lat:.1f} ms)"
+        f"fixes accepted (200) {accepted:,}, stored {rows:,}, distinct {distinct:,} "
+        f"(exactly once: {accepted == rows == distinct})"
+    )
+    ok = steady["weight_rate"] >= 2000 and steady["p99"] <= 100 and steady["errors"] == 0
+    print(f"target ≥ 2,000 fixes/s with p99 ≤ 100 ms: {'met' if ok else 'MISSED'}")
+    chunk = round(steady["weight_rate"] / max(steady["rate"], 1))
+    tps, lat = ingest_peer(settings, chunk)
+    print(
+        f"{'peer: pgbench INSERT of a chunk':<36} {tps * chunk:8,.0f} fixes/s "
+        f"({tps:,.0f} chunks of {chunk}/s, {settings.db_pool_size} clients, avg {lat:.1f} ms)"
     )
     with transaction(settings) as conn:
         conn.execute(
             text("UPDATE walk SET status = 'ended', ended_at = now() WHERE id = ANY(:ids)"),
             {"ids": walk_ids},
         )
-    district_day(settings, walk_ids)
+
+
+def main() -> None:
+    settings = Settings(db_name=DB, secret_key=SECRET)
+    cluster.start(settings)
+    cluster.ensure_database(settings, DB)
+    migrate.upgrade(settings)
+    ingest_bench(settings)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
-        loadgen_main()
-    else:
-        main()
+    main()
