@@ -374,8 +374,8 @@ def write_visits(
         conn.execute(
             text(
                 "WITH v AS (INSERT INTO walk_visit (walk_id, building_code, visited_at) "
-                "SELECT w, v.building_code, v.visited_at "
-                "FROM unnest(CAST(:w AS bigint[])) w, LATERAL walk_visits(w, :r, :e) v "
+                "SELECT v.walk_id, v.building_code, v.visited_at "
+                "FROM walk_visits(CAST(:w AS bigint[]), :r, :e) v "
                 "RETURNING 1) SELECT count(*) FROM v"
             ),
             {"w": ids, "r": radius_m, "e": entrance_m},
