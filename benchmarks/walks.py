@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -382,6 +383,28 @@ PEER_VISITS = [
 ]
 
 
+def children(pid: int) -> list[int]:
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in done.stdout.split()]
+
+
+def postgres_backends(db: str) -> list[int]:
+    done = subprocess.run(["pgrep", "-f", f"postgres: .* {db} "], capture_output=True, text=True)
+    return [int(x) for x in done.stdout.split()]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process so far (/proc/PID/stat)."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def stored_of(settings: Settings, walk_ids: list[int], tag: str) -> tuple[int, int]:
     """(fixes, distinct (walk, time)) stored by the chunks of a run."""
     with get_engine(settings).connect() as conn:
@@ -411,9 +434,19 @@ def ingest_bench(settings: Settings) -> None:
     with server(settings, workers=SERVER_WORKERS, GIS_SECRET_KEY=SECRET) as srv:
         warm = ingest(srv.port, records, 10, tag + "w", shift_s=7200)
         show("warm-up, 10 s", warm)
+        procs = [srv.pid, *children(srv.pid), *postgres_backends(DB)]
+        before = cpu_seconds(procs)
         steady = ingest(srv.port, records, SECONDS, tag)
+        used = {k: v - before[k] for k, v in cpu_seconds(procs).items()}
         show(f"open loop, {SECONDS:.0f} s", steady)
         print(f"{'  slowest seconds of the run':<36} {steady['worst_seconds']}")
+        n = max(sum(steady["statuses"].values()), 1)
+        server_s = sum(v for k, v in used.items() if k in (srv.pid, *children(srv.pid)))
+        print(
+            f"{'  CPU a chunk':<36} server {server_s / n * 1000:.2f} ms, PostgreSQL "
+            f"{(sum(used.values()) - server_s) / n * 1000:.2f} ms "
+            f"({sum(used.values()) / steady['seconds']:.2f} cores used of {os.cpu_count()})"
+        )
     accepted = steady["weights"].get("200", 0)
     rows, distinct = stored_of(settings, walk_ids, tag)
     print(
