@@ -1,53 +1,55 @@
-"""A small open-loop HTTP load generator, run as its own process.
+"""The benchmarks' HTTP load generator, one home for report_load.py and walks.py.
 
-Requests are scheduled at a fixed rate and each latency is measured from its *scheduled*
-time, so a stalled server cannot hide its queue (no coordinated omission). Raw HTTP/1.1
-keep-alive over asyncio streams on uvloop: one core generates several thousand requests a
-second, leaving the other to the server. ``--rate 0`` runs closed-loop instead (every
-connection sends back to back) to find the ceiling.
+Runs as its own process (``launch`` starts it), so the load it makes does not share an
+interpreter with the server or the benchmark. Raw HTTP/1.1 keep-alive over asyncio
+streams on uvloop: one core generates several thousand requests a second.
 
-Usage: loadgen.py PORT TOKEN POINTS.json --rate 1000 --seconds 60 --connections 32 --tag T
-Prints one JSON object: counts by status, latencies (ms), achieved rate.
+What to send comes from a *plan*: a function ``module:function`` of the benchmarks folder
+that takes a JSON-able dict of parameters and yields ``(offset_s, request_bytes,
+weight)`` in time order. ``weight`` is what a request carries (1 for a case report, the
+number of fixes for a chunk of a walk), so the result counts accepted work, not only
+requests.
+
+- Open loop (the default): each request is sent at its offset from the start and its
+  latency is measured from that *scheduled* time, so a stalled server cannot hide its
+  queue (no coordinated omission). The run ends when the plan ends or its next offset
+  lies beyond ``--seconds``.
+- Closed loop (``--closed``): every connection sends the plan's requests back to back
+  until ``--seconds`` have passed (or the plan ends), offsets ignored: the ceiling of
+  the machine.
+
+Usage: ``loadgen.py PORT MODULE:FUNCTION PARAMS.json --seconds 60 --connections 32
+[--closed]``. Prints one JSON object: counts and weights by status, latencies (ms),
+achieved request and weight rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-CATEGORIES = [
-    "environment.garbage",
-    "safety.fire_lane",
-    "facilities.road",
-    "public_order.parking",
-    "disputes.neighbours",
-    "livelihood.elderly_alone",
-    "courtyard.sanitation",
-]
+#: (offset from the start in seconds, the raw HTTP request, its weight)
+Planned = tuple[float, bytes, int]
 
 
-def request_bytes(i: int, token: str, tag: str, points: list[list[float]]) -> bytes:
-    lon, lat = points[i % len(points)]
-    body = json.dumps(
-        {
-            "category": CATEGORIES[i % len(CATEGORIES)],
-            "lon": lon,
-            "lat": lat,
-            "description": f"压测上报 {tag} #{i}",
-        },
-        ensure_ascii=False,
-    ).encode()
-    head = (
-        f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Idempotency-Key: {tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+def http_post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """A raw HTTP/1.1 POST of a JSON body to the loopback server."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"{head}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> int:
@@ -62,52 +64,55 @@ async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data:
     return status
 
 
-async def run(args: argparse.Namespace) -> dict:
-    with open(args.points) as fh:
-        points = json.load(fh)
-    total = int(args.rate * args.seconds) if args.rate else 10**9
-    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+async def run(port: int, plan: Iterator[Planned], seconds: float, connections: int, closed: bool):
+    queue: asyncio.Queue[tuple[float, bytes, int] | None] = asyncio.Queue()
     latencies: list[float] = []
     sent_at: list[float] = []
     statuses: dict[int, int] = {}
+    weights: dict[int, int] = {}
     errors: list[str] = []
-    deadline = time.perf_counter() + args.seconds
+    deadline = time.perf_counter() + seconds
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while True:
-            if args.rate:
+            if closed:
+                if time.perf_counter() >= deadline:
+                    break
+                item = next(plan, None)
+                if item is None:
+                    break
+                _, data, weight = item
+                scheduled = time.perf_counter()
+            else:
                 item = await queue.get()
                 if item is None:
                     break
-                i, scheduled = item
-            else:
-                if time.perf_counter() >= deadline:
-                    break
-                i, scheduled = next(counter), time.perf_counter()
+                scheduled, data, weight = item
             try:
-                status = await send(reader, writer, request_bytes(i, args.token, args.tag, points))
+                status = await send(reader, writer, data)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 errors.append(repr(exc))
                 writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
             latencies.append((time.perf_counter() - scheduled) * 1000)
             sent_at.append(scheduled - started)
             statuses[status] = statuses.get(status, 0) + 1
+            weights[status] = weights.get(status, 0) + weight
         writer.close()
 
-    counter = iter(range(10**9))
     started = time.perf_counter()
-    workers = [asyncio.create_task(connection()) for _ in range(args.connections)]
-    if args.rate:
-        interval = 1.0 / args.rate
-        for i in range(total):
-            scheduled = started + i * interval
+    workers = [asyncio.create_task(connection()) for _ in range(connections)]
+    if not closed:
+        for offset, data, weight in plan:
+            if offset > seconds:
+                break
+            scheduled = started + offset
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            queue.put_nowait((i, scheduled))
+            queue.put_nowait((scheduled, data, weight))
         for _ in workers:
             queue.put_nowait(None)
     await asyncio.gather(*workers)
@@ -120,15 +125,16 @@ async def run(args: argparse.Namespace) -> dict:
         ((float(lat[second == s].max()), int(s)) for s in np.unique(second)), reverse=True
     )[:3]
     return {
-        "mode": "open" if args.rate else "closed",
-        "target_rate": args.rate,
-        "connections": args.connections,
+        "mode": "closed" if closed else "open",
+        "connections": connections,
         "seconds": round(elapsed, 2),
         "sent": len(latencies) + len(errors),
         "statuses": statuses,
+        "weights": weights,
         "errors": len(errors),
         "error_samples": errors[:3],
         "rate": round(len(latencies) / elapsed, 1),
+        "weight_rate": round(sum(weights.values()) / elapsed, 1),
         "p50": round(float(np.percentile(lat, 50)), 2),
         "p90": round(float(np.percentile(lat, 90)), 2),
         "p99": round(float(np.percentile(lat, 99)), 2),
@@ -138,23 +144,61 @@ async def run(args: argparse.Namespace) -> dict:
     }
 
 
+def launch(
+    port: int,
+    planner: str,
+    params: dict[str, Any],
+    *,
+    seconds: float,
+    connections: int,
+    closed: bool = False,
+) -> dict:
+    """Run the plan ``module:function`` (with ``params``) against the loopback server on
+    ``port`` in a separate process; its JSON result (see the module doc)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(params, fh)
+    cmd = [
+        sys.executable,
+        str(Path(__file__)),
+        str(port),
+        planner,
+        fh.name,
+        "--seconds",
+        str(seconds),
+        "--connections",
+        str(connections),
+        *(["--closed"] if closed else []),
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 180)
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise SystemExit(f"loadgen failed: {done.stderr}")
+    return json.loads(done.stdout)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("port", type=int)
-    p.add_argument("token")
-    p.add_argument("points")
-    p.add_argument("--rate", type=float, default=1000)
+    p.add_argument("planner", help="module:function of the benchmarks folder")
+    p.add_argument("params", help="a JSON file of the plan's parameters")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--tag", default="bench")
+    p.add_argument("--closed", action="store_true")
     args = p.parse_args()
+    module, function = args.planner.split(":")
+    with open(args.params) as fh:
+        params = json.load(fh)
+    plan = getattr(importlib.import_module(module), function)(params)
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    print(json.dumps(asyncio.run(run(args))))
+    result = asyncio.run(run(args.port, iter(plan), args.seconds, args.connections, args.closed))
+    print(json.dumps(result))
     sys.stdout.flush()
 
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from itertools import count
 
 from common import DB, pgbench, random_points, server, setup
+from loadgen import Planned, http_post, launch
 from sqlalchemy import text
 
 from gis_service.auth import sessions
@@ -64,28 +63,51 @@ def bench_user(settings: Settings) -> dict:
         )
 
 
+#: the categories the reports cycle through
+CATEGORIES = [
+    "environment.garbage",
+    "safety.fire_lane",
+    "facilities.road",
+    "public_order.parking",
+    "disputes.neighbours",
+    "livelihood.elderly_alone",
+    "courtyard.sanitation",
+]
+
+
+def reports(params: dict) -> Iterator[Planned]:
+    """loadgen.py's plan: a case report every 1/rate seconds (rate 0: as fast as the
+    closed loop takes them), at the given points in turn, each with its own
+    Idempotency-Key ``{tag}-{i}``."""
+    points, token, tag, rate = params["points"], params["token"], params["tag"], params["rate"]
+    for i in count():
+        lon, lat = points[i % len(points)]
+        body = json.dumps(
+            {
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "lon": lon,
+                "lat": lat,
+                "description": f"压测上报 {tag} #{i}",
+            },
+            ensure_ascii=False,
+        ).encode()
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{tag}-{i}"}
+        yield (i / rate if rate else 0.0), http_post("/api/v1/cases", body, headers), 1
+
+
 def loadgen(
-    port: int, token: str, points: str, *, rate: float, seconds: float, connections: int, tag: str
+    port: int, token: str, points: list, *, rate: float, seconds: float, connections: int, tag: str
 ) -> dict:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).with_name("loadgen.py")),
-        str(port),
-        token,
-        points,
-        "--rate",
-        str(rate),
-        "--seconds",
-        str(seconds),
-        "--connections",
-        str(connections),
-        "--tag",
-        tag,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
-    if done.returncode != 0:
-        raise SystemExit(f"loadgen failed: {done.stderr}")
-    return json.loads(done.stdout)
+    """The case reports from loadgen.py's separate process: open loop at ``rate`` per
+    second, closed loop when 0."""
+    return launch(
+        port,
+        "report_load:reports",
+        {"points": points, "token": token, "tag": tag, "rate": rate},
+        seconds=seconds,
+        connections=connections,
+        closed=not rate,
+    )
 
 
 def stored(settings: Settings, user_id: int, tag: str) -> tuple[int, int]:
@@ -169,8 +191,6 @@ def main() -> None:
     print(f"the district holds {total:,} cases before the run")
     token = sessions.issue_for(settings, user).access_token
     points = random_points(settings, 100_000, seed=7)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(points, fh)
     tps, lat = pgbench(settings, "SELECT 1;\n", clients=1, seconds=3)
     print(
         f"machine check: pgbench 'SELECT 1', one client: {lat * 1000:.0f} µs a round trip "
@@ -190,7 +210,7 @@ def main() -> None:
         loadgen(
             srv.port,
             token,
-            fh.name,
+            points,
             rate=500,
             seconds=10,
             connections=CONNECTIONS,
@@ -199,7 +219,7 @@ def main() -> None:
         steady = loadgen(
             srv.port,
             token,
-            fh.name,
+            points,
             rate=RATE,
             seconds=SECONDS,
             connections=CONNECTIONS,
@@ -209,7 +229,7 @@ def main() -> None:
         print(f"{'  slowest seconds of the run':<34} {steady['worst_seconds']}")
         print(f"{'  autovacuum during the run':<34} {autovacuum(settings, steady)}")
         ceiling = loadgen(
-            srv.port, token, fh.name, rate=0, seconds=15, connections=CONNECTIONS, tag=f"{run}-max"
+            srv.port, token, points, rate=0, seconds=15, connections=CONNECTIONS, tag=f"{run}-max"
         )
         show("closed loop 15 s (ceiling)", ceiling)
     created = steady["statuses"].get("201", 0)

@@ -2,9 +2,11 @@
 
 The report is the one request that must be cheap at a thousand a second: on asyncpg it
 runs on the event loop (no worker-thread hop) as a prepared statement over the binary
-protocol; so does every signed-in request's session check (auth/sessions.py). Everything
-else stays on SQLAlchemy + psycopg2. min_size = max_size: a pool that
-shrinks reconnects on every burst (PERFORMANCE-NOTES).
+protocol; so does every signed-in request's session check (auth/sessions.py), and a
+phone's chunk of walk positions (walks/service.py ``add_chunk_async``: two statements in
+one transaction, committed before release). Everything else stays on SQLAlchemy +
+psycopg2. min_size = max_size: a pool that shrinks reconnects on every burst
+(PERFORMANCE-NOTES).
 
 Faults: a pool that could not open is forgotten, so the next request opens it again; a
 pooled connection the server closed (a restart) is noticed by the event loop when its
@@ -99,8 +101,8 @@ async def fetchrow(settings: Settings, query: str, *args: Any) -> asyncpg.Record
 async def _no_reset(connection: asyncpg.Connection) -> None:
     """Skip the pool's reset on release (UNLISTEN, RESET ALL … — one more round trip per
     request, 15 % of the report's server time in py-spy): these connections run only
-    report_case() and the session check (auth/sessions.py), which leave no session state
-    behind."""
+    report_case(), the session check (auth/sessions.py) and the walk chunks' committed
+    transactions, which leave no session state behind."""
 
 
 async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:

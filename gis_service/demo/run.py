@@ -88,6 +88,33 @@ def units_frame(units: list[hierarchy.Unit]) -> gpd.GeoDataFrame:
     )
 
 
+@dataclass
+class City:
+    """The demo city as generated, before it is loaded: its metric plane, its units
+    (with the roster), its service points by kind and its walking network."""
+
+    plane: Plane
+    h: hierarchy.Hierarchy
+    services: dict[str, gpd.GeoDataFrame]
+    net: network.Network
+
+
+def generate_city(
+    name: str, district: shapely.Geometry, size: hierarchy.DemoSize, seed: int
+) -> City:
+    """The demo city inside the district's outline (WGS-84), deterministic for a seed:
+    what :func:`load_demo` loads (and what benchmarks/walks.py walks again)."""
+    rng = np.random.default_rng(seed)
+    plane = Plane.around(district.centroid.x, district.centroid.y)
+    density = centred_density(
+        [(*plane.xy(lon, lat), w, s) for lon, lat, w, s in CENTRES], DENSITY_FLOOR
+    )
+    h = hierarchy.generate(DEMO_DISTRICT, name, district, density, plane, size, rng)
+    points = services.generate(h, rng)
+    net = network.generate(h.levels["district"][0].metric, plane, density, rng)
+    return City(plane, h, points, net)
+
+
 def load_demo(
     settings: Settings | None = None,
     *,
@@ -102,7 +129,6 @@ def load_demo(
     size = size or hierarchy.DemoSize()
     started = time.perf_counter()
     result = DemoResult()
-    rng = np.random.default_rng(seed)
 
     progress("districts: importing and repairing the Zhengzhou outlines")
     result.reports.append(import_districts(settings))
@@ -111,14 +137,9 @@ def load_demo(
             text("SELECT name, ST_AsBinary(geom) FROM admin_unit WHERE code = :c"),
             {"c": DEMO_DISTRICT},
         ).one()
-    district = shapely.from_wkb(bytes(wkb))
-    plane = Plane.around(district.centroid.x, district.centroid.y)
-    density = centred_density(
-        [(*plane.xy(lon, lat), w, s) for lon, lat, w, s in CENTRES], DENSITY_FLOOR
-    )
-
     progress("grid: generating subdistricts, communities, grids and buildings")
-    h = hierarchy.generate(DEMO_DISTRICT, name, district, density, plane, size, rng)
+    city = generate_city(name, shapely.from_wkb(bytes(wkb)), size, seed)
+    h, plane, net = city.h, city.plane, city.net
     for level in (Level.subdistrict, Level.community, Level.grid, Level.building):
         progress(f"grid: importing {level.value} units")
         result.reports.append(
@@ -145,7 +166,7 @@ def load_demo(
     result.roster = replace_roster(h.roster, filename="demo:roster", settings=settings).inserted
 
     progress("service points")
-    for kind, frame in services.generate(h, rng).items():
+    for kind, frame in city.services.items():
         report = import_points_frame(
             frame, PointOptions(kind=kind), filename=f"demo:{kind}", settings=settings
         )
@@ -153,7 +174,6 @@ def load_demo(
         result.service_points[kind] = len(frame)
 
     progress("walking network")
-    net = network.generate(h.levels["district"][0].metric, plane, density, rng)
     lon, lat = plane.to_wgs84.transform(net.node_xy[:, 0], net.node_xy[:, 1])
     with transaction(settings) as conn:
         result.edges = replace_network(

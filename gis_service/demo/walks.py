@@ -141,10 +141,14 @@ def _door(b: Unit, graph: _Graph) -> tuple[int, np.ndarray]:
 
 
 def _sample(
-    line: np.ndarray, stops: list[tuple[int, float]], speed: float, rng: np.random.Generator
+    line: np.ndarray,
+    stops: list[tuple[int, float]],
+    speed: float,
+    rng: np.random.Generator,
+    interval: float = FIX_INTERVAL_S,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions every FIX_INTERVAL_S along ``line`` (metric, (n, 2)) at ``speed``, with a
-    stop of the given seconds at the given vertices; (seconds from the start, xy)."""
+    """Positions every ``interval`` seconds along ``line`` (metric, (n, 2)) at ``speed``,
+    with a stop of the given seconds at the given vertices; (seconds from the start, xy)."""
     seg = np.hypot(*np.diff(line, axis=0).T)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     # time at each vertex, stops included
@@ -154,7 +158,7 @@ def _sample(
     t_vertex = cum / speed + np.concatenate([[0.0], np.cumsum(pause)[:-1]])
     t_leave = t_vertex + pause
     total = t_leave[-1]
-    ts = np.arange(0.0, total, FIX_INTERVAL_S) + rng.uniform(0, FIX_INTERVAL_S)
+    ts = np.arange(0.0, total, interval) + rng.uniform(0, interval)
     ts = ts[ts < total]
     # distance along the line at each time: flat during stops, linear between vertices
     knots_t = np.ravel(np.column_stack([t_vertex, t_leave]))
@@ -251,19 +255,9 @@ def generate_walks(
     rng = np.random.default_rng([seed, 18])
     zone = ZoneInfo(tz)
     today = datetime.now(zone).date()
-    workers = dict(
-        conn.execute(
-            text(
-                "SELECT scopes[1], id FROM app_user WHERE role = 'grid_worker' "
-                "AND cardinality(scopes) = 1 AND scopes[1] LIKE :p"
-            ),
-            {"p": h.levels["district"][0].code + "%"},
-        ).all()
-    )
+    workers = _workers(conn, h)
     graph = _Graph(net)
-    by_grid: dict[str, list[Unit]] = {}
-    for b in h.levels["building"]:
-        by_grid.setdefault(b.parent_code or "", []).append(b)
+    by_grid = _buildings_by_grid(h)
     out = WalkSummary()
     batch: list[EndedWalk] = []
     cache: dict = {}
@@ -274,48 +268,13 @@ def generate_walks(
         care = care_of(grid.parent_code or grid.code, seed)
         walked = False
         for day in _days(care, today, rng):
-            route = _route(grid, by_grid.get(grid.code, []), care, graph, rng, cache)
-            if route is None:
+            walk = _walk(grid, int(worker), by_grid, care, day, zone, graph, plane, rng, cache)
+            if walk is None:
                 continue
-            line, stops = route
-            speed = max(0.8, rng.normal(*SPEED_MPS))
-            ts, xy = _sample(line, stops, speed, rng)
-            if len(ts) < 2:
-                continue
-            n = len(ts)
-            xy = xy + rng.normal(0.0, NOISE_M, (n, 2))
-            acc = rng.uniform(*ACCURACY_M, n)
-            poor = rng.uniform(size=n) < POOR_SHARE
-            acc[poor] = rng.uniform(35.0, 120.0, poor.sum())
-            xy[poor] += rng.normal(0.0, 40.0, (poor.sum(), 2))
-            jump = (rng.uniform(size=n) < JUMP_SHARE) & ~poor
-            jump[[0, -1]] = False
-            angle = rng.uniform(0, 2 * np.pi, jump.sum())
-            radius = rng.uniform(120.0, 300.0, jump.sum())
-            xy[jump] += np.column_stack([np.cos(angle), np.sin(angle)]) * radius[:, None]
-            lon, lat = plane.to_wgs84.transform(xy[:, 0], xy[:, 1])
-            start = datetime.combine(day, datetime.min.time(), zone) + timedelta(
-                hours=8.5 + float(rng.uniform(0, 1.5))
-                if rng.uniform() < 0.7
-                else 14.5 + float(rng.uniform(0, 1.5))
-            )
-            fixes = [start + timedelta(seconds=float(round(s, 3))) for s in ts]
-            end = fixes[-1] + timedelta(seconds=float(rng.uniform(5, 60)))
-            batch.append(
-                EndedWalk(
-                    worker_id=int(worker),
-                    grid_code=grid.code,
-                    started_at=start,
-                    ended_at=end,
-                    t=fixes,
-                    lon=np.round(lon, 7).tolist(),
-                    lat=np.round(lat, 7).tolist(),
-                    accuracy_m=np.round(acc, 1).tolist(),
-                )
-            )
+            batch.append(walk)
             walked = True
             out.walks += 1
-            out.fixes += n
+            out.fixes += len(walk.t)
             if len(batch) >= BATCH:
                 record_ended(conn, batch, tz)
                 batch = []
@@ -323,4 +282,122 @@ def generate_walks(
     if batch:
         record_ended(conn, batch, tz)
     out.seconds = time.perf_counter() - started
+    return out
+
+
+def _workers(conn: Connection, h: Hierarchy) -> dict[str, int]:
+    """The district's grid workers (scope: one grid), by grid code."""
+    return dict(
+        conn.execute(
+            text(
+                "SELECT scopes[1], id FROM app_user WHERE role = 'grid_worker' "
+                "AND cardinality(scopes) = 1 AND scopes[1] LIKE :p"
+            ),
+            {"p": h.levels["district"][0].code + "%"},
+        ).all()
+    )
+
+
+def _buildings_by_grid(h: Hierarchy) -> dict[str, list[Unit]]:
+    by_grid: dict[str, list[Unit]] = {}
+    for b in h.levels["building"]:
+        by_grid.setdefault(b.parent_code or "", []).append(b)
+    return by_grid
+
+
+def _walk(
+    grid: Unit,
+    worker: int,
+    by_grid: dict[str, list[Unit]],
+    care: Care,
+    day: date,
+    zone: ZoneInfo,
+    graph: _Graph,
+    plane: Plane,
+    rng: np.random.Generator,
+    cache: dict,
+    interval: float = FIX_INTERVAL_S,
+) -> EndedWalk | None:
+    """One walk of the grid on the day: its route (:func:`_route`), fixes every
+    ``interval`` seconds with the phone's noise, poor fixes and jumps."""
+    route = _route(grid, by_grid.get(grid.code, []), care, graph, rng, cache)
+    if route is None:
+        return None
+    line, stops = route
+    speed = max(0.8, rng.normal(*SPEED_MPS))
+    ts, xy = _sample(line, stops, speed, rng, interval)
+    if len(ts) < 2:
+        return None
+    n = len(ts)
+    xy = xy + rng.normal(0.0, NOISE_M, (n, 2))
+    acc = rng.uniform(*ACCURACY_M, n)
+    poor = rng.uniform(size=n) < POOR_SHARE
+    acc[poor] = rng.uniform(35.0, 120.0, poor.sum())
+    xy[poor] += rng.normal(0.0, 40.0, (poor.sum(), 2))
+    jump = (rng.uniform(size=n) < JUMP_SHARE) & ~poor
+    jump[[0, -1]] = False
+    angle = rng.uniform(0, 2 * np.pi, jump.sum())
+    radius = rng.uniform(120.0, 300.0, jump.sum())
+    xy[jump] += np.column_stack([np.cos(angle), np.sin(angle)]) * radius[:, None]
+    lon, lat = plane.to_wgs84.transform(xy[:, 0], xy[:, 1])
+    start = datetime.combine(day, datetime.min.time(), zone) + timedelta(
+        hours=8.5 + float(rng.uniform(0, 1.5))
+        if rng.uniform() < 0.7
+        else 14.5 + float(rng.uniform(0, 1.5))
+    )
+    fixes = [start + timedelta(seconds=float(round(s, 3))) for s in ts]
+    end = fixes[-1] + timedelta(seconds=float(rng.uniform(5, 60)))
+    return EndedWalk(
+        worker_id=worker,
+        grid_code=grid.code,
+        started_at=start,
+        ended_at=end,
+        t=fixes,
+        lon=np.round(lon, 7).tolist(),
+        lat=np.round(lat, 7).tolist(),
+        accuracy_m=np.round(acc, 1).tolist(),
+    )
+
+
+def district_day(
+    conn: Connection,
+    h: Hierarchy,
+    net: Network,
+    plane: Plane,
+    day: date,
+    *,
+    seed: int,
+    tz: str,
+    interval: float,
+) -> list[EndedWalk]:
+    """A whole district's day (benchmarks/walks.py): every grid worker walks their grid
+    on ``day`` through all its buildings (as in a ``well`` walked community), a fix every
+    ``interval`` seconds. The walks, not yet recorded."""
+    rng = np.random.default_rng([seed, 18, day.toordinal()])
+    workers = _workers(conn, h)
+    graph = _Graph(net)
+    by_grid = _buildings_by_grid(h)
+    cache: dict = {}
+    out = []
+    for grid in h.levels["grid"]:
+        worker = workers.get(grid.code)
+        walk = (
+            _walk(
+                grid,
+                worker,
+                by_grid,
+                Care.well,
+                day,
+                ZoneInfo(tz),
+                graph,
+                plane,
+                rng,
+                cache,
+                interval,
+            )
+            if worker is not None
+            else None
+        )
+        if walk is not None:
+            out.append(walk)
     return out

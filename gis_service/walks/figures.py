@@ -36,22 +36,38 @@ DEFINITIONS = {
 #: the default period: the 30 days ending today
 DEFAULT_DAYS = 30
 
+#: the figures of every unit in one pass over the period's daily figures (``d``) and
+#: visits (``v``): each summed by the unit holding it — its code's first ``:len``
+#: characters (0: everything, the totals) — among the codes matching ``:unit``; then
+#: ``{units}`` (rows with ``code``) joined to them
 FIGURES_SQL = """
-    coalesce((SELECT sum(d.walks) FROM d WHERE d.grid_code LIKE {prefix}), 0) AS walks,
-    coalesce((SELECT sum(d.distance_m) FROM d WHERE d.grid_code LIKE {prefix}), 0)
-        AS distance_m,
-    coalesce((SELECT sum(d.duration_s) FROM d WHERE d.grid_code LIKE {prefix}), 0)
-        AS duration_s,
-    coalesce((SELECT sum(d.problems) FROM d WHERE d.grid_code LIKE {prefix}), 0) AS problems,
-    (SELECT count(*) FROM admin_unit b
-      WHERE b.level = :building AND b.code LIKE {prefix} AND {buildings}) AS buildings,
-    (SELECT count(DISTINCT v.building_code) FROM v
-      WHERE v.building_code LIKE {prefix} AND v.day BETWEEN :d_from AND :d_to)
-        AS buildings_visited,
-    (SELECT count(DISTINCT v.building_code) FROM v
-      WHERE v.building_code LIKE {prefix} AND v.day > :d_to - 7) AS visited_7d,
-    (SELECT count(DISTINCT v.building_code) FROM v
-      WHERE v.building_code LIKE {prefix} AND v.day > :d_to - 30) AS visited_30d
+    , fd AS (
+        SELECT left(d.grid_code, :len) AS code, sum(d.walks) AS walks,
+               sum(d.distance_m) AS distance_m, sum(d.duration_s) AS duration_s,
+               sum(d.problems) AS problems
+          FROM d WHERE d.grid_code LIKE :unit GROUP BY 1),
+    fv AS (
+        SELECT left(v.building_code, :len) AS code,
+               count(DISTINCT v.building_code) FILTER (WHERE v.day BETWEEN :d_from AND :d_to)
+                   AS buildings_visited,
+               count(DISTINCT v.building_code) FILTER (WHERE v.day > :d_to - 7) AS visited_7d,
+               count(DISTINCT v.building_code) FILTER (WHERE v.day > :d_to - 30) AS visited_30d
+          FROM v WHERE v.building_code LIKE :unit GROUP BY 1),
+    fb AS (
+        SELECT left(b.code, :len) AS code, count(*) AS buildings
+          FROM admin_unit b
+         WHERE b.level = :building AND b.code LIKE :unit AND {buildings} GROUP BY 1)
+    SELECT u.*,
+           coalesce(fd.walks, 0) AS walks, coalesce(fd.distance_m, 0) AS distance_m,
+           coalesce(fd.duration_s, 0) AS duration_s, coalesce(fd.problems, 0) AS problems,
+           coalesce(fb.buildings, 0) AS buildings,
+           coalesce(fv.buildings_visited, 0) AS buildings_visited,
+           coalesce(fv.visited_7d, 0) AS visited_7d, coalesce(fv.visited_30d, 0) AS visited_30d
+      FROM ({units}) u
+      LEFT JOIN fd ON fd.code = u.code
+      LEFT JOIN fv ON fv.code = u.code
+      LEFT JOIN fb ON fb.code = u.code
+     ORDER BY u.code
 """
 
 
@@ -110,19 +126,18 @@ def walk_stats(
                AND (v.visited_at AT TIME ZONE :tz)::date
                    BETWEEN least(:d_from, :d_to - 29) AND :d_to)
     """
+    units_sql = (
+        "SELECT u.code, u.name FROM admin_unit u "
+        f"WHERE u.level = :level AND u.code LIKE :unit AND {visible}"
+    )
     per_unit = conn.execute(
-        text(
-            ctes
-            + "SELECT u.code, u.name, "
-            + FIGURES_SQL.format(prefix="u.code || '%'", buildings="TRUE")
-            + f" FROM admin_unit u WHERE u.level = :level AND u.code LIKE :unit AND {visible}"
-            + " ORDER BY u.code"
-        ),
-        params,
+        text(ctes + FIGURES_SQL.format(units=units_sql, buildings="TRUE")),
+        {**params, "len": CODE_LENGTH[level]},
     ).mappings()
     units = [{"code": r["code"], "name": r["name"], **_figures(r)} for r in per_unit]
     totals = conn.execute(
-        text(ctes + "SELECT " + FIGURES_SQL.format(prefix=":unit", buildings=inside)), params
+        text(ctes + FIGURES_SQL.format(units="SELECT '' AS code", buildings=inside)),
+        {**params, "len": 0},
     ).mappings()
     return {
         "level": level.value,

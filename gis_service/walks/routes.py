@@ -74,8 +74,8 @@ def start_walk(
     response_model=ChunkStored,
     responses=refusals(401, 403, 404, 409, 422),
 )
-def add_points(
-    conn: ConnDep, principal: PrincipalDep, walk_id: WalkId, body: Chunk
+async def add_points(
+    principal: PrincipalDep, settings: SettingsDep, walk_id: WalkId, body: Chunk
 ) -> JSONResponse:
     """``{"chunk_id", "points": [{"t", "lon", "lat", "accuracy_m", "speed_mps"?}]}``, at
     most rules.CHUNK_MAX_POINTS fixes, in any order. A retry with the same chunk_id stores
@@ -84,8 +84,7 @@ def add_points(
     ``errors`` names each: ``points[i].t`` before the start / after the end or now,
     ``points[i].lon``/``lat`` outside the district). Only the walk's worker uploads
     (403); a chunk made wholly after the walk ended: 409."""
-    with conn.begin():
-        stored = service.add_chunk(conn, principal, walk_id, body)
+    stored = await service.add_chunk_async(settings, principal, walk_id, body)
     return JSONResponse(stored)
 
 

@@ -20,10 +20,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import covers_unit, require_walk_reader, walk_filter
 from gis_service.cases.report import idempotency_scope
+from gis_service.db import asyncpool
+from gis_service.db.engine import transaction
 from gis_service.errors import Conflict, Forbidden, IdempotencyKeyReused, InvalidInput, NotFound
 from gis_service.settings import Settings
 from gis_service.timezone import to_local
@@ -127,32 +130,84 @@ def add_chunk(conn: Connection, principal: Principal, walk_id: int, body: Chunk)
     fingerprint = _digest(body.model_dump(mode="json"))
     seen = store.chunk(conn, walk_id, body.chunk_id)
     if seen is not None:
-        if seen["fingerprint"] != fingerprint:
-            raise IdempotencyKeyReused(
-                f"chunk_id {body.chunk_id!r} was already used for other fixes of walk "
-                f"{walk_id}: send a new chunk_id",
-                field="chunk_id",
-            )
-        return {
-            "walk_id": walk_id,
-            "chunk_id": body.chunk_id,
-            "points": seen["points"],
-            "stored": 0,
-            "replayed": True,
-            "points_received": walk["points_received"],
-        }
+        return _replayed(walk, body, fingerprint, seen["fingerprint"], seen["points"])
     _check_fixes(walk, body)
-    stored, total = store.add_points(
-        conn,
-        walk_id,
-        body.chunk_id,
-        fingerprint,
-        [p.t for p in body.points],
-        [p.lon for p in body.points],
-        [p.lat for p in body.points],
-        [p.accuracy_m for p in body.points],
-        [p.speed_mps for p in body.points],
+    stored, total = store.add_points(conn, walk_id, body.chunk_id, fingerprint, *_columns(body))
+    return _stored(walk_id, body, stored, total)
+
+
+#: roles for which "the walks I may see" holds every walk of their own (auth/scope.py
+#: ``walk_filter``: a grid worker sees their own walks, an admin all), so the phone's
+#: path can find the walk by its worker alone
+_OWN_IS_SEEN = frozenset({Role.grid_worker, Role.admin})
+
+
+async def add_chunk_async(
+    settings: Settings, principal: Principal, walk_id: int, body: Chunk
+) -> dict:
+    """:func:`add_chunk` for the phone, on the event loop: with a grid worker's or an
+    admin's own walk, one transaction on the asyncpg pool (db/asyncpool.py) of two
+    statements — the walk locked with the chunk_id's record, then the fixes, the chunk's
+    record and the walk's count in one insert — checked and answered by the same
+    functions as :func:`add_chunk`. Anything else (another's walk, no such walk, a
+    supervisor's) goes to :func:`add_chunk` in a worker thread, which names the refusal."""
+    if principal.role in _OWN_IS_SEEN and principal.user_id is not None:
+        fingerprint = _digest(body.model_dump(mode="json"))
+        pool = await asyncpool.get_pool(settings)
+        async with pool.acquire() as conn, conn.transaction():
+            walk = await store.lock_own(conn, walk_id, body.chunk_id, principal.user_id)
+            if walk is not None:
+                require_walk_reader(principal)
+                if walk["chunk_fingerprint"] is not None:
+                    return _replayed(
+                        walk, body, fingerprint, walk["chunk_fingerprint"], walk["chunk_points"]
+                    )
+                _check_fixes(walk, body)
+                stored, total = await store.add_points_async(
+                    conn, walk_id, body.chunk_id, fingerprint, *_columns(body)
+                )
+                return _stored(walk_id, body, stored, total)
+    return await run_in_threadpool(_add_chunk_committed, settings, principal, walk_id, body)
+
+
+def _add_chunk_committed(
+    settings: Settings, principal: Principal, walk_id: int, body: Chunk
+) -> dict:
+    with transaction(settings) as conn:
+        return add_chunk(conn, principal, walk_id, body)
+
+
+def _columns(body: Chunk) -> tuple[list, list, list, list, list]:
+    """The chunk's fixes as columns: times, longitudes, latitudes, accuracies, speeds."""
+    pts = body.points
+    return (
+        [p.t for p in pts],
+        [p.lon for p in pts],
+        [p.lat for p in pts],
+        [p.accuracy_m for p in pts],
+        [p.speed_mps for p in pts],
     )
+
+
+def _replayed(walk: Any, body: Chunk, fingerprint: str, seen: str, points: int) -> dict:
+    """The answer to a chunk_id stored before; 422 when it came with other fixes."""
+    if seen != fingerprint:
+        raise IdempotencyKeyReused(
+            f"chunk_id {body.chunk_id!r} was already used for other fixes of walk "
+            f"{walk['id']}: send a new chunk_id",
+            field="chunk_id",
+        )
+    return {
+        "walk_id": walk["id"],
+        "chunk_id": body.chunk_id,
+        "points": points,
+        "stored": 0,
+        "replayed": True,
+        "points_received": walk["points_received"],
+    }
+
+
+def _stored(walk_id: int, body: Chunk, stored: int, total: int) -> dict:
     return {
         "walk_id": walk_id,
         "chunk_id": body.chunk_id,

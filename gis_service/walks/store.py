@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Connection, RowMapping, text
 
 from gis_service.units.codes import CODE_LENGTH, Level
@@ -82,16 +83,22 @@ def insert_walk(
 # ------------------------------------------------------------------------ a walk
 
 
+#: the walk's columns a chunk is checked against (``w`` the walk, ``d`` its district)
+_LOCK_COLUMNS = (
+    "w.id, w.worker_id, w.grid_code, w.status, w.started_at, w.ended_at, "
+    "w.client_started_at, w.client_ended_at, w.points_received, "
+    "clock_timestamp() AS now, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
+    "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax"
+)
+
+
 def lock(conn: Connection, walk_id: int, cond: str, params: dict[str, Any]) -> RowMapping | None:
     """The walk, locked for this transaction, with the bounding box of its district and
     the database's clock; None when there is none the viewer (``cond``) may see."""
     return (
         conn.execute(
             text(
-                "SELECT w.id, w.worker_id, w.grid_code, w.status, w.started_at, w.ended_at, "
-                "w.client_started_at, w.client_ended_at, w.points_received, "
-                "clock_timestamp() AS now, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
-                "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax "
+                f"SELECT {_LOCK_COLUMNS} "
                 "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, :district_len) "
                 f"WHERE w.id = :id AND ({cond}) FOR UPDATE OF w"
             ),
@@ -120,6 +127,33 @@ def chunk(conn: Connection, walk_id: int, chunk_id: str) -> RowMapping | None:
     )
 
 
+#: store a chunk in one statement: its fixes (each (walk, time) once: a fix already
+#: stored is skipped), the chunk's record, the count on the walk; answers (stored, the
+#: walk's total). Written with ``{name}`` holes for either driver's parameters.
+_ADD_POINTS = """
+    WITH new AS (
+        INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, speed_mps, chunk_id)
+        SELECT {w}, u.t, ST_SetSRID(ST_MakePoint(u.x, u.y), 4326), u.a, u.s, {c}
+          FROM unnest(CAST({t} AS timestamptz[]), CAST({x} AS float8[]),
+                      CAST({y} AS float8[]), CAST({a} AS real[]),
+                      CAST({s} AS real[])) AS u (t, x, y, a, s)
+        ON CONFLICT DO NOTHING
+        RETURNING 1),
+    n AS (SELECT count(*)::integer AS stored FROM new),
+    chunk AS (
+        INSERT INTO walk_chunk (walk_id, chunk_id, fingerprint, points, stored)
+        SELECT {w}, {c}, {f}, cardinality(CAST({t} AS timestamptz[])), n.stored FROM n),
+    total AS (
+        UPDATE walk SET points_received = points_received + n.stored,
+                        received_at = clock_timestamp()
+          FROM n WHERE id = {w} RETURNING points_received)
+    SELECT n.stored, total.points_received FROM n, total
+"""
+_NAMES = ("w", "c", "f", "t", "x", "y", "a", "s")
+ADD_POINTS = _ADD_POINTS.format(**{k: f":{k}" for k in _NAMES})  # SQLAlchemy
+ADD_POINTS_ASYNC = _ADD_POINTS.format(**{k: f"${i}" for i, k in enumerate(_NAMES, 1)})  # asyncpg
+
+
 def add_points(
     conn: Connection,
     walk_id: int,
@@ -132,47 +166,70 @@ def add_points(
     speed_mps: Sequence[float | None],
 ) -> tuple[int, int]:
     """Store the chunk's fixes (each (walk, time) once: a fix already stored is skipped),
-    record the chunk, count them on the walk. Returns (stored, the walk's total)."""
-    stored = conn.execute(
-        text(
-            """
-            WITH new AS (
-                INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, speed_mps,
-                                        chunk_id)
-                SELECT :w, u.t, ST_SetSRID(ST_MakePoint(u.x, u.y), 4326), u.a, u.s, :c
-                  FROM unnest(CAST(:t AS timestamptz[]), CAST(:x AS float8[]),
-                              CAST(:y AS float8[]), CAST(:a AS real[]),
-                              CAST(:s AS real[])) AS u (t, x, y, a, s)
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-            SELECT count(*) FROM new
-            """
-        ),
+    record the chunk, count them on the walk, in one statement (``ADD_POINTS``). Returns
+    (stored, the walk's total)."""
+    stored, total = conn.execute(
+        text(ADD_POINTS),
         {
             "w": walk_id,
             "c": chunk_id,
+            "f": fingerprint,
             "t": list(t),
             "x": list(lon),
             "y": list(lat),
             "a": list(accuracy_m),
             "s": list(speed_mps),
         },
-    ).scalar_one()
-    conn.execute(
-        text(
-            "INSERT INTO walk_chunk (walk_id, chunk_id, fingerprint, points, stored) "
-            "VALUES (:w, :c, :f, :n, :s)"
-        ),
-        {"w": walk_id, "c": chunk_id, "f": fingerprint, "n": len(t), "s": stored},
-    )
-    total = conn.execute(
-        text(
-            "UPDATE walk SET points_received = points_received + :s, "
-            "received_at = clock_timestamp() WHERE id = :w RETURNING points_received"
-        ),
-        {"w": walk_id, "s": stored},
-    ).scalar_one()
+    ).one()
     return int(stored), int(total)
+
+
+# The phone's path on the event loop (asyncpg; walks/service.py ``add_chunk_async``): the
+# same statements as above in the driver's own parameter style.
+
+#: the worker's own walk, locked, with what a chunk is checked against and the record
+#: of the chunk_id if stored before (``chunk_fingerprint``, ``chunk_points``)
+LOCK_OWN_ASYNC = (
+    f"SELECT {_LOCK_COLUMNS}, c.fingerprint AS chunk_fingerprint, c.points AS chunk_points "
+    "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, $3) "
+    "LEFT JOIN walk_chunk c ON c.walk_id = w.id AND c.chunk_id = $2 "
+    "WHERE w.id = $1 AND w.worker_id = $4 FOR UPDATE OF w"
+)
+
+
+async def lock_own(
+    conn: asyncpg.Connection, walk_id: int, chunk_id: str, worker_id: int
+) -> asyncpg.Record | None:
+    """The walk if it is this worker's (:data:`LOCK_OWN_ASYNC`), locked; else None."""
+    return await conn.fetchrow(
+        LOCK_OWN_ASYNC, walk_id, chunk_id, CODE_LENGTH[Level.district], worker_id
+    )
+
+
+async def add_points_async(
+    conn: asyncpg.Connection,
+    walk_id: int,
+    chunk_id: str,
+    fingerprint: str,
+    t: Sequence[datetime],
+    lon: Sequence[float],
+    lat: Sequence[float],
+    accuracy_m: Sequence[float],
+    speed_mps: Sequence[float | None],
+) -> tuple[int, int]:
+    """:func:`add_points` on asyncpg."""
+    row = await conn.fetchrow(
+        ADD_POINTS_ASYNC,
+        walk_id,
+        chunk_id,
+        fingerprint,
+        list(t),
+        list(lon),
+        list(lat),
+        list(accuracy_m),
+        list(speed_mps),
+    )
+    return int(row[0]), int(row[1])
 
 
 def end(conn: Connection, walk_id: int, client_ended_at: datetime | None) -> None:
@@ -317,8 +374,8 @@ def write_visits(
         conn.execute(
             text(
                 "WITH v AS (INSERT INTO walk_visit (walk_id, building_code, visited_at) "
-                "SELECT w, v.building_code, v.visited_at "
-                "FROM unnest(CAST(:w AS bigint[])) w, LATERAL walk_visits(w, :r, :e) v "
+                "SELECT v.walk_id, v.building_code, v.visited_at "
+                "FROM walk_visits(CAST(:w AS bigint[]), :r, :e) v "
                 "RETURNING 1) SELECT count(*) FROM v"
             ),
             {"w": ids, "r": radius_m, "e": entrance_m},
