@@ -334,18 +334,38 @@ def test_a_standby_serves_the_api_reads_and_never_its_writes(cluster_up: dict, c
 
 
 @contextlib.contextmanager
-def _replay_paused(node: patroni.Node, settings: Settings) -> Iterator[None]:
+def _replay_paused(lay: patroni.Layout, node: patroni.Node, settings: Settings) -> Iterator[None]:
     """The standby keeps receiving and flushing WAL (so synchronous commits go on) but
-    replays none of it until the block ends (pg_wal_replay_pause, PostgreSQL docs §9.28.4)."""
-    _node_sql(node, settings, "SELECT pg_wal_replay_pause()")
+    replays none of it until the block ends (pg_wal_replay_pause, PostgreSQL docs §9.28.4).
+    Patroni resumes a paused replay on its next loop unless the cluster is in maintenance
+    mode (``pause: true`` in its dynamic configuration, what ``patronictl pause`` sets), so
+    the block holds that too."""
+    rest = httpx.Client(base_url=node.rest_url, timeout=5)
+    answer = rest.patch("/config", json={"pause": True})
+    assert answer.status_code == 200, answer.text
     try:
         deadline = time.monotonic() + REPLAY_SECONDS
+        while not all(
+            httpx.get(f"{n.rest_url}/patroni", timeout=5).json().get("pause") for n in lay.nodes
+        ):
+            assert time.monotonic() < deadline, "Patroni did not enter maintenance mode"
+            time.sleep(0.2)
+        _node_sql(node, settings, "SELECT pg_wal_replay_pause()")
         while _node_sql(node, settings, "SELECT pg_get_wal_replay_pause_state()")[0][0] != "paused":
             assert time.monotonic() < deadline, "the standby's replay did not pause"
             time.sleep(0.05)
         yield
     finally:
-        _node_sql(node, settings, "SELECT pg_wal_replay_resume()")
+        with contextlib.suppress(Exception):
+            _node_sql(node, settings, "SELECT pg_wal_replay_resume()")
+        rest.patch("/config", json={"pause": False})
+        rest.close()
+        deadline = time.monotonic() + REPLAY_SECONDS
+        while any(
+            httpx.get(f"{n.rest_url}/patroni", timeout=5).json().get("pause") for n in lay.nodes
+        ):
+            assert time.monotonic() < deadline, "Patroni did not leave maintenance mode"
+            time.sleep(0.2)
 
 
 def test_read_your_writes_for_the_reporter_with_the_standby_held_back(
@@ -365,7 +385,7 @@ def test_read_your_writes_for_the_reporter_with_the_standby_held_back(
         httpx.Client(base_url=server.base, headers=city["worker"], timeout=20) as elsewhere,
     ):
         assert _mine(reporter) == _mine(elsewhere)  # warm: both on the standby, in step
-        with _replay_paused(standby, settings):
+        with _replay_paused(lay, standby, settings):
             answer = _report(reporter, tag)
             assert answer.status_code == 201, answer.text
             case_id = answer.json()["id"]
