@@ -2,7 +2,7 @@
 peer: the same requests with every read on the primary (issue 19, item 2).
 
     python benchmarks/read_replicas.py [--seconds 10] [--clients 8] [--workers 2]
-                                       [--cases 20000]
+                                       [--cases 20000] [--rounds 3]
 
 Starts its own Patroni cluster (db/patroni.py: etcd, a primary and two standbys on free
 loopback ports under a temporary directory), loads the demo city into it through the
@@ -19,7 +19,8 @@ at ``GET /api/v1/stats/resolution`` (community, grid and subdistrict level, the 
 district and each subdistrict) and then at vector tiles (units and basemap layers, zooms
 12-16 around the cases' centre) with the tile cache off (``GIS_TILE_CACHE_SIZE=0``: every
 tile is made), and reports requests/s, p50 and p99, and where the read connections were
-(pg_stat_activity per node). The load average before and after is printed: on one
+(pg_stat_activity per node); ``--rounds`` repeats the three runs interleaved and the table
+gives the medians. The load average before and after is printed: on one
 machine the standbys share the same cores as the primary and the server.
 """
 
@@ -207,6 +208,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shared-buffers", default="128MB")
     args = parser.parse_args()
 
@@ -250,32 +252,41 @@ def main() -> None:
             "GIS_TILE_CACHE_SIZE": "0",
         }
         rows = []
-        for name, read_url in runs.items():
-            extra = {**env, **({"GIS_READ_DATABASE_URL": read_url} if read_url else {})}
-            with server(settings, workers=args.workers, **extra) as srv:
-                for kind in ("stats", "tiles"):
-                    load(srv.base, token, urls[kind][:8], 2, 2)  # warm the pools
-                    result = load(srv.base, token, urls[kind], args.clients, args.seconds)
-                    where = {n.name: node_sql(n, settings, READS_ON_NODE)[0][0] for n in lay.nodes}
-                    rows.append((name, kind, result, where, os.getloadavg()[0]))
-                    print(
-                        f"{name:22} {kind:5} {result['rps']:7.1f}/s p50 {result['p50']:7.1f} ms "
-                        f"p99 {result['p99']:7.1f} ms  n={result['n']} errors={result['errors']} "
-                        f"{result['first_error']}  read connections {where} "
-                        f"(primary {primary.name})  load {os.getloadavg()[0]:.2f}",
-                        flush=True,
-                    )
-        print("\n| reads on | kind | requests/s | p50 | p99 | errors |")
+        # interleaved rounds: on a shared machine the load moves by the minute, so each
+        # configuration meets each phase of it
+        for round_ in range(1, args.rounds + 1):
+            for name, read_url in runs.items():
+                extra = {**env, **({"GIS_READ_DATABASE_URL": read_url} if read_url else {})}
+                with server(settings, workers=args.workers, **extra) as srv:
+                    for kind in ("stats", "tiles"):
+                        load(srv.base, token, urls[kind][:8], 2, 2)  # warm the pools
+                        result = load(srv.base, token, urls[kind], args.clients, args.seconds)
+                        where = {
+                            n.name: node_sql(n, settings, READS_ON_NODE)[0][0] for n in lay.nodes
+                        }
+                        rows.append((name, kind, result))
+                        print(
+                            f"round {round_} {name:22} {kind:5} {result['rps']:7.1f}/s "
+                            f"p50 {result['p50']:7.1f} ms p99 {result['p99']:7.1f} ms "
+                            f"n={result['n']} errors={result['errors']} {result['first_error']} "
+                            f"read connections {where} (primary {primary.name}) "
+                            f"load {os.getloadavg()[0]:.2f}",
+                            flush=True,
+                        )
+        print(f"\n| reads on | kind | requests/s (median of {args.rounds}) | p50 | p99 | errors |")
         print("|---|---|---|---|---|---|")
-        for name, kind, r, _, _ in rows:
-            print(
-                f"| {name} | {kind} | {r['rps']:.1f} | {r['p50']:.1f} ms | {r['p99']:.1f} ms "
-                f"| {r['errors']} |"
-            )
-        peer = {kind: r["rps"] for name, kind, r, _, _ in rows if name.startswith("primary")}
-        for name, kind, r, _, _ in rows:
-            if not name.startswith("primary"):
-                print(f"{name} {kind}: {r['rps'] / peer[kind]:.2f}× the peer")
+        peer: dict[str, float] = {}
+        for name in runs:
+            for kind in ("stats", "tiles"):
+                mine = [r for n, k, r in rows if n == name and k == kind]
+                rps = float(np.median([r["rps"] for r in mine]))
+                p50 = float(np.median([r["p50"] for r in mine]))
+                p99 = float(np.median([r["p99"] for r in mine]))
+                peer.setdefault(kind, rps)  # the first configuration is the peer
+                print(
+                    f"| {name} | {kind} | {rps:.1f} ({rps / peer[kind]:.2f}× the peer) "
+                    f"| {p50:.1f} ms | {p99:.1f} ms | {sum(r['errors'] for r in mine)} |"
+                )
         print(f"\nload average at the end {os.getloadavg()}")
     finally:
         with contextlib.suppress(Exception):
