@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # Where reads may go: the same form with target_session_attrs=prefer-standby (a standby
     # when one answers, else the primary). Unset: reads use database_url.
     read_database_url: str | None = None
+    # Read-your-writes (db/replicas.py): after a write the client carries the primary's WAL
+    # position for this many seconds (cookie and X-Min-LSN header); a read carrying it waits
+    # up to this many milliseconds for a standby to replay that far, else reads the primary.
+    read_your_writes_seconds: int = Field(default=30, gt=0)
+    read_your_writes_wait_ms: int = Field(default=200, ge=0)
     # The first of the Patroni cluster's loopback ports (etcd, then PostgreSQL and REST
     # per node; db/patroni.py). Unset: derived from var_dir like db_port.
     cluster_port_base: int | None = None

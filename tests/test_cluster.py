@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg2
 import pytest
@@ -36,7 +37,13 @@ from gis_service.db import patroni
 from gis_service.db.engine import get_engine, get_read_engine
 from gis_service.settings import Settings
 from tests.conftest import TEST_SECRET, import_test_city, make_user
-from tests.faults.stream import UNHANDLED, ReportStream, assert_exactly_once, served
+from tests.faults.stream import (
+    GRID_1,
+    UNHANDLED,
+    ReportStream,
+    assert_exactly_once,
+    served,
+)
 
 #: how long `cluster up` may take (initdb, a base backup, the migrations)
 UP_SECONDS = 300
@@ -209,6 +216,202 @@ def city(cluster_up: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"worker": make_user(settings, "grid_worker", scopes=["41019900100101"])}
 
 
+def _standby(lay: patroni.Layout) -> patroni.Node:
+    """The (first) node that is a standby now."""
+    roles = _roles(lay)
+    return next(n for n in lay.nodes if roles.get(n.name) in ("sync_standby", "replica"))
+
+
+def _primary(lay: patroni.Layout) -> patroni.Node:
+    roles = _roles(lay)
+    return next(n for n in lay.nodes if roles.get(n.name) == "leader")
+
+
+def _node_sql(node: patroni.Node, settings: Settings, query: str) -> list[tuple]:
+    """``query`` on one node itself (not through the multi-host URLs), as the superuser."""
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=node.pg_port, user="gis", dbname=settings.db_name, connect_timeout=5
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+#: the API's connections to a node of our database, by engine (db/engine.py names them)
+API_CONNECTIONS = """
+    SELECT application_name, count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND backend_type = 'client backend'
+       AND pid <> pg_backend_pid() GROUP BY 1
+"""
+
+
+#: when a connection of the read engine last finished a statement on a node
+LAST_READ = """
+    SELECT max(state_change) FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = 'gis_service reads'
+"""
+
+
+def _cluster_env(settings: Settings) -> dict[str, str]:
+    return {
+        "GIS_DATABASE_URL": settings.database_url or "",
+        "GIS_READ_DATABASE_URL": settings.read_database_url or "",
+    }
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The XYZ tile holding a point (Web Mercator)."""
+    import math
+
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _report(client: httpx.Client, tag: str) -> httpx.Response:
+    west, south, east, north = GRID_1
+    body = {
+        "category": "environment.garbage",
+        "lon": (west + east) / 2,
+        "lat": (south + north) / 2,
+        "description": f"读写一致测试 {tag}",
+    }
+    return client.post("/api/v1/cases", json=body, headers={"Idempotency-Key": tag})
+
+
+def _mine(client: httpx.Client, **headers: str) -> set[int]:
+    answer = client.get("/api/v1/cases", params={"mine": "true", "limit": 100}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return {f["id"] for f in answer.json()["features"]}
+
+
+def test_a_standby_serves_the_api_reads_and_never_its_writes(cluster_up: dict, city: dict) -> None:
+    """Statistics, tiles, the case list and the desk's queue, asked of a server that knows
+    the cluster only by its two URLs, are read on the standby (their connections there are
+    the read engine's); the report goes to the primary, and no write engine connects to
+    the standby."""
+    settings, lay = cluster_up["settings"], cluster_up["layout"]
+    supervisor = make_user(settings, "supervisor", scopes=["410199"])
+    # only the server's connections from here on (this process's pools closed)
+    for engine in (get_engine, get_read_engine):
+        engine(settings).dispose()
+    west, south, east, north = GRID_1
+    x, y = _tile_of((west + east) / 2, (south + north) / 2, 14)
+    reads = [
+        "/api/v1/stats/resolution",
+        f"/tiles/cases/14/{x}/{y}.pbf",
+        f"/tiles/units/14/{x}/{y}.pbf",
+        "/api/v1/cases",
+        "/api/v1/desk/queue",
+    ]
+    with (
+        served(settings, workers=1, **_cluster_env(settings)) as server,
+        httpx.Client(base_url=server.base, timeout=20) as client,
+        httpx.Client(base_url=server.base, headers=city["worker"], timeout=20) as worker,
+    ):
+        reported = _report(worker, f"rr-{uuid.uuid4().hex[:8]}")
+        assert reported.status_code == 201, reported.text
+        standby, primary = _standby(lay), _primary(lay)
+        for path in reads:
+            before = _node_sql(standby, settings, LAST_READ)[0][0]
+            answer = client.get(path, headers=supervisor)
+            assert answer.status_code == 200, (path, answer.text[:500])
+            # a connection of the read engine on the standby worked for this request
+            after = _node_sql(standby, settings, LAST_READ)[0][0]
+            assert after is not None and (before is None or after > before), path
+        on_standby = dict(_node_sql(standby, settings, API_CONNECTIONS))
+        on_primary = dict(_node_sql(primary, settings, API_CONNECTIONS))
+    # the standby holds read connections only; the primary none of them
+    assert set(on_standby) == {"gis_service reads"}, on_standby
+    assert "gis_service reads" not in on_primary, on_primary
+    assert on_primary.get("gis_service requests", 0) >= 1, on_primary
+    print(f"\n[reads on the standby] standby {on_standby}; primary {on_primary}")
+
+
+@contextlib.contextmanager
+def _replay_paused(lay: patroni.Layout, node: patroni.Node, settings: Settings) -> Iterator[None]:
+    """The standby keeps receiving and flushing WAL (so synchronous commits go on) but
+    replays none of it until the block ends (pg_wal_replay_pause, PostgreSQL docs §9.28.4).
+    Patroni resumes a paused replay on its next loop unless the cluster is in maintenance
+    mode (``pause: true`` in its dynamic configuration, what ``patronictl pause`` sets), so
+    the block holds that too."""
+    rest = httpx.Client(base_url=node.rest_url, timeout=5)
+    answer = rest.patch("/config", json={"pause": True})
+    assert answer.status_code == 200, answer.text
+    try:
+        deadline = time.monotonic() + REPLAY_SECONDS
+        while not all(
+            httpx.get(f"{n.rest_url}/patroni", timeout=5).json().get("pause") for n in lay.nodes
+        ):
+            assert time.monotonic() < deadline, "Patroni did not enter maintenance mode"
+            time.sleep(0.2)
+        _node_sql(node, settings, "SELECT pg_wal_replay_pause()")
+        while _node_sql(node, settings, "SELECT pg_get_wal_replay_pause_state()")[0][0] != "paused":
+            assert time.monotonic() < deadline, "the standby's replay did not pause"
+            time.sleep(0.05)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            _node_sql(node, settings, "SELECT pg_wal_replay_resume()")
+        rest.patch("/config", json={"pause": False})
+        rest.close()
+        deadline = time.monotonic() + REPLAY_SECONDS
+        while any(
+            httpx.get(f"{n.rest_url}/patroni", timeout=5).json().get("pause") for n in lay.nodes
+        ):
+            assert time.monotonic() < deadline, "Patroni did not leave maintenance mode"
+            time.sleep(0.2)
+
+
+def test_read_your_writes_for_the_reporter_with_the_standby_held_back(
+    cluster_up: dict, city: dict
+) -> None:
+    """The standby's replay paused: the reporter's list right after the report shows it
+    (the report's answer carried X-Min-LSN; the read waited for the standby, then read on
+    the primary), while the same list without the position — the standby as it is — does
+    not, until replay resumes."""
+    settings, lay = cluster_up["settings"], cluster_up["layout"]
+    standby = _standby(lay)
+    wait_ms = settings.read_your_writes_wait_ms
+    tag = f"ryw-{uuid.uuid4().hex[:8]}"
+    with (
+        served(settings, workers=1, **_cluster_env(settings)) as server,
+        httpx.Client(base_url=server.base, headers=city["worker"], timeout=20) as reporter,
+        httpx.Client(base_url=server.base, headers=city["worker"], timeout=20) as elsewhere,
+    ):
+        assert _mine(reporter) == _mine(elsewhere)  # warm: both on the standby, in step
+        with _replay_paused(lay, standby, settings):
+            answer = _report(reporter, tag)
+            assert answer.status_code == 201, answer.text
+            case_id = answer.json()["id"]
+            lsn = answer.headers["X-Min-LSN"]
+            assert reporter.cookies.get("gis_min_lsn") == lsn  # the browser's way
+            started = time.monotonic()
+            assert case_id in _mine(reporter)  # the cookie, sent back by itself
+            took = time.monotonic() - started
+            # the same sign-in without the position reads the standby, which is behind
+            assert case_id not in _mine(elsewhere)
+            # the phone's way: the header sent back
+            assert case_id in _mine(elsewhere, **{"X-Min-LSN": lsn})
+            # a position that is not one is refused, naming it
+            bad = elsewhere.get("/api/v1/cases", headers={"X-Min-LSN": "yesterday"})
+            assert bad.status_code == 422 and bad.json()["field"] == "X-Min-LSN", bad.text
+        # replay resumed: the standby catches up, and then serves the position itself
+        deadline = time.monotonic() + REPLAY_SECONDS
+        while case_id not in _mine(elsewhere):
+            assert time.monotonic() < deadline, "the standby did not catch up"
+            time.sleep(0.1)
+        assert case_id in _mine(reporter)
+    # the read that fell back waited the bounded time for the standby, not longer
+    assert wait_ms / 1000 <= took < wait_ms / 1000 + 5, took
+    print(f"\n[read-your-writes, replay paused] the reporter's list took {took * 1000:.0f} ms")
+
+
 def _report_stream_through(cluster_up: dict, city: dict, fault: str) -> None:
     """Reports stream into a server that knows the cluster only by its connection
     strings; ``fault`` ('kill' or 'switchover') happens under the stream."""
@@ -305,3 +508,108 @@ def test_a_multi_host_url_reaches_each_driver_whole() -> None:
     one = Settings(database_url="postgres://a:b@db:5432/x")
     assert one.sqlalchemy_url == "postgresql+psycopg2://a:b@db:5432/x"
     assert one.libpq_url == "postgresql://a:b@db:5432/x"
+
+
+# --- without a cluster: the read dependency is the primary ---------------------------
+
+
+def _route_calls(app) -> dict[tuple[str, str], set]:
+    """(method, path) → every dependency callable of that route, pages included."""
+
+    def calls(dependant) -> set:
+        out = set()
+        for dep in dependant.dependencies:
+            out |= {dep.call, *calls(dep)}
+        return out
+
+    found = {}
+    for route in app.routes:
+        contexts = (
+            route.effective_route_contexts()
+            if hasattr(route, "effective_route_contexts")
+            else [route]
+        )
+        for r in contexts:
+            if hasattr(r, "dependant"):
+                for method in r.methods:
+                    found[(method, r.path)] = calls(r.dependant)
+    return found
+
+
+def test_reads_declare_the_read_connection_and_no_write_does(settings: Settings) -> None:
+    """Which routes read on a standby is what they declare (api/deps.py ReadConnDep): the
+    statistics, the tiles, the map pages, the case list and the desk's queue do; no route
+    with an unsafe method (RFC 9110 §9.2.1) does, so writes never reach a standby."""
+    from gis_service.api.deps import get_conn, get_read_conn
+    from gis_service.app import create_app
+
+    routes = _route_calls(create_app(settings))
+    reading = {key for key, calls in routes.items() if get_read_conn in calls}
+    for wanted in [
+        ("GET", "/api/v1/stats/resolution"),
+        ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"),
+        ("GET", "/tiles/cases/pick"),
+        ("GET", "/maps/resolution"),
+        ("GET", "/maps/cases"),
+        ("GET", "/api/v1/cases"),
+        ("GET", "/api/v1/desk/queue"),
+        ("GET", "/api/v1/desk/counts"),
+    ]:
+        assert wanted in reading, wanted
+    assert {method for method, _ in reading} <= {"GET", "HEAD"}, sorted(reading)
+    # and a route holds one connection, not one of each
+    assert not [key for key in reading if get_conn in routes[key]]
+
+
+def test_without_a_read_url_the_read_connection_is_the_primary(db: Settings) -> None:
+    """The single local cluster (``make demo``): the read engine is the primary's, the
+    read dependency hands out a primary connection even for a request carrying a position,
+    and writes are not stamped (no middleware, nothing paid on the report path)."""
+    from fastapi.testclient import TestClient
+    from starlette.requests import Request
+
+    from gis_service.api.deps import get_read_conn
+    from gis_service.app import create_app
+
+    assert db.read_database_url is None
+    assert get_read_engine(db) is get_engine(db)
+    with get_engine(db).connect() as conn:
+        far = conn.execute(text("SELECT (pg_current_wal_lsn() + 1e9)::text")).scalar_one()
+    request = Request({"type": "http", "method": "GET", "headers": [(b"x-min-lsn", far.encode())]})
+    deps = get_read_conn(request, db)
+    conn = next(deps)
+    try:
+        assert conn.engine is get_engine(db)
+        assert not conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+    finally:
+        deps.close()
+    with TestClient(create_app(db)) as client:
+        answer = client.get("/tiles/basemap/0/0/0.pbf", headers={"X-Min-LSN": far})
+        assert answer.status_code == 200, answer.text
+        bad = client.get("/tiles/basemap/0/0/0.pbf", headers={"X-Min-LSN": "0/xyz"})
+        assert bad.status_code == 422 and bad.json()["field"] == "X-Min-LSN", bad.text
+        make_user(db, "admin", username="ryw-admin", password="password-123")
+        signed = client.post(
+            "/api/v1/auth/token", data={"username": "ryw-admin", "password": "password-123"}
+        )
+        assert signed.status_code == 200, signed.text  # a write: a session was opened
+        assert "x-min-lsn" not in signed.headers and "gis_min_lsn" not in client.cookies
+
+
+def test_lsn_text_round_trips_as_postgresql_reads_it(db: Settings) -> None:
+    """db/replicas.py's parse and format agree with PostgreSQL's pg_lsn on real positions."""
+    from gis_service.db import replicas
+
+    with get_engine(db).connect() as conn:
+        for lsn in conn.execute(
+            text(
+                "SELECT (pg_current_wal_lsn() + n)::text FROM unnest("
+                "ARRAY[0, 1, 4294967295, 4294967296, 1e12]::numeric[]) n"
+            )
+        ).scalars():
+            position = replicas.parse_lsn(lsn)
+            assert replicas.format_lsn(position) == lsn
+            back = conn.execute(
+                text("SELECT CAST(:t AS pg_lsn) - '0/0'::pg_lsn"), {"t": lsn}
+            ).scalar_one()
+            assert int(back) == position

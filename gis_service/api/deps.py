@@ -21,7 +21,8 @@ from gis_service.audit import actor as audit_actor
 from gis_service.auth import sessions, tokens
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import ANONYMOUS, require_role
-from gis_service.db.engine import get_engine
+from gis_service.db import replicas
+from gis_service.db.engine import get_engine, get_read_engine
 from gis_service.errors import Unauthorized
 from gis_service.settings import Settings
 from gis_service.stats.cube import CaseCube
@@ -91,6 +92,34 @@ def get_conn(settings: SettingsDep) -> Iterator[Connection]:
 
 ConnDep = Annotated[Connection, Depends(get_conn)]
 
+
+def get_read_conn(request: Request, settings: SettingsDep) -> Iterator[Connection]:
+    """A pooled connection for a read that may lag the last commit (statistics, tiles, map
+    pages, case lists, the desk's queue): from the read engine (db/engine.py
+    ``get_read_engine``: a standby when Settings.read_database_url names one, else the
+    primary). Read-your-writes (db/replicas.py): a request carrying ``X-Min-LSN`` (header or
+    cookie, set after the client's own write) gets the standby only once it has replayed
+    that far, waiting up to Settings.read_your_writes_wait_ms, else the primary; 422 when
+    the value is not a WAL position. Never for a route that writes."""
+    position = replicas.min_lsn(
+        request.headers.get(replicas.MIN_LSN_HEADER),
+        request.cookies.get(replicas.MIN_LSN_COOKIE),
+    )
+    engine = get_read_engine(settings)
+    primary = get_engine(settings)
+    if engine is not primary and position is not None:
+        with engine.connect() as conn:
+            if replicas.replayed(conn, position, settings.read_your_writes_wait_ms / 1000):
+                yield conn
+                return
+        engine = primary  # the standby is behind the client's own write
+    with engine.connect() as conn:
+        yield conn
+
+
+#: a read-only route's connection, on a standby when there is one (``get_read_conn``)
+ReadConnDep = Annotated[Connection, Depends(get_read_conn)]
+
 # Declares the scheme for /docs ("Authorize" signs in with the password flow); the errors
 # are ours, so a missing or bad token answers in the same JSON shape as everything else.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -141,8 +170,16 @@ def _own_page_write(request: Request) -> bool:
 
 
 def principal_of(request: Request, settings: Settings, conn: Connection) -> Principal:
-    """:func:`get_principal` for sync routes, the session checked on their connection."""
-    return sessions.check_sync(conn, _token_principal(request, settings, None))
+    """:func:`get_principal` for sync routes, the session checked on their connection — on
+    the primary's when ``conn`` is a read connection (``ReadConnDep``): a standby may not
+    yet have replayed a sign-out or a new sign-in, and a session's end holds for every
+    request after it (auth/sessions.py)."""
+    principal = _token_principal(request, settings, None)
+    primary = get_engine(settings)
+    if conn.engine is primary:
+        return sessions.check_sync(conn, principal)
+    with primary.connect() as own:
+        return sessions.check_sync(own, principal)
 
 
 def _token_principal(request: Request, settings: Settings, token: str | None) -> Principal:

@@ -14,7 +14,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from gis_service.api import conditional
-from gis_service.api.deps import AccessDep, ConnDep, PrincipalDep, SettingsDep, ViewerDep
+from gis_service.api.deps import (
+    AccessDep,
+    ConnDep,
+    PrincipalDep,
+    ReadConnDep,
+    SettingsDep,
+    ViewerDep,
+)
 from gis_service.api.params import BBoxParams, PageParams, PointParams
 from gis_service.api.schemas import GeoJSONResponse, media, refusals
 from gis_service.api.services import services_of
@@ -224,7 +231,7 @@ def _store_photos(
 )
 def list_cases(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     page: Annotated[PageParams, Depends()],
@@ -276,7 +283,7 @@ def list_cases(
     responses=refusals(401, 403, 422),
 )
 def nearby(
-    conn: ConnDep,
+    conn: ReadConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     point: Annotated[PointParams, Depends()],

@@ -24,9 +24,14 @@ def _engine_for(url: str, pool_size: int, timezone: str, purpose: str = "request
     # writes as text or JSON, and every datetime it hands Python, carries the district's
     # offset, so what a person reads from any answer is their own clock. Day boundaries
     # in SQL never depend on it: they say AT TIME ZONE explicitly.
+    # application_name says in pg_stat_activity which engine a connection belongs to
+    # (``gis_service reads`` on a standby: tests/test_cluster.py)
     engine = create_engine(
         url,
-        connect_args={"options": f"-c TimeZone={timezone}"},
+        connect_args={
+            "options": f"-c TimeZone={timezone}",
+            "application_name": f"gis_service {purpose}",
+        },
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=30,
@@ -84,7 +89,8 @@ def get_engine(settings: Settings | None = None) -> Engine:
 def get_read_engine(settings: Settings | None = None) -> Engine:
     """The engine for reads that may lag the last commit by the standby's replay delay:
     Settings.read_database_url (target_session_attrs=prefer-standby), else the same engine
-    as get_engine."""
+    as get_engine. Routes take it through api/deps.py ``ReadConnDep``, which applies
+    read-your-writes (db/replicas.py); nothing that writes may use it."""
     s = settings or get_settings()
     if not s.read_database_url:
         return get_engine(s)
@@ -98,7 +104,19 @@ def own_engine(settings: Settings | None = None) -> Engine:
     sync's second connection waited for connections held by requests that waited for the
     sync — every 30 s (pool_timeout) the process stalled and answered errors
     (benchmarks/soak.py, 20 requests/s, 2026-11-30). One is enough: the cube syncs under
-    its lock, one sync at a time."""
+    its lock, one sync at a time.
+
+    On the primary (Settings.database_url), never a standby, even with read replicas: the
+    cube and the tile index built on it (tiles/caseindex.py) are one copy shared by every
+    request of the process, the reporter's own read right after a report among them, so
+    they must never be behind a commit the API has acknowledged — a standby's replay lag
+    would hold them behind every write, and read-your-writes (db/replicas.py) cannot wait
+    per request on a shared copy. The sync itself is a short index range scan of what
+    changed (changed_xid), cheap for the primary. The choice is freshness, not the delta's
+    correctness: pg_current_snapshot and pg_visible_in_snapshot work on a hot standby too
+    (its snapshots are built from the transaction ids it has replayed, which are the
+    primary's), and hot_standby_feedback (db/patroni.py) keeps vacuum from removing rows a
+    standby's REPEATABLE READ sync still reads."""
     s = settings or get_settings()
     return _engine_for(s.sqlalchemy_url, 1, zone_name(s), "own")
 

@@ -114,8 +114,10 @@ class Layout:
 
     @property
     def read_dsn(self) -> str:
-        """Reads that may lag: a standby when one answers, else the primary."""
-        return self.dsn("prefer-standby")
+        """Reads that may lag: a standby when one answers, else the primary; with several
+        standbys, each new connection picks one at random (``load_balance_hosts=random``,
+        libpq 16+; psycopg2's wheel carries libpq 17), so they share the reads."""
+        return self.dsn("prefer-standby") + "&load_balance_hosts=random"
 
 
 def port_base(settings: Settings) -> int:

@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from gis_service.api import conditional
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.deps import ConnDep, PrincipalDep, ReadConnDep, SettingsDep
 from gis_service.api.params import PageParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.cases import approvals, bulk, desk, workload
@@ -82,7 +82,7 @@ class QueueFilters:
 )
 def queue(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     page: Annotated[PageParams, Depends()],
@@ -117,7 +117,7 @@ def queue(
 )
 def counts(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     filters: Annotated[QueueFilters, Depends()],

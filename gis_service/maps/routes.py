@@ -22,6 +22,7 @@ from gis_service.api import conditional
 from gis_service.api.deps import (
     TOKEN_COOKIE,
     ConnDep,
+    ReadConnDep,
     ServicesDep,
     SettingsDep,
     get_principal,
@@ -175,7 +176,7 @@ def _query(request: Request) -> dict[str, str]:
 @router.get("/resolution")
 async def resolution(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     lang: Lang = "zh",
@@ -223,7 +224,7 @@ async def resolution(
 @router.get("/hotspots")
 async def hotspots(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     lang: Lang = "zh",
@@ -276,7 +277,7 @@ async def hotspots(
 @router.get("/walks")
 async def walks(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     lang: Lang = "zh",
@@ -356,7 +357,7 @@ def _cube_date(cube, settings) -> str:
 @router.get("/cases")
 async def cases(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     lang: Lang = "zh",
@@ -413,7 +414,7 @@ async def cases(
 @router.get("/units")
 async def units(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     lang: Lang = "zh",

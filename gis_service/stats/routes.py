@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from gis_service.api.deps import ConnDep, CubeDep, PrincipalDep, SettingsDep
+from gis_service.api.deps import CubeDep, PrincipalDep, ReadConnDep, SettingsDep
 from gis_service.api.schemas import SIGNED_IN
 from gis_service.stats.resolution import StatsQuery, resolution
 from gis_service.stats.schemas import ResolutionStats
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/stats", tags=["statistics"], responses=SIGNED_IN)
     response_model=ResolutionStats,
 )
 def resolution_stats(
-    conn: ConnDep,
+    conn: ReadConnDep,
     cube: CubeDep,
     principal: PrincipalDep,
     settings: SettingsDep,

@@ -19,7 +19,7 @@ from gis_service.api import conditional
 from gis_service.api.deps import (
     BasemapDep,
     CaseIndexDep,
-    ConnDep,
+    ReadConnDep,
     ServicesDep,
     SettingsDep,
     TileCacheDep,
@@ -80,7 +80,7 @@ def unit_figures(
 )
 def pick(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     index: CaseIndexDep,
     lon: Annotated[float, Query(ge=-180, le=180)],
@@ -120,7 +120,7 @@ def pick(
 )
 def tile(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     services: ServicesDep,
     cache: TileCacheDep,
