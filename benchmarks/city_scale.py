@@ -23,14 +23,11 @@ Environment: CITY_SIZES ("1000000,10000000"), CITY_REPORT_SECONDS (30), REPORT_R
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -150,22 +147,19 @@ def measure_city(settings: Settings) -> dict[str, object]:
     user = bench_user(settings)
     report_token = sessions.issue_for(settings, user).access_token
     points = random_points(settings, 50_000, seed=7)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(points, fh)
     run = f"city{int(time.time())}"
     with server(settings, workers=1, GIS_SECRET_KEY=SECRET) as srv:
-        loadgen(srv.port, report_token, fh.name, rate=500, seconds=5, connections=32, tag=run + "w")
+        loadgen(srv.port, report_token, points, rate=500, seconds=5, connections=32, tag=run + "w")
         r = loadgen(
             srv.port,
             report_token,
-            fh.name,
+            points,
             rate=RATE,
             seconds=REPORT_SECONDS,
             connections=32,
             tag=run,
         )
     out["report"] = (r["rate"], r["p50"], r["p99"], r["errors"])
-    Path(fh.name).unlink()
     return out
 
 
@@ -175,7 +169,10 @@ def main() -> None:
         f"the city at scale — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"load average {load:.1f}, {os.cpu_count()} cores"
     )
-    results = {n: measure_city(database(n)) for n in SIZES}
+    results = {}
+    for n in SIZES:
+        results[n] = measure_city(database(n))
+        print(f"  {n:,}: {results[n]}", flush=True)
     cols = [f"{results[n]['cases']:>14,}" for n in SIZES]
     print(f"\n{'measure':<40}" + "".join(cols) + "   target")
     rows = [
