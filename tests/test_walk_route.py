@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import LineString, Point
-from sqlalchemy import text
 
 from gis_service.access.service import DEFAULT_SPEED_KMH
 from gis_service.access.store import EngineCache
@@ -25,17 +24,13 @@ from gis_service.app import create_app
 from gis_service.auth.principal import Principal, Role
 from gis_service.db.engine import transaction
 from gis_service.walks.due_route import order_stops
-from gis_service.walks.rules import ENTRANCE_MAX_M
 from tests import walk_city
-from tests.walk_city import GRID, fix, ll
+from tests.walk_city import CROSS_X, GRID, fix, ll, street_m
 
 URL = f"/api/v1/grids/{GRID}/due-route"
-#: each door as metres east/north of O: (tests/walk_city.py's table) on the street beside the
-#: footprint — where along the footprint's side PostGIS puts it (ST_ClosestPoint of a side
-#: parallel to the street) is read from the database by the fixture
+#: each door as metres (east, north) of O, read by the fixture (walk_city.doors)
 DOORS: dict[str, tuple[float, float]] = {}
 NO_DOOR = {GRID + "005", GRID + "006"}
-CROSS_X = 200.0
 #: the hand metres (tests/walk_city.py's sphere) and the network's geodesic lengths differ
 #: by a few tenths of a per cent
 TOL = 0.01
@@ -44,54 +39,14 @@ TOL = 0.01
 @pytest.fixture
 def place(case_city, tmp_path: Path):
     walk_city.build(case_city["settings"], tmp_path)
-    with transaction(case_city["settings"]) as conn:
-        rows = conn.execute(
-            text(
-                "SELECT code, ST_X(door), ST_Y(door) FROM building_doors("
-                "(SELECT ST_Collect(geom) FROM admin_unit WHERE code LIKE :g || '___'), :m) "
-                "WHERE door IS NOT NULL"
-            ),
-            {"g": GRID, "m": ENTRANCE_MAX_M},
-        ).all()
     DOORS.clear()
-    for code, lon, lat in rows:
-        x = round((lon - walk_city.O_LON) * walk_city.M_PER_DEG_LON, 3)
-        y = round((lat - walk_city.O_LAT) * walk_city.M_PER_DEG_LAT, 3)
-        DOORS[code] = (x, y)
-    # the table's doors: beside 001–003 on the street, 004's on the cross street
-    assert set(DOORS) == {GRID + c for c in ("001", "002", "003", "004")}
-    for c in ("001", "002", "003"):
-        fx0, _, fx1, _ = walk_city.FOOTPRINTS[c]
-        x, y = DOORS[GRID + c]
-        assert fx0 - 0.01 <= x <= fx1 + 0.01 and abs(y) < 0.01, (c, x, y)
-        DOORS[GRID + c] = (x, 0.0)
-    x, y = DOORS[GRID + "004"]
-    _, fy0, _, fy1 = walk_city.FOOTPRINTS["004"]
-    assert abs(x - CROSS_X) < 0.01 and fy0 - 0.01 <= y <= fy1 + 0.01, (x, y)
-    DOORS[GRID + "004"] = (CROSS_X, y)
+    DOORS.update(walk_city.doors(case_city["settings"]))
     with TestClient(create_app(case_city["settings"])) as api:
         yield {**case_city, "api": api}
 
 
-def street_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Walking metres between two points of the walk city's streets (the main street y = 0
-    or the cross street x = 200): along one street, or to the crossing and on."""
-    (ax, ay), (bx, by) = a, b
-    if ay == by == 0 or ax == bx == CROSS_X:
-        return abs(ax - bx) + abs(ay - by)
-    return abs(ax - CROSS_X) + abs(ay) + abs(bx - CROSS_X) + abs(by)
-
-
-def best_order(start: tuple[float, float], codes: list[str]) -> tuple[list[str], float]:
-    """The shortest open walk from start through every door, by trying every order."""
-    best: tuple[float, list[str]] | None = None
-    for perm in itertools.permutations(codes):
-        pts = [start, *(DOORS[c] for c in perm)]
-        length = sum(street_m(p, q) for p, q in itertools.pairwise(pts))
-        if best is None or length < best[0] - 1e-9:
-            best = (length, list(perm))
-    assert best is not None
-    return best[1], best[0]
+def best_order(start: tuple[float, float], codes) -> tuple[list[str], float]:
+    return walk_city.best_order(start, DOORS, codes)
 
 
 def geodesic_m(coords: list) -> float:
