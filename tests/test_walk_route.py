@@ -24,6 +24,7 @@ from gis_service.app import create_app
 from gis_service.auth.principal import Principal, Role
 from gis_service.db.engine import transaction
 from gis_service.walks.due_route import order_stops
+from gis_service.walks.schemas import DueRoute
 from tests import walk_city
 from tests.walk_city import CROSS_X, GRID, fix, ll, street_m
 
@@ -103,6 +104,7 @@ def test_the_route_from_the_east_end_is_the_shortest_by_hand(place):
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/geo+json")
     feature = r.json()
+    DueRoute.model_validate(feature)  # the documented answer (the route sends it unchecked)
     props = feature["properties"]
     order, length = best_order(start, sorted(DOORS))
     # by hand: 003 (about 100 m), up the cross street to 004 (200), back down to 002 (150),
@@ -245,6 +247,7 @@ def test_who_may_ask_and_bad_input(place):
         f"/api/v1/grids/{other}/due-route", headers=place["admin"], params={"lon": lon, "lat": lat}
     )
     assert r.status_code == 200, r.text
+    DueRoute.model_validate(r.json())
     props = r.json()["properties"]
     assert props["reason"] == "no_due_buildings" and props["stops"] == [] and props["due"] == 0
 
