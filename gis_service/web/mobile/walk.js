@@ -307,12 +307,13 @@ window.gisWalk = function (app) {
   }
 
   /* ---------- today's suggested route ---------- */
-  const planStore = (key) => `gis.m.route.${me()}:${key}`;
+  // one kept route per user, that of their current walk: an older walk's is replaced
+  const planStore = () => `gis.m.route.${me()}`;
   function keptPlan() {
     if (!walk) { return null; }
     if (plan && plan.key === walk.key) { return plan; }
     try {
-      const kept = JSON.parse(localStorage.getItem(planStore(walk.key)) || "null");
+      const kept = JSON.parse(localStorage.getItem(planStore()) || "null");
       plan = kept && kept.key === walk.key ? kept : null;
     } catch (e) { plan = null; }
     return plan;
@@ -334,7 +335,7 @@ window.gisWalk = function (app) {
                    `days=${DUE_DAYS}&lon=${lon}&lat=${lat}`).then((body) => {
       if (!walk || walk.key !== key) { return; }
       plan = { key, codes, at: Date.now(), body, failed: false, error: null };
-      try { localStorage.setItem(planStore(key), JSON.stringify(plan)); } catch (e) { /* full */ }
+      try { localStorage.setItem(planStore(), JSON.stringify(plan)); } catch (e) { /* full */ }
     }).catch((err) => {
       if (!walk || walk.key !== key) { return; }
       const kept = keptPlan();
