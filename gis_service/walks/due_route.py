@@ -186,7 +186,7 @@ def due_route(
             f"network (more than {MAX_ACCESS_M:g} m): no route starts there; ask again from "
             "a street of the grid",
             field="lon",
-            access_m=round(access_m, 1),
+            access_m=round(access_m, 1) if math.isfinite(access_m) else None,
         )
     speed = DEFAULT_SPEED_KMH * 1000.0 / 60.0  # metres per minute
     props: dict[str, Any] = {
