@@ -1016,6 +1016,32 @@ def check_due_buildings(api, city, who, auth) -> list[str]:
     return bad
 
 
+def check_due_route(api, city, who, auth) -> list[str]:
+    """Today's suggested route of a grid: the due list's rule (check_due_buildings), from
+    the grid's centre; its stops and the buildings left out all lie in that grid."""
+    _walks(api, city)
+    bad = []
+    for grid in GRIDS:
+        x, y = _centre(grid)
+        r = api.get(f"/api/v1/grids/{grid}/due-route", headers=auth, params={"lon": x, "lat": y})
+        if who == "anonymous":
+            expected = 401
+        elif who == "team_c":
+            expected = 403
+        else:
+            inside = SCOPES[who] is None or any(grid.startswith(s) for s in SCOPES[who])
+            expected = 200 if inside else 403
+        if r.status_code != expected:
+            bad.append(f"due route of {grid}: {r.status_code}")
+        elif expected == 200:
+            props = r.json()["properties"]
+            codes = [b["code"] for b in props["stops"] + props["left_out"]]
+            outside = [c for c in codes if not c.startswith(grid)]
+            if outside or len(codes) != props["due"]:
+                bad.append(f"due route of {grid} routes {codes} of {props['due']} due")
+    return bad
+
+
 def check_walk_stats(api, city, who, auth) -> list[str]:
     """Walk figures: the walks the viewer may see (planners: their units' walks) over the
     units they may see; 403 team members, 401 anonymous."""
@@ -1090,6 +1116,7 @@ CHECKS: dict[str, list[Check]] = {
     "/api/v1/walks": [check_walks],
     "/api/v1/walks/{walk_id}": [check_walks],
     "/api/v1/grids/{code}/due-buildings": [check_due_buildings],
+    "/api/v1/grids/{code}/due-route": [check_due_route],
     "/api/v1/stats/walks": [check_walk_stats],
 }
 

@@ -3,7 +3,9 @@ as a phone with a scripted GPS track: Playwright moves the position step by step
 the street of the walk test city (tests/walk_city.py), with an outage in the middle, a
 report made offline and a reload while still offline. At the end every fix the phone kept
 is stored once on the server, the hand-computed buildings are visited, the report is linked
-to the walk, and the phone's due list shrank as the buildings were passed."""
+to the walk, and the phone's due list shrank as the buildings were passed — and today's
+suggested route with it, in the hand-computed order (tests/walk_city.py best_order), kept
+and marked stale while offline."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlalchemy import text
 from gis_service.db.engine import get_engine
 from tests import walk_city
 from tests.browser import browser_context, live_server, screenshot
-from tests.walk_city import GRID, VISITED_EAST, ll
+from tests.walk_city import GRID, VISITED_EAST, best_order, ll
 
 PASSWORD = "password-123"  # tests/conftest.py make_user
 WORKER = "gw1"  # case_city: the grid worker of GRID
@@ -72,6 +74,56 @@ def wait_due_without(page, codes: set[str]) -> set[str]:
     return due_codes(page)
 
 
+def route_codes(page) -> list[str]:
+    """The suggested route's buildings as the phone lists them, in walking order."""
+    return page.eval_on_selector_all(
+        "[data-testid=route-stop]", "els => els.map(e => e.dataset.code)"
+    )
+
+
+def wait_route(page, codes: list[str], on_map: bool = True) -> None:
+    """Wait until the phone lists the route ``codes`` in this order and (``on_map``) draws
+    it: one numbered marker per stop on the walk map, and the line."""
+    page.wait_for_function(
+        "([codes, onMap]) => {"
+        " const l = [...document.querySelectorAll('[data-testid=route-stop]')];"
+        " return l.map(e => e.dataset.code).join() === codes.join() && (!onMap ||"
+        " (document.querySelectorAll('#walk-map .route-num').length === codes.length"
+        " && document.querySelectorAll('#walk-map path.route-line').length === 1)); }",
+        arg=[codes, on_map],
+        timeout=30000,
+    )
+
+
+def sign_in_to_walk(context, server: str):
+    """A new page of the app, signed in as the worker, controlled by its service worker
+    (so it works offline), on the walk tab."""
+    page = context.new_page()
+    page.on("dialog", lambda d: d.accept())  # "end this walk?"
+    page.goto(f"{server}/m/")
+    page.get_by_test_id("login-username").fill(WORKER)
+    page.get_by_test_id("login-password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_selector("[data-testid=tab-walk]:visible")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
+    page.get_by_test_id("tab-walk").click()
+    return page
+
+
+def report_on_the_walk(page, description: str) -> None:
+    """Report a problem from the report tab (it waits in the outbox), back to the walk."""
+    page.get_by_test_id("report-new").click()
+    page.wait_for_selector(
+        f"[data-testid=report-category] option[value='{CATEGORY}']", state="attached"
+    )
+    page.get_by_test_id("report-category").select_option(CATEGORY)
+    page.get_by_test_id("report-description").fill(description)
+    page.wait_for_selector("[data-testid=report-position][data-lat]", state="attached")
+    page.get_by_test_id("report-submit").click()
+    page.wait_for_selector("[data-testid=queue-item][data-state=queued]")
+    page.get_by_test_id("tab-walk").click()
+
+
 def walk_to(context, page, x: float) -> None:
     """Move the phone to x metres east of O on the street; wait until the app kept it."""
     lon, lat = ll(x, 0)
@@ -97,42 +149,32 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
     part_d = [x for x in xs if x > 290]  # online again, past 003
     # the offline stretch is more than one chunk (walk.js CHUNK_FIXES): one is cut offline
     assert len(part_b) + len(part_c) >= 20
+    doors = walk_city.doors(settings)
     with browser_context(**phone(xs[0])) as (context, watch):
-        page = context.new_page()
-        page.on("dialog", lambda d: d.accept())  # "end this walk?"
-        page.goto(f"{server}/m/")
-        page.get_by_test_id("login-username").fill(WORKER)
-        page.get_by_test_id("login-password").fill(PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        page.wait_for_selector("[data-testid=tab-walk]:visible")
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
-        page.get_by_test_id("tab-walk").click()
+        page = sign_in_to_walk(context, server)
         # nothing is recorded before the walk starts
         assert page.evaluate(FIXES_JS) == []
         page.get_by_test_id("walk-start").click()
         page.wait_for_selector("[data-testid=walk-running]")
         everything = due_codes_after_load(page)
         assert everything == {GRID + c for c in walk_city.FOOTPRINTS}
+        # the route from the first fix (at O) through every door (005 and 006 have none)
+        first, _ = best_order((xs[0], 0), doors, doors)
+        wait_route(page, first)
 
         for x in part_a:
             walk_to(context, page, x)
         page.get_by_test_id("walk-sync").click()  # upload now: the due list follows
         assert wait_due_without(page, {GRID + "001"}) == everything - {GRID + "001"}
+        # …and the route, from where the phone is now, without 001
+        second, _ = best_order((part_a[-1], 0), doors, set(doors) - {GRID + "001"})
+        wait_route(page, second)
         walk_id = db_rows(settings, "SELECT id FROM walk")[0][0]
 
         context.set_offline(True)
         for x in part_b:
             walk_to(context, page, x)
-        page.get_by_test_id("report-new").click()  # a problem found on the walk, offline
-        page.wait_for_selector(
-            f"[data-testid=report-category] option[value='{CATEGORY}']", state="attached"
-        )
-        page.get_by_test_id("report-category").select_option(CATEGORY)
-        page.get_by_test_id("report-description").fill("巡查中发现垃圾堆放")
-        page.wait_for_selector("[data-testid=report-position][data-lat]", state="attached")
-        page.get_by_test_id("report-submit").click()
-        page.wait_for_selector("[data-testid=queue-item][data-state=queued]")
-        page.get_by_test_id("tab-walk").click()
+        report_on_the_walk(page, "巡查中发现垃圾堆放")  # a problem found on the walk, offline
         page.wait_for_selector("[data-testid=walk-running]")
         for x in part_c[:2]:
             walk_to(context, page, x)
@@ -141,6 +183,9 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
         page.wait_for_selector("[data-testid=tab-walk]:visible")
         page.get_by_test_id("tab-walk").click()
         page.wait_for_selector("[data-testid=walk-running]")  # the walk goes on
+        # offline the last route stays, said to be stale
+        page.wait_for_selector("[data-testid=walk-route-state][data-stale='1']")
+        wait_route(page, second, on_map=False)
         for x in part_c[2:4]:
             walk_to(context, page, x)
         page.close()  # and a closed app loses nothing either
@@ -158,9 +203,14 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
         screenshot(page, "m-walk-offline")
 
         context.set_offline(False)
-        # the stretch walked offline arrives: 002 leaves the list
+        # the stretch walked offline arrives: 002 leaves the list, and the route (from the
+        # last fix of the offline stretch) turns round: 003 on this street, then 004
         left = wait_due_without(page, {GRID + "001", GRID + "002"})
         assert left == everything - {GRID + "001", GRID + "002"}
+        third, _ = best_order((part_c[-1], 0), doors, {GRID + "003", GRID + "004"})
+        assert third == [GRID + "003", GRID + "004"] and second[-1] == GRID + "003"
+        wait_route(page, third)
+        assert page.get_by_test_id("walk-route-state").get_attribute("data-stale") == "0"
         for x in part_d:
             walk_to(context, page, x)
         screenshot(page, "m-walk-running")
@@ -212,31 +262,14 @@ def test_a_walk_started_offline_links_its_report_once_the_start_is_through(serve
     settings = case_city["settings"]
     xs = list(range(0, 111, STEP_M))  # past 001's door at 50 m only
     with browser_context(**phone(xs[0])) as (context, watch):
-        page = context.new_page()
-        page.on("dialog", lambda d: d.accept())
-        page.goto(f"{server}/m/")
-        page.get_by_test_id("login-username").fill(WORKER)
-        page.get_by_test_id("login-password").fill(PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        page.wait_for_selector("[data-testid=tab-walk]:visible")
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
-        page.get_by_test_id("tab-walk").click()
+        page = sign_in_to_walk(context, server)
         page.wait_for_selector("[data-testid=walk-start]")
         context.set_offline(True)
         page.get_by_test_id("walk-start").click()
         page.wait_for_selector("[data-testid=walk-running]")
         for x in xs:
             walk_to(context, page, x)
-        page.get_by_test_id("report-new").click()
-        page.wait_for_selector(
-            f"[data-testid=report-category] option[value='{CATEGORY}']", state="attached"
-        )
-        page.get_by_test_id("report-category").select_option(CATEGORY)
-        page.get_by_test_id("report-description").fill("离线开始的巡查中上报")
-        page.wait_for_selector("[data-testid=report-position][data-lat]", state="attached")
-        page.get_by_test_id("report-submit").click()
-        page.wait_for_selector("[data-testid=queue-item][data-state=queued]")
-        page.get_by_test_id("tab-walk").click()
+        report_on_the_walk(page, "离线开始的巡查中上报")
         page.get_by_test_id("walk-end").click()  # ended offline: everything still waits
         page.wait_for_selector("[data-testid=walk-running] [data-testid=walk-sync]")
         assert db_rows(settings, "SELECT id FROM walk") == []

@@ -23,6 +23,7 @@ or the door), not by the code under test.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,8 @@ FOOTPRINTS = {
     "006": (90, -155, 110, -145),
 }
 VISITED_EAST = {GRID + "001", GRID + "002", GRID + "003"}
+#: the cross street's x (metres east of O)
+CROSS_X = 200.0
 
 
 def ll(x: float, y: float) -> tuple[float, float]:
@@ -118,3 +121,63 @@ def walk_east(start: datetime) -> list[dict]:
                 t += timedelta(seconds=5)
         x += 6.5
     return out
+
+
+def doors(settings) -> dict[str, tuple[float, float]]:
+    """Each door as metres (east, north) of O, read with walks.sql ``building_doors`` and
+    checked against the table above: 001–003 on the street beside their footprints, 004
+    on the cross street beside its own, 005 and 006 none. Where along a footprint's side
+    parallel to the street the door lies is PostGIS's choice (ST_ClosestPoint), hence
+    read, not written here."""
+    from sqlalchemy import text
+
+    from gis_service.db.engine import get_engine
+    from gis_service.walks.rules import ENTRANCE_MAX_M
+
+    with get_engine(settings).connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT code, ST_X(door), ST_Y(door) FROM building_doors("
+                "(SELECT ST_Collect(geom) FROM admin_unit WHERE code LIKE :g || '___'), :m) "
+                "WHERE door IS NOT NULL"
+            ),
+            {"g": GRID, "m": ENTRANCE_MAX_M},
+        ).all()
+    out = {
+        code: ((lon - O_LON) * M_PER_DEG_LON, (lat - O_LAT) * M_PER_DEG_LAT)
+        for code, lon, lat in rows
+    }
+    assert set(out) == {GRID + c for c in ("001", "002", "003", "004")}, out
+    for code, (x, y) in out.items():
+        x0, y0, x1, y1 = FOOTPRINTS[code[-3:]]
+        if code.endswith("004"):
+            assert abs(x - CROSS_X) < 0.01 and y0 - 0.01 <= y <= y1 + 0.01, (code, x, y)
+            out[code] = (CROSS_X, y)
+        else:
+            assert x0 - 0.01 <= x <= x1 + 0.01 and abs(y) < 0.01, (code, x, y)
+            out[code] = (x, 0.0)
+    return out
+
+
+def street_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Walking metres between two points of the streets (the street y = 0 or the cross
+    street x = CROSS_X): along one street, or to the crossing and on."""
+    (ax, ay), (bx, by) = a, b
+    if ay == by == 0 or ax == bx == CROSS_X:
+        return abs(ax - bx) + abs(ay - by)
+    return abs(ax - CROSS_X) + abs(ay) + abs(bx - CROSS_X) + abs(by)
+
+
+def best_order(
+    start: tuple[float, float], door: dict[str, tuple[float, float]], codes
+) -> tuple[list[str], float]:
+    """The shortest walk from ``start`` through the doors of ``codes``, ending anywhere,
+    by trying every order: (codes in order, metres)."""
+    best: tuple[float, list[str]] | None = None
+    for perm in itertools.permutations(sorted(codes)):
+        pts = [start, *(door[c] for c in perm)]
+        length = sum(street_m(p, q) for p, q in itertools.pairwise(pts))
+        if best is None or length < best[0] - 1e-9:
+            best = (length, list(perm))
+    assert best is not None
+    return best[1], best[0]

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from gis_service.api.deps import ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.deps import AccessDep, ConnDep, PrincipalDep, SettingsDep
 from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.units.codes import HANDLING_LEVELS, Level, level_pattern
+from gis_service.walks import due_route as route_of
 from gis_service.walks import figures, service
 from gis_service.walks.rules import WalkStatus
 from gis_service.walks.schemas import (
@@ -22,6 +23,7 @@ from gis_service.walks.schemas import (
     Chunk,
     ChunkStored,
     DueBuildings,
+    DueRoute,
     WalkEnd,
     WalkFeature,
     WalkList,
@@ -193,6 +195,41 @@ def due_buildings(
     with conn.begin():
         result = service.due_buildings(conn, principal, settings, code, days)
     return JSONResponse(jsonable_encoder(result))
+
+
+@router.get(
+    "/grids/{code}/due-route",
+    summary="Today's suggested route: from a position through the due buildings' doors",
+    response_model=DueRoute,
+    response_class=GeoJSONResponse,
+    responses=refusals(401, 403, 404, 422),
+)
+def due_route(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    code: Annotated[str, Path(pattern=GRID_CODE, description="Grid code")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="Start: longitude, WGS-84")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="Start: latitude, WGS-84")],
+    days: Annotated[
+        int | None,
+        Query(ge=0, le=3650, description="N of the due list (the same default)"),
+    ] = None,
+) -> JSONResponse:
+    """A GeoJSON Feature: ``geometry`` the walk along the walking network (LineString,
+    WGS-84; null without stops), ``properties.stops`` the due buildings' doors in walking
+    order with ``leg_m``, ``cumulative_m`` (metres) and ``minutes`` (at ``speed_kmh``),
+    ``left_out`` the due buildings not routed and why (``no_door``, ``unreachable``,
+    ``over_cap``), ``reason`` why there are no stops (``no_due_buildings``,
+    ``no_reachable_door``). Order: nearest neighbour + 2-opt + Or-opt on the network
+    distances, at most rules.ROUTE_MAX_STOPS stops (walks/due_route.py; docs/walks.md).
+    Scope: the due list's. 404 no such grid or no network; 403 outside the jurisdiction;
+    422 a position outside the grid's district (``field`` lon/lat) or farther than
+    300 m from every path (``outside_coverage``)."""
+    with conn.begin():
+        result = route_of.due_route(conn, access, principal, settings, code, lon, lat, days)
+    return GeoJSONResponse(jsonable_encoder(result))
 
 
 @router.get(

@@ -57,3 +57,16 @@ CLOCK_SKEW_S = 300.0
 #: fixes may come from this far outside the district's bounding box (metres): a worker
 #: on the boundary street, a fix's error
 BOUNDS_MARGIN_M = 500.0
+
+#: today's suggested route (walks/due_route.py, docs/walks.md "Today's suggested route"):
+#: at most this many stops are ordered; the heuristic is quadratic per pass, and 60 doors
+#: are a day's walk of a grid (at 30–90 s per door and 50–100 m between doors, 2–3 hours).
+#: Above the cap the most overdue are taken (ties: the nearest by network first) and the
+#: rest are counted in ``left_out`` (reason ``over_cap``); they come in as stops are passed.
+ROUTE_MAX_STOPS = 60
+#: the searches of the route's distance matrix reach this many times the straight span of
+#: its points (plus the start's access leg): a detour around a block or a fenced compound
+#: is within it; a door not reached inside it is left out as ``unreachable``
+ROUTE_DETOUR = 3.0
+#: …and never less than this (metres): small routes still get room to go round
+ROUTE_MIN_SEARCH_M = 1000.0

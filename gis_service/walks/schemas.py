@@ -5,7 +5,7 @@ phone's Geolocation API reports them (W3C Geolocation: ``coords.longitude``,
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -146,6 +146,57 @@ class DueBuildings(Public):
     buildings_total: int
     due: int
     buildings: list[DueBuilding]
+
+
+class RouteStop(Public):
+    order: int = Field(description="1, 2, …: the walking order")
+    code: str = Field(description="The building's code")
+    name: str | None
+    lon: float = Field(description="The building's door on the walking network, WGS-84")
+    lat: float
+    leg_m: float = Field(description="Walking distance from the previous stop (or the start), m")
+    cumulative_m: float = Field(description="Walking distance from the start, m")
+    minutes: float = Field(description="Walking minutes from the start (speed_kmh), no stops")
+    last_visited_at: str | None
+    days_since: float | None = Field(description="Days since the last visit; null: never")
+
+
+class RouteLeftOut(Public):
+    code: str
+    name: str | None
+    reason: Literal["no_door", "unreachable", "over_cap"]
+
+
+class RouteStart(Public):
+    lon: float
+    lat: float
+    access_m: float = Field(description="Straight leg from the position to the network, m")
+
+
+class DueRouteProperties(Public):
+    grid_code: str
+    days: int = Field(description="N of the due list")
+    as_of: str
+    start: RouteStart
+    speed_kmh: float = Field(description="The access engine's walking speed")
+    method: str = Field(description="The ordering heuristic")
+    max_stops: int = Field(description="At most this many stops; the rest are over_cap")
+    due: int = Field(description="Buildings on the due list")
+    distance_m: float = Field(description="The whole walk, m")
+    minutes: float = Field(description="The whole walk at speed_kmh, minutes")
+    stops: list[RouteStop]
+    left_out: list[RouteLeftOut]
+    reason: Literal["no_due_buildings", "no_reachable_door"] | None = Field(
+        description="Why there are no stops; null when there are"
+    )
+    network_version: int
+
+
+class DueRoute(Feature[DueRouteProperties]):
+    """Today's suggested route: the walk along the network (LineString, null without
+    stops) from the worker's position through the due buildings' doors."""
+
+    geometry: Geometry | None
 
 
 class WalkFigures(Public):

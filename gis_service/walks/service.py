@@ -236,7 +236,7 @@ def _check_fixes(walk: Any, body: Chunk) -> None:
     if walk["status"] == WalkStatus.ended:
         last = min(last, walk["client_ended_at"] or walk["ended_at"] + skew)
     problems: list[dict[str, str]] = []
-    bounds = _bounds(walk)
+    bounds = district_bounds(walk)
     times: dict[datetime, int] = {}
     outside_walk = 0
     for i, p in enumerate(body.points):
@@ -291,7 +291,9 @@ def _check_fixes(walk: Any, body: Chunk) -> None:
         )
 
 
-def _bounds(walk: Any) -> tuple[float, float, float, float] | None:
+def district_bounds(walk: Any) -> tuple[float, float, float, float] | None:
+    """(xmin, ymin, xmax, ymax) of the district's box (``walk``: a row with xmin … ymax)
+    grown by rules.BOUNDS_MARGIN_M: where a walker's position may lie. None: no box."""
     if walk["xmin"] is None:
         return None
     dy = BOUNDS_MARGIN_M / 111_000.0
@@ -532,7 +534,7 @@ def record_ended(conn: Connection, walks: Sequence[EndedWalk], tz: str) -> list[
         box = boxes.get(w.grid_code)
         if box is None:
             problems.append({"field": f"walks[{i}].grid_code", "message": "no such grid"})
-        elif (bounds := _bounds(box)) is not None:
+        elif (bounds := district_bounds(box)) is not None:
             x0, y0, x1, y1 = bounds
             lon, lat = np.asarray(w.lon, float), np.asarray(w.lat, float)
             if np.any((lon < x0) | (lon > x1) | (lat < y0) | (lat > y1)):

@@ -520,6 +520,25 @@ def due(conn: Connection, grid_code: str, days: int) -> tuple[list[RowMapping], 
     return rows, len(rows), now
 
 
+def doors(conn: Connection, codes: Sequence[str], entrance_m: float) -> dict[str, tuple]:
+    """Per building code: its door on the walking network (lon, lat), by walks.sql
+    ``building_doors`` (the entrance area's rule); buildings without a door within
+    ``entrance_m`` metres are absent."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT d.code, ST_X(d.door) AS lon, ST_Y(d.door) AS lat
+              FROM (SELECT ST_Collect(geom) AS area FROM admin_unit
+                     WHERE code = ANY(:codes) AND level = :building) b,
+                   building_doors(b.area, :entrance) d
+             WHERE d.code = ANY(:codes) AND d.door IS NOT NULL
+            """
+        ),
+        {"codes": list(codes), "entrance": entrance_m, "building": Level.building.value},
+    ).all()
+    return {r[0]: (float(r[1]), float(r[2])) for r in rows}
+
+
 # ------------------------------------------------------------------------ retention
 
 

@@ -1,6 +1,6 @@
 /* The walk (巡查): start it for the worker's grid, record positions while it runs, show
-   the track and the grid's buildings still to visit today, end it (docs/walks.md "On the
-   phone").
+   the track, the grid's buildings still to visit today and today's suggested route
+   through them, end it (docs/walks.md "On the phone").
 
    Every fix is written to IndexedDB (gisDb, outbox.js: stores "walks" and "walk_fixes")
    before anything is sent. Fixes are cut into chunks — a chunk_id is made once, stored on
@@ -26,12 +26,20 @@ window.gisWalk = function (app) {
   const CHUNK_AGE_MS = 30000;
   const CHUNK_MAX = 100;
   const DUE_DAYS = 1;  // "still to visit today"
+  // The suggested route (GET /grids/{code}/due-route) is asked for again when the due list
+  // changes (a building passed drops out) or ROUTE_EVERY_MS after the last ask — never on
+  // every fix. The last one is kept (localStorage, per walk) and shown when offline.
+  const ROUTE_EVERY_MS = 120000;
 
   let walk = null;     // the running (or ending) walk of the signed-in user, as stored
   let watchId = null;
   let ticker = null;
   let shown = null;    // { map, track, dueLayer } while the walk screen is open
   let due = null;      // the last due list: { grid_code, buildings, ... }
+  let plan = null;     // the last route: { key, codes, at, body, failed, error }
+  let planAsked = 0;   // when the route was last asked for (ms), and for which due list
+  let askedCodes = null;
+  let planning = null;
   let syncing = null;
   let lastError = null;
 
@@ -133,7 +141,7 @@ window.gisWalk = function (app) {
   /* While a walk of this user is kept here unfinished (running, or ended and not yet all
      sent), try every 10 s: chunks ripen by age, and an end waits for its reports. */
   function tick(on) {
-    if (on && !ticker) { ticker = setInterval(() => { sync(false); }, 10000); }
+    if (on && !ticker) { ticker = setInterval(() => { sync(false); planRoute(); }, 10000); }
     if (!on && ticker) { clearInterval(ticker); ticker = null; }
   }
 
@@ -153,6 +161,7 @@ window.gisWalk = function (app) {
     walk.fixes = (walk.fixes || 0) + 1;
     writing = writing.then(() => addFix(fix)).then(() => {
       draw();
+      planRoute();  // asks only when the first route is still missing (or it is time)
       return sync(false);
     }).catch((err) => { lastError = err.message || String(err); draw(); });
   }
@@ -294,6 +303,50 @@ window.gisWalk = function (app) {
       due = Object.assign({ cached: r.cached }, r.body);
     } catch (e) { /* never seen and offline: no list yet */ }
     draw();
+    planRoute();
+  }
+
+  /* ---------- today's suggested route ---------- */
+  // one kept route per user, that of their current walk: an older walk's is replaced
+  const planStore = () => `gis.m.route.${me()}`;
+  function keptPlan() {
+    if (!walk) { return null; }
+    if (plan && plan.key === walk.key) { return plan; }
+    try {
+      const kept = JSON.parse(localStorage.getItem(planStore()) || "null");
+      plan = kept && kept.key === walk.key ? kept : null;
+    } catch (e) { plan = null; }
+    return plan;
+  }
+  /* Ask for the route from the last kept position when the due list's buildings differ
+     from those of the last route, or ROUTE_EVERY_MS after the last ask. */
+  function planRoute() {
+    if (planning || !walk || walk.state !== "running" || !walk.grid_code || !walk.last ||
+        !due || due.grid_code !== walk.grid_code || due.cached) { return planning; }
+    const codes = `${walk.key}|` + due.buildings.map((b) => b.code).join(",");
+    if (codes === askedCodes && Date.now() - planAsked < ROUTE_EVERY_MS) { return null; }
+    const last = keptPlan();  // after a reload: the route kept, while it is fresh
+    if (last && last.codes === codes && Date.now() - last.at < ROUTE_EVERY_MS) { return null; }
+    const key = walk.key;
+    const { lon, lat } = walk.last;
+    planAsked = Date.now();
+    askedCodes = codes;
+    planning = api(`/api/v1/grids/${encodeURIComponent(walk.grid_code)}/due-route?` +
+                   `days=${DUE_DAYS}&lon=${lon}&lat=${lat}`).then((body) => {
+      if (!walk || walk.key !== key) { return; }
+      plan = { key, codes, at: Date.now(), body, failed: false, error: null };
+      try { localStorage.setItem(planStore(), JSON.stringify(plan)); } catch (e) { /* full */ }
+    }).catch((err) => {
+      if (!walk || walk.key !== key) { return; }
+      const kept = keptPlan();
+      if (err.status && err.status < 500 && ![401, 408, 429].includes(err.status)) {
+        // refused (too far from the paths…): no route from here, and why
+        plan = { key, codes, at: Date.now(), body: null, failed: false, error: err.message };
+      } else if (kept) {
+        kept.failed = true;  // offline or the server down: keep the last one, say it's stale
+      }
+    }).finally(() => { planning = null; drawRoute(); });
+    return planning;
   }
 
   async function render(_, live) {
@@ -325,6 +378,9 @@ window.gisWalk = function (app) {
         ${walk.state === "running" ? `<button type="button" class="danger" data-testid="walk-end">${t("walk.end")}</button>` : ""}</div>
       </div>
       <div id="walk-map" class="map tall" data-testid="walk-map"></div>
+      <h2>${t("walk.route")} <span class="meta" data-testid="walk-route-sum"></span></h2>
+      <p class="note" data-testid="walk-route-state"></p>
+      <ol class="list route" data-testid="walk-route"></ol>
       <h2>${t("walk.due")} <span class="meta" data-testid="walk-due-count"></span></h2>
       <ul class="list" data-testid="walk-due"></ul>`;
     $("[data-testid=walk-sync]", screen).addEventListener("click", () => sync(true));
@@ -337,7 +393,7 @@ window.gisWalk = function (app) {
         if (live()) { render(_, live); }
       });
     }
-    shown = { map: null, track: null, dueLayer: null };
+    shown = { map: null, track: null, dueLayer: null, routeLayer: null };
     const mine = shown;
     onLeave(() => { if (mine.map) { mine.map.remove(); } if (shown === mine) { shown = null; } });
     draw();
@@ -375,6 +431,7 @@ window.gisWalk = function (app) {
         $("[data-testid=walk-gps]").textContent = t("report.accuracy", { m: Math.round(f.accuracy_m) });
       }
       drawDue();
+      drawRoute();
       const map = shown.map;
       if (map && window.L && fixes.length) {
         const line = fixes.map((f) => [f.lat, f.lon]);
@@ -406,6 +463,52 @@ window.gisWalk = function (app) {
       if (shown.dueLayer) { shown.dueLayer.remove(); }
       shown.dueLayer = L.layerGroup(due.buildings.map((b) => L.circleMarker([b.lat, b.lon],
         { radius: 6, color: "#b03a2e", fillOpacity: 0.6, interactive: false }))).addTo(map);
+    }
+  }
+
+  /* The route: its sum, whether it is stale, its stops in order and, on the map, its line
+     and numbered stops. Redrawn only when the route itself changed. */
+  function drawRoute() {
+    const list = $("[data-testid=walk-route]");
+    const state = $("[data-testid=walk-route-state]");
+    if (!list || !walk) { return; }
+    const p = keptPlan();
+    const stale = !!p && !!p.body && (p.failed || !navigator.onLine);
+    state.dataset.stale = stale ? "1" : "0";
+    const props = p && p.body ? p.body.properties : null;
+    let note = "";
+    if (!p) { note = walk.last ? t("walk.route_wait") : t("walk.route_nopos"); }
+    else if (p.error) { note = p.error; }
+    else if (!props.stops.length) { note = t(`walk.route_reason.${props.reason}`); }
+    else if (props.left_out.length) { note = t("walk.route_left", { n: props.left_out.length }); }
+    if (stale) { note = t("walk.route_stale", { t: when(new Date(p.at).toISOString()) }) + (note ? " " + note : ""); }
+    state.textContent = note;
+    state.hidden = !note;
+    const sum = $("[data-testid=walk-route-sum]");
+    sum.textContent = props && props.stops.length ? t("walk.route_sum", {
+      n: props.stops.length, d: Math.round(props.distance_m), m: Math.round(props.minutes) }) : "";
+    const stamp = p ? `${p.at}|${p.body ? "1" : "0"}` : "";
+    const stops = props ? props.stops : [];
+    if (list.dataset.stamp !== stamp) {
+      list.dataset.stamp = stamp;
+      list.dataset.codes = stops.map((x) => x.code).join(",");
+      list.innerHTML = stops.map((x) => `
+        <li data-testid="route-stop" data-code="${esc(x.code)}" data-order="${x.order}">
+          <span class="num">${x.order}</span><b>${esc(x.name || x.code)}</b>
+          <div class="meta">${t("walk.route_leg", { d: Math.round(x.leg_m), m: Math.round(x.minutes) })}</div></li>`).join("");
+    }
+    const map = shown && shown.map;
+    if (map && window.L && shown.routeStamp !== stamp) {
+      shown.routeStamp = stamp;
+      if (shown.routeLayer) { shown.routeLayer.remove(); shown.routeLayer = null; }
+      const geom = p && p.body ? p.body.geometry : null;
+      if (geom) {
+        const layers = [L.polyline(geom.coordinates.map(([lon, lat]) => [lat, lon]),
+          { color: "#0b6e4f", weight: 4, dashArray: "6 6", interactive: false, className: "route-line" })];
+        stops.forEach((x) => layers.push(L.marker([x.lat, x.lon], { interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "route-num", html: String(x.order), iconSize: [22, 22] }) })));
+        shown.routeLayer = L.layerGroup(layers).addTo(map);
+      }
     }
   }
 
