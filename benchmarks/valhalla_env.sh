@@ -10,7 +10,11 @@ PYVALHALLA_VERSION=3.9.1
 PY=${VALHALLA_PYTHON:-}
 if [ -z "$PY" ]; then
   for c in python3.12 "$HOME/.pyenv/versions/3.12.1/bin/python"; do
-    if command -v "$c" >/dev/null 2>&1; then PY=$c; break; fi
+    # a pyenv shim is found even where it cannot run (no 3.12 in the active versions)
+    if "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
+      PY=$c
+      break
+    fi
   done
 fi
 if [ ! -x "$VENV/bin/python" ]; then

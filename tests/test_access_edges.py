@@ -153,8 +153,10 @@ def test_a_dead_end_is_a_start_like_any_other(town):
     at = (500, -200)
     r = _nearest(client, at, (650, 0)).json()["properties"]
     assert r["distance_m"] == pytest.approx(200 + 150, rel=0.01)
-    # 5 minutes: 200 m up the dead end, then 133 m each way along S1 (+ 50 m walk-off)
-    assert _inside(client, at, "5", [(620, 0), (660, 0), (700, 0), (500, -250)]) == [
+    # 5 minutes: 200 m up the dead end, then 133 m each way along S1 (+ 50 m walk-off;
+    # the walk-off's very edge is traced and generalized within a cell or two: 40 m past
+    # the dead end's end is well inside)
+    assert _inside(client, at, "5", [(620, 0), (660, 0), (700, 0), (500, -240)]) == [
         True,
         True,
         False,

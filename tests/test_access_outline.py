@@ -102,34 +102,52 @@ def _vertices(geom: shapely.Geometry) -> int:
     return int(shapely.get_num_coordinates(geom))
 
 
+def _without_rings_under(geom: shapely.Geometry, area: float) -> shapely.MultiPolygon:
+    """The outline without its islands and holes enclosing less than ``area``."""
+    kept = []
+    for part in shapely.get_parts(geom):
+        if shapely.Polygon(part.exterior).area < area:
+            continue
+        kept.append(
+            shapely.Polygon(
+                part.exterior, [h for h in part.interiors if shapely.Polygon(h).area >= area]
+            )
+        )
+    return shapely.MultiPolygon(kept)
+
+
 def test_generalize_lightens_the_outline_within_its_tolerance(network):
-    """The default generalizes within half the grid cell; ``generalize`` (metres) as asked:
-    far fewer vertices, and the outline stays within the tolerance plus one cell of the
-    trace (Hausdorff distance)."""
+    """The default generalizes within one grid cell; ``generalize`` (metres) as asked: far
+    fewer vertices, and the outline stays within the tolerance plus one cell of the trace
+    (Hausdorff distance); the rings enclosing less than one cell — below what the grid
+    resolves — go, every other island and hole stays by default."""
     client, engine, origins = network
     lon, lat = origins[0]
     (raw,) = _contours(client, lon, lat, [15], generalize=0)
     cell = raw["properties"]["resolution_m"]
     assert raw["properties"]["generalize_m"] == 0
     trace = _projected(engine, raw)
+    resolved = _without_rings_under(trace, cell * cell)
     counts = [_vertices(trace)]
     for generalize in (None, 10.0, 50.0):
         params = {} if generalize is None else {"generalize": generalize}
         (f,) = _contours(client, lon, lat, [15], **params)
-        tolerance = cell / 2 if generalize is None else generalize
+        tolerance = cell if generalize is None else generalize
         assert f["properties"]["generalize_m"] == pytest.approx(tolerance, abs=0.01)
         outline = _projected(engine, f)
-        assert shapely.hausdorff_distance(outline, trace) <= tolerance + cell
+        assert shapely.hausdorff_distance(outline, resolved) <= tolerance + cell
         assert shapely.is_valid(outline)
-        # topology kept: by default no island or hole vanishes (a coarse generalization may
-        # thin a hole to a sliver that the written precision then closes)
+        # topology kept: by default no resolved island or hole vanishes (a coarse
+        # generalization may thin a hole to a sliver that the written precision closes),
+        # and the ground covered barely moves (docs/access.md gives the measured IoU)
         if generalize is None:
-            assert _holes(outline) == _holes(trace)
-        assert _holes(outline) <= _holes(trace)
+            assert _holes(outline) == _holes(resolved)
+            assert iou(outline, trace) >= 0.96
+        assert _holes(outline) <= _holes(resolved)
         counts.append(_vertices(outline))
-    # every generalization lightens the trace, 10 m more than the default half cell (at
-    # 50 m keeping every hole apart can take back some vertices)
-    assert max(counts[1:]) < counts[0] / 2 and counts[2] <= counts[1], counts
+    # every generalization lightens the trace, 50 m more than the default one cell (10 m
+    # is about a cell: Douglas–Peucker is not monotone at so close a tolerance)
+    assert max(counts[1:]) < counts[0] / 2 and counts[3] < counts[1], counts
 
 
 def test_coordinates_carry_the_precision_of_the_grid(network):
@@ -165,11 +183,12 @@ def test_polygons_false_gives_the_rings_as_lines(network):
 
 def test_denoise_drops_rings_smaller_than_its_share_of_the_largest(network):
     """Valhalla's denoise: holes and islands smaller than denoise × the largest island go
-    (a dropped hole is filled); 1 keeps the largest island alone."""
+    (a dropped hole is filled); 1 keeps the largest island alone. Rings are weighed as
+    traced, before any generalization: compared at generalize=0."""
     client, engine, origins = network
     lon, lat, keep = None, None, None
     for lon, lat in origins:
-        (keep,) = _contours(client, lon, lat, [15])
+        (keep,) = _contours(client, lon, lat, [15], generalize=0)
         if _holes(_projected(engine, keep)) >= 2:
             break
     outline = _projected(engine, keep)
@@ -181,14 +200,14 @@ def test_denoise_drops_rings_smaller_than_its_share_of_the_largest(network):
     assert len(holes) >= 2, "no origin gave an outline with two holes"
     largest = max(shapely.area(shapely.polygons(shapely.get_exterior_ring(outline.geoms))))
     share = (holes[0] + holes[1]) / 2 / largest  # between the two smallest holes
-    (f,) = _contours(client, lon, lat, [15], denoise=share)
+    (f,) = _contours(client, lon, lat, [15], denoise=share, generalize=0)
     denoised = _projected(engine, f)
     assert _holes(denoised) < _holes(outline)
     for part in shapely.get_parts(denoised):
         for hole in shapely.get_rings(part)[1:]:
             assert shapely.area(shapely.Polygon(hole)) >= share * largest * 0.999
     assert denoised.area > outline.area  # the dropped holes are filled
-    (one,) = _contours(client, lon, lat, [15], denoise=1)
+    (one,) = _contours(client, lon, lat, [15], denoise=1, generalize=0)
     single = _projected(engine, one)
     assert len(shapely.get_parts(single)) == 1 and _holes(single) == 0
 

@@ -408,16 +408,20 @@ static double segment_distance2(const double *p, const double *a, const double *
     return ex * ex + ey * ey;
 }
 
-/* simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed):
+/* simplify(coords, ring_offsets, tolerance, short, min_area)
+ *   -> (coords, ring_offsets, collapsed):
  * Douglas–Peucker within `tolerance` on each closed ring from its first vertex (as GEOS's
  * plain simplifier on a closed line: no vertex moves farther than the tolerance); a ring
- * that would fall below four vertices keeps its own, and `collapsed` counts those of more
- * than `short` vertices. float64 (p, 2) coords, int64 offsets in, the same as bytes out. */
+ * enclosing less than `min_area` is dropped (it keeps no vertex: its offsets repeat); a
+ * ring that would fall below four vertices keeps its own, and `collapsed` counts those of
+ * more than `short` vertices. float64 (p, 2) coords, int64 offsets in, the same as bytes
+ * out. */
 static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer bc, br;
-    double tolerance;
+    double tolerance, min_area;
     Py_ssize_t shortest, collapsed = 0;
-    if (!PyArg_ParseTuple(args, "y*y*dn", &bc, &br, &tolerance, &shortest)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*dnd", &bc, &br, &tolerance, &shortest, &min_area))
+        return NULL;
     PyObject *result = NULL, *co = NULL, *ro = NULL;
     const double *xy = bc.buf;
     const int64_t *off = br.buf;
@@ -438,6 +442,7 @@ static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t total = 0;
     for (Py_ssize_t r = 0; r < nring; r++) {
         int64_t a = off[r], b = off[r + 1] - 1, kept = 0;
+        if (min_area > 0 && fabs(ring_area(xy, a, b + 1)) < min_area) continue;
         if (b - a < 3) {
             for (int64_t i = a; i <= b; i++) keep[i] = 1;
             total += b - a + 1;
@@ -653,7 +658,8 @@ static PyMethodDef methods[] = {
      "search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget) -> "
      "(nodes, dist, pred) bytes"},
     {"simplify", simplify, METH_VARARGS,
-     "simplify(coords, ring_offsets, tolerance, short) -> (coords, ring_offsets, collapsed)"},
+     "simplify(coords, ring_offsets, tolerance, short, min_area) -> "
+     "(coords, ring_offsets, collapsed)"},
     {"sample", sample, METH_VARARGS,
      "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
     {"trace", trace, METH_VARARGS,

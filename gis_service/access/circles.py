@@ -66,8 +66,8 @@ def stale_count(conn: Connection) -> int:
 
 def _ewkt(engine: AccessEngine, poly: MultiPolygon, cell: float) -> str:
     """WGS-84 EWKT of a projected outline traced on ``cell`` metres, generalized as every
-    isochrone answer is by default (isochrone.shaped: within half a cell, topology kept;
-    the trace has a vertex at every cell it crosses)."""
+    isochrone answer is by default (isochrone.shaped: within one cell, topology kept, rings
+    under a cell dropped; the trace has a vertex at every cell it crosses)."""
     inv = engine.graph.projection.inverse
     poly = shaped(poly, cell)
 

@@ -10,7 +10,6 @@ import itertools
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiPolygon
 from shapely.ops import transform
 
@@ -35,7 +34,6 @@ class AccessEngine:
     def __init__(self, graph: WalkGraph) -> None:
         self.graph = graph
         self.segments = SegmentIndex(graph)
-        self.node_tree = cKDTree(graph.node_xy)
 
     @property
     def version(self) -> int:
@@ -53,7 +51,7 @@ class AccessEngine:
         return transform(lambda x, y, z=None: inv.transform(x, y), geom)
 
     def search(self, origin: Snapped, budget: float) -> LocalSearch:
-        return search_from(self.graph, origin, budget, self.node_tree)
+        return search_from(self.graph, origin, budget)
 
     def isochrones(
         self,

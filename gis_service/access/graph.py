@@ -114,19 +114,6 @@ class WalkGraph:
             self.__dict__["_proj_length"] = cached
         return cached
 
-    @property
-    def vertex_key(self) -> F:
-        """Per vertex, its distance along its edge plus the edge's start on one line where
-        edge follows edge a metre apart: ascending, so one binary search finds the segment
-        of any point along any edge (cached)."""
-        cached = self.__dict__.get("_vertex_key")
-        if cached is None:
-            start = np.concatenate([[0.0], np.cumsum(self.proj_length + 1.0)[:-1]])
-            counts = np.diff(self.offset)
-            cached = self.along + np.repeat(start, counts)
-            self.__dict__["_vertex_key"] = cached
-        return cached
-
     def matrix_with_sources(self, frm: I, to: I, cost: F, reverse: bool) -> csr_matrix:
         """The arc matrix (reversed if asked) plus rows for virtual source nodes n, n+1, …
 

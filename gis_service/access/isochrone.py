@@ -49,6 +49,11 @@ SAMPLE_STEP_CELLS = 0.7
 #: up to this many vertices (every single isochrone) GEOS's topology-preserving simplifier
 #: takes milliseconds and always has the last word
 TOPOLOGY_VERTICES = 50_000
+#: the default generalization, in cells of the grid the outline was traced on: the tracing's
+#: own tolerance (an edge within about one cell of the exact buffer's)
+DEFAULT_TOLERANCE_CELLS = 1.0
+#: a generalized outline drops the rings enclosing fewer cells than this
+MIN_RING_CELLS = 1.0
 #: a ring of up to this many traced vertices that Douglas–Peucker would spoil keeps them
 SHORT_RING_VERTICES = 64
 #: metres per degree of latitude (the longest a degree of longitude gets)
@@ -261,30 +266,58 @@ def denoised(poly: MultiPolygon, denoise: float) -> MultiPolygon:
     return MultiPolygon(kept[:1] if denoise >= 1 else kept)
 
 
-def generalized(poly: MultiPolygon, tolerance: float) -> MultiPolygon:
-    """Douglas–Peucker within ``tolerance`` metres, topology preserved (GEOS's
-    TopologyPreservingSimplifier: rings neither cross nor vanish)."""
-    if tolerance <= 0 or poly.is_empty:
-        return poly
-    # the usual case in one compiled pass (_band.simplify: plain Douglas–Peucker ring by
-    # ring, a short ring that would collapse keeps its trace) and one validity check by
-    # GEOS: 0.3 ms where the checks ring by ring below take 1.2 ms. A long ring that
-    # collapses, or an invalid result, takes the way below.
+def default_tolerance(cell: float) -> float:
+    """The generalization an answer gets unless one is asked for: ``DEFAULT_TOLERANCE_CELLS``
+    of the grid cell the outline was traced on, the tracing's own tolerance."""
+    return DEFAULT_TOLERANCE_CELLS * cell
+
+
+def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[MultiPolygon, int]:
+    """_band.simplify on a whole outline: (the outline with every ring simplified and those
+    enclosing less than ``min_area`` dropped — an island with its holes —, how many rings
+    of more than SHORT_RING_VERTICES kept their trace because they would collapse)."""
     coords, ring_at, part_at = ragged(poly)
     xy, ring_end, collapsed = _band.simplify(
         np.ascontiguousarray(coords, dtype=np.float64),
         ring_at,
         tolerance,
         SHORT_RING_VERTICES,
+        min_area,
     )
-    if not collapsed:
-        quick = shapely.from_ragged_array(
-            shapely.GeometryType.MULTIPOLYGON,
-            np.frombuffer(xy, dtype=np.float64).reshape(-1, 2),
-            (np.frombuffer(ring_end, dtype=np.int64), part_at, np.array([0, len(part_at) - 1])),
-        )[0]
-        if shapely.is_valid(quick):
-            return quick
+    ring_end = np.frombuffer(ring_end, dtype=np.int64)
+    kept = ring_end[1:] > ring_end[:-1]
+    if not kept.all():  # a dropped island's holes are smaller still: dropped with it
+        part_of = np.repeat(np.arange(len(part_at) - 1), np.diff(part_at))
+        counts = np.bincount(part_of[kept], minlength=len(part_at) - 1)
+        ring_end = np.append(0, ring_end[1:][kept])
+        part_at = np.append(0, np.cumsum(counts[counts > 0]))
+        if len(part_at) < 2:
+            return MultiPolygon(), collapsed
+    out = shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON,
+        np.frombuffer(xy, dtype=np.float64).reshape(-1, 2),
+        (ring_end, part_at, np.array([0, len(part_at) - 1])),
+    )[0]
+    return out, collapsed
+
+
+def generalized(poly: MultiPolygon, tolerance: float, min_area: float = 0.0) -> MultiPolygon:
+    """Douglas–Peucker within ``tolerance`` metres, topology preserved (GEOS's
+    TopologyPreservingSimplifier: rings neither cross nor vanish); rings enclosing less
+    than ``min_area`` m² are dropped first (a dropped hole is filled)."""
+    if tolerance <= 0 or poly.is_empty:
+        return poly
+    # the usual case in one compiled pass (_band.simplify: plain Douglas–Peucker ring by
+    # ring, a short ring that would collapse keeps its trace) and one validity check by
+    # GEOS: 0.3 ms where the checks ring by ring below take 1.2 ms. A long ring that
+    # collapses, or an invalid result, takes the way below.
+    quick, collapsed = _simplified(poly, tolerance, min_area)
+    if not collapsed and shapely.is_valid(quick):
+        return quick
+    if min_area > 0:  # the tiny rings go whatever way the rest takes
+        poly, _ = _simplified(poly, 0.0, min_area)
+        if poly.is_empty:
+            return poly
     # plain Douglas–Peucker, ring by ring, each ring a closed line from its first vertex
     # (so no vertex moves farther than the tolerance), is ten times faster than GEOS's
     # topology-preserving variant, which takes over where a ring would collapse, cross
@@ -333,10 +366,13 @@ def shaped(
     poly: MultiPolygon, cell: float, generalize: float | None = None, denoise: float = 0.0
 ) -> MultiPolygon:
     """The traced outline as answered: small rings dropped (``denoise``), then generalized
-    within ``generalize`` metres (default: half the ``cell`` the outline was traced on,
-    well within the tracing's own one-cell tolerance; 0: the trace as it is)."""
-    tolerance = cell / 2 if generalize is None else generalize
-    return generalized(denoised(poly, denoise), tolerance)
+    within ``generalize`` metres (default: default_tolerance, one ``cell`` of the grid the
+    outline was traced on, the tracing's own tolerance; 0: the trace as it is). A
+    generalized outline also loses the rings enclosing less than one cell (cell²): below
+    what the grid resolves, and the rings that rounding to degrees would collapse."""
+    tolerance = default_tolerance(cell) if generalize is None else generalize
+    floor = MIN_RING_CELLS * cell * cell if tolerance > 0 else 0.0
+    return generalized(denoised(poly, denoise), tolerance, floor)
 
 
 def as_lines(poly: MultiPolygon) -> MultiLineString:

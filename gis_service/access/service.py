@@ -12,7 +12,13 @@ from sqlalchemy import Connection, text
 
 from gis_service.access.bounds import check_grid
 from gis_service.access.engine import MAX_ACCESS_M, AccessEngine
-from gis_service.access.isochrone import as_lines, coordinate_decimals, ragged, shaped
+from gis_service.access.isochrone import (
+    as_lines,
+    coordinate_decimals,
+    default_tolerance,
+    ragged,
+    shaped,
+)
 from gis_service.errors import InvalidInput, NotFound, OutsideCoverage
 from gis_service.service_points.service import check_vocab, kind_filter
 
@@ -110,7 +116,7 @@ def isochrone(
     """Walking isochrones from (lon, lat) WGS-84 for each of ``minutes`` at ``speed_kmh``,
     as a GeoJSON FeatureCollection of WGS-84 polygons (``polygons=False``: their rings as
     MultiLineStrings). Outline options, Valhalla's names (docs/access.md):
-    ``generalize`` Douglas–Peucker tolerance in metres (default: half the grid cell; 0:
+    ``generalize`` Douglas–Peucker tolerance in metres (default: one grid cell; 0:
     the trace as it is), ``denoise`` 0..1 drops rings smaller than that share of the
     largest. Coordinates are written to isochrone.coordinate_decimals of the grid.
 
@@ -138,7 +144,7 @@ def isochrone(
     features = []
     for m, c in zip(minutes, contours, strict=True):
         # a circle (method euclidean) is exact: only an asked generalization applies
-        tolerance = (c.resolution_m / 2 if generalize is None else generalize) or 0.0
+        tolerance = (default_tolerance(c.resolution_m) if generalize is None else generalize) or 0.0
         outline = shaped(c.polygon, c.resolution_m, tolerance, denoise)
         decimals = coordinate_decimals(c.resolution_m)
         answer = wgs84_outline(engine, outline, decimals)
