@@ -224,3 +224,33 @@ def detach_before(conn: Connection, month: str) -> list[str]:
                 conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {p.name}"))
                 done.append(p.name)
     return done
+
+
+def period_sql(
+    case_id: str, start: str | None, end: str | None, *, end_inclusive: bool = False
+) -> str:
+    """The id-range twin of a reporting period, for a WHERE clause beside the period's
+    own ``reported_at`` terms: ``case_in_period(<case_id>, <start>, <end>)`` (migration
+    0018), which the planner inlines into id bounds and prunes the month partitions with.
+
+    ``case_id`` is the SQL of a case id (``c.id``, ``e.case_id``); ``start`` and ``end``
+    SQL expressions of instants (timestamptz) — the period ``[start, end)``, or
+    ``[start, end]`` with ``end_inclusive`` — None for an open side. Selects a superset of
+    the period's cases (whole months): the ``reported_at`` terms stay the exact filter."""
+    lo = f"CAST({start} AS timestamptz)" if start else "NULL"
+    hi = "NULL"
+    if end:
+        hi = f"CAST({end} AS timestamptz)"
+        if end_inclusive:
+            hi = f"({hi} + interval '1 microsecond')"
+    return f"case_in_period({case_id}, {lo}, {hi})"
+
+
+def local_days_sql(first: str, last: str, tz: str) -> tuple[str, str]:
+    """The instants ``[start, end)`` of the local days ``first`` to ``last`` (SQL of
+    dates, both included) in zone ``tz`` (SQL of an IANA name): for :func:`period_sql`
+    beside a ``(reported_at AT TIME ZONE tz)::date BETWEEN first AND last`` filter."""
+    return (
+        f"CAST({first} AS date)::timestamp AT TIME ZONE {tz}",
+        f"(CAST({last} AS date) + 1)::timestamp AT TIME ZONE {tz}",
+    )
