@@ -180,7 +180,8 @@ def _blockers(conn: Connection, lo: int, hi: int) -> list[str]:
 def detach_before(conn: Connection, month: str) -> list[str]:
     """Detach every attached month table before ``month`` (``YYYY-MM``), timelines first,
     and the legacy tables if all their rows are older. The tables stay in the database,
-    queryable by name, for ``pg_dump -t`` to archive and ``DROP TABLE`` after. Idempotency
+    queryable by name, for ``pg_dump -t`` to archive and ``DROP TABLE`` after; their
+    foreign keys to ``cases`` are dropped (the kept history no longer holds them). Idempotency
     keys of those cases are deleted (a retry after months is not a retry).
 
     Raises InvalidInput for a bad month and Conflict, naming the tables and row counts,
@@ -222,6 +223,15 @@ def detach_before(conn: Connection, month: str) -> list[str]:
         for p in chosen:
             if p.table == table:
                 conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {p.name}"))
+                # the archived month stands alone: its keys to the kept history go
+                for (fk,) in conn.execute(
+                    text(
+                        "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+                        "AND conrelid = CAST(:t AS regclass) AND confrelid = 'cases'::regclass"
+                    ),
+                    {"t": p.name},
+                ).all():
+                    conn.execute(text(f'ALTER TABLE {p.name} DROP CONSTRAINT "{fk}"'))
                 done.append(p.name)
     return done
 

@@ -207,11 +207,6 @@ def upgrade() -> None:
     op.execute(NEW_ID)
     op.execute("ALTER TABLE cases ALTER COLUMN id SET DEFAULT case_new_id(now())")
     op.execute("ALTER TABLE cases ADD PRIMARY KEY (id)")
-    # a case's id names the month it was reported in (month 0: the legacy ids)
-    op.execute(
-        "ALTER TABLE cases ADD CONSTRAINT cases_id_month_check "
-        "CHECK (case_id_month(id) IN (0, case_month(reported_at)))"
-    )
     # -- the timeline follows its case
     op.execute("ALTER TABLE case_event ALTER COLUMN id DROP IDENTITY IF EXISTS")
     op.execute("ALTER TABLE case_event RENAME TO case_event_legacy")
@@ -267,6 +262,11 @@ def upgrade() -> None:
     else:
         op.execute("DROP TABLE cases_legacy")
         op.execute("DROP TABLE case_event_legacy")
+    # a case's id names the month it was reported in (month 0: the legacy ids)
+    op.execute(
+        "ALTER TABLE cases ADD CONSTRAINT cases_id_month_check "
+        "CHECK (case_id_month(id) IN (0, case_month(reported_at)))"
+    )
     for _table, _name, ddl in triggers:
         op.execute(ddl)
     for table, name, ddl in fks:
