@@ -687,7 +687,7 @@ def _drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
                format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
                       pg_get_constraintdef(oid))
           FROM pg_constraint
-         WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[]))
+         WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) AND conparentid = 0
          ORDER BY conrelid, conname
         """
         ),
