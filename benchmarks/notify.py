@@ -39,6 +39,8 @@ from tests.webhook_receiver import WebhookReceiver  # noqa: E402
 
 DB = "gis_service_bench_notify"
 SECRET = "benchmark-webhook-secret-0123456789"
+# the one case the benchmark writes events for (its id carries its month: cases/partitions.py)
+BENCH_CASE = "SELECT id FROM cases WHERE case_no = 'BENCH-1'"
 TARGET_P99_S = 2.0
 
 
@@ -56,8 +58,8 @@ def setup(receiver_url: str) -> Settings:
         )
         conn.execute(
             text(
-                "INSERT INTO cases (id, case_no, category_code, description, geom, unit_code, "
-                "handling_level, reporter_id) VALUES (1, 'BENCH-1', 'environment.garbage', "
+                "INSERT INTO cases (case_no, category_code, description, geom, unit_code, "
+                "handling_level, reporter_id) VALUES ('BENCH-1', 'environment.garbage', "
                 "'bench', 'SRID=4326;POINT(113.68 34.78)', '410105', 'community', 0) "
                 "ON CONFLICT DO NOTHING"
             )
@@ -82,7 +84,7 @@ def write_events(settings: Settings, n: int, rate: float | None) -> None:
             conn.execute(
                 text(
                     "INSERT INTO case_event (case_id, action, to_status) "
-                    "VALUES (1, 'report', 'reported')"
+                    f"SELECT ({BENCH_CASE}), 'report', 'reported'"
                 )
             )
 
@@ -105,7 +107,9 @@ def event_times(settings: Settings) -> dict[str, float]:
     with get_engine(settings).connect() as conn:
         return {
             f"event:{r.id}": r.at.timestamp()
-            for r in conn.execute(text("SELECT id, at FROM case_event WHERE case_id = 1"))
+            for r in conn.execute(
+                text(f"SELECT id, at FROM case_event WHERE case_id = ({BENCH_CASE})")
+            )
         }
 
 

@@ -202,10 +202,12 @@ def test_extension_approved_moves_the_deadline_refused_does_not(api, case_city):
     assert [x["case_id"] for x in listed] == [b, a]
     assert listed[0]["past_due"] and listed[0]["hours_left"] < 0 and not listed[1]["past_due"]
 
-    assert decide(api, c["sub1_sup"], [b], "refuse").json()["field"] == "note"
-    r = decide(api, c["sub1_sup"], [a], "approve")
+    # decisions name approvals (not cases: their ids differ, cases/partitions.py)
+    approval_a, approval_b = pending[a]["id"], pending[b]["id"]
+    assert decide(api, c["sub1_sup"], [approval_b], "refuse").json()["field"] == "note"
+    r = decide(api, c["sub1_sup"], [approval_a], "approve")
     assert r.status_code == 200 and r.json()["failed"] == [], r.text
-    r = decide(api, c["sub1_sup"], [b], "refuse", note="可按期完成")
+    r = decide(api, c["sub1_sup"], [approval_b], "refuse", note="可按期完成")
     assert r.status_code == 200 and [x["state"] for x in r.json()["applied"]] == ["refused"]
 
     after_a, after_b = case(api, c["sub1_sup"], a), case(api, c["sub1_sup"], b)

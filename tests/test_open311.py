@@ -19,6 +19,7 @@ from gis_service.db.engine import get_engine, transaction
 from gis_service.errors import Conflict, InvalidInput, NotFound
 from gis_service.open311 import keys
 from gis_service.open311 import service as open311_service
+from tests import history
 from tests.conftest import IN_GRID_1, IN_GRID_2
 from tests.test_cases import act, count, photo, report
 
@@ -503,11 +504,9 @@ def test_request_filters(api, case_city, monkeypatch):
     )
 
     # The last 90 days by default; older requests by date or by id.
-    with get_engine(s).begin() as conn:
-        conn.execute(
-            text("UPDATE cases SET reported_at = now() - interval '100 days' WHERE case_no = :n"),
-            {"n": a},
-        )
+    with get_engine(s).connect() as conn:
+        a_id = conn.execute(text("SELECT id FROM cases WHERE case_no = :n"), {"n": a}).scalar()
+    history.reported_at(s, a_id, "now() - interval '100 days'")
     assert q() == {b, cc}
     assert q(start_date=(now - timedelta(days=200)).isoformat()) == {a, b, cc}
     assert q(end_date=(now - timedelta(days=95)).isoformat()) == {a}

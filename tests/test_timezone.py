@@ -17,6 +17,7 @@ from gis_service.db.engine import get_engine, transaction
 from gis_service.maps.export import export
 from gis_service.stats.cube import CaseCube
 from gis_service.timezone import local_date, local_text, to_local
+from tests import history
 from tests.conftest import ADMIN_AUTH, IN_GRID_1, frame
 from tests.test_cli import BIN, run
 
@@ -49,13 +50,7 @@ def _reported_case(case_city) -> int:
             },
         )
         assert r.status_code == 201, r.json()
-    case_id = r.json()["id"]
-    with transaction(s) as conn:
-        conn.execute(
-            text("UPDATE cases SET reported_at = :t WHERE id = :id"),
-            {"t": REPORTED_AT, "id": case_id},
-        )
-    return case_id
+    return history.reported_at(s, r.json()["id"], REPORTED_AT)
 
 
 def _export(settings, out, date_from=None, date_to=None) -> dict[str, str]:

@@ -20,6 +20,7 @@ from gis_service.cases.workflow import DEADLINE_STATUSES, OPEN_STATUSES
 from gis_service.db.engine import get_engine, transaction
 from gis_service.timezone import local_date
 from tests.conftest import IN_GRID_2
+from tests.history import reported_at as report_time
 from tests.images import image_bytes
 from tests.test_cases import act, photo, report
 from tests.test_command_actions import case_at, close, sql, user_id
@@ -331,9 +332,9 @@ def test_arrived_since_the_previous_sign_in(api, case_city):
         grant = sessions.start(conn, user, s, "cookie")
     who = {"Authorization": "Bearer " + grant.access_token}
     old = case_at(api, c, "reported")
-    sql(s, "UPDATE cases SET reported_at = now() - interval '7 hours' WHERE id = :i", i=old)
+    old = report_time(s, old, "now() - interval '7 hours'")
     middle = case_at(api, c, "reported")  # in the previous shift: arrived since it began
-    sql(s, "UPDATE cases SET reported_at = now() - interval '3 hours' WHERE id = :i", i=middle)
+    middle = report_time(s, middle, "now() - interval '3 hours'")
     new = [case_at(api, c, "reported") for _ in range(2)]
     report(api, c["worker2"], point=IN_GRID_2)  # another subdistrict's
     body = shift(api, who)

@@ -80,6 +80,8 @@ NOT_AUDITED: dict[str, str] = {
     "audit_log": "the log itself (append-only)",
     "case_event": "the case timeline: append-only evidence of every workflow step",
     "case_photo": "evidence attached to a case; uploads and publishing are timeline events",
+    "case_idempotency": "the senders' retry keys of reports (cases/report.sql), written with "
+    "the case, whose insert is audited",
     "access_state": "cache versions, bumped by triggers",
     "service_circle": "a cache of walking areas, recomputed from the service points",
     "circle_union": "a cache of unions of walking areas",

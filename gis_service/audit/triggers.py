@@ -73,7 +73,10 @@ BEGIN
                            target, changed, old, new)
     VALUES (audit_actor(), nullif(current_setting('gis.actor_id', true), '')::integer,
             audit_address(), nullif(current_setting('gis.request_id', true), ''),
-            TG_TABLE_NAME, TG_OP, coalesce(after, before) ->> key_column, diff, before, after);
+            -- a month partition's row is the partitioned table's (cases/partitions.py)
+            (SELECT relname FROM pg_class
+              WHERE oid = coalesce(pg_partition_root(TG_RELID), TG_RELID)),
+            TG_OP, coalesce(after, before) ->> key_column, diff, before, after);
     RETURN NULL;
 END $$;
 
@@ -152,7 +155,8 @@ def _present(conn: Connection) -> dict[tuple[str, str], str | None]:
         text(
             "SELECT t.tgrelid::regclass::text, t.tgname, obj_description(t.oid, 'pg_trigger') "
             "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE NOT t.tgisinternal AND p.proname = ANY(:functions)"
+            "WHERE NOT t.tgisinternal AND t.tgparentid = 0 "
+            "AND p.proname = ANY(:functions)"
         ),
         {"functions": list(FUNCTIONS)},
     ).all()
@@ -218,7 +222,8 @@ def triggers_present(conn: Connection) -> dict[str, set[str]]:
         text(
             "SELECT t.tgrelid::regclass::text, t.tgname FROM pg_trigger t "
             "JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE NOT t.tgisinternal AND p.proname IN ('audit_row', 'audit_statement')"
+            "WHERE NOT t.tgisinternal AND t.tgparentid = 0 "
+            "AND p.proname IN ('audit_row', 'audit_statement')"
         )
     ).all()
     out: dict[str, set[str]] = {}

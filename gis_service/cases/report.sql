@@ -96,7 +96,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                                        p_radius_m / 111000.0)
                AND (p_category IS NULL OR c.category_code = p_category)
                AND c.status IN {{open_statuses}}
-               AND c.reported_at > now() - make_interval(days => p_days)) near
+               AND c.reported_at > now() - make_interval(days => p_days)
+               AND case_in_period(c.id, now() - make_interval(days => p_days), NULL)) near
      WHERE near.d <= p_radius_m
      ORDER BY near.d, near.id
 $$;
@@ -166,7 +167,8 @@ BEGIN
     IF p_key IS NOT NULL THEN
         SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
           INTO case_id, v_unit, v_summary, v_print
-          FROM cases c WHERE c.idempotency_key = p_key;
+          FROM case_idempotency k JOIN cases c ON c.id = k.case_id
+         WHERE k.idempotency_key = p_key;
     END IF;
 
     IF case_id IS NULL THEN
@@ -212,11 +214,24 @@ BEGIN
                 MESSAGE = format('walk %s is not a running walk of yours', p_walk);
         END IF;
 
-        INSERT INTO cases (case_no, category_code, status, priority, description,
+        -- The key is claimed first, in case_idempotency (unique across every month's
+        -- partition, migration 0018): a concurrent request with the same key waits here
+        -- for the first one's commit, then finds its case.
+        case_id := case_new_id(now());
+        IF p_key IS NOT NULL THEN
+            INSERT INTO case_idempotency (idempotency_key, case_id) VALUES (p_key, case_id)
+            ON CONFLICT (idempotency_key) DO NOTHING;
+            IF NOT FOUND THEN
+                case_id := NULL;
+            END IF;
+        END IF;
+
+        IF case_id IS NOT NULL THEN
+        INSERT INTO cases (id, case_no, category_code, status, priority, description,
                            address, geom, unit_code, handling_level, source,
                            reporter_id, client_id, idempotency_key,
                            idempotency_fingerprint, duplicate_of, attrs, walk_id)
-        VALUES (left(v_unit, {{district_length}})
+        VALUES (case_id, left(v_unit, {{district_length}})
                     || to_char(now() AT TIME ZONE p_tz, 'YYYYMMDD')
                     || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'),
                 p_category,
@@ -226,15 +241,16 @@ BEGIN
                 v_unit, v_level, p_source, p_user, p_client, p_key,
                 CASE WHEN p_key IS NOT NULL THEN p_fingerprint END, p_link_to,
                 coalesce(p_attrs, '{}'::jsonb), p_walk)
-        ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING cases.id, cases.case_no, cases.status, case_summary(cases)
              INTO case_id, v_case_no, v_status, v_summary;
+        END IF;
 
-        IF NOT FOUND THEN
+        IF case_id IS NULL THEN
             -- A concurrent request with the same key won; this statement sees it.
             SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
               INTO case_id, v_unit, v_summary, v_print
-              FROM cases c WHERE c.idempotency_key = p_key;
+              FROM case_idempotency k JOIN cases c ON c.id = k.case_id
+             WHERE k.idempotency_key = p_key;
         ELSE
             created := true;
             INSERT INTO case_event (case_id, actor_id, client_id, action, to_status, data)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, event_filter, require_case_reader
-from gis_service.cases import locks
+from gis_service.cases import locks, partitions
 from gis_service.cases.categories import within_sql
 from gis_service.cases.workflow import (
     DISPATCHER,
@@ -201,12 +201,18 @@ class CaseFilters:
         if self.overdue is not None:
             # the one overdue rule (case_overdue, cases/report.sql)
             where.append(("" if self.overdue else "NOT ") + "case_overdue(c)")
+        start = end = None
         if self.date_from:
-            where.append("c.reported_at >= (:f_from)::timestamp AT TIME ZONE :tz")
+            start = "(:f_from)::timestamp AT TIME ZONE :tz"
+            where.append(f"c.reported_at >= {start}")
             p["f_from"] = self.date_from
         if self.date_to:
-            where.append("c.reported_at < ((:f_to)::timestamp + interval '1 day') AT TIME ZONE :tz")
+            end = "((:f_to)::timestamp + interval '1 day') AT TIME ZONE :tz"
+            where.append(f"c.reported_at < {end}")
             p["f_to"] = self.date_to
+        if start or end:
+            # the month partitions of the period only (cases/partitions.py)
+            where.append(partitions.period_sql("c.id", start, end))
         if self.bbox:
             where.append("c.geom && ST_MakeEnvelope(:f_x0, :f_y0, :f_x1, :f_y1, 4326)")
             p.update(zip(("f_x0", "f_y0", "f_x1", "f_y1"), self.bbox, strict=True))

@@ -46,6 +46,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
 from gis_service.auth.scope import case_filter, units_inside, units_visible
+from gis_service.cases import partitions
 from gis_service.cases.desk import require_desk
 from gis_service.cases.workflow import OPEN_STATUSES, Action, Status
 from gis_service.settings import Settings
@@ -140,7 +141,7 @@ WITH workers AS (
        AND EXISTS (SELECT 1 FROM unnest(u.scopes) s WHERE {inside})
 ), reports AS (
     SELECT c.reporter_id, count(*) AS n FROM cases c
-     WHERE c.reported_at >= :start AND {scope} GROUP BY c.reporter_id
+     WHERE c.reported_at >= :start AND {period} AND {scope} GROUP BY c.reporter_id
 ), waiting AS (
     -- a case's unit codes up its chain (its code cut at each level's length) joined to
     -- the workers' scope codes: a hash join, not a prefix test per pair
@@ -209,7 +210,14 @@ def board(
     workers = [
         {**r, "scopes": list(r["scopes"] or [])}
         for r in conn.execute(
-            text(WORKERS_SQL.format(scope=scope, inside=inside)), params
+            text(
+                WORKERS_SQL.format(
+                    scope=scope,
+                    inside=inside,
+                    period=partitions.period_sql("c.id", ":start", None),
+                )
+            ),
+            params,
         ).mappings()
     ]
     return {
@@ -393,7 +401,7 @@ def shift(conn: Connection, principal: Principal) -> dict[str, Any]:
     arrived = _listed(
         conn,
         principal,
-        "c.reported_at >= :since",
+        "c.reported_at >= :since AND " + partitions.period_sql("c.id", ":since", None),
         "c.reported_at DESC, c.id DESC",
         since=start.since,
     )

@@ -21,6 +21,7 @@ from gis_service.cli import (
     monthly,
     notify,
     open311,
+    partitions,
     people,
     serve,
     tiles,
@@ -61,6 +62,7 @@ app.add_typer(monthly.app, name="report")
 app.add_typer(notify.app, name="notify")
 app.add_typer(export.app, name="export")
 app.add_typer(walks.app, name="walks")
+app.add_typer(partitions.app, name="partitions")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("backup")(backup.backup_cmd)

@@ -24,10 +24,12 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
     """Migrate; at head, (re)create the domains' SQL functions from their ``.sql`` files
     (db/sqlfiles.py), bring word-list constraints and indexes to the Python vocabulary
     (db/vocabulary_checks.py), remake the audit triggers from their list (audit/triggers.py)
-    and seed the reference data an empty database needs (the taxonomy)."""
+    and seed the reference data an empty database needs (the taxonomy); make the
+    coming months' partitions of the case history (cases/partitions.py)."""
     command.upgrade(alembic_config(settings), revision)
     if revision == "head":
         from gis_service.audit import triggers
+        from gis_service.cases import partitions
         from gis_service.cases.categories import seed_default
         from gis_service.db import sqlfiles, vocabulary_checks
         from gis_service.db.engine import transaction
@@ -37,6 +39,8 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
             vocabulary_checks.sync(conn)
             triggers.sync(conn)
             seed_default(conn)
+            # the current month's partitions of the case history and the next ones
+            partitions.ensure(conn, partitions.months_around(conn))
 
 
 def downgrade(settings: Settings | None = None, revision: str = "base") -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -654,6 +654,29 @@ def _ints(values: np.ndarray) -> list[str]:
     return out
 
 
+def _month_ids(conn: Connection, reported: np.ndarray) -> np.ndarray:
+    """The month part of each case id (epoch seconds ``reported``): the first id of its
+    reporting month, from the database's month rule (cases/partitions.py), whose
+    partitions are made here if missing."""
+    from gis_service.cases import partitions
+
+    lo, hi = int(reported.min()), int(reported.max())
+    months = partitions.months_between(
+        conn, datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+    )
+    partitions.ensure(conn, months)
+    rows = conn.execute(
+        text(
+            "SELECT extract(epoch FROM case_month_start(m))::bigint, case_first_id(m) "
+            "FROM generate_series(CAST(:a AS integer), :b) m ORDER BY m"
+        ),
+        {"a": months.start, "b": months.stop - 1},
+    ).all()
+    starts = np.array([r[0] for r in rows], dtype=np.int64)
+    first = np.array([r[1] for r in rows], dtype=np.int64)
+    return first[np.searchsorted(starts, reported, side="right") - 1]
+
+
 def drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
     """Drop the foreign keys of the tables about to be bulk-loaded; return the statements
     that put them back (and check every row, in one join each, when they run)."""
@@ -664,7 +687,7 @@ def drop_foreign_keys(conn: Connection, tables: list[str]) -> list[str]:
                format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
                       pg_get_constraintdef(oid))
           FROM pg_constraint
-         WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[]))
+         WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) AND conparentid = 0
          ORDER BY conrelid, conname
         """
         ),
@@ -1208,7 +1231,7 @@ def generate_case_history(
             text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :v)"),
             {"v": first_id + n - 1},
         )
-    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+    ids = _month_ids(conn, reported) + np.arange(first_id, first_id + n, dtype=np.int64)
     tmpl_choice = rng.integers(0, 3, n)
     b_no = rng.integers(1, 13, n)
     u_no = rng.integers(1, 5, n)

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 from gis_service.access.graph import utm_crs
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter, require_case_reader
+from gis_service.cases import partitions
 from gis_service.cases.categories import within_sql
 from gis_service.cases.workflow import OPEN_STATUSES, Status
 from gis_service.errors import InvalidInput
@@ -149,6 +150,7 @@ def recurring_spots(
     cond, params = case_filter(principal, "c")
     tz = zone(settings)
     where = [cond, "c.reported_at >= :t0", "c.reported_at < :t1"]
+    where.append(partitions.period_sql("c.id", ":t0", ":t1"))  # its month partitions only
     where.append("c.status <> ALL(CAST(:not_recurrences AS text[]))")
     params.update(
         t0=datetime.combine(q.date_from, time.min, tz),

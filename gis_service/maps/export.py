@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal, Role
+from gis_service.cases import partitions
 from gis_service.cases.workflow import OPEN_STATUSES, Status
 from gis_service.maps import pages
 from gis_service.maps.assets import APP_DIR, VENDOR_DIR
@@ -126,7 +127,12 @@ def inline_cases(
     Days are the district's (``tz``, an IANA zone name from ``timezone.zone_name``): the
     period's first and last days and each case's ``reported`` date are local dates.
     """
-    where = ["status <> :duplicate", "(reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b"]
+    where = [
+        "status <> :duplicate",
+        "(reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b",
+        # the month partitions of the period only
+        partitions.period_sql("id", *partitions.local_days_sql(":a", ":b", ":tz")),
+    ]
     if unit:
         where.append("unit_code LIKE :u")
     if overdue_only:

@@ -78,6 +78,8 @@ class Collection:
     params: dict[str, Any] = field(default_factory=dict)
     #: the temporal property ``datetime`` filters (timestamptz), or None
     temporal: str | None = None
+    #: the case id whose month partitions the temporal filter prunes (cases/partitions.py)
+    period_key: str | None = None
     #: the extent is computed over this table's geometries (a cheaper stand-in)
     extent_source: str | None = None
     #: the kind of geometry, for the clients' layer list
@@ -193,6 +195,7 @@ COLLECTIONS: dict[str, Collection] = {
             properties=case_properties,
             scope=case_scope,
             temporal="c.reported_at",
+            period_key="c.id",
             extent_source="admin_unit WHERE level = 'district'",
             geometry_type="Point",
             per_viewer=True,

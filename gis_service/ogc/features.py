@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
+from gis_service.cases import partitions
 from gis_service.errors import NotFound
 from gis_service.ogc.collections import Collection
 from gis_service.ogc.params import CRS84, Interval, ItemsQuery
@@ -59,6 +60,16 @@ def _time_terms(col: Collection, interval: Interval | None) -> tuple[list[str], 
     if interval.end is not None:
         terms.append(f"{col.temporal} {'<' if interval.end_open else '<='} :t_end")
         params["t_end"] = interval.end
+    if col.period_key is not None and params:
+        # the month partitions of the interval only (cases/partitions.py)
+        terms.append(
+            partitions.period_sql(
+                col.period_key,
+                ":t_start" if "t_start" in params else None,
+                ":t_end" if "t_end" in params else None,
+                end_inclusive=not interval.end_open,
+            )
+        )
     return terms, params
 
 

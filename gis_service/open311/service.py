@@ -24,7 +24,7 @@ from gis_service.auth.scope import (
     public_view,
     require_case_reader,
 )
-from gis_service.cases import report
+from gis_service.cases import partitions, report
 from gis_service.cases.workflow import CLOSED_STATUSES, OPEN_STATUSES, Status
 from gis_service.db.engine import get_engine
 from gis_service.errors import InvalidInput, NotFound
@@ -294,6 +294,16 @@ class RequestFilters:
         if self.end:
             where.append("c.reported_at <= :f_end")
             p["f_end"] = self.end
+        if self.start or self.end:
+            # the month partitions of the period only (cases/partitions.py)
+            where.append(
+                partitions.period_sql(
+                    "c.id",
+                    ":f_start" if self.start else None,
+                    ":f_end" if self.end else None,
+                    end_inclusive=True,
+                )
+            )
         return where, p
 
 

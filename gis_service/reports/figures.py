@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import case_filter
+from gis_service.cases import partitions
 from gis_service.cases.workflow import Status
 from gis_service.errors import InvalidInput, NotFound
 from gis_service.settings import Settings
@@ -189,6 +190,7 @@ def _cohort(principal: Principal, settings: Settings, code: str, d0: date, d1: d
     where = (
         "c.unit_code LIKE :unit_prefix AND c.status <> :duplicate "
         "AND (c.reported_at AT TIME ZONE :tz)::date BETWEEN :d0 AND :d1 "
+        f"AND {partitions.period_sql('c.id', *partitions.local_days_sql(':d0', ':d1', ':tz'))} "
         f"AND {scope}"
     )
     return where, {
