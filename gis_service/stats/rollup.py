@@ -23,13 +23,15 @@ committed before a fold read the cases or sees the new boundary. ``case_rollup_a
 Medians over roll-ups: the close durations of rolled-up days are kept as counts in
 ``N_BINS`` = 58 bins (``CLOSE_BINS``): [0, 0.25 h), then four bins per doubling from
 0.25 h to 4096 h (edge k = 0.25·2^((k−1)/4) h), then [4096 h, ∞). A median over a period
-that reaches before the boundary is the grouped-data median (linear interpolation inside
-the bin holding the middle rank) of those counts plus the recent cases' hours binned the
-same way. Error bound: the exact median lies in the same bin as the estimate or at the
-shared edge of two neighbours, so |estimate − exact| ≤ max(0.25 h, (2^(1/4) − 1) ×
-estimate) ≈ 19 % of it; past 4096 h the estimate is 4096 h. Periods entirely on or after
-the boundary are computed from the cube's facts exactly as before; counts and rates are
-exact everywhere.
+that reaches before the boundary is computed from those counts plus the recent cases'
+hours binned the same way: the middle rank (or the two middle ranks, averaged, as the
+exact median does) placed inside its bin by linear interpolation (:func:`hist_median`).
+Error bound: each middle value's estimate lies in the same bin as the value, so it is off
+by less than the bin's width, which is (2^(1/4) − 1) × its lower edge (0.25 h in bin 0);
+hence |estimate − exact| ≤ max(0.25 h, (2^(1/4) − 1) × estimate) ≈ 19 % of it. A middle
+value past 4096 h (≈ 171 days) is taken as 4096 h, outside the bound. Periods entirely
+on or after the boundary are computed from the cube's facts exactly as before; counts
+and rates are exact everywhere.
 """
 
 from __future__ import annotations
@@ -96,19 +98,25 @@ def histogram(hours: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
 
 
 def hist_median(hist: np.ndarray) -> float | None:
-    """The grouped-data median of one histogram: linear inside the bin holding rank N/2;
-    None for an empty one, the last bin's lower edge when it falls there."""
+    """The median of the durations a histogram counts, as the exact median is defined
+    (the middle one, or the mean of the two middle ones): each middle rank r is placed in
+    the bin holding it, at lo + width × (r − below − ½) / count; None for an empty
+    histogram. A middle rank in the last bin counts as its lower edge (4096 h)."""
     total = int(hist.sum())
     if total == 0:
         return None
-    half = total / 2
     cum = np.cumsum(hist)
-    k = int(np.searchsorted(cum, half, side="left"))
-    if k >= N_BINS - 1:
-        return float(CLOSE_BINS[-1])
-    below = cum[k] - hist[k]
-    lo, hi = CLOSE_BINS[k], CLOSE_BINS[k + 1]
-    return round(float(lo + (hi - lo) * (half - below) / hist[k]), 4)
+
+    def at(rank: int) -> float:
+        k = int(np.searchsorted(cum, rank, side="left"))
+        if k >= N_BINS - 1:
+            return float(CLOSE_BINS[-1])
+        below = cum[k] - hist[k]
+        lo, hi = CLOSE_BINS[k], CLOSE_BINS[k + 1]
+        return float(lo + (hi - lo) * (rank - below - 0.5) / hist[k])
+
+    middle = [(total + 1) // 2] if total % 2 else [total // 2, total // 2 + 1]
+    return round(sum(at(r) for r in middle) / len(middle), 4)
 
 
 # ----------------------------------------------------------------------------- the fold

@@ -113,10 +113,11 @@ $$;
 
 -- Fold the days before ``before`` (local dates in zone ``tz``) into the roll-up, once:
 -- days already folded are left alone (the trigger keeps them), a later ``before`` adds
--- the days in between, day by day; another zone than the one folded with starts over.
--- Takes the roll-up's advisory lock exclusively, so no case write (whose trigger takes it
--- shared) is half-way: every write either committed before the fold reads the cases, or
--- reads the new boundary after it. Returns the number of roll-up rows written.
+-- the days in between, day by day (days without a case skipped); another zone than the
+-- one folded with starts over. Takes the roll-up's advisory lock exclusively, so no case
+-- write (whose trigger takes it shared) is half-way: every write either committed before
+-- the fold reads the cases, or reads the new boundary after it. Returns the number of
+-- roll-up rows written.
 CREATE OR REPLACE FUNCTION case_rollup_fold(tz text, before date) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -134,9 +135,12 @@ BEGIN
     IF st.folded_before IS NOT NULL AND before <= st.folded_before THEN
         RETURN 0;
     END IF;
-    d := coalesce(st.folded_before,
-                  (SELECT (min(reported_at) AT TIME ZONE tz)::date FROM cases), before);
-    WHILE d < before LOOP
+    d := coalesce(st.folded_before, '-infinity'::date);
+    LOOP
+        -- the next day with a case (an index lookup; days without any are skipped)
+        SELECT (min(c.reported_at) AT TIME ZONE tz)::date INTO d
+          FROM cases c WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz);
+        EXIT WHEN d IS NULL OR d >= before;
         n := n + case_rollup_add(
             ARRAY(SELECT c FROM cases c
                    WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz)
