@@ -265,3 +265,38 @@ def test_a_later_boundary_folds_the_days_between(api, case_city, unfold):
     assert within_bound(
         after["totals"]["median_hours_to_close"], before["totals"]["median_hours_to_close"]
     )
+
+
+def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
+    """A case written while a fold passes its day: the fold waits for the write's commit
+    (the advisory lock) and then reads it, so the roll-up holds the written version."""
+    import threading
+
+    c, s = case_city, case_city["settings"]
+    cid = report(api, c["worker1"]).json()["id"]
+    close(api, c, cid)
+    _age(s, [cid], 30)
+    stats(api, c["admin"], level="district")  # folded up to 90 days ago: not this case
+    engine = get_engine(s)
+    writer = engine.connect()
+    tx = writer.begin()
+    writer.execute(text("UPDATE cases SET rating = 5 WHERE id = :id"), {"id": cid})
+    wide = s.model_copy(update={"stats_recent_days": 10})
+    done: list[int] = []
+
+    def fold() -> None:
+        with transaction(wide) as conn:
+            done.append(rollup.fold(conn, wide))
+
+    folding = threading.Thread(target=fold)
+    folding.start()
+    folding.join(1.0)
+    assert folding.is_alive() and not done  # waits for the write
+    tx.commit()
+    writer.close()
+    folding.join(30)
+    assert done == [1]
+    _rollup_matches_cases(s)
+    with engine.connect() as conn:
+        rated = conn.execute(text("SELECT sum(satisfied) FROM case_daily_rollup")).scalar_one()
+    assert rated == 1

@@ -30,8 +30,10 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -121,6 +123,8 @@ class Facts:
     #: the fold boundary (days since EPOCH): settled cases reported before it are not in
     #: these facts but in the roll-up (stats/rollup.py); NO_FOLD when nothing is folded
     folded_day: int = -(10**9)
+    #: CaseCube.rollup_generation at this sync (roll-up answers are kept per generation)
+    rollup_generation: int = 0
 
     def status_now(self, now: float, rows: np.ndarray | None = None) -> np.ndarray:
         """Status codes as of ``now`` (epoch seconds): a parked case whose review moment
@@ -183,6 +187,10 @@ COLUMNS: tuple[str, ...] = (
     "lon",
     "lat",
 )
+#: roll-up answers a process keeps (each a few arrays of units × 72 numbers)
+ROLLUP_ANSWERS = 64
+T = TypeVar("T")
+
 #: how often a sync checks whether a day left the recent window (a one-row read)
 FOLD_CHECK_SECONDS = 60.0
 
@@ -227,6 +235,12 @@ class CaseCube:
         #: a failed sync changes nothing else, so the next one simply tries again
         self.last_error: str | None = None
         self._fold_checked = 0.0
+        self._folded_day = NO_FOLD
+        #: a new number whenever the roll-up may have changed (seen by a sync): a fold
+        #: moved the boundary, or a case of a folded day was written
+        self.rollup_generation = 0
+        self._rollup_answers: dict[object, object] = {}
+        self._rollup_lock = threading.Lock()
         #: roll-up rows the last fold wrote; why the last fold failed (None: it did not)
         self.last_fold_rows = 0
         self.fold_error: str | None = None
@@ -284,15 +298,38 @@ class CaseCube:
                                                       '{self._snapshot}'::pg_snapshot)""",
                     )
         before = self._facts
+        if folded_day != self._folded_day or (frame["day"].to_numpy() < folded_day).any():
+            # the roll-up changed: a fold, or a write to a case of a folded day
+            self.rollup_generation += 1
+            self._folded_day = folded_day
+            with self._rollup_lock:
+                self._rollup_answers.clear()
         self._merge(frame)
         self._evict(folded_day)
         if self._facts is not before:
             self._version += 1
             self._facts.version = self._version
         self._facts.folded_day = folded_day
+        self._facts.rollup_generation = self.rollup_generation
         self._snapshot = snapshot
         self.synced_at = time.time()
         self.last_delta = len(frame)
+
+    def rollup_answer(self, generation: int, key: object, compute: Callable[[], T]) -> T:
+        """The roll-up's answer to ``key`` (a request's parameters and scope) for the
+        facts of ``generation``, computed once per generation: old days change only when
+        the sync sees a fold or a write to an old case, which clears these. At most
+        ROLLUP_ANSWERS are kept."""
+        with self._rollup_lock:
+            if (generation, key) in self._rollup_answers:
+                return self._rollup_answers[(generation, key)]  # type: ignore[return-value]
+        value = compute()
+        with self._rollup_lock:
+            if generation == self.rollup_generation:
+                if len(self._rollup_answers) >= ROLLUP_ANSWERS:
+                    self._rollup_answers.pop(next(iter(self._rollup_answers)))
+                self._rollup_answers[(generation, key)] = value
+        return value
 
     def _evict(self, folded_day: int) -> None:
         """Drop the settled cases reported before the fold boundary (the roll-up counts

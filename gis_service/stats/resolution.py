@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_mask, units_visible
+from gis_service.auth.scope import case_mask, scope_key, units_visible
 from gis_service.cases.categories import within
 from gis_service.cases.workflow import Status
 from gis_service.errors import InvalidInput
@@ -313,17 +313,22 @@ def resolution(
     now = time.time()
     extra = None
     if history is not None:
-        extra = rollup.read(
-            conn,
-            principal,
-            level=q.level,
-            unit_codes=[u["code"] for u in units],
-            first_day=history[0],
-            last_day=history[1],
-            first_monday=EPOCH + timedelta(days=first_monday),
-            weeks=weeks,
-            category=q.category,
-            unit=q.unit,
+        codes = [u["code"] for u in units]
+        extra = cube.rollup_answer(
+            f.rollup_generation,
+            (scope_key(principal), q.level, tuple(codes), history, weeks, q.category, q.unit),
+            lambda: rollup.read(
+                conn,
+                principal,
+                level=q.level,
+                unit_codes=codes,
+                first_day=history[0],
+                last_day=history[1],
+                first_monday=EPOCH + timedelta(days=first_monday),
+                weeks=weeks,
+                category=q.category,
+                unit=q.unit,
+            ),
         )
 
     # Per unit of the level: unit index in the level's code list -> row of `units`.
