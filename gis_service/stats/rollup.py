@@ -208,16 +208,23 @@ def read(
     if not unrestricted(principal):
         where.append("unit_code LIKE ANY(CAST(:scope_prefixes AS text[]))")
         params["scope_prefixes"] = [s + "%" for s in principal.scopes]
-    sums = ", ".join(
-        [f"coalesce(sum({m}), 0)::bigint AS {m}" for m in MEASURES]
-        + [f"coalesce(sum(close_hist[{k + 1}]), 0)::bigint AS h{k}" for k in range(N_BINS)]
+    inner = ", ".join(
+        [f"sum({m})::bigint AS {m}" for m in MEASURES]
+        + [f"sum(close_hist[{k + 1}])::bigint AS h{k}" for k in range(N_BINS)]
     )
+    outer = ", ".join(
+        f"coalesce(sum({c}), 0)::bigint AS {c}"
+        for c in [*MEASURES, *(f"h{k}" for k in range(N_BINS))]
+    )
+    # one pass over the roll-up rows per (unit, week), then the three groupings over
+    # those few rows (GROUPING SETS straight over the rows took three passes: 3.5x slower)
     sql = f"""
-        SELECT GROUPING(u) AS no_unit, GROUPING(w) AS no_week, u, w, {sums}
+        SELECT GROUPING(u) AS no_unit, GROUPING(w) AS no_week, u, w, {outer}
           FROM (SELECT CASE WHEN length(unit_code) >= :n THEN left(unit_code, :n) END AS u,
-                       (day - CAST(:monday AS date)) / 7 AS w, r.*
-                  FROM case_daily_rollup r
-                 WHERE {" AND ".join(where)}) x
+                       (day - CAST(:monday AS date)) / 7 AS w, {inner}
+                  FROM case_daily_rollup
+                 WHERE {" AND ".join(where)}
+                 GROUP BY 1, 2) x
          GROUP BY GROUPING SETS ((u), (w), ())"""
     slot = {code: i for i, code in enumerate(unit_codes)}
     out = Grouped(Sums.zeros(len(unit_codes)), Sums.zeros(weeks), Sums.zeros(1))
