@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     # Case tiles may show the cases as of this many seconds ago (one sync per second at
     # most, instead of one per tile).
     tile_freshness_seconds: float = 1.0
+    # The statistics cube and the case tiles hold the cases reported in this many recent
+    # days (and every open case); settled cases of older days are counted from daily
+    # roll-ups in PostgreSQL (stats/rollup.py), so a process's memory stays bounded.
+    stats_recent_days: int = Field(default=90, ge=1)
     # Possible duplicates of a report: open cases of its category within this many metres
     # reported in the last this many days. The one place both the report's answer and
     # GET /api/v1/cases/nearby take them from (cases/report.sql: nearby_cases()).

@@ -9,7 +9,9 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
+from gis_service.cases.workflow import OPEN_STATUSES
 from gis_service.db.engine import get_engine
+from gis_service.stats import rollup
 from gis_service.tiles.basemap import lonlat_to_tile
 from tests.conftest import ADMIN_AUTH, make_user
 
@@ -103,6 +105,8 @@ def test_a_point_just_outside_the_tile_is_in_its_buffer(demo_client, demo_settin
 
 
 def _cases_in(settings, z, x, y, scope: str = "") -> list[int]:
+    """The cases a case tile shows there: reported in the recent window or still open
+    (older settled ones are counted by the daily roll-up, stats/rollup.py)."""
     west, south, east, north = tile_bounds(z, x, y)
     return [
         r[0]
@@ -111,12 +115,17 @@ def _cases_in(settings, z, x, y, scope: str = "") -> list[int]:
             """
         SELECT id FROM cases WHERE status <> 'duplicate' AND unit_code LIKE :scope
           AND ST_X(geom) >= :w AND ST_X(geom) < :e AND ST_Y(geom) > :s AND ST_Y(geom) <= :n
+          AND (reported_at >= CAST(:since AS date)::timestamp AT TIME ZONE :tz
+               OR status = ANY(:open))
         """,
             scope=scope + "%",
             w=west,
             e=east,
             s=south,
             n=north,
+            since=rollup.boundary(settings),
+            tz=settings.timezone,
+            open=[str(s) for s in OPEN_STATUSES],
         )
     ]
 

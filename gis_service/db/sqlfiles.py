@@ -23,6 +23,7 @@ SQL_FILES: tuple[Path, ...] = (
     PACKAGE / "units" / "locate.sql",
     PACKAGE / "cases" / "report.sql",
     PACKAGE / "walks" / "walks.sql",
+    PACKAGE / "stats" / "rollup.sql",  # after report.sql: calls case_on_time() and others
 )
 _FUNCTION = re.compile(r"CREATE\s+OR\s+REPLACE\s+FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(", re.I)
 

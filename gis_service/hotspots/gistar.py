@@ -34,7 +34,7 @@ from sqlalchemy import Connection, text
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import units_inside
 from gis_service.stats.cube import CaseCube
-from gis_service.stats.resolution import StatsQuery, cube_index, selected
+from gis_service.stats.resolution import StatsQuery, reported_per_unit
 from gis_service.units.codes import Level
 
 #: fewer grids than this and the neighbourhoods overlap too much to mean anything
@@ -61,18 +61,9 @@ def _grids(conn: Connection, principal: Principal, unit: str | None) -> list[dic
 def counts_per_grid(
     conn: Connection, cube: CaseCube, principal: Principal, q: StatsQuery, codes: list[str]
 ) -> np.ndarray:
-    """Cases per grid of ``codes`` (same order), counted as every statistic counts them."""
-    f = cube.facts()
-    mask = selected(conn, f, principal, q)
-    grid = f.levels[Level.grid.value][mask]
-    n_codes = len(f.codes[Level.grid.value])
-    per_index = np.bincount(grid[(grid >= 0) & (grid < n_codes)], minlength=n_codes)
-    out = np.zeros(len(codes), dtype=np.int64)
-    for i, code in enumerate(codes):
-        j = cube_index(f, Level.grid.value, code)
-        if j is not None and j < n_codes:
-            out[i] = per_index[j]
-    return out
+    """Cases per grid of ``codes`` (same order), counted as every statistic counts them
+    (recent ones from the cube, older ones from the daily roll-up: stats/rollup.py)."""
+    return reported_per_unit(conn, cube, principal, q, Level.grid.value, codes)
 
 
 def gi_bin(z: float, p: float) -> int:

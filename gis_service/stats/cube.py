@@ -1,16 +1,28 @@
 """A columnar, in-memory copy of the case facts that statistics need, kept in step with
 PostgreSQL by transaction snapshots.
 
-Why not a rollup table: at a district's 1 M cases a year the natural rollup key (day ×
-grid × category) has about as many rows as there are cases, so it saves nothing, and
-exact medians cannot be pre-aggregated at all. Aggregating 1 M rows in SQL took 0.5 s
-(3.5 s with the medians); numpy does the same from this cube in tens of milliseconds.
+What it holds (issue 19 item 5, memory bounded by design): the cases reported on or after
+the fold boundary (``case_rollup_state.folded_before``: today − ``stats_recent_days``) and
+every older case still open. Settled cases of older days live only as daily roll-ups in
+PostgreSQL (stats/rollup.py: counts and a histogram of close durations per unit, category
+and day, kept exact by a trigger), which statistics read per request; so a process's memory
+and start-up follow the recent window, not the years of history. The first sync of a day
+folds the day that left the window (``rollup.fold``).
+
+Why the recent facts stay per case: at a district's 1 M cases a year the natural rollup key
+(day × grid × category) has about as many rows as there are cases, so it saves nothing
+for the recent days that most questions ask about, and exact medians cannot be
+pre-aggregated at all — over the roll-up's days medians come from the histogram, with
+the error bound stated in stats/rollup.py. Aggregating 1 M rows in SQL took 0.5 s (3.5 s
+with the medians); numpy does the same from this cube in tens of milliseconds.
 
 Staying exact: every write stamps ``cases.changed_xid`` with its transaction id. A sync
 opens a REPEATABLE READ transaction, reads its snapshot, and fetches the rows written by
 transactions the previous sync's snapshot could not see (``pg_visible_in_snapshot``) —
 including those that were still running then and committed later, which a timestamp
-watermark would miss. The index on changed_xid keeps that an index range scan.
+watermark would miss. The index on changed_xid keeps that an index range scan. The same
+snapshot reads the fold boundary: a case that is settled and older than it leaves the cube
+(the roll-up counts it, in the same snapshot), one that reopens comes back.
 """
 
 from __future__ import annotations
@@ -18,14 +30,16 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gis_service.cases.workflow import DEADLINE_STATUSES, Status
+from gis_service.cases.workflow import DEADLINE_STATUSES, OPEN_STATUSES, Status
 from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
 from gis_service.db.engine import own_engine
 from gis_service.settings import Settings
@@ -106,6 +120,11 @@ class Facts:
     #: which load of the cube this is: a new number whenever a sync brings changes (tile
     #: caches key on it; an object's id() can be reused once the old facts are freed)
     version: int = 0
+    #: the fold boundary (days since EPOCH): settled cases reported before it are not in
+    #: these facts but in the roll-up (stats/rollup.py); NO_FOLD when nothing is folded
+    folded_day: int = -(10**9)
+    #: CaseCube.rollup_generation at this sync (roll-up answers are kept per generation)
+    rollup_generation: int = 0
 
     def status_now(self, now: float, rows: np.ndarray | None = None) -> np.ndarray:
         """Status codes as of ``now`` (epoch seconds): a parked case whose review moment
@@ -142,6 +161,60 @@ class Facts:
 STATUSES: list[str] = [s.value for s in WORKFLOW_STATUSES]
 STATUS_CODE: dict[str, int] = {s: i for i, s in enumerate(STATUSES)}
 DEADLINE_CODES: tuple[int, ...] = tuple(STATUS_CODE[s] for s in DEADLINE_STATUSES)
+OPEN_CODES: tuple[int, ...] = tuple(STATUS_CODE[s] for s in OPEN_STATUSES)
+#: Facts.folded_day before any fold: every case is in the facts
+NO_FOLD = -(10**9)
+
+
+#: the per-case columns of Facts besides the level indexes
+COLUMNS: tuple[str, ...] = (
+    "ids",
+    "category",
+    "status",
+    "day",
+    "accepted",
+    "deadline",
+    "close_hours",
+    "on_time",
+    "on_time_extended",
+    "extended",
+    "parked_until",
+    "parked_from",
+    "urges",
+    "urges_replied",
+    "rework",
+    "rating",
+    "lon",
+    "lat",
+)
+#: roll-up answers a process keeps (each a few arrays of units × 72 numbers)
+ROLLUP_ANSWERS = 64
+T = TypeVar("T")
+
+#: how often a sync checks whether a day left the recent window (a one-row read)
+FOLD_CHECK_SECONDS = 60.0
+
+
+def _rows(f: Facts, keep: np.ndarray) -> Facts:
+    """The facts of the rows ``keep`` selects (order kept)."""
+    return Facts(
+        levels={k: v[keep] for k, v in f.levels.items()},
+        codes=f.codes,
+        categories=f.categories,
+        version=f.version,
+        folded_day=f.folded_day,
+        **{name: getattr(f, name)[keep] for name in COLUMNS},
+    )
+
+
+def _kept_sql(folded: date | None, tz: str) -> str:
+    """The WHERE clause of the cases the cube holds: reported on or after the fold
+    boundary, or still open."""
+    if folded is None:
+        return ""
+    return f"""
+     WHERE c.reported_at >= (DATE '{folded}'::timestamp AT TIME ZONE {tz})
+        OR c.status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})"""
 
 
 class CaseCube:
@@ -161,6 +234,16 @@ class CaseCube:
         #: why the last sync failed (the database was down…), None after one succeeds;
         #: a failed sync changes nothing else, so the next one simply tries again
         self.last_error: str | None = None
+        self._fold_checked = 0.0
+        self._folded_day = NO_FOLD
+        #: a new number whenever the roll-up may have changed (seen by a sync): a fold
+        #: moved the boundary, or a case of a folded day was written
+        self.rollup_generation = 0
+        self._rollup_answers: dict[object, object] = {}
+        self._rollup_lock = threading.Lock()
+        #: roll-up rows the last fold wrote; why the last fold failed (None: it did not)
+        self.last_fold_rows = 0
+        self.fold_error: str | None = None
 
     def facts(self, max_age: float = 0.0) -> Facts:
         """The facts, synced now — or, with ``max_age``, as of a sync at most that many
@@ -181,30 +264,116 @@ class CaseCube:
         """On a connection of its own: REPEATABLE READ must be the transaction's first
         statement, whatever the caller's connection has done already; and from a pool of
         its own (db/engine.py ``own_engine``), never waiting for the requests' pool while
-        requests wait for this sync."""
-        with own_engine(self.settings).connect() as conn, conn.begin():
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
-            sql = FACTS_SQL.format(tz="'" + self.settings.timezone.replace("'", "") + "'")
-            if self._snapshot is None:
-                frame = _copy(conn, sql)
-            else:
-                frame = _copy(
-                    conn,
-                    sql
-                    + f"""
-                 WHERE c.changed_xid >= pg_snapshot_xmin('{self._snapshot}'::pg_snapshot)
-                   AND NOT pg_visible_in_snapshot(c.changed_xid,
-                                                  '{self._snapshot}'::pg_snapshot)""",
-                )
+        requests wait for this sync. Folds the days that left the recent window first (in
+        a transaction of its own, committed before the snapshot is taken)."""
+        from gis_service.stats import rollup
+
+        tz = "'" + self.settings.timezone.replace("'", "") + "'"
+        with own_engine(self.settings).connect() as conn:
+            if time.time() - self._fold_checked > FOLD_CHECK_SECONDS:
+                try:
+                    with conn.begin():
+                        self.last_fold_rows = rollup.fold(conn, self.settings)
+                    self.fold_error = None
+                except Exception as exc:  # a read-only standby: the primary folds
+                    self.fold_error = type(getattr(exc, "orig", None) or exc).__name__
+                self._fold_checked = time.time()
+            with conn.begin():
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+                folded = conn.execute(
+                    text("SELECT folded_before FROM case_rollup_state")
+                ).scalar_one_or_none()
+                folded_day = NO_FOLD if folded is None else (folded - EPOCH).days
+                sql = FACTS_SQL.format(tz=tz)
+                if self._snapshot is None:
+                    frame = _copy(conn, sql + _kept_sql(folded, tz))
+                else:
+                    frame = _copy(
+                        conn,
+                        sql
+                        + f"""
+                     WHERE c.changed_xid >= pg_snapshot_xmin('{self._snapshot}'::pg_snapshot)
+                       AND NOT pg_visible_in_snapshot(c.changed_xid,
+                                                      '{self._snapshot}'::pg_snapshot)""",
+                    )
         before = self._facts
+        if folded_day != self._folded_day or (frame["day"].to_numpy() < folded_day).any():
+            # the roll-up changed: a fold, or a write to a case of a folded day
+            self.rollup_generation += 1
+            self._folded_day = folded_day
+            with self._rollup_lock:
+                self._rollup_answers.clear()
         self._merge(frame)
+        self._evict(folded_day)
         if self._facts is not before:
             self._version += 1
             self._facts.version = self._version
+        self._facts.folded_day = folded_day
+        self._facts.rollup_generation = self.rollup_generation
         self._snapshot = snapshot
         self.synced_at = time.time()
         self.last_delta = len(frame)
+
+    def rollup_answer(self, generation: int, key: object, compute: Callable[[], T]) -> T:
+        """The roll-up's answer to ``key`` (a request's parameters and scope) for the
+        facts of ``generation``, computed once per generation: old days change only when
+        the sync sees a fold or a write to an old case, which clears these. At most
+        ROLLUP_ANSWERS are kept."""
+        with self._rollup_lock:
+            if (generation, key) in self._rollup_answers:
+                return self._rollup_answers[(generation, key)]  # type: ignore[return-value]
+        value = compute()
+        with self._rollup_lock:
+            if generation == self.rollup_generation:
+                if len(self._rollup_answers) >= ROLLUP_ANSWERS:
+                    self._rollup_answers.pop(next(iter(self._rollup_answers)))
+                self._rollup_answers[(generation, key)] = value
+        return value
+
+    def _evict(self, folded_day: int) -> None:
+        """Drop the settled cases reported before the fold boundary (the roll-up counts
+        them): those a fold just passed, and old ones a change settled again."""
+        f = self._facts
+        assert f is not None
+        if folded_day == NO_FOLD or len(f.ids) == 0:
+            return
+        keep = (f.day >= folded_day) | np.isin(f.status, OPEN_CODES)
+        if keep.all():
+            return
+        self._facts = _rows(f, keep)
+
+    def with_history(self, f: Facts, first_day: int, last_day: int) -> Facts:
+        """``f`` and the settled cases reported on days ``first_day``..``last_day`` (days
+        since EPOCH, before ``f.folded_day``) read from the cases themselves: for answers
+        the roll-up cannot give (case ids, viewers it cannot scope). A new Facts for one
+        request; the cube keeps its own."""
+        tz = "'" + self.settings.timezone.replace("'", "") + "'"
+        first, last = EPOCH + timedelta(days=first_day), EPOCH + timedelta(days=last_day + 1)
+        where = f"""
+             WHERE c.reported_at >= (DATE '{first}'::timestamp AT TIME ZONE {tz})
+               AND c.reported_at < (DATE '{last}'::timestamp AT TIME ZONE {tz})
+               AND c.status NOT IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})"""
+        with own_engine(self.settings).connect() as conn, conn.begin():
+            frame = _copy(conn, FACTS_SQL.format(tz=tz) + where)
+        with self._lock:  # the code indexes grow (append-only) under the cube's lock
+            old = self._arrays(frame)
+            recent = self._facts if self._facts is not None else f
+            codes, categories = recent.codes, list(self._cat_index)
+        merged = {name: np.concatenate([getattr(f, name), getattr(old, name)]) for name in COLUMNS}
+        levels = {lvl: np.concatenate([f.levels[lvl], old.levels[lvl]]) for lvl in LEVEL_LENGTHS}
+        order = np.argsort(merged["ids"], kind="stable")
+        # a case settled since the sync is in both: keep the fresher, the one read last
+        ids = merged["ids"][order]
+        order = order[np.append(ids[1:] != ids[:-1], True)]
+        return Facts(
+            levels={k: v[order] for k, v in levels.items()},
+            codes=codes,
+            categories=categories,
+            version=f.version,
+            folded_day=NO_FOLD,
+            **{k: v[order] for k, v in merged.items()},
+        )
 
     def _merge(self, frame: pd.DataFrame) -> None:
         new = self._arrays(frame)
@@ -218,26 +387,7 @@ class CaseCube:
         pos_clipped = np.minimum(pos, len(old.ids) - 1)
         known = old.ids[pos_clipped] == new.ids
         merged = {}
-        for name in (
-            "ids",
-            "category",
-            "status",
-            "day",
-            "accepted",
-            "deadline",
-            "close_hours",
-            "on_time",
-            "on_time_extended",
-            "extended",
-            "parked_until",
-            "parked_from",
-            "urges",
-            "urges_replied",
-            "rework",
-            "rating",
-            "lon",
-            "lat",
-        ):
+        for name in COLUMNS:
             a, b = getattr(old, name).copy(), getattr(new, name)
             a[pos_clipped[known]] = b[known]
             merged[name] = np.concatenate([a, b[~known]])

@@ -36,11 +36,12 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gis_service.auth.principal import Principal
-from gis_service.auth.scope import case_mask, units_visible
+from gis_service.auth.scope import case_mask, scope_key, units_visible
 from gis_service.cases.categories import within
 from gis_service.cases.workflow import Status
 from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
+from gis_service.stats import rollup
 from gis_service.stats.cube import EPOCH, LEVEL_LENGTHS, STATUS_CODE, CaseCube, Facts
 from gis_service.timezone import local_date
 
@@ -176,9 +177,16 @@ class _Flags:
 
 
 def _figures(
-    group: np.ndarray, n: int, fl: _Flags, medians: list[float | None] | None = None
+    group: np.ndarray,
+    n: int,
+    fl: _Flags,
+    medians: list[float | None] | None = None,
+    extra: rollup.Sums | None = None,
 ) -> list[dict[str, Any]]:
-    """All figures for ``n`` groups; ``group`` maps each selected case to 0..n-1."""
+    """All figures for ``n`` groups; ``group`` maps each selected case to 0..n-1.
+    ``extra``: the roll-up's sums for the same groups (days before the fold boundary),
+    added to the counts; a group's median then comes from the histograms
+    (:func:`_mixed_medians`)."""
 
     def count(sel: np.ndarray) -> np.ndarray:
         return np.bincount(group[sel], minlength=n)
@@ -190,12 +198,20 @@ def _figures(
         name: np.bincount(group, minlength=n) if sel is None else count(sel)
         for name, sel in fl.counted().items()
     }
-    accepted, closed, on_time = c["accepted"], c["closed"], c["closed_on_time"]
-    rework, rated, satisfied = c["rework"], c["rated"], c["satisfied"]
     voided_accepted = count(fl.voided_accepted)
     urges, replied = total(fl.urges), total(fl.urges_replied)
+    if extra is not None:
+        c = {name: v + extra.counts[name] if name in extra.counts else v for name, v in c.items()}
+        voided_accepted = voided_accepted + extra.counts["voided_accepted"]
+        urges, replied = urges + extra.counts["urges"], replied + extra.counts["urges_replied"]
+    accepted, closed, on_time = c["accepted"], c["closed"], c["closed_on_time"]
+    rework, rated, satisfied = c["rework"], c["rated"], c["satisfied"]
     if medians is None:
         medians = _medians(group[fl.closed], fl.close_hours[fl.closed], n)
+        if extra is not None:
+            medians = _mixed_medians(
+                medians, group[fl.closed], fl.close_hours[fl.closed], n, extra.hist
+            )
     resolution = _rate(closed, accepted - voided_accepted)
     on_time_rate = _rate(on_time, closed)
     on_time_rate_ext = _rate(on_time + c["closed_on_time_extended"], closed)
@@ -215,6 +231,18 @@ def _figures(
         }
         for i in range(n)
     ]
+
+
+def _mixed_medians(
+    exact: list[float | None], group: np.ndarray, hours: np.ndarray, n: int, hist: np.ndarray
+) -> list[float | None]:
+    """Per group: the exact median when the roll-up closed none of its cases, else the
+    histogram median of the roll-up's counts plus the recent hours binned alike (error
+    bound: stats/rollup.py)."""
+    if not hist.any():
+        return exact
+    combined = hist + rollup.histogram(hours, group, n)
+    return [rollup.hist_median(combined[g]) if hist[g].any() else exact[g] for g in range(n)]
 
 
 def _medians(group: np.ndarray, hours: np.ndarray, n: int) -> list[float | None]:
@@ -278,8 +306,30 @@ def resolution(
     f = cube.facts()
     units = _units(conn, principal, q)
     d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
+    first_monday = d0 - (q.date_from.weekday())
+    weeks = (d1 - first_monday) // 7 + 1
+    f, history = _with_history(conn, cube, f, principal, q, exact=case_ids)
     mask = selected(conn, f, principal, q)
     now = time.time()
+    extra = None
+    if history is not None:
+        codes = [u["code"] for u in units]
+        extra = cube.rollup_answer(
+            f.rollup_generation,
+            (scope_key(principal), q.level, tuple(codes), history, weeks, q.category, q.unit),
+            lambda: rollup.read(
+                conn,
+                principal,
+                level=q.level,
+                unit_codes=codes,
+                first_day=history[0],
+                last_day=history[1],
+                first_monday=EPOCH + timedelta(days=first_monday),
+                weeks=weeks,
+                category=q.category,
+                unit=q.unit,
+            ),
+        )
 
     # Per unit of the level: unit index in the level's code list -> row of `units`.
     n_codes = len(f.codes[q.level])
@@ -292,15 +342,24 @@ def resolution(
     lvl = f.levels[q.level][mask]
     unit_of = slot[np.where((lvl >= 0) & (lvl < n_codes), lvl, n_codes)]
     in_units = unit_of >= 0
-    per_unit = _figures(unit_of[in_units], len(units), flags.subset(in_units))
-
-    first_monday = d0 - (q.date_from.weekday())
-    weeks = (d1 - first_monday) // 7 + 1
-    weekly = _figures((f.day[mask] - first_monday) // 7, weeks, flags)
+    per_unit = _figures(
+        unit_of[in_units], len(units), flags.subset(in_units), extra=extra.units if extra else None
+    )
+    weekly = _figures(
+        (f.day[mask] - first_monday) // 7, weeks, flags, extra=extra.weeks if extra else None
+    )
     hours = flags.close_hours[flags.closed]
     total_median = round(float(np.median(hours)), 4) if len(hours) else None
+    if extra is not None:
+        [total_median] = _mixed_medians(
+            [total_median], np.zeros(len(hours), np.int64), hours, 1, extra.total.hist
+        )
     totals = _figures(
-        np.zeros(len(flags.closed), dtype=np.int64), 1, flags, medians=[total_median]
+        np.zeros(len(flags.closed), dtype=np.int64),
+        1,
+        flags,
+        medians=[total_median],
+        extra=extra.total if extra else None,
     )[0]
     if case_ids:
         ids = f.ids[mask]
@@ -327,6 +386,69 @@ def resolution(
         "cases_in_cube": len(f.ids),
         "computed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
+
+
+def _with_history(
+    conn: Connection,
+    cube: CaseCube,
+    f: Facts,
+    principal: Principal,
+    q: StatsQuery,
+    exact: bool = False,
+) -> tuple[Facts, tuple[date, date] | None]:
+    """How to count the part of ``q``'s period before the fold boundary (stats/rollup.py):
+    returns the facts to count from and, when the roll-up is to add its sums, the first
+    and last day it covers (else None). ``exact`` (case ids wanted) or a viewer the
+    roll-up cannot scope: that part's settled cases are read from the cases instead."""
+    d0, d1 = (q.date_from - EPOCH).days, (q.date_to - EPOCH).days
+    last_old = min(d1, f.folded_day - 1)
+    if d0 > last_old:
+        return f, None
+    if q.unit:
+        _prefix_mask(f, q.unit)  # a bad unit is refused before anything is read
+    if exact or not rollup.answerable(principal):
+        return cube.with_history(f, d0, last_old), None
+    return f, (q.date_from, EPOCH + timedelta(days=last_old))
+
+
+def reported_per_unit(
+    conn: Connection,
+    cube: CaseCube,
+    principal: Principal,
+    q: StatsQuery,
+    level: str,
+    codes: list[str],
+) -> np.ndarray:
+    """Cases reported in ``q``'s period per unit of ``codes`` (codes of ``level``, same
+    order), counted as every statistic counts them (:func:`selected`) — the recent ones
+    from the cube, older ones from the roll-up. For the hotspot statistics."""
+    f = cube.facts()
+    f, history = _with_history(conn, cube, f, principal, q)
+    mask = selected(conn, f, principal, q)
+    lvl = f.levels[level][mask]
+    n_codes = len(f.codes[level])
+    per_index = np.bincount(lvl[(lvl >= 0) & (lvl < n_codes)], minlength=n_codes)
+    out = np.zeros(len(codes), dtype=np.int64)
+    for i, code in enumerate(codes):
+        j = cube_index(f, level, code)
+        if j is not None and j < n_codes:
+            out[i] = per_index[j]
+    if history is not None:
+        monday = q.date_from - timedelta(days=q.date_from.weekday())
+        extra = rollup.read(
+            conn,
+            principal,
+            level=level,
+            unit_codes=codes,
+            first_day=history[0],
+            last_day=history[1],
+            first_monday=monday,
+            weeks=(q.date_to - monday).days // 7 + 1,
+            category=q.category,
+            unit=q.unit,
+        )
+        out += extra.units.counts["reported"]
+    return out
 
 
 def cube_index(f: Facts, level: str, code: str) -> int | None:

@@ -54,5 +54,8 @@ class ResolutionStats(Public):
     totals: Figures
     units: list[UnitFigures]
     weekly: list[WeekFigures]
-    cases_in_cube: int
+    cases_in_cube: int = Field(
+        description="Cases the process holds in memory: the recent window and the open "
+        "cases; older settled cases are counted from the daily roll-up (stats/rollup.py)"
+    )
     computed_ms: float

@@ -5,6 +5,14 @@ and grouping them in SQL costs a scan of that many rows per tile; here a tile is
 contiguous range of the sorted Morton keys (two binary searches), and grouping is a
 bincount. Locations never change after a report, so the sort survives status changes;
 cases reported since the last sort sit in a short unsorted tail that every query scans.
+
+Which cases (issue 19 item 5, memory bounded by design): the cube's — those reported in the
+recent window (``stats_recent_days``, 90 by default) and every open case however old. A
+supervisor's case map is for the work: what is open, overdue or parked, and what was
+reported and settled lately; older settled cases are not points on it but figures — the
+unit tiles' resolution figures and the hotspots count them from the daily roll-up
+(stats/rollup.py), and the case list and exports find any of them in PostgreSQL. So the
+index, like the cube, grows with the window and the open cases, not with the years.
 """
 
 from __future__ import annotations

@@ -1,0 +1,155 @@
+-- Daily roll-ups of the statistics' measures (stats/rollup.py explains the design): the
+-- table case_daily_rollup (migration 0018_daily_rollups) holds, per unit code, category
+-- and local day of report, the sums of these measures over the cases reported that day
+-- that are settled (closed, rejected or voided), for the days before
+-- case_rollup_state.folded_before. The trigger case_rollup_changed() (same migration)
+-- keeps those days exact when an old case changes; case_rollup_fold() adds days as they
+-- leave the recent window.
+
+-- The close-duration histogram's bin of ``hours`` (report → closure): bin 0 is
+-- [0, 0.25 h), bin k (1..56) is [0.25·2^((k-1)/4), 0.25·2^(k/4)) h, bin 57 is 4096 h
+-- (≈ 171 days) and more. Four bins per doubling: an interpolated median is within
+-- 2^(1/4) − 1 ≈ 19 % of the exact one (stats/rollup.py CLOSE_BINS, the same edges).
+CREATE OR REPLACE FUNCTION case_close_bin(hours double precision) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN hours IS NULL THEN NULL
+                WHEN hours < 0.25 THEN 0
+                ELSE least(57, 1 + floor(4 * log(2.0, (hours / 0.25)::numeric))::integer)
+           END
+$$;
+
+-- One case's contribution to its roll-up row: ``settled`` false means none (still open,
+-- or a duplicate, which no figure counts). The flags are the cube's (stats/cube.py
+-- FACTS_SQL) and the rules cases/report.sql's.
+CREATE OR REPLACE FUNCTION case_rollup_measures(
+    c cases, tz text,
+    OUT day date, OUT settled boolean,
+    OUT accepted integer, OUT rejected integer, OUT closed integer, OUT voided integer,
+    OUT voided_accepted integer, OUT closed_on_time integer,
+    OUT closed_on_time_extended integer, OUT extended integer, OUT rework integer,
+    OUT rated integer, OUT satisfied integer, OUT urges integer, OUT urges_replied integer,
+    OUT close_bin integer)
+LANGUAGE sql STABLE AS $$
+    SELECT (c.reported_at AT TIME ZONE tz)::date,
+           c.status IN ({{status.closed}}, {{status.rejected}}, {{status.voided}}),
+           (c.accepted_at IS NOT NULL)::integer,
+           (c.status = {{status.rejected}})::integer,
+           (c.status = {{status.closed}})::integer,
+           (c.status = {{status.voided}})::integer,
+           (c.status = {{status.voided}} AND c.accepted_at IS NOT NULL)::integer,
+           (c.status = {{status.closed}} AND case_on_time(c))::integer,
+           (c.status = {{status.closed}} AND case_on_time_extended(c))::integer,
+           (c.extension_count > 0)::integer,
+           (c.status = {{status.closed}} AND case_rework(c))::integer,
+           (coalesce(c.rating, 0) > 0)::integer,
+           (coalesce(c.rating, 0) >= 4)::integer,
+           c.urge_count, c.urge_replied,
+           CASE WHEN c.status = {{status.closed}}
+                THEN case_close_bin(extract(epoch FROM c.closed_at - c.reported_at) / 3600.0)
+           END
+$$;
+
+-- The histogram (58 bins, case_close_bin) of ``bins`` weighted by ``weights`` (+1 a case
+-- counted, −1 one taken back); NULL bins (not closed) count nowhere.
+CREATE OR REPLACE FUNCTION case_hist(bins integer[], weights integer[]) RETURNS integer[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT array_agg(coalesce(t.n, 0) ORDER BY k)
+      FROM generate_series(0, 57) k
+      LEFT JOIN (SELECT b, sum(w)::integer AS n
+                   FROM unnest(bins, weights) u(b, w)
+                  WHERE b IS NOT NULL
+                  GROUP BY b) t ON t.b = k
+$$;
+
+-- Element-wise sum of two histograms.
+CREATE OR REPLACE FUNCTION case_hist_add(a integer[], b integer[]) RETURNS integer[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT array_agg(x + y ORDER BY i) FROM unnest(a, b) WITH ORDINALITY u(x, y, i)
+$$;
+
+-- Add cases to the roll-up (weight +1) or take them back (−1): the one place a case's
+-- measures become roll-up rows, for the fold and for the trigger alike. Settled cases only;
+-- rows are written in key order, so two writers never wait on each other crosswise.
+CREATE OR REPLACE FUNCTION case_rollup_add(cs cases[], ws integer[], tz text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    INSERT INTO case_daily_rollup AS r (
+        unit_code, category_code, day, reported, accepted, rejected, closed, voided,
+        voided_accepted, closed_on_time, closed_on_time_extended, extended, rework, rated,
+        satisfied, urges, urges_replied, close_hist)
+    SELECT (x.c).unit_code, (x.c).category_code, m.day, sum(x.w), sum(x.w * m.accepted),
+           sum(x.w * m.rejected), sum(x.w * m.closed), sum(x.w * m.voided),
+           sum(x.w * m.voided_accepted), sum(x.w * m.closed_on_time),
+           sum(x.w * m.closed_on_time_extended), sum(x.w * m.extended), sum(x.w * m.rework),
+           sum(x.w * m.rated), sum(x.w * m.satisfied), sum(x.w * m.urges),
+           sum(x.w * m.urges_replied), case_hist(array_agg(m.close_bin), array_agg(x.w))
+      FROM (SELECT cs[i] AS c, coalesce(ws[i], 1) AS w FROM generate_subscripts(cs, 1) i) x
+      CROSS JOIN LATERAL case_rollup_measures(x.c, tz) m
+     WHERE m.settled
+     GROUP BY (x.c).unit_code, (x.c).category_code, m.day
+     ORDER BY m.day, (x.c).unit_code, (x.c).category_code
+    ON CONFLICT (day, unit_code, category_code) DO UPDATE SET
+        reported = r.reported + excluded.reported,
+        accepted = r.accepted + excluded.accepted,
+        rejected = r.rejected + excluded.rejected,
+        closed = r.closed + excluded.closed,
+        voided = r.voided + excluded.voided,
+        voided_accepted = r.voided_accepted + excluded.voided_accepted,
+        closed_on_time = r.closed_on_time + excluded.closed_on_time,
+        closed_on_time_extended = r.closed_on_time_extended + excluded.closed_on_time_extended,
+        extended = r.extended + excluded.extended,
+        rework = r.rework + excluded.rework,
+        rated = r.rated + excluded.rated,
+        satisfied = r.satisfied + excluded.satisfied,
+        urges = r.urges + excluded.urges,
+        urges_replied = r.urges_replied + excluded.urges_replied,
+        close_hist = case_hist_add(r.close_hist, excluded.close_hist);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Fold the days before ``before`` (local dates in zone ``tz``) into the roll-up, once:
+-- days already folded are left alone (the trigger keeps them), a later ``before`` adds
+-- the days in between, day by day (days without a case skipped); another zone than the
+-- one folded with starts over. Takes the roll-up's advisory lock exclusively, so no case
+-- write (whose trigger takes it shared) is half-way: every write either committed before
+-- the fold reads the cases, or reads the new boundary after it. Returns the number of
+-- roll-up rows written.
+CREATE OR REPLACE FUNCTION case_rollup_fold(tz text, before date) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    st case_rollup_state;
+    d date;
+    n bigint := 0;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('case_daily_rollup'));
+    INSERT INTO case_rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT * INTO st FROM case_rollup_state FOR UPDATE;
+    IF st.tz IS DISTINCT FROM tz THEN
+        DELETE FROM case_daily_rollup;
+        st.folded_before := NULL;
+    END IF;
+    IF st.folded_before IS NOT NULL AND before <= st.folded_before THEN
+        RETURN 0;
+    END IF;
+    d := coalesce(st.folded_before, '-infinity'::date);
+    LOOP
+        -- the next day with a case (an index lookup; days without any are skipped)
+        SELECT (min(c.reported_at) AT TIME ZONE tz)::date INTO d
+          FROM cases c WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz);
+        EXIT WHEN d IS NULL OR d >= before;
+        n := n + case_rollup_add(
+            ARRAY(SELECT c FROM cases c
+                   WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz)
+                     AND c.reported_at < ((d + 1)::timestamp AT TIME ZONE tz)),
+            NULL, tz);
+        d := d + 1;
+    END LOOP;
+    UPDATE case_rollup_state SET folded_before = before, tz = case_rollup_fold.tz,
+                                 folded_at = now();
+    RETURN n;
+END
+$$;
