@@ -34,7 +34,8 @@ def foreign_keys(settings) -> set[str]:
         for r in rows(
             settings,
             "SELECT conrelid::regclass || '.' || conname FROM pg_constraint "
-            "WHERE contype = 'f' AND conrelid IN ('cases'::regclass, 'case_event'::regclass)",
+            "WHERE contype = 'f' AND conrelid IN ('cases'::regclass, 'case_event'::regclass) "
+            "AND conparentid = 0",  # the parents' own keys, not their copies on each month
         )
     }
 

@@ -19,6 +19,7 @@ from gis_service.stats.cube import EPOCH, CaseCube
 from gis_service.stats.resolution import RATE_PARTS, StatsQuery, resolution
 from gis_service.stats.schemas import Figures
 from gis_service.timezone import local_date, zone_name
+from tests import history
 from tests.conftest import IN_GRID_1, IN_GRID_2
 from tests.test_cases import act, report
 from tests.test_stats import close, stats
@@ -147,20 +148,40 @@ def api(case_city):
         yield c
 
 
-def _age(settings, ids: list[int], days: int) -> None:
-    """Move cases ``days`` into the past, every moment of them alike."""
+def _age(settings, ids: list[int], days: int) -> list[int]:
+    """Move cases ``days`` into the past, every moment of them alike, as if reported then;
+    returns their new ids. A case id carries its reporting month, so tests/history.py moves
+    each to its month's id (a test-only move, triggers off); the roll-up then receives them
+    as its trigger receives cases written on an already-folded day (case_rollup_add)."""
+    with get_engine(settings).connect() as conn:
+        when = dict(
+            conn.execute(
+                text("SELECT id, reported_at FROM cases WHERE id = ANY(:ids)"), {"ids": ids}
+            ).all()
+        )
+    moved = [history.reported_at(settings, i, when[i] - timedelta(days=days)) for i in ids]
     with transaction(settings) as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(
             text(
-                "UPDATE cases SET reported_at = reported_at - make_interval(days => :d), "
-                "accepted_at = accepted_at - make_interval(days => :d), "
+                "UPDATE cases SET accepted_at = accepted_at - make_interval(days => :d), "
                 "closed_at = closed_at - make_interval(days => :d), "
                 "deadline_at = deadline_at - make_interval(days => :d), "
-                "original_deadline_at = original_deadline_at - make_interval(days => :d) "
-                "WHERE id = ANY(:ids)"
+                "original_deadline_at = original_deadline_at - make_interval(days => :d), "
+                "changed_xid = pg_current_xact_id() WHERE id = ANY(:ids)"
             ),
-            {"d": days, "ids": ids},
+            {"d": days, "ids": moved},
         )
+        conn.execute(text("SET LOCAL session_replication_role = origin"))
+        conn.execute(
+            text(
+                "SELECT case_rollup_add(array_agg(c), array_agg(1), s.tz) "
+                "FROM cases c, case_rollup_state s WHERE c.id = ANY(:ids) "
+                "AND c.reported_at < s.folded_before::timestamp AT TIME ZONE s.tz GROUP BY s.tz"
+            ),
+            {"ids": moved},
+        )
+    return moved
 
 
 def _rollup_matches_cases(settings) -> None:
@@ -199,7 +220,7 @@ def test_old_cases_that_change_keep_the_rollup_exact(api, case_city):
     close(api, c, ids[0], score=5)
     close(api, c, ids[1], rework=True)
     act(api, c["sub1_sup"], ids[3], "reject", note="不属于受理范围")
-    _age(s, [*ids, other], 200)  # now older than the window: settled ones roll up
+    *ids, other = _age(s, [*ids, other], 200)  # older than the window: settled ones roll up
     _rollup_matches_cases(s)
     day = local_date(s) - timedelta(days=200)
     q = {"level": "grid", "from": str(day - timedelta(days=3)), "to": str(day + timedelta(days=3))}
@@ -250,7 +271,7 @@ def test_a_later_boundary_folds_the_days_between(api, case_city, unfold):
     ids = [report(api, c["worker1"]).json()["id"] for _ in range(3)]
     close(api, c, ids[0])
     act(api, c["sub1_sup"], ids[1], "reject", note="不属于受理范围")
-    _age(s, ids, 30)
+    ids = _age(s, ids, 30)
     q = {"level": "grid", "from": str(local_date(s) - timedelta(days=40)), "to": str(local_date(s))}
     before = stats(api, c["admin"], **q)
     assert before["cases_in_cube"] == 3
@@ -275,7 +296,7 @@ def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
     c, s = case_city, case_city["settings"]
     cid = report(api, c["worker1"]).json()["id"]
     close(api, c, cid)
-    _age(s, [cid], 30)
+    (cid,) = _age(s, [cid], 30)
     stats(api, c["admin"], level="district")  # folded up to 90 days ago: not this case
     engine = get_engine(s)
     writer = engine.connect()

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis_service.cases.partitions import period_sql
 from gis_service.cases.workflow import DEADLINE_STATUSES, OPEN_STATUSES, Status
 from gis_service.cases.workflow import STATUSES as WORKFLOW_STATUSES
 from gis_service.db.engine import own_engine
@@ -208,13 +209,19 @@ def _rows(f: Facts, keep: np.ndarray) -> Facts:
 
 
 def _kept_sql(folded: date | None, tz: str) -> str:
-    """The WHERE clause of the cases the cube holds: reported on or after the fold
-    boundary, or still open."""
+    """The cases the cube holds, as a query: those reported on or after the fold boundary
+    (their months only: partitions.period_sql prunes the rest), and the older ones still
+    open (the open-cases index, whatever their month)."""
+    facts = FACTS_SQL.format(tz=tz)
     if folded is None:
-        return ""
-    return f"""
-     WHERE c.reported_at >= (DATE '{folded}'::timestamp AT TIME ZONE {tz})
-        OR c.status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})"""
+        return facts
+    since = f"(DATE '{folded}'::timestamp AT TIME ZONE {tz})"
+    open_ = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    return f"""{facts}
+     WHERE {period_sql("c.id", since, None)} AND c.reported_at >= {since}
+    UNION ALL
+    {facts}
+     WHERE c.reported_at < {since} AND c.status IN ({open_})"""
 
 
 class CaseCube:
@@ -287,7 +294,7 @@ class CaseCube:
                 folded_day = NO_FOLD if folded is None else (folded - EPOCH).days
                 sql = FACTS_SQL.format(tz=tz)
                 if self._snapshot is None:
-                    frame = _copy(conn, sql + _kept_sql(folded, tz))
+                    frame = _copy(conn, _kept_sql(folded, tz))
                 else:
                     frame = _copy(
                         conn,
@@ -350,9 +357,11 @@ class CaseCube:
         request; the cube keeps its own."""
         tz = "'" + self.settings.timezone.replace("'", "") + "'"
         first, last = EPOCH + timedelta(days=first_day), EPOCH + timedelta(days=last_day + 1)
+        start = f"(DATE '{first}'::timestamp AT TIME ZONE {tz})"
+        end = f"(DATE '{last}'::timestamp AT TIME ZONE {tz})"
         where = f"""
-             WHERE c.reported_at >= (DATE '{first}'::timestamp AT TIME ZONE {tz})
-               AND c.reported_at < (DATE '{last}'::timestamp AT TIME ZONE {tz})
+             WHERE {period_sql("c.id", start, end)}
+               AND c.reported_at >= {start} AND c.reported_at < {end}
                AND c.status NOT IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})"""
         with own_engine(self.settings).connect() as conn, conn.begin():
             frame = _copy(conn, FACTS_SQL.format(tz=tz) + where)

@@ -139,12 +139,16 @@ BEGIN
     LOOP
         -- the next day with a case (an index lookup; days without any are skipped)
         SELECT (min(c.reported_at) AT TIME ZONE tz)::date INTO d
-          FROM cases c WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz);
+          FROM cases c WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz)
+           AND case_in_period(c.id, nullif(d, '-infinity'::date)::timestamp AT TIME ZONE tz, NULL);
         EXIT WHEN d IS NULL OR d >= before;
+        -- the day's month partition only (case_in_period: migration 0018_case_partitions)
         n := n + case_rollup_add(
             ARRAY(SELECT c FROM cases c
                    WHERE c.reported_at >= (d::timestamp AT TIME ZONE tz)
-                     AND c.reported_at < ((d + 1)::timestamp AT TIME ZONE tz)),
+                     AND c.reported_at < ((d + 1)::timestamp AT TIME ZONE tz)
+                     AND case_in_period(c.id, d::timestamp AT TIME ZONE tz,
+                                        (d + 1)::timestamp AT TIME ZONE tz)),
             NULL, tz);
         d := d + 1;
     END LOOP;
