@@ -445,3 +445,32 @@ def test_the_upgrade_converts_a_database_with_cases():
     finally:
         get_engine(settings).dispose()
         cluster.drop_database(settings, settings.db_name)
+
+
+def test_the_service_makes_the_coming_months_itself(case_city):
+    """With nobody running `partitions ensure`, the API's routine upkeep
+    (db/maintenance.py, from the statistics' periodic check) makes the coming months'
+    partitions again, and a report in such a month is stored."""
+    s = case_city["settings"]
+    with transaction(s) as conn:
+        coming = list(partitions.months_around(conn))
+        labels = [
+            conn.execute(text("SELECT case_month_label(:m)"), {"m": m}).scalar_one() for m in coming
+        ]
+        for label in labels[1:]:  # the months ahead, still empty
+            for table in ("case_event", "cases"):
+                name = partitions.partition_name(table, label)
+                conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+                conn.execute(text(f"DROP TABLE {name}"))
+    with get_engine(s).connect() as conn:
+        have = {p.name for p in partitions.listing(conn) if p.attached}
+    assert not any(partitions.partition_name("cases", label) in have for label in labels[1:])
+    with TestClient(create_app(s)) as api:
+        r = api.get("/api/v1/stats/resolution?level=district", headers=ADMIN_AUTH)
+        assert r.status_code == 200, r.text
+        assert report(api, case_city["worker1"]).status_code == 201
+    with get_engine(s).connect() as conn:
+        have = {p.name for p in partitions.listing(conn) if p.attached}
+    for label in labels:
+        for table in ("cases", "case_event"):
+            assert partitions.partition_name(table, label) in have

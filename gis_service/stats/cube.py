@@ -273,14 +273,14 @@ class CaseCube:
         its own (db/engine.py ``own_engine``), never waiting for the requests' pool while
         requests wait for this sync. Folds the days that left the recent window first (in
         a transaction of its own, committed before the snapshot is taken)."""
-        from gis_service.stats import rollup
+        from gis_service.db import maintenance
 
         tz = "'" + self.settings.timezone.replace("'", "") + "'"
         with own_engine(self.settings).connect() as conn:
             if time.time() - self._fold_checked > FOLD_CHECK_SECONDS:
                 try:
-                    with conn.begin():
-                        self.last_fold_rows = rollup.fold(conn, self.settings)
+                    with conn.begin():  # the coming partitions and the fold
+                        self.last_fold_rows = maintenance.run(conn, self.settings)
                     self.fold_error = None
                 except Exception as exc:  # a read-only standby: the primary folds
                     self.fold_error = type(getattr(exc, "orig", None) or exc).__name__
