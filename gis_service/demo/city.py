@@ -50,15 +50,13 @@ from gis_service.demo.run import (
     DENSITY_FLOOR,
     boundaries_file,
     import_districts,
+    import_grid,
     load_demo,
-    units_frame,
 )
-from gis_service.imports.boundaries import BoundaryOptions, import_frame
 from gis_service.imports.points import PointOptions, import_points_frame
 from gis_service.imports.report import Progress, no_progress
 from gis_service.imports.roster import replace_roster
 from gis_service.settings import Settings, get_settings
-from gis_service.units.codes import Level
 
 CITY_POPULATION = 12_600_000  # Zhengzhou, seventh census (issue 19)
 CITY_CASES = 10_000_000
@@ -150,18 +148,7 @@ def load_ground(
         DENSITY_FLOOR,
     )
     h = hierarchy.generate(code, name, outline, density, plane, size_for(population), rng)
-    for level in (Level.subdistrict, Level.community, Level.grid, Level.building):
-        import_frame(
-            units_frame(h.levels[level.value]),
-            BoundaryOptions(level=level),
-            filename=f"city:{code}:{level.value}",
-            settings=settings,
-        )
-    with transaction(settings) as conn:
-        conn.execute(
-            text("UPDATE admin_unit SET population = :p, households = :hh WHERE code = :c"),
-            {"p": population, "hh": h.levels["district"][0].households, "c": code},
-        )
+    import_grid(h, settings, f"city:{code}")
     replace_roster(h.roster, filename=f"city:{code}:roster", settings=settings)
     for kind, frame in services.generate(h, rng).items():
         import_points_frame(

@@ -99,6 +99,31 @@ class City:
     net: network.Network
 
 
+def import_grid(
+    h: hierarchy.Hierarchy, settings: Settings, source: str, progress: Progress = no_progress
+) -> list[ImportReport]:
+    """Import a generated grid (subdistricts down to buildings, each level's file named
+    ``{source}:{level}``) and set its district's residents and households."""
+    reports = []
+    for level in (Level.subdistrict, Level.community, Level.grid, Level.building):
+        progress(f"grid: importing {level.value} units")
+        reports.append(
+            import_frame(
+                units_frame(h.levels[level.value]),
+                BoundaryOptions(level=level),
+                filename=f"{source}:{level.value}",
+                settings=settings,
+            )
+        )
+    district = h.levels["district"][0]
+    with transaction(settings) as conn:
+        conn.execute(
+            text("UPDATE admin_unit SET population = :p, households = :hh WHERE code = :c"),
+            {"p": district.population, "hh": district.households, "c": district.code},
+        )
+    return reports
+
+
 def generate_city(
     name: str, district: shapely.Geometry, size: hierarchy.DemoSize, seed: int
 ) -> City:
@@ -140,25 +165,7 @@ def load_demo(
     progress("grid: generating subdistricts, communities, grids and buildings")
     city = generate_city(name, shapely.from_wkb(bytes(wkb)), size, seed)
     h, plane, net = city.h, city.plane, city.net
-    for level in (Level.subdistrict, Level.community, Level.grid, Level.building):
-        progress(f"grid: importing {level.value} units")
-        result.reports.append(
-            import_frame(
-                units_frame(h.levels[level.value]),
-                BoundaryOptions(level=level),
-                filename=f"demo:{level.value}",
-                settings=settings,
-            )
-        )
-    with transaction(settings) as conn:
-        conn.execute(
-            text("UPDATE admin_unit SET population = :p, households = :hh WHERE code = :c"),
-            {
-                "p": h.levels["district"][0].population,
-                "hh": h.levels["district"][0].households,
-                "c": DEMO_DISTRICT,
-            },
-        )
+    result.reports += import_grid(h, settings, "demo", progress)
     result.units = {lvl: len(units) for lvl, units in h.levels.items()}
     result.population = h.levels["district"][0].population
 
