@@ -10,7 +10,8 @@ missing (the ten-million one takes about an hour on the 2-core VM). Against each
   statistics are ready (``stats_ready``); resident memory (MiB, the process and its
   children: ``soak.rss_mib``) once ready and after the statistics and tiles have been used;
 - statistics: ``GET /api/v1/stats/resolution`` for the whole city by district, and for
-  金水区 by grid, over the last twelve months, as an administrator; p50 and p99 of 20;
+  金水区 by grid, over the last twelve months, as an administrator: the first request after
+  start (which reads the roll-up), then p50 and p99 of 20 more;
 - tiles: the cases and units layers at zooms 12–16, 25 tiles each round the densest point
   (benchmarks/tiles.py), uncached, sequential; p50 and p99;
 - reports: ``POST /api/v1/cases`` at REPORT_RATE (1,000/s) for CITY_REPORT_SECONDS (30 s)
@@ -131,7 +132,9 @@ def measure_city(settings: Settings) -> dict[str, object]:
                 ("stats_city", f"/api/v1/stats/resolution?level=district&{period}"),
                 ("stats_grid", f"/api/v1/stats/resolution?level=grid&unit=410105&{period}"),
             ):
+                t = time.perf_counter()
                 client.get(url, headers=auth).raise_for_status()
+                out[label + "_first_ms"] = (time.perf_counter() - t) * 1000
                 times = []
                 for _ in range(20):
                     t = time.perf_counter()
@@ -204,6 +207,9 @@ def main() -> None:
             for n in SIZES  # type: ignore[str-format]
         )
         print(f"{label:<40}{cells}", target)
+        if key.startswith("stats"):
+            first = "".join(f"{results[n][key + '_first_ms']:>14.0f}" for n in SIZES)
+            print(f"{'  its first request after start (ms)':<40}{first}")
     cells = "".join(
         "{:>14}".format("{:.0f}/s {:.0f}/{:.0f}".format(*results[n]["report"][:3])) for n in SIZES
     )
