@@ -39,7 +39,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
-import psycopg2
 from common import server
 from sqlalchemy import text
 
@@ -61,50 +60,16 @@ READS_ON_NODE = """
 """
 
 
-def free_block(size: int) -> int:
-    """The first of ``size`` consecutive free loopback ports."""
-    import socket
-
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + size >= 65535:
-            continue
-        try:
-            with contextlib.ExitStack() as stack:
-                for port in range(base, base + size):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise SystemExit("no block of free ports")
-
-
-def node_sql(node: patroni.Node, settings: Settings, query: str) -> list[tuple]:
-    conn = psycopg2.connect(
-        host="127.0.0.1", port=node.pg_port, user=settings.db_user, dbname=settings.db_name
-    )
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def wait_replayed(lay: patroni.Layout, settings: Settings, timeout: float = 600) -> None:
     """Until every standby has replayed what the primary has written so far."""
-    roles = {m["name"]: m["role"] for m in patroni.members(lay)}
-    primary = next(n for n in lay.nodes if roles.get(n.name) == "leader")
-    target = node_sql(primary, settings, "SELECT pg_current_wal_lsn()::text")[0][0]
+    primary = patroni.primary_node(lay)
+    target = patroni.node_query(primary, settings, "SELECT pg_current_wal_lsn()::text")[0][0]
     deadline = time.monotonic() + timeout
     for node in lay.nodes:
         if node is primary:
             continue
         query = f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
-        while not node_sql(node, settings, query)[0][0]:
+        while not patroni.node_query(node, settings, query)[0][0]:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{node.name} did not replay to {target}")
             time.sleep(0.5)
@@ -216,7 +181,7 @@ def main() -> None:
     root.chmod(0o755)  # as root, PostgreSQL runs as postgres and must enter it
     base = Settings(
         var_dir=root / "var",
-        cluster_port_base=free_block(patroni.PORTS_PER_CLUSTER),
+        cluster_port_base=patroni.free_port_block(),
         db_name=DB,
         secret_key=SECRET,
         photo_dir=root / "photos",
@@ -237,8 +202,7 @@ def main() -> None:
         token = admin_token(settings)
         urls = {"stats": stats_urls(settings), "tiles": tile_urls(settings)}
         wait_replayed(lay, settings)
-        roles = {m["name"]: m["role"] for m in patroni.members(lay)}
-        primary = next(n for n in lay.nodes if roles[n.name] == "leader")
+        primary = patroni.primary_node(lay)
         standbys = [n for n in lay.nodes if n is not primary]
         runs = {
             "primary alone (peer)": None,
@@ -262,7 +226,8 @@ def main() -> None:
                         load(srv.base, token, urls[kind][:8], 2, 2)  # warm the pools
                         result = load(srv.base, token, urls[kind], args.clients, args.seconds)
                         where = {
-                            n.name: node_sql(n, settings, READS_ON_NODE)[0][0] for n in lay.nodes
+                            n.name: patroni.node_query(n, settings, READS_ON_NODE)[0][0]
+                            for n in lay.nodes
                         }
                         rows.append((name, kind, result))
                         print(

@@ -17,7 +17,6 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,25 +55,6 @@ REPLAY_SECONDS = 10
 CLI = str(Path(sys.executable).parent / "gis-service")
 
 
-def free_block(size: int) -> int:
-    """The first port of ``size`` consecutive free loopback ports."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + size >= 65535:
-            continue
-        try:
-            with contextlib.ExitStack() as stack:
-                for port in range(base, base + size):
-                    s = stack.enter_context(socket.socket())
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no block of free ports")
-
-
 def cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -100,7 +80,7 @@ def cluster_up() -> Iterator[dict]:
     root.chmod(0o755)
     base = Settings(
         var_dir=root / "var",
-        cluster_port_base=free_block(patroni.PORTS_PER_CLUSTER),
+        cluster_port_base=patroni.free_port_block(),
         db_name="gis_service_cluster",
         secret_key=TEST_SECRET,
         photo_dir=root / "photos",
@@ -222,25 +202,6 @@ def _standby(lay: patroni.Layout) -> patroni.Node:
     return next(n for n in lay.nodes if roles.get(n.name) in ("sync_standby", "replica"))
 
 
-def _primary(lay: patroni.Layout) -> patroni.Node:
-    roles = _roles(lay)
-    return next(n for n in lay.nodes if roles.get(n.name) == "leader")
-
-
-def _node_sql(node: patroni.Node, settings: Settings, query: str) -> list[tuple]:
-    """``query`` on one node itself (not through the multi-host URLs), as the superuser."""
-    conn = psycopg2.connect(
-        host="127.0.0.1", port=node.pg_port, user="gis", dbname=settings.db_name, connect_timeout=5
-    )
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
 #: the API's connections to a node of our database, by engine (db/engine.py names them)
 API_CONNECTIONS = """
     SELECT application_name, count(*) FROM pg_stat_activity
@@ -316,16 +277,16 @@ def test_a_standby_serves_the_api_reads_and_never_its_writes(cluster_up: dict, c
     ):
         reported = _report(worker, f"rr-{uuid.uuid4().hex[:8]}")
         assert reported.status_code == 201, reported.text
-        standby, primary = _standby(lay), _primary(lay)
+        standby, primary = _standby(lay), patroni.primary_node(lay)
         for path in reads:
-            before = _node_sql(standby, settings, LAST_READ)[0][0]
+            before = patroni.node_query(standby, settings, LAST_READ)[0][0]
             answer = client.get(path, headers=supervisor)
             assert answer.status_code == 200, (path, answer.text[:500])
             # a connection of the read engine on the standby worked for this request
-            after = _node_sql(standby, settings, LAST_READ)[0][0]
+            after = patroni.node_query(standby, settings, LAST_READ)[0][0]
             assert after is not None and (before is None or after > before), path
-        on_standby = dict(_node_sql(standby, settings, API_CONNECTIONS))
-        on_primary = dict(_node_sql(primary, settings, API_CONNECTIONS))
+        on_standby = dict(patroni.node_query(standby, settings, API_CONNECTIONS))
+        on_primary = dict(patroni.node_query(primary, settings, API_CONNECTIONS))
     # the standby holds read connections only; the primary none of them
     assert set(on_standby) == {"gis_service reads"}, on_standby
     assert "gis_service reads" not in on_primary, on_primary
@@ -350,14 +311,17 @@ def _replay_paused(lay: patroni.Layout, node: patroni.Node, settings: Settings) 
         ):
             assert time.monotonic() < deadline, "Patroni did not enter maintenance mode"
             time.sleep(0.2)
-        _node_sql(node, settings, "SELECT pg_wal_replay_pause()")
-        while _node_sql(node, settings, "SELECT pg_get_wal_replay_pause_state()")[0][0] != "paused":
+        patroni.node_query(node, settings, "SELECT pg_wal_replay_pause()")
+        while (
+            patroni.node_query(node, settings, "SELECT pg_get_wal_replay_pause_state()")[0][0]
+            != "paused"
+        ):
             assert time.monotonic() < deadline, "the standby's replay did not pause"
             time.sleep(0.05)
         yield
     finally:
         with contextlib.suppress(Exception):
-            _node_sql(node, settings, "SELECT pg_wal_replay_resume()")
+            patroni.node_query(node, settings, "SELECT pg_wal_replay_resume()")
         rest.patch("/config", json={"pause": False})
         rest.close()
         deadline = time.monotonic() + REPLAY_SECONDS

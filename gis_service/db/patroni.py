@@ -30,6 +30,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -127,6 +128,26 @@ def port_base(settings: Settings) -> int:
         return settings.cluster_port_base
     digest = hashlib.sha1(str(settings.var_dir.resolve()).encode()).digest()
     return 55000 + int.from_bytes(digest[:2], "big") % 400 * PORTS_PER_CLUSTER
+
+
+def free_port_block(size: int = PORTS_PER_CLUSTER) -> int:
+    """The first of ``size`` consecutive free loopback ports: a ``cluster_port_base`` for
+    a cluster that must not meet another checkout's (tests, benchmarks). ClusterError when
+    200 tries find none."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + size >= 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + size):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise ClusterError("no block of free loopback ports")
 
 
 def _is_root() -> bool:
@@ -450,6 +471,34 @@ def wait_healthy(lay: Layout, timeout: float) -> list[dict[str, Any]]:
 
 def leader(lay: Layout) -> dict[str, Any] | None:
     return next((m for m in members(lay) if m.get("role") == "leader"), None)
+
+
+def primary_node(lay: Layout) -> Node:
+    """The node Patroni reports as leader now. ClusterError when there is none."""
+    roles = {m["name"]: m["role"] for m in members(lay)}
+    found = next((n for n in lay.nodes if roles.get(n.name) == "leader"), None)
+    if found is None:
+        raise ClusterError(f"no leader among {sorted(roles)}")
+    return found
+
+
+def node_query(node: Node, settings: Settings, query: str) -> list[tuple]:
+    """``query`` on one node itself (not through the multi-host URLs), as the database's
+    superuser, autocommit; its rows ([] for a statement without any)."""
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=node.pg_port,
+        user=settings.db_user,
+        dbname=settings.db_name,
+        connect_timeout=5,
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
 
 
 def ensure_database(lay: Layout, timeout: float = 60) -> None:
