@@ -25,14 +25,13 @@ Environment: CITY_SIZES ("1000000,10000000"), CITY_REPORT_SECONDS (30), REPORT_R
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
 
 import httpx
 import numpy as np
-from common import BIN, free_port, random_points, server
+from common import random_points, server
 from report_load import bench_user, loadgen
 from soak import rss_mib
 from sqlalchemy import text
@@ -90,70 +89,41 @@ def measure_city(settings: Settings) -> dict[str, object]:
         out["cases"] = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
     token = admin_token(settings)
     auth = {"Authorization": f"Bearer {token}"}
-    port = free_port()
-    env = {
-        **os.environ,
-        "GIS_DB_NAME": settings.db_name,
-        "GIS_DB_PORT": str(settings.db_port),
-        "GIS_SECRET_KEY": SECRET,
-        "GIS_TILE_CACHE_SIZE": "0",
-    }
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(BIN / "gis-service"), "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=120) as client:
-            answered = None
-            while time.perf_counter() - started < 600:
-                try:
-                    r = client.get("/healthz")
-                    if r.status_code == 200:
-                        answered = answered or time.perf_counter() - started
-                        if r.json().get("stats_ready", True):
-                            break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-            else:
-                raise SystemExit("the server did not become ready in 600 s")
-            out["start_answer_s"] = answered
-            out["start_ready_s"] = time.perf_counter() - started
-            out["rss_ready_mib"] = rss_mib(proc.pid)[0]
-
-            to = date.today()
-            since = to - timedelta(days=365)
-            period = f"from={since}&to={to}"
-            for label, url in (
-                ("stats_city", f"/api/v1/stats/resolution?level=district&{period}"),
-                ("stats_grid", f"/api/v1/stats/resolution?level=grid&unit=410105&{period}"),
-            ):
+    with (
+        server(
+            settings, workers=1, timeout=600, GIS_SECRET_KEY=SECRET, GIS_TILE_CACHE_SIZE="0"
+        ) as srv,
+        httpx.Client(base_url=srv.base, timeout=120) as client,
+    ):
+        out["start_answer_s"] = srv.answered_s
+        out["start_ready_s"] = srv.ready_s
+        out["rss_ready_mib"] = rss_mib(srv.pid)[0]
+        to = date.today()
+        since = to - timedelta(days=365)
+        period = f"from={since}&to={to}"
+        for label, url in (
+            ("stats_city", f"/api/v1/stats/resolution?level=district&{period}"),
+            ("stats_grid", f"/api/v1/stats/resolution?level=grid&unit=410105&{period}"),
+        ):
+            t = time.perf_counter()
+            client.get(url, headers=auth).raise_for_status()
+            out[label + "_first_ms"] = (time.perf_counter() - t) * 1000
+            times = []
+            for _ in range(20):
                 t = time.perf_counter()
                 client.get(url, headers=auth).raise_for_status()
-                out[label + "_first_ms"] = (time.perf_counter() - t) * 1000
-                times = []
-                for _ in range(20):
-                    t = time.perf_counter()
-                    client.get(url, headers=auth).raise_for_status()
-                    times.append(time.perf_counter() - t)
-                out[label] = pct(times)
+                times.append(time.perf_counter() - t)
+            out[label] = pct(times)
 
-            tiles = tiles_around(settings)
-            for layer in ("units", "cases"):
-                times = []
-                for z in ZOOMS:
-                    urls = [f"/tiles/{layer}/{z}/{x}/{y}.pbf" for x, y in tiles[z]]
-                    measure(client, urls[:3], auth)
-                    times += measure(client, urls, auth)[0]
-                out[f"tiles_{layer}"] = pct(times)
-            out["rss_used_mib"] = rss_mib(proc.pid)[0]
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        tiles = tiles_around(settings)
+        for layer in ("units", "cases"):
+            times = []
+            for z in ZOOMS:
+                urls = [f"/tiles/{layer}/{z}/{x}/{y}.pbf" for x, y in tiles[z]]
+                measure(client, urls[:3], auth)
+                times += measure(client, urls, auth)[0]
+            out[f"tiles_{layer}"] = pct(times)
+        out["rss_used_mib"] = rss_mib(srv.pid)[0]
 
     # reports, against a server of their own (the configuration report_load.py measures)
 
