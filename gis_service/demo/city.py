@@ -209,31 +209,24 @@ def load_city(
         older = n - recent
         with transaction(settings) as conn:
             restore = drop_foreign_keys(conn, ["cases", "case_event"])
-            if older:
-                progress(f"{name}: {older:,} cases over {years - timeline_years} years")
+            # (cases, timelines, the period's last day, its length in days): the older
+            # years without timelines, then the recent ones with them
+            spans = [
+                (older, False, end - timedelta(days=365 * timeline_years), years - timeline_years),
+                (recent, True, end, timeline_years),
+            ]
+            for part, (count, events, until, span) in enumerate(spans):
+                if not count:
+                    continue
+                progress(f"{name}: {count:,} cases over {span} year(s), timelines {events}")
                 h = generate_case_history(
                     conn,
-                    n=older,
-                    seed=seed + 100 * k,
+                    n=count,
+                    seed=seed + 100 * k + part,
                     district_code=code,
-                    events=False,
-                    end=end - timedelta(days=365 * timeline_years),
-                    days=365 * (years - timeline_years),
-                    tz=settings.timezone,
-                    bulk=False,
-                    progress=progress,
-                )
-                result.cases += h.cases
-            if recent:
-                progress(f"{name}: {recent:,} cases in the last {timeline_years} year(s)")
-                h = generate_case_history(
-                    conn,
-                    n=recent,
-                    seed=seed + 100 * k + 1,
-                    district_code=code,
-                    events=True,
-                    end=end,
-                    days=365 * timeline_years,
+                    events=events,
+                    end=until,
+                    days=365 * span,
                     tz=settings.timezone,
                     bulk=False,
                     progress=progress,
