@@ -142,6 +142,119 @@ def test_old_days_come_from_the_rollup_and_equal_the_cases(demo_settings):
         assert r["totals"] == {k: v for k, v in e["totals"].items() if k != "case_ids"}
 
 
+def test_the_plan_covers_every_day_once_from_the_coarsest_tier(settings):
+    """Any period, any depth, with or without a category: the parts cover each day once,
+    whole weeks (Monday to Sunday) from a week tier, the rest from a day tier, each tier
+    deep enough and keeping categories when one is asked for."""
+    with get_engine(settings).connect() as conn:
+        tiers = rollup.tiers(conn)
+    assert {(t.grain, t.depth, t.by_category) for t in tiers} >= {("day", 14, True)}
+    rng = np.random.default_rng(19)
+    start = date(2024, 1, 1)
+    for _ in range(400):
+        first = start + timedelta(days=int(rng.integers(0, 400)))
+        last = first + timedelta(days=int(rng.integers(0, 120)))
+        depth = int(rng.choice([0, 6, 9, 12, 14]))
+        category = bool(rng.integers(0, 2))
+        parts = rollup.plan(tiers, first, last, depth, category)
+        days: list[date] = []
+        for tier, p0, p1 in parts:
+            assert tier.depth >= depth and (tier.by_category or not category)
+            if tier.grain == "week":
+                assert p0.weekday() == 0 and p1.weekday() == 0
+                p1 += timedelta(days=6)
+            days += [p0 + timedelta(days=i) for i in range((p1 - p0).days + 1)]
+        assert days == [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        whole_week = any(
+            (first + timedelta(days=i)).weekday() == 0 and i + 6 <= (last - first).days
+            for i in range(7)
+        )
+        has_week = any(
+            t.grain == "week" and t.depth >= depth and (t.by_category or not category)
+            for t in tiers
+        )
+        assert any(t.grain == "week" for t, *_ in parts) == (whole_week and has_week)
+        # the shallowest fitting tier: no other fitting tier of the grain is shallower
+        for tier, *_ in parts:
+            fits = [
+                t
+                for t in tiers
+                if t.grain == tier.grain and t.depth >= depth and (t.by_category or not category)
+            ]
+            assert tier.depth == min(t.depth for t in fits)
+
+
+def test_coarse_tiers_answer_periods_that_cut_weeks_and_months(demo_settings):
+    """Periods starting and ending mid-week and mid-month, old and across the boundary,
+    at every level, with a category, a unit and a scoped viewer: every count equals the
+    cases' own, medians within the bound; and a request reads a few rows per unit and
+    period (weeks, and days only at the ends), not a row per case."""
+    s = demo_settings
+    cube = CaseCube(s)
+    cube.facts()
+    today = local_date(s)
+    with get_engine(s).connect() as conn:
+        codes = {
+            level: conn.execute(
+                text("SELECT code FROM admin_unit WHERE level = :l ORDER BY code"), {"l": level}
+            )
+            .scalars()
+            .all()
+            for level in ("district", "subdistrict", "community")
+        }
+        # a Wednesday the 10th-ish to a Thursday mid-month: weeks and months cut
+        first = today - timedelta(days=290)
+        first += timedelta(days=(2 - first.weekday()) % 7)
+        last = today - timedelta(days=130)
+        last += timedelta(days=(3 - last.weekday()) % 7)
+        periods = [
+            (first, last),
+            (first + timedelta(days=40), today - timedelta(days=20)),  # across the boundary
+            (last - timedelta(days=4), last),  # inside one week: days only
+        ]
+        sub, com = codes["subdistrict"][0], codes["community"][0]
+        scoped = Principal(role=Role.supervisor, username="s", scopes=(com,))
+        for d0, d1 in periods:
+            for level in ("district", "subdistrict", "community", "grid"):
+                compare(conn, cube, ADMIN, StatsQuery(level, d0, d1))
+            compare(conn, cube, ADMIN, StatsQuery("community", d0, d1, category="environment"))
+            compare(conn, cube, ADMIN, StatsQuery("grid", d0, d1, unit=sub))
+            compare(conn, cube, scoped, StatsQuery("grid", d0, d1))
+
+        # rows read: per unit of the level, a row per whole week and per day at the ends
+        monday = first - timedelta(days=first.weekday())
+        weeks = (last - monday).days // 7 + 1
+        settled = conn.execute(
+            text(
+                "SELECT count(*) FROM cases c, case_rollup_state s, "
+                "LATERAL case_rollup_measures(c, s.tz) m WHERE m.settled "
+                "AND m.day BETWEEN :d0 AND :d1"
+            ),
+            {"d0": first, "d1": last},
+        ).scalar_one()
+        for level, units in (
+            ("district", codes["district"]),
+            ("subdistrict", codes["subdistrict"]),
+        ):
+            got = rollup.read(
+                conn,
+                ADMIN,
+                level=level,
+                unit_codes=units,
+                first_day=first,
+                last_day=last,
+                first_monday=monday,
+                weeks=weeks,
+                category=None,
+                unit=None,
+            )
+            assert got.total.counts["reported"][0] == settled
+            assert got.units.counts["reported"].sum() == settled
+            # the weeks: district rows; the units: the level's rows; ≤ 12 end days
+            bound = len(codes["district"]) * (weeks + 12) + len(units) * (weeks + 12)
+            assert 0 < got.rows <= bound < settled
+
+
 @pytest.fixture
 def api(case_city):
     with TestClient(create_app(case_city["settings"])) as c:
@@ -185,24 +298,36 @@ def _age(settings, ids: list[int], days: int) -> list[int]:
 
 
 def _rollup_matches_cases(settings) -> None:
-    """The roll-up table, kept by the trigger, equals the same sums made afresh."""
+    """The roll-up table, kept by the trigger and the fold, equals the same sums made
+    afresh from the cases, in every tier; and every tier sums to the same totals as the
+    base (tier 1) over each of its periods."""
     cols = ", ".join(f"sum(m.{m})" if m != "reported" else "count(*)" for m in rollup.MEASURES)
     with get_engine(settings).connect() as conn:
         fresh = conn.execute(
             text(
-                f"SELECT c.unit_code, c.category_code, m.day, {cols}, "
-                "case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
-                "case_rollup_state s, LATERAL case_rollup_measures(c, s.tz) m "
-                "WHERE m.settled AND m.day < s.folded_before GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"
+                f"SELECT t.tier, CASE t.grain WHEN 'week' THEN date_trunc('week', m.day)::date "
+                "ELSE m.day END, left(c.unit_code, t.depth), "
+                "CASE WHEN t.by_category THEN c.category_code ELSE '' END, "
+                f"{cols}, case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
+                "case_rollup_state s, LATERAL case_rollup_measures(c, s.tz) m, "
+                "case_rollup_tier t WHERE m.settled AND m.day < s.folded_before "
+                "GROUP BY 1, 2, 3, 4"
             )
         ).all()
         kept = conn.execute(
             text(
-                f"SELECT unit_code, category_code, day, {', '.join(rollup.MEASURES)}, close_hist "
-                "FROM case_daily_rollup WHERE reported <> 0 ORDER BY 3, 1, 2"
+                "SELECT tier, period, unit_code, category_code, "
+                f"{', '.join(rollup.MEASURES)}, close_hist FROM case_rollup WHERE reported <> 0"
             )
         ).all()
-    assert [tuple(r) for r in kept] == [tuple(r) for r in fresh]
+        per_tier = conn.execute(
+            text(
+                "SELECT tier, sum(reported), sum(closed), sum(urges), "
+                "sum(close_hist[20]) FROM case_rollup GROUP BY 1"
+            )
+        ).all()
+    assert sorted(tuple(r) for r in kept) == sorted(tuple(r) for r in fresh)
+    assert len({tuple(r)[1:] for r in per_tier}) <= 1  # every tier counts every case once
 
 
 def test_old_cases_that_change_keep_the_rollup_exact(api, case_city):
@@ -250,6 +375,10 @@ def test_old_cases_that_change_keep_the_rollup_exact(api, case_city):
         for level in ("district", "community", "grid"):
             compare(conn, cube, sup, StatsQuery(level, start, end))
         compare(conn, cube, sup, StatsQuery("grid", start, end, category="environment"))
+        # whole weeks around the day: the week tiers, changed by the same trigger
+        wide = StatsQuery("grid", start - timedelta(days=20), end + timedelta(days=9))
+        compare(conn, cube, sup, wide)
+        compare(conn, cube, ADMIN, StatsQuery("district", wide.date_from, wide.date_to))
     # A team member's view is not a unit scope: answered from the cases, same counts.
     team = stats(api, c["team_b"], **q)["totals"]
     assert team["closed"] == 3 and team["reported"] == 3  # the three dispatched to it
@@ -261,7 +390,7 @@ def unfold(case_city):
     yield
     with transaction(case_city["settings"]) as conn:
         conn.execute(text("UPDATE case_rollup_state SET folded_before = NULL, tz = NULL"))
-        conn.execute(text("DELETE FROM case_daily_rollup"))
+        conn.execute(text("DELETE FROM case_rollup"))
 
 
 def test_a_later_boundary_folds_the_days_between(api, case_city, unfold):
@@ -316,8 +445,11 @@ def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
     tx.commit()
     writer.close()
     folding.join(30)
-    assert done == [1]
+    with engine.connect() as conn:
+        assert done == [len(rollup.tiers(conn))]  # the one case, a row in every tier
     _rollup_matches_cases(s)
     with engine.connect() as conn:
-        rated = conn.execute(text("SELECT sum(satisfied) FROM case_daily_rollup")).scalar_one()
+        rated = conn.execute(
+            text("SELECT sum(satisfied) FROM case_rollup WHERE tier = 1")
+        ).scalar_one()
     assert rated == 1
