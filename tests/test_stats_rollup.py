@@ -144,44 +144,53 @@ def test_old_days_come_from_the_rollup_and_equal_the_cases(demo_settings):
 
 def test_the_plan_covers_every_day_once_from_the_coarsest_tier(settings):
     """Any period, any depth, with or without a category: the parts cover each day once,
-    whole weeks (Monday to Sunday) from a week tier, the rest from a day tier, each tier
-    deep enough and keeping categories when one is asked for."""
+    each part whole periods of its tier (weeks from a Monday, four weeks from the anchor
+    Monday), the longest periods that fit in the middle, each tier deep enough, the
+    shallowest that fits, and keeping categories when one is asked for."""
     with get_engine(settings).connect() as conn:
         tiers = rollup.tiers(conn)
-    assert {(t.grain, t.depth, t.by_category) for t in tiers} >= {("day", 14, True)}
+        sql_period = conn.execute(
+            text(
+                "SELECT array_agg(case_rollup_period(n, d) ORDER BY n, d) "
+                "FROM unnest(ARRAY[1, 7, 28]) n, "
+                "generate_series(DATE '1999-11-20', DATE '2000-03-01', '1 day') g, "
+                "LATERAL (SELECT g::date AS d) x"
+            )
+        ).scalar_one()
+    days = [date(1999, 11, 20) + timedelta(days=i) for i in range(103)]
+    assert sql_period == [
+        d - timedelta(days=(d - rollup.ANCHOR).days % n) for n in (1, 7, 28) for d in days
+    ]
+    assert {(t.days, t.depth, t.by_category) for t in tiers} >= {(1, 14, True)}
     rng = np.random.default_rng(19)
-    start = date(2024, 1, 1)
     for _ in range(400):
-        first = start + timedelta(days=int(rng.integers(0, 400)))
-        last = first + timedelta(days=int(rng.integers(0, 120)))
+        first = date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 400)))
+        last = first + timedelta(days=int(rng.integers(0, 200)))
         depth = int(rng.choice([0, 6, 9, 12, 14]))
         category = bool(rng.integers(0, 2))
-        parts = rollup.plan(tiers, first, last, depth, category)
-        days: list[date] = []
-        for tier, p0, p1 in parts:
-            assert tier.depth >= depth and (tier.by_category or not category)
-            if tier.grain == "week":
-                assert p0.weekday() == 0 and p1.weekday() == 0
-                p1 += timedelta(days=6)
-            days += [p0 + timedelta(days=i) for i in range((p1 - p0).days + 1)]
-        assert days == [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        whole_week = any(
-            (first + timedelta(days=i)).weekday() == 0 and i + 6 <= (last - first).days
-            for i in range(7)
-        )
-        has_week = any(
-            t.grain == "week" and t.depth >= depth and (t.by_category or not category)
+        longest = int(rng.choice([7, 28]))
+        parts = rollup.plan(tiers, first, last, depth, category, longest=longest)
+        covered: list[date] = []
+        fitting = [
+            t
             for t in tiers
+            if t.depth >= depth and (t.by_category or not category) and t.days <= longest
+        ]
+        for tier, p0, p1 in parts:
+            assert tier in fitting
+            assert tier.depth == min(t.depth for t in fitting if t.days == tier.days)
+            assert (p0 - rollup.ANCHOR).days % tier.days == 0
+            assert (p1 - rollup.ANCHOR).days % tier.days == 0
+            p1 += timedelta(days=tier.days - 1)
+            covered += [p0 + timedelta(days=i) for i in range((p1 - p0).days + 1)]
+        assert covered == [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        # the longest fitting periods are used whenever one lies whole inside
+        n = max(t.days for t in fitting)
+        whole = any(
+            (first - rollup.ANCHOR).days % n == -i % n and i + n - 1 <= (last - first).days
+            for i in range(n)
         )
-        assert any(t.grain == "week" for t, *_ in parts) == (whole_week and has_week)
-        # the shallowest fitting tier: no other fitting tier of the grain is shallower
-        for tier, *_ in parts:
-            fits = [
-                t
-                for t in tiers
-                if t.grain == tier.grain and t.depth >= depth and (t.by_category or not category)
-            ]
-            assert tier.depth == min(t.depth for t in fits)
+        assert any(t.days == n for t, *_ in parts) == whole
 
 
 def test_coarse_tiers_answer_periods_that_cut_weeks_and_months(demo_settings):
@@ -305,8 +314,7 @@ def _rollup_matches_cases(settings) -> None:
     with get_engine(settings).connect() as conn:
         fresh = conn.execute(
             text(
-                f"SELECT t.tier, CASE t.grain WHEN 'week' THEN date_trunc('week', m.day)::date "
-                "ELSE m.day END, left(c.unit_code, t.depth), "
+                "SELECT t.tier, case_rollup_period(t.days, m.day), left(c.unit_code, t.depth), "
                 "CASE WHEN t.by_category THEN c.category_code ELSE '' END, "
                 f"{cols}, case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
                 "case_rollup_state s, LATERAL case_rollup_measures(c, s.tz) m, "

@@ -179,58 +179,81 @@ class Grouped:
     rows: int = 0  # roll-up rows read
 
 
+#: periods of a tier are counted from this Monday (``case_rollup_period()``, rollup.sql):
+#: a week starts on a Monday, as the statistics' weeks do, and 28 days are four weeks
+ANCHOR = date(2000, 1, 3)
+
+
 @dataclass(frozen=True)
 class Tier:
     """A grain of ``case_rollup`` (a row of ``case_rollup_tier``, migration
-    0021_rollup_tiers): ``grain`` "day" or "week" (from Monday), unit codes cut to
-    ``depth`` characters, categories kept or (``by_category`` false) summed under ''."""
+    0021_rollup_tiers): periods of ``days`` days (1, 7 or 28, counted from
+    :data:`ANCHOR`), unit codes cut to ``depth`` characters, categories kept or (``by_category``
+    false) summed under ''."""
 
     tier: int
-    grain: str
+    days: int
     depth: int
     by_category: bool
 
 
 def tiers(conn: Connection) -> list[Tier]:
     """The tiers the roll-up keeps (a handful of rows)."""
-    rows = conn.execute(text("SELECT tier, grain, depth, by_category FROM case_rollup_tier"))
+    rows = conn.execute(text("SELECT tier, days, depth, by_category FROM case_rollup_tier"))
     return [Tier(*r) for r in rows]
 
 
-def pick(all_tiers: list[Tier], grain: str, depth: int, category: bool) -> Tier | None:
-    """The tier of ``grain`` with the fewest rows that can answer: unit codes at least
-    ``depth`` long (the level counted by, the unit and the scope asked for), categories
-    kept when a ``category`` is asked for; the shallowest such, over all categories if it
-    may be. None when the grain has no such tier."""
+def pick(all_tiers: list[Tier], days: int, depth: int, category: bool) -> Tier | None:
+    """The tier of periods of ``days`` with the fewest rows that can answer: unit codes at
+    least ``depth`` long (the level counted by, the unit and the scopes asked for),
+    categories kept when a ``category`` is asked for; the shallowest such, over all
+    categories if it may be. None when no tier of that period fits."""
     fits = [
         t
         for t in all_tiers
-        if t.grain == grain and t.depth >= depth and (t.by_category or not category)
+        if t.days == days and t.depth >= depth and (t.by_category or not category)
     ]
     return min(fits, key=lambda t: (t.depth, t.by_category), default=None)
 
 
 def plan(
-    all_tiers: list[Tier], first_day: date, last_day: date, depth: int, category: bool
+    all_tiers: list[Tier],
+    first_day: date,
+    last_day: date,
+    depth: int,
+    category: bool,
+    longest: int = 28,
 ) -> list[tuple[Tier, date, date]]:
-    """Which rows cover the days ``first_day``..``last_day``: (tier, first period, last
-    period) parts — the whole weeks (Monday to Sunday) from a week tier, the days before
-    and after them from a day tier; every day from a day tier when no week tier fits or no
-    whole week lies inside. Raises LookupError when no day tier fits (the base, tier 1,
-    fits every request :func:`answerable` admits)."""
-    day = pick(all_tiers, "day", depth, category)
-    if day is None:
-        raise LookupError(f"no roll-up tier of depth ≥ {depth}")
-    week = pick(all_tiers, "week", depth, category)
-    monday = first_day + timedelta(days=-first_day.weekday() % 7)
-    last_monday = last_day - timedelta(days=(last_day.weekday() + 1) % 7 + 6)
-    if week is None or monday > last_monday:
-        return [(day, first_day, last_day)]
-    parts = [(week, monday, last_monday)]
-    if first_day < monday:
-        parts.insert(0, (day, first_day, monday - timedelta(days=1)))
-    if last_monday + timedelta(days=6) < last_day:
-        parts.append((day, last_monday + timedelta(days=7), last_day))
+    """Which rows cover the days ``first_day``..``last_day`` each once: (tier, first period,
+    last period) parts, the whole periods of the longest fitting tier (at most ``longest``
+    days) in the middle, the rest at each end from the next shorter one, down to days.
+    Raises LookupError when no day tier fits (the base, tier 1, fits every request
+    :func:`answerable` admits)."""
+    ladder = [
+        t
+        for days in sorted({t.days for t in all_tiers if t.days <= longest}, reverse=True)
+        if (t := pick(all_tiers, days, depth, category)) is not None
+    ]
+    if not ladder or ladder[-1].days != 1:
+        raise LookupError(f"no roll-up tier of days with depth ≥ {depth}")
+    return _ladder(ladder, first_day, last_day)
+
+
+def _ladder(ladder: list[Tier], first: date, last: date) -> list[tuple[Tier, date, date]]:
+    tier, rest = ladder[0], ladder[1:]
+    if not rest:
+        return [(tier, first, last)]
+    n = tier.days
+    start = first + timedelta(days=-(first - ANCHOR).days % n)
+    end = last + timedelta(days=1)
+    end -= timedelta(days=(end - ANCHOR).days % n + n)  # the last whole period's start
+    if start > end:
+        return _ladder(rest, first, last)
+    parts = [(tier, start, end)]
+    if first < start:
+        parts = _ladder(rest, first, start - timedelta(days=1)) + parts
+    if end + timedelta(days=n) <= last:
+        parts += _ladder(rest, end + timedelta(days=n), last)
     return parts
 
 
@@ -284,8 +307,9 @@ def read(
     ``first_monday`` (a Monday) and in total, for the cases ``principal`` may count
     (requires :func:`answerable`), of ``category`` (and its sub-categories) inside
     ``unit``. Reads the coarsest tiers that answer (:func:`plan`): the weeks and the total
-    from unit codes only as deep as the unit and the viewer's scopes need, the units from
-    codes as deep as the level; whole weeks from a week tier."""
+    from unit codes only as deep as the unit and the viewer's scopes need (whole weeks,
+    days at the ends), the units from codes as deep as the level (whole four weeks, then
+    weeks, then days)."""
     n = LEVEL_LENGTHS[level]
     scopes = [] if unrestricted(principal) else [len(s) for s in principal.scopes]
     depth = max([len(unit or ""), *scopes], default=0)
@@ -306,7 +330,7 @@ def read(
     # the weeks (and so the total) need unit codes only as deep as the filters
     per_week, rows_w = _sums(
         conn,
-        plan(all_tiers, first_day, last_day, depth, bool(category)),
+        plan(all_tiers, first_day, last_day, depth, bool(category), longest=7),
         "(period - CAST(:monday AS date)) / 7",
         where,
         params,

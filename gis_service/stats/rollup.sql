@@ -1,6 +1,6 @@
 -- Roll-ups of the statistics' measures (stats/rollup.py explains the design): the table
--- case_rollup (migration 0021_rollup_tiers) holds, per tier (case_rollup_tier: a day or a
--- week, a unit code depth, by category or over all), period, unit code prefix and
+-- case_rollup (migration 0021_rollup_tiers) holds, per tier (case_rollup_tier: periods of
+-- 1, 7 or 28 days, a unit code depth, by category or over all), period, unit code prefix and
 -- category, the sums of these measures over the cases reported in the period that are
 -- settled (closed, rejected or voided), for the days before
 -- case_rollup_state.folded_before. The trigger case_rollup_changed() (migration
@@ -68,10 +68,18 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT array_agg(x + y ORDER BY i) FROM unnest(a, b) WITH ORDINALITY u(x, y, i)
 $$;
 
+-- The first day of the period of ``days`` days (a tier's grain: 1, 7 or 28) holding
+-- ``day``: periods are counted from Monday 2000-01-03, so a week starts on a Monday and
+-- four-week periods are made of whole weeks (stats/rollup.py ANCHOR, the same count).
+CREATE OR REPLACE FUNCTION case_rollup_period(days integer, day date) RETURNS date
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT day - ((day - DATE '2000-01-03') % days + days) % days
+$$;
+
 -- Add cases to the roll-up (weight +1) or take them back (−1): the one place a case's
 -- measures become roll-up rows, for the fold and for the trigger alike, in every tier at
--- once (a week tier's period is the Monday of the case's day; a tier without categories
--- sums them under ''). Settled cases only; rows are written in key order, so two writers
+-- once (the period holding the case's day, case_rollup_period(); a tier without
+-- categories sums them under ''). Settled cases only; rows are written in key order, so two writers
 -- never wait on each other crosswise.
 CREATE OR REPLACE FUNCTION case_rollup_add(cs cases[], ws integer[], tz text) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -92,8 +100,7 @@ BEGIN
       CROSS JOIN LATERAL case_rollup_measures(x.c, tz) m
       CROSS JOIN case_rollup_tier t
       CROSS JOIN LATERAL (
-          SELECT CASE t.grain WHEN 'week' THEN m.day - (extract(isodow FROM m.day)::integer - 1)
-                              ELSE m.day END AS period,
+          SELECT case_rollup_period(t.days, m.day) AS period,
                  left((x.c).unit_code, t.depth) AS unit_code,
                  CASE WHEN t.by_category THEN (x.c).category_code ELSE '' END AS category_code
       ) p

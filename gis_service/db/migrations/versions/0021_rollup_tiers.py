@@ -2,15 +2,16 @@
 statistics request over old days reads a few rows per unit and week instead of about one
 row per case (stats/rollup.py explains the design and the measurements):
 
-* ``case_rollup_tier`` — the grains kept: a time grain (``day``, or ``week`` starting on
-  Monday as the statistics' weeks do), a depth (the length of unit code kept: district 6,
-  subdistrict 9, community 12, grid 14 — units/codes.py) and whether the category is kept
+* ``case_rollup_tier`` — the grains kept: a period of ``days`` days (1; 7, a week from
+  Monday as the statistics' weeks; 28, four such weeks — counted from Monday 2000-01-03,
+  so the periods nest), a depth (the length of unit code kept: district 6, subdistrict 9,
+  community 12, grid 14 — units/codes.py) and whether the category is kept
   (``by_category``; else the row sums every category, ``category_code`` = '').
-  Tier 1 (day, grid, by category) is the base every request can be answered from.
-* ``case_rollup`` — per tier, period start (the day, or the week's Monday), unit code
-  prefix and category: the same sums and close-hour histogram as
-  ``case_daily_rollup`` (migration 0019_daily_rollups) held per building and day; it
-  replaces that table, from which it is filled here (the fold boundary is kept).
+  Tier 1 (a day, grid, by category) is the base every request can be answered from.
+* ``case_rollup`` — per tier, period (its first day), unit code prefix and category: the
+  same sums and close-hour histogram as ``case_daily_rollup`` (migration
+  0019_daily_rollups) held per building and day; it replaces that table, from which it
+  is filled here (the fold boundary is kept).
   ``case_rollup_add()`` (stats/rollup.sql) writes a case into every tier at once. The
   unit code sorts bytewise (COLLATE "C"), so a unit's prefix (``LIKE '410105%'``) is a
   range of the primary key: a request for one district reads only that district's rows.
@@ -32,21 +33,27 @@ MEASURES = (
     "reported, accepted, rejected, closed, voided, voided_accepted, closed_on_time, "
     "closed_on_time_extended, extended, rework, rated, satisfied, urges, urges_replied"
 )
-#: (tier, grain, depth, by_category): the base, then the coarser tiers a request reads
+#: (tier, days, depth, by_category): the base, then the coarser tiers a request reads
 #: instead where they fit (measured: stats/rollup.py)
 TIERS = (
-    (1, "day", 14, True),
-    (2, "day", 14, False),
-    (3, "day", 12, False),
-    (4, "day", 9, False),
-    (5, "day", 6, True),
-    (6, "day", 6, False),
-    (7, "week", 14, False),
-    (8, "week", 12, False),
-    (9, "week", 9, True),
-    (10, "week", 9, False),
-    (11, "week", 6, True),
-    (12, "week", 6, False),
+    (1, 1, 14, True),
+    (2, 1, 14, False),
+    (3, 1, 12, False),
+    (4, 1, 9, False),
+    (5, 1, 6, True),
+    (6, 1, 6, False),
+    (7, 7, 14, False),
+    (8, 7, 12, False),
+    (9, 7, 9, True),
+    (10, 7, 9, False),
+    (11, 7, 6, True),
+    (12, 7, 6, False),
+    (13, 28, 14, False),
+    (14, 28, 12, False),
+    (15, 28, 9, True),
+    (16, 28, 9, False),
+    (17, 28, 6, True),
+    (18, 28, 6, False),
 )
 
 
@@ -57,10 +64,10 @@ def upgrade() -> None:
         f"""
         CREATE TABLE case_rollup_tier (
             tier         smallint PRIMARY KEY,
-            grain        text NOT NULL CHECK (grain IN ('day', 'week')),
+            days         smallint NOT NULL CHECK (days IN (1, 7, 28)),
             depth        smallint NOT NULL CHECK (depth IN (6, 9, 12, 14)),
             by_category  boolean NOT NULL,
-            UNIQUE (grain, depth, by_category)
+            UNIQUE (days, depth, by_category)
         );
         INSERT INTO case_rollup_tier VALUES {tiers};
         CREATE TABLE case_rollup (
@@ -82,14 +89,14 @@ def upgrade() -> None:
         INSERT INTO case_rollup (tier, period, unit_code, category_code, {MEASURES},
                                  close_hist)
         SELECT t.tier,
-               CASE t.grain WHEN 'week' THEN d.day - (extract(isodow FROM d.day)::integer - 1)
-                            ELSE d.day END,
+               d.day - ((d.day - DATE '2000-01-03') % t.days + t.days) % t.days,
                left(d.unit_code, t.depth),
                CASE WHEN t.by_category THEN d.category_code ELSE '' END,
                {sums}, ARRAY[{hist}]::integer[]
           FROM case_daily_rollup d CROSS JOIN case_rollup_tier t
          GROUP BY 1, 2, 3, 4;
         DROP TABLE case_daily_rollup;
+        ANALYZE case_rollup;
         CREATE OR REPLACE FUNCTION case_rollup_truncated() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
