@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from gis_service.app import create_app
 from gis_service.auth.principal import Principal, Role
+from gis_service.db import migrate
 from gis_service.db.engine import get_engine, transaction
 from gis_service.stats import rollup
 from gis_service.stats.cube import EPOCH, CaseCube
@@ -461,3 +462,66 @@ def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
             text("SELECT sum(satisfied) FROM case_rollup WHERE tier = 1")
         ).scalar_one()
     assert rated == 1
+
+
+def test_the_upgrade_fills_every_tier_from_the_daily_rollup(api, case_city, unfold):
+    """A database at 0019 whose history is folded per building and day: migration
+    0021_rollup_tiers fills every tier from those rows, equal to the sums made afresh from
+    the cases, and the figures stay the same."""
+    c, s = case_city, case_city["settings"]
+    stats(api, c["admin"], level="district")  # the first sync folds (nothing yet)
+    ids = []
+    for i, cat in enumerate(
+        ["environment.garbage", "environment.sewage", "safety.gas", "facilities.road"] * 2
+    ):
+        point = (IN_GRID_1[0] + i * 1e-4, IN_GRID_1[1] + (i % 3) * 1e-4)
+        ids.append(report(api, c["worker1"], point=point, category=cat).json()["id"])
+    ids.append(report(api, c["worker2"], point=IN_GRID_2).json()["id"])  # another grid, open
+    for i in ids[:4]:
+        close(api, c, i, score=4)
+    act(api, c["sub1_sup"], ids[4], "reject", note="不属于受理范围")
+    ids = _age(s, ids, 200)
+    ids[5:] = _age(s, ids[5:], 9)  # other days and weeks
+    q = {
+        "level": "grid",
+        "from": str(local_date(s) - timedelta(days=260)),
+        "to": str(local_date(s)),
+    }
+    before = stats(api, c["admin"], **q)
+    migrate.downgrade(s, "0019_daily_rollups")
+    try:
+        with transaction(s) as conn:
+            assert conn.execute(text("SELECT count(*) FROM case_daily_rollup")).scalar_one() == 0
+            sums = ", ".join(
+                f"sum(m.{m})" if m != "reported" else "count(*)" for m in rollup.MEASURES
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO case_daily_rollup SELECT c.unit_code, c.category_code, m.day, "
+                    f"{sums}, case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
+                    "LATERAL case_rollup_measures(c, :tz) m WHERE m.settled AND m.day < :b "
+                    "GROUP BY 1, 2, 3"
+                ),
+                {"tz": zone_name(s), "b": rollup.boundary(s)},
+            )
+            conn.execute(
+                text("UPDATE case_rollup_state SET folded_before = :b, tz = :tz"),
+                {"tz": zone_name(s), "b": rollup.boundary(s)},
+            )
+    finally:
+        migrate.upgrade(s)
+    _rollup_matches_cases(s)
+    with get_engine(s).connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT tier) FROM case_rollup")).scalar_one() == (
+            len(rollup.tiers(conn))
+        )
+    after = stats(api, c["admin"], **q)
+    assert after["cases_in_cube"] == before["cases_in_cube"] == 4  # the open ones
+    assert after["totals"]["reported"] == len(ids)
+    with get_engine(s).connect() as conn:
+        rolled = conn.execute(text("SELECT sum(reported) FROM case_rollup WHERE tier = 1"))
+        assert rolled.scalar_one() == 5  # four closed, one rejected
+    for name in COUNTS:
+        assert after["totals"][name] == before["totals"][name], name
+    assert after["totals"]["median_hours_to_close"] == before["totals"]["median_hours_to_close"]
+    assert after["units"] == before["units"] and after["weekly"] == before["weekly"]
