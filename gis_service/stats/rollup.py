@@ -39,7 +39,8 @@ grids by category, about a row per case of the category (city by community, one
 category: 43 k rows at 1 M, ~350 ms): a 28-day tier of communities by category saves
 little at 1 M. The price is storage: at 1 M cases 4.49 M rows in 17 tiers, 1.85 GB,
 against 0.94 M rows, 0.41 GB per building and day (the dense 58-bin histogram is most of
-a row); the base tier alone holds about a row per case.
+a row); the base tier alone holds about a row per case. And writing: a case is a row in
+every tier, so folding a day took 0.41 s at 1 M (0.11 s per building and day).
 
 Exact as cases change: a statement-level trigger on ``cases`` (with transition tables)
 takes a changed case's old measures out of its rows (one per tier) and puts the new ones in,
