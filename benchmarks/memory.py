@@ -70,7 +70,7 @@ def unfold(settings: Settings) -> None:
     """Empty the roll-up, as before its migration ran (the next start folds again)."""
     with transaction(settings) as conn:
         conn.execute(text("UPDATE case_rollup_state SET folded_before = NULL, tz = NULL"))
-        conn.execute(text("DELETE FROM case_daily_rollup"))
+        conn.execute(text("DELETE FROM case_rollup"))
 
 
 def grow(settings: Settings, years: int) -> int:

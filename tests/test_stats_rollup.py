@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from gis_service.app import create_app
 from gis_service.auth.principal import Principal, Role
+from gis_service.db import migrate
 from gis_service.db.engine import get_engine, transaction
 from gis_service.stats import rollup
 from gis_service.stats.cube import EPOCH, CaseCube
@@ -142,6 +143,128 @@ def test_old_days_come_from_the_rollup_and_equal_the_cases(demo_settings):
         assert r["totals"] == {k: v for k, v in e["totals"].items() if k != "case_ids"}
 
 
+def test_the_plan_covers_every_day_once_from_the_coarsest_tier(settings):
+    """Any period, any depth, with or without a category: the parts cover each day once,
+    each part whole periods of its tier (weeks from a Monday, four weeks from the anchor
+    Monday), the longest periods that fit in the middle, each tier deep enough, the
+    shallowest that fits, and keeping categories when one is asked for."""
+    with get_engine(settings).connect() as conn:
+        tiers = rollup.tiers(conn)
+        sql_period = conn.execute(
+            text(
+                "SELECT array_agg(case_rollup_period(n, d) ORDER BY n, d) "
+                "FROM unnest(ARRAY[1, 7, 28]) n, "
+                "generate_series(DATE '1999-11-20', DATE '2000-03-01', '1 day') g, "
+                "LATERAL (SELECT g::date AS d) x"
+            )
+        ).scalar_one()
+    days = [date(1999, 11, 20) + timedelta(days=i) for i in range(103)]
+    assert sql_period == [
+        d - timedelta(days=(d - rollup.ANCHOR).days % n) for n in (1, 7, 28) for d in days
+    ]
+    assert {(t.days, t.depth, t.by_category) for t in tiers} >= {(1, 14, True)}
+    rng = np.random.default_rng(19)
+    for _ in range(400):
+        first = date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 400)))
+        last = first + timedelta(days=int(rng.integers(0, 200)))
+        depth = int(rng.choice([0, 6, 9, 12, 14]))
+        category = bool(rng.integers(0, 2))
+        longest = int(rng.choice([7, 28]))
+        parts = rollup.plan(tiers, first, last, depth, category, longest=longest)
+        covered: list[date] = []
+        fitting = [
+            t
+            for t in tiers
+            if t.depth >= depth and (t.by_category or not category) and t.days <= longest
+        ]
+        for tier, p0, p1 in parts:
+            assert tier in fitting
+            assert tier.depth == min(t.depth for t in fitting if t.days == tier.days)
+            assert (p0 - rollup.ANCHOR).days % tier.days == 0
+            assert (p1 - rollup.ANCHOR).days % tier.days == 0
+            p1 += timedelta(days=tier.days - 1)
+            covered += [p0 + timedelta(days=i) for i in range((p1 - p0).days + 1)]
+        assert covered == [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        # the longest fitting periods are used whenever one lies whole inside
+        n = max(t.days for t in fitting)
+        whole = any(
+            (first - rollup.ANCHOR).days % n == -i % n and i + n - 1 <= (last - first).days
+            for i in range(n)
+        )
+        assert any(t.days == n for t, *_ in parts) == whole
+
+
+def test_coarse_tiers_answer_periods_that_cut_weeks_and_months(demo_settings):
+    """Periods starting and ending mid-week and mid-month, old and across the boundary,
+    at every level, with a category, a unit and a scoped viewer: every count equals the
+    cases' own, medians within the bound; and a request reads a few rows per unit and
+    period (weeks, and days only at the ends), not a row per case."""
+    s = demo_settings
+    cube = CaseCube(s)
+    cube.facts()
+    today = local_date(s)
+    with get_engine(s).connect() as conn:
+        codes = {
+            level: conn.execute(
+                text("SELECT code FROM admin_unit WHERE level = :l ORDER BY code"), {"l": level}
+            )
+            .scalars()
+            .all()
+            for level in ("district", "subdistrict", "community")
+        }
+        # a Wednesday the 10th-ish to a Thursday mid-month: weeks and months cut
+        first = today - timedelta(days=290)
+        first += timedelta(days=(2 - first.weekday()) % 7)
+        last = today - timedelta(days=130)
+        last += timedelta(days=(3 - last.weekday()) % 7)
+        periods = [
+            (first, last),
+            (first + timedelta(days=40), today - timedelta(days=20)),  # across the boundary
+            (last - timedelta(days=4), last),  # inside one week: days only
+        ]
+        sub, com = codes["subdistrict"][0], codes["community"][0]
+        scoped = Principal(role=Role.supervisor, username="s", scopes=(com,))
+        for d0, d1 in periods:
+            for level in ("district", "subdistrict", "community", "grid"):
+                compare(conn, cube, ADMIN, StatsQuery(level, d0, d1))
+            compare(conn, cube, ADMIN, StatsQuery("community", d0, d1, category="environment"))
+            compare(conn, cube, ADMIN, StatsQuery("grid", d0, d1, unit=sub))
+            compare(conn, cube, scoped, StatsQuery("grid", d0, d1))
+
+        # rows read: per unit of the level, a row per whole week and per day at the ends
+        monday = first - timedelta(days=first.weekday())
+        weeks = (last - monday).days // 7 + 1
+        settled = conn.execute(
+            text(
+                "SELECT count(*) FROM cases c, case_rollup_state s, "
+                "LATERAL case_rollup_measures(c, s.tz) m WHERE m.settled "
+                "AND m.day BETWEEN :d0 AND :d1"
+            ),
+            {"d0": first, "d1": last},
+        ).scalar_one()
+        for level, units in (
+            ("district", codes["district"]),
+            ("subdistrict", codes["subdistrict"]),
+        ):
+            got = rollup.read(
+                conn,
+                ADMIN,
+                level=level,
+                unit_codes=units,
+                first_day=first,
+                last_day=last,
+                first_monday=monday,
+                weeks=weeks,
+                category=None,
+                unit=None,
+            )
+            assert got.total.counts["reported"][0] == settled
+            assert got.units.counts["reported"].sum() == settled
+            # the weeks: district rows; the units: the level's rows; ≤ 12 end days
+            bound = len(codes["district"]) * (weeks + 12) + len(units) * (weeks + 12)
+            assert 0 < got.rows <= bound < settled
+
+
 @pytest.fixture
 def api(case_city):
     with TestClient(create_app(case_city["settings"])) as c:
@@ -185,24 +308,35 @@ def _age(settings, ids: list[int], days: int) -> list[int]:
 
 
 def _rollup_matches_cases(settings) -> None:
-    """The roll-up table, kept by the trigger, equals the same sums made afresh."""
+    """The roll-up table, kept by the trigger and the fold, equals the same sums made
+    afresh from the cases, in every tier; and every tier sums to the same totals as the
+    base (tier 1) over each of its periods."""
     cols = ", ".join(f"sum(m.{m})" if m != "reported" else "count(*)" for m in rollup.MEASURES)
     with get_engine(settings).connect() as conn:
         fresh = conn.execute(
             text(
-                f"SELECT c.unit_code, c.category_code, m.day, {cols}, "
-                "case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
-                "case_rollup_state s, LATERAL case_rollup_measures(c, s.tz) m "
-                "WHERE m.settled AND m.day < s.folded_before GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"
+                "SELECT t.tier, case_rollup_period(t.days, m.day), left(c.unit_code, t.depth), "
+                "CASE WHEN t.by_category THEN c.category_code ELSE '' END, "
+                f"{cols}, case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
+                "case_rollup_state s, LATERAL case_rollup_measures(c, s.tz) m, "
+                "case_rollup_tier t WHERE m.settled AND m.day < s.folded_before "
+                "GROUP BY 1, 2, 3, 4"
             )
         ).all()
         kept = conn.execute(
             text(
-                f"SELECT unit_code, category_code, day, {', '.join(rollup.MEASURES)}, close_hist "
-                "FROM case_daily_rollup WHERE reported <> 0 ORDER BY 3, 1, 2"
+                "SELECT tier, period, unit_code, category_code, "
+                f"{', '.join(rollup.MEASURES)}, close_hist FROM case_rollup WHERE reported <> 0"
             )
         ).all()
-    assert [tuple(r) for r in kept] == [tuple(r) for r in fresh]
+        per_tier = conn.execute(
+            text(
+                "SELECT tier, sum(reported), sum(closed), sum(urges), "
+                "sum(close_hist[20]) FROM case_rollup GROUP BY 1"
+            )
+        ).all()
+    assert sorted(tuple(r) for r in kept) == sorted(tuple(r) for r in fresh)
+    assert len({tuple(r)[1:] for r in per_tier}) <= 1  # every tier counts every case once
 
 
 def test_old_cases_that_change_keep_the_rollup_exact(api, case_city):
@@ -250,6 +384,10 @@ def test_old_cases_that_change_keep_the_rollup_exact(api, case_city):
         for level in ("district", "community", "grid"):
             compare(conn, cube, sup, StatsQuery(level, start, end))
         compare(conn, cube, sup, StatsQuery("grid", start, end, category="environment"))
+        # whole weeks around the day: the week tiers, changed by the same trigger
+        wide = StatsQuery("grid", start - timedelta(days=20), end + timedelta(days=9))
+        compare(conn, cube, sup, wide)
+        compare(conn, cube, ADMIN, StatsQuery("district", wide.date_from, wide.date_to))
     # A team member's view is not a unit scope: answered from the cases, same counts.
     team = stats(api, c["team_b"], **q)["totals"]
     assert team["closed"] == 3 and team["reported"] == 3  # the three dispatched to it
@@ -261,7 +399,7 @@ def unfold(case_city):
     yield
     with transaction(case_city["settings"]) as conn:
         conn.execute(text("UPDATE case_rollup_state SET folded_before = NULL, tz = NULL"))
-        conn.execute(text("DELETE FROM case_daily_rollup"))
+        conn.execute(text("DELETE FROM case_rollup"))
 
 
 def test_a_later_boundary_folds_the_days_between(api, case_city, unfold):
@@ -316,8 +454,74 @@ def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
     tx.commit()
     writer.close()
     folding.join(30)
-    assert done == [1]
+    with engine.connect() as conn:
+        assert done == [len(rollup.tiers(conn))]  # the one case, a row in every tier
     _rollup_matches_cases(s)
     with engine.connect() as conn:
-        rated = conn.execute(text("SELECT sum(satisfied) FROM case_daily_rollup")).scalar_one()
+        rated = conn.execute(
+            text("SELECT sum(satisfied) FROM case_rollup WHERE tier = 1")
+        ).scalar_one()
     assert rated == 1
+
+
+def test_the_upgrade_fills_every_tier_from_the_daily_rollup(api, case_city, unfold):
+    """A database at 0019 whose history is folded per building and day: migration
+    0021_rollup_tiers fills every tier from those rows, equal to the sums made afresh from
+    the cases, and the figures stay the same."""
+    c, s = case_city, case_city["settings"]
+    stats(api, c["admin"], level="district")  # the first sync folds (nothing yet)
+    ids = []
+    for i, cat in enumerate(
+        ["environment.garbage", "environment.sewage", "safety.gas", "facilities.road"] * 2
+    ):
+        point = (IN_GRID_1[0] + i * 1e-4, IN_GRID_1[1] + (i % 3) * 1e-4)
+        ids.append(report(api, c["worker1"], point=point, category=cat).json()["id"])
+    ids.append(report(api, c["worker2"], point=IN_GRID_2).json()["id"])  # another grid, open
+    for i in ids[:4]:
+        close(api, c, i, score=4)
+    act(api, c["sub1_sup"], ids[4], "reject", note="不属于受理范围")
+    ids = _age(s, ids, 200)
+    ids[5:] = _age(s, ids[5:], 9)  # other days and weeks
+    q = {
+        "level": "grid",
+        "from": str(local_date(s) - timedelta(days=260)),
+        "to": str(local_date(s)),
+    }
+    before = stats(api, c["admin"], **q)
+    migrate.downgrade(s, "0019_daily_rollups")
+    try:
+        with transaction(s) as conn:
+            assert conn.execute(text("SELECT count(*) FROM case_daily_rollup")).scalar_one() == 0
+            sums = ", ".join(
+                f"sum(m.{m})" if m != "reported" else "count(*)" for m in rollup.MEASURES
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO case_daily_rollup SELECT c.unit_code, c.category_code, m.day, "
+                    f"{sums}, case_hist(array_agg(m.close_bin), array_agg(1)) FROM cases c, "
+                    "LATERAL case_rollup_measures(c, :tz) m WHERE m.settled AND m.day < :b "
+                    "GROUP BY 1, 2, 3"
+                ),
+                {"tz": zone_name(s), "b": rollup.boundary(s)},
+            )
+            conn.execute(
+                text("UPDATE case_rollup_state SET folded_before = :b, tz = :tz"),
+                {"tz": zone_name(s), "b": rollup.boundary(s)},
+            )
+    finally:
+        migrate.upgrade(s)
+    _rollup_matches_cases(s)
+    with get_engine(s).connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT tier) FROM case_rollup")).scalar_one() == (
+            len(rollup.tiers(conn))
+        )
+    after = stats(api, c["admin"], **q)
+    assert after["cases_in_cube"] == before["cases_in_cube"] == 4  # the open ones
+    assert after["totals"]["reported"] == len(ids)
+    with get_engine(s).connect() as conn:
+        rolled = conn.execute(text("SELECT sum(reported) FROM case_rollup WHERE tier = 1"))
+        assert rolled.scalar_one() == 5  # four closed, one rejected
+    for name in COUNTS:
+        assert after["totals"][name] == before["totals"][name], name
+    assert after["totals"]["median_hours_to_close"] == before["totals"]["median_hours_to_close"]
+    assert after["units"] == before["units"] and after["weekly"] == before["weekly"]

@@ -121,8 +121,10 @@ NOT_AUDITED: dict[str, str] = {
     "walk_day": "daily walk figures per grid and worker, derived from the walks",
     "export_job": "a large export written in the background (exports/jobs.py): it changes "
     "no data and its file holds only what its owner may read directly",
-    "case_daily_rollup": "sums of the statistics per unit, category and day of old settled "
-    "cases (stats/rollup.py), derived from the cases by a trigger and the daily fold",
+    "case_rollup": "sums of the statistics of old settled cases per tier (day or week, unit "
+    "code depth, category or all), unit and category (stats/rollup.py), derived from the "
+    "cases by a trigger and the daily fold",
+    "case_rollup_tier": "the grains the roll-up keeps, written by its migration",
     "case_rollup_state": "the roll-up's fold boundary and zone, moved by the daily fold",
 }
 

@@ -1,10 +1,11 @@
--- Daily roll-ups of the statistics' measures (stats/rollup.py explains the design): the
--- table case_daily_rollup (migration 0018_daily_rollups) holds, per unit code, category
--- and local day of report, the sums of these measures over the cases reported that day
--- that are settled (closed, rejected or voided), for the days before
--- case_rollup_state.folded_before. The trigger case_rollup_changed() (same migration)
--- keeps those days exact when an old case changes; case_rollup_fold() adds days as they
--- leave the recent window.
+-- Roll-ups of the statistics' measures (stats/rollup.py explains the design): the table
+-- case_rollup (migration 0021_rollup_tiers) holds, per tier (case_rollup_tier: periods of
+-- 1, 7 or 28 days, a unit code depth, by category or over all), period, unit code prefix and
+-- category, the sums of these measures over the cases reported in the period that are
+-- settled (closed, rejected or voided), for the days before
+-- case_rollup_state.folded_before. The trigger case_rollup_changed() (migration
+-- 0019_daily_rollups) keeps those days exact when an old case changes;
+-- case_rollup_fold() adds days as they leave the recent window.
 
 -- The close-duration histogram's bin of ``hours`` (report → closure): bin 0 is
 -- [0, 0.25 h), bin k (1..56) is [0.25·2^((k-1)/4), 0.25·2^(k/4)) h, bin 57 is 4096 h
@@ -67,19 +68,29 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT array_agg(x + y ORDER BY i) FROM unnest(a, b) WITH ORDINALITY u(x, y, i)
 $$;
 
+-- The first day of the period of ``days`` days (a tier's grain: 1, 7 or 28) holding
+-- ``day``: periods are counted from Monday 2000-01-03, so a week starts on a Monday and
+-- four-week periods are made of whole weeks (stats/rollup.py ANCHOR, the same count).
+CREATE OR REPLACE FUNCTION case_rollup_period(days integer, day date) RETURNS date
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT day - ((day - DATE '2000-01-03') % days + days) % days
+$$;
+
 -- Add cases to the roll-up (weight +1) or take them back (−1): the one place a case's
--- measures become roll-up rows, for the fold and for the trigger alike. Settled cases only;
--- rows are written in key order, so two writers never wait on each other crosswise.
+-- measures become roll-up rows, for the fold and for the trigger alike, in every tier at
+-- once (the period holding the case's day, case_rollup_period(); a tier without
+-- categories sums them under ''). Settled cases only; rows are written in key order, so two writers
+-- never wait on each other crosswise.
 CREATE OR REPLACE FUNCTION case_rollup_add(cs cases[], ws integer[], tz text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
 BEGIN
-    INSERT INTO case_daily_rollup AS r (
-        unit_code, category_code, day, reported, accepted, rejected, closed, voided,
+    INSERT INTO case_rollup AS r (
+        tier, period, unit_code, category_code, reported, accepted, rejected, closed, voided,
         voided_accepted, closed_on_time, closed_on_time_extended, extended, rework, rated,
         satisfied, urges, urges_replied, close_hist)
-    SELECT (x.c).unit_code, (x.c).category_code, m.day, sum(x.w), sum(x.w * m.accepted),
+    SELECT t.tier, p.period, p.unit_code, p.category_code, sum(x.w), sum(x.w * m.accepted),
            sum(x.w * m.rejected), sum(x.w * m.closed), sum(x.w * m.voided),
            sum(x.w * m.voided_accepted), sum(x.w * m.closed_on_time),
            sum(x.w * m.closed_on_time_extended), sum(x.w * m.extended), sum(x.w * m.rework),
@@ -87,10 +98,16 @@ BEGIN
            sum(x.w * m.urges_replied), case_hist(array_agg(m.close_bin), array_agg(x.w))
       FROM (SELECT cs[i] AS c, coalesce(ws[i], 1) AS w FROM generate_subscripts(cs, 1) i) x
       CROSS JOIN LATERAL case_rollup_measures(x.c, tz) m
+      CROSS JOIN case_rollup_tier t
+      CROSS JOIN LATERAL (
+          SELECT case_rollup_period(t.days, m.day) AS period,
+                 left((x.c).unit_code, t.depth) AS unit_code,
+                 CASE WHEN t.by_category THEN (x.c).category_code ELSE '' END AS category_code
+      ) p
      WHERE m.settled
-     GROUP BY (x.c).unit_code, (x.c).category_code, m.day
-     ORDER BY m.day, (x.c).unit_code, (x.c).category_code
-    ON CONFLICT (day, unit_code, category_code) DO UPDATE SET
+     GROUP BY t.tier, p.period, p.unit_code, p.category_code
+     ORDER BY t.tier, p.period, p.unit_code, p.category_code
+    ON CONFLICT (tier, period, unit_code, category_code) DO UPDATE SET
         reported = r.reported + excluded.reported,
         accepted = r.accepted + excluded.accepted,
         rejected = r.rejected + excluded.rejected,
@@ -129,7 +146,7 @@ BEGIN
     INSERT INTO case_rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT * INTO st FROM case_rollup_state FOR UPDATE;
     IF st.tz IS DISTINCT FROM tz THEN
-        DELETE FROM case_daily_rollup;
+        DELETE FROM case_rollup;
         st.folded_before := NULL;
     END IF;
     IF st.folded_before IS NOT NULL AND before <= st.folded_before THEN
