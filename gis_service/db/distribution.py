@@ -54,7 +54,8 @@ TO_DISTRIBUTE: dict[str, str] = {
     "walk_node": "the network per district with a 2 km buffer: key (district_code, id)",
     "walk_edge": "as walk_node",
     "notification": "the recipient's home district in its keys",
-    "notify_delivery": "the notification's district; webhook deliveries the case's",
+    "notify_delivery": "the notification's district (webhook deliveries the case's); "
+    "webhook_subscription, which it references, becomes a reference table",
     "audit_log": "the audited row's district (row triggers on a shard write co-located rows)",
     "case_daily_rollup": "district_of(unit_code) in its key",
     "service_point": "district_of(unit_code), copied to neighbours within the buffer",
