@@ -23,7 +23,7 @@ from gis_service.errors import InvalidInput
 from gis_service.settings import Settings
 from tests import history
 from tests.conftest import ADMIN_AUTH, TEST_DB, TEST_SECRET
-from tests.test_cases import report
+from tests.test_cases import IN_GRID_1, report
 from tests.test_cli import run
 from tests.test_open311 import V2, make_key
 
@@ -485,3 +485,65 @@ def test_the_service_makes_the_coming_months_itself(case_city):
     for label in labels:
         for table in ("cases", "case_event"):
             assert partitions.partition_name(table, label) in have
+
+
+def _key_tuples_read(conn) -> int:
+    """Index entries read so far from the cases partitions' primary keys (the server's
+    statistics, this backend's counts flushed first)."""
+    conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+    return conn.execute(
+        text(
+            "SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes "
+            "WHERE relname ~ '^cases_(y\\d{4}m\\d{2}|legacy)$' AND indexrelname ~ '_pkey$'"
+        )
+    ).scalar()
+
+
+def test_a_report_reads_no_more_of_its_month_as_the_month_fills(case_city):
+    """The duplicate search of a report (report_case, a generic plan) reads the open-case
+    GiST index near the point, not the month's primary key over the duplicate window's id
+    range: its cost must not grow with the cases the month already holds (cases/report.sql,
+    "Measured choices"). 40,000 cases this month 500 m away (copies of one report); one
+    more report then reads a handful of key entries (its foreign-key checks), not the
+    month's 40,000."""
+    s = case_city["settings"]
+    with get_engine(s).connect() as conn:
+        uid, ver = conn.execute(
+            text("SELECT id, token_version FROM app_user WHERE username = 'gw1'")
+        ).one()
+    args = (
+        f"{uid}, {ver}, NULL, NULL, NULL, 'environment.garbage', :lon, :lat, 'x', NULL, "
+        "'normal', 'app', NULL, NULL, :tz, NULL, :radius, :days, 5, NULL"
+    )
+    params = {
+        "lon": IN_GRID_1[0],
+        "lat": IN_GRID_1[1],
+        "tz": s.timezone,
+        "radius": s.duplicate_radius_m,
+        "days": s.duplicate_window_days,
+    }
+    with transaction(s) as conn:
+        first = conn.execute(text(f"SELECT case_id FROM report_case({args})"), params).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, case_no, category_code, status, description, geom, "
+                "unit_code, handling_level, source, reporter_id, reported_at) "
+                "SELECT case_new_id(now()), 'F' || g, category_code, status, description, "
+                "ST_Translate(geom, 0.006 + g * 1e-7, 0), unit_code, handling_level, source, "
+                "reporter_id, reported_at FROM cases, generate_series(1, 40000) g "
+                "WHERE id = :first"
+            ),
+            {"first": first},
+        )
+        conn.execute(text("ANALYZE cases"))
+    with get_engine(s).connect() as conn:  # a fresh session: report_case planned anew
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        conn.commit()
+        before = _key_tuples_read(conn)
+        conn.commit()
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        created = conn.execute(text(f"SELECT created FROM report_case({args})"), params).scalar()
+        conn.commit()
+        read = _key_tuples_read(conn) - before
+    assert created is True
+    assert read < 50, f"one report read {read} primary-key entries of its month"

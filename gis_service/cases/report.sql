@@ -137,6 +137,14 @@ $$;
 --   on the point, so on a populated table PostgreSQL chose to plan it afresh on every
 --   call (0.3 ms of planning for 0.07 ms of work); the generic plan is the same GiST
 --   scan. 100 calls: 84 → 41 ms on 110,000 cases.
+-- - enable_bitmapscan = off: in that generic plan the duplicate window's id bounds
+--   (case_in_period, which prunes the months) are estimated at the default 0.5 % of a
+--   month, so the planner ANDed a bitmap of the whole current month's primary key with the
+--   GiST search — a cost that grew with every case of the month (34,000 cases: 1.5–9 ms a
+--   report; reports/s halved on the city databases). Without bitmaps the search is the
+--   open-case GiST index alone, whatever the month holds: pgbench, 4 clients, the 10 M
+--   city 162 → 268 reports/s, the 1 M district 87 → 199 (2026-12-01, machine shared).
+--   tests/test_partitions.py checks that a report reads no more of its month's key.
 CREATE OR REPLACE FUNCTION report_case(
     p_user integer, p_ver integer, p_client integer, p_scopes text[], p_key text,
     p_category text, p_lon double precision, p_lat double precision,
@@ -145,7 +153,8 @@ CREATE OR REPLACE FUNCTION report_case(
     p_fingerprint text, p_dup_radius_m double precision, p_dup_days integer,
     p_dup_max integer, p_walk bigint,
     OUT case_id bigint, OUT created boolean, OUT body text)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_bitmapscan = off
+AS $$
 DECLARE
     pt         geometry := ST_SetSRID(ST_MakePoint(p_lon, p_lat), 4326);
     v_level    text;
