@@ -526,9 +526,10 @@ def test_a_report_reads_no_more_of_its_month_as_the_month_fills(case_city):
         first = conn.execute(text(f"SELECT case_id FROM report_case({args})"), params).scalar()
         conn.execute(
             text(
-                "INSERT INTO cases (id, case_no, category_code, status, description, geom, "
-                "unit_code, handling_level, source, reporter_id, reported_at) "
-                "SELECT case_new_id(now()), 'F' || g, category_code, status, description, "
+                "INSERT INTO cases (id, district_code, case_no, category_code, status, "
+                "description, geom, unit_code, handling_level, source, reporter_id, reported_at) "
+                "SELECT case_new_id(now()), district_code, 'F' || g, category_code, status, "
+                "description, "
                 "ST_Translate(geom, 0.006 + g * 1e-7, 0), unit_code, handling_level, source, "
                 "reporter_id, reported_at FROM cases, generate_series(1, 40000) g "
                 "WHERE id = :first"
