@@ -45,9 +45,11 @@ UPDATE cases SET status = :dispatched, team_id = :team, dispatched_at = now(),
  WHERE id = ANY(:ids) AND status = :accepted
 """
 PEER_EVENTS = """
-INSERT INTO case_event (case_id, actor_id, action, from_status, to_status, note, data)
-SELECT id, :actor, :action, :accepted, :dispatched, :note, jsonb_build_object('team_id', :team)
-  FROM unnest(CAST(:ids AS bigint[])) AS id
+INSERT INTO case_event (district_code, case_id, actor_id, action, from_status, to_status, note,
+                        data)
+SELECT c.district_code, c.id, :actor, :action, :accepted, :dispatched, :note,
+       jsonb_build_object('team_id', :team)
+  FROM cases c WHERE c.id = ANY(CAST(:ids AS bigint[]))
 """
 
 

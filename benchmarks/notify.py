@@ -58,9 +58,10 @@ def setup(receiver_url: str) -> Settings:
         )
         conn.execute(
             text(
-                "INSERT INTO cases (case_no, category_code, description, geom, unit_code, "
-                "handling_level, reporter_id) VALUES ('BENCH-1', 'environment.garbage', "
-                "'bench', 'SRID=4326;POINT(113.68 34.78)', '410105', 'community', 0) "
+                "INSERT INTO cases (district_code, case_no, category_code, description, geom, "
+                "unit_code, handling_level, reporter_id) VALUES (district_of('410105'), "
+                "'BENCH-1', 'environment.garbage', 'bench', 'SRID=4326;POINT(113.68 34.78)', "
+                "'410105', 'community', 0) "
                 "ON CONFLICT DO NOTHING"
             )
         )
@@ -83,8 +84,9 @@ def write_events(settings: Settings, n: int, rate: float | None) -> None:
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO case_event (case_id, action, to_status) "
-                    f"SELECT ({BENCH_CASE}), 'report', 'reported'"
+                    "INSERT INTO case_event (district_code, case_id, action, to_status) "
+                    f"SELECT c.district_code, c.id, 'report', 'reported' FROM cases c "
+                    f"WHERE c.id = ({BENCH_CASE})"
                 )
             )
 

@@ -430,13 +430,19 @@ def test_bulk_mode_restores_the_foreign_keys(loaded):
             conn, n=400, seed=7, bulk=True, end=datetime.now(TZ) - timedelta(days=200)
         )
         assert rows(conn, fk_sql) == before
-        assert ("case_event_case_id_fkey", "FOREIGN KEY (case_id) REFERENCES cases(id)") in before
+        assert (
+            "case_event_case_id_fkey",
+            "FOREIGN KEY (case_id, district_code) REFERENCES cases(id, district_code)",
+        ) in before
         assert scalar(conn, "SELECT count(*) FROM case_event") == first.events + more.events
         assert scalar(conn, "SELECT count(DISTINCT case_no) FROM cases") == N + 400
         with pytest.raises(Exception, match="foreign key"), conn.begin_nested():
             # no such case, in an existing month's partition
             conn.execute(
-                text("INSERT INTO case_event (case_id, action) SELECT max(id) + 1, 'x' FROM cases")
+                text(
+                    "INSERT INTO case_event (district_code, case_id, action) "
+                    "SELECT min(district_code), max(id) + 1, 'x' FROM cases"
+                )
             )
     finally:
         savepoint.rollback()

@@ -393,19 +393,27 @@ def test_the_upgrade_converts_a_database_with_cases():
                 text("SELECT idempotency_key, case_id FROM case_idempotency ORDER BY case_id")
             ).all()
             assert keys == [(f"key-{i}", ids[i]) for i in range(3)]
+            # the district code came from each row's case (migration 0020): the composite
+            # keys above are valid, and every case's equals its unit's
+            assert not conn.execute(
+                text("SELECT count(*) FROM cases WHERE district_code <> left(unit_code, 6)")
+            ).scalar()
             with pytest.raises(Exception, match="foreign key"), conn.begin_nested():
                 conn.execute(
-                    text("INSERT INTO case_event (case_id, action) VALUES (:i, 'report')"),
+                    text(
+                        "INSERT INTO case_event (district_code, case_id, action) "
+                        "VALUES ('410199', :i, 'report')"
+                    ),
                     {"i": max(ids) + 1},
                 )
             # a new case: its month's id, the sequence continuing after the old ones
             new = conn.execute(
                 text(
                     """
-                    INSERT INTO cases (case_no, category_code, description, geom, unit_code,
-                                       handling_level, reporter_id)
-                    VALUES ('NEW1', 'environment.garbage', 'new', 'SRID=4326;POINT(113 34)',
-                            '410199', 'grid', 1)
+                    INSERT INTO cases (district_code, case_no, category_code, description,
+                                       geom, unit_code, handling_level, reporter_id)
+                    VALUES ('410199', 'NEW1', 'environment.garbage', 'new',
+                            'SRID=4326;POINT(113 34)', '410199', 'grid', 1)
                     RETURNING id, case_id_month(id) = case_month(reported_at),
                               id - case_first_id(case_id_month(id))
                     """
@@ -413,7 +421,10 @@ def test_the_upgrade_converts_a_database_with_cases():
             ).one()
             assert new[1] is True and new[2] == max(ids) + 1
             event_id = conn.execute(
-                text("INSERT INTO case_event (case_id, action) VALUES (:i, 'report') RETURNING id"),
+                text(
+                    "INSERT INTO case_event (district_code, case_id, action) "
+                    "VALUES ('410199', :i, 'report') RETURNING id"
+                ),
                 {"i": new[0]},
             ).scalar()
             assert event_id > len(ids)  # the sequence continues (the refused insert took one)
@@ -515,9 +526,10 @@ def test_a_report_reads_no_more_of_its_month_as_the_month_fills(case_city):
         first = conn.execute(text(f"SELECT case_id FROM report_case({args})"), params).scalar()
         conn.execute(
             text(
-                "INSERT INTO cases (id, case_no, category_code, status, description, geom, "
-                "unit_code, handling_level, source, reporter_id, reported_at) "
-                "SELECT case_new_id(now()), 'F' || g, category_code, status, description, "
+                "INSERT INTO cases (id, district_code, case_no, category_code, status, "
+                "description, geom, unit_code, handling_level, source, reporter_id, reported_at) "
+                "SELECT case_new_id(now()), district_code, 'F' || g, category_code, status, "
+                "description, "
                 "ST_Translate(geom, 0.006 + g * 1e-7, 0), unit_code, handling_level, source, "
                 "reporter_id, reported_at FROM cases, generate_series(1, 40000) g "
                 "WHERE id = :first"

@@ -97,7 +97,8 @@ def apply_action(
     Errors: 404 outside the jurisdiction, 409 when the status does not allow the action
     (``allowed``: what this principal may do now), 403 when the role may not, 422 for a
     missing or unfit note, team, score, extension_hours, review_on, assignee_id, category,
-    priority or into_case_id (``field`` names it). ``settings`` gives the approval clock
+    priority or into_case_id (``field`` names it), 409 for a merge into a case of another
+    district (a case's district never changes: docs/scale.md). ``settings`` gives the approval clock
     and the local date (defaults when absent). An internal note (workflow.INTERNAL_EVENTS)
     leaves the case row untouched: its ``updated_at`` (Open311's updated_datetime) does
     not betray it."""
@@ -190,9 +191,11 @@ def append_event(
         conn.execute(
             text(
                 """
-        INSERT INTO case_event (case_id, actor_id, client_id, action, from_status, to_status,
-                                note, data, photo_ids)
-        VALUES (:id, :actor, :client, :action, :from, :to, :note, CAST(:data AS jsonb), :photos)
+        INSERT INTO case_event (district_code, case_id, actor_id, client_id, action,
+                                from_status, to_status, note, data, photo_ids)
+        SELECT c.district_code, c.id, :actor, :client, :action, :from, :to, :note,
+               CAST(:data AS jsonb), :photos
+          FROM cases c WHERE c.id = :id
         RETURNING id, at, action, from_status, to_status, note, data, photo_ids
         """
             ),
@@ -539,6 +542,15 @@ def _merge_target(
             f"case {target['case_no']} is {target['status']}: merge into an open case",
             field="into_case_id",
         )
+    if target["district_code"] != case["district_code"]:
+        # cases.duplicate_of is keyed within a district (migration 0020, docs/scale.md)
+        raise Conflict(
+            f"case {target['case_no']} is in district {target['district_code']} and case "
+            f"{case['case_no']} in {case['district_code']}: cases merge only within their "
+            "district; note the other case's number instead",
+            status=case["status"],
+            allowed=[],
+        )
     return target
 
 
@@ -632,8 +644,9 @@ def rate_by_link(conn: Connection, token: str, score: int, note: str | None) -> 
     )
     conn.execute(
         text(
-            "INSERT INTO case_event (case_id, action, from_status, to_status, note, data) "
-            "VALUES (:id, :action, :status, :status, :note, CAST(:data AS jsonb))"
+            "INSERT INTO case_event (district_code, case_id, action, from_status, to_status, "
+            "note, data) SELECT c.district_code, c.id, :action, :status, :status, :note, "
+            "CAST(:data AS jsonb) FROM cases c WHERE c.id = :id"
         ),
         {
             "id": row["id"],

@@ -95,10 +95,11 @@ def request_extension(
         conn.execute(
             text(
                 """
-        INSERT INTO approval (case_id, kind, approver_unit, requested_by, due_by, reason,
-                              photo_ids, hours)
-        VALUES (:case, :kind, :unit, :by, now() + make_interval(secs => :due_s), :reason,
-                :photos, :hours)
+        INSERT INTO approval (district_code, case_id, kind, approver_unit, requested_by,
+                              due_by, reason, photo_ids, hours)
+        SELECT c.district_code, c.id, :kind, :unit, :by,
+               now() + make_interval(secs => :due_s), :reason, :photos, :hours
+          FROM cases c WHERE c.id = :case
         RETURNING id, due_by
         """
             ),
@@ -162,7 +163,7 @@ INBOX_SQL = """
            a.decided_by, a.decided_at, a.decision_note, a.on_behalf_of AS decided_on_behalf_of,
            {behalf} AS on_behalf_of
       FROM approval a
-      JOIN cases c ON c.id = a.case_id
+      JOIN cases c ON c.id = a.case_id AND c.district_code = a.district_code
       LEFT JOIN app_user ru ON ru.id = a.requested_by
 """
 
@@ -203,7 +204,8 @@ def inbox(
     found = [dict(r) for r in rows]
     total = conn.execute(
         text(
-            "SELECT count(*) FROM approval a JOIN cases c ON c.id = a.case_id "
+            "SELECT count(*) FROM approval a "
+            "JOIN cases c ON c.id = a.case_id AND c.district_code = a.district_code "
             f"WHERE {' AND '.join(where)}"
         ),
         {**params, "state": state.value},
@@ -249,7 +251,8 @@ def _decide_one(
                 f"""
         SELECT a.id, a.state, a.case_id, a.requested_by, a.hours, c.case_no,
                case_status(c) AS case_status, {behalf} AS on_behalf_of
-          FROM approval a JOIN cases c ON c.id = a.case_id
+          FROM approval a
+          JOIN cases c ON c.id = a.case_id AND c.district_code = a.district_code
          WHERE a.id = :id AND {cond}
            FOR UPDATE OF a, c
         """

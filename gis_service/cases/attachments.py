@@ -66,11 +66,12 @@ def add_processed(
         row = conn.execute(
             text(
                 """
-            INSERT INTO case_photo (case_id, stage, sha256, mime, width, height, bytes,
-                                    exif_lon, exif_lat, uploaded_by, client_id)
-            VALUES (:case_id, :stage, :sha256, :mime, :width, :height, :bytes,
-                    :exif_lon, :exif_lat, :user, :client)
-            ON CONFLICT (case_id, stage, sha256) DO NOTHING
+            INSERT INTO case_photo (district_code, case_id, stage, sha256, mime, width,
+                                    height, bytes, exif_lon, exif_lat, uploaded_by, client_id)
+            SELECT c.district_code, c.id, :stage, :sha256, :mime, :width, :height, :bytes,
+                   :exif_lon, :exif_lat, :user, :client
+              FROM cases c WHERE c.id = :case_id
+            ON CONFLICT (case_id, stage, sha256, district_code) DO NOTHING
             RETURNING id, true AS created
             """
             ),
@@ -87,8 +88,9 @@ def add_processed(
     elif row.created:
         conn.execute(
             text(
-                "INSERT INTO case_event (case_id, actor_id, client_id, action, data, photo_ids) "
-                "VALUES (:c, :u, :k, 'photo', CAST(:d AS jsonb), ARRAY[:p]::bigint[])"
+                "INSERT INTO case_event (district_code, case_id, actor_id, client_id, action, "
+                "data, photo_ids) SELECT c.district_code, c.id, :u, :k, 'photo', "
+                "CAST(:d AS jsonb), ARRAY[:p]::bigint[] FROM cases c WHERE c.id = :c"
             ),
             {
                 "c": case_id,
@@ -149,7 +151,8 @@ def photo_file(
         text(
             f"""
         SELECT p.sha256, p.mime FROM cases c
-          LEFT JOIN case_photo p ON p.case_id = c.id AND p.id = :p AND {shown}
+          LEFT JOIN case_photo p ON p.case_id = c.id AND p.district_code = c.district_code
+               AND p.id = :p AND {shown}
          WHERE c.id = :c AND {cases}
         """
         ),
@@ -199,8 +202,9 @@ def publish_photo(
     if (before.published_at is not None) != published:
         conn.execute(
             text(
-                "INSERT INTO case_event (case_id, actor_id, action, photo_ids) "
-                "VALUES (:c, :u, :a, ARRAY[:p]::bigint[])"
+                "INSERT INTO case_event (district_code, case_id, actor_id, action, photo_ids) "
+                "SELECT c.district_code, c.id, :u, :a, ARRAY[:p]::bigint[] "
+                "FROM cases c WHERE c.id = :c"
             ),
             {
                 "c": case_id,

@@ -118,9 +118,10 @@ def acquire(
         conn.execute(
             text(
                 """
-        INSERT INTO case_lock AS l (case_id, user_id, acquired_at, expires_at)
-        VALUES (:id, :user, now(), now() + make_interval(secs => :secs))
-        ON CONFLICT (case_id) DO UPDATE SET
+        INSERT INTO case_lock AS l (district_code, case_id, user_id, acquired_at, expires_at)
+        SELECT c.district_code, c.id, :user, now(), now() + make_interval(secs => :secs)
+          FROM cases c WHERE c.id = :id
+        ON CONFLICT (case_id, district_code) DO UPDATE SET
             user_id = EXCLUDED.user_id,
             acquired_at = CASE WHEN l.user_id = EXCLUDED.user_id AND l.expires_at > now()
                                THEN l.acquired_at ELSE now() END,

@@ -30,13 +30,15 @@ KEYS: dict[str, str] = {"cases": "id", "case_event": "case_id"}
 
 LOCAL_UNIQUE: dict[str, tuple[tuple[str, str], ...]] = {
     "cases": (
-        ("case_no_key", "(case_no)"),
-        ("public_token_key", "(public_token) WHERE public_token IS NOT NULL"),
+        ("case_no_key", "(case_no, district_code)"),
+        ("public_token_key", "(public_token, district_code) WHERE public_token IS NOT NULL"),
     ),
 }
 """Unique rules kept per partition (a unique index on a partitioned table must include the
 partition key): a case number carries its local reporting date, hence its month; a rating
-token is a random UUID."""
+token is a random UUID. Each holds the district code, as every unique key of a table
+distributed by district must (gis_service/db/distribution.py, migration 0020): a case
+number begins with it anyway."""
 
 AHEAD = 3
 """Months made ahead of the current one."""
@@ -94,9 +96,14 @@ def months_between(conn: Connection, first, last) -> range:
     return range(int(a), int(b) + 1)
 
 
-def ensure(conn: Connection, months: range) -> list[str]:
+def ensure(
+    conn: Connection,
+    months: range,
+    local_unique: dict[str, tuple[tuple[str, str], ...]] = LOCAL_UNIQUE,
+) -> list[str]:
     """Make the partitions of ``months`` (month numbers) that do not exist, with their
-    per-partition unique indexes; returns the names made. Idempotent."""
+    per-partition unique indexes (``local_unique``: a migration passes the ones of its own
+    revision); returns the names made. Idempotent."""
     made: list[str] = []
     for m in months:
         label, lo, hi = conn.execute(
@@ -113,7 +120,7 @@ def ensure(conn: Connection, months: range) -> list[str]:
                     f"FOR VALUES FROM ({int(lo)}) TO ({int(hi)})"
                 )
             )
-            for suffix, columns in LOCAL_UNIQUE.get(table, ()):
+            for suffix, columns in local_unique.get(table, ()):
                 conn.execute(text(f"CREATE UNIQUE INDEX {name}_{suffix} ON {name} {columns}"))
             made.append(name)
     return made
@@ -147,9 +154,12 @@ def _blockers(conn: Connection, lo: int, hi: int) -> list[str]:
             """
             SELECT conrelid::regclass::text, a.attname
               FROM pg_constraint c
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+              CROSS JOIN LATERAL unnest(c.conkey, c.confkey) k (col, ref)
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col
              WHERE c.contype = 'f' AND c.confrelid = 'cases'::regclass
-               AND conparentid = 0 AND cardinality(c.conkey) = 1
+               AND conparentid = 0
+               AND k.ref = (SELECT attnum FROM pg_attribute
+                             WHERE attrelid = 'cases'::regclass AND attname = 'id')
              ORDER BY 1
             """
         )

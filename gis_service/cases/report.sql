@@ -105,15 +105,17 @@ $$;
 -- A case linked to the open case it repeats: the 'link' event on the target's timeline
 -- ({"case_id", "case_no"} and p_data). The one duplicate-link path: a report filed as a
 -- duplicate (report_case, link_to) and a dispatcher's merge (cases/actions.py) both call
--- it. Returns the event's id.
+-- it. Returns the event's id. The event takes the target's district (the key of every
+-- table distributed by district, gis_service/db/distribution.py).
 CREATE OR REPLACE FUNCTION link_duplicate(
     p_target bigint, p_case bigint, p_case_no text, p_user integer, p_client integer,
     p_data jsonb)
 RETURNS bigint LANGUAGE sql AS $$
-    INSERT INTO case_event (case_id, actor_id, client_id, action, data)
-    VALUES (p_target, p_user, p_client, 'link',
-            jsonb_build_object('case_id', p_case, 'case_no', p_case_no)
-            || coalesce(p_data, '{}'::jsonb))
+    INSERT INTO case_event (district_code, case_id, actor_id, client_id, action, data)
+    SELECT t.district_code, t.id, p_user, p_client, 'link',
+           jsonb_build_object('case_id', p_case, 'case_no', p_case_no)
+           || coalesce(p_data, '{}'::jsonb)
+      FROM cases t WHERE t.id = p_target
     RETURNING id
 $$;
 
@@ -176,7 +178,8 @@ BEGIN
     IF p_key IS NOT NULL THEN
         SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
           INTO case_id, v_unit, v_summary, v_print
-          FROM case_idempotency k JOIN cases c ON c.id = k.case_id
+          FROM case_idempotency k
+          JOIN cases c ON c.id = k.case_id AND c.district_code = k.district_code
          WHERE k.idempotency_key = p_key;
     END IF;
 
@@ -213,6 +216,14 @@ BEGIN
                     MESSAGE = format('case %s is not an open case you can link to',
                                      p_link_to);
             END IF;
+            -- a duplicate and its case share a district (the key cases.duplicate_of,
+            -- migration 0020): one across a border is linked by its number in the text
+            IF district_of(v_target) <> district_of(v_unit) THEN
+                RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'link_to',
+                    MESSAGE = format('case %s is in district %s and this report in %s: a '
+                                     'duplicate is linked only within its district',
+                                     p_link_to, district_of(v_target), district_of(v_unit));
+            END IF;
         END IF;
 
         -- a report made during a walk (gis_service/walks/): the reporter's own, running
@@ -228,19 +239,20 @@ BEGIN
         -- for the first one's commit, then finds its case.
         case_id := case_new_id(now());
         IF p_key IS NOT NULL THEN
-            INSERT INTO case_idempotency (idempotency_key, case_id) VALUES (p_key, case_id)
-            ON CONFLICT (idempotency_key) DO NOTHING;
+            INSERT INTO case_idempotency (idempotency_key, district_code, case_id)
+            VALUES (p_key, district_of(v_unit), case_id)
+            ON CONFLICT (idempotency_key, district_code) DO NOTHING;
             IF NOT FOUND THEN
                 case_id := NULL;
             END IF;
         END IF;
 
         IF case_id IS NOT NULL THEN
-        INSERT INTO cases (id, case_no, category_code, status, priority, description,
-                           address, geom, unit_code, handling_level, source,
+        INSERT INTO cases (id, district_code, case_no, category_code, status, priority,
+                           description, address, geom, unit_code, handling_level, source,
                            reporter_id, client_id, idempotency_key,
                            idempotency_fingerprint, duplicate_of, attrs, walk_id)
-        VALUES (case_id, left(v_unit, {{district_length}})
+        VALUES (case_id, district_of(v_unit), district_of(v_unit)
                     || to_char(now() AT TIME ZONE p_tz, 'YYYYMMDD')
                     || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'),
                 p_category,
@@ -258,12 +270,14 @@ BEGIN
             -- A concurrent request with the same key won; this statement sees it.
             SELECT c.id, c.unit_code, case_summary(c), c.idempotency_fingerprint
               INTO case_id, v_unit, v_summary, v_print
-              FROM case_idempotency k JOIN cases c ON c.id = k.case_id
+              FROM case_idempotency k
+              JOIN cases c ON c.id = k.case_id AND c.district_code = k.district_code
              WHERE k.idempotency_key = p_key;
         ELSE
             created := true;
-            INSERT INTO case_event (case_id, actor_id, client_id, action, to_status, data)
-            VALUES (case_id, p_user, p_client, 'report', v_status,
+            INSERT INTO case_event (district_code, case_id, actor_id, client_id, action,
+                                    to_status, data)
+            VALUES (district_of(v_unit), case_id, p_user, p_client, 'report', v_status,
                     jsonb_build_object('source', p_source));
             IF p_link_to IS NOT NULL THEN
                 PERFORM link_duplicate(p_link_to, case_id, v_case_no, p_user, p_client,

@@ -41,7 +41,8 @@ def visible_case(
         SELECT c.*, case_status(c) AS status_now,
                case_summary(c) AS summary, cat.deadline_hours,
                cat.name_zh AS category_zh, cat.name_en AS category_en,
-               EXISTS (SELECT 1 FROM approval a WHERE a.case_id = c.id
+               EXISTS (SELECT 1 FROM approval a
+                        WHERE a.case_id = c.id AND a.district_code = c.district_code
                           AND a.state = :pending) AS extension_pending
           FROM cases c JOIN case_category cat ON cat.code = c.category_code
          WHERE c.id = :id AND {cond}

@@ -360,9 +360,10 @@ def _listed(
 #: it (cases/actions.py), so the first urge after the last reply
 FIRST_UNANSWERED_URGE = """(
     SELECT min(e.at) FROM case_event e
-     WHERE e.case_id = c.id AND e.action = :urge
+     WHERE e.case_id = c.id AND e.district_code = c.district_code AND e.action = :urge
        AND e.at > coalesce((SELECT max(r.at) FROM case_event r
-                             WHERE r.case_id = c.id AND r.action = :reply), '-infinity'))"""
+                             WHERE r.case_id = c.id AND r.district_code = c.district_code
+                               AND r.action = :reply), '-infinity'))"""
 
 
 @dataclass

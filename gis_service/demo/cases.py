@@ -1282,6 +1282,7 @@ def generate_case_history(
             address = [place.address[i] for i in b.tolist()]
             cols = [
                 _ints(ids[s]),
+                [district_code] * len(case_no),
                 case_no,
                 cat_code[cat[s]].tolist(),
                 status[s].tolist(),
@@ -1316,8 +1317,8 @@ def generate_case_history(
     _copy(
         conn,
         """
-        COPY cases (id, case_no, category_code, status, priority, description, address, geom,
-                    unit_code, handling_level, reporter_id, team_id, team_history,
+        COPY cases (id, district_code, case_no, category_code, status, priority, description,
+                    address, geom, unit_code, handling_level, reporter_id, team_id, team_history,
                     reported_at, accepted_at, deadline_at, dispatched_at, handled_at,
                     closed_at, rejected_at, rework_count, escalation_count, rating, rated_at,
                     updated_at)
@@ -1355,9 +1356,10 @@ def generate_case_history(
         _copy(
             conn,
             """
-            COPY case_event (case_id, at, actor_id, action, from_status, to_status, note, data)
+            COPY case_event (district_code, case_id, at, actor_id, action, from_status,
+                             to_status, note, data)
             FROM STDIN""",
-            _event_chunks(*ev),
+            _event_chunks(district_code, *ev),
         )
     if restore:
         say("cases: adding the foreign keys back (checking every row)")
@@ -1527,9 +1529,18 @@ def _timeline(
 
 
 def _event_chunks(
-    case_id: np.ndarray, at: np.ndarray, actor: np.ndarray, rest: np.ndarray
+    district_code: str, case_id: np.ndarray, at: np.ndarray, actor: np.ndarray, rest: np.ndarray
 ) -> Iterator[str]:
+    """The timeline's COPY lines; every case of a run is in ``district_code`` (its
+    buildings are, ``_load_places``), which the cases' CHECK confirms."""
     for lo in range(0, len(case_id), CHUNK_EVENTS):
         s = slice(lo, lo + CHUNK_EVENTS)
-        cols = [_ints(case_id[s]), _ts(at[s]), _ints(actor[s]), rest[s].tolist()]
+        n = len(case_id[s])
+        cols = [
+            [district_code] * n,
+            _ints(case_id[s]),
+            _ts(at[s]),
+            _ints(actor[s]),
+            rest[s].tolist(),
+        ]
         yield "\n".join(map("\t".join, zip(*cols, strict=True))) + "\n"

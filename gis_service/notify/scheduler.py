@@ -28,7 +28,7 @@ from gis_service.vocabulary import render
 NEAR_SQL = render(
     """
     WITH due AS (
-        SELECT c.id, c.deadline_at,
+        SELECT c.id, c.district_code, c.deadline_at,
                c.accepted_at + (c.deadline_at - c.accepted_at) * :share AS due_at
           FROM cases c
          WHERE c.status IN {{deadline_statuses}}
@@ -36,13 +36,15 @@ NEAR_SQL = render(
            AND case_status(c) IN {{deadline_statuses}}
            AND c.accepted_at IS NOT NULL
     ), made AS (
-        INSERT INTO notify_reminder (case_id, kind, threshold, deadline_at, due_at)
-        SELECT id, :kind, :share, deadline_at, due_at FROM due
+        INSERT INTO notify_reminder (district_code, case_id, kind, threshold, deadline_at,
+                                     due_at)
+        SELECT district_code, id, :kind, :share, deadline_at, due_at FROM due
          WHERE due_at <= now() AND due_at > now() - make_interval(secs => :lookback)
-        ON CONFLICT (case_id, kind, threshold, deadline_at) DO NOTHING
-        RETURNING id
+        ON CONFLICT (case_id, kind, threshold, deadline_at, district_code) DO NOTHING
+        RETURNING id, district_code
     )
-    INSERT INTO notify_outbox (reminder_id) SELECT id FROM made ORDER BY id
+    INSERT INTO notify_outbox (district_code, reminder_id)
+    SELECT district_code, id FROM made ORDER BY id
     """,
     "notify/scheduler.py",
 )
@@ -50,17 +52,19 @@ NEAR_SQL = render(
 OVERDUE_SQL = render(
     """
     WITH made AS (
-        INSERT INTO notify_reminder (case_id, kind, threshold, deadline_at, due_at)
-        SELECT c.id, :kind, 1, c.deadline_at, c.deadline_at
+        INSERT INTO notify_reminder (district_code, case_id, kind, threshold, deadline_at,
+                                     due_at)
+        SELECT c.district_code, c.id, :kind, 1, c.deadline_at, c.deadline_at
           FROM cases c
          WHERE c.status IN {{deadline_statuses}}
            AND c.deadline_at <= now()
            AND c.deadline_at > now() - make_interval(secs => :lookback)
            AND case_overdue(c)
-        ON CONFLICT (case_id, kind, threshold, deadline_at) DO NOTHING
-        RETURNING id
+        ON CONFLICT (case_id, kind, threshold, deadline_at, district_code) DO NOTHING
+        RETURNING id, district_code
     )
-    INSERT INTO notify_outbox (reminder_id) SELECT id FROM made ORDER BY id
+    INSERT INTO notify_outbox (district_code, reminder_id)
+    SELECT district_code, id FROM made ORDER BY id
     """,
     "notify/scheduler.py",
 )

@@ -336,14 +336,16 @@ REQUESTS_SQL = """
       JOIN case_category cat ON cat.code = c.category_code
       LEFT JOIN team t ON t.id = c.team_id
       LEFT JOIN admin_unit hu ON hu.code = unit_at_level(c.unit_code, c.handling_level)
-      LEFT JOIN cases dup ON dup.id = c.duplicate_of
+      LEFT JOIN cases dup ON dup.id = c.duplicate_of AND dup.district_code = c.district_code
       LEFT JOIN LATERAL (
             SELECT e.note FROM case_event e
-             WHERE e.case_id = c.id AND e.note IS NOT NULL
+             WHERE e.case_id = c.id AND e.district_code = c.district_code
+               AND e.note IS NOT NULL
                AND e.from_status IS DISTINCT FROM e.to_status AND {events}
              ORDER BY e.id DESC LIMIT 1) ev ON true
       LEFT JOIN LATERAL (
-            SELECT p.id FROM case_photo p WHERE p.case_id = c.id AND {photos}
+            SELECT p.id FROM case_photo p
+             WHERE p.case_id = c.id AND p.district_code = c.district_code AND {photos}
              ORDER BY p.id LIMIT 1
            ) ph ON true
 """

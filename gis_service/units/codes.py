@@ -91,6 +91,14 @@ def parent_of(code: str) -> str | None:
     return code[: CODE_LENGTH[up]] if up else None
 
 
+def district_of(code: str) -> str:
+    """The county-level division (GB/T 2260) a unit code lies in: its first
+    ``CODE_LENGTH[Level.district]`` digits. The distribution key of a province's database
+    (gis_service/db/distribution.py); its SQL twin is ``district_of()`` (migration
+    0020_district_keys, made from the same length)."""
+    return code[: CODE_LENGTH[Level.district]]
+
+
 def ancestors(code: str) -> list[str]:
     """The codes of every ancestor, top first (the district first)."""
     lvl = level_of(code)

@@ -275,7 +275,14 @@ def upgrade() -> None:
         "ALTER TABLE case_idempotency ADD CONSTRAINT case_idempotency_case_id_fkey "
         "FOREIGN KEY (case_id) REFERENCES cases (id) DEFERRABLE INITIALLY DEFERRED"
     )
-    partitions.ensure(conn, partitions.months_around(conn))
+    # the per-partition unique indexes as of this revision (0020 adds the district code)
+    unique = {
+        "cases": (
+            ("case_no_key", "(case_no)"),
+            ("public_token_key", "(public_token) WHERE public_token IS NOT NULL"),
+        )
+    }
+    partitions.ensure(conn, partitions.months_around(conn), unique)
 
 
 def downgrade() -> None:

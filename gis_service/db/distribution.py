@@ -1,0 +1,118 @@
+"""How each table of the schema would be placed on Citus: the one list (docs/scale.md
+"A province on Citus").
+
+Citus (https://docs.citusdata.com/en/stable/develop/reference_ddl.html) shards a
+*distributed* table by one column, keeps a *reference* table whole on every node and leaves
+a *local* table on the coordinator. Its rules, which ``tests/test_distribution.py`` checks
+against the catalog for every table here:
+
+* every primary key, unique constraint and unique index of a distributed table contains
+  its distribution column;
+* a foreign key between distributed tables contains the distribution column on both
+  sides (the tables are then co-located: one district's rows on one node);
+* a distributed table may reference a reference table, never a local one; a reference
+  table never references a distributed one;
+* the distribution column is never updated (a case that changes district is a transfer,
+  docs/scale.md).
+
+The distribution column is the district code (GB/T 2260 county-level division), the first
+six digits of every unit code: ``district_of()`` in SQL (migration 0020_district_keys) and
+``units.codes.district_of`` in Python, both from ``CODE_LENGTH[Level.district]``.
+
+Every table of the ``public`` schema is in exactly one of :data:`DISTRIBUTED`,
+:data:`REFERENCE`, :data:`LOCAL` and :data:`TO_DISTRIBUTE` (the test fails for a new table
+until it is placed here).
+"""
+
+from __future__ import annotations
+
+#: the distribution column of every table distributed by district
+DISTRICT = "district_code"
+
+#: distributed tables, keyed by district already (migration 0020): table -> column.
+#: ``cases`` and everything that references a case, all co-located with ``cases``.
+DISTRIBUTED: dict[str, str] = {
+    "cases": DISTRICT,
+    "case_event": DISTRICT,
+    "case_photo": DISTRICT,
+    "case_lock": DISTRICT,
+    "approval": DISTRICT,
+    "case_idempotency": DISTRICT,
+    "notify_reminder": DISTRICT,
+    "notify_outbox": DISTRICT,
+}
+
+#: tables that will be distributed by district but do not carry the column yet, with
+#: what they need (docs/scale.md, "What in our schema would stop Citus"). Not Citus-ready.
+TO_DISTRIBUTE: dict[str, str] = {
+    "walk": "district_of(grid_code); keys (id, district_code); the one running walk per "
+    "worker and the retry key need another home than a unique index",
+    "walk_point": "the walk's district, composite key to walk",
+    "walk_chunk": "the walk's district, composite key to walk",
+    "walk_visit": "the walk's district, composite key to walk",
+    "walk_day": "district_of(grid_code) in its key",
+    "walk_node": "the network per district with a 2 km buffer: key (district_code, id)",
+    "walk_edge": "as walk_node",
+    "notification": "the recipient's home district in its keys",
+    "notify_delivery": "the notification's district (webhook deliveries the case's); "
+    "webhook_subscription, which it references, becomes a reference table",
+    "audit_log": "the audited row's district (row triggers on a shard write co-located rows)",
+    "case_daily_rollup": "district_of(unit_code) in its key",
+    "service_point": "district_of(unit_code), copied to neighbours within the buffer",
+    "service_circle": "its service point's district",
+    "circle_union": "per district",
+    "building_access": "district_of(building code)",
+    "unit_staff": "district_of(unit_code)",
+    "monthly_report": "district_of(unit_code)",
+    "export_job": "the owner's district",
+}
+
+#: small tables joined everywhere: one copy on every node. Distributed tables may
+#: reference them (cases -> app_user, team, case_category).
+REFERENCE: frozenset[str] = frozenset(
+    {
+        "admin_unit",
+        "case_category",
+        "case_template",
+        "service_kind",
+        "living_category",
+        "team",
+        "app_user",
+        "open311_client",
+        "spatial_ref_sys",
+    }
+)
+
+#: coordinator-only tables: sign-in, a person's own settings, the service's bookkeeping.
+#: Signing in must not be a transaction on every node.
+LOCAL: frozenset[str] = frozenset(
+    {
+        "alembic_version",
+        "auth_session",
+        "refresh_token",
+        "sign_in_failure",
+        "webhook_subscription",
+        "saved_search",
+        "notify_preference",
+        "notify_quiet_hours",
+        "notify_heartbeat",
+        "approval_delegation",
+        "access_state",
+        "case_rollup_state",
+        "import_run",
+    }
+)
+
+
+def placement(table: str) -> str:
+    """``"distributed"``, ``"to_distribute"``, ``"reference"`` or ``"local"``; KeyError
+    for a table not placed here."""
+    if table in DISTRIBUTED:
+        return "distributed"
+    if table in TO_DISTRIBUTE:
+        return "to_distribute"
+    if table in REFERENCE:
+        return "reference"
+    if table in LOCAL:
+        return "local"
+    raise KeyError(f"table {table} is not placed in gis_service/db/distribution.py")
