@@ -465,7 +465,7 @@ def test_a_fold_waits_for_a_write_in_flight(api, case_city, unfold):
 
 
 def test_the_upgrade_fills_every_tier_from_the_daily_rollup(api, case_city, unfold):
-    """A database at 0019 whose history is folded per building and day: migration
+    """A database at 0020 (before the tiers) whose history is folded per building and day: migration
     0021_rollup_tiers fills every tier from those rows, equal to the sums made afresh from
     the cases, and the figures stay the same."""
     c, s = case_city, case_city["settings"]
@@ -488,7 +488,7 @@ def test_the_upgrade_fills_every_tier_from_the_daily_rollup(api, case_city, unfo
         "to": str(local_date(s)),
     }
     before = stats(api, c["admin"], **q)
-    migrate.downgrade(s, "0019_daily_rollups")
+    migrate.downgrade(s, "0020_district_keys")
     try:
         with transaction(s) as conn:
             assert conn.execute(text("SELECT count(*) FROM case_daily_rollup")).scalar_one() == 0

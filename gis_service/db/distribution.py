@@ -57,7 +57,8 @@ TO_DISTRIBUTE: dict[str, str] = {
     "notify_delivery": "the notification's district (webhook deliveries the case's); "
     "webhook_subscription, which it references, becomes a reference table",
     "audit_log": "the audited row's district (row triggers on a shard write co-located rows)",
-    "case_daily_rollup": "district_of(unit_code) in its key",
+    "case_rollup": "district_of(unit_code) in its key (every tier's prefix is at least a "
+    "district's code)",
     "service_point": "district_of(unit_code), copied to neighbours within the buffer",
     "service_circle": "its service point's district",
     "circle_union": "per district",
@@ -80,6 +81,7 @@ REFERENCE: frozenset[str] = frozenset(
         "app_user",
         "open311_client",
         "spatial_ref_sys",
+        "case_rollup_tier",
     }
 )
 

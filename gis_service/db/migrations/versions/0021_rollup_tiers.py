@@ -25,7 +25,7 @@ Create Date: 2026-12-01
 from alembic import op
 
 revision = "0021_rollup_tiers"
-down_revision = "0019_daily_rollups"
+down_revision = "0020_district_keys"
 branch_labels = None
 depends_on = None
 
