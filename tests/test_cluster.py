@@ -530,6 +530,7 @@ def test_without_a_read_url_the_read_connection_is_the_primary(db: Settings) -> 
     read dependency hands out a primary connection even for a request carrying a position,
     and writes are not stamped (no middleware, nothing paid on the report path)."""
     from fastapi.testclient import TestClient
+    from starlette.requests import Request
 
     from gis_service.api.deps import get_read_conn
     from gis_service.app import create_app
@@ -538,7 +539,8 @@ def test_without_a_read_url_the_read_connection_is_the_primary(db: Settings) -> 
     assert get_read_engine(db) is get_engine(db)
     with get_engine(db).connect() as conn:
         far = conn.execute(text("SELECT (pg_current_wal_lsn() + 1e9)::text")).scalar_one()
-    deps = get_read_conn(db, min_lsn_header=far)
+    request = Request({"type": "http", "method": "GET", "headers": [(b"x-min-lsn", far.encode())]})
+    deps = get_read_conn(request, db, far)
     conn = next(deps)
     try:
         assert conn.engine is get_engine(db)

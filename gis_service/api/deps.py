@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Cookie, Depends, Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
@@ -94,12 +94,10 @@ ConnDep = Annotated[Connection, Depends(get_conn)]
 
 
 def get_read_conn(
+    request: Request,
     settings: SettingsDep,
     min_lsn_header: Annotated[
         str | None, Header(alias=replicas.MIN_LSN_HEADER, description=replicas.MIN_LSN_DOC)
-    ] = None,
-    min_lsn_cookie: Annotated[
-        str | None, Cookie(alias=replicas.MIN_LSN_COOKIE, description=replicas.MIN_LSN_DOC)
     ] = None,
 ) -> Iterator[Connection]:
     """A pooled connection for a read that may lag the last commit (statistics, tiles, map
@@ -108,10 +106,10 @@ def get_read_conn(
     primary). Read-your-writes (db/replicas.py): a request carrying ``X-Min-LSN`` (header or
     cookie, set after the client's own write) gets the standby only once it has replayed
     that far, waiting up to Settings.read_your_writes_wait_ms, else the primary; 422 when
-    the value is not a WAL position. Never for a route that writes. The header and the
-    cookie are this dependency's parameters, so every route that reads through it declares
-    them in the OpenAPI document."""
-    position = replicas.min_lsn(min_lsn_header, min_lsn_cookie)
+    the value is not a WAL position. Never for a route that writes. The header is this
+    dependency's parameter, so every route that reads through it declares it in the
+    OpenAPI document (the cookie, a browser's own, is described there with it)."""
+    position = replicas.min_lsn(min_lsn_header, request.cookies.get(replicas.MIN_LSN_COOKIE))
     engine = get_read_engine(settings)
     primary = get_engine(settings)
     if engine is not primary and position is not None:

@@ -173,7 +173,7 @@ def _refusals(conn: Connection, settings: Settings, limit: str, lo: int, hi: int
         found.append(
             f"{limit} is inside the statistics' recent window (days from "
             f"{boundary.isoformat()} on, stats_recent_days={settings.stats_recent_days}): "
-            f"detach months before {boundary.strftime('%Y-%m')} at the latest"
+            f"--before {boundary.strftime('%Y-%m')} at the latest"
         )
     n = conn.execute(
         text("SELECT count(*) FROM cases WHERE id >= :lo AND id < :hi AND status = ANY(:open)"),
