@@ -21,10 +21,9 @@ from swagger_ui_bundle import swagger_ui_path
 from gis_service import __version__
 from gis_service.access.jobs import Pending
 from gis_service.admin.pages import router as admin_pages_router
-from gis_service.api import handlers, openapi, security
+from gis_service.api import handlers, openapi, readyourwrites, security
 from gis_service.api.guard import RequestGuard
 from gis_service.api.health import router as health_router
-from gis_service.api.readyourwrites import ReadYourWrites
 from gis_service.api.router import api_router
 from gis_service.api.services import Services
 from gis_service.cases.routes import fast_report
@@ -169,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # every value of every request is checked before any route (api/guard.py)
     app.add_middleware(RequestGuard, fastapi_app=app, settings=settings)
     if settings.read_database_url:  # reads on standbys: writes stamp X-Min-LSN
-        app.add_middleware(ReadYourWrites, settings=settings)
+        readyourwrites.install(app, settings)
     # the security headers of every answer, errors included, by kind (api/security.py)
     security.install(app, settings)
     # The report path first, as a plain route (see cases/routes.py: fast_report).

@@ -540,7 +540,7 @@ def test_without_a_read_url_the_read_connection_is_the_primary(db: Settings) -> 
     with get_engine(db).connect() as conn:
         far = conn.execute(text("SELECT (pg_current_wal_lsn() + 1e9)::text")).scalar_one()
     request = Request({"type": "http", "method": "GET", "headers": [(b"x-min-lsn", far.encode())]})
-    deps = get_read_conn(request, db)
+    deps = get_read_conn(request, db, far)
     conn = next(deps)
     try:
         assert conn.engine is get_engine(db)

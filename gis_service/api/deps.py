@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
@@ -93,18 +93,23 @@ def get_conn(settings: SettingsDep) -> Iterator[Connection]:
 ConnDep = Annotated[Connection, Depends(get_conn)]
 
 
-def get_read_conn(request: Request, settings: SettingsDep) -> Iterator[Connection]:
+def get_read_conn(
+    request: Request,
+    settings: SettingsDep,
+    min_lsn_header: Annotated[
+        str | None, Header(alias=replicas.MIN_LSN_HEADER, description=replicas.MIN_LSN_DOC)
+    ] = None,
+) -> Iterator[Connection]:
     """A pooled connection for a read that may lag the last commit (statistics, tiles, map
     pages, case lists, the desk's queue): from the read engine (db/engine.py
     ``get_read_engine``: a standby when Settings.read_database_url names one, else the
     primary). Read-your-writes (db/replicas.py): a request carrying ``X-Min-LSN`` (header or
     cookie, set after the client's own write) gets the standby only once it has replayed
     that far, waiting up to Settings.read_your_writes_wait_ms, else the primary; 422 when
-    the value is not a WAL position. Never for a route that writes."""
-    position = replicas.min_lsn(
-        request.headers.get(replicas.MIN_LSN_HEADER),
-        request.cookies.get(replicas.MIN_LSN_COOKIE),
-    )
+    the value is not a WAL position. Never for a route that writes. The header is this
+    dependency's parameter, so every route that reads through it declares it in the
+    OpenAPI document (the cookie, a browser's own, is described there with it)."""
+    position = replicas.min_lsn(min_lsn_header, request.cookies.get(replicas.MIN_LSN_COOKIE))
     engine = get_read_engine(settings)
     primary = get_engine(settings)
     if engine is not primary and position is not None:

@@ -15,12 +15,19 @@ read is on the primary and the report path pays nothing. A client that forges a 
 position only sends its own reads to the primary. When the position cannot be read (the
 primary just went away) the write's answer goes out unstamped rather than failing: the
 write did commit.
+
+``install`` adds the middleware and declares the header on every write's successful
+answers in the OpenAPI document (``declare``), from the same list of safe methods the
+middleware reads; the reads' side declares it through its dependency (api/deps.py
+``get_read_conn``).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.api.security import cookie_secure
@@ -65,3 +72,32 @@ class ReadYourWrites:
             await send(message)
 
         await self.app(scope, receive, stamped)
+
+
+def declare(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every operation with an unsafe method documents ``X-Min-LSN`` on each of its
+    answers below 400 (the ones the middleware stamps). Idempotent."""
+    header = {
+        "description": replicas.MIN_LSN_DOC,
+        "schema": {"type": "string", "pattern": replicas.LSN_PATTERN},
+    }
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method.upper() in SAFE_METHODS or not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if status[0] in "123":
+                    response.setdefault("headers", {})[replicas.MIN_LSN_HEADER] = header
+    return spec
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Stamp every successful write (``ReadYourWrites``) and say so in the app's OpenAPI
+    document. For an app whose reads go to standbys (Settings.read_database_url)."""
+    app.add_middleware(ReadYourWrites, settings=settings)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return declare(build())
+
+    app.openapi = openapi  # type: ignore[method-assign]

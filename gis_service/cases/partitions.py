@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from gis_service.errors import Conflict, InvalidInput
+from gis_service.settings import Settings
+from gis_service.timezone import zone_name
 
 TABLES: tuple[str, ...] = ("cases", "case_event")
 """The partitioned tables, parent first: ``case_event`` follows its case's month."""
@@ -146,57 +148,76 @@ def listing(conn: Connection) -> list[Partition]:
     return sorted(out, key=lambda p: (p.month != "legacy", p.month, TABLES.index(p.table)))
 
 
-def _blockers(conn: Connection, lo: int, hi: int) -> list[str]:
-    """Rows outside the month tables that reference cases with ids in [lo, hi): a
-    detached partition would leave them dangling."""
-    fks = conn.execute(
-        text(
-            """
-            SELECT conrelid::regclass::text, a.attname
-              FROM pg_constraint c
-              CROSS JOIN LATERAL unnest(c.conkey, c.confkey) k (col, ref)
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col
-             WHERE c.contype = 'f' AND c.confrelid = 'cases'::regclass
-               AND conparentid = 0
-               AND k.ref = (SELECT attnum FROM pg_attribute
-                             WHERE attrelid = 'cases'::regclass AND attname = 'id')
-             ORDER BY 1
-            """
-        )
-    ).all()
+def _bounds(conn: Connection, month: str) -> tuple[int, int]:
+    """The id range ``[lo, hi)`` of a month label (``legacy``: the ids before month 1)."""
+    if month == "legacy":
+        return 1, int(conn.execute(text("SELECT case_first_id(1)")).scalar_one())
+    m = month_index(conn, month)
+    lo, hi = conn.execute(text("SELECT case_first_id(:m), case_first_id(:m + 1)"), {"m": m}).one()
+    return int(lo), int(hi)
+
+
+def _suffix(p: Partition) -> str:
+    """``cases_y2025m01`` → ``y2025m01``; ``cases_legacy`` → ``legacy``."""
+    return p.name.removeprefix(p.table + "_")
+
+
+def _refusals(conn: Connection, settings: Settings, limit: str, lo: int, hi: int) -> list[str]:
+    """Why the cases with ids in ``[lo, hi)`` — the months before ``limit`` — cannot leave
+    the live history: the month ``limit`` is inside the roll-up's recent window (its days
+    are not folded: stats/rollup.py), cases still open (the cube and the desk hold them),
+    or later cases marked as their duplicates (a key the archive cannot take along)."""
+    from gis_service.cases.workflow import OPEN_STATUSES
+    from gis_service.stats import rollup
+
     found = []
-    for table, column in fks:
-        if table in TABLES or table == "case_idempotency":
-            continue
-        n = conn.execute(
-            text(f"SELECT count(*) FROM {table} WHERE {column} >= :lo AND {column} < :hi"),
-            {"lo": lo, "hi": hi},
-        ).scalar()
-        if n:
-            found.append(f"{table}.{column}: {n} rows")
-    # a kept case that duplicates a case of the detached months
+    boundary = rollup.boundary(settings)
+    starts = conn.execute(
+        text("SELECT (case_month_start(:m) AT TIME ZONE :tz)::date"),
+        {"m": month_index(conn, limit), "tz": zone_name(settings)},
+    ).scalar_one()
+    if starts > boundary:
+        found.append(
+            f"{limit} is inside the statistics' recent window (days from "
+            f"{boundary.isoformat()} on, stats_recent_days={settings.stats_recent_days}): "
+            f"--before {boundary.strftime('%Y-%m')} at the latest"
+        )
+    n = conn.execute(
+        text("SELECT count(*) FROM cases WHERE id >= :lo AND id < :hi AND status = ANY(:open)"),
+        {"lo": lo, "hi": hi, "open": [str(s) for s in OPEN_STATUSES]},
+    ).scalar_one()
+    if n:
+        found.append(f"{n} cases still open ({', '.join(OPEN_STATUSES)})")
     n = conn.execute(
         text(
             "SELECT count(*) FROM cases WHERE duplicate_of >= :lo AND duplicate_of < :hi "
             "AND NOT (id >= :lo AND id < :hi)"
         ),
         {"lo": lo, "hi": hi},
-    ).scalar()
+    ).scalar_one()
     if n:
-        found.append(f"cases.duplicate_of (later cases): {n} rows")
+        found.append(f"cases.duplicate_of: {n} later cases are duplicates of theirs")
     return found
 
 
-def detach_before(conn: Connection, month: str) -> list[str]:
-    """Detach every attached month table before ``month`` (``YYYY-MM``), timelines first,
-    and the legacy tables if all their rows are older. The tables stay in the database,
-    queryable by name, for ``pg_dump -t`` to archive and ``DROP TABLE`` after; their
-    foreign keys to ``cases`` are dropped (the kept history no longer holds them). Idempotency
-    keys of those cases are deleted (a retry after months is not a retry).
+def detach_before(conn: Connection, month: str, settings: Settings) -> list[str]:
+    """Detach every attached month before ``month`` (``YYYY-MM``) from the live history,
+    with the legacy tables if all their rows are older, in the caller's transaction. For
+    each month: the rows of other tables that reference its cases (photos, approvals,
+    locks, reminders and their outbox, retry keys — found from the foreign keys) move to
+    ``archive.<table>_<suffix>`` (cases/archive.py), then ``case_event_<suffix>`` and
+    ``cases_<suffix>`` are detached and their keys to the kept history dropped. The month
+    stands alone: queryable by name, ``pg_dump -t`` to archive, ``attach`` to bring back.
+    The roll-up is folded first, so the statistics keep counting the detached days
+    (stats/rollup.py; a detach neither adds to nor takes from it). Returns the tables
+    detached and made, ``archive.`` ones with their row counts (``archive.x_y2025m01 (3)``).
 
-    Raises InvalidInput for a bad month and Conflict, naming the tables and row counts,
-    when rows outside the month tables (photos, approvals, reminders, duplicates) still
-    reference those cases — nothing is detached then."""
+    Raises InvalidInput for a bad month, Conflict naming every reason when ``month`` is
+    inside the roll-up's recent window, a chosen month still has open cases, or later
+    cases are duplicates of its cases — nothing is changed then."""
+    from gis_service.cases import archive
+    from gis_service.stats import rollup
+
     limit = month_index(conn, month)
     chosen = []
     for p in listing(conn):
@@ -211,38 +232,75 @@ def detach_before(conn: Connection, month: str) -> list[str]:
         elif month_index(conn, p.month) >= limit:
             continue
         chosen.append(p)
+    lo = min((_bounds(conn, p.month)[0] for p in chosen), default=None)
+    hi = _bounds(conn, month)[0]
+    refusals = _refusals(conn, settings, month, hi if lo is None else lo, hi)
+    if refusals:
+        raise Conflict(f"cannot detach the months before {month}: {'; '.join(refusals)}")
     if not chosen:
         return []
-    lo = 1 if any(p.month == "legacy" for p in chosen) else None
-    months = [month_index(conn, p.month) for p in chosen if p.month != "legacy"]
-    if lo is None:
-        lo = int(conn.execute(text("SELECT case_first_id(:m)"), {"m": min(months)}).scalar())
-    hi = int(conn.execute(text("SELECT case_first_id(:m)"), {"m": limit}).scalar())
-    blockers = _blockers(conn, lo, hi)
-    if blockers:
-        raise Conflict(
-            f"cannot detach the months before {month}: rows elsewhere still reference "
-            f"their cases ({'; '.join(blockers)})"
-        )
-    conn.execute(
-        text("DELETE FROM case_idempotency WHERE case_id >= :lo AND case_id < :hi"),
-        {"lo": lo, "hi": hi},
-    )
+    rollup.fold(conn, settings)
+    refs = archive.references(conn, TABLES)
     done = []
-    for table in reversed(TABLES):  # the timeline references its cases: detach it first
-        for p in chosen:
-            if p.table == table:
-                conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {p.name}"))
-                # the archived month stands alone: its keys to the kept history go
-                for (fk,) in conn.execute(
-                    text(
-                        "SELECT conname FROM pg_constraint WHERE contype = 'f' "
-                        "AND conrelid = CAST(:t AS regclass) AND confrelid = 'cases'::regclass"
-                    ),
-                    {"t": p.name},
-                ).all():
-                    conn.execute(text(f'ALTER TABLE {p.name} DROP CONSTRAINT "{fk}"'))
-                done.append(p.name)
+    for suffix in dict.fromkeys(_suffix(p) for p in chosen):
+        month_tables = {p.table: p.name for p in chosen if _suffix(p) == suffix}
+        for table, n in archive.move_out(conn, suffix, month_tables, refs).items():
+            done.append(f"{archive.archive_name(table, suffix)} ({n})")
+        for table in reversed(TABLES):  # the timeline references its cases: detach it first
+            if table not in month_tables:
+                continue
+            name = month_tables[table]
+            conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+            # the archived month stands alone: its keys to the kept history go
+            for (fk,) in conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+                    "AND conrelid = CAST(:t AS regclass) AND confrelid = 'cases'::regclass"
+                ),
+                {"t": name},
+            ).all():
+                conn.execute(text(f'ALTER TABLE {name} DROP CONSTRAINT "{fk}"'))
+            done.append(name)
+    return done
+
+
+def attach(conn: Connection, month: str) -> list[str]:
+    """Attach the detached month ``month`` (``YYYY-MM`` or ``legacy``) again, in the
+    caller's transaction: ``cases_<suffix>`` then ``case_event_<suffix>`` (PostgreSQL
+    checks their rows against the month's id range and every key of the parents), then the
+    archived rows of other tables back into them (cases/archive.py), parents first, and the
+    archive tables dropped. Returns the tables attached and the rows moved back
+    (``case_photo (3)``).
+
+    Raises InvalidInput for a bad month or a month with no tables (never made, or dropped
+    after archiving), Conflict when it is attached."""
+    from gis_service.cases import archive
+
+    if month != "legacy":
+        parse_month(month)
+    tables = {p.table: p for p in listing(conn) if p.month == month}
+    if "cases" not in tables:
+        name = "cases_legacy" if month == "legacy" else partition_name("cases", month)
+        raise InvalidInput(
+            f"month {month} has no table {name} (never made, or dropped after archiving): "
+            "`gis-service partitions list` shows the months there are",
+            field="month",
+        )
+    if tables["cases"].attached:
+        raise Conflict(f"month {month} is attached already ({tables['cases'].name})")
+    lo, hi = _bounds(conn, month)
+    done = []
+    for table in TABLES:  # the cases first: the timeline's key references them
+        p = tables.get(table)
+        if p is None or p.attached:
+            continue
+        conn.execute(
+            text(f"ALTER TABLE {table} ATTACH PARTITION {p.name} FOR VALUES FROM ({lo}) TO ({hi})")
+        )
+        done.append(p.name)
+    refs = archive.references(conn, TABLES)
+    for table, n in archive.move_back(conn, _suffix(tables["cases"]), refs).items():
+        done.append(f"{table} ({n})")
     return done
 
 

@@ -1,4 +1,4 @@
-"""``gis-service partitions list|ensure|detach``: the monthly partitions of the case
+"""``gis-service partitions list|ensure|detach|attach``: the monthly partitions of the case
 history (gis_service/cases/partitions.py, docs/scale.md "History that grows")."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from rich.console import Console
 
 from gis_service.cases import partitions
 from gis_service.cli.session import database
+from gis_service.settings import get_settings
 
 app = typer.Typer(help="Monthly partitions of cases and their timelines.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -50,12 +51,29 @@ def ensure(
 def detach(
     before: str = typer.Option(..., "--before", help="Detach the months before this (YYYY-MM)"),
 ) -> None:
-    """Detach every month before ``--before`` from cases and case_event (timelines first).
-    The tables stay, queryable by name; archive them with ``pg_dump -t <table>`` and drop
-    them after. Refused, naming the rows, while photos, approvals, reminders or later
-    duplicates still reference those cases."""
+    """Detach every month before ``--before`` from cases and case_event, with the rows of
+    other tables that reference its cases (photos, approvals, locks, reminders, retry
+    keys) moved to ``archive.<table>_yYYYYmMM``; one transaction. Prints each table
+    detached or made. The tables stay, queryable by name; archive them with ``pg_dump -t``
+    and drop them after, or ``attach`` the month again. Photo files stay on disk. Refused,
+    naming why, for months inside the statistics' recent window, months with open cases,
+    and months whose cases later cases are duplicates of."""
     with database() as conn:
-        done = partitions.detach_before(conn, before)
+        done = partitions.detach_before(conn, before, get_settings())
     for name in done:
         typer.echo(name)
-    console.print(f"[green]{len(done)} tables detached[/]")
+    console.print(f"[green]{sum(not n.startswith('archive.') for n in done)} tables detached[/]")
+
+
+@app.command()
+def attach(
+    month: str = typer.Argument(..., help="The detached month (YYYY-MM, or legacy)"),
+) -> None:
+    """Attach a detached month again: its cases and timelines back into the history and
+    its archived rows (``archive.<table>_yYYYYmMM``) back into their tables; one
+    transaction. Refused for a month with no tables and for an attached month."""
+    with database() as conn:
+        done = partitions.attach(conn, month)
+    for name in done:
+        typer.echo(name)
+    console.print(f"[green]month {month} attached[/]")

@@ -31,8 +31,18 @@ from gis_service.settings import Settings
 #: the request header and cookie that carry the position a client's reads must see
 MIN_LSN_HEADER = "X-Min-LSN"
 MIN_LSN_COOKIE = "gis_min_lsn"
+#: what the header (and cookie) mean, for the OpenAPI document of every route that honours
+#: them (api/deps.py ``get_read_conn``) and of every write that sends them
+#: (api/readyourwrites.py)
+MIN_LSN_DOC = (
+    "Read-your-writes: the primary's WAL position after your last write (pg_lsn text, "
+    "e.g. 16/B374D848), as a write's X-Min-LSN response header (and the gis_min_lsn "
+    "cookie) gave it. A read carrying it is served by a standby only once the standby "
+    "has replayed that far, else by the primary. 422 when it is not a WAL position."
+)
 #: pg_lsn's text form: two hexadecimal numbers of up to 32 bits (PostgreSQL docs §8.20)
-_LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+LSN_PATTERN = r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$"
+_LSN = re.compile(LSN_PATTERN)
 #: how often a read that waits for the replay asks the standby again
 POLL_SECONDS = 0.01
 

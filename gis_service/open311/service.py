@@ -24,7 +24,7 @@ from gis_service.auth.scope import (
     public_view,
     require_case_reader,
 )
-from gis_service.cases import partitions, report
+from gis_service.cases import numbers, partitions, report
 from gis_service.cases.workflow import CLOSED_STATUSES, OPEN_STATUSES, Status
 from gis_service.db.engine import get_engine
 from gis_service.errors import InvalidInput, NotFound
@@ -280,8 +280,10 @@ class RequestFilters:
     def sql(self) -> tuple[list[str], dict[str, Any]]:
         where, p = [], {}
         if self.ids:
-            where.append("c.case_no = ANY(:f_ids)")
-            p["f_ids"] = self.ids
+            # the numbers' months only (cases/numbers.py)
+            sql, params = numbers.lookup_sql("c.id", "c.case_no", self.ids, prefix="f_ids")
+            where.append(sql)
+            p.update(params)
         if self.service_codes:
             where.append("c.category_code = ANY(:f_codes)")
             p["f_codes"] = self.service_codes
@@ -444,9 +446,10 @@ def token(conn: Connection, principal: Principal, token_value: str) -> dict[str,
     """Our cases are numbered at once, so a token is simply the case number."""
     require_case_reader(principal, public_view_too=True)
     scope, params = case_filter(principal, "c")
+    number, nparams = numbers.lookup_sql("c.id", "c.case_no", [token_value], prefix="t")
     case_no = conn.execute(
-        text(f"SELECT c.case_no FROM cases c WHERE c.case_no = :t AND {scope}"),
-        {**params, "t": token_value},
+        text(f"SELECT c.case_no FROM cases c WHERE {number} AND {scope}"),
+        {**params, **nparams},
     ).scalar()
     if case_no is None:
         raise NotFound(f"no service request for token {token_value} {_where(principal)}")

@@ -176,6 +176,54 @@ def fold(conn: Connection, settings: Settings) -> int:
     )
 
 
+@dataclass(frozen=True)
+class FoldPlan:
+    """What a fold has to do: the local days ``[first, before)`` in zone ``tz`` (``first``
+    is None when nothing is due), in ``steps`` — the exclusive end of each month's chunk."""
+
+    tz: str
+    first: date | None
+    before: date
+    steps: tuple[date, ...]
+
+
+def fold_plan(conn: Connection, settings: Settings) -> FoldPlan:
+    """The days a fold would add, cut at month ends: from the first day not folded yet
+    (the first case's day when nothing is, or when the zone changed) up to
+    :func:`boundary`."""
+    tz = zone_name(settings)
+    before = boundary(settings)
+    state = conn.execute(text("SELECT folded_before, tz FROM case_rollup_state")).first()
+    if state and state.tz == tz and state.folded_before:
+        first = state.folded_before
+    else:
+        first = conn.execute(
+            text("SELECT (min(reported_at) AT TIME ZONE :tz)::date FROM cases"), {"tz": tz}
+        ).scalar()
+        if first is None:  # no case at all: one step records the boundary
+            return FoldPlan(tz, before, before, (before,))
+    if first >= before:
+        return FoldPlan(tz, None, before, ())
+    steps = []
+    d = first
+    while d < before:
+        d = min((d.replace(day=1) + timedelta(days=32)).replace(day=1), before)
+        steps.append(d)
+    return FoldPlan(tz, first, before, tuple(steps))
+
+
+def fold_step(conn: Connection, plan: FoldPlan, until: date) -> int:
+    """Fold the days of ``plan`` before ``until`` (one of its steps), in the caller's
+    transaction: the same ``case_rollup_fold()`` as :func:`fold`, a month at a time so a
+    long first fold (574 s at ten million cases) shows its progress and keeps what it did
+    if stopped. Returns the roll-up rows written."""
+    return int(
+        conn.execute(
+            text("SELECT case_rollup_fold(:tz, :before)"), {"tz": plan.tz, "before": until}
+        ).scalar_one()
+    )
+
+
 # -------------------------------------------------------------------------- reading
 
 
