@@ -36,7 +36,7 @@ def test_migrate_folds_the_roll_up_up_to_its_boundary(case_city):
     old = history.reported_at(s, cid, datetime.now(UTC) - timedelta(days=200))
     with transaction(s) as conn:  # as after an upgrade: nothing folded yet
         conn.execute(text("UPDATE case_rollup_state SET folded_before = NULL, tz = NULL"))
-        conn.execute(text("DELETE FROM case_daily_rollup"))
+        conn.execute(text("DELETE FROM case_rollup"))
         day = conn.execute(
             text("SELECT (reported_at AT TIME ZONE :tz)::date FROM cases WHERE id = :i"),
             {"tz": zone_name(s), "i": old},
@@ -57,7 +57,11 @@ def test_migrate_folds_the_roll_up_up_to_its_boundary(case_city):
     ), done.stderr
     with get_engine(s).connect() as conn:
         voided = conn.execute(
-            text("SELECT sum(voided) FROM case_daily_rollup WHERE day = :d"), {"d": day}
+            text(
+                "SELECT sum(voided) FROM case_rollup r JOIN case_rollup_tier t USING (tier) "
+                "WHERE t.days = 1 AND t.depth = 14 AND t.by_category AND r.period = :d"
+            ),
+            {"d": day},
         ).scalar()
     assert voided == 1
 
