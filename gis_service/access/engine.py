@@ -18,8 +18,10 @@ from gis_service.access.isochrone import (
     SAMPLE_STEP_CELLS,
     Contour,
     band_polygon,
+    band_rings,
     circle,
     contour_cell,
+    multipolygon,
     reached_samples,
 )
 from gis_service.access.search import LocalSearch, nearest_sources, search_from
@@ -88,8 +90,8 @@ class AccessEngine:
             if end == 0:
                 traced[d] = Contour(0, d, MultiPolygon(), "network", 0.0)
                 continue
-            poly, cell = band_polygon(px[:end], py[:end], walk_off, resolution)
-            traced[d] = Contour(0, d, poly, "network", cell)
+            rings, cell = band_rings(px[:end], py[:end], walk_off, resolution)
+            traced[d] = Contour(0, d, multipolygon(rings), "network", cell, rings)
         return [traced[d] for d in distances]
 
     def union_polygon(
