@@ -213,3 +213,23 @@ def test_band_rings_is_band_polygon():
     assert cell == cell2 and rings_area(rings) == pytest.approx(poly.area, rel=1e-12)
     simple, _ = simplified_rings(rings, 5.0, 25.0)
     assert rings_area(simple) == pytest.approx(poly.area, rel=0.05)
+
+
+@pytest.mark.parametrize(("walk_off", "cell"), [(50.0, 8.2), (50.0, 3.0), (50.0, 1.2)])
+def test_the_tracer_is_exact_with_either_row_pass(walk_off, cell):
+    """_band.c's row pass: a window of min passes up to 30 cells of band (the defaults: 8
+    and 18), the envelope of parabolas beyond (42 here): both trace what contourpy traces
+    on scipy's exact distance transform."""
+    from tests.test_access_outline import _contourpy_band
+
+    rng = np.random.default_rng(int(cell * 10))
+    lines = []
+    for _ in range(12):
+        a = rng.uniform(0, 600, 2)
+        lines.append(a + (rng.uniform(-200, 200, 2)) * np.linspace(0, 1, 300)[:, None])
+    xy = np.concatenate(lines)
+    ours, _ = band_polygon(xy[:, 0], xy[:, 1], walk_off, cell)
+    theirs = _contourpy_band(xy[:, 0], xy[:, 1], walk_off, cell)
+    inter = shapely.intersection(ours, theirs).area
+    assert inter / shapely.union(ours, theirs).area >= 0.99999
+    assert len(ours.geoms) == len(theirs.geoms)

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #define FAR 0x3fffffff
+#define FAR2 0x7fffffff
 
 typedef struct {
     double *xy;
@@ -54,13 +55,88 @@ static int push(Points *p, double x, double y) {
     return 0;
 }
 
+/* The row pass for a small `cap` (the band a few cells wide, as in every default
+ * isochrone: 8–18 cells): a cell's distance² is the least (j - q)² + g(q)² over the
+ * columns q within `cap` of it — exact wherever the distance is at most `cap`, which is
+ * all the tracing reads (the level plus a diagonal cell); farther cells read FAR2 or a
+ * larger true distance², never inside. As 16-bit lanes the compiler vectorizes it: 2·cap
+ * + 1 passes of min over the row, cheaper than the envelope's branches and divisions
+ * below some 30 cells. `fr`: scratch of nx + 2·cap, `out`: of nx (int16). */
+#define WINDOW_CAP 30
+#define FAR16 0x3fff
+static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
+                        int16_t *restrict fr, int16_t *restrict out) {
+    for (Py_ssize_t j = 0; j < cap; j++) fr[j] = fr[cap + nx + j] = FAR16;
+    int16_t *restrict mid = fr + cap;
+    for (Py_ssize_t i = 0; i < ny; i++) {
+        int32_t *row = g + i * nx;
+        Py_ssize_t first = nx, last = -1;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t gq = row[j];
+            mid[j] = gq <= cap ? (int16_t)(gq * gq) : FAR16;
+        }
+        for (Py_ssize_t j = 0; j < nx; j++)
+            if (mid[j] != FAR16) {
+                first = j;
+                break;
+            }
+        for (Py_ssize_t j = nx - 1; j >= first; j--)
+            if (mid[j] != FAR16) {
+                last = j;
+                break;
+            }
+        /* only the span within cap of the row's nearest columns */
+        Py_ssize_t a0 = first - cap > 0 ? first - cap : 0, a1 = last + cap + 1 < nx ? last + cap + 1 : nx;
+        for (Py_ssize_t j = 0; j < a0; j++) row[j] = FAR2;
+        for (Py_ssize_t j = a1 > a0 ? a1 : a0; j < nx; j++) row[j] = FAR2;
+        if (last < 0) continue;
+        Py_ssize_t w = a1 - a0;
+        const int16_t *restrict base = mid + a0;
+        memcpy(out, base, (size_t)w * sizeof(int16_t));
+        for (int32_t d = 1; d <= cap; d++) {
+            const int16_t dd = (int16_t)(d * d), *restrict lo = base - d, *restrict hi = base + d;
+            for (Py_ssize_t j = 0; j < w; j++) {
+                int16_t a = (int16_t)(lo[j] + dd), b = (int16_t)(hi[j] + dd), o = out[j];
+                a = a < b ? a : b;
+                out[j] = a < o ? a : o;
+            }
+        }
+        for (Py_ssize_t j = 0; j < w; j++) row[a0 + j] = out[j] >= FAR16 ? FAR2 : out[j];
+    }
+}
+
+/* The tracer's grids, kept by each thread between calls up to SCRATCH_KEEP bytes each:
+ * a fresh 0.3–0.5 MB allocation per grid came from mmap and its first touch of every
+ * page from the kernel (a fifth of a contour's time). Thread-local because trace
+ * releases the GIL. */
+#define SCRATCH_KEEP ((size_t)16 << 20)
+static _Thread_local struct {
+    void *p;
+    size_t n;
+} kept[4];
+
+static void *scratch(int k, size_t bytes) {
+    if (bytes > SCRATCH_KEEP) return malloc(bytes);
+    if (kept[k].n < bytes) {
+        free(kept[k].p);
+        kept[k].p = malloc(bytes);
+        kept[k].n = kept[k].p ? bytes : 0;
+    }
+    return kept[k].p;
+}
+
+static void release(int k, void *p) {
+    if (p && p != kept[k].p) free(p);
+}
+
 /* in place: every cell's squared distance, in cells², to the nearest marked cell (0 in
  * `g`), exact up to `cap` cells (a cell farther reads FAR2): columns first, then the
- * lower envelope of the parabolas (j - q)² + g(q)² along each row. `f`, `z`, `v`: row
- * scratch of nx, nx + 1, nx. */
-#define FAR2 0x7fffffff
+ * lower envelope of the parabolas (j - q)² + g(q)² along each row. The envelope's
+ * breakpoints are kept as fractions zn / zd (zd > 0; zd = 0: -∞) and compared by
+ * cross-multiplying: no division, the same envelope (the fractions are small enough that
+ * doubles compared them exactly too). `f`, `zn`, `zd`, `v`: row scratch of nx. */
 static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
-                               int32_t *f, double *z, int32_t *v) {
+                               int32_t *f, int64_t *zn, int64_t *zd, int32_t *v) {
     for (Py_ssize_t i = 1; i < ny; i++) {
         int32_t *row = g + i * nx, *prev = row - nx;
         for (Py_ssize_t j = 0; j < nx; j++) {
@@ -75,34 +151,39 @@ static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t
             row[j] = row[j] < down ? row[j] : down;
         }
     }
+    if (cap <= WINDOW_CAP) {
+        window_rows(g, nx, ny, cap, (int16_t *)f, (int16_t *)v);
+        return;
+    }
     for (Py_ssize_t i = 0; i < ny; i++) {
         int32_t *row = g + i * nx;
         Py_ssize_t k = -1;
         for (Py_ssize_t q = 0; q < nx; q++) {
             int32_t gq = row[q];
             if (gq > cap) continue; /* too far to matter at the level */
-            int32_t fq = gq * gq;
-            f[q] = fq;
-            double s = -INFINITY;
+            int64_t fq = (int64_t)gq * gq + (int64_t)q * q;
+            f[q] = gq * gq;
+            int64_t sn = 0, sd = 0;
             while (k >= 0) {
                 int32_t p = v[k];
-                s = (double)((fq + (int32_t)(q * q)) - (f[p] + (int32_t)(p * p))) /
-                    (double)(2 * (q - p));
-                if (s > z[k]) break;
+                /* s = sn / sd, where the parabolas of p and q meet */
+                sn = fq - ((int64_t)f[p] + (int64_t)p * p);
+                sd = 2 * ((int64_t)q - p);
+                if (!zd[k] || sn * zd[k] > zn[k] * sd) break; /* s > z[k] */
                 k--;
             }
-            if (k < 0) s = -INFINITY;
+            if (k < 0) sd = 0; /* -∞ */
             v[++k] = (int32_t)q;
-            z[k] = s;
+            zn[k] = sn;
+            zd[k] = sd;
         }
         if (k < 0) {
             for (Py_ssize_t j = 0; j < nx; j++) row[j] = FAR2;
             continue;
         }
-        z[k + 1] = INFINITY;
         Py_ssize_t m = 0;
         for (Py_ssize_t j = 0; j < nx; j++) {
-            while (z[m + 1] < (double)j) m++;
+            while (m < k && zn[m + 1] < (int64_t)j * zd[m + 1]) m++;
             int32_t d = (int32_t)j - v[m];
             row[j] = d * d + f[v[m]];
         }
@@ -142,7 +223,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t cells = nx * ny;
     int32_t *g = NULL, *next = NULL, *starts = NULL, *f = NULL, *v = NULL;
     uint8_t *in = NULL;
-    double *z = NULL;
+    int64_t *zn = NULL, *zd = NULL;
     int64_t *ring_end = NULL, *order = NULL, *owner = NULL;
     double *area = NULL;
     Points pts = {0};
@@ -151,17 +232,18 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "trace: x and y differ in length or the grid is empty");
         goto done;
     }
-    g = malloc((size_t)cells * sizeof(int32_t));
-    in = malloc((size_t)cells);
-    v = malloc((size_t)nx * sizeof(int32_t));
-    z = malloc((size_t)(nx + 1) * sizeof(double));
-    f = malloc((size_t)nx * sizeof(int32_t));
+    g = scratch(0, (size_t)cells * sizeof(int32_t));
+    in = scratch(1, (size_t)cells);
+    v = malloc((size_t)(nx + 2 * WINDOW_CAP + 2) * sizeof(int32_t));
+    zn = malloc((size_t)(nx + 1) * sizeof(int64_t));
+    zd = malloc((size_t)(nx + 1) * sizeof(int64_t));
+    f = malloc((size_t)(nx + 2 * WINDOW_CAP + 2) * sizeof(int32_t));
     /* crossing edges: horizontal (i, j)–(i, j+1) at i*nx + j, vertical (i, j)–(i+1, j)
      * at cells + i*nx + j; next[e] is the edge where the ring that enters the quad
      * through edge e leaves it (-1 once followed) */
-    next = malloc((size_t)2 * cells * sizeof(int32_t));
-    starts = malloc((size_t)2 * cells * sizeof(int32_t));
-    if (!g || !in || !v || !z || !f || !next || !starts) {
+    next = scratch(2, (size_t)2 * cells * sizeof(int32_t));
+    starts = scratch(3, (size_t)2 * cells * sizeof(int32_t));
+    if (!g || !in || !v || !zn || !zd || !f || !next || !starts) {
         PyErr_NoMemory();
         goto done;
     }
@@ -177,7 +259,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     int32_t cap = (int32_t)(reach + 2.0);
     int32_t level2 = (int32_t)floor(reach * reach); /* squared distances are whole */
     Py_BEGIN_ALLOW_THREADS;
-    distance_transform(g, nx, ny, cap, f, z, v);
+    distance_transform(g, nx, ny, cap, f, zn, zd, v);
     for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
     Py_END_ALLOW_THREADS;
 
@@ -326,13 +408,14 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
 done:
     PyBuffer_Release(&bx);
     PyBuffer_Release(&by);
-    free(g);
-    free(in);
+    release(0, g);
+    release(1, in);
     free(v);
-    free(z);
+    free(zn);
+    free(zd);
     free(f);
-    free(next);
-    free(starts);
+    release(2, next);
+    release(3, starts);
     free(ring_end);
     free(area);
     free(owner);
