@@ -21,7 +21,6 @@ from gis_service.access.isochrone import (
     band_rings,
     circle,
     contour_cell,
-    multipolygon,
     reached_samples,
 )
 from gis_service.access.search import LocalSearch, nearest_sources, reached_arcs, search_from
@@ -88,7 +87,7 @@ class AccessEngine:
                 traced[d] = Contour(0, d, MultiPolygon(), "network", 0.0)
                 continue
             rings, cell = band_rings(px[:end], py[:end], walk_off, resolution)
-            traced[d] = Contour(0, d, multipolygon(rings), "network", cell, rings)
+            traced[d] = Contour(0, d, None, "network", cell, rings)
         return [traced[d] for d in distances]
 
     def union_polygon(
