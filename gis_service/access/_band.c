@@ -105,10 +105,12 @@ static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
 }
 
 /* The tracer's grids, kept by each thread between calls up to SCRATCH_KEEP bytes each:
- * a fresh 0.3–0.5 MB allocation per grid came from mmap and its first touch of every
- * page from the kernel (a fifth of a contour's time). Thread-local because trace
- * releases the GIL. */
-#define SCRATCH_KEEP ((size_t)16 << 20)
+ * a fresh 0.3–0.5 MB allocation per grid came from mmap (the app fixes glibc's mmap
+ * threshold at 128 KiB: gis_service/memory.py) and its first touch of every page from the
+ * kernel (a fifth of a contour's time). Thread-local because trace releases the GIL. The
+ * default grids (about 260 × 260 cells) need 1.4 MB in all, kept per thread that traced;
+ * larger grids (an asked resolution) are allocated and freed each time, as before. */
+#define SCRATCH_KEEP ((size_t)1 << 20)
 static _Thread_local struct {
     void *p;
     size_t n;
