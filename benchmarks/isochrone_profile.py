@@ -43,7 +43,7 @@ def profile(scale: str, samples: int) -> dict:
         engine = EngineCache().get(conn)
     pts = origins(settings, samples + 5)
     for lon, lat in pts[:5]:  # warm
-        json.dumps(isochrone(engine, lon, lat, [5.0, 10.0, 15.0]))
+        _json(isochrone(engine, lon, lat, [5.0, 10.0, 15.0]), GEOJSON)
     out: dict = {"edges": engine.graph.edge_count}
     for name, minutes in REQUESTS.items():
         whole, inner, whole_cpu, inner_cpu, size = [], [], [], [], []

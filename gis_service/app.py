@@ -19,6 +19,7 @@ from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
 from gis_service import __version__
+from gis_service.access.fast import FastIsochrone
 from gis_service.access.jobs import Pending
 from gis_service.admin.pages import router as admin_pages_router
 from gis_service.api import handlers, openapi, readyourwrites, security
@@ -175,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(
         Route("/api/v1/cases", fast_report, methods=["POST"], include_in_schema=False)
     )
+    # and the plain isochrone requests (access/fast.py: FastAPI's route answers the rest)
+    app.router.routes.append(FastIsochrone())
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(open311_router)

