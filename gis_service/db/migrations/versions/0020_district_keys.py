@@ -131,6 +131,25 @@ def _unique_keys(conn, table: str) -> list[tuple[str, str, str | None, list[str]
     return out
 
 
+def _rekey(conn, family, *, with_district: bool) -> None:
+    """Every unique key (constraint or bare index) of the family's tables and partitions
+    remade with the district code appended (``with_district``) or taken out."""
+    for table in family:
+        for rel, name, contype, columns, pred in _unique_keys(conn, table):
+            if (COLUMN in columns) == with_district:
+                continue
+            keep = [c for c in columns if c != COLUMN]
+            cols = ", ".join([*keep, COLUMN] if with_district else keep)
+            if contype:
+                kind = "PRIMARY KEY" if contype == "p" else "UNIQUE"
+                op.execute(f'ALTER TABLE {rel} DROP CONSTRAINT "{name}"')
+                op.execute(f'ALTER TABLE {rel} ADD CONSTRAINT "{name}" {kind} ({cols})')
+            else:
+                op.execute(f'DROP INDEX "{name}"')
+                where = f" WHERE {pred}" if pred else ""
+                op.execute(f'CREATE UNIQUE INDEX "{name}" ON {rel} ({cols}){where}')
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     op.execute(_district_of())
@@ -192,19 +211,7 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")
 
     # -- every unique key with the district code appended
-    for table in family:
-        for rel, name, contype, columns, pred in _unique_keys(conn, table):
-            if COLUMN in columns:
-                continue
-            cols = ", ".join([*columns, COLUMN])
-            if contype:
-                kind = "PRIMARY KEY" if contype == "p" else "UNIQUE"
-                op.execute(f'ALTER TABLE {rel} DROP CONSTRAINT "{name}"')
-                op.execute(f'ALTER TABLE {rel} ADD CONSTRAINT "{name}" {kind} ({cols})')
-            else:
-                op.execute(f'DROP INDEX "{name}"')
-                where = f" WHERE {pred}" if pred else ""
-                op.execute(f'CREATE UNIQUE INDEX "{name}" ON {rel} ({cols}){where}')
+    _rekey(conn, family, with_district=True)
 
     # -- the foreign keys back, composite
     for table, fks in family.items():
@@ -224,19 +231,7 @@ def downgrade() -> None:
     for table, fks in family.items():
         for name, *_ in fks:
             op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    for table in family:
-        for rel, name, contype, columns, pred in _unique_keys(conn, table):
-            if COLUMN not in columns:
-                continue
-            cols = ", ".join(c for c in columns if c != COLUMN)
-            if contype:
-                kind = "PRIMARY KEY" if contype == "p" else "UNIQUE"
-                op.execute(f'ALTER TABLE {rel} DROP CONSTRAINT "{name}"')
-                op.execute(f'ALTER TABLE {rel} ADD CONSTRAINT "{name}" {kind} ({cols})')
-            else:
-                op.execute(f'DROP INDEX "{name}"')
-                where = f" WHERE {pred}" if pred else ""
-                op.execute(f'CREATE UNIQUE INDEX "{name}" ON {rel} ({cols}){where}')
+    _rekey(conn, family, with_district=False)
     op.execute("ALTER TABLE cases DROP CONSTRAINT cases_district_code_check")
     for table in family:
         op.execute(f"ALTER TABLE {table} DROP COLUMN {COLUMN}")
