@@ -175,8 +175,17 @@ def test_a_month_leaves_with_its_rows_and_comes_back_whole(case_city, old_cases)
 
     again = run(s, "partitions", "attach", months[0])
     assert again.returncode == 0, again.stderr
-    for m in months[1:]:
-        assert run(s, "partitions", "attach", m).returncode == 0
+    # every month the detach took (the empty ones before them too) comes back, so the
+    # database is as it was for the tests after this one
+    taken = [
+        "legacy" if sx == "legacy" else f"{sx[1:5]}-{sx[6:8]}"
+        for line in lines
+        if (sx := line.removeprefix("cases_")) != line and "(" not in line
+    ]
+    assert set(months) <= set(taken)
+    for m in taken:
+        if m != months[0]:
+            assert run(s, "partitions", "attach", m).returncode == 0, m
     assert _snapshot(s) == state
     with get_engine(s).connect() as conn:
         left = conn.execute(
