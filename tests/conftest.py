@@ -89,9 +89,18 @@ def settings() -> Settings:
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Settings]:
-    """An empty schema for each test that writes."""
+    """An empty schema for each test that writes: the tables truncated, and the months a
+    test detached (cases/partitions.py ``detach_before``: tables outside the live history,
+    which no TRUNCATE reaches) dropped with their archived rows (cases/archive.py), so a
+    test that stopped before attaching them again leaves nothing to the next."""
+    from gis_service.cases import archive, partitions
+
     with get_engine(settings).begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        for p in partitions.listing(conn):
+            if not p.attached:
+                conn.execute(text(f"DROP TABLE {p.name}"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {archive.SCHEMA} CASCADE"))
     seed_root(settings)
     yield settings
 
