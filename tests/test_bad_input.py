@@ -22,6 +22,7 @@ from sqlalchemy import text
 from gis_service.api.guard import JSON, MULTIPART, URLENCODED, body_limit
 from gis_service.api.params import MAX_TEXT
 from gis_service.app import create_app
+from gis_service.db import maintenance
 from gis_service.db.engine import get_engine, transaction
 from gis_service.open311 import keys
 from gis_service.settings import Settings
@@ -329,6 +330,11 @@ def build(
 
 
 def table_counts(settings) -> dict[str, int]:
+    """Rows per table, after the database's routine upkeep (db/maintenance.py: the coming
+    months' partitions, the roll-up's fold), which every API process also runs as time
+    passes: what it writes is not what a refused request stored, so it is done first."""
+    with transaction(settings) as conn:
+        maintenance.run(conn, settings)
     with get_engine(settings).connect() as conn:
         tables = conn.execute(
             text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")

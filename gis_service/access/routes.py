@@ -31,7 +31,14 @@ from gis_service.access.schemas import (
     SitingCreate,
 )
 from gis_service.access.store import EngineCache
-from gis_service.api.deps import AccessDep, AccessJobsDep, ConnDep, PrincipalDep, SettingsDep
+from gis_service.api.deps import (
+    AccessDep,
+    AccessJobsDep,
+    ConnDep,
+    NetworkDep,
+    PrincipalDep,
+    SettingsDep,
+)
 from gis_service.api.params import PointParams
 from gis_service.api.schemas import GeoJSONResponse, refusals
 from gis_service.auth.principal import Principal
@@ -86,8 +93,7 @@ def parse_minutes(text: str) -> list[float]:
     responses=refusals(404),
 )
 def isochrone(
-    conn: ConnDep,
-    access: AccessDep,
+    network: NetworkDep,
     point: Annotated[PointParams, Depends()],
     minutes: Annotated[str, Query(description="Contours in minutes, comma-separated")] = "15",
     speed_kmh: WalkSpeedParam = service.DEFAULT_SPEED_KMH,
@@ -129,7 +135,7 @@ def isochrone(
 ) -> Response:
     lon, lat = point.wgs84()
     body = service.isochrone(
-        access.get(conn),
+        network,
         lon,
         lat,
         parse_minutes(minutes),

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
+from gis_service.access.engine import AccessEngine
 from gis_service.access.jobs import AccessJobs
 from gis_service.access.store import EngineCache
 from gis_service.api.services import Services, services_of
@@ -91,6 +92,15 @@ def get_conn(settings: SettingsDep) -> Iterator[Connection]:
 
 
 ConnDep = Annotated[Connection, Depends(get_conn)]
+
+
+def get_network(conn: ConnDep, access: AccessDep) -> AccessEngine:
+    """The walking-network engine as the database has it now (access/store.py: one version
+    query; the graph is rebuilt only after the network changed)."""
+    return access.get(conn)
+
+
+NetworkDep = Annotated[AccessEngine, Depends(get_network)]
 
 
 def get_read_conn(
