@@ -260,3 +260,100 @@ def test_merged_parts_are_numpys_lexsort_and_running_reach():
         np.testing.assert_array_equal(got[0], e[first])
         np.testing.assert_array_equal(got[1], a[first])
         np.testing.assert_allclose(got[2], reach[last], rtol=0, atol=1e-12)
+
+
+def _numpy_reached(graph, arcs, from_dist, origins, origin_x, origin_y, budgets, steps):
+    """isochrone.reached_samples's rule in numpy, as it was written before _band.reached
+    (2026-12-01): the oracle the compiled version is held to, sample for sample."""
+    from gis_service.access.graph import MIN_COST
+    from gis_service.access.isochrone import _merged
+
+    def ring(start, length, lo, hi):
+        a = np.clip((lo - start) / length, 0.0, 1.0)
+        b = np.clip((hi - start) / length, 0.0, 1.0)
+        return a, b, (start <= hi) & ((b > a) | (start > lo))
+
+    def sample(edge, f0, f1, step):
+        xs, ys = [], []
+        for k, a, b in zip(edge.tolist(), f0.tolist(), f1.tolist(), strict=True):
+            at = graph.along[graph.offset[k] : graph.offset[k + 1]]
+            xy = graph.coords[graph.offset[k] : graph.offset[k + 1]]
+            s0, span = a * at[-1], b * at[-1] - a * at[-1]
+            count = max(1, int(np.ceil(span / step))) + 1
+            s = s0 + span * (np.arange(count) / (count - 1))
+            xs.append(np.interp(s, at, xy[:, 0]))
+            ys.append(np.interp(s, at, xy[:, 1]))
+        return np.concatenate(xs or [[]]), np.concatenate(ys or [[]])
+
+    by_edge = np.argsort(graph.arc_edge[arcs], kind="stable")
+    arcs, from_dist = arcs[by_edge], from_dist[by_edge]
+    edge_of = graph.arc_edge[arcs]
+    arc_len = np.maximum(graph.length[edge_of], MIN_COST)
+    fwd = graph.arc_forward[arcs]
+    k, t, leg = origins.edge, origins.frac, origins.leg
+    o_len = np.maximum(graph.length[k], MIN_COST)
+    two = ~graph.oneway[k]
+    xs, ys, ends, lo = [], [], [], -np.inf
+    for hi, step in zip(budgets, steps, strict=True):
+        a, b, on = ring(from_dist, arc_len, lo, hi)
+        oa, ob, o_on = ring(leg, o_len, lo, hi)
+        first = leg > lo
+        fa, fb = np.minimum(1.0, t + oa), np.minimum(1.0, t + ob)
+        ba, bb = np.maximum(0.0, t - ob), np.maximum(0.0, t - oa)
+        ahead = o_on & ((fb > fa) | first)
+        back = o_on & two & ((bb > ba) | first)
+        edge, g0, g1 = _merged(
+            np.concatenate([edge_of[on], k[ahead], k[back]]),
+            np.concatenate([np.where(fwd[on], a[on], 1.0 - b[on]), fa[ahead], ba[back]]),
+            np.concatenate([np.where(fwd[on], b[on], 1.0 - a[on]), fb[ahead], bb[back]]),
+        )
+        px, py = sample(edge, g0, g1, step)
+        ok = (leg <= hi) & ~(leg <= lo)
+        lx, ly = [], []
+        for j in np.nonzero(ok)[0]:
+            n = max(2, int(np.ceil(leg[j] / step)) + 1)
+            u = np.arange(n) / (n - 1)
+            lx.append(origin_x[j] + (origins.x[j] - origin_x[j]) * u)
+            ly.append(origin_y[j] + (origins.y[j] - origin_y[j]) * u)
+        xs += [px, *lx]
+        ys += [py, *ly]
+        ends.append(sum(map(len, xs)))
+        lo = hi
+    return np.concatenate(xs), np.concatenate(ys), ends
+
+
+@pytest.mark.parametrize("network", ["demo", "helsinki"])
+def test_reached_samples_follow_the_rule_sample_for_sample(network, request):
+    """_band.reached (isochrone.reached_samples) against the same rule in numpy: the same
+    samples in the same order, per ring, from single origins (5/10/15 minutes) and from
+    forty origins at once (the unions' way)."""
+    from gis_service.access.isochrone import SAMPLE_STEP_CELLS, contour_cell, reached_samples
+    from gis_service.access.search import nearest_sources, reached_arcs
+
+    settings = request.getfixturevalue(f"{network}_settings")
+    with get_engine(settings).connect() as conn:
+        engine = EngineCache().get(conn)
+    g = engine.graph
+    rng = np.random.default_rng(3)
+    xy = g.node_xy[rng.choice(g.node_count, 40, replace=False)] + rng.uniform(-60, 60, (40, 2))
+    lon, lat = g.projection.to_lonlat(xy[:, 0], xy[:, 1])
+    budgets = [1000 / 3, 2000 / 3, 1000.0]
+    steps = [SAMPLE_STEP_CELLS * contour_cell(d, 50.0) for d in budgets]
+    for i in range(12):
+        origin = engine.snap(lon[i], lat[i])
+        ox, oy = (np.atleast_1d(v) for v in engine.project(lon[i], lat[i]))
+        arcs, from_dist = reached_arcs(g, origin, budgets[-1])
+        got = reached_samples(g, arcs, from_dist, origin, ox, oy, budgets, steps)
+        want = _numpy_reached(g, arcs, from_dist, origin, ox, oy, budgets, steps)
+        assert got[2] == want[2]
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)
+    many = engine.snap(lon, lat)
+    node_dist, _ = nearest_sources(g, many, toward=False, limit=1000.0)
+    arcs = np.nonzero(node_dist[g.arc_from] <= 1000.0)[0]
+    ox, oy = engine.project(lon, lat)
+    args = (g, arcs, node_dist[g.arc_from[arcs]], many, ox, oy, [1000.0], [5.6])
+    got, want = reached_samples(*args), _numpy_reached(*args)
+    assert got[2] == want[2] and got[2][0] > 10_000
+    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)

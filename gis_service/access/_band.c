@@ -3,7 +3,8 @@
  *
  *   search(...)   Dijkstra from a snapped origin over the graph's CSR adjacency, bounded
  *                 by the budget (search.search_from);
- *   sample(...)   points along the reached parts of streets (isochrone.sample_pieces);
+ *   reached(...)  points along the reached parts of streets and the access legs, ring
+ *                 by ring (isochrone.reached_samples);
  *   trace(...)    the band round those points on a grid: cell marking, exact distance
  *                 transform, marching squares, holes given to their islands;
  *   simplify(...) Douglas–Peucker ring by ring (isochrone.generalized);
@@ -425,91 +426,36 @@ done:
     return result;
 }
 
-/* sample(edge, f0, f1, step, offset, along, coords) -> (x, y): points every `step` metres
- * (at most; evenly, both ends included) along the stretch f0..f1 (fractions of the
- * projected length) of each edge, walking its vertices in order. int64 edge and offset,
- * float64 f0, f1, along and coords ((p, 2), row-major); returns two float64 bytes. */
-static PyObject *sample(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer be, b0, b1, bo, ba, bc;
-    double step;
-    if (!PyArg_ParseTuple(args, "y*y*y*dy*y*y*", &be, &b0, &b1, &step, &bo, &ba, &bc))
-        return NULL;
-    PyObject *result = NULL, *xs = NULL, *ys = NULL;
-    const int64_t *edge = be.buf, *offset = bo.buf;
-    const double *f0 = b0.buf, *f1 = b1.buf, *along = ba.buf, *xy = bc.buf;
-    Py_ssize_t n = be.len / 8, edges = bo.len / 8 - 1, total = 0;
-    if (b0.len != be.len || b1.len != be.len || !(step > 0)) {
-        PyErr_SetString(PyExc_ValueError, "sample: edge, f0 and f1 differ in length or step <= 0");
-        goto done;
+/* Stretches f0..f1 (fractions of the projected length) of streets, in three arrays. */
+typedef struct {
+    int64_t *e;
+    double *a, *b;
+    Py_ssize_t n, cap;
+} Pieces;
+
+static int piece(Pieces *p, int64_t e, double a, double b) {
+    if (p->n == p->cap) {
+        Py_ssize_t cap = p->cap ? 2 * p->cap : 1024;
+        int64_t *ne = realloc(p->e, (size_t)cap * sizeof(int64_t));
+        if (ne) p->e = ne;
+        double *na = ne ? realloc(p->a, (size_t)cap * sizeof(double)) : NULL;
+        if (na) p->a = na;
+        double *nb = na ? realloc(p->b, (size_t)cap * sizeof(double)) : NULL;
+        if (!nb) return -1;
+        p->b = nb;
+        p->cap = cap;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t k = edge[i];
-        if (k < 0 || k >= edges || offset[k + 1] - offset[k] < 2) {
-            PyErr_SetString(PyExc_ValueError, "sample: an edge outside the graph");
-            goto done;
-        }
-        double len = along[offset[k + 1] - 1], span = (f1[i] - f0[i]) * len;
-        double c = ceil(span / step);
-        total += (c > 1 ? (Py_ssize_t)c : 1) + 1;
-    }
-    xs = PyBytes_FromStringAndSize(NULL, total * 8);
-    ys = PyBytes_FromStringAndSize(NULL, total * 8);
-    if (!xs || !ys) goto done;
-    double *ox = (double *)PyBytes_AS_STRING(xs), *oy = (double *)PyBytes_AS_STRING(ys);
-    Py_ssize_t at = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t k = edge[i], idx = offset[k], last = offset[k + 1] - 2;
-        double len = along[offset[k + 1] - 1], s0 = f0[i] * len, span = f1[i] * len - s0;
-        double c = ceil(span / step);
-        Py_ssize_t count = (c > 1 ? (Py_ssize_t)c : 1) + 1;
-        for (Py_ssize_t j = 0; j < count; j++) {
-            double s = s0 + span * ((double)j / (double)(count - 1));
-            while (idx < last && along[idx + 1] < s) idx++;
-            double a0 = along[idx], seg = along[idx + 1] - a0;
-            double t = seg > 0 ? (s - a0) / seg : 0.0;
-            t = t < 0 ? 0 : (t > 1 ? 1 : t);
-            const double *p = xy + 2 * idx;
-            ox[at] = p[0] + (p[2] - p[0]) * t;
-            oy[at] = p[1] + (p[3] - p[1]) * t;
-            at++;
-        }
-    }
-    result = Py_BuildValue("OO", xs, ys);
-done:
-    Py_XDECREF(xs);
-    Py_XDECREF(ys);
-    PyBuffer_Release(&be);
-    PyBuffer_Release(&b0);
-    PyBuffer_Release(&b1);
-    PyBuffer_Release(&bo);
-    PyBuffer_Release(&ba);
-    PyBuffer_Release(&bc);
-    return result;
+    p->e[p->n] = e;
+    p->a[p->n] = a;
+    p->b[p->n] = b;
+    p->n++;
+    return 0;
 }
 
-/* merge(edge, f0, f1) -> (edge, f0, f1): the stretches f0..f1 of streets, overlapping ones
- * of the same street as one (isochrone._merged): sorted by (edge, f0) — by insertion, as
- * the caller hands them sorted by edge but for a few, so it costs a pass — then each run
- * of overlapping stretches becomes (its first f0, its furthest f1). int64 edge, float64
- * fractions in; the same as bytes out. */
-static PyObject *merge(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer be, b0, b1;
-    if (!PyArg_ParseTuple(args, "y*y*y*", &be, &b0, &b1)) return NULL;
-    PyObject *result = NULL, *oe = NULL, *o0 = NULL, *o1 = NULL;
-    Py_ssize_t n = be.len / 8;
-    if (b0.len != be.len || b1.len != be.len) {
-        PyErr_SetString(PyExc_ValueError, "merge: edge, f0 and f1 differ in length");
-        goto done;
-    }
-    oe = PyBytes_FromStringAndSize(NULL, n * 8);
-    o0 = PyBytes_FromStringAndSize(NULL, n * 8);
-    o1 = PyBytes_FromStringAndSize(NULL, n * 8);
-    if (!oe || !o0 || !o1) goto done;
-    int64_t *e = (int64_t *)PyBytes_AS_STRING(oe);
-    double *a = (double *)PyBytes_AS_STRING(o0), *b = (double *)PyBytes_AS_STRING(o1);
-    memcpy(e, be.buf, (size_t)n * 8);
-    memcpy(a, b0.buf, (size_t)n * 8);
-    memcpy(b, b1.buf, (size_t)n * 8);
+/* In place: the stretches sorted by (edge, f0) — by insertion, as they come sorted by edge
+ * but for a few, so it costs a pass — then each run of overlapping stretches of one street
+ * as one (its first f0, its furthest f1); returns how many are left. */
+static Py_ssize_t merge_pieces(int64_t *e, double *a, double *b, Py_ssize_t n) {
     for (Py_ssize_t i = 1; i < n; i++) {
         int64_t ke = e[i];
         double ka = a[i], kb = b[i];
@@ -535,6 +481,169 @@ static PyObject *merge(PyObject *Py_UNUSED(self), PyObject *args) {
         b[m] = b[i];
         m++;
     }
+    return m;
+}
+
+/* Points every `step` metres (at most; evenly, both ends included) along each stretch,
+ * walking its street's vertices in order; -1 with a ValueError for an edge outside the
+ * graph, or without memory. */
+static int sample_into(Points *out, const Pieces *p, double step, const int64_t *offset,
+                       Py_ssize_t edges, const double *along, const double *xy) {
+    for (Py_ssize_t i = 0; i < p->n; i++) {
+        int64_t k = p->e[i];
+        if (k < 0 || k >= edges || offset[k + 1] - offset[k] < 2) {
+            PyErr_SetString(PyExc_ValueError, "reached: an edge outside the graph");
+            return -1;
+        }
+        int64_t idx = offset[k], last = offset[k + 1] - 2;
+        double len = along[offset[k + 1] - 1], s0 = p->a[i] * len, span = p->b[i] * len - s0;
+        double c = ceil(span / step);
+        Py_ssize_t count = (c > 1 ? (Py_ssize_t)c : 1) + 1;
+        for (Py_ssize_t j = 0; j < count; j++) {
+            double s = s0 + span * ((double)j / (double)(count - 1));
+            while (idx < last && along[idx + 1] < s) idx++;
+            double a0 = along[idx], seg = along[idx + 1] - a0;
+            double t = seg > 0 ? (s - a0) / seg : 0.0;
+            t = t < 0 ? 0 : (t > 1 ? 1 : t);
+            const double *q = xy + 2 * idx;
+            if (push(out, q[0] + (q[2] - q[0]) * t, q[1] + (q[3] - q[1]) * t)) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static inline double clip01(double v) { return v < 0 ? 0.0 : (v > 1 ? 1.0 : v); }
+
+/* reached(arc_edge, from_dist, arc_len, forward, o_edge, o_t, o_leg, o_len, o_two,
+ *         qx, qy, sx, sy, budgets, steps, offset, along, coords) -> (x, y, ends)
+ * isochrone.reached_samples (the rule is written there): per budget (ascending) the
+ * stretches reached after the previous budget and within this one — of the reached arcs
+ * (sorted by street: int64 edge, float64 start distance and length, bool forward), and of
+ * the origins' own streets both ways from where they stand (o_*: edge, fraction, leg,
+ * length, two-way) — merged street by street, sampled every steps[k] metres, then the
+ * straight legs from the query points (qx, qy) to where they meet the network (sx, sy)
+ * that this budget covers first. Returns float64 bytes x, y and int64 bytes ends: the
+ * number of leading samples reached within each budget. */
+static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer b[18];
+    memset(b, 0, sizeof b);
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*y*y*y*y*y*", &b[0], &b[1], &b[2],
+                          &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11],
+                          &b[12], &b[13], &b[14], &b[15], &b[16], &b[17]))
+        return NULL;
+    PyObject *result = NULL, *xs = NULL, *ys = NULL, *es = NULL;
+    Points out = {0};
+    Pieces p = {0};
+    const int64_t *arc_edge = b[0].buf, *o_edge = b[4].buf, *offset = b[15].buf;
+    const double *from = b[1].buf, *arc_len = b[2].buf, *o_t = b[5].buf, *o_leg = b[6].buf;
+    const double *o_len = b[7].buf, *qx = b[9].buf, *qy = b[10].buf, *sx = b[11].buf;
+    const double *sy = b[12].buf, *budgets = b[13].buf, *steps = b[14].buf;
+    const double *along = b[16].buf, *xy = b[17].buf;
+    const uint8_t *fwd = b[3].buf, *o_two = b[8].buf;
+    Py_ssize_t n = b[0].len / 8, m = b[4].len / 8, nk = b[13].len / 8;
+    Py_ssize_t edges = b[15].len / 8 - 1;
+    if (b[1].len != n * 8 || b[2].len != n * 8 || b[3].len != n || b[5].len != m * 8 ||
+        b[6].len != m * 8 || b[7].len != m * 8 || b[8].len != m || b[9].len != m * 8 ||
+        b[10].len != m * 8 || b[11].len != m * 8 || b[12].len != m * 8 || b[14].len != nk * 8) {
+        PyErr_SetString(PyExc_ValueError, "reached: the arrays differ in length");
+        goto done;
+    }
+    es = PyBytes_FromStringAndSize(NULL, nk * 8);
+    if (!es) goto done;
+    int64_t *ends = (int64_t *)PyBytes_AS_STRING(es);
+    double lo = -INFINITY;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        double hi = budgets[k], step = steps[k];
+        if (!(step > 0)) {
+            PyErr_SetString(PyExc_ValueError, "reached: a step <= 0");
+            goto done;
+        }
+        p.n = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {  /* the arcs: what this ring adds of each */
+            double a = clip01((lo - from[i]) / arc_len[i]), c = clip01((hi - from[i]) / arc_len[i]);
+            if (!(from[i] <= hi && (c > a || from[i] > lo))) continue;
+            if (fwd[i] ? piece(&p, arc_edge[i], a, c) : piece(&p, arc_edge[i], 1.0 - c, 1.0 - a))
+                goto nomem;
+        }
+        for (int back = 0; back < 2; back++) {  /* the origins' streets: ahead, then back */
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double oa = clip01((lo - o_leg[j]) / o_len[j]);
+                double ob = clip01((hi - o_leg[j]) / o_len[j]);
+                int first = o_leg[j] > lo;
+                if (!(o_leg[j] <= hi && (ob > oa || first))) continue;
+                if (!back) {
+                    double fa = fmin(1.0, o_t[j] + oa), fb = fmin(1.0, o_t[j] + ob);
+                    if ((fb > fa || first) && piece(&p, o_edge[j], fa, fb)) goto nomem;
+                } else if (o_two[j]) {
+                    double ba = fmax(0.0, o_t[j] - ob), bb = fmax(0.0, o_t[j] - oa);
+                    if ((bb > ba || first) && piece(&p, o_edge[j], ba, bb)) goto nomem;
+                }
+            }
+        }
+        if (p.n > 1) p.n = merge_pieces(p.e, p.a, p.b, p.n);
+        if (sample_into(&out, &p, step, offset, edges, along, xy)) goto done;
+        for (Py_ssize_t j = 0; j < m; j++) {  /* the legs this budget covers first */
+            if (!(o_leg[j] <= hi) || o_leg[j] <= lo) continue;
+            double c = ceil(o_leg[j] / step) + 1;
+            Py_ssize_t count = c > 2 ? (Py_ssize_t)c : 2;
+            for (Py_ssize_t i = 0; i < count; i++) {
+                double t = (double)i / (double)(count - 1);
+                if (push(&out, qx[j] + (sx[j] - qx[j]) * t, qy[j] + (sy[j] - qy[j]) * t))
+                    goto nomem;
+            }
+        }
+        ends[k] = out.n;
+        lo = hi;
+    }
+    xs = PyBytes_FromStringAndSize(NULL, out.n * 8);
+    ys = PyBytes_FromStringAndSize(NULL, out.n * 8);
+    if (!xs || !ys) goto done;
+    double *ox = (double *)PyBytes_AS_STRING(xs), *oy = (double *)PyBytes_AS_STRING(ys);
+    for (Py_ssize_t i = 0; i < out.n; i++) {
+        ox[i] = out.xy[2 * i];
+        oy[i] = out.xy[2 * i + 1];
+    }
+    result = Py_BuildValue("OOO", xs, ys, es);
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    Py_XDECREF(xs);
+    Py_XDECREF(ys);
+    Py_XDECREF(es);
+    free(out.xy);
+    free(p.e);
+    free(p.a);
+    free(p.b);
+    for (int i = 0; i < 18; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+/* merge(edge, f0, f1) -> (edge, f0, f1): merge_pieces on copies (what reached does to each
+ * ring's stretches, open to the tests). int64 edge, float64 fractions in; the same as
+ * bytes out. */
+static PyObject *merge(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer be, b0, b1;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &be, &b0, &b1)) return NULL;
+    PyObject *result = NULL, *oe = NULL, *o0 = NULL, *o1 = NULL;
+    Py_ssize_t n = be.len / 8;
+    if (b0.len != be.len || b1.len != be.len) {
+        PyErr_SetString(PyExc_ValueError, "merge: edge, f0 and f1 differ in length");
+        goto done;
+    }
+    oe = PyBytes_FromStringAndSize(NULL, n * 8);
+    o0 = PyBytes_FromStringAndSize(NULL, n * 8);
+    o1 = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!oe || !o0 || !o1) goto done;
+    int64_t *e = (int64_t *)PyBytes_AS_STRING(oe);
+    double *a = (double *)PyBytes_AS_STRING(o0), *b = (double *)PyBytes_AS_STRING(o1);
+    memcpy(e, be.buf, (size_t)n * 8);
+    memcpy(a, b0.buf, (size_t)n * 8);
+    memcpy(b, b1.buf, (size_t)n * 8);
+    Py_ssize_t m = merge_pieces(e, a, b, n);
     if (_PyBytes_Resize(&oe, m * 8) || _PyBytes_Resize(&o0, m * 8) || _PyBytes_Resize(&o1, m * 8))
         goto done;
     result = Py_BuildValue("OOO", oe, o0, o1);
@@ -1099,8 +1208,9 @@ static PyMethodDef methods[] = {
     {"simplify", simplify, METH_VARARGS,
      "simplify(coords, ring_offsets, tolerance, short, min_area) -> "
      "(coords, ring_offsets, collapsed)"},
-    {"sample", sample, METH_VARARGS,
-     "sample(edge, f0, f1, step, offset, along, coords) -> (x, y) float64 bytes"},
+    {"reached", reached, METH_VARARGS,
+     "reached(arc_edge, from_dist, arc_len, forward, o_edge, o_t, o_leg, o_len, o_two, qx, qy, "
+     "sx, sy, budgets, steps, offset, along, coords) -> (x, y, ends) bytes"},
     {"merge", merge, METH_VARARGS, "merge(edge, f0, f1) -> (edge, f0, f1) bytes"},
     {"encode", encode, METH_VARARGS,
      "encode(lonlat, ring_offsets, part_offsets, decimals, lines) -> bytes | None"},
