@@ -357,3 +357,23 @@ def test_reached_samples_follow_the_rule_sample_for_sample(network, request):
     assert got[2] == want[2] and got[2][0] > 10_000
     np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("network", ["demo", "helsinki"])
+def test_one_point_snaps_as_in_a_batch(network, request):
+    """The one-point way of snapping (snap.SegmentIndex._one, every isochrone's origin)
+    finds what the batch finds for the same point — edge, fraction, leg and the point on
+    the street — on points near the network and far from it (where it hands over to the
+    batch's wider search)."""
+    settings = request.getfixturevalue(f"{network}_settings")
+    with get_engine(settings).connect() as conn:
+        engine = EngineCache().get(conn)
+    g = engine.graph
+    rng = np.random.default_rng(5)
+    xy = g.node_xy[rng.choice(g.node_count, 400)] + rng.normal(0, 80, (400, 2))
+    xy[:20] += rng.uniform(-3000, 3000, (20, 2))
+    batch = engine.segments.nearest(xy[:, 0], xy[:, 1])
+    for i in range(len(xy)):
+        one = engine.segments.nearest(xy[i : i + 1, 0], xy[i : i + 1, 1])
+        for field in ("edge", "frac", "leg", "x", "y"):
+            assert getattr(one, field)[0] == getattr(batch, field)[i], (i, field)

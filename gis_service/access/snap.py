@@ -17,6 +17,8 @@ from gis_service.access.graph import F, I, WalkGraph
 
 PIECE_M = 40.0
 CANDIDATES = (8, 32, 128)
+#: the pieces one point is tried against first (8 left a third of Helsinki's unproven)
+ONE_POINT_CANDIDATES = 32
 
 
 @dataclass
@@ -78,6 +80,10 @@ class SegmentIndex:
     def nearest(self, x: F, y: F) -> Snapped:
         x, y = np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float))
         n = len(x)
+        if n == 1 and len(self.edge) > ONE_POINT_CANDIDATES:
+            found = self._one(float(x[0]), float(y[0]))
+            if found is not None:
+                return found
         piece = np.zeros(n, np.int64)
         tb = np.zeros(n)
         leg = np.full(n, np.inf)
@@ -102,6 +108,25 @@ class SegmentIndex:
             j = int(dd[0].argmin())
             piece[i], tb[i], leg[i] = ball[j], tt[0, j], dd[0, j]
         return self._result(piece, tb, leg)
+
+    def _one(self, px: float, py: float) -> Snapped | None:
+        """One point (an isochrone's origin) against its ONE_POINT_CANDIDATES nearest
+        pieces, without the batch's bookkeeping: the same answer as the general way
+        (the same arithmetic on the same pieces), or None when those pieces do not prove it
+        and the general way widens the search. Per point, 2,000 points near the nodes
+        (2026-12-01): demo 0.09 → 0.06 ms, Helsinki 0.24 → 0.08 ms."""
+        mid_d, cand = self.tree.query((px, py), k=ONE_POINT_CANDIDATES)
+        a, b = self.a[cand], self.b[cand]
+        dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+        dd = dx * dx + dy * dy
+        dd[dd == 0] = 1.0
+        t = ((px - a[:, 0]) * dx + (py - a[:, 1]) * dy) / dd
+        np.clip(t, 0, 1, out=t)
+        dist = np.hypot(px - (a[:, 0] + t * dx), py - (a[:, 1] + t * dy))
+        best = int(dist.argmin())
+        if mid_d[-1] <= dist[best] + self.half:
+            return None
+        return self._result(cand[best : best + 1], t[best : best + 1], dist[best : best + 1])
 
     def _result(self, piece: I, t: F, leg: F) -> Snapped:
         g = self.graph
