@@ -33,6 +33,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The distance transform compiled twice, for x86-64-v3 (AVX2: sixteen 16-bit lanes an
+ * instruction) and the baseline (SSE2: eight), the one the processor runs chosen when the
+ * module loads (GCC's target_clones, an ifunc), so the build is not tied to the machine it
+ * ran on: a demo contour's trace 0.19 → 0.175 ms (2026-12-01; -march=native: 0.16). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define GRID_PASSES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GRID_PASSES
+#endif
+
 #define FAR 0x3fffffff
 #define FAR2 0x7fffffff
 
@@ -137,7 +147,7 @@ static void release(int k, void *p) {
  * breakpoints are kept as fractions zn / zd (zd > 0; zd = 0: -∞) and compared by
  * cross-multiplying: no division, the same envelope (the fractions are small enough that
  * doubles compared them exactly too). `f`, `zn`, `zd`, `v`: row scratch of nx. */
-static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
+GRID_PASSES static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
                                int32_t *f, int64_t *zn, int64_t *zd, int32_t *v) {
     for (Py_ssize_t i = 1; i < ny; i++) {
         int32_t *row = g + i * nx, *prev = row - nx;
