@@ -211,8 +211,9 @@ def test_band_rings_is_band_polygon():
     rings, cell = band_rings(xy[:, 0], xy[:, 1], 30.0, 5.0)
     poly, cell2 = band_polygon(xy[:, 0], xy[:, 1], 30.0, 5.0)
     assert cell == cell2 and rings_area(rings) == pytest.approx(poly.area, rel=1e-12)
-    simple, _ = simplified_rings(rings, 5.0, 25.0)
+    simple, _, area = simplified_rings(rings, 5.0, 25.0)
     assert rings_area(simple) == pytest.approx(poly.area, rel=0.05)
+    assert area == pytest.approx(rings_area(simple), rel=1e-12)
 
 
 @pytest.mark.parametrize(("walk_off", "cell"), [(50.0, 8.2), (50.0, 3.0), (50.0, 1.2)])
@@ -377,3 +378,33 @@ def test_one_point_snaps_as_in_a_batch(network, request):
         one = engine.segments.nearest(xy[i : i + 1, 0], xy[i : i + 1, 1])
         for field in ("edge", "frac", "leg", "x", "y"):
             assert getattr(one, field)[0] == getattr(batch, field)[i], (i, field)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_simplify_drops_small_rings_with_their_part_and_weighs_what_is_left(seed):
+    """_band.simplify at tolerance 0 (nothing moves) and a floor: exactly the islands and
+    holes enclosing at least the floor stay, an island's holes go with it, and the area
+    it reports is GEOS's area of what it returns."""
+    outline = _random_outline(seed, 1.0)
+    areas = [shapely.area(shapely.polygons(r)) for p in outline.geoms for r in shapely.get_rings(p)]
+    shells = sorted(shapely.Polygon(p.exterior).area for p in outline.geoms)
+    assert len(shells) >= 2  # the random lines make several islands
+    floor = max(float(np.quantile(areas, 0.4)), shells[0] * 1.0001)  # the smallest goes
+    rings, _, area = simplified_rings(ragged(outline), 0.0, floor)
+    got = shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON,
+        rings[0],
+        (rings[1], rings[2], np.array([0, len(rings[2]) - 1])),
+    )[0]
+    kept = []
+    for part in outline.geoms:
+        if shapely.Polygon(part.exterior).area >= floor:
+            holes = [h for h in part.interiors if shapely.Polygon(h).area >= floor]
+            kept.append(shapely.Polygon(part.exterior, holes))
+    want = shapely.MultiPolygon(kept)
+    assert len(got.geoms) == len(want.geoms) < len(outline.geoms)
+    assert shapely.get_num_interior_rings(shapely.get_parts(got)).sum() == sum(
+        len(p.interiors) for p in want.geoms
+    )
+    assert area == pytest.approx(got.area, rel=1e-9)
+    assert got.symmetric_difference(want).area <= 1e-6 * want.area

@@ -676,30 +676,38 @@ static double segment_distance2(const double *p, const double *a, const double *
     return ex * ex + ey * ey;
 }
 
-/* simplify(coords, ring_offsets, tolerance, short, min_area)
- *   -> (coords, ring_offsets, collapsed):
+/* simplify(coords, ring_offsets, part_offsets, tolerance, short, min_area)
+ *   -> (coords, ring_offsets, part_offsets, collapsed, area):
  * Douglas–Peucker within `tolerance` on each closed ring from its first vertex (as GEOS's
  * plain simplifier on a closed line: no vertex moves farther than the tolerance); a ring
- * enclosing less than `min_area` is dropped (it keeps no vertex: its offsets repeat); a
- * ring that would fall below four vertices keeps its own, and `collapsed` counts those of
- * more than `short` vertices. float64 (p, 2) coords, int64 offsets in, the same as bytes
- * out. */
+ * enclosing less than `min_area` is dropped, and a part whose shell is dropped goes with
+ * its holes (smaller still); a ring that would fall below four vertices keeps its own, and
+ * `collapsed` counts those of more than `short` vertices. `area`: what the simplified
+ * outline encloses, its shells less their holes. float64 (p, 2) coords, int64 offsets in
+ * (shapely's ragged layout of one MultiPolygon); the same as bytes out. */
 static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer bc, br;
+    Py_buffer bc, br, bp;
     double tolerance, min_area;
     Py_ssize_t shortest, collapsed = 0;
-    if (!PyArg_ParseTuple(args, "y*y*dnd", &bc, &br, &tolerance, &shortest, &min_area))
+    if (!PyArg_ParseTuple(args, "y*y*y*dnd", &bc, &br, &bp, &tolerance, &shortest, &min_area))
         return NULL;
-    PyObject *result = NULL, *co = NULL, *ro = NULL;
+    PyObject *result = NULL, *co = NULL, *ro = NULL, *po = NULL;
     const double *xy = bc.buf;
-    const int64_t *off = br.buf;
-    Py_ssize_t nring = br.len / 8 - 1, n = bc.len / 16;
+    const int64_t *off = br.buf, *parts = bp.buf;
+    Py_ssize_t nring = br.len / 8 - 1, n = bc.len / 16, npart = bp.len / 8 - 1;
     uint8_t *keep = NULL;
     int64_t *stack = NULL;
-    if (nring < 0 || (nring > 0 && (off[0] != 0 || off[nring] != n))) {
-        PyErr_SetString(PyExc_ValueError, "simplify: ring offsets do not fit the coordinates");
+    if (nring < 0 || (nring > 0 && (off[0] != 0 || off[nring] != n)) || npart < 0 ||
+        (npart > 0 && (parts[0] != 0 || parts[npart] != nring)) || (npart <= 0 && nring > 0)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "simplify: ring or part offsets do not fit the coordinates");
         goto done;
     }
+    for (Py_ssize_t q = 0; q < npart; q++)
+        if (parts[q + 1] <= parts[q]) {
+            PyErr_SetString(PyExc_ValueError, "simplify: a part without a ring");
+            goto done;
+        }
     keep = calloc((size_t)n + 1, 1);
     stack = malloc(((size_t)n + 1) * 2 * sizeof(int64_t));
     if (!keep || !stack) {
@@ -748,28 +756,40 @@ static PyObject *simplify(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     co = PyBytes_FromStringAndSize(NULL, total * 16);
     ro = PyBytes_FromStringAndSize(NULL, (nring + 1) * 8);
-    if (!co || !ro) goto done;
-    double *out = (double *)PyBytes_AS_STRING(co);
-    int64_t *oo = (int64_t *)PyBytes_AS_STRING(ro);
-    Py_ssize_t at = 0;
-    oo[0] = 0;
-    for (Py_ssize_t r = 0; r < nring; r++) {
-        for (int64_t i = off[r]; i < off[r + 1]; i++)
-            if (keep[i]) {
-                out[2 * at] = xy[2 * i];
-                out[2 * at + 1] = xy[2 * i + 1];
-                at++;
-            }
-        oo[r + 1] = at;
+    po = PyBytes_FromStringAndSize(NULL, (npart > 0 ? npart + 1 : 1) * 8);
+    if (!co || !ro || !po) goto done;
+    double *out = (double *)PyBytes_AS_STRING(co), area = 0;
+    int64_t *oo = (int64_t *)PyBytes_AS_STRING(ro), *op = (int64_t *)PyBytes_AS_STRING(po);
+    Py_ssize_t at = 0, nkept = 0, nparts = 0;
+    oo[0] = op[0] = 0;
+    for (Py_ssize_t q = 0; q < npart; q++) {
+        for (int64_t r = parts[q]; r < parts[q + 1]; r++) {
+            Py_ssize_t from = at;
+            for (int64_t i = off[r]; i < off[r + 1]; i++)
+                if (keep[i]) {
+                    out[2 * at] = xy[2 * i];
+                    out[2 * at + 1] = xy[2 * i + 1];
+                    at++;
+                }
+            if (at == from) continue; /* dropped */
+            double a = fabs(ring_area(out, from, at));
+            area += nkept == op[nparts] ? a : -a; /* the part's first ring: its shell */
+            oo[++nkept] = at;
+        }
+        if (nkept > op[nparts]) op[++nparts] = nkept;
     }
-    result = Py_BuildValue("OOn", co, ro, collapsed);
+    if (_PyBytes_Resize(&ro, (nkept + 1) * 8) || _PyBytes_Resize(&po, (nparts + 1) * 8))
+        goto done;
+    result = Py_BuildValue("OOOnd", co, ro, po, collapsed, area);
 done:
     Py_XDECREF(co);
     Py_XDECREF(ro);
+    Py_XDECREF(po);
     free(keep);
     free(stack);
     PyBuffer_Release(&bc);
     PyBuffer_Release(&br);
+    PyBuffer_Release(&bp);
     return result;
 }
 
@@ -1217,8 +1237,8 @@ static PyMethodDef methods[] = {
      "search(out_ptr, arc_order, arc_to, arc_cost, source, source_cost, budget) -> "
      "(nodes, dist, pred) bytes"},
     {"simplify", simplify, METH_VARARGS,
-     "simplify(coords, ring_offsets, tolerance, short, min_area) -> "
-     "(coords, ring_offsets, collapsed)"},
+     "simplify(coords, ring_offsets, part_offsets, tolerance, short, min_area) -> "
+     "(coords, ring_offsets, part_offsets, collapsed, area)"},
     {"reached", reached, METH_VARARGS,
      "reached(arc_edge, from_dist, arc_len, forward, o_edge, o_t, o_leg, o_len, o_two, qx, qy, "
      "sx, sy, budgets, steps, offset, along, coords) -> (x, y, ends) bytes"},

@@ -282,28 +282,27 @@ def default_tolerance(cell: float) -> float:
     return DEFAULT_TOLERANCE_CELLS * cell
 
 
-def simplified_rings(rings: Rings, tolerance: float, min_area: float) -> tuple[Rings, int]:
+def simplified_rings(rings: Rings, tolerance: float, min_area: float) -> tuple[Rings, int, float]:
     """_band.simplify on an outline's ragged arrays: (the outline with every ring simplified
     and those enclosing less than ``min_area`` dropped — an island with its holes —, how
     many rings of more than SHORT_RING_VERTICES kept their trace because they would
-    collapse). Not checked for validity: the caller does (generalized: GEOS; the answer's
-    fast way: _band.encode after rounding)."""
+    collapse, the area the simplified outline encloses). Not checked for validity: the
+    caller does (generalized: GEOS; the answer's fast way: _band.encode after rounding)."""
     coords, ring_at, part_at = rings
-    xy, ring_end, collapsed = _band.simplify(
+    xy, ring_end, part_end, collapsed, area = _band.simplify(
         np.ascontiguousarray(coords, dtype=np.float64),
         np.ascontiguousarray(ring_at, dtype=np.int64),
+        np.ascontiguousarray(part_at, dtype=np.int64),
         tolerance,
         SHORT_RING_VERTICES,
         min_area,
     )
-    ring_end = np.frombuffer(ring_end, dtype=np.int64)
-    kept = ring_end[1:] > ring_end[:-1]
-    if not kept.all():  # a dropped island's holes are smaller still: dropped with it
-        part_of = np.repeat(np.arange(len(part_at) - 1), np.diff(part_at))
-        counts = np.bincount(part_of[kept], minlength=len(part_at) - 1)
-        ring_end = np.append(0, ring_end[1:][kept])
-        part_at = np.append(0, np.cumsum(counts[counts > 0]))
-    return (np.frombuffer(xy, dtype=np.float64).reshape(-1, 2), ring_end, part_at), collapsed
+    out = (
+        np.frombuffer(xy, dtype=np.float64).reshape(-1, 2),
+        np.frombuffer(ring_end, dtype=np.int64),
+        np.frombuffer(part_end, dtype=np.int64),
+    )
+    return out, collapsed, area
 
 
 def rings_area(rings: Rings) -> float:
@@ -322,7 +321,7 @@ def rings_area(rings: Rings) -> float:
 
 def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[MultiPolygon, int]:
     """simplified_rings on a shapely outline."""
-    out, collapsed = simplified_rings(ragged(poly), tolerance, min_area)
+    out, collapsed, _ = simplified_rings(ragged(poly), tolerance, min_area)
     return multipolygon(out), collapsed
 
 

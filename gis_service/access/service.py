@@ -227,11 +227,12 @@ def _written(
         rings = c.rings
         if tolerance > 0:
             floor = MIN_RING_CELLS * c.resolution_m**2
-            rings, collapsed = simplified_rings(rings, tolerance, floor)
+            rings, collapsed, areas[i] = simplified_rings(rings, tolerance, floor)
             if collapsed or len(rings[2]) < 2:
                 continue
+        else:
+            areas[i] = rings_area(rings)
         todo.append((i, rings))
-        areas[i] = rings_area(rings)
     out: list[tuple[orjson.Fragment, float] | None] = [None] * len(contours)
     if not todo:
         return out
