@@ -45,6 +45,10 @@ class AccessEngine:
 
     def snap(self, lon: F | float, lat: F | float) -> Snapped:
         x, y = self.project(lon, lat)
+        return self.snap_projected(x, y)
+
+    def snap_projected(self, x: F | float, y: F | float) -> Snapped:
+        """``snap`` of points already projected (the engine's metric CRS)."""
         return self.segments.nearest(np.atleast_1d(x), np.atleast_1d(y))
 
     def to_wgs84(self, geom):
@@ -63,14 +67,16 @@ class AccessEngine:
         resolution: float | None = None,
         max_access: float = MAX_ACCESS_M,
         origin: Snapped | None = None,
+        xy: tuple[F, F] | None = None,
     ) -> list[Contour]:
         """One polygon per budget (projected), in the order of ``distances``, from one
         pass: one search to the largest budget, the reached streets cut and sampled once
-        (isochrone.reached_samples), then each contour traced on its own grid. ``origin``:
-        (lon, lat) snapped already (``snap``), when the caller has it."""
+        (isochrone.reached_samples), then each contour traced on its own grid. ``origin``,
+        ``xy``: (lon, lat) snapped (``snap``) and projected already, when the caller has
+        them."""
+        x, y = (np.atleast_1d(v) for v in (self.project(lon, lat) if xy is None else xy))
         if origin is None:
-            origin = self.snap(lon, lat)
-        x, y = (np.atleast_1d(v) for v in self.project(lon, lat))
+            origin = self.snap_projected(x, y)
         if float(origin.leg[0]) > max_access:
             return [
                 Contour(0, d, circle(float(x[0]), float(y[0]), d), "euclidean", 0.0)

@@ -142,7 +142,8 @@ def isochrone(
     distances = [metres(m, speed_kmh) for m in minutes]
     if resolution_m is not None:  # the default resolution always draws 256 × 256 cells
         check_grid(max(distances), walk_off_m, resolution_m)
-    origin = engine.snap(lon, lat)
+    xy = engine.project(lon, lat)
+    origin = engine.snap_projected(*xy)
     leg = float(origin.leg[0])
     if not leg <= COVERAGE_M:  # also NaN/inf from a projection far from its centre
         raise OutsideCoverage(
@@ -151,7 +152,7 @@ def isochrone(
             field="lon",
         )
     contours = engine.isochrones(
-        lon, lat, distances, walk_off_m, resolution_m, max_access_m, origin=origin
+        lon, lat, distances, walk_off_m, resolution_m, max_access_m, origin=origin, xy=xy
     )
     tolerances = [
         # a circle (method euclidean) is exact: only an asked generalization applies
