@@ -222,3 +222,34 @@ def test_a_line_layer_imports_like_osm(town, tmp_path):
     with TestClient(create_app(other)) as client:
         d = _nearest(client, (100, 0), (100, 80)).json()["properties"]["distance_m"]
     assert d == pytest.approx(1880, rel=0.01)
+
+
+def test_the_plain_isochrone_route_answers_from_the_network_of_now(tmp_path):
+    """GET /api/v1/access/isochrone's plain route (access/fast.py) computes with the engine
+    it built last while it reads the network's version, and keeps that answer only if the
+    version is still the engine's: after a new network is imported, the next answer is
+    the new network's — its version, and the street the import added."""
+    from gis_service.access.fast import PATH, FastIsochrone
+
+    settings = _fresh_database(f"{TEST_DB}_edges_now")
+    path = tmp_path / "town.osm"
+    path.write_text(_osm_xml(WAYS), encoding="utf-8")
+    import_network(path, settings=settings, keep_all=True)
+    lon, lat = lonlat(300, 0)
+    query = f"lon={lon!r}&lat={lat!r}&minutes=10"
+    match, _ = FastIsochrone().matches(
+        {"type": "http", "path": PATH, "method": "GET", "query_string": query.encode()}
+    )
+    assert match.name == "FULL"  # the plain route answers it
+    with TestClient(create_app(settings)) as client:
+        before = client.get(f"{PATH}?{query}").json()
+        # a street across the one-way footway south of A (a node shared at (300, -150))
+        path.write_text(
+            _osm_xml([*WAYS, (_line(0, -150, 600, -150), {"highway": "residential"})]),
+            encoding="utf-8",
+        )
+        import_network(path, settings=settings, keep_all=True)
+        after = client.get(f"{PATH}?{query}").json()
+    assert after["network_version"] > before["network_version"]
+    area = [f["features"][0]["properties"]["area_m2"] for f in (before, after)]
+    assert area[1] > area[0] * 1.1, area

@@ -103,3 +103,8 @@ class EngineCache:
     @property
     def ready(self) -> bool:
         return self._engine is not None
+
+    @property
+    def current(self) -> AccessEngine | None:
+        """The engine built last (None before the first), whatever the version now."""
+        return self._engine
