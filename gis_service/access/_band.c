@@ -224,6 +224,40 @@ static int inside_ring(const double *xy, Py_ssize_t a, Py_ssize_t b, double px, 
     return in;
 }
 
+/* Marching squares' pieces per quad: corners counter-clockwise (i,j) (i,j+1) (i+1,j+1)
+ * (i+1,j), `code` their inside bits (corner k: bit k), edge k joining corner k and k+1; a
+ * piece of outline enters through every edge where inside turns outside (counter-
+ * clockwise) and leaves through the next edge where outside turns inside, or — a saddle
+ * whose mean is outside — through the edge just before its corner: the inside stays on
+ * the left. QUAD[code][mean inside] lists them by entering edge; filled once (quad_table)
+ * from that rule, so the tracer looks them up instead of walking the corners each quad. */
+typedef struct {
+    int8_t n, enter[2], leave[2];
+} QuadPieces;
+static QuadPieces QUAD[16][2];
+
+static void quad_table(void) {
+    for (int code = 0; code < 16; code++)
+        for (int mean_in = 0; mean_in < 2; mean_in++) {
+            int c4[4] = {code & 1, code >> 1 & 1, code >> 2 & 1, code >> 3 & 1};
+            int saddle = code == 5 || code == 10;
+            QuadPieces *qp = &QUAD[code][mean_in];
+            qp->n = 0;
+            for (int k = 0; k < 4; k++) {
+                if (!(c4[k] && !c4[(k + 1) & 3])) continue;
+                int m;
+                if (saddle && !mean_in)
+                    m = (k + 3) & 3;
+                else
+                    for (m = (k + 1) & 3; !(!c4[m] && c4[(m + 1) & 3]); m = (m + 1) & 3) {
+                    }
+                qp->enter[qp->n] = (int8_t)k;
+                qp->leave[qp->n] = (int8_t)m;
+                qp->n++;
+            }
+        }
+}
+
 static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer bx, by;
     double x0, y0, cell, level;
@@ -238,7 +272,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     uint8_t *in = NULL;
     int64_t *zn = NULL, *zd = NULL;
     int64_t *ring_end = NULL, *order = NULL, *owner = NULL;
-    double *area = NULL;
+    double *area = NULL, *box = NULL;
     Points pts = {0};
     Py_ssize_t nstart = 0, nrings = 0;
     if (by.len != bx.len || nx < 2 || ny < 2 || cell <= 0 || nx * ny >= 0x3fffffff) {
@@ -276,11 +310,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
     Py_END_ALLOW_THREADS;
 
-    /* marching squares: corners counter-clockwise (i,j) (i,j+1) (i+1,j+1) (i+1,j); edge k
-     * joins corner k and k+1; a piece of outline enters through every quad edge where
-     * inside turns outside (counter-clockwise) and leaves through the next edge where
-     * outside turns inside, or — a saddle whose mean is outside — through the edge just
-     * before its corner: the inside stays on the left */
+    /* marching squares, each quad's pieces from QUAD (the rule is written there) */
     for (Py_ssize_t i = 0; i + 1 < ny; i++) {
         const uint8_t *r0 = in + i * nx, *r1 = r0 + nx;
         for (Py_ssize_t j = 0; j + 1 < nx; j++) {
@@ -295,25 +325,19 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
             }
             int code = r0[j] | r0[j + 1] << 1 | r1[j + 1] << 2 | r1[j] << 3;
             if (code == 0 || code == 15) continue;
-            int c4[4] = {r0[j], r0[j + 1], r1[j + 1], r1[j]};
-            int32_t edge[4] = {(int32_t)(i * nx + j), (int32_t)(cells + i * nx + j + 1),
-                               (int32_t)((i + 1) * nx + j), (int32_t)(cells + i * nx + j)};
-            int saddle = code == 5 || code == 10, mean_in = 0;
-            if (saddle) {
+            int mean_in = 0;
+            if (code == 5 || code == 10) { /* a saddle */
                 const int32_t *d0 = g + i * nx + j, *d1 = d0 + nx;
                 mean_in = (height(d0[0], cell) + height(d0[1], cell) + height(d1[0], cell) +
                            height(d1[1], cell)) / 4 <= level;
             }
-            for (int k = 0; k < 4; k++) {
-                if (!(c4[k] && !c4[(k + 1) & 3])) continue;
-                int m;
-                if (saddle && !mean_in)
-                    m = (k + 3) & 3;
-                else
-                    for (m = (k + 1) & 3; !(!c4[m] && c4[(m + 1) & 3]); m = (m + 1) & 3) {
-                    }
-                next[edge[k]] = edge[m];
-                starts[nstart++] = edge[k];
+            const int32_t base = (int32_t)(i * nx + j);
+            const int32_t edge[4] = {base, (int32_t)cells + base + 1, base + (int32_t)nx,
+                                     (int32_t)cells + base};
+            const QuadPieces *qp = &QUAD[code][mean_in];
+            for (int p = 0; p < qp->n; p++) {
+                next[edge[qp->enter[p]]] = edge[qp->leave[p]];
+                starts[nstart++] = edge[qp->enter[p]];
             }
         }
     }
@@ -356,11 +380,16 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         ring_end[nrings++] = pts.n;
     }
-    /* shells (counter-clockwise) and the holes each holds */
+    /* shells (counter-clockwise) and the holes each holds: the smallest shell holding the
+     * hole's first vertex. Every hole lies in some shell (the grid's rim is outside), so
+     * of the shells that could hold it — larger, their box round the vertex — the largest
+     * needs no test once the smaller ones failed, nor does a lone one: the point-in-ring
+     * tests were an eighth of a contour's tracing (2026-12-01). */
     area = malloc((size_t)(nrings + 1) * sizeof(double));
+    box = malloc((size_t)(nrings + 1) * 4 * sizeof(double));
     owner = malloc((size_t)(nrings + 1) * sizeof(int64_t));
     order = malloc((size_t)(nrings + 1) * sizeof(int64_t));
-    if (!area || !owner || !order) {
+    if (!area || !box || !owner || !order) {
         PyErr_NoMemory();
         goto done;
     }
@@ -368,18 +397,38 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
         Py_ssize_t a = r ? ring_end[r - 1] : 0;
         area[r] = ring_area(pts.xy, a, ring_end[r]);
         owner[r] = -1;
+        double *bx = box + 4 * r;
+        bx[0] = bx[2] = pts.xy[2 * a];
+        bx[1] = bx[3] = pts.xy[2 * a + 1];
+        for (Py_ssize_t i = a + 1; i < ring_end[r]; i++) {
+            double x = pts.xy[2 * i], y = pts.xy[2 * i + 1];
+            bx[0] = x < bx[0] ? x : bx[0];
+            bx[2] = x > bx[2] ? x : bx[2];
+            bx[1] = y < bx[1] ? y : bx[1];
+            bx[3] = y > bx[3] ? y : bx[3];
+        }
     }
     for (Py_ssize_t h = 0; h < nrings; h++) {
         if (area[h] >= 0) continue;
-        Py_ssize_t ha = h ? ring_end[h - 1] : 0;
+        Py_ssize_t ha = h ? ring_end[h - 1] : 0, ncand = 0;
         double hx = pts.xy[2 * ha], hy = pts.xy[2 * ha + 1];
-        double best = INFINITY;
-        for (Py_ssize_t r = 0; r < nrings; r++) {
-            if (area[r] <= 0 || area[r] >= best || area[r] < -area[h]) continue;
-            Py_ssize_t a = r ? ring_end[r - 1] : 0;
-            if (inside_ring(pts.xy, a, ring_end[r], hx, hy)) {
-                best = area[r];
+        for (Py_ssize_t r = 0; r < nrings; r++) { /* candidates, by area (insertion) */
+            const double *bx = box + 4 * r;
+            if (area[r] <= 0 || area[r] < -area[h] || hx < bx[0] || hx > bx[2] || hy < bx[1] ||
+                hy > bx[3])
+                continue;
+            Py_ssize_t k = ncand++;
+            while (k > 0 && area[order[k - 1]] > area[r]) {
+                order[k] = order[k - 1];
+                k--;
+            }
+            order[k] = r;
+        }
+        for (Py_ssize_t k = 0; k < ncand; k++) {
+            Py_ssize_t r = order[k], a = r ? ring_end[r - 1] : 0;
+            if (k == ncand - 1 || inside_ring(pts.xy, a, ring_end[r], hx, hy)) {
                 owner[h] = r;
+                break;
             }
         }
     }
@@ -431,6 +480,7 @@ done:
     release(3, starts);
     free(ring_end);
     free(area);
+    free(box);
     free(owner);
     free(order);
     free(pts.xy);
@@ -1252,4 +1302,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_band",
                                     "The compiled core of walking isochrones (see _band.c).", -1, methods};
 
-PyMODINIT_FUNC PyInit__band(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__band(void) {
+    quad_table();
+    return PyModule_Create(&module);
+}

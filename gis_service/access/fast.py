@@ -10,22 +10,21 @@ OpenAPI and answers everything this one declines.
 
 The same answer by construction: it calls the FastAPI route's own function with the same
 dependency's value — the walking-network engine of the version the database has now
-(api/deps.py: get_network reads it through a pooled connection in a worker thread, 0.5
-ms; this route reads it on the event loop, access/store.py: network_version_now, while it
+(api/deps.py: get_network reads it through a pooled connection in a worker thread, 0.5 ms;
+this route reads it on the event loop, access/store.py: network_version_now, while it
 computes with the engine built last, and keeps that answer only when the version is the
-engine's: ``handle``) — so every rule, error and byte of the body is that function's.
-Over HTTP, 5/10/15 minutes on the demo with a keep-alive client: 2.25 → 1.55 ms p50
-(2026-12-01, the version read first and the answer computed in a worker thread before).
-What it adds is only the reading of the query, from the route's own declaration (its parameters' types, bounds and
-defaults, read with ``typing.get_type_hints``): a request it reads is one FastAPI would
-accept with the same values — each parameter at most once, numbers as plain decimals
+engine's: ``handle``) — so every rule, error and byte of the body is that function's. Over
+HTTP, 5/10/15 minutes on the demo with a keep-alive client: 2.25 → 1.55 ms p50 (2026-12-01,
+the version read first and the answer computed in a worker thread before). What it adds is
+only the reading of the query, from the route's own declaration (its parameters' types,
+bounds and defaults, read with ``typing.get_type_hints``): a request it reads is one FastAPI
+would accept with the same values — each parameter at most once, numbers as plain decimals
 (``-12.5``; float() of them is pydantic's value), booleans ``true``/``false``, an enum by
 its value, every bound declared (gt, ge, lt, le) checked. Anything else — an unknown or
 repeated parameter, ``1e3``, ``True``, a value out of bounds, a missing ``lat`` — is
 declined (``matches`` says NONE) and FastAPI's route answers it, refusals included, in its
-own words. Errors raised inside the function (outside coverage, bad minutes, lon/lat out
-of range) go through the app's exception handlers either way.
-"""
+own words. Errors raised inside the function (outside coverage, bad minutes, lon/lat out of
+range) go through the app's exception handlers either way."""
 
 from __future__ import annotations
 
