@@ -408,3 +408,26 @@ def test_simplify_drops_small_rings_with_their_part_and_weighs_what_is_left(seed
     )
     assert area == pytest.approx(got.area, rel=1e-9)
     assert got.symmetric_difference(want).area <= 1e-6 * want.area
+
+
+def test_a_hole_douglas_peucker_would_flatten_becomes_a_triangle_of_its_own_vertices():
+    """A ring that fits within the tolerance (a small hole of a generalized outline) is
+    kept as a triangle of three of its own vertices, every vertex of the ring within the
+    tolerance of it — not as its whole trace, nor dropped."""
+    rng = np.random.default_rng(8)
+    shell = shapely.Polygon([(0, 0), (500, 0), (500, 500), (0, 500)])
+    for trial in range(40):
+        c = rng.uniform(100, 400, 2)
+        t = np.linspace(0, 2 * np.pi, int(rng.integers(8, 40)))[::-1]  # clockwise
+        rx, ry = rng.uniform(2, 6, 2)
+        hole = np.column_stack([c[0] + rx * np.cos(t), c[1] + ry * np.sin(t)])
+        hole[-1] = hole[0]
+        outline = shapely.MultiPolygon([shapely.Polygon(shell.exterior, [hole])])
+        tolerance = 2.2 * max(rx, ry)  # the whole hole lies within it
+        (coords, ring_at, _), collapsed, _ = simplified_rings(ragged(outline), tolerance, 1.0)
+        got = coords[ring_at[1] : ring_at[2]]
+        assert len(got) == 4 and collapsed == 0, trial
+        assert all((hole == v).all(axis=1).any() for v in got)  # its own vertices
+        triangle = shapely.LinearRing(got)
+        assert shapely.Polygon(triangle).area > 0
+        assert max(triangle.distance(shapely.Point(p)) for p in hole) <= tolerance
