@@ -72,11 +72,13 @@ static int push(Points *p, double x, double y) {
  * all the tracing reads (the level plus a diagonal cell); farther cells read FAR2 or a
  * larger true distance², never inside. As 16-bit lanes the compiler vectorizes it: 2·cap
  * + 1 passes of min over the row, cheaper than the envelope's branches and divisions
- * below some 30 cells. `fr`: scratch of nx + 2·cap, `out`: of nx (int16). */
+ * below some 30 cells. `fr`: scratch of nx + 2·cap, `out`: of nx (int16); `in` gets
+ * each cell's d² <= level2 as its row is done (a pass over the grid saved). */
 #define WINDOW_CAP 30
 #define FAR16 0x3fff
 GRID_PASSES static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
-                        int16_t *restrict fr, int16_t *restrict out) {
+                                    int16_t *restrict fr, int16_t *restrict out,
+                                    uint8_t *restrict in, int32_t level2) {
     for (Py_ssize_t j = 0; j < cap; j++) fr[j] = fr[cap + nx + j] = FAR16;
     int16_t *restrict mid = fr + cap;
     for (Py_ssize_t i = 0; i < ny; i++) {
@@ -98,8 +100,10 @@ GRID_PASSES static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, in
             }
         /* only the span within cap of the row's nearest columns */
         Py_ssize_t a0 = first - cap > 0 ? first - cap : 0, a1 = last + cap + 1 < nx ? last + cap + 1 : nx;
+        uint8_t *inside = in + i * nx;
         for (Py_ssize_t j = 0; j < a0; j++) row[j] = FAR2;
         for (Py_ssize_t j = a1 > a0 ? a1 : a0; j < nx; j++) row[j] = FAR2;
+        memset(inside, 0, (size_t)nx);
         if (last < 0) continue;
         Py_ssize_t w = a1 - a0;
         const int16_t *restrict base = mid + a0;
@@ -112,7 +116,11 @@ GRID_PASSES static void window_rows(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, in
                 out[j] = a < o ? a : o;
             }
         }
-        for (Py_ssize_t j = 0; j < w; j++) row[a0 + j] = out[j] >= FAR16 ? FAR2 : out[j];
+        for (Py_ssize_t j = 0; j < w; j++) {
+            int32_t d2 = out[j] >= FAR16 ? FAR2 : out[j];
+            row[a0 + j] = d2;
+            inside[a0 + j] = d2 <= level2;
+        }
     }
 }
 
@@ -149,7 +157,8 @@ static void release(int k, void *p) {
  * cross-multiplying: no division, the same envelope (the fractions are small enough that
  * doubles compared them exactly too). `f`, `zn`, `zd`, `v`: row scratch of nx. */
 GRID_PASSES static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t ny, int32_t cap,
-                               int32_t *f, int64_t *zn, int64_t *zd, int32_t *v) {
+                                           int32_t *f, int64_t *zn, int64_t *zd, int32_t *v,
+                                           uint8_t *in, int32_t level2) {
     for (Py_ssize_t i = 1; i < ny; i++) {
         int32_t *row = g + i * nx, *prev = row - nx;
         for (Py_ssize_t j = 0; j < nx; j++) {
@@ -165,7 +174,7 @@ GRID_PASSES static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t
         }
     }
     if (cap <= WINDOW_CAP) {
-        window_rows(g, nx, ny, cap, (int16_t *)f, (int16_t *)v);
+        window_rows(g, nx, ny, cap, (int16_t *)f, (int16_t *)v, in, level2);
         return;
     }
     for (Py_ssize_t i = 0; i < ny; i++) {
@@ -201,6 +210,7 @@ GRID_PASSES static void distance_transform(int32_t *g, Py_ssize_t nx, Py_ssize_t
             row[j] = d * d + f[v[m]];
         }
     }
+    for (Py_ssize_t c = 0; c < nx * ny; c++) in[c] = g[c] <= level2;
 }
 
 /* the distance of a cell centre in metres from its squared distance in cells² */
@@ -306,8 +316,7 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
     int32_t cap = (int32_t)(reach + 2.0);
     int32_t level2 = (int32_t)floor(reach * reach); /* squared distances are whole */
     Py_BEGIN_ALLOW_THREADS;
-    distance_transform(g, nx, ny, cap, f, zn, zd, v);
-    for (Py_ssize_t c = 0; c < cells; c++) in[c] = g[c] <= level2;
+    distance_transform(g, nx, ny, cap, f, zn, zd, v, in, level2);
     Py_END_ALLOW_THREADS;
 
     /* marching squares, each quad's pieces from QUAD (the rule is written there) */
