@@ -347,6 +347,9 @@ def test_reached_samples_follow_the_rule_sample_for_sample(network, request):
         got = reached_samples(g, arcs, from_dist, origin, ox, oy, budgets, steps)
         want = _numpy_reached(g, arcs, from_dist, origin, ox, oy, budgets, steps)
         assert got[2] == want[2]
+        for end, box in zip(got.ends, got.boxes, strict=True):  # each budget's box
+            x, y = got.x[:end], got.y[:end]
+            assert box == [x.min(), y.min(), x.max(), y.max()]
         np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-6)
         np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)
     many = engine.snap(lon, lat)

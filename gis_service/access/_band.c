@@ -595,8 +595,9 @@ static inline double clip01(double v) { return v < 0 ? 0.0 : (v > 1 ? 1.0 : v); 
  * the origins' own streets both ways from where they stand (o_*: edge, fraction, leg,
  * length, two-way) — merged street by street, sampled every steps[k] metres, then the
  * straight legs from the query points (qx, qy) to where they meet the network (sx, sy)
- * that this budget covers first. Returns float64 bytes x, y and int64 bytes ends: the
- * number of leading samples reached within each budget. */
+ * that this budget covers first. Returns float64 bytes x, y, int64 bytes ends: the
+ * number of leading samples reached within each budget, and float64 bytes boxes: per
+ * budget the (min x, min y, max x, max y) of those samples. */
 static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer b[18];
     memset(b, 0, sizeof b);
@@ -604,7 +605,7 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
                           &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11],
                           &b[12], &b[13], &b[14], &b[15], &b[16], &b[17]))
         return NULL;
-    PyObject *result = NULL, *xs = NULL, *ys = NULL, *es = NULL;
+    PyObject *result = NULL, *xs = NULL, *ys = NULL, *es = NULL, *bs = NULL;
     Points out = {0};
     Pieces p = {0};
     const int64_t *arc_edge = b[0].buf, *o_edge = b[4].buf, *offset = b[15].buf;
@@ -622,8 +623,12 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
         goto done;
     }
     es = PyBytes_FromStringAndSize(NULL, nk * 8);
-    if (!es) goto done;
+    bs = PyBytes_FromStringAndSize(NULL, nk * 4 * 8);
+    if (!es || !bs) goto done;
     int64_t *ends = (int64_t *)PyBytes_AS_STRING(es);
+    double *boxes = (double *)PyBytes_AS_STRING(bs);
+    double box[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    Py_ssize_t boxed = 0;
     double lo = -INFINITY;
     for (Py_ssize_t k = 0; k < nk; k++) {
         double hi = budgets[k], step = steps[k];
@@ -666,6 +671,14 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
             }
         }
         ends[k] = out.n;
+        for (; boxed < out.n; boxed++) { /* rings 0..k: the box of their samples */
+            double x = out.xy[2 * boxed], y = out.xy[2 * boxed + 1];
+            box[0] = x < box[0] ? x : box[0];
+            box[1] = y < box[1] ? y : box[1];
+            box[2] = x > box[2] ? x : box[2];
+            box[3] = y > box[3] ? y : box[3];
+        }
+        memcpy(boxes + 4 * k, box, sizeof box);
         lo = hi;
     }
     xs = PyBytes_FromStringAndSize(NULL, out.n * 8);
@@ -676,7 +689,7 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
         ox[i] = out.xy[2 * i];
         oy[i] = out.xy[2 * i + 1];
     }
-    result = Py_BuildValue("OOO", xs, ys, es);
+    result = Py_BuildValue("OOOO", xs, ys, es, bs);
     goto done;
 nomem:
     PyErr_NoMemory();
@@ -684,6 +697,7 @@ done:
     Py_XDECREF(xs);
     Py_XDECREF(ys);
     Py_XDECREF(es);
+    Py_XDECREF(bs);
     free(out.xy);
     free(p.e);
     free(p.a);
@@ -1329,7 +1343,7 @@ static PyMethodDef methods[] = {
      "(coords, ring_offsets, part_offsets, collapsed, area)"},
     {"reached", reached, METH_VARARGS,
      "reached(arc_edge, from_dist, arc_len, forward, o_edge, o_t, o_leg, o_len, o_two, qx, qy, "
-     "sx, sy, budgets, steps, offset, along, coords) -> (x, y, ends) bytes"},
+     "sx, sy, budgets, steps, offset, along, coords) -> (x, y, ends, boxes) bytes"},
     {"merge", merge, METH_VARARGS, "merge(edge, f0, f1) -> (edge, f0, f1) bytes"},
     {"encode", encode, METH_VARARGS,
      "encode(lonlat, ring_offsets, part_offsets, decimals, lines) -> bytes | None"},

@@ -86,13 +86,15 @@ class AccessEngine:
         arcs, from_dist = reached_arcs(self.graph, origin, budgets[-1])
         # a sample at least every 0.7 cell marks every cell a street crosses
         steps = [SAMPLE_STEP_CELLS * contour_cell(d, walk_off, resolution) for d in budgets]
-        px, py, ends = reached_samples(self.graph, arcs, from_dist, origin, x, y, budgets, steps)
+        px, py, ends, boxes = reached_samples(
+            self.graph, arcs, from_dist, origin, x, y, budgets, steps
+        )
         traced = {}
-        for d, end in zip(budgets, ends, strict=True):
+        for d, end, box in zip(budgets, ends, boxes, strict=True):
             if end == 0:
                 traced[d] = Contour(0, d, MultiPolygon(), "network", 0.0)
                 continue
-            rings, cell = band_rings(px[:end], py[:end], walk_off, resolution)
+            rings, cell = band_rings(px[:end], py[:end], walk_off, resolution, box)
             traced[d] = Contour(0, d, None, "network", cell, rings)
         return [traced[d] for d in distances]
 
@@ -123,7 +125,7 @@ class AccessEngine:
             node_dist, _ = nearest_sources(self.graph, sub, toward=False, limit=budget)
             g = self.graph
             arcs = np.nonzero(node_dist[g.arc_from] <= budget)[0]
-            px, py, _ = reached_samples(
+            px, py, *_ = reached_samples(
                 g,
                 arcs,
                 node_dist[g.arc_from[arcs]],

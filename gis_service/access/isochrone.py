@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import shapely
@@ -91,6 +92,16 @@ def contour_cell(distance: float, walk_off: float, resolution: float | None = No
     return resolution or max(MIN_RESOLUTION_M, (2 * distance + 2 * walk_off) / TARGET_CELLS)
 
 
+class Samples(NamedTuple):
+    """reached_samples' answer: points x, y (projected); per budget, how many leading
+    points it reaches and their box (min x, min y, max x, max y)."""
+
+    x: F
+    y: F
+    ends: list[int]
+    boxes: list[list[float]]
+
+
 def reached_samples(
     graph: WalkGraph,
     arcs: I,
@@ -100,12 +111,12 @@ def reached_samples(
     origin_y: F,
     budgets: list[float],
     steps: list[float],
-) -> tuple[F, F, list[int]]:
+) -> Samples:
     """The ground reached within each of ``budgets`` (ascending), sampled once: points on
     the parts of streets and on the access legs, ring by ring. Returns x, y and, per
-    budget k, how many leading samples are reached within it (rings 0..k); ring k is
-    sampled every ``steps[k]`` metres (at most; evenly along each part, both ends
-    included).
+    budget k, how many leading samples are reached within it (rings 0..k) and their box;
+    ring k is sampled every ``steps[k]`` metres (at most; evenly along each part, both
+    ends included).
 
     Ring k of a street walked from a point reached at distance s, over L metres, is the
     stretch from (lo − s)/L to (hi − s)/L of it (clipped to 0..1; lo, hi the budgets
@@ -132,7 +143,7 @@ def reached_samples(
     def flags(v) -> np.ndarray:
         return np.ascontiguousarray(v, dtype=np.uint8)
 
-    x, y, ends = _band.reached(
+    x, y, ends, boxes = _band.reached(
         np.ascontiguousarray(edge_of, dtype=np.int64),
         f64(from_dist),
         f64(np.maximum(graph.length[edge_of], MIN_COST)),
@@ -152,10 +163,11 @@ def reached_samples(
         f64(graph.along),
         f64(graph.coords),
     )
-    return (
+    return Samples(
         np.frombuffer(x, dtype=np.float64),
         np.frombuffer(y, dtype=np.float64),
         np.frombuffer(ends, dtype=np.int64).tolist(),
+        np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4).tolist(),
     )
 
 
@@ -177,13 +189,21 @@ def _merged(edge: I, f0: F, f1: F) -> tuple[I, F, F]:
     )
 
 
-def band_rings(x: F, y: F, walk_off: float, resolution: float | None = None) -> tuple[Rings, float]:
+def band_rings(
+    x: F,
+    y: F,
+    walk_off: float,
+    resolution: float | None = None,
+    box: list[float] | None = None,
+) -> tuple[Rings, float]:
     """The ground within ``walk_off`` of the sampled points, with its holes, traced on a
     grid cropped to the points plus the band (by default 1/256 of that extent a cell), as
-    ragged arrays (no part: nothing traced), and the cell."""
+    ragged arrays (no part: nothing traced), and the cell. ``box``: the points' (min x,
+    min y, max x, max y) when the caller has it (reached_samples)."""
     pad = walk_off + 0.0
-    x0, y0 = x.min() - pad, y.min() - pad
-    x1, y1 = x.max() + pad, y.max() + pad
+    x_lo, y_lo, x_hi, y_hi = box if box is not None else (x.min(), y.min(), x.max(), y.max())
+    x0, y0 = x_lo - pad, y_lo - pad
+    x1, y1 = x_hi + pad, y_hi + pad
     if resolution is None:
         resolution = max(MIN_RESOLUTION_M, max(x1 - x0, y1 - y0) / TARGET_CELLS)
     c = float(resolution)  # a Python float: numpy's scalars round() ten times slower
