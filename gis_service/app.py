@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services.access_jobs.shutdown()
         export_jobs.shutdown()  # queued exports are recorded as failed (exports/jobs.py)
         await close_pools()
+        plain_isochrone.close()
 
     app = FastAPI(
         **_no_telemetry(),
@@ -177,7 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/api/v1/cases", fast_report, methods=["POST"], include_in_schema=False)
     )
     # and the plain isochrone requests (access/fast.py: FastAPI's route answers the rest)
-    app.router.routes.append(FastIsochrone())
+    plain_isochrone = FastIsochrone()
+    app.router.routes.append(plain_isochrone)
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(open311_router)

@@ -253,3 +253,31 @@ def test_the_plain_isochrone_route_answers_from_the_network_of_now(tmp_path):
     assert after["network_version"] > before["network_version"]
     area = [f["features"][0]["properties"]["area_m2"] for f in (before, after)]
     assert area[1] > area[0] * 1.1, area
+
+
+def test_the_plain_isochrone_route_answers_503_when_its_connection_breaks(tmp_path):
+    """The connection that reads the network's version for the plain route (db/ask.py)
+    ended by the server, as a restart ends it: that request is answered 503
+    database_unavailable with Retry-After, like every database fault, and the next one
+    connects again and is answered."""
+    from gis_service.access.fast import ASK_NAME, PATH
+
+    settings = _fresh_database(f"{TEST_DB}_edges_ask")
+    path = tmp_path / "town.osm"
+    path.write_text(_osm_xml(WAYS), encoding="utf-8")
+    import_network(path, settings=settings, keep_all=True)
+    lon, lat = lonlat(300, 0)
+    url = f"{PATH}?lon={lon!r}&lat={lat!r}&minutes=10"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get(url).status_code == 200
+        with get_engine(settings).connect() as conn:
+            ended = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE application_name = '{ASK_NAME}' AND datname = current_database()"
+            ).scalar()
+        assert ended == 1
+        broken = client.get(url)
+        assert broken.status_code == 503, broken.text
+        assert broken.json()["error"] == "database_unavailable"
+        assert broken.headers["Retry-After"]
+        assert client.get(url).status_code == 200

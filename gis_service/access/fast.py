@@ -11,8 +11,8 @@ OpenAPI and answers everything this one declines.
 The same answer by construction: it calls the FastAPI route's own function with the same
 dependency's value — the walking-network engine of the version the database has now
 (api/deps.py: get_network reads it through a pooled connection in a worker thread, 0.5 ms;
-this route reads it on the event loop, access/store.py: network_version_now, while it
-computes with the engine built last, and keeps that answer only when the version is the
+this route sends the same query before it computes with the engine built last and reads
+the answer after (db/ask.py), and keeps that answer only when the version is the
 engine's: ``handle``) — so every rule, error and byte of the body is that function's. Over
 HTTP, 5/10/15 minutes on the demo with a keep-alive client: 2.25 → 1.55 ms p50 (2026-12-01,
 the version read first and the answer computed in a worker thread before). What it adds is
@@ -28,7 +28,6 @@ range) go through the app's exception handlers either way."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import inspect
 import re
@@ -46,12 +45,16 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from gis_service.access import routes
-from gis_service.access.store import network_version_now
+from gis_service.access.store import NETWORK_VERSION_SQL
 from gis_service.api.params import PointParams
 from gis_service.api.services import services_of
+from gis_service.db.ask import Ask
 from gis_service.db.engine import get_engine
+from gis_service.settings import Settings
 
 PATH = "/api/v1/access/isochrone"
+#: the application_name of the connection that reads the network's version
+ASK_NAME = "gis-service isochrone network version"
 #: a plain decimal number: what float() and pydantic read alike
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _BOUNDS = {
@@ -122,6 +125,8 @@ class FastIsochrone(BaseRoute):
 
     def __init__(self, endpoint: Callable[..., Any] = routes.isochrone) -> None:
         self.endpoint = endpoint
+        #: per database: the connection that reads the network's version (db/ask.py)
+        self._asks: dict[str, Ask] = {}
         signature = inspect.signature(endpoint)
         self.query = _readers(endpoint)
         self.point = _readers(PointParams)
@@ -164,19 +169,32 @@ class FastIsochrone(BaseRoute):
             return Match.NONE, {}
         return Match.FULL, {"endpoint": self.endpoint, "fast_arguments": kwargs}
 
+    def close(self) -> None:
+        """Close the connections that read the network's version (the app's shutdown)."""
+        for ask in self._asks.values():
+            ask.close()
+        self._asks.clear()
+
+    def _ask(self, settings: Settings) -> Ask:
+        ask = self._asks.get(settings.libpq_url)
+        if ask is None:
+            ask = self._asks[settings.libpq_url] = Ask(settings, ASK_NAME)
+        return ask
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer with the engine built last while the network's version is read (on the
-        event loop: access/store.py network_version_now), then keep that answer only if
-        the version is the engine's — the same answer as reading the version first, the
-        database's round trip hidden behind the computing. Computed on the event loop
-        (1–3 ms of CPU, as long as a worker thread would hold the GIL for it, without the
-        hop there and back); a network that changed is loaded, and the answer computed
-        again, in a worker thread."""
+        """Answer with the engine built last while the network's version is read (its
+        query sent before the computing, its answer read after: db/ask.py), then keep
+        that answer only if the version is the engine's — the same answer as reading the
+        version first, the database's round trip hidden behind the computing. Computed on
+        the event loop, without awaiting between the query and its answer (so no other
+        request uses the connection meanwhile): 1–3 ms of CPU, as long as a worker thread
+        would hold the GIL for it, without the hop there and back. A network that changed
+        is loaded, and the answer computed again, in a worker thread."""
         services = services_of(Request(scope, receive).app)
         kwargs = scope["fast_arguments"]
         settings = services.settings
-        asked = asyncio.ensure_future(network_version_now(settings))
-        await asyncio.sleep(0)  # the query goes out before the computing starts
+        ask = self._ask(settings)
+        ask.send(NETWORK_VERSION_SQL)
         engine = services.access.current
         outcome: Any = None
         if engine is not None:
@@ -184,7 +202,7 @@ class FastIsochrone(BaseRoute):
                 outcome = self.endpoint(network=engine, **kwargs)
             except Exception as exc:  # the answer's own refusal, kept like a response
                 outcome = exc
-        version = await asked
+        version = int(ask.answer())
         if engine is None or engine.version != version:
 
             def again() -> Any:

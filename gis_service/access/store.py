@@ -17,9 +17,7 @@ from sqlalchemy import Connection, text
 
 from gis_service.access.engine import AccessEngine
 from gis_service.access.graph import WalkGraph, build_graph
-from gis_service.db import asyncpool
 from gis_service.errors import NotFound
-from gis_service.settings import Settings
 
 #: the walking network's version (a trigger on walk_edge bumps it, migration 0003)
 NETWORK_VERSION_SQL = "SELECT network_version FROM access_state"
@@ -27,17 +25,6 @@ NETWORK_VERSION_SQL = "SELECT network_version FROM access_state"
 
 def network_version(conn: Connection) -> int:
     return int(conn.execute(text(NETWORK_VERSION_SQL)).scalar_one())
-
-
-async def network_version_now(settings: Settings) -> int:
-    """The same version read on the event loop (db/asyncpool.py: a prepared statement on the
-    report path's pool, ≈ 0.1 ms) instead of a pooled SQLAlchemy connection checked out and
-    reset in a worker thread (≈ 0.5 ms, 2026-12-01): what the plain isochrone route asks
-    before every answer (access/fast.py)."""
-    row = await asyncpool.fetchrow(settings, NETWORK_VERSION_SQL)
-    if row is None:
-        raise RuntimeError("access_state has no row: the database is not migrated")
-    return int(row[0])
 
 
 def load_graph(conn: Connection) -> WalkGraph:

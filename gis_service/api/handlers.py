@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 import asyncpg
+import psycopg2
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,9 +46,12 @@ HTTP_CODES = {
 #: (a connection already closed) and the pool's DisconnectionError. asyncpg (the report
 #: path): SQLSTATE class 08 (connection exception), 57P01-57P03 (administrator shutdown,
 #: crash shutdown, cannot connect now: the server is stopping or starting), and the
-#: socket's own ConnectionError when nothing listens on the port.
+#: socket's own ConnectionError when nothing listens on the port; psycopg2's own
+#: OperationalError and InterfaceError where a raw connection is used (db/ask.py).
 DATABASE_FAULTS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,
+    psycopg2.OperationalError,  # raw, from db/ask.py's connection
+    psycopg2.InterfaceError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
     asyncpg.PostgresConnectionError,
