@@ -224,6 +224,17 @@ def test_a_line_layer_imports_like_osm(town, tmp_path):
     assert d == pytest.approx(1880, rel=0.01)
 
 
+def _own_town(tmp_path: Path, name: str) -> tuple:
+    """The town in a database of its own (a test that changes it or breaks its
+    connections): (settings, the .osm file, the query of a 10-minute isochrone from A)."""
+    settings = _fresh_database(f"{TEST_DB}_edges_{name}")
+    path = tmp_path / "town.osm"
+    path.write_text(_osm_xml(WAYS), encoding="utf-8")
+    import_network(path, settings=settings, keep_all=True)
+    lon, lat = lonlat(300, 0)
+    return settings, path, f"lon={lon!r}&lat={lat!r}&minutes=10"
+
+
 def test_the_plain_isochrone_route_answers_from_the_network_of_now(tmp_path):
     """GET /api/v1/access/isochrone's plain route (access/fast.py) computes with the engine
     it built last while it reads the network's version, and keeps that answer only if the
@@ -231,12 +242,7 @@ def test_the_plain_isochrone_route_answers_from_the_network_of_now(tmp_path):
     the new network's — its version, and the street the import added."""
     from gis_service.access.fast import PATH, FastIsochrone
 
-    settings = _fresh_database(f"{TEST_DB}_edges_now")
-    path = tmp_path / "town.osm"
-    path.write_text(_osm_xml(WAYS), encoding="utf-8")
-    import_network(path, settings=settings, keep_all=True)
-    lon, lat = lonlat(300, 0)
-    query = f"lon={lon!r}&lat={lat!r}&minutes=10"
+    settings, path, query = _own_town(tmp_path, "now")
     match, _ = FastIsochrone().matches(
         {"type": "http", "path": PATH, "method": "GET", "query_string": query.encode()}
     )
@@ -262,12 +268,8 @@ def test_the_plain_isochrone_route_answers_503_when_its_connection_breaks(tmp_pa
     connects again and is answered."""
     from gis_service.access.fast import ASK_NAME, PATH
 
-    settings = _fresh_database(f"{TEST_DB}_edges_ask")
-    path = tmp_path / "town.osm"
-    path.write_text(_osm_xml(WAYS), encoding="utf-8")
-    import_network(path, settings=settings, keep_all=True)
-    lon, lat = lonlat(300, 0)
-    url = f"{PATH}?lon={lon!r}&lat={lat!r}&minutes=10"
+    settings, _, query = _own_town(tmp_path, "ask")
+    url = f"{PATH}?{query}"
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         assert client.get(url).status_code == 200
         with get_engine(settings).connect() as conn:
