@@ -114,3 +114,31 @@ def test_the_endpoint_stays_documented(demo_client):
     names = {p["name"] for p in op["parameters"]}
     reader = FastIsochrone()
     assert names == set(reader.query) | set(reader.point)
+
+
+@pytest.mark.parametrize(
+    ("query", "light"),
+    [
+        ("lon=113.66&lat=34.75", True),  # 15 minutes at 4 km/h: 1,000 m
+        ("lon=113.66&lat=34.75&minutes=5,10,15", True),
+        ("lon=113.66&lat=34.75&minutes=22.5", True),  # 1,500 m
+        ("lon=113.66&lat=34.75&minutes=15&speed_kmh=6", True),
+        ("lon=113.66&lat=34.75&minutes=5,30", False),  # 2,000 m
+        ("lon=113.66&lat=34.75&minutes=15&speed_kmh=8", False),
+        ("lon=113.66&lat=34.75&minutes=15&resolution_m=5", False),  # an asked grid
+        ("lon=113.66&lat=34.75&minutes=abc", True),  # refused at once
+    ],
+)
+def test_only_light_requests_are_computed_on_the_event_loop(query, light):
+    """FastIsochrone.light: the default grid and a walk of at most INLINE_MAX_M; the rest
+    goes to a worker thread (the answers of both ways are FastAPI's, tests above)."""
+    kwargs = FastIsochrone().read(query.encode())
+    assert kwargs is not None
+    assert FastIsochrone.light(kwargs) is light
+
+
+def test_a_long_walk_is_answered_from_a_worker_thread_the_same(demo_client, origins):
+    lon, lat = origins[0]
+    fast, slow = _pair(demo_client, lon, lat, minutes="10,30")
+    assert fast.status_code == 200, fast.text
+    _same(fast, slow)

@@ -44,17 +44,21 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from gis_service.access import routes
+from gis_service.access import routes, service
 from gis_service.access.store import NETWORK_VERSION_SQL
 from gis_service.api.params import PointParams
 from gis_service.api.services import services_of
 from gis_service.db.ask import Ask
 from gis_service.db.engine import get_engine
+from gis_service.errors import GisServiceError
 from gis_service.settings import Settings
 
 PATH = "/api/v1/access/isochrone"
 #: the application_name of the connection that reads the network's version
 ASK_NAME = "gis-service isochrone network version"
+#: the longest walk answered on the event loop (FastIsochrone.light): a quarter hour at
+#: 6 km/h
+INLINE_MAX_M = 1500.0
 #: a plain decimal number: what float() and pydantic read alike
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _BOUNDS = {
@@ -181,15 +185,31 @@ class FastIsochrone(BaseRoute):
             ask = self._asks[settings.libpq_url] = Ask(settings, ASK_NAME)
         return ask
 
+    @staticmethod
+    def light(kwargs: dict[str, Any]) -> bool:
+        """Whether the request is computed on the event loop: the default grid (at most
+        256 cells a side a contour) and a longest walk of at most INLINE_MAX_M metres —
+        1–3 ms of CPU (2026-12-01: 5/10/15 minutes 1.5 ms on the demo, 2.5 ms on the
+        1 M-edge city). Longer walks or an asked resolution take a worker thread, where
+        the GIL passes to the event loop between the compiled stages and every 5 ms."""
+        if kwargs.get("resolution_m") is not None:
+            return False
+        try:
+            minutes = routes.parse_minutes(kwargs.get("minutes", "15"))
+        except GisServiceError:
+            return True  # refused at once
+        speed = kwargs.get("speed_kmh", service.DEFAULT_SPEED_KMH)
+        return service.metres(max(minutes), speed) <= INLINE_MAX_M
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer with the engine built last while the network's version is read (its
-        query sent before the computing, its answer read after: db/ask.py), then keep
-        that answer only if the version is the engine's — the same answer as reading the
-        version first, the database's round trip hidden behind the computing. Computed on
-        the event loop, without awaiting between the query and its answer (so no other
-        request uses the connection meanwhile): 1–3 ms of CPU, as long as a worker thread
-        would hold the GIL for it, without the hop there and back. A network that changed
-        is loaded, and the answer computed again, in a worker thread."""
+        """A light request (``light``) is answered on the event loop with the engine built
+        last while the network's version is read (its query sent before the computing,
+        its answer read after: db/ask.py), and that answer kept only if the version is the
+        engine's — the same answer as reading the version first, the database's round trip
+        hidden behind the computing, no hop to a worker thread. Nothing awaits between the
+        query and its answer, so no other request uses the connection meanwhile. Other
+        requests read the version first, then compute in a worker thread; so does a light
+        one whose network changed (the engine is loaded there)."""
         services = services_of(Request(scope, receive).app)
         kwargs = scope["fast_arguments"]
         settings = services.settings
@@ -197,19 +217,20 @@ class FastIsochrone(BaseRoute):
         ask.send(NETWORK_VERSION_SQL)
         engine = services.access.current
         outcome: Any = None
-        if engine is not None:
+        light = engine is not None and self.light(kwargs)
+        if light:
             try:
                 outcome = self.endpoint(network=engine, **kwargs)
             except Exception as exc:  # the answer's own refusal, kept like a response
                 outcome = exc
         version = int(ask.answer())
-        if engine is None or engine.version != version:
+        if not light or engine is None or engine.version != version:
 
-            def again() -> Any:
+            def computed() -> Any:
                 network = services.access.at(version, lambda: get_engine(settings).connect())
                 return self.endpoint(network=network, **kwargs)
 
-            outcome = await run_in_threadpool(again)
+            outcome = await run_in_threadpool(computed)
         if isinstance(outcome, Exception):
             raise outcome
         await outcome(scope, receive, send)
