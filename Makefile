@@ -22,8 +22,8 @@ demo: setup
 	$(BIN)/gis-service serve --notify
 
 test: setup
-	$(BIN)/ruff check gis_service tests benchmarks
-	$(BIN)/ruff format --check gis_service tests benchmarks
+	$(BIN)/ruff check gis_service tests benchmarks notebooks
+	$(BIN)/ruff format --check gis_service tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
 setup: system venv assets db
@@ -86,8 +86,8 @@ bench-valhalla-env:
 	bash benchmarks/valhalla_env.sh
 
 lint: venv
-	$(BIN)/ruff check gis_service tests benchmarks
-	$(BIN)/ruff format --check gis_service tests benchmarks
+	$(BIN)/ruff check gis_service tests benchmarks notebooks
+	$(BIN)/ruff format --check gis_service tests benchmarks notebooks
 
 clean:
 	-$(BIN)/gis-service db down
