@@ -66,6 +66,17 @@ static int push(Points *p, double x, double y) {
     return 0;
 }
 
+/* box (min x, min y, max x, max y) widened to hold the points xy[a..b) */
+static void widen_box(double *box, const double *xy, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t i = a; i < b; i++) {
+        double x = xy[2 * i], y = xy[2 * i + 1];
+        box[0] = x < box[0] ? x : box[0];
+        box[1] = y < box[1] ? y : box[1];
+        box[2] = x > box[2] ? x : box[2];
+        box[3] = y > box[3] ? y : box[3];
+    }
+}
+
 /* The row pass for a small `cap` (the band a few cells wide, as in every default
  * isochrone: 8–18 cells): a cell's distance² is the least (j - q)² + g(q)² over the
  * columns q within `cap` of it — exact wherever the distance is at most `cap`, which is
@@ -407,15 +418,9 @@ static PyObject *trace(PyObject *Py_UNUSED(self), PyObject *args) {
         area[r] = ring_area(pts.xy, a, ring_end[r]);
         owner[r] = -1;
         double *bx = box + 4 * r;
-        bx[0] = bx[2] = pts.xy[2 * a];
-        bx[1] = bx[3] = pts.xy[2 * a + 1];
-        for (Py_ssize_t i = a + 1; i < ring_end[r]; i++) {
-            double x = pts.xy[2 * i], y = pts.xy[2 * i + 1];
-            bx[0] = x < bx[0] ? x : bx[0];
-            bx[2] = x > bx[2] ? x : bx[2];
-            bx[1] = y < bx[1] ? y : bx[1];
-            bx[3] = y > bx[3] ? y : bx[3];
-        }
+        bx[0] = bx[1] = INFINITY;
+        bx[2] = bx[3] = -INFINITY;
+        widen_box(bx, pts.xy, a, ring_end[r]);
     }
     for (Py_ssize_t h = 0; h < nrings; h++) {
         if (area[h] >= 0) continue;
@@ -628,7 +633,6 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
     int64_t *ends = (int64_t *)PyBytes_AS_STRING(es);
     double *boxes = (double *)PyBytes_AS_STRING(bs);
     double box[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
-    Py_ssize_t boxed = 0;
     double lo = -INFINITY;
     for (Py_ssize_t k = 0; k < nk; k++) {
         double hi = budgets[k], step = steps[k];
@@ -670,14 +674,8 @@ static PyObject *reached(PyObject *Py_UNUSED(self), PyObject *args) {
                     goto nomem;
             }
         }
-        ends[k] = out.n;
-        for (; boxed < out.n; boxed++) { /* rings 0..k: the box of their samples */
-            double x = out.xy[2 * boxed], y = out.xy[2 * boxed + 1];
-            box[0] = x < box[0] ? x : box[0];
-            box[1] = y < box[1] ? y : box[1];
-            box[2] = x > box[2] ? x : box[2];
-            box[3] = y > box[3] ? y : box[3];
-        }
+        widen_box(box, out.xy, k ? ends[k - 1] : 0, out.n);
+        ends[k] = out.n; /* rings 0..k: their samples and the box of them */
         memcpy(boxes + 4 * k, box, sizeof box);
         lo = hi;
     }

@@ -224,7 +224,7 @@ class FastIsochrone(BaseRoute):
             except Exception as exc:  # the answer's own refusal, kept like a response
                 outcome = exc
         version = int(ask.answer())
-        if not light or engine is None or engine.version != version:
+        if not light or engine.version != version:
 
             def computed() -> Any:
                 network = services.access.at(version, lambda: get_engine(settings).connect())
