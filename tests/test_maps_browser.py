@@ -72,7 +72,12 @@ def test_a_click_on_a_unit_drills_down(server):
         page = context.new_page()
         sign_in(page, server, "admin", PASSWORD, "/maps/resolution?level=subdistrict")
         _wait_drawn(page)
-        # the screen point of the largest subdistrict's centre, clicked with the mouse
+        # A screen point where the largest subdistrict is what the mouse really hits: its
+        # centroid may lie outside a concave outline or under another drawn layer, and the
+        # map must be at rest (no zoom or pan animation) before its points are read.
+        page.wait_for_function("""() => { for (const v of Object.values(window)) {
+            if (v instanceof L.Map) return !v._animatingZoom && !v._panAnim?._inProgress; }
+            return false; }""")
         target = page.evaluate("""() => {
           let best = null;
           for (const v of Object.values(window)) {
@@ -82,11 +87,24 @@ def test_a_click_on_a_unit_drills_down(server):
                 if (!best || area > best.area) best = {l, area}; });
             }
           }
-          const map = best.l._map, p = map.latLngToContainerPoint(best.l.getCenter());
-          const r = map.getContainer().getBoundingClientRect();
-          return {code: best.l.feature.properties.code, x: r.left + p.x, y: r.top + p.y};
+          const map = best.l._map, r = map.getContainer().getBoundingClientRect();
+          const c = map.latLngToContainerPoint(best.l.getCenter());
+          const sw = map.latLngToContainerPoint(best.l.getBounds().getSouthWest());
+          const ne = map.latLngToContainerPoint(best.l.getBounds().getNorthEast());
+          const hits = [];
+          for (let x = sw.x; x <= ne.x; x += 4) {
+            for (let y = ne.y; y <= sw.y; y += 4) {
+              const px = r.left + x, py = r.top + y;
+              if (document.elementFromPoint(px, py) === best.l._path) {
+                hits.push({x: px, y: py, d: (x - c.x) ** 2 + (y - c.y) ** 2});
+              }
+            }
+          }
+          hits.sort((a, b) => a.d - b.d);
+          return {code: best.l.feature.properties.code, hit: hits[0] || null};
         }""")
-        page.mouse.click(target["x"], target["y"])
+        assert target["hit"], f"no visible point of {target['code']} to click"
+        page.mouse.click(target["hit"]["x"], target["hit"]["y"])
         page.wait_for_url("**level=community**")
         assert f"unit={target['code']}" in page.url
         _wait_drawn(page)
