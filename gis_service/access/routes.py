@@ -116,8 +116,9 @@ def isochrone(
         Query(
             ge=0,
             le=service.MAX_GENERALIZE_M,
-            description="Douglas-Peucker tolerance of the outline in metres (Valhalla's "
-            "name); default one grid cell, 0 the traced outline as it is",
+            description="Simplification tolerance of the outline in metres, as Douglas-"
+            "Peucker's (Valhalla's name): no vertex moves farther; default one grid cell, 0 "
+            "the traced outline as it is",
         ),
     ] = None,
     polygons: Annotated[

@@ -127,7 +127,7 @@ def isochrone(
     """Walking isochrones from (lon, lat) WGS-84 for each of ``minutes`` at ``speed_kmh``,
     as a GeoJSON FeatureCollection of WGS-84 polygons (``polygons=False``: their rings as
     MultiLineStrings). Outline options, Valhalla's names (docs/access.md):
-    ``generalize`` Douglas–Peucker tolerance in metres (default: one grid cell; 0:
+    ``generalize`` tolerance in metres, as Douglas–Peucker's (default: one grid cell; 0:
     the trace as it is), ``denoise`` 0..1 drops rings smaller than that share of the
     largest. Coordinates are written to isochrone.coordinate_decimals of the grid; a
     geometry is a dict or, the usual case, an orjson.Fragment of the same JSON (_written).
