@@ -277,6 +277,46 @@ def test_sign_out_ends_the_sign_in_only(case_city):
         assert api.get("/api/v1/cases", headers=other).status_code == 200
 
 
+def test_a_report_after_sign_out_is_refused_whatever_it_carries(case_city):
+    """A report checks the sign-in inside report_case() (one round trip) or, where it stops
+    before that, first: after sign-out every kind of report — valid JSON, a payload the
+    schema refuses, a bad Idempotency-Key, a point outside coverage, multipart with a photo
+    — answers 401 with the sessions' own words, and no case is stored."""
+    from gis_service.auth.sessions import ENDED
+
+    s = case_city["settings"]
+    report = {
+        "lon": IN_GRID_1[0],
+        "lat": IN_GRID_1[1],
+        "category": "environment.garbage",
+        "description": "签退后的上报",
+    }
+    with TestClient(create_app(s)) as api, get_engine(s).connect() as conn:
+        grant = api.post("/api/v1/auth/token", data={"username": "gw1", "password": PASSWORD})
+        auth = {"Authorization": "Bearer " + grant.json()["access_token"]}
+        assert api.post("/api/v1/cases", json=report, headers=auth).status_code == 201
+        assert api.post("/api/v1/auth/sign-out", headers=auth).status_code == 200
+        count = "SELECT count(*) FROM cases WHERE description = :d"
+        before = conn.execute(text(count), {"d": report["description"]}).scalar_one()
+        attempts = [
+            {"json": report},
+            {"json": {**report, "category": ""}},
+            {"json": report, "headers": {"Idempotency-Key": "bad key with spaces"}},
+            {"json": {**report, "lon": 0.0, "lat": 0.0}},
+            {
+                "data": {k: str(v) for k, v in report.items()},
+                "files": {"photo": ("p.jpg", image_bytes(seed=4), "image/jpeg")},
+            },
+        ]
+        for attempt in attempts:
+            headers = {**auth, **attempt.pop("headers", {})}
+            r = api.post("/api/v1/cases", headers=headers, **attempt)
+            assert r.status_code == 401, (attempt.keys(), r.text)
+            assert r.json()["detail"] == ENDED, r.text
+        after = conn.execute(text(count), {"d": report["description"]}).scalar_one()
+        assert after == before
+
+
 def test_page_logout_ends_the_cookie_session(case_city):
     s = case_city["settings"]
     with TestClient(create_app(s)) as api:

@@ -4,7 +4,8 @@ refresh tokens that renew a phone's short-lived access token.
 A sign-in opens a session (``auth_session``): ``bearer`` for the API (the phone), with a
 family of refresh tokens; ``cookie`` for the map pages. Every access token names its session
 (JWT claim ``sid``, auth/tokens.py), and **every** request, read or write, on any worker
-process, checks in one primary-key lookup (:data:`ALIVE`) that
+process, checks in one primary-key lookup (:data:`ALIVE`, the SQL function
+``sign_in_holds()`` of auth/sessions.sql; a report checks it inside ``report_case()``) that
 
 - the session is neither revoked (sign-out, refresh-token reuse) nor past its end,
 - the account is active and its ``token_version`` is the token's (deactivation and a
@@ -41,14 +42,10 @@ from gis_service.settings import Settings
 
 Kind = Literal["bearer", "cookie"]
 
-#: the rule, in one place: {sid}, {uid} and {ver} are the driver's placeholders
-_ALIVE = """
-SELECT 1 FROM auth_session s JOIN app_user u ON u.id = s.user_id
-WHERE s.id = {sid} AND s.user_id = {uid} AND u.token_version = {ver} AND u.active
-  AND s.revoked_at IS NULL AND s.expires_at > now()
-"""
-ALIVE = _ALIVE.format(sid="$1", uid="$2", ver="$3")  # asyncpg
-ALIVE_SA = text(_ALIVE.format(sid=":sid", uid=":uid", ver=":ver"))  # SQLAlchemy
+#: the rule lives in one place, the SQL function sign_in_holds() (auth/sessions.sql), which
+#: report_case() calls too; a row (true) when the sign-in holds, none when it does not
+ALIVE = "SELECT true WHERE sign_in_holds($1, $2, $3)"  # asyncpg
+ALIVE_SA = text("SELECT true WHERE sign_in_holds(:sid, :uid, :ver)")  # SQLAlchemy
 
 ENDED = (
     "this sign-in is no longer valid (signed out, deactivated or password changed): sign in again"

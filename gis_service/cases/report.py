@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from gis_service.auth import sessions
 from gis_service.auth.principal import Principal
 from gis_service.auth.scope import report_scopes
 from gis_service.cases.workflow import Priority
@@ -50,7 +51,7 @@ SQLSTATE_ERRORS: dict[str, type[GisServiceError]] = {
 }
 REPORT_SQL = (
     "SELECT case_id, created, body FROM report_case("
-    + ", ".join(f"${i}" for i in range(1, 21))
+    + ", ".join(f"${i}" for i in range(1, 22))
     + ")"
 )
 
@@ -141,16 +142,28 @@ async def report(
     key: str | None,
     source: str = "app",
     photo_sha256: Sequence[str] = (),
+    *,
+    checked: bool = True,
 ) -> Reported:
     """Record a report; ``created`` is False on a replay of the same Idempotency-Key.
 
     ``photo_sha256``: hashes of the photos sent with it (part of the request's
-    fingerprint). Errors: 401 (account no longer valid), 403 (outside the jurisdiction),
-    422 (unknown category, link_to not an open case, walk_id not the reporter's own
-    running walk, Idempotency-Key reused for another request), outside_coverage (no unit
-    holds the point)."""
-    scopes = report_scopes(principal)
-    lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
+    fingerprint). The sign-in is checked inside the same round trip (``report_case()``
+    calls ``sign_in_holds()``, auth/sessions.sql): a report needs no separate session
+    check; ``checked=False`` (the caller has not checked it) checks it first wherever the
+    report stops before that round trip. Errors: 401 (the sign-in ended: signed out,
+    deactivated, password changed), 403 (outside the jurisdiction), 422 (unknown
+    category, link_to not an open case, walk_id not the reporter's own running walk,
+    Idempotency-Key reused for another request), outside_coverage (no unit holds the
+    point)."""
+    try:
+        scopes = report_scopes(principal)
+        lon, lat = point_to_wgs84(payload.lon, payload.lat, payload.coord_sys)
+        scoped_key = idempotency_scope(principal, key)
+    except GisServiceError:
+        if not checked:  # an ended sign-in hears 401 before anything else
+            await sessions.check(settings, principal)
+        raise
     attrs = json.dumps(payload.attrs, ensure_ascii=False) if payload.attrs else None
     try:
         row = await asyncpool.fetchrow(
@@ -158,9 +171,10 @@ async def report(
             REPORT_SQL,
             principal.user_id,
             principal.token_version,
+            principal.session_id,
             principal.client_id,
             scopes,
-            idempotency_scope(principal, key),
+            scoped_key,
             payload.category,
             lon,
             lat,
@@ -186,6 +200,8 @@ def _translate(exc: asyncpg.PostgresError, key: str | None) -> Exception:
     error = SQLSTATE_ERRORS.get(exc.sqlstate or "")
     if error is None:
         return exc
+    if error is Unauthorized:  # report_case() checked the sign-in: sessions' own words
+        return Unauthorized(sessions.ENDED)
     column = getattr(exc, "column_name", None)
     extra: dict[str, Any] = {"field": column} if column else {}
     if error is IdempotencyKeyReused:

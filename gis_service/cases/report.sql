@@ -146,7 +146,8 @@ $$;
 --   city 162 → 268 reports/s, the 1 M district 87 → 199 (2026-12-01, machine shared).
 --   tests/test_partitions.py checks that a report reads no more of its month's key.
 CREATE OR REPLACE FUNCTION report_case(
-    p_user integer, p_ver integer, p_client integer, p_scopes text[], p_key text,
+    p_user integer, p_ver integer, p_session bigint, p_client integer, p_scopes text[],
+    p_key text,
     p_category text, p_lon double precision, p_lat double precision,
     p_description text, p_address text, p_priority text, p_source text,
     p_attrs jsonb, p_link_to bigint, p_tz text,
@@ -168,11 +169,17 @@ DECLARE
     v_target   text;
     v_print    text;
 BEGIN
-    IF p_user IS NOT NULL AND NOT EXISTS (
+    -- the sign-in still holds (sign_in_holds(), auth/sessions.sql: the one rule), checked
+    -- here so that a report is one round trip; a user without a session (none is issued
+    -- today) still needs an active account at the token's version
+    IF p_session IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 WHERE sign_in_holds(p_session, p_user, p_ver)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'GS401', MESSAGE = 'sign-in ended';
+        END IF;
+    ELSIF p_user IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM app_user
              WHERE id = p_user AND active AND token_version = p_ver) THEN
-        RAISE EXCEPTION USING ERRCODE = 'GS401',
-            MESSAGE = 'this sign-in is no longer valid: sign in again';
+        RAISE EXCEPTION USING ERRCODE = 'GS401', MESSAGE = 'sign-in ended';
     END IF;
     created := false;
     IF p_key IS NOT NULL THEN

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, text
 from gis_service.vocabulary import render
 
 PACKAGE = Path(__file__).resolve().parents[1]
-# In dependency order: report.sql calls locate.sql's functions.
+# In dependency order: report.sql calls locate.sql's and sessions.sql's functions.
 SQL_FILES: tuple[Path, ...] = (
+    PACKAGE / "auth" / "sessions.sql",
     PACKAGE / "units" / "locate.sql",
     PACKAGE / "cases" / "report.sql",
     PACKAGE / "walks" / "walks.sql",

@@ -1,0 +1,15 @@
+-- Whether a signed-in request still holds: the one rule (auth/sessions.py explains it).
+--
+-- Rendered and (re)created by `gis-service db migrate` (gis_service/db/sqlfiles.py). The
+-- session is neither revoked (sign-out, refresh-token reuse) nor past its end, and its
+-- account is active with the token's token_version (deactivation and a password change
+-- bump it). Every request's check calls it (sessions.ALIVE: one primary-key lookup), and
+-- report_case() calls it inside its own round trip, so a report needs no second one.
+-- An SQL function of one SELECT: the planner inlines it into the statement that calls it.
+CREATE OR REPLACE FUNCTION sign_in_holds(p_session bigint, p_user integer, p_ver integer)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM auth_session s JOIN app_user u ON u.id = s.user_id
+         WHERE s.id = p_session AND s.user_id = p_user AND u.token_version = p_ver
+           AND u.active AND s.revoked_at IS NULL AND s.expires_at > now())
+$$;
