@@ -267,7 +267,7 @@ def main() -> None:
     script = (
         f"\\set i random(1, {len(points)})\n"
         "\\set c random(1, 7)\n"
-        f"SELECT report_case({user['id']}, {user['token_version']}, NULL, ARRAY['410105'], "
+        f"SELECT report_case({user['id']}, {user['token_version']}, NULL, NULL, ARRAY['410105'], "
         "NULL, (ARRAY['environment.garbage', 'safety.fire_lane', 'facilities.road', "
         "'public_order.parking', 'disputes.neighbours', 'livelihood.elderly_alone', "
         "'courtyard.sanitation'])[:c], p.lon, p.lat, 'pgbench', NULL, 'normal', 'pgbench', "

@@ -566,7 +566,7 @@ def test_a_report_reads_no_more_of_its_month_as_the_month_fills(case_city):
             text("SELECT id, token_version FROM app_user WHERE username = 'gw1'")
         ).one()
     args = (
-        f"{uid}, {ver}, NULL, NULL, NULL, 'environment.garbage', :lon, :lat, 'x', NULL, "
+        f"{uid}, {ver}, NULL, NULL, NULL, NULL, 'environment.garbage', :lon, :lat, 'x', NULL, "
         "'normal', 'app', NULL, NULL, :tz, NULL, :radius, :days, 5, NULL"
     )
     params = {
