@@ -178,8 +178,9 @@ def walkers(settings: Settings, start: datetime) -> list[dict]:
         walk_ids = (
             conn.execute(
                 text(
-                    "INSERT INTO walk (worker_id, grid_code, client_started_at) "
-                    "SELECT w, g, :s FROM unnest(CAST(:w AS integer[]), CAST(:g AS text[])) "
+                    "INSERT INTO walk (district_code, worker_id, grid_code, client_started_at) "
+                    "SELECT district_of(g), w, g, :s "
+                    "FROM unnest(CAST(:w AS integer[]), CAST(:g AS text[])) "
                     "WITH ORDINALITY AS u (w, g, n) ORDER BY n RETURNING id"
                 ),
                 {"w": [u["id"] for u in users], "g": [u["scopes"][0] for u in users], "s": start},
@@ -281,8 +282,9 @@ def ingest_peer(settings: Settings, chunk: int) -> tuple[float, float]:
         )
     script = (
         "\\set w random(1, 1000000000)\n"
-        "INSERT INTO bench_walk_point (walk_id, client_ts, geom, accuracy_m, chunk_id) "
-        "SELECT :w, now() + g * interval '3 s', ST_SetSRID(ST_MakePoint(113.0 + "
+        "INSERT INTO bench_walk_point (walk_id, district_code, client_ts, geom, accuracy_m, "
+        "chunk_id) SELECT :w, '410105', now() + g * interval '3 s', "
+        "ST_SetSRID(ST_MakePoint(113.0 + "
         f"random() * 0.05, 34.0 + random() * 0.05), 4326), 8, 'c' FROM generate_series(1, "
         f"{chunk}) g ON CONFLICT DO NOTHING;\n"
     )

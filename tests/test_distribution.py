@@ -16,10 +16,17 @@ from sqlalchemy import Connection, text
 
 from gis_service.app import create_app
 from gis_service.db import distribution
-from gis_service.db.distribution import DISTRIBUTED, LOCAL, REFERENCE, TO_DISTRIBUTE
+from gis_service.db.distribution import (
+    DISTRIBUTED,
+    DISTRICT_OF,
+    LOCAL,
+    REFERENCE,
+    TO_DISTRIBUTE,
+)
 from gis_service.db.engine import get_engine, transaction
 from gis_service.notify import scheduler
 from gis_service.units.codes import CODE_LENGTH, Level, district_of
+from tests import walk_city
 from tests.conftest import IN_GRID_1, IN_GRID_2, frame, write
 from tests.images import image_bytes
 
@@ -221,10 +228,12 @@ def _act(api, who, case_id, action, **body):
 
 
 def _mismatches(conn: Connection) -> dict[str, int]:
-    """Per table: rows whose district is not their unit's (cases) or their case's."""
+    """Per table: rows whose district is not their unit's (cases, walks: DISTRICT_OF,
+    checked here with the Python rule) or their parent's (the composite keys)."""
     out = {}
-    cases = conn.execute(text("SELECT unit_code, district_code FROM cases")).all()
-    out["cases"] = sum(1 for unit, d in cases if district_of(unit) != d)
+    for table, column in DISTRICT_OF.items():
+        rows = conn.execute(text(f"SELECT {column}, {DISTRIBUTED[table]} FROM {table}")).all()
+        out[table] = sum(1 for code, d in rows if district_of(code) != d)
     for table, _name, ref, pairs in _foreign_keys(conn):
         if table not in DISTRIBUTED or ref not in DISTRIBUTED or table == ref:
             continue
@@ -238,7 +247,7 @@ def _mismatches(conn: Connection) -> dict[str, int]:
     return out
 
 
-def test_every_path_writes_the_case_district(two_districts):
+def test_every_path_writes_the_case_district(two_districts, tmp_path):
     api, c = two_districts
     s = c["settings"]
     admin = c["admin"]
@@ -278,6 +287,9 @@ def test_every_path_writes_the_case_district(two_districts):
             {"i": there["id"]},
         )
         assert scheduler.schedule(conn, s) >= 1
+    # a grid walk: its fixes and chunk, a problem reported on it, its visits and the day
+    walked = _walk(api, c["worker1"], s, tmp_path / "walk")
+    assert walked["problems"] == 1 and walked["visited"], walked
     with get_engine(s).connect() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in DISTRIBUTED}
         mismatches = _mismatches(conn)
@@ -289,6 +301,74 @@ def test_every_path_writes_the_case_district(two_districts):
     assert not any(mismatches.values()), mismatches
     assert by_case[dup["id"]] == by_case[cid] == district_of(here["unit_code"])
     assert by_case[there["id"]] == OTHER_DISTRICT
+
+
+def _walk(api, worker, s, folder) -> dict:
+    """A walk along walk_city's street with a problem reported on it; its figures."""
+    from datetime import UTC, datetime, timedelta
+
+    folder.mkdir()
+    walk_city.build(s, folder)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    r = api.post(
+        "/api/v1/walks",
+        headers=worker,
+        json={"grid_code": walk_city.GRID, "client_started_at": start.isoformat()},
+    )
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    points = walk_city.walk_east(start)
+    r = api.post(
+        f"/api/v1/walks/{wid}/points", headers=worker, json={"chunk_id": "c1", "points": points}
+    )
+    assert r.status_code == 200, r.text
+    _report(api, worker, walk_city.ll(50, 0), walk_id=wid)
+    r = api.post(f"/api/v1/walks/{wid}/end", headers=worker)
+    assert r.status_code == 200, r.text
+    props = r.json()["properties"]
+    return {"id": wid, "problems": props["problems"], "visited": props["visited"]}
+
+
+def test_a_walk_and_its_reports_stay_in_one_district(two_districts):
+    """A problem reported during a walk lies in the walk's district (the key cases
+    (walk_id, district_code), migration 0022): one across the border is a 422 naming
+    walk_id and both districts, and nothing is written. A walk's district is its grid's."""
+    api, c = two_districts
+    s = c["settings"]
+    both = c["admin"]  # walks, and reports on both sides of the border
+    r = api.post("/api/v1/walks", headers=both, json={"grid_code": walk_city.GRID})
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    with get_engine(s).connect() as conn:
+        cases = conn.execute(text("SELECT count(*) FROM cases")).scalar()
+        walk_district = conn.execute(
+            text("SELECT district_code FROM walk WHERE id = :w"), {"w": wid}
+        ).scalar()
+    assert walk_district == district_of(walk_city.GRID)
+    body = {"category": "environment.garbage", "lon": IN_OTHER[0], "lat": IN_OTHER[1]}
+    r = api.post(
+        "/api/v1/cases", headers=both, json={**body, "description": "对面", "walk_id": wid}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "walk_id"
+    assert OTHER_DISTRICT in r.json()["detail"] and walk_district in r.json()["detail"]
+    # the same report without the walk is taken; one in the walk's district with it too
+    assert _report(api, both, IN_OTHER)["unit_code"] == OTHER_DISTRICT
+    linked = _report(api, both, IN_GRID_1, walk_id=wid)
+    with get_engine(s).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar() == cases + 2
+        assert (
+            conn.execute(
+                text("SELECT walk_id FROM cases WHERE id = :i"), {"i": linked["id"]}
+            ).scalar()
+            == wid
+        )
+        # the database holds it too: a walk's case cannot move to another district's walk
+        with pytest.raises(Exception, match="violates"):
+            conn.execute(
+                text("UPDATE walk SET district_code = :d WHERE id = :w"),
+                {"d": OTHER_DISTRICT, "w": wid},
+            )
 
 
 def test_a_case_never_leaves_its_district(two_districts):

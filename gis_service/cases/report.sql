@@ -167,6 +167,7 @@ DECLARE
     v_dups     json := '[]';
     v_dups_n   integer := 0;
     v_target   text;
+    v_walk_in  text;
     v_print    text;
 BEGIN
     -- the sign-in still holds (sign_in_holds(), auth/sessions.sql: the one rule), checked
@@ -233,12 +234,23 @@ BEGIN
             END IF;
         END IF;
 
-        -- a report made during a walk (gis_service/walks/): the reporter's own, running
-        IF p_walk IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM walk w
-                 WHERE w.id = p_walk AND w.worker_id = p_user AND w.status = {{walk_status.running}}) THEN
-            RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'walk_id',
-                MESSAGE = format('walk %s is not a running walk of yours', p_walk);
+        -- a report made during a walk (gis_service/walks/): the reporter's own, running,
+        -- and in the walk's district (the key cases (walk_id, district_code), migration
+        -- 0022): a problem across the border is reported without walk_id
+        IF p_walk IS NOT NULL THEN
+            SELECT w.district_code INTO v_walk_in FROM walk w
+             WHERE w.id = p_walk AND w.worker_id = p_user
+               AND w.status = {{walk_status.running}};
+            IF NOT FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'walk_id',
+                    MESSAGE = format('walk %s is not a running walk of yours', p_walk);
+            END IF;
+            IF v_walk_in <> district_of(v_unit) THEN
+                RAISE EXCEPTION USING ERRCODE = 'GS422', COLUMN = 'walk_id',
+                    MESSAGE = format('walk %s is in district %s and this report in %s: a '
+                                     'problem across the border is reported without walk_id',
+                                     p_walk, v_walk_in, district_of(v_unit));
+            END IF;
         END IF;
 
         -- The key is claimed first, in case_idempotency (unique across every month's

@@ -29,8 +29,9 @@ from __future__ import annotations
 #: the distribution column of every table distributed by district
 DISTRICT = "district_code"
 
-#: distributed tables, keyed by district already (migration 0020): table -> column.
-#: ``cases`` and everything that references a case, all co-located with ``cases``.
+#: distributed tables, keyed by district already: table -> column. ``cases`` and
+#: everything that references a case (migration 0020), the grid walks and their fixes,
+#: chunks, visits and daily figures (0022), all co-located with ``cases``.
 DISTRIBUTED: dict[str, str] = {
     "cases": DISTRICT,
     "case_event": DISTRICT,
@@ -40,17 +41,21 @@ DISTRIBUTED: dict[str, str] = {
     "case_idempotency": DISTRICT,
     "notify_reminder": DISTRICT,
     "notify_outbox": DISTRICT,
+    "walk": DISTRICT,
+    "walk_point": DISTRICT,
+    "walk_chunk": DISTRICT,
+    "walk_visit": DISTRICT,
+    "walk_day": DISTRICT,
 }
+
+#: the distributed tables whose district is that of a unit code in the same row (a CHECK
+#: ``district_code = district_of(column)`` keeps it so); every other distributed table
+#: takes its parent's through a composite foreign key
+DISTRICT_OF: dict[str, str] = {"cases": "unit_code", "walk": "grid_code", "walk_day": "grid_code"}
 
 #: tables that will be distributed by district but do not carry the column yet, with
 #: what they need (docs/scale.md, "What in our schema would stop Citus"). Not Citus-ready.
 TO_DISTRIBUTE: dict[str, str] = {
-    "walk": "district_of(grid_code); keys (id, district_code); the one running walk per "
-    "worker and the retry key need another home than a unique index",
-    "walk_point": "the walk's district, composite key to walk",
-    "walk_chunk": "the walk's district, composite key to walk",
-    "walk_visit": "the walk's district, composite key to walk",
-    "walk_day": "district_of(grid_code) in its key",
     "walk_node": "the network per district with a 2 km buffer: key (district_code, id)",
     "walk_edge": "as walk_node",
     "notification": "the recipient's home district in its keys",

@@ -120,7 +120,8 @@ def walk_stats(
                AND (CAST(:worker AS integer) IS NULL OR wd.worker_id = :worker)),
         v AS (
             SELECT v.building_code, (v.visited_at AT TIME ZONE :tz)::date AS day
-              FROM walk_visit v JOIN walk w ON w.id = v.walk_id
+              FROM walk_visit v
+              JOIN walk w ON w.id = v.walk_id AND w.district_code = v.district_code
              WHERE {walks}
                AND (CAST(:worker AS integer) IS NULL OR w.worker_id = :worker)
                AND (v.visited_at AT TIME ZONE :tz)::date

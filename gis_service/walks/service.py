@@ -79,6 +79,7 @@ def start(
         raise InvalidInput(f"no grid has the code {grid}", field="grid_code")
     if not covers_unit(principal, grid):
         raise Forbidden(f"grid {grid} is outside your jurisdiction", field="grid_code")
+    store.hold_worker(conn, principal.user_id)
     running = store.running_of(conn, principal.user_id)
     if running is not None:
         raise Conflict(

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Connection, RowMapping, text
 
-from gis_service.units.codes import CODE_LENGTH, Level
+from gis_service.units.codes import Level
 from gis_service.walks.rules import WalkStatus
 
 #: a walk's summary columns (``w`` is the walk, ``u`` its worker, ``g`` its grid)
@@ -21,8 +21,10 @@ SUMMARY = """
     (w.started_at AT TIME ZONE CAST(:tz AS text))::date AS day,
     w.points_received, w.points_kept, w.points_dropped, w.distance_m,
     walk_duration_s(w) AS duration_s,
-    (SELECT count(*) FROM walk_visit v WHERE v.walk_id = w.id) AS buildings_visited,
-    (SELECT count(*) FROM cases c WHERE c.walk_id = w.id) AS problems,
+    (SELECT count(*) FROM walk_visit v
+      WHERE v.walk_id = w.id AND v.district_code = w.district_code) AS buildings_visited,
+    (SELECT count(*) FROM cases c
+      WHERE c.walk_id = w.id AND c.district_code = w.district_code) AS problems,
     w.raw_pruned_at IS NOT NULL AS raw_pruned
 """
 FROM = """
@@ -54,6 +56,14 @@ def by_key(conn: Connection, key: str) -> RowMapping | None:
     )
 
 
+def hold_worker(conn: Connection, worker_id: int) -> None:
+    """Lock the worker's account row until the transaction ends: walks start one at a
+    time per worker, so "one running walk per worker" holds across districts (the unique
+    index ``walk_one_running_idx`` holds it within one: on Citus a district's walks are
+    one shard, the account a reference table)."""
+    conn.execute(text("SELECT 1 FROM app_user WHERE id = :w FOR NO KEY UPDATE"), {"w": worker_id})
+
+
 def running_of(conn: Connection, worker_id: int) -> int | None:
     return conn.execute(
         text("SELECT id FROM walk WHERE worker_id = :w AND status = :running"),
@@ -73,8 +83,9 @@ def insert_walk(
     worker already running: the unique indexes decide)."""
     return conn.execute(
         text(
-            "INSERT INTO walk (worker_id, grid_code, idempotency_key, idempotency_fingerprint, "
-            "client_started_at) VALUES (:w, :g, :k, :f, :cs) ON CONFLICT DO NOTHING RETURNING id"
+            "INSERT INTO walk (district_code, worker_id, grid_code, idempotency_key, "
+            "idempotency_fingerprint, client_started_at) "
+            "VALUES (district_of(:g), :w, :g, :k, :f, :cs) ON CONFLICT DO NOTHING RETURNING id"
         ),
         {"w": worker_id, "g": grid_code, "k": key, "f": fingerprint, "cs": client_started_at},
     ).scalar()
@@ -99,10 +110,10 @@ def lock(conn: Connection, walk_id: int, cond: str, params: dict[str, Any]) -> R
         conn.execute(
             text(
                 f"SELECT {_LOCK_COLUMNS} "
-                "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, :district_len) "
+                "FROM walk w LEFT JOIN admin_unit d ON d.code = w.district_code "
                 f"WHERE w.id = :id AND ({cond}) FOR UPDATE OF w"
             ),
-            {"id": walk_id, "district_len": CODE_LENGTH[Level.district], **params},
+            {"id": walk_id, **params},
         )
         .mappings()
         .first()
@@ -131,18 +142,23 @@ def chunk(conn: Connection, walk_id: int, chunk_id: str) -> RowMapping | None:
 #: stored is skipped), the chunk's record, the count on the walk; answers (stored, the
 #: walk's total). Written with ``{name}`` holes for either driver's parameters.
 _ADD_POINTS = """
-    WITH new AS (
-        INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, speed_mps, chunk_id)
-        SELECT {w}, u.t, ST_SetSRID(ST_MakePoint(u.x, u.y), 4326), u.a, u.s, {c}
-          FROM unnest(CAST({t} AS timestamptz[]), CAST({x} AS float8[]),
-                      CAST({y} AS float8[]), CAST({a} AS real[]),
-                      CAST({s} AS real[])) AS u (t, x, y, a, s)
+    WITH wk AS (SELECT district_code FROM walk WHERE id = {w}),
+    new AS (
+        INSERT INTO walk_point (walk_id, district_code, client_ts, geom, accuracy_m, speed_mps,
+                                chunk_id)
+        SELECT {w}, wk.district_code, u.t, ST_SetSRID(ST_MakePoint(u.x, u.y), 4326), u.a, u.s,
+               {c}
+          FROM wk, unnest(CAST({t} AS timestamptz[]), CAST({x} AS float8[]),
+                          CAST({y} AS float8[]), CAST({a} AS real[]),
+                          CAST({s} AS real[])) AS u (t, x, y, a, s)
         ON CONFLICT DO NOTHING
         RETURNING 1),
     n AS (SELECT count(*)::integer AS stored FROM new),
     chunk AS (
-        INSERT INTO walk_chunk (walk_id, chunk_id, fingerprint, points, stored)
-        SELECT {w}, {c}, {f}, cardinality(CAST({t} AS timestamptz[])), n.stored FROM n),
+        INSERT INTO walk_chunk (walk_id, district_code, chunk_id, fingerprint, points, stored)
+        SELECT {w}, wk.district_code, {c}, {f}, cardinality(CAST({t} AS timestamptz[])),
+               n.stored
+          FROM n, wk),
     total AS (
         UPDATE walk SET points_received = points_received + n.stored,
                         received_at = clock_timestamp()
@@ -191,9 +207,9 @@ def add_points(
 #: of the chunk_id if stored before (``chunk_fingerprint``, ``chunk_points``)
 LOCK_OWN_ASYNC = (
     f"SELECT {_LOCK_COLUMNS}, c.fingerprint AS chunk_fingerprint, c.points AS chunk_points "
-    "FROM walk w LEFT JOIN admin_unit d ON d.code = left(w.grid_code, $3) "
-    "LEFT JOIN walk_chunk c ON c.walk_id = w.id AND c.chunk_id = $2 "
-    "WHERE w.id = $1 AND w.worker_id = $4 FOR UPDATE OF w"
+    "FROM walk w LEFT JOIN admin_unit d ON d.code = w.district_code "
+    "LEFT JOIN walk_chunk c ON c.walk_id = w.id AND c.district_code = w.district_code "
+    "AND c.chunk_id = $2 WHERE w.id = $1 AND w.worker_id = $3 FOR UPDATE OF w"
 )
 
 
@@ -201,9 +217,7 @@ async def lock_own(
     conn: asyncpg.Connection, walk_id: int, chunk_id: str, worker_id: int
 ) -> asyncpg.Record | None:
     """The walk if it is this worker's (:data:`LOCK_OWN_ASYNC`), locked; else None."""
-    return await conn.fetchrow(
-        LOCK_OWN_ASYNC, walk_id, chunk_id, CODE_LENGTH[Level.district], worker_id
-    )
+    return await conn.fetchrow(LOCK_OWN_ASYNC, walk_id, chunk_id, worker_id)
 
 
 async def add_points_async(
@@ -373,9 +387,9 @@ def write_visits(
     return int(
         conn.execute(
             text(
-                "WITH v AS (INSERT INTO walk_visit (walk_id, building_code, visited_at) "
-                "SELECT v.walk_id, v.building_code, v.visited_at "
-                "FROM walk_visits(CAST(:w AS bigint[]), :r, :e) v "
+                "WITH v AS (INSERT INTO walk_visit (walk_id, district_code, building_code, "
+                "visited_at) SELECT v.walk_id, w.district_code, v.building_code, v.visited_at "
+                "FROM walk_visits(CAST(:w AS bigint[]), :r, :e) v JOIN walk w ON w.id = v.walk_id "
                 "RETURNING 1) SELECT count(*) FROM v"
             ),
             {"w": ids, "r": radius_m, "e": entrance_m},
@@ -411,16 +425,19 @@ def refresh_days(conn: Connection, keys: Sequence[tuple[str, int, date]], tz: st
                            coalesce(sum(walk_duration_s(ws)), 0) AS duration_s,
                            (SELECT count(DISTINCT v.building_code) FROM walk_visit v
                               JOIN walk x ON x.id = v.walk_id
+                                           AND x.district_code = v.district_code
                              WHERE {_DAY_WALKS.format(a="x")}) AS buildings_visited,
                            (SELECT count(*) FROM cases c JOIN walk x ON x.id = c.walk_id
+                                           AND x.district_code = c.district_code
                              WHERE {_DAY_WALKS.format(a="x")}) AS problems
                       FROM walk ws WHERE {_DAY_WALKS.format(a="ws")}) a),
             up AS (
-                INSERT INTO walk_day (day, grid_code, worker_id, walks, distance_m, duration_s,
-                                      buildings_visited, problems)
-                SELECT day, g, w, walks, distance_m, duration_s, buildings_visited, problems
+                INSERT INTO walk_day (day, grid_code, district_code, worker_id, walks,
+                                      distance_m, duration_s, buildings_visited, problems)
+                SELECT day, g, district_of(g), w, walks, distance_m, duration_s,
+                       buildings_visited, problems
                   FROM agg WHERE walks > 0
-                ON CONFLICT (day, grid_code, worker_id) DO UPDATE
+                ON CONFLICT (day, grid_code, worker_id, district_code) DO UPDATE
                    SET walks = EXCLUDED.walks, distance_m = EXCLUDED.distance_m,
                        duration_s = EXCLUDED.duration_s,
                        buildings_visited = EXCLUDED.buildings_visited,
@@ -585,9 +602,9 @@ def insert_ended_walks(
         conn.execute(
             text(
                 """
-                INSERT INTO walk (worker_id, grid_code, status, started_at, ended_at,
-                                  client_started_at, client_ended_at)
-                SELECT u.w, u.g, :ended, u.s, u.e, u.s, u.e
+                INSERT INTO walk (district_code, worker_id, grid_code, status, started_at,
+                                  ended_at, client_started_at, client_ended_at)
+                SELECT district_of(u.g), u.w, u.g, :ended, u.s, u.e, u.s, u.e
                   FROM unnest(CAST(:w AS integer[]), CAST(:g AS text[]),
                               CAST(:s AS timestamptz[]), CAST(:e AS timestamptz[]))
                        WITH ORDINALITY AS u (w, g, s, e, n)
@@ -614,12 +631,11 @@ def district_boxes(conn: Connection, grid_codes: Sequence[str]) -> dict[str, Row
             text(
                 "SELECT g.code, ST_XMin(d.geom) AS xmin, ST_YMin(d.geom) AS ymin, "
                 "ST_XMax(d.geom) AS xmax, ST_YMax(d.geom) AS ymax FROM admin_unit g "
-                "JOIN admin_unit d ON d.code = left(g.code, :district_len) "
+                "JOIN admin_unit d ON d.code = district_of(g.code) "
                 "WHERE g.code = ANY(:codes) AND g.level = :grid"
             ),
             {
                 "codes": list(grid_codes),
-                "district_len": CODE_LENGTH[Level.district],
                 "grid": Level.grid.value,
             },
         ).mappings()
@@ -639,9 +655,10 @@ def copy_cleaned_points(conn: Connection, rows: str, chunk_id: str) -> None:
         cur.copy_expert("COPY walk_point_in FROM STDIN", io.StringIO(rows), size=1 << 20)
     conn.execute(
         text(
-            "INSERT INTO walk_point (walk_id, client_ts, geom, accuracy_m, chunk_id, dropped, "
-            "part) SELECT walk_id, client_ts, ST_SetSRID(ST_MakePoint(lon, lat), 4326), "
-            "accuracy_m, :c, dropped, part FROM walk_point_in"
+            "INSERT INTO walk_point (walk_id, district_code, client_ts, geom, accuracy_m, "
+            "chunk_id, dropped, part) SELECT i.walk_id, w.district_code, i.client_ts, "
+            "ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.accuracy_m, :c, i.dropped, i.part "
+            "FROM walk_point_in i JOIN walk w ON w.id = i.walk_id"
         ),
         {"c": chunk_id},
     )

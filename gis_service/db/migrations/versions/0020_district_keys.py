@@ -27,17 +27,16 @@ Revises: 0019_daily_rollups
 Create Date: 2026-12-01
 """
 
-import re
-
 from alembic import op
-from sqlalchemy import text
+
+from gis_service.db.district_keys import COLUMN, composite_keys, enabled_triggers, rekey
+from gis_service.db.district_keys import family as family_of
 
 revision = "0020_district_keys"
 down_revision = "0019_daily_rollups"
 branch_labels = None
 depends_on = None
 
-COLUMN = "district_code"
 ROOT = "cases"
 
 
@@ -64,96 +63,10 @@ OUTBOX_ENQUEUE = """
     """
 
 
-def _family(conn, keyed: bool = False) -> dict[str, list[tuple[str, str, str, str, str]]]:
-    """Table -> its foreign keys to the family ``(name, column, parent, parent column,
-    the definition's tail: ON DELETE …, DEFERRABLE …)``, parents before children:
-    ``cases`` and every table that references one of them. ``keyed``: the keys are
-    composite already (``(column, district_code)``, for the downgrade)."""
-    fks = conn.execute(
-        text(
-            """
-            SELECT c.conrelid::regclass::text, c.conname, c.confrelid::regclass::text,
-                   a.attname, fa.attname, cardinality(c.conkey), pg_get_constraintdef(c.oid)
-              FROM pg_constraint c
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-              JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
-             WHERE c.contype = 'f' AND c.conparentid = 0
-               AND c.connamespace = current_schema()::regnamespace
-             ORDER BY 1, 2
-            """
-        )
-    ).all()
-    family: dict[str, list[tuple[str, str, str, str, str]]] = {ROOT: []}
-    grew = True
-    while grew:
-        grew = False
-        for table, name, parent, column, parent_column, n, ddl in fks:
-            if parent not in family or any(f[0] == name for f in family.get(table, [])):
-                continue
-            if n != (2 if keyed else 1):
-                raise RuntimeError(f"{table}.{name} has {n} columns: key it by hand")
-            tail = re.sub(r"^FOREIGN KEY \([^)]*\) REFERENCES [^(]+\([^)]*\)", "", ddl)
-            family.setdefault(table, []).append((name, column, parent, parent_column, tail))
-            grew = True
-    return family
-
-
-def _unique_keys(conn, table: str) -> list[tuple[str, str, str | None, list[str], str | None]]:
-    """The unique keys of ``table`` and of its partitions that are their own (not a
-    partitioned parent's): (relation, name, constraint type or None for a bare index,
-    columns, predicate)."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT r.relname, i.relname, con.contype,
-                   (SELECT array_agg(a.attname ORDER BY k.n)
-                      FROM unnest(x.indkey::int2[]) WITH ORDINALITY k (attnum, n)
-                      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum),
-                   x.indnatts, pg_get_expr(x.indpred, x.indrelid)
-              FROM (SELECT CAST(:t AS regclass) AS relid, 0 AS level
-                    UNION SELECT relid, level FROM pg_partition_tree(CAST(:t AS regclass))) t
-              JOIN pg_index x ON x.indrelid = t.relid AND x.indisunique
-              JOIN pg_class r ON r.oid = x.indrelid
-              JOIN pg_class i ON i.oid = x.indexrelid
-              LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid
-                   AND con.conrelid = x.indrelid AND con.contype IN ('p', 'u')
-             WHERE NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
-             ORDER BY t.level, 1, 2
-            """
-        ),
-        {"t": table},
-    ).all()
-    out = []
-    for rel, name, contype, columns, natts, pred in rows:
-        if columns is None or len(columns) != natts:
-            raise RuntimeError(f"unique index {name} on {rel} has expressions: key it by hand")
-        out.append((rel, name, contype, list(columns), pred))
-    return out
-
-
-def _rekey(conn, family, *, with_district: bool) -> None:
-    """Every unique key (constraint or bare index) of the family's tables and partitions
-    remade with the district code appended (``with_district``) or taken out."""
-    for table in family:
-        for rel, name, contype, columns, pred in _unique_keys(conn, table):
-            if (COLUMN in columns) == with_district:
-                continue
-            keep = [c for c in columns if c != COLUMN]
-            cols = ", ".join([*keep, COLUMN] if with_district else keep)
-            if contype:
-                kind = "PRIMARY KEY" if contype == "p" else "UNIQUE"
-                op.execute(f'ALTER TABLE {rel} DROP CONSTRAINT "{name}"')
-                op.execute(f'ALTER TABLE {rel} ADD CONSTRAINT "{name}" {kind} ({cols})')
-            else:
-                op.execute(f'DROP INDEX "{name}"')
-                where = f" WHERE {pred}" if pred else ""
-                op.execute(f'CREATE UNIQUE INDEX "{name}" ON {rel} ({cols}){where}')
-
-
 def upgrade() -> None:
     conn = op.get_bind()
     op.execute(_district_of())
-    family = _family(conn)
+    family = family_of(conn, ROOT)
 
     # every foreign key inside the family goes, to come back composite
     for table, fks in family.items():
@@ -186,17 +99,7 @@ def upgrade() -> None:
             sources.append(("case_event", "id", "event_id"))
         # filling a column is no change of the row (case_event is append-only, migration
         # 0002): the table's own enabled triggers are off for these statements
-        triggers = (
-            conn.execute(
-                text(
-                    "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
-                    "AND NOT tgisinternal AND tgenabled <> 'D' ORDER BY 1"
-                ),
-                {"t": table},
-            )
-            .scalars()
-            .all()
-        )
+        triggers = enabled_triggers(conn, table)
         for name in triggers:
             op.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
         for parent, pcol, column in sources:
@@ -211,15 +114,10 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")
 
     # -- every unique key with the district code appended
-    _rekey(conn, family, with_district=True)
+    rekey(conn, family, with_district=True, execute=op.execute)
 
     # -- the foreign keys back, composite
-    for table, fks in family.items():
-        for name, column, parent, pcol, tail in fks:
-            op.execute(
-                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}, {COLUMN}) '
-                f"REFERENCES {parent} ({pcol}, {COLUMN}){tail}"
-            )
+    composite_keys(family, execute=op.execute)
     op.execute(OUTBOX_ENQUEUE)
 
 
@@ -227,11 +125,11 @@ def downgrade() -> None:
     """The keys as they were: one-column foreign keys, unique keys without the district
     code, the column and ``district_of()`` dropped, the outbox trigger of 0014."""
     conn = op.get_bind()
-    family = _family(conn, keyed=True)
+    family = family_of(conn, ROOT, keyed=True)
     for table, fks in family.items():
         for name, *_ in fks:
             op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    _rekey(conn, family, with_district=False)
+    rekey(conn, family, with_district=False, execute=op.execute)
     op.execute("ALTER TABLE cases DROP CONSTRAINT cases_district_code_check")
     for table in family:
         op.execute(f"ALTER TABLE {table} DROP COLUMN {COLUMN}")
