@@ -64,8 +64,13 @@ def compare(conn, cube, principal, q: StatsQuery) -> dict:
 
 def test_bins_and_medians_agree_with_sql(settings):
     rng = np.random.default_rng(7)
-    hours = np.concatenate([[0.0, 0.1, 0.25, 0.5, 1, 2, 4096, 9999], 10 ** rng.uniform(-2, 4, 500)])
+    hours = np.concatenate(
+        [[0.0, 0.1, 0.25, 0.5, 1, 2, 4096, 9999], rollup.CLOSE_BINS, 10 ** rng.uniform(-2, 4, 500)]
+    )
     with get_engine(settings).connect() as conn:
+        # the edges are one list of numbers, in SQL and in numpy alike
+        edges = conn.execute(text("SELECT case_close_edges()")).scalar_one()
+        assert edges == rollup.CLOSE_BINS[1:].tolist()
         in_sql = conn.execute(
             text(
                 "SELECT array_agg(case_close_bin(h) ORDER BY i) FROM unnest(CAST(:h AS float8[]))"

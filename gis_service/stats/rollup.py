@@ -115,12 +115,12 @@ MEASURES: tuple[str, ...] = (
 
 
 def close_bin(hours: np.ndarray) -> np.ndarray:
-    """The histogram bin of each duration (hours) — ``case_close_bin()`` in numpy."""
+    """The histogram bin of each duration (hours) — ``case_close_bin()`` in numpy: the
+    last edge of :data:`CLOSE_BINS` at or below it (a duration on an edge opens its bin),
+    0 below the first."""
     h = np.asarray(hours, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = 1 + np.floor(BINS_PER_DOUBLING * np.log2(np.maximum(h, 1e-12) / BIN_BASE_HOURS))
-    k = np.where(h < BIN_BASE_HOURS, 0, np.minimum(k, N_BINS - 1))
-    return k.astype(np.int64)
+    k = np.searchsorted(CLOSE_BINS, h, side="right") - 1
+    return np.maximum(k, 0).astype(np.int64)
 
 
 def histogram(hours: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
