@@ -69,9 +69,10 @@ def city(case_city) -> dict:
         ).scalar_one()
         dead = conn.execute(
             text(
-                "INSERT INTO notify_delivery (subscription_id, kind, source, channel, recipient, "
-                "subject, body, status, attempts, last_error) VALUES (:w, 'overdue', 'event:1', "
-                "'webhook', 'http://127.0.0.1:9/hook', 's', 'b', 'dead', 8, 'HTTP 503') "
+                "INSERT INTO notify_delivery (district_code, subscription_id, kind, source, "
+                "channel, recipient, subject, body, status, attempts, last_error) VALUES "
+                "('410105', :w, 'overdue', 'event:1', 'webhook', 'http://127.0.0.1:9/hook', "
+                "'s', 'b', 'dead', 8, 'HTTP 503') "
                 "RETURNING id::text"
             ),
             {"w": webhook},

@@ -31,7 +31,8 @@ DISTRICT = "district_code"
 
 #: distributed tables, keyed by district already: table -> column. ``cases`` and
 #: everything that references a case (migration 0020), the grid walks and their fixes,
-#: chunks, visits and daily figures (0022), all co-located with ``cases``.
+#: chunks, visits and daily figures (0022), the inbox and the deliveries in their case's
+#: district (0023), all co-located with ``cases``.
 DISTRIBUTED: dict[str, str] = {
     "cases": DISTRICT,
     "case_event": DISTRICT,
@@ -46,6 +47,8 @@ DISTRIBUTED: dict[str, str] = {
     "walk_chunk": DISTRICT,
     "walk_visit": DISTRICT,
     "walk_day": DISTRICT,
+    "notification": DISTRICT,
+    "notify_delivery": DISTRICT,
 }
 
 #: the distributed tables whose district is that of a unit code in the same row (a CHECK
@@ -58,9 +61,6 @@ DISTRICT_OF: dict[str, str] = {"cases": "unit_code", "walk": "grid_code", "walk_
 TO_DISTRIBUTE: dict[str, str] = {
     "walk_node": "the network per district with a 2 km buffer: key (district_code, id)",
     "walk_edge": "as walk_node",
-    "notification": "the recipient's home district in its keys",
-    "notify_delivery": "the notification's district (webhook deliveries the case's); "
-    "webhook_subscription, which it references, becomes a reference table",
     "audit_log": "the audited row's district (row triggers on a shard write co-located rows)",
     "case_rollup": "district_of(unit_code) in its key (every tier's prefix is at least a "
     "district's code)",
@@ -87,6 +87,7 @@ REFERENCE: frozenset[str] = frozenset(
         "open311_client",
         "spatial_ref_sys",
         "case_rollup_tier",
+        "webhook_subscription",  # deliveries (distributed) reference it
     }
 )
 
@@ -98,7 +99,6 @@ LOCAL: frozenset[str] = frozenset(
         "auth_session",
         "refresh_token",
         "sign_in_failure",
-        "webhook_subscription",
         "saved_search",
         "notify_preference",
         "notify_quiet_hours",

@@ -6,7 +6,9 @@ deliveries (``notify_delivery``) by the rules (notify/rules.py), and marks the r
 — all in the caller's transaction, so a crash before the commit leaves the rows pending
 and writes nothing, and a commit writes everything at once. The unique keys
 (notification: user, kind, source; delivery: notification, channel, recipient and
-subscription, kind, source) make a repeated fan-out write nothing twice anyway.
+subscription, kind, source; each with the district) make a repeated fan-out write nothing
+twice anyway. Inbox rows and deliveries carry their case's district (migration 0023), so on
+Citus a batch's writes for one case sit on that case's shard.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from gis_service.timezone import local_text
 log = logging.getLogger(__name__)
 
 CASE_SQL = """
-SELECT c.id, c.case_no, c.status, case_status(c) AS status_now, c.priority, c.unit_code,
-       c.handling_level, c.team_id, c.assignee_id, c.category_code, c.deadline_at,
+SELECT c.id, c.district_code, c.case_no, c.status, case_status(c) AS status_now, c.priority,
+       c.unit_code, c.handling_level, c.team_id, c.assignee_id, c.category_code, c.deadline_at,
        cat.name_zh AS category_name, u.name AS unit_name
   FROM cases c
   LEFT JOIN case_category cat ON cat.code = c.category_code
@@ -210,7 +212,9 @@ def _fan_out_one(
         )
         notifications += n
         deliveries += d
-        _webhooks(hooks, kind, source, subscriptions, message, payload, urgent)
+        _webhooks(
+            hooks, kind, source, case["district_code"], subscriptions, message, payload, urgent
+        )
     return notifications, deliveries
 
 
@@ -277,15 +281,16 @@ def _notify(
     made = conn.execute(
         text(
             """
-            INSERT INTO notification (user_id, kind, source, case_id, event_id, title, body,
-                                      urgent)
-            SELECT u, :kind, :source, :case, :event, :title, :body, :urgent
+            INSERT INTO notification (district_code, user_id, kind, source, case_id, event_id,
+                                      title, body, urgent)
+            SELECT :district, u, :kind, :source, :case, :event, :title, :body, :urgent
               FROM unnest(CAST(:users AS integer[])) AS u
-            ON CONFLICT (user_id, kind, source) DO NOTHING
+            ON CONFLICT (user_id, kind, source, district_code) DO NOTHING
             RETURNING id, user_id
             """
         ),
         {
+            "district": case["district_code"],
             "users": [p.id for p in people],
             "kind": kind.value,
             "source": source,
@@ -327,9 +332,10 @@ def _notify(
     inserted = conn.execute(
         text(
             """
-            INSERT INTO notify_delivery (notification_id, kind, source, channel, recipient,
-                                         subject, body, payload, urgent, next_attempt_at)
-            VALUES (:n, :kind, :source, :channel, :recipient, :subject, :body,
+            INSERT INTO notify_delivery (district_code, notification_id, kind, source, channel,
+                                         recipient, subject, body, payload, urgent,
+                                         next_attempt_at)
+            VALUES (:district, :n, :kind, :source, :channel, :recipient, :subject, :body,
                     CAST(:payload AS jsonb), :urgent, :due)
             ON CONFLICT DO NOTHING
             """
@@ -337,6 +343,7 @@ def _notify(
         [
             {
                 **v,
+                "district": case["district_code"],
                 "kind": kind.value,
                 "source": source,
                 "subject": title,
@@ -354,17 +361,20 @@ def _webhooks(
     hooks: list[dict[str, Any]],
     kind: Kind,
     source: str,
+    district: str,
     subscriptions: list[dict[str, Any]],
     message: tuple[str, str],
     payload: dict[str, Any],
     urgent: bool,
 ) -> None:
-    """Append a webhook delivery for each active subscription that takes ``kind``."""
+    """Append a webhook delivery for each active subscription that takes ``kind``, in
+    the case's district (the delivery is written beside its case's outbox row)."""
     title, body = message
     for s in subscriptions:
         if not s["kinds"] or kind.value in s["kinds"]:
             hooks.append(
                 {
+                    "district_code": district,
                     "subscription_id": s["id"],
                     "url": s["url"],
                     "kind": kind.value,
@@ -385,13 +395,13 @@ def _insert_webhooks(conn: Connection, hooks: list[dict[str, Any]]) -> int:
     return conn.execute(
         text(
             """
-            INSERT INTO notify_delivery (subscription_id, kind, source, channel, recipient,
-                                         subject, body, payload, urgent)
-            SELECT x.subscription_id, x.kind, x.source, 'webhook', x.url, x.subject, x.body,
-                   x.payload, x.urgent
+            INSERT INTO notify_delivery (district_code, subscription_id, kind, source, channel,
+                                         recipient, subject, body, payload, urgent)
+            SELECT x.district_code, x.subscription_id, x.kind, x.source, 'webhook', x.url,
+                   x.subject, x.body, x.payload, x.urgent
               FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
-                   subscription_id integer, kind text, source text, url text, subject text,
-                   body text, payload jsonb, urgent boolean)
+                   district_code text, subscription_id integer, kind text, source text,
+                   url text, subject text, body text, payload jsonb, urgent boolean)
             ON CONFLICT DO NOTHING
             """
         ),

@@ -67,7 +67,8 @@ UPDATE notify_delivery d
            FOR UPDATE SKIP LOCKED)
 RETURNING d.id, d.channel, d.recipient, d.kind, d.source, d.subject, d.body, d.payload,
           d.created_at, d.attempts, d.subscription_id, d.urgent,
-          (SELECT n.user_id FROM notification n WHERE n.id = d.notification_id) AS user_id,
+          (SELECT n.user_id FROM notification n
+            WHERE n.id = d.notification_id AND n.district_code = d.district_code) AS user_id,
           (SELECT s.secret FROM webhook_subscription s WHERE s.id = d.subscription_id) AS secret,
           (SELECT s.url FROM webhook_subscription s WHERE s.id = d.subscription_id) AS url
 """
