@@ -137,6 +137,13 @@ def enabled_triggers(conn: Connection, table: str) -> list[str]:
     )
 
 
+def drop_keys(members: dict[str, list[ForeignKey]], *, execute: Callable[[str], object]) -> None:
+    """The family's foreign keys dropped (before their keys are remade)."""
+    for table, fks in members.items():
+        for name, *_ in fks:
+            execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+
+
 def composite_keys(
     members: dict[str, list[ForeignKey]], *, execute: Callable[[str], object]
 ) -> None:
@@ -147,4 +154,14 @@ def composite_keys(
             execute(
                 f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}, {COLUMN}) '
                 f"REFERENCES {parent} ({pcol}, {COLUMN}){tail}"
+            )
+
+
+def single_keys(members: dict[str, list[ForeignKey]], *, execute: Callable[[str], object]) -> None:
+    """The family's foreign keys made again on their one column (a downgrade)."""
+    for table, fks in members.items():
+        for name, column, parent, pcol, tail in fks:
+            execute(
+                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}) '
+                f"REFERENCES {parent} ({pcol}){tail}"
             )

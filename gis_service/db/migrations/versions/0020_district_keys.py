@@ -29,7 +29,14 @@ Create Date: 2026-12-01
 
 from alembic import op
 
-from gis_service.db.district_keys import COLUMN, composite_keys, enabled_triggers, rekey
+from gis_service.db.district_keys import (
+    COLUMN,
+    composite_keys,
+    drop_keys,
+    enabled_triggers,
+    rekey,
+    single_keys,
+)
 from gis_service.db.district_keys import family as family_of
 
 revision = "0020_district_keys"
@@ -69,9 +76,7 @@ def upgrade() -> None:
     family = family_of(conn, ROOT)
 
     # every foreign key inside the family goes, to come back composite
-    for table, fks in family.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(family, execute=op.execute)
 
     # -- the column. cases: computed once from unit_code (no row trigger fires), then kept
     op.execute(
@@ -126,19 +131,12 @@ def downgrade() -> None:
     code, the column and ``district_of()`` dropped, the outbox trigger of 0014."""
     conn = op.get_bind()
     family = family_of(conn, ROOT, keyed=True)
-    for table, fks in family.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(family, execute=op.execute)
     rekey(conn, family, with_district=False, execute=op.execute)
     op.execute("ALTER TABLE cases DROP CONSTRAINT cases_district_code_check")
     for table in family:
         op.execute(f"ALTER TABLE {table} DROP COLUMN {COLUMN}")
-    for table, fks in family.items():
-        for name, column, parent, pcol, tail in fks:
-            op.execute(
-                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}) '
-                f"REFERENCES {parent} ({pcol}){tail}"
-            )
+    single_keys(family, execute=op.execute)
     op.execute(
         OUTBOX_ENQUEUE.replace(
             "(district_code, event_id, created_at)", "(event_id, created_at)"

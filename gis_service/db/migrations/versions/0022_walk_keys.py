@@ -26,7 +26,14 @@ Create Date: 2026-12-01
 from alembic import op
 from sqlalchemy import text
 
-from gis_service.db.district_keys import COLUMN, composite_keys, enabled_triggers, rekey
+from gis_service.db.district_keys import (
+    COLUMN,
+    composite_keys,
+    drop_keys,
+    enabled_triggers,
+    rekey,
+    single_keys,
+)
 from gis_service.db.district_keys import family as family_of
 
 revision = "0022_walk_keys"
@@ -54,9 +61,7 @@ def upgrade() -> None:
     members = family_of(conn, ROOT, outside={"cases"})
     case_fk = _case_fk(conn)
     op.execute(f'ALTER TABLE cases DROP CONSTRAINT "{case_fk}"')
-    for table, fks in members.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(members, execute=op.execute)
 
     # -- the column: computed once from the grid (no row trigger fires), then kept
     for table in BY_GRID:
@@ -111,20 +116,13 @@ def downgrade() -> None:
     members = family_of(conn, ROOT, keyed=True, outside={"cases"})
     case_fk = _case_fk(conn)
     op.execute(f'ALTER TABLE cases DROP CONSTRAINT "{case_fk}"')
-    for table, fks in members.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(members, execute=op.execute)
     rekey(conn, [*members, "walk_day"], with_district=False, execute=op.execute)
     for table in BY_GRID:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_district_code_check")
     for table in [*members, "walk_day"]:
         op.execute(f"ALTER TABLE {table} DROP COLUMN {COLUMN}")
-    for table, fks in members.items():
-        for name, column, parent, pcol, tail in fks:
-            op.execute(
-                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}) '
-                f"REFERENCES {parent} ({pcol}){tail}"
-            )
+    single_keys(members, execute=op.execute)
     op.execute(
         f'ALTER TABLE cases ADD CONSTRAINT "{case_fk}" FOREIGN KEY (walk_id) REFERENCES walk (id)'
     )

@@ -24,7 +24,14 @@ Create Date: 2026-12-02
 from alembic import op
 from sqlalchemy import text
 
-from gis_service.db.district_keys import COLUMN, composite_keys, enabled_triggers, rekey
+from gis_service.db.district_keys import (
+    COLUMN,
+    composite_keys,
+    drop_keys,
+    enabled_triggers,
+    rekey,
+    single_keys,
+)
 from gis_service.db.district_keys import family as family_of
 
 revision = "0023_notify_keys"
@@ -66,9 +73,7 @@ def _fill(conn, table: str, fills: list[str]) -> None:
 def upgrade() -> None:
     conn = op.get_bind()
     members = family_of(conn, ROOT)
-    for table, fks in members.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(members, execute=op.execute)
     _fill(
         conn,
         "notification",
@@ -90,15 +95,8 @@ def downgrade() -> None:
     """The keys of 0014: one-column keys, unique keys without the district."""
     conn = op.get_bind()
     members = family_of(conn, ROOT, keyed=True)
-    for table, fks in members.items():
-        for name, *_ in fks:
-            op.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    drop_keys(members, execute=op.execute)
     rekey(conn, members, with_district=False, execute=op.execute)
     for table in members:
         op.execute(f"ALTER TABLE {table} DROP COLUMN {COLUMN}")
-    for table, fks in members.items():
-        for name, column, parent, pcol, tail in fks:
-            op.execute(
-                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" FOREIGN KEY ({column}) '
-                f"REFERENCES {parent} ({pcol}){tail}"
-            )
+    single_keys(members, execute=op.execute)
