@@ -137,6 +137,52 @@ def enabled_triggers(conn: Connection, table: str) -> list[str]:
     )
 
 
+def from_unit(table: str, unit_column: str, *, execute: Callable[[str], object]) -> None:
+    """``district_code`` on ``table`` computed once from ``unit_column`` with
+    ``district_of()`` (a generated column, so no row trigger fires), then a plain column
+    kept equal to it by the CHECK ``{table}_district_code_check``: Citus routes a write by
+    the distribution column's value in the statement, which a generated column lacks."""
+    execute(
+        f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6) "
+        f"GENERATED ALWAYS AS (district_of({unit_column})) STORED"
+    )
+    execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} DROP EXPRESSION")
+    execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")
+    execute(
+        f"ALTER TABLE {table} ADD CONSTRAINT {table}_district_code_check "
+        f"CHECK ({COLUMN} = district_of({unit_column}))"
+    )
+
+
+def from_parents(
+    conn: Connection,
+    table: str,
+    sources: Collection[tuple[str, str, str]],
+    *,
+    execute: Callable[[str], object],
+    also: Collection[str] = (),
+) -> None:
+    """``district_code`` added to ``table`` (nullable) and filled from each source
+    ``(parent, parent column, column)`` in turn — one joined UPDATE per parent, for rows
+    still without one (a correlated lookup per row would probe every month's index) —
+    then by the ``also`` statements. Filling a column is no change of the row (case_event
+    is append-only, migration 0002): the table's own enabled triggers are off meanwhile.
+    The caller makes the column NOT NULL once it has dealt with what is left."""
+    execute(f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6)")
+    triggers = enabled_triggers(conn, table)
+    for name in triggers:
+        execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
+    for parent, pcol, column in sources:
+        execute(
+            f"UPDATE {table} t SET {COLUMN} = p.{COLUMN} FROM {parent} p "
+            f"WHERE p.{pcol} = t.{column} AND t.{COLUMN} IS NULL"
+        )
+    for statement in also:
+        execute(statement)
+    for name in triggers:
+        execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
+
+
 def drop_keys(members: dict[str, list[ForeignKey]], *, execute: Callable[[str], object]) -> None:
     """The family's foreign keys dropped (before their keys are remade)."""
     for table, fks in members.items():

@@ -163,10 +163,10 @@ $$;
 -- Fold the days before ``before`` (local dates in zone ``tz``) into the roll-up, once:
 -- days already folded are left alone (the trigger keeps them), a later ``before`` adds
 -- the days in between, a local month at a time (months without a case skipped); another
--- zone than the one folded with starts over. Takes the roll-up's advisory lock exclusively, so no case
--- write (whose trigger takes it shared) is half-way: every write either committed before
--- the fold reads the cases, or reads the new boundary after it. Returns the number of
--- roll-up rows written.
+-- zone than the one folded with starts over. Takes the roll-up's advisory lock
+-- exclusively, so no case write (whose trigger takes it shared) is half-way: every write
+-- either committed before the fold reads the cases, or reads the new boundary after it.
+-- Returns the number of roll-up rows written.
 CREATE OR REPLACE FUNCTION case_rollup_fold(tz text, before date) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE

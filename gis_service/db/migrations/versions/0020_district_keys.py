@@ -33,7 +33,8 @@ from gis_service.db.district_keys import (
     COLUMN,
     composite_keys,
     drop_keys,
-    enabled_triggers,
+    from_parents,
+    from_unit,
     rekey,
     single_keys,
 )
@@ -78,42 +79,21 @@ def upgrade() -> None:
     # every foreign key inside the family goes, to come back composite
     drop_keys(family, execute=op.execute)
 
-    # -- the column. cases: computed once from unit_code (no row trigger fires), then kept
-    op.execute(
-        f"ALTER TABLE {ROOT} ADD COLUMN {COLUMN} char(6) "
-        f"GENERATED ALWAYS AS (district_of(unit_code)) STORED"
-    )
-    op.execute(f"ALTER TABLE {ROOT} ALTER COLUMN {COLUMN} DROP EXPRESSION")
-    op.execute(f"ALTER TABLE {ROOT} ALTER COLUMN {COLUMN} SET NOT NULL")
-    op.execute(
-        f"ALTER TABLE {ROOT} ADD CONSTRAINT cases_district_code_check "
-        f"CHECK ({COLUMN} = district_of(unit_code))"
-    )
-    # the others from their parent row, parents first: one joined UPDATE per parent (a
-    # correlated lookup per row would probe every month's index; notify_outbox reaches its
-    # event by case_event.id, which no index leads with: 97,000 rows ran for minutes)
+    # -- the column. cases: computed once from unit_code, then kept by a CHECK
+    from_unit(ROOT, "unit_code", execute=op.execute)
+    # the others from their parent row, parents first (notify_outbox reaches its event by
+    # case_event.id, which no index leads with: a correlated lookup of 97,000 rows ran for
+    # minutes)
     for table, fks in family.items():
         if table == ROOT:
             continue
-        op.execute(f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6)")
         sources = [
             (parent, pcol, column) for _name, column, parent, pcol, _tail in fks if parent != table
         ]
         if table == "notify_outbox":
             # an event's row has no key to case_event (event_id): its district is the event's
             sources.append(("case_event", "id", "event_id"))
-        # filling a column is no change of the row (case_event is append-only, migration
-        # 0002): the table's own enabled triggers are off for these statements
-        triggers = enabled_triggers(conn, table)
-        for name in triggers:
-            op.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
-        for parent, pcol, column in sources:
-            op.execute(
-                f"UPDATE {table} t SET {COLUMN} = p.{COLUMN} FROM {parent} p "
-                f"WHERE p.{pcol} = t.{column} AND t.{COLUMN} IS NULL"
-            )
-        for name in triggers:
-            op.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
+        from_parents(conn, table, sources, execute=op.execute)
         if table == "notify_outbox":
             op.execute(f"DELETE FROM notify_outbox WHERE done_at IS NOT NULL AND {COLUMN} IS NULL")
         op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")

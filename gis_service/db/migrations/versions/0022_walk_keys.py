@@ -30,7 +30,8 @@ from gis_service.db.district_keys import (
     COLUMN,
     composite_keys,
     drop_keys,
-    enabled_triggers,
+    from_parents,
+    from_unit,
     rekey,
     single_keys,
 )
@@ -63,32 +64,15 @@ def upgrade() -> None:
     op.execute(f'ALTER TABLE cases DROP CONSTRAINT "{case_fk}"')
     drop_keys(members, execute=op.execute)
 
-    # -- the column: computed once from the grid (no row trigger fires), then kept
+    # -- the column: computed once from the grid, then kept by a CHECK; the others from
+    # their walk
     for table in BY_GRID:
-        op.execute(
-            f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6) "
-            f"GENERATED ALWAYS AS (district_of(grid_code)) STORED"
-        )
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} DROP EXPRESSION")
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")
-        op.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_district_code_check "
-            f"CHECK ({COLUMN} = district_of(grid_code))"
-        )
+        from_unit(table, "grid_code", execute=op.execute)
     for table, fks in members.items():
         if table == ROOT:
             continue
-        op.execute(f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6)")
-        triggers = enabled_triggers(conn, table)
-        for name in triggers:
-            op.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
-        for _name, column, parent, pcol, _tail in fks:
-            op.execute(
-                f"UPDATE {table} t SET {COLUMN} = p.{COLUMN} FROM {parent} p "
-                f"WHERE p.{pcol} = t.{column} AND t.{COLUMN} IS NULL"
-            )
-        for name in triggers:
-            op.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
+        sources = [(parent, pcol, column) for _name, column, parent, pcol, _tail in fks]
+        from_parents(conn, table, sources, execute=op.execute)
         op.execute(f"ALTER TABLE {table} ALTER COLUMN {COLUMN} SET NOT NULL")
 
     # -- a case linked to a walk of another district keeps the link in its attributes

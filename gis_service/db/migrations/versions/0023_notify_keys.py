@@ -28,7 +28,7 @@ from gis_service.db.district_keys import (
     COLUMN,
     composite_keys,
     drop_keys,
-    enabled_triggers,
+    from_parents,
     rekey,
     single_keys,
 )
@@ -52,16 +52,16 @@ FROM_OUTBOX = f"""
 """
 
 
-def _fill(conn, table: str, fills: list[str]) -> None:
-    op.execute(f"ALTER TABLE {table} ADD COLUMN {COLUMN} char(6)")
-    triggers = enabled_triggers(conn, table)
-    for name in triggers:
-        op.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
-    for fill in fills:
-        op.execute(fill)
-    op.execute(f"UPDATE {table} t SET {COLUMN} = {FROM_OUTBOX} WHERE t.{COLUMN} IS NULL")
-    for name in triggers:
-        op.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
+def _fill(conn, table: str, source: tuple[str, str, str]) -> None:
+    """The column from ``source`` (the case, the notification), else from the outbox row;
+    a row with neither is refused."""
+    from_parents(
+        conn,
+        table,
+        [source],
+        execute=op.execute,
+        also=[f"UPDATE {table} t SET {COLUMN} = {FROM_OUTBOX} WHERE t.{COLUMN} IS NULL"],
+    )
     left = conn.execute(text(f"SELECT count(*) FROM {table} WHERE {COLUMN} IS NULL")).scalar()
     if left:
         raise RuntimeError(
@@ -74,19 +74,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     members = family_of(conn, ROOT)
     drop_keys(members, execute=op.execute)
-    _fill(
-        conn,
-        "notification",
-        [f"UPDATE notification t SET {COLUMN} = c.{COLUMN} FROM cases c WHERE c.id = t.case_id"],
-    )
-    _fill(
-        conn,
-        "notify_delivery",
-        [
-            f"UPDATE notify_delivery t SET {COLUMN} = n.{COLUMN} FROM notification n "
-            f"WHERE n.id = t.notification_id"
-        ],
-    )
+    _fill(conn, "notification", ("cases", "id", "case_id"))
+    _fill(conn, "notify_delivery", ("notification", "id", "notification_id"))
     rekey(conn, members, with_district=True, execute=op.execute)
     composite_keys(members, execute=op.execute)
 
