@@ -24,6 +24,11 @@ WORKER = "gw1"  # case_city: the grid worker of GRID
 STEP_M = 11  # more than the app's 10 m: every step is a kept fix
 ACCURACY_M = 10
 CATEGORY = "environment.garbage"
+# How long a wait for the server's answer to what the phone sent may take: walk.js sends a
+# chunk when it holds CHUNK_FIXES fixes or its oldest has waited CHUNK_AGE_MS (30 s), tried
+# every 10 s, so after a reconnect the last fixes can take 40 s to leave the phone before
+# the server answers. A bare 30 s wait timed out on a slow, loaded VM (CI, stop 27).
+SYNC_WAIT_MS = 30000 + 10000 + 20000
 
 # The app's IndexedDB, read as the app wrote it: every fix it kept.
 FIXES_JS = """() => new Promise((resolve, reject) => {
@@ -69,7 +74,7 @@ def wait_due_without(page, codes: set[str]) -> set[str]:
         "codes => { const l = [...document.querySelectorAll('[data-testid=due-building]')];"
         " return l.length > 0 && l.every(e => !codes.includes(e.dataset.code)); }",
         arg=sorted(codes),
-        timeout=30000,
+        timeout=SYNC_WAIT_MS,
     )
     return due_codes(page)
 
@@ -91,7 +96,7 @@ def wait_route(page, codes: list[str], on_map: bool = True) -> None:
         " (document.querySelectorAll('#walk-map .route-num').length === codes.length"
         " && document.querySelectorAll('#walk-map path.route-line').length === 1)); }",
         arg=[codes, on_map],
-        timeout=30000,
+        timeout=SYNC_WAIT_MS,
     )
 
 
@@ -215,7 +220,8 @@ def test_a_walk_with_an_outage_and_a_reload_stores_every_fix_once(server, case_c
             walk_to(context, page, x)
         screenshot(page, "m-walk-running")
         page.get_by_test_id("walk-end").click()
-        page.wait_for_selector("[data-testid=walk-idle]", timeout=30000)  # ended on the server
+        # ended on the server
+        page.wait_for_selector("[data-testid=walk-idle]", timeout=SYNC_WAIT_MS)
         fixes = page.evaluate(FIXES_JS)
         # nothing is recorded after the end: a move now keeps no fix
         lon, lat = ll(xs[-1] + 40, 0)
@@ -274,7 +280,7 @@ def test_a_walk_started_offline_links_its_report_once_the_start_is_through(serve
         page.wait_for_selector("[data-testid=walk-running] [data-testid=walk-sync]")
         assert db_rows(settings, "SELECT id FROM walk") == []
         context.set_offline(False)
-        page.wait_for_selector("[data-testid=walk-idle]", timeout=40000)
+        page.wait_for_selector("[data-testid=walk-idle]", timeout=SYNC_WAIT_MS)
         fixes = page.evaluate(FIXES_JS)
         assert watch.external == []
     (walk_id, status), *more = db_rows(settings, "SELECT id, status FROM walk")
