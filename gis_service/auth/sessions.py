@@ -44,8 +44,8 @@ Kind = Literal["bearer", "cookie"]
 
 #: the rule lives in one place, the SQL function sign_in_holds() (auth/sessions.sql), which
 #: report_case() calls too; a row (true) when the sign-in holds, none when it does not
-ALIVE = "SELECT true WHERE sign_in_holds($1, $2, $3)"  # asyncpg
-ALIVE_SA = text("SELECT true WHERE sign_in_holds(:sid, :uid, :ver)")  # SQLAlchemy
+ALIVE = "SELECT true FROM sign_in_holds($1, $2, $3)"  # asyncpg
+ALIVE_SA = text("SELECT true FROM sign_in_holds(:sid, :uid, :ver)")  # SQLAlchemy
 
 ENDED = (
     "this sign-in is no longer valid (signed out, deactivated or password changed): sign in again"
