@@ -315,22 +315,21 @@ BEGIN
                 PERFORM link_duplicate(p_link_to, case_id, v_case_no, p_user, p_client,
                                        NULL);
             ELSE
-                -- the nearest p_dup_max and the count of all (a busy spot holds hundreds)
-                SELECT coalesce(json_agg(json_build_object(
-                           'id', d.id, 'case_no', d.case_no, 'status', d.status,
-                           'distance_m', d.distance_m, 'reported_at', d.reported_at,
-                           'description', left(d.description, 120))
-                           ORDER BY d.distance_m, d.id) FILTER (WHERE d.rank <= p_dup_max),
-                           '[]'::json),
+                -- the nearest p_dup_max and the count of all (a busy spot holds hundreds):
+                -- one ordered aggregate cut to its first p_dup_max (a window and a filter
+                -- over a sub-select cost a fifth more to start, perf 2026-12-02)
+                SELECT coalesce(array_to_json((array_agg(json_build_object(
+                           'id', near.id, 'case_no', near.case_no, 'status', near.status,
+                           'distance_m', near.distance_m, 'reported_at', near.reported_at,
+                           'description', left(near.description, 120))
+                           ORDER BY near.distance_m, near.id))[1:p_dup_max]), '[]'::json),
                        count(*)
                   INTO v_dups, v_dups_n
-                  FROM (SELECT near.*, row_number() OVER (ORDER BY near.distance_m, near.id)
-                                   AS rank
-                          FROM nearby_cases(pt, p_category, p_dup_radius_m, p_dup_days) near
-                         WHERE near.id <> case_id
-                           AND (p_scopes IS NULL OR EXISTS (
-                                SELECT 1 FROM unnest(p_scopes) s
-                                 WHERE starts_with(near.unit_code, s)))) d;
+                  FROM nearby_cases(pt, p_category, p_dup_radius_m, p_dup_days) near
+                 WHERE near.id <> case_id
+                   AND (p_scopes IS NULL OR EXISTS (
+                        SELECT 1 FROM unnest(p_scopes) s
+                         WHERE starts_with(near.unit_code, s)));
             END IF;
         END IF;
     END IF;
