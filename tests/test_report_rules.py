@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -219,6 +221,55 @@ def test_an_idempotency_key_reused_for_another_report_is_refused(api, case_city)
     assert (count(s, "cases"), count(s, "case_event")) == (1, 1)
     # the same key from another sender is that sender's own key
     assert report(api, c["worker1b"], key="k-1", description="另一个问题").status_code == 201
+
+
+def test_a_key_claimed_by_an_uncommitted_report_replays_it_once_committed(case_city):
+    """report_case() writes the case, then claims its key (cases/report.sql): a second
+    request with the key waits at the claim while the first is uncommitted, then takes
+    back the case it wrote and answers the first one's — one case, one timeline event,
+    one key row."""
+    s = case_city["settings"]
+    with get_engine(s).connect() as conn:
+        uid, ver = conn.execute(
+            text("SELECT id, token_version FROM app_user WHERE username = 'gw1'")
+        ).one()
+    call = text(
+        "SELECT case_id, created FROM report_case(:uid, :ver, NULL, NULL, NULL, :key, "
+        "'environment.garbage', :lon, :lat, 'x', NULL, 'normal', 'app', NULL, NULL, :tz, "
+        "'fp', 50, 7, 5, NULL)"
+    )
+    params = {
+        "uid": uid,
+        "ver": ver,
+        "key": f"u{uid}:race",
+        "lon": IN_GRID_1[0],
+        "lat": IN_GRID_1[1],
+        "tz": s.timezone,
+    }
+    answers: list[tuple[int, bool]] = []
+    engine = get_engine(s)
+    with engine.connect() as first:
+        won = first.execute(call, params).one()
+        second = threading.Thread(
+            target=lambda: answers.append(tuple(_call_alone(engine, call, params)))
+        )
+        second.start()
+        second.join(1.0)
+        assert second.is_alive(), "the second request did not wait for the first's claim"
+        first.commit()
+    second.join(30)
+    assert won.created is True
+    assert answers == [(won.case_id, False)]
+    assert (count(s, "cases"), count(s, "case_event"), count(s, "case_idempotency")) == (
+        1,
+        1,
+        1,
+    )
+
+
+def _call_alone(engine, call, params):
+    with engine.begin() as conn:
+        return conn.execute(call, params).one()
 
 
 def test_a_reused_key_with_other_photos_is_refused_and_stores_nothing(api, case_city):
