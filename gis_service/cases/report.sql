@@ -82,7 +82,10 @@ $$;
 -- needs no spatial_ref_sys lookup) reported in the last p_days days, of the category if
 -- one is given, nearest first. The one duplicate rule: report_case() and
 -- GET /api/v1/cases/nearby both call it. The bounding box uses 111,000 m per degree of
--- latitude (the sphere's is 111,195 m), so it never cuts a circle short.
+-- latitude (the sphere's is 111,195 m), so it never cuts a circle short. The months read
+-- end with the statement's own (statement_timestamp(): every case this statement can see
+-- was reported before it began), so the months made ahead (cases/partitions.py) are not
+-- opened by every report.
 CREATE OR REPLACE FUNCTION nearby_cases(
     pt geometry, p_category text, p_radius_m double precision, p_days integer)
 RETURNS TABLE (id bigint, case_no text, status text, category text, description text,
@@ -97,7 +100,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                AND (p_category IS NULL OR c.category_code = p_category)
                AND c.status IN {{open_statuses}}
                AND c.reported_at > now() - make_interval(days => p_days)
-               AND case_in_period(c.id, now() - make_interval(days => p_days), NULL)) near
+               AND case_in_period(c.id, now() - make_interval(days => p_days),
+                                  statement_timestamp())) near
      WHERE near.d <= p_radius_m
      ORDER BY near.d, near.id
 $$;
@@ -166,6 +170,11 @@ END $$;
 --   open-case GiST index alone, whatever the month holds: pgbench, 4 clients, the 10 M
 --   city 162 → 268 reports/s, the 1 M district 87 → 199 (2026-12-01, machine shared).
 --   tests/test_partitions.py checks that a report reads no more of its month's key.
+-- - max_parallel_workers_per_gather = 0: on the 10 M city the generic plan of the
+--   duplicate search became a Gather over a parallel append of the months (its estimates
+--   grow with the history), whose workers a function's statement never gets: the plan's
+--   start alone was 4 % of the database's time a report (perf, 2026-12-02); a report reads
+--   a few index entries and has nothing to share out.
 CREATE OR REPLACE FUNCTION report_case(
     p_user integer, p_ver integer, p_session bigint, p_client integer, p_scopes text[],
     p_key text,
@@ -176,6 +185,7 @@ CREATE OR REPLACE FUNCTION report_case(
     p_dup_max integer, p_walk bigint,
     OUT case_id bigint, OUT created boolean, OUT body text)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_bitmapscan = off
+    SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     pt         geometry := ST_SetSRID(ST_MakePoint(p_lon, p_lat), 4326);
