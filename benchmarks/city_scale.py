@@ -31,7 +31,7 @@ from datetime import date, timedelta
 
 import httpx
 import numpy as np
-from common import random_points, server
+from common import maintain, random_points, server
 from report_load import bench_user, loadgen
 from soak import rss_mib
 from sqlalchemy import text
@@ -63,9 +63,7 @@ def database(cases: int) -> Settings:
         print(f"building {name}: {cases:,} cases over the twelve divisions …", flush=True)
         result = load_city(settings, cases_total=cases, progress=lambda m: print("  " + m))
         print(f"  {result.summary()}")
-        with get_engine(settings).connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text("VACUUM ANALYZE"))
+        maintain(settings, "VACUUM ANALYZE")
     with transaction(settings) as conn:
         t = time.perf_counter()
         rows = rollup.fold(conn, settings)
@@ -77,9 +75,7 @@ def database(cases: int) -> Settings:
         )
         # as autovacuum would have by the time a city is in service: otherwise its pass
         # over the millions of new roll-up rows lands inside the measured minutes
-        with get_engine(settings).connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text("VACUUM ANALYZE case_rollup"))
+        maintain(settings, "VACUUM ANALYZE case_rollup")
     return settings
 
 
@@ -136,9 +132,7 @@ def measure_city(settings: Settings) -> dict[str, object]:
     report_token = sessions.issue_for(settings, user).access_token
     points = random_points(settings, 50_000, seed=7)
     run = f"city{int(time.time())}"
-    with get_engine(settings).connect() as conn:  # no checkpoint due inside the minute
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text("CHECKPOINT"))
+    maintain(settings, "CHECKPOINT")  # no checkpoint due inside the measured minute
     with server(settings, workers=1, GIS_SECRET_KEY=SECRET) as srv:
         loadgen(srv.port, report_token, points, rate=500, seconds=5, connections=32, tag=run + "w")
         r = loadgen(

@@ -42,6 +42,14 @@ def setup(db: str = DB) -> Settings:
     return settings
 
 
+def maintain(settings: Settings, *statements: str) -> None:
+    """Run maintenance statements (VACUUM, CHECKPOINT: not inside a transaction) in order."""
+    with get_engine(settings).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for statement in statements:
+            conn.execute(text(statement))
+
+
 def random_points(
     settings: Settings, n: int, seed: int = 42, code: str = "410105"
 ) -> list[tuple[float, float]]:
