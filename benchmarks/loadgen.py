@@ -56,9 +56,9 @@ def http_post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
 class Client(asyncio.Protocol):
     """One keep-alive connection: sends a request, reads its answer (status line, headers,
     Content-Length body), then asks ``done`` for the next. A protocol, not asyncio's
-    streams: at a thousand requests a second the streams' readuntil/readexactly and a
-    queue between scheduler and connections took 0.22 ms of CPU a request on the cores the
-    server shares (2026-12-02); this takes about half."""
+    streams and a queue between scheduler and connections: with the requests made before
+    the clock starts, 0.05 ms less CPU a request on the cores the server shares (0.35–0.40
+    → 0.32–0.33 ms at 600/s, start-up included; benchmarks/RESULTS.md 2026-12-02)."""
 
     def __init__(self, done) -> None:
         self.done = done  # done(client, status or None on a broken connection)
@@ -133,15 +133,21 @@ async def run(port: int, plan: Iterator[Planned], seconds: float, connections: i
             planned_out = True
         return None
 
+    def maybe_finished() -> None:
+        if len(idle) == connections and (closed or planned_out) and not finished.done():
+            finished.set_result(None)
+
+    def hand(client: Client, item: tuple[float, bytes, int]) -> None:
+        busy[client] = item
+        client.send(item[1])
+
     def dispatch(client: Client) -> None:
         item = next_item()
         if item is None:
             idle.append(client)
-            if len(idle) == connections and (closed or planned_out) and not finished.done():
-                finished.set_result(None)
-            return
-        busy[client] = item
-        client.send(item[1])
+            maybe_finished()
+        else:
+            hand(client, item)
 
     def done(client: Client, status: int | None) -> None:
         item = busy.pop(client, None)
@@ -180,14 +186,11 @@ async def run(port: int, plan: Iterator[Planned], seconds: float, connections: i
                 await asyncio.sleep(delay)
             item = (scheduled, data, weight)
             if idle:
-                client = idle.pop()
-                busy[client] = item
-                client.send(data)
+                hand(idle.pop(), item)
             else:
                 pending.append(item)
         planned_out = True
-        if len(idle) == connections and not finished.done():
-            finished.set_result(None)
+        maybe_finished()
     await finished
     for client in idle:
         client.transport.close()
