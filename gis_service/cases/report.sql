@@ -172,9 +172,10 @@ END $$;
 --   tests/test_partitions.py checks that a report reads no more of its month's key.
 -- - max_parallel_workers_per_gather = 0: on the 10 M city the generic plan of the
 --   duplicate search became a Gather over a parallel append of the months (its estimates
---   grow with the history), whose workers a function's statement never gets: the plan's
---   start alone was 4 % of the database's time a report (perf, 2026-12-02); a report reads
---   a few index entries and has nothing to share out.
+--   grow with the history); run on its own that plan launched two workers and took 40 ms
+--   for a search of a few index entries. Inside this function no workers were launched and
+--   turning it off changed no measured CPU a report (perf, 2026-12-02); it is off so a
+--   report's plan stays the serial one these notes describe, whatever the history holds.
 CREATE OR REPLACE FUNCTION report_case(
     p_user integer, p_ver integer, p_session bigint, p_client integer, p_scopes text[],
     p_key text,
