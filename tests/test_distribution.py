@@ -316,6 +316,15 @@ def test_every_path_writes_the_case_district(two_districts, tmp_path):
     # a grid walk: its fixes and chunk, a problem reported on it, its visits and the day
     walked = _walk(api, c["worker1"], s, tmp_path / "walk")
     assert walked["problems"] == 1 and walked["visited"], walked
+    # the walk's buildings and streets: every building's walking access (access/reach.py)
+    r = api.get("/api/v1/access/reach", params={"level": "grid"}, headers=admin)
+    assert r.status_code == 200, r.text
+    # a settled case in each district folded into the roll-up (case_rollup_add, the one
+    # writer of the fold and of the trigger on cases), today included
+    assert _act(api, admin, there["id"], "void", note="重复上报").status_code == 200
+    assert _act(api, c["sub1_sup"], cid, "void", note="重复上报").status_code == 200
+    with transaction(s) as conn:
+        conn.execute(text("SELECT case_rollup_fold('Asia/Shanghai', current_date + 1)"))
     with get_engine(s).connect() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in DISTRIBUTED}
         mismatches = _mismatches(conn)

@@ -25,6 +25,7 @@ from gis_service.access.snap import Snapped
 from gis_service.errors import NotFound
 from gis_service.imports.report import Progress, no_progress
 from gis_service.service_points.service import open_point
+from gis_service.units.codes import district_of
 
 #: a quarter hour at 4 km/h (GB 50180-2018's 15-minute life circle: 800–1,000 m)
 QUARTER_HOUR_M = 1000.0
@@ -243,6 +244,7 @@ def _copy_rows(
     pid[party_id < 0] = "\\N"
     cols = [
         codes,
+        [district_of(c) for c in codes],  # the key Citus distributes it by (0025)
         points,
         pop.astype(str).tolist(),
         _fmt(leg, 2),
@@ -257,7 +259,7 @@ def _copy_rows(
     buf = io.StringIO("\n".join(lines) + "\n")
     with conn.connection.dbapi_connection.cursor() as cur:
         cur.copy_expert(
-            "COPY building_access (unit_code, geom, population, leg_m, method, party_m, "
-            "party_point_id, category_m, categories_within, versions) FROM STDIN",
+            "COPY building_access (unit_code, district_code, geom, population, leg_m, method, "
+            "party_m, party_point_id, category_m, categories_within, versions) FROM STDIN",
             buf,
         )

@@ -32,7 +32,9 @@ DISTRICT = "district_code"
 #: distributed tables, keyed by district already: table -> column. ``cases`` and
 #: everything that references a case (migration 0020), the grid walks and their fixes,
 #: chunks, visits and daily figures (0022), the inbox and the deliveries in their case's
-#: district (0023), all co-located with ``cases``.
+#: district (0023), the statistics' roll-up, which the roll-up trigger on ``cases``
+#: writes from the case's shard, and the buildings' walking access, computed per district
+#: (0025); all co-located with ``cases``.
 DISTRIBUTED: dict[str, str] = {
     "cases": DISTRICT,
     "case_event": DISTRICT,
@@ -49,12 +51,20 @@ DISTRIBUTED: dict[str, str] = {
     "walk_day": DISTRICT,
     "notification": DISTRICT,
     "notify_delivery": DISTRICT,
+    "case_rollup": DISTRICT,
+    "building_access": DISTRICT,
 }
 
 #: the distributed tables whose district is that of a unit code in the same row (a CHECK
 #: ``district_code = district_of(column)`` keeps it so); every other distributed table
 #: takes its parent's through a composite foreign key
-DISTRICT_OF: dict[str, str] = {"cases": "unit_code", "walk": "grid_code", "walk_day": "grid_code"}
+DISTRICT_OF: dict[str, str] = {
+    "cases": "unit_code",
+    "walk": "grid_code",
+    "walk_day": "grid_code",
+    "case_rollup": "unit_code",
+    "building_access": "unit_code",
+}
 
 #: tables that will be distributed by district but do not carry the column yet, with
 #: what they need (docs/scale.md, "What in our schema would stop Citus"). Not Citus-ready.
@@ -62,19 +72,22 @@ TO_DISTRIBUTE: dict[str, str] = {
     "walk_node": "the network per district with a 2 km buffer: key (district_code, id)",
     "walk_edge": "as walk_node",
     "audit_log": "the audited row's district (row triggers on a shard write co-located rows)",
-    "case_rollup": "district_of(unit_code) in its key (every tier's prefix is at least a "
-    "district's code)",
-    "service_point": "district_of(unit_code), copied to neighbours within the buffer",
-    "service_circle": "its service point's district",
-    "circle_union": "per district",
-    "building_access": "district_of(building code)",
-    "unit_staff": "district_of(unit_code)",
-    "monthly_report": "district_of(unit_code)",
-    "export_job": "the owner's district",
 }
 
-#: small tables joined everywhere: one copy on every node. Distributed tables may
-#: reference them (cases -> app_user, team, case_category).
+#: small tables joined everywhere, or read across districts: one copy on every node.
+#: Distributed tables may reference them (cases -> app_user, team, case_category).
+#: Chosen rather than distributed, each for its reason:
+#:
+#: * ``service_point``, ``service_circle`` (a point's quarter-hour area): a few hundred
+#:   points a district, edited by planners now and then; the access computation of a
+#:   district needs its neighbours' points within the 2 km border buffer, which a
+#:   reference table gives every node without copies;
+#: * ``circle_union``: the map's union of those areas per service kind and category, a
+#:   few dozen rows rewritten when the points or the network change;
+#: * ``unit_staff``: the rosters, read by every scope check (auth/scope.py) beside
+#:   ``app_user`` and ``admin_unit``;
+#: * ``monthly_report``: a few rows per unit and month, frozen once sent; a city's or the
+#:   province's report lies in no single district.
 REFERENCE: frozenset[str] = frozenset(
     {
         "admin_unit",
@@ -88,10 +101,16 @@ REFERENCE: frozenset[str] = frozenset(
         "spatial_ref_sys",
         "case_rollup_tier",
         "webhook_subscription",  # deliveries (distributed) reference it
+        "service_point",
+        "service_circle",
+        "circle_union",
+        "unit_staff",
+        "monthly_report",
     }
 )
 
-#: coordinator-only tables: sign-in, a person's own settings, the service's bookkeeping.
+#: coordinator-only tables: sign-in, a person's own settings, the service's bookkeeping
+#: (``export_job``: the files it names are written beside the API that made them).
 #: Signing in must not be a transaction on every node.
 LOCAL: frozenset[str] = frozenset(
     {
@@ -107,6 +126,7 @@ LOCAL: frozenset[str] = frozenset(
         "access_state",
         "case_rollup_state",
         "import_run",
+        "export_job",
     }
 )
 

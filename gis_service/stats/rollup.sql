@@ -104,8 +104,9 @@ $$;
 -- Add cases to the roll-up (weight +1) or take them back (−1): the one place a case's
 -- measures become roll-up rows, for the fold and for the trigger alike, in every tier at
 -- once (the period holding the case's day, case_rollup_period(); a tier without
--- categories sums them under ''). Settled cases only; rows are written in key order, so two writers
--- never wait on each other crosswise.
+-- categories sums them under ''; each row in its unit's district, the key Citus
+-- distributes it by, migration 0025). Settled cases only; rows are written in key order,
+-- so two writers never wait on each other crosswise.
 CREATE OR REPLACE FUNCTION case_rollup_add(cs cases[], ws integer[], tz text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,10 +122,11 @@ BEGIN
          WHERE m.settled
     )
     INSERT INTO case_rollup AS r (
-        tier, period, unit_code, category_code, reported, accepted, rejected, closed, voided,
-        voided_accepted, closed_on_time, closed_on_time_extended, extended, rework, rated,
-        satisfied, urges, urges_replied, close_hist)
-    SELECT t.tier, p.period, p.unit_code, p.category_code, sum(x.w), sum(x.w * x.accepted),
+        tier, period, unit_code, category_code, district_code, reported, accepted, rejected,
+        closed, voided, voided_accepted, closed_on_time, closed_on_time_extended, extended,
+        rework, rated, satisfied, urges, urges_replied, close_hist)
+    SELECT t.tier, p.period, p.unit_code, p.category_code, district_of(p.unit_code),
+           sum(x.w), sum(x.w * x.accepted),
            sum(x.w * x.rejected), sum(x.w * x.closed), sum(x.w * x.voided),
            sum(x.w * x.voided_accepted), sum(x.w * x.closed_on_time),
            sum(x.w * x.closed_on_time_extended), sum(x.w * x.extended), sum(x.w * x.rework),
@@ -139,7 +141,7 @@ BEGIN
       ) p
      GROUP BY t.tier, p.period, p.unit_code, p.category_code
      ORDER BY t.tier, p.period, p.unit_code, p.category_code
-    ON CONFLICT (tier, period, unit_code, category_code) DO UPDATE SET
+    ON CONFLICT (tier, period, unit_code, category_code, district_code) DO UPDATE SET
         reported = r.reported + excluded.reported,
         accepted = r.accepted + excluded.accepted,
         rejected = r.rejected + excluded.rejected,
